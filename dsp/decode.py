@@ -1,0 +1,117 @@
+"""Streaming decode through PyAV.
+
+Audio is never held whole: each decoded packet is converted to float32 twice,
+once at the native rate and channel count (loudness, true peak and clipping must
+see the signal as delivered) and once as mono at the fixed internal analysis rate
+(everything rhythmic and tonal), then handed on and forgotten.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import av
+import numpy as np
+import numpy.typing as npt
+
+from .errors import AnalysisError
+
+#: Internal analysis rate; 24 kHz with a 240-sample hop gives exactly 100 frames/s.
+ANALYSIS_RATE = 24000
+
+F32 = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class PcmBlock:
+    """One decoded slice: ``native`` is (channels, n) float32, ``mono`` is float32 at ANALYSIS_RATE."""
+
+    native: F32
+    mono: F32
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    """What the container says about the audio stream."""
+
+    sample_rate: int
+    channels: int
+    codec: str
+
+
+def _is_url(path: str) -> bool:
+    return "://" in path and path.split("://", 1)[0] in {"http", "https", "ftp", "rtmp", "rtsp"}
+
+
+def _open(path: str) -> av.container.InputContainer:
+    if not _is_url(path):
+        if not os.path.exists(path):
+            raise AnalysisError(f"file does not exist: {path}")
+        if os.path.isdir(path):
+            raise AnalysisError(f"is a directory, not an audio file: {path}")
+        if os.path.getsize(path) == 0:
+            raise AnalysisError(f"file is empty: {path}")
+    try:
+        return av.open(path, mode="r", timeout=30.0)
+    except av.error.InvalidDataError as exc:
+        raise AnalysisError(f"not a decodable audio file: {path}") from exc
+    except (av.error.FFmpegError, OSError) as exc:
+        raise AnalysisError(f"cannot open {path}: {exc.__class__.__name__}: {_first_line(exc)}") from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else exc.__class__.__name__
+
+
+def _layout_for(channels: int) -> str:
+    # Surround is folded to stereo: BS.1770 surround weights are not worth the complexity here.
+    return "mono" if channels == 1 else "stereo"
+
+
+class Decoder:
+    """Iterate PCM blocks of one input; ``info`` is valid after construction."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._container = _open(path)
+        streams = self._container.streams.audio
+        if not streams:
+            self._container.close()
+            raise AnalysisError(f"no audio stream in {path}")
+        self._stream = streams[0]
+        rate = int(self._stream.rate or 0)
+        channels = int(self._stream.channels or 0)
+        if rate <= 0 or channels <= 0:
+            self._container.close()
+            raise AnalysisError(f"audio stream without sample rate or channels: {path}")
+        out_channels = 1 if channels == 1 else 2
+        self.info = StreamInfo(rate, out_channels, self._stream.codec_context.name)
+        self._native = av.AudioResampler(format="fltp", layout=_layout_for(channels), rate=rate)
+        self._mono = av.AudioResampler(format="flt", layout="mono", rate=ANALYSIS_RATE)
+
+    def blocks(self) -> Iterator[PcmBlock]:
+        """Yield blocks until the stream ends; raises AnalysisError for corrupt data."""
+        try:
+            try:
+                for frame in self._container.decode(self._stream):
+                    frame.pts = None  # some demuxers give unusable pts; the resampler must not care
+                    yield self._convert(frame)
+            except av.error.FFmpegError as exc:
+                raise AnalysisError(f"corrupt or unsupported audio in {self.path}: {_first_line(exc)}") from exc
+            yield self._convert(None)
+        finally:
+            self._container.close()
+
+    def _convert(self, frame: av.AudioFrame | None) -> PcmBlock:
+        native = [f.to_ndarray() for f in self._native.resample(frame)]
+        mono = [f.to_ndarray().reshape(-1) for f in self._mono.resample(frame)]
+        nat = (
+            np.concatenate(native, axis=1).astype(np.float32, copy=False)
+            if native
+            else np.zeros((self.info.channels, 0), np.float32)
+        )
+        mon = np.concatenate(mono).astype(np.float32, copy=False) if mono else np.zeros(0, np.float32)
+        return PcmBlock(nat, mon)

@@ -1,0 +1,88 @@
+"""Slow spectral features at 10 frames/s: chroma for key, timbre bands for segmentation.
+
+A long window (8192 samples at 24 kHz, 2.9 Hz bins) resolves semitones down to
+~60 Hz, where bass lines carry much of the key in electronic music. Bins are
+grouped into semitones and bands by contiguous ranges (``np.add.reduceat``),
+never by matrix products, so results do not depend on the BLAS build.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from .decode import ANALYSIS_RATE
+from .framing import Framer
+
+F32 = npt.NDArray[np.float32]
+
+N_FFT = 8192
+HOP = 2400
+FRAME_RATE = ANALYSIS_RATE / HOP  # 10.0 frames per second
+MIDI_LO = 33  # A1, 55 Hz
+MIDI_HI = 96  # C7, ~2.1 kHz
+N_TIMBRE = 16
+
+
+@dataclass
+class TextureFrames:
+    """``chroma`` (k, 12) with C at index 0; ``timbre`` (k, N_TIMBRE) log band energies; ``rms`` (k,)."""
+
+    chroma: F32
+    timbre: F32
+    rms: F32
+
+
+def _semitone_layout(n_bins: int) -> tuple[int, int, npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """Bin range covering MIDI_LO..MIDI_HI, reduceat starts per semitone and the pitch class of each."""
+    freqs = np.arange(n_bins) * ANALYSIS_RATE / N_FFT
+    with np.errstate(divide="ignore"):
+        midi = np.where(freqs > 0, 69.0 + 12.0 * np.log2(np.maximum(freqs, 1e-9) / 440.0), -1.0)
+    nearest = np.round(midi).astype(np.intp)
+    first = int(np.argmax(nearest >= MIDI_LO))
+    last = int(np.argmax(nearest > MIDI_HI))
+    seg = nearest[first:last]
+    change = np.flatnonzero(np.diff(seg)) + 1
+    starts = np.concatenate([[0], change]).astype(np.intp)
+    pcs = (seg[starts] % 12).astype(np.intp)
+    return first, last, starts, pcs
+
+
+class TextureFrontend:
+    """Streaming chroma + timbre extractor over mono ANALYSIS_RATE audio."""
+
+    def __init__(self) -> None:
+        self._framer = Framer(N_FFT, HOP)
+        self._window = np.hanning(N_FFT).astype(np.float32)
+        n_bins = N_FFT // 2 + 1
+        self._first, self._last, self._semi_starts, self._semi_pc = _semitone_layout(n_bins)
+        edges = np.geomspace(40.0, 11000.0, N_TIMBRE + 1) * N_FFT / ANALYSIS_RATE
+        self._timbre_starts = np.round(edges[:-1]).astype(np.intp)
+        self._timbre_stop = int(round(edges[-1]))
+        widths = np.diff(np.append(self._timbre_starts, self._timbre_stop)).astype(np.float32)
+        self._timbre_inv_width = 1.0 / widths
+        self._norm = float(np.sum(self._window))
+
+    def push(self, mono: F32) -> TextureFrames:
+        return self._process(self._framer.push(mono))
+
+    def finish(self) -> TextureFrames:
+        return self._process(self._framer.finish())
+
+    def _process(self, frames: F32) -> TextureFrames:
+        k = frames.shape[0]
+        if k == 0:
+            return TextureFrames(np.zeros((0, 12), np.float32), np.zeros((0, N_TIMBRE), np.float32),
+                                 np.zeros(0, np.float32))
+        spec = np.abs(np.fft.rfft(frames * self._window, axis=1)).astype(np.float32) / np.float32(self._norm)
+        semis = np.add.reduceat(spec[:, self._first : self._last], self._semi_starts, axis=1)
+        chroma = np.zeros((k, 12), np.float32)
+        for pc in range(12):
+            cols = np.flatnonzero(self._semi_pc == pc)
+            chroma[:, pc] = semis[:, cols].sum(axis=1)
+        bands = np.add.reduceat(spec[:, : self._timbre_stop], self._timbre_starts, axis=1)
+        timbre = np.log10(1e-7 + bands * self._timbre_inv_width).astype(np.float32)
+        rms = np.sqrt(np.mean(np.square(frames[:, N_FFT // 2 - HOP // 2 : N_FFT // 2 + HOP // 2]), axis=1))
+        return TextureFrames(chroma, timbre, rms.astype(np.float32))

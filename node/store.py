@@ -1,0 +1,173 @@
+"""The node's SQLite store: an append-only log of signed messages, keyed by content ID.
+
+WAL mode with synchronous=NORMAL would lose the last commits on power failure, so we use
+FULL: a batch acknowledged to the caller survives a crash. Inserts are idempotent (the same
+message arriving by gossip and by history sync is stored once). The schema is versioned
+with ``PRAGMA user_version`` and upgraded by ordered migrations.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from djmesh.protocol.envelope import SignedEnvelope, decode_envelope
+from djmesh.protocol.errors import ProtocolError
+
+log = logging.getLogger(__name__)
+
+# Migration N upgrades a database from user_version N to N + 1. Append only; never edit.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE messages (
+        content_id  BLOB PRIMARY KEY CHECK (length(content_id) = 32),
+        kind        TEXT NOT NULL,
+        author      BLOB NOT NULL CHECK (length(author) = 32),
+        created_at  INTEGER NOT NULL,
+        received_at INTEGER NOT NULL,
+        wire        BLOB NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX messages_by_author ON messages (author, created_at);
+    CREATE INDEX messages_by_kind ON messages (kind, created_at);
+    CREATE INDEX messages_by_time ON messages (created_at);
+    """,
+)
+
+
+class StoreError(Exception):
+    """The database cannot be opened or is from a newer djmesh."""
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    envelope: SignedEnvelope
+    received_at_ms: int
+
+
+class Store:
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.execute("PRAGMA busy_timeout=5000")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot open store {self.path}: {exc}") from exc
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    def _migrate(self) -> None:
+        current = self.schema_version
+        if current > len(MIGRATIONS):
+            raise StoreError(
+                f"{self.path} has schema {current}; this djmesh knows up to {len(MIGRATIONS)}: upgrade djmesh"
+            )
+        for version in range(current, len(MIGRATIONS)):
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in MIGRATIONS[version].split(";"):
+                    if statement.strip():
+                        self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version = {version + 1}")
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            log.info("store %s migrated to schema %d", self.path, version + 1)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def add(self, envelope: SignedEnvelope, *, received_at_ms: int | None = None) -> bool:
+        """Store one message; False if it was already there."""
+        return self.add_many([envelope], received_at_ms=received_at_ms) == 1
+
+    def add_many(self, envelopes: Iterable[SignedEnvelope], *, received_at_ms: int | None = None) -> int:
+        """Store a batch atomically (all or nothing); returns how many were new."""
+        received = received_at_ms if received_at_ms is not None else int(time.time() * 1000)
+        rows = [(e.content_id, e.kind, e.author, e.created_at_ms, received, e.wire) for e in envelopes]
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            before = self._db.total_changes
+            self._db.executemany(
+                "INSERT OR IGNORE INTO messages (content_id, kind, author, created_at, received_at, wire)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+            added = self._db.total_changes - before
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        return added
+
+    def get(self, content_id: bytes) -> StoredMessage | None:
+        row = self._db.execute(
+            "SELECT wire, received_at FROM messages WHERE content_id = ?", (content_id,)
+        ).fetchone()
+        return self._load(row) if row else None
+
+    def __contains__(self, content_id: object) -> bool:
+        return bool(self._db.execute("SELECT 1 FROM messages WHERE content_id = ?", (content_id,)).fetchone())
+
+    def count(self, *, kind: str | None = None) -> int:
+        if kind is None:
+            return int(self._db.execute("SELECT count(*) FROM messages").fetchone()[0])
+        return int(self._db.execute("SELECT count(*) FROM messages WHERE kind = ?", (kind,)).fetchone()[0])
+
+    def query(
+        self,
+        *,
+        author: bytes | None = None,
+        kind: str | None = None,
+        before_ms: int | None = None,
+        since_ms: int | None = None,
+        limit: int = 50,
+    ) -> list[StoredMessage]:
+        """Newest first; page with ``before_ms`` = the created_at of the last item seen."""
+        clauses, params = [], []
+        for column, op, value in (
+            ("author", "=", author),
+            ("kind", "=", kind),
+            ("created_at", "<", before_ms),
+            ("created_at", ">=", since_ms),
+        ):
+            if value is not None:
+                clauses.append(f"{column} {op} ?")
+                params.append(value)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        sql = f"SELECT wire, received_at FROM messages {where} ORDER BY created_at DESC, content_id LIMIT ?"
+        rows = self._db.execute(sql, (*params, limit)).fetchall()
+        return [message for message in map(self._load, rows) if message is not None]
+
+    def content_ids(self) -> Iterator[bytes]:
+        for (content_id,) in self._db.execute("SELECT content_id FROM messages ORDER BY content_id"):
+            yield bytes(content_id)
+
+    def integrity_ok(self) -> bool:
+        return bool(self._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok")
+
+    def _load(self, row: tuple[bytes, int]) -> StoredMessage | None:
+        wire, received_at = row
+        try:
+            envelope = decode_envelope(bytes(wire), now_ms=None)
+        except ProtocolError as exc:
+            # A row written by a newer djmesh (a kind we do not know yet) is kept, not lost.
+            log.warning("skipping stored message this version cannot read: %s", exc)
+            return None
+        return StoredMessage(envelope, int(received_at))

@@ -1,0 +1,127 @@
+"""The inbox: what every node does with a message that arrives from a peer.
+
+A sans-IO state machine (bytes and an explicit ``now`` in, one event out) that the gossip
+validators and history sync feed. It decodes and verifies, drops what it has already
+seen, and holds each author to a token-bucket rate so one flooding peer cannot fill the
+store or the mesh. Memory stays bounded however many messages or authors pass through.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from djmesh.protocol.envelope import DEFAULT_MAX_SKEW_MS, MAX_ENVELOPE_BYTES, SignedEnvelope, decode_envelope
+from djmesh.protocol.errors import ProtocolError
+
+
+@dataclass(frozen=True)
+class Accepted:
+    envelope: SignedEnvelope
+    source: str | None
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    content_id: bytes
+    source: str | None
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """Refused input; ``reason`` is one line for the log, ``error`` says which rule."""
+
+    error: ProtocolError
+    source: str | None
+
+    @property
+    def reason(self) -> str:
+        return f"{type(self.error).__name__}: {self.error}"
+
+
+@dataclass(frozen=True)
+class RateLimited:
+    author: bytes
+    source: str | None
+
+
+InboxEvent = Accepted | Duplicate | Rejected | RateLimited
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """Per author: ``burst`` messages at once, refilled at ``per_second``."""
+
+    burst: float = 20.0
+    per_second: float = 5.0
+
+
+class _LruSet:
+    def __init__(self, capacity: int) -> None:
+        self._items: OrderedDict[bytes, None] = OrderedDict()
+        self._capacity = capacity
+
+    def __contains__(self, key: bytes) -> bool:
+        return key in self._items
+
+    def add(self, key: bytes) -> None:
+        self._items[key] = None
+        self._items.move_to_end(key)
+        while len(self._items) > self._capacity:
+            self._items.popitem(last=False)
+
+
+class Inbox:
+    def __init__(
+        self,
+        *,
+        rate_limit: RateLimit | None = RateLimit(),
+        max_skew_ms: int = DEFAULT_MAX_SKEW_MS,
+        max_age_ms: int | None = None,
+        max_bytes: int = MAX_ENVELOPE_BYTES,
+        seen_capacity: int = 100_000,
+        tracked_authors: int = 10_000,
+    ) -> None:
+        self._rate_limit = rate_limit
+        self._max_skew_ms = max_skew_ms
+        self._max_age_ms = max_age_ms
+        self._max_bytes = max_bytes
+        self._seen = _LruSet(seen_capacity)
+        self._buckets: OrderedDict[bytes, tuple[float, int]] = OrderedDict()
+        self._tracked_authors = tracked_authors
+
+    def mark_seen(self, content_id: bytes) -> None:
+        """Messages we published or loaded from the store are not accepted again."""
+        self._seen.add(content_id)
+
+    def receive(self, data: bytes, *, now_ms: int, source: str | None = None) -> InboxEvent:
+        try:
+            envelope = decode_envelope(
+                data,
+                now_ms=now_ms,
+                max_skew_ms=self._max_skew_ms,
+                max_age_ms=self._max_age_ms,
+                max_bytes=self._max_bytes,
+            )
+        except ProtocolError as error:
+            return Rejected(error, source)
+        content_id = envelope.content_id
+        if content_id in self._seen:
+            return Duplicate(content_id, source)
+        if not self._take_token(envelope.author, now_ms):
+            return RateLimited(envelope.author, source)
+        self._seen.add(content_id)
+        return Accepted(envelope, source)
+
+    def _take_token(self, author: bytes, now_ms: int) -> bool:
+        if self._rate_limit is None:
+            return True
+        tokens, last_ms = self._buckets.get(author, (self._rate_limit.burst, now_ms))
+        elapsed_s = max(0, now_ms - last_ms) / 1000
+        tokens = min(self._rate_limit.burst, tokens + elapsed_s * self._rate_limit.per_second)
+        allowed = tokens >= 1.0
+        self._buckets[author] = (tokens - 1.0 if allowed else tokens, now_ms)
+        self._buckets.move_to_end(author)
+        while len(self._buckets) > self._tracked_authors:
+            self._buckets.popitem(last=False)
+        return allowed

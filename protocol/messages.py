@@ -1,0 +1,231 @@
+"""Typed social message kinds: the payloads that travel inside a signed envelope.
+
+Each kind is a frozen dataclass with a ``KIND`` name, ``to_payload`` and a strict
+``from_payload``. Later features (battles, verdicts, streams, ledger) add their kinds with
+``@register`` in their own modules; the envelope decoder refuses kinds nobody registered.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar, Self, TypeVar
+
+from djmesh.protocol import schema
+from djmesh.protocol.cbor import CborValue
+from djmesh.protocol.errors import InvalidPayloadError
+
+
+class Message:
+    """Base of every payload kind."""
+
+    KIND: ClassVar[str]
+    FIELDS: ClassVar[frozenset[str]]
+
+    def to_payload(self) -> dict[str, CborValue]:
+        raise NotImplementedError
+
+    @classmethod
+    def from_payload(cls, payload: schema.Payload) -> Self:
+        raise NotImplementedError
+
+    @classmethod
+    def parse(cls, value: CborValue) -> Self:
+        payload = schema.as_payload(value)
+        schema.only_fields(payload, set(cls.FIELDS))
+        return cls.from_payload(payload)
+
+
+MESSAGE_KINDS: dict[str, type[Message]] = {}
+_M = TypeVar("_M", bound=type[Message])
+
+
+def register(cls: _M) -> _M:
+    if cls.KIND in MESSAGE_KINDS:
+        raise ValueError(f"message kind {cls.KIND!r} registered twice")
+    MESSAGE_KINDS[cls.KIND] = cls
+    return cls
+
+
+@register
+@dataclass(frozen=True)
+class Profile(Message):
+    """Who an author says they are; the newest profile by created_at wins."""
+
+    KIND: ClassVar[str] = "profile"
+    FIELDS: ClassVar[frozenset[str]] = frozenset({"name", "bio", "avatar", "links", "wallets"})
+
+    name: str
+    bio: str = ""
+    avatar: bytes | None = None
+    links: tuple[str, ...] = ()
+    wallets: tuple[tuple[str, str], ...] = ()
+
+    def to_payload(self) -> dict[str, CborValue]:
+        return {
+            "name": self.name,
+            "bio": self.bio,
+            "avatar": self.avatar,
+            "links": list(self.links),
+            "wallets": dict(self.wallets),
+        }
+
+    @classmethod
+    def from_payload(cls, payload: schema.Payload) -> Self:
+        return cls(
+            name=schema.text(payload, "name", min_chars=1, max_chars=64),
+            bio=schema.text(payload, "bio", max_chars=1024, default=""),
+            avatar=schema.digest(payload, "avatar", optional=True),
+            links=schema.text_list(payload, "links", max_items=8, max_chars=256),
+            wallets=schema.text_map(payload, "wallets", max_items=8, max_chars=128),
+        )
+
+
+@register
+@dataclass(frozen=True)
+class Post(Message):
+    KIND: ClassVar[str] = "post"
+    FIELDS: ClassVar[frozenset[str]] = frozenset({"text", "links", "reply_to", "mentions"})
+
+    text: str
+    links: tuple[str, ...] = ()
+    reply_to: bytes | None = None
+    mentions: tuple[bytes, ...] = field(default=())
+
+    def to_payload(self) -> dict[str, CborValue]:
+        return {
+            "text": self.text,
+            "links": list(self.links),
+            "reply_to": self.reply_to,
+            "mentions": list(self.mentions),
+        }
+
+    @classmethod
+    def from_payload(cls, payload: schema.Payload) -> Self:
+        return cls(
+            text=schema.text(payload, "text", min_chars=1, max_chars=2000),
+            links=schema.text_list(payload, "links", max_items=8, max_chars=256),
+            reply_to=schema.digest(payload, "reply_to", optional=True),
+            mentions=schema.digest_list(payload, "mentions", max_items=16),
+        )
+
+
+@dataclass(frozen=True)
+class _FollowEdge(Message):
+    FIELDS: ClassVar[frozenset[str]] = frozenset({"target"})
+
+    target: bytes
+
+    def to_payload(self) -> dict[str, CborValue]:
+        return {"target": self.target}
+
+    @classmethod
+    def from_payload(cls, payload: schema.Payload) -> Self:
+        return cls(target=schema.required_digest(payload, "target"))
+
+
+@register
+@dataclass(frozen=True)
+class Follow(_FollowEdge):
+    """The author follows ``target`` (a public key); the newest follow/unfollow wins."""
+
+    KIND: ClassVar[str] = "follow"
+
+
+@register
+@dataclass(frozen=True)
+class Unfollow(_FollowEdge):
+    KIND: ClassVar[str] = "unfollow"
+
+
+@register
+@dataclass(frozen=True)
+class Reaction(Message):
+    """A short reaction (an emoji or a word) to any message, named by content ID."""
+
+    KIND: ClassVar[str] = "reaction"
+    FIELDS: ClassVar[frozenset[str]] = frozenset({"target", "emoji"})
+
+    target: bytes
+    emoji: str
+
+    def to_payload(self) -> dict[str, CborValue]:
+        return {"target": self.target, "emoji": self.emoji}
+
+    @classmethod
+    def from_payload(cls, payload: schema.Payload) -> Self:
+        return cls(
+            target=schema.required_digest(payload, "target"),
+            emoji=schema.text(payload, "emoji", min_chars=1, max_chars=16),
+        )
+
+
+@register
+@dataclass(frozen=True)
+class Chat(Message):
+    """A line in a chat room (battle rooms are named after their battle)."""
+
+    KIND: ClassVar[str] = "chat"
+    FIELDS: ClassVar[frozenset[str]] = frozenset({"room", "text"})
+
+    room: str
+    text: str
+
+    def to_payload(self) -> dict[str, CborValue]:
+        return {"room": self.room, "text": self.text}
+
+    @classmethod
+    def from_payload(cls, payload: schema.Payload) -> Self:
+        room = schema.text(payload, "room", min_chars=1, max_chars=64)
+        if not all(char.isalnum() or char in "-_.:" for char in room):
+            raise InvalidPayloadError("room: only letters, digits and -_.: are allowed")
+        return cls(room=room, text=schema.text(payload, "text", min_chars=1, max_chars=500))
+
+
+@register
+@dataclass(frozen=True)
+class CrewCreate(Message):
+    """Founds a crew; its author is the first admin and its content ID is the crew ID."""
+
+    KIND: ClassVar[str] = "crew_create"
+    FIELDS: ClassVar[frozenset[str]] = frozenset({"name", "bio"})
+
+    name: str
+    bio: str = ""
+
+    def to_payload(self) -> dict[str, CborValue]:
+        return {"name": self.name, "bio": self.bio}
+
+    @classmethod
+    def from_payload(cls, payload: schema.Payload) -> Self:
+        return cls(
+            name=schema.text(payload, "name", min_chars=1, max_chars=64),
+            bio=schema.text(payload, "bio", max_chars=1024, default=""),
+        )
+
+
+@register
+@dataclass(frozen=True)
+class CrewMembership(Message):
+    """Adds or removes a crew member; valid only when its author is an admin of the crew."""
+
+    KIND: ClassVar[str] = "crew_membership"
+    FIELDS: ClassVar[frozenset[str]] = frozenset({"crew", "member", "role", "action"})
+    ROLES: ClassVar[tuple[str, ...]] = ("admin", "member")
+    ACTIONS: ClassVar[tuple[str, ...]] = ("add", "remove")
+
+    crew: bytes
+    member: bytes
+    role: str = "member"
+    action: str = "add"
+
+    def to_payload(self) -> dict[str, CborValue]:
+        return {"crew": self.crew, "member": self.member, "role": self.role, "action": self.action}
+
+    @classmethod
+    def from_payload(cls, payload: schema.Payload) -> Self:
+        return cls(
+            crew=schema.required_digest(payload, "crew"),
+            member=schema.required_digest(payload, "member"),
+            role=schema.choice(payload, "role", cls.ROLES),
+            action=schema.choice(payload, "action", cls.ACTIONS),
+        )
