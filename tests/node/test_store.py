@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import nacl.signing
+import pytest
+from djmesh.node.store import MIGRATIONS, Store, StoreError
+from djmesh.protocol import Follow, Post, sign
+
+NOW = 1_790_000_000_000
+
+
+def test_store_is_wal_and_idempotent(tmp_path: Path, signing_key: nacl.signing.SigningKey) -> None:
+    envelope = sign(Post("hello"), signing_key, created_at_ms=NOW)
+    with Store(tmp_path / "db.sqlite3") as store:
+        assert store._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert store.add(envelope) is True
+        assert store.add(envelope) is False
+        assert store.count() == 1
+        stored = store.get(envelope.content_id)
+        assert stored is not None and stored.envelope == envelope
+        assert envelope.content_id in store
+
+
+def test_queries_by_author_kind_and_time_newest_first(
+    tmp_path: Path, signing_key: nacl.signing.SigningKey, other_key: nacl.signing.SigningKey
+) -> None:
+    with Store(tmp_path / "db.sqlite3") as store:
+        mine = [sign(Post(f"p{i}"), signing_key, created_at_ms=NOW + i) for i in range(5)]
+        theirs = [sign(Post(f"o{i}"), other_key, created_at_ms=NOW + 10 + i) for i in range(3)]
+        follow = sign(Follow(bytes(other_key.verify_key)), signing_key, created_at_ms=NOW + 20)
+        assert store.add_many([*mine, *theirs, follow]) == 9
+        by_me = store.query(author=bytes(signing_key.verify_key), kind="post")
+        assert [m.envelope.message for m in by_me] == [Post(f"p{i}") for i in reversed(range(5))]
+        page = store.query(kind="post", limit=3)
+        assert [m.envelope.created_at_ms for m in page] == [NOW + 12, NOW + 11, NOW + 10]
+        next_page = store.query(kind="post", limit=3, before_ms=page[-1].envelope.created_at_ms)
+        assert [m.envelope.created_at_ms for m in next_page] == [NOW + 4, NOW + 3, NOW + 2]
+        assert store.count(kind="follow") == 1
+
+
+def test_everything_survives_a_reopen(tmp_path: Path, signing_key: nacl.signing.SigningKey) -> None:
+    path = tmp_path / "db.sqlite3"
+    envelopes = [sign(Post(f"p{i}"), signing_key, created_at_ms=NOW + i) for i in range(50)]
+    with Store(path) as store:
+        store.add_many(envelopes)
+    with Store(path) as store:
+        assert sorted(store.content_ids()) == sorted(e.content_id for e in envelopes)
+        assert store.schema_version == len(MIGRATIONS)
+
+
+def test_a_newer_schema_is_refused_not_damaged(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3"
+    Store(path).close()
+    with sqlite3.connect(path) as db:
+        db.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    with pytest.raises(StoreError, match="upgrade djmesh"):
+        Store(path)
+
+
+def test_not_a_database_gives_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StoreError, match="cannot open store"):
+        Store(path)
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys, nacl.signing
+    from djmesh.node.store import Store
+    from djmesh.protocol import Post, sign
+    key = nacl.signing.SigningKey(bytes(32))
+    store = Store(sys.argv[1])
+    batch = 0
+    while True:
+        envelopes = [sign(Post(f"b{batch} m{i}"), key, created_at_ms=1_790_000_000_000 + batch * 1000 + i)
+                     for i in range(200)]
+        store.add_many(envelopes)
+        print(batch, flush=True)  # acknowledged: this batch is committed
+        batch += 1
+    """
+)
+
+
+def test_sigkill_mid_batch_loses_no_committed_message(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3"
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE, text=True)
+    assert writer.stdout is not None
+    acknowledged = -1
+    for line in writer.stdout:
+        acknowledged = int(line)
+        if acknowledged >= 15:
+            break
+    writer.send_signal(signal.SIGKILL)  # very likely inside batch 16's transaction
+    writer.wait()
+    with Store(path) as store:
+        assert store.integrity_ok()
+        texts = {m.envelope.message.text for m in store.query(kind="post", limit=100_000)}  # type: ignore[attr-defined]
+    for batch in range(acknowledged + 1):
+        assert {f"b{batch} m{i}" for i in range(200)} <= texts
+    # Batches are atomic: every batch present is present in full.
+    batches = {text.split()[0] for text in texts}
+    assert len(texts) == 200 * len(batches)
