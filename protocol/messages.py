@@ -143,19 +143,22 @@ class Reaction(Message):
     """A short reaction (an emoji or a word) to any message, named by content ID."""
 
     KIND: ClassVar[str] = "reaction"
-    FIELDS: ClassVar[frozenset[str]] = frozenset({"target", "emoji"})
+    FIELDS: ClassVar[frozenset[str]] = frozenset({"target", "emoji", "target_author"})
 
     target: bytes
     emoji: str
+    # Lets the reaction reach the target's author (their inbox topic) without them following us.
+    target_author: bytes | None = None
 
     def to_payload(self) -> dict[str, CborValue]:
-        return {"target": self.target, "emoji": self.emoji}
+        return {"target": self.target, "emoji": self.emoji, "target_author": self.target_author}
 
     @classmethod
     def from_payload(cls, payload: schema.Payload) -> Self:
         return cls(
             target=schema.required_digest(payload, "target"),
             emoji=schema.text(payload, "emoji", min_chars=1, max_chars=16),
+            target_author=schema.digest(payload, "target_author", optional=True),
         )
 
 
@@ -228,4 +231,58 @@ class CrewMembership(Message):
             member=schema.required_digest(payload, "member"),
             role=schema.choice(payload, "role", cls.ROLES),
             action=schema.choice(payload, "action", cls.ACTIONS),
+        )
+
+
+@register
+@dataclass(frozen=True)
+class CrewKey(Message):
+    """A crew admin hands ``member`` the crew's post key, sealed to the member's own key.
+
+    Crew posts are encrypted so that a crew feed reaches members only, even though
+    anyone can subscribe to a gossip topic. ``epoch`` grows when admins rotate the key.
+    """
+
+    KIND: ClassVar[str] = "crew_key"
+    FIELDS: ClassVar[frozenset[str]] = frozenset({"crew", "member", "epoch", "sealed"})
+
+    crew: bytes
+    member: bytes
+    epoch: int
+    sealed: bytes
+
+    def to_payload(self) -> dict[str, CborValue]:
+        return {"crew": self.crew, "member": self.member, "epoch": self.epoch, "sealed": self.sealed}
+
+    @classmethod
+    def from_payload(cls, payload: schema.Payload) -> Self:
+        return cls(
+            crew=schema.required_digest(payload, "crew"),
+            member=schema.required_digest(payload, "member"),
+            epoch=schema.integer(payload, "epoch", minimum=0, maximum=2**32),
+            sealed=schema.blob(payload, "sealed", max_bytes=128),
+        )
+
+
+@register
+@dataclass(frozen=True)
+class CrewPost(Message):
+    """A post visible to crew members only: a ``post`` payload encrypted with the crew key."""
+
+    KIND: ClassVar[str] = "crew_post"
+    FIELDS: ClassVar[frozenset[str]] = frozenset({"crew", "epoch", "ciphertext"})
+
+    crew: bytes
+    epoch: int
+    ciphertext: bytes
+
+    def to_payload(self) -> dict[str, CborValue]:
+        return {"crew": self.crew, "epoch": self.epoch, "ciphertext": self.ciphertext}
+
+    @classmethod
+    def from_payload(cls, payload: schema.Payload) -> Self:
+        return cls(
+            crew=schema.required_digest(payload, "crew"),
+            epoch=schema.integer(payload, "epoch", minimum=0, maximum=2**32),
+            ciphertext=schema.blob(payload, "ciphertext", max_bytes=16 * 1024),
         )

@@ -89,3 +89,17 @@ def text_map(payload: Payload, name: str, *, max_items: int, max_chars: int) -> 
             raise InvalidPayloadError(f"{name}: keys must be text of 1..32 characters")
         pairs.append((key, text({name: item}, name, max_chars=max_chars, min_chars=1)))
     return tuple(sorted(pairs))
+
+
+def integer(payload: Payload, name: str, *, minimum: int, maximum: int) -> int:
+    value = payload.get(name)
+    if not isinstance(value, int) or isinstance(value, bool) or not minimum <= value <= maximum:
+        raise InvalidPayloadError(f"{name}: expected an integer in {minimum}..{maximum}")
+    return value
+
+
+def blob(payload: Payload, name: str, *, max_bytes: int) -> bytes:
+    value = payload.get(name)
+    if not isinstance(value, bytes) or len(value) > max_bytes:
+        raise InvalidPayloadError(f"{name}: expected at most {max_bytes} bytes")
+    return value

@@ -1,0 +1,112 @@
+"""History sync: the request/response messages a node uses to fetch what it missed.
+
+Gossip carries only what is live; a node that was away asks peers for the messages of
+some topics since a time. Both sides are bounded: a request names at most
+``MAX_SYNC_TOPICS`` topics and ``MAX_SYNC_LIMIT`` messages; a response holds at most that
+many envelopes and ``MAX_SYNC_RESPONSE_BYTES``. Every returned envelope is validated by the
+receiver exactly as if it had been gossiped. ``SyncLimiter`` bounds how often one peer may
+ask, so no peer can make another send without limit.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from djmesh.protocol import cbor
+from djmesh.protocol.envelope import MAX_ENVELOPE_BYTES
+from djmesh.protocol.errors import MalformedMessageError, MessageTooLargeError
+
+SYNC_PROTOCOL_ID = "/djmesh/sync/1.0.0"
+MAX_SYNC_TOPICS = 64
+MAX_SYNC_LIMIT = 500
+MAX_SYNC_REQUEST_BYTES = 16 * 1024
+MAX_SYNC_RESPONSE_BYTES = 4 * 1024 * 1024
+_MAX_TOPIC_CHARS = 200
+
+
+@dataclass(frozen=True)
+class SyncRequest:
+    topics: tuple[str, ...]
+    since_ms: int
+    limit: int = MAX_SYNC_LIMIT
+
+    def encode(self) -> bytes:
+        return cbor.encode({"topics": list(self.topics), "since": self.since_ms, "limit": self.limit})
+
+    @classmethod
+    def decode(cls, data: bytes) -> SyncRequest:
+        if len(data) > MAX_SYNC_REQUEST_BYTES:
+            raise MessageTooLargeError("sync request too large")
+        value = cbor.decode(data)
+        if not isinstance(value, dict) or set(value) != {"topics", "since", "limit"}:
+            raise MalformedMessageError("sync request must have exactly topics, since, limit")
+        topics, since, limit = value["topics"], value["since"], value["limit"]
+        if not isinstance(topics, list) or not 1 <= len(topics) <= MAX_SYNC_TOPICS:
+            raise MalformedMessageError(f"sync request needs 1..{MAX_SYNC_TOPICS} topics")
+        if not all(isinstance(t, str) and 0 < len(t) <= _MAX_TOPIC_CHARS for t in topics):
+            raise MalformedMessageError("sync topics must be short text")
+        if not isinstance(since, int) or isinstance(since, bool) or since < 0:
+            raise MalformedMessageError("sync since must be a non-negative integer")
+        if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_SYNC_LIMIT:
+            raise MalformedMessageError(f"sync limit must be 1..{MAX_SYNC_LIMIT}")
+        return cls(tuple(t for t in topics if isinstance(t, str)), since, limit)
+
+
+@dataclass(frozen=True)
+class SyncResponse:
+    """Envelopes oldest first; ``more`` says the responder stopped at a limit."""
+
+    messages: tuple[bytes, ...]
+    more: bool
+
+    def encode(self) -> bytes:
+        return cbor.encode({"messages": list(self.messages), "more": self.more})
+
+    @classmethod
+    def fit(cls, candidates: list[bytes], limit: int) -> SyncResponse:
+        """As many candidates as fit within the count and byte limits."""
+        chosen: list[bytes] = []
+        size = 16
+        for wire in candidates[:limit]:
+            if size + len(wire) + 8 > MAX_SYNC_RESPONSE_BYTES:
+                break
+            chosen.append(wire)
+            size += len(wire) + 8
+        return cls(tuple(chosen), more=len(chosen) < len(candidates))
+
+    @classmethod
+    def decode(cls, data: bytes) -> SyncResponse:
+        if len(data) > MAX_SYNC_RESPONSE_BYTES:
+            raise MessageTooLargeError("sync response too large")
+        value = cbor.decode(data)
+        if not isinstance(value, dict) or set(value) != {"messages", "more"}:
+            raise MalformedMessageError("sync response must have exactly messages, more")
+        messages, more = value["messages"], value["more"]
+        if not isinstance(messages, list) or len(messages) > MAX_SYNC_LIMIT:
+            raise MalformedMessageError(f"sync response holds at most {MAX_SYNC_LIMIT} messages")
+        if not all(isinstance(m, bytes) and len(m) <= MAX_ENVELOPE_BYTES for m in messages):
+            raise MalformedMessageError("sync response messages must be envelopes")
+        if not isinstance(more, bool):
+            raise MalformedMessageError("sync response more must be a boolean")
+        return cls(tuple(m for m in messages if isinstance(m, bytes)), more)
+
+
+class SyncLimiter:
+    """Per-peer token bucket for serving sync requests (explicit ``now``; bounded memory)."""
+
+    def __init__(self, *, burst: float = 10.0, per_second: float = 1.0, tracked_peers: int = 1024) -> None:
+        self._burst = burst
+        self._per_second = per_second
+        self._tracked = tracked_peers
+        self._buckets: OrderedDict[str, tuple[float, int]] = OrderedDict()
+
+    def allow(self, peer: str, now_ms: int) -> bool:
+        tokens, last = self._buckets.get(peer, (self._burst, now_ms))
+        tokens = min(self._burst, tokens + max(0, now_ms - last) / 1000 * self._per_second)
+        allowed = tokens >= 1.0
+        self._buckets[peer] = (tokens - 1.0 if allowed else tokens, now_ms)
+        self._buckets.move_to_end(peer)
+        while len(self._buckets) > self._tracked:
+            self._buckets.popitem(last=False)
+        return allowed
