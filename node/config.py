@@ -21,6 +21,7 @@ class NodeConfig:
     bootstrap: tuple[str, ...] = ()
     log_level: str = "info"
     max_clock_skew_s: float = 120.0
+    mdns: bool = False
 
     @classmethod
     def load(cls, path: Path) -> NodeConfig:
@@ -40,7 +41,10 @@ class NodeConfig:
             if key not in known:
                 raise ConfigError(f"{source}: unknown key node.{key}")
             default = known[key].default
-            if isinstance(default, tuple):
+            if isinstance(default, bool):
+                if not isinstance(value, bool):
+                    raise ConfigError(f"{source}: node.{key} must be true or false")
+            elif isinstance(default, tuple):
                 if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
                     raise ConfigError(f"{source}: node.{key} must be a list of strings")
                 value = tuple(value)
@@ -63,7 +67,9 @@ class NodeConfig:
         lines = ["[node]"]
         for item in fields(self):
             value = getattr(self, item.name)
-            if isinstance(value, tuple):
+            if isinstance(value, bool):
+                rendered = "true" if value else "false"
+            elif isinstance(value, tuple):
                 rendered = "[" + ", ".join(quote(v) for v in value) + "]"
             elif isinstance(value, float):
                 rendered = repr(value)

@@ -16,6 +16,7 @@ import nacl.pwhash
 import nacl.secret
 import nacl.signing
 import nacl.utils
+
 from djmesh.protocol import cbor
 from djmesh.protocol.errors import DecodeError
 from djmesh.protocol.peer_id import peer_id_from_public_key

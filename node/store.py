@@ -9,19 +9,36 @@ with ``PRAGMA user_version`` and upgraded by ordered migrations.
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from djmesh.protocol.envelope import SignedEnvelope, decode_envelope
 from djmesh.protocol.errors import ProtocolError
+from djmesh.protocol.topics import topics_for
 
 log = logging.getLogger(__name__)
 
+Migration = str | Callable[[sqlite3.Connection], None]
+
+
+def _backfill_topics(db: sqlite3.Connection) -> None:
+    for content_id, wire in db.execute("SELECT content_id, wire FROM messages").fetchall():
+        try:
+            envelope = decode_envelope(bytes(wire), now_ms=None)
+        except ProtocolError:
+            continue
+        db.executemany(
+            "INSERT OR IGNORE INTO message_topics (topic, created_at, content_id) VALUES (?, ?, ?)",
+            [(topic, envelope.created_at_ms, content_id) for topic in topics_for(envelope)],
+        )
+
+
 # Migration N upgrades a database from user_version N to N + 1. Append only; never edit.
-MIGRATIONS: tuple[str, ...] = (
+MIGRATIONS: tuple[Migration, ...] = (
     """
     CREATE TABLE messages (
         content_id  BLOB PRIMARY KEY CHECK (length(content_id) = 32),
@@ -35,6 +52,30 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX messages_by_kind ON messages (kind, created_at);
     CREATE INDEX messages_by_time ON messages (created_at);
     """,
+    """
+    CREATE TABLE message_topics (
+        topic       TEXT NOT NULL,
+        created_at  INTEGER NOT NULL,
+        content_id  BLOB NOT NULL,
+        PRIMARY KEY (topic, created_at, content_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE peer_flags (
+        public_key  BLOB NOT NULL,
+        flag        TEXT NOT NULL CHECK (flag IN ('mute', 'block')),
+        PRIMARY KEY (public_key, flag)
+    ) WITHOUT ROWID;
+    CREATE TABLE subscriptions (
+        topic       TEXT PRIMARY KEY,
+        joined_at   INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE crew_keys (
+        crew        BLOB NOT NULL,
+        epoch       INTEGER NOT NULL,
+        key         BLOB NOT NULL,
+        PRIMARY KEY (crew, epoch)
+    ) WITHOUT ROWID;
+    """,
+    _backfill_topics,
 )
 
 
@@ -51,6 +92,9 @@ class StoredMessage:
 class Store:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
+        if not self.path.exists():
+            # Holds crew keys: private to the node's owner, like the identity key.
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -74,9 +118,13 @@ class Store:
         for version in range(current, len(MIGRATIONS)):
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                for statement in MIGRATIONS[version].split(";"):
-                    if statement.strip():
-                        self._db.execute(statement)
+                migration = MIGRATIONS[version]
+                if isinstance(migration, str):
+                    for statement in migration.split(";"):
+                        if statement.strip():
+                            self._db.execute(statement)
+                else:
+                    migration(self._db)
                 self._db.execute(f"PRAGMA user_version = {version + 1}")
                 self._db.execute("COMMIT")
             except BaseException:
@@ -100,7 +148,8 @@ class Store:
     def add_many(self, envelopes: Iterable[SignedEnvelope], *, received_at_ms: int | None = None) -> int:
         """Store a batch atomically (all or nothing); returns how many were new."""
         received = received_at_ms if received_at_ms is not None else int(time.time() * 1000)
-        rows = [(e.content_id, e.kind, e.author, e.created_at_ms, received, e.wire) for e in envelopes]
+        envelopes_list = list(envelopes)
+        rows = [(e.content_id, e.kind, e.author, e.created_at_ms, received, e.wire) for e in envelopes_list]
         self._db.execute("BEGIN IMMEDIATE")
         try:
             before = self._db.total_changes
@@ -110,6 +159,10 @@ class Store:
                 rows,
             )
             added = self._db.total_changes - before
+            self._db.executemany(
+                "INSERT OR IGNORE INTO message_topics (topic, created_at, content_id) VALUES (?, ?, ?)",
+                [(topic, e.created_at_ms, e.content_id) for e in envelopes_list for topic in topics_for(e)],
+            )
             self._db.execute("COMMIT")
         except BaseException:
             self._db.execute("ROLLBACK")
@@ -155,6 +208,68 @@ class Store:
         rows = self._db.execute(sql, (*params, limit)).fetchall()
         return [message for message in map(self._load, rows) if message is not None]
 
+    def by_topics(
+        self,
+        topics: Sequence[str],
+        *,
+        kinds: Sequence[str] = (),
+        since_ms: int = 0,
+        before_ms: int | None = None,
+        limit: int = 500,
+        newest_first: bool = False,
+    ) -> list[SignedEnvelope]:
+        """Messages published on any of ``topics`` (history sync serves these oldest first)."""
+        if not topics:
+            return []
+        clauses = [f"t.topic IN ({','.join('?' * len(topics))})", "t.created_at >= ?"]
+        params: list[object] = [*topics, since_ms]
+        if kinds:
+            clauses.append(f"m.kind IN ({','.join('?' * len(kinds))})")
+            params.extend(kinds)
+        if before_ms is not None:
+            clauses.append("t.created_at < ?")
+            params.append(before_ms)
+        order = "DESC" if newest_first else "ASC"
+        rows = self._db.execute(
+            f"SELECT DISTINCT m.wire, m.received_at, m.created_at, m.content_id FROM message_topics t"
+            f" JOIN messages m ON m.content_id = t.content_id WHERE {' AND '.join(clauses)}"
+            f" ORDER BY m.created_at {order}, m.content_id LIMIT ?",
+            (*params, limit),
+        ).fetchall()
+        return [stored.envelope for stored in map(self._load, rows) if stored is not None]
+
+    def latest_on(self, topic: str) -> int | None:
+        row = self._db.execute(
+            "SELECT max(created_at) FROM message_topics WHERE topic = ?", (topic,)
+        ).fetchone()
+        return int(row[0]) if row and row[0] is not None else None
+
+    def set_flag(self, public_key: bytes, flag: str, on: bool = True) -> None:
+        if on:
+            self._db.execute("INSERT OR IGNORE INTO peer_flags VALUES (?, ?)", (public_key, flag))
+        else:
+            self._db.execute("DELETE FROM peer_flags WHERE public_key = ? AND flag = ?", (public_key, flag))
+
+    def flagged(self, flag: str) -> set[bytes]:
+        rows = self._db.execute("SELECT public_key FROM peer_flags WHERE flag = ?", (flag,))
+        return {bytes(row[0]) for row in rows}
+
+    def subscribe(self, topic: str, now_ms: int) -> None:
+        self._db.execute("INSERT OR IGNORE INTO subscriptions VALUES (?, ?)", (topic, now_ms))
+
+    def unsubscribe(self, topic: str) -> None:
+        self._db.execute("DELETE FROM subscriptions WHERE topic = ?", (topic,))
+
+    def subscriptions(self) -> list[str]:
+        return [row[0] for row in self._db.execute("SELECT topic FROM subscriptions ORDER BY topic")]
+
+    def put_crew_key(self, crew: bytes, epoch: int, key: bytes) -> None:
+        self._db.execute("INSERT OR REPLACE INTO crew_keys VALUES (?, ?, ?)", (crew, epoch, key))
+
+    def crew_keys(self, crew: bytes) -> dict[int, bytes]:
+        rows = self._db.execute("SELECT epoch, key FROM crew_keys WHERE crew = ?", (crew,))
+        return {int(epoch): bytes(key) for epoch, key in rows}
+
     def content_ids(self) -> Iterator[bytes]:
         for (content_id,) in self._db.execute("SELECT content_id FROM messages ORDER BY content_id"):
             yield bytes(content_id)
@@ -162,8 +277,9 @@ class Store:
     def integrity_ok(self) -> bool:
         return bool(self._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok")
 
-    def _load(self, row: tuple[bytes, int]) -> StoredMessage | None:
-        wire, received_at = row
+    def _load(self, row: Sequence[object]) -> StoredMessage | None:
+        wire, received_at = row[0], row[1]
+        assert isinstance(wire, bytes) and isinstance(received_at, int)
         try:
             envelope = decode_envelope(bytes(wire), now_ms=None)
         except ProtocolError as exc:

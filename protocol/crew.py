@@ -22,6 +22,7 @@ import nacl.public
 import nacl.secret
 import nacl.signing
 import nacl.utils
+
 from djmesh.protocol import cbor
 from djmesh.protocol.envelope import SignedEnvelope
 from djmesh.protocol.errors import InvalidPayloadError, ProtocolError

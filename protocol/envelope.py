@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import nacl.exceptions
 import nacl.signing
+
 from djmesh.protocol import cbor
 from djmesh.protocol.errors import (
     BadSignatureError,

@@ -5,7 +5,8 @@
 - ``/djmesh/1/inbox/<peer id>``: copies of messages that concern that peer (mentions, new
   followers, reactions to their posts), so they reach people who do not follow the author.
 - ``/djmesh/1/room/<room>``: chat rooms (each battle has one).
-- ``/djmesh/1/crew/<crew id hex>``: crew membership, crew keys and encrypted crew posts.
+- ``/djmesh/1/crew/<crew id hex>``: the founding message, membership, crew keys and
+  encrypted crew posts.
 
 A message arriving on a topic it does not belong to is refused (``belongs_on``), so a
 peer cannot smuggle content into topics whose subscribers did not ask for it.
@@ -14,7 +15,16 @@ peer cannot smuggle content into topics whose subscribers did not ask for it.
 from __future__ import annotations
 
 from djmesh.protocol.envelope import SignedEnvelope
-from djmesh.protocol.messages import Chat, CrewKey, CrewMembership, CrewPost, Follow, Post, Reaction
+from djmesh.protocol.messages import (
+    Chat,
+    CrewCreate,
+    CrewKey,
+    CrewMembership,
+    CrewPost,
+    Follow,
+    Post,
+    Reaction,
+)
 from djmesh.protocol.peer_id import peer_id_from_public_key
 
 PREFIX = "/djmesh/1"
@@ -44,6 +54,9 @@ def topics_for(envelope: SignedEnvelope) -> tuple[str, ...]:
     if isinstance(message, CrewMembership | CrewKey | CrewPost):
         return (crew_topic(message.crew),)
     topics = [author_topic(envelope.author)]
+    if isinstance(message, CrewCreate):
+        # Joiners fold membership from the founding message, so the crew topic carries it too.
+        topics.append(crew_topic(envelope.content_id))
     concerned: list[bytes] = []
     if isinstance(message, Post):
         concerned.extend(message.mentions)

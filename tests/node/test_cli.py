@@ -4,7 +4,6 @@ import stat
 from pathlib import Path
 
 from djmesh.protocol import public_key_from_peer_id
-
 from tests.helpers.cli import CliRunner
 
 

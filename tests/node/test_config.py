@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from djmesh.node.config import ConfigError, NodeConfig
 from djmesh.node.home import NodeHome, default_home
 

@@ -4,6 +4,7 @@ import stat
 from pathlib import Path
 
 import pytest
+
 from djmesh.node.identity import IdentityError, create_identity, load_identity, read_public_key
 from djmesh.protocol import Post, decode_envelope, peer_id_from_public_key, sign
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import nacl.signing
 import pytest
+
 from djmesh.node.store import MIGRATIONS, Store, StoreError
 from djmesh.protocol import Follow, Post, sign
 

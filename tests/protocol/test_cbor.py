@@ -3,10 +3,11 @@ from __future__ import annotations
 import math
 
 import pytest
-from djmesh.protocol import cbor
-from djmesh.protocol.errors import DecodeError, NonCanonicalError
 from hypothesis import given
 from hypothesis import strategies as st
+
+from djmesh.protocol import cbor
+from djmesh.protocol.errors import DecodeError, NonCanonicalError
 
 # RFC 8949 Appendix A examples that are in our data model and in deterministic form.
 RFC_EXAMPLES: list[tuple[cbor.CborValue, str]] = [

@@ -2,6 +2,9 @@ from __future__ import annotations
 
 import nacl.signing
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from djmesh.protocol import (
     BadSignatureError,
     Chat,
@@ -20,8 +23,6 @@ from djmesh.protocol import (
     sign,
 )
 from djmesh.protocol.envelope import SIGNING_CONTEXT
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 NOW = 1_790_000_000_000
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import nacl.signing
+
 from djmesh.protocol import Post, sign
 from djmesh.protocol.ingest import Accepted, Duplicate, Inbox, RateLimit, RateLimited, Rejected
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import nacl.signing
 import pytest
+
 from djmesh.protocol import (
     MESSAGE_KINDS,
     Chat,

@@ -2,9 +2,10 @@ from __future__ import annotations
 
 import nacl.signing
 import pytest
-from djmesh.protocol import MalformedMessageError, peer_id_from_public_key, public_key_from_peer_id
 from hypothesis import given
 from hypothesis import strategies as st
+
+from djmesh.protocol import MalformedMessageError, peer_id_from_public_key, public_key_from_peer_id
 
 
 def test_peer_id_has_the_libp2p_ed25519_form(signing_key: nacl.signing.SigningKey) -> None:

@@ -4,6 +4,9 @@ import contextlib
 
 import nacl.signing
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from djmesh.protocol import Chat, CrewCreate, CrewMembership, Follow, Post, Reaction, sign
 from djmesh.protocol.crew import (
     CrewCryptoError,
@@ -18,8 +21,6 @@ from djmesh.protocol.errors import MalformedMessageError, ProtocolError
 from djmesh.protocol.messages import CrewKey
 from djmesh.protocol.sync import MAX_SYNC_LIMIT, SyncLimiter, SyncRequest, SyncResponse
 from djmesh.protocol.topics import author_topic, belongs_on, crew_topic, inbox_topic, room_topic, topics_for
-from hypothesis import given
-from hypothesis import strategies as st
 
 NOW = 1_790_000_000_000
 

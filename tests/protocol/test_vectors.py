@@ -9,8 +9,8 @@ from typing import Any
 
 import nacl.signing
 import pytest
-from djmesh.protocol import MESSAGE_KINDS, cbor, decode_envelope, errors, sign
 
+from djmesh.protocol import MESSAGE_KINDS, cbor, decode_envelope, errors, sign
 from tests.protocol.vectors.generate import plain
 
 VECTORS = json.loads((Path(__file__).parent / "vectors" / "envelopes.json").read_text(encoding="utf-8"))

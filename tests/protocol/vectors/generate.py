@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import nacl.signing
+
 from djmesh.protocol import Chat, CrewMembership, Follow, Message, Post, Profile, Reaction, cbor, sign
 from djmesh.protocol.envelope import SIGNING_CONTEXT
 
