@@ -8,24 +8,26 @@ the subcommands that need them, so `djmesh id` starts fast.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import logging
 import sys
 import time
 from collections.abc import Callable, Sequence
+from importlib.metadata import entry_points
 from typing import Any
 
 from djmesh.node.config import ConfigError, NodeConfig
+from djmesh.node.errors import NodeError
 from djmesh.node.home import NodeHome
 from djmesh.node.identity import (
     IdentityError,
     create_identity,
-    load_identity,
     read_passphrase,
     read_public_key,
 )
 from djmesh.node.store import Store, StoreError
-from djmesh.protocol import Post, ProtocolError, peer_id_from_public_key, public_key_from_peer_id, sign
+from djmesh.protocol import ProtocolError, peer_id_from_public_key, public_key_from_peer_id
 
 log = logging.getLogger("djmesh")
 
@@ -104,18 +106,132 @@ def cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_post(args: argparse.Namespace) -> int:
-    home = _home(args)
-    identity = load_identity(home.key_file, passphrase=read_passphrase(args.passphrase_file))
-    envelope = sign(Post(text=args.text), identity.signing_key, created_at_ms=int(time.time() * 1000))
-    with Store(home.database) as store:
-        store.add(envelope)
-    content_id = envelope.content_id.hex()
+def _call(args: argparse.Namespace, method: str, **params: Any) -> Any:
+    from djmesh.node.control import ControlClient
+
+    return asyncio.run(ControlClient(_home(args)).call(method, **params))
+
+
+def _emit(args: argparse.Namespace, result: Any, text: Callable[[Any], str]) -> int:
     if args.json:
-        _print_json({"content_id": content_id, "created_at_ms": envelope.created_at_ms})
+        _print_json(result)
     else:
-        print(content_id)
+        rendered = text(result)
+        if rendered:
+            print(rendered)
     return 0
+
+
+def _feed_text(items: list[dict[str, Any]]) -> str:
+    lines = []
+    for item in items:
+        stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(item["created_at"] / 1000))
+        lines.append(f"{stamp}  {item['author'][-8:]}  {item['text']}  [{item['id'][:12]}]")
+    return "\n".join(lines) if lines else "(nothing yet)"
+
+
+def cmd_post(args: argparse.Namespace) -> int:
+    result = _call(
+        args, "post", text=args.text, crew=args.crew, mentions=args.mention, reply_to=args.reply_to
+    )
+    return _emit(args, result, lambda r: r["id"])
+
+
+def cmd_follow(args: argparse.Namespace) -> int:
+    return _emit(args, _call(args, "follow", peer_id=args.peer_id), lambda r: f"following {args.peer_id}")
+
+
+def cmd_unfollow(args: argparse.Namespace) -> int:
+    return _emit(args, _call(args, "unfollow", peer_id=args.peer_id), lambda r: f"unfollowed {args.peer_id}")
+
+
+def cmd_feed(args: argparse.Namespace) -> int:
+    return _emit(args, _call(args, "feed", limit=args.limit, before=args.before), _feed_text)
+
+
+def cmd_peers(args: argparse.Namespace) -> int:
+    def text(peers: list[dict[str, Any]]) -> str:
+        rows = []
+        for p in peers:
+            latency = f"{p['latency_ms']:.1f} ms" if p.get("latency_ms") is not None else "-"
+            rows.append(f"{p['peer_id']}  {latency}  {' '.join(p['addrs'][:1])}")
+        return "\n".join(rows) if rows else "(no peers)"
+
+    return _emit(args, _call(args, "peers"), text)
+
+
+def cmd_profile(args: argparse.Namespace) -> int:
+    if args.action == "show":
+        result = _call(args, "profile_show", peer_id=args.peer_id)
+        return _emit(
+            args, result, lambda r: "(no profile)" if r is None else f"{r['name']}\n{r['bio']}".rstrip()
+        )
+    wallets = dict(item.split("=", 1) for item in args.wallet) if args.wallet else None
+    if args.wallet and any("=" not in item for item in args.wallet):
+        raise CliError("--wallet takes CHAIN=ADDRESS", code=2)
+    result = _call(
+        args, "profile_set", name=args.name, bio=args.bio, links=args.link or None, wallets=wallets
+    )
+    return _emit(args, result, lambda r: f"profile updated ({r['id'][:12]})")
+
+
+def cmd_crew(args: argparse.Namespace) -> int:
+    if args.action == "create":
+        return _emit(args, _call(args, "crew_create", name=args.target), lambda r: r["crew_id"])
+    if args.action == "invite":
+        if not args.peer_id:
+            raise CliError("crew invite needs CREW_ID PEER_ID", code=2)
+        result = _call(args, "crew_invite", crew_id=args.target, peer_id=args.peer_id)
+        return _emit(args, result, lambda r: f"invited {args.peer_id}")
+    if args.action == "join":
+        result = _call(args, "crew_join", crew_id=args.target)
+        return _emit(args, result, lambda r: f"joined {r['name'] or r['crew_id']} (member: {r['member']})")
+    if args.action == "feed":
+        return _emit(args, _call(args, "crew_feed", crew_id=args.target, limit=args.limit), _feed_text)
+    return _emit(
+        args, _call(args, "crews"), lambda crews: "\n".join(f"{c['crew_id']}  {c['name']}" for c in crews)
+    )
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    result = _call(args, "chat", room=args.room, text=args.text, limit=args.limit)
+    if args.text:
+        return _emit(args, result, lambda r: r["id"])
+    return _emit(
+        args, result, lambda rows: "\n".join(f"{r['author'][-8:]}: {r['payload']['text']}" for r in rows)
+    )
+
+
+def cmd_react(args: argparse.Namespace) -> int:
+    return _emit(args, _call(args, "react", id=args.id, emoji=args.emoji), lambda r: r["id"])
+
+
+def cmd_notifications(args: argparse.Namespace) -> int:
+    return _emit(
+        args,
+        _call(args, "notifications", limit=args.limit),
+        lambda rows: "\n".join(f"{r['kind']:<10} from {r['author'][-8:]}" for r in rows) or "(none)",
+    )
+
+
+def cmd_flag(args: argparse.Namespace) -> int:
+    result = _call(args, "flag", peer_id=args.peer_id, flag=args.command, on=not args.undo)
+    return _emit(args, result, lambda r: "")
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    return _emit(args, _call(args, "status"), lambda r: "\n".join(f"{k}: {v}" for k, v in r.items()))
+
+
+def cmd_node(args: argparse.Namespace) -> int:
+    from djmesh.node.daemon import run_daemon
+
+    home = _home(args)
+    _setup_file_logging(home, _load_config(home).log_level)
+    passphrase = read_passphrase(args.passphrase_file)
+    return asyncio.run(
+        run_daemon(home, listen=args.listen or None, bootstrap=args.bootstrap or None, passphrase=passphrase)
+    )
 
 
 def _message_json(envelope: Any, received_at_ms: int) -> dict[str, Any]:
@@ -215,9 +331,77 @@ def build_parser() -> argparse.ArgumentParser:
     sub = add("config", cmd_config, "print the effective configuration")
     sub.add_argument("--json", action="store_true")
 
-    sub = add("post", cmd_post, "sign a post and add it to the local store")
-    sub.add_argument("text")
+    sub = add("node", cmd_node, "run a node in the foreground (control API for the commands below)")
+    sub.add_argument("--listen", action="append", metavar="MULTIADDR", help="e.g. /ip4/127.0.0.1/tcp/0")
+    sub.add_argument("--bootstrap", action="append", metavar="MULTIADDR", help="bootstrap peer (repeatable)")
     add_passphrase(sub)
+
+    sub = add("post", cmd_post, "publish a post (through the running node)")
+    sub.add_argument("text")
+    sub.add_argument("--crew", metavar="CREW_ID", help="post to a crew (members only)")
+    sub.add_argument("--mention", action="append", metavar="PEER_ID")
+    sub.add_argument("--reply-to", metavar="ID")
+    sub.add_argument("--json", action="store_true")
+
+    for name, handler, help_text in (
+        ("follow", cmd_follow, "follow a peer"),
+        ("unfollow", cmd_unfollow, "stop following a peer"),
+    ):
+        sub = add(name, handler, help_text)
+        sub.add_argument("peer_id", metavar="PEER_ID")
+        sub.add_argument("--json", action="store_true")
+
+    for name, help_text in (
+        ("mute", "hide a peer's messages here"),
+        ("block", "hide, refuse and stop relaying a peer"),
+    ):
+        sub = add(name, cmd_flag, help_text)
+        sub.add_argument("peer_id", metavar="PEER_ID")
+        sub.add_argument("--undo", action="store_true")
+        sub.add_argument("--json", action="store_true")
+
+    sub = add("feed", cmd_feed, "posts by people you follow and yourself, newest first")
+    sub.add_argument("--limit", type=int, default=50)
+    sub.add_argument("--before", type=int, metavar="MS", help="page: created_at of the last item seen")
+    sub.add_argument("--json", action="store_true")
+
+    sub = add("peers", cmd_peers, "connected peers")
+    sub.add_argument("--json", action="store_true")
+
+    sub = add("status", cmd_status, "the running node's status")
+    sub.add_argument("--json", action="store_true")
+
+    sub = add("profile", cmd_profile, "show or set a profile")
+    sub.add_argument("action", choices=("show", "set"))
+    sub.add_argument("peer_id", nargs="?", metavar="PEER_ID", help="whose profile to show (default: yours)")
+    sub.add_argument("--name")
+    sub.add_argument("--bio")
+    sub.add_argument("--link", action="append")
+    sub.add_argument("--wallet", action="append", metavar="CHAIN=ADDRESS")
+    sub.add_argument("--json", action="store_true")
+
+    sub = add(
+        "crew", cmd_crew, "crews: create NAME | invite CREW_ID PEER_ID | join CREW_ID | feed CREW_ID | list"
+    )
+    sub.add_argument("action", choices=("create", "invite", "join", "feed", "list"))
+    sub.add_argument("target", nargs="?", metavar="NAME|CREW_ID")
+    sub.add_argument("peer_id", nargs="?", metavar="PEER_ID")
+    sub.add_argument("--limit", type=int, default=50)
+    sub.add_argument("--json", action="store_true")
+
+    sub = add("chat", cmd_chat, "say TEXT in ROOM; without TEXT, show the room's recent lines")
+    sub.add_argument("room", metavar="ROOM")
+    sub.add_argument("text", nargs="?", metavar="TEXT")
+    sub.add_argument("--limit", type=int, default=50)
+    sub.add_argument("--json", action="store_true")
+
+    sub = add("react", cmd_react, "react to a message")
+    sub.add_argument("id", metavar="ID")
+    sub.add_argument("emoji", metavar="EMOJI")
+    sub.add_argument("--json", action="store_true")
+
+    sub = add("notifications", cmd_notifications, "mentions, new followers, reactions, crew invites")
+    sub.add_argument("--limit", type=int, default=50)
     sub.add_argument("--json", action="store_true")
 
     sub = add("messages", cmd_messages, "list stored messages, newest first")
@@ -233,6 +417,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--json", action="store_true")
 
     add("version", cmd_version, "print the djmesh version")
+
+    # Packages that build on the node (bootstrap, tui, ...) add their own subcommands, so
+    # the node never imports them: they depend on it, not the other way round.
+    for entry_point in sorted(entry_points(group="djmesh.commands"), key=lambda e: e.name):
+        try:
+            register: Callable[[Any], None] = entry_point.load()
+        except ImportError as exc:  # a broken plugin must not take the whole CLI down
+            log.warning("subcommand %s unavailable: %s", entry_point.name, exc)
+            continue
+        register(commands)
     return parser
 
 
@@ -247,7 +441,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.home_obj = NodeHome.resolve(args.home)
         code: int = args.handler(args)
         return code
-    except (CliError, IdentityError, ConfigError, StoreError) as exc:
+    except (CliError, IdentityError, ConfigError, StoreError, NodeError) as exc:
         if args.debug:
             raise
         print(f"djmesh: error: {exc}", file=sys.stderr)

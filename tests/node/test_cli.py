@@ -7,7 +7,7 @@ from djmesh.protocol import public_key_from_peer_id
 from tests.helpers.cli import CliRunner
 
 
-def test_init_id_post_messages(djmesh: CliRunner, tmp_path: Path) -> None:
+def test_init_and_id(djmesh: CliRunner, tmp_path: Path) -> None:
     home = str(tmp_path / "alice")
     created = djmesh("--home", home, "init", "--name", "Alice", "--json")
     assert created.returncode == 0, created.stderr
@@ -25,11 +25,7 @@ def test_init_id_post_messages(djmesh: CliRunner, tmp_path: Path) -> None:
     }
     assert djmesh("--home", home, "id").stdout.strip() == peer_id
 
-    posted = djmesh("--home", home, "post", "first!", "--json")
-    assert posted.returncode == 0, posted.stderr
-    listed = djmesh("--home", home, "messages", "--json").json()
-    assert [(m["kind"], m["author"], m["payload"]["text"]) for m in listed] == [("post", peer_id, "first!")]
-    assert listed[0]["content_id"] == posted.json()["content_id"]
+    assert djmesh("--home", home, "messages", "--json").json() == []
 
 
 def test_init_refuses_to_overwrite(djmesh: CliRunner, tmp_path: Path) -> None:
@@ -60,14 +56,13 @@ def test_passphrase_file_and_environment(djmesh: CliRunner, tmp_path: Path) -> N
     secret.write_text("s3cret phrase\n")
     created = djmesh("--home", home, "init", "--passphrase-file", str(secret), "--json").json()
     assert created["encrypted"] is True
-    locked = djmesh("--home", home, "post", "x")
+    # `node` must unlock the key before it starts anything.
+    locked = djmesh("--home", home, "node", "--listen", "/ip4/127.0.0.1/tcp/0")
     assert locked.returncode != 0 and "encrypted" in locked.stderr
-    assert djmesh("--home", home, "post", "x", "--passphrase-file", str(secret)).returncode == 0
     djmesh.env["DJMESH_PASSPHRASE"] = "wrong"
-    wrong = djmesh("--home", home, "post", "y")
+    wrong = djmesh("--home", home, "node", "--listen", "/ip4/127.0.0.1/tcp/0")
     assert wrong.returncode != 0 and "wrong passphrase" in wrong.stderr
-    djmesh.env["DJMESH_PASSPHRASE"] = "s3cret phrase"
-    assert djmesh("--home", home, "post", "y").returncode == 0
+    assert djmesh("--home", home, "id").returncode == 0  # the peer ID needs no passphrase
 
 
 def test_errors_are_one_line_without_traceback(djmesh: CliRunner, tmp_path: Path) -> None:

@@ -1,0 +1,367 @@
+"""The local control API: how the CLI (and any local tool) drives a running node.
+
+One JSON object per line over TCP on 127.0.0.1. Every request carries the token from
+``control.token`` in the node home (mode 0600, like bitcoind's cookie file), so only
+someone who can read the home can drive the node. ``control.json`` says where to connect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import logging
+import os
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from djmesh.node.errors import ControlError, NodeError, NodeNotRunningError
+from djmesh.node.home import NodeHome
+from djmesh.node.node import Node
+from djmesh.protocol import peer_id_from_public_key
+from djmesh.protocol.envelope import SignedEnvelope
+from djmesh.protocol.messages import Profile
+
+log = logging.getLogger(__name__)
+
+MAX_REQUEST_BYTES = 64 * 1024
+Handler = Callable[[Node, dict[str, Any]], Awaitable[Any]]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): _plain(item) for key, item in value.items()}
+    return value
+
+
+def envelope_json(envelope: SignedEnvelope) -> dict[str, Any]:
+    return {
+        "id": envelope.content_id.hex(),
+        "kind": envelope.kind,
+        "author": envelope.author_peer_id,
+        "created_at": envelope.created_at_ms,
+        "payload": _plain(envelope.message.to_payload()),
+    }
+
+
+def _str(params: dict[str, Any], name: str) -> str:
+    value = params.get(name)
+    if not isinstance(value, str) or not value:
+        raise ControlError(f"missing or invalid parameter {name!r}")
+    return value
+
+
+def _hex32(params: dict[str, Any], name: str) -> bytes:
+    try:
+        value = bytes.fromhex(_str(params, name))
+    except ValueError as exc:
+        raise ControlError(f"{name} must be a hex content ID") from exc
+    if len(value) != 32:
+        raise ControlError(f"{name} must be 64 hex digits")
+    return value
+
+
+def _limit(params: dict[str, Any]) -> int:
+    value = params.get("limit", 50)
+    if not isinstance(value, int) or not 1 <= value <= 1000:
+        raise ControlError("limit must be 1..1000")
+    return value
+
+
+async def _id(node: Node, params: dict[str, Any]) -> Any:
+    return {
+        "peer_id": node.peer_id,
+        "public_key": node.public_key.hex(),
+        "name": node.config.name,
+        "listen_addrs": node.listen_addrs,
+    }
+
+
+async def _post(node: Node, params: dict[str, Any]) -> Any:
+    text = _str(params, "text")
+    if params.get("crew"):
+        envelope = await node.crew_post(_hex32(params, "crew"), text)
+    else:
+        reply_to = _hex32(params, "reply_to") if params.get("reply_to") else None
+        envelope = await node.post(
+            text, links=params.get("links") or (), reply_to=reply_to, mentions=params.get("mentions") or ()
+        )
+    return envelope_json(envelope)
+
+
+async def _follow(node: Node, params: dict[str, Any]) -> Any:
+    return envelope_json(await node.follow(_str(params, "peer_id")))
+
+
+async def _unfollow(node: Node, params: dict[str, Any]) -> Any:
+    return envelope_json(await node.unfollow(_str(params, "peer_id")))
+
+
+async def _feed(node: Node, params: dict[str, Any]) -> Any:
+    before = params.get("before")
+    return [asdict(item) for item in node.feed(limit=_limit(params), before_ms=before)]
+
+
+async def _peers(node: Node, params: dict[str, Any]) -> Any:
+    return [asdict(peer) for peer in node.peers()]
+
+
+async def _profile_show(node: Node, params: dict[str, Any]) -> Any:
+    found = node.profile(params.get("peer_id") or None)
+    if found is None:
+        return None
+    profile, updated = found
+    return {**_plain(profile.to_payload()), "updated_at": updated}
+
+
+async def _profile_set(node: Node, params: dict[str, Any]) -> Any:
+    current = node.profile()
+    base = current[0] if current else Profile(name=node.config.name or node.peer_id[-8:])
+    wallets = params.get("wallets")
+    profile = Profile(
+        name=params.get("name") or base.name,
+        bio=params.get("bio") if params.get("bio") is not None else base.bio,
+        avatar=base.avatar,
+        links=tuple(params["links"]) if params.get("links") is not None else base.links,
+        wallets=tuple(sorted(wallets.items())) if isinstance(wallets, dict) else base.wallets,
+    )
+    return envelope_json(await node.set_profile(profile))
+
+
+async def _crew_create(node: Node, params: dict[str, Any]) -> Any:
+    return {"crew_id": (await node.create_crew(_str(params, "name"), params.get("bio") or "")).hex()}
+
+
+async def _crew_invite(node: Node, params: dict[str, Any]) -> Any:
+    await node.invite(_hex32(params, "crew_id"), _str(params, "peer_id"))
+    return {"ok": True}
+
+
+async def _crew_join(node: Node, params: dict[str, Any]) -> Any:
+    crew_id = _hex32(params, "crew_id")
+    await node.join_crew(crew_id)
+    state = node.view.crew(crew_id)
+    return {
+        "crew_id": crew_id.hex(),
+        "name": state.name if state else None,
+        "member": bool(state and state.is_member(node.public_key)),
+        "has_key": bool(node.store.crew_keys(crew_id)),
+    }
+
+
+async def _crew_feed(node: Node, params: dict[str, Any]) -> Any:
+    return [asdict(item) for item in node.crew_feed(_hex32(params, "crew_id"), limit=_limit(params))]
+
+
+async def _crews(node: Node, params: dict[str, Any]) -> Any:
+    return [
+        {
+            "crew_id": state.crew_id.hex(),
+            "name": state.name,
+            "admins": sorted(_peer_ids(state.admins)),
+            "members": sorted(_peer_ids(state.members)),
+        }
+        for state in node.view.crews()
+    ]
+
+
+def _peer_ids(keys: set[bytes]) -> list[str]:
+    return [peer_id_from_public_key(key) for key in keys]
+
+
+async def _chat(node: Node, params: dict[str, Any]) -> Any:
+    room = _str(params, "room")
+    if params.get("text"):
+        return envelope_json(await node.chat(room, _str(params, "text")))
+    await node.join_room(room)
+    return [envelope_json(e) for e in node.chat_history(room, limit=_limit(params))]
+
+
+async def _react(node: Node, params: dict[str, Any]) -> Any:
+    return envelope_json(await node.react(_hex32(params, "id"), _str(params, "emoji")))
+
+
+async def _notifications(node: Node, params: dict[str, Any]) -> Any:
+    return [envelope_json(e) for e in node.notifications(limit=_limit(params))]
+
+
+async def _flag(node: Node, params: dict[str, Any]) -> Any:
+    node.set_flag(_str(params, "peer_id"), _str(params, "flag"), bool(params.get("on", True)))
+    return {"ok": True}
+
+
+async def _sync(node: Node, params: dict[str, Any]) -> Any:
+    return {"stored": await node.sync()}
+
+
+async def _connect(node: Node, params: dict[str, Any]) -> Any:
+    return {"peer_id": await node.connect(_str(params, "multiaddr"))}
+
+
+async def _status(node: Node, params: dict[str, Any]) -> Any:
+    return {
+        "peer_id": node.peer_id,
+        "peers": len(node.peers()),
+        "messages": node.store.count(),
+        "dropped": node.dropped,
+        "listen_addrs": node.listen_addrs,
+    }
+
+
+METHODS: dict[str, Handler] = {
+    "id": _id,
+    "post": _post,
+    "follow": _follow,
+    "unfollow": _unfollow,
+    "feed": _feed,
+    "peers": _peers,
+    "profile_show": _profile_show,
+    "profile_set": _profile_set,
+    "crew_create": _crew_create,
+    "crew_invite": _crew_invite,
+    "crew_join": _crew_join,
+    "crew_feed": _crew_feed,
+    "crews": _crews,
+    "chat": _chat,
+    "react": _react,
+    "notifications": _notifications,
+    "flag": _flag,
+    "sync": _sync,
+    "connect": _connect,
+    "status": _status,
+}
+
+
+class ControlServer:
+    def __init__(self, node: Node, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.node = node
+        self._bind = (host, port)
+        self._server: asyncio.Server | None = None
+        self._token = secrets.token_hex(32)
+
+    @property
+    def address(self) -> tuple[str, int]:
+        assert self._server is not None
+        host, port = self._server.sockets[0].getsockname()[:2]
+        return str(host), int(port)
+
+    async def __aenter__(self) -> ControlServer:
+        self._server = await asyncio.start_server(self._serve, *self._bind, limit=MAX_REQUEST_BYTES)
+        home = self.node.home
+        _write_private(home.root / "control.token", self._token + "\n")
+        host, port = self.address
+        info = {"host": host, "port": port, "pid": os.getpid(), "peer_id": self.node.peer_id}
+        _write_private(home.root / "control.json", json.dumps(info) + "\n")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        for name in ("control.json", "control.token"):
+            with contextlib.suppress(FileNotFoundError):
+                (self.node.home.root / name).unlink()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                try:
+                    line = await reader.readline()
+                except (asyncio.LimitOverrunError, ValueError):
+                    await _reply(writer, {"ok": False, "error": "request too large"})
+                    return
+                if not line:
+                    return
+                await _reply(writer, await self._handle(line))
+        except ConnectionError:
+            return
+        finally:
+            writer.close()
+
+    async def _handle(self, line: bytes) -> dict[str, Any]:
+        try:
+            request = json.loads(line)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return {"ok": False, "error": "request is not JSON"}
+        if not isinstance(request, dict):
+            return {"ok": False, "error": "request must be a JSON object"}
+        token = request.get("token")
+        if not isinstance(token, str) or not hmac.compare_digest(token, self._token):
+            log.warning("control request with a bad token refused")
+            return {"ok": False, "error": "bad or missing token"}
+        method = METHODS.get(str(request.get("method")))
+        params = request.get("params") or {}
+        if method is None or not isinstance(params, dict):
+            return {"ok": False, "error": f"unknown method {request.get('method')!r}"}
+        try:
+            return {"ok": True, "result": await method(self.node, params)}
+        except (ControlError, NodeError) as exc:
+            return {"ok": False, "error": str(exc)}
+        except Exception as exc:  # a bug must not take the node down with it
+            log.exception("control method %s failed", request.get("method"))
+            return {"ok": False, "error": f"internal error: {type(exc).__name__}: {exc}"}
+
+
+async def _reply(writer: asyncio.StreamWriter, response: dict[str, Any]) -> None:
+    writer.write(json.dumps(response).encode() + b"\n")
+    await writer.drain()
+
+
+def _write_private(path: Path, text: str) -> None:
+    tmp = path.with_suffix(".tmp")
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    tmp.replace(path)
+
+
+class ControlClient:
+    """Talks to the node running at ``home``."""
+
+    def __init__(self, home: NodeHome, *, timeout_s: float = 60.0) -> None:
+        self.home = home
+        self.timeout_s = timeout_s
+
+    def _endpoint(self) -> tuple[str, int, str]:
+        not_running = NodeNotRunningError(
+            f"no node is running at {self.home.root}; start one with `djmesh --home {self.home.root} node`"
+        )
+        try:
+            info = json.loads((self.home.root / "control.json").read_text(encoding="utf-8"))
+            token = (self.home.root / "control.token").read_text(encoding="utf-8").strip()
+        except (OSError, json.JSONDecodeError) as exc:
+            raise not_running from exc
+        return str(info["host"]), int(info["port"]), token
+
+    async def call(self, method: str, **params: Any) -> Any:
+        host, port, token = self._endpoint()
+        try:
+            reader, writer = await asyncio.open_connection(host, port, limit=64 * 1024 * 1024)
+        except OSError as exc:
+            raise NodeNotRunningError(
+                f"no node is running at {self.home.root} (its control port {port} refused the connection)"
+            ) from exc
+        try:
+            writer.write(json.dumps({"token": token, "method": method, "params": params}).encode() + b"\n")
+            await writer.drain()
+            line = await asyncio.wait_for(reader.readline(), self.timeout_s)
+        except TimeoutError as exc:
+            raise ControlError(f"the node did not answer {method} within {self.timeout_s:.0f} s") from exc
+        finally:
+            writer.close()
+        if not line:
+            raise ControlError("the node closed the connection")
+        response = json.loads(line)
+        if not response.get("ok"):
+            raise ControlError(str(response.get("error")))
+        return response.get("result")

@@ -1,0 +1,39 @@
+"""`djmesh node`: a headless node in the foreground, driven through the control API."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Sequence
+
+from djmesh.node.control import ControlServer
+from djmesh.node.home import NodeHome
+from djmesh.node.node import Node, NodeOptions
+
+
+async def wait_for_stop_signal() -> None:
+    """Returns on SIGINT or SIGTERM, so the caller can shut down gracefully."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+async def run_daemon(
+    home: NodeHome,
+    *,
+    listen: Sequence[str] | None = None,
+    bootstrap: Sequence[str] | None = None,
+    passphrase: bytes | None = None,
+) -> int:
+    options = NodeOptions(listen=listen, bootstrap=bootstrap, passphrase=passphrase)
+    async with Node(home, options=options) as node, ControlServer(node):
+        for address in node.listen_addrs:
+            print(address, flush=True)
+        await wait_for_stop_signal()
+    return 0

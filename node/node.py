@@ -1,0 +1,504 @@
+"""The djmesh node: an asyncio object an app embeds (``async with Node(...) as node``).
+
+It owns the identity, the store and the libp2p host, and feeds the sans-IO protocol
+pieces (``Inbox``, sync messages, topics) from the network. The CLI, the TUI and the
+control API all drive a node through this class.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+
+from djmesh.node.config import NodeConfig
+from djmesh.node.errors import NodeError
+from djmesh.node.events import MessageDropped, MessageStored, NodeEvent, Notification, SyncFinished
+from djmesh.node.home import NodeHome
+from djmesh.node.identity import Identity, load_identity
+from djmesh.node.p2p import P2PError, P2PHost, PeerInfo
+from djmesh.node.store import Store
+from djmesh.node.views import FeedItem, SocialView
+from djmesh.protocol import peer_id_from_public_key, public_key_from_peer_id, sign
+from djmesh.protocol.crew import CrewCryptoError, new_crew_key, open_crew_key, seal_crew_key, seal_crew_post
+from djmesh.protocol.envelope import SignedEnvelope, decode_envelope
+from djmesh.protocol.errors import ProtocolError
+from djmesh.protocol.ingest import Accepted, Duplicate, Inbox, RateLimit, RateLimited, Rejected
+from djmesh.protocol.messages import (
+    Chat,
+    CrewCreate,
+    CrewKey,
+    CrewMembership,
+    Follow,
+    Message,
+    Post,
+    Profile,
+    Reaction,
+    Unfollow,
+)
+from djmesh.protocol.sync import (
+    MAX_SYNC_LIMIT,
+    MAX_SYNC_REQUEST_BYTES,
+    MAX_SYNC_RESPONSE_BYTES,
+    SYNC_PROTOCOL_ID,
+    SyncLimiter,
+    SyncRequest,
+    SyncResponse,
+)
+from djmesh.protocol.topics import author_topic, belongs_on, crew_topic, inbox_topic, room_topic, topics_for
+
+log = logging.getLogger(__name__)
+
+# History sync asks again from a little before the newest message it holds, because
+# clocks differ and gossip may have delivered newer messages before older ones.
+SYNC_OVERLAP_MS = 10 * 60 * 1000
+SYNC_MAX_PAGES = 20
+EVENT_QUEUE_SIZE = 1024
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass
+class NodeOptions:
+    """Run-time overrides of config.toml (what the CLI flags set)."""
+
+    listen: Sequence[str] | None = None
+    bootstrap: Sequence[str] | None = None
+    passphrase: bytes | None = None
+    identity: Identity | None = None
+    sync_peers: int = 3
+    inbox_rate: RateLimit = field(default_factory=RateLimit)
+
+
+class Node:
+    def __init__(
+        self, home: NodeHome | str, config: NodeConfig | None = None, options: NodeOptions | None = None
+    ):
+        self.home = home if isinstance(home, NodeHome) else NodeHome.resolve(home)
+        self.config = config or NodeConfig.load(self.home.config_file)
+        self.options = options or NodeOptions()
+        self.identity = self.options.identity or load_identity(
+            self.home.key_file, passphrase=self.options.passphrase
+        )
+        self._inbox = Inbox(
+            rate_limit=self.options.inbox_rate, max_skew_ms=int(self.config.max_clock_skew_s * 1000)
+        )
+        self._sync_inbox = Inbox(rate_limit=None, max_skew_ms=int(self.config.max_clock_skew_s * 1000))
+        self._sync_limiter = SyncLimiter()
+        # Validated in GossipSub, waiting for delivery; bounded in case delivery never comes.
+        self._accepted: OrderedDict[bytes, SignedEnvelope] = OrderedDict()
+        self._subscribers: set[asyncio.Queue[NodeEvent]] = set()
+        self._topics: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._store: Store | None = None
+        self._host: P2PHost | None = None
+        self.dropped: dict[str, int] = {}
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Node:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        self.home.ensure()
+        self._store = Store(self.home.database)
+        for stored in self._store.query(author=self.public_key, limit=1000):
+            self._inbox.mark_seen(stored.envelope.content_id)
+        listen = self.options.listen if self.options.listen is not None else self.config.listen
+        bootstrap = self.options.bootstrap if self.options.bootstrap is not None else self.config.bootstrap
+        self._host = P2PHost(
+            seed=self.identity.seed, listen=listen, bootstrap=bootstrap, enable_mdns=self.config.mdns
+        )
+        await self._host.__aenter__()
+        self._host.set_request_handler(
+            SYNC_PROTOCOL_ID, self._serve_sync, max_request_bytes=MAX_SYNC_REQUEST_BYTES
+        )
+        for topic in self._wanted_topics():
+            await self._join(topic)
+        self._spawn(self._discover_and_sync(sorted(self._topics)))
+        log.info("node %s listening on %s", self.peer_id, ", ".join(self.listen_addrs))
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._host is not None:
+            await self._host.__aexit__(None, None, None)
+            self._host = None
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    def _spawn(self, coroutine: object) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coroutine)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- identity and network ------------------------------------------------------------------
+
+    @property
+    def public_key(self) -> bytes:
+        return self.identity.public_key
+
+    @property
+    def peer_id(self) -> str:
+        return self.identity.peer_id
+
+    @property
+    def host(self) -> P2PHost:
+        if self._host is None:
+            raise NodeError("the node is not running")
+        return self._host
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            raise NodeError("the node is not running")
+        return self._store
+
+    @property
+    def view(self) -> SocialView:
+        return SocialView(self.store, self.public_key)
+
+    @property
+    def listen_addrs(self) -> list[str]:
+        return self.host.listen_addrs
+
+    def peers(self) -> list[PeerInfo]:
+        return self.host.peers()
+
+    async def connect(self, multiaddr: str) -> str:
+        try:
+            return await self.host.connect(multiaddr)
+        except P2PError as exc:
+            raise NodeError(str(exc)) from exc
+
+    async def events(self) -> AsyncIterator[NodeEvent]:
+        """Every event from now on; a slow consumer loses the oldest events, not the node."""
+        queue: asyncio.Queue[NodeEvent] = asyncio.Queue(EVENT_QUEUE_SIZE)
+        self._subscribers.add(queue)
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            self._subscribers.discard(queue)
+
+    def _emit(self, event: NodeEvent) -> None:
+        for queue in self._subscribers:
+            if queue.full():
+                queue.get_nowait()
+            queue.put_nowait(event)
+
+    # -- topics --------------------------------------------------------------------------------
+
+    def _wanted_topics(self) -> list[str]:
+        topics = {author_topic(self.public_key), inbox_topic(self.public_key)}
+        topics |= {author_topic(target) for target in self.view.following()}
+        topics |= set(self.store.subscriptions())
+        return sorted(topics)
+
+    async def _join(self, topic: str) -> None:
+        if topic in self._topics:
+            return
+        self._topics.add(topic)
+        await self.host.subscribe(
+            topic,
+            validator=lambda data, peer, topic=topic: self._validate(topic, data, peer),
+            on_message=lambda data, peer, topic=topic: self._on_gossip(topic, data, peer),
+        )
+
+    async def _leave(self, topic: str) -> None:
+        if topic in self._topics:
+            self._topics.discard(topic)
+            await self.host.unsubscribe(topic)
+
+    async def _discover_and_sync(self, topics: Sequence[str]) -> None:
+        for topic in topics:
+            try:
+                await self.host.advertise(topic)
+                await self.host.discover(topic)
+            except P2PError as exc:
+                log.info("discovery for %s failed: %s", topic, exc)
+        await self.sync(topics)
+
+    # -- ingest --------------------------------------------------------------------------------
+
+    def _drop(self, peer: str | None, topic: str | None, reason: str) -> None:
+        kind = reason.split(":", 1)[0]
+        self.dropped[kind] = self.dropped.get(kind, 0) + 1
+        log.info("dropped message from %s on %s: %s", peer, topic, reason)
+        self._emit(MessageDropped(peer, topic, reason))
+
+    def _validate(self, topic: str, data: bytes, peer: str) -> bool:
+        """Runs inside GossipSub before forwarding: False drops the message and scores the forwarder."""
+        event = self._inbox.receive(data, now_ms=_now_ms(), source=peer)
+        if isinstance(event, Rejected):
+            self._drop(peer, topic, event.reason)
+            return False
+        if isinstance(event, RateLimited):
+            self._drop(
+                peer, topic, f"RateLimited: author {peer_id_from_public_key(event.author)} over its rate"
+            )
+            return False
+        if isinstance(event, Duplicate):
+            return True
+        assert isinstance(event, Accepted)
+        envelope = event.envelope
+        if not belongs_on(envelope, topic):
+            self._drop(peer, topic, f"WrongTopic: a {envelope.kind} does not belong on {topic}")
+            return False
+        if envelope.author in self.store.flagged("block"):
+            self._drop(peer, topic, "Blocked: author is blocked here")
+            return False
+        self._accepted[hashlib.sha256(data).digest()] = envelope
+        while len(self._accepted) > 10_000:
+            self._accepted.popitem(last=False)
+        return True
+
+    def _on_gossip(self, topic: str, data: bytes, peer: str) -> None:
+        envelope = self._accepted.pop(hashlib.sha256(data).digest(), None)
+        if envelope is not None:
+            self._store_new([envelope], via="gossip")
+
+    def _store_new(self, envelopes: Sequence[SignedEnvelope], *, via: str) -> int:
+        fresh = [e for e in envelopes if e.content_id not in self.store]
+        if not fresh:
+            return 0
+        self.store.add_many(fresh)
+        for envelope in fresh:
+            self._emit(MessageStored(envelope, via))
+            self._after_store(envelope)
+        return len(fresh)
+
+    def _after_store(self, envelope: SignedEnvelope) -> None:
+        message = envelope.message
+        if envelope.author == self.public_key:
+            return
+        if isinstance(message, CrewKey) and message.member == self.public_key:
+            try:
+                self.store.put_crew_key(
+                    message.crew, message.epoch, open_crew_key(message, self.identity.signing_key)
+                )
+            except CrewCryptoError as exc:
+                log.warning("crew key from %s did not open: %s", envelope.author_peer_id, exc)
+                return
+            self._emit(Notification("crew_invite", envelope))
+        elif isinstance(message, Post) and self.public_key in message.mentions:
+            self._emit(Notification("mention", envelope))
+        elif isinstance(message, Follow) and message.target == self.public_key:
+            self._emit(Notification("follow", envelope))
+        elif isinstance(message, Reaction) and message.target_author == self.public_key:
+            self._emit(Notification("reaction", envelope))
+
+    # -- history sync --------------------------------------------------------------------------
+
+    async def _serve_sync(self, data: bytes, peer: str) -> bytes:
+        if not self._sync_limiter.allow(peer, _now_ms()):
+            log.info("sync request from %s refused: over its rate", peer)
+            return SyncResponse((), more=False).encode()
+        try:
+            request = SyncRequest.decode(data)
+        except ProtocolError as exc:
+            log.info("bad sync request from %s: %s", peer, exc)
+            return SyncResponse((), more=False).encode()
+        envelopes = self.store.by_topics(request.topics, since_ms=request.since_ms, limit=request.limit + 1)
+        return SyncResponse.fit([e.wire for e in envelopes], request.limit).encode()
+
+    async def sync(self, topics: Sequence[str] | None = None) -> int:
+        """Fetch what we missed on ``topics`` from a few connected peers; returns how many were new."""
+        topics = list(topics if topics is not None else sorted(self._topics))
+        stored = 0
+        peers = [info.peer_id for info in self.host.peers()][: self.options.sync_peers]
+        for peer in peers:
+            for start in range(0, len(topics), 64):
+                stored += await self._sync_from(peer, topics[start : start + 64])
+        return stored
+
+    async def _sync_from(self, peer: str, topics: list[str]) -> int:
+        known = [self.store.latest_on(topic) for topic in topics]
+        since = max(0, min((k for k in known if k is not None), default=0) - SYNC_OVERLAP_MS)
+        if any(k is None for k in known):
+            since = 0
+        received = stored = 0
+        blocked = self.store.flagged("block")
+        for _ in range(SYNC_MAX_PAGES):
+            request = SyncRequest(tuple(topics), since_ms=since, limit=MAX_SYNC_LIMIT)
+            try:
+                raw = await self.host.request(
+                    peer, SYNC_PROTOCOL_ID, request.encode(), max_response_bytes=MAX_SYNC_RESPONSE_BYTES
+                )
+                response = SyncResponse.decode(raw)
+            except (P2PError, ProtocolError) as exc:
+                log.info("sync from %s failed: %s", peer, exc)
+                break
+            batch, newest = [], since
+            for wire in response.messages:
+                received += 1
+                try:
+                    envelope = decode_envelope(wire, now_ms=_now_ms(), max_skew_ms=self._max_skew_ms)
+                except ProtocolError as exc:
+                    self._drop(peer, None, f"{type(exc).__name__}: {exc} (sync)")
+                    continue
+                newest = max(newest, envelope.created_at_ms)
+                if not any(belongs_on(envelope, topic) for topic in topics):
+                    self._drop(peer, None, "WrongTopic: sync returned a message we did not ask for")
+                elif envelope.author not in blocked:
+                    batch.append(envelope)
+            stored += self._store_new(batch, via="sync")
+            if not response.more or newest <= since:
+                break
+            since = newest
+        self._emit(SyncFinished(peer, received, stored))
+        return stored
+
+    # -- publishing ----------------------------------------------------------------------------
+
+    async def publish(self, message: Message) -> SignedEnvelope:
+        """Sign, store and gossip ``message`` as this node."""
+        envelope = sign(message, self.identity.signing_key, created_at_ms=_now_ms())
+        self._inbox.mark_seen(envelope.content_id)
+        self._store_new([envelope], via="local")
+        for topic in topics_for(envelope):
+            try:
+                await self.host.publish(topic, envelope.wire)
+            except P2PError as exc:
+                log.warning("publishing on %s failed: %s", topic, exc)
+        return envelope
+
+    async def post(
+        self,
+        text: str,
+        *,
+        links: Sequence[str] = (),
+        reply_to: bytes | None = None,
+        mentions: Sequence[str] = (),
+    ) -> SignedEnvelope:
+        keys = tuple(self._public_key_of(peer) for peer in mentions)
+        return await self.publish(Post(text, links=tuple(links), reply_to=reply_to, mentions=keys))
+
+    async def follow(self, peer_id: str) -> SignedEnvelope:
+        target = self._public_key_of(peer_id)
+        if target == self.public_key:
+            raise NodeError("you cannot follow yourself")
+        envelope = await self.publish(Follow(target))
+        topic = author_topic(target)
+        await self._join(topic)
+        self._spawn(self._discover_and_sync([topic]))
+        return envelope
+
+    async def unfollow(self, peer_id: str) -> SignedEnvelope:
+        target = self._public_key_of(peer_id)
+        envelope = await self.publish(Unfollow(target))
+        await self._leave(author_topic(target))
+        return envelope
+
+    def feed(self, *, limit: int = 50, before_ms: int | None = None) -> list[FeedItem]:
+        return self.view.feed(limit=limit, before_ms=before_ms)
+
+    async def set_profile(self, profile: Profile) -> SignedEnvelope:
+        return await self.publish(profile)
+
+    def profile(self, peer_id: str | None = None) -> tuple[Profile, int] | None:
+        return self.view.profile(self._public_key_of(peer_id) if peer_id else self.public_key)
+
+    async def react(self, content_id: bytes, emoji: str) -> SignedEnvelope:
+        target = self.store.get(content_id)
+        target_author = target.envelope.author if target else None
+        return await self.publish(Reaction(content_id, emoji, target_author=target_author))
+
+    async def join_room(self, room: str) -> None:
+        topic = room_topic(room)
+        self.store.subscribe(topic, _now_ms())
+        await self._join(topic)
+        self._spawn(self._discover_and_sync([topic]))
+
+    async def chat(self, room: str, text: str) -> SignedEnvelope:
+        message = Chat(room, text)
+        await self.join_room(room)
+        return await self.publish(message)
+
+    def chat_history(self, room: str, *, limit: int = 100) -> list[SignedEnvelope]:
+        return self.view.chat(room, limit=limit)
+
+    def notifications(self, *, limit: int = 50) -> list[SignedEnvelope]:
+        return self.view.notifications(limit=limit)
+
+    def set_flag(self, peer_id: str, flag: str, on: bool = True) -> None:
+        if flag not in ("mute", "block"):
+            raise NodeError("flag must be mute or block")
+        self.store.set_flag(self._public_key_of(peer_id), flag, on)
+
+    # -- crews ---------------------------------------------------------------------------------
+
+    async def create_crew(self, name: str, bio: str = "") -> bytes:
+        envelope = sign(CrewCreate(name, bio), self.identity.signing_key, created_at_ms=_now_ms())
+        crew_id = envelope.content_id
+        self.store.put_crew_key(crew_id, 0, new_crew_key())
+        self.store.subscribe(crew_topic(crew_id), _now_ms())
+        await self._join(crew_topic(crew_id))
+        self._inbox.mark_seen(crew_id)
+        self._store_new([envelope], via="local")
+        for topic in topics_for(envelope):
+            await self.host.publish(topic, envelope.wire)
+        self._spawn(self._discover_and_sync([crew_topic(crew_id)]))
+        return crew_id
+
+    def _admin_crew(self, crew_id: bytes) -> tuple[int, bytes]:
+        state = self.view.crew(crew_id)
+        if state is None:
+            raise NodeError(f"unknown crew {crew_id.hex()}")
+        if self.public_key not in state.admins:
+            raise NodeError("only a crew admin can do that")
+        keys = self.store.crew_keys(crew_id)
+        if not keys:
+            raise NodeError("this node does not hold the crew key")
+        epoch = max(keys)
+        return epoch, keys[epoch]
+
+    async def invite(self, crew_id: bytes, peer_id: str) -> None:
+        """Add ``peer_id`` to the crew and hand them the crew key, sealed to their key."""
+        epoch, key = self._admin_crew(crew_id)
+        member = self._public_key_of(peer_id)
+        await self.publish(CrewMembership(crew_id, member, role="member", action="add"))
+        await self.publish(seal_crew_key(crew_id, member, epoch, key))
+
+    async def join_crew(self, crew_id: bytes) -> None:
+        topic = crew_topic(crew_id)
+        self.store.subscribe(topic, _now_ms())
+        await self._join(topic)
+        await self._discover_and_sync([topic])
+
+    async def crew_post(self, crew_id: bytes, text: str) -> SignedEnvelope:
+        state = self.view.crew(crew_id)
+        keys = self.store.crew_keys(crew_id)
+        if state is None or not state.is_member(self.public_key) or not keys:
+            raise NodeError("you are not a member of that crew (or its key has not reached you yet)")
+        epoch = max(keys)
+        return await self.publish(seal_crew_post(crew_id, epoch, keys[epoch], Post(text)))
+
+    def crew_feed(self, crew_id: bytes, *, limit: int = 50) -> list[FeedItem]:
+        return self.view.crew_feed(crew_id, limit=limit)
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _public_key_of(self, peer_id: str) -> bytes:
+        try:
+            return public_key_from_peer_id(peer_id)
+        except ProtocolError as exc:
+            raise NodeError(f"{peer_id!r} is not a djmesh peer ID ({exc})") from exc

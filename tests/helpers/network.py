@@ -1,0 +1,59 @@
+"""Real nodes on loopback for multi-node tests."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import nacl.signing
+
+from djmesh.bootstrap.server import run_bootstrap
+from djmesh.node.config import NodeConfig
+from djmesh.node.home import NodeHome
+from djmesh.node.identity import create_identity
+from djmesh.node.node import Node, NodeOptions
+
+LOOPBACK = "/ip4/127.0.0.1/tcp/0"
+
+
+async def wait_until(
+    predicate: Callable[[], bool], *, timeout: float = 30.0, what: str = "condition"
+) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        await asyncio.sleep(0.1)
+
+
+@contextlib.asynccontextmanager
+async def bootstrap_server(seed: bytes = bytes(32)) -> AsyncIterator[list[str]]:
+    ready: asyncio.Future[list[str]] = asyncio.get_running_loop().create_future()
+    task = asyncio.ensure_future(run_bootstrap(seed, [LOOPBACK], lambda addrs: ready.set_result(addrs)))
+    try:
+        done, _ = await asyncio.wait({task, ready}, timeout=30, return_when=asyncio.FIRST_COMPLETED)
+        if task in done:
+            task.result()
+        yield await asyncio.wait_for(ready, 1)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def make_home(root: Path, name: str) -> NodeHome:
+    """A node home with a deterministic key (so failures reproduce)."""
+    home = NodeHome(root / name)
+    home.ensure()
+    if not home.key_file.exists():
+        seed = nacl.signing.SigningKey(name.encode().ljust(32, b"\0")[:32])
+        create_identity(home.key_file, seed=bytes(seed))
+        home.config_file.write_text(NodeConfig(name=name).to_toml())
+    return home
+
+
+def make_node(root: Path, name: str, bootstrap: list[str]) -> Node:
+    return Node(make_home(root, name), options=NodeOptions(listen=[LOOPBACK], bootstrap=bootstrap))

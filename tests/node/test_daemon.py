@@ -1,0 +1,83 @@
+"""`djmesh node` in a subprocess, driven by the CLI through the control API."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import stat
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.cli import CliRunner
+
+pytestmark = pytest.mark.timeout(180)
+
+
+@pytest.fixture
+def running_node(djmesh: CliRunner, tmp_path: Path) -> Iterator[Path]:
+    home = tmp_path / "dj"
+    assert djmesh("--home", str(home), "init", "--name", "DJ Test").returncode == 0
+    proc = subprocess.Popen(
+        [*djmesh.executable(), "--home", str(home), "node", "--listen", "/ip4/127.0.0.1/tcp/0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=djmesh.env,
+    )
+    assert proc.stdout is not None
+    first = proc.stdout.readline()
+    assert first.startswith("/ip4/127.0.0.1/tcp/"), proc.stderr.read() if proc.stderr else first
+    assert "/p2p/12D3KooW" in first
+    try:
+        yield home
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        assert not (home / "control.json").exists()  # cleaned up on a graceful stop
+
+
+def test_cli_drives_the_running_node(djmesh: CliRunner, running_node: Path) -> None:
+    home = str(running_node)
+    assert stat.S_IMODE((running_node / "control.token").stat().st_mode) == 0o600
+    posted = djmesh("--home", home, "post", "hello from the booth", "--json")
+    assert posted.returncode == 0, posted.stderr
+    feed = djmesh("--home", home, "feed", "--json").json()
+    assert [item["text"] for item in feed] == ["hello from the booth"]
+    assert {"id", "author", "text", "created_at"} <= set(feed[0])
+    assert feed[0]["id"] == posted.json()["id"]
+    assert djmesh("--home", home, "id").stdout.strip() == feed[0]["author"]
+    assert djmesh("--home", home, "profile", "set", "--bio", "jungle").returncode == 0
+    profile = djmesh("--home", home, "profile", "show", "--json").json()
+    assert profile["name"] == "DJ Test" and profile["bio"] == "jungle"
+    assert djmesh("--home", home, "chat", "battle-1", "gg").returncode == 0
+    lines = djmesh("--home", home, "chat", "battle-1", "--json").json()
+    assert [line["payload"]["text"] for line in lines] == ["gg"]
+    reacted = djmesh("--home", home, "react", feed[0]["id"], "🔥", "--json")
+    assert reacted.returncode == 0 and reacted.json()["payload"]["emoji"] == "🔥"
+    assert isinstance(djmesh("--home", home, "peers", "--json").json(), list)
+    bad = djmesh("--home", home, "follow", "not-a-peer-id")
+    assert bad.returncode != 0 and "not a djmesh peer ID" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_control_api_refuses_requests_without_the_token(running_node: Path) -> None:
+    info = json.loads((running_node / "control.json").read_text())
+    with socket.create_connection((info["host"], info["port"]), timeout=10) as sock:
+        sock.sendall(b'{"method": "post", "params": {"text": "forged"}, "token": "guess"}\n')
+        response = json.loads(sock.makefile().readline())
+    assert response == {"ok": False, "error": "bad or missing token"}
+    with socket.create_connection((info["host"], info["port"]), timeout=10) as sock:
+        sock.sendall(b"\xff\xfe not json\n")
+        assert json.loads(sock.makefile().readline())["ok"] is False
+
+
+def test_commands_say_when_no_node_is_running(djmesh: CliRunner, tmp_path: Path) -> None:
+    home = str(tmp_path / "idle")
+    djmesh("--home", home, "init")
+    for args in (("post", "x"), ("feed",), ("peers", "--json"), ("follow", "12D3KooWx")):
+        result = djmesh("--home", home, *args)
+        assert result.returncode == 1
+        assert "no node is running" in result.stderr and "Traceback" not in result.stderr
