@@ -24,7 +24,7 @@ _EXPORTS = {
     "NodeEvent": "djmesh.node.events",
     "NodeHome": "djmesh.node.home",
 }
-__all__ = sorted(_EXPORTS)
+__all__ = ["Node", "NodeConfig", "NodeError", "NodeEvent", "NodeHome", "NodeOptions"]
 
 
 def __getattr__(name: str) -> Any:
