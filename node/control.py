@@ -128,7 +128,7 @@ async def _profile_set(node: Node, params: dict[str, Any]) -> Any:
     wallets = params.get("wallets")
     profile = Profile(
         name=params.get("name") or base.name,
-        bio=params.get("bio") if params.get("bio") is not None else base.bio,
+        bio=str(params["bio"]) if params.get("bio") is not None else base.bio,
         avatar=base.avatar,
         links=tuple(params["links"]) if params.get("links") is not None else base.links,
         wallets=tuple(sorted(wallets.items())) if isinstance(wallets, dict) else base.wallets,

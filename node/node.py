@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
+from typing import Any
 
 from djmesh.node.config import NodeConfig
 from djmesh.node.errors import NodeError
@@ -25,11 +27,11 @@ from djmesh.node.identity import Identity, load_identity
 from djmesh.node.p2p import P2PError, P2PHost, PeerInfo
 from djmesh.node.store import Store
 from djmesh.node.views import FeedItem, SocialView
-from djmesh.protocol import peer_id_from_public_key, public_key_from_peer_id, sign
+from djmesh.protocol import public_key_from_peer_id, sign
 from djmesh.protocol.crew import CrewCryptoError, new_crew_key, open_crew_key, seal_crew_key, seal_crew_post
 from djmesh.protocol.envelope import SignedEnvelope, decode_envelope
 from djmesh.protocol.errors import ProtocolError
-from djmesh.protocol.ingest import Accepted, Duplicate, Inbox, RateLimit, RateLimited, Rejected
+from djmesh.protocol.ingest import Duplicate, Inbox, RateLimit, RateLimited, Rejected
 from djmesh.protocol.messages import (
     Chat,
     CrewCreate,
@@ -88,10 +90,8 @@ class Node:
         self.identity = self.options.identity or load_identity(
             self.home.key_file, passphrase=self.options.passphrase
         )
-        self._inbox = Inbox(
-            rate_limit=self.options.inbox_rate, max_skew_ms=int(self.config.max_clock_skew_s * 1000)
-        )
-        self._sync_inbox = Inbox(rate_limit=None, max_skew_ms=int(self.config.max_clock_skew_s * 1000))
+        self._max_skew_ms = int(self.config.max_clock_skew_s * 1000)
+        self._inbox = Inbox(rate_limit=self.options.inbox_rate, max_skew_ms=self._max_skew_ms)
         self._sync_limiter = SyncLimiter()
         # Validated in GossipSub, waiting for delivery; bounded in case delivery never comes.
         self._accepted: OrderedDict[bytes, SignedEnvelope] = OrderedDict()
@@ -145,8 +145,8 @@ class Node:
             self._store.close()
             self._store = None
 
-    def _spawn(self, coroutine: object) -> None:
-        task: asyncio.Task[None] = asyncio.ensure_future(coroutine)  # type: ignore[arg-type]
+    def _spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -219,8 +219,8 @@ class Node:
         self._topics.add(topic)
         await self.host.subscribe(
             topic,
-            validator=lambda data, peer, topic=topic: self._validate(topic, data, peer),
-            on_message=lambda data, peer, topic=topic: self._on_gossip(topic, data, peer),
+            validator=functools.partial(self._validate, topic),
+            on_message=functools.partial(self._on_gossip, topic),
         )
 
     async def _leave(self, topic: str) -> None:
@@ -245,26 +245,32 @@ class Node:
         log.info("dropped message from %s on %s: %s", peer, topic, reason)
         self._emit(MessageDropped(peer, topic, reason))
 
-    def _validate(self, topic: str, data: bytes, peer: str) -> bool:
-        """Runs inside GossipSub before forwarding: False drops the message and scores the forwarder."""
-        event = self._inbox.receive(data, now_ms=_now_ms(), source=peer)
+    def _validate(self, topic: str, data: bytes, origin: str) -> bool:
+        """Runs inside GossipSub before forwarding: False drops the message and scores the forwarder.
+
+        ``origin`` is the libp2p publisher; only authors publish their own messages on gossip.
+        """
+        try:
+            publisher = public_key_from_peer_id(origin)
+        except ProtocolError:
+            self._drop(origin, topic, "NotAuthorError: publisher is not an Ed25519 peer")
+            return False
+        event = self._inbox.receive(data, now_ms=_now_ms(), source=origin, publisher=publisher)
         if isinstance(event, Rejected):
-            self._drop(peer, topic, event.reason)
+            self._drop(origin, topic, event.reason)
             return False
         if isinstance(event, RateLimited):
-            self._drop(
-                peer, topic, f"RateLimited: author {peer_id_from_public_key(event.author)} over its rate"
-            )
+            self._drop(origin, topic, f"RateLimited: author {origin} is over its rate")
+            return False
+        # A duplicate from its own author is the same message on another of its topics.
+        envelope = event.envelope
+        if not belongs_on(envelope, topic):
+            self._drop(origin, topic, f"WrongTopic: a {envelope.kind} does not belong on {topic}")
             return False
         if isinstance(event, Duplicate):
             return True
-        assert isinstance(event, Accepted)
-        envelope = event.envelope
-        if not belongs_on(envelope, topic):
-            self._drop(peer, topic, f"WrongTopic: a {envelope.kind} does not belong on {topic}")
-            return False
         if envelope.author in self.store.flagged("block"):
-            self._drop(peer, topic, "Blocked: author is blocked here")
+            self._drop(origin, topic, "Blocked: author is blocked here")
             return False
         self._accepted[hashlib.sha256(data).digest()] = envelope
         while len(self._accepted) > 10_000:

@@ -50,3 +50,8 @@ class FutureTimestampError(ProtocolError):
 
 class StaleTimestampError(ProtocolError):
     """created_at is older than a live channel accepts (history sync has no such limit)."""
+
+
+class NotAuthorError(ProtocolError):
+    """Relayed as published by someone other than its author: on gossip only authors publish
+    their own messages (others' messages travel by history sync), so this is a replay."""

@@ -12,7 +12,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from djmesh.protocol.envelope import DEFAULT_MAX_SKEW_MS, MAX_ENVELOPE_BYTES, SignedEnvelope, decode_envelope
-from djmesh.protocol.errors import ProtocolError
+from djmesh.protocol.errors import NotAuthorError, ProtocolError
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,7 @@ class Accepted:
 
 @dataclass(frozen=True)
 class Duplicate:
-    content_id: bytes
+    envelope: SignedEnvelope
     source: str | None
 
 
@@ -94,7 +94,10 @@ class Inbox:
         """Messages we published or loaded from the store are not accepted again."""
         self._seen.add(content_id)
 
-    def receive(self, data: bytes, *, now_ms: int, source: str | None = None) -> InboxEvent:
+    def receive(
+        self, data: bytes, *, now_ms: int, source: str | None = None, publisher: bytes | None = None
+    ) -> InboxEvent:
+        """``publisher``: the key the transport says published ``data`` (gossip); it must be the author."""
         try:
             envelope = decode_envelope(
                 data,
@@ -105,9 +108,11 @@ class Inbox:
             )
         except ProtocolError as error:
             return Rejected(error, source)
+        if publisher is not None and publisher != envelope.author:
+            return Rejected(NotAuthorError("published by someone other than its author"), source)
         content_id = envelope.content_id
         if content_id in self._seen:
-            return Duplicate(content_id, source)
+            return Duplicate(envelope, source)
         if not self._take_token(envelope.author, now_ms):
             return RateLimited(envelope.author, source)
         self._seen.add(content_id)

@@ -20,12 +20,13 @@ LOOPBACK = "/ip4/127.0.0.1/tcp/0"
 
 
 async def wait_until(
-    predicate: Callable[[], bool], *, timeout: float = 30.0, what: str = "condition"
+    predicate: Callable[[], bool], *, timeout: float = 30.0, what: str | Callable[[], str] = "condition"
 ) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+            described = what() if callable(what) else what
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {described}")
         await asyncio.sleep(0.1)
 
 

@@ -50,3 +50,19 @@ def test_memory_stays_bounded(signing_key: nacl.signing.SigningKey) -> None:
     assert len(inbox._seen._items) == 10
     # The oldest were forgotten (the store is the durable dedupe); the newest are still known.
     assert isinstance(inbox.receive(wires[-1], now_ms=NOW + 100), Duplicate)
+
+
+def test_gossip_replays_by_non_authors_are_rejected_without_hiding_the_original(
+    signing_key: nacl.signing.SigningKey, other_key: nacl.signing.SigningKey
+) -> None:
+    inbox = Inbox()
+    wire = sign(Post("mine"), signing_key, created_at_ms=NOW).wire
+    replay = inbox.receive(wire, now_ms=NOW, publisher=bytes(other_key.verify_key))
+    assert isinstance(replay, Rejected) and replay.reason.startswith("NotAuthorError")
+    # The replay did not mark the message seen: the author's own publication still gets in.
+    assert isinstance(inbox.receive(wire, now_ms=NOW, publisher=bytes(signing_key.verify_key)), Accepted)
+    again = inbox.receive(wire, now_ms=NOW, publisher=bytes(signing_key.verify_key))
+    assert (
+        isinstance(again, Duplicate)
+        and again.envelope.content_id == sign(Post("mine"), signing_key, created_at_ms=NOW).content_id
+    )
