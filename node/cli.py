@@ -424,7 +424,8 @@ def build_parser() -> argparse.ArgumentParser:
         try:
             register: Callable[[Any], None] = entry_point.load()
         except ImportError as exc:  # a broken plugin must not take the whole CLI down
-            log.warning("subcommand %s unavailable: %s", entry_point.name, exc)
+            level = logging.DEBUG if isinstance(exc, ModuleNotFoundError) else logging.WARNING
+            log.log(level, "subcommand %s unavailable: %s", entry_point.name, exc)
             continue
         register(commands)
     return parser

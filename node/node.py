@@ -213,6 +213,18 @@ class Node:
         topics |= set(self.store.subscriptions())
         return sorted(topics)
 
+    async def join_topic(self, topic: str, *, persist: bool = True, sync: bool = True) -> None:
+        """Subscribe to ``topic`` (kept across restarts when ``persist``), find its peers, catch up."""
+        if persist:
+            self.store.subscribe(topic, _now_ms())
+        await self._join(topic)
+        if sync:
+            self._spawn(self._discover_and_sync([topic]))
+
+    async def leave_topic(self, topic: str) -> None:
+        self.store.unsubscribe(topic)
+        await self._leave(topic)
+
     async def _join(self, topic: str) -> None:
         if topic in self._topics:
             return
@@ -378,6 +390,10 @@ class Node:
     async def publish(self, message: Message) -> SignedEnvelope:
         """Sign, store and gossip ``message`` as this node."""
         envelope = sign(message, self.identity.signing_key, created_at_ms=_now_ms())
+        await self._publish_signed(envelope)
+        return envelope
+
+    async def _publish_signed(self, envelope: SignedEnvelope) -> None:
         self._inbox.mark_seen(envelope.content_id)
         self._store_new([envelope], via="local")
         for topic in topics_for(envelope):
@@ -385,7 +401,6 @@ class Node:
                 await self.host.publish(topic, envelope.wire)
             except P2PError as exc:
                 log.warning("publishing on %s failed: %s", topic, exc)
-        return envelope
 
     async def post(
         self,
@@ -429,10 +444,7 @@ class Node:
         return await self.publish(Reaction(content_id, emoji, target_author=target_author))
 
     async def join_room(self, room: str) -> None:
-        topic = room_topic(room)
-        self.store.subscribe(topic, _now_ms())
-        await self._join(topic)
-        self._spawn(self._discover_and_sync([topic]))
+        await self.join_topic(room_topic(room))
 
     async def chat(self, room: str, text: str) -> SignedEnvelope:
         message = Chat(room, text)
@@ -456,13 +468,8 @@ class Node:
         envelope = sign(CrewCreate(name, bio), self.identity.signing_key, created_at_ms=_now_ms())
         crew_id = envelope.content_id
         self.store.put_crew_key(crew_id, 0, new_crew_key())
-        self.store.subscribe(crew_topic(crew_id), _now_ms())
-        await self._join(crew_topic(crew_id))
-        self._inbox.mark_seen(crew_id)
-        self._store_new([envelope], via="local")
-        for topic in topics_for(envelope):
-            await self.host.publish(topic, envelope.wire)
-        self._spawn(self._discover_and_sync([crew_topic(crew_id)]))
+        await self.join_topic(crew_topic(crew_id))
+        await self._publish_signed(envelope)
         return crew_id
 
     def _admin_crew(self, crew_id: bytes) -> tuple[int, bytes]:
@@ -485,10 +492,8 @@ class Node:
         await self.publish(seal_crew_key(crew_id, member, epoch, key))
 
     async def join_crew(self, crew_id: bytes) -> None:
-        topic = crew_topic(crew_id)
-        self.store.subscribe(topic, _now_ms())
-        await self._join(topic)
-        await self._discover_and_sync([topic])
+        await self.join_topic(crew_topic(crew_id), sync=False)
+        await self._discover_and_sync([crew_topic(crew_id)])
 
     async def crew_post(self, crew_id: bytes, text: str) -> SignedEnvelope:
         state = self.view.crew(crew_id)

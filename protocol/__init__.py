@@ -36,6 +36,10 @@ from djmesh.protocol.messages import (
 )
 from djmesh.protocol.peer_id import peer_id_from_public_key, public_key_from_peer_id
 
+# Modules that register further message kinds; imported here so every decoder knows them.
+from djmesh.protocol import battle as _battle  # noqa: E402, F401
+from djmesh.protocol import stream as _stream  # noqa: E402, F401
+
 __all__ = [
     "DEFAULT_MAX_SKEW_MS",
     "MAX_ENVELOPE_BYTES",

@@ -34,6 +34,14 @@ class Message:
         schema.only_fields(payload, set(cls.FIELDS))
         return cls.from_payload(payload)
 
+    def route(self, author: bytes, content_id: bytes) -> tuple[str, ...] | None:
+        """The gossip topics of this message, first its home topic; None: the social defaults.
+
+        Kinds added by later features (streams, battles) override this next to their definition
+        instead of growing a central switch in ``topics.py``.
+        """
+        return None
+
 
 MESSAGE_KINDS: dict[str, type[Message]] = {}
 _M = TypeVar("_M", bound=type[Message])

@@ -49,6 +49,9 @@ def crew_topic(crew_id: bytes) -> str:
 def topics_for(envelope: SignedEnvelope) -> tuple[str, ...]:
     """The topics ``envelope`` is published on; the first is its home topic."""
     message = envelope.message
+    custom = message.route(envelope.author, envelope.content_id)
+    if custom is not None:
+        return custom
     if isinstance(message, Chat):
         return (room_topic(message.room),)
     if isinstance(message, CrewMembership | CrewKey | CrewPost):

@@ -1,0 +1,1 @@
+"""Live stream message kinds and signed-segment verification (sans-IO). See issue 5."""
