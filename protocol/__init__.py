@@ -1,5 +1,8 @@
 """djmesh.protocol: the sans-IO core (formats, validation, state machines); no sockets, no asyncio."""
 
+# Modules that register further message kinds; imported here so every decoder knows them.
+from djmesh.protocol import battle as _battle  # noqa: F401
+from djmesh.protocol import stream as _stream  # noqa: F401
 from djmesh.protocol.envelope import (
     DEFAULT_MAX_SKEW_MS,
     MAX_ENVELOPE_BYTES,
@@ -35,10 +38,6 @@ from djmesh.protocol.messages import (
     Unfollow,
 )
 from djmesh.protocol.peer_id import peer_id_from_public_key, public_key_from_peer_id
-
-# Modules that register further message kinds; imported here so every decoder knows them.
-from djmesh.protocol import battle as _battle  # noqa: E402, F401
-from djmesh.protocol import stream as _stream  # noqa: E402, F401
 
 __all__ = [
     "DEFAULT_MAX_SKEW_MS",
