@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import signal
 import sqlite3
+import stat
 import subprocess
 import sys
 import textwrap
@@ -108,3 +109,49 @@ def test_sigkill_mid_batch_loses_no_committed_message(tmp_path: Path) -> None:
     # Batches are atomic: every batch present is present in full.
     batches = {text.split()[0] for text in texts}
     assert len(texts) == 200 * len(batches)
+
+
+def test_topic_index_serves_history_sync_and_survives_migration(
+    tmp_path: Path, signing_key: nacl.signing.SigningKey, other_key: nacl.signing.SigningKey
+) -> None:
+    from djmesh.protocol import Chat
+    from djmesh.protocol.topics import author_topic, inbox_topic, room_topic
+
+    path = tmp_path / "db.sqlite3"
+    mention = sign(Post("hey", mentions=(bytes(other_key.verify_key),)), signing_key, created_at_ms=NOW)
+    chat = sign(Chat("room-1", "gg"), signing_key, created_at_ms=NOW + 1)
+    # A database written by schema 1 (before the topic index existed) is backfilled on upgrade.
+    with sqlite3.connect(path) as db:
+        db.executescript(MIGRATIONS[0])  # type: ignore[arg-type]
+        db.execute("PRAGMA user_version = 1")
+        db.executemany(
+            "INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?)",
+            [(e.content_id, e.kind, e.author, e.created_at_ms, NOW, e.wire) for e in (mention, chat)],
+        )
+    with Store(path) as store:
+        assert store.schema_version == len(MIGRATIONS)
+        assert store.by_topics([inbox_topic(bytes(other_key.verify_key))]) == [mention]
+        assert store.by_topics([author_topic(bytes(signing_key.verify_key))]) == [mention]
+        assert store.by_topics([room_topic("room-1")]) == [chat]
+        assert store.by_topics([room_topic("room-1")], since_ms=NOW + 2) == []
+        assert store.latest_on(room_topic("room-1")) == NOW + 1
+        later = sign(Chat("room-1", "again"), other_key, created_at_ms=NOW + 5)
+        store.add(later)
+        assert store.by_topics([room_topic("room-1")], newest_first=True, limit=1) == [later]
+
+
+def test_local_flags_subscriptions_and_crew_keys_persist(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3"
+    with Store(path) as store:
+        store.set_flag(b"\x01" * 32, "mute")
+        store.set_flag(b"\x02" * 32, "block")
+        store.subscribe("/djmesh/1/room/a", NOW)
+        store.put_crew_key(b"\x03" * 32, 0, b"k" * 32)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600  # holds crew keys
+    with Store(path) as store:
+        assert store.flagged("mute") == {b"\x01" * 32}
+        assert store.flagged("block") == {b"\x02" * 32}
+        assert store.subscriptions() == ["/djmesh/1/room/a"]
+        assert store.crew_keys(b"\x03" * 32) == {0: b"k" * 32}
+        store.set_flag(b"\x01" * 32, "mute", on=False)
+        assert store.flagged("mute") == set()
