@@ -19,15 +19,18 @@ from .framing import Framer
 
 F32 = npt.NDArray[np.float32]
 
-N_FFT = 1024
+N_FFT = 512
 HOP = 240
 FRAME_RATE = ANALYSIS_RATE / HOP  # 100.0 frames per second
 LOW_CUTOFF_HZ = 190.0
+HIGH_CUTOFF_HZ = 4000.0
 # A stationary hi-hat/kick onset peaks this many frames after its true time; subtracted when reporting.
 _GAIN = 1000.0
 
 
-def _band_starts(n_bins: int, rate: int, n_fft: int, f_lo: float, f_hi: float, n_bands: int) -> npt.NDArray[np.intp]:
+def _band_starts(
+    n_bins: int, rate: int, n_fft: int, f_lo: float, f_hi: float, n_bands: int
+) -> npt.NDArray[np.intp]:
     """Start bin of each log-spaced band, every band at least one bin wide."""
     edges_hz = np.geomspace(f_lo, f_hi, n_bands + 1)
     bins = np.unique(np.clip(np.round(edges_hz * n_fft / rate).astype(np.intp), 1, n_bins - 1))
@@ -40,6 +43,7 @@ class OnsetFrames:
 
     broad: F32
     low: F32
+    high: F32  # hats and cymbals (above 4 kHz): tells drum patterns apart for segmentation
 
 
 class OnsetFrontend:
@@ -53,6 +57,7 @@ class OnsetFrontend:
         self._last_bin = int(self._starts[-1])
         centres = self._starts * ANALYSIS_RATE / N_FFT
         self._n_low = max(1, int(np.count_nonzero(centres < LOW_CUTOFF_HZ)))
+        self._first_high = min(len(self._starts) - 1, int(np.count_nonzero(centres < HIGH_CUTOFF_HZ)))
         widths = np.diff(np.append(self._starts, n_bins)).astype(np.float32)
         self._inv_width = (1.0 / widths).astype(np.float32)
         self._prev: F32 | None = None
@@ -65,7 +70,8 @@ class OnsetFrontend:
 
     def _process(self, frames: F32) -> OnsetFrames:
         if frames.shape[0] == 0:
-            return OnsetFrames(np.zeros(0, np.float32), np.zeros(0, np.float32))
+            empty = np.zeros(0, np.float32)
+            return OnsetFrames(empty, empty, empty)
         mag = np.abs(np.fft.rfft(frames * self._window, axis=1)).astype(np.float32)
         bands = np.add.reduceat(mag, self._starts, axis=1) * self._inv_width
         logb = np.log1p(_GAIN * bands).astype(np.float32)
@@ -75,4 +81,5 @@ class OnsetFrontend:
         self._prev = logb[-1:].copy()
         broad = diff.mean(axis=1, dtype=np.float32)
         low = diff[:, : self._n_low].mean(axis=1, dtype=np.float32)
-        return OnsetFrames(broad.astype(np.float32), low.astype(np.float32))
+        high = diff[:, self._first_high :].mean(axis=1, dtype=np.float32)
+        return OnsetFrames(broad.astype(np.float32), low.astype(np.float32), high.astype(np.float32))

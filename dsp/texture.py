@@ -1,4 +1,4 @@
-"""Slow spectral features at 10 frames/s: chroma for key, timbre bands for segmentation.
+"""Slow spectral features at 5 frames/s: chroma for key, timbre bands for segmentation.
 
 A long window (8192 samples at 24 kHz, 2.9 Hz bins) resolves semitones down to
 ~60 Hz, where bass lines carry much of the key in electronic music. Bins are
@@ -19,10 +19,10 @@ from .framing import Framer
 F32 = npt.NDArray[np.float32]
 
 N_FFT = 8192
-HOP = 2400
-FRAME_RATE = ANALYSIS_RATE / HOP  # 10.0 frames per second
+HOP = 4800
+FRAME_RATE = ANALYSIS_RATE / HOP  # 5.0 frames per second
 MIDI_LO = 33  # A1, 55 Hz
-MIDI_HI = 96  # C7, ~2.1 kHz
+MIDI_HI = 108  # C8, ~4.2 kHz (harmonics of notes up to C6)
 N_TIMBRE = 16
 
 
@@ -46,8 +46,7 @@ def _semitone_layout(n_bins: int) -> tuple[int, int, npt.NDArray[np.intp], npt.N
     seg = nearest[first:last]
     change = np.flatnonzero(np.diff(seg)) + 1
     starts = np.concatenate([[0], change]).astype(np.intp)
-    pcs = (seg[starts] % 12).astype(np.intp)
-    return first, last, starts, pcs
+    return first, last, starts, seg[starts].astype(np.intp)
 
 
 class TextureFrontend:
@@ -57,7 +56,8 @@ class TextureFrontend:
         self._framer = Framer(N_FFT, HOP)
         self._window = np.hanning(N_FFT).astype(np.float32)
         n_bins = N_FFT // 2 + 1
-        self._first, self._last, self._semi_starts, self._semi_pc = _semitone_layout(n_bins)
+        self._first, self._last, self._semi_starts, semi_midi = _semitone_layout(n_bins)
+        self._semi_pc = semi_midi % 12
         edges = np.geomspace(40.0, 11000.0, N_TIMBRE + 1) * N_FFT / ANALYSIS_RATE
         self._timbre_starts = np.round(edges[:-1]).astype(np.intp)
         self._timbre_stop = int(round(edges[-1]))
@@ -74,14 +74,26 @@ class TextureFrontend:
     def _process(self, frames: F32) -> TextureFrames:
         k = frames.shape[0]
         if k == 0:
-            return TextureFrames(np.zeros((0, 12), np.float32), np.zeros((0, N_TIMBRE), np.float32),
-                                 np.zeros(0, np.float32))
+            return TextureFrames(
+                np.zeros((0, 12), np.float32), np.zeros((0, N_TIMBRE), np.float32), np.zeros(0, np.float32)
+            )
         spec = np.abs(np.fft.rfft(frames * self._window, axis=1)).astype(np.float32) / np.float32(self._norm)
-        semis = np.add.reduceat(spec[:, self._first : self._last], self._semi_starts, axis=1)
+        # Only spectral peaks count: the window's main lobe would otherwise leak bass notes into
+        # neighbouring semitones (bins are 2.9 Hz, a semitone at 70 Hz is 4 Hz wide).
+        band = spec[:, self._first - 1 : self._last + 1]
+        peaks = (band[:, 1:-1] >= band[:, :-2]) & (band[:, 1:-1] > band[:, 2:])
+        semis = np.add.reduceat(np.where(peaks, band[:, 1:-1], 0.0), self._semi_starts, axis=1)
+        # Harmonic summation: a note's salience adds its 2nd-4th harmonics (+12, +19, +24 semitones),
+        # so the fifth that every bass harmonic series carries does not outvote the root.
+        n_pitch = semis.shape[1] - 24
+        sal = semis[:, :n_pitch].copy()
+        for offset, weight in ((12, 0.5), (19, 0.33), (24, 0.25)):
+            sal += weight * semis[:, offset : offset + n_pitch]
+        sal = np.maximum(sal - 0.5 * semis[:, :n_pitch], 0.0)
         chroma = np.zeros((k, 12), np.float32)
         for pc in range(12):
-            cols = np.flatnonzero(self._semi_pc == pc)
-            chroma[:, pc] = semis[:, cols].sum(axis=1)
+            cols = np.flatnonzero(self._semi_pc[:n_pitch] == pc)
+            chroma[:, pc] = sal[:, cols].sum(axis=1)
         bands = np.add.reduceat(spec[:, : self._timbre_stop], self._timbre_starts, axis=1)
         timbre = np.log10(1e-7 + bands * self._timbre_inv_width).astype(np.float32)
         rms = np.sqrt(np.mean(np.square(frames[:, N_FFT // 2 - HOP // 2 : N_FFT // 2 + HOP // 2]), axis=1))

@@ -1,1 +1,771 @@
-"""Battle message kinds and the battle state machine (sans-IO). See issue 6."""
+"""Battles: their signed message kinds and the battle as a sans-IO state machine.
+
+A battle is the content ID of its ``battle_announce`` (by DJ A, naming DJ B and the rules).
+DJ B accepts; viewers who want to judge join before ``join_by``; each DJ publishes a
+signed tracklist as their set starts; after the sets the committee (see ``consensus``)
+commits to verdicts, then reveals them; anyone may publish the result bundle.
+
+``BattleMachine`` holds no sockets and no clock: the caller feeds it received envelopes
+and ticks with an explicit ``now_ms`` and carries out the actions it returns, in the
+style of h11 and aioquic.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import ClassVar, Self
+
+from djmesh.protocol import schema
+from djmesh.protocol.cbor import CborValue
+from djmesh.protocol.envelope import SignedEnvelope
+from djmesh.protocol.errors import InvalidPayloadError
+from djmesh.protocol.messages import Message, register
+
+BATTLES_TOPIC = "/djmesh/1/battles"
+#: genre -> BPM range a DJ must stay within (DJ-style tempo: drum & bass at ~174, not 87)
+GENRES: dict[str, tuple[int, int]] = {
+    "house": (115, 135),
+    "techno": (120, 150),
+    "trance": (125, 145),
+    "hiphop": (80, 110),
+    "dnb": (160, 180),
+    "dubstep": (135, 145),
+}
+#: what every verdict scores, per side, in centi-points (0..1000): judge criteria and aggregates
+VERDICT_KEYS: tuple[str, ...] = (
+    "beatmatch",
+    "tempo",
+    "transitions",
+    "phrasing",
+    "gain",
+    "harmonic",
+    "energy",
+    "variety",
+    "rules",
+    "technical",
+    "musical",
+    "crowd",
+    "total",
+)
+MAX_SCORE = 1000
+MAX_COMMITTEE = 31
+MAX_TRACKS = 16
+SIDES = ("a", "b")
+
+
+def battle_topic(battle_id: bytes) -> str:
+    return f"/djmesh/1/battle/{battle_id.hex()}"
+
+
+def _genre(payload: schema.Payload) -> str:
+    value = schema.text(payload, "genre", min_chars=1, max_chars=32)
+    if value not in GENRES:
+        raise InvalidPayloadError(f"genre: unknown genre {value[:32]!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Rules:
+    """What both DJs agree to by announcing and accepting; the judge reads bpm and tracks."""
+
+    genre: str = "house"
+    bpm_min: int = 115
+    bpm_max: int = 135
+    tracks: int = 6
+    set_seconds: int = 1200
+    model: bytes = b"\0" * 32  # SHA-256 of the judge model every committee member must run
+    committee_size: int = 4  # 3f + 1
+    crowd_weight_permille: int = 0
+    mode: str = "sequential"  # or "simultaneous"
+
+    MODES: ClassVar[tuple[str, ...]] = ("sequential", "simultaneous")
+
+    @classmethod
+    def for_genre(cls, genre: str, **overrides: object) -> Rules:
+        lo, hi = GENRES[genre]
+        return cls(genre=genre, bpm_min=lo, bpm_max=hi, **overrides)  # type: ignore[arg-type]
+
+    @property
+    def crowd_weight(self) -> float:
+        return self.crowd_weight_permille / 1000.0
+
+    @property
+    def faults(self) -> int:
+        """f: how many lying members the committee tolerates (n = 3f + 1)."""
+        return (self.committee_size - 1) // 3
+
+    @property
+    def quorum(self) -> int:
+        return 2 * self.faults + 1
+
+    def to_payload(self) -> dict[str, CborValue]:
+        return {
+            "genre": self.genre,
+            "bpm_min": self.bpm_min,
+            "bpm_max": self.bpm_max,
+            "tracks": self.tracks,
+            "set_seconds": self.set_seconds,
+            "model": self.model,
+            "committee_size": self.committee_size,
+            "crowd_weight": self.crowd_weight_permille,
+            "mode": self.mode,
+        }
+
+    @classmethod
+    def from_payload(cls, payload: schema.Payload) -> Rules:
+        rules = cls(
+            genre=_genre(payload),
+            bpm_min=schema.integer(payload, "bpm_min", minimum=40, maximum=250),
+            bpm_max=schema.integer(payload, "bpm_max", minimum=40, maximum=250),
+            tracks=schema.integer(payload, "tracks", minimum=1, maximum=MAX_TRACKS),
+            set_seconds=schema.integer(payload, "set_seconds", minimum=10, maximum=4 * 3600),
+            model=schema.required_digest(payload, "model"),
+            committee_size=schema.integer(payload, "committee_size", minimum=1, maximum=MAX_COMMITTEE),
+            crowd_weight_permille=schema.integer(payload, "crowd_weight", minimum=0, maximum=1000),
+            mode=schema.choice(payload, "mode", cls.MODES),
+        )
+        if rules.bpm_min >= rules.bpm_max:
+            raise InvalidPayloadError("bpm_min must be below bpm_max")
+        if rules.committee_size % 3 != 1:
+            raise InvalidPayloadError("committee_size must be 3f + 1")
+        return rules
+
+
+_RULE_FIELDS = frozenset(Rules().to_payload())
+_DEADLINE_FIELDS = frozenset({"accept_by", "join_by", "start_at", "commit_seconds", "reveal_seconds"})
+
+
+@register
+@dataclass(frozen=True)
+class BattleAnnounce(Message):
+    """DJ A challenges DJ B under ``rules``; its content ID is the battle ID.
+
+    Deadlines are absolute ms (accept_by < join_by <= start_at); after the sets, members
+    have ``commit_seconds`` to commit and then ``reveal_seconds`` to reveal.
+    """
+
+    KIND: ClassVar[str] = "battle_announce"
+    FIELDS: ClassVar[frozenset[str]] = _RULE_FIELDS | _DEADLINE_FIELDS | {"opponent", "title"}
+
+    opponent: bytes
+    rules: Rules
+    accept_by: int
+    join_by: int
+    start_at: int
+    commit_seconds: int = 60
+    reveal_seconds: int = 60
+    title: str = ""
+
+    def to_payload(self) -> dict[str, CborValue]:
+        return {
+            **self.rules.to_payload(),
+            "opponent": self.opponent,
+            "title": self.title,
+            "accept_by": self.accept_by,
+            "join_by": self.join_by,
+            "start_at": self.start_at,
+            "commit_seconds": self.commit_seconds,
+            "reveal_seconds": self.reveal_seconds,
+        }
+
+    @classmethod
+    def from_payload(cls, payload: schema.Payload) -> Self:
+        ms = 2**53 - 1
+        out = cls(
+            opponent=schema.required_digest(payload, "opponent"),
+            rules=Rules.from_payload(payload),
+            accept_by=schema.integer(payload, "accept_by", minimum=0, maximum=ms),
+            join_by=schema.integer(payload, "join_by", minimum=0, maximum=ms),
+            start_at=schema.integer(payload, "start_at", minimum=0, maximum=ms),
+            commit_seconds=schema.integer(payload, "commit_seconds", minimum=1, maximum=86400),
+            reveal_seconds=schema.integer(payload, "reveal_seconds", minimum=1, maximum=86400),
+            title=schema.text(payload, "title", max_chars=128, default=""),
+        )
+        if not out.accept_by <= out.join_by <= out.start_at:
+            raise InvalidPayloadError("deadlines must satisfy accept_by <= join_by <= start_at")
+        return out
+
+    # -- the schedule every node derives from the announcement --
+    def set_window(self, side: str) -> tuple[int, int]:
+        length = self.rules.set_seconds * 1000
+        if self.rules.mode == "simultaneous" or side == "a":
+            return self.start_at, self.start_at + length
+        return self.start_at + length, self.start_at + 2 * length
+
+    @property
+    def sets_end(self) -> int:
+        return self.set_window("b")[1]
+
+    @property
+    def commit_by(self) -> int:
+        return self.sets_end + self.commit_seconds * 1000
+
+    @property
+    def reveal_by(self) -> int:
+        return self.commit_by + self.reveal_seconds * 1000
+
+    def route(self, author: bytes, content_id: bytes) -> tuple[str, ...] | None:
+        return (battle_topic(content_id), BATTLES_TOPIC)
+
+
+@dataclass(frozen=True)
+class _BattleRef(Message):
+    """A message about one battle; it travels on that battle's topic."""
+
+    battle: bytes
+
+    def route(self, author: bytes, content_id: bytes) -> tuple[str, ...] | None:
+        return (battle_topic(self.battle),)
+
+
+@register
+@dataclass(frozen=True)
+class BattleAccept(_BattleRef):
+    """DJ B takes the challenge (only DJ B's accept counts)."""
+
+    KIND: ClassVar[str] = "battle_accept"
+    FIELDS: ClassVar[frozenset[str]] = frozenset({"battle"})
+
+    def to_payload(self) -> dict[str, CborValue]:
+        return {"battle": self.battle}
+
+    @classmethod
+    def from_payload(cls, payload: schema.Payload) -> Self:
+        return cls(battle=schema.required_digest(payload, "battle"))
+
+    def route(self, author: bytes, content_id: bytes) -> tuple[str, ...] | None:
+        return (battle_topic(self.battle), BATTLES_TOPIC)
+
+
+@register
+@dataclass(frozen=True)
+class BattleJoin(_BattleRef):
+    """A viewer offers to judge; the committee is drawn from those who join by ``join_by``."""
+
+    KIND: ClassVar[str] = "battle_join"
+    FIELDS: ClassVar[frozenset[str]] = frozenset({"battle"})
+
+    def to_payload(self) -> dict[str, CborValue]:
+        return {"battle": self.battle}
+
+    @classmethod
+    def from_payload(cls, payload: schema.Payload) -> Self:
+        return cls(battle=schema.required_digest(payload, "battle"))
+
+
+@register
+@dataclass(frozen=True)
+class Tracklist(_BattleRef):
+    """A DJ's declared set: track titles and cue times (ms from the set start), and its stream."""
+
+    KIND: ClassVar[str] = "battle_tracklist"
+    FIELDS: ClassVar[frozenset[str]] = frozenset({"battle", "titles", "cues_ms", "stream"})
+
+    titles: tuple[str, ...]
+    cues_ms: tuple[int, ...]
+    stream: bytes | None = None
+
+    def to_payload(self) -> dict[str, CborValue]:
+        return {
+            "battle": self.battle,
+            "titles": list(self.titles),
+            "cues_ms": list(self.cues_ms),
+            "stream": self.stream,
+        }
+
+    @classmethod
+    def from_payload(cls, payload: schema.Payload) -> Self:
+        titles = schema.text_list(payload, "titles", max_items=MAX_TRACKS, max_chars=200)
+        cues = payload.get("cues_ms")
+        if not isinstance(cues, list) or len(cues) != len(titles) or not titles:
+            raise InvalidPayloadError("cues_ms: one cue per title, at least one")
+        if not all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c < 2**32 for c in cues):
+            raise InvalidPayloadError("cues_ms: integers in 0..2^32")
+        ints = tuple(c for c in cues if isinstance(c, int))
+        if any(b <= a for a, b in itertools.pairwise(ints)):
+            raise InvalidPayloadError("cues_ms: must increase")
+        return cls(
+            battle=schema.required_digest(payload, "battle"),
+            titles=titles,
+            cues_ms=ints,
+            stream=schema.digest(payload, "stream", optional=True),
+        )
+
+
+def parse_scores(value: CborValue, name: str = "scores") -> dict[str, dict[str, int]]:
+    """``{"a": {key: centi}, "b": {...}}`` with exactly VERDICT_KEYS, each 0..1000."""
+    if not isinstance(value, dict) or set(value) != set(SIDES):
+        raise InvalidPayloadError(f"{name}: must map exactly a and b")
+    out: dict[str, dict[str, int]] = {}
+    for side in SIDES:
+        row = value[side]
+        if not isinstance(row, dict) or set(row) != set(VERDICT_KEYS):
+            raise InvalidPayloadError(f"{name}.{side}: must have exactly the verdict keys")
+        ints: dict[str, int] = {}
+        for key in VERDICT_KEYS:
+            v = row[key]
+            if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= MAX_SCORE:
+                raise InvalidPayloadError(f"{name}.{side}.{key}: integer 0..{MAX_SCORE}")
+            ints[key] = v
+        out[side] = ints
+    return out
+
+
+def scores_payload(scores: dict[str, dict[str, int]]) -> dict[str, CborValue]:
+    return {side: {key: scores[side][key] for key in VERDICT_KEYS} for side in SIDES}
+
+
+def winner_of(scores: dict[str, dict[str, int]]) -> str:
+    """Higher total wins; ties go to higher technical, then rules, then DJ A (as in the judge)."""
+    a, b = scores["a"], scores["b"]
+    for key in ("total", "technical", "rules"):
+        if a[key] != b[key]:
+            return "a" if a[key] > b[key] else "b"
+    return "a"
+
+
+@register
+@dataclass(frozen=True)
+class Verdict(_BattleRef):
+    """One committee member's judgement. Published only inside a reveal, after its commit."""
+
+    KIND: ClassVar[str] = "battle_verdict"
+    FIELDS: ClassVar[frozenset[str]] = frozenset({"battle", "model", "scores", "winner"})
+
+    model: bytes
+    scores: dict[str, dict[str, int]]
+    winner: str
+
+    def to_payload(self) -> dict[str, CborValue]:
+        return {
+            "battle": self.battle,
+            "model": self.model,
+            "scores": scores_payload(self.scores),
+            "winner": self.winner,
+        }
+
+    @classmethod
+    def from_payload(cls, payload: schema.Payload) -> Self:
+        scores = parse_scores(payload.get("scores"))
+        winner = schema.choice(payload, "winner", SIDES)
+        if winner != winner_of(scores):
+            raise InvalidPayloadError("winner does not follow from the scores")
+        return cls(
+            battle=schema.required_digest(payload, "battle"),
+            model=schema.required_digest(payload, "model"),
+            scores=scores,
+            winner=winner,
+        )
+
+
+@register
+@dataclass(frozen=True)
+class VerdictCommit(_BattleRef):
+    """SHA-256 over the member's signed verdict and a secret salt: binds it before anyone reveals."""
+
+    KIND: ClassVar[str] = "battle_commit"
+    FIELDS: ClassVar[frozenset[str]] = frozenset({"battle", "commitment"})
+
+    commitment: bytes
+
+    def to_payload(self) -> dict[str, CborValue]:
+        return {"battle": self.battle, "commitment": self.commitment}
+
+    @classmethod
+    def from_payload(cls, payload: schema.Payload) -> Self:
+        return cls(
+            battle=schema.required_digest(payload, "battle"),
+            commitment=schema.required_digest(payload, "commitment"),
+        )
+
+
+@register
+@dataclass(frozen=True)
+class VerdictReveal(_BattleRef):
+    """The signed verdict envelope and the salt that open the member's commitment."""
+
+    KIND: ClassVar[str] = "battle_reveal"
+    FIELDS: ClassVar[frozenset[str]] = frozenset({"battle", "verdict", "salt"})
+
+    verdict: bytes
+    salt: bytes
+
+    def to_payload(self) -> dict[str, CborValue]:
+        return {"battle": self.battle, "verdict": self.verdict, "salt": self.salt}
+
+    @classmethod
+    def from_payload(cls, payload: schema.Payload) -> Self:
+        salt = schema.blob(payload, "salt", max_bytes=32)
+        if len(salt) != 32:
+            raise InvalidPayloadError("salt: expected 32 bytes")
+        return cls(
+            battle=schema.required_digest(payload, "battle"),
+            verdict=schema.blob(payload, "verdict", max_bytes=4096),
+            salt=salt,
+        )
+
+
+@register
+@dataclass(frozen=True)
+class BattleResult(_BattleRef):
+    """Everything needed to check a battle's result offline (see ``consensus.verify_result``).
+
+    ``messages`` are the envelopes the result rests on: announce, accept, joins, tracklists,
+    commits, reveals and any evidence of double-signing. ``forfeit`` names a side that
+    never showed up (then no committee is needed).
+    """
+
+    KIND: ClassVar[str] = "battle_result"
+    FIELDS: ClassVar[frozenset[str]] = frozenset(
+        {"battle", "messages", "winner", "scores", "offences", "forfeit"}
+    )
+
+    messages: tuple[bytes, ...]
+    winner: str
+    scores: dict[str, dict[str, int]] | None
+    offences: tuple[tuple[bytes, str], ...] = ()
+    forfeit: str | None = None
+
+    OFFENCES: ClassVar[tuple[str, ...]] = (
+        "outlier",
+        "bad_reveal",
+        "late_commit",
+        "late_reveal",
+        "double_sign",
+        "no_reveal",
+        "wrong_model",
+    )
+
+    def to_payload(self) -> dict[str, CborValue]:
+        return {
+            "battle": self.battle,
+            "messages": list(self.messages),
+            "winner": self.winner,
+            "scores": None if self.scores is None else scores_payload(self.scores),
+            "offences": [[peer, kind] for peer, kind in self.offences],
+            "forfeit": self.forfeit,
+        }
+
+    @classmethod
+    def from_payload(cls, payload: schema.Payload) -> Self:
+        raw = payload.get("messages")
+        if not isinstance(raw, list) or not 1 <= len(raw) <= 256:
+            raise InvalidPayloadError("messages: 1..256 envelopes")
+        if not all(isinstance(m, bytes) and len(m) <= 8192 for m in raw):
+            raise InvalidPayloadError("messages: each an envelope of at most 8 KiB")
+        raw_offences = payload.get("offences", [])
+        if not isinstance(raw_offences, list) or len(raw_offences) > MAX_COMMITTEE * 4:
+            raise InvalidPayloadError("offences: a short list")
+        offences: list[tuple[bytes, str]] = []
+        for item in raw_offences:
+            if (
+                not isinstance(item, list)
+                or len(item) != 2
+                or not isinstance(item[0], bytes)
+                or len(item[0]) != 32
+                or item[1] not in cls.OFFENCES
+            ):
+                raise InvalidPayloadError("offences: [public key, kind] pairs")
+            offences.append((item[0], str(item[1])))
+        forfeit = payload.get("forfeit")
+        if forfeit is not None and forfeit not in SIDES:
+            raise InvalidPayloadError("forfeit: a, b or null")
+        scores_value = payload.get("scores")
+        return cls(
+            battle=schema.required_digest(payload, "battle"),
+            messages=tuple(m for m in raw if isinstance(m, bytes)),
+            winner=schema.choice(payload, "winner", SIDES),
+            scores=None if scores_value is None else parse_scores(scores_value),
+            offences=tuple(offences),
+            forfeit=forfeit if isinstance(forfeit, str) else None,
+        )
+
+    def route(self, author: bytes, content_id: bytes) -> tuple[str, ...] | None:
+        return (battle_topic(self.battle), BATTLES_TOPIC)
+
+
+# ---- the state machine ------------------------------------------------------------------------
+
+
+class Phase(Enum):
+    ANNOUNCED = "announced"
+    ACCEPTED = "accepted"  # waiting for the sets to start; viewers join
+    SETS = "sets"  # at least one DJ's set window is open
+    COMMIT = "commit"  # sets over: committee members commit
+    REVEAL = "reveal"
+    DONE = "done"  # a result (or forfeit) stands
+    CANCELLED = "cancelled"  # never accepted
+
+
+@dataclass(frozen=True)
+class Tick:
+    """Time passes; the machine checks its deadlines."""
+
+
+@dataclass(frozen=True)
+class Received:
+    envelope: SignedEnvelope
+
+
+@dataclass(frozen=True)
+class PhaseChanged:
+    phase: Phase
+
+
+@dataclass(frozen=True)
+class SetOpened:
+    side: str
+    tracklist: Tracklist | None
+
+
+@dataclass(frozen=True)
+class SetClosed:
+    side: str
+
+
+@dataclass(frozen=True)
+class JudgeNow:
+    """Sets are over: a committee member should score the audio it received and commit."""
+
+    committee: tuple[bytes, ...]
+
+
+@dataclass(frozen=True)
+class RevealNow:
+    """Commit window closed: members reveal."""
+
+
+@dataclass(frozen=True)
+class Forfeited:
+    side: str  # the side that forfeits
+    reason: str
+
+
+@dataclass(frozen=True)
+class Cancelled:
+    reason: str
+
+
+@dataclass(frozen=True)
+class Ignored:
+    """A message the machine refused (wrong author, wrong phase, other battle)."""
+
+    envelope: SignedEnvelope
+    reason: str
+
+
+@dataclass(frozen=True)
+class TallyNow:
+    """Reveal window closed (or every member revealed): build and publish the result bundle."""
+
+    messages: tuple[SignedEnvelope, ...]
+
+
+@dataclass(frozen=True)
+class Finished:
+    result: BattleResult
+
+
+BattleEvent = Tick | Received
+Action = (
+    PhaseChanged
+    | SetOpened
+    | SetClosed
+    | JudgeNow
+    | RevealNow
+    | Forfeited
+    | Cancelled
+    | Ignored
+    | TallyNow
+    | Finished
+)
+
+
+@dataclass
+class BattleMachine:
+    """One battle as every node sees it; feed ``handle(event, now_ms)``, act on what it returns.
+
+    It records the battle's messages (the evidence a result bundle carries), enforces who
+    may say what and when, and announces each step. Judging and signing stay outside.
+    """
+
+    announce: SignedEnvelope
+    phase: Phase = Phase.ANNOUNCED
+    accept: SignedEnvelope | None = None
+    joins: dict[bytes, SignedEnvelope] = field(default_factory=dict)
+    tracklists: dict[str, SignedEnvelope] = field(default_factory=dict)
+    commits: list[SignedEnvelope] = field(default_factory=list)
+    reveals: list[SignedEnvelope] = field(default_factory=list)
+    result: BattleResult | None = None
+    _opened: set[str] = field(default_factory=set)
+    _closed: set[str] = field(default_factory=set)
+    _tallied: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.announce.message, BattleAnnounce):
+            raise ValueError("a battle starts from a battle_announce envelope")
+
+    @property
+    def battle_id(self) -> bytes:
+        return self.announce.content_id
+
+    @property
+    def spec(self) -> BattleAnnounce:
+        message = self.announce.message
+        assert isinstance(message, BattleAnnounce)
+        return message
+
+    @property
+    def djs(self) -> dict[str, bytes]:
+        return {"a": self.announce.author, "b": self.spec.opponent}
+
+    def committee(self) -> tuple[bytes, ...]:
+        from djmesh.protocol.consensus import select_committee
+
+        return select_committee(
+            self.battle_id, self.djs.values(), self.joins.keys(), self.spec.rules.committee_size
+        )
+
+    def evidence(self) -> tuple[SignedEnvelope, ...]:
+        """The envelopes a result bundle carries, in a canonical order."""
+        out = [self.announce]
+        if self.accept is not None:
+            out.append(self.accept)
+        out += sorted(self.joins.values(), key=lambda e: e.content_id)
+        out += [self.tracklists[s] for s in SIDES if s in self.tracklists]
+        out += sorted(self.commits, key=lambda e: e.content_id)
+        out += sorted(self.reveals, key=lambda e: e.content_id)
+        return tuple(out)
+
+    def handle(self, event: BattleEvent, now_ms: int) -> list[Action]:
+        actions: list[Action] = []
+        if isinstance(event, Received):
+            actions += self._receive(event.envelope, now_ms)
+        actions += self._advance(now_ms)
+        return actions
+
+    def _set_phase(self, phase: Phase, actions: list[Action]) -> None:
+        if phase != self.phase:
+            self.phase = phase
+            actions.append(PhaseChanged(phase))
+
+    # -- messages --
+    def _receive(self, envelope: SignedEnvelope, now_ms: int) -> list[Action]:
+        message = envelope.message
+        if not isinstance(message, _BattleRef) or message.battle != self.battle_id:
+            return [Ignored(envelope, "not a message of this battle")]
+        spec = self.spec
+        if self.phase in (Phase.DONE, Phase.CANCELLED) and not isinstance(message, BattleResult):
+            return [Ignored(envelope, f"battle is {self.phase.value}")]
+        if isinstance(message, BattleAccept):
+            if envelope.author != spec.opponent:
+                return [Ignored(envelope, "only the challenged DJ can accept")]
+            if envelope.created_at_ms > spec.accept_by or now_ms > spec.accept_by:
+                return [Ignored(envelope, "accepted after the deadline")]
+            self.accept = self.accept or envelope
+            return []
+        if isinstance(message, BattleJoin):
+            if envelope.author in self.djs.values():
+                return [Ignored(envelope, "a DJ cannot judge their own battle")]
+            if envelope.created_at_ms > spec.join_by or now_ms > spec.join_by:
+                return [Ignored(envelope, "joined after the deadline")]
+            self.joins.setdefault(envelope.author, envelope)
+            return []
+        if isinstance(message, Tracklist):
+            side = next((s for s, k in self.djs.items() if k == envelope.author), None)
+            if side is None:
+                return [Ignored(envelope, "tracklist from someone who is not a DJ of this battle")]
+            end = spec.set_window(side)[1]
+            if now_ms > end:
+                return [Ignored(envelope, "tracklist after the set ended")]
+            if side in self.tracklists:
+                return [Ignored(envelope, "tracklist already declared")]
+            self.tracklists[side] = envelope
+            return []
+        if isinstance(message, VerdictCommit):
+            if self.phase not in (Phase.SETS, Phase.COMMIT) and now_ms < spec.sets_end:
+                return [Ignored(envelope, "commit before the sets")]
+            self.commits.append(envelope)  # late or foreign commits are judged by the tally
+            return []
+        if isinstance(message, VerdictReveal):
+            self.reveals.append(envelope)
+            return []
+        if isinstance(message, BattleResult):
+            from djmesh.protocol.consensus import verify_bundle_envelope
+
+            try:
+                verified = verify_bundle_envelope(envelope)
+            except Exception as exc:  # any refusal: record why, never crash
+                return [Ignored(envelope, f"result does not verify: {exc}")]
+            if verified.battle_id != self.battle_id:
+                return [Ignored(envelope, "result of another battle")]
+            if self.result is None:
+                self.result = message
+                actions: list[Action] = [Finished(message)]
+                self._set_phase(Phase.DONE, actions)
+                return actions
+            return []
+        return [Ignored(envelope, f"unexpected {envelope.kind}")]
+
+    # -- deadlines --
+    def _advance(self, now_ms: int) -> list[Action]:
+        actions: list[Action] = []
+        spec = self.spec
+        if self.phase == Phase.ANNOUNCED:
+            if self.accept is not None:
+                self._set_phase(Phase.ACCEPTED, actions)
+            elif now_ms > spec.accept_by:
+                self._set_phase(Phase.CANCELLED, actions)
+                actions.append(Cancelled("not accepted in time"))
+                return actions
+        if self.phase in (Phase.ACCEPTED, Phase.SETS):
+            for side in SIDES:
+                start, end = spec.set_window(side)
+                if now_ms >= start and side not in self._opened:
+                    self._set_phase(Phase.SETS, actions)
+                    self._opened.add(side)
+                    tl = self.tracklists.get(side)
+                    actions.append(
+                        SetOpened(side, tl.message if tl and isinstance(tl.message, Tracklist) else None)
+                    )
+                if now_ms >= end and side in self._opened and side not in self._closed:
+                    self._closed.add(side)
+                    actions.append(SetClosed(side))
+            if self._closed == set(SIDES):
+                missing = [s for s in SIDES if s not in self.tracklists]
+                if len(missing) == 2:
+                    self._set_phase(Phase.CANCELLED, actions)
+                    actions.append(Cancelled("neither DJ declared a tracklist"))
+                    return actions
+                if missing:
+                    loser = missing[0]
+                    actions.append(Forfeited(loser, "no tracklist declared"))
+                    self.result = self._forfeit_result(loser)
+                    actions.append(Finished(self.result))
+                    self._set_phase(Phase.DONE, actions)
+                    return actions
+                self._set_phase(Phase.COMMIT, actions)
+                actions.append(JudgeNow(self.committee()))
+        if self.phase == Phase.COMMIT and now_ms > spec.commit_by:
+            self._set_phase(Phase.REVEAL, actions)
+            actions.append(RevealNow())
+        if self.phase == Phase.REVEAL:
+            committee = set(self.committee())
+            revealed = {r.author for r in self.reveals if r.author in committee}
+            if not self._tallied and (now_ms > spec.reveal_by or revealed == committee):
+                # once; the phase stays REVEAL until a verified result arrives (ours or anyone's)
+                self._tallied = True
+                actions.append(TallyNow(self.evidence()))
+        return actions
+
+    def _forfeit_result(self, loser: str) -> BattleResult:
+        winner = "b" if loser == "a" else "a"
+        return BattleResult(
+            battle=self.battle_id,
+            messages=tuple(e.wire for e in self.evidence()),
+            winner=winner,
+            scores=None,
+            forfeit=loser,
+        )

@@ -1,0 +1,205 @@
+"""Speed, cold start and memory of djmesh.dsp side by side with librosa and aubio, in one run.
+
+    /work/venv/bin/python bench/dsp_speed.py [--keep]
+
+Builds a ~31-minute continuous mix (WAV, 44.1 kHz stereo, 31 tracks layered from
+lmms loops with 16 s crossfades) and a 2-hour one (the same, four times), then runs
+each system in its own subprocess pinned to one core (sched_setaffinity):
+
+* djmesh: ``analyze_path`` - decode, tempo, beat grid, key, EBU R128 loudness, true
+  peak, clipping, segmentation (everything in the JSON).
+* librosa (warm: numba JIT done on a 10 s clip first, as a long-running service
+  would be): ``load(sr=22050)``, ``beat.beat_track``, ``feature.chroma_stft`` + key
+  profile, and integrated loudness the usual Python way (BS.1770 K-weighting with
+  ``scipy.signal.lfilter`` at the native rate, gated; what pyloudnorm does).
+* aubio: tempo only (``aubio.source`` + ``aubio.tempo``, hop 512), its fast path.
+
+Cold start = first call in a fresh process, imports and JIT included, on a 4 s loop.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+import wave
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from dsp_material import LMMS, LOOP_BEATS, build_mix, require_lmms
+
+ONE_CORE = "import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})\n"
+FOOTER = (
+    "import resource, json\n"
+    "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]\n"
+    "print(json.dumps({'wall': WALL, 'cpu': CPU, 'rss_mb': "
+    "int(hwm) / 1024, 'extra': EXTRA}))\n"
+)
+
+DJMESH = """
+import time
+t0 = time.perf_counter(); c0 = time.process_time()
+from djmesh.dsp import analyze_path
+r = analyze_path(PATH)
+WALL = time.perf_counter() - t0; CPU = time.process_time() - c0
+EXTRA = {'bpm': r.get('bpm'), 'tracks': len(r.get('tracks', [])), 'lufs': r.get('loudness_lufs'),
+         'error': r.get('error')}
+"""
+
+LIBROSA = """
+import time, math
+import numpy as np, librosa, scipy.signal as ss
+
+def lufs(path):
+    y, sr = librosa.load(path, sr=None, mono=False)
+    y = np.atleast_2d(y).astype(np.float64)
+    # BS.1770 K-weighting (pre-filter + RLB), as pyloudnorm does, per channel
+    f0, g, q = 1681.974450955533, 3.999843853973347, 0.7071752369554196
+    k = math.tan(math.pi * f0 / sr); vh = 10 ** (g / 20); vb = vh ** 0.4996667741545416
+    a0 = 1 + k / q + k * k
+    b1 = [(vh + vb * k / q + k * k) / a0, 2 * (k * k - vh) / a0, (vh - vb * k / q + k * k) / a0]
+    a1 = [1, 2 * (k * k - 1) / a0, (1 - k / q + k * k) / a0]
+    f0, q = 38.13547087602444, 0.5003270373238773
+    k = math.tan(math.pi * f0 / sr); a0 = 1 + k / q + k * k
+    b2, a2 = [1, -2, 1], [1, 2 * (k * k - 1) / a0, (1 - k / q + k * k) / a0]
+    z = ss.lfilter(b2, a2, ss.lfilter(b1, a1, y, axis=1), axis=1)
+    step = int(0.1 * sr); n = z.shape[1] // step
+    sub = (z[:, : n * step] ** 2).reshape(z.shape[0], n, step).mean(axis=2).sum(axis=0)
+    blocks = np.convolve(sub, np.ones(4) / 4, mode='valid')
+    l = -0.691 + 10 * np.log10(np.maximum(blocks, 1e-20))
+    g1 = blocks[l > -70]; rel = -0.691 + 10 * np.log10(g1.mean()) - 10
+    return -0.691 + 10 * np.log10(blocks[(l > -70) & (l > rel)].mean())
+
+def run(path):
+    y, sr = librosa.load(path, sr=22050, mono=True)
+    tempo, beats = librosa.beat.beat_track(y=y, sr=sr)
+    chroma = librosa.feature.chroma_stft(y=y, sr=sr).sum(axis=1)
+    return float(np.atleast_1d(tempo)[0]), int(np.argmax(chroma)), lufs(path)
+
+t0 = time.perf_counter(); c0 = time.process_time()
+if WARM:
+    run(CLIP)
+    t0 = time.perf_counter(); c0 = time.process_time()
+res = run(PATH)
+WALL = time.perf_counter() - t0; CPU = time.process_time() - c0
+EXTRA = {'bpm': res[0], 'lufs': res[2]}
+"""
+
+AUBIO = """
+import time
+t0 = time.perf_counter(); c0 = time.process_time()
+import aubio
+src = aubio.source(PATH, 0, 512)
+tempo = aubio.tempo('default', 1024, 512, src.samplerate)
+n = 0
+while True:
+    samples, read = src()
+    tempo(samples)
+    n += read
+    if read < 512:
+        break
+WALL = time.perf_counter() - t0; CPU = time.process_time() - c0
+EXTRA = {'bpm': float(tempo.get_bpm())}
+"""
+
+
+def run_child(code: str, **values: object) -> dict[str, object]:
+    body = ONE_CORE + "".join(f"{k} = {v!r}\n" for k, v in values.items()) + code + FOOTER
+    out = subprocess.run([sys.executable, "-c", body], capture_output=True, text=True, timeout=3600)
+    if out.returncode != 0:
+        return {"error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "failed"}
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def write_wav(path: Path, mono: np.ndarray, repeats: int = 1) -> float:
+    pcm = np.clip(mono, -1, 1)
+    stereo = np.stack([pcm, 0.9 * pcm], axis=1)
+    data = (stereo * 32767).astype("<i2").tobytes()
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(2)
+        w.setsampwidth(2)
+        w.setframerate(44100)
+        for _ in range(repeats):
+            w.writeframes(data)
+    return repeats * mono.size / 44100
+
+
+def main() -> None:
+    require_lmms()
+    keep = "--keep" in sys.argv
+    tmp = Path(tempfile.mkdtemp(prefix="djmesh-bench-"))
+    beats = [n for n in LOOP_BEATS if n.startswith("beats/")]
+    basses = [n for n in LOOP_BEATS if n.startswith("bassloops/")]
+    layers = [[beats[i % len(beats)], basses[(i * 5) % len(basses)]] for i in range(31)]
+    t0 = time.time()
+    mix, _, _ = build_mix(layers, seed=11)
+    mix30, mix120 = tmp / "mix30.wav", tmp / "mix120.wav"
+    dur30 = write_wav(mix30, mix)
+    dur120 = write_wav(mix120, mix, repeats=4)
+    del mix
+    clip = tmp / "clip.wav"
+    x, _, _ = build_mix([layers[0]], seed=1, track_s=10.0)
+    write_wav(clip, x)
+    print(
+        f"built {dur30 / 60:.1f} min and {dur120 / 60:.1f} min mixes in {time.time() - t0:.0f} s",
+        file=sys.stderr,
+    )
+
+    rows = ["| measure | djmesh | librosa | aubio |", "|---|---|---|---|"]
+    dj = run_child(DJMESH, PATH=str(mix30))
+    lw = run_child(LIBROSA, PATH=str(mix30), CLIP=str(clip), WARM=True)
+    au = run_child(AUBIO, PATH=str(mix30))
+
+    def xrt(r: dict[str, object]) -> str:
+        return f"{dur30 / float(r['wall']):.0f}x ({float(r['wall']):.2f} s)" if "wall" in r else str(r)
+
+    rows.append(
+        f"| Speed, {dur30 / 60:.1f} min mix, one core, x realtime (wall) | {xrt(dj)} | {xrt(lw)} warm | "
+        f"{xrt(au)} tempo only |"
+    )
+    if "cpu" in dj and "cpu" in lw and "cpu" in au:
+        rows.append(
+            f"| CPU time on the same mix (less sensitive to a busy machine) | {float(dj['cpu']):.2f} s | "
+            f"{float(lw['cpu']):.2f} s | {float(au['cpu']):.2f} s |"
+        )
+    if "wall" in dj and "wall" in lw:
+        rows.append(
+            f"| djmesh speed-up over librosa | - | {float(lw['wall']) / float(dj['wall']):.2f}x | - |"
+        )
+    rows.append(
+        f"| Peak RSS on the {dur30 / 60:.0f} min mix | {dj.get('rss_mb', 0):.0f} MB | "
+        f"{lw.get('rss_mb', 0):.0f} MB | {au.get('rss_mb', 0):.0f} MB |"
+    )
+    loop = str(LMMS / "beats/909beat01.ogg")
+    cold_dj = run_child(DJMESH, PATH=loop)
+    cold_lr = run_child(LIBROSA, PATH=str(clip), CLIP=str(clip), WARM=False)
+    cold_au = run_child(AUBIO, PATH=str(clip))
+    rows.append(
+        f"| Cold start (fresh process, first call, imports + JIT) | {float(cold_dj['wall']):.2f} s | "
+        f"{float(cold_lr['wall']):.2f} s | {float(cold_au['wall']):.2f} s |"
+    )
+    big = run_child(DJMESH, PATH=str(mix120))
+    rows.append(
+        f"| Peak RSS, {dur120 / 60:.0f} min mix (analyze_path) | {big.get('rss_mb', 0):.0f} MB "
+        f"({float(big.get('wall', 0)):.1f} s) | - | - |"
+    )
+    print("\n".join(rows))
+    print(
+        f"\nresults: djmesh {dj.get('extra')}, librosa {lw.get('extra')}, aubio {au.get('extra')}",
+        file=sys.stderr,
+    )
+    if not keep:
+        for p in (mix30, mix120, clip):
+            p.unlink(missing_ok=True)
+        tmp.rmdir()
+    else:
+        print(f"kept {tmp}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,144 @@
+"""One streaming pass from PCM to every frame-level feature the analysis needs.
+
+Decoded blocks go through the onset, texture and loudness front ends and are
+dropped; only compact features survive (about 1 MB per hour of audio), which is
+what keeps a two-hour mix far below the memory budget.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import av
+import numpy as np
+import numpy.typing as npt
+
+from .decode import ANALYSIS_RATE, PcmBlock
+from .loudness import LoudnessMeter, LoudnessResult
+from .onset import FRAME_RATE as ONSET_RATE
+from .onset import OnsetFrontend
+from .texture import FRAME_RATE as TEXTURE_RATE
+from .texture import TextureFrontend
+
+F32 = npt.NDArray[np.float32]
+
+
+@dataclass
+class Features:
+    """Frame-level features of one input; onset at ONSET_RATE, texture at TEXTURE_RATE."""
+
+    sample_rate: int
+    channels: int
+    n_samples: int
+    broad: F32
+    low: F32
+    high: F32
+    chroma: F32
+    timbre: F32
+    rms: F32
+    loudness: LoudnessResult
+
+    @property
+    def duration(self) -> float:
+        return self.n_samples / self.sample_rate if self.sample_rate else 0.0
+
+    onset_rate: float = ONSET_RATE
+    texture_rate: float = TEXTURE_RATE
+
+
+class FeatureExtractor:
+    """Push PcmBlocks, then ``finish()`` once."""
+
+    def __init__(self, sample_rate: int, channels: int) -> None:
+        self.sample_rate = sample_rate
+        self.channels = channels
+        self._onset = OnsetFrontend()
+        self._texture = TextureFrontend()
+        self._meter = LoudnessMeter(sample_rate, channels)
+        self._n = 0
+        self._broad: list[F32] = []
+        self._low: list[F32] = []
+        self._high: list[F32] = []
+        self._chroma: list[F32] = []
+        self._timbre: list[F32] = []
+        self._rms: list[F32] = []
+        self._pending: list[F32] = []
+        self._pending_native: list[F32] = []
+        self._pending_n = 0
+
+    def push(self, block: PcmBlock) -> None:
+        # Packets are small (often 1024 samples); batching ~2 s keeps per-call overhead negligible.
+        self._n += block.native.shape[1]
+        if block.native.shape[1]:
+            self._pending_native.append(block.native)
+        if block.mono.size:
+            self._pending.append(block.mono)
+            self._pending_n += block.mono.size
+        if self._pending_n >= 2 * ANALYSIS_RATE:
+            self._flush_pending()
+
+    def _flush_pending(self) -> None:
+        if self._pending_native:
+            self._meter.push(np.concatenate(self._pending_native, axis=1))
+            self._pending_native = []
+        if not self._pending:
+            return
+        mono = np.concatenate(self._pending)
+        self._pending, self._pending_n = [], 0
+        o = self._onset.push(mono)
+        t = self._texture.push(mono)
+        self._keep(o.broad, o.low, o.high, t.chroma, t.timbre, t.rms)
+
+    def _keep(self, broad: F32, low: F32, high: F32, chroma: F32, timbre: F32, rms: F32) -> None:
+        self._broad.append(broad)
+        self._low.append(low)
+        self._high.append(high)
+        self._chroma.append(chroma)
+        self._timbre.append(timbre)
+        self._rms.append(rms)
+
+    def finish(self) -> Features:
+        self._flush_pending()
+        o = self._onset.finish()
+        t = self._texture.finish()
+        self._keep(o.broad, o.low, o.high, t.chroma, t.timbre, t.rms)
+        return Features(
+            sample_rate=self.sample_rate,
+            channels=self.channels,
+            n_samples=self._n,
+            broad=np.concatenate(self._broad),
+            low=np.concatenate(self._low),
+            high=np.concatenate(self._high),
+            chroma=np.concatenate(self._chroma),
+            timbre=np.concatenate(self._timbre),
+            rms=np.concatenate(self._rms),
+            loudness=self._meter.result(),
+        )
+
+
+def extract(blocks: Iterable[PcmBlock], sample_rate: int, channels: int) -> Features:
+    fx = FeatureExtractor(sample_rate, channels)
+    for block in blocks:
+        fx.push(block)
+    return fx.finish()
+
+
+def pcm_blocks(samples: F32, sample_rate: int, block: int = 65536) -> Iterable[PcmBlock]:
+    """Blocks from an in-memory (n,) or (n, channels) float array, resampled like a decoded file."""
+    arr = np.asarray(samples, dtype=np.float32)
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.shape[1] > 2:
+        arr = np.stack([arr[:, 0::2].mean(axis=1), arr[:, 1::2].mean(axis=1)], axis=1).astype(np.float32)
+    layout = "mono" if arr.shape[1] == 1 else "stereo"
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=ANALYSIS_RATE)
+    for i in range(0, arr.shape[0], block):
+        native = np.ascontiguousarray(arr[i : i + block].T)
+        frame = av.AudioFrame.from_ndarray(native, format="fltp", layout=layout)
+        frame.sample_rate = sample_rate
+        mono = [f.to_ndarray().reshape(-1) for f in resampler.resample(frame)]
+        yield PcmBlock(native, np.concatenate(mono) if mono else np.zeros(0, np.float32))
+    tail = [f.to_ndarray().reshape(-1) for f in resampler.resample(None)]
+    if tail:
+        yield PcmBlock(np.zeros((arr.shape[1], 0), np.float32), np.concatenate(tail))

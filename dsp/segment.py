@@ -1,0 +1,260 @@
+"""Segmentation of a continuous DJ mix into tracks and the transitions between them.
+
+Detection: per-second descriptors (timbre bands, chroma, onset density) are
+standardised and compared across a sliding boundary; the distance between the
+mean of the 12 s before and the 12 s after peaks where one track gives way to the
+next. Extent: a crossfade is a sum, so around each peak every second's band
+power spectrum is explained as ``a * outgoing + b * incoming`` (non-negative
+least squares against the two tracks' own spectra). The incoming amplitude share
+``g = sqrt(b) / (sqrt(a) + sqrt(b))`` rises across the fade; a line fitted where
+it lies between 0.2 and 0.8 and extended to 0 and 1 gives the start and end, and
+its 0.5 crossing the centre.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+if TYPE_CHECKING:
+    from .features import Features
+
+F64 = npt.NDArray[np.float64]
+
+BLOCK_S = 1.0
+WINDOW_S = 12
+MIN_TRACK_S = 40.0
+MIN_CORE_S = 8.0
+SMOOTH_BLOCKS = 4
+MIN_FADE_S = 2.0
+#: 1 - cos^2 between the outgoing and incoming band spectra below which a fade cannot be measured
+MIN_SEPARATION = 0.05
+_PEAK_Z = 2.5  # novelty peak must stand this many robust deviations above the median
+
+
+@dataclass(frozen=True)
+class Transition:
+    start: float
+    end: float
+    centre: float
+
+
+@dataclass
+class Segmentation:
+    """``tracks`` are spans (s) meeting at transition centres; ``cores`` the parts outside transitions."""
+
+    tracks: list[tuple[float, float]]
+    transitions: list[Transition] = field(default_factory=list)
+    cores: list[tuple[float, float]] = field(default_factory=list)
+
+
+def block_features(feats: Features, start_s: float, end_s: float) -> F64:
+    """(n_blocks, d) standardised descriptors, one row per second of [start_s, end_s)."""
+    tr = feats.texture_rate
+    per = int(round(BLOCK_S * tr))
+    a = int(start_s * tr)
+    n = max(0, (min(int(end_s * tr), feats.timbre.shape[0]) - a) // per)
+    if n == 0:
+        return np.zeros((0, 0))
+    timbre = feats.timbre[a : a + n * per].astype(np.float64).reshape(n, per, -1).mean(axis=1)
+    chroma = feats.chroma[a : a + n * per].astype(np.float64)
+    chroma = chroma / np.maximum(chroma.sum(axis=1, keepdims=True), 1e-12)
+    chroma = chroma.reshape(n, per, 12).mean(axis=1)
+    opr = int(round(BLOCK_S * feats.onset_rate))
+    oa = int(start_s * feats.onset_rate)
+    low = _block_mean(feats.low, oa, n, opr)
+    broad = _block_mean(feats.broad, oa, n, opr)
+    high = _block_mean(feats.high, oa, n, opr)
+    x = np.concatenate([timbre, 2.0 * chroma, low[:, None], broad[:, None], high[:, None]], axis=1)
+    med = np.median(x, axis=0)
+    scale = np.median(np.abs(x - med), axis=0) * 1.4826 + 1e-6
+    return np.asarray((x - med) / scale, dtype=np.float64)
+
+
+def _block_mean(env: npt.NDArray[np.float32], a: int, n: int, per: int) -> F64:
+    seg = env[a : a + n * per].astype(np.float64)
+    if seg.size < n * per:
+        seg = np.concatenate([seg, np.zeros(n * per - seg.size)])
+    return np.asarray(seg.reshape(n, per).mean(axis=1), dtype=np.float64)
+
+
+def novelty(x: F64, w: int) -> F64:
+    """Distance between the means of the ``w`` blocks before and after each block boundary."""
+    n = x.shape[0]
+    out = np.zeros(n)
+    if n < 2 * w + 1:
+        return out
+    c = np.concatenate([np.zeros((1, x.shape[1])), np.cumsum(x, axis=0)])
+    t = np.arange(w, n - w + 1)
+    left = (c[t] - c[t - w]) / w
+    right = (c[t + w] - c[t]) / w
+    d = np.sqrt(np.sum((right - left) ** 2, axis=1)) / math.sqrt(x.shape[1])
+    out[w : n - w + 1] = d
+    return out
+
+
+def _pick_peaks(nov: F64, min_gap: int) -> list[int]:
+    active = nov[nov > 0]
+    if active.size == 0:
+        return []
+    med = float(np.median(active))
+    mad = float(np.median(np.abs(active - med))) * 1.4826 + 1e-9
+    floor = max(med + _PEAK_Z * mad, 0.35)
+    order = np.argsort(-nov, kind="stable")
+    chosen: list[int] = []
+    for i in order:
+        if nov[i] < floor:
+            break
+        if all(abs(int(i) - j) >= min_gap for j in chosen):
+            chosen.append(int(i))
+    return sorted(chosen)
+
+
+def block_power(feats: Features, start_s: float, end_s: float) -> F64:
+    """(n_blocks, N_TIMBRE + 12) mean band and pitch-class power per second (linear, so mixtures add)."""
+    tr = feats.texture_rate
+    per = int(round(BLOCK_S * tr))
+    a = int(start_s * tr)
+    n = max(0, (min(int(end_s * tr), feats.timbre.shape[0]) - a) // per)
+    bands = 10.0 ** (2.0 * feats.timbre[a : a + n * per].astype(np.float64))
+    pitch = np.square(feats.chroma[a : a + n * per].astype(np.float64))
+    p = np.concatenate([bands, pitch], axis=1)
+    return np.asarray(p.reshape(n, per, -1).mean(axis=1), dtype=np.float64)
+
+
+def _smooth(x: F64, n: int) -> F64:
+    """Centred running mean over ``n`` blocks (edges use what exists): averages out chord and bar cycles."""
+    c = np.concatenate([np.zeros((1, x.shape[1])), np.cumsum(x, axis=0)])
+    i = np.arange(x.shape[0])
+    lo = np.clip(i - n // 2, 0, x.shape[0])
+    hi = np.clip(i - n // 2 + n, 0, x.shape[0])
+    return np.asarray((c[hi] - c[lo]) / (hi - lo)[:, None], dtype=np.float64)
+
+
+def _mix_share(power: F64, left: F64, right: F64) -> F64:
+    """Incoming amplitude share g per block from a 2-source non-negative least-squares fit."""
+    scale = 1.0 / np.maximum(0.5 * (left + right), 1e-20)  # every band counts, not just the bass
+    lv, rv, xv = left * scale, right * scale, power * scale
+    ll, rr, lr = float(np.sum(lv * lv)), float(np.sum(rv * rv)), float(np.sum(lv * rv))
+    xl, xr = np.sum(xv * lv, axis=1), np.sum(xv * rv, axis=1)
+    det = ll * rr - lr * lr
+    if det <= MIN_SEPARATION * ll * rr:  # the two sides sound alike: no mixture to measure
+        return np.full(power.shape[0], np.nan)
+    a = (xl * rr - xr * lr) / det
+    b = (xr * ll - xl * lr) / det
+    a_only = np.maximum(xl / ll, 0.0)
+    b_only = np.maximum(xr / rr, 0.0)
+    a, b = np.where(b < 0, a_only, np.where(a < 0, 0.0, a)), np.where(a < 0, b_only, np.where(b < 0, 0.0, b))
+    sa, sb = np.sqrt(np.maximum(a, 0.0)), np.sqrt(np.maximum(b, 0.0))
+    tot = sa + sb
+    return np.asarray(np.where(tot > 0, sb / np.maximum(tot, 1e-30), 0.5), dtype=np.float64)
+
+
+def _extent(power: F64, b: int, lo: int, hi: int, w: int) -> tuple[float, float, float]:
+    """Transition (start, end, centre) in blocks around boundary ``b``, within [lo, hi)."""
+    left = power[max(lo, b - 3 * w) : max(lo + 1, b - w)]
+    right = power[min(hi - 1, b + w) : min(hi, b + 3 * w)]
+    fallback = (b - 0.5, b + 0.5, float(b))
+    if left.shape[0] == 0 or right.shape[0] == 0:
+        return fallback
+    a0, a1 = max(lo, b - 2 * w), min(hi, b + 2 * w)
+    g = _mix_share(_smooth(power, SMOOTH_BLOCKS)[a0:a1], left.mean(axis=0), right.mean(axis=0))
+    if not np.all(np.isfinite(g)):
+        return fallback
+    # 3-second running median: one odd second (a fill, a drop) must not bend the line
+    padded = np.concatenate([g[:1], g, g[-1:]])
+    g = np.median(np.lib.stride_tricks.sliding_window_view(padded, 3), axis=1)
+    t = np.arange(g.size, dtype=np.float64) + 0.5  # block i covers [i, i+1) s
+    # the fade is the run of blocks around b whose share lies strictly between 0.2 and 0.8
+    k = min(max(b - a0, 0), g.size - 1)
+    mid = (g > 0.2) & (g < 0.8)
+    if not mid[k]:
+        near = np.flatnonzero(mid)
+        if near.size == 0:
+            return fallback
+        k = int(near[np.argmin(np.abs(near - k))])
+    s = k
+    while s > 0 and mid[s - 1]:
+        s -= 1
+    e = k
+    while e < g.size - 1 and mid[e + 1]:
+        e += 1
+    if e - s + 1 < 2:
+        return a0 + t[k] - 0.5, a0 + t[k] + 0.5, a0 + t[k]
+    sel = np.arange(s, e + 1)
+    slope, icpt = _line(t[sel], g[sel])
+    for _ in range(3):  # refit on the blocks the line itself places inside the fade and near it
+        if slope <= 0:
+            return fallback
+        pred = slope * t + icpt
+        inside = np.flatnonzero((pred > 0.1) & (pred < 0.9) & (np.abs(g - pred) < 0.2))
+        if inside.size < 2 or np.array_equal(inside, sel):
+            break
+        sel = inside
+        slope, icpt = _line(t[sel], g[sel])
+    if slope <= 0:
+        return fallback
+    start, end, centre = (0.0 - icpt) / slope, (1.0 - icpt) / slope, (0.5 - icpt) / slope
+    return a0 + float(start), a0 + float(end), a0 + float(centre)
+
+
+def _line(x: F64, y: F64) -> tuple[float, float]:
+    """Least-squares slope and intercept (explicit sums: no BLAS, so no thread dependence)."""
+    xm, ym = float(x.mean()), float(y.mean())
+    den = float(np.sum((x - xm) ** 2))
+    slope = 0.0 if den == 0 else float(np.sum((x - xm) * (y - ym)) / den)
+    return slope, ym - slope * xm
+
+
+def segment_features(feats: Features, start: int, end: int) -> Segmentation:
+    """Tracks and transitions within onset frames [start, end)."""
+    fr = feats.onset_rate
+    t0, t1 = start / fr, end / fr
+    single = Segmentation([(t0, t1)], [], [(t0, t1)])
+    if t1 - t0 < 2 * MIN_TRACK_S:
+        return single
+    x = block_features(feats, t0, t1)
+    if x.shape[0] < 2 * WINDOW_S + 1:
+        return single
+    nov = novelty(x, WINDOW_S)
+    peaks = _pick_peaks(nov, int(MIN_TRACK_S / BLOCK_S))
+    if not peaks:
+        return single
+    power = block_power(feats, t0, t1)
+    bounds = [0, *peaks, x.shape[0]]
+    transitions: list[Transition] = []
+    for i, b in enumerate(peaks):
+        lo = (bounds[i] + b) // 2 if i > 0 else 0
+        hi = (b + bounds[i + 2]) // 2 if i + 2 < len(bounds) - 1 else x.shape[0]
+        s, e, c = _extent(power, b, lo, hi, WINDOW_S)
+        transitions.append(Transition(t0 + s * BLOCK_S, t0 + e * BLOCK_S, t0 + c * BLOCK_S))
+    edges = [t0, *(tr.centre for tr in transitions), t1]
+    tracks = list(itertools.pairwise(edges))
+    core_edges = [t0, *(v for tr in transitions for v in (tr.start, tr.end)), t1]
+    cores: list[tuple[float, float]] = []
+    for (c0, c1), span in zip(zip(core_edges[::2], core_edges[1::2], strict=True), tracks, strict=True):
+        cores.append((c0, c1) if c1 - c0 >= MIN_CORE_S else span)
+    return Segmentation(tracks, transitions, cores)
+
+
+def transition_at(feats: Features, start: int, end: int, at_s: float) -> Transition | None:
+    """The crossfade around ``at_s`` (a tempo step found inside a span), or None for a clean cut.
+
+    Used when two tracks sound alike but differ in tempo: the novelty curve misses them,
+    the tempo tracker does not, and the mixture fit tells a crossfade from a tempo step.
+    """
+    fr = feats.onset_rate
+    t0, t1 = start / fr, end / fr
+    power = block_power(feats, t0, t1)
+    b = int(round((at_s - t0) / BLOCK_S))
+    if power.shape[0] < 2 * WINDOW_S + 1 or not (WINDOW_S <= b < power.shape[0] - WINDOW_S):
+        return None
+    s, e, c = _extent(power, b, 0, power.shape[0], WINDOW_S)
+    if e - s < MIN_FADE_S or not (s <= b <= e):
+        return None
+    return Transition(t0 + s * BLOCK_S, t0 + e * BLOCK_S, t0 + c * BLOCK_S)

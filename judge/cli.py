@@ -1,0 +1,152 @@
+"""`djmesh judge`, `djmesh verify` and `djmesh leaderboard`.
+
+Imports of the heavy parts (dsp, onnxruntime) happen inside the handlers so that
+registering these subcommands costs nothing for the rest of the CLI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from djmesh.node.errors import NodeError
+
+
+def register(commands: Any) -> None:
+    sub = commands.add_parser(
+        "judge",
+        help="judge two recorded sets (which DJ wins, with per-criterion scores)",
+        description="Judge two recorded sets with the pinned scoring model: technical, musical, rules.",
+    )
+    sub.add_argument("set_a", metavar="SET_A")
+    sub.add_argument("set_b", metavar="SET_B")
+    sub.add_argument("--genre", default="house", help="genre rules (BPM range); default house")
+    sub.add_argument("--cues-a", metavar="S,S,...", help="declared track start times of set A (s)")
+    sub.add_argument("--cues-b", metavar="S,S,...", help="declared track start times of set B (s)")
+    sub.add_argument("--json", action="store_true")
+    sub.set_defaults(handler=_judge)
+
+    sub = commands.add_parser(
+        "verify",
+        help="check a battle result bundle offline (signatures, committee, quorum, medians)",
+        description="Check a battle result bundle offline: signatures, committee, quorum and medians.",
+    )
+    sub.add_argument("result_file", metavar="RESULT_FILE")
+    sub.add_argument("--json", action="store_true")
+    sub.set_defaults(handler=_verify)
+
+    sub = commands.add_parser(
+        "leaderboard",
+        help="ratings per genre from the verified battle results in the store",
+        description="Ratings per genre, recomputed from the verified battle results in this node's store.",
+    )
+    sub.add_argument("--genre", help="one genre only")
+    sub.add_argument("--json", action="store_true")
+    sub.set_defaults(handler=_leaderboard)
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, ensure_ascii=False, sort_keys=True))
+
+
+def _cues(text: str | None) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        return [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise NodeError(f"cues must be comma-separated seconds, got {text!r}") from None
+
+
+def _judge(args: argparse.Namespace) -> int:
+    from djmesh.judge.analyse import JudgeInputError
+    from djmesh.judge.model import ModelError
+    from djmesh.judge.scoring import judge_sets
+    from djmesh.protocol.battle import GENRES, Rules
+
+    if args.genre not in GENRES:
+        raise NodeError(f"unknown genre {args.genre!r}; known: {', '.join(sorted(GENRES))}")
+    rules = Rules.for_genre(args.genre)
+    for path in (args.set_a, args.set_b):
+        if not Path(path).is_file() and "://" not in path:
+            raise NodeError(f"no such file: {path}")
+    try:
+        verdict = judge_sets(
+            args.set_a, args.set_b, rules, cues_a=_cues(args.cues_a), cues_b=_cues(args.cues_b)
+        )
+    except (JudgeInputError, ModelError) as exc:
+        raise NodeError(str(exc)) from exc
+    result = verdict.as_json()
+    if args.json:
+        _print_json(result)
+        return 0
+    names = {"a": args.set_a, "b": args.set_b}
+    print(f"winner: {verdict.winner.upper()} ({names[verdict.winner]})")
+    keys = list(result["scores"]["a"])
+    print(f"{'criterion':<12} {'A':>6} {'B':>6}")
+    for key in keys:
+        print(f"{key:<12} {result['scores']['a'][key]:>6.2f} {result['scores']['b'][key]:>6.2f}")
+    for side in ("a", "b"):
+        for flag in result["flags"][side]:
+            print(f"flag {side.upper()}: {flag}")
+    print(f"model {verdict.model[:16]}")
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from djmesh.protocol.consensus import verify_result
+    from djmesh.protocol.errors import ProtocolError
+
+    try:
+        data = Path(args.result_file).read_bytes()
+    except OSError as exc:
+        raise NodeError(f"cannot read {args.result_file}: {exc.strerror}") from exc
+    try:
+        result = verify_result(data)
+    except ProtocolError as exc:
+        if args.json:
+            _print_json({"valid": False, "error": str(exc)})
+        print(f"error: invalid result: {exc}", file=sys.stderr)
+        return 1
+    summary = result.summary()
+    if args.json:
+        _print_json({"valid": True, **summary})
+    else:
+        print(f"valid result for battle {summary['battle_id']}")
+        print(f"winner: {summary['winner']}  (genre {summary['genre']})")
+        print(f"revealed {summary['revealed']}/{summary['committee_size']} (quorum {summary['quorum']})")
+        for side in ("a", "b"):
+            print(f"  {side}: total {summary['scores'][side]['total']}")
+        for offence in summary["offences"]:
+            print(f"  offence: {offence['peer']} {offence['kind']}")
+    return 0
+
+
+def _leaderboard(args: argparse.Namespace) -> int:
+    from djmesh.node.store import Store
+    from djmesh.protocol.ratings import leaderboard_from_store_messages
+
+    home = args.home_obj
+    if not Path(home.database).exists():
+        raise NodeError(f"no store at {home.database}: run `djmesh init` first")
+    with Store(home.database) as store:
+        messages = [m.envelope for m in store.query(kind="battle_result", limit=100_000)]
+    tables = leaderboard_from_store_messages(messages)
+    if args.genre is not None:
+        tables = {args.genre: tables.get(args.genre, [])}
+    if args.json:
+        _print_json(tables)
+        return 0
+    if not any(tables.values()):
+        print("(no verified results yet)")
+    for genre, rows in sorted(tables.items()):
+        print(f"{genre}:")
+        for rank, row in enumerate(rows, 1):
+            print(
+                f"  {rank:>3}. {row['peer'][-12:]}  {row['rating']:>7.1f}  "
+                f"{row['wins']}W {row['losses']}L {row['draws']}D"
+            )
+    return 0

@@ -1,0 +1,249 @@
+"""From a set's analysis to the judge model's input: 16 defect measures, 0 = flawless.
+
+Every feature is a "badness" (more is worse), so the model can be monotone: a worse
+mix can never score higher on a criterion. Math is plain Python floats in a fixed order
+and every feature is rounded to 1e-3, so every node feeds the model the same bytes.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from djmesh.dsp.key import PITCH_NAMES, camelot
+
+FEATURES: tuple[str, ...] = (
+    "phase_error",  # mean |beat offset| in transitions, as a fraction of half a beat
+    "tempo_jump_pct",  # mean tempo change across transitions (percent)
+    "tempo_spread_pct",  # spread of track tempi over the set (percent)
+    "bar_error",  # incoming bar grid vs outgoing bar grid, fraction of a bar (0..0.5)
+    "fade_shortness",  # 1 - transition length / 16 beats (abrupt cuts), 0..1
+    "fade_bump_db",  # level bump or dip during transitions (dB)
+    "track_jump_db",  # mean level step between consecutive tracks (dB)
+    "max_jump_db",  # largest level step between consecutive tracks (dB)
+    "clipped_permille",  # clipped samples per thousand
+    "over_peak_db",  # true peak above 0 dBTP
+    "camelot_distance",  # mean Camelot wheel distance between consecutive tracks (0..6)
+    "energy_drop_db",  # largest fall in track level before the last track (dB)
+    "repetition",  # 1 - distinct keys / tracks
+    "track_count_error",  # |tracks found - tracks required|
+    "out_of_range",  # fraction of tracks outside the genre's BPM range
+    "tracklist_mismatch",  # fraction of declared cues with no track change found near them
+)
+CUE_TOLERANCE_S = 8.0
+_CAPS = (1.0, 20.0, 30.0, 0.5, 1.0, 24.0, 24.0, 24.0, 10.0, 12.0, 6.0, 24.0, 1.0, 6.0, 1.0, 1.0)
+
+
+class RulesLike(Protocol):
+    """What the judge needs from a battle's rules (``djmesh.protocol.battle.Rules`` fits)."""
+
+    @property
+    def bpm_min(self) -> float: ...
+    @property
+    def bpm_max(self) -> float: ...
+    @property
+    def tracks(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class JudgeRules:
+    """Rules for judging outside a battle (``djmesh judge``): house tempo, 6 tracks."""
+
+    bpm_min: float = 115.0
+    bpm_max: float = 135.0
+    tracks: int = 6
+    crowd_weight: float = 0.0
+
+
+@dataclass(frozen=True)
+class SetFeatures:
+    values: tuple[float, ...]
+    flags: tuple[str, ...]
+
+    def as_dict(self) -> dict[str, float]:
+        return dict(zip(FEATURES, self.values, strict=True))
+
+
+_KEY_CAMELOT = {
+    f"{name} {mode}": camelot(tonic, mode == "minor")
+    for tonic, name in enumerate(PITCH_NAMES)
+    for mode in ("major", "minor")
+}
+
+
+def camelot_distance(a: str, b: str) -> int:
+    """Steps on the Camelot wheel: 0 same key, 1 neighbour or relative, up to 7."""
+    if not a or not b:
+        return 3
+    na, la, nb, lb = int(a[:-1]), a[-1], int(b[:-1]), b[-1]
+    ring = min((na - nb) % 12, (nb - na) % 12)
+    return ring + (0 if la == lb else 1)
+
+
+def _f(value: Any, default: float = 0.0) -> float:
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return default
+    return out if math.isfinite(out) else default
+
+
+def _mean(values: Sequence[float]) -> float:
+    return math.fsum(values) / len(values) if values else 0.0
+
+
+def _median(values: Sequence[float]) -> float:
+    s = sorted(values)
+    if not s:
+        return 0.0
+    mid = len(s) // 2
+    return s[mid] if len(s) % 2 else (s[mid - 1] + s[mid]) / 2
+
+
+def _levels_between(levels: Sequence[float], start: float, end: float) -> list[float]:
+    a, b = max(0, int(math.floor(start))), min(len(levels), int(math.ceil(end)))
+    return [levels[i] for i in range(a, b)]
+
+
+def _bar_error(
+    downbeats: Sequence[float], out: Mapping[str, Any], inc: Mapping[str, Any], cues: Sequence[float], i: int
+) -> float:
+    """How far the incoming track's bar lines sit from the outgoing track's, in bars (0..0.5).
+
+    With a declared tracklist, tracks start on their first bar line (the "one"), so the
+    incoming cue is measured against the outgoing track's bars counted from its own cue.
+    Without one, the dsp downbeats are compared, which are weak on four-to-the-floor loops.
+    """
+    bpm = _f(out.get("bpm"))
+    if bpm <= 0:
+        return 0.5
+    bar = 240.0 / bpm
+    if i + 1 < len(cues):
+        phase = ((cues[i + 1] - cues[i]) / bar) % 1.0
+        return min(phase, 1.0 - phase)
+    centre = _f(inc.get("start"))
+    out_db = [t for t in downbeats if _f(out.get("start")) <= t < centre]
+    in_db = [t for t in downbeats if centre <= t < _f(inc.get("end"))]
+    if not out_db or not in_db:
+        return 0.5
+    phase = ((in_db[0] - out_db[-1]) / bar) % 1.0
+    return min(phase, 1.0 - phase)
+
+
+def _tracklist_mismatch(
+    cues: Sequence[float], tracks: Sequence[Mapping[str, Any]], transitions: Sequence[Mapping[str, Any]]
+) -> float:
+    """Fraction of declared cues with no track entry near them.
+
+    A track enters where its transition starts (the fade-in) and owns the mix from the
+    transition's centre, so a cue must fall between the two, give or take CUE_TOLERANCE_S.
+    """
+    if not cues:
+        return 0.0
+    windows = [(_f(tracks[0].get("start")), _f(tracks[0].get("start")))] if tracks else []
+    windows += [(_f(t.get("start")), _f(t.get("centre"))) for t in transitions]
+    missed = sum(
+        1
+        for cue in cues
+        if not any(lo - CUE_TOLERANCE_S <= cue <= hi + CUE_TOLERANCE_S / 2 for lo, hi in windows)
+    )
+    return missed / len(cues)
+
+
+def _ordered(tracks: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    return sorted((t for t in tracks if isinstance(t, Mapping)), key=lambda t: _f(t.get("start")))
+
+
+def set_features(
+    analysis: Mapping[str, Any], rules: RulesLike, cues: Sequence[float] | None = None
+) -> SetFeatures:
+    """The model input for one set. ``analysis`` is ``djmesh.judge.analyse`` output (dsp + levels_db);
+    ``cues`` are the start times the DJ declared in the signed tracklist, if any."""
+    tracks = _ordered(analysis.get("tracks") or [])
+    transitions = sorted(
+        (t for t in analysis.get("transitions") or [] if isinstance(t, Mapping)),
+        key=lambda t: _f(t.get("centre")),
+    )
+    levels = [_f(v, -90.0) for v in analysis.get("levels_db") or []]
+    downbeats = sorted(_f(v) for v in analysis.get("downbeats") or [])
+    bpms = [_f(t.get("bpm")) for t in tracks]
+    flags: list[str] = []
+
+    pairs = list(itertools.pairwise(tracks))
+    phase, jumps, bars, shortness, bumps = [], [], [], [], []
+    for i, (out, inc) in enumerate(pairs):
+        b_out, b_in = _f(out.get("bpm")), _f(inc.get("bpm"))
+        half_beat_ms = 30000.0 / b_out if b_out > 0 else 250.0
+        tr = transitions[i] if i < len(transitions) else {}
+        phase.append(min(1.0, abs(_f(tr.get("beat_offset_ms"), half_beat_ms)) / half_beat_ms))
+        jumps.append(abs(math.log(b_in / b_out)) * 100.0 if b_in > 0 and b_out > 0 else 20.0)
+        bars.append(_bar_error(downbeats, out, inc, sorted(cues or []), i))
+        start, end = _f(tr.get("start")), _f(tr.get("end"))
+        beats = (end - start) * (b_out / 60.0) if b_out > 0 else 0.0
+        shortness.append(max(0.0, 1.0 - beats / 16.0))
+        before = _levels_between(levels, start - 8.0, start)
+        after = _levels_between(levels, end, end + 8.0)
+        during = _levels_between(levels, start, end)
+        if before and after and during:
+            base = (_median(before) + _median(after)) / 2
+            bumps.append(max(abs(v - base) for v in during))
+
+    energy = []
+    for k, t in enumerate(tracks):
+        lo = _f(transitions[k - 1].get("end")) if 0 < k <= len(transitions) else _f(t.get("start"))
+        hi = _f(transitions[k].get("start")) if k < len(transitions) else _f(t.get("end"))
+        core = _levels_between(levels, lo, hi) or _levels_between(
+            levels, _f(t.get("start")), _f(t.get("end"))
+        )
+        if core:
+            energy.append(_median(core))
+    steps = [abs(b - a) for a, b in itertools.pairwise(energy)]
+    drops = [a - b for a, b in itertools.pairwise(energy[:-1])]
+
+    keys = [_KEY_CAMELOT.get(str(t.get("key", "")), "") for t in tracks]
+    distances = [camelot_distance(a, b) for a, b in itertools.pairwise(keys)]
+    median_bpm = _median([b for b in bpms if b > 0])
+    spread = (max(bpms) - min(bpms)) / median_bpm * 100.0 if median_bpm > 0 else 30.0
+
+    n_found = len(tracks)
+    if n_found != rules.tracks:
+        flags.append(f"found {n_found} tracks; the rules ask for {rules.tracks}")
+    outside = [b for b in bpms if not rules.bpm_min <= b <= rules.bpm_max]
+    if outside:
+        flags.append(f"{len(outside)} track(s) outside {rules.bpm_min:g}-{rules.bpm_max:g} BPM")
+    mismatch = _tracklist_mismatch(cues or [], tracks, transitions)
+    if mismatch > 0:
+        flags.append(f"tracklist mismatch: {round(mismatch * len(cues or []))} declared cue(s) not found")
+
+    clipped = _f(analysis.get("clipped_fraction")) * 1000.0
+    if clipped > 0.1:
+        flags.append(f"clipping: {clipped:.2f} per mille of samples")
+    values = (
+        _mean(phase) if pairs else 1.0,
+        _mean(jumps) if pairs else 0.0,
+        spread,
+        _mean(bars) if pairs else 0.5,
+        _mean(shortness) if pairs else 1.0,
+        _mean(bumps),
+        _mean(steps),
+        max(steps, default=0.0),
+        clipped,
+        max(0.0, _f(analysis.get("true_peak_dbtp"))),
+        _mean([float(d) for d in distances]) if distances else 3.0,
+        max(drops, default=0.0) if len(energy) > 2 else 0.0,
+        1.0 - len({k for k in keys if k}) / len(keys) if keys else 1.0,
+        float(abs(n_found - rules.tracks)),
+        len(outside) / n_found if n_found else 1.0,
+        mismatch,
+    )
+    capped = tuple(_q(min(cap, max(0.0, v))) for v, cap in zip(values, _CAPS, strict=True))
+    return SetFeatures(capped, tuple(flags))
+
+
+def _q(value: float) -> float:
+    """Quantise to 1e-3 so every node feeds the model identical numbers."""
+    q = round(value, 3)
+    return 0.0 if q == 0 else q

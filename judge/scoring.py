@@ -1,0 +1,107 @@
+"""Judging: one set's scores from its analysis, and the verdict between two sets.
+
+Scores are per criterion on 0..10 (two decimals). ``total`` mixes the model's judged
+score with the crowd's share of the votes at the battle's crowd weight; both DJs get
+``crowd`` = 5 when nobody voted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from djmesh.judge.analyse import Source, analyse
+from djmesh.judge.features import JudgeRules, RulesLike, set_features
+from djmesh.judge.model import AGGREGATES, CRITERIA, JudgeModel, shared_model
+
+#: every key of a set's scores, in a stable order (what verdicts carry)
+SCORE_KEYS: tuple[str, ...] = (*CRITERIA, "technical", "musical", "crowd", "total")
+
+
+@dataclass(frozen=True)
+class Scores:
+    values: dict[str, float]
+    flags: tuple[str, ...] = ()
+
+    @property
+    def total(self) -> float:
+        return self.values["total"]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    winner: str  # "a" or "b"
+    a: Scores
+    b: Scores
+    model: str
+    features: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "winner": self.winner,
+            "scores": {"a": self.a.values, "b": self.b.values},
+            "flags": {"a": list(self.a.flags), "b": list(self.b.flags)},
+            "model": self.model,
+        }
+
+
+def _crowd_weight(rules: RulesLike) -> float:
+    weight = float(getattr(rules, "crowd_weight", 0.0))
+    return min(1.0, max(0.0, weight))
+
+
+def crowd_share(votes_for: int, votes_against: int) -> float:
+    total = votes_for + votes_against
+    return 5.0 if total <= 0 else round(10.0 * votes_for / total, 2)
+
+
+def score_set(
+    analysis: Mapping[str, Any],
+    rules: RulesLike | None = None,
+    *,
+    cues: Sequence[float] | None = None,
+    crowd: float = 5.0,
+    model: JudgeModel | None = None,
+) -> Scores:
+    """Scores for one analysed set (``djmesh.judge.analyse`` output)."""
+    rules = rules or JudgeRules()
+    feats = set_features(analysis, rules, cues)
+    out = (model or shared_model()).run([feats.values])[0]
+    values = {name: out[name] for name in CRITERIA}
+    values["technical"], values["musical"] = out["technical"], out["musical"]
+    values["crowd"] = round(min(10.0, max(0.0, crowd)), 2)
+    w = _crowd_weight(rules)
+    values["total"] = round((1.0 - w) * out[AGGREGATES[2]] + w * values["crowd"], 2)
+    return Scores(values, feats.flags)
+
+
+def pick_winner(a: Mapping[str, float], b: Mapping[str, float]) -> str:
+    """Higher total wins; ties go to higher technical, then rules, then "a" (announced first)."""
+    for key in ("total", "technical", "rules"):
+        if a[key] != b[key]:
+            return "a" if a[key] > b[key] else "b"
+    return "a"
+
+
+def judge_sets(
+    set_a: Source | Mapping[str, Any],
+    set_b: Source | Mapping[str, Any],
+    rules: RulesLike | None = None,
+    *,
+    cues_a: Sequence[float] | None = None,
+    cues_b: Sequence[float] | None = None,
+    votes: tuple[int, int] = (0, 0),
+) -> Verdict:
+    """The verdict between two sets, each a path, (samples, rate) or a finished analysis."""
+    rules = rules or JudgeRules()
+    bpm_range = (float(rules.bpm_min) * 0.75, float(rules.bpm_max) * 1.25)
+    analyses = [s if isinstance(s, Mapping) else analyse(s, bpm_range=bpm_range) for s in (set_a, set_b)]
+    model = shared_model()
+    a = score_set(analyses[0], rules, cues=cues_a, crowd=crowd_share(votes[0], votes[1]), model=model)
+    b = score_set(analyses[1], rules, cues=cues_b, crowd=crowd_share(votes[1], votes[0]), model=model)
+    feats = {
+        side: set_features(an, rules, cues).as_dict()
+        for side, an, cues in (("a", analyses[0], cues_a), ("b", analyses[1], cues_b))
+    }
+    return Verdict(pick_winner(a.values, b.values), a, b, model.sha256, feats)

@@ -1,0 +1,176 @@
+"""Six-track sets built from real drum and bass loops, clean or with known defects.
+
+The judge has no human-labelled mixes to learn from, so it learns from mixes whose
+defects we put in ourselves: tempo not matched, beats out of phase, transitions off the
+bar, gain jumps, clipping. The same builder makes the test sets, the benchmark sets and
+the sets the demo DJs play. Loops come from Debian's lmms-common (GPL-2+); their tempo
+follows from their length and beat count.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import av
+import numpy as np
+import numpy.typing as npt
+
+F32 = npt.NDArray[np.float32]
+F64 = npt.NDArray[np.float64]
+
+LMMS = Path("/usr/share/lmms/samples")
+RATE = 22050
+
+#: drum loops and how many beats each holds (tempo = beats * 60 / length)
+DRUM_LOOPS: tuple[tuple[str, int], ...] = (
+    ("beats/909beat01.ogg", 8),
+    ("beats/electro_beat01.ogg", 8),
+    ("beats/house_loop01.ogg", 4),
+    ("beats/rave_kick01.ogg", 8),
+    ("beats/break02.ogg", 4),
+    ("beats/electro_beat02.ogg", 4),
+    ("beats/jungle01.ogg", 8),
+    ("beats/break01.ogg", 4),
+)
+#: bass and synth loops, layered over the drums so tracks differ in timbre and key
+BASS_LOOPS: tuple[tuple[str, int], ...] = (
+    ("bassloops/tb303_01.ogg", 8),
+    ("bassloops/techno_synth01.ogg", 8),
+    ("bassloops/rave_bass01.ogg", 8),
+    ("bassloops/techno_synth03.ogg", 8),
+    ("bassloops/briff01.ogg", 4),
+    ("bassloops/techno_bass02.ogg", 4),
+)
+
+
+class MaterialError(Exception):
+    """The loops needed to build sets are not installed."""
+
+
+@dataclass(frozen=True)
+class Defects:
+    """What a DJ got wrong; all zero is a clean, beat-matched, phrase-aligned set at even gain."""
+
+    tempo_spread: float = 0.0  # tracks keep their own tempo, up to this fraction off the set tempo
+    phase_ms: float = 0.0  # incoming beats land this far after the outgoing ones
+    bar_shift_beats: int = 0  # transitions start this many beats after a bar line
+    gain_jump_db: float = 0.0  # alternate tracks are this much louder / quieter
+    clip_db: float = 0.0  # one track is driven this far into hard clipping
+    fade_bars: int = 8  # crossfade length
+
+
+@dataclass(frozen=True)
+class SetSpec:
+    bpm: float = 125.0
+    tracks: int = 6
+    bars_per_track: int = 32
+    first_track: int = 0  # rotates the loop choice, so different DJs play different tracks
+    defects: Defects = field(default_factory=Defects)
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class BuiltSet:
+    samples: F32
+    sample_rate: int
+    cues: tuple[float, ...]  # where each track starts (s): what the DJ declares in the tracklist
+    bpms: tuple[float, ...]
+    spec: SetSpec
+
+
+def require_material(root: Path = LMMS) -> None:
+    missing = [name for name, _ in DRUM_LOOPS + BASS_LOOPS if not (root / name).is_file()]
+    if missing:
+        raise MaterialError(f"lmms-common loops are missing ({missing[0]}...): apt-get install lmms-common")
+
+
+def _load(path: Path, rate: int) -> F64:
+    with av.open(str(path)) as container:
+        stream = container.streams.audio[0]
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
+        parts = [
+            f.to_ndarray().reshape(-1) for fr in container.decode(stream) for f in resampler.resample(fr)
+        ]
+        parts += [f.to_ndarray().reshape(-1) for f in resampler.resample(None)]
+    return np.concatenate(parts).astype(np.float64)
+
+
+def _stretch(loop: F64, beats: int, bpm: float, rate: int) -> F64:
+    """Resample the loop so its beats fall at ``bpm`` (pitch moves with it, as on a turntable)."""
+    n = int(round(beats * 60.0 / bpm * rate))
+    return np.interp(np.linspace(0.0, loop.size - 1, n, endpoint=False), np.arange(loop.size), loop)
+
+
+def _norm(x: F64) -> F64:
+    rms = math.sqrt(float(np.mean(np.square(x)))) or 1.0
+    return x * (0.1 / rms)
+
+
+def _track(root: Path, index: int, bpm: float, bars: int, rate: int) -> F64:
+    drum_name, drum_beats = DRUM_LOOPS[index % len(DRUM_LOOPS)]
+    bass_name, bass_beats = BASS_LOOPS[(index * 5) % len(BASS_LOOPS)]
+    drums = _stretch(_load(root / drum_name, rate), drum_beats, bpm, rate)
+    bass = _stretch(_load(root / bass_name, rate), bass_beats, bpm, rate)
+    n = int(round(bars * 4 * 60.0 / bpm * rate))
+    mix = _norm(np.resize(drums, n)) + 0.7 * _norm(np.resize(bass, n))
+    return _norm(mix)
+
+
+def build_set(spec: SetSpec, *, root: Path = LMMS, rate: int = RATE) -> BuiltSet:
+    """A continuous mix of ``spec.tracks`` tracks with the defects of ``spec.defects``."""
+    require_material(root)
+    d = spec.defects
+    rng = np.random.default_rng(spec.seed)
+    bpms = [spec.bpm]
+    for i in range(1, spec.tracks):
+        sign = 1.0 if i % 2 else -1.0
+        bpms.append(spec.bpm * (1.0 + sign * d.tempo_spread * float(rng.uniform(0.6, 1.0))))
+    tracks = [
+        _track(root, spec.first_track + i, bpm, spec.bars_per_track, rate) for i, bpm in enumerate(bpms)
+    ]
+    gains = [10 ** ((d.gain_jump_db if i % 2 else -d.gain_jump_db / 2) / 20) for i in range(spec.tracks)]
+    starts = [0.0]
+    for i in range(1, spec.tracks):
+        prev_bar = 4 * 60.0 / bpms[i - 1]
+        beat = 60.0 / bpms[i - 1]
+        start = starts[-1] + (spec.bars_per_track - d.fade_bars) * prev_bar
+        start += d.bar_shift_beats * beat + d.phase_ms / 1000.0
+        starts.append(start)
+    total = int(math.ceil((starts[-1] * rate) + tracks[-1].size))
+    out = np.zeros(total, np.float64)
+    for i, (x, start) in enumerate(zip(tracks, starts, strict=True)):
+        env = np.full(x.size, gains[i])
+        fade = int(round(d.fade_bars * 4 * 60.0 / bpms[i] * rate))
+        if i > 0:
+            env[:fade] *= np.linspace(0.0, 1.0, fade)
+        if i < spec.tracks - 1:
+            out_fade = int(round((starts[i] + x.size / rate - starts[i + 1]) * rate))
+            out_fade = max(1, min(out_fade, x.size))
+            env[x.size - out_fade :] *= np.linspace(1.0, 0.0, out_fade)
+        a = int(round(start * rate))
+        out[a : a + x.size] += x * env
+    if d.clip_db > 0:
+        k = spec.tracks // 2
+        a, b = (
+            int(round(starts[k] * rate)),
+            int(round(starts[k + 1] * rate)) if k + 1 < spec.tracks else total,
+        )
+        out[a:b] *= 10 ** (d.clip_db / 20)
+    peak = float(np.max(np.abs(out))) or 1.0
+    headroom = 0.7 / peak if d.clip_db <= 0 else 0.7 / max(peak / 10 ** (d.clip_db / 20), 1e-9)
+    out = np.clip(out * headroom, -1.0, 1.0)
+    return BuiltSet(out.astype(np.float32), rate, tuple(starts), tuple(bpms), spec)
+
+
+def clean(first_track: int = 0, bpm: float = 125.0, bars: int = 32) -> SetSpec:
+    return SetSpec(bpm=bpm, first_track=first_track, bars_per_track=bars)
+
+
+def train_wreck(first_track: int = 0, bpm: float = 125.0, bars: int = 32) -> SetSpec:
+    """Tempo not matched, phase off, transitions off the bar, gain jumps and a clipped track."""
+    defects = Defects(
+        tempo_spread=0.05, phase_ms=140.0, bar_shift_beats=1, gain_jump_db=8.0, clip_db=9.0, fade_bars=2
+    )
+    return SetSpec(bpm=bpm, first_track=first_track, bars_per_track=bars, defects=defects, seed=7)

@@ -1,0 +1,106 @@
+"""Choosing a parent: dial candidates, measure round trips, pick by latency and hops among those with room."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+
+from djmesh.node.live.hub import Address
+from djmesh.node.live.transport import ControlMessage, Link, Transport
+
+log = logging.getLogger(__name__)
+
+PROBE_TIMEOUT_S = 3.0
+HOP_PENALTY_MS = 10.0
+
+
+class PendingLink:
+    """Queues what a link says until its owner takes over (probe, join, redirect)."""
+
+    def __init__(self) -> None:
+        self.messages: asyncio.Queue[ControlMessage | None] = asyncio.Queue()
+
+    def on_datagram(self, link: Link, data: bytes) -> None:
+        pass
+
+    def on_control(self, link: Link, message: ControlMessage) -> None:
+        self.messages.put_nowait(message)
+
+    def on_closed(self, link: Link, reason: str) -> None:
+        self.messages.put_nowait(None)
+
+    async def next(self, timeout_s: float) -> ControlMessage | None:
+        try:
+            return await asyncio.wait_for(self.messages.get(), timeout_s)
+        except TimeoutError:
+            return None
+
+    def drain(self) -> list[ControlMessage]:
+        out = []
+        while not self.messages.empty():
+            message = self.messages.get_nowait()
+            if message is not None:
+                out.append(message)
+        return out
+
+
+@dataclass
+class Probe:
+    address: Address
+    link: Link
+    pending: PendingLink
+    rtt_ms: float
+    hops: int
+    free: int
+    live: bool
+    redirects: list[Address] = field(default_factory=list)
+
+    @property
+    def score(self) -> tuple[int, float]:
+        return (0 if self.free > 0 else 1, self.rtt_ms + HOP_PENALTY_MS * self.hops)
+
+
+async def probe(transport: Transport, address: Address, stream: bytes) -> Probe | None:
+    pending = PendingLink()
+    try:
+        link = await transport.connect(address, pending, timeout_s=PROBE_TIMEOUT_S)
+    except (OSError, TimeoutError, ConnectionError) as exc:
+        log.info("probe %s: cannot connect (%s)", address, exc)
+        return None
+    start = time.perf_counter()
+    link.send_control({"op": "probe", "stream": stream})
+    while True:
+        reply = await pending.next(PROBE_TIMEOUT_S)
+        if reply is None:
+            link.close("no probe answer")
+            return None
+        if reply.get("op") == "probe_ok":
+            break
+        if reply.get("op") == "redirect":  # the node does not carry this stream
+            link.close("does not carry the stream")
+            return None
+    rtt_ms = (time.perf_counter() - start) * 1000.0
+    hops, free, live = reply.get("hops"), reply.get("free"), reply.get("live")
+    if not isinstance(hops, int) or not isinstance(free, int):
+        link.close("bad probe answer")
+        return None
+    return Probe(address, link, pending, rtt_ms, hops, free, bool(live))
+
+
+async def probe_all(transport: Transport, addresses: list[Address], stream: bytes) -> list[Probe]:
+    """Probe up to 4 candidates at once; best first."""
+    results = await asyncio.gather(
+        *(probe(transport, a, stream) for a in addresses[:4]), return_exceptions=True
+    )
+    probes = [r for r in results if isinstance(r, Probe)]
+    return sorted(probes, key=lambda p: p.score)
+
+
+def close_all(probes: list[Probe], keep: Link | None = None) -> None:
+    for item in probes:
+        if item.link is not keep:
+            with contextlib.suppress(Exception):
+                item.link.close("not chosen")

@@ -1,0 +1,203 @@
+"""QUIC links (aioquic): DATAGRAM frames (RFC 9221) for live frames, stream 0 for control.
+
+The certificate is self-signed and not checked: what a link carries is authenticated by the
+DJ's segment signatures, not by the transport (a relay is untrusted anyway).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import logging
+import ssl
+from collections.abc import Callable
+from typing import Any
+
+from aioquic.asyncio.protocol import QuicConnectionProtocol
+from aioquic.asyncio.server import (
+    QuicServer,
+    serve,
+)
+from aioquic.quic.configuration import QuicConfiguration
+from aioquic.quic.connection import QuicConnection
+from aioquic.quic.events import (
+    ConnectionTerminated,
+    DatagramFrameReceived,
+    HandshakeCompleted,
+    QuicEvent,
+    StreamDataReceived,
+)
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from djmesh.node.live.transport import ControlMessage, Link, LinkHandler
+from djmesh.protocol.errors import ProtocolError
+from djmesh.protocol.stream import ControlReader, encode_control
+
+log = logging.getLogger(__name__)
+
+ALPN = "djmesh-live/1"
+IDLE_TIMEOUT_S = 10.0
+MAX_DATAGRAM_FRAME = 1500
+_CERT: tuple[x509.Certificate, ec.EllipticCurvePrivateKey] | None = None
+
+
+def _certificate() -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    global _CERT
+    if _CERT is None:
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "djmesh-live")])
+        now = datetime.datetime.now(datetime.UTC)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=365))
+            .sign(key, hashes.SHA256())
+        )
+        _CERT = (cert, key)
+    return _CERT
+
+
+def _configuration(is_client: bool) -> QuicConfiguration:
+    config = QuicConfiguration(
+        is_client=is_client,
+        alpn_protocols=[ALPN],
+        max_datagram_frame_size=MAX_DATAGRAM_FRAME,
+        idle_timeout=IDLE_TIMEOUT_S,
+    )
+    if is_client:
+        config.verify_mode = ssl.CERT_NONE
+    else:
+        config.certificate, config.private_key = _certificate()
+    return config
+
+
+class QuicLink(QuicConnectionProtocol):
+    """One QUIC connection as a ``Link``."""
+
+    def __init__(
+        self, quic: QuicConnection, *args: Any, on_link: Callable[[Link], None] | None = None
+    ) -> None:
+        super().__init__(quic, *args)
+        self.handler: LinkHandler | None = None
+        self.remote: tuple[str, int] = ("", 0)
+        self._reader = ControlReader()
+        self._control_stream: int | None = None
+        self._on_link = on_link
+        self._closed_reason: str | None = None
+
+    @property
+    def closed(self) -> bool:
+        return self._closed_reason is not None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+
+    def send_datagram(self, data: bytes) -> None:
+        if self._closed_reason is None:
+            self._quic.send_datagram_frame(data)
+            self.transmit()
+
+    def send_control(self, message: ControlMessage) -> None:
+        if self._closed_reason is not None:
+            return
+        if self._control_stream is None:
+            self._control_stream = self._quic.get_next_available_stream_id()
+        self._quic.send_stream_data(self._control_stream, encode_control(message))
+        self.transmit()
+
+    def close(self, reason: str = "") -> None:  # type: ignore[override]
+        if self._closed_reason is None:
+            super().close(reason_phrase=reason[:100])
+            self._terminated(reason or "closed here")
+
+    def _terminated(self, reason: str) -> None:
+        if self._closed_reason is not None:
+            return
+        self._closed_reason = reason
+        if self.handler is not None:
+            self.handler.on_closed(self, reason)
+
+    def quic_event_received(self, event: QuicEvent) -> None:
+        if isinstance(event, DatagramFrameReceived):
+            if self.handler is not None and self._closed_reason is None:
+                self.handler.on_datagram(self, event.data)
+        elif isinstance(event, StreamDataReceived):
+            if self._control_stream is None:
+                self._control_stream = event.stream_id
+            if event.stream_id != self._control_stream:
+                return
+            try:
+                messages = self._reader.feed(event.data)
+            except ProtocolError as exc:
+                log.info("closing link to %s: bad control data (%s)", self.remote, exc)
+                self.close(f"bad control data: {exc}")
+                return
+            for message in messages:
+                if self.handler is not None and self._closed_reason is None:
+                    self.handler.on_control(self, message)
+        elif isinstance(event, HandshakeCompleted):
+            if self._transport is not None:
+                peer = self._transport.get_extra_info("peername")
+                if peer:
+                    self.remote = (str(peer[0]).removeprefix("::ffff:"), int(peer[1]))
+            if self._on_link is not None:
+                self._on_link(self)
+        elif isinstance(event, ConnectionTerminated):
+            self._terminated(event.reason_phrase or f"connection closed (error {event.error_code})")
+        # The base class wraps streams in asyncio StreamWriters whose garbage collection sends a FIN:
+        # our control stream is ours alone, so it never sees stream events.
+
+
+class QuicListener:
+    def __init__(self, server: QuicServer) -> None:
+        self._server = server
+
+    @property
+    def address(self) -> tuple[str, int]:
+        transport = self._server._transport
+        assert transport is not None
+        host, port = transport.get_extra_info("sockname")[:2]
+        return str(host), int(port)
+
+    def close(self) -> None:
+        self._server.close()
+
+
+class QuicTransport:
+    async def listen(self, host: str, on_link: Callable[[Link], None]) -> QuicListener:
+        def create(quic: QuicConnection, *args: Any, **kwargs: Any) -> QuicLink:
+            return QuicLink(quic, on_link=on_link)
+
+        server = await serve(host, 0, configuration=_configuration(False), create_protocol=create)
+        return QuicListener(server)
+
+    async def connect(
+        self, address: tuple[str, int], handler: LinkHandler, *, timeout_s: float = 5.0
+    ) -> QuicLink:
+        loop = asyncio.get_running_loop()
+        config = _configuration(True)
+        config.server_name = "djmesh-live"
+        connection = QuicConnection(configuration=config)
+        transport, protocol = await loop.create_datagram_endpoint(
+            lambda: QuicLink(connection), remote_addr=address
+        )
+        link = protocol
+        assert isinstance(link, QuicLink)
+        link.handler = handler
+        link.remote = address
+        try:
+            link.connect(address)
+            await asyncio.wait_for(link.wait_connected(), timeout_s)
+        except BaseException:
+            link.close("connect failed")
+            transport.close()
+            raise
+
+        return link

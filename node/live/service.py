@@ -1,0 +1,651 @@
+"""LiveService: live audio on a running ``Node`` (go live, listen, relay, record, share sets).
+
+Attach one to a started node: ``live = LiveService(node); await live.start()``. It serves QUIC
+on the node's listen IP, answers ``/djmesh/live/1.0.0`` over libp2p (where to dial, stored
+sets), follows stream announcements on ``/djmesh/1/streams`` and relays what it receives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import threading
+from collections.abc import AsyncIterator
+from dataclasses import asdict, dataclass
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+
+from djmesh.node.errors import NodeError
+from djmesh.node.events import MessageStored
+from djmesh.node.live.broadcast import Broadcast
+from djmesh.node.live.capture import primed_packets
+from djmesh.node.live.codec import PCM, OpusDecoder
+from djmesh.node.live.consumers import ListenSession, ListenStats, VerifiedFeed, decode_segments
+from djmesh.node.live.errors import LiveError
+from djmesh.node.live.hub import Address, StreamHub, address_value
+from djmesh.node.live.quic import QuicTransport
+from djmesh.node.live.recorder import Recorder
+from djmesh.node.live.session import (
+    MAX_REQUEST_BYTES,
+    MAX_RESPONSE_BYTES,
+    PROTOCOL_ID,
+    Request,
+    decode_map,
+    encode_map,
+    parse_candidates,
+)
+from djmesh.node.live.sets import (
+    SetLibrary,
+    SetSegment,
+    StoredSet,
+    check_segment,
+    decode_announce,
+    decode_end,
+)
+from djmesh.node.live.sinks import Sink, default_sink
+from djmesh.node.live.subscription import Subscription
+from djmesh.node.live.transport import ControlMessage, Link, Transport
+from djmesh.node.node import Node
+from djmesh.node.p2p import P2PError
+from djmesh.protocol.cbor import CborValue
+from djmesh.protocol.envelope import SignedEnvelope
+from djmesh.protocol.errors import ProtocolError
+from djmesh.protocol.stream import STREAMS_TOPIC, SegmentSigner, StreamAnnounce, StreamEnd
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_CHILDREN = 8
+LOCATE_PEERS = 6
+VERIFY_GRACE_S = 2.5  # after playout stops, how long a listener waits for the last segment's signature
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    stream_id: str
+    title: str
+    dj: str
+    started_at: int
+    bitrate: int
+    live: bool
+    local: bool
+    stored: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class _Acceptor:
+    """Handles a fresh inbound link until it names a stream (probe or join)."""
+
+    def __init__(self, service: LiveService) -> None:
+        self._service = service
+
+    def on_datagram(self, link: Link, data: bytes) -> None:
+        pass
+
+    def on_control(self, link: Link, message: ControlMessage) -> None:
+        op, stream = message.get("op"), message.get("stream")
+        hub = self._service.hub_for(stream) if isinstance(stream, bytes) else None
+        if op not in ("probe", "join"):
+            return
+        if hub is None:
+            link.send_control({"op": "redirect", "reason": "unknown stream", "candidates": []})
+        elif op == "probe":
+            link.send_control(hub.probe_reply())
+        elif hub.join(link, message):
+            link.handler = hub
+
+    def on_closed(self, link: Link, reason: str) -> None:
+        pass
+
+
+class LiveService:
+    def __init__(
+        self,
+        node: Node,
+        *,
+        max_children: int = DEFAULT_MAX_CHILDREN,
+        transport: Transport | None = None,
+        host: str | None = None,
+        keep_sets: bool = True,
+    ) -> None:
+        self.node = node
+        self.max_children = max_children
+        self._transport: Transport = transport or QuicTransport()
+        self._host = host
+        self.address: Address = ("", 0)
+        self.sets = SetLibrary(node.home.root / "live" / "sets")
+        self._keep_sets = keep_sets
+        self._broadcasts: dict[bytes, Broadcast] = {}
+        self._subscriptions: dict[bytes, Subscription] = {}
+        self._subscribing: dict[bytes, asyncio.Future[Subscription]] = {}
+        self._announces: dict[bytes, SignedEnvelope] = {}
+        self._ends: dict[bytes, SignedEnvelope] = {}
+        self._changed = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._listener: Any = None
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def __aenter__(self) -> LiveService:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        bind, advertised = self._addresses()
+        self._listener = await self._transport.listen(bind, self._on_link)
+        self.address = (advertised, self._listener.address[1])
+        self.node.host.set_request_handler(PROTOCOL_ID, self._serve, max_request_bytes=MAX_REQUEST_BYTES)
+        for kind in (StreamAnnounce.KIND, StreamEnd.KIND):
+            for stored in self.node.store.query(kind=kind, limit=500):
+                self._learn(stored.envelope)
+        self._tasks = [
+            asyncio.ensure_future(self._follow_events()),
+            asyncio.ensure_future(self._housekeeping()),
+        ]
+        await self.node.join_topic(STREAMS_TOPIC)
+        log.info("live: QUIC on %s:%d", *self.address)
+
+    async def close(self) -> None:
+        for broadcast in list(self._broadcasts.values()):
+            await broadcast.stop()
+        for subscription in list(self._subscriptions.values()):
+            await subscription.close()
+        self._subscriptions.clear()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+
+    def _addresses(self) -> tuple[str, str]:
+        """Bind where libp2p listens; advertise an address peers can reach."""
+        host = self._host
+        if host is None:
+            for addr in self.node.listen_addrs:
+                parts = addr.split("/")
+                if len(parts) > 2 and parts[1] == "ip4":
+                    host = parts[2]
+                    break
+        host = host or "127.0.0.1"
+        if host != "0.0.0.0":
+            return host, host
+        with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect(("192.0.2.1", 9))  # no packet is sent: this only picks the outgoing interface
+            return host, str(probe.getsockname()[0])
+        return host, "127.0.0.1"
+
+    # -- announcements -------------------------------------------------------------------------
+
+    def _learn(self, envelope: SignedEnvelope) -> None:
+        message = envelope.message
+        if isinstance(message, StreamAnnounce):
+            self._announces.setdefault(envelope.content_id, envelope)
+        elif isinstance(message, StreamEnd):
+            announce = self._announces.get(message.stream)
+            if announce is None or announce.author == envelope.author:
+                self._ends.setdefault(message.stream, envelope)
+        else:
+            return
+        self._changed.set()
+
+    async def _follow_events(self) -> None:
+        async for event in self.node.events():
+            if isinstance(event, MessageStored):
+                self._learn(event.envelope)
+
+    async def _housekeeping(self) -> None:
+        while True:
+            await asyncio.sleep(0.25)
+            for broadcast in self._broadcasts.values():
+                broadcast.hub.sweep()
+            for stream, subscription in list(self._subscriptions.items()):
+                if subscription.error is not None or (
+                    subscription.ended is not None and not subscription.taps
+                ):
+                    await asyncio.sleep(1.0)  # let children hear the end from us
+                    if self._subscriptions.get(stream) is subscription:
+                        del self._subscriptions[stream]
+                    await subscription.close()
+
+    def streams(self) -> list[StreamInfo]:
+        """Every stream this node has heard of, newest first."""
+        out = []
+        for stream, envelope in self._announces.items():
+            message = envelope.message
+            assert isinstance(message, StreamAnnounce)
+            broadcast = self._broadcasts.get(stream)
+            out.append(
+                StreamInfo(
+                    stream_id=stream.hex(),
+                    title=message.title,
+                    dj=envelope.author_peer_id,
+                    started_at=envelope.created_at_ms,
+                    bitrate=message.bitrate,
+                    live=stream not in self._ends and (broadcast is None or broadcast.live),
+                    local=broadcast is not None,
+                    stored=self.sets.has(stream),
+                )
+            )
+        return sorted(out, key=lambda s: -s.started_at)
+
+    # -- going live ----------------------------------------------------------------------------
+
+    async def start_stream(
+        self,
+        source: str,
+        *,
+        title: str | None = None,
+        bitrate: int = 128_000,
+        channels: int = 2,
+        frame_ms: int = 20,
+        segment_frames: int = 50,
+    ) -> str:
+        """Go live from ``source`` (anything PyAV opens); returns the stream ID (hex)."""
+        if frame_ms not in (10, 20):
+            raise LiveError("frame_ms must be 10 or 20")
+        if not 6_000 <= bitrate <= 510_000:
+            raise LiveError("bitrate must be 6000..510000 bit/s")
+        stop = threading.Event()
+        packets = await asyncio.to_thread(
+            primed_packets, source, bitrate=bitrate, channels=channels, frame_ms=frame_ms, stop=stop
+        )
+        announce_message = StreamAnnounce(
+            title=(title if title is not None else os.path.basename(source))[:128],
+            bitrate=bitrate,
+            channels=channels,
+            frame_ms=frame_ms,
+            segment_frames=segment_frames,
+            nonce=os.urandom(8),
+        )
+        try:
+            announce_message = StreamAnnounce.parse(dict(announce_message.to_payload().items()))
+        except ProtocolError as exc:
+            stop.set()
+            raise LiveError(f"invalid stream settings: {exc}") from exc
+        envelope = await self.node.publish(announce_message)
+        stream = envelope.content_id
+        self._learn(envelope)
+        hub = StreamHub(
+            stream,
+            envelope.wire,
+            own_address=self.address,
+            max_children=self.max_children,
+            segment_frames=segment_frames,
+        )
+        broadcast = Broadcast(
+            envelope,
+            packets,
+            stop,
+            signing_key=self.node.identity.signing_key,
+            hub=hub,
+            writer=self.sets.writer(envelope) if self._keep_sets else None,
+            publish_end=lambda signer: self._publish_end(stream, signer),
+        )
+        self._broadcasts[stream] = broadcast
+        broadcast.start()
+        log.info("live: streaming %s as %s", source, stream.hex())
+        return stream.hex()
+
+    async def _publish_end(self, stream: bytes, signer: SegmentSigner) -> SignedEnvelope | None:
+        try:
+            envelope = await self.node.publish(
+                StreamEnd(stream, segments=signer.index, frames=signer.frames, head=signer.head)
+            )
+        except NodeError as exc:
+            log.warning("could not announce the end of %s: %s", stream.hex()[:8], exc)
+            return None
+        self._learn(envelope)
+        return envelope
+
+    async def stop_stream(self, stream_id: str | None = None) -> list[str]:
+        """Stop one of our streams (default: all of them); returns the IDs stopped."""
+        if stream_id is None:
+            targets = [s for s, b in self._broadcasts.items() if b.live]
+        else:
+            stream = _stream_bytes(stream_id)
+            if stream not in self._broadcasts:
+                raise LiveError(f"this node is not streaming {stream_id}")
+            targets = [stream]
+        for stream in targets:
+            await self._broadcasts[stream].stop()
+        return [s.hex() for s in targets]
+
+    def broadcast_error(self, stream_id: str) -> str | None:
+        broadcast = self._broadcasts.get(_stream_bytes(stream_id))
+        return broadcast.error if broadcast is not None else None
+
+    # -- serving peers -------------------------------------------------------------------------
+
+    def _on_link(self, link: Link) -> None:
+        link.handler = _Acceptor(self)
+
+    def hub_for(self, stream: bytes) -> StreamHub | None:
+        broadcast = self._broadcasts.get(stream)
+        if broadcast is not None:
+            return broadcast.hub
+        subscription = self._subscriptions.get(stream)
+        if subscription is not None and subscription.parent is not None and subscription.error is None:
+            return subscription.hub
+        return None
+
+    async def _serve(self, data: bytes, peer: str) -> bytes:
+        try:
+            request = Request.decode(data)
+        except ProtocolError as exc:
+            log.info("bad live request from %s: %s", peer, exc)
+            return encode_map({"error": str(exc)})
+        announce = self._announces.get(request.stream)
+        end = self._ends.get(request.stream)
+        reply: dict[str, CborValue] = {
+            "announce": announce.wire if announce else None,
+            "end": end.wire if end else None,
+        }
+        if request.op == "locate":
+            hub = self.hub_for(request.stream)
+            candidates: list[CborValue] = []
+            if hub is not None:
+                candidates.append({"addr": address_value(self.address), "hops": hub.hops, "free": hub.free})
+                candidates.extend(hub.candidates())
+            reply["candidates"] = candidates
+            return encode_map(reply)
+        stored = await asyncio.to_thread(self.sets.load, request.stream)
+        if stored is None:
+            return encode_map({**reply, "segments": [], "more": False, "error": "no such set here"})
+        page = stored.segments[request.start : request.start + request.limit]
+        reply.update(
+            {
+                "announce": stored.announce.wire,
+                "end": stored.end.wire if stored.end else None,
+                "segments": [segment.record() for segment in page],
+                "more": request.start + len(page) < len(stored.segments),
+            }
+        )
+        return encode_map(reply)
+
+    async def _ask(self, peer: str, request: Request) -> dict[str, CborValue] | None:
+        try:
+            raw = await self.node.host.request(
+                peer, PROTOCOL_ID, request.encode(), max_response_bytes=MAX_RESPONSE_BYTES, timeout_s=10.0
+            )
+            return decode_map(raw)
+        except (P2PError, ProtocolError) as exc:
+            log.info("live %s to %s failed: %s", request.op, peer, exc)
+            return None
+
+    def _peers_for(self, stream: bytes) -> list[str]:
+        """The DJ first (it always carries its stream), then other connected peers."""
+        peers = [info.peer_id for info in self.node.peers()]
+        announce = self._announces.get(stream)
+        first = [announce.author_peer_id] if announce is not None else []
+        return list(dict.fromkeys(first + peers))[: LOCATE_PEERS + 1]
+
+    async def locate(self, stream: bytes) -> list[Address]:
+        """Where to dial for ``stream``, asking the DJ and a few connected peers over libp2p."""
+        replies = await asyncio.gather(
+            *(self._ask(p, Request("locate", stream)) for p in self._peers_for(stream))
+        )
+        found: list[Address] = []
+        for reply in replies:
+            if reply is None:
+                continue
+            self._absorb(stream, reply)
+            found.extend(parse_candidates(reply.get("candidates")))
+        return [a for a in dict.fromkeys(found) if a != self.address]
+
+    def _absorb(self, stream: bytes, reply: dict[str, CborValue]) -> None:
+        """Learn a verified announcement / end from a peer's reply."""
+        announce_wire, end_wire = reply.get("announce"), reply.get("end")
+        try:
+            if isinstance(announce_wire, bytes) and stream not in self._announces:
+                fresh = decode_announce(announce_wire)
+                if fresh.content_id == stream:
+                    self._learn(fresh)
+            known = self._announces.get(stream)
+            if isinstance(end_wire, bytes) and known is not None and stream not in self._ends:
+                self._learn(decode_end(end_wire, known))
+        except ProtocolError as exc:
+            log.info("peer sent a bad stream announcement: %s", exc)
+
+    # -- listening -----------------------------------------------------------------------------
+
+    async def _announcement(self, stream: bytes, timeout_s: float = 10.0) -> SignedEnvelope:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while stream not in self._announces:
+            await self.locate(stream)
+            if stream in self._announces:
+                break
+            if loop.time() > deadline:
+                raise LiveError(f"unknown stream {stream.hex()}: no peer announced it")
+            self._changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), 1.0)
+        return self._announces[stream]
+
+    async def subscribe(self, stream_id: str | bytes) -> Subscription | Broadcast:
+        """Receive (and relay) ``stream_id``; our own broadcast is returned as is."""
+        stream = _stream_bytes(stream_id) if isinstance(stream_id, str) else stream_id
+        if stream in self._broadcasts:
+            return self._broadcasts[stream]
+        existing = self._subscriptions.get(stream)
+        if existing is not None and existing.error is None:
+            return existing
+        pending = self._subscribing.get(stream)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[Subscription] = asyncio.get_running_loop().create_future()
+        self._subscribing[stream] = future
+        try:
+            subscription = await self._subscribe(stream)
+            future.set_result(subscription)
+            return subscription
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: nobody else may be waiting
+            raise
+        finally:
+            self._subscribing.pop(stream, None)
+
+    async def _subscribe(self, stream: bytes) -> Subscription:
+        announce = await self._announcement(stream)
+        if stream in self._ends:
+            raise LiveError(f"stream {stream.hex()} has ended; fetch its set instead")
+        candidates = await self.locate(stream)
+        subscription = Subscription(
+            announce,
+            transport=self._transport,
+            own_address=self.address,
+            max_children=self.max_children,
+            locate=self.locate,
+            sets=self.sets if self._keep_sets and not self.sets.has(stream) else None,
+        )
+        try:
+            await subscription.start(candidates)
+        except (ConnectionError, OSError) as exc:
+            await subscription.close()
+            raise LiveError(f"cannot reach stream {stream.hex()}: {exc}") from exc
+        self._subscriptions[stream] = subscription
+        return subscription
+
+    async def listen(
+        self,
+        stream_id: str,
+        *,
+        record: str | None = None,
+        seconds: float | None = None,
+        sink: Sink | None = None,
+    ) -> ListenStats:
+        """Play ``stream_id`` (a null sink where there is no sound device) until it ends or ``seconds``."""
+        stream = _stream_bytes(stream_id)
+        source = await self.subscribe(stream)
+        info = source.info
+        recorder = Recorder(record, channels=info.channels, bitrate=info.bitrate) if record else None
+        session = ListenSession(
+            stream.hex(),
+            sink=sink or default_sink(info.channels),
+            recorder=recorder,
+            channels=info.channels,
+            frame_ms=info.frame_ms,
+        )
+        source.taps.add(session)
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(session.ended.wait(), seconds)
+            await self._await_verified(source, session)
+        finally:
+            source.taps.discard(session)
+        if isinstance(source, Subscription):
+            return session.finish(
+                hops=source.hops,
+                dropped=source.verifier.counts,
+                jitter_delay_us=source.jitter.delay_us,
+                reparents=source.reparents,
+            )
+        return session.finish(hops=0, dropped={}, jitter_delay_us=0, reparents=0)
+
+    async def _await_verified(self, source: Subscription | Broadcast, session: ListenSession) -> None:
+        """Give the segment that was playing when we stopped time to be signed, so the recording ends clean."""
+        target = session.last_seq
+        if target is None:
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + VERIFY_GRACE_S
+        while loop.time() < deadline:
+            upto = session.recorded_upto
+            if upto is not None and upto > target:
+                return
+            if isinstance(source, Subscription) and source.error is not None:
+                return
+            await asyncio.sleep(0.05)
+
+    # -- verified audio for other subsystems (judge, meters) -----------------------------------
+
+    async def segments(self, stream_id: str) -> AsyncIterator[SetSegment]:
+        """Verified segments of a live stream (the DJ's signed frames), from now until it ends."""
+        source = await self.subscribe(stream_id)
+        feed = VerifiedFeed()
+        source.taps.add(feed)
+        try:
+            async for segment in feed.segments():
+                yield segment
+        finally:
+            source.taps.discard(feed)
+
+    async def pcm(self, stream_id: str) -> AsyncIterator[PCM]:
+        """Verified, decoded audio: float32 (samples, channels) at 48 kHz, one chunk per segment."""
+        source = await self.subscribe(stream_id)
+        info = source.info
+        async for _seq, chunk in decode_segments(
+            self.segments(stream_id), channels=info.channels, frame_ms=info.frame_ms
+        ):
+            yield chunk
+
+    # -- sets ----------------------------------------------------------------------------------
+
+    def stored_set(self, stream_id: str) -> StoredSet | None:
+        """The verified signed record of a stream this node kept (or fetched)."""
+        return self.sets.load(_stream_bytes(stream_id))
+
+    async def fetch_set(self, stream_id: str, *, peers: list[str] | None = None) -> StoredSet:
+        """Fetch a finished stream's set from peers (the DJ first), verifying every page."""
+        stream = _stream_bytes(stream_id)
+        local = await asyncio.to_thread(self.sets.load, stream)
+        if local is not None and local.complete:
+            return local
+        errors: list[str] = []
+        for peer in peers or self._peers_for(stream):
+            try:
+                fetched = await self._fetch_from(peer, stream)
+            except (LiveError, ProtocolError) as exc:
+                errors.append(f"{peer[-8:]}: {exc}")
+                continue
+            if fetched.complete or local is None or len(fetched.segments) > len(local.segments):
+                self._store_set(fetched)
+                return fetched
+        if local is not None:
+            return local
+        raise LiveError(f"no peer could provide the set of {stream_id} ({'; '.join(errors) or 'no peers'})")
+
+    async def _fetch_from(self, peer: str, stream: bytes) -> StoredSet:
+        start = 0
+        segments: list[SetSegment] = []
+        announce: SignedEnvelope | None = None
+        end: SignedEnvelope | None = None
+        while True:
+            reply = await self._ask(peer, Request("set", stream, start))
+            if reply is None:
+                raise LiveError("no answer")
+            if reply.get("error"):
+                raise LiveError(str(reply.get("error")))
+            announce_wire = reply.get("announce")
+            if announce is None:
+                if not isinstance(announce_wire, bytes):
+                    raise LiveError("no announcement in reply")
+                announce = decode_announce(announce_wire)
+                if announce.content_id != stream:
+                    raise LiveError("peer sent the set of another stream")
+            assert announce is not None
+            records = reply.get("segments")
+            if not isinstance(records, list):
+                raise LiveError("malformed set page")
+            for record in records:
+                prev = segments[-1].manifest.digest if segments else stream
+                segments.append(check_segment(announce, prev, len(segments), record))
+            end_wire = reply.get("end")
+            if isinstance(end_wire, bytes):
+                end = decode_end(end_wire, announce)
+            if not reply.get("more") or not records:
+                break
+            start = len(segments)
+        return StoredSet(announce, tuple(segments), end)
+
+    def _store_set(self, stored: StoredSet) -> None:
+        writer = self.sets.writer(stored.announce)
+        for segment in stored.segments:
+            writer.add(segment)
+        writer.finish(stored.end)
+        self._learn(stored.announce)
+        if stored.end is not None:
+            self._learn(stored.end)
+
+    async def set_pcm(self, stream_id: str) -> AsyncIterator[PCM]:
+        """Replay a stored (or fetched) set: verified PCM per segment, as fast as it decodes."""
+        stored = self.stored_set(stream_id) or await self.fetch_set(stream_id)
+        info = stored.announce.message
+        assert isinstance(info, StreamAnnounce)
+        decoder = OpusDecoder(channels=info.channels, frame_ms=info.frame_ms)
+        for segment in stored.segments:
+            chunks = [decoder.decode(f.payload if f is not None else None) for f in segment.frames]
+            yield _concat(chunks)
+            await asyncio.sleep(0)
+
+
+def _concat(chunks: list[PCM]) -> PCM:
+    return np.concatenate(chunks)
+
+
+def _stream_bytes(stream_id: str | bytes) -> bytes:
+    if isinstance(stream_id, bytes):
+        stream = stream_id
+    else:
+        try:
+            stream = bytes.fromhex(stream_id.strip())
+        except ValueError:
+            raise LiveError(f"{stream_id!r} is not a stream ID (64 hex digits)") from None
+    if len(stream) != 32:
+        raise LiveError(f"{stream_id!r} is not a stream ID (64 hex digits)")
+    return stream

@@ -1,0 +1,165 @@
+"""GossipSub parameters for djmesh, and the router/pubsub built from them.
+
+py-libp2p's defaults do not suit a live network (see shared/FIELD-NOTES.md): a 120 s heartbeat,
+spam protection at 10 msg/s per topic per forwarder (own publishes included), scoring with all
+weights at 0 and thresholds at -inf, and an "adaptive" mode that stretches the heartbeat to 30-60 s
+when it thinks the network is unhealthy. Everything here is set explicitly instead.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from libp2p.abc import IHost
+from libp2p.pubsub.gossipsub import PROTOCOL_ID, PROTOCOL_ID_V11, GossipSub
+from libp2p.pubsub.pubsub import Pubsub
+from libp2p.pubsub.score import ScoreParams, TopicScoreParams
+
+
+@dataclass(frozen=True)
+class GossipConfig:
+    """GossipSub tuning for djmesh. All times in seconds; the scorer ticks once per heartbeat.
+
+    Mesh:
+      heartbeat_s=1.0: mesh repair and IHAVE gossip every second (go/js default; the library's 120 s
+        leaves a new peer out of the mesh for two minutes).
+      degree=6, degree_low=4, degree_high=12: the GossipSub spec values (D, D_lo, D_hi); with 20-200
+        peers per room this keeps paths at 2-3 hops.
+      gossip_window=3, gossip_history=5: IHAVE covers the last 3 heartbeats, the cache 5 (spec values).
+
+    Rates (sized to real traffic):
+      max_messages_per_topic_per_second=100: the library counts every message a *forwarder* relays on a
+        topic, whoever wrote it, so this caps the aggregate of a topic, not one sender. A busy battle
+        room carries ~20-30 chat lines/s plus reaction bursts (a drop: 100+ people reacting within a
+        few seconds); 100/s is 3-5x that peak. Per-author limits (chat spam) are the validator's job.
+      publish_rate_per_s=40, publish_burst=20: our own pacing. The library's per-peer outbound queue
+        holds 32 RPCs and drops the rest with a log line; pacing below the forwarders' limit keeps
+        our own messages from being counted as spam by our neighbours (own publishes count too).
+
+    Peer score (py-libp2p's scorer: score = sum over topics of P1 + P2 - P4, minus P5, minus P7):
+      P1 time in mesh: weight 0.1, cap 10, decay 0.99 -- a small bonus for stable mesh neighbours.
+      P2 first deliveries: weight 1.0, cap 20, decay 0.9 (~10 s memory) -- useful forwarders earn up
+        to +20, which absorbs an occasional invalid message from an honest peer (clock skew).
+      P3 mesh delivery deficit: weight 0 -- off until rates per room are measured (field notes:
+        a quiet room would otherwise penalise every honest neighbour).
+      P4 invalid messages: weight 5.0 per message, cap 100, decay 0.99 (~70 s half-life). A message our
+        validator rejects costs its forwarder 5 points: 10 of them cross the publish threshold.
+      P5 behaviour (rate-limit hits, IWANT/IHAVE/GRAFT floods): weight 1.0 above 5 points, decay 0.9.
+      P7 IP colocation: weight 0 -- LAN parties, NAT and loopback tests put many honest peers on
+        one address.
+    Thresholds (go-libp2p order gossip > publish > graylist):
+      gossip_threshold=-10 (no IHAVE to/from below), publish_threshold=-50 (their messages are
+      dropped unvalidated), graylist_threshold=-80 (their RPCs ignored), accept_px_threshold=10.
+    """
+
+    heartbeat_s: float = 1.0
+    degree: int = 6
+    degree_low: int = 4
+    degree_high: int = 12
+    gossip_window: int = 3
+    gossip_history: int = 5
+    max_messages_per_topic_per_second: float = 100.0
+    publish_rate_per_s: float = 40.0
+    publish_burst: int = 20
+    seen_ttl_s: int = 120
+    scoring: bool = True
+    # Score weights (see docstring).
+    time_in_mesh_weight: float = 0.1
+    time_in_mesh_cap: float = 10.0
+    time_in_mesh_decay: float = 0.99
+    first_delivery_weight: float = 1.0
+    first_delivery_cap: float = 20.0
+    first_delivery_decay: float = 0.9
+    mesh_delivery_weight: float = 0.0
+    invalid_message_weight: float = 5.0
+    invalid_message_cap: float = 100.0
+    invalid_message_decay: float = 0.99
+    behaviour_penalty_weight: float = 1.0
+    behaviour_penalty_threshold: float = 5.0
+    behaviour_penalty_decay: float = 0.9
+    ip_colocation_weight: float = 0.0
+    gossip_threshold: float = -10.0
+    publish_threshold: float = -50.0
+    graylist_threshold: float = -80.0
+    accept_px_threshold: float = 10.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.degree_low <= self.degree <= self.degree_high:
+            raise ValueError("need 0 < degree_low <= degree <= degree_high")
+        if self.heartbeat_s <= 0 or self.publish_rate_per_s <= 0 or self.publish_burst < 1:
+            raise ValueError("heartbeat, publish rate and burst must be positive")
+        if self.publish_rate_per_s >= self.max_messages_per_topic_per_second:
+            raise ValueError("publish_rate_per_s must stay below max_messages_per_topic_per_second")
+        if not self.gossip_threshold >= self.publish_threshold >= self.graylist_threshold:
+            raise ValueError("thresholds must satisfy gossip >= publish >= graylist")
+
+    def score_params(self) -> ScoreParams:
+        if not self.scoring:
+            return ScoreParams()
+        return ScoreParams(
+            p1_time_in_mesh=TopicScoreParams(
+                self.time_in_mesh_weight, self.time_in_mesh_cap, self.time_in_mesh_decay
+            ),
+            p2_first_message_deliveries=TopicScoreParams(
+                self.first_delivery_weight, self.first_delivery_cap, self.first_delivery_decay
+            ),
+            p3_mesh_message_deliveries=TopicScoreParams(self.mesh_delivery_weight, 0.0, 1.0),
+            p4_invalid_messages=TopicScoreParams(
+                self.invalid_message_weight, self.invalid_message_cap, self.invalid_message_decay
+            ),
+            p5_behavior_penalty_weight=self.behaviour_penalty_weight,
+            p5_behavior_penalty_decay=self.behaviour_penalty_decay,
+            p5_behavior_penalty_threshold=self.behaviour_penalty_threshold,
+            p7_ip_colocation_weight=self.ip_colocation_weight,
+            publish_threshold=self.publish_threshold,
+            gossip_threshold=self.gossip_threshold,
+            graylist_threshold=self.graylist_threshold,
+            accept_px_threshold=self.accept_px_threshold,
+        )
+
+
+def build_router(config: GossipConfig) -> GossipSub:
+    """A GossipSub router with djmesh's parameters (adaptive heartbeat and IP-diversity grafting off).
+
+    Speaks GossipSub v1.1 only: py-libp2p's v1.2 sends an IDONTWANT to every mesh peer for every
+    message whatever its size (go-libp2p: only above 1 KiB), which doubled the frames -- and the CPU
+    -- per delivery of our ~300-byte messages (measured in bench/gossip.py).
+    """
+    return GossipSub(
+        protocols=[PROTOCOL_ID_V11, PROTOCOL_ID],
+        degree=config.degree,
+        degree_low=config.degree_low,
+        degree_high=config.degree_high,
+        gossip_window=config.gossip_window,
+        gossip_history=config.gossip_history,
+        heartbeat_initial_delay=0.1,
+        # The library annotates int but only ever sleeps on it.
+        heartbeat_interval=config.heartbeat_s,  # type: ignore[arg-type]
+        score_params=config.score_params(),
+        # Adaptive mode raises a 1 s heartbeat to 30-60 s when it judges health "poor".
+        adaptive_gossip_enabled=False,
+        spam_protection_enabled=True,
+        max_messages_per_topic_per_second=config.max_messages_per_topic_per_second,
+        # IP-diversity grafting assumes one peer per address; see P7 above.
+        eclipse_protection_enabled=False,
+    )
+
+
+def build_default_router() -> GossipSub:
+    """Bare py-libp2p GossipSub as its examples build it (defaults), for the side-by-side benchmark."""
+    return GossipSub(protocols=[PROTOCOL_ID_V11, PROTOCOL_ID], degree=6, degree_low=4, degree_high=12)
+
+
+def build_pubsub(host: IHost, router: GossipSub, config: GossipConfig) -> Pubsub:
+    """Pubsub with strict signing (every message carries its origin's libp2p signature)."""
+    return Pubsub(host, router, strict_signing=True, seen_ttl=config.seen_ttl_s)
+
+
+def score_of(router: GossipSub, peer: object, topics: list[str]) -> float | None:
+    """The router's current score for ``peer`` (None when scoring is unavailable)."""
+    scorer = router.scorer
+    if scorer is None:
+        return None
+    value = scorer.score(peer, topics)  # type: ignore[arg-type]
+    return value if math.isfinite(value) else None

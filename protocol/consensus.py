@@ -1,0 +1,442 @@
+"""The judging committee and how its verdicts become one result anyone can check offline.
+
+- Committee: viewers who joined by ``join_by`` (DJs excluded), ranked by
+  SHA-256(seed || key) where the seed hashes the battle ID and both DJs; the first
+  ``committee_size`` serve. Nobody picks the judges: the ranking is fixed by the battle.
+- Commit, then reveal: a member signs a ``battle_verdict`` envelope but publishes only
+  SHA-256(context || verdict envelope || salt); after the commit deadline it reveals the
+  envelope and salt. Nobody can copy a verdict they have not seen, nor change theirs.
+- Tally: once at least 2f+1 of the 3f+1 members revealed valid verdicts, each score is
+  the median over them (the lower median for an even count: integers, no rounding).
+  Offences are recorded against their authors: outliers, reveals that do not open their
+  commit, late commits/reveals, two different verdicts or commits (double signing),
+  a verdict for another model, and members who never revealed.
+- Result bundle: a ``battle_result`` envelope holding every message the result rests on;
+  ``verify_result`` recomputes committee, quorum, medians and offences from them and
+  refuses the bundle unless everything matches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import nacl.signing
+
+from djmesh.protocol.battle import (
+    SIDES,
+    VERDICT_KEYS,
+    BattleAccept,
+    BattleAnnounce,
+    BattleJoin,
+    BattleResult,
+    Tracklist,
+    Verdict,
+    VerdictCommit,
+    VerdictReveal,
+    _BattleRef,
+    winner_of,
+)
+from djmesh.protocol.envelope import SignedEnvelope, decode_envelope, sign
+from djmesh.protocol.errors import MalformedMessageError, ProtocolError
+from djmesh.protocol.peer_id import peer_id_from_public_key
+
+COMMITTEE_CONTEXT = b"djmesh/committee/v1\x00"
+COMMIT_CONTEXT = b"djmesh/verdict-commit/v1\x00"
+#: a verdict whose totals sit further than this (centi-points, summed over both DJs) from the
+#: median, or that names the other winner, is an outlier
+OUTLIER_CENTI = 150
+
+
+class InvalidResultError(ProtocolError):
+    """A result bundle that does not prove what it claims."""
+
+
+class QuorumError(ProtocolError):
+    """Fewer than 2f+1 valid verdicts: no result yet."""
+
+
+# ---- committee ----------------------------------------------------------------------------------
+
+
+def committee_seed(battle_id: bytes, djs: Iterable[bytes]) -> bytes:
+    return hashlib.sha256(COMMITTEE_CONTEXT + battle_id + b"".join(sorted(djs))).digest()
+
+
+def select_committee(
+    battle_id: bytes, djs: Iterable[bytes], candidates: Iterable[bytes], size: int
+) -> tuple[bytes, ...]:
+    """The first ``size`` candidates (DJs excluded) by SHA-256(seed || key): fixed by the battle."""
+    dj_set = set(djs)
+    seed = committee_seed(battle_id, dj_set)
+    eligible = sorted({c for c in candidates if c not in dj_set and len(c) == 32})
+    ranked = sorted(eligible, key=lambda key: hashlib.sha256(seed + key).digest())
+    return tuple(ranked[:size])
+
+
+def faults_tolerated(committee_size: int) -> int:
+    return (committee_size - 1) // 3
+
+
+# ---- commit / reveal (member side) ---------------------------------------------------------------
+
+
+def commitment(verdict_wire: bytes, salt: bytes) -> bytes:
+    return hashlib.sha256(COMMIT_CONTEXT + verdict_wire + salt).digest()
+
+
+@dataclass(frozen=True)
+class SealedVerdict:
+    """What a member keeps between commit and reveal."""
+
+    verdict: SignedEnvelope
+    salt: bytes
+
+    def commit(self, key: nacl.signing.SigningKey, *, created_at_ms: int) -> SignedEnvelope:
+        message = VerdictCommit(battle=self._battle, commitment=commitment(self.verdict.wire, self.salt))
+        return sign(message, key, created_at_ms=created_at_ms)
+
+    def reveal(self, key: nacl.signing.SigningKey, *, created_at_ms: int) -> SignedEnvelope:
+        message = VerdictReveal(battle=self._battle, verdict=self.verdict.wire, salt=self.salt)
+        return sign(message, key, created_at_ms=created_at_ms)
+
+    @property
+    def _battle(self) -> bytes:
+        assert isinstance(self.verdict.message, Verdict)
+        return self.verdict.message.battle
+
+
+def seal_verdict(
+    key: nacl.signing.SigningKey,
+    battle_id: bytes,
+    model: bytes,
+    scores: dict[str, dict[str, int]],
+    *,
+    created_at_ms: int,
+    salt: bytes,
+) -> SealedVerdict:
+    """Sign a verdict (not published yet) and pair it with a fresh 32-byte salt."""
+    if len(salt) != 32:
+        raise ValueError("salt must be 32 random bytes")
+    verdict = Verdict(battle=battle_id, model=model, scores=scores, winner=winner_of(scores))
+    return SealedVerdict(sign(verdict, key, created_at_ms=created_at_ms), salt)
+
+
+def scores_from_judge(values: dict[str, dict[str, float]]) -> dict[str, dict[str, int]]:
+    """The judge's 0..10 floats as the centi-point integers a verdict carries."""
+    return {
+        side: {key: max(0, min(1000, round(values[side][key] * 100))) for key in VERDICT_KEYS}
+        for side in SIDES
+    }
+
+
+# ---- tally ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Offence:
+    peer: bytes
+    kind: str
+
+    def as_json(self) -> dict[str, str]:
+        return {"peer": peer_id_from_public_key(self.peer), "kind": self.kind}
+
+
+@dataclass(frozen=True)
+class Tally:
+    battle_id: bytes
+    committee: tuple[bytes, ...]
+    quorum: int
+    verdicts: dict[bytes, Verdict]  # valid, counted verdicts by member
+    scores: dict[str, dict[str, int]]
+    winner: str
+    offences: tuple[Offence, ...]
+
+    @property
+    def honest(self) -> frozenset[bytes]:
+        flagged = {o.peer for o in self.offences}
+        return frozenset(m for m in self.committee if m not in flagged)
+
+
+def _median(values: Sequence[int]) -> int:
+    s = sorted(values)
+    return s[(len(s) - 1) // 2]
+
+
+@dataclass
+class _Sorted:
+    announce: SignedEnvelope
+    accept: SignedEnvelope | None = None
+    joins: list[SignedEnvelope] = field(default_factory=list)
+    tracklists: list[SignedEnvelope] = field(default_factory=list)
+    commits: list[SignedEnvelope] = field(default_factory=list)
+    reveals: list[SignedEnvelope] = field(default_factory=list)
+    verdicts: list[SignedEnvelope] = field(default_factory=list)  # evidence of double signing
+
+
+def _sort(envelopes: Iterable[SignedEnvelope]) -> _Sorted:
+    items = list(envelopes)
+    announces = [e for e in items if isinstance(e.message, BattleAnnounce)]
+    if len(announces) != 1:
+        raise InvalidResultError("a bundle holds exactly one battle_announce")
+    out = _Sorted(announces[0])
+    battle_id = out.announce.content_id
+    for e in items:
+        m = e.message
+        if isinstance(m, BattleAnnounce):
+            continue
+        if not isinstance(m, _BattleRef) or m.battle != battle_id:
+            raise InvalidResultError(f"{e.kind} of another battle in the bundle")
+        if isinstance(m, BattleAccept):
+            out.accept = e
+        elif isinstance(m, BattleJoin):
+            out.joins.append(e)
+        elif isinstance(m, Tracklist):
+            out.tracklists.append(e)
+        elif isinstance(m, VerdictCommit):
+            out.commits.append(e)
+        elif isinstance(m, VerdictReveal):
+            out.reveals.append(e)
+        elif isinstance(m, Verdict):
+            out.verdicts.append(e)
+        else:
+            raise InvalidResultError(f"{e.kind} does not belong in a result bundle")
+    return out
+
+
+def _check_basics(s: _Sorted) -> BattleAnnounce:
+    spec = s.announce.message
+    assert isinstance(spec, BattleAnnounce)
+    if s.accept is None or s.accept.author != spec.opponent:
+        raise InvalidResultError("the battle was not accepted by the challenged DJ")
+    if s.accept.created_at_ms > spec.accept_by:
+        raise InvalidResultError("accepted after the deadline")
+    return spec
+
+
+def _candidates(s: _Sorted, spec: BattleAnnounce) -> list[bytes]:
+    return [j.author for j in s.joins if j.created_at_ms <= spec.join_by]
+
+
+def tally(envelopes: Iterable[SignedEnvelope]) -> Tally:
+    """The result of a battle from its messages (order does not matter), or ``QuorumError``."""
+    s = _sort(envelopes)
+    spec = _check_basics(s)
+    battle_id = s.announce.content_id
+    djs = (s.announce.author, spec.opponent)
+    committee = select_committee(battle_id, djs, _candidates(s, spec), spec.rules.committee_size)
+    members = set(committee)
+    n = len(committee)
+    quorum = 2 * faults_tolerated(n) + 1 if n else 1
+    offences: dict[tuple[bytes, str], None] = {}
+
+    def offend(peer: bytes, kind: str) -> None:
+        offences.setdefault((peer, kind), None)
+
+    commits: dict[bytes, set[bytes]] = {}
+    for c in s.commits:
+        if c.author not in members:
+            continue
+        assert isinstance(c.message, VerdictCommit)
+        if c.created_at_ms > spec.commit_by:
+            offend(c.author, "late_commit")
+            continue
+        commits.setdefault(c.author, set()).add(c.message.commitment)
+    for member, values in commits.items():
+        if len(values) > 1:
+            offend(member, "double_sign")
+
+    # every verdict a member signed for this battle, from reveals and from evidence
+    signed: dict[bytes, set[bytes]] = {}
+    opened: dict[bytes, Verdict] = {}
+    for r in sorted(s.reveals, key=lambda e: (e.created_at_ms, e.content_id)):
+        if r.author not in members:
+            continue
+        assert isinstance(r.message, VerdictReveal)
+        try:
+            ve = decode_envelope(r.message.verdict, now_ms=None)
+        except ProtocolError:
+            offend(r.author, "bad_reveal")
+            continue
+        if not isinstance(ve.message, Verdict) or ve.author != r.author or ve.message.battle != battle_id:
+            offend(r.author, "bad_reveal")
+            continue
+        signed.setdefault(r.author, set()).add(ve.content_id)
+        if r.created_at_ms > spec.reveal_by:
+            offend(r.author, "late_reveal")
+            continue
+        if commitment(r.message.verdict, r.message.salt) not in commits.get(r.author, set()):
+            offend(r.author, "bad_reveal")
+            continue
+        if ve.message.model != spec.rules.model:
+            offend(r.author, "wrong_model")
+            continue
+        opened.setdefault(r.author, ve.message)
+    for v in s.verdicts:
+        assert isinstance(v.message, Verdict)
+        if v.author in members:
+            signed.setdefault(v.author, set()).add(v.content_id)
+    for member, ids in signed.items():
+        if len(ids) > 1:
+            offend(member, "double_sign")
+    flagged_double = {p for p, k in offences if k == "double_sign"}
+    counted = {m: v for m, v in opened.items() if m not in flagged_double}
+    for member in committee:
+        if member not in opened and member not in flagged_double:
+            offend(member, "no_reveal")
+    if len(counted) < quorum:
+        raise QuorumError(f"{len(counted)} valid verdicts of {n}; {quorum} needed")
+    ordered = [counted[m] for m in committee if m in counted]
+    scores = {
+        side: {key: _median([v.scores[side][key] for v in ordered]) for key in VERDICT_KEYS} for side in SIDES
+    }
+    winner = winner_of(scores)
+    for member in committee:
+        v = counted.get(member)
+        if v is None:
+            continue
+        distance = sum(abs(v.scores[side]["total"] - scores[side]["total"]) for side in SIDES)
+        if distance > OUTLIER_CENTI or v.winner != winner:
+            offend(member, "outlier")
+    rank = {m: i for i, m in enumerate(committee)}
+    ordered_offences = sorted(offences, key=lambda o: (rank.get(o[0], n), o[1]))
+    return Tally(
+        battle_id,
+        committee,
+        quorum,
+        counted,
+        scores,
+        winner,
+        tuple(Offence(p, k) for p, k in ordered_offences),
+    )
+
+
+# ---- result bundles ------------------------------------------------------------------------------
+
+
+def build_result(
+    envelopes: Iterable[SignedEnvelope], extra_evidence: Iterable[SignedEnvelope] = ()
+) -> BattleResult:
+    """The unsigned ``battle_result`` for a tally of ``envelopes``; sign it with ``envelope.sign``."""
+    items = list(envelopes) + list(extra_evidence)
+    t = tally(items)
+    unique = {e.content_id: e for e in items}
+    messages = tuple(unique[k].wire for k in sorted(unique))
+    return BattleResult(
+        battle=t.battle_id,
+        messages=messages,
+        winner=t.winner,
+        scores=t.scores,
+        offences=tuple((o.peer, o.kind) for o in t.offences),
+    )
+
+
+@dataclass(frozen=True)
+class Result:
+    """A verified result: what ``djmesh verify`` prints and ratings are computed from."""
+
+    battle_id: bytes
+    publisher: bytes
+    published_at_ms: int
+    announce: BattleAnnounce
+    djs: dict[str, bytes]
+    winner: str
+    scores: dict[str, dict[str, int]] | None
+    offences: tuple[Offence, ...]
+    forfeit: str | None
+    committee: tuple[bytes, ...]
+    quorum: int
+    revealed: int
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "battle_id": self.battle_id.hex(),
+            "genre": self.announce.rules.genre,
+            "djs": {side: peer_id_from_public_key(k) for side, k in self.djs.items()},
+            "winner": self.winner,
+            "forfeit": self.forfeit,
+            "scores": {
+                side: {k: v / 100 for k, v in row.items()} for side, row in (self.scores or {}).items()
+            }
+            or {side: {"total": None} for side in SIDES},
+            "committee": [peer_id_from_public_key(k) for k in self.committee],
+            "committee_size": len(self.committee),
+            "quorum": self.quorum,
+            "revealed": self.revealed,
+            "offences": [o.as_json() for o in self.offences],
+            "model": self.announce.rules.model.hex(),
+        }
+
+
+def _decode_all(wires: Iterable[bytes]) -> list[SignedEnvelope]:
+    out = []
+    for wire in wires:
+        try:
+            out.append(decode_envelope(wire, now_ms=None))
+        except ProtocolError as exc:
+            raise InvalidResultError(f"a message in the bundle is invalid: {exc}") from exc
+    return out
+
+
+def verify_bundle_envelope(envelope: SignedEnvelope) -> Result:
+    """Check a decoded ``battle_result`` envelope against the messages it carries."""
+    bundle = envelope.message
+    if not isinstance(bundle, BattleResult):
+        raise InvalidResultError(f"expected a battle_result, got {envelope.kind}")
+    envelopes = _decode_all(bundle.messages)
+    s = _sort(envelopes)
+    spec = _check_basics(s)
+    battle_id = s.announce.content_id
+    if bundle.battle != battle_id:
+        raise InvalidResultError("bundle names another battle than its announcement")
+    djs = {"a": s.announce.author, "b": spec.opponent}
+    if bundle.forfeit is not None:
+        declared = {side for side, k in djs.items() for t in s.tracklists if t.author == k}
+        if bundle.forfeit in declared:
+            raise InvalidResultError("forfeit claimed, but that DJ declared a tracklist")
+        if envelope.created_at_ms < spec.sets_end:
+            raise InvalidResultError("forfeit claimed before the sets were over")
+        if bundle.winner == bundle.forfeit or bundle.scores is not None:
+            raise InvalidResultError("a forfeit names the other DJ as winner and carries no scores")
+        return Result(
+            battle_id, envelope.author, envelope.created_at_ms, spec, djs, bundle.winner, None, (),
+            bundle.forfeit, (), 0, 0,
+        )  # fmt: skip
+    try:
+        t = tally(envelopes)
+    except QuorumError as exc:
+        raise InvalidResultError(f"no quorum: {exc}") from exc
+    if bundle.scores != t.scores:
+        raise InvalidResultError("claimed scores are not the medians of the revealed verdicts")
+    if bundle.winner != t.winner:
+        raise InvalidResultError("claimed winner does not follow from the medians")
+    if tuple(bundle.offences) != tuple((o.peer, o.kind) for o in t.offences):
+        raise InvalidResultError("claimed offences differ from what the messages show")
+    return Result(
+        battle_id, envelope.author, envelope.created_at_ms, spec, djs, t.winner, t.scores, t.offences,
+        None, t.committee, t.quorum, len(t.verdicts),
+    )  # fmt: skip
+
+
+def verify_result(data: bytes) -> Result:
+    """Check a result bundle (the bytes of a signed ``battle_result`` envelope) offline."""
+    envelope = decode_envelope(data, now_ms=None)
+    return verify_bundle_envelope(envelope)
+
+
+__all__ = [
+    "InvalidResultError",
+    "MalformedMessageError",
+    "Offence",
+    "QuorumError",
+    "Result",
+    "SealedVerdict",
+    "Tally",
+    "build_result",
+    "commitment",
+    "seal_verdict",
+    "select_committee",
+    "tally",
+    "verify_result",
+]

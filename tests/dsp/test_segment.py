@@ -1,0 +1,77 @@
+"""Segmentation of a continuous mix built with known transition times and beat offsets."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from djmesh.dsp import analyze_pcm
+from tests.helpers.audio import chord_progression, crossfade_mix, drum_pattern
+
+SR = 44100
+
+
+def _track(bpm: float, style: str, tonic: int, minor: bool, dur: float) -> tuple[np.ndarray, float, float]:
+    drums, _ = drum_pattern(bpm, dur, style=style, start=0.1, sr=SR)
+    return (drums + 0.6 * chord_progression(tonic, minor, dur, sr=SR)).astype(np.float32), bpm, 0.1
+
+
+@pytest.fixture(scope="module")
+def mix_result() -> tuple[dict[str, object], list[dict[str, float]]]:
+    tracks = [
+        _track(124.0, "house", 60, False, 70.0),
+        _track(124.0, "offbeat", 57, True, 70.0),
+        _track(126.0, "syncopated", 62, True, 70.0),
+    ]
+    mix, truth = crossfade_mix(tracks, sr=SR, fade_s=16.0, offsets_ms=[0.0, 35.0])
+    return analyze_pcm(mix, SR), truth
+
+
+def test_tracks_with_their_own_tempo_and_key(
+    mix_result: tuple[dict[str, object], list[dict[str, float]]],
+) -> None:
+    r, _ = mix_result
+    tracks = r["tracks"]
+    assert isinstance(tracks, list) and len(tracks) == 3
+    assert [t["bpm"] for t in tracks] == pytest.approx([124.0, 124.0, 126.0], abs=0.02)
+    assert [t["key"] for t in tracks] == ["C major", "A minor", "D minor"]
+
+
+def test_transitions_found_with_centre_and_beat_offset(
+    mix_result: tuple[dict[str, object], list[dict[str, float]]],
+) -> None:
+    r, truth = mix_result
+    found = r["transitions"]
+    assert isinstance(found, list) and len(found) == 2
+    for est, ref in zip(found, truth, strict=True):
+        assert est["centre"] == pytest.approx(ref["centre"], abs=2.0)
+        assert est["start"] < ref["centre"] < est["end"]
+    # beat-matched transition: phase offset within a few ms of zero
+    assert found[0]["beat_offset_ms"] == pytest.approx(truth[0]["beat_offset_ms"], abs=5.0)
+    # 124 -> 126 BPM: the offset drifts ~8 ms per second, so compare where the centre was found
+    assert abs(found[1]["beat_offset_ms"]) > 40.0
+
+
+def test_single_track_has_no_transitions() -> None:
+    x = _track(128.0, "house", 62, False, 90.0)[0]
+    r = analyze_pcm(x, SR)
+    assert r["transitions"] == []
+    assert len(r["tracks"]) == 1  # type: ignore[arg-type]
+
+
+def test_tempo_step_inside_a_track_splits_it() -> None:
+    a, _ = drum_pattern(124.0, 60.0, style="house", start=0.1, sr=SR)
+    b, _ = drum_pattern(130.0, 60.0, style="house", start=0.0, sr=SR)
+    chords = chord_progression(57, True, 60.0, sr=SR)
+    r = analyze_pcm(np.concatenate([a + 0.5 * chords, b + 0.5 * chords]), SR)
+    tracks = r["tracks"]
+    assert isinstance(tracks, list)
+    assert [t["bpm"] for t in tracks] == pytest.approx([124.0, 130.0], abs=0.02)
+    assert tracks[0]["end"] == pytest.approx(60.0, abs=4.0)
+    assert r["transitions"] == []  # a tempo step is not a crossfade
+
+
+def test_steady_tempo_is_not_split() -> None:
+    x = _track(126.0, "syncopated", 60, False, 120.0)[0]
+    r = analyze_pcm(x, SR)
+    assert len(r["tracks"]) == 1  # type: ignore[arg-type]

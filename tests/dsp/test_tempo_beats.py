@@ -1,0 +1,100 @@
+"""Tempo and beat grid on generated drum patterns with exact ground truth."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from djmesh.dsp import analyze_pcm
+from tests.helpers.audio import chord_progression, drum_pattern
+
+
+def f_measure(est: np.ndarray, ref: np.ndarray, window: float = 0.07) -> float:
+    """MIREX beat F-measure: one-to-one matches within +-70 ms."""
+    used = np.zeros(est.size, bool)
+    hits = 0
+    for r in ref:
+        d = np.abs(est - r)
+        d[used] = np.inf
+        if d.size and d.min() <= window:
+            used[int(np.argmin(d))] = True
+            hits += 1
+    if hits == 0:
+        return 0.0
+    p, rc = hits / est.size, hits / ref.size
+    return 2 * p * rc / (p + rc)
+
+
+CASES = [
+    ("clicks", 120.0),
+    ("house", 124.0),
+    ("offbeat", 128.0),  # off-beat hats three times louder than the kick: beats must stay on the kick
+    ("offbeat", 140.0),
+    ("syncopated", 100.0),
+    ("syncopated", 132.0),
+    ("dnb", 174.0),  # must be reported DJ-style at 174, not 87
+    ("house", 90.0),
+]
+
+
+@pytest.mark.parametrize(("style", "bpm"), CASES)
+def test_tempo_and_beats(style: str, bpm: float) -> None:
+    x, ref = drum_pattern(bpm, 30.0, style=style, start=0.25)
+    r = analyze_pcm(x, 44100)
+    assert r["bpm"] == pytest.approx(bpm, abs=0.05)
+    est = np.asarray(r["beats"])
+    assert f_measure(est, ref) >= 0.97
+    # beats sit on the true onsets, not merely inside the 70 ms window
+    inner = ref[2:-2]
+    err = np.array([est[np.argmin(np.abs(est - t))] - t for t in inner])
+    assert np.max(np.abs(err)) < 0.006
+
+
+def test_off_beat_hats_do_not_shift_grid_by_half_a_beat() -> None:
+    x, ref = drum_pattern(125.0, 20.0, style="offbeat", start=0.5, hat_gain=1.0)
+    est = np.asarray(analyze_pcm(x, 44100)["beats"])
+    half = 60.0 / 125.0 / 2
+    assert f_measure(est, ref) > 0.95
+    assert f_measure(est, ref + half) < 0.1
+
+
+def test_bpm_range_selects_octave() -> None:
+    x, _ = drum_pattern(174.0, 20.0, style="dnb")
+    assert analyze_pcm(x, 44100, bpm_range=(60.0, 100.0))["bpm"] == pytest.approx(87.0, abs=0.05)
+    assert analyze_pcm(x, 44100)["bpm"] == pytest.approx(174.0, abs=0.05)
+
+
+def test_tempo_is_independent_of_start_offset_and_rate() -> None:
+    a, _ = drum_pattern(128.0, 20.0, style="house", start=0.0, sr=48000)
+    b, _ = drum_pattern(128.0, 20.0, style="house", start=0.37, sr=22050)
+    assert analyze_pcm(a, 48000)["bpm"] == pytest.approx(128.0, abs=0.02)
+    assert analyze_pcm(b, 22050)["bpm"] == pytest.approx(128.0, abs=0.02)
+
+
+def test_downbeats_are_every_fourth_beat() -> None:
+    x, _ = drum_pattern(124.0, 20.0, style="house", start=0.25)
+    r = analyze_pcm(x, 44100)
+    beats, downs = r["beats"], r["downbeats"]
+    assert isinstance(beats, list) and isinstance(downs, list)
+    idx = [beats.index(d) for d in downs]
+    assert len(downs) >= 8
+    assert all(b - a == 4 for a, b in itertools.pairwise(idx))
+
+
+@pytest.mark.parametrize("style", ["house", "offbeat", "syncopated"])
+def test_downbeats_follow_chord_changes(style: str) -> None:
+    # four-on-the-floor drums carry no bar phase; chords changing on bar lines do
+    bpm = 124.0
+    bar = 4 * 60.0 / bpm
+    drums, _ = drum_pattern(bpm, 24.0, style=style, start=0.25)
+    chords = np.zeros_like(drums)
+    one = chord_progression(57, True, 4.0)  # four 1 s chords: place each one bar long
+    for i, t in enumerate(np.arange(0.25, 24.0, bar)):
+        a = int(t * 44100)
+        seg = one[(i % 4) * 44100 : (i % 4 + 1) * 44100][: drums.size - a]
+        chords[a : a + seg.size] += seg
+    r = analyze_pcm(drums + chords, 44100)
+    ref = np.arange(0.25, 24.0, bar)
+    assert f_measure(np.asarray(r["downbeats"]), ref) >= 0.9

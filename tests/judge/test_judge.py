@@ -1,0 +1,143 @@
+"""The judge: a clean, beat-matched set beats a train-wreck of the same tracks, in either order,
+with the same bytes every time, from the pinned model."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from djmesh.judge.analyse import analyse
+from djmesh.judge.build_model import build_from_table
+from djmesh.judge.features import FEATURES, JudgeRules, set_features
+from djmesh.judge.model import MODEL_PATH, MODEL_SHA256, JudgeModel
+from djmesh.judge.scoring import SCORE_KEYS, judge_sets
+from djmesh.judge.synth import BuiltSet
+from djmesh.protocol.battle import VERDICT_KEYS
+from tests.helpers.cli import CliRunner
+
+Sets = tuple[BuiltSet, BuiltSet]
+
+
+@pytest.fixture(scope="module")
+def analyses(built_sets: Sets) -> tuple[dict[str, object], dict[str, object]]:
+    good, bad = built_sets
+    return analyse((good.samples, good.sample_rate)), analyse((bad.samples, bad.sample_rate))
+
+
+def test_clean_set_beats_train_wreck_in_either_order(analyses: tuple[dict[str, object], ...]) -> None:
+    good, bad = analyses
+    first = judge_sets(good, bad)
+    second = judge_sets(bad, good)
+    assert first.winner == "a" and second.winner == "b"
+    assert first.a.values == second.b.values and first.b.values == second.a.values
+    clean_scores, wreck_scores = first.a.values, first.b.values
+    assert clean_scores["total"] > wreck_scores["total"] + 2.0
+    for criterion in ("beatmatch", "tempo", "gain", "technical"):
+        assert clean_scores[criterion] > wreck_scores[criterion] + 3.0, criterion
+    assert any("clipping" in flag for flag in first.b.flags)
+    assert first.a.flags == ()
+
+
+def test_declared_tracklist_is_checked(analyses: tuple[dict[str, object], ...], built_sets: Sets) -> None:
+    good = analyses[0]
+    honest = list(built_sets[0].cues)
+    lying = [*honest[:3], honest[3] + 20.0, *honest[4:]]
+    assert set_features(good, JudgeRules(), honest).flags == ()
+    flags = set_features(good, JudgeRules(), lying).flags
+    assert flags == ("tracklist mismatch: 1 declared cue(s) not found",)
+    fewer = set_features(good, JudgeRules(tracks=8), honest).flags
+    assert "found 6 tracks; the rules ask for 8" in fewer
+    slow = set_features(good, JudgeRules(bpm_min=160, bpm_max=180), honest).flags
+    assert "6 track(s) outside 160-180 BPM" in slow
+
+
+def test_judge_scores_are_what_verdicts_carry() -> None:
+    assert SCORE_KEYS == VERDICT_KEYS
+
+
+def test_model_is_pinned_and_rebuilds_to_the_same_bytes() -> None:
+    data = MODEL_PATH.read_bytes()
+    assert hashlib.sha256(data).hexdigest() == MODEL_SHA256
+    assert build_from_table() == data
+
+
+def test_scores_never_rise_with_a_defect() -> None:
+    """The model is monotone: making any defect worse cannot raise any criterion."""
+    model = JudgeModel()
+    rng = random.Random(3)
+    caps = (1.0, 20.0, 30.0, 0.5, 1.0, 24.0, 24.0, 24.0, 10.0, 12.0, 6.0, 24.0, 1.0, 6.0, 1.0, 1.0)
+    rows, worse = [], []
+    for _ in range(200):
+        row = [round(rng.uniform(0, cap), 3) for cap in caps]
+        j = rng.randrange(len(FEATURES))
+        bumped = list(row)
+        bumped[j] = round(min(caps[j], row[j] + rng.uniform(0, caps[j] / 2)), 3)
+        rows.append(row)
+        worse.append(bumped)
+    for before, after in zip(model.run(rows), model.run(worse), strict=True):
+        for name, value in before.items():
+            assert after[name] <= value, name
+
+
+_DETERMINISM = """
+import json, sys
+from djmesh.judge.scoring import judge_sets
+print(json.dumps(judge_sets(sys.argv[1], sys.argv[2]).as_json(), sort_keys=True))
+"""
+
+
+def test_bit_identical_across_processes_and_thread_counts(set_files: tuple[Path, Path]) -> None:
+    outputs = set()
+    for threads in ("1", "3"):
+        env = {
+            **os.environ,
+            "OMP_NUM_THREADS": threads,
+            "OPENBLAS_NUM_THREADS": threads,
+            "MKL_NUM_THREADS": threads,
+        }
+        proc = subprocess.run(
+            [sys.executable, "-c", _DETERMINISM, *map(str, set_files)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=True,
+        )
+        outputs.add(proc.stdout)
+    assert len(outputs) == 1
+    assert json.loads(outputs.pop())["winner"] == "a"
+
+
+def test_cli_judge_json_in_both_orders(djmesh: CliRunner, set_files: tuple[Path, Path]) -> None:
+    good, bad = map(str, set_files)
+    first = djmesh("judge", good, bad, "--json")
+    assert first.returncode == 0, first.stderr
+    result = first.json()
+    assert result["winner"] == "a"
+    assert result["model"] == MODEL_SHA256
+    assert set(result["scores"]["a"]) == set(SCORE_KEYS)
+    assert result["scores"]["a"]["total"] > result["scores"]["b"]["total"]
+    second = djmesh("judge", bad, good)
+    assert second.returncode == 0 and "winner: B" in second.stdout
+
+
+def test_cli_judge_refuses_bad_input_with_one_line(
+    djmesh: CliRunner, tmp_path: Path, set_files: tuple[Path, Path]
+) -> None:
+    missing = djmesh("judge", str(tmp_path / "nope.wav"), str(set_files[0]))
+    assert missing.returncode != 0 and missing.stderr.strip().count("\n") == 0
+    assert "no such file" in missing.stderr
+    junk = tmp_path / "junk.wav"
+    junk.write_bytes(b"not audio at all" * 10)
+    refused = djmesh("judge", str(junk), str(set_files[0]), "--json")
+    assert refused.returncode != 0 and refused.stderr.strip().count("\n") == 0
+    assert "junk.wav" in refused.stderr
+    genre = djmesh("judge", str(set_files[0]), str(set_files[1]), "--genre", "polka")
+    assert genre.returncode != 0 and "unknown genre" in genre.stderr

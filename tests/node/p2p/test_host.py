@@ -1,0 +1,244 @@
+"""P2PHost lifecycle, identity, gossip with validators, and the plaintext refusal, on real loopback hosts."""
+
+from __future__ import annotations
+
+import asyncio
+
+import nacl.signing
+import pytest
+import trio
+
+from djmesh.node.identity import Identity
+from djmesh.node.p2p import GossipConfig, P2PError, P2PHost, trio_bridge
+from tests.node.p2p.conftest import run, seed, wait_for
+
+TOPIC = "djmesh/test/chat"
+
+
+def test_peer_id_is_the_node_identity_and_addrs_are_real() -> None:
+    async def main() -> None:
+        identity = Identity(nacl.signing.SigningKey(seed(7)))
+        async with P2PHost(seed=seed(7)) as host:
+            assert host.peer_id == identity.peer_id
+            (addr,) = host.listen_addrs
+            assert addr.startswith("/ip4/127.0.0.1/tcp/")
+            assert addr.endswith(f"/p2p/{identity.peer_id}")
+            assert "/tcp/0/" not in addr
+
+    run(main())
+
+
+def test_bad_arguments_raise_clear_errors() -> None:
+    with pytest.raises(ValueError):
+        P2PHost(seed=b"short")
+    with pytest.raises(P2PError, match="invalid listen multiaddr"):
+        P2PHost(seed=seed(1), listen=("not a multiaddr",))
+
+    async def main() -> None:
+        async with P2PHost(seed=seed(1)) as host:
+            with pytest.raises(P2PError, match="/p2p/<peer id>"):
+                await host.connect("/ip4/127.0.0.1/tcp/1")
+            with pytest.raises(P2PError, match="is this host itself"):
+                await host.connect(host.listen_addrs[0])
+            unused = "/ip4/127.0.0.1/tcp/9/p2p/12D3KooWRndVhVZPCiQwHBBBdg769GyrPUW13zxwqQyf9r3ANaba"
+            with pytest.raises(P2PError, match="cannot connect"):
+                await host.connect(unused)
+            with pytest.raises(P2PError, match="not a peer id"):
+                await host.request("nope", "/x/1", b"")
+            # py-libp2p listens with SO_REUSEPORT: without our check a second node would share the port.
+            taken = host.listen_addrs[0].split("/p2p/")[0]
+            with pytest.raises(P2PError, match="in use"):
+                await P2PHost(seed=seed(2), listen=(taken,)).start()
+
+    run(main())
+
+
+def test_gossip_reaches_a_line_and_own_validator_blocks_publishing() -> None:
+    async def main() -> None:
+        async with P2PHost(seed=seed(1)) as a, P2PHost(seed=seed(2)) as b, P2PHost(seed=seed(3)) as c:
+            assert await b.connect(a.listen_addrs[0]) == a.peer_id
+            await c.connect(b.listen_addrs[0])
+            got: dict[str, list[tuple[bytes, str]]] = {a.peer_id: [], b.peer_id: [], c.peer_id: []}
+
+            def validator(data: bytes, origin: str) -> bool:
+                return not data.startswith(b"bad")
+
+            for host in (a, b, c):
+
+                async def on_message(data: bytes, origin: str, me: str = host.peer_id) -> None:
+                    got[me].append((data, origin))
+
+                await host.subscribe(TOPIC, validator, on_message)
+            await wait_for(lambda: a.mesh_peers(TOPIC) == [b.peer_id] and c.mesh_peers(TOPIC) == [b.peer_id])
+            for i in range(5):
+                await a.publish(TOPIC, b"hello %d" % i)
+            await wait_for(lambda: len(got[c.peer_id]) == 5)
+            assert got[c.peer_id] == [(b"hello %d" % i, a.peer_id) for i in range(5)]
+            assert len(got[b.peer_id]) == 5
+            assert got[a.peer_id] == []  # own publishes are not echoed back
+            with pytest.raises(P2PError, match="own validator"):
+                await a.publish(TOPIC, b"bad idea")
+            with pytest.raises(P2PError, match="already subscribed"):
+                await a.subscribe(TOPIC, validator, lambda d, p: None)
+            await c.unsubscribe(TOPIC)
+            await c.unsubscribe(TOPIC)  # idempotent
+            await a.publish(TOPIC, b"after")
+            await wait_for(lambda: len(got[b.peer_id]) == 6)
+            await asyncio.sleep(0.3)
+            assert len(got[c.peer_id]) == 5
+            assert {p.peer_id for p in b.peers()} == {a.peer_id, c.peer_id}
+
+    run(main())
+
+
+def test_publishing_is_paced_not_dropped() -> None:
+    config = GossipConfig(publish_rate_per_s=50.0, publish_burst=5)
+
+    async def main() -> None:
+        async with P2PHost(seed=seed(1), gossip=config) as a, P2PHost(seed=seed(2), gossip=config) as b:
+            await b.connect(a.listen_addrs[0])
+            got: list[bytes] = []
+            await a.subscribe(TOPIC, lambda d, p: True, lambda d, p: None)
+            await b.subscribe(TOPIC, lambda d, p: True, lambda d, p: got.append(d))
+            await wait_for(lambda: a.mesh_peers(TOPIC) == [b.peer_id])
+            loop = asyncio.get_running_loop()
+            start = loop.time()
+            for i in range(60):  # twice the library's 32-RPC outbound queue, in one go
+                await a.publish(TOPIC, b"%d" % i)
+            elapsed = loop.time() - start
+            assert elapsed >= (60 - 5) / 50.0 * 0.9
+            await wait_for(lambda: len(got) == 60)
+            assert got == [b"%d" % i for i in range(60)]
+
+    run(main())
+
+
+def test_a_bad_callback_does_not_break_the_host() -> None:
+    async def main() -> None:
+        async with P2PHost(seed=seed(1)) as a, P2PHost(seed=seed(2)) as b:
+            await b.connect(a.listen_addrs[0])
+            got: list[bytes] = []
+
+            def fussy_validator(data: bytes, origin: str) -> bool:
+                if data == b"boom":
+                    raise RuntimeError("validator bug")
+                return True
+
+            def fussy_consumer(data: bytes, origin: str) -> None:
+                if data == b"crash":
+                    raise RuntimeError("consumer bug")
+                got.append(data)
+
+            await a.subscribe(TOPIC, lambda d, p: True, lambda d, p: None)
+            await b.subscribe(TOPIC, fussy_validator, fussy_consumer)
+            await wait_for(lambda: a.mesh_peers(TOPIC) == [b.peer_id])
+            for data in (b"boom", b"crash", b"fine"):
+                await a.publish(TOPIC, data)
+            await wait_for(lambda: got == [b"fine"])
+
+    run(main())
+
+
+def _plaintext_only_host(key_seed: bytes):  # type: ignore[no-untyped-def]
+    """A py-libp2p host that offers nothing but /plaintext/2.0.0 (a downgrade attacker)."""
+    import multiaddr
+    from libp2p import new_host
+    from libp2p.custom_types import TProtocol
+    from libp2p.security.insecure.transport import PLAINTEXT_PROTOCOL_ID, InsecureTransport
+
+    from djmesh.node.p2p.libp2p_host import key_pair_from_seed
+
+    key_pair = key_pair_from_seed(key_seed)
+    listen = [multiaddr.Multiaddr("/ip4/127.0.0.1/tcp/0")]
+    host = new_host(
+        key_pair=key_pair,
+        sec_opt={TProtocol(PLAINTEXT_PROTOCOL_ID): InsecureTransport(key_pair)},
+        listen_addrs=listen,
+    )
+    return host, listen
+
+
+def test_plaintext_peer_is_refused_both_ways() -> None:
+    async def main() -> None:
+        async with P2PHost(seed=seed(1)) as ours:
+            bridge = ours._bridge
+            assert bridge is not None
+            host, listen = _plaintext_only_host(seed(9))
+            stop = trio.Event()
+            ready = trio.Event()
+            outcome: dict[str, object] = {}
+
+            async def serve() -> None:
+                async with host.run(listen):
+                    ready.set()
+                    await stop.wait()
+
+            bridge.spawn(serve)
+            await bridge.run(ready.wait)
+
+            async def dial_ours() -> None:
+                import multiaddr
+                from libp2p.peer.peerinfo import info_from_p2p_addr
+
+                try:
+                    with trio.fail_after(10):
+                        await host.connect(info_from_p2p_addr(multiaddr.Multiaddr(ours.listen_addrs[0])))
+                    outcome["inbound"] = "connected"
+                except Exception as exc:
+                    outcome["inbound"] = exc
+
+            await bridge.run(dial_ours)
+            plaintext_addr = f"{host.get_addrs()[0]}"
+            try:
+                with pytest.raises(P2PError, match="cannot connect"):
+                    await ours.connect(plaintext_addr)
+                assert isinstance(outcome["inbound"], Exception), outcome
+                assert ours.peers() == []
+            finally:
+
+                async def shutdown() -> None:
+                    stop.set()
+                    await host.close()
+
+                await bridge.run(shutdown)
+
+    run(main())
+
+
+def test_stop_is_clean_idempotent_and_restartable() -> None:
+    async def main() -> None:
+        before = set(asyncio.all_tasks())
+        a = P2PHost(seed=seed(1))
+        await a.stop()  # stopping a host that never started is fine
+        for _ in range(2):
+            async with P2PHost(seed=seed(1)) as a, P2PHost(seed=seed(2)) as b:
+                await b.connect(a.listen_addrs[0])
+                await a.subscribe(TOPIC, lambda d, p: True, lambda d, p: None)
+                await b.subscribe(TOPIC, lambda d, p: True, lambda d, p: None)
+                await a.publish(TOPIC, b"x")
+            await a.stop()
+            await b.stop()
+            assert a.peers() == [] and a.listen_addrs == []
+            with pytest.raises(P2PError, match="not running"):
+                await a.publish(TOPIC, b"x")
+            with pytest.raises(P2PError, match="starts once"):
+                await a.start()
+            assert asyncio.get_running_loop() not in trio_bridge._SHARED
+        await asyncio.sleep(0)
+        assert set(asyncio.all_tasks()) == before
+
+    run(main())
+
+
+def test_wildcard_listen_addresses_are_made_dialable() -> None:
+    async def main() -> None:
+        async with (
+            P2PHost(seed=seed(5), listen=("/ip4/0.0.0.0/tcp/0",)) as host,
+            P2PHost(seed=seed(6)) as other,
+        ):
+            addrs = host.listen_addrs
+            assert addrs and not any("/0.0.0.0/" in a for a in addrs)
+            assert any(a.startswith("/ip4/127.0.0.1/tcp/") for a in addrs)
+            assert await other.connect(addrs[-1]) == host.peer_id
+
+    run(main())

@@ -1,0 +1,218 @@
+"""Commit-reveal consensus with f lying committee members: the honest result stands, liars are named."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from pathlib import Path
+
+import pytest
+
+from djmesh.protocol.battle import BattleJoin, BattleResult, Verdict
+from djmesh.protocol.consensus import (
+    InvalidResultError,
+    QuorumError,
+    build_result,
+    select_committee,
+    tally,
+    verify_result,
+)
+from djmesh.protocol.envelope import SignedEnvelope, sign
+from djmesh.protocol.errors import ProtocolError
+from tests.helpers.cli import CliRunner
+from tests.protocol.battle_helpers import MODEL, Battle, key, scores
+
+
+def _honest(i: int) -> dict[str, dict[str, int]]:
+    return scores(800 + 5 * i, 520 - 3 * i)  # honest judges differ a little
+
+
+def _liar_messages(b: Battle, member_index: int, kind: str) -> list[SignedEnvelope]:
+    m = b.members[member_index]
+    if kind == "random":
+        rng = random.Random(member_index)
+        s = scores(rng.randrange(0, 300), rng.randrange(900, 1001), base=rng.randrange(0, 1001))
+        sealed = b.seal(m, s)
+        return [b.commit(m, sealed), b.reveal(m, sealed)]
+    if kind == "copy":  # commits to nothing real, then reveals a copy of an honest member's scores
+        garbage = b.seal(m, scores(1, 1), n=9)
+        copied = b.seal(m, _honest(0), n=1)
+        return [b.commit(m, garbage), b.reveal(m, copied)]
+    if kind == "copy_late":  # waits for the reveals, then commits and reveals a copy
+        copied = b.seal(m, _honest(0), n=1)
+        return [b.commit(m, copied, late=True), b.reveal(m, copied)]
+    if kind == "late":
+        sealed = b.seal(m, _honest(member_index))
+        return [b.commit(m, sealed), b.reveal(m, sealed, late=True)]
+    if kind == "double":  # signs two different verdicts; one leaks as evidence
+        sealed = b.seal(m, _honest(member_index))
+        other = b.seal(m, scores(100, 900), n=2)
+        return [b.commit(m, sealed), b.reveal(m, sealed), other.verdict]
+    if kind == "double_reveal":
+        first, second = b.seal(m, _honest(member_index)), b.seal(m, scores(100, 900), n=2)
+        return [b.commit(m, first), b.commit(m, second), b.reveal(m, first), b.reveal(m, second)]
+    if kind == "wrong_model":
+        from djmesh.protocol.consensus import seal_verdict
+
+        sealed = seal_verdict(
+            m,
+            b.id,
+            hashlib.sha256(b"other").digest(),
+            _honest(1),
+            created_at_ms=b.spec.sets_end + 1,
+            salt=b"s" * 32,
+        )
+        return [b.commit(m, sealed), b.reveal(m, sealed)]
+    if kind == "silent":
+        return []
+    raise AssertionError(kind)
+
+
+EXPECTED = {
+    "random": {"outlier"},
+    "copy": {"bad_reveal", "no_reveal"},
+    "copy_late": {"late_commit", "bad_reveal", "no_reveal"},
+    "late": {"late_reveal", "no_reveal"},
+    "double": {"double_sign"},
+    "double_reveal": {"double_sign"},
+    "wrong_model": {"wrong_model", "no_reveal"},
+    "silent": {"no_reveal"},
+}
+
+
+def _round(b: Battle, liars: dict[int, str]) -> list[SignedEnvelope]:
+    out = b.base()
+    for i, m in enumerate(b.members):
+        if i in liars:
+            out += _liar_messages(b, i, liars[i])
+        else:
+            sealed = b.seal(m, _honest(i))
+            out += [b.commit(m, sealed), b.reveal(m, sealed)]
+    return out
+
+
+def _check_honest_result_stands(b: Battle, liars: dict[int, str], envelopes: list[SignedEnvelope]) -> None:
+    t = tally(envelopes)
+    assert t.winner == "a"
+    honest = [_honest(i) for i in range(len(b.members)) if i not in liars]
+    for side in ("a", "b"):
+        for k, v in t.scores[side].items():
+            values = [h[side][k] for h in honest]
+            assert min(values) <= v <= max(values), (side, k)
+    flagged: dict[bytes, set[str]] = {}
+    for o in t.offences:
+        flagged.setdefault(o.peer, set()).add(o.kind)
+    for i, m in enumerate(b.members):
+        pub = bytes(m.verify_key)
+        if i in liars:
+            assert flagged.get(pub, set()) == EXPECTED[liars[i]], liars[i]
+        else:
+            assert pub not in flagged
+    bundle = sign(build_result(envelopes), key(999), created_at_ms=b.spec.reveal_by + 60_000)
+    result = verify_result(bundle.wire)
+    assert result.winner == "a" and result.scores == t.scores
+
+
+@pytest.mark.parametrize("kind", sorted(EXPECTED))
+def test_one_liar_of_four(kind: str) -> None:
+    b = Battle(committee_size=4)
+    liars = {2: kind}
+    _check_honest_result_stands(b, liars, _round(b, liars))
+
+
+@pytest.mark.parametrize(
+    "kinds", [("random", "random"), ("copy", "double"), ("late", "random"), ("double_reveal", "silent")]
+)
+def test_two_liars_of_seven(kinds: tuple[str, str]) -> None:
+    b = Battle(committee_size=7, viewers=9)
+    liars = {1: kinds[0], 5: kinds[1]}
+    _check_honest_result_stands(b, liars, _round(b, liars))
+
+
+def test_colluding_liars_cannot_flip_the_winner() -> None:
+    b = Battle(committee_size=7, viewers=9)
+    liars = {0: "random", 3: "random"}
+    t = tally(_round(b, liars))
+    assert t.winner == "a"
+
+
+def test_no_quorum_without_2f_plus_1_reveals() -> None:
+    b = Battle(committee_size=4)
+    envelopes = _round(b, {0: "silent", 1: "late"})
+    with pytest.raises(QuorumError):
+        tally(envelopes)
+    with pytest.raises(QuorumError):
+        build_result(envelopes)
+
+
+def test_committee_is_fixed_by_the_battle_and_excludes_djs() -> None:
+    b = Battle(committee_size=4, viewers=8)
+    djs = [bytes(b.dj_a.verify_key), bytes(b.dj_b.verify_key)]
+    viewers = [bytes(k.verify_key) for k in b.viewer_keys]
+    first = select_committee(b.id, djs, viewers + djs, 4)
+    assert first == select_committee(b.id, djs, list(reversed(viewers)), 4)
+    assert not set(first) & set(djs)
+    assert len(first) == 4
+    assert first != select_committee(hashlib.sha256(b"other battle").digest(), djs, viewers, 4)
+    # a DJ joining its own battle is ignored by the tally too
+    dj_join = sign(BattleJoin(battle=b.id), b.dj_a, created_at_ms=b.spec.join_by - 1)
+    assert tally([*_round(b, {}), dj_join]).committee == tally(_round(b, {})).committee
+
+
+def _bundle(b: Battle, result: BattleResult) -> bytes:
+    return sign(result, key(999), created_at_ms=b.spec.reveal_by + 60_000).wire
+
+
+def test_tampered_bundles_are_refused() -> None:
+    b = Battle(committee_size=4)
+    envelopes = _round(b, {})
+    honest = build_result(envelopes)
+    assert verify_result(_bundle(b, honest)).winner == "a"
+    flipped = BattleResult(honest.battle, honest.messages, "b", honest.scores, honest.offences)
+    with pytest.raises(InvalidResultError, match="winner"):
+        verify_result(_bundle(b, flipped))
+    assert honest.scores is not None
+    inflated = {**honest.scores, "b": {**honest.scores["b"], "energy": 999}}
+    with pytest.raises(InvalidResultError, match="medians"):
+        verify_result(
+            _bundle(b, BattleResult(honest.battle, honest.messages, "a", inflated, honest.offences))
+        )
+    framed = ((bytes(b.members[0].verify_key), "outlier"),)
+    with pytest.raises(InvalidResultError, match="offences"):
+        verify_result(_bundle(b, BattleResult(honest.battle, honest.messages, "a", honest.scores, framed)))
+    reveals = [e.wire for e in envelopes if e.kind == "battle_reveal"]
+    thin = tuple(m for m in honest.messages if m not in reveals[:2])
+    with pytest.raises(InvalidResultError, match="quorum"):
+        verify_result(_bundle(b, BattleResult(honest.battle, thin, "a", honest.scores, honest.offences)))
+    wire = bytearray(_bundle(b, honest))
+    wire[-70] ^= 1
+    with pytest.raises(ProtocolError):
+        verify_result(bytes(wire))
+    for junk in (b"", b"\xa0", b"garbage" * 30, envelopes[0].wire):
+        with pytest.raises(ProtocolError):
+            verify_result(junk)
+
+
+def test_verdicts_must_name_the_winner_their_scores_give() -> None:
+    b = Battle()
+    with pytest.raises(ProtocolError):
+        sign(Verdict(battle=b.id, model=MODEL, scores=scores(100, 900), winner="a"), key(5), created_at_ms=1)
+
+
+def test_cli_verify(djmesh: CliRunner, tmp_path: Path) -> None:
+    b = Battle(committee_size=4)
+    good = tmp_path / "result.cbor"
+    good.write_bytes(_bundle(b, build_result(_round(b, {3: "random"}))))
+    ok = djmesh("verify", str(good), "--json")
+    assert ok.returncode == 0, ok.stderr
+    summary = ok.json()
+    assert summary["valid"] and summary["winner"] == "a" and summary["revealed"] == 4
+    assert [o["kind"] for o in summary["offences"]] == ["outlier"]
+    text = djmesh("verify", str(good))
+    assert text.returncode == 0 and "valid result" in text.stdout
+    bad = tmp_path / "bad.cbor"
+    bad.write_bytes(good.read_bytes()[:-1] + b"\x00")
+    refused = djmesh("verify", str(bad))
+    assert refused.returncode == 1 and refused.stderr.startswith("error: invalid result")
+    missing = djmesh("verify", str(tmp_path / "none"))
+    assert missing.returncode != 0 and "cannot read" in missing.stderr
