@@ -285,12 +285,47 @@ def build_from_table(table_path: Path = TABLE_PATH) -> bytes:
     return to_onnx(fit(table))
 
 
+def evaluate(count: int = 48, seed: int = 1006) -> dict[str, Any]:
+    """Held-out check on freshly generated sets: per-criterion R2 and RMSE, and how often the
+    model orders two sets the way their labels do (pairs whose labels differ by > 1 point)."""
+    from djmesh.judge.model import JudgeModel
+
+    table = regenerate_table(count, seed)
+    rows = table["rows"]
+    predicted = JudgeModel().run([r["features"] for r in rows])
+    report: dict[str, Any] = {"sets": count, "criteria": {}}
+    for c in CRITERIA:
+        y = [float(r["labels"][c]) for r in rows]
+        yh = [p[c] for p in predicted]
+        mean = math.fsum(y) / len(y)
+        ss = math.fsum((v - mean) ** 2 for v in y)
+        se = math.fsum((a - b) ** 2 for a, b in zip(y, yh, strict=True))
+        report["criteria"][c] = {
+            "r2": round(1 - se / ss, 3) if ss else None,
+            "rmse": round(math.sqrt(se / len(y)), 2),
+        }
+    weights = AGGREGATE_WEIGHTS["judged"]
+    truth = [math.fsum(w * r["labels"][c] for c, w in weights.items()) for r in rows]
+    agree = total = 0
+    for i in range(len(rows)):
+        for j in range(i + 1, len(rows)):
+            if abs(truth[i] - truth[j]) > 1.0:
+                total += 1
+                agree += (truth[i] > truth[j]) == (predicted[i]["judged"] > predicted[j]["judged"])
+    report["pairwise_order"] = {"pairs": total, "agree": round(agree / total, 3) if total else None}
+    return report
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--regenerate", action="store_true", help="remake the training table from the loops")
     parser.add_argument("--count", type=int, default=96)
     parser.add_argument("--out", type=Path, default=MODEL_PATH)
+    parser.add_argument("--evaluate", action="store_true", help="score freshly generated held-out sets")
     args = parser.parse_args(argv)
+    if args.evaluate:
+        print(json.dumps(evaluate(), indent=1))
+        return 0
     if args.regenerate:
         table = regenerate_table(args.count)
         TABLE_PATH.parent.mkdir(parents=True, exist_ok=True)

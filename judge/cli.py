@@ -111,7 +111,7 @@ def _verify(args: argparse.Namespace) -> int:
             _print_json({"valid": False, "error": str(exc)})
         print(f"error: invalid result: {exc}", file=sys.stderr)
         return 1
-    summary = result.summary()
+    summary: dict[str, Any] = result.summary()
     if args.json:
         _print_json({"valid": True, **summary})
     else:
@@ -146,7 +146,7 @@ def _leaderboard(args: argparse.Namespace) -> int:
         print(f"{genre}:")
         for rank, row in enumerate(rows, 1):
             print(
-                f"  {rank:>3}. {row['peer'][-12:]}  {row['rating']:>7.1f}  "
+                f"  {rank:>3}. {str(row['peer'])[-12:]}  {row['rating']:>7.1f}  "
                 f"{row['wins']}W {row['losses']}L {row['draws']}D"
             )
     return 0

@@ -214,6 +214,8 @@ def set_features(
     outside = [b for b in bpms if not rules.bpm_min <= b <= rules.bpm_max]
     if outside:
         flags.append(f"{len(outside)} track(s) outside {rules.bpm_min:g}-{rules.bpm_max:g} BPM")
+    if analysis.get("segmented_by") == "tracklist":
+        flags.append("tracks too short to find in the audio: segmented by the declared tracklist")
     mismatch = _tracklist_mismatch(cues or [], tracks, transitions)
     if mismatch > 0:
         flags.append(f"tracklist mismatch: {round(mismatch * len(cues or []))} declared cue(s) not found")

@@ -52,7 +52,7 @@ class JudgeModel:
     """One onnxruntime session, single-threaded (results do not depend on threads, but cores are shared)."""
 
     def __init__(self, path: Path = MODEL_PATH) -> None:
-        import onnxruntime as ort
+        import onnxruntime as ort  # type: ignore[import-untyped]
 
         data = model_bytes(path)
         self.sha256 = hashlib.sha256(data).hexdigest()

@@ -37,6 +37,12 @@ class Verdict:
     model: str
     features: dict[str, dict[str, float]] = field(default_factory=dict)
 
+    def centi_scores(self) -> dict[str, dict[str, int]]:
+        """The scores as a ``battle_verdict`` carries them (integer centi-points per side)."""
+        from djmesh.protocol.consensus import scores_from_judge
+
+        return scores_from_judge({"a": self.a.values, "b": self.b.values})
+
     def as_json(self) -> dict[str, Any]:
         return {
             "winner": self.winner,
@@ -96,7 +102,10 @@ def judge_sets(
     """The verdict between two sets, each a path, (samples, rate) or a finished analysis."""
     rules = rules or JudgeRules()
     bpm_range = (float(rules.bpm_min) * 0.75, float(rules.bpm_max) * 1.25)
-    analyses = [s if isinstance(s, Mapping) else analyse(s, bpm_range=bpm_range) for s in (set_a, set_b)]
+    analyses = [
+        s if isinstance(s, Mapping) else analyse(s, bpm_range=bpm_range, cues=list(c) if c else None)
+        for s, c in ((set_a, cues_a), (set_b, cues_b))
+    ]
     model = shared_model()
     a = score_set(analyses[0], rules, cues=cues_a, crowd=crowd_share(votes[0], votes[1]), model=model)
     b = score_set(analyses[1], rules, cues=cues_b, crowd=crowd_share(votes[1], votes[0]), model=model)

@@ -18,7 +18,7 @@ from enum import Enum
 from typing import ClassVar, Self
 
 from djmesh.protocol import schema
-from djmesh.protocol.cbor import CborValue
+from djmesh.protocol.cbor import CborKey, CborValue
 from djmesh.protocol.envelope import SignedEnvelope
 from djmesh.protocol.errors import InvalidPayloadError
 from djmesh.protocol.messages import Message, register
@@ -50,6 +50,8 @@ VERDICT_KEYS: tuple[str, ...] = (
     "total",
 )
 MAX_SCORE = 1000
+#: how long after a deadline a message signed before it may still arrive (gossip delay)
+ARRIVAL_GRACE_MS = 10_000
 MAX_COMMITTEE = 31
 MAX_TRACKS = 16
 SIDES = ("a", "b")
@@ -313,8 +315,12 @@ def parse_scores(value: CborValue, name: str = "scores") -> dict[str, dict[str, 
     return out
 
 
-def scores_payload(scores: dict[str, dict[str, int]]) -> dict[str, CborValue]:
-    return {side: {key: scores[side][key] for key in VERDICT_KEYS} for side in SIDES}
+def scores_payload(scores: dict[str, dict[str, int]]) -> dict[CborKey, CborValue]:
+    out: dict[CborKey, CborValue] = {}
+    for side in SIDES:
+        row: dict[CborKey, CborValue] = {key: scores[side][key] for key in VERDICT_KEYS}
+        out[side] = row
+    return out
 
 
 def winner_of(scores: dict[str, dict[str, int]]) -> str:
@@ -433,6 +439,7 @@ class BattleResult(_BattleRef):
         "bad_reveal",
         "late_commit",
         "late_reveal",
+        "early_reveal",
         "double_sign",
         "no_reveal",
         "wrong_model",
@@ -598,6 +605,7 @@ class BattleMachine:
     tracklists: dict[str, SignedEnvelope] = field(default_factory=dict)
     commits: list[SignedEnvelope] = field(default_factory=list)
     reveals: list[SignedEnvelope] = field(default_factory=list)
+    stray_verdicts: list[SignedEnvelope] = field(default_factory=list)  # evidence of double signing
     result: BattleResult | None = None
     _opened: set[str] = field(default_factory=set)
     _closed: set[str] = field(default_factory=set)
@@ -637,6 +645,7 @@ class BattleMachine:
         out += [self.tracklists[s] for s in SIDES if s in self.tracklists]
         out += sorted(self.commits, key=lambda e: e.content_id)
         out += sorted(self.reveals, key=lambda e: e.content_id)
+        out += sorted(self.stray_verdicts, key=lambda e: e.content_id)
         return tuple(out)
 
     def handle(self, event: BattleEvent, now_ms: int) -> list[Action]:
@@ -662,14 +671,19 @@ class BattleMachine:
         if isinstance(message, BattleAccept):
             if envelope.author != spec.opponent:
                 return [Ignored(envelope, "only the challenged DJ can accept")]
-            if envelope.created_at_ms > spec.accept_by or now_ms > spec.accept_by:
+            if envelope.created_at_ms > spec.accept_by or now_ms > spec.accept_by + ARRIVAL_GRACE_MS:
                 return [Ignored(envelope, "accepted after the deadline")]
             self.accept = self.accept or envelope
             return []
         if isinstance(message, BattleJoin):
             if envelope.author in self.djs.values():
                 return [Ignored(envelope, "a DJ cannot judge their own battle")]
-            if envelope.created_at_ms > spec.join_by or now_ms > spec.join_by:
+            # the tally counts joins by their signed time, so one that arrives late still counts
+            if envelope.created_at_ms > spec.join_by or self.phase not in (
+                Phase.ANNOUNCED,
+                Phase.ACCEPTED,
+                Phase.SETS,
+            ):
                 return [Ignored(envelope, "joined after the deadline")]
             self.joins.setdefault(envelope.author, envelope)
             return []
@@ -691,6 +705,10 @@ class BattleMachine:
             return []
         if isinstance(message, VerdictReveal):
             self.reveals.append(envelope)
+            return []
+        if isinstance(message, Verdict):
+            # verdicts travel inside reveals; one seen on its own is kept as evidence of double signing
+            self.stray_verdicts.append(envelope)
             return []
         if isinstance(message, BattleResult):
             from djmesh.protocol.consensus import verify_bundle_envelope
@@ -716,7 +734,7 @@ class BattleMachine:
         if self.phase == Phase.ANNOUNCED:
             if self.accept is not None:
                 self._set_phase(Phase.ACCEPTED, actions)
-            elif now_ms > spec.accept_by:
+            elif now_ms > spec.accept_by + ARRIVAL_GRACE_MS:
                 self._set_phase(Phase.CANCELLED, actions)
                 actions.append(Cancelled("not accepted in time"))
                 return actions

@@ -9,8 +9,9 @@
 - Tally: once at least 2f+1 of the 3f+1 members revealed valid verdicts, each score is
   the median over them (the lower median for an even count: integers, no rounding).
   Offences are recorded against their authors: outliers, reveals that do not open their
-  commit, late commits/reveals, two different verdicts or commits (double signing),
-  a verdict for another model, and members who never revealed.
+  commit, late commits/reveals, reveals before the commit deadline (others could copy
+  them), two different verdicts or commits (double signing), a verdict for another
+  model, and members who never revealed. A member needs 2f+1 honest peers to be framed.
 - Result bundle: a ``battle_result`` envelope holding every message the result rests on;
   ``verify_result`` recomputes committee, quorum, medians and offences from them and
   refuses the bundle unless everything matches.
@@ -45,8 +46,10 @@ from djmesh.protocol.peer_id import peer_id_from_public_key
 COMMITTEE_CONTEXT = b"djmesh/committee/v1\x00"
 COMMIT_CONTEXT = b"djmesh/verdict-commit/v1\x00"
 #: a verdict whose totals sit further than this (centi-points, summed over both DJs) from the
-#: median, or that names the other winner, is an outlier
+#: median, or any criterion further than OUTLIER_CRITERION_CENTI, or that names the other
+#: winner, is an outlier
 OUTLIER_CENTI = 150
+OUTLIER_CRITERION_CENTI = 300
 
 
 class InvalidResultError(ProtocolError):
@@ -266,6 +269,9 @@ def tally(envelopes: Iterable[SignedEnvelope]) -> Tally:
         if r.created_at_ms > spec.reveal_by:
             offend(r.author, "late_reveal")
             continue
+        if r.created_at_ms <= spec.commit_by:  # before everyone committed: others could copy it
+            offend(r.author, "early_reveal")
+            continue
         if commitment(r.message.verdict, r.message.salt) not in commits.get(r.author, set()):
             offend(r.author, "bad_reveal")
             continue
@@ -293,11 +299,12 @@ def tally(envelopes: Iterable[SignedEnvelope]) -> Tally:
     }
     winner = winner_of(scores)
     for member in committee:
-        v = counted.get(member)
-        if v is None:
+        verdict = counted.get(member)
+        if verdict is None:
             continue
-        distance = sum(abs(v.scores[side]["total"] - scores[side]["total"]) for side in SIDES)
-        if distance > OUTLIER_CENTI or v.winner != winner:
+        distance = sum(abs(verdict.scores[side]["total"] - scores[side]["total"]) for side in SIDES)
+        worst = max(abs(verdict.scores[side][k] - scores[side][k]) for side in SIDES for k in VERDICT_KEYS)
+        if distance > OUTLIER_CENTI or worst > OUTLIER_CRITERION_CENTI or verdict.winner != winner:
             offend(member, "outlier")
     rank = {m: i for i, m in enumerate(committee)}
     ordered_offences = sorted(offences, key=lambda o: (rank.get(o[0], n), o[1]))

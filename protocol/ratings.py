@@ -2,8 +2,8 @@
 
 Every node must compute the same table from the same results, so the math is integer
 fixed point (ratings in milli-points, the expected score from an integer exp series):
-no floats, no libm, no platform differences. Results are applied in (published time,
-battle ID) order; a battle counts once, from its earliest verified bundle.
+no floats, no libm, no platform differences. Battles are applied in (start time,
+battle ID) order; a battle counts once, from its best verified bundle (see ``_preference``).
 """
 
 from __future__ import annotations
@@ -78,16 +78,24 @@ def _apply(table: dict[bytes, Standing], result: Result) -> None:
     loser.losses += 1
 
 
+def _preference(r: Result) -> tuple[int, int, int, bytes]:
+    """Which bundle of a battle counts: a judged result over a forfeit (a forfeit bundle cannot
+    prove a tracklist was never sent), then the one with the most verdicts (a publisher may
+    leave reveals out), then the earliest."""
+    return (r.forfeit is not None, -r.revealed, r.published_at_ms, r.publisher)
+
+
 def ratings(results: Iterable[Result]) -> dict[str, list[Standing]]:
     """Per genre, standings sorted by rating (then peer key) from verified results."""
     first: dict[bytes, Result] = {}
-    for r in sorted(results, key=lambda r: (r.published_at_ms, r.battle_id, r.publisher)):
+    for r in sorted(results, key=_preference):
         first.setdefault(r.battle_id, r)
     tables: dict[str, dict[bytes, Standing]] = {}
-    for r in sorted(first.values(), key=lambda r: (r.published_at_ms, r.battle_id)):
+    for r in sorted(first.values(), key=lambda r: (r.announce.start_at, r.battle_id)):
         _apply(tables.setdefault(r.announce.rules.genre, {}), r)
     return {
-        genre: sorted(table.values(), key=lambda s: (-s.rating, s.peer)) for genre, table in sorted(tables.items())
+        genre: sorted(table.values(), key=lambda s: (-s.rating, s.peer))
+        for genre, table in sorted(tables.items())
     }
 
 
@@ -102,5 +110,9 @@ def verified_results(envelopes: Iterable[SignedEnvelope]) -> list[Result]:
     return out
 
 
-def leaderboard_from_store_messages(envelopes: Iterable[SignedEnvelope]) -> dict[str, list[dict[str, object]]]:
-    return {genre: [s.as_json() for s in rows] for genre, rows in ratings(verified_results(envelopes)).items()}
+def leaderboard_from_store_messages(
+    envelopes: Iterable[SignedEnvelope],
+) -> dict[str, list[dict[str, object]]]:
+    return {
+        genre: [s.as_json() for s in rows] for genre, rows in ratings(verified_results(envelopes)).items()
+    }

@@ -63,6 +63,14 @@ def _liar_messages(b: Battle, member_index: int, kind: str) -> list[SignedEnvelo
             salt=b"s" * 32,
         )
         return [b.commit(m, sealed), b.reveal(m, sealed)]
+    if kind == "early":  # reveals before the commit deadline, when others could still copy it
+        sealed = b.seal(m, _honest(member_index))
+        return [b.commit(m, sealed), sealed.reveal(m, created_at_ms=b.spec.commit_by - 1000)]
+    if kind == "one_criterion":  # fair totals, but one criterion wildly off
+        s = _honest(member_index)
+        s["b"]["gain"] = 0
+        sealed = b.seal(m, s)
+        return [b.commit(m, sealed), b.reveal(m, sealed)]
     if kind == "silent":
         return []
     raise AssertionError(kind)
@@ -76,6 +84,8 @@ EXPECTED = {
     "double": {"double_sign"},
     "double_reveal": {"double_sign"},
     "wrong_model": {"wrong_model", "no_reveal"},
+    "early": {"early_reveal", "no_reveal"},
+    "one_criterion": {"outlier"},
     "silent": {"no_reveal"},
 }
 
@@ -216,3 +226,13 @@ def test_cli_verify(djmesh: CliRunner, tmp_path: Path) -> None:
     assert refused.returncode == 1 and refused.stderr.startswith("error: invalid result")
     missing = djmesh("verify", str(tmp_path / "none"))
     assert missing.returncode != 0 and "cannot read" in missing.stderr
+
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@given(st.binary(max_size=512))
+def test_arbitrary_bytes_are_refused_cleanly(data: bytes) -> None:
+    with pytest.raises(ProtocolError):
+        verify_result(data)
