@@ -45,6 +45,8 @@ DJMESH = """
 import time
 t0 = time.perf_counter(); c0 = time.process_time()
 from djmesh.dsp import analyze_path
+if not COLD:  # a service analyses many files per process: imports are not part of one analysis
+    t0 = time.perf_counter(); c0 = time.process_time()
 r = analyze_path(PATH)
 WALL = time.perf_counter() - t0; CPU = time.process_time() - c0
 EXTRA = {'bpm': r.get('bpm'), 'tracks': len(r.get('tracks', [])), 'lufs': r.get('loudness_lufs'),
@@ -94,6 +96,8 @@ AUBIO = """
 import time
 t0 = time.perf_counter(); c0 = time.process_time()
 import aubio
+if not COLD:
+    t0 = time.perf_counter(); c0 = time.process_time()
 src = aubio.source(PATH, 0, 512)
 tempo = aubio.tempo('default', 1024, 512, src.samplerate)
 n = 0
@@ -129,6 +133,30 @@ def write_wav(path: Path, mono: np.ndarray, repeats: int = 1) -> float:
     return repeats * mono.size / 44100
 
 
+def live_row() -> str:
+    """LiveAnalyzer cost per 20 ms stereo chunk over 60 s of drums (tempo/phase re-fit every 0.5 s)."""
+    from djmesh.dsp import BeatEvent, LiveAnalyzer
+    from tests.helpers.audio import drum_pattern
+
+    x, ref = drum_pattern(128.0, 60.0, style="offbeat", start=0.3)
+    stereo = np.stack([x, x], axis=1)
+    live = LiveAnalyzer(44100, 2)
+    costs, beats = [], []
+    for i in range(0, x.size, 882):
+        t = time.perf_counter()
+        ups = live.feed(stereo[i : i + 882])
+        costs.append(time.perf_counter() - t)
+        beats += [u.time for u in ups if isinstance(u, BeatEvent)]
+    ms = np.asarray(costs) * 1000.0
+    b = np.asarray(beats)
+    late = [float(np.min(np.abs(b - r))) for r in ref if r > 8.0]
+    return (
+        f"| LiveAnalyzer, 20 ms stereo chunks: cost per chunk | median {np.median(ms):.2f} ms, "
+        f"p99 {np.percentile(ms, 99):.2f} ms, max {ms.max():.1f} ms; beat error after lock "
+        f"{1000 * np.median(late):.1f} ms median | - | - |"
+    )
+
+
 def main() -> None:
     require_lmms()
     keep = "--keep" in sys.argv
@@ -151,9 +179,9 @@ def main() -> None:
     )
 
     rows = ["| measure | djmesh | librosa | aubio |", "|---|---|---|---|"]
-    dj = run_child(DJMESH, PATH=str(mix30))
+    dj = run_child(DJMESH, PATH=str(mix30), COLD=False)
     lw = run_child(LIBROSA, PATH=str(mix30), CLIP=str(clip), WARM=True)
-    au = run_child(AUBIO, PATH=str(mix30))
+    au = run_child(AUBIO, PATH=str(mix30), COLD=False)
 
     def xrt(r: dict[str, object]) -> str:
         return f"{dur30 / float(r['wall']):.0f}x ({float(r['wall']):.2f} s)" if "wall" in r else str(r)
@@ -176,18 +204,19 @@ def main() -> None:
         f"{lw.get('rss_mb', 0):.0f} MB | {au.get('rss_mb', 0):.0f} MB |"
     )
     loop = str(LMMS / "beats/909beat01.ogg")
-    cold_dj = run_child(DJMESH, PATH=loop)
+    cold_dj = run_child(DJMESH, PATH=loop, COLD=True)
     cold_lr = run_child(LIBROSA, PATH=str(clip), CLIP=str(clip), WARM=False)
-    cold_au = run_child(AUBIO, PATH=str(clip))
+    cold_au = run_child(AUBIO, PATH=str(clip), COLD=True)
     rows.append(
         f"| Cold start (fresh process, first call, imports + JIT) | {float(cold_dj['wall']):.2f} s | "
         f"{float(cold_lr['wall']):.2f} s | {float(cold_au['wall']):.2f} s |"
     )
-    big = run_child(DJMESH, PATH=str(mix120))
+    big = run_child(DJMESH, PATH=str(mix120), COLD=False)
     rows.append(
         f"| Peak RSS, {dur120 / 60:.0f} min mix (analyze_path) | {big.get('rss_mb', 0):.0f} MB "
         f"({float(big.get('wall', 0)):.1f} s) | - | - |"
     )
+    rows.append(live_row())
     print("\n".join(rows))
     print(
         f"\nresults: djmesh {dj.get('extra')}, librosa {lw.get('extra')}, aubio {au.get('extra')}",

@@ -8,6 +8,7 @@ processes and thread counts: consensus compares these bytes.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -104,7 +105,8 @@ def _grid_for(
     grid = fit_grid(feats.broad, feats.low, est.bpm, feats.onset_rate, start, end)
     looped = _loop_bpm(_bpm(grid, feats.onset_rate), feats.duration)
     if looped:
-        grid = fit_grid(feats.broad, feats.low, looped, feats.onset_rate, start, end, refine=False)
+        # a loop is cut on a bar line: its first sample is the first beat and downbeat
+        grid = BeatGrid(60.0 * feats.onset_rate / looped, 0.0, start, end, loop=True)
     return grid, est.confidence
 
 
@@ -131,7 +133,7 @@ def _pieces(
         splits = tempo_changes(env, fr, _bpm(grid, fr), cs, ce, int(MIN_TEMPO_PIECE_S * fr))
     if not splits:
         s, e = max(a_start, int(round(t_start * fr))), min(a_end, int(round(t_end * fr)))
-        return [((t_start, t_end), BeatGrid(grid.period, grid.phase, s, e), conf)]
+        return [((t_start, t_end), replace(grid, start=s, end=e), conf)]
     out = []
     span_edges = [t_start, *(f / fr for f in splits), t_end]
     core_edges = [cs, *splits, ce]
@@ -139,7 +141,7 @@ def _pieces(
         g, c = _grid_for(feats, core_edges[i], core_edges[i + 1], bpm_range)
         s = max(a_start, int(round(span_edges[i] * fr)))
         e = min(a_end, int(round(span_edges[i + 1] * fr)))
-        out.append(((span_edges[i], span_edges[i + 1]), BeatGrid(g.period, g.phase, s, e), c))
+        out.append(((span_edges[i], span_edges[i + 1]), replace(g, start=s, end=e), c))
     return out
 
 
@@ -198,19 +200,19 @@ def analyze_features(feats: Features, *, bpm_range: tuple[float, float] | None =
             pieces[i] = ((s0, tr.centre), g0, c0)
             pieces[i + 1] = ((tr.centre, e1), g1, c1)
     for (p_start, p_end), fitted, conf in pieces:
-        grid = BeatGrid(
-            fitted.period,
-            fitted.phase,
-            max(a_start, int(round(p_start * fr))),
-            min(a_end, int(round(p_end * fr))),
+        grid = replace(
+            fitted, start=max(a_start, int(round(p_start * fr))), end=min(a_end, int(round(p_end * fr)))
         )
         grids.append(grid)
         confidences.append((conf, grid.end - grid.start))
         frames = grid.beat_frames()
         times = [max(0.0, f / fr) for f in frames]
         beats.extend(times)
-        change = chroma_change(frames, feats.chroma, fr, feats.texture_rate)
-        off = downbeat_offset(frames, feats.low, feats.broad, change)
+        if grid.loop and frames.size:  # beats count from the loop's first sample, a bar line
+            off = -int(round((frames[0] - grid.phase) / grid.period)) % 4
+        else:
+            change = chroma_change(frames, feats.chroma, fr, feats.texture_rate)
+            off = downbeat_offset(frames, feats.low, feats.broad, change)
         downbeats.extend(times[off::4])
         key, _, _ = _key_of(feats, p_start, p_end)
         tracks.append(

@@ -32,12 +32,17 @@ _CHORD_CHANGE = 0.08  # mean chroma change on a bar phase that starts to count a
 
 @dataclass(frozen=True)
 class BeatGrid:
-    """Beats at ``phase + k * period`` (frames) for frames in [start, end)."""
+    """Beats at ``phase + k * period`` (frames) for frames in [start, end).
+
+    ``loop`` marks a grid taken from a sample loop's length: it starts on the loop's
+    first sample, which is also a bar line.
+    """
 
     period: float
     phase: float
     start: int
     end: int
+    loop: bool = False
 
     @property
     def bpm_at(self) -> float:
@@ -192,7 +197,9 @@ def downbeat_offset(beat_frames: F64, low: F32, broad: F32, chroma_change: F64 |
     kick = []
     for o in range(4):
         sel = beat_frames[o::4]
-        kick.append(_sample_max(lowd, sel) - 0.5 * max(0.0, _sample_max(broadd, sel) - _sample_max(lowd, sel)))
+        kick.append(
+            _sample_max(lowd, sel) - 0.5 * max(0.0, _sample_max(broadd, sel) - _sample_max(lowd, sel))
+        )
     score = _standardise(np.asarray(kick))
     if chroma_change is not None and chroma_change.size == beat_frames.size:
         change = np.asarray([float(np.mean(chroma_change[o::4])) for o in range(4)])
@@ -204,7 +211,9 @@ def downbeat_offset(beat_frames: F64, low: F32, broad: F32, chroma_change: F64 |
 
 def _standardise(v: F64) -> F64:
     sd = float(np.std(v))
-    return np.zeros_like(v) if sd < 1e-9 * (float(np.max(np.abs(v))) + 1e-12) else (v - float(np.mean(v))) / sd
+    return (
+        np.zeros_like(v) if sd < 1e-9 * (float(np.max(np.abs(v))) + 1e-12) else (v - float(np.mean(v))) / sd
+    )
 
 
 def chroma_change(beat_frames: F64, chroma: F32, onset_rate: float, texture_rate: float) -> F64:

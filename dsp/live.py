@@ -26,6 +26,7 @@ from .key import estimate_key
 from .loudness import k_weighting_sos
 from .onset import FRAME_RATE, OnsetFrontend
 from .tempo import estimate_tempo
+from .texture import FRAME_RATE as TEXTURE_RATE
 from .texture import TextureFrontend
 
 F32 = npt.NDArray[np.float32]
@@ -99,7 +100,7 @@ class LiveAnalyzer:
         self._next_tempo_frame = int(MIN_TEMPO_HISTORY_S * FRAME_RATE)
         self._chroma = np.zeros(12)
         self._chroma_frames = 0
-        self._next_key_frame = int(KEY_EVERY_S * self._texture_rate)
+        self._next_key_frame = int(KEY_EVERY_S * TEXTURE_RATE)
         self._samples = 0
         self._chunk_start = 0.0
         self._sos = k_weighting_sos(sample_rate)
@@ -113,12 +114,6 @@ class LiveAnalyzer:
         self._next_beat = math.inf
         self._pending_bpm = 0.0
         self._pending_count = 0
-
-    @property
-    def _texture_rate(self) -> float:
-        from .texture import FRAME_RATE as TEXTURE_RATE
-
-        return TEXTURE_RATE
 
     @property
     def bpm(self) -> float:
@@ -144,7 +139,7 @@ class LiveAnalyzer:
         self._push_onsets(mono, now, updates)
         self._push_texture(mono, now, updates)
         updates.extend(self._due_beats(now))
-        updates.append(self._levels(x, now_start, now))
+        updates.append(self._levels(x, now))
         return updates
 
     def _to_mono(self, x: F32) -> F32:
@@ -223,18 +218,18 @@ class LiveAnalyzer:
         t = self._texture.push(mono)
         if t.chroma.shape[0] == 0:
             return
-        decay = math.exp(-1.0 / (KEY_TIME_CONSTANT_S * self._texture_rate))
+        decay = math.exp(-1.0 / (KEY_TIME_CONSTANT_S * TEXTURE_RATE))
         for row in t.chroma.astype(np.float64):
             peak = float(row.max())
             self._chroma = self._chroma * decay + (row / peak if peak > 0 else row)
         self._chroma_frames += t.chroma.shape[0]
         if self._chroma_frames >= self._next_key_frame:
-            self._next_key_frame = self._chroma_frames + int(KEY_EVERY_S * self._texture_rate)
+            self._next_key_frame = self._chroma_frames + int(KEY_EVERY_S * TEXTURE_RATE)
             k = estimate_key(self._chroma)
             if k is not None:
                 updates.append(KeyUpdate(now, k.name, k.camelot, round(k.confidence, 4)))
 
-    def _levels(self, x: F32, start: float, now: float) -> LevelUpdate:
+    def _levels(self, x: F32, now: float) -> LevelUpdate:
         rms = float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
         peak = float(np.max(np.abs(x)))
         power = np.zeros(x.shape[0])
@@ -252,5 +247,4 @@ class LiveAnalyzer:
                 self._sub_acc, self._sub_n = 0.0, 0
         ms = sum(self._subs) / len(self._subs) if self._subs else 0.0
         lufs = -0.691 + 10.0 * math.log10(ms) if ms > 1e-20 else -200.0
-        del start
         return LevelUpdate(round(now, 4), round(_db(rms), 2), round(_db(peak), 2), round(lufs, 2))

@@ -3,7 +3,8 @@
 Detection: per-second descriptors (timbre bands, chroma, onset density) are
 standardised and compared across a sliding boundary; the distance between the
 mean of the 12 s before and the 12 s after peaks where one track gives way to the
-next. Extent: a crossfade is a sum, so around each peak every second's band
+next. A peak only counts if each side has sound the other lacks: breakdowns and
+drops inside one track remove or restore parts of it, a new track brings its own. Extent: a crossfade is a sum, so around each peak every second's band
 power spectrum is explained as ``a * outgoing + b * incoming`` (non-negative
 least squares against the two tracks' own spectra). The incoming amplitude share
 ``g = sqrt(b) / (sqrt(a) + sqrt(b))`` rises across the fade; a line fitted where
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -34,6 +36,8 @@ SMOOTH_BLOCKS = 4
 MIN_FADE_S = 2.0
 #: 1 - cos^2 between the outgoing and incoming band spectra below which a fade cannot be measured
 MIN_SEPARATION = 0.05
+#: share of new sound on both sides of a boundary below which it is a breakdown, not a new track
+MIN_NEW_CONTENT = 0.1
 _PEAK_Z = 2.5  # novelty peak must stand this many robust deviations above the median
 
 
@@ -98,21 +102,40 @@ def novelty(x: F64, w: int) -> F64:
     return out
 
 
-def _pick_peaks(nov: F64, min_gap: int) -> list[int]:
+def _pick_peaks(nov: F64, min_gap: int, keep: Callable[[int], bool]) -> list[int]:
+    """Novelty maxima above a robust floor that ``keep`` accepts, highest first, ``min_gap`` apart."""
     active = nov[nov > 0]
     if active.size == 0:
         return []
     med = float(np.median(active))
     mad = float(np.median(np.abs(active - med))) * 1.4826 + 1e-9
     floor = max(med + _PEAK_Z * mad, 0.35)
-    order = np.argsort(-nov, kind="stable")
+    inner = nov[1:-1]
+    local = np.flatnonzero((inner >= nov[:-2]) & (inner >= nov[2:]) & (inner >= floor)) + 1
     chosen: list[int] = []
-    for i in order:
-        if nov[i] < floor:
-            break
-        if all(abs(int(i) - j) >= min_gap for j in chosen):
+    for i in local[np.argsort(-nov[local], kind="stable")]:
+        if all(abs(int(i) - j) >= min_gap for j in chosen) and keep(int(i)):
             chosen.append(int(i))
     return sorted(chosen)
+
+
+def new_content(power: F64, b: int, w: int) -> float:
+    """How much each side of ``b`` has that the other lacks (the smaller share, 0..1).
+
+    A new track brings sound the old one did not have and drops some of its own; a
+    breakdown or a drop only removes or restores parts of the same track (one side
+    contains the other), so its score is near 0.
+    """
+    left = power[max(0, b - 3 * w) : max(1, b - w)]
+    right = power[min(power.shape[0] - 1, b + w) : b + 3 * w]
+    if left.shape[0] == 0 or right.shape[0] == 0:
+        return 0.0
+    lm, rm = left.mean(axis=0), right.mean(axis=0)
+    scale = 1.0 / np.maximum(0.5 * (lm + rm), 1e-20)
+    lv, rv = lm * scale, rm * scale
+    only_right = float(np.sum(np.maximum(0.0, rv - lv)) / max(float(np.sum(rv)), 1e-20))
+    only_left = float(np.sum(np.maximum(0.0, lv - rv)) / max(float(np.sum(lv)), 1e-20))
+    return min(only_right, only_left)
 
 
 def block_power(feats: Features, start_s: float, end_s: float) -> F64:
@@ -222,10 +245,12 @@ def segment_features(feats: Features, start: int, end: int) -> Segmentation:
     if x.shape[0] < 2 * WINDOW_S + 1:
         return single
     nov = novelty(x, WINDOW_S)
-    peaks = _pick_peaks(nov, int(MIN_TRACK_S / BLOCK_S))
+    power = block_power(feats, t0, t1)
+    peaks = _pick_peaks(
+        nov, int(MIN_TRACK_S / BLOCK_S), lambda b: new_content(power, b, WINDOW_S) >= MIN_NEW_CONTENT
+    )
     if not peaks:
         return single
-    power = block_power(feats, t0, t1)
     bounds = [0, *peaks, x.shape[0]]
     transitions: list[Transition] = []
     for i, b in enumerate(peaks):

@@ -89,7 +89,7 @@ def _zone_prior(bpm: float) -> float:
 def estimate_tempo(
     env: F32, frame_rate: float, bpm_range: tuple[float, float] | None = None
 ) -> TempoEstimate:
-    """Global tempo of an onset envelope, reported inside ``bpm_range`` (default 70-180)."""
+    """Global tempo of an onset envelope, reported inside ``bpm_range`` (default 70-185)."""
     lo, hi = bpm_range or DEFAULT_BPM_RANGE
     if not (0 < lo < hi):
         raise ValueError(f"invalid bpm range: {lo}-{hi}")
@@ -161,6 +161,7 @@ def _refine(sal: F64, grid: F64, bpm: float) -> float:
     return float(grid[w[np.argmax(sal[w])]]) if w.size else bpm
 
 
+# Tempo steps inside a track: local tempi over 16 s windows every 8 s.
 TEMPO_WINDOW_S = 16.0
 TEMPO_HOP_S = 8.0
 TEMPO_CHANGE = 0.015  # relative change that counts as a new tempo (a DJ's pitch fader moves more)

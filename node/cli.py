@@ -223,6 +223,30 @@ def cmd_status(args: argparse.Namespace) -> int:
     return _emit(args, _call(args, "status"), lambda r: "\n".join(f"{k}: {v}" for k, v in r.items()))
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from djmesh.node.demo import format_summary, run_demo
+
+    if args.http:
+        raise CliError("--http: the web overlay is not built yet in this version", code=2)
+    home = _home(args)
+    _setup_file_logging(home, "info")
+    progress = None if args.json else (lambda text: print(f"· {text}", file=sys.stderr, flush=True))
+    summary = asyncio.run(
+        run_demo(
+            home.root / "demo",
+            viewers=args.viewers,
+            byzantine=args.byzantine,
+            keep_running=args.live,
+            progress=progress,
+        )
+    )
+    if args.json:
+        _print_json(summary)
+    else:
+        print(format_summary(summary))
+    return 0
+
+
 def cmd_node(args: argparse.Namespace) -> int:
     from djmesh.node.daemon import run_daemon
 
@@ -335,6 +359,19 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--listen", action="append", metavar="MULTIADDR", help="e.g. /ip4/127.0.0.1/tcp/0")
     sub.add_argument("--bootstrap", action="append", metavar="MULTIADDR", help="bootstrap peer (repeatable)")
     add_passphrase(sub)
+
+    sub = add(
+        "demo", cmd_demo, "a whole battle on loopback: bootstrap, two DJs, N viewers, judging, consensus"
+    )
+    sub.add_argument(
+        "--viewers", type=int, default=4, help="viewer nodes (default 4; the committee is 3f+1 of them)"
+    )
+    sub.add_argument(
+        "--byzantine", type=int, default=0, metavar="F", help="viewers that lie in their verdicts"
+    )
+    sub.add_argument("--live", action="store_true", help="keep the network running afterwards")
+    sub.add_argument("--http", metavar="ADDR", help="serve the overlay (not built yet)")
+    sub.add_argument("--json", action="store_true")
 
     sub = add("post", cmd_post, "publish a post (through the running node)")
     sub.add_argument("text")

@@ -390,10 +390,11 @@ class Node:
     async def publish(self, message: Message) -> SignedEnvelope:
         """Sign, store and gossip ``message`` as this node."""
         envelope = sign(message, self.identity.signing_key, created_at_ms=_now_ms())
-        await self._publish_signed(envelope)
+        await self.publish_signed(envelope)
         return envelope
 
-    async def _publish_signed(self, envelope: SignedEnvelope) -> None:
+    async def publish_signed(self, envelope: SignedEnvelope) -> None:
+        """Store and gossip an envelope this node signed itself (e.g. a verdict commit)."""
         self._inbox.mark_seen(envelope.content_id)
         self._store_new([envelope], via="local")
         for topic in topics_for(envelope):
@@ -469,7 +470,7 @@ class Node:
         crew_id = envelope.content_id
         self.store.put_crew_key(crew_id, 0, new_crew_key())
         await self.join_topic(crew_topic(crew_id))
-        await self._publish_signed(envelope)
+        await self.publish_signed(envelope)
         return crew_id
 
     def _admin_crew(self, crew_id: bytes) -> tuple[int, bytes]:

@@ -213,7 +213,7 @@ class BattleAnnounce(Message):
 
 
 @dataclass(frozen=True)
-class _BattleRef(Message):
+class BattleMessage(Message):
     """A message about one battle; it travels on that battle's topic."""
 
     battle: bytes
@@ -224,7 +224,7 @@ class _BattleRef(Message):
 
 @register
 @dataclass(frozen=True)
-class BattleAccept(_BattleRef):
+class BattleAccept(BattleMessage):
     """DJ B takes the challenge (only DJ B's accept counts)."""
 
     KIND: ClassVar[str] = "battle_accept"
@@ -243,7 +243,7 @@ class BattleAccept(_BattleRef):
 
 @register
 @dataclass(frozen=True)
-class BattleJoin(_BattleRef):
+class BattleJoin(BattleMessage):
     """A viewer offers to judge; the committee is drawn from those who join by ``join_by``."""
 
     KIND: ClassVar[str] = "battle_join"
@@ -259,7 +259,7 @@ class BattleJoin(_BattleRef):
 
 @register
 @dataclass(frozen=True)
-class Tracklist(_BattleRef):
+class Tracklist(BattleMessage):
     """A DJ's declared set: track titles and cue times (ms from the set start), and its stream."""
 
     KIND: ClassVar[str] = "battle_tracklist"
@@ -334,7 +334,7 @@ def winner_of(scores: dict[str, dict[str, int]]) -> str:
 
 @register
 @dataclass(frozen=True)
-class Verdict(_BattleRef):
+class Verdict(BattleMessage):
     """One committee member's judgement. Published only inside a reveal, after its commit."""
 
     KIND: ClassVar[str] = "battle_verdict"
@@ -368,7 +368,7 @@ class Verdict(_BattleRef):
 
 @register
 @dataclass(frozen=True)
-class VerdictCommit(_BattleRef):
+class VerdictCommit(BattleMessage):
     """SHA-256 over the member's signed verdict and a secret salt: binds it before anyone reveals."""
 
     KIND: ClassVar[str] = "battle_commit"
@@ -389,7 +389,7 @@ class VerdictCommit(_BattleRef):
 
 @register
 @dataclass(frozen=True)
-class VerdictReveal(_BattleRef):
+class VerdictReveal(BattleMessage):
     """The signed verdict envelope and the salt that open the member's commitment."""
 
     KIND: ClassVar[str] = "battle_reveal"
@@ -415,7 +415,7 @@ class VerdictReveal(_BattleRef):
 
 @register
 @dataclass(frozen=True)
-class BattleResult(_BattleRef):
+class BattleResult(BattleMessage):
     """Everything needed to check a battle's result offline (see ``consensus.verify_result``).
 
     ``messages`` are the envelopes the result rests on: announce, accept, joins, tracklists,
@@ -663,7 +663,7 @@ class BattleMachine:
     # -- messages --
     def _receive(self, envelope: SignedEnvelope, now_ms: int) -> list[Action]:
         message = envelope.message
-        if not isinstance(message, _BattleRef) or message.battle != self.battle_id:
+        if not isinstance(message, BattleMessage) or message.battle != self.battle_id:
             return [Ignored(envelope, "not a message of this battle")]
         spec = self.spec
         if self.phase in (Phase.DONE, Phase.CANCELLED) and not isinstance(message, BattleResult):

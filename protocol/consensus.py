@@ -31,12 +31,12 @@ from djmesh.protocol.battle import (
     BattleAccept,
     BattleAnnounce,
     BattleJoin,
+    BattleMessage,
     BattleResult,
     Tracklist,
     Verdict,
     VerdictCommit,
     VerdictReveal,
-    _BattleRef,
     winner_of,
 )
 from djmesh.protocol.envelope import SignedEnvelope, decode_envelope, sign
@@ -189,7 +189,7 @@ def _sort(envelopes: Iterable[SignedEnvelope]) -> _Sorted:
         m = e.message
         if isinstance(m, BattleAnnounce):
             continue
-        if not isinstance(m, _BattleRef) or m.battle != battle_id:
+        if not isinstance(m, BattleMessage) or m.battle != battle_id:
             raise InvalidResultError(f"{e.kind} of another battle in the bundle")
         if isinstance(m, BattleAccept):
             out.accept = e

@@ -43,6 +43,9 @@ def test_loop_file_tempo(lmms_dir: Path, name: str, beats: int) -> None:
     truth = beats * 60.0 / float(r["duration"])  # type: ignore[arg-type]
     assert r["bpm"] == pytest.approx(truth, rel=0.01)
     assert len(r["beats"]) == beats  # type: ignore[arg-type]
+    # a loop is cut on a bar line: the grid starts on its first sample, bars every 4 beats
+    assert r["beats"][0] == 0.0  # type: ignore[index]
+    assert r["downbeats"] == r["beats"][::4]  # type: ignore[index]
 
 
 @pytest.mark.parametrize(("name", "beats"), sorted(LOOPS.items()))

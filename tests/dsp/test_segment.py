@@ -75,3 +75,17 @@ def test_steady_tempo_is_not_split() -> None:
     x = _track(126.0, "syncopated", 60, False, 120.0)[0]
     r = analyze_pcm(x, SR)
     assert len(r["tracks"]) == 1  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("fade_out_s", [0.0, 16.0])
+def test_breakdown_inside_a_track_is_not_a_transition(fade_out_s: float) -> None:
+    # drums cut (or fade) out for 24 s and come back: same track, no new sound
+    drums, _ = drum_pattern(126.0, 130.0, style="house", start=0.1, sr=SR)
+    a, b = int(50 * SR), int(74 * SR)
+    if fade_out_s:
+        n = int(fade_out_s * SR)
+        drums[a - n : a] *= np.linspace(1.0, 0.0, n, dtype=np.float32)
+    drums[a:b] = 0.0
+    r = analyze_pcm(drums + 0.6 * chord_progression(57, True, 130.0, sr=SR), SR)
+    assert r["transitions"] == []
+    assert len(r["tracks"]) == 1  # type: ignore[arg-type]

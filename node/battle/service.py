@@ -1,0 +1,377 @@
+"""The asyncio glue that runs battles: it feeds ``BattleMachine`` from gossip and a clock,
+and carries out its actions with the node's other services.
+
+- A DJ streams their set (through ``LiveService``) when their window opens and declares a
+  signed tracklist naming the stream.
+- A viewer joins, keeps both signed sets, and if the battle's committee includes it, judges
+  the audio of the signed sets (the same bytes on every honest node), commits to its
+  verdict, reveals it, and publishes the result bundle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from djmesh.node.errors import NodeError
+from djmesh.node.events import MessageStored
+from djmesh.node.live.service import LiveService
+from djmesh.node.node import Node
+from djmesh.protocol import peer_id_from_public_key, public_key_from_peer_id, sign
+from djmesh.protocol.battle import (
+    BATTLES_TOPIC,
+    SIDES,
+    VERDICT_KEYS,
+    BattleAccept,
+    BattleAnnounce,
+    BattleJoin,
+    BattleMachine,
+    BattleMessage,
+    Finished,
+    JudgeNow,
+    Received,
+    RevealNow,
+    Rules,
+    SetClosed,
+    SetOpened,
+    TallyNow,
+    Tick,
+    Tracklist,
+    VerdictReveal,
+    battle_topic,
+)
+from djmesh.protocol.consensus import (
+    Result,
+    SealedVerdict,
+    build_result,
+    seal_verdict,
+    verify_bundle_envelope,
+)
+from djmesh.protocol.envelope import SignedEnvelope, decode_envelope
+
+log = logging.getLogger(__name__)
+
+TICK_S = 0.25
+SAMPLE_RATE = 48_000
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass(frozen=True)
+class Liar:
+    """How a dishonest committee member bends its verdict (for demos and tests of consensus)."""
+
+    mode: str = "random"  # "random": made-up scores; "flip": swaps the two sides
+    seed: int = 0
+
+    def bend(self, scores: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+        if self.mode == "flip":
+            return {"a": dict(scores["b"]), "b": dict(scores["a"])}
+        rng = random.Random(self.seed)
+        return {side: {key: rng.randrange(0, 1001) for key in VERDICT_KEYS} for side in SIDES}
+
+
+@dataclass
+class DjSet:
+    """What a DJ brings: a playable source and the tracklist they declare."""
+
+    source: str
+    titles: tuple[str, ...]
+    cues_ms: tuple[int, ...]
+
+
+@dataclass
+class BattleState:
+    machine: BattleMachine
+    my_set: DjSet | None = None
+    my_stream: str | None = None
+    sealed: SealedVerdict | None = None
+    result: Result | None = None
+    judging: asyncio.Task[None] | None = None
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class BattleService:
+    def __init__(
+        self, node: Node, live: LiveService, *, auto_join: bool = True, liar: Liar | None = None
+    ) -> None:
+        self.node = node
+        self.live = live
+        self.auto_join = auto_join
+        self.liar = liar
+        self.battles: dict[bytes, BattleState] = {}
+        self._pending_sets: dict[bytes, DjSet] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.listeners: list[Callable[[bytes, object], None]] = []
+
+    async def __aenter__(self) -> BattleService:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        events = self.node.events()
+        self._spawn(self._follow(events))
+        await self.node.join_topic(BATTLES_TOPIC)
+        for stored in self.node.store.by_topics([BATTLES_TOPIC], kinds=("battle_announce",)):
+            await self._on_message(stored)
+        self._spawn(self._tick_forever())
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # -- public API ----------------------------------------------------------------------------
+
+    async def announce(
+        self,
+        opponent: str,
+        my_set: DjSet,
+        *,
+        rules: Rules,
+        start_in_s: float = 20.0,
+        accept_s: float | None = None,
+        commit_seconds: int = 30,
+        reveal_seconds: int = 30,
+        title: str = "",
+    ) -> bytes:
+        """Challenge ``opponent`` (a peer ID); returns the battle ID."""
+        now = _now_ms()
+        start_at = now + int(start_in_s * 1000)
+        accept_by = now + int((accept_s if accept_s is not None else start_in_s / 2) * 1000)
+        message = BattleAnnounce(
+            opponent=public_key_from_peer_id(opponent),
+            rules=rules,
+            accept_by=accept_by,
+            join_by=start_at,
+            start_at=start_at,
+            commit_seconds=commit_seconds,
+            reveal_seconds=reveal_seconds,
+            title=title,
+        )
+        envelope = sign(message, self.node.identity.signing_key, created_at_ms=now)
+        self._pending_sets[envelope.content_id] = my_set
+        await self.node.join_topic(battle_topic(envelope.content_id))
+        await self.node.publish_signed(envelope)
+        return envelope.content_id
+
+    async def accept(self, battle_id: bytes, my_set: DjSet) -> None:
+        state = self.battles.get(battle_id)
+        if state is None:
+            raise NodeError(f"unknown battle {battle_id.hex()}")
+        if state.machine.spec.opponent != self.node.public_key:
+            raise NodeError("only the challenged DJ can accept")
+        state.my_set = my_set
+        await self.node.publish(BattleAccept(battle=battle_id))
+
+    async def join(self, battle_id: bytes) -> None:
+        await self.node.join_topic(battle_topic(battle_id))
+        await self.node.publish(BattleJoin(battle=battle_id))
+
+    async def wait_result(self, battle_id: bytes, timeout_s: float) -> Result | None:
+        state = self.battles.get(battle_id)
+        deadline = time.monotonic() + timeout_s
+        while state is None:
+            if time.monotonic() > deadline:
+                return None
+            await asyncio.sleep(0.1)
+            state = self.battles.get(battle_id)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(state.done.wait(), max(0.0, deadline - time.monotonic()))
+        return state.result
+
+    # -- inputs --------------------------------------------------------------------------------
+
+    async def _follow(self, events: Any) -> None:
+        async for event in events:
+            if isinstance(event, MessageStored):
+                try:
+                    await self._on_message(event.envelope)
+                except Exception:  # one bad battle must not stop the others
+                    log.exception("battle service failed on %s", event.envelope.kind)
+
+    async def _on_message(self, envelope: SignedEnvelope) -> None:
+        message = envelope.message
+        if isinstance(message, BattleAnnounce):
+            if envelope.content_id in self.battles:
+                return
+            state = BattleState(BattleMachine(envelope))
+            state.my_set = self._pending_sets.pop(envelope.content_id, None)
+            self.battles[envelope.content_id] = state
+            me = self.node.public_key
+            if (
+                me not in (envelope.author, message.opponent)
+                and self.auto_join
+                and _now_ms() < message.join_by
+            ):
+                await self.join(envelope.content_id)
+            elif me == message.opponent:
+                await self.node.join_topic(battle_topic(envelope.content_id))
+            await self._handle(state, None)
+        elif isinstance(message, BattleMessage):
+            known = self.battles.get(message.battle)
+            if known is not None:
+                await self._handle(known, envelope)
+                if (
+                    isinstance(message, Tracklist)
+                    and message.stream
+                    and envelope.author != self.node.public_key
+                ):
+                    self._spawn(self._keep_set(message.stream.hex()))
+
+    async def _tick_forever(self) -> None:
+        while True:
+            for state in list(self.battles.values()):
+                if not state.done.is_set():
+                    await self._handle(state, None)
+            await asyncio.sleep(TICK_S)
+
+    async def _handle(self, state: BattleState, envelope: SignedEnvelope | None) -> None:
+        event = Received(envelope) if envelope is not None else Tick()
+        for action in state.machine.handle(event, _now_ms()):
+            try:
+                await self._act(state, action)
+            except Exception:
+                log.exception("battle %s: acting on %s failed", state.machine.battle_id.hex()[:12], action)
+
+    # -- actions -------------------------------------------------------------------------------
+
+    def _my_side(self, state: BattleState) -> str | None:
+        return next((s for s, k in state.machine.djs.items() if k == self.node.public_key), None)
+
+    async def _act(self, state: BattleState, action: object) -> None:
+        machine = state.machine
+        if isinstance(action, SetOpened) and action.side == self._my_side(state) and state.my_set:
+            state.my_stream = await self.live.start_stream(
+                state.my_set.source, title=f"{machine.spec.title or 'battle'} ({action.side.upper()})"
+            )
+            await self.node.publish(
+                Tracklist(
+                    battle=machine.battle_id,
+                    titles=state.my_set.titles,
+                    cues_ms=state.my_set.cues_ms,
+                    stream=bytes.fromhex(state.my_stream),
+                )
+            )
+        elif isinstance(action, SetClosed) and action.side == self._my_side(state) and state.my_stream:
+            with contextlib.suppress(Exception):
+                await self.live.stop_stream(state.my_stream)
+        elif isinstance(action, JudgeNow) and self.node.public_key in action.committee:
+            state.judging = self._spawn(self._judge_and_commit(state))
+        elif isinstance(action, RevealNow) and state.sealed is not None:
+            if state.judging is not None:
+                await state.judging
+            await self.node.publish_signed(
+                state.sealed.reveal(self.node.identity.signing_key, created_at_ms=_now_ms())
+            )
+        elif isinstance(action, TallyNow) and self.node.public_key in machine.committee():
+            bundle = build_result(action.messages)
+            await self.node.publish(bundle)
+        elif isinstance(action, Finished):
+            self._finish(state)
+        for listener in self.listeners:
+            listener(machine.battle_id, action)
+
+    def _finish(self, state: BattleState) -> None:
+        machine = state.machine
+        for envelope in self.node.store.by_topics(
+            [battle_topic(machine.battle_id)], kinds=("battle_result",)
+        ):
+            try:
+                state.result = verify_bundle_envelope(envelope)
+                break
+            except Exception as exc:
+                log.info("result bundle %s refused: %s", envelope.content_id.hex()[:12], exc)
+        state.done.set()
+
+    async def _keep_set(self, stream_id: str) -> None:
+        """Receive a DJ's stream as it plays, so the signed set is here when judging starts."""
+        with contextlib.suppress(Exception):
+            await self.live.listen(stream_id)
+
+    async def set_audio(self, stream_id: str) -> np.ndarray:
+        """The decoded audio of a DJ's signed set, fetched from peers where ours is incomplete."""
+        await self.live.fetch_set(stream_id)
+        chunks = [chunk async for chunk in self.live.set_pcm(stream_id)]
+        if not chunks:
+            raise NodeError(f"the set of stream {stream_id[:12]} is empty")
+        pcm = np.concatenate(chunks, axis=0)
+        return pcm.mean(axis=1).astype(np.float32) if pcm.ndim == 2 else pcm.astype(np.float32)
+
+    async def _judge_and_commit(self, state: BattleState) -> None:
+        from djmesh.judge import judge_sets
+
+        machine = state.machine
+        audio, cues = [], []
+        for side in SIDES:
+            tracklist_env = machine.tracklists[side]
+            tracklist = tracklist_env.message
+            assert isinstance(tracklist, Tracklist) and tracklist.stream is not None
+            audio.append(await self.set_audio(tracklist.stream.hex()))
+            cues.append([c / 1000 for c in tracklist.cues_ms])
+        rules = machine.spec.rules
+        verdict = await asyncio.to_thread(
+            judge_sets,
+            (audio[0], SAMPLE_RATE),
+            (audio[1], SAMPLE_RATE),
+            rules,
+            cues_a=cues[0],
+            cues_b=cues[1],
+        )
+        scores = verdict.centi_scores()
+        if self.liar is not None:
+            scores = self.liar.bend(scores)
+        state.sealed = seal_verdict(
+            self.node.identity.signing_key,
+            machine.battle_id,
+            rules.model,
+            scores,
+            created_at_ms=_now_ms(),
+            salt=os.urandom(32),
+        )
+        await self.node.publish_signed(
+            state.sealed.commit(self.node.identity.signing_key, created_at_ms=_now_ms())
+        )
+        log.info("battle %s: committed (winner %s)", machine.battle_id.hex()[:12], verdict.winner)
+
+    # -- views ---------------------------------------------------------------------------------
+
+    def verdicts(self, battle_id: bytes) -> list[tuple[str, dict[str, dict[str, int]]]]:
+        """Revealed verdicts seen here: (peer ID, scores)."""
+        out: list[tuple[str, dict[str, dict[str, int]]]] = []
+        state = self.battles.get(battle_id)
+        if state is None:
+            return out
+        for envelope in state.machine.reveals:
+            reveal = envelope.message
+            assert isinstance(reveal, VerdictReveal)
+            try:
+                verdict = decode_envelope(reveal.verdict, now_ms=None).message
+            except Exception:
+                continue
+            scores = getattr(verdict, "scores", None)
+            if isinstance(scores, dict):
+                out.append((peer_id_from_public_key(envelope.author), scores))
+        return out

@@ -1,0 +1,282 @@
+"""`djmesh demo`: a whole battle on loopback in one command.
+
+A bootstrap server, two DJ nodes and N viewer nodes start in this process, all real
+(libp2p gossip, QUIC streams, SQLite stores in the demo home). The DJs stream six-track
+sets built from real drum and bass loops (Debian's lmms-common), one clean and
+beat-matched, one a train-wreck of the same kind of material. The viewers keep the signed
+sets, the committee judges them with the pinned model, commits, reveals and agrees, and
+the leaderboard, computed from the verified results in the store, updates. F viewers can
+be made to lie; the result stands and they are named.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+import wave
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nacl.signing
+import numpy as np
+
+from djmesh.node.battle import BattleService, Liar
+from djmesh.node.battle.service import DjSet
+from djmesh.node.config import NodeConfig
+from djmesh.node.errors import NodeError
+from djmesh.node.home import NodeHome
+from djmesh.node.identity import create_identity
+from djmesh.node.live.service import LiveService
+from djmesh.node.node import Node, NodeOptions
+from djmesh.node.p2p import P2PHost
+from djmesh.protocol import peer_id_from_public_key
+from djmesh.protocol.battle import BATTLES_TOPIC, Rules
+from djmesh.protocol.consensus import Result
+from djmesh.protocol.ratings import leaderboard_from_store_messages
+
+log = logging.getLogger(__name__)
+
+LOOPBACK = "/ip4/127.0.0.1/tcp/0"
+GENRE = "house"
+BPM = 125.0
+BARS_PER_TRACK = 6
+
+
+@dataclass
+class Participant:
+    name: str
+    node: Node
+    live: LiveService
+    battles: BattleService
+    liar: Liar | None = None
+
+
+def committee_size_for(viewers: int) -> int:
+    """The largest 3f + 1 the viewers can fill."""
+    return 3 * ((viewers - 1) // 3) + 1
+
+
+def _home(root: Path, name: str) -> NodeHome:
+    """A demo node's home; the key is derived from the name so reruns keep identities."""
+    home = NodeHome(root / name)
+    home.ensure()
+    if not home.key_file.exists():
+        seed = bytes(nacl.signing.SigningKey(f"djmesh-demo/{name}".encode().ljust(32, b"\0")[:32]))
+        create_identity(home.key_file, seed=seed)
+        home.config_file.write_text(NodeConfig(name=name).to_toml(), encoding="utf-8")
+    return home
+
+
+def _write_wav(path: Path, samples: np.ndarray, rate: int) -> None:
+    pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2")
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(pcm.tobytes())
+
+
+def build_sets(root: Path) -> tuple[DjSet, DjSet, float]:
+    """DJ A's clean set, DJ B's train-wreck, and the longer set's length in seconds."""
+    from djmesh.judge.synth import Defects, SetSpec, build_set
+
+    clean = SetSpec(bpm=BPM, bars_per_track=BARS_PER_TRACK, defects=Defects(fade_bars=3))
+    wreck = SetSpec(
+        bpm=BPM,
+        bars_per_track=BARS_PER_TRACK,
+        first_track=0,
+        seed=7,
+        defects=Defects(
+            tempo_spread=0.05, phase_ms=140.0, bar_shift_beats=1, gain_jump_db=8.0, clip_db=9.0, fade_bars=2
+        ),
+    )
+    sets, length = [], 0.0
+    root.mkdir(parents=True, exist_ok=True)
+    for label, spec in (("a-clean", clean), ("b-train-wreck", wreck)):
+        built = build_set(spec)
+        path = root / f"set-{label}.wav"
+        _write_wav(path, built.samples, built.sample_rate)
+        length = max(length, built.samples.size / built.sample_rate)
+        titles = tuple(f"Loop {spec.first_track + i + 1} @ {bpm:.1f}" for i, bpm in enumerate(built.bpms))
+        sets.append(DjSet(str(path), titles, tuple(int(round(c * 1000)) for c in built.cues)))
+    return sets[0], sets[1], length
+
+
+@contextlib.asynccontextmanager
+async def _participant(
+    root: Path, name: str, bootstrap: list[str], liar: Liar | None
+) -> AsyncIterator[Participant]:
+    node = Node(_home(root, name), options=NodeOptions(listen=[LOOPBACK], bootstrap=bootstrap))
+    async with node, LiveService(node) as live, BattleService(node, live, liar=liar) as battles:
+        yield Participant(name, node, live, battles, liar)
+
+
+async def _wait(predicate: Any, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise NodeError(f"demo: timed out waiting for {what}")
+        await asyncio.sleep(0.2)
+
+
+def _verdict_rows(result: Result, viewers: list[Participant], battles: BattleService) -> list[dict[str, Any]]:
+    liars = {p.node.peer_id for p in viewers if p.liar is not None}
+    rows = []
+    for peer, scores in battles.verdicts(result.battle_id):
+        total_a, total_b = scores["a"]["total"] / 100, scores["b"]["total"] / 100
+        rows.append(
+            {
+                "peer": peer,
+                "honest": peer not in liars,
+                "winner": "a" if total_a >= total_b else "b",
+                "total_a": total_a,
+                "total_b": total_b,
+            }
+        )
+    return sorted(rows, key=lambda row: row["peer"])
+
+
+async def run_demo(
+    root: Path,
+    *,
+    viewers: int = 4,
+    byzantine: int = 0,
+    keep_running: bool = False,
+    progress: Any = None,
+) -> dict[str, Any]:
+    """Run one battle; returns the summary that `djmesh demo --json` prints."""
+    if viewers < 1:
+        raise NodeError("--viewers must be at least 1")
+    size = committee_size_for(viewers)
+    if byzantine < 0 or byzantine > (size - 1) // 3:
+        raise NodeError(
+            f"--byzantine {byzantine}: a committee of {size} (from {viewers} viewers) tolerates at most "
+            f"{(size - 1) // 3} liars; add viewers (3F+1 are needed)"
+        )
+
+    def say(text: str) -> None:
+        if progress is not None:
+            progress(text)
+
+    from djmesh.judge import MODEL_SHA256
+
+    say("building two six-track sets from the lmms loops")
+    set_a, set_b, length_s = await asyncio.to_thread(build_sets, root / "sets")
+    rules = Rules.for_genre(
+        GENRE,
+        tracks=6,
+        set_seconds=int(math.ceil(length_s)) + 2,
+        model=bytes.fromhex(MODEL_SHA256),
+        committee_size=size,
+        mode="simultaneous",
+    )
+    boot_home = _home(root, "bootstrap")
+    from djmesh.node.identity import load_identity
+
+    boot_seed = load_identity(boot_home.key_file).seed
+    async with (
+        P2PHost(seed=boot_seed, listen=[LOOPBACK], serve_discovery=True) as boot,
+        contextlib.AsyncExitStack() as stack,
+    ):
+        say(f"bootstrap listening on {boot.listen_addrs[0]}")
+        bootstrap = boot.listen_addrs
+        dj_a = await stack.enter_async_context(_participant(root, "dj-a", bootstrap, None))
+        dj_b = await stack.enter_async_context(_participant(root, "dj-b", bootstrap, None))
+        crowd = []
+        for i in range(viewers):
+            liar = Liar(mode="random", seed=i) if i < byzantine else None
+            crowd.append(
+                await stack.enter_async_context(_participant(root, f"viewer-{i + 1}", bootstrap, liar))
+            )
+        everyone = [dj_a, dj_b, *crowd]
+        say(f"{len(everyone)} nodes up; waiting for the battles topic mesh")
+        await _wait(
+            lambda: all(p.node.host.mesh_peers(BATTLES_TOPIC) for p in everyone), 60, "the battles topic mesh"
+        )
+        battle_id = await dj_a.battles.announce(
+            dj_b.node.peer_id,
+            set_a,
+            rules=rules,
+            start_in_s=12,
+            accept_s=6,
+            commit_seconds=25,
+            reveal_seconds=20,
+            title="djmesh demo battle",
+        )
+        say(
+            f"battle {battle_id.hex()[:16]} announced: {rules.genre}, {rules.tracks} tracks, {rules.set_seconds} s sets"
+        )
+        await _wait(lambda: battle_id in dj_b.battles.battles, 30, "the announcement to reach DJ B")
+        await dj_b.battles.accept(battle_id, set_b)
+        say("DJ B accepted; viewers join; sets start together")
+        spec_state = dj_a.battles.battles[battle_id].machine.spec
+        budget = (spec_state.reveal_by - int(time.time() * 1000)) / 1000 + 60
+        results = await asyncio.gather(*(p.battles.wait_result(battle_id, budget) for p in everyone))
+        agreed = [r for r in results if r is not None]
+        if not agreed:
+            raise NodeError("demo: no result was agreed (see the logs in the demo home)")
+        result = agreed[0]
+        if any(r.winner != result.winner or r.scores != result.scores for r in agreed):
+            raise NodeError("demo: nodes disagree on the result")
+        board_source = [s.envelope for s in dj_a.node.store.query(kind="battle_result", limit=10_000)]
+        leaderboard = leaderboard_from_store_messages(board_source)
+        summary = {
+            "battle_id": battle_id.hex(),
+            "result": {
+                "winner": result.winner,
+                "scores": {
+                    side: {k: v / 100 for k, v in row.items()} for side, row in (result.scores or {}).items()
+                },
+                "djs": {side: peer_id_from_public_key(key) for side, key in result.djs.items()},
+                "offences": [o.as_json() for o in result.offences],
+                "committee": [peer_id_from_public_key(k) for k in result.committee],
+                "agreed_by": len(agreed),
+                "nodes": len(everyone),
+            },
+            "verdicts": _verdict_rows(result, crowd, dj_a.battles),
+            "leaderboard": leaderboard,
+        }
+        if keep_running:
+            from djmesh.node.daemon import wait_for_stop_signal
+
+            say("--live: the network keeps running; Ctrl-C stops it")
+            await wait_for_stop_signal()
+        return summary
+
+
+def format_summary(summary: dict[str, Any], names: dict[str, str] | None = None) -> str:
+    result = summary["result"]
+    djs = result["djs"]
+    lines = [f"battle {summary['battle_id'][:16]}", ""]
+    for side in ("a", "b"):
+        row = result["scores"].get(side, {})
+        crown = "  <- winner" if result["winner"] == side else ""
+        lines.append(
+            f"  DJ {side.upper()} {djs[side][-8:]}: total {row.get('total', 0):.2f}  "
+            f"(technical {row.get('technical', 0):.2f}, musical {row.get('musical', 0):.2f}){crown}"
+        )
+    lines.append("")
+    lines.append(
+        f"  committee of {len(result['committee'])}, agreed on {result['agreed_by']}/{result['nodes']} nodes"
+    )
+    for verdict in summary["verdicts"]:
+        flag = "honest" if verdict["honest"] else "LIAR  "
+        lines.append(
+            f"    {verdict['peer'][-8:]} {flag} says {verdict['winner'].upper()} "
+            f"({verdict['total_a']:.2f} vs {verdict['total_b']:.2f})"
+        )
+    for offence in result["offences"]:
+        lines.append(f"  recorded against {offence['peer'][-8:]}: {offence['kind']}")
+    lines.append("")
+    lines.append("leaderboard")
+    for genre, rows in summary["leaderboard"].items():
+        for row in rows:
+            lines.append(
+                f"  {genre:<8} {str(row.get('peer', ''))[-8:]}  {row.get('rating')}  {row.get('wins')}W {row.get('losses')}L"
+            )
+    return "\n".join(lines)
