@@ -17,7 +17,7 @@ from typing import Any
 __all__ = ["MODEL_SHA256", "JudgeRules", "Scores", "Verdict", "analyse", "judge_sets", "score_set"]
 
 _WHERE = {
-    "analyse": "djmesh.judge.analyse",
+    "analyse": "djmesh.judge.analysis",
     "JudgeRules": "djmesh.judge.features",
     "MODEL_SHA256": "djmesh.judge.model",
     "Scores": "djmesh.judge.scoring",

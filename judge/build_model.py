@@ -114,7 +114,7 @@ def _random_case(rng: random.Random, index: int) -> dict[str, Any]:
 
 def regenerate_table(count: int = 96, seed: int = 6) -> dict[str, Any]:
     """Build ``count`` sets from the loops, analyse them, record features and labels."""
-    from djmesh.judge.analyse import analyse
+    from djmesh.judge.analysis import analyse
     from djmesh.judge.synth import Defects, SetSpec, build_set
 
     rng = random.Random(seed)

@@ -62,7 +62,7 @@ def _cues(text: str | None) -> list[float] | None:
 
 
 def _judge(args: argparse.Namespace) -> int:
-    from djmesh.judge.analyse import JudgeInputError
+    from djmesh.judge.analysis import JudgeInputError
     from djmesh.judge.model import ModelError
     from djmesh.judge.scoring import judge_sets
     from djmesh.protocol.battle import GENRES, Rules

@@ -160,7 +160,7 @@ def _ordered(tracks: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
 def set_features(
     analysis: Mapping[str, Any], rules: RulesLike, cues: Sequence[float] | None = None
 ) -> SetFeatures:
-    """The model input for one set. ``analysis`` is ``djmesh.judge.analyse`` output (dsp + levels_db);
+    """The model input for one set. ``analysis`` is ``djmesh.judge.analysis`` output (dsp + levels_db);
     ``cues`` are the start times the DJ declared in the signed tracklist, if any."""
     tracks = _ordered(analysis.get("tracks") or [])
     transitions = sorted(

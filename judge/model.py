@@ -16,7 +16,7 @@ import numpy as np
 from djmesh.judge.features import FEATURES
 
 MODEL_PATH = Path(__file__).resolve().parent / "models" / "judge.onnx"
-MODEL_SHA256 = "c481d25de19bad5be6ab4bf6c5aa6c2dafd0514640de8defd5c913d79229792a"
+MODEL_SHA256 = "29f3f25b5ad95bc09b5a55688b2e3379c35cd4a3f1d266eab9641748f4a15ced"
 
 #: model outputs, in order: 9 criteria (0..10) then 3 aggregates
 CRITERIA: tuple[str, ...] = (

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from djmesh.judge.analyse import Source, analyse
+from djmesh.judge.analysis import Source, analyse
 from djmesh.judge.features import JudgeRules, RulesLike, set_features
 from djmesh.judge.model import AGGREGATES, CRITERIA, JudgeModel, shared_model
 
@@ -70,7 +70,7 @@ def score_set(
     crowd: float = 5.0,
     model: JudgeModel | None = None,
 ) -> Scores:
-    """Scores for one analysed set (``djmesh.judge.analyse`` output)."""
+    """Scores for one analysed set (``djmesh.judge.analysis`` output)."""
     rules = rules or JudgeRules()
     feats = set_features(analysis, rules, cues)
     out = (model or shared_model()).run([feats.values])[0]

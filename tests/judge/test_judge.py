@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from djmesh.judge.analyse import analyse
+from djmesh.judge.analysis import analyse
 from djmesh.judge.build_model import build_from_table
 from djmesh.judge.features import FEATURES, JudgeRules, set_features
 from djmesh.judge.model import MODEL_PATH, MODEL_SHA256, JudgeModel
@@ -185,7 +185,8 @@ def test_each_defect_alone_loses_to_the_clean_set(
     first = judge_sets(analyses[0], flawed_analysis, cues_a=good_cues, cues_b=bad_cues)
     second = judge_sets(flawed_analysis, analyses[0], cues_a=bad_cues, cues_b=good_cues)
     assert (first.winner, second.winner) == ("a", "b")
-    assert first.a.values[criterion] > first.b.values[criterion] + 2.0
+    # A clear margin on the criterion the defect belongs to (1.5 of 10 points).
+    assert first.a.values[criterion] > first.b.values[criterion] + 1.5
 
 
 def test_short_sets_are_segmented_by_their_tracklist() -> None:
