@@ -473,6 +473,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     console = logging.StreamHandler()
     console.setLevel(logging.DEBUG if args.debug else logging.WARNING)
+    # The networking stack's own complaints go to the log file; the terminal shows ours.
+    logging.getLogger("libp2p").propagate = True
+    if not args.debug:
+        console.addFilter(lambda record: not record.name.startswith("libp2p"))
     console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=console.level, handlers=[console])
     try:

@@ -56,6 +56,10 @@ from djmesh.protocol.sync import (
 from djmesh.protocol.topics import author_topic, belongs_on, crew_topic, inbox_topic, room_topic, topics_for
 
 log = logging.getLogger(__name__)
+# py-libp2p logs routine peer failures at ERROR and does not propagate, so Python's last-resort
+# handler would print them on an embedding app's stderr. A library must not print; the CLI
+# routes them into the node's log file instead.
+logging.getLogger("libp2p").addHandler(logging.NullHandler())
 
 # History sync asks again from a little before the newest message it holds, because
 # clocks differ and gossip may have delivered newer messages before older ones.
