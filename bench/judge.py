@@ -61,7 +61,7 @@ def bench_judge(tmp: Path) -> None:
     print(
         f"judge_sets per set: {per_set * 1000:.0f} ms wall, {cpu / 4 * 1000:.0f} ms CPU -> {seconds / wall:.0f}x realtime (wall), {seconds / cpu:.0f}x (CPU)"
     )
-    from djmesh.judge.analyse import analyse
+    from djmesh.judge.analysis import analyse
 
     analysis = analyse(str(paths[0]))
     feats = set_features(analysis, JudgeRules())
