@@ -217,6 +217,7 @@ async def run_demo(
         spec_state = dj_a.battles.battles[battle_id].machine.spec
         budget = (spec_state.reveal_by - int(time.time() * 1000)) / 1000 + 60
         results = await asyncio.gather(*(p.battles.wait_result(battle_id, budget) for p in everyone))
+        agreed_at_ms = int(time.time() * 1000)
         agreed = [r for r in results if r is not None]
         if not agreed:
             raise NodeError("demo: no result was agreed (see the logs in the demo home)")
@@ -240,6 +241,11 @@ async def run_demo(
             },
             "verdicts": _verdict_rows(result, crowd, dj_a.battles),
             "leaderboard": leaderboard,
+            "timing": {
+                "set_seconds": rules.set_seconds,
+                "commit_window_s": spec_state.commit_seconds,
+                "sets_end_to_agreed_result_s": round((agreed_at_ms - spec_state.sets_end) / 1000, 2),
+            },
         }
         if keep_running:
             from djmesh.node.daemon import wait_for_stop_signal

@@ -24,6 +24,7 @@ from libp2p.custom_types import TProtocol
 from libp2p.host.ping import PingService
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import info_from_p2p_addr
+from libp2p.peer.peerstore import PeerStoreError
 from libp2p.pubsub.gossipsub import GossipSub
 from libp2p.pubsub.pubsub import Pubsub
 from libp2p.tools.anyio_service import background_trio_service
@@ -294,7 +295,10 @@ class P2PHost:
         topics = list(self._pubsub.topic_ids) if self._pubsub is not None else []
         out = []
         for pid in host.get_connected_peers():
-            addrs = tuple(str(a) for a in host.get_peerstore().addrs(pid))
+            try:
+                addrs = tuple(str(a) for a in host.get_peerstore().addrs(pid))
+            except PeerStoreError:  # connected, but its addresses expired from the peerstore
+                addrs = ()
             score = score_of(router, pid, topics) if router is not None else None
             out.append(PeerInfo(str(pid.to_base58()), addrs, self._latency_ms.get(pid), score))
         return out
