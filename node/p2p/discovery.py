@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 RENDEZVOUS_TTL_S = 2 * 3600
 STEP_TIMEOUT_S = 10.0
 DIAL_TIMEOUT_S = 10.0
+IDENTIFY_WAIT_S = 5.0
 MAX_NAMESPACE_BYTES = 200
 
 
@@ -61,40 +62,52 @@ class Discovery:
         self.rendezvous_point = RendezvousService(host) if serve else None
         self.relay = RelayService(host, serve=serve)
         self._rendezvous: dict[ID, RendezvousDiscovery] = {}
-        self._advertised: set[str] = set()
+        self._examined: set[ID] = set()
+        self._registered: set[str] = set()
         self._stop = trio.Event()
-        self._stopped = trio.Event()
 
     async def start(self) -> None:
         await self._nursery.start(self._run)
 
     async def _run(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        try:
-            async with background_trio_service(self.dht), trio.open_nursery() as nursery:
-                await nursery.start(self.relay.run)
-                task_status.started()
-                await self._stop.wait()
-                nursery.cancel_scope.cancel()
-        finally:
-            self._stopped.set()
+        async with background_trio_service(self.dht), trio.open_nursery() as nursery:
+            await nursery.start(self.relay.run)
+            task_status.started()
+            await self._stop.wait()
+            nursery.cancel_scope.cancel()
 
     async def close(self) -> None:
-        self._stop.set()
+        """Withdraw our rendezvous registrations (best effort, 3 s at most), then stop the DHT."""
+        with trio.move_on_after(3):
+            for rendezvous in self._rendezvous.values():
+                for namespace in self._registered:
+                    try:
+                        await rendezvous.client.unregister(namespace)
+                    except Exception:
+                        log.debug("rendezvous unregister failed", exc_info=True)
         for rendezvous in self._rendezvous.values():
             with trio.move_on_after(2):
                 try:
                     await rendezvous.close()
                 except Exception:
                     log.debug("rendezvous close failed", exc_info=True)
+        self._stop.set()
 
     async def join(self) -> None:
-        """Seed the DHT and rendezvous clients with every connected peer that serves them."""
-        for pid in self._host.get_connected_peers():
-            await self.add_peer(pid)
+        """After dialling the bootstrap list: learn which peers serve DHT/rendezvous, reserve relay slots."""
+        await self._examine_new_peers()
         if not self.serve:
             await self.relay.reserve_at_relays()
 
-    async def add_peer(self, pid: ID) -> None:
+    async def _examine_new_peers(self) -> None:
+        """Seed the DHT and rendezvous clients with connected peers we have not looked at yet."""
+        new = [pid for pid in self._host.get_connected_peers() if pid not in self._examined]
+        self._examined.update(new)
+        async with trio.open_nursery() as nursery:
+            for pid in new:
+                nursery.start_soon(self._add_peer, pid)
+
+    async def _add_peer(self, pid: ID) -> None:
         protocols = await self._protocols_of(pid)
         if str(KAD_PROTOCOL_ID) in protocols:
             with trio.move_on_after(STEP_TIMEOUT_S):
@@ -108,7 +121,7 @@ class Discovery:
     async def _protocols_of(self, pid: ID) -> set[str]:
         """Protocols the peer announced via identify (waits briefly for identify to finish)."""
         store = self._host.get_peerstore()
-        with trio.move_on_after(STEP_TIMEOUT_S):
+        with trio.move_on_after(IDENTIFY_WAIT_S):
             while True:
                 try:
                     protocols = store.get_protocols(pid)
@@ -121,13 +134,14 @@ class Discovery:
 
     async def advertise(self, namespace: str) -> None:
         _check_namespace(namespace)
-        await self.join()
+        await self._examine_new_peers()
         done = 0
         errors: list[str] = []
         for pid, rendezvous in list(self._rendezvous.items()):
             with trio.move_on_after(STEP_TIMEOUT_S) as scope:
                 try:
                     await rendezvous.advertise(namespace, RENDEZVOUS_TTL_S)
+                    self._registered.add(namespace)
                     done += 1
                 except Exception as exc:
                     errors.append(f"rendezvous at {pid}: {exc}")
@@ -143,12 +157,11 @@ class Discovery:
             errors.append("DHT provide: timed out")
         if not done:
             raise P2PError(f"could not advertise {namespace!r}: {'; '.join(errors) or 'no bootstrap peer'}")
-        self._advertised.add(namespace)
 
     async def discover(self, namespace: str, limit: int) -> list[str]:
         _check_namespace(namespace)
         limit = max(1, min(limit, 200))
-        await self.join()
+        await self._examine_new_peers()
         me = self._host.get_id()
         found: dict[ID, PeerInfo] = {}
         for rendezvous in list(self._rendezvous.values()):

@@ -27,6 +27,7 @@ class GossipConfig:
       degree=6, degree_low=4, degree_high=12: the GossipSub spec values (D, D_lo, D_hi); with 20-200
         peers per room this keeps paths at 2-3 hops.
       gossip_window=3, gossip_history=5: IHAVE covers the last 3 heartbeats, the cache 5 (spec values).
+      Protocol GossipSub v1.1 (see ``build_router`` for why not v1.2).
 
     Rates (sized to real traffic):
       max_messages_per_topic_per_second=100: the library counts every message a *forwarder* relays on a

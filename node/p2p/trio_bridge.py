@@ -94,7 +94,7 @@ class TrioBridge:
                 try:
                     result = await fn(*args)
                 except BaseException as exc:  # handed back to asyncio, never lost in trio
-                    if isinstance(exc, trio.Cancelled):
+                    if _is_cancellation(exc):
                         loop.call_soon_threadsafe(
                             _fail, future, BridgeClosedError("the libp2p runtime stopped")
                         )
@@ -185,6 +185,16 @@ class TrioBridge:
         result = await asyncio.shield(self._done)
         self._nursery = None
         result.unwrap()
+
+
+def _is_cancellation(exc: BaseException) -> bool:
+    """True for trio.Cancelled, or an exception group made only of them (from a cancelled nursery)."""
+    if isinstance(exc, trio.Cancelled):
+        return True
+    if isinstance(exc, BaseExceptionGroup):
+        _, rest = exc.split(trio.Cancelled)
+        return rest is None
+    return False
 
 
 def _discard(_: object) -> None:
