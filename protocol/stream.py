@@ -351,13 +351,25 @@ class StreamVerifier:
         return None
 
     def add_manifest(self, data: bytes) -> VerifierEvent:
+        checked = self.check(data)
+        return checked if isinstance(checked, Dropped) else self.accept(checked)
+
+    def check(self, data: bytes) -> SegmentManifest | Dropped:
+        """Decode and verify a manifest's signature without applying it (the caller may wait for frames)."""
         try:
-            manifest = decode_manifest(data, self.public_key)
+            return decode_manifest(data, self.public_key)
         except BadSignatureError as exc:
             return self._drop("forged", str(exc))
         except ProtocolError as exc:
             return self._drop("malformed", str(exc))
-        return self.accept(manifest)
+
+    def missing(self, manifest: SegmentManifest) -> list[int]:
+        """Sequence numbers the manifest signs for which no matching frame is held yet."""
+        return [
+            seq
+            for seq in range(max(manifest.first_seq, self.verified_upto), manifest.end_seq)
+            if not any(c.hash == manifest.hash_of(seq) for c in self._pending.get(seq, ()))
+        ]
 
     def accept(self, manifest: SegmentManifest) -> VerifierEvent:
         """Apply a manifest whose signature is already verified."""
@@ -473,15 +485,20 @@ class JitterBuffer:
     _last_ts: int = 0
     _target_us: int = 0
 
-    def push(self, seq: int, ts_us: int, payload: bytes, now_us: int) -> bool:
-        """Add an arrived frame; False if it is late (already played or concealed) or a duplicate."""
-        transit = now_us - ts_us
-        self._transits.append(transit)
-        bisect.insort(self._sorted, transit)
-        if len(self._transits) > self.window:
-            old = self._transits.popleft()
-            del self._sorted[bisect.bisect_left(self._sorted, old)]
-        self._adapt()
+    def push(self, seq: int, ts_us: int, payload: bytes, now_us: int, *, measure: bool = True) -> bool:
+        """Add an arrived frame; False if it is late (already played or concealed) or a duplicate.
+
+        ``measure=False`` for frames fetched again after a loss: their transit says nothing about
+        the path's jitter and must not inflate the delay.
+        """
+        if measure or not self._sorted:
+            transit = now_us - ts_us
+            self._transits.append(transit)
+            bisect.insort(self._sorted, transit)
+            if len(self._transits) > self.window:
+                old = self._transits.popleft()
+                del self._sorted[bisect.bisect_left(self._sorted, old)]
+            self._adapt()
         if self._next_seq is None or seq - self._next_seq > self.max_gap_frames:
             if self._next_seq is not None:
                 self.stats.skipped += seq - self._next_seq

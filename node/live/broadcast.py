@@ -117,7 +117,12 @@ class Broadcast:
             self.error = f"broadcast failed: {type(exc).__name__}: {exc}"
         finally:
             self._capture.stop.set()
-            await self._finish()
+            try:
+                await self._finish()
+            except Exception:
+                log.exception("finishing broadcast %s failed", self.stream.hex()[:8])
+            finally:
+                self.done.set()
 
     def _send(self, frame: Frame) -> None:
         self.hub.forward_frame(frame.seq, frame.encode())

@@ -36,6 +36,7 @@ class ListenStats:
     hops: int = 0
     bitrate: float = 0.0
     reparents: int = 0
+    recovered_frames: int = 0  # datagrams lost on the way and fetched again (NACK) for the record
     max_gap_ms: float = 0.0
     first_audio_ms: float | None = None
     jitter_delay_ms: float = 0.0
@@ -111,7 +112,7 @@ class ListenSession:
         return self._recorded_upto
 
     def finish(
-        self, *, hops: int, dropped: dict[str, int], jitter_delay_us: int, reparents: int
+        self, *, hops: int, dropped: dict[str, int], jitter_delay_us: int, reparents: int, recovered: int = 0
     ) -> ListenStats:
         stats = self.stats
         stats.seconds = time.monotonic() - self._started
@@ -125,6 +126,7 @@ class ListenSession:
         stats.dropped = dict(dropped)
         stats.jitter_delay_ms = jitter_delay_us / 1000.0
         stats.reparents = reparents
+        stats.recovered_frames = recovered
         if self._recorder is not None:
             self._recorder.close()
             stats.recorded_seconds = round(self._recorder.seconds, 3)

@@ -19,6 +19,7 @@ from djmesh.protocol.cbor import CborValue
 log = logging.getLogger(__name__)
 
 CHILD_TIMEOUT_S = 2.0
+MAX_NACK = 64
 Address = tuple[str, int]
 
 
@@ -69,7 +70,9 @@ class StreamHub:
         self.children: dict[int, Child] = {}
         self.ended: bytes | None = None  # the StreamEnd envelope once the DJ stopped
         self.forwarded = 0
-        self._frames: deque[tuple[int, bytes]] = deque(maxlen=3 * segment_frames)
+        self._keep = 3 * segment_frames
+        self._order: deque[int] = deque()
+        self._frames: dict[int, bytes] = {}
         self._manifests: deque[tuple[int, int, bytes]] = deque(maxlen=4)  # (first_seq, end_seq, wire)
 
     @property
@@ -79,7 +82,12 @@ class StreamHub:
     # -- media ---------------------------------------------------------------------------------
 
     def forward_frame(self, seq: int, datagram: bytes) -> None:
-        self._frames.append((seq, datagram))
+        if seq in self._frames:
+            return  # already forwarded (a recovered frame we had after all)
+        self._frames[seq] = datagram
+        self._order.append(seq)
+        while len(self._order) > self._keep:
+            self._frames.pop(self._order.popleft(), None)
         for child in self.children.values():
             child.link.send_datagram(datagram)
         self.forwarded += len(self.children)
@@ -144,7 +152,7 @@ class StreamHub:
         """Frames since ``from_seq`` (default: the start of the unsigned segment), then their manifests."""
         if from_seq is None:
             from_seq = self._manifests[-1][1] if self._manifests else 0
-        frames: list[CborValue] = [data for seq, data in self._frames if seq >= from_seq]
+        frames: list[CborValue] = [self._frames[seq] for seq in sorted(self._frames) if seq >= from_seq]
         if frames:
             link.send_control({"op": "frames", "data": frames})
         for _first, end, wire in self._manifests:
@@ -160,6 +168,16 @@ class StreamHub:
         if isinstance(free, int) and not isinstance(free, bool):
             child.free = max(0, min(free, 1000))
         link.send_control({"op": "pong", "t": message.get("t"), "hops": self.hops, "free": self.free})
+
+    def resend(self, link: Link, seqs: CborValue) -> None:
+        """A child lost some datagrams: resend what we still hold, reliably, on the control stream."""
+        if id(link) not in self.children or not isinstance(seqs, list):
+            return
+        found: list[CborValue] = [
+            self._frames[seq] for seq in seqs[:MAX_NACK] if isinstance(seq, int) and seq in self._frames
+        ]
+        if found:
+            link.send_control({"op": "frames", "data": found})
 
     def remove(self, link: Link) -> None:
         if self.children.pop(id(link), None) is not None:
@@ -182,6 +200,8 @@ class StreamHub:
         op = message.get("op")
         if op == "ping":
             self.keepalive(link, message)
+        elif op == "nack":
+            self.resend(link, message.get("seqs"))
         elif op == "leave":
             self.remove(link)
             link.close("left")

@@ -15,6 +15,7 @@ log = logging.getLogger(__name__)
 
 PROBE_TIMEOUT_S = 3.0
 HOP_PENALTY_MS = 10.0
+GRACE_S = 0.15
 
 
 class PendingLink:
@@ -72,16 +73,20 @@ async def probe(transport: Transport, address: Address, stream: bytes) -> Probe 
         return None
     start = time.perf_counter()
     link.send_control({"op": "probe", "stream": stream})
-    while True:
-        reply = await pending.next(PROBE_TIMEOUT_S)
-        if reply is None:
-            link.close("no probe answer")
-            return None
-        if reply.get("op") == "probe_ok":
-            break
-        if reply.get("op") == "redirect":  # the node does not carry this stream
-            link.close("does not carry the stream")
-            return None
+    try:
+        while True:
+            reply = await pending.next(PROBE_TIMEOUT_S)
+            if reply is None:
+                link.close("no probe answer")
+                return None
+            if reply.get("op") == "probe_ok":
+                break
+            if reply.get("op") == "redirect":  # the node does not carry this stream
+                link.close("does not carry the stream")
+                return None
+    except asyncio.CancelledError:
+        link.close("probe abandoned")
+        raise
     rtt_ms = (time.perf_counter() - start) * 1000.0
     hops, free, live = reply.get("hops"), reply.get("free"), reply.get("live")
     if not isinstance(hops, int) or not isinstance(free, int):
@@ -91,12 +96,37 @@ async def probe(transport: Transport, address: Address, stream: bytes) -> Probe 
 
 
 async def probe_all(transport: Transport, addresses: list[Address], stream: bytes) -> list[Probe]:
-    """Probe up to 4 candidates at once; best first."""
-    results = await asyncio.gather(
-        *(probe(transport, a, stream) for a in addresses[:4]), return_exceptions=True
-    )
-    probes = [r for r in results if isinstance(r, Probe)]
+    """Probe up to 4 candidates at once; best first.
+
+    Once one answers, the others get a short grace period: a dead candidate must not hold up
+    a re-parenting listener for the whole connect timeout.
+    """
+    tasks = [asyncio.ensure_future(probe(transport, a, stream)) for a in addresses[:4]]
+    probes: list[Probe] = []
+    pending: set[asyncio.Future[Probe | None]] = set(tasks)
+    deadline: float | None = None
+    loop = asyncio.get_running_loop()
+    while pending:
+        timeout = None if deadline is None else max(0.0, deadline - loop.time())
+        done, pending = await asyncio.wait(pending, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        if not done:
+            break
+        for task in done:
+            result = None if task.cancelled() or task.exception() else task.result()
+            if result is not None:
+                probes.append(result)
+                if deadline is None:
+                    deadline = loop.time() + max(GRACE_S, 2 * result.rtt_ms / 1000)
+    for task in pending:
+        task.cancel()
+        task.add_done_callback(_close_late)
     return sorted(probes, key=lambda p: p.score)
+
+
+def _close_late(task: asyncio.Future[Probe | None]) -> None:
+    """A probe that answered after we stopped waiting: hang up."""
+    if not task.cancelled() and task.exception() is None and (result := task.result()) is not None:
+        result.link.close("too slow")
 
 
 def close_all(probes: list[Probe], keep: Link | None = None) -> None:

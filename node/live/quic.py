@@ -91,13 +91,11 @@ class QuicLink(QuicConnectionProtocol):
         self._control_stream: int | None = None
         self._on_link = on_link
         self._closed_reason: str | None = None
+        self.owns_socket = False  # client links have a UDP socket of their own to close
 
     @property
     def closed(self) -> bool:
         return self._closed_reason is not None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        super().connection_made(transport)
 
     def send_datagram(self, data: bytes) -> None:
         if self._closed_reason is None:
@@ -121,10 +119,20 @@ class QuicLink(QuicConnectionProtocol):
         if self._closed_reason is not None:
             return
         self._closed_reason = reason
+        if self.owns_socket and self._transport is not None:
+            transport = self._transport
+            self._loop.call_later(0.2, transport.close)  # after CONNECTION_CLOSE went out
         if self.handler is not None:
             self.handler.on_closed(self, reason)
 
     def quic_event_received(self, event: QuicEvent) -> None:
+        try:
+            self._dispatch(event)
+        except Exception:  # a bug in a handler must cost this link, not the shared UDP socket
+            log.exception("live link %s: handler failed; closing the link", self.remote)
+            self.close("internal error")
+
+    def _dispatch(self, event: QuicEvent) -> None:
         if isinstance(event, DatagramFrameReceived):
             if self.handler is not None and self._closed_reason is None:
                 self.handler.on_datagram(self, event.data)
@@ -185,11 +193,13 @@ class QuicTransport:
         config = _configuration(True)
         config.server_name = "djmesh-live"
         connection = QuicConnection(configuration=config)
+        local = "::" if ":" in address[0] else "0.0.0.0"
         transport, protocol = await loop.create_datagram_endpoint(
-            lambda: QuicLink(connection), remote_addr=address
+            lambda: QuicLink(connection), local_addr=(local, 0)
         )
         link = protocol
         assert isinstance(link, QuicLink)
+        link.owns_socket = True
         link.handler = handler
         link.remote = address
         try:

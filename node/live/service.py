@@ -13,6 +13,7 @@ import logging
 import os
 import socket
 import threading
+import weakref
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
 from types import TracebackType
@@ -42,6 +43,7 @@ from djmesh.node.live.session import (
 from djmesh.node.live.sets import (
     SetLibrary,
     SetSegment,
+    SetWriter,
     StoredSet,
     check_segment,
     decode_announce,
@@ -62,6 +64,23 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_CHILDREN = 8
 LOCATE_PEERS = 6
 VERIFY_GRACE_S = 2.5  # after playout stops, how long a listener waits for the last segment's signature
+
+
+_SERVICES: weakref.WeakKeyDictionary[Node, LiveService] = weakref.WeakKeyDictionary()
+
+
+def service_for(node: Node) -> LiveService | None:
+    """The started LiveService attached to ``node``, if any."""
+    return _SERVICES.get(node)
+
+
+async def ensure_live(node: Node) -> LiveService:
+    """The node's LiveService, started now if nobody attached one yet."""
+    service = _SERVICES.get(node)
+    if service is None:
+        service = LiveService(node)
+        await service.start()
+    return service
 
 
 @dataclass(frozen=True)
@@ -142,6 +161,9 @@ class LiveService:
         await self.close()
 
     async def start(self) -> None:
+        if (node_service := _SERVICES.get(self.node)) and node_service is not self:
+            raise LiveError("this node already has a LiveService")
+        _SERVICES[self.node] = self
         bind, advertised = self._addresses()
         self._listener = await self._transport.listen(bind, self._on_link)
         self.address = (advertised, self._listener.address[1])
@@ -157,6 +179,8 @@ class LiveService:
         log.info("live: QUIC on %s:%d", *self.address)
 
     async def close(self) -> None:
+        if _SERVICES.get(self.node) is self:
+            del _SERVICES[self.node]
         for broadcast in list(self._broadcasts.values()):
             await broadcast.stop()
         for subscription in list(self._subscriptions.values()):
@@ -382,8 +406,8 @@ class LiveService:
                 peer, PROTOCOL_ID, request.encode(), max_response_bytes=MAX_RESPONSE_BYTES, timeout_s=10.0
             )
             return decode_map(raw)
-        except (P2PError, ProtocolError) as exc:
-            log.info("live %s to %s failed: %s", request.op, peer, exc)
+        except (P2PError, ProtocolError) as exc:  # e.g. a bootstrap server, which has no live service
+            log.debug("live %s to %s failed: %s", request.op, peer, exc)
             return None
 
     def _peers_for(self, stream: bytes) -> list[str]:
@@ -514,6 +538,7 @@ class LiveService:
                 dropped=source.verifier.counts,
                 jitter_delay_us=source.jitter.delay_us,
                 reparents=source.reparents,
+                recovered=source.recovered,
             )
         return session.finish(hops=0, dropped={}, jitter_delay_us=0, reparents=0)
 
@@ -614,13 +639,26 @@ class LiveService:
         return StoredSet(announce, tuple(segments), end)
 
     def _store_set(self, stored: StoredSet) -> None:
-        writer = self.sets.writer(stored.announce)
+        """Write a fetched set beside the old one, then swap it in (readers never see half a file)."""
+        final = self.sets.path(stored.stream)
+        temporary = final.with_name(f"{final.name}.{os.urandom(4).hex()}.tmp")
+        writer = SetWriter(temporary, stored.announce)
         for segment in stored.segments:
             writer.add(segment)
         writer.finish(stored.end)
+        os.replace(temporary, final)
         self._learn(stored.announce)
         if stored.end is not None:
             self._learn(stored.end)
+
+    async def export_set(self, stream_id: str, path: str) -> float:
+        """Replay a finished stream's verified set into an audio file (wav/ogg/flac); seconds written."""
+        stored = self.stored_set(stream_id) or await self.fetch_set(stream_id)
+        info = stored.announce.message
+        assert isinstance(info, StreamAnnounce)
+        return await export_pcm(
+            self.set_pcm(stream_id), Recorder(path, channels=info.channels, bitrate=info.bitrate)
+        )
 
     async def set_pcm(self, stream_id: str) -> AsyncIterator[PCM]:
         """Replay a stored (or fetched) set: verified PCM per segment, as fast as it decodes."""
@@ -632,6 +670,16 @@ class LiveService:
             chunks = [decoder.decode(f.payload if f is not None else None) for f in segment.frames]
             yield _concat(chunks)
             await asyncio.sleep(0)
+
+
+async def export_pcm(chunks: AsyncIterator[PCM], recorder: Recorder) -> float:
+    """Write replayed audio to ``recorder``; returns the seconds written."""
+    try:
+        async for chunk in chunks:
+            await asyncio.to_thread(recorder.write, chunk)
+    finally:
+        recorder.close()
+    return recorder.seconds
 
 
 def _concat(chunks: list[PCM]) -> PCM:

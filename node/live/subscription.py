@@ -15,16 +15,18 @@ import time
 from collections.abc import Awaitable, Callable
 
 from djmesh.node.live.clock import now_us
-from djmesh.node.live.hub import Address, StreamHub, parse_address
+from djmesh.node.live.hub import MAX_NACK, Address, StreamHub, parse_address
 from djmesh.node.live.probe import Probe, close_all, probe_all
 from djmesh.node.live.sets import SetLibrary, SetSegment, SetWriter, decode_end
 from djmesh.node.live.taps import Tap
 from djmesh.node.live.transport import ControlMessage, Link, Transport
+from djmesh.protocol.cbor import CborValue
 from djmesh.protocol.envelope import SignedEnvelope
 from djmesh.protocol.errors import ProtocolError
 from djmesh.protocol.stream import (
     Dropped,
     JitterBuffer,
+    SegmentManifest,
     StreamAnnounce,
     StreamVerifier,
     VerifiedSegment,
@@ -34,7 +36,8 @@ from djmesh.protocol.stream import (
 log = logging.getLogger(__name__)
 
 SILENCE_S = 0.6  # nothing at all (frames, pongs) for this long: the parent is dead
-STARVED_S = 3.0  # the parent answers but no frames come: its own upstream is gone
+STARVED_S = 3.0
+RECOVERY_WAIT_S = 0.4  # how long a signed segment waits for lost frames fetched again  # the parent answers but no frames come: its own upstream is gone
 PING_INTERVAL_S = 0.25
 JOIN_ROUNDS = 6
 GIVE_UP_S = 30.0
@@ -79,6 +82,11 @@ class Subscription:
         self.ended: SignedEnvelope | None = None
         self.error: str | None = None
         self.reparents = 0
+        self.nacked = 0
+        self.recovered = 0
+        self._highest_seq: int | None = None
+        self._deferred: list[tuple[SegmentManifest, float]] = []
+        self._pending_end: SignedEnvelope | None = None
         self.received_frames = 0
         self.received_bytes = 0
         self.first_frame_at: float | None = None
@@ -213,8 +221,7 @@ class Subscription:
                 except Exception as exc:
                     log.info("locating stream %s failed: %s", self.stream.hex()[:8], exc)
                     candidates = []
-                if not candidates:
-                    await asyncio.sleep(0.5)
+                await asyncio.sleep(0.5 if not candidates else 0.2)
             if self.live:
                 self.error = "lost the stream: no peer serves it any more"
                 log.warning("stream %s: %s", self.stream.hex()[:8], self.error)
@@ -229,6 +236,7 @@ class Subscription:
             await asyncio.sleep(0.1)
             now = time.monotonic()
             self.hub.sweep(now)
+            self._apply_ready()
             parent = self.parent
             if parent is not None and not parent.closed and now >= next_ping:
                 parent.send_control({"op": "ping", "t": now_us(), "free": self.hub.free})
@@ -260,11 +268,22 @@ class Subscription:
         self.received_frames += 1
         self.received_bytes += len(frame.payload)
         self.hub.forward_frame(frame.seq, data)  # untouched, before anything else
+        self._nack_gap(link, frame.seq)
         dropped = self.verifier.add_frame(frame)
         if dropped is not None:
             log.info("stream %s: frame dropped: %s", self.stream.hex()[:8], dropped.detail)
         if self.jitter.push(frame.seq, frame.ts_us, frame.payload, now_us()):
             self._wake.set()
+
+    def _nack_gap(self, link: Link, seq: int) -> None:
+        """Datagrams are unreliable: ask the parent again for frames skipped over (the record must be whole)."""
+        highest = self._highest_seq
+        if highest is None or seq > highest:
+            self._highest_seq = seq
+        if highest is not None and highest + 1 < seq <= highest + 1 + MAX_NACK:
+            missing: list[CborValue] = list(range(highest + 1, seq))
+            link.send_control({"op": "nack", "seqs": missing})
+            self.nacked += len(missing)
 
     def on_control(self, link: Link, message: ControlMessage) -> None:
         if link is not self.parent:
@@ -291,13 +310,42 @@ class Subscription:
         except ProtocolError:
             return
         if frame.seq >= self.verifier.verified_upto:
+            self.recovered += 1
             self.verifier.add_frame(frame)
             self.hub.forward_frame(frame.seq, data)
-        if self.jitter.delay_us and self.jitter.push(frame.seq, frame.ts_us, frame.payload, now_us()):
+            self._apply_ready()
+        if self.jitter.delay_us and self.jitter.push(
+            frame.seq, frame.ts_us, frame.payload, now_us(), measure=False
+        ):
             self._wake.set()
 
     def _on_manifest(self, data: bytes) -> None:
-        event = self.verifier.add_manifest(data)
+        """Verify the signature now; apply it once its frames are here (asking for lost ones) or soon anyway."""
+        checked = self.verifier.check(data)
+        if isinstance(checked, Dropped):
+            log.warning(
+                "stream %s: segment dropped (%s): %s", self.stream.hex()[:8], checked.reason, checked.detail
+            )
+            return
+        self._deferred.append((checked, time.monotonic() + RECOVERY_WAIT_S))
+        missing = self.verifier.missing(checked)
+        if missing and self.parent is not None:
+            self.parent.send_control({"op": "nack", "seqs": list[CborValue](missing[:MAX_NACK])})
+            self.nacked += len(missing)
+        self._apply_ready()
+
+    def _apply_ready(self, *, force: bool = False) -> None:
+        now = time.monotonic()
+        while self._deferred:
+            manifest, deadline = self._deferred[0]
+            if self.verifier.missing(manifest) and now < deadline and not force:
+                return
+            self._deferred.pop(0)
+            self._apply(manifest)
+        self._finish_end()
+
+    def _apply(self, manifest: SegmentManifest) -> None:
+        event = self.verifier.accept(manifest)
         if isinstance(event, Dropped):
             log.warning(
                 "stream %s: segment dropped (%s): %s", self.stream.hex()[:8], event.reason, event.detail
@@ -318,12 +366,23 @@ class Subscription:
         except ProtocolError as exc:
             log.warning("stream %s: bad end message: %s", self.stream.hex()[:8], exc)
             return
-        if self.ended is None:
-            self.ended = end
-            self.hub.end(data)
-            self._wake.set()
-            for tap in list(self.taps):
-                tap.on_end(None)
+        if self.ended is None and self._pending_end is None:
+            self._pending_end = end
+            self._apply_ready()
+
+    def _finish_end(self) -> None:
+        """The end message waits behind segments still fetching lost frames, so the record ends whole."""
+        end = self._pending_end
+        if end is None or self.ended is not None or self._deferred:
+            return
+        self.ended = end
+        if self._writer is not None:
+            self._writer.finish(end)  # the set is complete on disk before anyone is told the stream ended
+            self._writer = None
+        self.hub.end(end.wire)
+        self._wake.set()
+        for tap in list(self.taps):
+            tap.on_end(None)
 
     async def _playout_loop(self) -> None:
         while not self._closed:

@@ -1,0 +1,94 @@
+"""Control API methods for live audio; the integrator merges ``LIVE_METHODS`` into ``node.control.METHODS``.
+
+Same handler shape as there: ``async def handler(node, params) -> JSON-able``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from djmesh.node.errors import ControlError
+from djmesh.node.live.service import ensure_live
+from djmesh.node.node import Node
+
+Handler = Callable[[Node, dict[str, Any]], Awaitable[Any]]
+
+
+def _str(params: dict[str, Any], name: str, *, required: bool = True) -> str | None:
+    value = params.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value:
+        raise ControlError(f"missing or invalid parameter {name!r}")
+    return value
+
+
+def _number(
+    params: dict[str, Any], name: str, default: float | None, low: float, high: float
+) -> float | None:
+    value = params.get(name, default)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        raise ControlError(f"{name} must be a number in {low:g}..{high:g}")
+    return float(value)
+
+
+async def _live_start(node: Node, params: dict[str, Any]) -> Any:
+    live = await ensure_live(node)
+    source = _str(params, "source")
+    assert source is not None
+    bitrate = _number(params, "bitrate", 128_000, 6_000, 510_000)
+    stream_id = await live.start_stream(
+        source, title=_str(params, "title", required=False), bitrate=int(bitrate or 0)
+    )
+    return {"stream_id": stream_id}
+
+
+async def _live_stop(node: Node, params: dict[str, Any]) -> Any:
+    live = await ensure_live(node)
+    return {"stopped": await live.stop_stream(_str(params, "stream_id", required=False))}
+
+
+async def _live_streams(node: Node, params: dict[str, Any]) -> Any:
+    live = await ensure_live(node)
+    return [info.to_json() for info in live.streams()]
+
+
+async def _listen(node: Node, params: dict[str, Any]) -> Any:
+    live = await ensure_live(node)
+    stream_id = _str(params, "stream_id")
+    assert stream_id is not None
+    seconds = _number(params, "seconds", None, 0.1, 7 * 24 * 3600)
+    stats = await live.listen(stream_id, record=_str(params, "record", required=False), seconds=seconds)
+    return stats.to_json()
+
+
+async def _live_set(node: Node, params: dict[str, Any]) -> Any:
+    """Fetch (if needed) and verify a finished stream's set; where it is stored."""
+    live = await ensure_live(node)
+    stream_id = _str(params, "stream_id")
+    assert stream_id is not None
+    stored = await live.fetch_set(stream_id)
+    record = _str(params, "record", required=False)
+    seconds = await live.export_set(stream_id, record) if record else None
+    return {
+        "recorded_seconds": seconds,
+        "stream_id": stream_id,
+        "segments": len(stored.segments),
+        "frames": sum(len(s.frames) for s in stored.segments),
+        "missing_frames": stored.missing_frames,
+        "complete": stored.complete,
+        "head": stored.head.hex(),
+        "path": str(live.sets.path(stored.stream)),
+    }
+
+
+LIVE_METHODS: dict[str, Handler] = {
+    "live_start": _live_start,
+    "live_stop": _live_stop,
+    "live_streams": _live_streams,
+    "listen": _listen,
+    "live_set": _live_set,
+}

@@ -1,0 +1,52 @@
+"""Real nodes with a LiveService each, on loopback, for the live tests."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import av
+import numpy as np
+import numpy.typing as npt
+
+from djmesh.node.live import LiveService
+from djmesh.node.node import Node
+from tests.helpers.network import make_node, wait_until
+
+
+@contextlib.asynccontextmanager
+async def live_nodes(
+    tmp_path: Path, boot: list[str], names: list[str], *, max_children: dict[str, int] | None = None
+) -> AsyncIterator[list[tuple[Node, LiveService]]]:
+    """Started nodes (all connected to the first) with a started LiveService each."""
+    async with contextlib.AsyncExitStack() as stack:
+        out = []
+        for name in names:
+            node = await stack.enter_async_context(make_node(tmp_path, name, boot))
+            live = LiveService(node, max_children=(max_children or {}).get(name, 8))
+            await stack.enter_async_context(live)
+            out.append((node, live))
+        first = out[0][0]
+        for node, _ in out[1:]:
+            await node.connect(first.listen_addrs[0])
+        await wait_until(
+            lambda: all(first.peer_id in {p.peer_id for p in n.peers()} for n, _ in out[1:]),
+            what="every node connected to the first",
+        )
+        yield out
+
+
+def read_audio(path: Path | str) -> npt.NDArray[np.float32]:
+    """A recording as float32 (samples, channels)."""
+    with av.open(str(path)) as container:
+        chunks = [frame.to_ndarray() for frame in container.decode(audio=0)]
+    stereo = [c.T if c.shape[0] == 2 else c.reshape(-1, 2) for c in chunks]
+    data = np.concatenate(stereo).astype(np.float32)
+    return data / 32768.0 if np.abs(data).max() > 2 else data
+
+
+def dominant_hz(pcm: npt.NDArray[np.float32], rate: int = 48_000) -> float:
+    mono = pcm.mean(axis=1) if pcm.ndim == 2 else pcm
+    spectrum = np.abs(np.fft.rfft(mono * np.hanning(mono.size)))
+    return float(np.argmax(spectrum) * rate / mono.size)

@@ -1,0 +1,80 @@
+"""`djmesh live start|stop|list` and `djmesh listen` against two real `djmesh node` processes."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.cli import CliRunner
+from tests.node.live.mesh import dominant_hz, read_audio
+
+pytestmark = pytest.mark.timeout(180)
+
+
+@contextmanager
+def node_process(djmesh: CliRunner, home: Path, *extra: str) -> Iterator[str]:
+    """A running `djmesh node`; yields its first multiaddr."""
+    assert djmesh("--home", str(home), "init").returncode == 0
+    proc = subprocess.Popen(
+        [*djmesh.executable(), "--home", str(home), "node", "--listen", "/ip4/127.0.0.1/tcp/0", *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=djmesh.env,
+    )
+    assert proc.stdout is not None
+    first = proc.stdout.readline().strip()
+    try:
+        assert "/p2p/12D3KooW" in first
+        yield first
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def test_live_start_listen_stop_through_the_cli(djmesh: CliRunner, tmp_path: Path) -> None:
+    dj, fan = tmp_path / "dj", tmp_path / "fan"
+    with node_process(djmesh, dj) as dj_addr, node_process(djmesh, fan, "--bootstrap", dj_addr):
+        started = djmesh("--home", str(dj), "live", "start", "lavfi:sine=frequency=440", "--title", "warm-up")
+        assert started.returncode == 0, started.stderr
+        stream_id = started.stdout.strip().splitlines()[-1]
+        assert len(stream_id) == 64
+        listened = djmesh(
+            "--home",
+            str(fan),
+            "listen",
+            stream_id,
+            "--seconds",
+            "3",
+            "--record",
+            str(tmp_path / "fan.wav"),
+            "--json",
+        )
+        assert listened.returncode == 0, listened.stderr
+        stats = listened.json()
+        assert {"latency_ms", "lost_frames", "hops", "bitrate"} <= set(stats)
+        assert stats["hops"] == 1 and stats["latency_ms"] < 150 and stats["bitrate"] > 100_000
+        assert abs(dominant_hz(read_audio(tmp_path / "fan.wav")[4800:]) - 440) < 3
+        listing = djmesh("--home", str(fan), "live", "list", "--json").json()
+        assert [s["stream_id"] for s in listing] == [stream_id] and listing[0]["title"] == "warm-up"
+        stopped = djmesh("--home", str(dj), "live", "stop", "--json")
+        assert stopped.returncode == 0 and stopped.json()["stopped"] == [stream_id]
+        bad = djmesh("--home", str(dj), "live", "start", str(tmp_path / "missing.flac"))
+        assert bad.returncode == 1 and "cannot open" in bad.stderr and "Traceback" not in bad.stderr
+        unknown = djmesh("--home", str(fan), "listen", "00" * 32, "--seconds", "1")
+        assert unknown.returncode == 1 and "unknown stream" in unknown.stderr
+
+
+def test_live_package_imports_without_textual() -> None:
+    code = "import sys, djmesh.node.live, djmesh.node.live.cli; assert 'textual' not in sys.modules"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

@@ -1,0 +1,149 @@
+"""DJ -> listeners over QUIC on loopback: relaying, recordings, a relay dying mid-stream, tampering relays."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import nacl.signing
+import pytest
+
+from djmesh.node.live import ListenStats, LiveService
+from djmesh.node.live.subscription import Subscription
+from djmesh.protocol.stream import Frame, SegmentSigner, decode_frame
+from tests.helpers.network import bootstrap_server, wait_until
+from tests.node.live.mesh import dominant_hz, live_nodes, read_audio
+
+pytestmark = pytest.mark.timeout(180)
+SINE = "lavfi:sine=frequency=440"
+
+
+def subscription(live: LiveService, stream_id: str) -> Subscription:
+    sub = live._subscriptions.get(bytes.fromhex(stream_id))
+    assert sub is not None, "not subscribed"
+    return sub
+
+
+def played(live: LiveService, stream_id: str) -> int:
+    sub = live._subscriptions.get(bytes.fromhex(stream_id))
+    return sub.jitter.stats.played if sub is not None else 0
+
+
+def assert_sine(path: Path, seconds: float) -> None:
+    audio = read_audio(path)
+    assert audio.shape[0] >= seconds * 48_000, f"{path.name}: only {audio.shape[0] / 48_000:.2f} s"
+    assert abs(dominant_hz(audio[4800:]) - 440) < 3
+
+
+async def test_dj_to_three_listeners_one_behind_a_relay_that_dies(tmp_path: Path) -> None:
+    async with (
+        bootstrap_server() as boot,
+        live_nodes(tmp_path, boot, ["dj", "ann", "ben", "cat"], max_children={"dj": 2}) as nodes,
+    ):
+        (_, dj), (_, ann), (_, ben), (_, cat) = nodes
+        stream_id = await dj.start_stream(SINE, title="semi-final")
+        direct = [
+            asyncio.ensure_future(live.listen(stream_id, record=str(tmp_path / f"{name}.wav"), seconds=9))
+            for name, live in (("ann", ann), ("ben", ben))
+        ]
+        hub = dj._broadcasts[bytes.fromhex(stream_id)].hub
+        await wait_until(lambda: len(hub.children) == 2, what="two direct listeners")
+        late = asyncio.ensure_future(cat.listen(stream_id, record=str(tmp_path / "cat.wav"), seconds=7))
+        await wait_until(lambda: played(cat, stream_id) > 0, what="cat hears audio")
+        cat_sub = subscription(cat, stream_id)
+        assert cat_sub.hops == 2, "the DJ is full: cat must be behind a relay"
+        relay, survivor = (ann, ben) if cat_sub.parent_address == ann.address else (ben, ann)
+        assert cat_sub.parent_address == relay.address
+        await wait_until(lambda: played(cat, stream_id) > 100, what="two seconds through the relay")
+
+        # The relay dies without a word (a crash or a cut cable): it forwards and answers nothing.
+        dead = subscription(relay, stream_id).hub
+        dead.forward_frame = lambda *args: None  # type: ignore[method-assign]
+        dead.forward_manifest = lambda *args: None  # type: ignore[method-assign]
+        dead.on_control = lambda *args: None  # type: ignore[method-assign]
+        await wait_until(lambda: cat_sub.reparents >= 1, timeout=10, what="cat re-parented")
+        assert cat_sub.parent_address in (dj.address, survivor.address)
+
+        stats: list[ListenStats] = [*await asyncio.gather(*direct), await late]
+        for name, result in zip(("ann", "ben", "cat"), stats, strict=True):
+            assert result.played_frames > 200, (name, result)
+            assert result.latency_ms is not None and result.latency_ms < 150, (name, result)
+            assert result.bitrate > 100_000 and result.hops in (1, 2)
+            assert not result.dropped, (name, result.dropped)
+            assert_sine(tmp_path / f"{name}.wav", 5)
+        cat_stats = stats[2]
+        assert cat_stats.reparents >= 1 and cat_stats.max_gap_ms < 2000, cat_stats
+        assert cat_stats.first_audio_ms is not None and cat_stats.first_audio_ms < 1000
+        await dj.stop_stream(stream_id)
+
+
+async def test_tampering_relay_is_caught_by_its_child(
+    tmp_path: Path, other_key: nacl.signing.SigningKey
+) -> None:
+    async with (
+        bootstrap_server() as boot,
+        live_nodes(tmp_path, boot, ["dj", "evil", "vic"], max_children={"dj": 1}) as nodes,
+    ):
+        (_, dj), (_, evil), (_, vic) = nodes
+        stream_id = await dj.start_stream(SINE)
+        stream = bytes.fromhex(stream_id)
+        await evil.subscribe(stream_id)
+        hub = subscription(evil, stream_id).hub
+        honest_frame, honest_manifest = hub.forward_frame, hub.forward_manifest
+        counter = {"frames": 0}
+        manifests: list[bytes] = []
+
+        def tamper(seq: int, datagram: bytes) -> None:
+            counter["frames"] += 1
+            if counter["frames"] % 10 == 0:  # one frame in ten: louder, same header
+                frame = decode_frame(datagram)
+                datagram = Frame(frame.seq, frame.ts_us, bytes(b ^ 0x55 for b in frame.payload)).encode()
+            honest_frame(seq, datagram)
+
+        def meddle(first: int, end: int, wire: bytes) -> None:
+            forger = SegmentSigner(other_key, stream, 50)
+            forged = None
+            for seq in range(first, end):
+                forged = forger.add(Frame(seq, 0, b"x")) or forged
+            forged = forged or forger.flush()
+            assert forged is not None
+            for child in hub.children.values():
+                child.link.send_control({"op": "manifest", "data": forged.wire})  # forged
+                for old in manifests[-2:]:
+                    child.link.send_control({"op": "manifest", "data": old})  # replayed
+            manifests.append(wire)
+            honest_manifest(first, end, wire)
+
+        hub.forward_frame = tamper  # type: ignore[method-assign]
+        hub.forward_manifest = meddle  # type: ignore[method-assign]
+        result = await vic.listen(stream_id, record=str(tmp_path / "vic.wav"), seconds=5)
+        assert result.hops == 2
+        dropped: dict[str, Any] = result.dropped
+        assert dropped.get("tampered", 0) >= 10 and dropped.get("forged", 0) >= 2
+        assert dropped.get("replayed", 0) + dropped.get("reordered", 0) >= 2
+        assert result.unverified_frames >= 10  # the tampered frames are not in the verified record
+        assert result.verified_frames > 150
+        assert_sine(tmp_path / "vic.wav", 4)
+        await dj.stop_stream(stream_id)
+
+
+async def test_relay_node_shut_down_mid_stream(tmp_path: Path) -> None:
+    async with (
+        bootstrap_server() as boot,
+        live_nodes(tmp_path, boot, ["dj", "relay", "fan"], max_children={"dj": 1}) as nodes,
+    ):
+        (_, dj), (relay_node, relay), (_, fan) = nodes
+        stream_id = await dj.start_stream(SINE)
+        await relay.subscribe(stream_id)
+        listening = asyncio.ensure_future(fan.listen(stream_id, record=str(tmp_path / "fan.wav"), seconds=5))
+        await wait_until(lambda: played(fan, stream_id) > 50, what="fan hears audio")
+        fan_sub = subscription(fan, stream_id)
+        assert fan_sub.parent_address == relay.address and fan_sub.hops == 2
+        await relay.close()
+        await relay_node.stop()
+        result = await listening
+        assert result.reparents == 1 and result.hops == 1 and result.max_gap_ms < 2000, result
+        assert result.played_frames > 200 and not result.dropped
+        assert_sine(tmp_path / "fan.wav", 4)
+        await dj.stop_stream(stream_id)

@@ -1,0 +1,120 @@
+"""Bad and short sources (clear errors, no crash), and finished sets fetched from a peer and replayed verified."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from djmesh.node.live import LiveError, SourceError
+from djmesh.node.live.sets import read_set
+from djmesh.protocol.errors import ProtocolError
+from tests.helpers.network import bootstrap_server, wait_until
+from tests.node.live.mesh import dominant_hz, live_nodes, read_audio
+
+pytestmark = pytest.mark.timeout(180)
+
+
+def write_sine(path: Path, seconds: float, hz: float, rate: int = 44_100) -> None:
+    t = np.arange(int(seconds * rate)) / rate
+    tone = (0.5 * np.sin(2 * math.pi * hz * t) * 32767).astype(np.int16)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("pcm_s16le", rate=rate)
+        stream.layout = "mono"
+        frame = av.AudioFrame.from_ndarray(tone.reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate = rate
+        for packet in stream.encode(frame):
+            container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+
+
+async def test_bad_sources_fail_clearly_and_the_node_carries_on(tmp_path: Path) -> None:
+    (tmp_path / "noise.mp3").write_bytes(bytes(range(256)) * 64)
+    (tmp_path / "empty.wav").write_bytes(b"")
+    async with bootstrap_server() as boot, live_nodes(tmp_path, boot, ["dj"]) as nodes:
+        [(_node, live)] = nodes
+        for source, words in (
+            (str(tmp_path / "missing.wav"), "cannot open"),
+            (str(tmp_path / "noise.mp3"), "noise.mp3"),
+            (str(tmp_path / "empty.wav"), "empty.wav"),
+            (str(tmp_path), "directory"),
+            ("lavfi:no_such_filter=1", "cannot open"),
+            ("", "empty"),
+        ):
+            with pytest.raises(SourceError, match=words):
+                await live.start_stream(source)
+        assert live.streams() == []
+        with pytest.raises(LiveError):
+            await live.listen("zz")
+        with pytest.raises(LiveError):
+            await live.start_stream("lavfi:sine", bitrate=1)
+        write_sine(tmp_path / "ok.wav", 0.5, 330)
+        stream_id = await live.start_stream(str(tmp_path / "ok.wav"))  # still works
+        broadcast = live._broadcasts[bytes.fromhex(stream_id)]
+        await wait_until(broadcast.done.is_set, what="the short stream to end")
+        assert not live.streams()[0].live and broadcast.error is None
+        stored = live.stored_set(stream_id)
+        assert stored is not None and stored.complete
+
+
+async def test_a_source_that_ends_early_ends_the_stream_and_its_set_replays(tmp_path: Path) -> None:
+    write_sine(tmp_path / "short.wav", 2.5, 660)
+    async with bootstrap_server() as boot, live_nodes(tmp_path, boot, ["dj", "fan", "late"]) as nodes:
+        (_, dj), (_, fan), (_, late) = nodes
+        stream_id = await dj.start_stream(str(tmp_path / "short.wav"), title="short one")
+        stats = await fan.listen(stream_id, record=str(tmp_path / "fan.ogg"), seconds=30)
+        assert stats.ended and stats.error is None and stats.seconds < 15
+        recording = read_audio(tmp_path / "fan.ogg")
+        assert recording.shape[0] > 1.5 * 48_000 and abs(dominant_hz(recording[4800:]) - 660) < 3
+
+        # The DJ kept the set; a node that never listened fetches it and checks every signature.
+        await wait_until(
+            lambda: any(not s.live for s in late.streams()), timeout=20, what="stream_end gossip"
+        )
+        fetched = await late.fetch_set(stream_id)
+        assert fetched.complete and fetched.missing_frames == 0
+        assert sum(len(s.frames) for s in fetched.segments) >= 120
+        replay = np.concatenate([chunk async for chunk in late.set_pcm(stream_id)])
+        assert abs(replay.shape[0] / 48_000 - 2.5) < 0.1
+        assert abs(dominant_hz(replay[4800:]) - 660) < 3
+        seconds = await late.export_set(stream_id, str(tmp_path / "replay.flac"))
+        assert abs(seconds - 2.5) < 0.1
+        assert abs(dominant_hz(read_audio(tmp_path / "replay.flac")[4800:]) - 660) < 3
+        with pytest.raises(LiveError, match="ended"):
+            await late.listen(stream_id)
+
+        # A set file altered on disk no longer loads.
+        path = late.sets.path(bytes.fromhex(stream_id))
+        data = bytearray(path.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        path.write_bytes(bytes(data))
+        with pytest.raises(ProtocolError):
+            read_set(path)
+
+
+async def test_verified_pcm_for_the_judge(tmp_path: Path) -> None:
+    """What the battle feature consumes: the decoded, verified audio of a live stream."""
+    async with bootstrap_server() as boot, live_nodes(tmp_path, boot, ["dj", "judge"]) as nodes:
+        (_, dj), (_, judge) = nodes
+        stream_id = await dj.start_stream("lavfi:sine=frequency=550", title="battle")
+        chunks = []
+
+        async def collect() -> None:
+            async for chunk in judge.pcm(stream_id):
+                chunks.append(chunk)
+                if len(chunks) == 3:
+                    return
+
+        await asyncio.wait_for(collect(), 30)
+        audio = np.concatenate(chunks)
+        assert audio.dtype == np.float32 and audio.shape == (3 * 48_000, 2)
+        assert abs(dominant_hz(audio) - 550) < 3
+        async for own in dj.pcm(stream_id):  # the DJ's own node too
+            assert own.shape == (48_000, 2)
+            break
+        await dj.stop_stream(stream_id)
