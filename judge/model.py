@@ -14,22 +14,12 @@ from pathlib import Path
 import numpy as np
 
 from djmesh.judge.features import FEATURES
+from djmesh.protocol.battle import CRITERIA
 
 MODEL_PATH = Path(__file__).resolve().parent / "models" / "judge.onnx"
 MODEL_SHA256 = "29f3f25b5ad95bc09b5a55688b2e3379c35cd4a3f1d266eab9641748f4a15ced"
 
-#: model outputs, in order: 9 criteria (0..10) then 3 aggregates
-CRITERIA: tuple[str, ...] = (
-    "beatmatch",
-    "tempo",
-    "transitions",
-    "phrasing",
-    "gain",
-    "harmonic",
-    "energy",
-    "variety",
-    "rules",
-)
+#: model outputs, in order: the 9 criteria a verdict carries (0..10), then 3 aggregates
 AGGREGATES: tuple[str, ...] = ("technical", "musical", "judged")
 
 

@@ -26,6 +26,7 @@ from djmesh.node.identity import (
     read_passphrase,
     read_public_key,
 )
+from djmesh.node.json_view import envelope_json
 from djmesh.node.store import Store, StoreError
 from djmesh.protocol import ProtocolError, peer_id_from_public_key, public_key_from_peer_id
 
@@ -258,26 +259,6 @@ def cmd_node(args: argparse.Namespace) -> int:
     )
 
 
-def _message_json(envelope: Any, received_at_ms: int) -> dict[str, Any]:
-    def plain(value: Any) -> Any:
-        if isinstance(value, bytes):
-            return value.hex()
-        if isinstance(value, list | tuple):
-            return [plain(item) for item in value]
-        if isinstance(value, dict):
-            return {key: plain(item) for key, item in value.items()}
-        return value
-
-    return {
-        "content_id": envelope.content_id.hex(),
-        "kind": envelope.kind,
-        "author": envelope.author_peer_id,
-        "created_at_ms": envelope.created_at_ms,
-        "received_at_ms": received_at_ms,
-        "payload": plain(envelope.message.to_payload()),
-    }
-
-
 def cmd_messages(args: argparse.Namespace) -> int:
     home = _home(args)
     if not home.database.exists():
@@ -290,13 +271,13 @@ def cmd_messages(args: argparse.Namespace) -> int:
             raise CliError(f"--author: {exc}", code=2) from exc
     with Store(home.database) as store:
         rows = store.query(author=author, kind=args.kind, limit=args.limit)
-    items = [_message_json(row.envelope, row.received_at_ms) for row in rows]
+    items = [envelope_json(row.envelope, received_at_ms=row.received_at_ms) for row in rows]
     if args.json:
         _print_json(items)
     else:
         for item in items:
             text = item["payload"].get("text", "")
-            print(f"{item['created_at_ms']} {item['kind']:<10} {item['author'][:16]}… {text}")
+            print(f"{item['created_at']} {item['kind']:<10} {item['author'][:16]}… {text}")
     return 0
 
 

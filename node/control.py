@@ -21,35 +21,15 @@ from typing import Any
 
 from djmesh.node.errors import ControlError, NodeError, NodeNotRunningError
 from djmesh.node.home import NodeHome
+from djmesh.node.json_view import envelope_json, plain
 from djmesh.node.node import Node
 from djmesh.protocol import peer_id_from_public_key
-from djmesh.protocol.envelope import SignedEnvelope
 from djmesh.protocol.messages import Profile
 
 log = logging.getLogger(__name__)
 
 MAX_REQUEST_BYTES = 64 * 1024
 Handler = Callable[[Node, dict[str, Any]], Awaitable[Any]]
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return value.hex()
-    if isinstance(value, list | tuple):
-        return [_plain(item) for item in value]
-    if isinstance(value, dict):
-        return {str(key): _plain(item) for key, item in value.items()}
-    return value
-
-
-def envelope_json(envelope: SignedEnvelope) -> dict[str, Any]:
-    return {
-        "id": envelope.content_id.hex(),
-        "kind": envelope.kind,
-        "author": envelope.author_peer_id,
-        "created_at": envelope.created_at_ms,
-        "payload": _plain(envelope.message.to_payload()),
-    }
 
 
 def _str(params: dict[str, Any], name: str) -> str:
@@ -119,7 +99,7 @@ async def _profile_show(node: Node, params: dict[str, Any]) -> Any:
     if found is None:
         return None
     profile, updated = found
-    return {**_plain(profile.to_payload()), "updated_at": updated}
+    return {**plain(profile.to_payload()), "updated_at": updated}
 
 
 async def _profile_set(node: Node, params: dict[str, Any]) -> Any:

@@ -33,8 +33,8 @@ GENRES: dict[str, tuple[int, int]] = {
     "dnb": (160, 180),
     "dubstep": (135, 145),
 }
-#: what every verdict scores, per side, in centi-points (0..1000): judge criteria and aggregates
-VERDICT_KEYS: tuple[str, ...] = (
+#: the judge's criteria (the scoring model outputs them in this order)
+CRITERIA: tuple[str, ...] = (
     "beatmatch",
     "tempo",
     "transitions",
@@ -44,11 +44,9 @@ VERDICT_KEYS: tuple[str, ...] = (
     "energy",
     "variety",
     "rules",
-    "technical",
-    "musical",
-    "crowd",
-    "total",
 )
+#: what every verdict scores, per side, in centi-points (0..1000): judge criteria and aggregates
+VERDICT_KEYS: tuple[str, ...] = (*CRITERIA, "technical", "musical", "crowd", "total")
 MAX_SCORE = 1000
 #: how long after a deadline a message signed before it may still arrive (gossip delay)
 ARRIVAL_GRACE_MS = 10_000
