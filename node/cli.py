@@ -301,8 +301,10 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 def cmd_version(args: argparse.Namespace) -> int:
     from importlib.metadata import version
 
-    print(version("djmesh"))
-    return 0
+    from djmesh.protocol import PROTOCOL_VERSION
+
+    info = {"djmesh": version("djmesh"), "protocol": PROTOCOL_VERSION}
+    return _emit(args, info, lambda i: f"djmesh {i['djmesh']} (protocol {i['protocol']})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -434,7 +436,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--bpm-max", type=float, default=180.0, help="highest tempo to report (default 180)")
     sub.add_argument("--json", action="store_true")
 
-    add("version", cmd_version, "print the djmesh version")
+    sub = add("version", cmd_version, "print the djmesh version")
+    sub.add_argument("--json", action="store_true")
 
     # Packages that build on the node (bootstrap, tui, ...) add their own subcommands, so
     # the node never imports them: they depend on it, not the other way round.

@@ -61,6 +61,9 @@ log = logging.getLogger(__name__)
 # routes them into the node's log file instead.
 logging.getLogger("libp2p").addHandler(logging.NullHandler())
 
+# Gossip carries what is live: a message older than this is a replay or badly delayed and is
+# dropped before forwarding (history sync, which has no such limit, brings the past).
+GOSSIP_MAX_AGE_MS = 15 * 60 * 1000
 # History sync asks again from a little before the newest message it holds, because
 # clocks differ and gossip may have delivered newer messages before older ones.
 SYNC_OVERLAP_MS = 10 * 60 * 1000
@@ -95,7 +98,9 @@ class Node:
             self.home.key_file, passphrase=self.options.passphrase
         )
         self._max_skew_ms = int(self.config.max_clock_skew_s * 1000)
-        self._inbox = Inbox(rate_limit=self.options.inbox_rate, max_skew_ms=self._max_skew_ms)
+        self._inbox = Inbox(
+            rate_limit=self.options.inbox_rate, max_skew_ms=self._max_skew_ms, max_age_ms=GOSSIP_MAX_AGE_MS
+        )
         self._sync_limiter = SyncLimiter()
         # Validated in GossipSub, waiting for delivery; bounded in case delivery never comes.
         self._accepted: OrderedDict[bytes, SignedEnvelope] = OrderedDict()

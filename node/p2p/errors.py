@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from djmesh.node.errors import NodeError
 
-class P2PError(Exception):
-    """A network operation failed; the message says what and with which peer or address."""
+
+class P2PError(NodeError):
+    """A network operation failed; the message says what and with which peer or address.
+
+    A ``NodeError``, so the CLI reports it as one line like every other user-facing failure.
+    """

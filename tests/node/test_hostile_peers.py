@@ -67,12 +67,20 @@ async def test_lies_are_dropped_before_forwarding_and_score_the_liar_down(tmp_pa
             b"\xa1" + b"x" * 70_000,
             first.wire,  # a replay of alice's real post, published by mallory
             sign(Chat("battle-1", "wrong topic"), mallory_key, created_at_ms=int(time.time() * 1000)).wire,
+            sign(Post("an hour old"), mallory_key, created_at_ms=int(time.time() * 1000) - 3_600_000).wire,
         ]
         for _ in range(4):
             for lie in lies:
                 with contextlib.suppress(Exception):
                     await mallory.publish(alice_topic, lie)
-        reasons = {"DecodeError", "BadSignatureError", "MessageTooLargeError", "NotAuthorError", "WrongTopic"}
+        reasons = {
+            "DecodeError",
+            "BadSignatureError",
+            "MessageTooLargeError",
+            "NotAuthorError",
+            "WrongTopic",
+            "StaleTimestampError",
+        }
         await wait_until(
             lambda: reasons <= set(bob.dropped), what=lambda: f"bob to drop each lie ({bob.dropped})"
         )
