@@ -5,6 +5,7 @@ Rows:
                to playout (the listener's jitter buffer hands it to the null sink), median and p95,
                both on the machine's wall clock (one machine, so no clock offset).
   3 hops       DJ -> relay -> relay -> listener (every upload budget is 1, so the tree is a chain).
+  1 hop webrtc the 1-hop row over WebRTC data channels (aiortc) instead of QUIC.
   relay CPU    one relay with K children (thin QUIC clients in the same process): thread CPU inside the
                relay's receive callback (decrypt, parse, verify bookkeeping, jitter push, and K encrypted
                sends), divided by packets x K. "Listeners per core" = 1 s / (CPU per relayed packet x 50/s).
@@ -45,12 +46,17 @@ SOURCE = "lavfi:sine=frequency=440"
 
 
 async def _nodes(
-    stack: contextlib.AsyncExitStack, root: Path, boot: list[str], budgets: list[int]
+    stack: contextlib.AsyncExitStack, root: Path, boot: list[str], budgets: list[int], *, webrtc: bool = False
 ) -> list[LiveService]:
     out = []
     for index, budget in enumerate(budgets):
         node = await stack.enter_async_context(make_node(root, f"n{index}", boot))
-        live = await stack.enter_async_context(LiveService(node, max_children=budget))
+        transport = None
+        if webrtc:
+            from djmesh.node.live.webrtc import RtcTransport
+
+            transport = RtcTransport(node)
+        live = await stack.enter_async_context(LiveService(node, max_children=budget, transport=transport))
         out.append(live)
     first = out[0].node
     for live in out[1:]:
@@ -74,9 +80,12 @@ def _summary(stats: Any) -> dict[str, Any]:
     }
 
 
-async def chain(hops: int, seconds: float, root: Path, boot: list[str]) -> dict[str, Any]:
+async def chain(
+    hops: int, seconds: float, root: Path, boot: list[str], *, webrtc: bool = False
+) -> dict[str, Any]:
     async with contextlib.AsyncExitStack() as stack:
-        lives = await _nodes(stack, root / f"chain{hops}", boot, [1] * (hops + 1))
+        name = f"chain{hops}{'rtc' if webrtc else ''}"
+        lives = await _nodes(stack, root / name, boot, [1] * (hops + 1), webrtc=webrtc)
         dj, *rest = lives
         stream_id = await dj.start_stream(SOURCE, title=f"{hops} hops")
         relays = []
@@ -245,6 +254,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         async with bootstrap_server() as boot:
             results["one_hop"] = await chain(1, args.seconds, root, boot)
             results["three_hops"] = await chain(3, args.seconds, root, boot)
+            results["one_hop_webrtc"] = await chain(1, args.seconds, root, boot, webrtc=True)
             results["relay"] = await relay_cpu(args.children, args.seconds, root, boot)
             results["lossy"] = await lossy(args.seconds, root, boot, 0.05, 50.0)
             results["reparent"] = await reparent(args.seconds, root, boot)

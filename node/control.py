@@ -221,8 +221,17 @@ METHODS: dict[str, Handler] = {
 
 
 class ControlServer:
-    def __init__(self, node: Node, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        node: Node,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        extra_methods: dict[str, Handler] | None = None,
+    ) -> None:
+        """``extra_methods``: what services attached to the node add (live audio, ...)."""
         self.node = node
+        self.methods = {**METHODS, **(extra_methods or {})}
         self._bind = (host, port)
         self._server: asyncio.Server | None = None
         self._token = secrets.token_hex(32)
@@ -234,10 +243,6 @@ class ControlServer:
         return str(host), int(port)
 
     async def __aenter__(self) -> ControlServer:
-        # HOOK (live audio, issue 5): its control methods, until the integrator merges them.
-        from djmesh.node.live.control import LIVE_METHODS
-
-        METHODS.update(LIVE_METHODS)
         self._server = await asyncio.start_server(self._serve, *self._bind, limit=MAX_REQUEST_BYTES)
         home = self.node.home
         _write_private(home.root / "control.token", self._token + "\n")
@@ -281,7 +286,7 @@ class ControlServer:
         if not isinstance(token, str) or not hmac.compare_digest(token, self._token):
             log.warning("control request with a bad token refused")
             return {"ok": False, "error": "bad or missing token"}
-        method = METHODS.get(str(request.get("method")))
+        method = self.methods.get(str(request.get("method")))
         params = request.get("params") or {}
         if method is None or not isinstance(params, dict):
             return {"ok": False, "error": f"unknown method {request.get('method')!r}"}

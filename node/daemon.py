@@ -31,8 +31,15 @@ async def run_daemon(
     bootstrap: Sequence[str] | None = None,
     passphrase: bytes | None = None,
 ) -> int:
+    from djmesh.node.live.control import LIVE_METHODS
+    from djmesh.node.live.service import LiveService
+
     options = NodeOptions(listen=listen, bootstrap=bootstrap, passphrase=passphrase)
-    async with Node(home, options=options) as node, ControlServer(node):
+    async with (
+        Node(home, options=options) as node,
+        LiveService(node),
+        ControlServer(node, extra_methods=LIVE_METHODS),
+    ):
         for address in node.listen_addrs:
             print(address, flush=True)
         await wait_for_stop_signal()

@@ -91,6 +91,7 @@ def encoded_frames(
             if stop is not None and stop.is_set():
                 return
             decoded += 1
+            frame.pts = None  # timestamps may start anywhere or jump (pre-skip, cuts): we pace by count
             for resampled in resampler.resample(frame):
                 fifo.write(resampled)
             while fifo.samples >= encoder.frame_samples:

@@ -15,7 +15,7 @@ from djmesh.node.live.codec import PCM, OpusDecoder
 from djmesh.node.live.recorder import Recorder
 from djmesh.node.live.sets import SetSegment
 from djmesh.node.live.sinks import Sink
-from djmesh.protocol.stream import Frame, Playout
+from djmesh.protocol.stream import Playout
 
 QUEUE_SEGMENTS = 600  # ten minutes of 1 s segments; a consumer that falls further behind loses the oldest
 
@@ -167,7 +167,3 @@ async def decode_segments(
     async for segment in segments:
         chunks = [decoder.decode(f.payload if f is not None else None) for f in segment.frames]
         yield segment.manifest.first_seq, np.concatenate(chunks)
-
-
-def frames_of(segment: SetSegment) -> list[Frame]:
-    return [f for f in segment.frames if f is not None]

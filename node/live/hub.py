@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 
 CHILD_TIMEOUT_S = 2.0
 MAX_NACK = 64
+RESEND_PER_S = 100.0  # frames a child may have resent per second (2 s of audio lost every second)
 Address = tuple[str, int]
 
 
@@ -35,7 +36,7 @@ def parse_address(value: CborValue) -> Address | None:
         and 0 < len(value[0]) <= 255
         and isinstance(value[1], int)
         and not isinstance(value[1], bool)
-        and 0 < value[1] < 65536
+        and 0 <= value[1] < 65536  # 0: a transport without ports (WebRTC: rtc:<peer id>)
     ):
         return (value[0], value[1])
     return None
@@ -47,6 +48,16 @@ class Child:
     listen: Address | None
     free: int = 0
     last_seen: float = field(default_factory=time.monotonic)
+    resend_tokens: float = RESEND_PER_S
+    resend_at: float = field(default_factory=time.monotonic)
+
+    def take_resends(self, wanted: int, now: float) -> int:
+        """How many of ``wanted`` resent frames this child may have now (a token bucket)."""
+        self.resend_tokens = min(RESEND_PER_S, self.resend_tokens + (now - self.resend_at) * RESEND_PER_S)
+        self.resend_at = now
+        granted = min(wanted, int(self.resend_tokens))
+        self.resend_tokens -= granted
+        return granted
 
 
 class StreamHub:
@@ -171,11 +182,13 @@ class StreamHub:
 
     def resend(self, link: Link, seqs: CborValue) -> None:
         """A child lost some datagrams: resend what we still hold, reliably, on the control stream."""
-        if id(link) not in self.children or not isinstance(seqs, list):
+        child = self.children.get(id(link))
+        if child is None or not isinstance(seqs, list):
             return
         found: list[CborValue] = [
             self._frames[seq] for seq in seqs[:MAX_NACK] if isinstance(seq, int) and seq in self._frames
         ]
+        found = found[: child.take_resends(len(found), time.monotonic())]
         if found:
             link.send_control({"op": "frames", "data": found})
 

@@ -19,13 +19,12 @@ from dataclasses import asdict, dataclass
 from types import TracebackType
 from typing import Any
 
-import numpy as np
-
 from djmesh.node.errors import NodeError
 from djmesh.node.events import MessageStored
+from djmesh.node.live import sharing
 from djmesh.node.live.broadcast import Broadcast
 from djmesh.node.live.capture import primed_packets
-from djmesh.node.live.codec import PCM, OpusDecoder
+from djmesh.node.live.codec import PCM
 from djmesh.node.live.consumers import ListenSession, ListenStats, VerifiedFeed, decode_segments
 from djmesh.node.live.errors import LiveError
 from djmesh.node.live.hub import Address, StreamHub, address_value
@@ -43,9 +42,7 @@ from djmesh.node.live.session import (
 from djmesh.node.live.sets import (
     SetLibrary,
     SetSegment,
-    SetWriter,
     StoredSet,
-    check_segment,
     decode_announce,
     decode_end,
 )
@@ -148,6 +145,8 @@ class LiveService:
         self._changed = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._listener: Any = None
+        self._inbound: set[Link] = set()
+        self.max_inbound = 4 * max_children + 64
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -166,7 +165,8 @@ class LiveService:
         _SERVICES[self.node] = self
         bind, advertised = self._addresses()
         self._listener = await self._transport.listen(bind, self._on_link)
-        self.address = (advertised, self._listener.address[1])
+        host, port = self._listener.address
+        self.address = (advertised if host in ("0.0.0.0", "::") else host, port)
         self.node.host.set_request_handler(PROTOCOL_ID, self._serve, max_request_bytes=MAX_REQUEST_BYTES)
         for kind in (StreamAnnounce.KIND, StreamEnd.KIND):
             for stored in self.node.store.query(kind=kind, limit=500):
@@ -355,6 +355,13 @@ class LiveService:
     # -- serving peers -------------------------------------------------------------------------
 
     def _on_link(self, link: Link) -> None:
+        """A peer dialled us; it must name a stream before it gets anything. Bounded, against floods."""
+        self._inbound = {known for known in self._inbound if not known.closed}
+        if len(self._inbound) >= self.max_inbound:
+            log.info("live: refusing a link from %s: %d links open", link.remote, len(self._inbound))
+            link.close("too many links")
+            return
+        self._inbound.add(link)
         link.handler = _Acceptor(self)
 
     def hub_for(self, stream: bytes) -> StreamHub | None:
@@ -594,7 +601,7 @@ class LiveService:
         errors: list[str] = []
         for peer in peers or self._peers_for(stream):
             try:
-                fetched = await self._fetch_from(peer, stream)
+                fetched = await sharing.fetch_from(self._ask, peer, stream)
             except (LiveError, ProtocolError) as exc:
                 errors.append(f"{peer[-8:]}: {exc}")
                 continue
@@ -605,48 +612,8 @@ class LiveService:
             return local
         raise LiveError(f"no peer could provide the set of {stream_id} ({'; '.join(errors) or 'no peers'})")
 
-    async def _fetch_from(self, peer: str, stream: bytes) -> StoredSet:
-        start = 0
-        segments: list[SetSegment] = []
-        announce: SignedEnvelope | None = None
-        end: SignedEnvelope | None = None
-        while True:
-            reply = await self._ask(peer, Request("set", stream, start))
-            if reply is None:
-                raise LiveError("no answer")
-            if reply.get("error"):
-                raise LiveError(str(reply.get("error")))
-            announce_wire = reply.get("announce")
-            if announce is None:
-                if not isinstance(announce_wire, bytes):
-                    raise LiveError("no announcement in reply")
-                announce = decode_announce(announce_wire)
-                if announce.content_id != stream:
-                    raise LiveError("peer sent the set of another stream")
-            assert announce is not None
-            records = reply.get("segments")
-            if not isinstance(records, list):
-                raise LiveError("malformed set page")
-            for record in records:
-                prev = segments[-1].manifest.digest if segments else stream
-                segments.append(check_segment(announce, prev, len(segments), record))
-            end_wire = reply.get("end")
-            if isinstance(end_wire, bytes):
-                end = decode_end(end_wire, announce)
-            if not reply.get("more") or not records:
-                break
-            start = len(segments)
-        return StoredSet(announce, tuple(segments), end)
-
     def _store_set(self, stored: StoredSet) -> None:
-        """Write a fetched set beside the old one, then swap it in (readers never see half a file)."""
-        final = self.sets.path(stored.stream)
-        temporary = final.with_name(f"{final.name}.{os.urandom(4).hex()}.tmp")
-        writer = SetWriter(temporary, stored.announce)
-        for segment in stored.segments:
-            writer.add(segment)
-        writer.finish(stored.end)
-        os.replace(temporary, final)
+        sharing.store_set(self.sets, stored)
         self._learn(stored.announce)
         if stored.end is not None:
             self._learn(stored.end)
@@ -654,36 +621,13 @@ class LiveService:
     async def export_set(self, stream_id: str, path: str) -> float:
         """Replay a finished stream's verified set into an audio file (wav/ogg/flac); seconds written."""
         stored = self.stored_set(stream_id) or await self.fetch_set(stream_id)
-        info = stored.announce.message
-        assert isinstance(info, StreamAnnounce)
-        return await export_pcm(
-            self.set_pcm(stream_id), Recorder(path, channels=info.channels, bitrate=info.bitrate)
-        )
+        return await sharing.export_set(stored, path)
 
     async def set_pcm(self, stream_id: str) -> AsyncIterator[PCM]:
         """Replay a stored (or fetched) set: verified PCM per segment, as fast as it decodes."""
         stored = self.stored_set(stream_id) or await self.fetch_set(stream_id)
-        info = stored.announce.message
-        assert isinstance(info, StreamAnnounce)
-        decoder = OpusDecoder(channels=info.channels, frame_ms=info.frame_ms)
-        for segment in stored.segments:
-            chunks = [decoder.decode(f.payload if f is not None else None) for f in segment.frames]
-            yield _concat(chunks)
-            await asyncio.sleep(0)
-
-
-async def export_pcm(chunks: AsyncIterator[PCM], recorder: Recorder) -> float:
-    """Write replayed audio to ``recorder``; returns the seconds written."""
-    try:
-        async for chunk in chunks:
-            await asyncio.to_thread(recorder.write, chunk)
-    finally:
-        recorder.close()
-    return recorder.seconds
-
-
-def _concat(chunks: list[PCM]) -> PCM:
-    return np.concatenate(chunks)
+        async for chunk in sharing.replay_pcm(stored):
+            yield chunk
 
 
 def _stream_bytes(stream_id: str | bytes) -> bytes:

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from djmesh.node.live.clock import now_us
 from djmesh.node.live.hub import MAX_NACK, Address, StreamHub, parse_address
 from djmesh.node.live.probe import Probe, close_all, probe_all
+from djmesh.node.live.session import parse_candidates
 from djmesh.node.live.sets import SetLibrary, SetSegment, SetWriter, decode_end
 from djmesh.node.live.taps import Tap
 from djmesh.node.live.transport import ControlMessage, Link, Transport
@@ -42,6 +43,7 @@ PING_INTERVAL_S = 0.25
 JOIN_ROUNDS = 6
 GIVE_UP_S = 30.0
 AVOID_S = 10.0
+MAX_STRIKES = 3  # segments with tampered/forged data from one parent before we look for another
 
 Locate = Callable[[bytes], Awaitable[list[Address]]]
 
@@ -83,6 +85,8 @@ class Subscription:
         self.error: str | None = None
         self.reparents = 0
         self.nacked = 0
+        self.strikes = 0
+        self._switching: asyncio.Future[None] | None = None
         self.recovered = 0
         self._highest_seq: int | None = None
         self._deferred: list[tuple[SegmentManifest, float]] = []
@@ -113,6 +117,8 @@ class Subscription:
         if self._closed:
             return
         self._closed = True
+        if self._switching is not None:
+            self._switching.cancel()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -173,14 +179,7 @@ class Subscription:
                 return []
             op = reply.get("op")
             if op == "redirect":
-                found = reply.get("candidates")
-                out: list[Address] = []
-                for item in found if isinstance(found, list) else []:
-                    if isinstance(item, dict):
-                        address = parse_address(item.get("addr"))
-                        if address is not None:
-                            out.append(address)
-                return out
+                return parse_candidates(reply.get("candidates"))
             if op == "accept":
                 self._adopt(probe, reply)
                 return True
@@ -323,6 +322,7 @@ class Subscription:
         """Verify the signature now; apply it once its frames are here (asking for lost ones) or soon anyway."""
         checked = self.verifier.check(data)
         if isinstance(checked, Dropped):
+            self._judge_parent(checked.count)
             log.warning(
                 "stream %s: segment dropped (%s): %s", self.stream.hex()[:8], checked.reason, checked.detail
             )
@@ -345,7 +345,9 @@ class Subscription:
         self._finish_end()
 
     def _apply(self, manifest: SegmentManifest) -> None:
+        before = self.verifier.dropped_total
         event = self.verifier.accept(manifest)
+        self._judge_parent(self.verifier.dropped_total - before)
         if isinstance(event, Dropped):
             log.warning(
                 "stream %s: segment dropped (%s): %s", self.stream.hex()[:8], event.reason, event.detail
@@ -359,6 +361,37 @@ class Subscription:
             self._writer.add(segment)
         for tap in list(self.taps):
             tap.on_segment(segment)
+
+    def _judge_parent(self, bad: int) -> None:
+        """A parent that keeps passing on tampered or forged data is routed around (once per strike-out)."""
+        if bad <= 0 or self._attaching or self._switching is not None:
+            return
+        self.strikes += 1
+        if self.strikes >= MAX_STRIKES and self.live:
+            log.warning(
+                "stream %s: parent %s keeps sending bad data; looking for another",
+                self.stream.hex()[:8],
+                self.parent_address,
+            )
+            self._switching = asyncio.ensure_future(self._switch_parent())
+
+    async def _switch_parent(self) -> None:
+        """Try once to move to an ancestor or a sibling; keep the current parent if nobody has room."""
+        bad = self.parent_address
+        if bad is not None:
+            self._avoid[bad] = time.monotonic() + AVOID_S
+        try:
+            self._attaching = True
+            moved = await self._attach(
+                [a for a in self.path if a != bad], from_seq=self.verifier.verified_upto
+            )
+            log.info(
+                "stream %s: %s", self.stream.hex()[:8], "switched parent" if moved else "no other parent"
+            )
+        finally:
+            self._attaching = False
+            self.strikes = 0
+            self._switching = None
 
     def _on_end(self, data: bytes) -> None:
         try:

@@ -6,7 +6,7 @@ channel (join, segment manifests, keepalives, recovery). ``LinkHandler`` gets wh
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Protocol
 
 from djmesh.protocol.cbor import CborValue
@@ -51,7 +51,3 @@ class Transport(Protocol):
     async def listen(self, host: str, on_link: Callable[[Link], None]) -> Listener: ...
 
     async def connect(self, address: tuple[str, int], handler: LinkHandler, *, timeout_s: float) -> Link: ...
-
-
-OnLink = Callable[[Link], None]
-Connector = Callable[[tuple[str, int], LinkHandler], Awaitable[Link]]

@@ -50,3 +50,11 @@ def dominant_hz(pcm: npt.NDArray[np.float32], rate: int = 48_000) -> float:
     mono = pcm.mean(axis=1) if pcm.ndim == 2 else pcm
     spectrum = np.abs(np.fft.rfft(mono * np.hanning(mono.size)))
     return float(np.argmax(spectrum) * rate / mono.size)
+
+
+def sine_purity(pcm: npt.NDArray[np.float32], hz: float, rate: int = 48_000) -> float:
+    """Share of the signal's power within 20 Hz of ``hz``."""
+    mono = pcm.mean(axis=1) if pcm.ndim == 2 else pcm
+    power = np.abs(np.fft.rfft(mono * np.hanning(mono.size))) ** 2
+    freqs = np.fft.rfftfreq(mono.size, 1 / rate)
+    return float(power[np.abs(freqs - hz) < 20].sum() / power.sum())

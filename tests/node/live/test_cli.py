@@ -69,6 +69,11 @@ def test_live_start_listen_stop_through_the_cli(djmesh: CliRunner, tmp_path: Pat
         assert [s["stream_id"] for s in listing] == [stream_id] and listing[0]["title"] == "warm-up"
         stopped = djmesh("--home", str(dj), "live", "stop", "--json")
         assert stopped.returncode == 0 and stopped.json()["stopped"] == [stream_id]
+        replay = tmp_path / "replay.wav"
+        fetched = djmesh("--home", str(fan), "live", "set", stream_id, "--record", str(replay), "--json")
+        assert fetched.returncode == 0, fetched.stderr
+        assert fetched.json()["complete"] and fetched.json()["recorded_seconds"] > 2
+        assert abs(dominant_hz(read_audio(replay)[4800:]) - 440) < 3
         bad = djmesh("--home", str(dj), "live", "start", str(tmp_path / "missing.flac"))
         assert bad.returncode == 1 and "cannot open" in bad.stderr and "Traceback" not in bad.stderr
         unknown = djmesh("--home", str(fan), "listen", "00" * 32, "--seconds", "1")

@@ -33,6 +33,19 @@ def write_sine(path: Path, seconds: float, hz: float, rate: int = 44_100) -> Non
             container.mux(packet)
 
 
+def write_opus(path: Path, seconds: float, hz: float) -> None:
+    """An Ogg Opus file (its timestamps start at the pre-skip, not 0)."""
+    rate = 48_000
+    tone = (0.5 * np.sin(2 * math.pi * hz * np.arange(int(seconds * rate)) / rate)).astype(np.float32)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libopus", rate=rate)
+        stream.layout = "mono"
+        frame = av.AudioFrame.from_ndarray(tone.reshape(1, -1), format="flt", layout="mono")
+        frame.sample_rate = rate
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            container.mux(packet)
+
+
 async def test_bad_sources_fail_clearly_and_the_node_carries_on(tmp_path: Path) -> None:
     (tmp_path / "noise.mp3").write_bytes(bytes(range(256)) * 64)
     (tmp_path / "empty.wav").write_bytes(b"")
@@ -60,6 +73,18 @@ async def test_bad_sources_fail_clearly_and_the_node_carries_on(tmp_path: Path) 
         assert not live.streams()[0].live and broadcast.error is None
         stored = live.stored_set(stream_id)
         assert stored is not None and stored.complete
+
+        # Corrupt in the middle: the stream ends early, cleanly, with what could be decoded signed.
+        write_opus(tmp_path / "whole.ogg", 3.0, 440)
+        data = bytearray((tmp_path / "whole.ogg").read_bytes())
+        data[len(data) // 2 : len(data) // 2 + 2000] = bytes(range(250)) * 8
+        (tmp_path / "broken.ogg").write_bytes(bytes(data))
+        stream_id = await live.start_stream(str(tmp_path / "broken.ogg"))
+        broadcast = live._broadcasts[bytes.fromhex(stream_id)]
+        await wait_until(broadcast.done.is_set, what="the broken stream to end")
+        stored = live.stored_set(stream_id)
+        assert stored is not None and stored.complete
+        assert 20 <= sum(len(s.frames) for s in stored.segments) < 150
 
 
 async def test_a_source_that_ends_early_ends_the_stream_and_its_set_replays(tmp_path: Path) -> None:
