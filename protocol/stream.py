@@ -34,7 +34,7 @@ from djmesh.protocol.errors import (
     ProtocolError,
 )
 from djmesh.protocol.messages import Message, register
-from djmesh.protocol.peer_id import peer_id_from_public_key
+from djmesh.protocol.topics import author_topic
 
 STREAMS_TOPIC = "/djmesh/1/streams"
 SEGMENT_CONTEXT = b"djmesh/segment/v1\x00"
@@ -45,10 +45,6 @@ MAX_MANIFEST_BYTES = 512 + MAX_SEGMENT_FRAMES * FRAME_HASH_BYTES
 FRAME_TYPE = 0x01
 _FRAME_HEADER = struct.Struct(">BIQ")  # type, seq, capture time (us since the Unix epoch, DJ clock)
 _HASH_INPUT = struct.Struct(">IQ")
-
-
-def author_stream_topic(public_key: bytes) -> str:
-    return f"/djmesh/1/author/{peer_id_from_public_key(public_key)}"
 
 
 # -- announcements (gossip) -------------------------------------------------------------------------
@@ -108,7 +104,7 @@ class StreamAnnounce(Message):
         return self.frame_ms * 1000
 
     def route(self, author: bytes, content_id: bytes) -> tuple[str, ...] | None:
-        return (STREAMS_TOPIC, author_stream_topic(author))
+        return (STREAMS_TOPIC, author_topic(author))
 
 
 @register
@@ -137,7 +133,7 @@ class StreamEnd(Message):
         )
 
     def route(self, author: bytes, content_id: bytes) -> tuple[str, ...] | None:
-        return (STREAMS_TOPIC, author_stream_topic(author))
+        return (STREAMS_TOPIC, author_topic(author))
 
 
 # -- frames (datagrams) -----------------------------------------------------------------------------
