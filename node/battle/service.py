@@ -312,9 +312,14 @@ class BattleService:
         state.done.set()
 
     async def _keep_set(self, stream_id: str) -> None:
-        """Receive a DJ's stream as it plays, so the signed set is here when judging starts."""
+        """Receive a DJ's stream as it plays, so the signed set is here when judging starts.
+
+        Silently (a null sink): which stream to hear is the user's choice, not the judge's.
+        """
+        from djmesh.node.live.sinks import NullSink
+
         with contextlib.suppress(Exception):
-            await self.live.listen(stream_id)
+            await self.live.listen(stream_id, sink=NullSink())
 
     async def set_audio(self, stream_id: str) -> np.ndarray:
         """The decoded audio of a DJ's signed set, fetched from peers where ours is incomplete."""

@@ -1,0 +1,158 @@
+"""Navigation and actions with Pilot, on fixed data (no network)."""
+
+from __future__ import annotations
+
+from textual.command import CommandPalette
+from textual.widgets import DataTable, Input
+
+from djmesh.tui.app import DjmeshApp
+from djmesh.tui.screens.battle import BattleScreen
+from djmesh.tui.screens.crews import CrewsScreen
+from djmesh.tui.screens.feed import FeedScreen
+from djmesh.tui.screens.help import HelpScreen
+from djmesh.tui.screens.log import LogScreen
+from djmesh.tui.screens.peers import PeersScreen
+from djmesh.tui.screens.profile import ProfileScreen
+from djmesh.tui.screens.wallet import WalletScreen
+from tests.tui.fake import ADA, FixedBackend, battle
+
+SIZE = (120, 40)
+
+
+def app_with(backend: FixedBackend) -> DjmeshApp:
+    return DjmeshApp(backend, watch_peers=False)
+
+
+def screen_text(app: DjmeshApp) -> str:
+    """Everything the screen shows, as plain text (what a user would read)."""
+    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+
+
+async def test_keys_visit_every_screen_and_q_quits_cleanly() -> None:
+    backend = FixedBackend()
+    app = app_with(backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert isinstance(app.screen, BattleScreen)
+        for key, screen in [
+            ("f", FeedScreen),
+            ("p", PeersScreen),
+            ("u", ProfileScreen),
+            ("g", CrewsScreen),
+            ("w", WalletScreen),
+            ("l", LogScreen),
+            ("b", BattleScreen),
+        ]:
+            await pilot.press(key)
+            await pilot.pause()
+            assert isinstance(app.screen, screen), key
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, BattleScreen)
+        await pilot.press("q")
+        await pilot.pause()
+    assert backend.stopped
+    assert app.return_code == 0
+
+
+async def test_battle_screen_shows_both_djs_and_the_words_users_look_for() -> None:
+    app = app_with(FixedBackend())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.2)
+        text = screen_text(app)
+    for word in ("BPM", "Key", "Battle", "Chat", "Peers", "DJ Ada", "DJ Bob", "8A", "3 of 6", "Reveals"):
+        assert word in text, word
+    assert "that transition!" in text
+
+
+async def test_chat_react_and_vote_from_the_battle_screen() -> None:
+    backend = FixedBackend()
+    app = app_with(backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("c")
+        assert isinstance(app.focused, Input)
+        await pilot.press(*"nice drop", "enter")
+        await pilot.pause(0.2)
+        assert backend.lines[-1].text == "nice drop"
+        await pilot.press("escape", "r")
+        await pilot.pause(0.2)
+        assert backend.reactions == [("7f3a" * 16, "🔥")]
+        await pilot.press("v")
+        await pilot.pause()
+        assert any("ledger" in n.message for n in app._notifications)
+
+
+async def test_no_battle_is_a_message_not_an_error() -> None:
+    app = app_with(FixedBackend(battles=[]))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.2)
+        await pilot.press("r")
+        await pilot.pause(0.2)
+        assert "Battle: none yet" in screen_text(app)
+        assert any(n.severity == "warning" for n in app._notifications)
+
+
+async def test_post_follow_profile_and_crew() -> None:
+    backend = FixedBackend()
+    app = app_with(backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f", "c", *"hello mesh", "enter")
+        await pilot.pause(0.2)
+        assert backend.posts[0].text == "hello mesh"
+        await pilot.press("escape", "p")
+        await pilot.pause(0.2)
+        table = app.screen.query_one("#peers-table", DataTable)
+        assert table.row_count == 2
+        await pilot.press("o")
+        await pilot.pause(0.2)
+        assert backend.followed == [ADA]
+        await pilot.press("u")
+        await pilot.pause(0.2)
+        name = app.screen.query_one("#name", Input)
+        assert name.value == "DJ Test"
+        name.value = "DJ Renamed"
+        await pilot.press("ctrl+s")
+        await pilot.pause(0.2)
+        assert backend.me.name == "DJ Renamed"
+        await pilot.press("g", "c", *"Night Owls", "enter")
+        await pilot.pause(0.2)
+        assert [c.name for c in backend.crew_rows] == ["Bass Collective", "Night Owls"]
+
+
+async def test_command_palette_opens_with_ctrl_p() -> None:
+    app = app_with(FixedBackend())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, CommandPalette)
+        await pilot.press(*"Show Feed")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await pilot.pause(0.3)
+        assert isinstance(app.screen, FeedScreen)
+
+
+async def test_backend_failures_become_notifications() -> None:
+    class Broken(FixedBackend):
+        async def start(self) -> None:
+            raise RuntimeError("no identity here")
+
+    app = app_with(Broken())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.2)
+        assert any("no identity here" in n.message and n.severity == "error" for n in app._notifications)
+        assert isinstance(app.screen, BattleScreen)
+
+
+async def test_live_figures_follow_the_backend_at_ten_hertz_or_more() -> None:
+    backend = FixedBackend()
+    app = app_with(backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.2)
+        backend._battles = [battle(level_db=-3.5)]
+        await pilot.pause(0.15)  # one refresh period at 12 Hz is 83 ms
+        assert "-3.5dB" in screen_text(app)

@@ -1,0 +1,113 @@
+"""`djmesh --home DIR tui [--demo]`: the terminal UI as a djmesh subcommand (an entry point).
+
+Without a daemon at the home the app runs the node in-process; with one (``control.json``
+answers) it attaches through the control API. ``--demo`` starts the loopback demo network
+in the background and watches its battle from a node of its own inside the demo folder,
+so it never competes with a daemon for the home's store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+from djmesh.node.control import ControlClient
+from djmesh.node.errors import ControlError
+from djmesh.node.home import NodeHome
+from djmesh.node.identity import read_passphrase
+from djmesh.node.node import NodeOptions
+from djmesh.tui.backend import Backend, LogBuffer, quiet_libp2p
+
+ATTACH_PROBE_S = 3.0
+
+
+def register(commands: Any) -> None:
+    sub = commands.add_parser(
+        "tui",
+        help="the terminal UI: watch battles live, chat, post, manage your profile",
+        description="Open the terminal UI. It runs a node in-process, or attaches to the node daemon "
+        "already running at --home. --demo starts the loopback demo network and shows its battle live.",
+    )
+    sub.add_argument(
+        "--demo", action="store_true", help="run the demo network in the background and watch it"
+    )
+    sub.set_defaults(handler=run)
+
+
+def daemon_running(home: NodeHome) -> bool:
+    """True when a node daemon at ``home`` answers its control API (a stale control.json does not)."""
+    if not (home.root / "control.json").exists():
+        return False
+
+    async def probe() -> bool:
+        try:
+            await asyncio.wait_for(
+                ControlClient(home, timeout_s=ATTACH_PROBE_S).call("status"), ATTACH_PROBE_S
+            )
+        except (ControlError, OSError, TimeoutError, ValueError):
+            return False
+        return True
+
+    return asyncio.run(probe())
+
+
+def choose_backend(home: NodeHome, *, demo: bool) -> Backend:
+    from djmesh.tui.control_backend import ControlBackend
+    from djmesh.tui.node_backend import NodeBackend
+
+    if demo:
+        root = home.root / "demo"
+        return NodeBackend(NodeHome(root / "tui-watcher"), demo_root=root)
+    if daemon_running(home):
+        return ControlBackend(home)
+    return NodeBackend(home, NodeOptions(passphrase=read_passphrase(None)))
+
+
+@contextlib.contextmanager
+def ui_logging(home: NodeHome, buffer: LogBuffer) -> Iterator[None]:
+    """While the app owns the terminal, log lines go to the home's log file and the Log screen only."""
+    root = logging.getLogger()
+    console = [
+        h
+        for h in root.handlers
+        if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)
+    ]
+    for handler in console:
+        root.removeHandler(handler)
+    home.ensure()
+    file_handler = logging.FileHandler(home.log_dir / "djmesh.log", encoding="utf-8")
+    file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    file_handler.setLevel(logging.INFO)
+    file_handler.addFilter(quiet_libp2p)
+    libp2p = logging.getLogger("libp2p")
+    propagate = libp2p.propagate
+    libp2p.propagate = True
+    old_level = root.level
+    root.setLevel(logging.INFO)
+    root.addHandler(file_handler)
+    root.addHandler(buffer)
+    try:
+        yield
+    finally:
+        root.removeHandler(buffer)
+        root.removeHandler(file_handler)
+        file_handler.close()
+        root.setLevel(old_level)
+        libp2p.propagate = propagate
+        for handler in console:
+            root.addHandler(handler)
+
+
+def run(args: argparse.Namespace) -> int:
+    from djmesh.tui.app import DjmeshApp
+
+    home: NodeHome = args.home_obj
+    buffer = LogBuffer()
+    backend = choose_backend(home, demo=bool(getattr(args, "demo", False)))
+    with ui_logging(home, buffer):
+        DjmeshApp(backend, log_buffer=buffer).run()
+    return 0

@@ -1,0 +1,92 @@
+"""The app attached to a node daemon already running at the home, through its control API.
+
+The daemon owns the node; the app only calls control methods, so quitting the app leaves
+the daemon running. Battles need the in-process services, which the control API does not
+expose yet, so the Battle screen says so.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from djmesh.node.control import ControlClient
+from djmesh.node.errors import ControlError, NodeError
+from djmesh.node.home import NodeHome
+from djmesh.tui.backend import Backend, BackendError, short
+from djmesh.tui.model import ChatLine, CrewRow, FeedRow, NodeStatus, PeerRow, ProfileView
+
+
+class ControlBackend(Backend):
+    mode = "attached to daemon"
+
+    def __init__(self, home: NodeHome, client: ControlClient | None = None) -> None:
+        super().__init__()
+        self.home = home
+        self.client = client or ControlClient(home, timeout_s=15.0)
+        self._status = NodeStatus(peer_id="", mode=self.mode, peers=0, messages=0, home=str(home.root))
+
+    async def _call(self, method: str, **params: Any) -> Any:
+        try:
+            return await self.client.call(method, **params)
+        except (ControlError, NodeError, OSError) as exc:
+            raise BackendError(str(exc)) from exc
+
+    async def start(self) -> None:
+        await self.poll()
+
+    async def poll(self) -> None:
+        """Refresh the cached status (the header reads it synchronously)."""
+        found = await self._call("status")
+        self._status = NodeStatus(
+            peer_id=found["peer_id"],
+            mode=self.mode,
+            peers=int(found["peers"]),
+            messages=int(found["messages"]),
+            listen_addrs=tuple(found.get("listen_addrs") or ()),
+            dropped=dict(found.get("dropped") or {}),
+            home=str(self.home.root),
+        )
+
+    def status(self) -> NodeStatus:
+        return self._status
+
+    async def feed(self, limit: int = 50) -> list[FeedRow]:
+        items = await self._call("feed", limit=limit)
+        return [FeedRow(i["id"], short(i["author"]), i["text"], i["created_at"]) for i in items]
+
+    async def post(self, text: str) -> None:
+        await self._call("post", text=text)
+
+    async def peers(self) -> list[PeerRow]:
+        rows = await self._call("peers")
+        return [PeerRow(p["peer_id"], tuple(p["addrs"]), p.get("latency_ms"), p.get("score")) for p in rows]
+
+    async def profile(self, peer_id: str | None = None) -> ProfileView | None:
+        found = await self._call("profile_show", peer_id=peer_id)
+        who = peer_id or self._status.peer_id
+        if found is None:
+            return ProfileView(who, "", "")
+        return ProfileView(who, found.get("name", ""), found.get("bio", ""), tuple(found.get("links") or ()))
+
+    async def set_profile(self, name: str, bio: str) -> None:
+        await self._call("profile_set", name=name, bio=bio)
+
+    async def follow(self, peer_id: str) -> None:
+        await self._call("follow", peer_id=peer_id)
+
+    async def crews(self) -> list[CrewRow]:
+        rows = await self._call("crews")
+        me = self._status.peer_id
+        return [CrewRow(c["crew_id"], c["name"], len(c["members"]), me in c["admins"]) for c in rows]
+
+    async def create_crew(self, name: str) -> str:
+        return str((await self._call("crew_create", name=name))["crew_id"])
+
+    async def chat_history(self, room: str, limit: int = 100) -> list[ChatLine]:
+        rows = await self._call("chat", room=room, limit=limit)
+        return [
+            ChatLine(short(r["author"]), str(r["payload"].get("text", "")), r["created_at"]) for r in rows
+        ]
+
+    async def chat(self, room: str, text: str) -> None:
+        await self._call("chat", room=room, text=text)

@@ -1,0 +1,101 @@
+"""Plain snapshots the screens render, so widgets never touch a node (and tests can fake one)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+SIDES = ("a", "b")
+
+
+@dataclass(frozen=True)
+class DjLive:
+    """One DJ as the battle screen shows them; live figures are ``None`` until analysis has them."""
+
+    name: str
+    peer_id: str
+    level_db: float = -90.0
+    peak_db: float = -90.0
+    bpm: float | None = None
+    key: str | None = None
+    camelot: str | None = None
+    beat: bool = False
+    track: int = 0
+    tracks: int = 6
+    track_title: str = ""
+    streaming: bool = False
+    scores: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BattleView:
+    """The battle and its committee's consensus status, as this node sees it."""
+
+    battle_id: str
+    title: str
+    genre: str
+    bpm_range: tuple[int, int]
+    phase: str
+    committee_size: int
+    quorum: int
+    joined: int
+    commits: int
+    reveals: int
+    winner: str | None
+    sides: dict[str, DjLive]
+    room: str
+    offences: tuple[str, ...] = ()
+    seconds_left: int | None = None
+
+
+@dataclass(frozen=True)
+class FeedRow:
+    id: str
+    author: str
+    text: str
+    created_at: int
+
+
+@dataclass(frozen=True)
+class ChatLine:
+    author: str
+    text: str
+    created_at: int
+
+
+@dataclass(frozen=True)
+class PeerRow:
+    peer_id: str
+    addrs: tuple[str, ...]
+    latency_ms: float | None
+    score: float | None
+
+
+@dataclass(frozen=True)
+class ProfileView:
+    peer_id: str
+    name: str
+    bio: str
+    links: tuple[str, ...] = ()
+    following: int = 0
+
+
+@dataclass(frozen=True)
+class CrewRow:
+    crew_id: str
+    name: str
+    members: int
+    admin: bool
+
+
+@dataclass(frozen=True)
+class NodeStatus:
+    """What the header and the Peers screen say about the node itself."""
+
+    peer_id: str
+    mode: str
+    peers: int
+    messages: int
+    listen_addrs: tuple[str, ...] = ()
+    bootstrap: tuple[str, ...] = ()
+    dropped: dict[str, int] = field(default_factory=dict)
+    home: str = ""

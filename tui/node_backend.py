@@ -1,0 +1,394 @@
+"""The app's node when it runs one in-process: ``Node`` + ``LiveService`` + ``BattleService``.
+
+With ``demo_root`` it also runs the loopback demo network (``run_demo``) in the same event
+loop and joins it as a quiet observer: it does not join battles' committees, so watching
+never changes who judges.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import time
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any
+
+from djmesh.node.battle.service import BattleService, BattleState
+from djmesh.node.errors import NodeError
+from djmesh.node.events import MessageStored, Notification
+from djmesh.node.home import NodeHome
+from djmesh.node.identity import create_identity
+from djmesh.node.live.service import LiveService
+from djmesh.node.node import Node, NodeOptions
+from djmesh.protocol import peer_id_from_public_key
+from djmesh.protocol.battle import CRITERIA, SIDES, Finished, Phase, PhaseChanged, Tracklist, battle_topic
+from djmesh.protocol.messages import Profile
+from djmesh.tui.backend import Backend, BackendError, short
+from djmesh.tui.meters import MeterBank
+from djmesh.tui.model import BattleView, ChatLine, CrewRow, DjLive, FeedRow, NodeStatus, PeerRow, ProfileView
+
+log = logging.getLogger(__name__)
+
+LOOPBACK = "/ip4/127.0.0.1/tcp/0"
+DEMO_BOOT_TIMEOUT_S = 120.0
+SHOWN_SCORES = (*CRITERIA, "total")
+NAME_RETRY_S = 5.0
+_BOOT_LINE = re.compile(r"bootstrap listening on (\S+)")
+
+
+def room_of(battle_id: str) -> str:
+    """The chat room of a battle (the CLI's ``djmesh chat battle-...`` uses the same name)."""
+    return f"battle-{battle_id[:16]}"
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class NodeBackend(Backend):
+    mode = "in-process node"
+
+    def __init__(
+        self, home: NodeHome, options: NodeOptions | None = None, *, demo_root: Path | None = None
+    ) -> None:
+        super().__init__()
+        self.home = home
+        self.options = options or NodeOptions()
+        self.demo_root = demo_root
+        self.node: Node | None = None
+        self.live: LiveService | None = None
+        self.battle_service: BattleService | None = None
+        self.meters: MeterBank | None = None
+        self.demo_summary: dict[str, Any] | None = None
+        self._demo: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._joined: set[bytes] = set()
+        self._names: dict[str, tuple[str, float | None]] = {}  # peer -> (name, retry after)
+        if demo_root is not None:
+            self.mode = "in-process node + demo network"
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.home.ensure()
+        if not self.home.key_file.exists() and self.options.identity is None:
+            identity = create_identity(self.home.key_file)
+            self.alert("information", f"New identity {short(identity.peer_id)} created in {self.home.root}")
+        options = self.options
+        if self.demo_root is not None:
+            boot = await self._start_demo(self.demo_root)
+            options = NodeOptions(
+                listen=[LOOPBACK], bootstrap=[boot], passphrase=options.passphrase, identity=options.identity
+            )
+        node = Node(self.home, options=options)
+        await node.start()
+        self.node = node
+        self.live = LiveService(node)
+        await self.live.start()
+        self.battle_service = BattleService(node, self.live, auto_join=False)
+        await self.battle_service.start()
+        self.battle_service.listeners.append(self._on_battle_action)
+        self.meters = MeterBank(self.live.pcm, self.alert)
+        self._spawn(self._follow_events(node))
+        self._spawn(self._housekeeping())
+
+    async def _start_demo(self, root: Path) -> str:
+        """Start the demo network and return its bootstrap address (announced as progress)."""
+        from djmesh.node.demo import run_demo
+
+        booted: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+        def progress(text: str) -> None:
+            log.info("demo: %s", text)
+            match = _BOOT_LINE.search(text)
+            if match and not booted.done():
+                booted.set_result(match.group(1))
+            if not text.startswith("--live"):  # the demo's own Ctrl-C hint; here q quits
+                self.alert("information", f"Demo: {text}")
+
+        async def run() -> None:
+            try:
+                self.demo_summary = await run_demo(root, keep_running=True, progress=progress)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("demo failed: %s", exc, exc_info=True)
+                self.alert("error", f"The demo network failed: {exc}")
+                if not booted.done():
+                    booted.set_exception(BackendError(f"the demo network did not start: {exc}"))
+
+        self._demo = asyncio.ensure_future(run())
+        return await asyncio.wait_for(booted, DEMO_BOOT_TIMEOUT_S)
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self.meters is not None:
+            await self.meters.close()
+        if self.battle_service is not None:
+            await self.battle_service.close()
+        if self.live is not None:
+            with contextlib.suppress(Exception):
+                await self.live.close()
+        if self.node is not None:
+            await self.node.stop()
+            self.node = None
+        if self._demo is not None:
+            self._demo.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._demo
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _running(self) -> Node:
+        if self.node is None:
+            raise BackendError("the node is still starting")
+        return self.node
+
+    def _on_battle_action(self, battle_id: bytes, action: object) -> None:
+        """Phase changes repaint at once; an agreed result is news worth a notification."""
+        if isinstance(action, PhaseChanged | Finished):
+            self.changed("battle")
+        if isinstance(action, Finished):
+            winner = action.result.winner
+            side = f"DJ {winner.upper()}" if winner in SIDES else str(winner)
+            self.alert("information", f"Battle {battle_id.hex()[:12]}: the committee agreed, {side} wins")
+
+    async def _follow_events(self, node: Node) -> None:
+        async for event in node.events():
+            if isinstance(event, Notification):
+                author = event.envelope.author_peer_id
+                self.alert("information", f"{event.reason.replace('_', ' ')} from {self.name_of(author)}")
+            elif isinstance(event, MessageStored):
+                kind = event.envelope.kind
+                if kind == "chat":
+                    self.changed("chat")
+                elif kind == "post":
+                    self.changed("feed")
+                elif kind.startswith("crew"):
+                    self.changed("crews")
+
+    async def _housekeeping(self) -> None:
+        """Follow every battle we hear of: its topic, its chat room and its DJs' streams."""
+        while True:
+            service, node = self.battle_service, self.node
+            if service is not None and node is not None:
+                for battle_id, state in list(service.battles.items()):
+                    if battle_id not in self._joined:
+                        self._joined.add(battle_id)
+                        try:
+                            await node.join_topic(battle_topic(battle_id), persist=False)
+                            await node.join_room(room_of(battle_id.hex()))
+                        except Exception as exc:
+                            log.info("following battle %s failed: %s", battle_id.hex()[:12], exc)
+                    self._watch_streams(state)
+            await asyncio.sleep(0.5)
+
+    def _watch_streams(self, state: BattleState) -> None:
+        if self.meters is None or state.done.is_set():
+            return
+        for side, envelope in state.machine.tracklists.items():
+            message = envelope.message
+            if isinstance(message, Tracklist) and message.stream:
+                self.meters.watch(message.stream.hex(), f"DJ {side.upper()}")
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def name_of(self, peer_id: str) -> str:
+        """A peer's profile name when we hold one, else the tail of its peer ID.
+
+        Cached (misses for a few seconds) because the battle screen asks 12 times a second.
+        """
+        now = time.monotonic()
+        cached = self._names.get(peer_id)
+        if cached is not None and (cached[1] is None or now < cached[1]):
+            return cached[0]
+        name = short(peer_id)
+        expires: float | None = now + NAME_RETRY_S
+        if self.node is not None:
+            try:
+                found = self.node.profile(peer_id)
+            except NodeError:
+                found = None
+            if found is not None and found[0].name:
+                name, expires = found[0].name, None
+        self._names[peer_id] = (name, expires)
+        return name
+
+    def status(self) -> NodeStatus:
+        node = self.node
+        if node is None:
+            return NodeStatus(
+                peer_id="", mode=f"{self.mode} (starting)", peers=0, messages=0, home=str(self.home.root)
+            )
+        return NodeStatus(
+            peer_id=node.peer_id,
+            mode=self.mode,
+            peers=len(node.peers()),
+            messages=node.store.count(),
+            listen_addrs=tuple(node.listen_addrs),
+            bootstrap=tuple(node.options.bootstrap or node.config.bootstrap),
+            dropped=dict(node.dropped),
+            home=str(self.home.root),
+        )
+
+    def battles(self) -> list[BattleView]:
+        if self.battle_service is None:
+            return []
+        states = sorted(self.battle_service.battles.values(), key=lambda s: -s.machine.spec.start_at)
+        return [self._battle_view(state) for state in states]
+
+    def _battle_view(self, state: BattleState) -> BattleView:
+        machine = state.machine
+        spec = machine.spec
+        rules = spec.rules
+        now = _now_ms()
+        battle_id = machine.battle_id.hex()
+        scores = self._scores(state)
+        sides: dict[str, DjLive] = {}
+        for side in SIDES:
+            peer = peer_id_from_public_key(machine.djs[side])
+            start, _end = spec.set_window(side)
+            track, title, stream = 0, "", None
+            envelope = machine.tracklists.get(side)
+            if envelope is not None and isinstance(envelope.message, Tracklist):
+                tracklist = envelope.message
+                elapsed = now - start
+                track = max(1, min(len(tracklist.titles), sum(1 for c in tracklist.cues_ms if c <= elapsed)))
+                title = tracklist.titles[track - 1] if tracklist.titles else ""
+                stream = tracklist.stream.hex() if tracklist.stream else None
+            meter = self.meters.meters.get(stream) if self.meters and stream else None
+            sides[side] = DjLive(
+                name=self.name_of(peer),
+                peer_id=peer,
+                level_db=meter.level_db if meter else -90.0,
+                peak_db=meter.peak_db if meter else -90.0,
+                bpm=meter.bpm if meter else None,
+                key=meter.key if meter else None,
+                camelot=meter.camelot if meter else None,
+                beat=meter.beat if meter else False,
+                track=track,
+                tracks=rules.tracks,
+                track_title=title,
+                streaming=bool(meter and meter.streaming),
+                scores=scores.get(side, {}),
+            )
+        deadline = {
+            Phase.ANNOUNCED: spec.accept_by,
+            Phase.ACCEPTED: spec.start_at,
+            Phase.SETS: spec.sets_end,
+            Phase.COMMIT: spec.commit_by,
+            Phase.REVEAL: spec.reveal_by,
+        }.get(machine.phase)
+        result = state.result
+        return BattleView(
+            battle_id=battle_id,
+            title=spec.title or "untitled battle",
+            genre=rules.genre,
+            bpm_range=(rules.bpm_min, rules.bpm_max),
+            phase=machine.phase.value,
+            committee_size=rules.committee_size,
+            quorum=rules.quorum,
+            joined=len(machine.joins),
+            commits=len(machine.commits),
+            reveals=len(machine.reveals),
+            winner=result.winner if result else None,
+            sides=sides,
+            room=room_of(battle_id),
+            offences=tuple(f"{short(peer_id_from_public_key(o.peer))}: {o.kind}" for o in result.offences)
+            if result
+            else (),
+            seconds_left=max(0, (deadline - now) // 1000) if deadline else None,
+        )
+
+    def _scores(self, state: BattleState) -> dict[str, dict[str, float]]:
+        """The agreed scores once there is a result; until then the mean of the verdicts revealed so far."""
+        if state.result is not None and state.result.scores:
+            return {
+                side: {k: v / 100 for k, v in row.items() if k in SHOWN_SCORES}
+                for side, row in state.result.scores.items()
+            }
+        assert self.battle_service is not None
+        verdicts = [scores for _peer, scores in self.battle_service.verdicts(state.machine.battle_id)]
+        if not verdicts:
+            return {}
+        return {
+            side: {
+                key: sum(v.get(side, {}).get(key, 0) for v in verdicts) / 100 / len(verdicts)
+                for key in SHOWN_SCORES
+            }
+            for side in SIDES
+        }
+
+    async def feed(self, limit: int = 50) -> list[FeedRow]:
+        node = self._running()
+        return [
+            FeedRow(item.id, self.name_of(item.author), item.text, item.created_at)
+            for item in node.feed(limit=limit)
+        ]
+
+    async def post(self, text: str) -> None:
+        await self._running().post(text)
+
+    async def peers(self) -> list[PeerRow]:
+        return [PeerRow(p.peer_id, p.addrs, p.latency_ms, p.score) for p in self._running().peers()]
+
+    async def profile(self, peer_id: str | None = None) -> ProfileView | None:
+        node = self._running()
+        try:
+            found = node.profile(peer_id)
+        except NodeError as exc:
+            raise BackendError(str(exc)) from exc
+        who = peer_id or node.peer_id
+        following = len(node.view.following()) if peer_id is None else 0
+        if found is None:
+            return ProfileView(who, node.config.name if peer_id is None else "", "", following=following)
+        profile, _updated = found
+        return ProfileView(who, profile.name, profile.bio, profile.links, following)
+
+    async def set_profile(self, name: str, bio: str) -> None:
+        node = self._running()
+        current = node.profile()
+        base = current[0] if current else Profile(name=name)
+        await node.set_profile(Profile(name=name or base.name, bio=bio, avatar=base.avatar, links=base.links))
+        self._names.pop(node.peer_id, None)
+
+    async def follow(self, peer_id: str) -> None:
+        try:
+            await self._running().follow(peer_id)
+        except NodeError as exc:
+            raise BackendError(str(exc)) from exc
+
+    async def crews(self) -> list[CrewRow]:
+        node = self._running()
+        return [
+            CrewRow(s.crew_id.hex(), s.name, len(s.members), node.public_key in s.admins)
+            for s in node.view.crews()
+        ]
+
+    async def create_crew(self, name: str) -> str:
+        return (await self._running().create_crew(name)).hex()
+
+    async def chat_history(self, room: str, limit: int = 100) -> list[ChatLine]:
+        lines = []
+        for envelope in self._running().chat_history(room, limit=limit):
+            text = getattr(envelope.message, "text", "")
+            lines.append(ChatLine(self.name_of(envelope.author_peer_id), text, envelope.created_at_ms))
+        return lines
+
+    async def chat(self, room: str, text: str) -> None:
+        await self._running().chat(room, text)
+
+    async def react(self, battle_id: str, emoji: str) -> None:
+        node = self._running()
+        await node.react(bytes.fromhex(battle_id), emoji)
+        await node.chat(room_of(battle_id), emoji)

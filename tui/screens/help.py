@@ -1,0 +1,43 @@
+"""The `?` help: every key, in one place."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Markdown
+
+HELP = """\
+# djmesh keys
+
+| Key | What it does |
+| --- | --- |
+| `b` `f` `p` `u` `g` `w` `l` | Battle, Feed, Peers, Profile (yoU), Crews (Gang), Wallet, Log screens |
+| `ctrl+p` | Command palette: every screen and action by name |
+| `?` | This help |
+| `q` | Quit: the node shuts down gracefully |
+| `c` | Battle: chat (Enter sends, Esc leaves the chat line); Feed: compose; Crews: new crew |
+| `r` `v` `n` | Battle: react 🔥, vote, next battle |
+| `o` | Peers: follow the selected peer |
+| `ctrl+s` | Profile: save |
+
+The Battle screen shows both DJs live: level meter, BPM (red outside the battle's range),
+Key with its Camelot code, a beat lamp, track n of 6 and the criteria scores as the
+committee reveals its verdicts. Errors show up as notifications like this one would.
+"""
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [  # noqa: RUF012
+        Binding("escape", "dismiss", "Close"),
+        Binding("question_mark", "dismiss", "Close"),
+        Binding("q", "dismiss", "Close"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help-box"):
+            yield Markdown(HELP)
+
+    def action_dismiss(self) -> None:  # type: ignore[override]
+        self.dismiss(None)

@@ -1,0 +1,77 @@
+"""Peers and network: who we are connected to, their latency and score, our addresses."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, Footer, Header, Static
+
+from djmesh.tui.backend import BackendError
+from djmesh.tui.model import NodeStatus
+from djmesh.tui.screens.base import DjmeshScreen
+
+
+def status_text(status: NodeStatus) -> Text:
+    text = Text()
+    text.append("Node      ", style="bold")
+    text.append(status.peer_id or "starting...")
+    text.append(f"\nMode      {status.mode}")
+    text.append(f"\nPeers     {status.peers} connected   Messages {status.messages} stored")
+    text.append("\nListen    " + (", ".join(status.listen_addrs) or "-"))
+    text.append("\nBootstrap " + (", ".join(status.bootstrap) or "none configured (mDNS on the LAN only)"))
+    if status.dropped:
+        dropped = ", ".join(f"{kind} {n}" for kind, n in sorted(status.dropped.items()))
+        text.append(f"\nDropped   {dropped}", style="yellow")
+    return text
+
+
+class PeersScreen(DjmeshScreen):
+    BINDINGS = [Binding("o", "follow", "Follow peer")]  # noqa: RUF012
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("Peers and network", classes="screen-title")
+        yield Static(id="node-status")
+        table: DataTable[str] = DataTable(id="peers-table", cursor_type="row")
+        table.add_columns("Peer", "Latency", "Score", "Address")
+        yield table
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.reload()
+        self.set_interval(2.0, self.reload)
+
+    @work(exclusive=True, group="peers")
+    async def reload(self) -> None:
+        self.query_one("#node-status", Static).update(status_text(self.backend.status()))
+        try:
+            peers = await self.backend.peers()
+        except BackendError:
+            return
+        table = self.query_one("#peers-table", DataTable)
+        cursor = table.cursor_row
+        table.clear()
+        for peer in sorted(peers, key=lambda p: p.peer_id):
+            latency = f"{peer.latency_ms:.1f} ms" if peer.latency_ms is not None else "-"
+            score = f"{peer.score:.1f}" if peer.score is not None else "-"
+            table.add_row(
+                peer.peer_id, latency, score, peer.addrs[0] if peer.addrs else "-", key=peer.peer_id
+            )
+        if peers:
+            table.move_cursor(row=min(cursor, len(peers) - 1))
+
+    @work(group="follow")
+    async def action_follow(self) -> None:
+        table = self.query_one("#peers-table", DataTable)
+        if table.row_count == 0:
+            self.notify("No peers to follow yet.", severity="warning")
+            return
+        peer_id = str(table.get_row_at(table.cursor_row)[0])
+        try:
+            await self.backend.follow(peer_id)
+        except BackendError as exc:
+            self.notify(f"Not followed: {exc}", severity="error")
+            return
+        self.notify(f"Following {peer_id[-8:]}")

@@ -1,0 +1,55 @@
+"""The committee's consensus status: phase, commits and reveals against the quorum, result."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from djmesh.tui.model import BattleView
+
+PHASE_WORDS = {
+    "announced": "announced, waiting for DJ B to accept",
+    "accepted": "accepted, sets start soon",
+    "sets": "sets live",
+    "commit": "committee judging and committing",
+    "reveal": "committee revealing verdicts",
+    "done": "result agreed",
+    "cancelled": "cancelled",
+}
+
+
+def consensus_text(battle: BattleView) -> Text:
+    text = Text()
+    text.append("Phase   ", style="bold")
+    text.append(PHASE_WORDS.get(battle.phase, battle.phase), style="bold yellow")
+    if battle.seconds_left is not None and battle.phase not in ("done", "cancelled"):
+        text.append(f"  ({battle.seconds_left} s left)", style="dim")
+    text.append("\nJudges  ", style="bold")
+    text.append(f"{battle.joined} joined · committee {battle.committee_size} · quorum {battle.quorum}")
+    text.append("\nCommits ", style="bold")
+    text.append(_dots(battle.commits, battle.committee_size) + f" {battle.commits}/{battle.committee_size}")
+    text.append("\nReveals ", style="bold")
+    text.append(_dots(battle.reveals, battle.committee_size) + f" {battle.reveals}/{battle.committee_size}")
+    text.append("\nResult  ", style="bold")
+    if battle.winner:
+        name = battle.sides[battle.winner].name if battle.winner in battle.sides else battle.winner
+        text.append(f"DJ {battle.winner.upper()} ({name}) wins", style="bold green")
+    else:
+        text.append("pending", style="dim")
+    for offence in battle.offences:
+        text.append(f"\n  recorded against {offence}", style="red")
+    return text
+
+
+def _dots(done: int, total: int) -> str:
+    return "■" * min(done, total) + "□" * max(0, total - done)
+
+
+class ConsensusPanel(Static):
+    def show(self, battle: BattleView | None) -> None:
+        if battle is None:
+            self.update(
+                Text("No battle yet. Start one with `djmesh demo`, or run `djmesh tui --demo`.", style="dim")
+            )
+        else:
+            self.update(consensus_text(battle))
