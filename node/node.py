@@ -31,7 +31,7 @@ from djmesh.protocol import public_key_from_peer_id, sign
 from djmesh.protocol.crew import CrewCryptoError, new_crew_key, open_crew_key, seal_crew_key, seal_crew_post
 from djmesh.protocol.envelope import SignedEnvelope, decode_envelope
 from djmesh.protocol.errors import ProtocolError
-from djmesh.protocol.ingest import Duplicate, Inbox, RateLimit, RateLimited, Rejected
+from djmesh.protocol.ingest import Duplicate, Inbox, RateLimited, Rejected
 from djmesh.protocol.messages import (
     Chat,
     CrewCreate,
@@ -44,6 +44,7 @@ from djmesh.protocol.messages import (
     Reaction,
     Unfollow,
 )
+from djmesh.protocol.ratelimit import RateLimit
 from djmesh.protocol.sync import (
     MAX_SYNC_LIMIT,
     MAX_SYNC_REQUEST_BYTES,

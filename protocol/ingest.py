@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from djmesh.protocol.envelope import DEFAULT_MAX_SKEW_MS, MAX_ENVELOPE_BYTES, SignedEnvelope, decode_envelope
 from djmesh.protocol.errors import NotAuthorError, ProtocolError
+from djmesh.protocol.ratelimit import KeyedTokenBuckets, RateLimit
 
 
 @dataclass(frozen=True)
@@ -48,12 +49,8 @@ class RateLimited:
 InboxEvent = Accepted | Duplicate | Rejected | RateLimited
 
 
-@dataclass(frozen=True)
-class RateLimit:
-    """Per author: ``burst`` messages at once, refilled at ``per_second``."""
-
-    burst: float = 20.0
-    per_second: float = 5.0
+#: per author: 20 messages at once, 5 per second sustained (chat, reactions)
+DEFAULT_RATE_LIMIT = RateLimit()
 
 
 class _LruSet:
@@ -75,20 +72,18 @@ class Inbox:
     def __init__(
         self,
         *,
-        rate_limit: RateLimit | None = RateLimit(),
+        rate_limit: RateLimit | None = DEFAULT_RATE_LIMIT,
         max_skew_ms: int = DEFAULT_MAX_SKEW_MS,
         max_age_ms: int | None = None,
         max_bytes: int = MAX_ENVELOPE_BYTES,
         seen_capacity: int = 100_000,
         tracked_authors: int = 10_000,
     ) -> None:
-        self._rate_limit = rate_limit
         self._max_skew_ms = max_skew_ms
         self._max_age_ms = max_age_ms
         self._max_bytes = max_bytes
         self._seen = _LruSet(seen_capacity)
-        self._buckets: OrderedDict[bytes, tuple[float, int]] = OrderedDict()
-        self._tracked_authors = tracked_authors
+        self._buckets = KeyedTokenBuckets(rate_limit, tracked=tracked_authors) if rate_limit else None
 
     def mark_seen(self, content_id: bytes) -> None:
         """Messages we published or loaded from the store are not accepted again."""
@@ -113,20 +108,7 @@ class Inbox:
         content_id = envelope.content_id
         if content_id in self._seen:
             return Duplicate(envelope, source)
-        if not self._take_token(envelope.author, now_ms):
+        if self._buckets is not None and not self._buckets.allow(envelope.author, now_ms):
             return RateLimited(envelope.author, source)
         self._seen.add(content_id)
         return Accepted(envelope, source)
-
-    def _take_token(self, author: bytes, now_ms: int) -> bool:
-        if self._rate_limit is None:
-            return True
-        tokens, last_ms = self._buckets.get(author, (self._rate_limit.burst, now_ms))
-        elapsed_s = max(0, now_ms - last_ms) / 1000
-        tokens = min(self._rate_limit.burst, tokens + elapsed_s * self._rate_limit.per_second)
-        allowed = tokens >= 1.0
-        self._buckets[author] = (tokens - 1.0 if allowed else tokens, now_ms)
-        self._buckets.move_to_end(author)
-        while len(self._buckets) > self._tracked_authors:
-            self._buckets.popitem(last=False)
-        return allowed

@@ -10,12 +10,12 @@ ask, so no peer can make another send without limit.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
 
 from djmesh.protocol import cbor
 from djmesh.protocol.envelope import MAX_ENVELOPE_BYTES
 from djmesh.protocol.errors import MalformedMessageError, MessageTooLargeError
+from djmesh.protocol.ratelimit import KeyedTokenBuckets, RateLimit
 
 SYNC_PROTOCOL_ID = "/djmesh/sync/1.0.0"
 MAX_SYNC_TOPICS = 64
@@ -92,21 +92,8 @@ class SyncResponse:
         return cls(tuple(m for m in messages if isinstance(m, bytes)), more)
 
 
-class SyncLimiter:
-    """Per-peer token bucket for serving sync requests (explicit ``now``; bounded memory)."""
+class SyncLimiter(KeyedTokenBuckets):
+    """Per-peer budget for serving sync requests: 10 at once, refilled at 1 per second."""
 
     def __init__(self, *, burst: float = 10.0, per_second: float = 1.0, tracked_peers: int = 1024) -> None:
-        self._burst = burst
-        self._per_second = per_second
-        self._tracked = tracked_peers
-        self._buckets: OrderedDict[str, tuple[float, int]] = OrderedDict()
-
-    def allow(self, peer: str, now_ms: int) -> bool:
-        tokens, last = self._buckets.get(peer, (self._burst, now_ms))
-        tokens = min(self._burst, tokens + max(0, now_ms - last) / 1000 * self._per_second)
-        allowed = tokens >= 1.0
-        self._buckets[peer] = (tokens - 1.0 if allowed else tokens, now_ms)
-        self._buckets.move_to_end(peer)
-        while len(self._buckets) > self._tracked:
-            self._buckets.popitem(last=False)
-        return allowed
+        super().__init__(RateLimit(burst, per_second), tracked=tracked_peers)

@@ -3,7 +3,8 @@ from __future__ import annotations
 import nacl.signing
 
 from djmesh.protocol import Post, sign
-from djmesh.protocol.ingest import Accepted, Duplicate, Inbox, RateLimit, RateLimited, Rejected
+from djmesh.protocol.ingest import Accepted, Duplicate, Inbox, RateLimited, Rejected
+from djmesh.protocol.ratelimit import RateLimit
 
 NOW = 1_790_000_000_000
 

@@ -1,0 +1,40 @@
+"""Token buckets per key (an author, a peer) with an explicit clock and bounded memory.
+
+One bucket holds ``burst`` tokens and refills at ``per_second``; the least recently seen
+keys are forgotten beyond ``tracked`` (a forgotten key starts again with a full bucket).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Hashable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """``burst`` messages at once, refilled at ``per_second``."""
+
+    burst: float = 20.0
+    per_second: float = 5.0
+
+
+class KeyedTokenBuckets:
+    def __init__(self, limit: RateLimit, *, tracked: int = 10_000) -> None:
+        self._limit = limit
+        self._tracked = tracked
+        self._buckets: OrderedDict[Hashable, tuple[float, int]] = OrderedDict()
+
+    def allow(self, key: Hashable, now_ms: int) -> bool:
+        """Take one token for ``key`` if it has one."""
+        tokens, last_ms = self._buckets.get(key, (self._limit.burst, now_ms))
+        tokens = min(self._limit.burst, tokens + max(0, now_ms - last_ms) / 1000 * self._limit.per_second)
+        allowed = tokens >= 1.0
+        self._buckets[key] = (tokens - 1.0 if allowed else tokens, now_ms)
+        self._buckets.move_to_end(key)
+        while len(self._buckets) > self._tracked:
+            self._buckets.popitem(last=False)
+        return allowed
+
+    def __len__(self) -> int:
+        return len(self._buckets)
