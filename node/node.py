@@ -8,7 +8,6 @@ control API all drive a node through this class.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import hashlib
 import logging
@@ -26,6 +25,7 @@ from djmesh.node.home import NodeHome
 from djmesh.node.identity import Identity, load_identity
 from djmesh.node.p2p import P2PError, P2PHost, PeerInfo
 from djmesh.node.store import Store
+from djmesh.node.tasks import BackgroundTasks
 from djmesh.node.views import FeedItem, SocialView
 from djmesh.protocol import public_key_from_peer_id, sign
 from djmesh.protocol.crew import CrewCryptoError, new_crew_key, open_crew_key, seal_crew_key, seal_crew_post
@@ -107,7 +107,7 @@ class Node:
         self._accepted: OrderedDict[bytes, SignedEnvelope] = OrderedDict()
         self._subscribers: set[asyncio.Queue[NodeEvent]] = set()
         self._topics: set[str] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = BackgroundTasks("node")
         self._store: Store | None = None
         self._host: P2PHost | None = None
         self.dropped: dict[str, int] = {}
@@ -143,11 +143,7 @@ class Node:
         log.info("node %s listening on %s", self.peer_id, ", ".join(self.listen_addrs))
 
     async def stop(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await self._tasks.cancel_all()
         if self._host is not None:
             await self._host.__aexit__(None, None, None)
             self._host = None
@@ -156,14 +152,7 @@ class Node:
             self._store = None
 
     def _spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
-        task: asyncio.Task[None] = asyncio.ensure_future(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.warning("background task failed: %r", task.exception(), exc_info=task.exception())
+        self._tasks.spawn(coroutine)
 
     # -- identity and network ------------------------------------------------------------------
 

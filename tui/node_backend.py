@@ -23,6 +23,7 @@ from djmesh.node.home import NodeHome
 from djmesh.node.identity import create_identity
 from djmesh.node.live.service import LiveService
 from djmesh.node.node import Node, NodeOptions
+from djmesh.node.tasks import BackgroundTasks
 from djmesh.protocol import peer_id_from_public_key
 from djmesh.protocol.battle import CRITERIA, SIDES, Finished, Phase, PhaseChanged, Tracklist, battle_topic
 from djmesh.protocol.messages import Profile
@@ -64,7 +65,7 @@ class NodeBackend(Backend):
         self.meters: MeterBank | None = None
         self.demo_summary: dict[str, Any] | None = None
         self._demo: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = BackgroundTasks("tui")
         self._joined: set[bytes] = set()
         self._names: dict[str, tuple[str, float | None]] = {}  # peer -> (name, retry after)
         if demo_root is not None:
@@ -124,11 +125,7 @@ class NodeBackend(Backend):
         return await asyncio.wait_for(booted, DEMO_BOOT_TIMEOUT_S)
 
     async def stop(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await self._tasks.cancel_all()
         if self.meters is not None:
             await self.meters.close()
         if self.battle_service is not None:
@@ -145,9 +142,7 @@ class NodeBackend(Backend):
                 await self._demo
 
     def _spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
-        task = asyncio.ensure_future(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(coroutine)
 
     def _running(self) -> Node:
         if self.node is None:

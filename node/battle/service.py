@@ -26,6 +26,7 @@ from djmesh.node.errors import NodeError
 from djmesh.node.events import MessageStored
 from djmesh.node.live.service import LiveService
 from djmesh.node.node import Node
+from djmesh.node.tasks import BackgroundTasks
 from djmesh.protocol import peer_id_from_public_key, public_key_from_peer_id, sign
 from djmesh.protocol.battle import (
     BATTLES_TOPIC,
@@ -112,7 +113,7 @@ class BattleService:
         self.liar = liar
         self.battles: dict[bytes, BattleState] = {}
         self._pending_sets: dict[bytes, DjSet] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = BackgroundTasks("battles")
         self.listeners: list[Callable[[bytes, object], None]] = []
 
     async def __aenter__(self) -> BattleService:
@@ -131,22 +132,10 @@ class BattleService:
         self._spawn(self._tick_forever())
 
     async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await self._tasks.cancel_all()
 
     def _spawn(self, coroutine: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-        task = asyncio.ensure_future(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.warning("battle task failed: %r", task.exception(), exc_info=task.exception())
+        return self._tasks.spawn(coroutine)
 
     # -- public API ----------------------------------------------------------------------------
 
