@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from djmesh.judge.features import FEATURES, JudgeRules, set_features
-from djmesh.judge.model import AGGREGATES, CRITERIA, MODEL_PATH
+from djmesh.judge.model import AGGREGATES, MODEL_PATH
+from djmesh.protocol.battle import CRITERIA
 
 TABLE_PATH = MODEL_PATH.parent / "training.json"
 OPSET = 17

@@ -13,7 +13,8 @@ from typing import Any
 
 from djmesh.judge.analysis import Source, analyse
 from djmesh.judge.features import JudgeRules, RulesLike, set_features
-from djmesh.judge.model import AGGREGATES, CRITERIA, JudgeModel, shared_model
+from djmesh.judge.model import AGGREGATES, JudgeModel, shared_model
+from djmesh.protocol.battle import CRITERIA
 
 #: every key of a set's scores, in a stable order (what verdicts carry)
 SCORE_KEYS: tuple[str, ...] = (*CRITERIA, "technical", "musical", "crowd", "total")
