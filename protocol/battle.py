@@ -212,9 +212,21 @@ class BattleAnnounce(Message):
 
 @dataclass(frozen=True)
 class BattleMessage(Message):
-    """A message about one battle; it travels on that battle's topic."""
+    """A message about one battle; it travels on that battle's topic.
+
+    The payload of a kind that says no more than which battle (accept, join) is this field alone.
+    """
+
+    FIELDS: ClassVar[frozenset[str]] = frozenset({"battle"})
 
     battle: bytes
+
+    def to_payload(self) -> dict[str, CborValue]:
+        return {"battle": self.battle}
+
+    @classmethod
+    def from_payload(cls, payload: schema.Payload) -> Self:
+        return cls(battle=schema.required_digest(payload, "battle"))
 
     def route(self, author: bytes, content_id: bytes) -> tuple[str, ...] | None:
         return (battle_topic(self.battle),)
@@ -226,14 +238,6 @@ class BattleAccept(BattleMessage):
     """DJ B takes the challenge (only DJ B's accept counts)."""
 
     KIND: ClassVar[str] = "battle_accept"
-    FIELDS: ClassVar[frozenset[str]] = frozenset({"battle"})
-
-    def to_payload(self) -> dict[str, CborValue]:
-        return {"battle": self.battle}
-
-    @classmethod
-    def from_payload(cls, payload: schema.Payload) -> Self:
-        return cls(battle=schema.required_digest(payload, "battle"))
 
     def route(self, author: bytes, content_id: bytes) -> tuple[str, ...] | None:
         return (battle_topic(self.battle), BATTLES_TOPIC)
@@ -245,14 +249,6 @@ class BattleJoin(BattleMessage):
     """A viewer offers to judge; the committee is drawn from those who join by ``join_by``."""
 
     KIND: ClassVar[str] = "battle_join"
-    FIELDS: ClassVar[frozenset[str]] = frozenset({"battle"})
-
-    def to_payload(self) -> dict[str, CborValue]:
-        return {"battle": self.battle}
-
-    @classmethod
-    def from_payload(cls, payload: schema.Payload) -> Self:
-        return cls(battle=schema.required_digest(payload, "battle"))
 
 
 @register
