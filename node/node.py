@@ -109,6 +109,7 @@ class Node:
         self._topics: set[str] = set()
         self._tasks = BackgroundTasks("node")
         self._store: Store | None = None
+        self._blocked: set[bytes] = set()
         self._host: P2PHost | None = None
         self.dropped: dict[str, int] = {}
 
@@ -126,6 +127,8 @@ class Node:
     async def start(self) -> None:
         self.home.ensure()
         self._store = Store(self.home.database)
+        # Read on every gossip message, so kept in memory (set_flag refreshes it).
+        self._blocked = self._store.flagged("block")
         for stored in self._store.query(author=self.public_key, limit=1000):
             self._inbox.mark_seen(stored.envelope.content_id)
         listen = self.options.listen if self.options.listen is not None else self.config.listen
@@ -285,7 +288,7 @@ class Node:
             return False
         if isinstance(event, Duplicate):
             return True
-        if envelope.author in self.store.flagged("block"):
+        if envelope.author in self._blocked:
             self._drop(origin, topic, "Blocked: author is blocked here")
             return False
         self._accepted[hashlib.sha256(data).digest()] = envelope
@@ -358,7 +361,7 @@ class Node:
         if any(k is None for k in known):
             since = 0
         received = stored = 0
-        blocked = self.store.flagged("block")
+        blocked = self._blocked
         for _ in range(SYNC_MAX_PAGES):
             request = SyncRequest(tuple(topics), since_ms=since, limit=MAX_SYNC_LIMIT)
             try:
@@ -466,6 +469,7 @@ class Node:
         if flag not in ("mute", "block"):
             raise NodeError("flag must be mute or block")
         self.store.set_flag(self._public_key_of(peer_id), flag, on)
+        self._blocked = self.store.flagged("block")
 
     # -- crews ---------------------------------------------------------------------------------
 

@@ -94,3 +94,31 @@ async def test_crew_feed_reaches_members_only(tmp_path: Path) -> None:
         assert carol.crew_feed(crew_id) == []  # she holds the ciphertext, not the key
         with pytest.raises(Exception, match="not a member"):
             await carol.crew_post(crew_id, "let me in")
+
+
+async def test_mute_hides_and_block_refuses(tmp_path: Path) -> None:
+    async with bootstrap_server() as boot, contextlib.AsyncExitStack() as stack:
+        alice, bob, carol = [
+            await stack.enter_async_context(make_node(tmp_path, name, boot))
+            for name in ("alice", "bob", "carol")
+        ]
+        for author in (alice, carol):
+            await bob.follow(author.peer_id)
+        await wait_until(
+            lambda: {alice.peer_id, carol.peer_id} <= {p.peer_id for p in bob.peers()}, what="connections"
+        )
+        await asyncio.sleep(2)
+        await alice.post("alice 1")
+        await carol.post("carol 1")
+        await wait_until(lambda: {"alice 1", "carol 1"} <= set(feed_texts(bob)), what="both posts at bob")
+        bob.set_flag(alice.peer_id, "mute")
+        assert "alice 1" not in feed_texts(bob) and "carol 1" in feed_texts(bob)  # hidden, still stored
+        bob.set_flag(carol.peer_id, "block")
+        await carol.post("carol 2")
+        await alice.post("alice 2")
+        await wait_until(
+            lambda: bob.dropped.get("Blocked", 0) >= 1, what=lambda: f"the block to drop ({bob.dropped})"
+        )
+        await wait_until(lambda: bob.store.count(kind="post") == 3, what="alice 2 stored, carol 2 refused")
+        bob.set_flag(alice.peer_id, "mute", on=False)
+        assert set(feed_texts(bob)) == {"alice 1", "alice 2"}
