@@ -38,6 +38,7 @@ from dsp_material import LMMS, LOOP_BEATS, NOTES, build_mix, load, loop_truth, r
 from djmesh.dsp import analyze_pcm
 from djmesh.dsp.key import PITCH_NAMES, PROFILES
 from tests.helpers.audio import crossfade_mix, drum_pattern, sampled_progression
+from tests.helpers.metrics import f_measure
 
 try:
     import librosa
@@ -49,21 +50,6 @@ except ImportError:  # pragma: no cover - bench only
     aubio = None
 
 SR = 44100
-
-
-def f_measure(est: np.ndarray, ref: np.ndarray, window: float = 0.07) -> float:
-    used = np.zeros(est.size, bool)
-    hits = 0
-    for r in ref:
-        d = np.abs(est - r)
-        d[used] = np.inf
-        if d.size and d.min() <= window:
-            used[int(np.argmin(d))] = True
-            hits += 1
-    if hits == 0:
-        return 0.0
-    p, rc = hits / est.size, hits / ref.size
-    return 2 * p * rc / (p + rc)
 
 
 def acc1(est: float, ref: float) -> bool:
