@@ -227,18 +227,21 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from djmesh.node.demo import format_summary, run_demo
 
-    if args.http:
-        raise CliError("--http: the web overlay is not built yet in this version", code=2)
+    check_http_address(args.http)
     home = _home(args)
     _setup_file_logging(home, "info")
     progress = None if args.json else (lambda text: print(f"· {text}", file=sys.stderr, flush=True))
+    keep_running = args.live or args.http is not None
+    if args.http is not None and not args.live and progress is not None:
+        progress("--http implies --live: the network and the overlay keep running after the battle")
     summary = asyncio.run(
         run_demo(
             home.root / "demo",
             viewers=args.viewers,
             byzantine=args.byzantine,
-            keep_running=args.live,
+            keep_running=keep_running,
             progress=progress,
+            http=args.http,
         )
     )
     if args.json:
@@ -248,14 +251,32 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_http_address(address: str | None) -> None:
+    """A bad ``--http`` address is a wrong argument (exit 2), caught before any node starts."""
+    from djmesh.node.http.address import HttpAddressError, parse_http_address
+
+    if address is not None:
+        try:
+            parse_http_address(address)
+        except HttpAddressError as exc:
+            raise CliError(f"--http {exc}", code=2) from None
+
+
 def cmd_node(args: argparse.Namespace) -> int:
     from djmesh.node.daemon import run_daemon
 
+    check_http_address(args.http)
     home = _home(args)
     _setup_file_logging(home, _load_config(home).log_level)
     passphrase = read_passphrase(args.passphrase_file)
     return asyncio.run(
-        run_daemon(home, listen=args.listen or None, bootstrap=args.bootstrap or None, passphrase=passphrase)
+        run_daemon(
+            home,
+            listen=args.listen or None,
+            bootstrap=args.bootstrap or None,
+            passphrase=passphrase,
+            http=args.http,
+        )
     )
 
 
@@ -307,6 +328,12 @@ def cmd_version(args: argparse.Namespace) -> int:
     return _emit(args, info, lambda i: f"djmesh {i['djmesh']} (protocol {i['protocol']})")
 
 
+HTTP_HELP = (
+    "serve the OBS overlay (/overlay), browser listener (/listen/STREAM_ID) and JSON API (/api) on "
+    "HOST:PORT (a bare PORT: loopback; port 0: any free port)"
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="djmesh", description="Peer-to-peer realtime DJ battle network.")
     parser.add_argument(
@@ -341,6 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = add("node", cmd_node, "run a node in the foreground (control API for the commands below)")
     sub.add_argument("--listen", action="append", metavar="MULTIADDR", help="e.g. /ip4/127.0.0.1/tcp/0")
     sub.add_argument("--bootstrap", action="append", metavar="MULTIADDR", help="bootstrap peer (repeatable)")
+    sub.add_argument("--http", metavar="ADDR", help=HTTP_HELP)
     add_passphrase(sub)
 
     sub = add(
@@ -353,7 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--byzantine", type=int, default=0, metavar="F", help="viewers that lie in their verdicts"
     )
     sub.add_argument("--live", action="store_true", help="keep the network running afterwards")
-    sub.add_argument("--http", metavar="ADDR", help="serve the overlay (not built yet)")
+    sub.add_argument("--http", metavar="ADDR", help=f"{HTTP_HELP}; implies --live")
     sub.add_argument("--json", action="store_true")
 
     sub = add("post", cmd_post, "publish a post (through the running node)")

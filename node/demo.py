@@ -148,8 +148,13 @@ async def run_demo(
     byzantine: int = 0,
     keep_running: bool = False,
     progress: Any = None,
+    http: str | None = None,
 ) -> dict[str, Any]:
-    """Run one battle; returns the summary that `djmesh demo --json` prints."""
+    """Run one battle; returns the summary that `djmesh demo --json` prints.
+
+    ``http``: serve the overlay and JSON API on that address from the first viewer's node,
+    from before the battle is announced until the demo ends.
+    """
     if viewers < 1:
         raise NodeError("--viewers must be at least 1")
     size = committee_size_for(viewers)
@@ -194,6 +199,14 @@ async def run_demo(
                 await stack.enter_async_context(_participant(root, f"viewer-{i + 1}", bootstrap, liar))
             )
         everyone = [dj_a, dj_b, *crowd]
+        if http is not None:
+            from djmesh.node.http import HttpServer
+
+            watcher = crowd[0]
+            web = await stack.enter_async_context(
+                HttpServer(watcher.node, live=watcher.live, battles=watcher.battles, address=http)
+            )
+            say(f"overlay on {web.url}/overlay, JSON API on {web.url}/api (served by {watcher.name})")
         say(f"{len(everyone)} nodes up; waiting for the battles topic mesh")
         await _wait(
             lambda: all(p.node.host.mesh_peers(BATTLES_TOPIC) for p in everyone), 60, "the battles topic mesh"

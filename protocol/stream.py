@@ -136,6 +136,88 @@ class StreamEnd(Message):
         return (STREAMS_TOPIC, author_topic(author))
 
 
+@register
+@dataclass(frozen=True)
+class StreamTempo(Message):
+    """The tempo the DJ declares for their stream (their MIDI clock), next to what the judge measures.
+
+    ``beat_us`` is when a beat began on the DJ's capture clock (the clock of the frames' ``ts_us``),
+    so with the tempo it places every beat of the stream. The newest declaration wins. A separate
+    kind, so streams without one (and nodes that do not know it) are unchanged.
+    """
+
+    KIND: ClassVar[str] = "stream_tempo"
+    FIELDS: ClassVar[frozenset[str]] = frozenset({"stream", "millibpm", "running", "beat_us", "source"})
+    SOURCES: ClassVar[tuple[str, ...]] = ("midi_clock", "manual")
+    MIN_MILLIBPM: ClassVar[int] = 20_000
+    MAX_MILLIBPM: ClassVar[int] = 400_000
+
+    stream: bytes
+    millibpm: int  # beats per minute x 1000 (integers keep the signed bytes unambiguous)
+    running: bool
+    beat_us: int | None = None
+    source: str = "midi_clock"
+
+    @property
+    def bpm(self) -> float:
+        return self.millibpm / 1000
+
+    def to_payload(self) -> dict[str, CborValue]:
+        return {
+            "stream": self.stream,
+            "millibpm": self.millibpm,
+            "running": self.running,
+            "beat_us": self.beat_us,
+            "source": self.source,
+        }
+
+    @classmethod
+    def from_payload(cls, payload: schema.Payload) -> Self:
+        running = payload.get("running")
+        if not isinstance(running, bool):
+            raise InvalidPayloadError("running: expected true or false")
+        beat_us = None
+        if payload.get("beat_us") is not None:
+            beat_us = schema.integer(payload, "beat_us", minimum=0, maximum=2**63 - 1)
+        return cls(
+            stream=schema.required_digest(payload, "stream"),
+            millibpm=schema.integer(payload, "millibpm", minimum=cls.MIN_MILLIBPM, maximum=cls.MAX_MILLIBPM),
+            running=running,
+            beat_us=beat_us,
+            source=schema.choice(payload, "source", cls.SOURCES),
+        )
+
+    def route(self, author: bytes, content_id: bytes) -> tuple[str, ...] | None:
+        return (STREAMS_TOPIC, author_topic(author))
+
+
+@register
+@dataclass(frozen=True)
+class StreamCue(Message):
+    """The DJ marks a track change as it happens: ``at_us`` on the capture clock, the new track's title."""
+
+    KIND: ClassVar[str] = "stream_cue"
+    FIELDS: ClassVar[frozenset[str]] = frozenset({"stream", "at_us", "title"})
+
+    stream: bytes
+    at_us: int
+    title: str = ""
+
+    def to_payload(self) -> dict[str, CborValue]:
+        return {"stream": self.stream, "at_us": self.at_us, "title": self.title}
+
+    @classmethod
+    def from_payload(cls, payload: schema.Payload) -> Self:
+        return cls(
+            stream=schema.required_digest(payload, "stream"),
+            at_us=schema.integer(payload, "at_us", minimum=0, maximum=2**63 - 1),
+            title=schema.text(payload, "title", max_chars=128, default=""),
+        )
+
+    def route(self, author: bytes, content_id: bytes) -> tuple[str, ...] | None:
+        return (STREAMS_TOPIC, author_topic(author))
+
+
 # -- frames (datagrams) -----------------------------------------------------------------------------
 
 

@@ -16,12 +16,14 @@ from textual.screen import Screen
 from djmesh.tui.backend import Backend, BackendError, LogBuffer, short
 from djmesh.tui.screens.base import DjmeshScreen
 from djmesh.tui.screens.battle import BattleScreen
+from djmesh.tui.screens.battles import BattlesScreen
 from djmesh.tui.screens.crews import CrewsScreen
 from djmesh.tui.screens.feed import FeedScreen
 from djmesh.tui.screens.help import HelpScreen
 from djmesh.tui.screens.log import LogScreen
 from djmesh.tui.screens.peers import PeersScreen
 from djmesh.tui.screens.profile import ProfileScreen
+from djmesh.tui.screens.settings import SettingsScreen
 from djmesh.tui.screens.wallet import WalletScreen
 
 log = logging.getLogger(__name__)
@@ -30,12 +32,14 @@ STOP_TIMEOUT_S = 20.0
 NO_PEERS_GRACE_S = 20.0
 SCREENS_BY_NAME = {
     "battle": ("Battle", "both DJs live, the committee, the chat"),
+    "battles": ("Battles", "live and upcoming; challenge a DJ, accept, join"),
     "feed": ("Feed", "posts by the people you follow; compose"),
     "peers": ("Peers", "connections, latency, addresses"),
     "profile": ("Profile", "yours and anyone's"),
     "crews": ("Crews", "your crews; found one"),
     "wallet": ("Wallet", "balances and payments (ledger not available yet)"),
-    "log": ("Settings and log", "the node's home, mode and log"),
+    "settings": ("Settings", "name, addresses, bootstrap peers, log level, mDNS"),
+    "log": ("Log", "the node's home, mode and log"),
 }
 
 
@@ -46,26 +50,31 @@ class DjmeshApp(App[None]):
     CSS_PATH = "app.tcss"
     MODES: ClassVar[dict[str, type[Screen[None]]]] = {  # type: ignore[assignment]
         "battle": BattleScreen,
+        "battles": BattlesScreen,
         "feed": FeedScreen,
         "peers": PeersScreen,
         "profile": ProfileScreen,
         "crews": CrewsScreen,
         "wallet": WalletScreen,
+        "settings": SettingsScreen,
         "log": LogScreen,
     }
     DEFAULT_MODE = "battle"
     # Letters are shortcuts until you focus an input (c, or a click): only tables take focus by themselves.
     AUTO_FOCUS = "DataTable"
+    # The footer shows the main screens; Profile, Crews, Wallet and Log are in `?` and the palette.
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
         Binding("b", "switch_mode('battle')", "Battle"),
+        Binding("a", "switch_mode('battles')", "Battles"),
         Binding("f", "switch_mode('feed')", "Feed"),
         Binding("p", "switch_mode('peers')", "Peers"),
-        Binding("u", "switch_mode('profile')", "Profile"),
-        Binding("g", "switch_mode('crews')", "Crews"),
-        Binding("w", "switch_mode('wallet')", "Wallet"),
-        Binding("l", "switch_mode('log')", "Log"),
+        Binding("u", "switch_mode('profile')", "Profile", show=False),
+        Binding("g", "switch_mode('crews')", "Crews", show=False),
+        Binding("w", "switch_mode('wallet')", "Wallet", show=False),
+        Binding("s", "switch_mode('settings')", "Settings"),
+        Binding("l", "switch_mode('log')", "Log", show=False),
     ]
 
     def __init__(
@@ -79,6 +88,7 @@ class DjmeshApp(App[None]):
         self._started_at = time.monotonic()
         self._warned_no_peers = False
         self._stopping = False
+        self.watching: str | None = None  # the battle the Battle screen shows (None: the newest)
         backend.alert = self._alert
         backend.changed = self._changed
 
@@ -152,6 +162,11 @@ class DjmeshApp(App[None]):
             screen.on_data_changed(what)
 
     # -- keys and commands ---------------------------------------------------------------------
+
+    def watch_battle(self, battle_id: str) -> None:
+        """Show ``battle_id`` on the Battle screen (chosen on the Battles screen)."""
+        self.watching = battle_id
+        self.switch_mode("battle")
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

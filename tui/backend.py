@@ -11,8 +11,11 @@ import logging
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable
+from typing import Any
 
+from djmesh.node.p2p.netstats import Traffic, rates
 from djmesh.tui.model import BattleView, ChatLine, CrewRow, FeedRow, NodeStatus, PeerRow, ProfileView
+from djmesh.tui.playback import Volume
 
 Alert = Callable[[str, str], None]  # (severity: information|warning|error, message)
 Changed = Callable[[str], None]  # what changed: feed, chat, battle, peers, crews
@@ -30,6 +33,10 @@ class Backend(ABC):
     def __init__(self) -> None:
         self.alert: Alert = lambda severity, message: None
         self.changed: Changed = lambda what: None
+        self.volume = Volume()
+        self._traffic: Traffic | None = None
+        self.traffic_rates: tuple[float, float] | None = None  # bytes/s (out, in) over the last poll
+        self.hearing: str | None = None  # which DJ's stream plays (a label), None: none
 
     async def start(self) -> None:
         """Bring the node up (or attach to one)."""
@@ -45,6 +52,22 @@ class Backend(ABC):
 
     @abstractmethod
     def status(self) -> NodeStatus: ...
+
+    def note_traffic(self, reading: Traffic) -> None:
+        """Called by ``poll`` with a fresh reading; the rate is taken against the previous one."""
+        if self._traffic is not None:
+            self.traffic_rates = rates(self._traffic, reading)
+        self._traffic = reading
+
+    def traffic_fields(self) -> dict[str, Any]:
+        """The NodeStatus fields about bytes on the wire."""
+        reading, found = self._traffic, self.traffic_rates
+        return {
+            "bytes_out_per_s": found[0] if found else None,
+            "bytes_in_per_s": found[1] if found else None,
+            "bytes_sent": reading.sent if reading else 0,
+            "bytes_received": reading.received if reading else 0,
+        }
 
     def battles(self) -> list[BattleView]:
         """Battles newest first, with live figures as of now."""
@@ -80,8 +103,46 @@ class Backend(ABC):
     @abstractmethod
     async def chat(self, room: str, text: str) -> None: ...
 
+    async def reaction(self, target_id: str, emoji: str) -> None:
+        """Publish a signed reaction to the message ``target_id`` (a battle, a post)."""
+        raise BackendError("this node cannot react")
+
     async def react(self, battle_id: str, emoji: str) -> None:
-        raise BackendError("reactions need a node running in-process")
+        """A reaction to the battle, echoed in its chat so the room sees it."""
+        from djmesh.tui.battle_json import room_of
+
+        await self.reaction(battle_id, emoji)
+        await self.chat(room_of(battle_id), emoji)
+
+    async def vote(self, battle_id: str, side: str) -> None:
+        """The crowd's vote, cast now as a signed ``vote:a``/``vote:b`` reaction on the battle (gossip).
+
+        Not binding: the committee's verdict decides the battle. Where the ledger's crowd vote
+        plugs in: once ledger/zk lands, this also casts the vote on the ledger with its ZK proof
+        (one vote per person, without saying who), and the screen shows the proof's receipt.
+        """
+        from djmesh.tui.battle_json import room_of
+
+        if side not in ("a", "b"):
+            raise BackendError(f"vote for DJ A or DJ B, not {side!r}")
+        await self.reaction(battle_id, f"vote:{side}")
+        await self.chat(room_of(battle_id), f"🗳 votes for DJ {side.upper()}")
+
+    async def announce_battle(
+        self, opponent: str, set_path: str, *, title: str = "", genre: str = "house", start_in_s: float = 60.0
+    ) -> str:
+        """Challenge ``opponent`` (a peer ID) with the set file at ``set_path``; the battle ID."""
+        raise BackendError("this node cannot run battles")
+
+    async def accept_battle(self, battle_id: str, set_path: str) -> None:
+        raise BackendError("this node cannot run battles")
+
+    async def join_battle(self, battle_id: str) -> None:
+        raise BackendError("this node cannot run battles")
+
+    async def hear(self, stream_id: str | None, label: str = "") -> None:
+        """Play ``stream_id`` (through ``self.volume``), or stop playing with ``None``."""
+        raise BackendError("audio plays only when the node runs in this app (not attached to a daemon)")
 
 
 class LogBuffer(logging.Handler):

@@ -13,14 +13,18 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from djmesh.node.cli import CliError, check_http_address
 from djmesh.node.control import ControlClient
 from djmesh.node.errors import ControlError
 from djmesh.node.home import NodeHome
 from djmesh.node.identity import read_passphrase
 from djmesh.node.node import NodeOptions
 from djmesh.tui.backend import Backend, LogBuffer, quiet_libp2p
+
+if TYPE_CHECKING:
+    from djmesh.tui.node_backend import NodeBackend
 
 ATTACH_PROBE_S = 3.0
 
@@ -35,6 +39,7 @@ def register(commands: Any) -> None:
     sub.add_argument(
         "--demo", action="store_true", help="run the demo network in the background and watch it"
     )
+    sub.add_argument("--http", metavar="ADDR", help="the in-process node also serves the overlay and API")
     sub.set_defaults(handler=run)
 
 
@@ -55,16 +60,50 @@ def daemon_running(home: NodeHome) -> bool:
     return asyncio.run(probe())
 
 
-def choose_backend(home: NodeHome, *, demo: bool) -> Backend:
+def choose_backend(home: NodeHome, *, demo: bool, http: str | None = None) -> Backend:
     from djmesh.tui.control_backend import ControlBackend
     from djmesh.tui.node_backend import NodeBackend
 
+    node_backend = served_node_backend(http) if http is not None else NodeBackend
     if demo:
         root = home.root / "demo"
-        return NodeBackend(NodeHome(root / "tui-watcher"), demo_root=root)
+        return node_backend(NodeHome(root / "tui-watcher"), demo_root=root)
     if daemon_running(home):
+        if http is not None:
+            raise CliError(
+                "--http: a node daemon runs at this home; serve from it: djmesh node --http ADDR", 2
+            )
         return ControlBackend(home)
-    return NodeBackend(home, NodeOptions(passphrase=read_passphrase(None)))
+    return node_backend(home, NodeOptions(passphrase=read_passphrase(None)))
+
+
+def served_node_backend(address: str) -> type[NodeBackend]:
+    """`--http`: the in-process node also serves the web pages, sharing the screens' live meters."""
+    from djmesh.node.http import HttpServer
+    from djmesh.tui.node_backend import NodeBackend
+
+    class ServedNodeBackend(NodeBackend):
+        http: HttpServer | None = None
+
+        async def start(self) -> None:
+            await super().start()
+            if self.node is not None:
+                self.http = HttpServer(
+                    self.node,
+                    live=self.live,
+                    battles=self.battle_service,
+                    address=address,
+                    meters=self.meters,
+                )
+                await self.http.start()
+                self.alert("information", f"Overlay on {self.http.url}/overlay")
+
+        async def stop(self) -> None:
+            if self.http is not None:
+                await self.http.stop()
+            await super().stop()
+
+    return ServedNodeBackend
 
 
 @contextlib.contextmanager
@@ -107,7 +146,9 @@ def run(args: argparse.Namespace) -> int:
 
     home: NodeHome = args.home_obj
     buffer = LogBuffer()
-    backend = choose_backend(home, demo=bool(getattr(args, "demo", False)))
+    http = getattr(args, "http", None)
+    check_http_address(http)
+    backend = choose_backend(home, demo=bool(getattr(args, "demo", False)), http=http)
     with ui_logging(home, buffer):
         DjmeshApp(backend, log_buffer=buffer).run()
     return 0

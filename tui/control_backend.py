@@ -1,19 +1,30 @@
 """The app attached to a node daemon already running at the home, through its control API.
 
 The daemon owns the node; the app only calls control methods, so quitting the app leaves
-the daemon running. Battles need the in-process services, which the control API does not
-expose yet, so the Battle screen says so.
+the daemon running. Battles come from the daemon's battle methods (``node.battle.control``),
+refreshed once a second; the live meters and audio need the stream's samples, which the
+control API does not carry, so attached they stay dark.
 """
 
 from __future__ import annotations
 
+import time
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from djmesh.node.control import ControlClient
 from djmesh.node.errors import ControlError, NodeError
 from djmesh.node.home import NodeHome
+from djmesh.node.p2p.netstats import Traffic
 from djmesh.tui.backend import Backend, BackendError, short
-from djmesh.tui.model import ChatLine, CrewRow, FeedRow, NodeStatus, PeerRow, ProfileView
+from djmesh.tui.battle_json import battle_view
+from djmesh.tui.model import BattleView, ChatLine, CrewRow, FeedRow, NodeStatus, PeerRow, ProfileView
+
+
+def absolute(path: str) -> str:
+    """Set files are read by the daemon, whose working directory is not ours."""
+    return str(Path(path).expanduser().resolve())
 
 
 class ControlBackend(Backend):
@@ -24,6 +35,8 @@ class ControlBackend(Backend):
         self.home = home
         self.client = client or ControlClient(home, timeout_s=15.0)
         self._status = NodeStatus(peer_id="", mode=self.mode, peers=0, messages=0, home=str(home.root))
+        self._battles: list[dict[str, Any]] = []
+        self._battles_error: str | None = None
 
     async def _call(self, method: str, **params: Any) -> Any:
         try:
@@ -46,9 +59,54 @@ class ControlBackend(Backend):
             dropped=dict(found.get("dropped") or {}),
             home=str(self.home.root),
         )
+        try:
+            network = await self._call("network")
+            self.note_traffic(
+                Traffic(
+                    float(network["at"]),
+                    {int(k): (int(v[0]), int(v[1])) for k, v in network["connections"].items()},
+                )
+            )
+            self._status = replace(
+                self._status, discovery=dict(network["discovery"]), **self.traffic_fields()
+            )
+        except BackendError:  # an older daemon: the Peers screen shows no traffic figures
+            pass
+        try:
+            self._battles = list(await self._call("battles"))
+            self._battles_error = None
+        except BackendError as exc:  # a daemon without battles: say so once, keep the rest working
+            if self._battles_error != str(exc):
+                self._battles_error = str(exc)
+                self.alert("warning", f"The daemon does not list battles: {exc}")
 
     def status(self) -> NodeStatus:
         return self._status
+
+    def battles(self) -> list[BattleView]:
+        now = int(time.time() * 1000)
+        return [battle_view(data, now_ms=now) for data in self._battles]
+
+    async def announce_battle(
+        self, opponent: str, set_path: str, *, title: str = "", genre: str = "house", start_in_s: float = 60.0
+    ) -> str:
+        found = await self._call(
+            "battle_announce",
+            opponent=opponent,
+            set=set_path,
+            title=title,
+            genre=genre,
+            start_in_s=start_in_s,
+        )
+        await self.poll()
+        return str(found["battle_id"])
+
+    async def accept_battle(self, battle_id: str, set_path: str) -> None:
+        await self._call("battle_accept", battle_id=battle_id, set=absolute(set_path))
+        await self.poll()
+
+    async def join_battle(self, battle_id: str) -> None:
+        await self._call("battle_join", battle_id=battle_id)
 
     async def feed(self, limit: int = 50) -> list[FeedRow]:
         items = await self._call("feed", limit=limit)
@@ -90,3 +148,6 @@ class ControlBackend(Backend):
 
     async def chat(self, room: str, text: str) -> None:
         await self._call("chat", room=room, text=text)
+
+    async def reaction(self, target_id: str, emoji: str) -> None:
+        await self._call("react", id=target_id, emoji=emoji)

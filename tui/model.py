@@ -45,6 +45,10 @@ class BattleView:
     room: str
     offences: tuple[str, ...] = ()
     seconds_left: int | None = None
+    start_at: int = 0  # ms: when the sets start (live vs upcoming on the Battles screen)
+    role: str = "none"  # this node's part: dj-a, dj-b, judge, viewer or none
+    can_accept: bool = False  # a challenge to this node, still open
+    streams: dict[str, str] = field(default_factory=dict)  # side -> the stream ID its DJ declared
 
 
 @dataclass(frozen=True)
@@ -99,3 +103,8 @@ class NodeStatus:
     bootstrap: tuple[str, ...] = ()
     dropped: dict[str, int] = field(default_factory=dict)
     home: str = ""
+    bytes_out_per_s: float | None = None  # libp2p TCP traffic (kernel counters); None: not measured yet
+    bytes_in_per_s: float | None = None
+    bytes_sent: int = 0  # over the connections open now
+    bytes_received: int = 0
+    discovery: dict[str, int | bool] = field(default_factory=dict)  # bootstrap, DHT, relay (netstats)

@@ -12,37 +12,37 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
+from djmesh.node.battle.control import accept as accept_with
+from djmesh.node.battle.control import announce as announce_with
 from djmesh.node.battle.service import BattleService, BattleState
+from djmesh.node.battle.view import battles_json
 from djmesh.node.errors import NodeError
 from djmesh.node.events import MessageStored, Notification
 from djmesh.node.home import NodeHome
 from djmesh.node.identity import create_identity
 from djmesh.node.live.service import LiveService
+from djmesh.node.live.sinks import Sink, default_sink
 from djmesh.node.node import Node, NodeOptions
+from djmesh.node.p2p.netstats import discovery_status, traffic
 from djmesh.node.tasks import BackgroundTasks
-from djmesh.protocol import peer_id_from_public_key
-from djmesh.protocol.battle import CRITERIA, SIDES, Finished, Phase, PhaseChanged, Tracklist, battle_topic
+from djmesh.protocol.battle import SIDES, Finished, PhaseChanged, Tracklist, battle_topic
 from djmesh.protocol.messages import Profile
 from djmesh.tui.backend import Backend, BackendError, short
-from djmesh.tui.meters import MeterBank
-from djmesh.tui.model import BattleView, ChatLine, CrewRow, DjLive, FeedRow, NodeStatus, PeerRow, ProfileView
+from djmesh.tui.battle_json import battle_view, room_of
+from djmesh.tui.meters import Meter, MeterBank
+from djmesh.tui.model import BattleView, ChatLine, CrewRow, FeedRow, NodeStatus, PeerRow, ProfileView
+from djmesh.tui.playback import VolumeSink
 
 log = logging.getLogger(__name__)
 
 LOOPBACK = "/ip4/127.0.0.1/tcp/0"
 DEMO_BOOT_TIMEOUT_S = 120.0
-SHOWN_SCORES = (*CRITERIA, "total")
 NAME_RETRY_S = 5.0
 _BOOT_LINE = re.compile(r"bootstrap listening on (\S+)")
-
-
-def room_of(battle_id: str) -> str:
-    """The chat room of a battle (the CLI's ``djmesh chat battle-...`` uses the same name)."""
-    return f"battle-{battle_id[:16]}"
 
 
 def _now_ms() -> int:
@@ -68,6 +68,9 @@ class NodeBackend(Backend):
         self._tasks = BackgroundTasks("tui")
         self._joined: set[bytes] = set()
         self._names: dict[str, tuple[str, float | None]] = {}  # peer -> (name, retry after)
+        self._playing: asyncio.Task[None] | None = None
+        self.sink: VolumeSink | None = None  # what plays the stream we hear
+        self.open_sink: Callable[[int], Sink] = default_sink  # a sound device, else the null sink
         if demo_root is not None:
             self.mode = "in-process node + demo network"
 
@@ -125,6 +128,8 @@ class NodeBackend(Backend):
         return await asyncio.wait_for(booted, DEMO_BOOT_TIMEOUT_S)
 
     async def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.hear(None)
         await self._tasks.cancel_all()
         if self.meters is not None:
             await self.meters.close()
@@ -234,95 +239,84 @@ class NodeBackend(Backend):
             bootstrap=tuple(node.options.bootstrap or node.config.bootstrap),
             dropped=dict(node.dropped),
             home=str(self.home.root),
+            discovery=discovery_status(node.host).to_json(),
+            **self.traffic_fields(),
         )
+
+    async def poll(self) -> None:
+        if self.node is not None:
+            self.note_traffic(traffic(self.node.host))
 
     def battles(self) -> list[BattleView]:
         if self.battle_service is None:
             return []
-        states = sorted(self.battle_service.battles.values(), key=lambda s: -s.machine.spec.start_at)
-        return [self._battle_view(state) for state in states]
-
-    def _battle_view(self, state: BattleState) -> BattleView:
-        machine = state.machine
-        spec = machine.spec
-        rules = spec.rules
         now = _now_ms()
-        battle_id = machine.battle_id.hex()
-        scores = self._scores(state)
-        sides: dict[str, DjLive] = {}
-        for side in SIDES:
-            peer = peer_id_from_public_key(machine.djs[side])
-            start, _end = spec.set_window(side)
-            track, title, stream = 0, "", None
-            envelope = machine.tracklists.get(side)
-            if envelope is not None and isinstance(envelope.message, Tracklist):
-                tracklist = envelope.message
-                elapsed = now - start
-                track = max(1, min(len(tracklist.titles), sum(1 for c in tracklist.cues_ms if c <= elapsed)))
-                title = tracklist.titles[track - 1] if tracklist.titles else ""
-                stream = tracklist.stream.hex() if tracklist.stream else None
-            meter = self.meters.meters.get(stream) if self.meters and stream else None
-            sides[side] = DjLive(
-                name=self.name_of(peer),
-                peer_id=peer,
-                level_db=meter.level_db if meter else -90.0,
-                peak_db=meter.peak_db if meter else -90.0,
-                bpm=meter.bpm if meter else None,
-                key=meter.key if meter else None,
-                camelot=meter.camelot if meter else None,
-                beat=meter.beat if meter else False,
-                track=track,
-                tracks=rules.tracks,
-                track_title=title,
-                streaming=bool(meter and meter.streaming),
-                scores=scores.get(side, {}),
-            )
-        deadline = {
-            Phase.ANNOUNCED: spec.accept_by,
-            Phase.ACCEPTED: spec.start_at,
-            Phase.SETS: spec.sets_end,
-            Phase.COMMIT: spec.commit_by,
-            Phase.REVEAL: spec.reveal_by,
-        }.get(machine.phase)
-        result = state.result
-        return BattleView(
-            battle_id=battle_id,
-            title=spec.title or "untitled battle",
-            genre=rules.genre,
-            bpm_range=(rules.bpm_min, rules.bpm_max),
-            phase=machine.phase.value,
-            committee_size=rules.committee_size,
-            quorum=rules.quorum,
-            joined=len(machine.joins),
-            commits=len(machine.commits),
-            reveals=len(machine.reveals),
-            winner=result.winner if result else None,
-            sides=sides,
-            room=room_of(battle_id),
-            offences=tuple(f"{short(peer_id_from_public_key(o.peer))}: {o.kind}" for o in result.offences)
-            if result
-            else (),
-            seconds_left=max(0, (deadline - now) // 1000) if deadline else None,
-        )
+        return [
+            battle_view(data, now_ms=now, name_of=self.name_of, meter_of=self._meter_of)
+            for data in battles_json(self.battle_service)
+        ]
 
-    def _scores(self, state: BattleState) -> dict[str, dict[str, float]]:
-        """The agreed scores once there is a result; until then the mean of the verdicts revealed so far."""
-        if state.result is not None and state.result.scores:
-            return {
-                side: {k: v / 100 for k, v in row.items() if k in SHOWN_SCORES}
-                for side, row in state.result.scores.items()
-            }
-        assert self.battle_service is not None
-        verdicts = [scores for _peer, scores in self.battle_service.verdicts(state.machine.battle_id)]
-        if not verdicts:
-            return {}
-        return {
-            side: {
-                key: sum(v.get(side, {}).get(key, 0) for v in verdicts) / 100 / len(verdicts)
-                for key in SHOWN_SCORES
-            }
-            for side in SIDES
-        }
+    def _meter_of(self, stream: str | None) -> Meter | None:
+        return self.meters.meters.get(stream) if self.meters and stream else None
+
+    def _battles(self) -> BattleService:
+        if self.battle_service is None:
+            raise BackendError("the node is still starting")
+        return self.battle_service
+
+    async def announce_battle(
+        self, opponent: str, set_path: str, *, title: str = "", genre: str = "house", start_in_s: float = 60.0
+    ) -> str:
+        params = {"opponent": opponent, "set": set_path, "title": title, "genre": genre}
+        try:
+            battle_id = await announce_with(self._battles(), {**params, "start_in_s": start_in_s})
+        except NodeError as exc:
+            raise BackendError(str(exc)) from exc
+        self.changed("battle")
+        return battle_id.hex()
+
+    async def accept_battle(self, battle_id: str, set_path: str) -> None:
+        try:
+            await accept_with(self._battles(), {"battle_id": battle_id, "set": set_path})
+        except NodeError as exc:
+            raise BackendError(str(exc)) from exc
+        self.changed("battle")
+
+    async def join_battle(self, battle_id: str) -> None:
+        service = self._battles()
+        try:
+            await service.join(bytes.fromhex(battle_id))
+        except (NodeError, ValueError) as exc:
+            raise BackendError(str(exc)) from exc
+
+    async def hear(self, stream_id: str | None, label: str = "") -> None:
+        """One stream plays at a time; asking for another stops the first."""
+        if self._playing is not None:
+            self._playing.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._playing
+            self._playing = None
+        if self.sink is not None:
+            self.sink.close()  # a cancelled listen does not close its sink
+        self.hearing = None
+        if stream_id is None:
+            return
+        live = self.live
+        if live is None:
+            raise BackendError("the node is still starting")
+        self.sink = VolumeSink(self.volume, self.open_sink)
+        self.hearing = label or stream_id[:12]
+        self._playing = asyncio.ensure_future(self._play(live, stream_id, self.sink, self.hearing))
+
+    async def _play(self, live: LiveService, stream_id: str, sink: VolumeSink, label: str) -> None:
+        try:
+            await live.listen(stream_id, sink=sink)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a lost stream is a notification, not a crash
+            self.alert("warning", f"Stopped hearing {label}: {exc}")
+        if self.hearing == label:
+            self.hearing = None
 
     async def feed(self, limit: int = 50) -> list[FeedRow]:
         node = self._running()
@@ -383,7 +377,8 @@ class NodeBackend(Backend):
     async def chat(self, room: str, text: str) -> None:
         await self._running().chat(room, text)
 
-    async def react(self, battle_id: str, emoji: str) -> None:
-        node = self._running()
-        await node.react(bytes.fromhex(battle_id), emoji)
-        await node.chat(room_of(battle_id), emoji)
+    async def reaction(self, target_id: str, emoji: str) -> None:
+        try:
+            await self._running().react(bytes.fromhex(target_id), emoji)
+        except (NodeError, ValueError) as exc:
+            raise BackendError(str(exc)) from exc

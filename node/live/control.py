@@ -85,10 +85,45 @@ async def _live_set(node: Node, params: dict[str, Any]) -> Any:
     }
 
 
+async def _live_tempo(node: Node, params: dict[str, Any]) -> Any:
+    """Declare the tempo (from MIDI clock) in this node's live streams: ``{bpm, running?, beat_us?, stream_id?}``."""
+    live = await ensure_live(node)
+    bpm = _number(params, "bpm", None, 20, 400)
+    if bpm is None:
+        raise ControlError("missing parameter 'bpm'")
+    running = params.get("running", True)
+    beat_us = params.get("beat_us")
+    if not isinstance(running, bool):
+        raise ControlError("running must be true or false")
+    if beat_us is not None and (isinstance(beat_us, bool) or not isinstance(beat_us, int) or beat_us < 0):
+        raise ControlError("beat_us must be a non-negative integer (us since the Unix epoch)")
+    source = _str(params, "source", required=False) or "midi_clock"
+    streams = await live.declare_tempo(
+        bpm,
+        running=running,
+        beat_us=beat_us,
+        source=source,
+        stream_id=_str(params, "stream_id", required=False),
+    )
+    return {"streams": streams}
+
+
+async def _live_cue(node: Node, params: dict[str, Any]) -> Any:
+    """Mark a track change now in this node's live streams: ``{title?, stream_id?}``."""
+    live = await ensure_live(node)
+    title = params.get("title") or ""
+    if not isinstance(title, str):
+        raise ControlError("title must be text")
+    streams = await live.mark_cue(title, stream_id=_str(params, "stream_id", required=False))
+    return {"streams": streams}
+
+
 LIVE_METHODS: dict[str, Handler] = {
     "live_start": _live_start,
     "live_stop": _live_stop,
     "live_streams": _live_streams,
     "listen": _listen,
     "live_set": _live_set,
+    "live_tempo": _live_tempo,
+    "live_cue": _live_cue,
 }

@@ -24,6 +24,7 @@ from djmesh.node.events import MessageStored
 from djmesh.node.live import sharing
 from djmesh.node.live.broadcast import Broadcast
 from djmesh.node.live.capture import primed_packets
+from djmesh.node.live.clock import now_us
 from djmesh.node.live.codec import PCM
 from djmesh.node.live.consumers import ListenSession, ListenStats, VerifiedFeed, decode_segments
 from djmesh.node.live.errors import LiveError
@@ -54,13 +55,22 @@ from djmesh.node.p2p import P2PError
 from djmesh.protocol.cbor import CborValue
 from djmesh.protocol.envelope import SignedEnvelope
 from djmesh.protocol.errors import ProtocolError
-from djmesh.protocol.stream import STREAMS_TOPIC, SegmentSigner, StreamAnnounce, StreamEnd
+from djmesh.protocol.stream import (
+    STREAMS_TOPIC,
+    SegmentSigner,
+    StreamAnnounce,
+    StreamCue,
+    StreamEnd,
+    StreamTempo,
+)
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_CHILDREN = 8
 LOCATE_PEERS = 6
 VERIFY_GRACE_S = 2.5  # after playout stops, how long a listener waits for the last segment's signature
+MAX_CUES_PER_STREAM = 512
+TEMPO_MIN_INTERVAL_MS = 1000  # declarations of an unchanged transport are paced (gossip rate limits)
 
 
 _SERVICES: weakref.WeakKeyDictionary[Node, LiveService] = weakref.WeakKeyDictionary()
@@ -90,6 +100,7 @@ class StreamInfo:
     live: bool
     local: bool
     stored: bool
+    declared_bpm: float | None = None  # the DJ's signed stream_tempo (MIDI clock), if any
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -142,6 +153,8 @@ class LiveService:
         self._subscribing: dict[bytes, asyncio.Future[Subscription]] = {}
         self._announces: dict[bytes, SignedEnvelope] = {}
         self._ends: dict[bytes, SignedEnvelope] = {}
+        self._tempos: dict[bytes, SignedEnvelope] = {}
+        self._cues: dict[bytes, list[SignedEnvelope]] = {}
         self._changed = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._listener: Any = None
@@ -168,8 +181,8 @@ class LiveService:
         host, port = self._listener.address
         self.address = (advertised if host in ("0.0.0.0", "::") else host, port)
         self.node.host.set_request_handler(PROTOCOL_ID, self._serve, max_request_bytes=MAX_REQUEST_BYTES)
-        for kind in (StreamAnnounce.KIND, StreamEnd.KIND):
-            for stored in self.node.store.query(kind=kind, limit=500):
+        for kind in (StreamAnnounce.KIND, StreamEnd.KIND, StreamTempo.KIND, StreamCue.KIND):
+            for stored in reversed(self.node.store.query(kind=kind, limit=500)):
                 self._learn(stored.envelope)
         self._tasks = [
             asyncio.ensure_future(self._follow_events()),
@@ -222,9 +235,28 @@ class LiveService:
             announce = self._announces.get(message.stream)
             if announce is None or announce.author == envelope.author:
                 self._ends.setdefault(message.stream, envelope)
+        elif isinstance(message, StreamTempo | StreamCue):
+            self._learn_metadata(envelope, message)
+            return
         else:
             return
         self._changed.set()
+
+    def _learn_metadata(self, envelope: SignedEnvelope, message: StreamTempo | StreamCue) -> None:
+        """Tempo and cues count only from the DJ who announced the stream."""
+        announce = self._announces.get(message.stream)
+        if announce is None or announce.author != envelope.author:
+            log.debug("live: %s for an unknown stream or from another author ignored", envelope.kind)
+            return
+        if isinstance(message, StreamTempo):
+            known = self._tempos.get(message.stream)
+            if known is None or envelope.created_at_ms >= known.created_at_ms:
+                self._tempos[message.stream] = envelope
+            return
+        cues = self._cues.setdefault(message.stream, [])
+        if len(cues) < MAX_CUES_PER_STREAM and all(c.content_id != envelope.content_id for c in cues):
+            cues.append(envelope)
+            cues.sort(key=lambda c: c.message.at_us if isinstance(c.message, StreamCue) else 0)
 
     async def _follow_events(self) -> None:
         async for event in self.node.events():
@@ -262,6 +294,7 @@ class LiveService:
                     live=stream not in self._ends and (broadcast is None or broadcast.live),
                     local=broadcast is not None,
                     stored=self.sets.has(stream),
+                    declared_bpm=tempo.bpm if (tempo := self.declared_tempo(stream)) else None,
                 )
             )
         return sorted(out, key=lambda s: -s.started_at)
@@ -347,6 +380,79 @@ class LiveService:
         for stream in targets:
             await self._broadcasts[stream].stop()
         return [s.hex() for s in targets]
+
+    # -- stream metadata (declared tempo, live cues) ------------------------------------------
+
+    def declared_tempo(self, stream_id: str | bytes) -> StreamTempo | None:
+        """The newest tempo the stream's DJ declared (``stream_tempo``), if any."""
+        envelope = self._tempos.get(_stream_bytes(stream_id))
+        message = envelope.message if envelope is not None else None
+        return message if isinstance(message, StreamTempo) else None
+
+    def cues(self, stream_id: str | bytes) -> list[StreamCue]:
+        """Track changes the stream's DJ marked live, in capture-time order."""
+        envelopes = self._cues.get(_stream_bytes(stream_id), [])
+        return [e.message for e in envelopes if isinstance(e.message, StreamCue)]
+
+    def _own_live(self, stream_id: str | None) -> list[bytes]:
+        if stream_id is not None:
+            stream = _stream_bytes(stream_id)
+            broadcast = self._broadcasts.get(stream)
+            if broadcast is None or not broadcast.live:
+                raise LiveError(f"this node is not streaming {stream_id}")
+            return [stream]
+        return [s for s, b in self._broadcasts.items() if b.live]
+
+    async def declare_tempo(
+        self,
+        bpm: float,
+        *,
+        running: bool = True,
+        beat_us: int | None = None,
+        source: str = "midi_clock",
+        stream_id: str | None = None,
+    ) -> list[str]:
+        """Sign the tempo into our live streams' metadata; returns the streams it went to.
+
+        An unchanged declaration within ``TEMPO_MIN_INTERVAL_MS`` is skipped (gossip is rate limited).
+        """
+        millibpm = round(bpm * 1000)
+        if not StreamTempo.MIN_MILLIBPM <= millibpm <= StreamTempo.MAX_MILLIBPM:
+            raise LiveError(
+                f"tempo must be {StreamTempo.MIN_MILLIBPM // 1000}..{StreamTempo.MAX_MILLIBPM // 1000} bpm"
+            )
+        if source not in StreamTempo.SOURCES:
+            raise LiveError(f"source must be one of {', '.join(StreamTempo.SOURCES)}")
+        sent = []
+        for stream in self._own_live(stream_id):
+            known = self._tempos.get(stream)
+            previous = known.message if known is not None else None
+            if (
+                known is not None
+                and isinstance(previous, StreamTempo)
+                and previous.running == running
+                and abs(previous.millibpm - millibpm) < 50
+                and now_us() // 1000 - known.created_at_ms < TEMPO_MIN_INTERVAL_MS
+            ):
+                continue
+            envelope = await self.node.publish(
+                StreamTempo(stream, millibpm=millibpm, running=running, beat_us=beat_us, source=source)
+            )
+            self._learn(envelope)
+            sent.append(stream.hex())
+        return sent
+
+    async def mark_cue(
+        self, title: str = "", *, stream_id: str | None = None, at_us: int | None = None
+    ) -> list[str]:
+        """Sign a track change (now, on the capture clock) into our live streams; returns the streams."""
+        at = at_us if at_us is not None else now_us()
+        sent = []
+        for stream in self._own_live(stream_id):
+            envelope = await self.node.publish(StreamCue(stream, at_us=at, title=title[:128]))
+            self._learn(envelope)
+            sent.append(stream.hex())
+        return sent
 
     def broadcast_error(self, stream_id: str) -> str | None:
         broadcast = self._broadcasts.get(_stream_bytes(stream_id))

@@ -14,10 +14,19 @@ SCORES_A |= {"harmonic": 6.1, "energy": 7.9, "variety": 5.5, "rules": 10.0, "tot
 SCORES_B = {key: round(value * 0.6, 2) for key, value in SCORES_A.items()}
 
 
-def battle(phase: str = "reveal", *, level_db: float = -14.0) -> BattleView:
+def battle(
+    phase: str = "reveal",
+    *,
+    level_db: float = -14.0,
+    battle_id: str = "7f3a" * 16,
+    title: str = "djmesh demo battle",
+    start_at: int = T0,
+    can_accept: bool = False,
+    role: str = "viewer",
+) -> BattleView:
     return BattleView(
-        battle_id="7f3a" * 16,
-        title="djmesh demo battle",
+        battle_id=battle_id,
+        title=title,
         genre="house",
         bpm_range=(115, 135),
         phase=phase,
@@ -59,16 +68,33 @@ def battle(phase: str = "reveal", *, level_db: float = -14.0) -> BattleView:
                 SCORES_B,
             ),
         },
-        room="battle-" + "7f3a" * 4,
+        room="battle-" + battle_id[:16],
         seconds_left=12,
+        start_at=start_at,
+        role=role,
+        can_accept=can_accept,
+        streams={"a": "aa" * 32, "b": "bb" * 32},
+    )
+
+
+def challenge() -> BattleView:
+    """An open challenge to this node, an hour from T0."""
+    return battle(
+        "announced",
+        battle_id="c0de" * 16,
+        title="Friday night challenge",
+        start_at=T0 + 3_600_000,
+        can_accept=True,
+        role="none",
     )
 
 
 class FixedBackend(Backend):
     mode = "test data"
 
-    def __init__(self, battles: list[BattleView] | None = None) -> None:
+    def __init__(self, battles: list[BattleView] | None = None, *, home: str = "/tmp/djmesh-test") -> None:
         super().__init__()
+        self.home = home
         self._battles = [battle()] if battles is None else battles
         self.posts: list[FeedRow] = [
             FeedRow("01" * 32, "DJ Ada", "live at 9, bring your ears", T0),
@@ -80,6 +106,10 @@ class FixedBackend(Backend):
         self.followed: list[str] = []
         self.me = ProfileView(ME, "DJ Test", "plays test tones", following=2)
         self.stopped = False
+        self.announced: list[tuple[str, str, str]] = []  # (opponent, set file, title)
+        self.accepted: list[tuple[str, str]] = []
+        self.joined: list[str] = []
+        self.heard: list[str | None] = []
 
     def status(self) -> NodeStatus:
         return NodeStatus(
@@ -89,7 +119,18 @@ class FixedBackend(Backend):
             42,
             ("/ip4/127.0.0.1/tcp/4001",),
             ("/ip4/127.0.0.1/tcp/4000",),
-            home="/tmp/djmesh-test",
+            home=self.home,
+            bytes_out_per_s=2_048.0,
+            bytes_in_per_s=13_500.0,
+            bytes_sent=1_250_000,
+            bytes_received=8_400_000,
+            discovery={
+                "bootstrap_configured": 1,
+                "bootstrap_connected": 1,
+                "dht_routing_table": 5,
+                "relay_reservations": 1,
+                "serving": False,
+            },
         )
 
     def battles(self) -> list[BattleView]:
@@ -136,5 +177,23 @@ class FixedBackend(Backend):
     async def chat(self, room: str, text: str) -> None:
         self.lines.append(ChatLine("DJ Test", text, T0 + 120_000))
 
-    async def react(self, battle_id: str, emoji: str) -> None:
-        self.reactions.append((battle_id, emoji))
+    async def reaction(self, target_id: str, emoji: str) -> None:
+        self.reactions.append((target_id, emoji))
+
+    async def announce_battle(
+        self, opponent: str, set_path: str, *, title: str = "", genre: str = "house", start_in_s: float = 60.0
+    ) -> str:
+        if not opponent.startswith("12D3KooW"):
+            raise BackendError(f"{opponent!r} is not a djmesh peer ID")
+        self.announced.append((opponent, set_path, title))
+        return "ee" * 32
+
+    async def accept_battle(self, battle_id: str, set_path: str) -> None:
+        self.accepted.append((battle_id, set_path))
+
+    async def join_battle(self, battle_id: str) -> None:
+        self.joined.append(battle_id)
+
+    async def hear(self, stream_id: str | None, label: str = "") -> None:
+        self.heard.append(stream_id)
+        self.hearing = label if stream_id else None

@@ -7,14 +7,17 @@ from textual.widgets import DataTable, Input
 
 from djmesh.tui.app import DjmeshApp
 from djmesh.tui.screens.battle import BattleScreen
+from djmesh.tui.screens.battles import BattlesScreen, SetDialog
 from djmesh.tui.screens.crews import CrewsScreen
 from djmesh.tui.screens.feed import FeedScreen
 from djmesh.tui.screens.help import HelpScreen
 from djmesh.tui.screens.log import LogScreen
 from djmesh.tui.screens.peers import PeersScreen
 from djmesh.tui.screens.profile import ProfileScreen
+from djmesh.tui.screens.settings import SettingsScreen
 from djmesh.tui.screens.wallet import WalletScreen
-from tests.tui.fake import ADA, FixedBackend, battle
+from djmesh.tui.widgets.vote import VoteDialog
+from tests.tui.fake import ADA, BOB, FixedBackend, battle, challenge
 
 SIZE = (120, 40)
 
@@ -40,6 +43,8 @@ async def test_keys_visit_every_screen_and_q_quits_cleanly() -> None:
             ("u", ProfileScreen),
             ("g", CrewsScreen),
             ("w", WalletScreen),
+            ("a", BattlesScreen),
+            ("s", SettingsScreen),
             ("l", LogScreen),
             ("b", BattleScreen),
         ]:
@@ -83,7 +88,16 @@ async def test_chat_react_and_vote_from_the_battle_screen() -> None:
         assert backend.reactions == [("7f3a" * 16, "🔥")]
         await pilot.press("v")
         await pilot.pause()
-        assert any("ledger" in n.message for n in app._notifications)
+        assert isinstance(app.screen, VoteDialog)
+        await pilot.press("b")
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, BattleScreen)
+        assert backend.reactions[-1] == ("7f3a" * 16, "vote:b")
+        assert backend.lines[-1].text == "🗳 votes for DJ B"
+        assert any("voted for DJ B" in n.message for n in app._notifications)
+        await pilot.press("v", "escape")
+        await pilot.pause(0.2)
+        assert len(backend.reactions) == 2  # Esc casts nothing
 
 
 async def test_no_battle_is_a_message_not_an_error() -> None:
@@ -156,3 +170,75 @@ async def test_live_figures_follow_the_backend_at_ten_hertz_or_more() -> None:
         backend._battles = [battle(level_db=-3.5)]
         await pilot.pause(0.15)  # one refresh period at 12 Hz is 83 ms
         assert "-3.5dB" in screen_text(app)
+
+
+async def test_battles_screen_lists_challenges_and_accepts_joins_and_watches() -> None:
+    backend = FixedBackend(battles=[battle(), challenge()])
+    app = app_with(backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("a")
+        await pilot.pause(0.2)
+        table = app.screen.query_one("#battles-table", DataTable)
+        assert table.row_count == 2
+        text = screen_text(app)
+        assert "live (reveal)" in text and "challenge to you: y accepts" in text
+        # The live battle comes first; accepting it is refused with a message.
+        await pilot.press("y")
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, BattlesScreen)
+        assert any("Only a challenge to you" in n.message for n in app._notifications)
+        await pilot.press("j")
+        await pilot.pause(0.2)
+        assert backend.joined == ["7f3a" * 16]
+        await pilot.press("down", "y")
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, SetDialog)
+        await pilot.press(*"/sets/mine.toml", "enter")
+        await pilot.pause(0.2)
+        assert backend.accepted == [("c0de" * 16, "/sets/mine.toml")]
+        await pilot.press("enter")  # watch the selected battle
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, BattleScreen)
+        assert "Friday night challenge" in screen_text(app)
+
+
+async def test_challenge_dialog_needs_opponent_and_set_and_reports_refusals() -> None:
+    backend = FixedBackend(battles=[])
+    app = app_with(backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("a", "c")
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, SetDialog)
+        await pilot.press(*BOB, "enter")  # no set file yet: stays open, asks for it
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, SetDialog)
+        assert app.focused is not None and app.focused.id == "set-file"
+        await pilot.press(*"set.wav", "tab", *"Round one", "enter")
+        await pilot.pause(0.2)
+        assert backend.announced == [(BOB, "set.wav", "Round one")]
+        await pilot.press("c", *"nobody", "tab", *"set.wav", "enter")
+        await pilot.pause(0.2)
+        assert any(n.severity == "error" and "Challenge not sent" in n.message for n in app._notifications)
+
+
+async def test_hear_cycles_djs_and_volume_keys_change_the_shown_state() -> None:
+    backend = FixedBackend()
+    app = app_with(backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.2)
+        await pilot.press("h")
+        await pilot.pause(0.2)
+        assert backend.heard == ["aa" * 32] and "DJ A · vol 80%" in screen_text(app)
+        await pilot.press("plus", "plus", "plus")
+        await pilot.pause(0.2)
+        assert backend.volume.level == 1.0 and "vol 100%" in screen_text(app)
+        await pilot.press("minus")
+        await pilot.pause(0.2)
+        assert "vol 90%" in screen_text(app)
+        await pilot.press("m")
+        await pilot.pause(0.2)
+        assert backend.volume.gain == 0.0 and "muted" in screen_text(app)
+        await pilot.press("h", "h")
+        await pilot.pause(0.2)
+        assert backend.heard == ["aa" * 32, "bb" * 32, None]
+        assert "h hears a DJ" in screen_text(app)

@@ -16,6 +16,7 @@ from djmesh.tui.model import BattleView, ChatLine
 from djmesh.tui.screens.base import DjmeshScreen
 from djmesh.tui.widgets.consensus import ConsensusPanel
 from djmesh.tui.widgets.dj_panel import DjPanel
+from djmesh.tui.widgets.vote import VoteDialog
 
 LIVE_HZ = 12.0
 REACTIONS = {"1": "🔥", "2": "🙌", "3": "💯", "4": "😬"}
@@ -31,9 +32,13 @@ class BattleScreen(DjmeshScreen):
 
     BINDINGS = [  # noqa: RUF012 (Textual reads it as a class attribute)
         Binding("c", "focus_chat", "Chat"),
-        Binding("r", "react('1')", "React 🔥"),
+        Binding("r", "react('1')", "React"),
         Binding("v", "vote", "Vote"),
-        Binding("n", "next_battle", "Next battle"),
+        Binding("n", "next_battle", "Next"),
+        Binding("h", "hear", "Hear"),
+        Binding("m", "mute", "Mute"),
+        Binding("plus,equals_sign", "volume(1)", "Vol+", key_display="+"),
+        Binding("minus", "volume(-1)", "Vol-", key_display="-"),
         Binding("escape", "blur", "Leave chat", show=False),
     ]
 
@@ -66,16 +71,29 @@ class BattleScreen(DjmeshScreen):
         self.set_interval(2.0, self.reload_chat)
 
     def current(self) -> BattleView | None:
+        """The battle picked on the Battles screen, else the newest."""
         battles = self.backend.battles()
         if not battles:
             return None
-        return battles[self.battle_index % len(battles)]
+        watching = self.djmesh.watching
+        chosen = next((b for b in battles if b.battle_id == watching), None)
+        return chosen or battles[self.battle_index % len(battles)]
+
+    def audio_text(self) -> Text:
+        """What plays and how loud, always shown so the keys' effect is visible."""
+        backend = self.backend
+        volume = backend.volume.label()
+        if backend.hearing is None:
+            return Text(f"  🔈 h hears a DJ · {volume}", style="dim")
+        return Text(
+            f"  🔊 {backend.hearing} · {volume}", style="yellow" if backend.volume.muted else "bold green"
+        )
 
     def refresh_live(self) -> None:
         battle = self.current()
         title = self.query_one("#battle-title", Static)
         if battle is None:
-            title.update(Text("Battle: none yet", style="bold"))
+            title.update(Text.assemble(("Battle: none yet", "bold"), self.audio_text()))
             for panel in self.query(DjPanel):
                 panel.show(None, (0, 0))
         else:
@@ -85,6 +103,7 @@ class BattleScreen(DjmeshScreen):
                     (battle.title, "bold magenta"),
                     f"  {battle.genre} {battle.bpm_range[0]}-{battle.bpm_range[1]} BPM  ",
                     (battle.battle_id[:12], "dim"),
+                    self.audio_text(),
                 )
             )
             for panel in self.query(DjPanel):
@@ -154,18 +173,70 @@ class BattleScreen(DjmeshScreen):
         self.reload_chat()
 
     def action_vote(self) -> None:
+        battle = self.current()
+        if battle is None:
+            self.notify("There is no battle to vote in yet.", severity="warning")
+            return
+        names = {side: dj.name for side, dj in battle.sides.items()}
+
+        def vote_for(side: str | None) -> None:
+            if side:
+                self.send_vote(battle.battle_id, side)
+
+        self.app.push_screen(VoteDialog(names), vote_for)
+
+    @work(group="send")
+    async def send_vote(self, battle_id: str, side: str) -> None:
+        try:
+            await self.backend.vote(battle_id, side)
+        except BackendError as exc:
+            self.notify(f"Vote not sent: {exc}", title="Vote", severity="error")
+            return
+        # The ledger's proof (ledger/zk) is not available yet: this vote is a signed reaction only.
         self.notify(
-            "Crowd votes are settled on the ledger, which is not available yet.",
+            f"You voted for DJ {side.upper()} (a signed reaction; the ledger's proof comes later)",
             title="Vote",
-            severity="warning",
         )
+        self.reload_chat()
 
     def action_next_battle(self) -> None:
-        count = len(self.backend.battles())
-        if count < 2:
+        battles = self.backend.battles()
+        if len(battles) < 2:
             self.notify("This is the only battle so far.")
             return
-        self.battle_index = (self.battle_index + 1) % count
+        current = self.current()
+        index = next((i for i, b in enumerate(battles) if current and b.battle_id == current.battle_id), 0)
+        self.battle_index = (index + 1) % len(battles)
+        self.djmesh.watching = battles[self.battle_index].battle_id
+        self.refresh_live()
+
+    @work(exclusive=True, group="audio")
+    async def action_hear(self) -> None:
+        """Cycles what plays: DJ A, DJ B, nothing."""
+        battle = self.current()
+        if battle is None:
+            self.notify("There is no battle to hear yet.", severity="warning")
+            return
+        order = [None, "a", "b"]
+        heard = next((s for s in ("a", "b") if self.backend.hearing == f"DJ {s.upper()}"), None)
+        side = order[(order.index(heard) + 1) % len(order)]
+        stream = battle.streams.get(side) if side else None
+        if side is not None and stream is None:
+            self.notify(f"DJ {side.upper()} is not streaming yet.", severity="warning")
+            side = None
+        try:
+            await self.backend.hear(stream, f"DJ {side.upper()}" if side else "")
+        except BackendError as exc:
+            self.notify(f"No sound: {exc}", title="Audio", severity="warning")
+        self.refresh_live()
+
+    def action_mute(self) -> None:
+        self.backend.volume.toggle_mute()
+        self.refresh_live()
+
+    def action_volume(self, step: int) -> None:
+        volume = self.backend.volume
+        volume.louder() if step > 0 else volume.quieter()
         self.refresh_live()
 
     def action_focus_chat(self) -> None:

@@ -13,14 +13,17 @@ HELP = """\
 
 | Key | What it does |
 | --- | --- |
-| `b` `f` `p` `u` `g` `w` `l` | Battle, Feed, Peers, Profile (yoU), Crews (Gang), Wallet, Log screens |
+| `b` `a` | Battle (the one you watch), bAttles (all of them: live and upcoming) |
+| `f` `p` `u` `g` `w` `s` `l` | Feed, Peers, Profile (yoU), Crews (Gang), Wallet, Settings, Log screens |
 | `ctrl+p` | Command palette: every screen and action by name |
 | `?` | This help |
 | `q` | Quit: the node shuts down gracefully |
 | `c` | Battle: chat (Enter sends, Esc leaves the chat line); Feed: compose; Crews: new crew |
-| `r` `v` `n` | Battle: react 🔥, vote, next battle |
+| `r` `v` `n` | Battle: react 🔥, vote (then `a` or `b`), next battle |
+| `h` `m` `+` `-` | Battle: hear DJ A, DJ B or nothing; mute; volume up, down |
+| `c` `y` `j` `Enter` | Battles: challenge a DJ with your set, accept a challenge, join, watch |
 | `o` | Peers: follow the selected peer |
-| `ctrl+s` | Profile: save |
+| `ctrl+s` | Profile, Settings: save |
 
 The Battle screen shows both DJs live: level meter, BPM (red outside the battle's range),
 Key with its Camelot code, a beat lamp, track n of 6 and the criteria scores as the

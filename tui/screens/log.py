@@ -1,4 +1,4 @@
-"""Settings and log: where this node lives, how it is configured, and its recent log lines."""
+"""Log: where this node lives, its mode, and its recent log lines."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ class LogScreen(DjmeshScreen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static("Settings and log", classes="screen-title")
+        yield Static("Log", classes="screen-title")
         yield Static(id="settings")
         log = RichLog(id="log", wrap=True, markup=False)
         log.border_title = "Log"
@@ -33,7 +33,7 @@ class LogScreen(DjmeshScreen):
         settings.append("Home      ", style="bold")
         settings.append(status.home or "-")
         settings.append(f"\nMode      {status.mode}")
-        settings.append("\nConfig    config.toml in the home (every setting has a default)")
+        settings.append("\nConfig    config.toml in the home: edit it on the Settings screen (s)")
         self.query_one("#settings", Static).update(settings)
         buffer = self.djmesh.log_buffer
         log = self.query_one("#log", RichLog)

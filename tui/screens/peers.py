@@ -1,4 +1,4 @@
-"""Peers and network: who we are connected to, their latency and score, our addresses."""
+"""Peers and network: who we are connected to, latency and score, traffic, bootstrap/DHT/relay status."""
 
 from __future__ import annotations
 
@@ -13,6 +13,18 @@ from djmesh.tui.model import NodeStatus
 from djmesh.tui.screens.base import DjmeshScreen
 
 
+def size(count: float) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if count < 1000 or unit == "GB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1000
+    return f"{count:.1f} GB"
+
+
+def rate(per_s: float) -> str:
+    return size(per_s) + "/s"
+
+
 def status_text(status: NodeStatus) -> Text:
     text = Text()
     text.append("Node      ", style="bold")
@@ -21,6 +33,25 @@ def status_text(status: NodeStatus) -> Text:
     text.append(f"\nPeers     {status.peers} connected   Messages {status.messages} stored")
     text.append("\nListen    " + (", ".join(status.listen_addrs) or "-"))
     text.append("\nBootstrap " + (", ".join(status.bootstrap) or "none configured (mDNS on the LAN only)"))
+    text.append("\nTraffic   ", style="bold")
+    if status.bytes_out_per_s is None or status.bytes_in_per_s is None:
+        text.append("measuring...", style="dim")
+    else:
+        text.append(f"out {rate(status.bytes_out_per_s)}  in {rate(status.bytes_in_per_s)}")
+        text.append(
+            f"   ({size(status.bytes_sent)} sent, {size(status.bytes_received)} received"
+            " on open libp2p connections; live audio over QUIC not counted)",
+            style="dim",
+        )
+    found = status.discovery
+    if found:
+        text.append("\nDiscovery ", style="bold")
+        text.append(
+            f"bootstrap {found.get('bootstrap_connected', 0)}/{found.get('bootstrap_configured', 0)} connected"
+            f" · DHT routing table {found.get('dht_routing_table', 0)} peers"
+            f" · relay reservations {found.get('relay_reservations', 0)}"
+            f" · rendezvous {'served here' if found.get('serving') else 'at the bootstrap peers'}"
+        )
     if status.dropped:
         dropped = ", ".join(f"{kind} {n}" for kind, n in sorted(status.dropped.items()))
         text.append(f"\nDropped   {dropped}", style="yellow")

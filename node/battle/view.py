@@ -1,0 +1,100 @@
+"""A battle as plain JSON: what the control API answers and the TUI draws, in-process or attached.
+
+One shape for both, so a screen shows the same thing whichever way it reaches the node.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from djmesh.node.battle.service import BattleService, BattleState
+from djmesh.protocol import peer_id_from_public_key
+from djmesh.protocol.battle import SIDES, Phase, Tracklist
+
+
+def deadline_of(state: BattleState) -> int | None:
+    """When the current phase ends (ms), if it has a deadline."""
+    spec = state.machine.spec
+    return {
+        Phase.ANNOUNCED: spec.accept_by,
+        Phase.ACCEPTED: spec.start_at,
+        Phase.SETS: spec.sets_end,
+        Phase.COMMIT: spec.commit_by,
+        Phase.REVEAL: spec.reveal_by,
+    }.get(state.machine.phase)
+
+
+def my_role(service: BattleService, state: BattleState) -> str:
+    """dj-a, dj-b, judge (on the committee), viewer (joined) or none."""
+    machine, me = state.machine, service.node.public_key
+    for side, key in machine.djs.items():
+        if key == me:
+            return f"dj-{side}"
+    if me in machine.joins:
+        judging = machine.phase not in (Phase.ANNOUNCED, Phase.ACCEPTED) and me in machine.committee()
+        return "judge" if judging else "viewer"
+    return "none"
+
+
+def points(scores: dict[str, dict[str, int]]) -> dict[str, dict[str, float]]:
+    """Verdict scores travel in hundredths; people read points out of 10 (as `djmesh demo --json`)."""
+    return {side: {key: value / 100 for key, value in row.items()} for side, row in scores.items()}
+
+
+def battle_json(service: BattleService, state: BattleState) -> dict[str, Any]:
+    machine = state.machine
+    spec = machine.spec
+    rules = spec.rules
+    tracklists: dict[str, Any] = {}
+    for side, envelope in machine.tracklists.items():
+        message = envelope.message
+        if isinstance(message, Tracklist):
+            tracklists[side] = {
+                "titles": list(message.titles),
+                "cues_ms": list(message.cues_ms),
+                "stream": message.stream.hex() if message.stream else None,
+            }
+    result = state.result
+    return {
+        "battle_id": machine.battle_id.hex(),
+        "title": spec.title,
+        "genre": rules.genre,
+        "bpm_min": rules.bpm_min,
+        "bpm_max": rules.bpm_max,
+        "tracks": rules.tracks,
+        "set_seconds": rules.set_seconds,
+        "mode": rules.mode,
+        "committee_size": rules.committee_size,
+        "quorum": rules.quorum,
+        "phase": machine.phase.value,
+        "djs": {side: peer_id_from_public_key(key) for side, key in machine.djs.items()},
+        "windows": {side: list(spec.set_window(side)) for side in SIDES},
+        "accept_by": spec.accept_by,
+        "start_at": spec.start_at,
+        "commit_by": spec.commit_by,
+        "reveal_by": spec.reveal_by,
+        "deadline": deadline_of(state),
+        "joined": len(machine.joins),
+        "commits": len(machine.commits),
+        "reveals": len(machine.reveals),
+        "tracklists": tracklists,
+        "verdicts": [
+            {"peer": peer, "scores": points(scores)} for peer, scores in service.verdicts(machine.battle_id)
+        ],
+        "result": None
+        if result is None
+        else {
+            "winner": result.winner,
+            "forfeit": result.forfeit,
+            "scores": points(result.scores or {}),
+            "offences": [offence.as_json() for offence in result.offences],
+        },
+        "role": my_role(service, state),
+        "can_accept": machine.phase is Phase.ANNOUNCED and spec.opponent == service.node.public_key,
+    }
+
+
+def battles_json(service: BattleService) -> list[dict[str, Any]]:
+    """Every battle this node knows of, the latest start first."""
+    states = sorted(service.battles.values(), key=lambda s: -s.machine.spec.start_at)
+    return [battle_json(service, state) for state in states]

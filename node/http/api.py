@@ -1,0 +1,222 @@
+"""The JSON API under ``/api`` (read-only, apart from a browser listener's offer).
+
+Every error is ``{"error": "..."}`` with a 4xx status: 400 malformed input, 404 unknown
+battle/stream/path, 409 a stream that cannot be heard now, 413 a body too large, 503 a
+service this node does not run or a listener limit reached.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from djmesh.node.battle.view import battle_json, battles_json
+from djmesh.node.errors import NodeError
+from djmesh.node.http.stage import Selection, SelectionError, Stage
+from djmesh.node.live.errors import LiveError
+from djmesh.node.live.service import StreamInfo
+from djmesh.protocol.consensus import verify_bundle_envelope
+from djmesh.protocol.errors import ProtocolError
+from djmesh.protocol.ratings import leaderboard_from_store_messages
+
+if TYPE_CHECKING:
+    from djmesh.node.http.listener import BrowserListeners
+
+log = logging.getLogger(__name__)
+
+RESULTS_SCAN = 2000
+SUBSCRIBE_TIMEOUT_S = 15.0
+
+
+def json_response(value: Any, status: int = 200) -> web.Response:
+    return web.json_response(value, status=status, dumps=lambda v: json.dumps(v, ensure_ascii=False))
+
+
+def json_error(status: int, message: str) -> web.Response:
+    return json_response({"error": message}, status)
+
+
+def digest_of(request: web.Request, name: str) -> bytes:
+    """A 64-hex-digit path part, or a 400 JSON error."""
+    value = request.match_info.get(name, "")
+    try:
+        raw = bytes.fromhex(value)
+    except ValueError:
+        raw = b""
+    if len(raw) != 32:
+        raise web.HTTPBadRequest(
+            text=json.dumps({"error": f"{name} must be 64 hex digits"}), content_type="application/json"
+        )
+    return raw
+
+
+def selection_of(request: web.Request) -> Selection:
+    try:
+        return Selection.from_query(request.query)
+    except SelectionError as exc:
+        raise web.HTTPBadRequest(
+            text=json.dumps({"error": str(exc)}), content_type="application/json"
+        ) from None
+
+
+class JsonApi:
+    def __init__(self, stage: Stage, *, url: Any) -> None:
+        self.stage = stage
+        self._url = url  # a callable: the server's base URL once bound
+        self._results: dict[bytes, dict[str, Any] | None] = {}
+        self.listeners: BrowserListeners | None = None
+        self.max_listeners = 16
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.get("/api", self.index),
+            web.get("/api/status", self.status),
+            web.get("/api/battles", self.battles),
+            web.get("/api/battles/{battle_id}", self.battle),
+            web.get("/api/streams", self.streams),
+            web.get("/api/streams/{stream_id}", self.stream),
+            web.get("/api/results", self.results),
+            web.get("/api/leaderboard", self.leaderboard),
+            web.get("/api/overlay", self.overlay),
+            web.post("/api/listen/{stream_id}/offer", self.offer),
+        ]
+
+    async def index(self, request: web.Request) -> web.Response:
+        return json_response(
+            {
+                "endpoints": [
+                    "/api/status",
+                    "/api/battles",
+                    "/api/battles/{battle_id}",
+                    "/api/streams",
+                    "/api/streams/{stream_id}",
+                    "/api/results",
+                    "/api/leaderboard",
+                    "/api/overlay?battle=&stream=",
+                    "/api/events?battle=&stream= (text/event-stream)",
+                    "POST /api/listen/{stream_id}/offer",
+                ],
+                "pages": ["/overlay", "/listen/{stream_id}"],
+            }
+        )
+
+    async def status(self, request: web.Request) -> web.Response:
+        node = self.stage.node
+        return json_response(
+            {
+                "peer_id": node.peer_id,
+                "name": node.config.name,
+                "listen_addrs": node.listen_addrs,
+                "peers": len(node.peers()),
+                "url": self._url(),
+                "live": self.stage.live is not None,
+                "battles": self.stage.battles is not None,
+                "browser_listeners": len(self.listeners) if self.listeners is not None else 0,
+            }
+        )
+
+    async def battles(self, request: web.Request) -> web.Response:
+        service = self.stage.battles
+        return json_response(battles_json(service) if service is not None else [])
+
+    async def battle(self, request: web.Request) -> web.Response:
+        battle_id = digest_of(request, "battle_id")
+        service = self.stage.battles
+        state = service.battles.get(battle_id) if service is not None else None
+        if service is None or state is None:
+            return json_error(404, f"unknown battle {battle_id.hex()}")
+        return json_response(battle_json(service, state))
+
+    async def streams(self, request: web.Request) -> web.Response:
+        return json_response(self.stage.stream_list())
+
+    async def stream(self, request: web.Request) -> web.Response:
+        stream_id = digest_of(request, "stream_id").hex()
+        found = next((s for s in self.stage.stream_list() if s["stream_id"] == stream_id), None)
+        if found is None:
+            return json_error(404, f"unknown stream {stream_id}")
+        return json_response(found)
+
+    def _verified_results(self) -> list[dict[str, Any]]:
+        """Verified result bundles in the store, one per battle, newest first (verification is cached)."""
+        out: dict[str, dict[str, Any]] = {}
+        for stored in self.stage.node.store.query(kind="battle_result", limit=RESULTS_SCAN):
+            envelope = stored.envelope
+            if envelope.content_id not in self._results:
+                try:
+                    result = verify_bundle_envelope(envelope)
+                    summary: dict[str, Any] | None = {
+                        **result.summary(),
+                        "title": result.announce.title,
+                        "published_at": result.published_at_ms,
+                    }
+                except (ProtocolError, ValueError) as exc:
+                    log.info("result bundle %s does not verify: %s", envelope.content_id.hex()[:12], exc)
+                    summary = None
+                self._results[envelope.content_id] = summary
+            found = self._results[envelope.content_id]
+            if found is not None:
+                out.setdefault(found["battle_id"], found)
+        return sorted(out.values(), key=lambda r: -int(r["published_at"]))
+
+    async def results(self, request: web.Request) -> web.Response:
+        try:
+            limit = int(request.query.get("limit", "50"))
+        except ValueError:
+            return json_error(400, "limit must be a whole number")
+        if not 1 <= limit <= 500:
+            return json_error(400, "limit must be 1..500")
+        return json_response(self._verified_results()[:limit])
+
+    async def leaderboard(self, request: web.Request) -> web.Response:
+        stored = self.stage.node.store.query(kind="battle_result", limit=RESULTS_SCAN)
+        return json_response(leaderboard_from_store_messages(s.envelope for s in stored))
+
+    async def overlay(self, request: web.Request) -> web.Response:
+        return json_response(self.stage.snapshot(selection_of(request)))
+
+    async def offer(self, request: web.Request) -> web.Response:
+        from djmesh.node.http.listener import BrowserListeners, ListenerError
+
+        stream = digest_of(request, "stream_id")
+        live = self.stage.live
+        if live is None:
+            return json_error(503, "this node runs no live service")
+        try:
+            body = await request.json()
+        except (ValueError, UnicodeDecodeError):
+            return json_error(400, "the body must be JSON")
+        info = self._stream_info(stream.hex())
+        if info is None:
+            await live.locate(stream)  # a stream announced before we joined: ask the peers once
+            info = self._stream_info(stream.hex())
+        if info is None:
+            return json_error(404, f"unknown stream {stream.hex()}: no peer announced it")
+        if not info.live:
+            return json_error(409, f"stream {stream.hex()} has ended")
+        try:
+            source = await asyncio.wait_for(live.subscribe(stream), SUBSCRIBE_TIMEOUT_S)
+        except LiveError as exc:
+            return json_error(409, str(exc))
+        except (TimeoutError, NodeError) as exc:
+            return json_error(409, f"cannot reach stream {stream.hex()}: {exc or 'timed out'}")
+        if self.listeners is None:
+            self.listeners = BrowserListeners(max_listeners=self.max_listeners)
+        try:
+            answer = await self.listeners.answer(source, body)
+        except ListenerError as exc:
+            return json_error(exc.status, str(exc))
+        self.stage.watch(stream.hex(), info.title)
+        return json_response(answer)
+
+    def _stream_info(self, stream_id: str) -> StreamInfo | None:
+        live = self.stage.live
+        return next((s for s in live.streams() if s.stream_id == stream_id), None) if live else None
+
+    async def close(self) -> None:
+        if self.listeners is not None:
+            await self.listeners.close()

@@ -1,0 +1,111 @@
+"""A battle as the node describes it (``djmesh.node.battle.view.battle_json``) turned into what screens draw.
+
+In-process and attached backends both go through here, so the Battle and Battles screens show
+the same figures either way; only the live meters differ (in-process analysis, or none).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from djmesh.protocol.battle import CRITERIA, SIDES
+from djmesh.tui.backend import short
+from djmesh.tui.model import BattleView, DjLive
+
+if TYPE_CHECKING:
+    from djmesh.tui.meters import Meter
+
+SHOWN_SCORES = (*CRITERIA, "total")
+
+
+def room_of(battle_id: str) -> str:
+    """The chat room of a battle (the CLI's ``djmesh chat battle-...`` uses the same name)."""
+    return f"battle-{battle_id[:16]}"
+
+
+def mean_scores(data: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """The agreed scores once there is a result; until then the mean of the verdicts revealed so far."""
+    result = data.get("result")
+    if result and result.get("scores"):
+        return {
+            side: {k: float(v) for k, v in row.items() if k in SHOWN_SCORES}
+            for side, row in result["scores"].items()
+        }
+    verdicts = [v["scores"] for v in data.get("verdicts") or ()]
+    if not verdicts:
+        return {}
+    return {
+        side: {
+            key: sum(float(v.get(side, {}).get(key, 0)) for v in verdicts) / len(verdicts)
+            for key in SHOWN_SCORES
+        }
+        for side in SIDES
+    }
+
+
+def track_now(tracklist: dict[str, Any] | None, window_start_ms: int, now_ms: int) -> tuple[int, str]:
+    """Which declared track is playing (1-based) and its title; 0 before the DJ declared a set."""
+    if not tracklist or not tracklist.get("titles"):
+        return 0, ""
+    titles, cues = tracklist["titles"], tracklist["cues_ms"]
+    elapsed = now_ms - window_start_ms
+    track = max(1, min(len(titles), sum(1 for cue in cues if cue <= elapsed)))
+    return track, str(titles[track - 1])
+
+
+def battle_view(
+    data: dict[str, Any],
+    *,
+    now_ms: int,
+    name_of: Callable[[str], str] = short,
+    meter_of: Callable[[str | None], Meter | None] = lambda stream: None,
+) -> BattleView:
+    scores = mean_scores(data)
+    sides: dict[str, DjLive] = {}
+    for side in SIDES:
+        peer = str(data["djs"][side])
+        tracklist = (data.get("tracklists") or {}).get(side)
+        track, title = track_now(tracklist, int(data["windows"][side][0]), now_ms)
+        meter = meter_of(tracklist.get("stream") if tracklist else None)
+        sides[side] = DjLive(
+            name=name_of(peer),
+            peer_id=peer,
+            level_db=meter.level_db if meter else -90.0,
+            peak_db=meter.peak_db if meter else -90.0,
+            bpm=meter.bpm if meter else None,
+            key=meter.key if meter else None,
+            camelot=meter.camelot if meter else None,
+            beat=meter.beat if meter else False,
+            track=track,
+            tracks=int(data["tracks"]),
+            track_title=title,
+            streaming=bool(meter and meter.streaming),
+            scores=scores.get(side, {}),
+        )
+    result = data.get("result")
+    deadline = data.get("deadline")
+    battle_id = str(data["battle_id"])
+    return BattleView(
+        battle_id=battle_id,
+        title=data.get("title") or "untitled battle",
+        genre=str(data["genre"]),
+        bpm_range=(int(data["bpm_min"]), int(data["bpm_max"])),
+        phase=str(data["phase"]),
+        committee_size=int(data["committee_size"]),
+        quorum=int(data["quorum"]),
+        joined=int(data["joined"]),
+        commits=int(data["commits"]),
+        reveals=int(data["reveals"]),
+        winner=result["winner"] if result else None,
+        sides=sides,
+        room=room_of(battle_id),
+        offences=tuple(f"{short(o['peer'])}: {o['kind']}" for o in result["offences"]) if result else (),
+        seconds_left=max(0, (int(deadline) - now_ms) // 1000) if deadline else None,
+        start_at=int(data["start_at"]),
+        role=str(data.get("role", "none")),
+        can_accept=bool(data.get("can_accept")),
+        streams={
+            side: str(t["stream"]) for side, t in (data.get("tracklists") or {}).items() if t.get("stream")
+        },
+    )
