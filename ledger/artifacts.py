@@ -33,7 +33,7 @@ def source_names() -> list[str]:
 
 def compile_contract(name: str) -> dict[str, Any]:
     """Compile one contract from source; needs `vyper` (a dev dependency)."""
-    import vyper
+    import vyper  # type: ignore[import-untyped]
 
     source = (CONTRACTS_DIR / f"{name}.vy").read_text(encoding="utf-8")
     out = vyper.compile_code(source, output_formats=["abi", "bytecode"])
