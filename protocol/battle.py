@@ -133,6 +133,62 @@ class Rules:
         return rules
 
 
+_ESCROW_FIELDS = frozenset({"chain_id", "contract", "dj_a", "dj_b", "deadline"})
+#: the latest escrow deadline (Unix seconds) a node accepts: year 2286, well inside every integer type
+MAX_DEADLINE_S = 10**10
+
+
+def _evm_address(payload: schema.Payload, name: str) -> bytes:
+    value = schema.blob(payload, name, max_bytes=20)
+    if len(value) != 20 or value == bytes(20):
+        raise InvalidPayloadError(f"escrow.{name}: expected a non-zero 20-byte EVM address")
+    return value
+
+
+@dataclass(frozen=True)
+class EscrowTerms:
+    """Where a battle's prize is staked: a BattleEscrow contract on an EVM chain (ledger/evm).
+
+    DJ A opens the escrow entry under the battle ID with ``dj_b`` as opponent and this ``deadline``
+    (Unix seconds, the chain's block time) before publishing the announcement; by accepting, DJ B
+    accepts these terms. After the deadline without a payout, every staker can take their stake back.
+    """
+
+    chain_id: int
+    contract: bytes  # 20-byte address of the BattleEscrow contract
+    dj_a: bytes  # DJ A's EVM address (the account that opens the escrow entry)
+    dj_b: bytes  # DJ B's EVM address, from DJ B's wallet binding
+    deadline: int
+
+    def to_payload(self) -> dict[CborKey, CborValue]:
+        return {
+            "chain_id": self.chain_id,
+            "contract": self.contract,
+            "dj_a": self.dj_a,
+            "dj_b": self.dj_b,
+            "deadline": self.deadline,
+        }
+
+    @classmethod
+    def from_payload(cls, value: CborValue) -> EscrowTerms:
+        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+            raise InvalidPayloadError("escrow: expected a map (omit it for a battle without a prize escrow)")
+        payload = {str(k): v for k, v in value.items()}
+        unknown = sorted(set(payload) - _ESCROW_FIELDS)
+        if unknown:
+            raise InvalidPayloadError(f"escrow: unknown fields: {', '.join(unknown)}")
+        terms = cls(
+            chain_id=schema.integer(payload, "chain_id", minimum=1, maximum=2**53 - 1),
+            contract=_evm_address(payload, "contract"),
+            dj_a=_evm_address(payload, "dj_a"),
+            dj_b=_evm_address(payload, "dj_b"),
+            deadline=schema.integer(payload, "deadline", minimum=1, maximum=MAX_DEADLINE_S),
+        )
+        if terms.dj_a == terms.dj_b:
+            raise InvalidPayloadError("escrow: the two DJs need two different addresses")
+        return terms
+
+
 _RULE_FIELDS = frozenset(Rules().to_payload())
 _DEADLINE_FIELDS = frozenset({"accept_by", "join_by", "start_at", "commit_seconds", "reveal_seconds"})
 
@@ -147,7 +203,7 @@ class BattleAnnounce(Message):
     """
 
     KIND: ClassVar[str] = "battle_announce"
-    FIELDS: ClassVar[frozenset[str]] = _RULE_FIELDS | _DEADLINE_FIELDS | {"opponent", "title"}
+    FIELDS: ClassVar[frozenset[str]] = _RULE_FIELDS | _DEADLINE_FIELDS | {"opponent", "title", "escrow"}
 
     opponent: bytes
     rules: Rules
@@ -157,9 +213,10 @@ class BattleAnnounce(Message):
     commit_seconds: int = 60
     reveal_seconds: int = 60
     title: str = ""
+    escrow: EscrowTerms | None = None  # absent from the payload when None: older battles keep their IDs
 
     def to_payload(self) -> dict[str, CborValue]:
-        return {
+        payload: dict[str, CborValue] = {
             **self.rules.to_payload(),
             "opponent": self.opponent,
             "title": self.title,
@@ -169,6 +226,9 @@ class BattleAnnounce(Message):
             "commit_seconds": self.commit_seconds,
             "reveal_seconds": self.reveal_seconds,
         }
+        if self.escrow is not None:
+            payload["escrow"] = self.escrow.to_payload()
+        return payload
 
     @classmethod
     def from_payload(cls, payload: schema.Payload) -> Self:
@@ -182,9 +242,12 @@ class BattleAnnounce(Message):
             commit_seconds=schema.integer(payload, "commit_seconds", minimum=1, maximum=86400),
             reveal_seconds=schema.integer(payload, "reveal_seconds", minimum=1, maximum=86400),
             title=schema.text(payload, "title", max_chars=128, default=""),
+            escrow=EscrowTerms.from_payload(payload["escrow"]) if "escrow" in payload else None,
         )
         if not out.accept_by <= out.join_by <= out.start_at:
             raise InvalidPayloadError("deadlines must satisfy accept_by <= join_by <= start_at")
+        if out.escrow is not None and out.escrow.deadline * 1000 <= out.reveal_by:
+            raise InvalidPayloadError("escrow.deadline must come after the reveal deadline")
         return out
 
     # -- the schedule every node derives from the announcement --
@@ -487,6 +550,47 @@ class BattleResult(BattleMessage):
         return (battle_topic(self.battle), BATTLES_TOPIC)
 
 
+@register
+@dataclass(frozen=True)
+class BattleAttestation(BattleMessage):
+    """A committee member's EIP-712 signature of Result(battleId, winner, resultHash) for the escrow.
+
+    ``result`` is the SHA-256 of the ``battle_result`` envelope the member checked, ``winner`` the EVM
+    address of the side it names (from the escrow entry), ``signature`` 65 bytes r || s || v by the
+    member's bound EVM key. Not evidence of the result: the chain counts these, the tally does not.
+    """
+
+    KIND: ClassVar[str] = "battle_attestation"
+    FIELDS: ClassVar[frozenset[str]] = frozenset({"battle", "result", "winner", "signature"})
+
+    result: bytes
+    winner: bytes
+    signature: bytes
+
+    def to_payload(self) -> dict[str, CborValue]:
+        return {
+            "battle": self.battle,
+            "result": self.result,
+            "winner": self.winner,
+            "signature": self.signature,
+        }
+
+    @classmethod
+    def from_payload(cls, payload: schema.Payload) -> Self:
+        winner = schema.blob(payload, "winner", max_bytes=20)
+        if len(winner) != 20:
+            raise InvalidPayloadError("winner: expected a 20-byte EVM address")
+        signature = schema.blob(payload, "signature", max_bytes=65)
+        if len(signature) != 65 or signature[64] not in (27, 28):
+            raise InvalidPayloadError("signature: expected 65 bytes r || s || v, v 27 or 28")
+        return cls(
+            battle=schema.required_digest(payload, "battle"),
+            result=schema.required_digest(payload, "result"),
+            winner=winner,
+            signature=signature,
+        )
+
+
 # ---- the state machine ------------------------------------------------------------------------
 
 
@@ -660,6 +764,8 @@ class BattleMachine:
         if not isinstance(message, BattleMessage) or message.battle != self.battle_id:
             return [Ignored(envelope, "not a message of this battle")]
         spec = self.spec
+        if isinstance(message, BattleAttestation):
+            return []  # the escrow's business (node/battle/escrow.py), not the result's evidence
         if self.phase in (Phase.DONE, Phase.CANCELLED) and not isinstance(message, BattleResult):
             return [Ignored(envelope, f"battle is {self.phase.value}")]
         if isinstance(message, BattleAccept):

@@ -90,6 +90,52 @@ class Profile(Message):
 
 @register
 @dataclass(frozen=True)
+class WalletBinding(Message):
+    """The author controls the EVM ``address``: ``proof`` is that key's signature naming the author.
+
+    The newest binding by created_at wins. ``battle`` presents it on that battle's topic too, so the
+    DJs of a battle with a prize escrow can map its committee to EVM addresses (protocol/wallet.py
+    checks the proof; here only the shape).
+    """
+
+    KIND: ClassVar[str] = "wallet_binding"
+    FIELDS: ClassVar[frozenset[str]] = frozenset({"chain", "address", "proof", "battle"})
+    CHAINS: ClassVar[tuple[str, ...]] = ("eip155",)
+
+    address: bytes
+    proof: bytes
+    battle: bytes | None = None
+    chain: str = "eip155"
+
+    def to_payload(self) -> dict[str, CborValue]:
+        return {"chain": self.chain, "address": self.address, "proof": self.proof, "battle": self.battle}
+
+    @classmethod
+    def from_payload(cls, payload: schema.Payload) -> Self:
+        address = schema.blob(payload, "address", max_bytes=20)
+        if len(address) != 20 or address == bytes(20):
+            raise InvalidPayloadError("address: expected a non-zero 20-byte EVM address")
+        proof = schema.blob(payload, "proof", max_bytes=65)
+        if len(proof) != 65 or proof[64] not in (27, 28):
+            raise InvalidPayloadError("proof: expected a 65-byte r || s || v signature, v 27 or 28")
+        return cls(
+            address=address,
+            proof=proof,
+            battle=schema.digest(payload, "battle", optional=True),
+            chain=schema.choice(payload, "chain", cls.CHAINS),
+        )
+
+    def route(self, author: bytes, content_id: bytes) -> tuple[str, ...] | None:
+        if self.battle is None:
+            return None  # the author's topic, like a profile
+        from djmesh.protocol.battle import battle_topic
+        from djmesh.protocol.topics import author_topic
+
+        return (author_topic(author), battle_topic(self.battle))
+
+
+@register
+@dataclass(frozen=True)
 class Post(Message):
     KIND: ClassVar[str] = "post"
     FIELDS: ClassVar[frozenset[str]] = frozenset({"text", "links", "reply_to", "mentions"})

@@ -33,6 +33,7 @@ from djmesh.protocol.errors import (
     MessageTooLargeError,
     ProtocolError,
 )
+from djmesh.protocol.listen import StreamPrice
 from djmesh.protocol.messages import Message, register
 from djmesh.protocol.topics import author_topic
 
@@ -53,11 +54,25 @@ _HASH_INPUT = struct.Struct(">IQ")
 @register
 @dataclass(frozen=True)
 class StreamAnnounce(Message):
-    """A DJ goes live; the envelope's content ID is the stream ID that segments sign over."""
+    """A DJ goes live; the envelope's content ID is the stream ID that segments sign over.
+
+    ``price`` (optional) makes it a pay-per-listen stream (see ``listen.py``); a free stream's
+    payload has no ``price`` key at all, so its bytes and stream ID are what they were before.
+    """
 
     KIND: ClassVar[str] = "stream_announce"
     FIELDS: ClassVar[frozenset[str]] = frozenset(
-        {"title", "codec", "sample_rate", "channels", "bitrate", "frame_ms", "segment_frames", "nonce"}
+        {
+            "title",
+            "codec",
+            "sample_rate",
+            "channels",
+            "bitrate",
+            "frame_ms",
+            "segment_frames",
+            "nonce",
+            "price",
+        }
     )
     CODECS: ClassVar[tuple[str, ...]] = ("opus",)
 
@@ -69,9 +84,10 @@ class StreamAnnounce(Message):
     frame_ms: int = 20
     segment_frames: int = 50
     nonce: bytes = b""  # makes two streams with the same settings in the same ms distinct
+    price: StreamPrice | None = None
 
     def to_payload(self) -> dict[str, CborValue]:
-        return {
+        payload: dict[str, CborValue] = {
             "title": self.title,
             "codec": self.codec,
             "sample_rate": self.sample_rate,
@@ -81,6 +97,9 @@ class StreamAnnounce(Message):
             "segment_frames": self.segment_frames,
             "nonce": self.nonce,
         }
+        if self.price is not None:
+            payload["price"] = self.price.to_value()
+        return payload
 
     @classmethod
     def from_payload(cls, payload: schema.Payload) -> Self:
@@ -97,6 +116,7 @@ class StreamAnnounce(Message):
             frame_ms=frame_ms,
             segment_frames=schema.integer(payload, "segment_frames", minimum=1, maximum=MAX_SEGMENT_FRAMES),
             nonce=schema.blob(payload, "nonce", max_bytes=16),
+            price=StreamPrice.from_value(payload["price"]) if payload.get("price") is not None else None,
         )
 
     @property

@@ -109,10 +109,10 @@ class Backend(ABC):
 
     async def react(self, battle_id: str, emoji: str) -> None:
         """A reaction to the battle, echoed in its chat so the room sees it."""
-        from djmesh.tui.battle_json import room_of
+        from djmesh.node.battle.view import battle_room
 
         await self.reaction(battle_id, emoji)
-        await self.chat(room_of(battle_id), emoji)
+        await self.chat(battle_room(battle_id), emoji)
 
     async def vote(self, battle_id: str, side: str) -> None:
         """The crowd's vote, cast now as a signed ``vote:a``/``vote:b`` reaction on the battle (gossip).
@@ -121,12 +121,12 @@ class Backend(ABC):
         plugs in: once ledger/zk lands, this also casts the vote on the ledger with its ZK proof
         (one vote per person, without saying who), and the screen shows the proof's receipt.
         """
-        from djmesh.tui.battle_json import room_of
+        from djmesh.node.battle.view import battle_room
 
         if side not in ("a", "b"):
             raise BackendError(f"vote for DJ A or DJ B, not {side!r}")
         await self.reaction(battle_id, f"vote:{side}")
-        await self.chat(room_of(battle_id), f"🗳 votes for DJ {side.upper()}")
+        await self.chat(battle_room(battle_id), f"🗳 votes for DJ {side.upper()}")
 
     async def announce_battle(
         self, opponent: str, set_path: str, *, title: str = "", genre: str = "house", start_in_s: float = 60.0

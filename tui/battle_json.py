@@ -9,49 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from djmesh.protocol.battle import CRITERIA, SIDES
+from djmesh.node.battle.view import battle_room, live_scores, track_now
+from djmesh.protocol.battle import SIDES
 from djmesh.tui.backend import short
 from djmesh.tui.model import BattleView, DjLive
 
 if TYPE_CHECKING:
-    from djmesh.tui.meters import Meter
-
-SHOWN_SCORES = (*CRITERIA, "total")
-
-
-def room_of(battle_id: str) -> str:
-    """The chat room of a battle (the CLI's ``djmesh chat battle-...`` uses the same name)."""
-    return f"battle-{battle_id[:16]}"
-
-
-def mean_scores(data: dict[str, Any]) -> dict[str, dict[str, float]]:
-    """The agreed scores once there is a result; until then the mean of the verdicts revealed so far."""
-    result = data.get("result")
-    if result and result.get("scores"):
-        return {
-            side: {k: float(v) for k, v in row.items() if k in SHOWN_SCORES}
-            for side, row in result["scores"].items()
-        }
-    verdicts = [v["scores"] for v in data.get("verdicts") or ()]
-    if not verdicts:
-        return {}
-    return {
-        side: {
-            key: sum(float(v.get(side, {}).get(key, 0)) for v in verdicts) / len(verdicts)
-            for key in SHOWN_SCORES
-        }
-        for side in SIDES
-    }
-
-
-def track_now(tracklist: dict[str, Any] | None, window_start_ms: int, now_ms: int) -> tuple[int, str]:
-    """Which declared track is playing (1-based) and its title; 0 before the DJ declared a set."""
-    if not tracklist or not tracklist.get("titles"):
-        return 0, ""
-    titles, cues = tracklist["titles"], tracklist["cues_ms"]
-    elapsed = now_ms - window_start_ms
-    track = max(1, min(len(titles), sum(1 for cue in cues if cue <= elapsed)))
-    return track, str(titles[track - 1])
+    from djmesh.node.live.meters import Meter
 
 
 def battle_view(
@@ -61,7 +25,7 @@ def battle_view(
     name_of: Callable[[str], str] = short,
     meter_of: Callable[[str | None], Meter | None] = lambda stream: None,
 ) -> BattleView:
-    scores = mean_scores(data)
+    scores, _agreed = live_scores(data)
     sides: dict[str, DjLive] = {}
     for side in SIDES:
         peer = str(data["djs"][side])
@@ -99,7 +63,7 @@ def battle_view(
         reveals=int(data["reveals"]),
         winner=result["winner"] if result else None,
         sides=sides,
-        room=room_of(battle_id),
+        room=battle_room(battle_id),
         offences=tuple(f"{short(o['peer'])}: {o['kind']}" for o in result["offences"]) if result else (),
         seconds_left=max(0, (int(deadline) - now_ms) // 1000) if deadline else None,
         start_at=int(data["start_at"]),

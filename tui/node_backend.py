@@ -19,11 +19,12 @@ from typing import Any
 from djmesh.node.battle.control import accept as accept_with
 from djmesh.node.battle.control import announce as announce_with
 from djmesh.node.battle.service import BattleService, BattleState
-from djmesh.node.battle.view import battles_json
+from djmesh.node.battle.view import battle_room, battles_json
 from djmesh.node.errors import NodeError
 from djmesh.node.events import MessageStored, Notification
 from djmesh.node.home import NodeHome
 from djmesh.node.identity import create_identity
+from djmesh.node.live.meters import Meter, MeterBank
 from djmesh.node.live.service import LiveService
 from djmesh.node.live.sinks import Sink, default_sink
 from djmesh.node.node import Node, NodeOptions
@@ -32,8 +33,7 @@ from djmesh.node.tasks import BackgroundTasks
 from djmesh.protocol.battle import SIDES, Finished, PhaseChanged, Tracklist, battle_topic
 from djmesh.protocol.messages import Profile
 from djmesh.tui.backend import Backend, BackendError, short
-from djmesh.tui.battle_json import battle_view, room_of
-from djmesh.tui.meters import Meter, MeterBank
+from djmesh.tui.battle_json import battle_view
 from djmesh.tui.model import BattleView, ChatLine, CrewRow, FeedRow, NodeStatus, PeerRow, ProfileView
 from djmesh.tui.playback import VolumeSink
 
@@ -187,7 +187,7 @@ class NodeBackend(Backend):
                         self._joined.add(battle_id)
                         try:
                             await node.join_topic(battle_topic(battle_id), persist=False)
-                            await node.join_room(room_of(battle_id.hex()))
+                            await node.join_room(battle_room(battle_id.hex()))
                         except Exception as exc:
                             log.info("following battle %s failed: %s", battle_id.hex()[:12], exc)
                     self._watch_streams(state)

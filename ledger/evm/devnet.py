@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import json
-import shutil
 import signal
 import socket
 import subprocess
@@ -30,19 +29,10 @@ from djmesh.ledger.evm.deploy import Deployment, deploy_contracts
 from djmesh.ledger.evm.errors import ChainUnreachableError, LedgerError
 from djmesh.ledger.evm.rpc_server import PyEvmRpc, serve
 from djmesh.ledger.evm.sender import TxSender
+from djmesh.ledger.toolchain import find_anvil
 
 BACKENDS = ("auto", "anvil", "py-evm")
 START_TIMEOUT_S = 30.0
-
-
-def find_anvil() -> Path | None:
-    """node_modules/.bin/anvil in the checkout this package runs from (or a parent), else PATH."""
-    for folder in Path(__file__).resolve().parents:
-        candidate = folder / "node_modules" / ".bin" / "anvil"
-        if candidate.is_file():
-            return candidate
-    found = shutil.which("anvil")
-    return Path(found) if found else None
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,9 @@ RESULT_TYPES = {
 }
 
 
+COMMITTEE_FIX_GAS = 60_000
+
+
 def escrow_domain(chain_id: int, contract: str) -> Domain:
     return Domain("djmesh BattleEscrow", "1", chain_id, to_checksum_address(contract))
 
@@ -114,7 +117,9 @@ class Escrow:
 
     def agree_committee(self, battle_id: bytes, committee: Iterable[str]) -> TxReceipt:
         call = self.contract.functions.agree_committee(battle_id, committee_order(committee))
-        return self._send().transact(call)
+        # Both DJs propose at about the same time; whichever lands second also fixes the committee
+        # (two more storage writes), which the first one's estimate did not include.
+        return self._send().transact(call, extra_gas=COMMITTEE_FIX_GAS)
 
     def payout(
         self, battle_id: bytes, winner: str, result_hash: bytes, committee: Iterable[str],

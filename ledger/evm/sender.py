@@ -83,9 +83,10 @@ class TxSender:
         *,
         to: str | None = None,
         value: int = 0,
+        extra_gas: int = 0,
     ) -> TxReceipt:
         """Send a contract call (or a plain transfer ``to``) and wait for its confirmed receipt."""
-        tx_hash = self.submit(call, to=to, value=value)
+        tx_hash = self.submit(call, to=to, value=value, extra_gas=extra_gas)
         try:
             return self.chain.wait(tx_hash)
         except TransactionFailedError:
@@ -99,8 +100,13 @@ class TxSender:
         *,
         to: str | None = None,
         value: int = 0,
+        extra_gas: int = 0,
     ) -> bytes:
-        """Hand a transaction to the node and return its hash without waiting for it."""
+        """Hand a transaction to the node and return its hash without waiting for it.
+
+        ``extra_gas`` covers calls whose cost depends on a race the estimate cannot see (another
+        transaction landing first and changing which branch runs).
+        """
         w3 = self.chain.w3
         with self._lock:
             nonce = self._nonce()
@@ -113,7 +119,7 @@ class TxSender:
             }
             try:
                 if call is not None:
-                    params["gas"] = int(call.estimate_gas(params) * GAS_HEADROOM)
+                    params["gas"] = int(call.estimate_gas(params) * GAS_HEADROOM) + extra_gas
                     tx: dict[str, Any] = dict(call.build_transaction(params))
                 else:
                     if to is None:

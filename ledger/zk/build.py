@@ -19,6 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from djmesh.ledger.toolchain import find_node_modules
 from djmesh.ledger.zk import poseidon_evm
 from djmesh.ledger.zk.grain import poseidon_params
 from djmesh.ledger.zk.params import (
@@ -31,7 +32,6 @@ from djmesh.ledger.zk.params import (
     WASM_PATH,
     ZKEY_PATH,
 )
-from djmesh.ledger.zk.toolchain import find_node_modules
 
 CONSTANTS_CIRCOM = CIRCUITS_DIR / "poseidon_constants.circom"
 POWERS_OF_TAU = 13  # 2**13 = 8,192 constraints; the circuit has about 4,400

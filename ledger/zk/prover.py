@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from djmesh.ledger.errors import LedgerError
+from djmesh.ledger.toolchain import find_node, find_node_modules
 from djmesh.ledger.zk.groth16 import Proof
 from djmesh.ledger.zk.identity import Identity
 from djmesh.ledger.zk.merkle import MerkleTree
 from djmesh.ledger.zk.params import PUBLIC_INPUTS, WASM_PATH, ZKEY_PATH
-from djmesh.ledger.zk.toolchain import find_node, find_node_modules
 
 TIMEOUT_S = 120.0
 

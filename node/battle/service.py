@@ -17,7 +17,7 @@ import os
 import random
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -37,6 +37,7 @@ from djmesh.protocol.battle import (
     BattleJoin,
     BattleMachine,
     BattleMessage,
+    EscrowTerms,
     Finished,
     JudgeNow,
     Received,
@@ -152,6 +153,35 @@ class BattleService:
         title: str = "",
     ) -> bytes:
         """Challenge ``opponent`` (a peer ID); returns the battle ID."""
+        envelope = self.sign_announce(
+            opponent,
+            rules=rules,
+            start_in_s=start_in_s,
+            accept_s=accept_s,
+            commit_seconds=commit_seconds,
+            reveal_seconds=reveal_seconds,
+            title=title,
+        )
+        await self.publish_announce(envelope, my_set)
+        return envelope.content_id
+
+    def sign_announce(
+        self,
+        opponent: str,
+        *,
+        rules: Rules,
+        start_in_s: float = 20.0,
+        accept_s: float | None = None,
+        commit_seconds: int = 30,
+        reveal_seconds: int = 30,
+        title: str = "",
+        escrow: Callable[[int], EscrowTerms] | None = None,
+    ) -> SignedEnvelope:
+        """The signed challenge, not yet published (its content ID is the battle ID).
+
+        ``escrow`` gives the prize escrow's terms from the reveal deadline (ms): the escrow deadline
+        must come after it.
+        """
         now = _now_ms()
         start_at = now + int(start_in_s * 1000)
         accept_by = now + int((accept_s if accept_s is not None else start_in_s / 2) * 1000)
@@ -165,11 +195,15 @@ class BattleService:
             reveal_seconds=reveal_seconds,
             title=title,
         )
-        envelope = sign(message, self.node.identity.signing_key, created_at_ms=now)
+        if escrow is not None:
+            message = replace(message, escrow=escrow(message.reveal_by))
+        return sign(message, self.node.identity.signing_key, created_at_ms=now)
+
+    async def publish_announce(self, envelope: SignedEnvelope, my_set: DjSet) -> None:
+        """Publish a challenge from ``sign_announce``; ``my_set`` streams when the set window opens."""
         self._pending_sets[envelope.content_id] = my_set
         await self.node.join_topic(battle_topic(envelope.content_id))
         await self.node.publish_signed(envelope)
-        return envelope.content_id
 
     async def accept(self, battle_id: bytes, my_set: DjSet) -> None:
         state = self.battles.get(battle_id)

@@ -9,7 +9,9 @@ from typing import Any
 
 from djmesh.node.battle.service import BattleService, BattleState
 from djmesh.protocol import peer_id_from_public_key
-from djmesh.protocol.battle import SIDES, Phase, Tracklist
+from djmesh.protocol.battle import CRITERIA, SIDES, Phase, Tracklist
+
+SHOWN_SCORES = (*CRITERIA, "total")
 
 
 def deadline_of(state: BattleState) -> int | None:
@@ -98,3 +100,39 @@ def battles_json(service: BattleService) -> list[dict[str, Any]]:
     """Every battle this node knows of, the latest start first."""
     states = sorted(service.battles.values(), key=lambda s: -s.machine.spec.start_at)
     return [battle_json(service, state) for state in states]
+
+
+def battle_room(battle_id: str) -> str:
+    """A battle's chat room (the TUI and `djmesh chat battle-...` use the same name)."""
+    return f"battle-{battle_id[:16]}"
+
+
+def live_scores(data: dict[str, Any]) -> tuple[dict[str, dict[str, float]], bool]:
+    """The agreed scores (True) once there is a result; until then the mean of the verdicts revealed."""
+    result = data.get("result")
+    if result and result.get("scores"):
+        return {
+            side: {k: float(v) for k, v in row.items() if k in SHOWN_SCORES}
+            for side, row in result["scores"].items()
+        }, True
+    verdicts = [v["scores"] for v in data.get("verdicts") or ()]
+    if not verdicts:
+        return {}, False
+    mean = {
+        side: {
+            key: round(sum(float(v.get(side, {}).get(key, 0)) for v in verdicts) / len(verdicts), 2)
+            for key in SHOWN_SCORES
+        }
+        for side in SIDES
+    }
+    return mean, False
+
+
+def track_now(tracklist: dict[str, Any] | None, window_start_ms: int, now_ms: int) -> tuple[int, str]:
+    """The declared track playing now (1-based) and its title; 0 before the DJ declared a set."""
+    if not tracklist or not tracklist.get("titles"):
+        return 0, ""
+    titles, cues = tracklist["titles"], tracklist["cues_ms"]
+    elapsed = now_ms - window_start_ms
+    track = max(1, min(len(titles), sum(1 for cue in cues if cue <= elapsed)))
+    return track, str(titles[track - 1])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -64,9 +65,9 @@ def selection_of(request: web.Request) -> Selection:
 
 
 class JsonApi:
-    def __init__(self, stage: Stage, *, url: Any) -> None:
+    def __init__(self, stage: Stage, *, url: Callable[[], str]) -> None:
         self.stage = stage
-        self._url = url  # a callable: the server's base URL once bound
+        self._url = url  # the server's base URL, known once it is bound
         self._results: dict[bytes, dict[str, Any] | None] = {}
         self.listeners: BrowserListeners | None = None
         self.max_listeners = 16

@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from djmesh.node.battle.service import BattleService, BattleState
-from djmesh.node.battle.view import battle_json
+from djmesh.node.battle.view import battle_json, battle_room, live_scores, track_now
 from djmesh.node.errors import NodeError
 from djmesh.node.live.meters import Meter, MeterBank
 from djmesh.node.live.service import LiveService
 from djmesh.node.node import Node
 from djmesh.node.tasks import BackgroundTasks
-from djmesh.protocol.battle import CRITERIA, SIDES, Phase, Tracklist
+from djmesh.protocol.battle import SIDES, Phase, Tracklist
 from djmesh.protocol.messages import Chat, Reaction
 from djmesh.protocol.topics import room_topic
 
@@ -32,7 +32,6 @@ CHAT_LINES = 8
 RECENT_REACTIONS = 6
 REACTIONS_SCAN = 500
 NAME_RETRY_S = 5.0
-SHOWN_SCORES = (*CRITERIA, "total")
 _PHASE_RANK = {
     Phase.SETS: 5,
     Phase.COMMIT: 4,
@@ -70,42 +69,6 @@ class Selection:
     @classmethod
     def from_query(cls, query: Mapping[str, str]) -> Selection:
         return cls(_digest("battle", query.get("battle")), _digest("stream", query.get("stream")))
-
-
-def battle_room(battle_id: str) -> str:
-    """A battle's chat room (the TUI and `djmesh chat battle-...` use the same name)."""
-    return f"battle-{battle_id[:16]}"
-
-
-def live_scores(data: dict[str, Any]) -> tuple[dict[str, dict[str, float]], bool]:
-    """The agreed scores (True) once there is a result; until then the mean of the verdicts revealed."""
-    result = data.get("result")
-    if result and result.get("scores"):
-        return {
-            side: {k: float(v) for k, v in row.items() if k in SHOWN_SCORES}
-            for side, row in result["scores"].items()
-        }, True
-    verdicts = [v["scores"] for v in data.get("verdicts") or ()]
-    if not verdicts:
-        return {}, False
-    mean = {
-        side: {
-            key: round(sum(float(v.get(side, {}).get(key, 0)) for v in verdicts) / len(verdicts), 2)
-            for key in SHOWN_SCORES
-        }
-        for side in SIDES
-    }
-    return mean, False
-
-
-def track_now(tracklist: dict[str, Any] | None, window_start_ms: int, now_ms: int) -> tuple[int, str]:
-    """The declared track playing now (1-based) and its title; 0 before the DJ declared a set."""
-    if not tracklist or not tracklist.get("titles"):
-        return 0, ""
-    titles, cues = tracklist["titles"], tracklist["cues_ms"]
-    elapsed = now_ms - window_start_ms
-    track = max(1, min(len(titles), sum(1 for cue in cues if cue <= elapsed)))
-    return track, str(titles[track - 1])
 
 
 def figures(meter: Meter | None) -> dict[str, Any]:

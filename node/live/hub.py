@@ -13,6 +13,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
+from djmesh.node.live.paywall import JoinGate
 from djmesh.node.live.transport import ControlMessage, Link
 from djmesh.protocol.cbor import CborValue
 
@@ -79,6 +80,8 @@ class StreamHub:
         self.hops = hops
         self.path: list[Address] = list(path or [])
         self.children: dict[int, Child] = {}
+        # A priced stream's root admits only whom the gate lets in, and never redirects to relays.
+        self.gate: JoinGate | None = None
         self.ended: bytes | None = None  # the StreamEnd envelope once the DJ stopped
         self.forwarded = 0
         self._keep = 3 * segment_frames
@@ -121,6 +124,8 @@ class StreamHub:
 
     def candidates(self) -> list[CborValue]:
         """Children that can relay, most room first (where to redirect joiners; they confirm when probed)."""
+        if self.gate is not None:
+            return []  # a gated stream is served by its root only
         ranked = sorted((c for c in self.children.values() if c.listen is not None), key=lambda c: -c.free)
         return [
             {"addr": address_value(c.listen), "hops": self.hops + 1, "free": c.free}
@@ -133,6 +138,10 @@ class StreamHub:
         listen = parse_address(message.get("listen"))
         if listen is not None and (listen == self.own_address or listen in self.path):
             link.send_control({"op": "redirect", "reason": "loop", "candidates": []})
+            return False
+        if self.gate is not None and (refused := self.gate.admit(self.stream, link, message)) is not None:
+            link.send_control({"op": "redirect", "reason": refused, "candidates": []})
+            log.info("stream %s: join refused: %s", self.stream.hex()[:8], refused)
             return False
         if id(link) not in self.children and self.free <= 0:
             link.send_control({"op": "redirect", "reason": "full", "candidates": self.candidates()})
@@ -195,6 +204,12 @@ class StreamHub:
     def remove(self, link: Link) -> None:
         if self.children.pop(id(link), None) is not None:
             log.info("stream %s: child left (%d left)", self.stream.hex()[:8], len(self.children))
+
+    def cut(self, link: Link, reason: str) -> None:
+        """Stop serving a child now (e.g. a listener whose payments stopped)."""
+        if self.children.pop(id(link), None) is not None:
+            log.info("stream %s: child cut off: %s", self.stream.hex()[:8], reason)
+        link.close(reason)
 
     def sweep(self, now: float | None = None) -> None:
         """Drop children that stopped sending keepalives (a node that died without closing)."""

@@ -14,7 +14,7 @@ import os
 import socket
 import threading
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass
 from types import TracebackType
 from typing import Any
@@ -29,6 +29,7 @@ from djmesh.node.live.codec import PCM
 from djmesh.node.live.consumers import ListenSession, ListenStats, VerifiedFeed, decode_segments
 from djmesh.node.live.errors import LiveError
 from djmesh.node.live.hub import Address, StreamHub, address_value
+from djmesh.node.live.paywall import JoinGate, StreamPayer
 from djmesh.node.live.quic import QuicTransport
 from djmesh.node.live.recorder import Recorder
 from djmesh.node.live.session import (
@@ -55,6 +56,7 @@ from djmesh.node.p2p import P2PError
 from djmesh.protocol.cbor import CborValue
 from djmesh.protocol.envelope import SignedEnvelope
 from djmesh.protocol.errors import ProtocolError
+from djmesh.protocol.listen import StreamPrice, sign_ticket
 from djmesh.protocol.stream import (
     STREAMS_TOPIC,
     SegmentSigner,
@@ -160,6 +162,8 @@ class LiveService:
         self._listener: Any = None
         self._inbound: set[Link] = set()
         self.max_inbound = 4 * max_children + 64
+        # Pays for priced streams this node subscribes to (a `ListenPayer`); None: free streams only.
+        self.payer: StreamPayer | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -310,8 +314,16 @@ class LiveService:
         channels: int = 2,
         frame_ms: int = 20,
         segment_frames: int = 50,
+        price: StreamPrice | None = None,
+        gate: JoinGate | None = None,
     ) -> str:
-        """Go live from ``source`` (anything PyAV opens); returns the stream ID (hex)."""
+        """Go live from ``source`` (anything PyAV opens); returns the stream ID (hex).
+
+        A ``price`` makes it a pay-per-listen stream: ``gate`` (the DJ's `ListenSeller`) then
+        decides who may join, and only this node serves it (see `ListenSeller.start_stream`).
+        """
+        if price is not None and gate is None:
+            raise LiveError("a priced stream needs a gate that checks who paid")
         if frame_ms not in (10, 20):
             raise LiveError("frame_ms must be 10 or 20")
         if not 6_000 <= bitrate <= 510_000:
@@ -327,6 +339,7 @@ class LiveService:
             frame_ms=frame_ms,
             segment_frames=segment_frames,
             nonce=os.urandom(8),
+            price=price,
         )
         try:
             announce_message = StreamAnnounce.parse(dict(announce_message.to_payload().items()))
@@ -343,6 +356,7 @@ class LiveService:
             max_children=self.max_children,
             segment_frames=segment_frames,
         )
+        hub.gate = gate if price is not None else None
         broadcast = Broadcast(
             envelope,
             packets,
@@ -393,6 +407,12 @@ class LiveService:
         """Track changes the stream's DJ marked live, in capture-time order."""
         envelopes = self._cues.get(_stream_bytes(stream_id), [])
         return [e.message for e in envelopes if isinstance(e.message, StreamCue)]
+
+    def price(self, stream_id: str | bytes) -> StreamPrice | None:
+        """What listening to a stream costs (None: free, or not announced to us)."""
+        envelope = self._announces.get(_stream_bytes(stream_id))
+        message = envelope.message if envelope is not None else None
+        return message.price if isinstance(message, StreamAnnounce) else None
 
     def _own_live(self, stream_id: str | None) -> list[bytes]:
         if stream_id is not None:
@@ -601,14 +621,23 @@ class LiveService:
         announce = await self._announcement(stream)
         if stream in self._ends:
             raise LiveError(f"stream {stream.hex()} has ended; fetch its set instead")
+        price = announce.message.price if isinstance(announce.message, StreamAnnounce) else None
+        if price is not None:
+            if self.payer is None:
+                raise LiveError(
+                    f"stream {stream.hex()} costs {price.wei_per_s} wei/s and this node has no wallet to pay"
+                )
+            await self.payer.before_join(announce, price)
         candidates = await self.locate(stream)
         subscription = Subscription(
             announce,
             transport=self._transport,
             own_address=self.address,
-            max_children=self.max_children,
+            # A priced stream is served by its DJ only: we do not relay what others must pay for.
+            max_children=0 if price is not None else self.max_children,
             locate=self.locate,
             sets=self.sets if self._keep_sets and not self.sets.has(stream) else None,
+            join_fields=self._ticket_for(stream) if price is not None else None,
         )
         try:
             await subscription.start(candidates)
@@ -616,7 +645,13 @@ class LiveService:
             await subscription.close()
             raise LiveError(f"cannot reach stream {stream.hex()}: {exc}") from exc
         self._subscriptions[stream] = subscription
+        if price is not None and self.payer is not None:
+            self.payer.joined(subscription)
         return subscription
+
+    def _ticket_for(self, stream: bytes) -> Callable[[], ControlMessage]:
+        key = self.node.identity.signing_key
+        return lambda: {"ticket": sign_ticket(key, stream, now_us() // 1000).to_value()}
 
     async def listen(
         self,

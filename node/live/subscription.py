@@ -58,6 +58,7 @@ class Subscription:
         max_children: int,
         locate: Locate,
         sets: SetLibrary | None,
+        join_fields: Callable[[], ControlMessage] | None = None,
     ) -> None:
         message = announce.message
         assert isinstance(message, StreamAnnounce)
@@ -67,6 +68,7 @@ class Subscription:
         self._transport = transport
         self._own_address = own_address
         self._locate = locate
+        self._join_fields = join_fields  # e.g. a fresh join ticket for a priced stream
         self.verifier = StreamVerifier(announce.author, self.stream, segment_frames=message.segment_frames)
         self.jitter = JitterBuffer(frame_us=message.frame_us)
         self.hub = StreamHub(
@@ -171,6 +173,7 @@ class Subscription:
                 "stream": self.stream,
                 "listen": [self._own_address[0], self._own_address[1]],
                 "from_seq": from_seq,
+                **(self._join_fields() if self._join_fields is not None else {}),
             }
         )
         while True:
@@ -179,6 +182,12 @@ class Subscription:
                 return []
             op = reply.get("op")
             if op == "redirect":
+                log.info(
+                    "stream %s: %s redirected us: %s",
+                    self.stream.hex()[:8],
+                    probe.address,
+                    reply.get("reason"),
+                )
                 return parse_candidates(reply.get("candidates"))
             if op == "accept":
                 self._adopt(probe, reply)

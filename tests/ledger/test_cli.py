@@ -24,7 +24,7 @@ from djmesh.ledger.evm import (
     sign_result,
     sign_voucher,
 )
-from djmesh.ledger.evm.devnet import find_anvil
+from djmesh.ledger.toolchain import find_anvil
 from tests.helpers.cli import CliResult, CliRunner
 
 PASSPHRASE = "devnet wallet"

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from textual.widgets import DataTable
 
+from djmesh.node.live.meters import SAMPLE_RATE, MeterBank
 from djmesh.node.node import NodeOptions
 from djmesh.tui.app import DjmeshApp
-from djmesh.tui.meters import SAMPLE_RATE, MeterBank
 from djmesh.tui.node_backend import NodeBackend
 from tests.helpers.network import LOOPBACK, bootstrap_server, make_home, make_node, wait_until
 

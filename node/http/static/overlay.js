@@ -15,6 +15,7 @@
     djmesh.renderScores($("scores"), snap.djs, battle);
     $("scores-note").textContent = battle && snap.djs.some((d) => Object.keys(d.scores || {}).length) ? (battle.scores_final ? "agreed scores" : `verdicts so far (${battle.reveals}/${battle.quorum})`) : "";
     const votes = snap.reactions.votes;
+    $("versus").classList.toggle("empty", !$("scores").childElementCount && !(votes.a + votes.b) && !(battle && battle.winner));
     $("votes").textContent = votes.a + votes.b ? `crowd votes A ${votes.a} · B ${votes.b}` : "";
     $("winner").textContent = battle && battle.winner ? (battle.winner === "a" || battle.winner === "b" ? `DJ ${battle.winner.toUpperCase()} wins` : battle.winner) : "";
     const chat = snap.chat.map((line) => `${line.name}: ${line.text}`).join("   ·   ");

@@ -14,10 +14,10 @@ from web3.contract import Contract
 from web3.exceptions import ContractLogicError
 from web3.types import TxReceipt
 
+from djmesh.ledger.toolchain import ToolchainError, find_node, find_node_modules
 from djmesh.ledger.zk.gate import Deployment, deploy
 from djmesh.ledger.zk.identity import Identity
 from djmesh.ledger.zk.merkle import MerkleTree
-from djmesh.ledger.zk.toolchain import ZkToolchainError, find_node, find_node_modules
 
 PRICE = 10**15
 REWARD_BPS = 2_000
@@ -31,7 +31,7 @@ def _zk_toolchain() -> None:
     try:
         find_node()
         find_node_modules()
-    except ZkToolchainError as exc:
+    except ToolchainError as exc:
         pytest.skip(str(exc))
 
 

@@ -88,7 +88,9 @@ async def chromium_page(url: str) -> AsyncIterator[Page]:
         deadline = time.monotonic() + 30
         while not (port_file.exists() and port_file.read_text().strip()):
             if process.returncode is not None or time.monotonic() > deadline:
-                raise AssertionError(f"chromium did not start: {(profile / 'chromium.log').read_text()[-2000:]}")
+                raise AssertionError(
+                    f"chromium did not start: {(profile / 'chromium.log').read_text()[-2000:]}"
+                )
             await asyncio.sleep(0.1)
         port = int(port_file.read_text().split()[0])
         async with aiohttp.ClientSession() as session:

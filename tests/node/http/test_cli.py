@@ -52,7 +52,9 @@ def test_node_serves_the_api_and_reports_its_url(djmesh: CliRunner, tmp_path: Pa
 
 
 @pytest.mark.parametrize("command", [["node"], ["demo"], ["tui"]])
-def test_bad_http_addresses_are_wrong_arguments(djmesh: CliRunner, tmp_path: Path, command: list[str]) -> None:
+def test_bad_http_addresses_are_wrong_arguments(
+    djmesh: CliRunner, tmp_path: Path, command: list[str]
+) -> None:
     result = djmesh("--home", str(tmp_path / "h"), *command, "--http", "127.0.0.1:99999")
     assert result.returncode == 2
     assert result.stderr.strip() == "djmesh: error: --http '127.0.0.1:99999': the port must be 0..65535"
@@ -61,7 +63,16 @@ def test_bad_http_addresses_are_wrong_arguments(djmesh: CliRunner, tmp_path: Pat
 def test_demo_serves_the_overlay_of_its_battle(djmesh: CliRunner, tmp_path: Path) -> None:
     """`demo --http` without --live keeps serving after the battle (it implies --live) and says so."""
     proc = subprocess.Popen(
-        [*djmesh.executable(), "--home", str(tmp_path / "h"), "demo", "--viewers", "1", "--http", "127.0.0.1:0"],
+        [
+            *djmesh.executable(),
+            "--home",
+            str(tmp_path / "h"),
+            "demo",
+            "--viewers",
+            "1",
+            "--http",
+            "127.0.0.1:0",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -85,4 +96,4 @@ def test_demo_serves_the_overlay_of_its_battle(djmesh: CliRunner, tmp_path: Path
         assert [dj["side"] for dj in overlay["djs"]] == ["a", "b"]
     finally:
         proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=30)
+        assert proc.wait(timeout=30) == 130  # Ctrl-C mid-battle: a clean stop, no traceback

@@ -29,7 +29,9 @@ async def test_a_browser_plays_a_relayed_live_stream_over_webrtc(tmp_path: Path)
             chromium_page(f"{web.url}/listen/{stream}") as page,
         ):
             stats = "document.getElementById('stats').dataset"
-            await page.wait_for(f"Number({stats}.packets) >= 50", what="50 audio packets (1 s) in the browser")
+            await page.wait_for(
+                f"Number({stats}.packets) >= 50", what="50 audio packets (1 s) in the browser"
+            )
             # The forwarded Opus packets decode in the browser into real sound, not concealment.
             await page.wait_for(f"Number({stats}.energy) > 0", what="decoded audio energy")
             samples = int(await page.evaluate(f"{stats}.samples"))

@@ -57,7 +57,8 @@ async def test_overlay_shows_both_djs_live_bpm_chat_and_reactions_of_a_real_batt
         await b_battles.accept(battle_id, set_b)
         page = await stack.enter_async_context(chromium_page(f"{web.url}/overlay"))
         await page.wait_for(
-            "document.getElementById('title').textContent.startsWith('Overlay Clash')", what="the battle title"
+            "document.getElementById('title').textContent.startsWith('Overlay Clash')",
+            what="the battle title",
         )
         bpm_of = "Number(document.querySelector('.dj[data-side=\"{}\"] .bpm').dataset.value)"
         await page.wait_for(f"Math.abs({bpm_of.format('a')} - 125) < 2.5", timeout=40, what="DJ A's BPM")
@@ -78,3 +79,11 @@ async def test_overlay_shows_both_djs_live_bpm_chat_and_reactions_of_a_real_batt
             timeout=30,
             what="the reaction",
         )
+        # Scores appear once verdicts are revealed; the page's renderer marks the winner's total.
+        scores = (
+            "djmesh.renderScores(document.getElementById('scores'),"
+            " [{side: 'a', scores: {beatmatch: 8.1, total: 7.5}}, {side: 'b', scores: {beatmatch: 6, total: 6.25}}],"
+            " {winner: 'a'}); [...document.querySelectorAll('#scores tr')].map(r => [...r.cells].map(c => c.textContent).join(' '))"
+        )
+        assert await page.evaluate(scores) == [" A B", "beatmatch 8.10 6.00", "total 7.50 6.25"]
+        assert await page.evaluate("document.querySelector('#scores td.winner').textContent") == "7.50"

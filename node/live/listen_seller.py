@@ -1,0 +1,511 @@
+"""The DJ's side of pay-per-listen: sell a stream, take vouchers, cut off whoever stops paying, cash in.
+
+``ListenSeller(node, live, chain, sender, contract)`` goes live with a price
+(`start_stream`), is the stream's `JoinGate` (a joiner must show a join ticket: who it is), reads
+each new channel's terms from the chain once, accepts vouchers through `VoucherBook` and keeps,
+per listener and stream, how many seconds were paid against how many were served. A child whose
+payments fall more than ``grace_s`` behind is cut off and cannot rejoin until it pays. When the
+stream stops (or on `settle`) each channel is closed on chain with its latest voucher and the
+payment read back from the receipt.
+
+Rule for relays: a priced stream is served by its DJ only. The DJ's hub never redirects joiners to
+children, and listening nodes do not relay priced streams (`LiveService` subscribes with no room
+for children), so every listener is a direct child the DJ can gate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from eth_utils.address import to_checksum_address
+
+from djmesh.ledger.evm.chain import EvmChain
+from djmesh.ledger.evm.channels import ListenChannels
+from djmesh.ledger.evm.eip712 import Signature
+from djmesh.ledger.evm.errors import LedgerError, VoucherRefusedError
+from djmesh.ledger.evm.sender import TxSender
+from djmesh.ledger.evm.vouchers import ChannelTerms, Voucher, VoucherBook
+from djmesh.node.events import MessageStored
+from djmesh.node.live.errors import LiveError
+from djmesh.node.live.listen_binding import binding_holds
+from djmesh.node.live.service import LiveService
+from djmesh.node.live.transport import ControlMessage, Link
+from djmesh.node.node import Node
+from djmesh.protocol.envelope import SignedEnvelope
+from djmesh.protocol.listen import ListenVoucher, StreamPrice, TicketError, TicketReplayGuard, verify_ticket
+from djmesh.protocol.peer_id import peer_id_from_public_key
+from djmesh.protocol.stream import StreamEnd
+
+log = logging.getLogger(__name__)
+
+DEFAULT_GRACE_S = 3.0
+ENFORCE_EVERY_S = 0.25
+CLOSE_CHECK_EVERY_S = 10.0
+TERMS_REFRESH_S = 1.0  # after a top-up the listener's vouchers exceed the deposit we knew: read it again
+
+
+@dataclass(frozen=True)
+class ListenerPayment:
+    """One channel cashed on chain: what the listener paid the DJ, as the receipt says."""
+
+    listener: str  # the listener's peer ID
+    listener_address: str
+    dj: str  # the DJ's EVM address
+    channel: int
+    amount_wei: int  # what the DJ got from this channel in total
+    refunded_wei: int  # what went back to the listener (0 after a claim, which keeps the channel open)
+    tx: str
+    closed: bool
+
+    def to_json(self) -> dict[str, str]:
+        return {"listener": self.listener, "dj": self.dj, "amount_wei": str(self.amount_wei), "tx": self.tx}
+
+    def details(self) -> dict[str, Any]:
+        return {
+            **self.to_json(),
+            "listener_address": self.listener_address,
+            "channel": self.channel,
+            "refunded_wei": str(self.refunded_wei),
+            "closed": self.closed,
+        }
+
+
+@dataclass
+class ListenerAccount:
+    """One listener on one stream: seconds served (while connected) against wei credited."""
+
+    peer: bytes
+    stream: bytes
+    credited_wei: int = 0
+    served_s: float = 0.0
+    since: float | None = None  # when the current connection began (monotonic)
+
+    def served(self, now: float) -> float:
+        return self.served_s + (now - self.since if self.since is not None else 0.0)
+
+    def paid_s(self, price: StreamPrice) -> float:
+        return self.credited_wei / price.wei_per_s
+
+    def overdue(self, now: float, price: StreamPrice, grace_s: float) -> bool:
+        return self.served(now) > self.paid_s(price) + grace_s
+
+    def connect(self, now: float) -> None:
+        if self.since is None:
+            self.since = now
+
+    def disconnect(self, now: float) -> None:
+        if self.since is not None:
+            self.served_s += now - self.since
+            self.since = None
+
+
+@dataclass
+class _Channel:
+    terms: ChannelTerms
+    peer: bytes | None = None  # the djmesh peer the channel's listener bound it to
+    streams: set[bytes] = field(default_factory=set)
+    refreshed_at: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class _Child:
+    peer: bytes
+    stream: bytes
+    link: Link
+
+
+class ListenSeller:
+    def __init__(
+        self,
+        node: Node,
+        live: LiveService,
+        chain: EvmChain,
+        sender: TxSender,
+        contract: str,
+        *,
+        grace_s: float = DEFAULT_GRACE_S,
+        close_margin_s: int = 300,
+    ) -> None:
+        self.node = node
+        self.live = live
+        self.chain = chain
+        self.channels = ListenChannels(chain, contract, sender)
+        self.address: str = to_checksum_address(sender.address)
+        self.book = VoucherBook(self.channels.domain, self.address, close_margin_s=close_margin_s)
+        self.grace_s = grace_s
+        self.accepted = 0
+        self.refused: dict[str, int] = {}
+        self.cut_off = 0
+        self.errors: list[str] = []
+        self._streams: dict[bytes, StreamPrice] = {}
+        self._ended: set[bytes] = set()
+        self._accounts: dict[tuple[bytes, bytes], ListenerAccount] = {}
+        self._channels: dict[int, _Channel] = {}
+        self._settled: set[int] = set()
+        self._children: dict[int, _Child] = {}
+        self._tickets = TicketReplayGuard()
+        self._payments: list[ListenerPayment] = []
+        self._queue: asyncio.Queue[SignedEnvelope] = asyncio.Queue(1024)
+        self._settle_lock = asyncio.Lock()
+        self._settling: dict[bytes, asyncio.Future[list[ListenerPayment]]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def __aenter__(self) -> ListenSeller:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        self._tasks = [
+            asyncio.ensure_future(self._follow_events()),
+            asyncio.ensure_future(self._take_vouchers()),
+            asyncio.ensure_future(self._enforce()),
+        ]
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks = []
+
+    # -- selling -------------------------------------------------------------------------------
+
+    async def start_stream(self, source: str, *, wei_per_s: int, interval_s: int = 2, **settings: Any) -> str:
+        """Go live with a price (``settings`` as for `LiveService.start_stream`); returns the stream ID."""
+        if wei_per_s <= 0:
+            raise LiveError("a priced stream costs at least 1 wei per second")
+        if not 1 <= interval_s <= 60:
+            raise LiveError("the voucher interval must be 1..60 s")
+        price = StreamPrice(self.chain.chain_id, self.channels.address, self.address, wei_per_s, interval_s)
+        stream_id = await self.live.start_stream(source, price=price, gate=self, **settings)
+        self._streams[bytes.fromhex(stream_id)] = price
+        return stream_id
+
+    async def stop_stream(self, stream_id: str | None = None) -> list[ListenerPayment]:
+        """Stop our priced stream(s) and close their channels; returns the payments this settled."""
+        stopped = await self.live.stop_stream(stream_id)
+        rows: list[ListenerPayment] = []
+        for stream in stopped:
+            rows += await asyncio.shield(self._stream_ended(bytes.fromhex(stream)))
+        return rows
+
+    async def wait_settled(self, stream_id: str) -> list[ListenerPayment]:
+        """The payments settled when ``stream_id`` ended (waits for the stream to end)."""
+        stream = bytes.fromhex(stream_id)
+        while stream not in self._settling:
+            await asyncio.sleep(0.1)
+        return await asyncio.shield(self._settling[stream])
+
+    def _price(self, stream: bytes) -> StreamPrice | None:
+        return self._streams.get(stream) or self.live.price(stream)
+
+    # -- the gate (runs inside the hub's join, synchronously) -----------------------------------
+
+    def admit(self, stream: bytes, link: Link, message: ControlMessage) -> str | None:
+        price = self._price(stream)
+        if price is None or stream in self._ended:
+            return "not a stream this DJ sells"
+        try:
+            ticket = verify_ticket(message.get("ticket"), stream, now_ms=time.time_ns() // 1_000_000)
+        except TicketError as exc:
+            return f"{type(exc).__name__}: {exc}"
+        if not self._tickets.first_use(ticket):
+            return "join ticket already used"
+        now = time.monotonic()
+        account = self._account(ticket.listener, stream)
+        if account.overdue(now, price, self.grace_s):
+            return "payment overdue: send a voucher first"
+        account.connect(now)
+        self._children[id(link)] = _Child(ticket.listener, stream, link)
+        return None
+
+    def _account(self, peer: bytes, stream: bytes) -> ListenerAccount:
+        account = self._accounts.get((peer, stream))
+        if account is None:
+            account = self._accounts[(peer, stream)] = ListenerAccount(peer, stream)
+        return account
+
+    async def _enforce(self) -> None:
+        next_close_check = time.monotonic() + CLOSE_CHECK_EVERY_S
+        while True:
+            await asyncio.sleep(ENFORCE_EVERY_S)
+            self.enforce_now()
+            if time.monotonic() >= next_close_check:
+                next_close_check = time.monotonic() + CLOSE_CHECK_EVERY_S
+                await self._close_due()
+
+    def enforce_now(self) -> None:
+        """Cut off children whose payments fell behind; account for the ones that left."""
+        now = time.monotonic()
+        present: set[tuple[bytes, bytes]] = set()
+        for stream, price in self._streams.items():
+            hub = self.live.hub_for(stream)
+            if hub is None:
+                continue
+            for key, child in list(hub.children.items()):
+                known = self._children.get(key)
+                if known is None or known.link is not child.link:
+                    hub.cut(child.link, "not admitted by the paywall")
+                    continue
+                account = self._account(known.peer, stream)
+                if account.overdue(now, price, self.grace_s):
+                    self.cut_off += 1
+                    log.info(
+                        "listen: cutting off %s on %s: served %.1f s, paid %.1f s",
+                        peer_id_from_public_key(known.peer),
+                        stream.hex()[:8],
+                        account.served(now),
+                        account.paid_s(price),
+                    )
+                    hub.cut(child.link, "payment overdue")
+                    continue
+                present.add((known.peer, stream))
+        for key, known in list(self._children.items()):
+            hub = self.live.hub_for(known.stream)
+            served = hub.children.get(key) if hub is not None else None
+            if known.link.closed or served is None or served.link is not known.link:
+                del self._children[key]
+        for (peer, stream), account in self._accounts.items():
+            if (peer, stream) not in present:
+                account.disconnect(now)
+
+    # -- vouchers ------------------------------------------------------------------------------
+
+    async def _follow_events(self) -> None:
+        async for event in self.node.events():
+            if not isinstance(event, MessageStored):
+                continue
+            envelope, message = event.envelope, event.envelope.message
+            if isinstance(message, ListenVoucher) and message.dj == self.node.public_key:
+                if envelope.author != self.node.public_key:
+                    if self._queue.full():
+                        self._refuse(envelope, "too many vouchers waiting")
+                    else:
+                        self._queue.put_nowait(envelope)
+            elif (
+                isinstance(message, StreamEnd)
+                and envelope.author == self.node.public_key
+                and message.stream in self._streams
+            ):
+                self._stream_ended(message.stream)
+
+    async def _take_vouchers(self) -> None:
+        while True:
+            envelope = await self._queue.get()
+            try:
+                await self.take(envelope)
+            except Exception:  # one bad voucher must never stop the DJ from taking the next
+                log.exception("listen: handling a voucher failed")
+
+    def _refuse(self, envelope: SignedEnvelope, reason: str) -> None:
+        self.refused[reason] = self.refused.get(reason, 0) + 1
+        log.info("listen: voucher from %s refused: %s", envelope.author_peer_id, reason)
+
+    async def take(self, envelope: SignedEnvelope) -> int:
+        """Check one ``listen_voucher``; returns the wei it credits (0 if refused, with a logged reason)."""
+        message = envelope.message
+        if not isinstance(message, ListenVoucher) or message.dj != self.node.public_key:
+            return 0
+        reason = await self._check(envelope, message)
+        if isinstance(reason, str):
+            self._refuse(envelope, reason)
+            return 0
+        return reason
+
+    async def _check(self, envelope: SignedEnvelope, message: ListenVoucher) -> str | int:
+        if (
+            message.chain_id != self.chain.chain_id
+            or to_checksum_address(message.contract) != self.channels.address
+        ):
+            return "voucher for another chain or contract"
+        price = self._streams.get(message.stream)
+        if price is None:
+            return "not a stream this DJ sells"
+        if message.channel in self._settled:
+            return "channel already closed"
+        state = self._channels.get(message.channel)
+        if state is None:
+            terms = await self._read_terms(message.channel)
+            if isinstance(terms, str):
+                return terms
+            try:
+                self.book.track(terms)
+            except VoucherRefusedError as exc:
+                return exc.reason
+            state = self._channels[message.channel] = _Channel(terms)
+        if state.peer is None:
+            if not binding_holds(
+                self.channels.domain, message.channel, envelope.author, message.binding, state.terms.listener
+            ):
+                return "channel not bound to this peer by its listener"
+            state.peer = envelope.author
+        elif state.peer != envelope.author:
+            return "channel belongs to another listener"
+        try:
+            voucher = Voucher(message.channel, message.amount, Signature.from_bytes(message.signature))
+            now_s = await asyncio.to_thread(self.chain.timestamp)
+            added = await self._accept(state, voucher, now_s)
+        except VoucherRefusedError as exc:
+            return exc.reason
+        except LedgerError as exc:
+            return f"chain unavailable: {exc}"
+        self._account(envelope.author, message.stream).credited_wei += added
+        state.streams.add(message.stream)
+        self.accepted += 1
+        return added
+
+    async def _accept(self, state: _Channel, voucher: Voucher, now_s: int) -> int:
+        try:
+            return self.book.accept(voucher, now_s=now_s)
+        except VoucherRefusedError as exc:
+            stale = time.monotonic() - state.refreshed_at > TERMS_REFRESH_S
+            if exc.reason != "amount exceeds the deposit" or not stale:
+                raise
+        state.refreshed_at = time.monotonic()
+        terms = await self._read_terms(voucher.channel_id)
+        if isinstance(terms, str):
+            raise VoucherRefusedError(terms)
+        self.book.track(terms)  # a top-up: the new deposit
+        state.terms = terms
+        return self.book.accept(voucher, now_s=now_s)
+
+    async def _read_terms(self, channel_id: int) -> ChannelTerms | str:
+        try:
+            terms = await asyncio.to_thread(self.channels.channel, channel_id)
+        except Exception as exc:  # web3 raises many kinds; an unreachable chain must not stop the DJ
+            return f"chain unavailable: {type(exc).__name__}: {exc}"
+        return terms if terms is not None else "channel not open on chain"
+
+    # -- cashing in ----------------------------------------------------------------------------
+
+    def _stream_ended(self, stream: bytes) -> asyncio.Future[list[ListenerPayment]]:
+        """Close the channels that paid for ``stream`` (once, however many times we hear it ended)."""
+        settling = self._settling.get(stream)
+        if settling is None:
+            self._ended.add(stream)
+            live = {s for s in self._streams if s not in self._ended}
+            channel_ids = [
+                cid for cid, st in self._channels.items() if stream in st.streams and not st.streams & live
+            ]
+            settling = self._settling[stream] = asyncio.ensure_future(self.settle(channel_ids=channel_ids))
+        return settling
+
+    async def settle(
+        self, *, channel_ids: list[int] | None = None, close: bool = True
+    ) -> list[ListenerPayment]:
+        """Cash the latest voucher of each channel (default: all) on chain; ``close=False`` claims instead."""
+        rows: list[ListenerPayment] = []
+        async with self._settle_lock:
+            for channel_id in list(self._channels) if channel_ids is None else channel_ids:
+                state = self._channels.get(channel_id)
+                voucher = self.book.latest(channel_id)
+                if state is None or voucher is None or channel_id in self._settled:
+                    continue
+                if not close and voucher.amount <= state.terms.paid:
+                    continue
+                row = await self._cash(state, voucher, close=close)
+                if row is not None:
+                    rows.append(row)
+        return rows
+
+    async def _cash(self, state: _Channel, voucher: Voucher, *, close: bool) -> ListenerPayment | None:
+        channel_id = voucher.channel_id
+        try:
+            if close:
+                receipt = await asyncio.to_thread(self.channels.close, voucher)
+                event = self.channels.contract.events.ChannelClosed().process_receipt(receipt)
+                paid, refunded = int(event[0]["args"]["paid"]), int(event[0]["args"]["refunded"])
+            else:
+                receipt = await asyncio.to_thread(self.channels.claim, voucher)
+                event = self.channels.contract.events.Claimed().process_receipt(receipt)
+                paid, refunded = int(event[0]["args"]["paid"]), 0
+        except (LedgerError, IndexError, KeyError) as exc:
+            message = f"cashing channel {channel_id} failed: {exc}"
+            log.warning("listen: %s", message)
+            self.errors.append(message)
+            return None
+        if close:
+            self._settled.add(channel_id)
+            self.book.forget(channel_id)
+            del self._channels[channel_id]
+        else:
+            state.terms = ChannelTerms(
+                channel_id,
+                state.terms.listener,
+                state.terms.payee,
+                state.terms.deposit,
+                paid,
+                state.terms.expires_at,
+                False,
+            )
+            self.book.track(state.terms)
+        row = ListenerPayment(
+            listener=peer_id_from_public_key(state.peer) if state.peer else "",
+            listener_address=to_checksum_address(state.terms.listener),
+            dj=self.address,
+            channel=channel_id,
+            amount_wei=paid,
+            refunded_wei=refunded,
+            tx="0x" + bytes(receipt["transactionHash"]).hex(),
+            closed=close,
+        )
+        self._payments.append(row)
+        log.info(
+            "listen: %s channel %d: %d wei from %s",
+            "closed" if close else "claimed",
+            channel_id,
+            paid,
+            row.listener,
+        )
+        return row
+
+    async def _close_due(self) -> None:
+        """Close channels about to expire (a voucher not cashed before expiry is worth nothing)."""
+        if not self.book.channels():
+            return
+        try:
+            now_s = await asyncio.to_thread(self.chain.timestamp)
+        except Exception as exc:
+            log.info("listen: cannot read the chain's time: %s", exc)
+            return
+        due = [v.channel_id for v in self.book.due_for_closing(now_s=now_s)]
+        if due:
+            await self.settle(channel_ids=due)
+
+    # -- reporting -----------------------------------------------------------------------------
+
+    def payments(self) -> list[dict[str, str]]:
+        """``listener_payments`` rows: listener (peer ID), dj (EVM address), amount_wei, tx."""
+        return [row.to_json() for row in self._payments if row.closed]
+
+    def summary(self) -> dict[str, Any]:
+        now = time.monotonic()
+        listeners = [
+            {
+                "listener": peer_id_from_public_key(account.peer),
+                "stream": account.stream.hex(),
+                "served_s": round(account.served(now), 2),
+                "paid_wei": str(account.credited_wei),
+            }
+            for account in self._accounts.values()
+        ]
+        return {
+            "listener_payments": self.payments(),
+            "cashed": [row.details() for row in self._payments],
+            "listeners": listeners,
+            "vouchers_accepted": self.accepted,
+            "vouchers_refused": dict(self.refused),
+            "cut_off": self.cut_off,
+            "errors": list(self.errors),
+        }

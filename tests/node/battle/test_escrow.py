@@ -1,0 +1,265 @@
+"""The prize escrow between real nodes: a short real battle on loopback, BattleEscrow on py-evm.
+
+Two DJs, four viewers (the committee: 3f+1 = 4, quorum 3) and a fan who sponsors the prize and
+forges attestations. Everything crosses the real mesh: wallet bindings, the announcement with its
+escrow terms, joins, sets, verdicts, result bundles and attestations; every figure is read from the chain.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from eth_account import Account
+
+from djmesh.ledger.evm import EvmChain, TxSender, deploy_contracts
+from djmesh.ledger.evm.escrow import Escrow, sign_result
+from djmesh.node.battle.escrow import BattleEscrowService
+from djmesh.node.battle.service import BattleService, DjSet
+from djmesh.node.live.service import LiveService
+from djmesh.node.node import Node
+from djmesh.protocol import sign
+from djmesh.protocol.battle import BATTLES_TOPIC, BattleAttestation, Rules
+from djmesh.protocol.consensus import Result
+from tests.helpers.network import bootstrap_server, make_node, wait_until
+from tests.helpers.sets import write_wav
+
+pytestmark = pytest.mark.timeout(120)
+
+ETH = 10**18
+STAKES = {"dj-a": ETH, "dj-b": ETH, "fan": ETH // 2}
+VIEWERS = ("viewer-1", "viewer-2", "viewer-3", "viewer-4")
+
+
+def evm_key(chain: EvmChain, name: str) -> bytes:
+    """DJs and the fan spend (dev accounts); committee members only sign, so their keys hold no ETH."""
+    funded = {"dj-a": 1, "dj-b": 2, "fan": 3}
+    if name in funded:
+        return chain.dev_keys[funded[name]]
+    return hashlib.sha256(f"escrow test {name}".encode()).digest()
+
+
+@dataclass
+class Peer:
+    name: str
+    node: Node
+    battles: BattleService
+    escrow: BattleEscrowService
+    evm_key: bytes
+
+    @property
+    def address(self) -> str:
+        return str(Account.from_key(self.evm_key).address)
+
+
+@dataclass
+class Network:
+    chain: EvmChain
+    escrow_address: str
+    peers: dict[str, Peer]
+
+    def __getitem__(self, name: str) -> Peer:
+        return self.peers[name]
+
+    def reader(self) -> Escrow:
+        return Escrow(self.chain, self.escrow_address)
+
+
+@contextlib.asynccontextmanager
+async def escrow_network(tmp_path: Path, *, silent: tuple[str, ...] = ()) -> AsyncIterator[Network]:
+    """Seven real nodes with battle and escrow services; ``silent`` members never attest."""
+    chain = EvmChain.in_process()
+    contracts = deploy_contracts(TxSender(chain, Account.from_key(chain.dev_keys[0])))
+    async with bootstrap_server() as boot, contextlib.AsyncExitStack() as stack:
+        peers: dict[str, Peer] = {}
+        for name in ("dj-a", "dj-b", *VIEWERS, "fan"):
+            node = await stack.enter_async_context(make_node(tmp_path, name, boot))
+            live = await stack.enter_async_context(LiveService(node))
+            battles = await stack.enter_async_context(BattleService(node, live, auto_join=name in VIEWERS))
+            key = evm_key(chain, name)
+            escrow = await stack.enter_async_context(
+                BattleEscrowService(
+                    node,
+                    battles,
+                    chain,
+                    TxSender(chain, Account.from_key(key)),
+                    contracts.escrow,
+                    attest=name not in silent,
+                    settle_s=2.0,
+                )
+            )
+            peers[name] = Peer(name, node, battles, escrow, key)
+        await wait_until(
+            lambda: all(p.node.host.mesh_peers(BATTLES_TOPIC) for p in peers.values()),
+            what="the battles mesh",
+        )
+        yield Network(chain, contracts.escrow, peers)
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+async def run_battle(net: Network, tmp_path: Path) -> tuple[bytes, Result]:
+    """DJ A challenges DJ B with a prize; B and a fan stake; the committee judges real audio."""
+    from djmesh.judge import MODEL_SHA256
+
+    a, b, fan = net["dj-a"], net["dj-b"], net["fan"]
+    set_a = DjSet(str(write_wav(tmp_path / "a.wav", 8.0, bpm=125.0)), ("A1", "A2"), (0, 4000))
+    set_b = DjSet(str(write_wav(tmp_path / "b.wav", 8.0, bpm=131.0)), ("B1",), (0,))
+    rules = Rules.for_genre(
+        "house",
+        tracks=2,
+        set_seconds=10,
+        committee_size=4,
+        mode="simultaneous",
+        model=bytes.fromhex(MODEL_SHA256),
+    )
+    battle_id = await a.escrow.announce(
+        b.node.peer_id,  # A's node finds B's EVM address from B's wallet binding
+        set_a,
+        rules=rules,
+        stake_wei=STAKES["dj-a"],
+        start_in_s=7,
+        accept_s=5,
+        commit_seconds=6,
+        reveal_seconds=6,
+        title="prize battle",
+    )
+    for peer in (b, fan):
+        await wait_until(
+            lambda p=peer: battle_id in p.escrow.states, what=f"the escrow battle at {peer.name}"
+        )
+    await b.escrow.accept(battle_id, set_b, stake_wei=STAKES["dj-b"])
+    await fan.escrow.sponsor(battle_id, STAKES["fan"])
+    entry = net.reader().battle(battle_id)
+    assert entry is not None and entry.pot == sum(STAKES.values())
+    assert (entry.dj_a, entry.dj_b) == (a.address, b.address)  # the announced terms, read back
+    spec = a.battles.battles[battle_id].machine.spec
+    assert spec.escrow is not None and spec.escrow.deadline == entry.deadline
+    result = await fan.battles.wait_result(battle_id, (spec.reveal_by - now_ms()) / 1000 + 30)
+    assert result is not None, "the committee agreed on no result"
+    return battle_id, result
+
+
+def winner_and_loser(net: Network, result: Result) -> tuple[Peer, Peer]:
+    a, b = net["dj-a"], net["dj-b"]
+    return (a, b) if result.winner == "a" else (b, a)
+
+
+async def forge_attestations(net: Network, battle_id: bytes, result: Result) -> bytes:
+    """Three wrong attestations over gossip: an outsider, a stolen identity, a lying member.
+
+    Returns the hash of the committee's result bundle they name.
+    """
+    fan = net["fan"]
+    committee = fan.battles.battles[battle_id].machine.committee()
+    bundle_hash = next(
+        stored.envelope.content_id
+        for stored in fan.node.store.query(kind="battle_result", limit=50)
+        if stored.envelope.author in committee
+    )
+    domain = net.reader().domain
+    winner, loser = (p.address for p in winner_and_loser(net, result))
+
+    def attestation(signer_key: bytes, named: str) -> BattleAttestation:
+        signed = sign_result(signer_key, domain, battle_id, named, bundle_hash)
+        return BattleAttestation(
+            battle=battle_id,
+            result=bundle_hash,
+            winner=bytes.fromhex(named[2:]),
+            signature=signed.signature.to_bytes(),
+        )
+
+    # 1. a valid EIP-712 signature for the true result, by someone who is not on the committee
+    await fan.node.publish(attestation(fan.evm_key, winner))
+    # 2. a member's envelope carrying an EVM signature that is not by the member's bound address
+    member = net["viewer-1"]
+    forged = sign(attestation(fan.evm_key, winner), member.node.identity.signing_key, created_at_ms=now_ms())
+    await member.node.publish_signed(forged)
+    # 3. a member signing, with its own bound key, that the loser won
+    liar = net["viewer-2"]
+    await liar.node.publish(attestation(liar.evm_key, loser))
+    return bundle_hash
+
+
+def dropped_reasons(peer: Peer, battle_id: bytes) -> list[str]:
+    return sorted(peer.escrow.status(battle_id)["dropped_attestations"].values())
+
+
+async def test_the_winner_is_paid_after_2f_plus_1_attestations_over_gossip(tmp_path: Path) -> None:
+    async with escrow_network(tmp_path) as net:
+        battle_id, result = await run_battle(net, tmp_path)
+        await forge_attestations(net, battle_id, result)
+        winner, loser = winner_and_loser(net, result)
+        summary = await winner.escrow.wait_payout(battle_id, 30)
+        assert summary is not None, winner.escrow.status(battle_id)
+        prize = sum(STAKES.values())
+        assert summary["winner_address"] == winner.address and summary["prize_wei"] == str(prize)
+        assert summary["escrow"] == net.escrow_address
+        # the winner's node submitted the payout: its balance grew by the prize minus that transaction's fee
+        receipt = net.chain.w3.eth.get_transaction_receipt(summary["payout_tx"])
+        fee = receipt["gasUsed"] * receipt["effectiveGasPrice"]
+        after = net.chain.w3.eth.get_balance(winner.address, block_identifier=receipt["blockNumber"])
+        assert after == int(summary["winner_balance_before_wei"]) + prize - fee
+        assert net.chain.balance(net.escrow_address) == 0
+        entry = net.reader().battle(battle_id)
+        assert entry is not None and entry.settled and entry.committee_size == 4
+        # the committee on chain is the battle's committee, mapped through the members' bindings
+        members = {net[n].address for n in VIEWERS}
+        assert entry.committee_hash == net.reader().committee_hash(sorted(members))
+        status = winner.escrow.status(battle_id)
+        assert status["quorum"] == 3 and max(status["valid_attestations"].values()) >= 3
+        await wait_until(lambda: len(dropped_reasons(winner, battle_id)) == 3, what="the forgeries dropped")
+        reasons = dropped_reasons(winner, battle_id)
+        assert reasons[0] == "its author is not on the committee"
+        assert reasons[1].startswith(f"signed by {net['fan'].address}, not by the member's bound address")
+        assert reasons[2].startswith("the result it signs names DJ") and loser.address in reasons[2]
+        # the losing DJ's node sees the same payout on chain and takes nothing back
+        assert await loser.escrow.payout_summary(battle_id) == summary
+
+
+async def test_without_2f_plus_1_valid_attestations_nobody_is_paid_and_stakes_come_back(
+    tmp_path: Path,
+) -> None:
+    async with escrow_network(tmp_path, silent=("viewer-3", "viewer-4")) as net:
+        battle_id, result = await run_battle(net, tmp_path)
+        await forge_attestations(net, battle_id, result)
+        winner, _ = winner_and_loser(net, result)
+
+        def valid() -> int:
+            """Members with a valid attestation at the collector (over any bundle of the committee)."""
+            groups = winner.escrow.states[battle_id].valid
+            return len({signer for group in groups.values() for signer in group})
+
+        await wait_until(
+            lambda: valid() == 2 and len(dropped_reasons(winner, battle_id)) == 3,
+            what=lambda: f"2 valid, 3 dropped: {winner.escrow.status(battle_id)}",
+        )
+        entry = net.reader().battle(battle_id)
+        assert entry is not None and entry.committee_size == 4  # the committee was agreed; the quorum is 3
+        await asyncio.sleep(3)  # time for a payout that must not come
+        assert valid() == 2 and await winner.escrow.payout_summary(battle_id) is None
+        assert net.chain.balance(net.escrow_address) == sum(STAKES.values())
+
+        before = {name: net.chain.balance(net[name].address) for name in STAKES}
+        net.chain.advance_time(entry.deadline - net.chain.timestamp() + 1)
+        await wait_until(lambda: net.chain.balance(net.escrow_address) == 0, what="every stake refunded")
+        refunds = net.reader().contract.events.Refunded.get_logs(
+            argument_filters={"battle_id": battle_id}, from_block=0
+        )
+        assert {log["args"]["staker"]: log["args"]["amount"] for log in refunds} == {
+            net[name].address: amount for name, amount in STAKES.items()
+        }
+        for name, amount in STAKES.items():
+            [refund] = [r for r in refunds if r["args"]["staker"] == net[name].address]
+            receipt = net.chain.w3.eth.get_transaction_receipt(refund["transactionHash"])
+            fee = receipt["gasUsed"] * receipt["effectiveGasPrice"]
+            assert net.chain.balance(net[name].address) == before[name] + amount - fee
+        assert await winner.escrow.payout_summary(battle_id) is None

@@ -1,0 +1,229 @@
+"""Pay-per-listen between real nodes on loopback, paying on a real EVM (py-evm, in process)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pytest
+from eth_account import Account
+
+from djmesh.ledger.evm import EvmChain, TxSender, deploy_contracts
+from djmesh.ledger.evm.channels import ListenChannels
+from djmesh.ledger.evm.vouchers import sign_voucher
+from djmesh.node.live import LiveError, LiveService
+from djmesh.node.live.listen_payer import ListenPayer
+from djmesh.node.live.listen_seller import ListenSeller
+from djmesh.node.live.subscription import Subscription
+from djmesh.node.node import Node
+from djmesh.protocol.listen import ListenVoucher
+from tests.helpers.network import bootstrap_server, wait_until
+from tests.node.live.mesh import live_nodes
+
+pytestmark = pytest.mark.timeout(120)
+SINE = "lavfi:sine=frequency=440"
+PRICE = 10**12  # wei per second
+INTERVAL_S = 1
+GRACE_S = 2.0
+DJ_KEY = 1  # dev account indexes on the in-process chain
+
+
+@dataclass
+class Chain:
+    chain: EvmChain
+    contract: str
+
+    def sender(self, n: int) -> TxSender:
+        return TxSender(self.chain, Account.from_key(self.chain.dev_keys[n]))
+
+    def address(self, n: int) -> str:
+        return str(Account.from_key(self.chain.dev_keys[n]).address)
+
+    def fee(self, tx: str) -> int:
+        receipt = self.chain.w3.eth.get_transaction_receipt(tx)  # type: ignore[arg-type]
+        return int(receipt["gasUsed"]) * int(receipt["effectiveGasPrice"])
+
+
+@pytest.fixture
+def evm() -> Chain:
+    chain = EvmChain.in_process()
+    deployed = deploy_contracts(TxSender(chain, Account.from_key(chain.dev_keys[0])))
+    return Chain(chain, deployed.listen_channel)
+
+
+@contextlib.asynccontextmanager
+async def paid_mesh(
+    tmp_path: Path, evm: Chain, listeners: list[str], **payer_options: int
+) -> AsyncIterator[
+    tuple[tuple[Node, LiveService, ListenSeller], list[tuple[Node, LiveService, ListenPayer]]]
+]:
+    """A DJ selling through a ListenSeller and listeners paying through ListenPayers (dev keys 2, 3...)."""
+    async with (
+        bootstrap_server() as boot,
+        live_nodes(tmp_path, boot, ["dj", *listeners]) as nodes,
+        contextlib.AsyncExitStack() as stack,
+    ):
+        (dj_node, dj_live), *rest = nodes
+        seller = ListenSeller(dj_node, dj_live, evm.chain, evm.sender(DJ_KEY), evm.contract, grace_s=GRACE_S)
+        await stack.enter_async_context(seller)
+        payers = []
+        for n, (node, live) in enumerate(rest, start=2):
+            payer = ListenPayer(node, live, evm.chain, evm.sender(n), evm.contract, **payer_options)
+            await stack.enter_async_context(payer)
+            payers.append((node, live, payer))
+        yield (dj_node, dj_live, seller), payers
+
+
+def subscription(live: LiveService, stream_id: str) -> Subscription:
+    sub = live._subscriptions.get(bytes.fromhex(stream_id))
+    assert sub is not None, "not subscribed"
+    return sub
+
+
+async def test_a_listener_pays_while_listening_and_the_dj_closes_with_the_latest_voucher(
+    tmp_path: Path, evm: Chain
+) -> None:
+    # A deposit for 3 s of a 4 s listen: the listener's node must top the channel up on the way.
+    async with paid_mesh(tmp_path, evm, ["ann"], deposit_s=3) as ((dj_node, _dj, seller), payers):
+        ((ann_node, ann, payer),) = payers
+        dj_before = evm.chain.balance(evm.address(DJ_KEY))
+        stream_id = await seller.start_stream(SINE, wei_per_s=PRICE, interval_s=INTERVAL_S, title="paid set")
+        ann.payer = None
+        with pytest.raises(LiveError, match="no wallet to pay"):
+            await ann.subscribe(stream_id)
+        ann.payer = payer
+        stats = await ann.listen(stream_id, seconds=4)
+        assert stats.played_frames > 150 and stats.hops == 1
+        assert ann.price(stream_id) is not None and ann.price(stream_id).wei_per_s == PRICE  # type: ignore[union-attr]
+        await wait_until(lambda: seller.accepted >= 4, timeout=10, what="four vouchers at the DJ")
+        heard = subscription(ann, stream_id).received_frames * 0.02
+        listener_before = evm.chain.balance(evm.address(2))
+        stored = [s.envelope.message for s in dj_node.store.query(kind=ListenVoucher.KIND, limit=100)]
+        channel_id = stored[0].channel if isinstance(stored[0], ListenVoucher) else 0
+        terms = ListenChannels(evm.chain, evm.contract).channel(channel_id)
+        assert terms is not None and terms.deposit > 3 * PRICE, "the channel was topped up"
+
+        rows = await seller.stop_stream(stream_id)
+
+        assert len(rows) == 1 and seller.payments() == [rows[0].to_json()]
+        row = rows[0]
+        assert row.listener == ann_node.peer_id and row.listener_address == evm.address(2)
+        assert row.dj == evm.address(DJ_KEY) and row.closed
+        # Paid for what was heard, never more than heard + one interval (+ what arrived since).
+        assert PRICE * (heard - 2 * INTERVAL_S) <= row.amount_wei <= PRICE * (heard + 2 * INTERVAL_S)
+        # Read back from the chain: the DJ got the amount (minus its gas), the listener the rest.
+        assert evm.chain.balance(evm.address(DJ_KEY)) == dj_before + row.amount_wei - evm.fee(row.tx)
+        assert evm.chain.balance(evm.address(2)) == listener_before + row.refunded_wei
+        assert row.refunded_wei == terms.deposit - row.amount_wei and row.channel == channel_id
+        assert ListenChannels(evm.chain, evm.contract).channel(row.channel) is None
+        stored = [s.envelope.message for s in dj_node.store.query(kind=ListenVoucher.KIND, limit=100)]
+        assert row.amount_wei == max(m.amount for m in stored if isinstance(m, ListenVoucher))
+        assert not seller.refused or set(seller.refused) <= {"channel already closed"}
+        assert payer.vouchers_sent >= 4
+
+
+async def test_a_listener_that_stops_paying_is_cut_off_while_a_paying_one_keeps_listening(
+    tmp_path: Path, evm: Chain
+) -> None:
+    async with paid_mesh(tmp_path, evm, ["ann", "ben"]) as ((_dj_node, dj, seller), payers):
+        (_, ann, _ann_payer), (_, ben, ben_payer) = payers
+        stream_id = await seller.start_stream(SINE, wei_per_s=PRICE, interval_s=INTERVAL_S)
+        await asyncio.gather(ann.subscribe(stream_id), ben.subscribe(stream_id))
+        ann_sub, ben_sub = subscription(ann, stream_id), subscription(ben, stream_id)
+        await wait_until(lambda: ben_sub.received_frames > 100, what="ben hears two seconds")
+
+        await ben_payer.stop(stream_id)
+        stopped = time.monotonic()
+        await wait_until(lambda: seller.cut_off >= 1, timeout=INTERVAL_S + GRACE_S + 4, what="ben cut off")
+        cut_after = time.monotonic() - stopped
+        assert cut_after <= INTERVAL_S + GRACE_S + 1.5, cut_after
+
+        await asyncio.sleep(0.5)  # frames already in flight
+        ben_frames, ann_frames = ben_sub.received_frames, ann_sub.received_frames
+        await asyncio.sleep(3)
+        assert ben_sub.received_frames == ben_frames, "ben rejoined without paying"
+        assert ann_sub.received_frames >= ann_frames + 120, "ann, who pays, must keep listening"
+        assert not ann_sub.hub.children, "a listener must not relay a paid stream"
+        hub = dj.hub_for(bytes.fromhex(stream_id))
+        assert hub is not None and len(hub.children) == 1
+        assert seller.cut_off == 1
+
+        rows = {row.listener_address: row for row in await seller.stop_stream(stream_id)}
+        assert set(rows) == {evm.address(2), evm.address(3)}
+        assert rows[evm.address(2)].amount_wei > rows[evm.address(3)].amount_wei + 2 * PRICE
+
+
+async def test_forged_replayed_and_borrowed_vouchers_are_refused_with_reasons(
+    tmp_path: Path, evm: Chain, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="djmesh.node.live.listen_seller")
+    async with paid_mesh(tmp_path, evm, ["ann", "eve"]) as ((dj_node, _dj, seller), payers):
+        (ann_node, ann, _), (eve_node, _eve, _) = payers
+        stream_id = await seller.start_stream(SINE, wei_per_s=PRICE, interval_s=INTERVAL_S)
+        await ann.subscribe(stream_id)
+        await wait_until(lambda: seller.accepted >= 3, timeout=10, what="ann's vouchers accepted")
+        stored = [s.envelope.message for s in dj_node.store.query(kind=ListenVoucher.KIND, limit=100)]
+        vouchers = sorted((m for m in stored if isinstance(m, ListenVoucher)), key=lambda m: m.amount)
+        first, genuine = vouchers[0], vouchers[-1]
+        channels = ListenChannels(evm.chain, evm.contract)
+        forged_sig = sign_voucher(
+            evm.chain.dev_keys[9], channels.domain, genuine.channel, genuine.amount * 10
+        )
+
+        await ann_node.publish(
+            replace(genuine, amount=genuine.amount * 10, signature=forged_sig.signature.to_bytes())
+        )
+        await ann_node.publish(first)  # ann's own first voucher, sent again: replayed
+        await eve_node.publish(genuine)  # eve presents ann's channel as hers
+        expected = {
+            "not signed by the channel's listener",
+            "amount not above the latest voucher (stale or replayed)",
+            "channel belongs to another listener",
+        }
+        await wait_until(
+            lambda: expected <= set(seller.refused), timeout=10, what=lambda: f"refusals {seller.refused}"
+        )
+        for reason in expected:
+            assert any(reason in record.getMessage() for record in caplog.records), reason
+
+        # Nothing was credited by them, and the DJ goes on serving the honest listener.
+        accepted = seller.accepted
+        ann_sub = subscription(ann, stream_id)
+        frames = ann_sub.received_frames
+        await wait_until(lambda: seller.accepted > accepted + 1, timeout=10, what="ann keeps paying")
+        assert ann_sub.received_frames > frames + 50
+        rows = await seller.stop_stream(stream_id)
+        assert [r.listener for r in rows] == [ann_node.peer_id]
+        assert rows[0].amount_wei < genuine.amount * 10
+
+
+async def test_the_listener_reclaims_the_rest_after_the_timeout(tmp_path: Path, evm: Chain) -> None:
+    async with paid_mesh(tmp_path, evm, ["ann"], channel_timeout_s=600, deposit_s=100) as (
+        (_, dj, seller),
+        payers,
+    ):
+        ((_, ann, payer),) = payers
+        stream_id = await seller.start_stream(SINE, wei_per_s=PRICE, interval_s=INTERVAL_S)
+        await ann.subscribe(stream_id)
+        await wait_until(lambda: seller.accepted >= 2, timeout=10, what="two vouchers at the DJ")
+        claimed = await seller.settle(close=False)  # the DJ cashes what it has, keeping the channel open
+        assert len(claimed) == 1 and not claimed[0].closed and claimed[0].amount_wei >= 2 * PRICE
+        await seller.close()  # ... and then vanishes without closing
+        await dj.stop_stream(stream_id)
+        assert await payer.reclaim() == []  # not expired yet
+
+        evm.chain.advance_time(601)
+        before = evm.chain.balance(evm.address(2))
+        rows = await payer.reclaim()
+        assert len(rows) == 1 and rows[0]["channel"] == claimed[0].channel
+        assert int(rows[0]["paid_wei"]) == claimed[0].amount_wei
+        assert int(rows[0]["refunded_wei"]) == 100 * PRICE - claimed[0].amount_wei
+        assert evm.chain.balance(evm.address(2)) == before + int(rows[0]["refunded_wei"]) - evm.fee(
+            rows[0]["tx"]
+        )
+        assert await payer.reclaim() == []  # once
