@@ -234,6 +234,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     keep_running = args.live or args.http is not None
     if args.http is not None and not args.live and progress is not None:
         progress("--http implies --live: the network and the overlay keep running after the battle")
+    if args.no_ledger and args.rpc:
+        raise CliError("--rpc and --no-ledger contradict each other", code=2)
     summary = asyncio.run(
         run_demo(
             home.root / "demo",
@@ -242,6 +244,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             keep_running=keep_running,
             progress=progress,
             http=args.http,
+            rpc=args.rpc,
+            with_ledger=not args.no_ledger,
         )
     )
     if args.json:
@@ -382,6 +386,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub.add_argument("--live", action="store_true", help="keep the network running afterwards")
     sub.add_argument("--http", metavar="ADDR", help=f"{HTTP_HELP}; implies --live")
+    sub.add_argument(
+        "--rpc",
+        metavar="URL",
+        help="settle on this EVM dev chain (e.g. `djmesh devnet`); default: an in-process chain",
+    )
+    sub.add_argument(
+        "--no-ledger", action="store_true", help="run the battle without prizes, payments or on-chain votes"
+    )
     sub.add_argument("--json", action="store_true")
 
     sub = add("post", cmd_post, "publish a post (through the running node)")

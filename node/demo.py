@@ -26,8 +26,10 @@ import nacl.signing
 import numpy as np
 
 from djmesh.node.battle import BattleService, Liar
+from djmesh.node.battle.escrow import BattleEscrowService
 from djmesh.node.battle.service import DjSet
 from djmesh.node.config import NodeConfig
+from djmesh.node.demo_ledger import SPONSOR_WEI, STAKE_WEI, DemoLedger, Money
 from djmesh.node.errors import NodeError
 from djmesh.node.home import NodeHome
 from djmesh.node.identity import create_identity
@@ -54,6 +56,13 @@ class Participant:
     live: LiveService
     battles: BattleService
     liar: Liar | None = None
+    money: Money | None = None
+
+    @property
+    def escrow(self) -> BattleEscrowService:
+        if self.money is None or self.money.escrow is None:
+            raise NodeError(f"demo: {self.name} runs without the ledger")
+        return self.money.escrow
 
 
 def committee_size_for(viewers: int) -> int:
@@ -109,11 +118,18 @@ def build_sets(root: Path) -> tuple[DjSet, DjSet, float]:
 
 @contextlib.asynccontextmanager
 async def _participant(
-    root: Path, name: str, bootstrap: list[str], liar: Liar | None
+    root: Path, name: str, bootstrap: list[str], liar: Liar | None, ledger: DemoLedger | None, *, dj: bool
 ) -> AsyncIterator[Participant]:
     node = Node(_home(root, name), options=NodeOptions(listen=[LOOPBACK], bootstrap=bootstrap))
-    async with node, LiveService(node) as live, BattleService(node, live, liar=liar) as battles:
-        yield Participant(name, node, live, battles, liar)
+    async with node, LiveService(node) as live, contextlib.AsyncExitStack() as stack:
+        money = None
+        if ledger is not None:
+            money = await stack.enter_async_context(ledger.wallets(name, node, live, sells=dj))
+        streams = money.streams if money is not None else None
+        battles = await stack.enter_async_context(BattleService(node, live, liar=liar, streams=streams))
+        if ledger is not None and money is not None:
+            await stack.enter_async_context(ledger.escrow(money, node, battles))
+        yield Participant(name, node, live, battles, liar, money)
 
 
 async def _wait(predicate: Any, timeout_s: float, what: str) -> None:
@@ -148,6 +164,8 @@ async def run_demo(
     byzantine: int = 0,
     keep_running: bool = False,
     progress: Any = None,
+    rpc: str | None = None,
+    with_ledger: bool = True,
     http: str | None = None,
 ) -> dict[str, Any]:
     """Run one battle; returns the summary that `djmesh demo --json` prints.
@@ -180,6 +198,12 @@ async def run_demo(
         committee_size=size,
         mode="simultaneous",
     )
+    ledger = None
+    if with_ledger:
+        ledger = await DemoLedger.open(rpc)
+        say(
+            f"ledger: contracts deployed on {ledger.label} (chain {ledger.chain.chain_id}); Solana: in-process"
+        )
     boot_home = _home(root, "bootstrap")
     from djmesh.node.identity import load_identity
 
@@ -190,13 +214,15 @@ async def run_demo(
     ):
         say(f"bootstrap listening on {boot.listen_addrs[0]}")
         bootstrap = boot.listen_addrs
-        dj_a = await stack.enter_async_context(_participant(root, "dj-a", bootstrap, None))
-        dj_b = await stack.enter_async_context(_participant(root, "dj-b", bootstrap, None))
+        dj_a = await stack.enter_async_context(_participant(root, "dj-a", bootstrap, None, ledger, dj=True))
+        dj_b = await stack.enter_async_context(_participant(root, "dj-b", bootstrap, None, ledger, dj=True))
         crowd = []
         for i in range(viewers):
             liar = Liar(mode="random", seed=i) if i < byzantine else None
             crowd.append(
-                await stack.enter_async_context(_participant(root, f"viewer-{i + 1}", bootstrap, liar))
+                await stack.enter_async_context(
+                    _participant(root, f"viewer-{i + 1}", bootstrap, liar, ledger, dj=False)
+                )
             )
         everyone = [dj_a, dj_b, *crowd]
         if http is not None:
@@ -211,21 +237,28 @@ async def run_demo(
         await _wait(
             lambda: all(p.node.host.mesh_peers(BATTLES_TOPIC) for p in everyone), 60, "the battles topic mesh"
         )
-        battle_id = await dj_a.battles.announce(
-            dj_b.node.peer_id,
-            set_a,
-            rules=rules,
-            start_in_s=12,
-            accept_s=6,
-            commit_seconds=25,
-            reveal_seconds=20,
-            title="djmesh demo battle",
-        )
+        timing: dict[str, Any] = {
+            "rules": rules,
+            "start_in_s": 12,
+            "accept_s": 6,
+            "commit_seconds": 25,
+            "reveal_seconds": 20,
+            "title": "djmesh demo battle",
+        }
+        if ledger is None:
+            battle_id = await dj_a.battles.announce(dj_b.node.peer_id, set_a, **timing)
+        else:
+            battle_id = await dj_a.escrow.announce(dj_b.node.peer_id, set_a, stake_wei=STAKE_WEI, **timing)
         say(
             f"battle {battle_id.hex()[:16]} announced: {rules.genre}, {rules.tracks} tracks, {rules.set_seconds} s sets"
         )
         await _wait(lambda: battle_id in dj_b.battles.battles, 30, "the announcement to reach DJ B")
-        await dj_b.battles.accept(battle_id, set_b)
+        if ledger is None:
+            await dj_b.battles.accept(battle_id, set_b)
+        else:
+            await dj_b.escrow.accept(battle_id, set_b, stake_wei=STAKE_WEI)
+            await crowd[0].escrow.sponsor(battle_id, SPONSOR_WEI)
+            say("both DJs staked the prize in the escrow and viewer-1 sponsored it; listeners pay per second")
         say("DJ B accepted; viewers join; sets start together")
         spec_state = dj_a.battles.battles[battle_id].machine.spec
         budget = (spec_state.reveal_by - int(time.time() * 1000)) / 1000 + 60
@@ -237,6 +270,16 @@ async def run_demo(
         result = agreed[0]
         if any(r.winner != result.winner or r.scores != result.scores for r in agreed):
             raise NodeError("demo: nodes disagree on the result")
+        ledger_summary = None
+        if ledger is not None:
+            winner = dj_a if result.winner == "a" else dj_b
+            say("waiting for the committee's attestations and the escrow payout")
+            if await winner.escrow.wait_payout(battle_id, 60) is None:
+                raise NodeError("demo: the escrow did not pay the winner (see the logs in the demo home)")
+            await ledger.solana_prizes(
+                battle_id, winner.name, crowd[0].name, [p.name for p in crowd if p.liar is None]
+            )
+            ledger_summary = await ledger.summary(battle_id, winner.name)
         board_source = [s.envelope for s in dj_a.node.store.query(kind="battle_result", limit=10_000)]
         leaderboard = leaderboard_from_store_messages(board_source)
         summary = {
@@ -260,6 +303,8 @@ async def run_demo(
                 "sets_end_to_agreed_result_s": round((agreed_at_ms - spec_state.sets_end) / 1000, 2),
             },
         }
+        if ledger_summary is not None:
+            summary["ledger"] = ledger_summary
         if keep_running:
             from djmesh.node.daemon import wait_for_stop_signal
 

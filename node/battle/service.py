@@ -18,7 +18,7 @@ import random
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -104,12 +104,27 @@ class BattleState:
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
 
+class SetStreams(Protocol):
+    """How a DJ's node goes live with its set: `LiveService` itself, or a seller that prices the stream."""
+
+    async def start_stream(self, source: str, *, title: str | None = None) -> str: ...
+
+    async def stop_stream(self, stream_id: str | None = None) -> Any: ...
+
+
 class BattleService:
     def __init__(
-        self, node: Node, live: LiveService, *, auto_join: bool = True, liar: Liar | None = None
+        self,
+        node: Node,
+        live: LiveService,
+        *,
+        auto_join: bool = True,
+        liar: Liar | None = None,
+        streams: SetStreams | None = None,
     ) -> None:
         self.node = node
         self.live = live
+        self.streams: SetStreams = streams if streams is not None else live
         self.auto_join = auto_join
         self.liar = liar
         self.battles: dict[bytes, BattleState] = {}
@@ -292,7 +307,7 @@ class BattleService:
     async def _act(self, state: BattleState, action: object) -> None:
         machine = state.machine
         if isinstance(action, SetOpened) and action.side == self._my_side(state) and state.my_set:
-            state.my_stream = await self.live.start_stream(
+            state.my_stream = await self.streams.start_stream(
                 state.my_set.source, title=f"{machine.spec.title or 'battle'} ({action.side.upper()})"
             )
             await self.node.publish(
@@ -304,8 +319,10 @@ class BattleService:
                 )
             )
         elif isinstance(action, SetClosed) and action.side == self._my_side(state) and state.my_stream:
-            with contextlib.suppress(Exception):
-                await self.live.stop_stream(state.my_stream)
+            try:
+                await self.streams.stop_stream(state.my_stream)
+            except Exception:  # the set is over either way; a failed settlement is the seller's to report
+                log.exception("battle %s: stopping our stream failed", machine.battle_id.hex()[:12])
         elif isinstance(action, JudgeNow) and self.node.public_key in action.committee:
             state.judging = self._spawn(self._judge_and_commit(state))
         elif isinstance(action, RevealNow) and state.sealed is not None:

@@ -509,3 +509,20 @@ class ListenSeller:
             "cut_off": self.cut_off,
             "errors": list(self.errors),
         }
+
+
+class PricedStreams:
+    """A seller's streams at one price: what a battle DJ's node goes live through (BattleService(streams=))."""
+
+    def __init__(self, seller: ListenSeller, *, wei_per_s: int, interval_s: int = 2) -> None:
+        self.seller = seller
+        self.wei_per_s = wei_per_s
+        self.interval_s = interval_s
+
+    async def start_stream(self, source: str, *, title: str | None = None) -> str:
+        return await self.seller.start_stream(
+            source, wei_per_s=self.wei_per_s, interval_s=self.interval_s, title=title
+        )
+
+    async def stop_stream(self, stream_id: str | None = None) -> list[ListenerPayment]:
+        return await self.seller.stop_stream(stream_id)

@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import json
-import select
-import socket
-import subprocess
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,34 +21,9 @@ from djmesh.ledger.evm import (
 )
 from djmesh.ledger.toolchain import find_anvil
 from tests.helpers.cli import CliResult, CliRunner
+from tests.helpers.devnet import devnet, free_port
 
 PASSPHRASE = "devnet wallet"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def devnet(cli: CliRunner, home: Path, *args: str) -> Iterator[dict[str, Any]]:
-    """`djmesh --home HOME devnet --port P --json ...` in the background; yields its ready line."""
-    process = subprocess.Popen(
-        [*cli.executable(), "--home", str(home), "devnet", "--port", str(_free_port()), "--json", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli.env, cwd=cli.cwd,
-    )  # fmt: skip
-    try:
-        assert process.stdout is not None
-        ready, _, _ = select.select([process.stdout], [], [], 60)
-        line = process.stdout.readline() if ready else ""
-        assert line, (
-            f"devnet did not start: {process.stderr.read() if process.poll() is not None else 'timeout'}"
-        )
-        yield json.loads(line)
-    finally:
-        process.terminate()
-        assert process.wait(timeout=20) == 0  # SIGTERM is a clean stop
 
 
 def _configure(home: Path, net: dict[str, Any]) -> None:
@@ -188,7 +158,7 @@ def test_wallet_without_passphrase_or_chain(djmesh_main: Callable[..., CliResult
     result = djmesh_main(*h, "wallet", "balance")
     assert result.returncode == 1 and "no chain configured" in result.stderr
     result = djmesh_main(
-        *h, "wallet", "balance", "--rpc-url", f"http://127.0.0.1:{_free_port()}", "--chain-id", "1"
+        *h, "wallet", "balance", "--rpc-url", f"http://127.0.0.1:{free_port()}", "--chain-id", "1"
     )
     assert result.returncode == 1 and result.stderr.count("\n") == 1
     assert "no EVM JSON-RPC node answers at http://127.0.0.1:" in result.stderr
