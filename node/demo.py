@@ -336,6 +336,7 @@ def format_summary(summary: dict[str, Any], names: dict[str, str] | None = None)
         )
     for offence in result["offences"]:
         lines.append(f"  recorded against {offence['peer'][-8:]}: {offence['kind']}")
+    lines += _ledger_lines(summary.get("ledger"))
     lines.append("")
     lines.append("leaderboard")
     for genre, rows in summary["leaderboard"].items():
@@ -344,3 +345,28 @@ def format_summary(summary: dict[str, Any], names: dict[str, str] | None = None)
                 f"  {genre:<8} {str(row.get('peer', ''))[-8:]}  {row.get('rating')}  {row.get('wins')}W {row.get('losses')}L"
             )
     return "\n".join(lines)
+
+
+def _eth(wei: str | int) -> str:
+    return f"{int(wei) / 10**18:.6g} ETH"
+
+
+def _ledger_lines(ledger: dict[str, Any] | None) -> list[str]:
+    if not ledger:
+        return []
+    rows = ledger["listener_payments"]
+    paid = sum(int(row["amount_wei"]) for row in rows)
+    solana = ledger["solana"]
+    lines = [
+        "",
+        f"ledger on {ledger['chain']['evm']} (chain {ledger['chain']['chain_id']})",
+        f"  prize {_eth(ledger['prize_wei'])} paid by the escrow to {ledger['winner_address']}",
+        f"    tx {ledger['payout_tx']}",
+        f"  pay-per-listen: {len(rows)} channels closed, {_eth(paid)} paid to the DJs",
+    ]
+    if ledger.get("votes"):
+        lines.append(f"  anonymous votes: {len(ledger['votes'])} cast through relaying peers")
+    lines.append(
+        f"  Solana ({ledger['chain']['solana']}): {len(solana['signatures'])} payments with the battle's memo"
+    )
+    return lines
