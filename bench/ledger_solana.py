@@ -2,7 +2,7 @@
 
 The reference rows send a bare transfer straight to LiteSVM (no memo, no preflight, no read-back):
 what a user gets from LiteSVM alone. The djmesh rows go through `SolanaLedger`, as the node pays:
-memo, preflight simulation, balances read before and after. ``python bench/solana.py [--transfers N]``.
+memo, preflight simulation, balances read before and after. ``python bench/ledger_solana.py [--transfers N]``.
 """
 
 from __future__ import annotations
