@@ -128,7 +128,7 @@ async def _participant(
         streams = money.streams if money is not None else None
         battles = await stack.enter_async_context(BattleService(node, live, liar=liar, streams=streams))
         if ledger is not None and money is not None:
-            await stack.enter_async_context(ledger.escrow(money, node, battles))
+            await stack.enter_async_context(ledger.battle_services(money, node, battles))
         yield Participant(name, node, live, battles, liar, money)
 
 
@@ -259,6 +259,8 @@ async def run_demo(
             await dj_b.escrow.accept(battle_id, set_b, stake_wei=STAKE_WEI)
             await crowd[0].escrow.sponsor(battle_id, SPONSOR_WEI)
             say("both DJs staked the prize in the escrow and viewer-1 sponsored it; listeners pay per second")
+            await ledger.open_voting(battle_id, dj_a.name, (dj_a.name, dj_b.name), [p.name for p in crowd])
+            say("each viewer paid a listen unit in ListenGate: one anonymous vote each")
         say("DJ B accepted; viewers join; sets start together")
         spec_state = dj_a.battles.battles[battle_id].machine.spec
         budget = (spec_state.reveal_by - int(time.time() * 1000)) / 1000 + 60
@@ -273,6 +275,11 @@ async def run_demo(
         ledger_summary = None
         if ledger is not None:
             winner = dj_a if result.winner == "a" else dj_b
+            say("viewers vote anonymously (a zero-knowledge proof each, sent through a relaying peer)")
+            verdict_of = {row["peer"]: row["winner"] for row in _verdict_rows(result, crowd, dj_a.battles)}
+            await ledger.vote(
+                battle_id, {p.name: verdict_of.get(p.node.peer_id, result.winner) for p in crowd}
+            )
             say("waiting for the committee's attestations and the escrow payout")
             if await winner.escrow.wait_payout(battle_id, 60) is None:
                 raise NodeError("demo: the escrow did not pay the winner (see the logs in the demo home)")

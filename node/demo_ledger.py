@@ -7,6 +7,9 @@ these keys are public by construction). What happens is what real nodes do, over
   over gossip and the winner's node claims the pot (`node.battle.escrow`);
 - the DJs' battle streams are priced: every listener's node opens a ListenChannel and pays vouchers
   while it listens, and each DJ's node closes the channels when its set ends (`node.live.listen_*`);
+- each viewer pays one listen unit into ListenGate with a fresh identity commitment, and after the
+  result votes anonymously: a zero-knowledge proof sent to a relaying peer, whose wallet submits it
+  (`node.battle.anonymous_votes`);
 - after the result, each viewer tips the winner in SOL and the sponsor pays a token prize, each with a
   memo naming the battle (`ledger.solana`).
 
@@ -31,6 +34,7 @@ from djmesh.ledger.evm.deploy import Deployment, deploy_contracts
 from djmesh.ledger.evm.errors import LedgerError
 from djmesh.ledger.evm.sender import TxSender
 from djmesh.ledger.solana import LiteSVMBackend, Payment, SolanaLedger, battle_memo
+from djmesh.node.battle.anonymous_votes import AnonymousVotes, deploy_gate
 from djmesh.node.battle.escrow import BattleEscrowService
 from djmesh.node.battle.service import BattleService, SetStreams
 from djmesh.node.errors import NodeError
@@ -46,6 +50,8 @@ STAKE_WEI = ETH  # each DJ
 SPONSOR_WEI = ETH // 2  # viewer-1 sponsors the prize
 WEI_PER_S = 10**13  # a listener pays 0.00001 ETH per second of a set
 VOUCHER_INTERVAL_S = 2
+LISTEN_UNIT_WEI = 10**15  # one paid listen unit in ListenGate: the right to one anonymous vote
+VOTING_WINDOW_S = 3600
 SOL_AIRDROP_LAMPORTS = 2 * 10**9
 SOL_TIP_LAMPORTS = 10**7  # 0.01 SOL from each viewer to the winner
 TOKEN_DECIMALS = 6
@@ -67,6 +73,7 @@ class Money:
     payer: ListenPayer
     seller: ListenSeller | None = None
     escrow: BattleEscrowService | None = None
+    votes: AnonymousVotes | None = None
 
     @property
     def streams(self) -> SetStreams | None:
@@ -81,6 +88,7 @@ class DemoLedger:
     chain: EvmChain
     bank: TxSender
     contracts: Deployment
+    gate: str
     svm: LiteSVMBackend
     label: str
     money: dict[str, Money] = field(default_factory=dict)
@@ -93,7 +101,8 @@ class DemoLedger:
         bank = TxSender(chain, Account.from_key(_seed("evm", "bank")))
         await asyncio.to_thread(_fund_bank, chain, bank.address)
         contracts = await asyncio.to_thread(deploy_contracts, bank)
-        return cls(chain, bank, contracts, LiteSVMBackend(), rpc or "in-process py-evm (eth-tester)")
+        gate = await asyncio.to_thread(deploy_gate, bank)
+        return cls(chain, bank, contracts, gate, LiteSVMBackend(), rpc or "in-process py-evm (eth-tester)")
 
     @contextlib.asynccontextmanager
     async def wallets(self, name: str, node: Node, live: LiveService, *, sells: bool) -> AsyncIterator[Money]:
@@ -116,12 +125,33 @@ class DemoLedger:
             yield money
 
     @contextlib.asynccontextmanager
-    async def escrow(self, money: Money, node: Node, battles: BattleService) -> AsyncIterator[None]:
-        """Run the node's escrow service (it publishes the node's wallet binding on start)."""
-        service = BattleEscrowService(node, battles, self.chain, money.sender, self.contracts.escrow)
-        async with service:
-            money.escrow = service
+    async def battle_services(self, money: Money, node: Node, battles: BattleService) -> AsyncIterator[None]:
+        """Run the node's escrow service (it publishes the wallet binding) and its anonymous votes (it relays)."""
+        escrow = BattleEscrowService(node, battles, self.chain, money.sender, self.contracts.escrow)
+        votes = AnonymousVotes(node, self.chain, money.sender, self.gate)
+        async with escrow, votes:
+            money.escrow, money.votes = escrow, votes
             yield
+
+    async def open_voting(
+        self, battle_id: bytes, organizer: str, dj_names: tuple[str, str], voters: list[str]
+    ) -> None:
+        """The organizer opens the battle in ListenGate; each voter pays a listen unit and registers."""
+        gate = self._votes(organizer)
+        ends_at = await asyncio.to_thread(self.chain.timestamp) + VOTING_WINDOW_S
+        djs = [self.money[name].account.address for name in dj_names]
+        await gate.create_battle(battle_id, djs, price_wei=LISTEN_UNIT_WEI, ends_at=ends_at)
+        await asyncio.gather(*(self._votes(name).register(battle_id) for name in voters))
+
+    async def vote(self, battle_id: bytes, choices: dict[str, str]) -> None:
+        """Each voter proves its paid membership and votes through a relaying peer (never its own wallet)."""
+        await asyncio.gather(*(self._votes(name).vote(battle_id, side) for name, side in choices.items()))
+
+    def _votes(self, name: str) -> AnonymousVotes:
+        votes = self.money[name].votes
+        if votes is None:
+            raise NodeError(f"demo: {name} runs no vote service")
+        return votes
 
     async def solana_prizes(self, battle_id: bytes, winner: str, sponsor: str, tippers: list[str]) -> None:
         """Viewers tip the winner in SOL; the sponsor pays a token prize; each with the battle's memo."""
@@ -142,12 +172,20 @@ class DemoLedger:
         if payout is None:
             raise NodeError("demo: the prize was not paid out (see the logs in the demo home)")
         payments = [row for m in self.money.values() if m.seller is not None for row in m.seller.payments()]
+        votes: list[dict[str, str]] = []
+        tally: list[int] = []
+        for money in self.money.values():
+            if money.votes is not None:
+                report = await money.votes.report(battle_id)
+                votes += report["cast"]
+                tally = report["tally"]
         sol_report = await winner_money.sol.chain_report(self.sol_payments) if self.sol_payments else {}
         return {
             "chain": {"evm": self.label, "chain_id": self.chain.chain_id, "solana": "in-process LiteSVM"},
             **payout,
             "listener_payments": payments,
-            "votes": [],
+            "votes": votes,
+            "vote_tally": dict(zip(("a", "b"), tally, strict=False)),
             "solana": {
                 "signatures": sol_report.get("signatures", []),
                 "payments": sol_report.get("payments", []),

@@ -57,6 +57,14 @@ def _check_ledger(summary: dict[str, Any], chain: EvmChain) -> None:
         receipt = w3.eth.get_transaction_receipt(row["tx"])
         assert receipt["status"] == 1 and receipt["from"] == row["dj"]
         assert 20 * 10**13 <= int(row["amount_wei"]) <= set_seconds * 10**13
+    # Anonymous votes: one per paying viewer, each sent by a relaying peer's wallet, not by a DJ's escrow
+    # or the voter's registration; the tally counts them all.
+    votes = ledger["votes"]
+    assert len(votes) == 4 and len({v["nullifier"] for v in votes}) == 4
+    for vote in votes:
+        receipt = w3.eth.get_transaction_receipt(vote["tx"])
+        assert receipt["status"] == 1 and receipt["logs"]
+    assert sum(ledger["vote_tally"].values()) == 4 and ledger["vote_tally"]["a"] >= 3
     # Solana: three honest viewers tipped in SOL, the sponsor paid a token prize, all read back.
     solana = ledger["solana"]
     assert len(solana["signatures"]) == len(set(solana["signatures"])) == 4

@@ -1,0 +1,78 @@
+"""Control API methods for anonymous votes: ``vote_methods(votes)`` is merged into the daemon's methods.
+
+- ``listen_register {battle_id}``: pay one listen unit in the battle's ListenGate; ``{battle_id, tx,
+  leaf_index}``
+- ``vote {battle_id, choice: "a"|"b", relay?: peer_id}``: cast this node's anonymous vote through a
+  relaying peer; ``{battle_id, choice, tx, nullifier, relayer}`` as read from the chain
+- ``votes {battle_id}``: ``{battle_id, tally, cast, relayed}``, the rows being ``{tx, nullifier}``
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from djmesh.ledger.errors import LedgerError
+from djmesh.node.battle.anonymous_votes import AnonymousVotes, nullifier_hex
+from djmesh.node.errors import ControlError
+from djmesh.node.node import Node
+
+Handler = Callable[[Node, dict[str, Any]], Awaitable[Any]]
+
+
+def _battle_id(params: dict[str, Any]) -> bytes:
+    text = params.get("battle_id")
+    try:
+        value = bytes.fromhex(text) if isinstance(text, str) else b""
+    except ValueError:
+        value = b""
+    if len(value) != 32:
+        raise ControlError("battle_id must be 64 hex digits")
+    return value
+
+
+def _choice(params: dict[str, Any]) -> str:
+    choice = params.get("choice")
+    if choice not in ("a", "b"):
+        raise ControlError("choice must be a or b")
+    return str(choice)
+
+
+def _relay(params: dict[str, Any]) -> str | None:
+    relay = params.get("relay")
+    if relay is not None and (not isinstance(relay, str) or not relay):
+        raise ControlError("relay must be a peer ID")
+    return relay
+
+
+def vote_methods(votes: AnonymousVotes) -> dict[str, Handler]:
+    """The anonymous-vote methods, bound to the daemon's ``AnonymousVotes``."""
+
+    async def _listen_register(node: Node, params: dict[str, Any]) -> Any:
+        try:
+            done = await votes.register(_battle_id(params))
+        except LedgerError as exc:
+            raise ControlError(str(exc)) from exc
+        return {"battle_id": done.battle_id.hex(), "tx": done.tx, "leaf_index": done.leaf_index}
+
+    async def _vote(node: Node, params: dict[str, Any]) -> Any:
+        battle_id, choice = _battle_id(params), _choice(params)
+        try:
+            receipt = await votes.vote(battle_id, choice, relay=_relay(params))
+        except LedgerError as exc:
+            raise ControlError(str(exc)) from exc
+        return {
+            "battle_id": battle_id.hex(),
+            "choice": choice,
+            "tx": receipt.tx,
+            "nullifier": nullifier_hex(receipt.nullifier),
+            "relayer": receipt.relayer,
+        }
+
+    async def _votes(node: Node, params: dict[str, Any]) -> Any:
+        try:
+            return await votes.report(_battle_id(params))
+        except LedgerError as exc:
+            raise ControlError(str(exc)) from exc
+
+    return {"listen_register": _listen_register, "vote": _vote, "votes": _votes}
