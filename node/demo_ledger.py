@@ -34,7 +34,8 @@ from djmesh.ledger.evm.deploy import Deployment, deploy_contracts
 from djmesh.ledger.evm.errors import LedgerError
 from djmesh.ledger.evm.sender import TxSender
 from djmesh.ledger.solana import LiteSVMBackend, Payment, SolanaLedger, battle_memo
-from djmesh.node.battle.anonymous_votes import AnonymousVotes, deploy_gate
+from djmesh.ledger.zk.gate import deploy_gate
+from djmesh.node.battle.anonymous_votes import AnonymousVotes
 from djmesh.node.battle.escrow import BattleEscrowService
 from djmesh.node.battle.service import BattleService, SetStreams
 from djmesh.node.errors import NodeError

@@ -36,6 +36,7 @@ class LedgerConfig:
     confirmations: int = 1
     escrow: str = ""
     listen_channel: str = ""
+    listen_gate: str = ""
     from_block: int = 0
     tx_timeout_s: float = 120.0
 
@@ -69,7 +70,7 @@ class LedgerConfig:
                 value = float(value)
             elif not isinstance(value, str):
                 raise LedgerConfigError(f"{source}: ledger.{key} must be a string")
-            if key in ("escrow", "listen_channel") and value:
+            if key in ("escrow", "listen_channel", "listen_gate") and value:
                 if not is_hex_address(value):
                     raise LedgerConfigError(f"{source}: ledger.{key} is not an EVM address: {value!r}")
                 value = to_checksum_address(value)

@@ -30,6 +30,7 @@ from djmesh.ledger.evm.errors import ChainUnreachableError, LedgerError
 from djmesh.ledger.evm.rpc_server import PyEvmRpc, serve
 from djmesh.ledger.evm.sender import TxSender
 from djmesh.ledger.toolchain import find_anvil
+from djmesh.ledger.zk.gate import deploy_gate
 
 BACKENDS = ("auto", "anvil", "py-evm")
 START_TIMEOUT_S = 30.0
@@ -48,6 +49,7 @@ class Devnet:
     backend: str
     accounts: tuple[DevAccount, ...]
     contracts: Deployment
+    listen_gate: str
     funded: tuple[str, ...]
 
     def ledger_config(self) -> LedgerConfig:
@@ -57,6 +59,7 @@ class Devnet:
             confirmations=1,
             escrow=self.contracts.escrow,
             listen_channel=self.contracts.listen_channel,
+            listen_gate=self.listen_gate,
         )
 
     def as_json(self) -> dict[str, Any]:
@@ -65,7 +68,7 @@ class Devnet:
             "chain_id": self.chain_id,
             "backend": self.backend,
             "accounts": [{"address": a.address, "private_key": a.private_key} for a in self.accounts],
-            "contracts": self.contracts.as_json(),
+            "contracts": {**self.contracts.as_json(), "ListenGate": self.listen_gate},
             "funded": list(self.funded),
         }
 
@@ -162,6 +165,7 @@ def run_devnet(
     with starter as (chain, accounts):
         deployer = TxSender(chain, Account.from_key(accounts[0].private_key))
         contracts = deploy_contracts(deployer)
+        listen_gate = deploy_gate(deployer)  # trusting the TEST-ONLY proving key (ledger/zk/README.md)
         funded = []
         for address in dict.fromkeys(to_checksum_address(a) for a in fund):
             deployer.transact(to=address, value=fund_wei)
@@ -172,5 +176,6 @@ def run_devnet(
             backend="anvil" if anvil is not None else "py-evm",
             accounts=tuple(accounts),
             contracts=contracts,
+            listen_gate=listen_gate,
             funded=tuple(funded),
         )

@@ -11,6 +11,7 @@ from web3 import Web3
 from web3.contract import Contract
 
 from djmesh.ledger.artifacts import load_artifact
+from djmesh.ledger.evm.sender import TxSender
 from djmesh.ledger.zk.groth16 import VerifyingKey
 from djmesh.ledger.zk.identity import Identity
 from djmesh.ledger.zk.merkle import MerkleTree
@@ -87,3 +88,13 @@ def prove_claim(
     tree = tree or battle_tree(gate, battle_id)
     claim_scope = scope(w3.eth.chain_id, gate.address, battle_id, Action.CLAIM)
     return prove(identity, tree, claim_scope, claim_signal(recipient, relayer))
+
+
+def deploy_gate(sender: TxSender, key_path: Path = VERIFICATION_KEY_PATH) -> str:
+    """Deploy the Poseidon hasher and a ListenGate trusting ``key_path`` from ``sender``'s wallet; the
+    gate's address. Blocking. The default key is the TEST-ONLY key (see ledger/zk/README.md)."""
+    hasher_code = json.loads(POSEIDON_EVM_PATH.read_text(encoding="utf-8"))["bytecode"]
+    hasher = sender.deploy([], bytes.fromhex(hasher_code.removeprefix("0x")))
+    artifact = load_artifact("ListenGate")
+    key = VerifyingKey.load(key_path)
+    return sender.deploy(artifact.abi, artifact.bytecode, hasher, *key.constructor_args())

@@ -17,7 +17,6 @@ Every chain call blocks, so it runs in a worker thread (``asyncio.to_thread``); 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import time
@@ -39,10 +38,9 @@ from djmesh.ledger.evm.chain import EvmChain
 from djmesh.ledger.evm.errors import TransactionFailedError
 from djmesh.ledger.evm.sender import REVERTS, TxSender, revert_reason
 from djmesh.ledger.zk.gate import battle_tree
-from djmesh.ledger.zk.groth16 import VerifyingKey
 from djmesh.ledger.zk.identity import Identity
 from djmesh.ledger.zk.merkle import MerkleTree
-from djmesh.ledger.zk.params import POSEIDON_EVM_PATH, VERIFICATION_KEY_PATH, ZKEY_PATH
+from djmesh.ledger.zk.params import ZKEY_PATH
 from djmesh.ledger.zk.prover import ProvingError, prove
 from djmesh.ledger.zk.signals import Action, scope, vote_signal
 from djmesh.node.errors import NodeError
@@ -165,16 +163,6 @@ def parse_choice(choice: int | str) -> int:
     if isinstance(choice, bool) or not 0 <= choice < 8:
         raise AnonymousVoteError(f"choice must be 0..7, not {choice!r}")
     return choice
-
-
-def deploy_gate(sender: TxSender, key_path: Path = VERIFICATION_KEY_PATH) -> str:
-    """Deploy the Poseidon hasher and a ListenGate trusting ``key_path`` from ``sender``'s wallet; the
-    gate's address. Blocking. The default key is the TEST-ONLY key (see ledger/zk/README.md)."""
-    hasher_code = json.loads(POSEIDON_EVM_PATH.read_text(encoding="utf-8"))["bytecode"]
-    hasher = sender.deploy([], bytes.fromhex(hasher_code.removeprefix("0x")))
-    artifact = load_artifact("ListenGate")
-    key = VerifyingKey.load(key_path)
-    return sender.deploy(artifact.abi, artifact.bytecode, hasher, *key.constructor_args())
 
 
 def _short(peer_id: str) -> str:
@@ -638,7 +626,6 @@ __all__ = [
     "Registration",
     "VoteReceipt",
     "VoteRefusedError",
-    "deploy_gate",
     "nullifier_hex",
     "parse_choice",
 ]

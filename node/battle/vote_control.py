@@ -76,3 +76,12 @@ def vote_methods(votes: AnonymousVotes) -> dict[str, Handler]:
             raise ControlError(str(exc)) from exc
 
     return {"listen_register": _listen_register, "vote": _vote, "votes": _votes}
+
+
+def unavailable_vote_methods(reason: str) -> dict[str, Handler]:
+    """The same methods on a node without a ledger: each answers why, instead of "unknown method"."""
+
+    async def _unavailable(node: Node, params: dict[str, Any]) -> Any:
+        raise ControlError(f"anonymous votes are off on this node: {reason}")
+
+    return {"listen_register": _unavailable, "vote": _unavailable, "votes": _unavailable}

@@ -61,6 +61,10 @@ def test_cli_drives_the_running_node(djmesh: CliRunner, running_node: Path) -> N
     assert isinstance(djmesh("--home", home, "peers", "--json").json(), list)
     bad = djmesh("--home", home, "follow", "not-a-peer-id")
     assert bad.returncode != 0 and "not a djmesh peer ID" in bad.stderr and "Traceback" not in bad.stderr
+    # No [ledger] in config.toml: the node runs, and a vote says what is missing.
+    vote = djmesh("--home", home, "vote", "ab" * 32, "a")
+    assert vote.returncode != 0 and "Traceback" not in vote.stderr
+    assert "anonymous votes are off on this node" in vote.stderr and "ledger.listen_gate" in vote.stderr
 
 
 def test_control_api_refuses_requests_without_the_token(running_node: Path) -> None:

@@ -24,14 +24,13 @@ from eth_account import Account
 from djmesh.ledger.evm import EvmChain, TxSender
 from djmesh.ledger.toolchain import ToolchainError, find_node, find_node_modules
 from djmesh.ledger.zk import groth16
-from djmesh.ledger.zk.gate import prove_vote
+from djmesh.ledger.zk.gate import deploy_gate, prove_vote
 from djmesh.ledger.zk.identity import Identity
 from djmesh.node.battle.anonymous_votes import (
     AlreadyVotedError,
     AnonymousVotes,
     NoRelayerError,
     NotRegisteredError,
-    deploy_gate,
     nullifier_hex,
 )
 from djmesh.node.battle.vote_cli import register as register_vote_command
