@@ -16,7 +16,6 @@ from djmesh.ledger.evm.channels import ListenChannels
 from djmesh.ledger.evm.deploy import Deployment
 from djmesh.ledger.evm.escrow import Escrow
 from tests.helpers.cli import CliResult, CliRunner
-from tests.helpers.plugin_cli import with_commands
 
 ETH = 10**18
 LEDGER_COMMANDS = ("wallet", "devnet")
@@ -70,9 +69,8 @@ def evm() -> Evm:
 
 @pytest.fixture
 def ledger_cli(djmesh: CliRunner) -> CliRunner:
-    """The real `djmesh` in a subprocess, with `wallet` and `devnet` even before pyproject lists them."""
-    runner = with_commands(djmesh, **{n: f"djmesh.ledger.cli:register_{n}" for n in LEDGER_COMMANDS})
-    runner.env["DJMESH_WALLET_SCRYPT_N"] = "1024"  # fast keystores: tests only
+    """The real `djmesh` in a subprocess, with fast keystores."""
+    runner = CliRunner(env={**djmesh.env, "DJMESH_WALLET_SCRYPT_N": "1024"}, cwd=djmesh.cwd)  # tests only
     return runner
 
 
@@ -89,12 +87,7 @@ def djmesh_main(
     from djmesh.node import cli
 
     def with_ledger(**kw: Any) -> list[EntryPoint]:
-        found = [e for e in entry_points(**kw) if e.name in LEDGER_COMMANDS]
-        if kw.get("group") == "djmesh.commands" and not found:
-            found = [
-                EntryPoint(n, f"djmesh.ledger.cli:register_{n}", "djmesh.commands") for n in LEDGER_COMMANDS
-            ]
-        return found
+        return [e for e in entry_points(**kw) if e.name in LEDGER_COMMANDS]
 
     monkeypatch.setattr(cli, "entry_points", with_ledger)
     monkeypatch.setenv("DJMESH_WALLET_SCRYPT_N", "1024")

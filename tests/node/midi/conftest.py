@@ -12,7 +12,6 @@ from collections.abc import Iterator
 import pytest
 
 from tests.helpers.cli import CliRunner
-from tests.helpers.plugin_cli import PluginCliRunner, with_commands
 
 JACK_BACKEND = "mido.backends.rtmidi/UNIX_JACK"
 
@@ -61,5 +60,5 @@ def jack(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
 
 
 @pytest.fixture
-def djmesh_midi(djmesh: CliRunner) -> PluginCliRunner:
-    return with_commands(djmesh, midi="djmesh.node.midi.cli:register")
+def djmesh_midi(djmesh: CliRunner) -> CliRunner:
+    return djmesh

@@ -17,7 +17,7 @@ from djmesh.node.midi.clock import CLOCK, CONTINUE, ClockTracker
 from djmesh.node.midi.monitor import MidiMonitor
 from djmesh.node.midi.ports import list_ports, open_output, open_virtual_input
 from djmesh.node.midi.sender import ClockSender
-from tests.helpers.plugin_cli import PluginCliRunner
+from tests.helpers.cli import CliRunner
 
 pytestmark = pytest.mark.timeout(120)
 IN_PORT = "djmesh:djmesh"  # the virtual input, as other JACK clients see it
@@ -70,7 +70,7 @@ def test_clock_into_the_djmesh_port_gives_tempo_and_transport(jack: dict[str, st
 
 
 def _run_cli_while(
-    djmesh_midi: PluginCliRunner, args: list[str], wait_port: tuple[str, str], during: Callable[[], None]
+    djmesh_midi: CliRunner, args: list[str], wait_port: tuple[str, str], during: Callable[[], None]
 ) -> subprocess.CompletedProcess[str]:
     proc = subprocess.Popen(
         [*djmesh_midi.executable(), *args],
@@ -92,7 +92,7 @@ def _run_cli_while(
 
 
 def test_cli_monitor_json_reports_the_clock(
-    jack: dict[str, str], djmesh_midi: PluginCliRunner, tmp_path: Path
+    jack: dict[str, str], djmesh_midi: CliRunner, tmp_path: Path
 ) -> None:
     senders: list[tuple[ClockSender, mido.ports.BaseOutput]] = []
 
@@ -116,9 +116,7 @@ def test_cli_monitor_json_reports_the_clock(
     assert report["running"] is True and report["ticks"] > 60
 
 
-def test_cli_clock_sends_a_steady_tempo(
-    jack: dict[str, str], djmesh_midi: PluginCliRunner, tmp_path: Path
-) -> None:
+def test_cli_clock_sends_a_steady_tempo(jack: dict[str, str], djmesh_midi: CliRunner, tmp_path: Path) -> None:
     tracker = ClockTracker()
     lock = threading.Lock()
 
@@ -149,10 +147,10 @@ def test_cli_clock_sends_a_steady_tempo(
         assert not tracker.state().running  # the sender ended with Stop
 
 
-def test_without_a_jack_server_the_error_is_one_line(djmesh_midi: PluginCliRunner, tmp_path: Path) -> None:
+def test_without_a_jack_server_the_error_is_one_line(djmesh_midi: CliRunner, tmp_path: Path) -> None:
     env = {**djmesh_midi.env, "MIDO_BACKEND": "mido.backends.rtmidi/UNIX_JACK"}
     env["JACK_DEFAULT_SERVER"] = "djmesh-nobody-home"
-    runner = PluginCliRunner(env=env, cwd=djmesh_midi.cwd)
+    runner = CliRunner(env=env, cwd=djmesh_midi.cwd)
     done = runner("--home", str(tmp_path / "h"), "midi", "monitor", "--seconds", "1")
     assert done.returncode == 1
     assert done.stderr.strip().count("\n") == 0, done.stderr
@@ -160,9 +158,9 @@ def test_without_a_jack_server_the_error_is_one_line(djmesh_midi: PluginCliRunne
 
 
 @pytest.mark.skipif(os.path.exists("/dev/snd/seq"), reason="this machine has an ALSA sequencer")
-def test_without_alsa_the_error_names_the_jack_fix(djmesh_midi: PluginCliRunner, tmp_path: Path) -> None:
+def test_without_alsa_the_error_names_the_jack_fix(djmesh_midi: CliRunner, tmp_path: Path) -> None:
     env = {k: v for k, v in djmesh_midi.env.items() if k != "MIDO_BACKEND"}
-    done = PluginCliRunner(env=env, cwd=djmesh_midi.cwd)("--home", str(tmp_path / "h"), "midi", "list")
+    done = CliRunner(env=env, cwd=djmesh_midi.cwd)("--home", str(tmp_path / "h"), "midi", "list")
     assert done.returncode == 1
     assert done.stderr.strip().count("\n") == 0, done.stderr
     assert "ALSA" in done.stderr and "MIDO_BACKEND=mido.backends.rtmidi/UNIX_JACK" in done.stderr

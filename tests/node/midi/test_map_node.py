@@ -15,7 +15,7 @@ import pytest
 
 from djmesh.node.midi.ports import open_output
 from djmesh.node.midi.sender import ClockSender
-from tests.helpers.plugin_cli import PluginCliRunner
+from tests.helpers.cli import CliRunner
 from tests.node.midi.test_jack import IN_PORT, wait_for_port
 
 pytestmark = pytest.mark.timeout(180)
@@ -35,7 +35,7 @@ text = "hello from the pads"
 
 
 @pytest.fixture
-def daemon(djmesh_midi: PluginCliRunner, tmp_path: Path) -> Iterator[Path]:
+def daemon(djmesh_midi: CliRunner, tmp_path: Path) -> Iterator[Path]:
     home = tmp_path / "dj"
     assert djmesh_midi("--home", str(home), "init").returncode == 0
     proc = subprocess.Popen(
@@ -60,7 +60,7 @@ def daemon(djmesh_midi: PluginCliRunner, tmp_path: Path) -> Iterator[Path]:
 
 
 def test_mapping_drives_a_running_node(
-    jack: dict[str, str], djmesh_midi: PluginCliRunner, daemon: Path, tmp_path: Path
+    jack: dict[str, str], djmesh_midi: CliRunner, daemon: Path, tmp_path: Path
 ) -> None:
     home = str(daemon)
     started = djmesh_midi("--home", home, "live", "start", "lavfi:sine=frequency=440", "--json")
@@ -112,7 +112,7 @@ def test_mapping_drives_a_running_node(
     assert [item["text"] for item in feed] == ["hello from the pads"]
 
 
-def test_map_says_when_no_node_is_running(djmesh_midi: PluginCliRunner, tmp_path: Path) -> None:
+def test_map_says_when_no_node_is_running(djmesh_midi: CliRunner, tmp_path: Path) -> None:
     mapping = tmp_path / "pads.toml"
     mapping.write_text(MAPPING, encoding="utf-8")
     home = tmp_path / "idle"

@@ -8,7 +8,7 @@ import pytest
 
 from djmesh.node.midi.errors import MappingError
 from djmesh.node.midi.mapping import load_mapping, parse_mapping
-from tests.helpers.plugin_cli import PluginCliRunner
+from tests.helpers.cli import CliRunner
 
 GOOD = """\
 [clock]
@@ -86,7 +86,7 @@ def test_unreadable_file(tmp_path: Path) -> None:
         load_mapping(tmp_path / "missing.toml")
 
 
-def test_cli_check_validates_without_a_node(djmesh_midi: PluginCliRunner, tmp_path: Path) -> None:
+def test_cli_check_validates_without_a_node(djmesh_midi: CliRunner, tmp_path: Path) -> None:
     good = tmp_path / "pads.toml"
     good.write_text(GOOD, encoding="utf-8")
     done = djmesh_midi("--home", str(tmp_path / "h"), "midi", "map", str(good), "--check")

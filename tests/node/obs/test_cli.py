@@ -12,19 +12,18 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.cli import CliRunner
-from tests.helpers.plugin_cli import PluginCliRunner, with_commands
 from tests.node.obs.fake_obs import fake_obs
 
 pytestmark = pytest.mark.timeout(120)
 
 
 @pytest.fixture
-def djmesh_obs(djmesh: CliRunner) -> PluginCliRunner:
-    return with_commands(djmesh, obs="djmesh.node.obs.cli:register")
+def djmesh_obs(djmesh: CliRunner) -> CliRunner:
+    return djmesh
 
 
 @pytest.fixture
-def daemon(djmesh_obs: PluginCliRunner, tmp_path: Path) -> Iterator[Path]:
+def daemon(djmesh_obs: CliRunner, tmp_path: Path) -> Iterator[Path]:
     home = tmp_path / "dj"
     assert djmesh_obs("--home", str(home), "init").returncode == 0
     proc = subprocess.Popen(
@@ -48,7 +47,7 @@ def daemon(djmesh_obs: PluginCliRunner, tmp_path: Path) -> Iterator[Path]:
             proc.wait()
 
 
-async def _run(runner: PluginCliRunner, *args: str) -> tuple[int, str, str]:
+async def _run(runner: CliRunner, *args: str) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
         *runner.executable(),
         *args,
@@ -63,7 +62,7 @@ async def _run(runner: PluginCliRunner, *args: str) -> tuple[int, str, str]:
 
 
 async def test_connect_identifies_and_checks_the_scenes(
-    djmesh_obs: PluginCliRunner, daemon: Path, tmp_path: Path
+    djmesh_obs: CliRunner, daemon: Path, tmp_path: Path
 ) -> None:
     secret = tmp_path / "obs-password"
     secret.write_text("hunter2\n")
@@ -92,7 +91,7 @@ async def test_connect_identifies_and_checks_the_scenes(
         assert obs.refused == 1
 
 
-def test_bad_arguments_are_one_line(djmesh_obs: PluginCliRunner, tmp_path: Path) -> None:
+def test_bad_arguments_are_one_line(djmesh_obs: CliRunner, tmp_path: Path) -> None:
     home = str(tmp_path / "h")
     done = djmesh_obs("--home", home, "obs", "connect", "--scene", "dance=Decks")
     assert done.returncode == 1 and "unknown battle event 'dance'" in done.stderr
