@@ -166,6 +166,7 @@ async def run_demo(
     progress: Any = None,
     rpc: str | None = None,
     with_ledger: bool = True,
+    ledger_ready: asyncio.Future[DemoLedger | None] | None = None,
     http: str | None = None,
 ) -> dict[str, Any]:
     """Run one battle; returns the summary that `djmesh demo --json` prints.
@@ -204,6 +205,8 @@ async def run_demo(
         say(
             f"ledger: contracts deployed on {ledger.label} (chain {ledger.chain.chain_id}); Solana: in-process"
         )
+    if ledger_ready is not None and not ledger_ready.done():
+        ledger_ready.set_result(ledger)  # a watching node (the TUI's) can get wallets to pay for the sets
     boot_home = _home(root, "bootstrap")
     from djmesh.node.identity import load_identity
 

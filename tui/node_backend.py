@@ -14,7 +14,7 @@ import re
 import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from djmesh.node.battle.control import accept as accept_with
 from djmesh.node.battle.control import announce as announce_with
@@ -34,8 +34,20 @@ from djmesh.protocol.battle import SIDES, Finished, PhaseChanged, Tracklist, bat
 from djmesh.protocol.messages import Profile
 from djmesh.tui.backend import Backend, BackendError, short
 from djmesh.tui.battle_json import battle_view
-from djmesh.tui.model import BattleView, ChatLine, CrewRow, FeedRow, NodeStatus, PeerRow, ProfileView
+from djmesh.tui.model import (
+    BattleView,
+    ChatLine,
+    CrewRow,
+    FeedRow,
+    NodeStatus,
+    PeerRow,
+    ProfileView,
+    WalletView,
+)
 from djmesh.tui.playback import VolumeSink
+
+if TYPE_CHECKING:
+    from djmesh.node.demo_ledger import DemoLedger, Money
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +77,8 @@ class NodeBackend(Backend):
         self.meters: MeterBank | None = None
         self.demo_summary: dict[str, Any] | None = None
         self._demo: asyncio.Task[None] | None = None
+        self._demo_ledger: asyncio.Future[DemoLedger | None] | None = None
+        self._wallets: contextlib.AbstractAsyncContextManager[Money] | None = None
         self._tasks = BackgroundTasks("tui")
         self._joined: set[bytes] = set()
         self._names: dict[str, tuple[str, float | None]] = {}  # peer -> (name, retry after)
@@ -92,6 +106,11 @@ class NodeBackend(Backend):
         self.node = node
         self.live = LiveService(node)
         await self.live.start()
+        if self._demo_ledger is not None:
+            ledger = await self._demo_ledger
+            if ledger is not None:  # the demo's sets are priced: this node pays to watch, as a viewer would
+                self._wallets = ledger.wallets(self.home.root.name, node, self.live, sells=False)
+                await self._wallets.__aenter__()
         self.battle_service = BattleService(node, self.live, auto_join=False)
         await self.battle_service.start()
         self.battle_service.listeners.append(self._on_battle_action)
@@ -115,7 +134,9 @@ class NodeBackend(Backend):
 
         async def run() -> None:
             try:
-                self.demo_summary = await run_demo(root, keep_running=True, progress=progress)
+                self.demo_summary = await run_demo(
+                    root, keep_running=True, progress=progress, ledger_ready=self._demo_ledger
+                )
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -123,7 +144,10 @@ class NodeBackend(Backend):
                 self.alert("error", f"The demo network failed: {exc}")
                 if not booted.done():
                     booted.set_exception(BackendError(f"the demo network did not start: {exc}"))
+                if self._demo_ledger is not None and not self._demo_ledger.done():
+                    self._demo_ledger.set_result(None)
 
+        self._demo_ledger = asyncio.get_running_loop().create_future()
         self._demo = asyncio.ensure_future(run())
         return await asyncio.wait_for(booted, DEMO_BOOT_TIMEOUT_S)
 
@@ -135,6 +159,10 @@ class NodeBackend(Backend):
             await self.meters.close()
         if self.battle_service is not None:
             await self.battle_service.close()
+        if self._wallets is not None:
+            with contextlib.suppress(Exception):
+                await self._wallets.__aexit__(None, None, None)
+            self._wallets = None
         if self.live is not None:
             with contextlib.suppress(Exception):
                 await self.live.close()
@@ -382,3 +410,17 @@ class NodeBackend(Backend):
             await self._running().react(bytes.fromhex(target_id), emoji)
         except (NodeError, ValueError) as exc:
             raise BackendError(str(exc)) from exc
+
+    async def wallet(self) -> WalletView:
+        from djmesh.ledger.errors import LedgerError
+        from djmesh.node.identity import IdentityError
+        from djmesh.node.wallet_control import read_wallet
+
+        try:
+            return WalletView.from_json(await asyncio.to_thread(read_wallet, self.home))
+        except (LedgerError, IdentityError, OSError) as exc:
+            raise BackendError(str(exc)) from exc
+
+    async def anonymous_vote(self, battle_id: str, side: str) -> str:
+        """In this app the node has no anonymous votes: they need the daemon's unlocked wallet."""
+        return "anonymous votes run in the node daemon (`djmesh node` with a [ledger] table in config.toml)"
