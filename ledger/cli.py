@@ -25,9 +25,8 @@ if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
 
     from djmesh.ledger.evm.chain import EvmChain
-    from djmesh.ledger.evm.channels import ListenChannels
     from djmesh.ledger.evm.config import LedgerConfig
-    from djmesh.ledger.evm.escrow import Escrow
+    from djmesh.ledger.evm.summary import LedgerContracts
 
 WALLET_ACTIONS = ("address", "balance", "deposit", "withdraw", "channels")
 WEI_PER_ETH = 10**18
@@ -204,59 +203,10 @@ def _unlock(args: argparse.Namespace) -> LocalAccount:
     return load_account(_keystore(args), read_passphrase(args.passphrase_file))
 
 
-class _Contracts:
-    """The configured contracts (either may be absent), bound read-only or to a sender."""
+def _contracts(chain: EvmChain, config: LedgerConfig, account: LocalAccount | None = None) -> LedgerContracts:
+    from djmesh.ledger.evm.summary import LedgerContracts
 
-    def __init__(self, chain: EvmChain, config: LedgerConfig, account: LocalAccount | None = None) -> None:
-        from djmesh.ledger.evm.channels import ListenChannels
-        from djmesh.ledger.evm.escrow import Escrow
-        from djmesh.ledger.evm.sender import TxSender
-
-        sender = TxSender(chain, account) if account is not None else None
-        self.from_block = config.from_block
-        self.escrow: Escrow | None = Escrow(chain, config.escrow, sender) if config.escrow else None
-        self.channels: ListenChannels | None = (
-            ListenChannels(chain, config.listen_channel, sender) if config.listen_channel else None
-        )
-
-    def need_channels(self) -> ListenChannels:
-        if self.channels is None:
-            raise CliError(
-                "set listen_channel (the ListenChannel address) in the [ledger] table of config.toml"
-            )
-        return self.channels
-
-
-def _channel_rows(contracts: _Contracts, address: str, now: int) -> list[dict[str, Any]]:
-    if contracts.channels is None:
-        return []
-    rows = []
-    for role, terms in contracts.channels.channels_of(address, from_block=contracts.from_block):
-        state = "closed" if terms.closed else ("expired" if now >= terms.expires_at else "open")
-        rows.append(
-            {
-                "channel": terms.channel_id,
-                "role": role,
-                "counterparty": terms.payee if role == "listener" else terms.listener,
-                "deposit_wei": str(terms.deposit),
-                "paid_wei": str(terms.paid),
-                "expires_at": terms.expires_at,
-                "state": state,
-            }
-        )
-    return rows
-
-
-def _refundable_battles(contracts: _Contracts, address: str, now: int) -> list[tuple[bytes, int]]:
-    if contracts.escrow is None:
-        return []
-    out = []
-    for battle_id in contracts.escrow.battles_staked_by(address, from_block=contracts.from_block):
-        battle = contracts.escrow.battle(battle_id)
-        stake = contracts.escrow.stake_of(battle_id, address)
-        if battle is not None and not battle.settled and now >= battle.deadline and stake > 0:
-            out.append((battle_id, stake))
-    return out
+    return LedgerContracts(chain, config, account)
 
 
 def _wallet(args: argparse.Namespace) -> int:
@@ -299,38 +249,22 @@ def _wallet_address(args: argparse.Namespace) -> int:
 
 def _wallet_balance(args: argparse.Namespace) -> int:
     from djmesh.ledger.evm.keystore import read_address
+    from djmesh.ledger.evm.summary import balance_summary
 
     address = read_address(_keystore(args))
     config = _config(args)
     chain = _connect(config)
-    contracts = _Contracts(chain, config)
-    now = chain.timestamp()
-    balance = chain.balance(address)
-    owed = sum(c.owed(address) for c in (contracts.escrow, contracts.channels) if c is not None)
-    in_channels = reclaimable = 0
-    for row in _channel_rows(contracts, address, now):
-        if row["role"] != "listener" or row["state"] == "closed":
-            continue
-        left = int(row["deposit_wei"]) - int(row["paid_wei"])
-        if row["state"] == "expired":
-            reclaimable += left
-        else:
-            in_channels += left
-    refundable = sum(stake for _, stake in _refundable_battles(contracts, address, now))
-    result = {
-        "address": address,
-        "chain_id": chain.chain_id,
-        "balance_wei": str(balance),
-        "in_channels_wei": str(in_channels),
-        "withdrawable_wei": str(owed + reclaimable + refundable),
-    }
+    result = balance_summary(chain, _contracts(chain, config), address)
+    balance, in_channels, withdrawable = (
+        int(result[key]) for key in ("balance_wei", "in_channels_wei", "withdrawable_wei")
+    )
     if args.json:
         _print_json(result)
     else:
         print(f"{address} on chain {chain.chain_id}")
         print(f"balance      {format_eth(balance)}")
         print(f"in channels  {format_eth(in_channels)}")
-        print(f"withdrawable {format_eth(owed + reclaimable + refundable)}")
+        print(f"withdrawable {format_eth(withdrawable)}")
     return 0
 
 
@@ -344,7 +278,7 @@ def _wallet_deposit(args: argparse.Namespace) -> int:
     config = _config(args)
     account = _unlock(args)
     chain = _connect(config)
-    channels = _Contracts(chain, config, account).need_channels()
+    channels = _contracts(chain, config, account).need_channels()
     if payee is not None:
         channel_id = channels.open(payee, amount, timeout)
         receipt_text = "opened"
@@ -368,15 +302,17 @@ def _wallet_deposit(args: argparse.Namespace) -> int:
 
 
 def _wallet_withdraw(args: argparse.Namespace) -> int:
+    from djmesh.ledger.evm.summary import channel_rows, refundable_battles
+
     config = _config(args)
     account = _unlock(args)
     chain = _connect(config)
-    contracts = _Contracts(chain, config, account)
+    contracts = _contracts(chain, config, account)
     address = account.address
     now = chain.timestamp()
     done: list[dict[str, Any]] = []
     if contracts.channels is not None:
-        for row in _channel_rows(contracts, address, now):
+        for row in channel_rows(contracts, address, now):
             if row["role"] == "listener" and row["state"] == "expired":
                 receipt = contracts.channels.expire(row["channel"])
                 amount = int(row["deposit_wei"]) - int(row["paid_wei"])
@@ -384,7 +320,7 @@ def _wallet_withdraw(args: argparse.Namespace) -> int:
                     {"kind": "channel", "id": row["channel"], "amount_wei": str(amount), "tx": _tx(receipt)}
                 )
     if contracts.escrow is not None:
-        for battle_id, stake in _refundable_battles(contracts, address, now):
+        for battle_id, stake in refundable_battles(contracts, address, now):
             receipt = contracts.escrow.refund(battle_id)
             done.append(
                 {"kind": "refund", "id": battle_id.hex(), "amount_wei": str(stake), "tx": _tx(receipt)}
@@ -413,13 +349,14 @@ def _tx(receipt: Any) -> str:
 
 def _wallet_channels(args: argparse.Namespace) -> int:
     from djmesh.ledger.evm.keystore import read_address
+    from djmesh.ledger.evm.summary import channel_rows
 
     address = read_address(_keystore(args))
     config = _config(args)
     chain = _connect(config)
-    contracts = _Contracts(chain, config)
+    contracts = _contracts(chain, config)
     contracts.need_channels()
-    rows = _channel_rows(contracts, address, chain.timestamp())
+    rows = channel_rows(contracts, address, chain.timestamp())
     if args.json:
         _print_json(rows)
     elif not rows:

@@ -43,6 +43,7 @@ async def run_daemon(
     from djmesh.node.live.control import LIVE_METHODS
     from djmesh.node.live.service import LiveService
     from djmesh.node.p2p.netstats import NETWORK_METHODS
+    from djmesh.node.wallet_control import WALLET_METHODS
 
     options = NodeOptions(listen=listen, bootstrap=bootstrap, passphrase=passphrase)
     async with (
@@ -52,7 +53,13 @@ async def run_daemon(
         _vote_methods(node, home, passphrase) as vote_methods,
         ControlServer(
             node,
-            extra_methods={**LIVE_METHODS, **NETWORK_METHODS, **battle_methods(battles), **vote_methods},
+            extra_methods={
+                **LIVE_METHODS,
+                **NETWORK_METHODS,
+                **battle_methods(battles),
+                **vote_methods,
+                **WALLET_METHODS,
+            },
         ),
         optional_http_server(http, node, live=live, battles=battles) as web,
     ):

@@ -37,7 +37,7 @@ SCREENS_BY_NAME = {
     "peers": ("Peers", "connections, latency, addresses"),
     "profile": ("Profile", "yours and anyone's"),
     "crews": ("Crews", "your crews; found one"),
-    "wallet": ("Wallet", "balances and payments (ledger not available yet)"),
+    "wallet": ("Wallet", "address, balance, listen channels (r refreshes)"),
     "settings": ("Settings", "name, addresses, bootstrap peers, log level, mDNS"),
     "log": ("Log", "the node's home, mode and log"),
 }

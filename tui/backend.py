@@ -14,7 +14,17 @@ from collections.abc import Callable
 from typing import Any
 
 from djmesh.node.p2p.netstats import Traffic, rates
-from djmesh.tui.model import BattleView, ChatLine, CrewRow, FeedRow, NodeStatus, PeerRow, ProfileView
+from djmesh.tui.model import (
+    BattleView,
+    ChatLine,
+    CrewRow,
+    FeedRow,
+    NodeStatus,
+    PeerRow,
+    ProfileView,
+    VoteOutcome,
+    WalletView,
+)
 from djmesh.tui.playback import Volume
 
 Alert = Callable[[str, str], None]  # (severity: information|warning|error, message)
@@ -114,19 +124,34 @@ class Backend(ABC):
         await self.reaction(battle_id, emoji)
         await self.chat(battle_room(battle_id), emoji)
 
-    async def vote(self, battle_id: str, side: str) -> None:
-        """The crowd's vote, cast now as a signed ``vote:a``/``vote:b`` reaction on the battle (gossip).
+    async def anonymous_vote(self, battle_id: str, side: str) -> VoteOutcome | str:
+        """Cast the ledger's anonymous vote (its ZK proof relayed by a peer, one vote per listener).
 
-        Not binding: the committee's verdict decides the battle. Where the ledger's crowd vote
-        plugs in: once ledger/zk lands, this also casts the vote on the ledger with its ZK proof
-        (one vote per person, without saying who), and the screen shows the proof's receipt.
+        Returns the outcome, or why this node has no anonymous votes (then ``vote`` falls back to
+        the reaction). A failed vote (no relayer, already voted) raises ``BackendError``.
+        """
+        return "this node has no anonymous votes"
+
+    async def vote(self, battle_id: str, side: str) -> VoteOutcome:
+        """The crowd's vote: on the ledger when the node can, else a signed ``vote:a``/``vote:b`` reaction.
+
+        The reaction is gossip, not binding: the committee's verdict decides the battle. The
+        anonymous vote is never echoed in the battle's chat, which would say who voted.
         """
         from djmesh.node.battle.view import battle_room
 
         if side not in ("a", "b"):
             raise BackendError(f"vote for DJ A or DJ B, not {side!r}")
+        outcome = await self.anonymous_vote(battle_id, side)
+        if isinstance(outcome, VoteOutcome):
+            return outcome
         await self.reaction(battle_id, f"vote:{side}")
         await self.chat(battle_room(battle_id), f"🗳 votes for DJ {side.upper()}")
+        return VoteOutcome(side=side, binding=False, why_not_binding=outcome)
+
+    async def wallet(self) -> WalletView:
+        """The node's wallet as the chain has it; ``BackendError`` says why when it cannot be read."""
+        raise BackendError("this node has no wallet")
 
     async def announce_battle(
         self, opponent: str, set_path: str, *, title: str = "", genre: str = "house", start_in_s: float = 60.0

@@ -19,7 +19,19 @@ from djmesh.node.home import NodeHome
 from djmesh.node.p2p.netstats import Traffic
 from djmesh.tui.backend import Backend, BackendError, short
 from djmesh.tui.battle_json import battle_view
-from djmesh.tui.model import BattleView, ChatLine, CrewRow, FeedRow, NodeStatus, PeerRow, ProfileView
+from djmesh.tui.model import (
+    BattleView,
+    ChatLine,
+    CrewRow,
+    FeedRow,
+    NodeStatus,
+    PeerRow,
+    ProfileView,
+    VoteOutcome,
+    WalletView,
+)
+
+VOTES_OFF = ("anonymous votes are off", "unknown method")  # the daemon has no ledger / is older
 
 
 def absolute(path: str) -> str:
@@ -151,3 +163,17 @@ class ControlBackend(Backend):
 
     async def reaction(self, target_id: str, emoji: str) -> None:
         await self._call("react", id=target_id, emoji=emoji)
+
+    async def anonymous_vote(self, battle_id: str, side: str) -> VoteOutcome | str:
+        try:
+            found = await self.client.call("vote", battle_id=battle_id, choice=side)
+        except ControlError as exc:
+            if any(marker in str(exc) for marker in VOTES_OFF):
+                return str(exc)
+            raise BackendError(str(exc)) from exc
+        except (NodeError, OSError) as exc:
+            raise BackendError(str(exc)) from exc
+        return VoteOutcome(side=side, binding=True, tx=str(found["tx"]), nullifier=str(found["nullifier"]))
+
+    async def wallet(self) -> WalletView:
+        return WalletView.from_json(await self._call("wallet"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 SIDES = ("a", "b")
 
@@ -108,3 +109,64 @@ class NodeStatus:
     bytes_sent: int = 0  # over the connections open now
     bytes_received: int = 0
     discovery: dict[str, int | bool] = field(default_factory=dict)  # bootstrap, DHT, relay (netstats)
+
+
+@dataclass(frozen=True)
+class WalletChannel:
+    """A listen channel the node pays into (role listener) or is paid from (role payee)."""
+
+    channel: int
+    role: str
+    counterparty: str
+    deposit_wei: int
+    paid_wei: int
+    expires_at: int
+    state: str  # open | expired | closed
+
+
+@dataclass(frozen=True)
+class WalletView:
+    """The node's wallet as read from the chain, without its passphrase."""
+
+    address: str
+    chain_id: int
+    balance_wei: int
+    in_channels_wei: int
+    withdrawable_wei: int
+    channels: tuple[WalletChannel, ...] = ()
+    solana_address: str | None = None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> WalletView:
+        """From the ``wallet`` control method's answer (amounts are decimal strings of wei)."""
+        return cls(
+            address=str(data["address"]),
+            chain_id=int(data["chain_id"]),
+            balance_wei=int(data["balance_wei"]),
+            in_channels_wei=int(data["in_channels_wei"]),
+            withdrawable_wei=int(data["withdrawable_wei"]),
+            channels=tuple(
+                WalletChannel(
+                    channel=int(row["channel"]),
+                    role=str(row["role"]),
+                    counterparty=str(row["counterparty"]),
+                    deposit_wei=int(row["deposit_wei"]),
+                    paid_wei=int(row["paid_wei"]),
+                    expires_at=int(row["expires_at"]),
+                    state=str(row["state"]),
+                )
+                for row in data.get("channels") or ()
+            ),
+            solana_address=data.get("solana_address"),
+        )
+
+
+@dataclass(frozen=True)
+class VoteOutcome:
+    """How a vote went: on the ledger with its proof (``binding``), or as a gossip reaction only."""
+
+    side: str
+    binding: bool
+    tx: str = ""
+    nullifier: str = ""
+    why_not_binding: str = ""

@@ -3,7 +3,19 @@
 from __future__ import annotations
 
 from djmesh.tui.backend import Backend, BackendError
-from djmesh.tui.model import BattleView, ChatLine, CrewRow, DjLive, FeedRow, NodeStatus, PeerRow, ProfileView
+from djmesh.tui.model import (
+    BattleView,
+    ChatLine,
+    CrewRow,
+    DjLive,
+    FeedRow,
+    NodeStatus,
+    PeerRow,
+    ProfileView,
+    VoteOutcome,
+    WalletChannel,
+    WalletView,
+)
 
 ME = "12D3KooWFakeNodeForTheTuiTestsAAAAAAAAAAAAAAAAAAAAAA"
 ADA = "12D3KooWAdaAdaAdaAdaAdaAdaAdaAdaAdaAdaAdaAdaAdaAdaAda"
@@ -89,11 +101,41 @@ def challenge() -> BattleView:
     )
 
 
+LISTENER = "0x" + "a11ce" * 8
+PAYEE = "0x" + "0b0b" * 10
+WALLET = WalletView(
+    address="0x" + "d1" * 20,
+    chain_id=31337,
+    balance_wei=98_499_000_000_000_000_000,
+    in_channels_wei=1_200_000_000_000_000_000,
+    withdrawable_wei=300_000_000_000_000_000,
+    channels=(
+        WalletChannel(
+            1, "listener", PAYEE, 1_500_000_000_000_000_000, 300_000_000_000_000_000, 1_763_784_000, "open"
+        ),
+        WalletChannel(
+            2, "payee", LISTENER, 500_000_000_000_000_000, 500_000_000_000_000_000, 1_763_780_400, "closed"
+        ),
+    ),
+    solana_address="4Nd1mYQzvjGvQ8mR7Ppm2gcxWTtYBRsdDjmeshTest1",
+)
+
+
 class FixedBackend(Backend):
     mode = "test data"
 
-    def __init__(self, battles: list[BattleView] | None = None, *, home: str = "/tmp/djmesh-test") -> None:
+    def __init__(
+        self,
+        battles: list[BattleView] | None = None,
+        *,
+        home: str = "/tmp/djmesh-test",
+        wallet: WalletView | str = WALLET,
+        anonymous_votes: bool = False,
+    ) -> None:
         super().__init__()
+        self.wallet_view = wallet  # a string: why the wallet cannot be read
+        self.anonymous_votes = anonymous_votes
+        self.ballots: list[tuple[str, str]] = []  # anonymous votes cast (battle, side)
         self.home = home
         self._battles = [battle()] if battles is None else battles
         self.posts: list[FeedRow] = [
@@ -197,3 +239,16 @@ class FixedBackend(Backend):
     async def hear(self, stream_id: str | None, label: str = "") -> None:
         self.heard.append(stream_id)
         self.hearing = label if stream_id else None
+
+    async def wallet(self) -> WalletView:
+        if isinstance(self.wallet_view, str):
+            raise BackendError(self.wallet_view)
+        return self.wallet_view
+
+    async def anonymous_vote(self, battle_id: str, side: str) -> VoteOutcome | str:
+        if not self.anonymous_votes:
+            return "this test node has no ledger"
+        if any(cast == battle_id for cast, _ in self.ballots):
+            raise BackendError("this listener already voted in this battle")
+        self.ballots.append((battle_id, side))
+        return VoteOutcome(side, binding=True, tx="0x" + "7a" * 32, nullifier="0x" + "5e" * 32)

@@ -188,14 +188,21 @@ class BattleScreen(DjmeshScreen):
     @work(group="send")
     async def send_vote(self, battle_id: str, side: str) -> None:
         try:
-            await self.backend.vote(battle_id, side)
+            outcome = await self.backend.vote(battle_id, side)
         except BackendError as exc:
             self.notify(f"Vote not sent: {exc}", title="Vote", severity="error")
             return
-        # The ledger's proof (ledger/zk) is not available yet: this vote is a signed reaction only.
+        if outcome.binding:
+            self.notify(
+                f"You voted for DJ {side.upper()} on the ledger, anonymously.\n"
+                f"tx {outcome.tx}\nnullifier {outcome.nullifier}",
+                title="Vote",
+            )
+            return
         self.notify(
-            f"You voted for DJ {side.upper()} (a signed reaction; the ledger's proof comes later)",
+            f"You voted for DJ {side.upper()} as a signed reaction: not binding ({outcome.why_not_binding}).",
             title="Vote",
+            severity="warning",
         )
         self.reload_chat()
 
