@@ -63,7 +63,9 @@ async def wallet_screen_text(backend: Backend, *expected: str) -> str:
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(app.ready.is_set, what="the app's node")
         await pilot.press("w")
-        await wait_until(lambda: all(e in screen_text(app) for e in expected), what=lambda: screen_text(app))
+        await wait_until(
+            lambda: all(e in screen_text(app) for e in expected), timeout=60, what=lambda: screen_text(app)
+        )
         text = screen_text(app)
         assert not any("Traceback" in n for n in notes(app))
         await pilot.press("q")
