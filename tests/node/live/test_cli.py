@@ -2,44 +2,17 @@
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from tests.helpers.cli import CliRunner
+from tests.helpers.daemon import node_process
 from tests.node.live.mesh import dominant_hz, read_audio
 
 pytestmark = pytest.mark.timeout(180)
-
-
-@contextmanager
-def node_process(djmesh: CliRunner, home: Path, *extra: str) -> Iterator[str]:
-    """A running `djmesh node`; yields its first multiaddr."""
-    assert djmesh("--home", str(home), "init").returncode == 0
-    proc = subprocess.Popen(
-        [*djmesh.executable(), "--home", str(home), "node", "--listen", "/ip4/127.0.0.1/tcp/0", *extra],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env=djmesh.env,
-    )
-    assert proc.stdout is not None
-    first = proc.stdout.readline().strip()
-    try:
-        assert "/p2p/12D3KooW" in first
-        yield first
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def test_live_start_listen_stop_through_the_cli(djmesh: CliRunner, tmp_path: Path) -> None:

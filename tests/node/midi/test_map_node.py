@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ import pytest
 from djmesh.node.midi.ports import open_output
 from djmesh.node.midi.sender import ClockSender
 from tests.helpers.cli import CliRunner
+from tests.helpers.daemon import node_process
 from tests.node.midi.test_jack import IN_PORT, wait_for_port
 
 pytestmark = pytest.mark.timeout(180)
@@ -37,26 +37,8 @@ text = "hello from the pads"
 @pytest.fixture
 def daemon(djmesh_midi: CliRunner, tmp_path: Path) -> Iterator[Path]:
     home = tmp_path / "dj"
-    assert djmesh_midi("--home", str(home), "init").returncode == 0
-    proc = subprocess.Popen(
-        [*djmesh_midi.executable(), "--home", str(home), "node", "--listen", "/ip4/127.0.0.1/tcp/0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env=djmesh_midi.env,
-        cwd=djmesh_midi.cwd,
-    )
-    assert proc.stdout is not None
-    try:
-        assert "/p2p/12D3KooW" in proc.stdout.readline()
+    with node_process(djmesh_midi, home):
         yield home
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def test_mapping_drives_a_running_node(

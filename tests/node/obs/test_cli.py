@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.helpers.cli import CliRunner
+from tests.helpers.daemon import node_process
 from tests.node.obs.fake_obs import fake_obs
 
 pytestmark = pytest.mark.timeout(120)
@@ -25,26 +24,8 @@ def djmesh_obs(djmesh: CliRunner) -> CliRunner:
 @pytest.fixture
 def daemon(djmesh_obs: CliRunner, tmp_path: Path) -> Iterator[Path]:
     home = tmp_path / "dj"
-    assert djmesh_obs("--home", str(home), "init").returncode == 0
-    proc = subprocess.Popen(
-        [*djmesh_obs.executable(), "--home", str(home), "node", "--listen", "/ip4/127.0.0.1/tcp/0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env=djmesh_obs.env,
-        cwd=djmesh_obs.cwd,
-    )
-    assert proc.stdout is not None
-    try:
-        assert "/p2p/12D3KooW" in proc.stdout.readline()
+    with node_process(djmesh_obs, home):
         yield home
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 async def _run(runner: CliRunner, *args: str) -> tuple[int, str, str]:
