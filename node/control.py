@@ -14,11 +14,12 @@ import json
 import logging
 import os
 import secrets
-from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from djmesh.node import control_params as req
+from djmesh.node.control_params import Handler
 from djmesh.node.errors import ControlError, NodeError, NodeNotRunningError
 from djmesh.node.home import NodeHome
 from djmesh.node.json_view import envelope_json, plain
@@ -29,31 +30,6 @@ from djmesh.protocol.messages import Profile
 log = logging.getLogger(__name__)
 
 MAX_REQUEST_BYTES = 64 * 1024
-Handler = Callable[[Node, dict[str, Any]], Awaitable[Any]]
-
-
-def _str(params: dict[str, Any], name: str) -> str:
-    value = params.get(name)
-    if not isinstance(value, str) or not value:
-        raise ControlError(f"missing or invalid parameter {name!r}")
-    return value
-
-
-def _hex32(params: dict[str, Any], name: str) -> bytes:
-    try:
-        value = bytes.fromhex(_str(params, name))
-    except ValueError as exc:
-        raise ControlError(f"{name} must be a hex content ID") from exc
-    if len(value) != 32:
-        raise ControlError(f"{name} must be 64 hex digits")
-    return value
-
-
-def _limit(params: dict[str, Any]) -> int:
-    value = params.get("limit", 50)
-    if not isinstance(value, int) or not 1 <= value <= 1000:
-        raise ControlError("limit must be 1..1000")
-    return value
 
 
 async def _id(node: Node, params: dict[str, Any]) -> Any:
@@ -66,11 +42,11 @@ async def _id(node: Node, params: dict[str, Any]) -> Any:
 
 
 async def _post(node: Node, params: dict[str, Any]) -> Any:
-    text = _str(params, "text")
+    text = req.text(params, "text")
     if params.get("crew"):
-        envelope = await node.crew_post(_hex32(params, "crew"), text)
+        envelope = await node.crew_post(req.hex32(params, "crew"), text)
     else:
-        reply_to = _hex32(params, "reply_to") if params.get("reply_to") else None
+        reply_to = req.hex32(params, "reply_to") if params.get("reply_to") else None
         envelope = await node.post(
             text, links=params.get("links") or (), reply_to=reply_to, mentions=params.get("mentions") or ()
         )
@@ -78,16 +54,18 @@ async def _post(node: Node, params: dict[str, Any]) -> Any:
 
 
 async def _follow(node: Node, params: dict[str, Any]) -> Any:
-    return envelope_json(await node.follow(_str(params, "peer_id")))
+    return envelope_json(await node.follow(req.text(params, "peer_id")))
 
 
 async def _unfollow(node: Node, params: dict[str, Any]) -> Any:
-    return envelope_json(await node.unfollow(_str(params, "peer_id")))
+    return envelope_json(await node.unfollow(req.text(params, "peer_id")))
 
 
 async def _feed(node: Node, params: dict[str, Any]) -> Any:
     before = params.get("before")
-    return [asdict(item) for item in node.feed(limit=_limit(params), before_ms=before)]
+    return [
+        asdict(item) for item in node.feed(limit=req.integer(params, "limit", 50, 1, 1000), before_ms=before)
+    ]
 
 
 async def _peers(node: Node, params: dict[str, Any]) -> Any:
@@ -117,16 +95,16 @@ async def _profile_set(node: Node, params: dict[str, Any]) -> Any:
 
 
 async def _crew_create(node: Node, params: dict[str, Any]) -> Any:
-    return {"crew_id": (await node.create_crew(_str(params, "name"), params.get("bio") or "")).hex()}
+    return {"crew_id": (await node.create_crew(req.text(params, "name"), params.get("bio") or "")).hex()}
 
 
 async def _crew_invite(node: Node, params: dict[str, Any]) -> Any:
-    await node.invite(_hex32(params, "crew_id"), _str(params, "peer_id"))
+    await node.invite(req.hex32(params, "crew_id"), req.text(params, "peer_id"))
     return {"ok": True}
 
 
 async def _crew_join(node: Node, params: dict[str, Any]) -> Any:
-    crew_id = _hex32(params, "crew_id")
+    crew_id = req.hex32(params, "crew_id")
     await node.join_crew(crew_id)
     state = node.view.crew(crew_id)
     return {
@@ -138,7 +116,12 @@ async def _crew_join(node: Node, params: dict[str, Any]) -> Any:
 
 
 async def _crew_feed(node: Node, params: dict[str, Any]) -> Any:
-    return [asdict(item) for item in node.crew_feed(_hex32(params, "crew_id"), limit=_limit(params))]
+    return [
+        asdict(item)
+        for item in node.crew_feed(
+            req.hex32(params, "crew_id"), limit=req.integer(params, "limit", 50, 1, 1000)
+        )
+    ]
 
 
 async def _crews(node: Node, params: dict[str, Any]) -> Any:
@@ -158,23 +141,25 @@ def _peer_ids(keys: set[bytes]) -> list[str]:
 
 
 async def _chat(node: Node, params: dict[str, Any]) -> Any:
-    room = _str(params, "room")
+    room = req.text(params, "room")
     if params.get("text"):
-        return envelope_json(await node.chat(room, _str(params, "text")))
+        return envelope_json(await node.chat(room, req.text(params, "text")))
     await node.join_room(room)
-    return [envelope_json(e) for e in node.chat_history(room, limit=_limit(params))]
+    return [
+        envelope_json(e) for e in node.chat_history(room, limit=req.integer(params, "limit", 50, 1, 1000))
+    ]
 
 
 async def _react(node: Node, params: dict[str, Any]) -> Any:
-    return envelope_json(await node.react(_hex32(params, "id"), _str(params, "emoji")))
+    return envelope_json(await node.react(req.hex32(params, "id"), req.text(params, "emoji")))
 
 
 async def _notifications(node: Node, params: dict[str, Any]) -> Any:
-    return [envelope_json(e) for e in node.notifications(limit=_limit(params))]
+    return [envelope_json(e) for e in node.notifications(limit=req.integer(params, "limit", 50, 1, 1000))]
 
 
 async def _flag(node: Node, params: dict[str, Any]) -> Any:
-    node.set_flag(_str(params, "peer_id"), _str(params, "flag"), bool(params.get("on", True)))
+    node.set_flag(req.text(params, "peer_id"), req.text(params, "flag"), bool(params.get("on", True)))
     return {"ok": True}
 
 
@@ -183,7 +168,7 @@ async def _sync(node: Node, params: dict[str, Any]) -> Any:
 
 
 async def _connect(node: Node, params: dict[str, Any]) -> Any:
-    return {"peer_id": await node.connect(_str(params, "multiaddr"))}
+    return {"peer_id": await node.connect(req.text(params, "multiaddr"))}
 
 
 async def _status(node: Node, params: dict[str, Any]) -> Any:

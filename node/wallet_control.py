@@ -8,14 +8,12 @@ the wallet's passphrase: addresses are read from the key files' public parts.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from typing import Any
 
+from djmesh.node.control_params import Handler
 from djmesh.node.errors import ControlError
 from djmesh.node.home import NodeHome
 from djmesh.node.node import Node
-
-Handler = Callable[[Node, dict[str, Any]], Awaitable[Any]]
 
 
 def solana_address(home: NodeHome) -> str | None:

@@ -15,55 +15,19 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Awaitable, Callable
 from typing import Any
 
+from djmesh.node import control_params as req
 from djmesh.node.battle.service import BattleService
 from djmesh.node.battle.setfile import LoadedSet, load_set
 from djmesh.node.battle.view import battle_json, battles_json
+from djmesh.node.control_params import Handler
 from djmesh.node.errors import ControlError, NodeError
 from djmesh.node.node import Node
 from djmesh.protocol.battle import GENRES, MAX_COMMITTEE, MAX_TRACKS, Phase, Rules
 from djmesh.protocol.errors import ProtocolError
 
-Handler = Callable[[Node, dict[str, Any]], Awaitable[Any]]
 SET_MARGIN_S = 2  # the window is a little longer than the audio, so the last bar is not cut
-
-
-def _text(params: dict[str, Any], name: str, default: str | None = None) -> str:
-    value = params.get(name, default)
-    if not isinstance(value, str) or not value:
-        raise ControlError(f"missing or invalid parameter {name!r}")
-    return value
-
-
-def _int(params: dict[str, Any], name: str, default: int, low: int, high: int) -> int:
-    value = params.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ControlError(f"{name} must be an integer in {low}..{high}")
-    return value
-
-
-def _seconds(
-    params: dict[str, Any], name: str, default: float | None, low: float, high: float
-) -> float | None:
-    value = params.get(name, default)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
-        raise ControlError(f"{name} must be seconds in {low:g}..{high:g}")
-    return float(value)
-
-
-def _battle_id(params: dict[str, Any]) -> bytes:
-    text = _text(params, "battle_id")
-    try:
-        value = bytes.fromhex(text)
-    except ValueError:
-        raise ControlError("battle_id must be 64 hex digits") from None
-    if len(value) != 32:
-        raise ControlError("battle_id must be 64 hex digits")
-    return value
 
 
 async def read_set(path: str) -> LoadedSet:
@@ -75,36 +39,36 @@ def announce_rules(params: dict[str, Any], loaded: LoadedSet) -> Rules:
     """The rules of a new battle from the request, with defaults a user would expect."""
     from djmesh.judge import MODEL_SHA256
 
-    genre = _text(params, "genre", "house")
+    genre = req.text(params, "genre", "house")
     if genre not in GENRES:
         raise ControlError(f"unknown genre {genre!r}; one of {', '.join(sorted(GENRES))}")
     audio_s = int(math.ceil(loaded.seconds)) + SET_MARGIN_S if loaded.seconds else None
     if params.get("set_seconds") is None and audio_s is None:
         raise ControlError("the set's audio does not say how long it is: give set_seconds")
-    set_seconds = _int(params, "set_seconds", audio_s or 0, 10, 4 * 3600)
-    mode = _text(params, "mode", "simultaneous")
+    set_seconds = req.integer(params, "set_seconds", audio_s or 0, 10, 4 * 3600)
+    mode = req.text(params, "mode", "simultaneous")
     if mode not in Rules.MODES:
         raise ControlError(f"mode must be one of {', '.join(Rules.MODES)}")
     return Rules.for_genre(
         genre,
-        tracks=_int(params, "tracks", 6, 1, MAX_TRACKS),
+        tracks=req.integer(params, "tracks", 6, 1, MAX_TRACKS),
         set_seconds=set_seconds,
         model=bytes.fromhex(MODEL_SHA256),
-        committee_size=_int(params, "committee_size", 4, 1, MAX_COMMITTEE),
+        committee_size=req.integer(params, "committee_size", 4, 1, MAX_COMMITTEE),
         mode=mode,
     )
 
 
 async def announce(service: BattleService, params: dict[str, Any]) -> bytes:
     """Challenge ``params['opponent']`` with the set file ``params['set']``; the battle ID."""
-    opponent = _text(params, "opponent")
+    opponent = req.text(params, "opponent")
     if opponent == service.node.peer_id:
         raise ControlError("you cannot challenge yourself")
-    loaded = await read_set(_text(params, "set"))
+    loaded = await read_set(req.text(params, "set"))
     rules = announce_rules(params, loaded)
-    start_in_s = _seconds(params, "start_in_s", 60.0, 5.0, 7 * 24 * 3600)
+    start_in_s = req.number(params, "start_in_s", 60.0, 5.0, 7 * 24 * 3600)
     assert start_in_s is not None
-    accept_s = _seconds(params, "accept_s", None, 1.0, start_in_s)
+    accept_s = req.number(params, "accept_s", None, 1.0, start_in_s)
     title = params.get("title") or ""
     if not isinstance(title, str) or len(title) > 128:
         raise ControlError("title must be text of at most 128 characters")
@@ -115,8 +79,8 @@ async def announce(service: BattleService, params: dict[str, Any]) -> bytes:
             rules=rules,
             start_in_s=start_in_s,
             accept_s=accept_s,
-            commit_seconds=_int(params, "commit_seconds", 30, 1, 86400),
-            reveal_seconds=_int(params, "reveal_seconds", 30, 1, 86400),
+            commit_seconds=req.integer(params, "commit_seconds", 30, 1, 86400),
+            reveal_seconds=req.integer(params, "reveal_seconds", 30, 1, 86400),
             title=title,
         )
     except (ProtocolError, ValueError) as exc:
@@ -124,13 +88,13 @@ async def announce(service: BattleService, params: dict[str, Any]) -> bytes:
 
 
 async def accept(service: BattleService, params: dict[str, Any]) -> bytes:
-    battle_id = _battle_id(params)
+    battle_id = req.hex32(params, "battle_id")
     state = service.battles.get(battle_id)
     if state is None:
         raise ControlError(f"unknown battle {battle_id.hex()}")
     if state.machine.phase is not Phase.ANNOUNCED:
         raise ControlError(f"the battle is {state.machine.phase.value}: it can no longer be accepted")
-    loaded = await read_set(_text(params, "set"))
+    loaded = await read_set(req.text(params, "set"))
     await service.accept(battle_id, loaded.dj_set)
     return battle_id
 
@@ -142,7 +106,7 @@ def battle_methods(service: BattleService) -> dict[str, Handler]:
         return battles_json(service)
 
     async def _battle_state(node: Node, params: dict[str, Any]) -> Any:
-        battle_id = _battle_id(params)
+        battle_id = req.hex32(params, "battle_id")
         state = service.battles.get(battle_id)
         if state is None:
             raise ControlError(f"unknown battle {battle_id.hex()}")
@@ -155,7 +119,7 @@ def battle_methods(service: BattleService) -> dict[str, Handler]:
         return {"battle_id": (await accept(service, params)).hex(), "accepted": True}
 
     async def _battle_join(node: Node, params: dict[str, Any]) -> Any:
-        battle_id = _battle_id(params)
+        battle_id = req.hex32(params, "battle_id")
         if battle_id not in service.battles:
             raise ControlError(f"unknown battle {battle_id.hex()}")
         try:

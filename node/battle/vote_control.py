@@ -9,26 +9,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from djmesh.ledger.errors import LedgerError
+from djmesh.node import control_params as req
 from djmesh.node.battle.anonymous_votes import AnonymousVotes, nullifier_hex
+from djmesh.node.control_params import Handler
 from djmesh.node.errors import ControlError
 from djmesh.node.node import Node
-
-Handler = Callable[[Node, dict[str, Any]], Awaitable[Any]]
-
-
-def _battle_id(params: dict[str, Any]) -> bytes:
-    text = params.get("battle_id")
-    try:
-        value = bytes.fromhex(text) if isinstance(text, str) else b""
-    except ValueError:
-        value = b""
-    if len(value) != 32:
-        raise ControlError("battle_id must be 64 hex digits")
-    return value
 
 
 def _choice(params: dict[str, Any]) -> str:
@@ -50,13 +38,13 @@ def vote_methods(votes: AnonymousVotes) -> dict[str, Handler]:
 
     async def _listen_register(node: Node, params: dict[str, Any]) -> Any:
         try:
-            done = await votes.register(_battle_id(params))
+            done = await votes.register(req.hex32(params, "battle_id"))
         except LedgerError as exc:
             raise ControlError(str(exc)) from exc
         return {"battle_id": done.battle_id.hex(), "tx": done.tx, "leaf_index": done.leaf_index}
 
     async def _vote(node: Node, params: dict[str, Any]) -> Any:
-        battle_id, choice = _battle_id(params), _choice(params)
+        battle_id, choice = req.hex32(params, "battle_id"), _choice(params)
         try:
             receipt = await votes.vote(battle_id, choice, relay=_relay(params))
         except LedgerError as exc:
@@ -71,7 +59,7 @@ def vote_methods(votes: AnonymousVotes) -> dict[str, Handler]:
 
     async def _votes(node: Node, params: dict[str, Any]) -> Any:
         try:
-            return await votes.report(_battle_id(params))
+            return await votes.report(req.hex32(params, "battle_id"))
         except LedgerError as exc:
             raise ControlError(str(exc)) from exc
 

@@ -5,50 +5,29 @@ Same handler shape as there: ``async def handler(node, params) -> JSON-able``.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
+from djmesh.node import control_params as req
+from djmesh.node.control_params import Handler
 from djmesh.node.errors import ControlError
 from djmesh.node.live.service import ensure_live
 from djmesh.node.node import Node
 
-Handler = Callable[[Node, dict[str, Any]], Awaitable[Any]]
-
-
-def _str(params: dict[str, Any], name: str, *, required: bool = True) -> str | None:
-    value = params.get(name)
-    if value is None and not required:
-        return None
-    if not isinstance(value, str) or not value:
-        raise ControlError(f"missing or invalid parameter {name!r}")
-    return value
-
-
-def _number(
-    params: dict[str, Any], name: str, default: float | None, low: float, high: float
-) -> float | None:
-    value = params.get(name, default)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
-        raise ControlError(f"{name} must be a number in {low:g}..{high:g}")
-    return float(value)
-
 
 async def _live_start(node: Node, params: dict[str, Any]) -> Any:
     live = await ensure_live(node)
-    source = _str(params, "source")
+    source = req.text(params, "source")
     assert source is not None
-    bitrate = _number(params, "bitrate", 128_000, 6_000, 510_000)
+    bitrate = req.number(params, "bitrate", 128_000, 6_000, 510_000)
     stream_id = await live.start_stream(
-        source, title=_str(params, "title", required=False), bitrate=int(bitrate or 0)
+        source, title=req.optional_text(params, "title"), bitrate=int(bitrate or 0)
     )
     return {"stream_id": stream_id}
 
 
 async def _live_stop(node: Node, params: dict[str, Any]) -> Any:
     live = await ensure_live(node)
-    return {"stopped": await live.stop_stream(_str(params, "stream_id", required=False))}
+    return {"stopped": await live.stop_stream(req.optional_text(params, "stream_id"))}
 
 
 async def _live_streams(node: Node, params: dict[str, Any]) -> Any:
@@ -58,20 +37,20 @@ async def _live_streams(node: Node, params: dict[str, Any]) -> Any:
 
 async def _listen(node: Node, params: dict[str, Any]) -> Any:
     live = await ensure_live(node)
-    stream_id = _str(params, "stream_id")
+    stream_id = req.text(params, "stream_id")
     assert stream_id is not None
-    seconds = _number(params, "seconds", None, 0.1, 7 * 24 * 3600)
-    stats = await live.listen(stream_id, record=_str(params, "record", required=False), seconds=seconds)
+    seconds = req.number(params, "seconds", None, 0.1, 7 * 24 * 3600)
+    stats = await live.listen(stream_id, record=req.optional_text(params, "record"), seconds=seconds)
     return stats.to_json()
 
 
 async def _live_set(node: Node, params: dict[str, Any]) -> Any:
     """Fetch (if needed) and verify a finished stream's set; where it is stored."""
     live = await ensure_live(node)
-    stream_id = _str(params, "stream_id")
+    stream_id = req.text(params, "stream_id")
     assert stream_id is not None
     stored = await live.fetch_set(stream_id)
-    record = _str(params, "record", required=False)
+    record = req.optional_text(params, "record")
     seconds = await live.export_set(stream_id, record) if record else None
     return {
         "recorded_seconds": seconds,
@@ -88,7 +67,7 @@ async def _live_set(node: Node, params: dict[str, Any]) -> Any:
 async def _live_tempo(node: Node, params: dict[str, Any]) -> Any:
     """Declare the tempo (from MIDI clock) in this node's live streams: ``{bpm, running?, beat_us?, stream_id?}``."""
     live = await ensure_live(node)
-    bpm = _number(params, "bpm", None, 20, 400)
+    bpm = req.number(params, "bpm", None, 20, 400)
     if bpm is None:
         raise ControlError("missing parameter 'bpm'")
     running = params.get("running", True)
@@ -97,13 +76,13 @@ async def _live_tempo(node: Node, params: dict[str, Any]) -> Any:
         raise ControlError("running must be true or false")
     if beat_us is not None and (isinstance(beat_us, bool) or not isinstance(beat_us, int) or beat_us < 0):
         raise ControlError("beat_us must be a non-negative integer (us since the Unix epoch)")
-    source = _str(params, "source", required=False) or "midi_clock"
+    source = req.optional_text(params, "source") or "midi_clock"
     streams = await live.declare_tempo(
         bpm,
         running=running,
         beat_us=beat_us,
         source=source,
-        stream_id=_str(params, "stream_id", required=False),
+        stream_id=req.optional_text(params, "stream_id"),
     )
     return {"streams": streams}
 
@@ -114,7 +93,7 @@ async def _live_cue(node: Node, params: dict[str, Any]) -> Any:
     title = params.get("title") or ""
     if not isinstance(title, str):
         raise ControlError("title must be text")
-    streams = await live.mark_cue(title, stream_id=_str(params, "stream_id", required=False))
+    streams = await live.mark_cue(title, stream_id=req.optional_text(params, "stream_id"))
     return {"streams": streams}
 
 
