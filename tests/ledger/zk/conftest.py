@@ -14,10 +14,10 @@ from web3.contract import Contract
 from web3.exceptions import ContractLogicError
 from web3.types import TxReceipt
 
-from djmesh.ledger.toolchain import ToolchainError, find_node, find_node_modules
 from djmesh.ledger.zk.gate import Deployment, deploy
 from djmesh.ledger.zk.identity import Identity
 from djmesh.ledger.zk.merkle import MerkleTree
+from tests.helpers.zk import require_zk_toolchain
 
 PRICE = 10**15
 REWARD_BPS = 2_000
@@ -27,12 +27,7 @@ _battle_numbers = itertools.count(1)
 
 @pytest.fixture(scope="session", autouse=True)
 def _zk_toolchain() -> None:
-    """Proving needs node + snarkjs (npm ci); without them the ZK tests cannot show anything."""
-    try:
-        find_node()
-        find_node_modules()
-    except ToolchainError as exc:
-        pytest.skip(str(exc))
+    require_zk_toolchain()
 
 
 @dataclass

@@ -22,7 +22,6 @@ import pytest
 from eth_account import Account
 
 from djmesh.ledger.evm import EvmChain, TxSender
-from djmesh.ledger.toolchain import ToolchainError, find_node, find_node_modules
 from djmesh.ledger.zk import groth16
 from djmesh.ledger.zk.gate import deploy_gate, prove_vote
 from djmesh.ledger.zk.identity import Identity
@@ -54,6 +53,7 @@ from djmesh.protocol.votes import (
     decode_reply,
 )
 from tests.helpers.network import make_node
+from tests.helpers.zk import require_zk_toolchain
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -63,11 +63,7 @@ _battle_numbers = itertools.count(1)
 
 @pytest.fixture(scope="module", autouse=True)
 def _zk_toolchain() -> None:
-    try:
-        find_node()
-        find_node_modules()
-    except ToolchainError as exc:
-        pytest.skip(str(exc))
+    require_zk_toolchain()
 
 
 @dataclass
