@@ -86,10 +86,9 @@ class EvmChain:
     @classmethod
     def in_process(cls, *, confirmations: int = 1) -> EvmChain:
         """A fresh py-evm chain in this process (eth-tester) with ten funded dev accounts."""
-        from eth_tester import EthereumTester, PyEVMBackend
+        from eth_tester import EthereumTester
 
-        backend = PyEVMBackend()
-        backend.chain.gas_estimator = _estimate_in_one_execution
+        backend = pyevm_backend()
         tester = EthereumTester(backend)
         keys = tuple(k.to_bytes() for k in backend.account_keys)
         w3 = Web3(_LockedTesterProvider(tester))
@@ -155,6 +154,15 @@ class EvmChain:
             return
         for _ in range(blocks):
             self.w3.provider.make_request(RPCEndpoint("evm_mine"), [])
+
+
+def pyevm_backend() -> Any:
+    """A fresh py-evm backend (ten funded dev accounts) that estimates gas in one execution."""
+    from eth_tester import PyEVMBackend
+
+    backend = PyEVMBackend()
+    backend.chain.gas_estimator = _estimate_in_one_execution
+    return backend
 
 
 def _estimate_in_one_execution(state: Any, transaction: Any) -> int:

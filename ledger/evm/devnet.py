@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from eth_account import Account
-from eth_tester import EthereumTester, PyEVMBackend  # type: ignore[import-untyped]
+from eth_tester import EthereumTester  # type: ignore[import-untyped]
 from eth_utils.address import to_checksum_address
 
-from djmesh.ledger.evm.chain import EvmChain
+from djmesh.ledger.evm.chain import EvmChain, pyevm_backend
 from djmesh.ledger.evm.config import LedgerConfig
 from djmesh.ledger.evm.deploy import Deployment, deploy_contracts
 from djmesh.ledger.evm.errors import ChainUnreachableError, LedgerError
@@ -34,6 +34,11 @@ from djmesh.ledger.zk.gate import deploy_gate
 
 BACKENDS = ("auto", "anvil", "py-evm")
 START_TIMEOUT_S = 30.0
+# Probing for a chain that is still starting: a short request timeout so a retry comes soon.
+PROBE_TIMEOUT_S = 2.0
+# Once it answers, requests may take long: py-evm executes contracts in pure Python, and on a busy
+# machine one deployment or proof check can take many seconds. A local chain that is slow is not dead.
+REQUEST_TIMEOUT_S = 300.0
 
 
 @dataclass(frozen=True)
@@ -88,11 +93,13 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes] | None) -> EvmChain:
                 f"anvil exited ({process.returncode}): {err.splitlines()[-1] if err else 'no output'}"
             )
         try:
-            return EvmChain.connect(url, request_timeout_s=2.0)
+            EvmChain.connect(url, request_timeout_s=PROBE_TIMEOUT_S)
         except ChainUnreachableError:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
+        else:
+            return EvmChain.connect(url, request_timeout_s=REQUEST_TIMEOUT_S, tx_timeout_s=REQUEST_TIMEOUT_S)
 
 
 def _check_port_free(port: int) -> None:
@@ -132,7 +139,7 @@ def _anvil(anvil: Path, port: int) -> Iterator[tuple[EvmChain, list[DevAccount]]
 
 @contextlib.contextmanager
 def _pyevm(port: int) -> Iterator[tuple[EvmChain, list[DevAccount]]]:
-    backend = PyEVMBackend()
+    backend = pyevm_backend()
     tester = EthereumTester(backend)
     try:
         server = serve(PyEvmRpc(tester), port)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -18,15 +19,21 @@ from djmesh.node.node import Node, NodeOptions
 
 LOOPBACK = "/ip4/127.0.0.1/tcp/0"
 
+# How much slower than a quiet developer machine a test machine may be. A deadline only ends a test
+# that is stuck; one that passes returns as soon as its condition holds, so headroom costs nothing.
+PATIENCE = float(os.environ.get("DJMESH_TEST_PATIENCE", "3"))
+
 
 async def wait_until(
     predicate: Callable[[], bool], *, timeout: float = 30.0, what: str | Callable[[], str] = "condition"
 ) -> None:
-    deadline = time.monotonic() + timeout
+    """Wait for ``predicate``; fail after ``timeout`` seconds of a quiet machine, scaled by PATIENCE."""
+    budget = timeout * PATIENCE
+    deadline = time.monotonic() + budget
     while not predicate():
         if time.monotonic() > deadline:
             described = what() if callable(what) else what
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {described}")
+            raise AssertionError(f"timed out after {budget:.0f} s waiting for {described}")
         await asyncio.sleep(0.1)
 
 
