@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 from typing import Any
 
-from djmesh.bootstrap.server import run_bootstrap
 from djmesh.node import identity as node_identity
-from djmesh.node.daemon import wait_for_stop_signal
 from djmesh.node.home import NodeHome
 
 
@@ -32,6 +29,12 @@ def _load_or_create(home: NodeHome) -> node_identity.Identity:
 
 
 def _run(args: argparse.Namespace) -> int:
+    # Imported here: registering the subcommand must not load the networking stack.
+    import asyncio
+
+    from djmesh.bootstrap.server import run_bootstrap
+    from djmesh.node.daemon import wait_for_stop_signal
+
     home: NodeHome = args.home_obj
     identity = _load_or_create(home)
     listen = args.listen or ["/ip4/0.0.0.0/tcp/4001"]

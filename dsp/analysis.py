@@ -19,6 +19,7 @@ from .decode import Decoder
 from .errors import AnalysisError
 from .features import Features, extract, pcm_blocks
 from .key import estimate_key, summarise_chroma
+from .progress import AnalysisProgress, ProgressCallback, reported
 from .segment import Segmentation, Transition, segment_features, transition_at
 from .tempo import estimate_tempo, tempo_changes
 
@@ -38,12 +39,25 @@ def _r(x: float, digits: int) -> float:
     return 0.0 if v == 0 else v
 
 
-def analyze_path(path: str, *, bpm_range: tuple[float, float] | None = None) -> dict[str, object]:
-    """Analyse one input; never raises for bad input, returns ``{"path", "error"}`` instead."""
+def analyze_path(
+    path: str,
+    *,
+    bpm_range: tuple[float, float] | None = None,
+    progress: ProgressCallback | None = None,
+) -> dict[str, object]:
+    """Analyse one input; never raises for bad input, returns ``{"path", "error"}`` instead.
+
+    ``progress`` (optional) hears how far it has got while it decodes, and 1.0 when it is done.
+    """
     try:
         decoder = Decoder(path)
-        feats = extract(decoder.blocks(), decoder.info.sample_rate, decoder.info.channels)
+        blocks = decoder.blocks()
+        if progress is not None:
+            blocks = reported(blocks, decoder.info, progress)
+        feats = extract(blocks, decoder.info.sample_rate, decoder.info.channels)
         result = analyze_features(feats, bpm_range=bpm_range)
+        if progress is not None:
+            progress(AnalysisProgress(feats.duration, 1.0))
     except AnalysisError as exc:
         return {"path": path, "error": str(exc)}
     except MemoryError:

@@ -8,6 +8,7 @@ see the signal as delivered) and once as mono at the fixed internal analysis rat
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,11 +35,12 @@ class PcmBlock:
 
 @dataclass(frozen=True)
 class StreamInfo:
-    """What the container says about the audio stream."""
+    """What the container says about the audio stream; ``duration`` (s) is None where it does not say."""
 
     sample_rate: int
     channels: int
     codec: str
+    duration: float | None = None
 
 
 def _is_url(path: str) -> bool:
@@ -104,9 +106,17 @@ class Decoder:
             self._container.close()
             raise AnalysisError(f"audio stream without sample rate or channels: {path}")
         out_channels = 1 if channels == 1 else 2
-        self.info = StreamInfo(rate, out_channels, self._stream.codec_context.name)
+        self.info = StreamInfo(rate, out_channels, self._stream.codec_context.name, self._duration())
         self._native = av.AudioResampler(format="fltp", layout=_layout_for(channels), rate=rate)
         self._mono = av.AudioResampler(format="flt", layout="mono", rate=ANALYSIS_RATE)
+
+    def _duration(self) -> float | None:
+        seconds = 0.0
+        if self._stream.duration and self._stream.time_base:
+            seconds = float(self._stream.duration * self._stream.time_base)
+        elif self._container.duration:
+            seconds = self._container.duration / av.time_base
+        return seconds if math.isfinite(seconds) and seconds > 0 else None
 
     def blocks(self) -> Iterator[PcmBlock]:
         """Yield blocks until the stream ends; raises AnalysisError for corrupt data."""

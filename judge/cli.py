@@ -126,17 +126,15 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _leaderboard(args: argparse.Namespace) -> int:
+    from djmesh.node.names import PeerNames
+    from djmesh.node.records import VerifiedResults, leaderboard_json
     from djmesh.node.store import Store
-    from djmesh.protocol.ratings import leaderboard_from_store_messages
 
     home = args.home_obj
     if not Path(home.database).exists():
         raise NodeError(f"no store at {home.database}: run `djmesh init` first")
     with Store(home.database) as store:
-        messages = [m.envelope for m in store.query(kind="battle_result", limit=100_000)]
-    tables = leaderboard_from_store_messages(messages)
-    if args.genre is not None:
-        tables = {args.genre: tables.get(args.genre, [])}
+        tables = leaderboard_json(VerifiedResults().tables(store), PeerNames(store), genre=args.genre)
     if args.json:
         _print_json(tables)
         return 0
@@ -144,9 +142,10 @@ def _leaderboard(args: argparse.Namespace) -> int:
         print("(no verified results yet)")
     for genre, rows in sorted(tables.items()):
         print(f"{genre}:")
-        for rank, row in enumerate(rows, 1):
+        for row in rows:
+            average = f"  avg {row['average_score']:.2f}" if row["average_score"] is not None else ""
             print(
-                f"  {rank:>3}. {str(row['peer'])[-12:]}  {row['rating']:>7.1f}  "
-                f"{row['wins']}W {row['losses']}L {row['draws']}D"
+                f"  {row['rank']:>3}. {row['name']}  {row['rating']:>7.1f} {row['tier']:<8}  "
+                f"{row['wins']}W {row['losses']}L {row['draws']}D{average}"
             )
     return 0

@@ -8,14 +8,12 @@ the subcommands that need them, so `djmesh id` starts fast.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import logging
 import sys
 import time
 from collections.abc import Callable, Sequence
-from importlib.metadata import entry_points
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from djmesh.node.config import ConfigError, NodeConfig
 from djmesh.node.errors import NodeError
@@ -26,9 +24,15 @@ from djmesh.node.identity import (
     read_passphrase,
     read_public_key,
 )
-from djmesh.node.json_view import envelope_json
-from djmesh.node.store import Store, StoreError
 from djmesh.protocol import ProtocolError, peer_id_from_public_key, public_key_from_peer_id
+
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
+
+    from djmesh.dsp import AnalysisProgress, ProgressCallback
+    from djmesh.node.progress_line import ProgressLine
+
+# The store, the message views and every subsystem are imported by the commands that use them.
 
 log = logging.getLogger("djmesh")
 
@@ -68,6 +72,8 @@ def cmd_init(args: argparse.Namespace) -> int:
     home = _home(args)
     if home.key_file.exists():
         raise CliError(f"{home.root} already has an identity ({home.key_file}); refusing to overwrite it")
+    from djmesh.node.store import Store
+
     home.ensure()
     passphrase = read_passphrase(args.passphrase_file)
     identity = create_identity(home.key_file, passphrase=passphrase)
@@ -101,13 +107,15 @@ def cmd_id(args: argparse.Namespace) -> int:
 def cmd_config(args: argparse.Namespace) -> int:
     config = _load_config(_home(args))
     if args.json:
-        _print_json({key: list(v) if isinstance(v, tuple) else v for key, v in vars(config).items()})
+        _print_json(config.to_json())
     else:
         print(config.to_toml(), end="")
     return 0
 
 
 def _call(args: argparse.Namespace, method: str, **params: Any) -> Any:
+    import asyncio
+
     from djmesh.node.control import ControlClient
 
     return asyncio.run(ControlClient(_home(args)).call(method, **params))
@@ -127,7 +135,8 @@ def _feed_text(items: list[dict[str, Any]]) -> str:
     lines = []
     for item in items:
         stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(item["created_at"] / 1000))
-        lines.append(f"{stamp}  {item['author'][-8:]}  {item['text']}  [{item['id'][:12]}]")
+        who = item.get("author_name") or item["author"][-8:]
+        lines.append(f"{stamp}  {who}  {item['text']}  [{item['id'][:12]}]")
     return "\n".join(lines) if lines else "(nothing yet)"
 
 
@@ -155,7 +164,7 @@ def cmd_peers(args: argparse.Namespace) -> int:
         rows = []
         for p in peers:
             latency = f"{p['latency_ms']:.1f} ms" if p.get("latency_ms") is not None else "-"
-            rows.append(f"{p['peer_id']}  {latency}  {' '.join(p['addrs'][:1])}")
+            rows.append(f"{p['peer_id']}  {p.get('name', '')}  {latency}  {' '.join(p['addrs'][:1])}")
         return "\n".join(rows) if rows else "(no peers)"
 
     return _emit(args, _call(args, "peers"), text)
@@ -164,9 +173,7 @@ def cmd_peers(args: argparse.Namespace) -> int:
 def cmd_profile(args: argparse.Namespace) -> int:
     if args.action == "show":
         result = _call(args, "profile_show", peer_id=args.peer_id)
-        return _emit(
-            args, result, lambda r: "(no profile)" if r is None else f"{r['name']}\n{r['bio']}".rstrip()
-        )
+        return _emit(args, result, _profile_text)
     wallets = dict(item.split("=", 1) for item in args.wallet) if args.wallet else None
     if args.wallet and any("=" not in item for item in args.wallet):
         raise CliError("--wallet takes CHAIN=ADDRESS", code=2)
@@ -174,6 +181,24 @@ def cmd_profile(args: argparse.Namespace) -> int:
         args, "profile_set", name=args.name, bio=args.bio, links=args.link or None, wallets=wallets
     )
     return _emit(args, result, lambda r: f"profile updated ({r['id'][:12]})")
+
+
+def _profile_text(profile: dict[str, Any] | None) -> str:
+    if profile is None:
+        return "(no profile)"
+    lines = [str(profile.get("display_name") or profile["name"])]
+    if profile["bio"]:
+        lines.append(profile["bio"])
+    record = profile.get("record") or {}
+    if record.get("battles"):
+        average = record["average_score"]
+        lines.append(
+            f"{record['tier']}  {record['wins']}W {record['losses']}L {record['draws']}D"
+            + (f"  average score {average:.2f}" if average is not None else "")
+        )
+        for genre, row in record["genres"].items():
+            lines.append(f"  {genre}: {row['rating']:.1f} (#{row['rank']}, {row['tier']})")
+    return "\n".join(lines)
 
 
 def cmd_crew(args: argparse.Namespace) -> int:
@@ -199,7 +224,11 @@ def cmd_chat(args: argparse.Namespace) -> int:
     if args.text:
         return _emit(args, result, lambda r: r["id"])
     return _emit(
-        args, result, lambda rows: "\n".join(f"{r['author'][-8:]}: {r['payload']['text']}" for r in rows)
+        args,
+        result,
+        lambda rows: "\n".join(
+            f"{r.get('author_name') or r['author'][-8:]}: {r['payload']['text']}" for r in rows
+        ),
     )
 
 
@@ -211,7 +240,9 @@ def cmd_notifications(args: argparse.Namespace) -> int:
     return _emit(
         args,
         _call(args, "notifications", limit=args.limit),
-        lambda rows: "\n".join(f"{r['kind']:<10} from {r['author'][-8:]}" for r in rows) or "(none)",
+        lambda rows: (
+            "\n".join(r.get("text") or f"{r['kind']} from {r['author'][-8:]}" for r in rows) or "(none)"
+        ),
     )
 
 
@@ -225,6 +256,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    import asyncio
+
     from djmesh.node.demo import format_summary, run_demo
 
     check_http_address(args.http)
@@ -267,6 +300,8 @@ def check_http_address(address: str | None) -> None:
 
 
 def cmd_node(args: argparse.Namespace) -> int:
+    import asyncio
+
     from djmesh.node.daemon import run_daemon
 
     check_http_address(args.http)
@@ -285,6 +320,9 @@ def cmd_node(args: argparse.Namespace) -> int:
 
 
 def cmd_messages(args: argparse.Namespace) -> int:
+    from djmesh.node.json_view import envelope_json
+    from djmesh.node.store import Store
+
     home = _home(args)
     if not home.database.exists():
         raise CliError(f"no store at {home.database}; run `djmesh init` first")
@@ -308,19 +346,44 @@ def cmd_messages(args: argparse.Namespace) -> int:
 
 def cmd_analyze(args: argparse.Namespace) -> int:
     from djmesh.dsp import analyze_path, format_summary
+    from djmesh.node.progress_line import ProgressLine
 
     if args.bpm_min >= args.bpm_max:
         raise CliError("--bpm-min must be below --bpm-max", code=2)
-    results = [analyze_path(path, bpm_range=(args.bpm_min, args.bpm_max)) for path in args.paths]
+    # Progress goes to a terminal only: never into --json output, a pipe or a log file.
+    line = ProgressLine(sys.stderr) if not args.json and sys.stderr.isatty() else None
+    results = []
+    for index, path in enumerate(args.paths):
+        progress = None if line is None else _analyze_progress(line, f"{index + 1}/{len(args.paths)}", path)
+        try:
+            result = analyze_path(path, bpm_range=(args.bpm_min, args.bpm_max), progress=progress)
+        finally:
+            if line is not None:
+                line.clear()
+        results.append(result)
+        if args.json:
+            continue
+        if "error" in result:  # each result as soon as it is known: a batch can take a while
+            print(f"{result['path']}: error: {result['error']}", file=sys.stderr)
+        else:
+            print(format_summary(result), flush=True)
     if args.json:
         _print_json(results)
-    else:
-        for result in results:
-            if "error" in result:
-                print(f"{result['path']}: error: {result['error']}", file=sys.stderr)
-            else:
-                print(format_summary(result))
     return 1 if any("error" in result for result in results) else 0
+
+
+def _analyze_progress(line: ProgressLine, counter: str, path: str) -> ProgressCallback:
+    """Shows an analysis's progress on the terminal's status line (the path last: a narrow terminal
+    cuts the line short)."""
+
+    def show(progress: AnalysisProgress) -> None:
+        if progress.fraction is None:  # the input does not say how long it is
+            minutes, seconds = divmod(int(progress.seconds), 60)
+            line.show(f"analyze {counter} {minutes}:{seconds:02d} decoded  {path}")
+        else:
+            line.show(f"analyze {counter} {progress.fraction:4.0%}  {path}")
+
+    return show
 
 
 def cmd_version(args: argparse.Namespace) -> int:
@@ -338,7 +401,32 @@ HTTP_HELP = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def entry_points(*, group: str) -> Sequence[EntryPoint]:
+    """The installed packages' entry points in ``group`` (importlib.metadata is loaded only when asked)."""
+    from importlib.metadata import entry_points as installed
+
+    return installed(group=group)
+
+
+def command_named(argv: Sequence[str]) -> str | None:
+    """The subcommand ``argv`` names (its first positional, past ``--home DIR``), or None."""
+    skip_value = False
+    for token in argv:
+        if skip_value:
+            skip_value = False
+        elif token == "--":
+            return None
+        elif token.startswith("-"):
+            # --home DIR (argparse also takes a prefix such as --ho; --home=DIR carries its value)
+            skip_value = "=" not in token and len(token) > 3 and "--home".startswith(token)
+        else:
+            return token
+    return None
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The whole command line; given ``argv`` that names a built-in command, without the plugins'
+    subcommands (finding and importing them is most of a light command's start-up)."""
     parser = argparse.ArgumentParser(prog="djmesh", description="Peer-to-peer realtime DJ battle network.")
     parser.add_argument(
         "--home", metavar="DIR", help="node home (default: $DJMESH_HOME, else the XDG data dir)"
@@ -460,7 +548,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("emoji", metavar="EMOJI")
     sub.add_argument("--json", action="store_true")
 
-    sub = add("notifications", cmd_notifications, "mentions, new followers, reactions, crew invites")
+    sub = add(
+        "notifications",
+        cmd_notifications,
+        "mentions, new followers, reactions, challenges, your battles' results",
+    )
     sub.add_argument("--limit", type=int, default=50)
     sub.add_argument("--json", action="store_true")
 
@@ -479,8 +571,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = add("version", cmd_version, "print the djmesh version")
     sub.add_argument("--json", action="store_true")
 
+    if argv is not None and command_named(argv) in commands.choices:
+        return parser
     # Packages that build on the node (bootstrap, tui, ...) add their own subcommands, so
-    # the node never imports them: they depend on it, not the other way round.
+    # the node never imports them: they depend on it, not the other way round. Their modules
+    # import only argparse-level things; the rest is imported by the handler when it runs.
     for entry_point in sorted(entry_points(group="djmesh.commands"), key=lambda e: e.name):
         try:
             register: Callable[[Any], None] = entry_point.load()
@@ -493,7 +588,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     console = logging.StreamHandler()
     console.setLevel(logging.DEBUG if args.debug else logging.WARNING)
@@ -507,18 +603,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.home_obj = NodeHome.resolve(args.home)
         code: int = args.handler(args)
         return code
-    except (CliError, IdentityError, ConfigError, StoreError, NodeError) as exc:
-        if args.debug:
-            raise
-        print(f"djmesh: error: {exc}", file=sys.stderr)
-        return exc.code if isinstance(exc, CliError) else 1
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
         if args.debug:
             raise
+        if isinstance(exc, _user_errors()):
+            print(f"djmesh: error: {exc}", file=sys.stderr)
+            return exc.code if isinstance(exc, CliError) else 1
         print(f"djmesh: error: {type(exc).__name__}: {exc} (run with --debug for details)", file=sys.stderr)
         return 1
+
+
+def _user_errors() -> tuple[type[Exception], ...]:
+    """The errors whose message is meant for the user as it stands (printed without a type name)."""
+    from djmesh.node.store import StoreError  # already loaded by whatever raised one
+
+    return (CliError, IdentityError, ConfigError, StoreError, NodeError)
 
 
 if __name__ == "__main__":

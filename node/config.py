@@ -1,17 +1,148 @@
-"""Node configuration from ``config.toml``; every field has a default, so no file is needed."""
+"""Node configuration from ``config.toml``; every field has a default, so no file is needed.
+
+    [node]
+    name = "DJ Ada"
+    listen = ["/ip4/0.0.0.0/tcp/0"]
+    bootstrap = ["/ip4/.../tcp/4001/p2p/12D3KooW..."]
+
+    [webrtc]   # STUN/TURN servers for browser listeners beyond the LAN (``--http``'s /listen pages)
+    ice_servers = [
+        { urls = ["stun:stun.example.org:3478"] },
+        { urls = ["turn:turn.example.org:3478?transport=udp"], username = "dj", credential = "secret" },
+    ]
+
+The ICE servers reach both ends of a browser listener's WebRTC connection: the page (served as
+``GET /api/webrtc``) and the node's own peer (aiortc, which uses the first ``stun:`` and the first
+``turn:``/``turns:`` server of the list). Whoever can load the page can read the TURN credentials,
+so give listeners credentials of their own (or short-lived ones), not an account's password.
+Without servers a listener must reach the node directly (same machine or LAN).
+"""
 
 from __future__ import annotations
 
+import re
 import tomllib
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
+MAX_ICE_SERVERS = 8
+MAX_ICE_URLS = 8
+MAX_CREDENTIAL_CHARS = 512
+# RFC 7064 / 7065: stun(s):host[:port], turn(s):host[:port][?transport=udp|tcp]; host a name, IPv4 or [IPv6]
+_ICE_URL = re.compile(
+    r"(?P<scheme>stuns?|turns?):(?P<host>[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::(?P<port>[0-9]{1,5}))?"
+    r"(?:\?transport=(?P<transport>udp|tcp))?"
+)
 
 
 class ConfigError(ValueError):
     """config.toml is unreadable or has a wrong value; the message names the file and key."""
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+@dataclass(frozen=True)
+class IceServer:
+    """One STUN or TURN server, as WebRTC's ``RTCIceServer`` has it."""
+
+    urls: tuple[str, ...]
+    username: str = ""
+    credential: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``RTCIceServer`` dictionary a browser takes (no empty username or credential)."""
+        out: dict[str, Any] = {"urls": list(self.urls)}
+        if self.username:
+            out["username"] = self.username
+        if self.credential:
+            out["credential"] = self.credential
+        return out
+
+    def to_toml(self) -> str:
+        parts = [f"urls = [{', '.join(_quote(url) for url in self.urls)}]"]
+        if self.username:
+            parts.append(f"username = {_quote(self.username)}")
+        if self.credential:
+            parts.append(f"credential = {_quote(self.credential)}")
+        return "{ " + ", ".join(parts) + " }"
+
+
+def _ice_text(value: Any, where: str, *, source: str) -> str:
+    if not isinstance(value, str) or len(value) > MAX_CREDENTIAL_CHARS:
+        raise ConfigError(f"{source}: {where} must be a string of at most {MAX_CREDENTIAL_CHARS} characters")
+    if any(ord(char) < 32 or ord(char) == 127 for char in value):
+        raise ConfigError(f"{source}: {where} must not contain control characters")
+    return value
+
+
+def _ice_server(entry: Any, index: int, *, source: str) -> IceServer:
+    where = f"webrtc.ice_servers[{index}]"
+    if not isinstance(entry, dict):
+        raise ConfigError(f'{source}: {where} must be a table like {{ urls = ["stun:host:3478"] }}')
+    for key in entry:
+        if key not in ("urls", "username", "credential"):
+            raise ConfigError(f"{source}: {where}: unknown key {key!r} (known: urls, username, credential)")
+    urls = entry.get("urls")
+    if isinstance(urls, str):
+        urls = [urls]
+    if not isinstance(urls, list) or not urls or len(urls) > MAX_ICE_URLS:
+        raise ConfigError(f"{source}: {where}.urls must be a URL or a list of 1 to {MAX_ICE_URLS} URLs")
+    for url in urls:
+        match = _ICE_URL.fullmatch(url) if isinstance(url, str) else None
+        port = match.group("port") if match else None
+        if match is None or (port is not None and not 1 <= int(port) <= 65535):
+            raise ConfigError(
+                f"{source}: {where}.urls: {url!r} is not a STUN or TURN URL"
+                " (stun:HOST[:PORT], stuns:..., turn:HOST[:PORT][?transport=udp|tcp], turns:...)"
+            )
+        if match.group("scheme").startswith("stun") and match.group("transport"):
+            raise ConfigError(f"{source}: {where}.urls: {url!r}: a STUN URL takes no ?transport")
+    username = _ice_text(entry.get("username", ""), f"{where}.username", source=source)
+    credential = _ice_text(entry.get("credential", ""), f"{where}.credential", source=source)
+    if any(url.startswith("turn") for url in urls) and not (username and credential):
+        raise ConfigError(f"{source}: {where}: a TURN server needs a username and a credential")
+    return IceServer(tuple(urls), username, credential)
+
+
+@dataclass(frozen=True)
+class WebRtcConfig:
+    """The ``[webrtc]`` table: ICE (STUN/TURN) servers for browser listeners."""
+
+    ice_servers: tuple[IceServer, ...] = ()
+
+    @classmethod
+    def from_mapping(cls, data: dict[str, Any], *, source: str = "config") -> WebRtcConfig:
+        for key in data:
+            if key != "ice_servers":
+                raise ConfigError(f"{source}: unknown key webrtc.{key}")
+        entries = data.get("ice_servers", [])
+        if not isinstance(entries, list):
+            raise ConfigError(
+                f'{source}: webrtc.ice_servers must be a list of tables like {{ urls = ["stun:host:3478"] }}'
+            )
+        if len(entries) > MAX_ICE_SERVERS:
+            raise ConfigError(f"{source}: webrtc.ice_servers: at most {MAX_ICE_SERVERS} servers")
+        return cls(tuple(_ice_server(entry, i, source=source) for i, entry in enumerate(entries)))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ice_servers": [server.to_json() for server in self.ice_servers]}
+
+    def to_toml(self) -> str:
+        if not self.ice_servers:
+            return ""
+        rows = "".join(f"    {server.to_toml()},\n" for server in self.ice_servers)
+        return f"[webrtc]\nice_servers = [\n{rows}]\n"
+
+
+def _table(data: dict[str, Any], name: str, path: Path) -> dict[str, Any]:
+    table = data.get(name, {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [{name}] must be a table")
+    return table
 
 
 @dataclass(frozen=True)
@@ -22,6 +153,7 @@ class NodeConfig:
     log_level: str = "info"
     max_clock_skew_s: float = 120.0
     mdns: bool = False
+    webrtc: WebRtcConfig = field(default_factory=WebRtcConfig)  # the [webrtc] table, not a [node] key
 
     @classmethod
     def load(cls, path: Path) -> NodeConfig:
@@ -31,11 +163,15 @@ class NodeConfig:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"{path}: {exc}") from exc
-        return cls.from_mapping(data.get("node", {}), source=str(path))
+        config = cls.from_mapping(_table(data, "node", path), source=str(path))
+        return replace(
+            config, webrtc=WebRtcConfig.from_mapping(_table(data, "webrtc", path), source=str(path))
+        )
 
     @classmethod
     def from_mapping(cls, data: dict[str, Any], *, source: str = "config") -> NodeConfig:
-        known = {f.name: f for f in fields(cls)}
+        """The ``[node]`` table (``webrtc`` keeps its default: it is a table of its own)."""
+        known = {f.name: f for f in fields(cls) if f.name != "webrtc"}
         values: dict[str, Any] = {}
         for key, value in data.items():
             if key not in known:
@@ -60,20 +196,32 @@ class NodeConfig:
             raise ConfigError(f"{source}: node.log_level must be one of {', '.join(LOG_LEVELS)}")
         return config
 
-    def to_toml(self) -> str:
-        def quote(text: str) -> str:
-            return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    def node_json(self) -> dict[str, Any]:
+        """The ``[node]`` keys as JSON (what ``from_mapping`` reads back)."""
+        return {f.name: _plain(getattr(self, f.name)) for f in fields(self) if f.name != "webrtc"}
 
+    def to_json(self) -> dict[str, Any]:
+        """Everything, for `djmesh config --json`: the [node] keys and ``webrtc``."""
+        return {**self.node_json(), "webrtc": self.webrtc.to_json()}
+
+    def to_toml(self) -> str:
         lines = ["[node]"]
         for item in fields(self):
+            if item.name == "webrtc":
+                continue
             value = getattr(self, item.name)
             if isinstance(value, bool):
                 rendered = "true" if value else "false"
             elif isinstance(value, tuple):
-                rendered = "[" + ", ".join(quote(v) for v in value) + "]"
+                rendered = "[" + ", ".join(_quote(v) for v in value) + "]"
             elif isinstance(value, float):
                 rendered = repr(value)
             else:
-                rendered = quote(value)
+                rendered = _quote(value)
             lines.append(f"{item.name} = {rendered}")
-        return "\n".join(lines) + "\n"
+        webrtc = self.webrtc.to_toml()
+        return "\n".join(lines) + "\n" + (f"\n{webrtc}" if webrtc else "")
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value

@@ -3,6 +3,11 @@
 One JSON object per line over TCP on 127.0.0.1. Every request carries the token from
 ``control.token`` in the node home (mode 0600, like bitcoind's cookie file), so only
 someone who can read the home can drive the node. ``control.json`` says where to connect.
+
+A method answers ``{"ok": true, "result": ...}``, or ``{"ok": false, "error": ...}``. A streaming
+method (its handler returns an async iterator, e.g. ``live_meters``) answers one ``{"ok": true,
+"item": ...}`` line per item on the same connection, then ``{"ok": true, "end": true}`` (or an error
+line); the client hangs up to stop it (``ControlClient.stream``).
 """
 
 from __future__ import annotations
@@ -14,22 +19,26 @@ import json
 import logging
 import os
 import secrets
+from collections.abc import AsyncIterator
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from djmesh.node import control_params as req
 from djmesh.node.control_params import Handler
 from djmesh.node.errors import ControlError, NodeError, NodeNotRunningError
 from djmesh.node.home import NodeHome
 from djmesh.node.json_view import envelope_json, plain
-from djmesh.node.node import Node
 from djmesh.protocol import peer_id_from_public_key
 from djmesh.protocol.messages import Profile
+
+if TYPE_CHECKING:  # the client side (every CLI command) must not import the networking stack
+    from djmesh.node.node import Node
 
 log = logging.getLogger(__name__)
 
 MAX_REQUEST_BYTES = 64 * 1024
+MAX_STREAMING = 16  # streaming answers open at once (each holds a connection and a task)
 
 
 async def _id(node: Node, params: dict[str, Any]) -> Any:
@@ -64,20 +73,35 @@ async def _unfollow(node: Node, params: dict[str, Any]) -> Any:
 async def _feed(node: Node, params: dict[str, Any]) -> Any:
     before = params.get("before")
     return [
-        asdict(item) for item in node.feed(limit=req.integer(params, "limit", 50, 1, 1000), before_ms=before)
+        {**asdict(item), "author_name": node.names.name(item.author)}
+        for item in node.feed(limit=req.integer(params, "limit", 50, 1, 1000), before_ms=before)
     ]
 
 
 async def _peers(node: Node, params: dict[str, Any]) -> Any:
-    return [asdict(peer) for peer in node.peers()]
+    return [{**asdict(peer), "name": node.names.name(peer.peer_id)} for peer in node.peers()]
 
 
 async def _profile_show(node: Node, params: dict[str, Any]) -> Any:
-    found = node.profile(params.get("peer_id") or None)
-    if found is None:
+    """The newest profile plus ``peer_id``, ``display_name`` and ``record``; null for a peer with
+    neither a profile nor a battle."""
+    peer_id = params.get("peer_id") or node.peer_id
+    found = node.profile(peer_id)
+    record = node.record(peer_id)
+    if found is None and not record["battles"]:
         return None
-    profile, updated = found
-    return {**plain(profile.to_payload()), "updated_at": updated}
+    profile, updated = found if found is not None else (Profile(name=""), None)
+    return {
+        **plain(profile.to_payload()),
+        "updated_at": updated,
+        "peer_id": peer_id,
+        "display_name": node.names.name(peer_id),
+        "record": record,
+    }
+
+
+async def _leaderboard(node: Node, params: dict[str, Any]) -> Any:
+    return node.leaderboard(req.optional_text(params, "genre"))
 
 
 async def _profile_set(node: Node, params: dict[str, Any]) -> Any:
@@ -146,7 +170,8 @@ async def _chat(node: Node, params: dict[str, Any]) -> Any:
         return envelope_json(await node.chat(room, req.text(params, "text")))
     await node.join_room(room)
     return [
-        envelope_json(e) for e in node.chat_history(room, limit=req.integer(params, "limit", 50, 1, 1000))
+        {**envelope_json(e), "author_name": node.names.name(e.author)}
+        for e in node.chat_history(room, limit=req.integer(params, "limit", 50, 1, 1000))
     ]
 
 
@@ -155,7 +180,8 @@ async def _react(node: Node, params: dict[str, Any]) -> Any:
 
 
 async def _notifications(node: Node, params: dict[str, Any]) -> Any:
-    return [envelope_json(e) for e in node.notifications(limit=req.integer(params, "limit", 50, 1, 1000))]
+    notices = node.notifications(limit=req.integer(params, "limit", 50, 1, 1000))
+    return [notice.as_json(node.names, node.public_key) for notice in notices]
 
 
 async def _flag(node: Node, params: dict[str, Any]) -> Any:
@@ -190,6 +216,7 @@ METHODS: dict[str, Handler] = {
     "peers": _peers,
     "profile_show": _profile_show,
     "profile_set": _profile_set,
+    "leaderboard": _leaderboard,
     "crew_create": _crew_create,
     "crew_invite": _crew_invite,
     "crew_join": _crew_join,
@@ -220,6 +247,12 @@ class ControlServer:
         self._bind = (host, port)
         self._server: asyncio.Server | None = None
         self._token = secrets.token_hex(32)
+        self._streaming = 0
+
+    @property
+    def open_streams(self) -> int:
+        """Streaming answers being sent now."""
+        return self._streaming
 
     @property
     def address(self) -> tuple[str, int]:
@@ -254,13 +287,63 @@ class ControlServer:
                     return
                 if not line:
                     return
-                await _reply(writer, await self._handle(line))
+                answer = await self._handle(line)
+                if isinstance(answer, dict):
+                    await _reply(writer, answer)
+                    continue
+                await self._stream(reader, writer, answer)
+                return
         except ConnectionError:
             return
         finally:
             writer.close()
 
-    async def _handle(self, line: bytes) -> dict[str, Any]:
+    async def _stream(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, items: AsyncIterator[Any]
+    ) -> None:
+        """Send ``items`` one line each until they end or the client hangs up (then they are closed)."""
+        if self._streaming >= MAX_STREAMING:
+            await _close_items(items)
+            await _reply(
+                writer, {"ok": False, "error": f"too many streaming answers open (at most {MAX_STREAMING})"}
+            )
+            return
+        self._streaming += 1
+
+        async def pump() -> None:
+            try:
+                async for item in items:
+                    await _reply(writer, {"ok": True, "item": item})
+                await _reply(writer, {"ok": True, "end": True})
+            except (ControlError, NodeError) as exc:
+                await _reply(writer, {"ok": False, "error": str(exc)})
+            except ConnectionError:
+                pass
+            except Exception as exc:  # a bug must not take the node down with it
+                log.exception("control stream failed")
+                with contextlib.suppress(ConnectionError):
+                    await _reply(
+                        writer, {"ok": False, "error": f"internal error: {type(exc).__name__}: {exc}"}
+                    )
+
+        async def hangup() -> None:
+            while await reader.read(4096):  # nothing more is expected from the client: only its EOF
+                pass
+
+        sending = asyncio.ensure_future(pump())
+        listening = asyncio.ensure_future(hangup())
+        try:
+            await asyncio.wait({sending, listening}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self._streaming -= 1
+            for task in (sending, listening):
+                task.cancel()
+            for task in (sending, listening):
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            await _close_items(items)
+
+    async def _handle(self, line: bytes) -> dict[str, Any] | AsyncIterator[Any]:
         try:
             request = json.loads(line)
         except (json.JSONDecodeError, UnicodeDecodeError):
@@ -276,12 +359,22 @@ class ControlServer:
         if method is None or not isinstance(params, dict):
             return {"ok": False, "error": f"unknown method {request.get('method')!r}"}
         try:
-            return {"ok": True, "result": await method(self.node, params)}
+            result = await method(self.node, params)
         except (ControlError, NodeError) as exc:
             return {"ok": False, "error": str(exc)}
         except Exception as exc:  # a bug must not take the node down with it
             log.exception("control method %s failed", request.get("method"))
             return {"ok": False, "error": f"internal error: {type(exc).__name__}: {exc}"}
+        if isinstance(result, AsyncIterator):
+            return result
+        return {"ok": True, "result": result}
+
+
+async def _close_items(items: AsyncIterator[Any]) -> None:
+    close = getattr(items, "aclose", None)
+    if close is not None:
+        with contextlib.suppress(Exception):
+            await close()
 
 
 async def _reply(writer: asyncio.StreamWriter, response: dict[str, Any]) -> None:
@@ -339,3 +432,39 @@ class ControlClient:
         if not response.get("ok"):
             raise ControlError(str(response.get("error")))
         return response.get("result")
+
+    async def stream(self, method: str, **params: Any) -> AsyncIterator[Any]:
+        """The items of a streaming method as they come; closing the iterator hangs up (the node stops).
+
+        Raises ``ControlError`` when the node refuses, ends the stream with an error, or sends nothing
+        for ``timeout_s``.
+        """
+        host, port, token = self._endpoint()
+        try:
+            reader, writer = await asyncio.open_connection(host, port, limit=64 * 1024 * 1024)
+        except OSError as exc:
+            raise NodeNotRunningError(
+                f"no node is running at {self.home.root} (its control port {port} refused the connection)"
+            ) from exc
+        try:
+            writer.write(json.dumps({"token": token, "method": method, "params": params}).encode() + b"\n")
+            await writer.drain()
+            while True:
+                try:
+                    line = await asyncio.wait_for(reader.readline(), self.timeout_s)
+                except TimeoutError as exc:
+                    raise ControlError(
+                        f"the node sent nothing on {method} for {self.timeout_s:.0f} s"
+                    ) from exc
+                if not line:
+                    raise ControlError(f"the node closed the {method} stream")
+                response = json.loads(line)
+                if not response.get("ok"):
+                    raise ControlError(str(response.get("error")))
+                if response.get("end"):
+                    return
+                if "item" not in response:
+                    raise ControlError(f"{method} is not a streaming method")
+                yield response["item"]
+        finally:
+            writer.close()

@@ -39,6 +39,7 @@ from djmesh.node.p2p import P2PHost
 from djmesh.protocol import peer_id_from_public_key
 from djmesh.protocol.battle import BATTLES_TOPIC, Rules
 from djmesh.protocol.consensus import Result
+from djmesh.protocol.messages import Profile
 from djmesh.protocol.ratings import leaderboard_from_store_messages
 
 log = logging.getLogger(__name__)
@@ -122,6 +123,8 @@ async def _participant(
 ) -> AsyncIterator[Participant]:
     node = Node(_home(root, name), options=NodeOptions(listen=[LOOPBACK], bootstrap=bootstrap))
     async with node, LiveService(node) as live, contextlib.AsyncExitStack() as stack:
+        if node.profile() is None:  # peers, the TUI and the overlay show it by this name
+            await node.set_profile(Profile(name=name))
         money = None
         if ledger is not None:
             money = await stack.enter_async_context(ledger.wallets(name, node, live, sells=dj))

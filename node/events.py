@@ -26,10 +26,12 @@ class MessageDropped:
 
 @dataclass(frozen=True)
 class Notification:
-    """A message that concerns us: ``mention``, ``follow``, ``reaction`` or ``crew_invite``."""
+    """A message that concerns us: ``mention``, ``follow``, ``reaction``, ``challenge``, ``result``
+    or ``crew_invite`` (see ``djmesh.node.notices``); ``text`` says it in a line, names included."""
 
     reason: str
     envelope: SignedEnvelope
+    text: str = ""
 
 
 @dataclass(frozen=True)

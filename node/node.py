@@ -23,7 +23,11 @@ from djmesh.node.errors import NodeError
 from djmesh.node.events import MessageDropped, MessageStored, NodeEvent, Notification, SyncFinished
 from djmesh.node.home import NodeHome
 from djmesh.node.identity import Identity, load_identity
+from djmesh.node.names import PeerNames
+from djmesh.node.notices import Notice, Notices
 from djmesh.node.p2p import P2PError, P2PHost, PeerInfo
+from djmesh.node.profile_fetch import ProfileFetcher
+from djmesh.node.records import VerifiedResults, leaderboard_json, record_json
 from djmesh.node.store import Store
 from djmesh.node.tasks import BackgroundTasks
 from djmesh.node.views import FeedItem, SocialView
@@ -44,6 +48,7 @@ from djmesh.protocol.messages import (
     Reaction,
     Unfollow,
 )
+from djmesh.protocol.profiles import MAX_PROFILE_REQUEST_BYTES, PROFILE_PROTOCOL_ID
 from djmesh.protocol.ratelimit import RateLimit
 from djmesh.protocol.sync import (
     MAX_SYNC_LIMIT,
@@ -111,6 +116,10 @@ class Node:
         self._store: Store | None = None
         self._blocked: set[bytes] = set()
         self._host: P2PHost | None = None
+        self._names: PeerNames | None = None
+        self.results = VerifiedResults()
+        self.notices = Notices(self.identity.public_key, self.results)
+        self.profiles = ProfileFetcher(self)  # profiles of peers we show but do not follow
         self.dropped: dict[str, int] = {}
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -127,6 +136,9 @@ class Node:
     async def start(self) -> None:
         self.home.ensure()
         self._store = Store(self.home.database)
+        self._names = PeerNames(
+            self._store, me=self.peer_id, my_name=self.config.name, on_missing=self.profiles.want
+        )
         # Read on every gossip message, so kept in memory (set_flag refreshes it).
         self._blocked = self._store.flagged("block")
         for stored in self._store.query(author=self.public_key, limit=1000):
@@ -139,6 +151,9 @@ class Node:
         await self._host.__aenter__()
         self._host.set_request_handler(
             SYNC_PROTOCOL_ID, self._serve_sync, max_request_bytes=MAX_SYNC_REQUEST_BYTES
+        )
+        self._host.set_request_handler(
+            PROFILE_PROTOCOL_ID, self.profiles.serve, max_request_bytes=MAX_PROFILE_REQUEST_BYTES
         )
         for topic in self._wanted_topics():
             await self._join(topic)
@@ -153,6 +168,7 @@ class Node:
         if self._store is not None:
             self._store.close()
             self._store = None
+            self._names = None
 
     def _spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
         self._tasks.spawn(coroutine)
@@ -178,6 +194,13 @@ class Node:
         if self._store is None:
             raise NodeError("the node is not running")
         return self._store
+
+    @property
+    def names(self) -> PeerNames:
+        """Display names of peers (profile names; a short ID only to tell same-named peers apart)."""
+        if self._names is None:
+            raise NodeError("the node is not running")
+        return self._names
 
     @property
     def view(self) -> SocialView:
@@ -313,9 +336,13 @@ class Node:
 
     def _after_store(self, envelope: SignedEnvelope) -> None:
         message = envelope.message
-        if envelope.author == self.public_key:
-            return
+        if isinstance(message, Profile):
+            self.names.invalidate()
+        elif envelope.kind == "battle_result":
+            self.results.add(envelope)
         if isinstance(message, CrewKey) and message.member == self.public_key:
+            if envelope.author == self.public_key:
+                return
             try:
                 self.store.put_crew_key(
                     message.crew, message.epoch, open_crew_key(message, self.identity.signing_key)
@@ -324,12 +351,10 @@ class Node:
                 log.warning("crew key from %s did not open: %s", envelope.author_peer_id, exc)
                 return
             self._emit(Notification("crew_invite", envelope))
-        elif isinstance(message, Post) and self.public_key in message.mentions:
-            self._emit(Notification("mention", envelope))
-        elif isinstance(message, Follow) and message.target == self.public_key:
-            self._emit(Notification("follow", envelope))
-        elif isinstance(message, Reaction) and message.target_author == self.public_key:
-            self._emit(Notification("reaction", envelope))
+            return
+        notice = self.notices.on_stored(self.store, envelope)  # mention, follow, reaction, challenge, result
+        if notice is not None:
+            self._emit(Notification(notice.reason, envelope, notice.text(self.names, self.public_key)))
 
     # -- history sync --------------------------------------------------------------------------
 
@@ -462,8 +487,18 @@ class Node:
     def chat_history(self, room: str, *, limit: int = 100) -> list[SignedEnvelope]:
         return self.view.chat(room, limit=limit)
 
-    def notifications(self, *, limit: int = 50) -> list[SignedEnvelope]:
-        return self.view.notifications(limit=limit)
+    def notifications(self, *, limit: int = 50) -> list[Notice]:
+        """Newest first: mentions, follows, reactions, challenges and our battles' results."""
+        return self.notices.listing(self.store, hidden=self.view.hidden() | {self.public_key}, limit=limit)
+
+    def leaderboard(self, genre: str | None = None) -> dict[str, list[dict[str, Any]]]:
+        """Ratings per genre from the verified results in the store, rows with display names."""
+        return leaderboard_json(self.results.tables(self.store), self.names, genre=genre)
+
+    def record(self, peer_id: str | None = None) -> dict[str, Any]:
+        """A peer's record (ours by default): rating per genre, wins, losses, draws, average score, tier."""
+        key = self._public_key_of(peer_id) if peer_id else self.public_key
+        return record_json(self.results.tables(self.store), key)
 
     def set_flag(self, peer_id: str, flag: str, on: bool = True) -> None:
         if flag not in ("mute", "block"):

@@ -1,4 +1,4 @@
-"""Read-side views of the store: feed, follows, profiles, crews, chat, notifications.
+"""Read-side views of the store: feed, follows, profiles, crews, chat (notifications: ``notices``).
 
 Everything here is derived from signed messages on every read, so there is no second
 copy of social state to drift from the log (and a restart cannot lose any of it).
@@ -14,7 +14,7 @@ from djmesh.protocol.crew import CrewCryptoError, CrewState, fold_crew, open_cre
 from djmesh.protocol.envelope import SignedEnvelope
 from djmesh.protocol.errors import ProtocolError
 from djmesh.protocol.messages import Chat, CrewCreate, CrewPost, Follow, Post, Profile, Unfollow
-from djmesh.protocol.topics import author_topic, crew_topic, inbox_topic, room_topic
+from djmesh.protocol.topics import author_topic, crew_topic, room_topic
 
 
 @dataclass(frozen=True)
@@ -80,11 +80,6 @@ class SocialView:
         if not newest or not isinstance(newest[0].envelope.message, Profile):
             return None
         return newest[0].envelope.message, newest[0].envelope.created_at_ms
-
-    def notifications(self, *, limit: int = 50) -> list[SignedEnvelope]:
-        hidden = self.hidden() | {self.me}
-        envelopes = self.store.by_topics([inbox_topic(self.me)], limit=limit, newest_first=True)
-        return [e for e in envelopes if e.author not in hidden]
 
     def chat(self, room: str, *, limit: int = 100) -> list[SignedEnvelope]:
         hidden = self.hidden()

@@ -3,7 +3,8 @@
 A battle is the content ID of its ``battle_announce`` (by DJ A, naming DJ B and the rules).
 DJ B accepts; viewers who want to judge join before ``join_by``; each DJ publishes a
 signed tracklist as their set starts; after the sets the committee (see ``consensus``)
-commits to verdicts, then reveals them; anyone may publish the result bundle.
+commits to verdicts, then reveals them (as soon as every member has committed, at the latest
+after the commit deadline); anyone may publish the result bundle.
 
 ``BattleMachine`` holds no sockets and no clock: the caller feeds it received envelopes
 and ticks with an explicit ``now_ms`` and carries out the actions it returns, in the
@@ -270,7 +271,11 @@ class BattleAnnounce(Message):
         return self.commit_by + self.reveal_seconds * 1000
 
     def route(self, author: bytes, content_id: bytes) -> tuple[str, ...] | None:
-        return (battle_topic(content_id), BATTLES_TOPIC)
+        # and a copy to the opponent's inbox: a challenge reaches them (and their notifications)
+        # even when they follow no battles
+        from djmesh.protocol.topics import inbox_topic
+
+        return (battle_topic(content_id), BATTLES_TOPIC, inbox_topic(self.opponent))
 
 
 @dataclass(frozen=True)
@@ -639,7 +644,7 @@ class JudgeNow:
 
 @dataclass(frozen=True)
 class RevealNow:
-    """Commit window closed: members reveal."""
+    """Every member's verdict is bound (all committed, or the commit deadline passed): members reveal."""
 
 
 @dataclass(frozen=True)
@@ -733,6 +738,12 @@ class BattleMachine:
         return select_committee(
             self.battle_id, self.djs.values(), self.joins.keys(), self.spec.rules.committee_size
         )
+
+    def reveals_open_at(self) -> int:
+        """The first ms a member may sign its reveal: once all committed, else just after ``commit_by``."""
+        from djmesh.protocol.consensus import reveals_open_at
+
+        return reveals_open_at(self.commits, self.committee(), self.spec.commit_by)
 
     def evidence(self) -> tuple[SignedEnvelope, ...]:
         """The envelopes a result bundle carries, in a canonical order."""
@@ -866,7 +877,8 @@ class BattleMachine:
                     return actions
                 self._set_phase(Phase.COMMIT, actions)
                 actions.append(JudgeNow(self.committee()))
-        if self.phase == Phase.COMMIT and now_ms > spec.commit_by:
+        if self.phase == Phase.COMMIT and now_ms >= self.reveals_open_at():
+            # every verdict is bound: a reveal now gives nobody a choice (docs/PROTOCOL.md, Battles)
             self._set_phase(Phase.REVEAL, actions)
             actions.append(RevealNow())
         if self.phase == Phase.REVEAL:

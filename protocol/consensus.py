@@ -4,14 +4,16 @@
   SHA-256(seed || key) where the seed hashes the battle ID and both DJs; the first
   ``committee_size`` serve. Nobody picks the judges: the ranking is fixed by the battle.
 - Commit, then reveal: a member signs a ``battle_verdict`` envelope but publishes only
-  SHA-256(context || verdict envelope || salt); after the commit deadline it reveals the
-  envelope and salt. Nobody can copy a verdict they have not seen, nor change theirs.
+  SHA-256(context || verdict envelope || salt); once every member has committed (or after
+  the commit deadline) it reveals the envelope and salt. Nobody can copy a verdict they have
+  not seen, nor change theirs (``reveals_open_at``; the argument is in docs/PROTOCOL.md).
 - Tally: once at least 2f+1 of the 3f+1 members revealed valid verdicts, each score is
   the median over them (the lower median for an even count: integers, no rounding).
   Offences are recorded against their authors: outliers, reveals that do not open their
-  commit, late commits/reveals, reveals before the commit deadline (others could copy
-  them), two different verdicts or commits (double signing), a verdict for another
-  model, and members who never revealed. A member needs 2f+1 honest peers to be framed.
+  commit, late commits/reveals, reveals signed before every member had committed and
+  before the commit deadline (others could copy them), two different verdicts or commits
+  (double signing), a verdict for another model, and members who never revealed. A
+  member needs 2f+1 honest peers to be framed.
 - Result bundle: a ``battle_result`` envelope holding every message the result rests on;
   ``verify_result`` recomputes committee, quorum, medians and offences from them and
   refuses the bundle unless everything matches.
@@ -20,7 +22,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import nacl.signing
@@ -134,6 +136,32 @@ def scores_from_judge(values: dict[str, dict[str, float]]) -> dict[str, dict[str
     }
 
 
+# ---- when reveals open ---------------------------------------------------------------------------
+
+
+def commitments_closed_at(
+    commits: Iterable[SignedEnvelope], committee: Collection[bytes], commit_by: int
+) -> int | None:
+    """When the last member's first timely commit was signed, or None while a member has none.
+
+    From then on every member's verdict is bound, so reveals may start; a commit signed later
+    is a member's second and counts as late. Timely: signed by ``commit_by``.
+    """
+    first: dict[bytes, int] = {}
+    for c in commits:
+        if c.author in committee and isinstance(c.message, VerdictCommit) and c.created_at_ms <= commit_by:
+            first[c.author] = min(first.get(c.author, c.created_at_ms), c.created_at_ms)
+    if not committee or len(first) < len(set(committee)):
+        return None
+    return max(first.values())
+
+
+def reveals_open_at(commits: Iterable[SignedEnvelope], committee: Collection[bytes], commit_by: int) -> int:
+    """The first ms a reveal may be signed: once every member committed, at the latest ``commit_by + 1``."""
+    closed = commitments_closed_at(commits, committee, commit_by)
+    return commit_by + 1 if closed is None else closed
+
+
 # ---- tally ---------------------------------------------------------------------------------------
 
 
@@ -237,12 +265,15 @@ def tally(envelopes: Iterable[SignedEnvelope]) -> Tally:
     def offend(peer: bytes, kind: str) -> None:
         offences.setdefault((peer, kind), None)
 
+    closed = commitments_closed_at(s.commits, members, spec.commit_by)
+    last_commit = spec.commit_by if closed is None else closed
+    reveals_open = reveals_open_at(s.commits, members, spec.commit_by)
     commits: dict[bytes, set[bytes]] = {}
     for c in s.commits:
         if c.author not in members:
             continue
         assert isinstance(c.message, VerdictCommit)
-        if c.created_at_ms > spec.commit_by:
+        if c.created_at_ms > last_commit:  # after the deadline, or a second commit once all were bound
             offend(c.author, "late_commit")
             continue
         commits.setdefault(c.author, set()).add(c.message.commitment)
@@ -269,7 +300,7 @@ def tally(envelopes: Iterable[SignedEnvelope]) -> Tally:
         if r.created_at_ms > spec.reveal_by:
             offend(r.author, "late_reveal")
             continue
-        if r.created_at_ms <= spec.commit_by:  # before everyone committed: others could copy it
+        if r.created_at_ms < reveals_open:  # before every member was bound: others could copy it
             offend(r.author, "early_reveal")
             continue
         if commitment(r.message.verdict, r.message.salt) not in commits.get(r.author, set()):
@@ -442,6 +473,8 @@ __all__ = [
     "Tally",
     "build_result",
     "commitment",
+    "commitments_closed_at",
+    "reveals_open_at",
     "seal_verdict",
     "select_committee",
     "tally",

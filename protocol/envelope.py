@@ -25,7 +25,7 @@ from djmesh.protocol.errors import (
     UnknownKindError,
     UnsupportedVersionError,
 )
-from djmesh.protocol.messages import MESSAGE_KINDS, Message
+from djmesh.protocol.messages import MESSAGE_KINDS, Message, all_kinds
 from djmesh.protocol.peer_id import peer_id_from_public_key
 
 PROTOCOL_VERSION = 1
@@ -109,7 +109,7 @@ def decode_envelope(
         raise UnsupportedVersionError(f"protocol version {version} is not supported")
     if not isinstance(kind, str):
         raise MalformedMessageError("kind must be text")
-    message_class = MESSAGE_KINDS.get(kind)
+    message_class = MESSAGE_KINDS.get(kind) or all_kinds().get(kind)
     if message_class is None:
         raise UnknownKindError(f"unknown message kind {kind[:40]!r}")
     if not isinstance(author, bytes) or len(author) != 32:

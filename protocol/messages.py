@@ -54,6 +54,14 @@ def register(cls: _M) -> _M:
     return cls
 
 
+def all_kinds() -> dict[str, type[Message]]:
+    """``MESSAGE_KINDS`` with the kinds of every module that registers some (battles, streams, listen
+    proofs) loaded: a decoder must know them all, and the light commands must not pay for them."""
+    from djmesh.protocol import battle, stream  # noqa: F401  (registers their kinds)
+
+    return MESSAGE_KINDS
+
+
 @register
 @dataclass(frozen=True)
 class Profile(Message):

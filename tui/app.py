@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import time
 from collections.abc import Iterable
 from typing import ClassVar
@@ -14,13 +15,17 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
 from djmesh.tui.backend import Backend, BackendError, LogBuffer, short
+from djmesh.tui.notices import NoticeWatcher
+from djmesh.tui.playback import find_output
 from djmesh.tui.screens.base import DjmeshScreen
 from djmesh.tui.screens.battle import BattleScreen
 from djmesh.tui.screens.battles import BattlesScreen
 from djmesh.tui.screens.crews import CrewsScreen
 from djmesh.tui.screens.feed import FeedScreen
 from djmesh.tui.screens.help import HelpScreen
+from djmesh.tui.screens.leaderboard import LeaderboardScreen
 from djmesh.tui.screens.log import LogScreen
+from djmesh.tui.screens.notifications import NotificationsScreen
 from djmesh.tui.screens.peers import PeersScreen
 from djmesh.tui.screens.profile import ProfileScreen
 from djmesh.tui.screens.settings import SettingsScreen
@@ -30,11 +35,14 @@ log = logging.getLogger(__name__)
 
 STOP_TIMEOUT_S = 20.0
 NO_PEERS_GRACE_S = 20.0
+NOTICES_EVERY_S = 2.0
 SCREENS_BY_NAME = {
     "battle": ("Battle", "both DJs live, the committee, the chat"),
     "battles": ("Battles", "live and upcoming; challenge a DJ, accept, join"),
     "feed": ("Feed", "posts by the people you follow; compose"),
     "peers": ("Peers", "connections, latency, addresses"),
+    "leaderboard": ("Leaderboard", "ratings, tiers and records per genre"),
+    "notifications": ("Notifications", "challenges, mentions, follows, results of your battles"),
     "profile": ("Profile", "yours and anyone's"),
     "crews": ("Crews", "your crews; found one"),
     "wallet": ("Wallet", "address, balance, listen channels (r refreshes)"),
@@ -44,7 +52,11 @@ SCREENS_BY_NAME = {
 
 
 class DjmeshApp(App[None]):
-    """Owns the backend's lifetime: started in a worker on mount, stopped before the app exits."""
+    """Owns the backend's lifetime: started in a worker on mount, stopped once the screen is gone.
+
+    ``q`` leaves at once, whatever the backend is doing; its graceful stop (flushing, saying
+    goodbye to peers) runs when the app unmounts, after the terminal is given back.
+    """
 
     TITLE = "djmesh"
     CSS_PATH = "app.tcss"
@@ -53,6 +65,8 @@ class DjmeshApp(App[None]):
         "battles": BattlesScreen,
         "feed": FeedScreen,
         "peers": PeersScreen,
+        "leaderboard": LeaderboardScreen,
+        "notifications": NotificationsScreen,
         "profile": ProfileScreen,
         "crews": CrewsScreen,
         "wallet": WalletScreen,
@@ -70,6 +84,8 @@ class DjmeshApp(App[None]):
         Binding("a", "switch_mode('battles')", "Battles"),
         Binding("f", "switch_mode('feed')", "Feed"),
         Binding("p", "switch_mode('peers')", "Peers"),
+        Binding("t", "switch_mode('leaderboard')", "Leaderboard", show=False),
+        Binding("i", "switch_mode('notifications')", "Notifications", show=False),
         Binding("u", "switch_mode('profile')", "Profile", show=False),
         Binding("g", "switch_mode('crews')", "Crews", show=False),
         Binding("w", "switch_mode('wallet')", "Wallet", show=False),
@@ -89,6 +105,7 @@ class DjmeshApp(App[None]):
         self._warned_no_peers = False
         self._stopping = False
         self.watching: str | None = None  # the battle the Battle screen shows (None: the newest)
+        self.notices = NoticeWatcher()
         backend.alert = self._alert
         backend.changed = self._changed
 
@@ -97,7 +114,18 @@ class DjmeshApp(App[None]):
     def on_mount(self) -> None:
         self.sub_title = f"{self.backend.mode} · starting"
         self.start_backend()
+        if self.backend.output is None:
+            self.find_sound_device()
         self.set_interval(1.0, self.tick)
+        self.set_interval(NOTICES_EVERY_S, self.check_notices)
+
+    @work(thread=True, group="sound")
+    def find_sound_device(self) -> None:
+        """Ask PortAudio for an output device (slow, blocking): the Battle screen says which it is."""
+        output = find_output()
+        self.backend.output = output
+        if output.device is None:
+            log.info("no sound device (%s): heard audio is not played", output.why_not)
 
     @work(exclusive=True, group="backend")
     async def start_backend(self) -> None:
@@ -112,6 +140,21 @@ class DjmeshApp(App[None]):
         self._started_at = time.monotonic()
         self.ready.set()
         self.tick()
+
+    @work(exclusive=True, group="notices")
+    async def check_notices(self) -> None:
+        """Toasts for new challenges, mentions, follows and results (``tui.notices``)."""
+        if not self.ready.is_set():
+            return
+        try:
+            notices = await self.backend.notifications(limit=20)
+        except BackendError:
+            notices = []
+        toasts = self.notices.news(notices, self.backend.battles())
+        for toast in toasts:  # peers' words: never parsed as markup
+            self.notify(toast.text, title=toast.title, timeout=8, markup=False)
+        if toasts:
+            self._changed("notifications")
 
     @work(exclusive=True, group="poll")
     async def tick(self) -> None:
@@ -137,17 +180,24 @@ class DjmeshApp(App[None]):
             )
 
     async def action_quit(self) -> None:
-        """Stop the node first (it flushes and says goodbye to peers), then leave."""
+        """Leave now; the backend stops once the screen is gone (``on_unmount``)."""
+        self.exit()
+
+    async def on_unmount(self) -> None:
+        """The terminal is the user's again: stop the node gracefully (it flushes, says goodbye)."""
         if self._stopping:
             return
         self._stopping = True
-        self.notify("Shutting down the node...")
-        self.workers.cancel_group(self, "backend")
+        backend = self.backend
+        backend.alert = lambda severity, message: None  # no screen is left to show them
+        backend.changed = lambda what: None
+        note = backend.stopping_note()
+        if note and not self.is_headless:
+            print(note, file=sys.__stderr__, flush=True)
         try:
-            await asyncio.wait_for(self.backend.stop(), STOP_TIMEOUT_S)
+            await asyncio.wait_for(backend.stop(), STOP_TIMEOUT_S)
         except Exception as exc:
             log.warning("node shutdown: %s", exc, exc_info=True)
-        self.exit()
 
     # -- backend callbacks ---------------------------------------------------------------------
 
@@ -177,4 +227,6 @@ class DjmeshApp(App[None]):
         for mode, (title, what) in SCREENS_BY_NAME.items():
             yield SystemCommand(f"Show {title}", what, lambda mode=mode: self.switch_mode(mode))
         yield SystemCommand("Help", "every key in one place", self.action_help)
-        yield SystemCommand("Quit djmesh", "shut the node down gracefully and leave", self.action_quit)
+        yield SystemCommand(
+            "Quit djmesh", "leave; the node shuts down gracefully afterwards", self.action_quit
+        )

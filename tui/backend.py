@@ -7,28 +7,34 @@ Everything that may wait on the network is ``async`` and runs in a worker.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+from djmesh.node.live.sinks import NullSink, Sink, default_sink
 from djmesh.node.p2p.netstats import Traffic, rates
 from djmesh.tui.model import (
     BattleView,
     ChatLine,
     CrewRow,
     FeedRow,
+    LeaderRow,
     NodeStatus,
+    NoticeRow,
     PeerRow,
     ProfileView,
     VoteOutcome,
     WalletView,
 )
-from djmesh.tui.playback import Volume
+from djmesh.tui.playback import Output, Volume, VolumeSink
 
 Alert = Callable[[str, str], None]  # (severity: information|warning|error, message)
 Changed = Callable[[str], None]  # what changed: feed, chat, battle, peers, crews
+Player = Callable[[Sink], Awaitable[None]]  # plays a stream into the sink until it ends
 
 
 class BackendError(Exception):
@@ -47,13 +53,21 @@ class Backend(ABC):
         self._traffic: Traffic | None = None
         self.traffic_rates: tuple[float, float] | None = None  # bytes/s (out, in) over the last poll
         self.hearing: str | None = None  # which DJ's stream plays (a label), None: none
+        self.output: Output | None = None  # the sound device this process plays to (None: not asked yet)
+        self.open_sink: Callable[[int], Sink] = self._open_output
+        self.sink: VolumeSink | None = None  # what plays the stream we hear
+        self._playing: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Bring the node up (or attach to one)."""
         return None
 
     async def stop(self) -> None:
-        """Shut down gracefully; called once when the app quits."""
+        """Shut down gracefully; called once when the app quits (after its screen is gone)."""
+        return None
+
+    def stopping_note(self) -> str | None:
+        """What to tell the user while ``stop`` runs after the screen is gone (None: nothing slow)."""
         return None
 
     async def poll(self) -> None:
@@ -149,6 +163,14 @@ class Backend(ABC):
         await self.chat(battle_room(battle_id), f"🗳 votes for DJ {side.upper()}")
         return VoteOutcome(side=side, binding=False, why_not_binding=outcome)
 
+    async def leaderboard(self) -> list[LeaderRow]:
+        """Every genre's leaderboard, by genre then rank (ratings from the verified results)."""
+        raise BackendError("this node keeps no leaderboard")
+
+    async def notifications(self, limit: int = 50) -> list[NoticeRow]:
+        """Newest first: mentions, follows, reactions, challenges, and results of our battles."""
+        return []
+
     async def wallet(self) -> WalletView:
         """The node's wallet as the chain has it; ``BackendError`` says why when it cannot be read."""
         raise BackendError("this node has no wallet")
@@ -165,9 +187,47 @@ class Backend(ABC):
     async def join_battle(self, battle_id: str) -> None:
         raise BackendError("this node cannot run battles")
 
+    def player(self, stream_id: str) -> Player:
+        """How this backend plays ``stream_id`` into a sink; ``BackendError`` when it cannot now."""
+        raise BackendError("this node cannot play audio")
+
     async def hear(self, stream_id: str | None, label: str = "") -> None:
-        """Play ``stream_id`` (through ``self.volume``), or stop playing with ``None``."""
-        raise BackendError("audio plays only when the node runs in this app (not attached to a daemon)")
+        """Play ``stream_id`` through ``self.volume``, or stop playing with ``None``.
+
+        One stream plays at a time; asking for another stops the first.
+        """
+        if self._playing is not None:
+            self._playing.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._playing
+            self._playing = None
+        if self.sink is not None:
+            self.sink.close()  # a cancelled player does not close its sink
+        self.hearing = None
+        if stream_id is None:
+            return
+        play = self.player(stream_id)
+        self.sink = VolumeSink(self.volume, self.open_sink)
+        self.hearing = label or stream_id[:12]
+        self._playing = asyncio.ensure_future(self._play(play, self.sink, self.hearing))
+
+    async def _play(self, play: Player, sink: VolumeSink, label: str) -> None:
+        try:
+            await play(sink)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a lost stream is a notification, not a crash
+            self.alert("warning", f"Stopped hearing {label}: {exc}")
+        finally:
+            sink.close()
+        if self.hearing == label:
+            self.hearing = None
+
+    def _open_output(self, channels: int) -> Sink:
+        """The sound device, or the null sink when ``find_output`` found none (not asked again)."""
+        if self.output is not None and self.output.device is None:
+            return NullSink()
+        return default_sink(channels)
 
 
 class LogBuffer(logging.Handler):

@@ -25,7 +25,10 @@ def battle_view(
     name_of: Callable[[str], str] = short,
     meter_of: Callable[[str | None], Meter | None] = lambda stream: None,
 ) -> BattleView:
+    """DJ names are the display names the node sent (``names``); ``name_of`` stands in for a node
+    too old to send them."""
     scores, _agreed = live_scores(data)
+    names = data.get("names") or {}
     sides: dict[str, DjLive] = {}
     for side in SIDES:
         peer = str(data["djs"][side])
@@ -33,7 +36,7 @@ def battle_view(
         track, title = track_now(tracklist, int(data["windows"][side][0]), now_ms)
         meter = meter_of(tracklist.get("stream") if tracklist else None)
         sides[side] = DjLive(
-            name=name_of(peer),
+            name=str(names.get(side) or name_of(peer)),
             peer_id=peer,
             level_db=meter.level_db if meter else -90.0,
             peak_db=meter.peak_db if meter else -90.0,

@@ -2,28 +2,27 @@
 
 Without a daemon at the home the app runs the node in-process; with one (``control.json``
 answers) it attaches through the control API. ``--demo`` starts the loopback demo network
-in the background and watches its battle from a node of its own inside the demo folder,
-so it never competes with a daemon for the home's store.
+in a child process, with a node of its own inside the demo folder watching the battle (so it
+never competes with a daemon for the home's store), and attaches to that node: the app's
+process only draws (``demo_backend``).
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import logging
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from djmesh.node.cli import CliError, check_http_address
-from djmesh.node.control import ControlClient
 from djmesh.node.errors import ControlError
 from djmesh.node.home import NodeHome
 from djmesh.node.identity import read_passphrase
-from djmesh.node.node import NodeOptions
-from djmesh.tui.backend import Backend, LogBuffer, quiet_libp2p
 
 if TYPE_CHECKING:
+    # The rest is imported where it is used: registering `tui` must not load textual or the node.
+    from djmesh.tui.backend import Backend, LogBuffer
     from djmesh.tui.node_backend import NodeBackend
 
 ATTACH_PROBE_S = 3.0
@@ -45,6 +44,10 @@ def register(commands: Any) -> None:
 
 def daemon_running(home: NodeHome) -> bool:
     """True when a node daemon at ``home`` answers its control API (a stale control.json does not)."""
+    import asyncio
+
+    from djmesh.node.control import ControlClient
+
     if not (home.root / "control.json").exists():
         return False
 
@@ -61,13 +64,15 @@ def daemon_running(home: NodeHome) -> bool:
 
 
 def choose_backend(home: NodeHome, *, demo: bool, http: str | None = None) -> Backend:
+    from djmesh.node.node import NodeOptions
     from djmesh.tui.control_backend import ControlBackend
     from djmesh.tui.node_backend import NodeBackend
 
-    node_backend = served_node_backend(http) if http is not None else NodeBackend
     if demo:
-        root = home.root / "demo"
-        return node_backend(NodeHome(root / "tui-watcher"), demo_root=root)
+        from djmesh.tui.demo_backend import DemoBackend
+
+        return DemoBackend(home.root / "demo", http=http)
+    node_backend = served_node_backend(http) if http is not None else NodeBackend
     if daemon_running(home):
         if http is not None:
             raise CliError(
@@ -109,6 +114,8 @@ def served_node_backend(address: str) -> type[NodeBackend]:
 @contextlib.contextmanager
 def ui_logging(home: NodeHome, buffer: LogBuffer) -> Iterator[None]:
     """While the app owns the terminal, log lines go to the home's log file and the Log screen only."""
+    from djmesh.tui.backend import quiet_libp2p
+
     root = logging.getLogger()
     console = [
         h
@@ -143,6 +150,7 @@ def ui_logging(home: NodeHome, buffer: LogBuffer) -> Iterator[None]:
 
 def run(args: argparse.Namespace) -> int:
     from djmesh.tui.app import DjmeshApp
+    from djmesh.tui.backend import LogBuffer
 
     home: NodeHome = args.home_obj
     buffer = LogBuffer()

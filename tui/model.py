@@ -73,6 +73,63 @@ class PeerRow:
     addrs: tuple[str, ...]
     latency_ms: float | None
     score: float | None
+    name: str = ""  # display name ("" from an older node)
+
+
+@dataclass(frozen=True)
+class GenreRecord:
+    """A DJ's row in one genre's leaderboard."""
+
+    genre: str
+    rank: int
+    rating: float
+    tier: str
+    wins: int
+    losses: int
+    draws: int
+    average_score: float | None = None
+
+
+@dataclass(frozen=True)
+class RecordView:
+    """A DJ's record (``djmesh.protocol.ratings.Record``): ``rating`` and ``tier`` of the best genre."""
+
+    rating: float | None = None
+    tier: str | None = None
+    wins: int = 0
+    losses: int = 0
+    draws: int = 0
+    average_score: float | None = None
+    genres: tuple[GenreRecord, ...] = ()
+
+    @property
+    def battles(self) -> int:
+        return self.wins + self.losses + self.draws
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RecordView:
+        """From the node's record JSON (``profile_show``'s ``record``)."""
+        return cls(
+            rating=data.get("rating"),
+            tier=data.get("tier"),
+            wins=int(data.get("wins", 0)),
+            losses=int(data.get("losses", 0)),
+            draws=int(data.get("draws", 0)),
+            average_score=data.get("average_score"),
+            genres=tuple(
+                GenreRecord(
+                    genre,
+                    int(row["rank"]),
+                    float(row["rating"]),
+                    str(row["tier"]),
+                    int(row["wins"]),
+                    int(row["losses"]),
+                    int(row["draws"]),
+                    row.get("average_score"),
+                )
+                for genre, row in sorted((data.get("genres") or {}).items())
+            ),
+        )
 
 
 @dataclass(frozen=True)
@@ -82,6 +139,70 @@ class ProfileView:
     bio: str
     links: tuple[str, ...] = ()
     following: int = 0
+    record: RecordView | None = None
+
+
+@dataclass(frozen=True)
+class LeaderRow:
+    """One row of a genre's leaderboard (the node's ``leaderboard`` JSON)."""
+
+    genre: str
+    rank: int
+    peer_id: str
+    name: str
+    rating: float
+    tier: str
+    wins: int
+    losses: int
+    draws: int
+    average_score: float | None = None
+
+    @classmethod
+    def from_json(cls, genre: str, row: dict[str, Any]) -> LeaderRow:
+        return cls(
+            genre=genre,
+            rank=int(row["rank"]),
+            peer_id=str(row["peer"]),
+            name=str(row.get("name") or row["peer"]),
+            rating=float(row["rating"]),
+            tier=str(row["tier"]),
+            wins=int(row["wins"]),
+            losses=int(row["losses"]),
+            draws=int(row["draws"]),
+            average_score=row.get("average_score"),
+        )
+
+
+def leader_rows(board: dict[str, list[dict[str, Any]]]) -> list[LeaderRow]:
+    """The node's leaderboard JSON (genre -> rows) as rows, by genre then rank."""
+    return [LeaderRow.from_json(genre, row) for genre, rows in sorted(board.items()) for row in rows]
+
+
+@dataclass(frozen=True)
+class NoticeRow:
+    """A notification (the node's ``notifications`` JSON): ``reason`` mention, follow, reaction,
+    challenge or result; ``text`` is the line to show."""
+
+    id: str
+    reason: str
+    author: str
+    author_name: str
+    text: str
+    created_at: int
+    battle_id: str | None = None
+
+    @classmethod
+    def from_json(cls, row: dict[str, Any]) -> NoticeRow:
+        author = str(row["author"])
+        return cls(
+            id=str(row["id"]),
+            reason=str(row.get("reason") or row.get("kind") or ""),
+            author=author,
+            author_name=str(row.get("author_name") or author[-8:]),
+            text=str(row.get("text") or f"{row.get('kind')} from {author[-8:]}"),
+            created_at=int(row["created_at"]),
+            battle_id=row.get("battle_id"),
+        )
 
 
 @dataclass(frozen=True)

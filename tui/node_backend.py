@@ -12,7 +12,7 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,27 +24,31 @@ from djmesh.node.errors import NodeError
 from djmesh.node.events import MessageStored, Notification
 from djmesh.node.home import NodeHome
 from djmesh.node.identity import create_identity
+from djmesh.node.live.feed import share_meters
 from djmesh.node.live.meters import Meter, MeterBank
 from djmesh.node.live.service import LiveService
-from djmesh.node.live.sinks import Sink, default_sink
+from djmesh.node.live.sinks import Sink
 from djmesh.node.node import Node, NodeOptions
 from djmesh.node.p2p.netstats import discovery_status, traffic
 from djmesh.node.tasks import BackgroundTasks
-from djmesh.protocol.battle import SIDES, Finished, PhaseChanged, Tracklist, battle_topic
+from djmesh.protocol.battle import Finished, PhaseChanged, Tracklist, battle_topic
 from djmesh.protocol.messages import Profile
-from djmesh.tui.backend import Backend, BackendError, short
+from djmesh.tui.backend import Backend, BackendError, Player, short
 from djmesh.tui.battle_json import battle_view
 from djmesh.tui.model import (
     BattleView,
     ChatLine,
     CrewRow,
     FeedRow,
+    LeaderRow,
     NodeStatus,
+    NoticeRow,
     PeerRow,
     ProfileView,
+    RecordView,
     WalletView,
+    leader_rows,
 )
-from djmesh.tui.playback import VolumeSink
 
 if TYPE_CHECKING:
     from djmesh.node.demo_ledger import DemoLedger, Money
@@ -53,7 +57,6 @@ log = logging.getLogger(__name__)
 
 LOOPBACK = "/ip4/127.0.0.1/tcp/0"
 DEMO_BOOT_TIMEOUT_S = 120.0
-NAME_RETRY_S = 5.0
 _BOOT_LINE = re.compile(r"bootstrap listening on (\S+)")
 
 
@@ -81,10 +84,6 @@ class NodeBackend(Backend):
         self._wallets: contextlib.AbstractAsyncContextManager[Money] | None = None
         self._tasks = BackgroundTasks("tui")
         self._joined: set[bytes] = set()
-        self._names: dict[str, tuple[str, float | None]] = {}  # peer -> (name, retry after)
-        self._playing: asyncio.Task[None] | None = None
-        self.sink: VolumeSink | None = None  # what plays the stream we hear
-        self.open_sink: Callable[[int], Sink] = default_sink  # a sound device, else the null sink
         if demo_root is not None:
             self.mode = "in-process node + demo network"
 
@@ -114,7 +113,8 @@ class NodeBackend(Backend):
         self.battle_service = BattleService(node, self.live, auto_join=False)
         await self.battle_service.start()
         self.battle_service.listeners.append(self._on_battle_action)
-        self.meters = MeterBank(self.live.pcm, self.alert)
+        self.meters = MeterBank.of(self.live, self.alert)
+        share_meters(node, self.meters)  # a control server on this node reads the same analysis
         self._spawn(self._follow_events(node))
         self._spawn(self._housekeeping())
 
@@ -151,6 +151,12 @@ class NodeBackend(Backend):
         self._demo = asyncio.ensure_future(run())
         return await asyncio.wait_for(booted, DEMO_BOOT_TIMEOUT_S)
 
+    def stopping_note(self) -> str | None:
+        if self.node is None and self._demo is None:
+            return None
+        what = "the node and the demo network" if self._demo is not None else "the node"
+        return f"djmesh: stopping {what} (saying goodbye to peers)..."
+
     async def stop(self) -> None:
         with contextlib.suppress(Exception):
             await self.hear(None)
@@ -186,16 +192,16 @@ class NodeBackend(Backend):
         """Phase changes repaint at once; an agreed result is news worth a notification."""
         if isinstance(action, PhaseChanged | Finished):
             self.changed("battle")
-        if isinstance(action, Finished):
-            winner = action.result.winner
-            side = f"DJ {winner.upper()}" if winner in SIDES else str(winner)
-            self.alert("information", f"Battle {battle_id.hex()[:12]}: the committee agreed, {side} wins")
 
     async def _follow_events(self, node: Node) -> None:
         async for event in node.events():
             if isinstance(event, Notification):
-                author = event.envelope.author_peer_id
-                self.alert("information", f"{event.reason.replace('_', ' ')} from {self.name_of(author)}")
+                self.changed("notifications")
+                if event.reason == "crew_invite":  # listed notifications are toasted by the app (tui.notices)
+                    self.alert(
+                        "information",
+                        event.text or f"crew invite from {self.name_of(event.envelope.author_peer_id)}",
+                    )
             elif isinstance(event, MessageStored):
                 kind = event.envelope.kind
                 if kind == "chat":
@@ -232,25 +238,8 @@ class NodeBackend(Backend):
     # -- reads ---------------------------------------------------------------------------------
 
     def name_of(self, peer_id: str) -> str:
-        """A peer's profile name when we hold one, else the tail of its peer ID.
-
-        Cached (misses for a few seconds) because the battle screen asks 12 times a second.
-        """
-        now = time.monotonic()
-        cached = self._names.get(peer_id)
-        if cached is not None and (cached[1] is None or now < cached[1]):
-            return cached[0]
-        name = short(peer_id)
-        expires: float | None = now + NAME_RETRY_S
-        if self.node is not None:
-            try:
-                found = self.node.profile(peer_id)
-            except NodeError:
-                found = None
-            if found is not None and found[0].name:
-                name, expires = found[0].name, None
-        self._names[peer_id] = (name, expires)
-        return name
+        """A peer's display name (``djmesh.node.names``: profile name, short ID where needed)."""
+        return self.node.names.name(peer_id) if self.node is not None else short(peer_id)
 
     def status(self) -> NodeStatus:
         node = self.node
@@ -317,34 +306,15 @@ class NodeBackend(Backend):
         except (NodeError, ValueError) as exc:
             raise BackendError(str(exc)) from exc
 
-    async def hear(self, stream_id: str | None, label: str = "") -> None:
-        """One stream plays at a time; asking for another stops the first."""
-        if self._playing is not None:
-            self._playing.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._playing
-            self._playing = None
-        if self.sink is not None:
-            self.sink.close()  # a cancelled listen does not close its sink
-        self.hearing = None
-        if stream_id is None:
-            return
+    def player(self, stream_id: str) -> Player:
         live = self.live
         if live is None:
             raise BackendError("the node is still starting")
-        self.sink = VolumeSink(self.volume, self.open_sink)
-        self.hearing = label or stream_id[:12]
-        self._playing = asyncio.ensure_future(self._play(live, stream_id, self.sink, self.hearing))
 
-    async def _play(self, live: LiveService, stream_id: str, sink: VolumeSink, label: str) -> None:
-        try:
+        async def play(sink: Sink) -> None:
             await live.listen(stream_id, sink=sink)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # a lost stream is a notification, not a crash
-            self.alert("warning", f"Stopped hearing {label}: {exc}")
-        if self.hearing == label:
-            self.hearing = None
+
+        return play
 
     async def feed(self, limit: int = 50) -> list[FeedRow]:
         node = self._running()
@@ -357,7 +327,11 @@ class NodeBackend(Backend):
         await self._running().post(text)
 
     async def peers(self) -> list[PeerRow]:
-        return [PeerRow(p.peer_id, p.addrs, p.latency_ms, p.score) for p in self._running().peers()]
+        node = self._running()
+        return [
+            PeerRow(p.peer_id, p.addrs, p.latency_ms, p.score, node.names.name(p.peer_id))
+            for p in node.peers()
+        ]
 
     async def profile(self, peer_id: str | None = None) -> ProfileView | None:
         node = self._running()
@@ -367,17 +341,18 @@ class NodeBackend(Backend):
             raise BackendError(str(exc)) from exc
         who = peer_id or node.peer_id
         following = len(node.view.following()) if peer_id is None else 0
+        record = RecordView.from_json(node.record(who))
         if found is None:
-            return ProfileView(who, node.config.name if peer_id is None else "", "", following=following)
+            name = node.config.name if peer_id is None else ""
+            return ProfileView(who, name, "", following=following, record=record)
         profile, _updated = found
-        return ProfileView(who, profile.name, profile.bio, profile.links, following)
+        return ProfileView(who, profile.name, profile.bio, profile.links, following, record)
 
     async def set_profile(self, name: str, bio: str) -> None:
         node = self._running()
         current = node.profile()
         base = current[0] if current else Profile(name=name)
         await node.set_profile(Profile(name=name or base.name, bio=bio, avatar=base.avatar, links=base.links))
-        self._names.pop(node.peer_id, None)
 
     async def follow(self, peer_id: str) -> None:
         try:
@@ -420,6 +395,16 @@ class NodeBackend(Backend):
             return WalletView.from_json(await asyncio.to_thread(read_wallet, self.home))
         except (LedgerError, IdentityError, OSError) as exc:
             raise BackendError(str(exc)) from exc
+
+    async def leaderboard(self) -> list[LeaderRow]:
+        return leader_rows(self._running().leaderboard())
+
+    async def notifications(self, limit: int = 50) -> list[NoticeRow]:
+        node = self._running()
+        return [
+            NoticeRow.from_json(n.as_json(node.names, node.public_key))
+            for n in node.notifications(limit=limit)
+        ]
 
     async def anonymous_vote(self, battle_id: str, side: str) -> str:
         """In this app the node has no anonymous votes: they need the daemon's unlocked wallet."""

@@ -2,12 +2,15 @@
 
 The sink is the node's (``default_sink``): a sound device through sounddevice where one exists,
 else the null sink, which swallows audio at playout pace. Volume and mute act on the samples
-either way, so what a device would play is what the tests check.
+either way, so what a device would play is what the tests check. ``find_output`` says which it
+is before anything plays, so the Battle screen can say so.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -81,3 +84,46 @@ class VolumeSink:
         if self.inner is not None and not self.closed:
             self.inner.close()
         self.closed = True
+
+
+@dataclass(frozen=True)
+class Output:
+    """Where heard audio goes: a sound device (its name), or nowhere and why."""
+
+    device: str | None
+    why_not: str = ""
+
+
+def find_output() -> Output:
+    """The default output device, asked of PortAudio (blocking: run it in a thread).
+
+    PortAudio's host APIs (ALSA) complain on fd 2 when they find no card; that would scribble
+    over a full-screen UI, so fd 2 is silenced while it looks.
+    """
+    with _quiet_stderr():
+        try:
+            import sounddevice  # type: ignore[import-untyped,import-not-found,unused-ignore]
+        except (ImportError, OSError) as exc:  # the module, or the PortAudio library, is missing
+            return Output(None, f"sounddevice cannot load: {exc}")
+        try:
+            found = sounddevice.query_devices(kind="output")
+        except Exception as exc:  # PortAudioError: no default output
+            return Output(None, str(exc) or type(exc).__name__)
+    name = found.get("name") if isinstance(found, dict) else None
+    return Output(str(name or "default output"))
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)

@@ -48,9 +48,8 @@ def config_from_form(
     config = replace(
         current, name=name.strip(), listen=listen_addrs, bootstrap=bootstrap_addrs, log_level=level, mdns=mdns
     )
-    return NodeConfig.from_mapping(
-        {k: list(v) if isinstance(v, tuple) else v for k, v in vars(config).items()}, source="settings"
-    )
+    checked = NodeConfig.from_mapping(config.node_json(), source="settings")
+    return replace(checked, webrtc=current.webrtc)  # [webrtc] is not on the form: kept as it was
 
 
 def save_config(path: Path, config: NodeConfig) -> None:

@@ -5,7 +5,8 @@ and carries out its actions with the node's other services.
   signed tracklist naming the stream.
 - A viewer joins, keeps both signed sets, and if the battle's committee includes it, judges
   the audio of the signed sets (the same bytes on every honest node), commits to its
-  verdict, reveals it, and publishes the result bundle.
+  verdict, reveals it as soon as it holds every member's commit (at the latest after the
+  commit deadline), and publishes the result bundle once every member revealed.
 """
 
 from __future__ import annotations
@@ -328,8 +329,10 @@ class BattleService:
         elif isinstance(action, RevealNow) and state.sealed is not None:
             if state.judging is not None:
                 await state.judging
+            # never signed before the machine saw every verdict bound, even if the clock stepped back
+            at = max(_now_ms(), machine.reveals_open_at())
             await self.node.publish_signed(
-                state.sealed.reveal(self.node.identity.signing_key, created_at_ms=_now_ms())
+                state.sealed.reveal(self.node.identity.signing_key, created_at_ms=at)
             )
         elif isinstance(action, TallyNow) and self.node.public_key in machine.committee():
             bundle = build_result(action.messages)
@@ -370,6 +373,27 @@ class BattleService:
         pcm = np.concatenate(chunks, axis=0)
         return pcm.mean(axis=1).astype(np.float32) if pcm.ndim == 2 else pcm.astype(np.float32)
 
+    async def _set_audio_in_time(self, machine: BattleMachine, stream_id: str) -> np.ndarray:
+        """``set_audio``, asked again while it fails (links still forming, the set still arriving) and a
+        commit could still be on time: while one member has no verdict, every member waits for the
+        commit deadline before revealing."""
+        delay_s = 1.0
+        while True:
+            try:
+                return await self.set_audio(stream_id)
+            except NodeError as exc:
+                if _now_ms() + delay_s * 1000 >= machine.spec.commit_by:
+                    raise
+                log.info(
+                    "battle %s: set %s not judged yet (%s); asking again in %.0f s",
+                    machine.battle_id.hex()[:12],
+                    stream_id[:12],
+                    exc,
+                    delay_s,
+                )
+                await asyncio.sleep(delay_s)
+                delay_s = min(delay_s * 2, 8.0)
+
     async def _judge_and_commit(self, state: BattleState) -> None:
         from djmesh.judge import judge_sets
 
@@ -379,7 +403,7 @@ class BattleService:
             tracklist_env = machine.tracklists[side]
             tracklist = tracklist_env.message
             assert isinstance(tracklist, Tracklist) and tracklist.stream is not None
-            audio.append(await self.set_audio(tracklist.stream.hex()))
+            audio.append(await self._set_audio_in_time(machine, tracklist.stream.hex()))
             cues.append([c / 1000 for c in tracklist.cues_ms])
         rules = machine.spec.rules
         verdict = await asyncio.to_thread(

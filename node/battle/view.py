@@ -47,6 +47,7 @@ def battle_json(service: BattleService, state: BattleState) -> dict[str, Any]:
     machine = state.machine
     spec = machine.spec
     rules = spec.rules
+    names = service.node.names
     tracklists: dict[str, Any] = {}
     for side, envelope in machine.tracklists.items():
         message = envelope.message
@@ -70,6 +71,7 @@ def battle_json(service: BattleService, state: BattleState) -> dict[str, Any]:
         "quorum": rules.quorum,
         "phase": machine.phase.value,
         "djs": {side: peer_id_from_public_key(key) for side, key in machine.djs.items()},
+        "names": {side: names.name(key) for side, key in machine.djs.items()},  # display names
         "windows": {side: list(spec.set_window(side)) for side in SIDES},
         "accept_by": spec.accept_by,
         "start_at": spec.start_at,
@@ -81,7 +83,8 @@ def battle_json(service: BattleService, state: BattleState) -> dict[str, Any]:
         "reveals": len(machine.reveals),
         "tracklists": tracklists,
         "verdicts": [
-            {"peer": peer, "scores": points(scores)} for peer, scores in service.verdicts(machine.battle_id)
+            {"peer": peer, "name": names.name(peer), "scores": points(scores)}
+            for peer, scores in service.verdicts(machine.battle_id)
         ],
         "result": None
         if result is None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 from typing import Any
 
@@ -27,6 +26,8 @@ def register(commands: Any) -> None:
 
 
 def _vote(args: argparse.Namespace) -> int:
+    import asyncio
+
     from djmesh.node.cli import CliError
     from djmesh.node.control import ControlClient
 

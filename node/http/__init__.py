@@ -17,20 +17,31 @@ JSON (``application/json``; errors are ``{"error": "..."}`` with a 4xx status):
   (``bpm``, ``key``, ``camelot``, ``level_db``, ``peak_db``, ``beat``, ``streaming``, ``error``;
   nulls where this node does not analyse the stream).
 - ``GET /api/results?limit=N``: verified result bundles in the store, one per battle, newest
-  first: ``battle_id``, ``title``, ``genre``, ``djs``, ``winner``, ``forfeit``, ``scores``
-  (points), ``committee``, ``quorum``, ``revealed``, ``offences``, ``model``, ``published_at``.
-- ``GET /api/leaderboard``: ratings per genre from the verified results.
+  first: ``battle_id``, ``title``, ``genre``, ``djs``, ``names`` (per side: display names),
+  ``winner``, ``forfeit``, ``scores`` (points), ``committee``, ``quorum``, ``revealed``,
+  ``offences``, ``model``, ``published_at``.
+- ``GET /api/leaderboard?genre=``: ratings per genre from the verified results; rows ``peer``,
+  ``name`` (display name), ``rank``, ``rating``, ``tier``, ``wins``, ``losses``, ``draws``,
+  ``battles``, ``average_score``.
+- ``GET /api/profiles/{peer_id}``: ``peer_id``, ``display_name``, the profile's ``name``, ``bio``,
+  ``links``, ``updated_at`` (nulls without a profile) and ``record`` (``genres``: the leaderboard
+  row per genre; ``rating``, ``tier``: the best genre's; ``wins``, ``losses``, ``draws``,
+  ``battles``, ``average_score``).
+- ``GET /api/webrtc``: ``ice_servers``, the STUN/TURN servers of config.toml's ``[webrtc]`` table
+  as ``RTCIceServer`` dictionaries (``urls``, ``username``, ``credential``) for listener pages.
 - ``GET /api/overlay?battle=&stream=``: what the pages draw: ``battle`` (``battle_id``,
   ``title``, ``genre``, ``bpm_min``, ``bpm_max``, ``phase``, ``deadline``, ``seconds_left``,
-  ``committee_size``, ``quorum``, ``joined``, ``commits``, ``reveals``, ``winner``, ``forfeit``,
-  ``scores_final``), ``djs`` (per side: ``side``, ``peer``, ``name``, ``stream``, the figures
+  ``committee_size``, ``quorum``, ``joined``, ``commits``, ``reveals``, ``winner``,
+  ``winner_name``, ``forfeit``, ``scores_final``), ``djs`` (per side: ``side``, ``peer``, ``name``,
+  ``rating``, ``tier``, ``wins``, ``losses``, ``draws`` in the battle's genre, ``stream``, the figures
   above, ``track``, ``tracks``, ``track_title``, ``scores``: the agreed scores, or the mean of the
   verdicts revealed so far), ``stream`` (with ``?stream=``), ``chat`` (``name``, ``text``, ``at``),
   ``reactions`` (``counts`` by emoji, crowd ``votes`` a/b, ``recent``), ``error``.
 - ``GET /api/events?battle=&stream=``: the same snapshot as server-sent events (``event:
   overlay``), sent when it changed, at most four times a second.
 - ``POST /api/listen/{stream_id}/offer`` with ``{"type": "offer", "sdp": ...}``: the WebRTC
-  answer ``{"type": "answer", "sdp": ...}``; the node forwards the stream's Opus packets as is.
+  answer ``{"type": "answer", "sdp": ...}``; the node forwards the stream's Opus packets as is
+  (its peer connection uses the ``[webrtc]`` ICE servers too).
 """
 
 from djmesh.node.http.address import HttpAddressError, parse_http_address

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -20,14 +19,9 @@ from djmesh.node.errors import NodeError
 from djmesh.node.http.stage import Selection, SelectionError, Stage
 from djmesh.node.live.errors import LiveError
 from djmesh.node.live.service import StreamInfo
-from djmesh.protocol.consensus import verify_bundle_envelope
-from djmesh.protocol.errors import ProtocolError
-from djmesh.protocol.ratings import leaderboard_from_store_messages
 
 if TYPE_CHECKING:
     from djmesh.node.http.listener import BrowserListeners
-
-log = logging.getLogger(__name__)
 
 RESULTS_SCAN = 2000
 SUBSCRIBE_TIMEOUT_S = 15.0
@@ -68,7 +62,6 @@ class JsonApi:
     def __init__(self, stage: Stage, *, url: Callable[[], str]) -> None:
         self.stage = stage
         self._url = url  # the server's base URL, known once it is bound
-        self._results: dict[bytes, dict[str, Any] | None] = {}
         self.listeners: BrowserListeners | None = None
         self.max_listeners = 16
 
@@ -82,6 +75,8 @@ class JsonApi:
             web.get("/api/streams/{stream_id}", self.stream),
             web.get("/api/results", self.results),
             web.get("/api/leaderboard", self.leaderboard),
+            web.get("/api/profiles/{peer_id}", self.profile),
+            web.get("/api/webrtc", self.webrtc),
             web.get("/api/overlay", self.overlay),
             web.post("/api/listen/{stream_id}/offer", self.offer),
         ]
@@ -96,7 +91,9 @@ class JsonApi:
                     "/api/streams",
                     "/api/streams/{stream_id}",
                     "/api/results",
-                    "/api/leaderboard",
+                    "/api/leaderboard?genre=",
+                    "/api/profiles/{peer_id}",
+                    "/api/webrtc",
                     "/api/overlay?battle=&stream=",
                     "/api/events?battle=&stream= (text/event-stream)",
                     "POST /api/listen/{stream_id}/offer",
@@ -143,25 +140,18 @@ class JsonApi:
         return json_response(found)
 
     def _verified_results(self) -> list[dict[str, Any]]:
-        """Verified result bundles in the store, one per battle, newest first (verification is cached)."""
+        """Verified result bundles in the store, one per battle, newest first (the node caches checks)."""
+        node = self.stage.node
         out: dict[str, dict[str, Any]] = {}
-        for stored in self.stage.node.store.query(kind="battle_result", limit=RESULTS_SCAN):
-            envelope = stored.envelope
-            if envelope.content_id not in self._results:
-                try:
-                    result = verify_bundle_envelope(envelope)
-                    summary: dict[str, Any] | None = {
-                        **result.summary(),
-                        "title": result.announce.title,
-                        "published_at": result.published_at_ms,
-                    }
-                except (ProtocolError, ValueError) as exc:
-                    log.info("result bundle %s does not verify: %s", envelope.content_id.hex()[:12], exc)
-                    summary = None
-                self._results[envelope.content_id] = summary
-            found = self._results[envelope.content_id]
-            if found is not None:
-                out.setdefault(found["battle_id"], found)
+        for _envelope, result in node.results.in_store(node.store, limit=RESULTS_SCAN):
+            battle_id = result.battle_id.hex()
+            if battle_id not in out:
+                out[battle_id] = {
+                    **result.summary(),
+                    "names": {side: node.names.name(key) for side, key in result.djs.items()},
+                    "title": result.announce.title,
+                    "published_at": result.published_at_ms,
+                }
         return sorted(out.values(), key=lambda r: -int(r["published_at"]))
 
     async def results(self, request: web.Request) -> web.Response:
@@ -174,8 +164,32 @@ class JsonApi:
         return json_response(self._verified_results()[:limit])
 
     async def leaderboard(self, request: web.Request) -> web.Response:
-        stored = self.stage.node.store.query(kind="battle_result", limit=RESULTS_SCAN)
-        return json_response(leaderboard_from_store_messages(s.envelope for s in stored))
+        return json_response(self.stage.node.leaderboard(request.query.get("genre") or None))
+
+    async def profile(self, request: web.Request) -> web.Response:
+        """A peer's newest profile (or null), display name and record."""
+        node, peer_id = self.stage.node, request.match_info.get("peer_id", "")
+        try:
+            record = node.record(peer_id)
+            found = node.profile(peer_id)
+        except NodeError as exc:
+            return json_error(400, str(exc))
+        profile, updated = found if found is not None else (None, None)
+        return json_response(
+            {
+                "peer_id": peer_id,
+                "display_name": node.names.name(peer_id),
+                "name": profile.name if profile else None,
+                "bio": profile.bio if profile else None,
+                "links": list(profile.links) if profile else [],
+                "updated_at": updated,
+                "record": record,
+            }
+        )
+
+    async def webrtc(self, request: web.Request) -> web.Response:
+        """The ICE (STUN/TURN) servers a listener page gives its RTCPeerConnection (config.toml [webrtc])."""
+        return json_response(self.stage.node.config.webrtc.to_json())
 
     async def overlay(self, request: web.Request) -> web.Response:
         return json_response(self.stage.snapshot(selection_of(request)))
@@ -206,7 +220,9 @@ class JsonApi:
         except (TimeoutError, NodeError) as exc:
             return json_error(409, f"cannot reach stream {stream.hex()}: {exc or 'timed out'}")
         if self.listeners is None:
-            self.listeners = BrowserListeners(max_listeners=self.max_listeners)
+            self.listeners = BrowserListeners(
+                max_listeners=self.max_listeners, ice_servers=self.stage.node.config.webrtc.ice_servers
+            )
         try:
             answer = await self.listeners.answer(source, body)
         except ListenerError as exc:

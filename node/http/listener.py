@@ -6,8 +6,10 @@ playout time. Nothing is decoded or re-encoded: ``RTCRtpSender`` takes an encode
 and only packetizes it, so a listener costs a little packetizing, not an Opus encoder. A frame
 the relay lost is simply not sent; the browser conceals the gap (an RTP timestamp jump).
 
-No ICE servers: the browser reaches the node at its host addresses (same machine or LAN), the
-way an OBS browser source does.
+ICE servers (STUN/TURN) come from the ``[webrtc]`` table of config.toml (``djmesh.node.config``);
+both ends use them: the page reads them from ``GET /api/webrtc`` and this node's peer connections
+get them here. Without any, the browser reaches the node at its host addresses (same machine or
+LAN), the way an OBS browser source does; aiortc's default public STUN server is never used.
 """
 
 from __future__ import annotations
@@ -20,9 +22,17 @@ from fractions import Fraction
 from typing import Any
 
 import av
-from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
+from aiortc import (
+    MediaStreamTrack,
+    RTCConfiguration,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
 from aiortc.mediastreams import MediaStreamError
+from aiortc.rtcicetransport import parse_stun_turn_uri
 
+from djmesh.node.config import IceServer
 from djmesh.node.live.broadcast import Broadcast
 from djmesh.node.live.codec import SAMPLE_RATE
 from djmesh.node.live.sets import SetSegment
@@ -43,6 +53,27 @@ class ListenerError(Exception):
     def __init__(self, message: str, status: int = 400) -> None:
         super().__init__(message)
         self.status = status
+
+
+def rtc_configuration(servers: tuple[IceServer, ...]) -> RTCConfiguration:
+    """aiortc's configuration for ``servers`` (URLs aiortc cannot parse, IPv6 literals, are left out)."""
+    ice = []
+    for server in servers:
+        urls = []
+        for url in server.urls:
+            try:
+                parse_stun_turn_uri(url)
+            except ValueError:
+                log.info("browser listeners: %s is for browsers only (the node's WebRTC cannot use it)", url)
+                continue
+            urls.append(url)
+        if urls:
+            ice.append(
+                RTCIceServer(
+                    urls=urls, username=server.username or None, credential=server.credential or None
+                )
+            )
+    return RTCConfiguration(iceServers=ice)  # an empty list, not None: None means aiortc's default server
 
 
 class OpusForwardTrack(MediaStreamTrack):
@@ -90,8 +121,9 @@ class OpusForwardTrack(MediaStreamTrack):
 class BrowserListeners:
     """The peer connections of the pages listening here; bounded, all closed with the server."""
 
-    def __init__(self, *, max_listeners: int = 16) -> None:
+    def __init__(self, *, max_listeners: int = 16, ice_servers: tuple[IceServer, ...] = ()) -> None:
         self.max_listeners = max_listeners
+        self.configuration = rtc_configuration(ice_servers)
         self._open: dict[RTCPeerConnection, tuple[Subscription | Broadcast, OpusForwardTrack]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -113,7 +145,7 @@ class BrowserListeners:
             raise ListenerError("the offer has no audio section (add a recvonly audio transceiver)")
         if len(self._open) >= self.max_listeners:
             raise ListenerError(f"this node already serves {self.max_listeners} browser listeners", 503)
-        pc = RTCPeerConnection()
+        pc = RTCPeerConnection(self.configuration)
         track = OpusForwardTrack(source.info.frame_ms)
         self._open[pc] = (source, track)
 
@@ -165,5 +197,8 @@ class BrowserListeners:
     async def close(self) -> None:
         for pc in list(self._open):
             await self._close(pc)
-        for task in list(self._tasks):
+        tasks = list(self._tasks)
+        for task in tasks:
             task.cancel()
+        # and wait for them: nothing of ours runs after close (a task dropped mid-close holds its locks)
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -17,7 +17,7 @@ from typing import Any
 from djmesh.node.battle.service import BattleService, BattleState
 from djmesh.node.battle.view import battle_json, battle_room, live_scores, track_now
 from djmesh.node.errors import NodeError
-from djmesh.node.live.meters import Meter, MeterBank
+from djmesh.node.live.meters import Meter, MeterBank, figures
 from djmesh.node.live.service import LiveService
 from djmesh.node.node import Node
 from djmesh.node.tasks import BackgroundTasks
@@ -31,7 +31,6 @@ CACHE_S = 0.2
 CHAT_LINES = 8
 RECENT_REACTIONS = 6
 REACTIONS_SCAN = 500
-NAME_RETRY_S = 5.0
 _PHASE_RANK = {
     Phase.SETS: 5,
     Phase.COMMIT: 4,
@@ -71,31 +70,6 @@ class Selection:
         return cls(_digest("battle", query.get("battle")), _digest("stream", query.get("stream")))
 
 
-def figures(meter: Meter | None) -> dict[str, Any]:
-    """A stream's live figures as JSON (nulls until the analysis has an estimate)."""
-    if meter is None:
-        return {
-            "bpm": None,
-            "key": None,
-            "camelot": None,
-            "level_db": -90.0,
-            "peak_db": -90.0,
-            "beat": False,
-            "streaming": False,
-            "error": None,
-        }
-    return {
-        "bpm": round(meter.bpm, 1) if meter.bpm is not None else None,
-        "key": meter.key,
-        "camelot": meter.camelot,
-        "level_db": round(meter.level_db, 1),
-        "peak_db": round(meter.peak_db, 1),
-        "beat": meter.beat,
-        "streaming": meter.streaming,
-        "error": meter.error,
-    }
-
-
 class Stage:
     def __init__(
         self,
@@ -108,10 +82,9 @@ class Stage:
         self.node = node
         self.live = live
         self.battles = battles
-        self.meters = meters if meters is not None else (MeterBank(live.pcm, self._alert) if live else None)
+        self.meters = meters if meters is not None else (MeterBank.of(live, self._alert) if live else None)
         self._owns_meters = meters is None and self.meters is not None
         self._cache: dict[Selection, tuple[float, dict[str, Any]]] = {}
-        self._names: dict[str, tuple[str, float | None]] = {}
         self._rooms: set[str] = set()
         self._tasks = BackgroundTasks("http stage")
 
@@ -126,23 +99,17 @@ class Stage:
     # -- names and figures ---------------------------------------------------------------------
 
     def name_of(self, peer_id: str) -> str:
-        """A peer's profile name, else the tail of its peer ID (misses are retried after a while)."""
-        now = time.monotonic()
-        cached = self._names.get(peer_id)
-        if cached is not None and (cached[1] is None or now < cached[1]):
-            return cached[0]
-        name = peer_id[-8:]
-        expires: float | None = now + NAME_RETRY_S
+        """A peer's display name (``djmesh.node.names``: its profile name, a short ID where needed)."""
+        return self.node.names.name(peer_id)
+
+    def standing(self, peer_id: str, genre: str) -> dict[str, Any]:
+        """The DJ's ``rating``, ``tier``, ``wins``, ``losses`` and ``draws`` in ``genre`` (nulls: unrated)."""
         try:
-            found = self.node.profile(peer_id)
+            row = self.node.record(peer_id)["genres"].get(genre)
         except NodeError:
-            found = None
-        if found is not None and found[0].name:
-            name, expires = found[0].name, None
-        elif peer_id == self.node.peer_id and self.node.config.name:
-            name, expires = self.node.config.name, None
-        self._names[peer_id] = (name, expires)
-        return name
+            row = None
+        keys = ("rating", "tier", "wins", "losses", "draws")
+        return {key: row[key] for key in keys} if row else dict.fromkeys(keys)
 
     def watch(self, stream_id: str, label: str) -> Meter | None:
         """Start analysing ``stream_id`` (idempotent); None where this node has no live service."""
@@ -239,6 +206,7 @@ class Stage:
             "commits": data["commits"],
             "reveals": data["reveals"],
             "winner": result["winner"] if result else None,
+            "winner_name": self.name_of(str(data["djs"][result["winner"]])) if result else None,
             "forfeit": result["forfeit"] if result else None,
             "scores_final": final,
         }
@@ -255,6 +223,7 @@ class Stage:
                     "side": side,
                     "peer": peer,
                     "name": self.name_of(peer),
+                    **self.standing(peer, str(data["genre"])),
                     "stream": stream,
                     **figures(self.meter(stream)),
                     "track": track,

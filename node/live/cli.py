@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import time
 from pathlib import Path
@@ -53,6 +52,8 @@ def register(commands: Any) -> None:
 
 
 def _call(args: argparse.Namespace, method: str, timeout_s: float | None = 60.0, **params: Any) -> Any:
+    import asyncio
+
     from djmesh.node.control import ControlClient
 
     home: NodeHome = args.home_obj

@@ -10,6 +10,7 @@ from typing import Any
 from djmesh.node import control_params as req
 from djmesh.node.control_params import Handler
 from djmesh.node.errors import ControlError
+from djmesh.node.live.feed import FEED_METHODS
 from djmesh.node.live.service import ensure_live
 from djmesh.node.node import Node
 
@@ -105,4 +106,5 @@ LIVE_METHODS: dict[str, Handler] = {
     "live_set": _live_set,
     "live_tempo": _live_tempo,
     "live_cue": _live_cue,
+    **FEED_METHODS,  # live_meters, live_audio: streaming answers for an attached UI
 }

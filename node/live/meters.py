@@ -4,6 +4,9 @@ Each watched stream has one task: verified PCM from ``LiveService.pcm`` goes thr
 ``LiveAnalyzer`` in a worker thread, and only the newest figures are kept. Readers (the TUI's
 screens, the web overlay) poll them on their own timers, so a burst of chunks costs one
 repaint, not one per chunk. One home for both, so they show the same figures.
+
+``figures`` is a meter as JSON (the overlay's API, the control API's ``live_meters``), and
+``Meter.show`` takes such figures back, for a UI attached to the node that measured them.
 """
 
 from __future__ import annotations
@@ -14,15 +17,19 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from djmesh.dsp import BeatEvent, KeyUpdate, LevelUpdate, LiveAnalyzer, TempoUpdate
+
+if TYPE_CHECKING:
+    from djmesh.node.live.service import LiveService
 
 log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 48_000
 BEAT_FLASH_S = 0.15
 PEAK_FALL_DB_PER_S = 12.0
+RETRY_S = 3.0  # after a lost stream, until it is listened to again
 
 
 @dataclass
@@ -56,15 +63,81 @@ class Meter:
             elif isinstance(update, BeatEvent):
                 self.last_beat = now
 
+    def show(self, data: dict[str, Any]) -> None:
+        """Take the ``figures`` another process measured (a beat shown there flashes here from now)."""
+
+        def number(name: str, default: float | None) -> float | None:
+            value = data.get(name)
+            return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else default
+
+        self.level_db = number("level_db", -90.0) or -90.0
+        self.peak_db = number("peak_db", -90.0) or -90.0
+        self.bpm = number("bpm", None)
+        self.key = data.get("key") if isinstance(data.get("key"), str) else None
+        self.camelot = data.get("camelot") if isinstance(data.get("camelot"), str) else None
+        self.streaming = data.get("streaming") is True
+        self.error = data.get("error") if isinstance(data.get("error"), str) else None
+        if data.get("beat") is True and not self.beat:
+            self.last_beat = time.monotonic()
+
+
+def figures(meter: Meter | None) -> dict[str, Any]:
+    """A stream's live figures as JSON (nulls until the analysis has an estimate)."""
+    if meter is None:
+        return {
+            "bpm": None,
+            "key": None,
+            "camelot": None,
+            "level_db": -90.0,
+            "peak_db": -90.0,
+            "beat": False,
+            "streaming": False,
+            "error": None,
+        }
+    return {
+        "bpm": round(meter.bpm, 1) if meter.bpm is not None else None,
+        "key": meter.key,
+        "camelot": meter.camelot,
+        "level_db": round(meter.level_db, 1),
+        "peak_db": round(meter.peak_db, 1),
+        "beat": meter.beat,
+        "streaming": meter.streaming,
+        "error": meter.error,
+    }
+
 
 class MeterBank:
-    """One ``Meter`` per watched stream; ``watch`` is idempotent, ``close`` stops them all."""
+    """One ``Meter`` per watched stream; ``watch`` is idempotent, ``close`` stops them all.
 
-    def __init__(self, pcm: Callable[[str], Any], alert: Callable[[str, str], None]) -> None:
+    A stream that stops reaching us while its DJ is still live (a relay gone, a payment late and
+    the DJ cut us off) is listened to again every ``retry_s``; ``is_live`` says which streams are
+    (``MeterBank.of`` asks the node's ``LiveService``). Without it, a stream ends when its audio
+    does, and only an error is retried.
+    """
+
+    def __init__(
+        self,
+        pcm: Callable[[str], Any],
+        alert: Callable[[str, str], None],
+        *,
+        is_live: Callable[[str], bool] | None = None,
+        retry_s: float = RETRY_S,
+    ) -> None:
         self._pcm = pcm
         self._alert = alert
+        self._is_live = is_live
+        self.retry_s = retry_s
         self.meters: dict[str, Meter] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
+
+    @classmethod
+    def of(cls, live: LiveService, alert: Callable[[str, str], None]) -> MeterBank:
+        """Meters of ``live``'s streams, listened to again while their DJs are live."""
+
+        def is_live(stream_id: str) -> bool:
+            return any(info.stream_id == stream_id and info.live for info in live.streams())
+
+        return cls(live.pcm, alert, is_live=is_live)
 
     def watch(self, stream_id: str, label: str) -> Meter:
         meter = self.meters.setdefault(stream_id, Meter())
@@ -73,23 +146,44 @@ class MeterBank:
         return meter
 
     async def _run(self, stream_id: str, label: str, meter: Meter) -> None:
+        """Analyse the stream until it ends; the user hears of the first loss only."""
+        told = False
+        while True:
+            why: str | None = None
+            try:
+                await self._analyse(stream_id, meter)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a lost stream is news for the user, not a crash
+                why = str(exc) or type(exc).__name__
+            finally:
+                meter.streaming = False
+                meter.level_db = meter.peak_db = -90.0
+            if self._is_live is None:
+                if why is None:
+                    return  # the audio ended: so did the stream
+            else:
+                await asyncio.sleep(self.retry_s)  # its end may be on the way
+                if not self._is_live(stream_id):
+                    return
+                why = why or "the stream stopped reaching us"
+            meter.error = why
+            log.info("stream %s of %s lost: %s", stream_id[:12], label, why)
+            if not told:
+                told = True
+                self._alert("warning", f"Lost the stream of {label}: {why}")
+            if self._is_live is None:
+                await asyncio.sleep(self.retry_s)
+
+    async def _analyse(self, stream_id: str, meter: Meter) -> None:
         analyzer: LiveAnalyzer | None = None
-        try:
-            async for chunk in self._pcm(stream_id):
-                if analyzer is None:
-                    channels = chunk.shape[1] if chunk.ndim == 2 else 1
-                    analyzer = LiveAnalyzer(SAMPLE_RATE, channels)
-                meter.streaming = True
-                meter.apply(await asyncio.to_thread(analyzer.feed, chunk))
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # a lost stream is news for the user, not a crash
-            meter.error = str(exc) or type(exc).__name__
-            log.info("stream %s of %s lost: %s", stream_id[:12], label, meter.error)
-            self._alert("warning", f"Lost the stream of {label}: {meter.error}")
-        finally:
-            meter.streaming = False
-            meter.level_db = meter.peak_db = -90.0
+        async for chunk in self._pcm(stream_id):
+            if analyzer is None:
+                channels = chunk.shape[1] if chunk.ndim == 2 else 1
+                analyzer = LiveAnalyzer(SAMPLE_RATE, channels)
+                meter.error = None
+            meter.streaming = True
+            meter.apply(await asyncio.to_thread(analyzer.feed, chunk))
 
     async def close(self) -> None:
         for task in self._tasks.values():

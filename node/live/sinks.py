@@ -30,10 +30,10 @@ class NullSink:
 
 
 class DeviceSink:
-    """sounddevice output (optional dependency); non-blocking writes, underruns are the device's problem."""
+    """sounddevice output (PortAudio); non-blocking writes, underruns are the device's problem."""
 
     def __init__(self, channels: int) -> None:
-        import sounddevice  # type: ignore[import-not-found]  # optional
+        import sounddevice  # type: ignore[import-untyped,import-not-found,unused-ignore]
 
         self._stream: Any = sounddevice.OutputStream(
             samplerate=SAMPLE_RATE, channels=channels, dtype="float32", latency="low"

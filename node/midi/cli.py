@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 import time
@@ -134,6 +133,8 @@ def _monitor(args: argparse.Namespace) -> int:
 
 
 def _map(args: argparse.Namespace) -> int:
+    import asyncio
+
     from djmesh.node.midi.mapping import load_mapping
 
     mapping = load_mapping(args.file)
@@ -149,6 +150,8 @@ def _map(args: argparse.Namespace) -> int:
 
 
 async def _run_map(args: argparse.Namespace, mapping: Any) -> int:
+    import asyncio
+
     from djmesh.node.control import ControlClient
     from djmesh.node.midi.bridge import run_bridge
     from djmesh.node.midi.ports import open_virtual_input
@@ -236,6 +239,8 @@ def _clock(args: argparse.Namespace) -> int:
 
 def _stream_tempo(args: argparse.Namespace) -> Any:
     """A function that asks the running node for a stream's declared tempo (None while it has none)."""
+    import asyncio
+
     from djmesh.node.control import ControlClient
 
     home: NodeHome = args.home_obj

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import sys
@@ -55,6 +54,8 @@ def _password(args: argparse.Namespace) -> str | None:
 
 
 def _connect(args: argparse.Namespace) -> int:
+    import asyncio
+
     from djmesh.node.cli import CliError
     from djmesh.node.obs.scenes import scene_map
 

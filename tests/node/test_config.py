@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from djmesh.node.config import ConfigError, NodeConfig
+from djmesh.node.config import ConfigError, IceServer, NodeConfig, WebRtcConfig
 from djmesh.node.home import NodeHome, default_home
 
 
@@ -44,3 +44,74 @@ def test_home_resolution_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("DJMESH_HOME", str(tmp_path / "env"))
     assert NodeHome.resolve(None).root == tmp_path / "env"
     assert NodeHome.resolve(tmp_path / "flag").root == tmp_path / "flag"
+
+
+WEBRTC = """
+[node]
+name = "DJ Ada"
+
+[webrtc]
+ice_servers = [
+    { urls = ["stun:stun.example.org:3478", "stun:[2001:db8::1]"] },
+    { urls = "turns:turn.example.org:443?transport=tcp", username = "ada", credential = "s3cr\\"et" },
+]
+"""
+
+
+def test_ice_servers_are_read_validated_and_written_back(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(WEBRTC)
+    config = NodeConfig.load(path)
+    assert config.name == "DJ Ada"
+    assert config.webrtc == WebRtcConfig(
+        (
+            IceServer(("stun:stun.example.org:3478", "stun:[2001:db8::1]")),
+            IceServer(("turns:turn.example.org:443?transport=tcp",), "ada", 's3cr"et'),
+        )
+    )
+    assert config.webrtc.to_json() == {
+        "ice_servers": [
+            {"urls": ["stun:stun.example.org:3478", "stun:[2001:db8::1]"]},
+            {
+                "urls": ["turns:turn.example.org:443?transport=tcp"],
+                "username": "ada",
+                "credential": 's3cr"et',
+            },
+        ]
+    }
+    path.write_text(config.to_toml())
+    assert NodeConfig.load(path) == config  # to_toml writes the [webrtc] table back
+    assert "[webrtc]" not in NodeConfig(name="x").to_toml()  # none configured: no table
+    assert config.to_json()["webrtc"] == config.webrtc.to_json()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[webrtc]\nice_servers = 'stun:x'\n", r"webrtc.ice_servers must be a list of tables"),
+        ("[webrtc]\nice_servers = ['stun:x']\n", r"webrtc.ice_servers\[0\] must be a table"),
+        ("[webrtc]\nice_server = []\n", "unknown key webrtc.ice_server"),
+        ("[webrtc]\nice_servers = [{url = 'stun:x'}]\n", r"ice_servers\[0\]: unknown key 'url'"),
+        ("[webrtc]\nice_servers = [{urls = []}]\n", r"ice_servers\[0\].urls must be a URL or a list"),
+        ("[webrtc]\nice_servers = [{urls = ['http://x']}]\n", "'http://x' is not a STUN or TURN URL"),
+        ("[webrtc]\nice_servers = [{urls = ['stun:x:99999']}]\n", "is not a STUN or TURN URL"),
+        ("[webrtc]\nice_servers = [{urls = ['stun:x?transport=udp']}]\n", "a STUN URL takes no"),
+        (
+            "[webrtc]\nice_servers = [{urls = ['turn:x']}]\n",
+            "a TURN server needs a username and a credential",
+        ),
+        (
+            "[webrtc]\nice_servers = [{urls = ['turn:x'], username = 'u', credential = 1}]\n",
+            "credential must be",
+        ),
+        ('[webrtc]\nice_servers = [{urls = ["turn:x"], username = "u\\n", credential = "c"}]\n', "control"),
+        ("[webrtc]\nice_servers = [" + "{urls = ['stun:x']}," * 9 + "]\n", "at most 8 servers"),
+        ("webrtc = 1\n", r"\[webrtc\] must be a table"),
+    ],
+)
+def test_bad_ice_servers_say_which_entry_and_why(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message) as caught:
+        NodeConfig.load(path)
+    assert str(path) in str(caught.value)

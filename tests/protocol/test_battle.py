@@ -104,8 +104,10 @@ def test_happy_path_through_every_phase() -> None:
     round_ = b.honest_round(scores(800, 500))
     commits = [e for e in round_ if e.kind == "battle_commit"]
     reveals = [e for e in round_ if e.kind == "battle_reveal"]
-    _feed(m, commits, spec.commit_by - 1)
-    assert any(isinstance(a, RevealNow) for a in m.handle(Tick(), spec.commit_by + 1))
+    assert not any(isinstance(a, RevealNow) for a in _feed(m, commits[:-1], spec.commit_by - 4000))
+    assert m.phase is Phase.COMMIT
+    # the last member's commit binds every verdict: reveals start without waiting for commit_by
+    assert any(isinstance(a, RevealNow) for a in _feed(m, commits[-1:], spec.commit_by - 4000))
     actions = _feed(m, reveals, spec.commit_by + 2)
     tallies = [a for a in actions if isinstance(a, TallyNow)]
     assert len(tallies) == 1  # everyone revealed: no need to wait for the deadline
@@ -212,3 +214,63 @@ def test_double_sign_evidence_reaches_the_bundle() -> None:
     assert leaked in m.evidence()
     result = build_result([*m.evidence(), *b.honest_round(scores(800, 500))[2:]])
     assert (bytes(liar.verify_key), "double_sign") in result.offences
+
+
+def _judging(b: Battle) -> BattleMachine:
+    """A machine that saw the whole battle up to the end of the sets."""
+    m = BattleMachine(b.announce)
+    _feed(m, [b.accept, *b.joins, *b.tracklists], T0 + 5000)
+    m.handle(Tick(), b.spec.sets_end)
+    assert m.phase is Phase.COMMIT
+    return m
+
+
+def test_reveals_open_when_every_member_committed_and_the_result_stands_before_commit_by() -> None:
+    b = Battle(committee_size=4)
+    member, observer = _judging(b), _judging(b)
+    now = b.spec.sets_end + 3000
+    sealed = [b.seal(m, scores(800 + i, 500)) for i, m in enumerate(b.members)]
+    commits = [s.commit(m, created_at_ms=now - 1000) for m, s in zip(b.members, sealed, strict=True)]
+    for machine in (member, observer):
+        assert not any(isinstance(a, RevealNow) for a in _feed(machine, commits[:-1], now))
+        assert any(isinstance(a, RevealNow) for a in _feed(machine, commits[-1:], now))
+        assert machine.reveals_open_at() == now - 1000
+    reveals = [s.reveal(m, created_at_ms=now + 10) for m, s in zip(b.members, sealed, strict=True)]
+    tallies = [a for a in _feed(member, reveals, now + 20) if isinstance(a, TallyNow)]
+    assert len(tallies) == 1
+    bundle = sign(build_result(tallies[0].messages), b.members[0], created_at_ms=now + 30)
+    _feed(observer, reveals, now + 25)
+    finished = [a for a in observer.handle(Received(bundle), now + 40) if isinstance(a, Finished)]
+    assert finished and finished[0].result.winner == "a" and finished[0].result.offences == ()
+    assert observer.phase is Phase.DONE
+    assert now + 40 < b.spec.commit_by
+
+
+def test_reveals_wait_for_a_missing_commit_until_the_commit_deadline() -> None:
+    b = Battle(committee_size=4)
+    m = _judging(b)
+    now = b.spec.sets_end + 3000
+    # three members commit in time, the fourth only after the deadline: it does not bind in time
+    commits = [b.seal(k, scores(800, 500)).commit(k, created_at_ms=now) for k in b.members[:3]]
+    late = b.seal(b.members[3], scores(800, 500)).commit(b.members[3], created_at_ms=b.spec.commit_by + 1)
+    assert not any(isinstance(a, RevealNow) for a in _feed(m, [*commits, late], now))
+    assert not any(isinstance(a, RevealNow) for a in m.handle(Tick(), b.spec.commit_by))
+    assert any(isinstance(a, RevealNow) for a in m.handle(Tick(), b.spec.commit_by + 1))
+
+
+def test_a_commit_signed_in_the_future_delays_reveals_but_cannot_make_them_early() -> None:
+    """A liar stamps its commit later than now: honest members wait for that time, so the tally
+    never finds their reveals signed before the last commit (which would frame them)."""
+    b = Battle(committee_size=4)
+    m = _judging(b)
+    now = b.spec.sets_end + 3000
+    stamped = b.spec.commit_by - 2000
+    sealed = [b.seal(k, scores(800, 500)) for k in b.members]
+    commits = [s.commit(k, created_at_ms=now) for k, s in zip(b.members[:3], sealed, strict=False)]
+    commits.append(sealed[3].commit(b.members[3], created_at_ms=stamped))
+    assert not any(isinstance(a, RevealNow) for a in _feed(m, commits, now))
+    assert not any(isinstance(a, RevealNow) for a in m.handle(Tick(), stamped - 1))
+    assert any(isinstance(a, RevealNow) for a in m.handle(Tick(), stamped))
+    reveals = [s.reveal(k, created_at_ms=stamped) for k, s in zip(b.members, sealed, strict=True)]
+    result = build_result([*m.evidence(), *reveals])
+    assert result.offences == ()

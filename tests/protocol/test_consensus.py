@@ -6,12 +6,14 @@ import hashlib
 import random
 from pathlib import Path
 
+import nacl.signing
 import pytest
 
 from djmesh.protocol.battle import BattleJoin, BattleResult, Verdict
 from djmesh.protocol.consensus import (
     InvalidResultError,
     QuorumError,
+    SealedVerdict,
     build_result,
     select_committee,
     tally,
@@ -63,9 +65,10 @@ def _liar_messages(b: Battle, member_index: int, kind: str) -> list[SignedEnvelo
             salt=b"s" * 32,
         )
         return [b.commit(m, sealed), b.reveal(m, sealed)]
-    if kind == "early":  # reveals before the commit deadline, when others could still copy it
+    if kind == "early":  # reveals before the others committed (at commit_by - 5 s), who could copy it
         sealed = b.seal(m, _honest(member_index))
-        return [b.commit(m, sealed), sealed.reveal(m, created_at_ms=b.spec.commit_by - 1000)]
+        at = b.spec.commit_by - 20_000
+        return [sealed.commit(m, created_at_ms=at), sealed.reveal(m, created_at_ms=at + 10_000)]
     if kind == "one_criterion":  # fair totals, but one criterion wildly off
         s = _honest(member_index)
         s["b"]["gain"] = 0
@@ -153,6 +156,113 @@ def test_no_quorum_without_2f_plus_1_reveals() -> None:
         tally(envelopes)
     with pytest.raises(QuorumError):
         build_result(envelopes)
+
+
+# ---- reveals before the commit deadline, once every member has committed ---------------------------
+
+
+def _offences(envelopes: list[SignedEnvelope]) -> dict[bytes, set[str]]:
+    flagged: dict[bytes, set[str]] = {}
+    for o in tally(envelopes).offences:
+        flagged.setdefault(o.peer, set()).add(o.kind)
+    return flagged
+
+
+def _sealed(b: Battle, count: int | None = None) -> list[tuple[nacl.signing.SigningKey, SealedVerdict]]:
+    """Members and their honest sealed verdicts (the first ``count`` members)."""
+    return [(m, b.seal(m, _honest(i))) for i, m in enumerate(b.members[:count])]
+
+
+def test_reveals_once_every_member_committed_count_before_the_commit_deadline() -> None:
+    b = Battle(committee_size=4)
+    first = b.spec.sets_end + 2000
+    sealed = _sealed(b)
+    out = b.base()
+    out += [s.commit(m, created_at_ms=first + 500 * i) for i, (m, s) in enumerate(sealed)]
+    last = first + 500 * (len(sealed) - 1)
+    # the first reveal is signed in the same ms as the last commit, the others shortly after
+    out += [s.reveal(m, created_at_ms=last + 100 * i) for i, (m, s) in enumerate(sealed)]
+    assert last + 1000 < b.spec.commit_by
+    assert _offences(out) == {}
+    published = sign(build_result(out), b.members[0], created_at_ms=last + 1000)
+    result = verify_result(published.wire)
+    assert result.winner == "a" and result.revealed == 4 and result.offences == ()
+
+
+def test_a_reveal_before_every_member_committed_is_still_early() -> None:
+    b = Battle(committee_size=4)
+    (m0, s0), *others = _sealed(b)
+    early_at = b.spec.commit_by - 20_000
+    out = b.base()
+    out += [s0.commit(m0, created_at_ms=early_at), s0.reveal(m0, created_at_ms=early_at + 5_000)]
+    # the others commit after member 0 revealed (they could have copied it), then reveal
+    out += [s.commit(m, created_at_ms=early_at + 10_000) for m, s in others]
+    out += [s.reveal(m, created_at_ms=early_at + 10_001) for m, s in others]
+    assert _offences(out) == {bytes(m0.verify_key): {"early_reveal", "no_reveal"}}
+
+
+def test_with_a_member_who_never_committed_reveals_wait_for_the_commit_deadline() -> None:
+    b = Battle(committee_size=4)
+    sealed = _sealed(b, 3)
+    commits = [s.commit(m, created_at_ms=b.spec.commit_by - 5000) for m, s in sealed]
+    early = [s.reveal(m, created_at_ms=b.spec.commit_by - 1000) for m, s in sealed]
+    with pytest.raises(QuorumError):  # all three early: none counts
+        tally([*b.base(), *commits, *early])
+    on_time = [s.reveal(m, created_at_ms=b.spec.commit_by + 1) for m, s in sealed]
+    assert _offences([*b.base(), *commits, *on_time]) == {bytes(b.members[3].verify_key): {"no_reveal"}}
+
+
+def test_a_commit_signed_after_the_reveals_opened_cannot_change_a_verdict() -> None:
+    b = Battle(committee_size=4)
+    liar = b.members[3]
+    committed_at = b.spec.commit_by - 20_000
+    revealed_at = committed_at + 1000
+    out = b.base()
+    for i, m in enumerate(b.members[:3]):
+        s = b.seal(m, _honest(i))
+        out += [s.commit(m, created_at_ms=committed_at), s.reveal(m, created_at_ms=revealed_at)]
+    garbage = b.seal(liar, scores(1, 1), n=9)
+    copied = b.seal(liar, _honest(0), n=1)
+    out += [garbage.commit(liar, created_at_ms=committed_at)]
+    # having seen the honest reveals, the liar commits to a copy before commit_by and reveals it
+    late = [
+        copied.commit(liar, created_at_ms=revealed_at + 1000),
+        copied.reveal(liar, created_at_ms=revealed_at + 2000),
+    ]
+    assert _offences([*out, *late]) == {bytes(liar.verify_key): {"late_commit", "bad_reveal", "no_reveal"}}
+    # backdating the copy's commit does not help: its first commit is in the bundle, so it signed two
+    backdated = [copied.commit(liar, created_at_ms=committed_at - 1), late[1]]
+    assert _offences([*out, *backdated]) == {bytes(liar.verify_key): {"double_sign"}}
+    _check_verifies(b, [*out, *late], winner="a")
+
+
+def test_liars_copying_an_early_liar_gain_nothing() -> None:
+    b = Battle(committee_size=7, viewers=9)
+    first, second = b.members[0], b.members[1]
+    lie = scores(100, 900)
+    early_at = b.spec.commit_by - 20_000
+    out = b.base()
+    told = b.seal(first, lie)
+    out += [told.commit(first, created_at_ms=early_at), told.reveal(first, created_at_ms=early_at + 1)]
+    copy = b.seal(second, lie)
+    out += [
+        copy.commit(second, created_at_ms=early_at + 2),
+        copy.reveal(second, created_at_ms=b.spec.commit_by + 1),
+    ]
+    for i, m in enumerate(b.members[2:], start=2):
+        s = b.seal(m, _honest(i))
+        out += [s.commit(m, created_at_ms=early_at + 3), s.reveal(m, created_at_ms=early_at + 4)]
+    flagged = _offences(out)
+    assert flagged == {
+        bytes(first.verify_key): {"early_reveal", "no_reveal"},
+        bytes(second.verify_key): {"outlier"},
+    }
+    _check_verifies(b, out, winner="a")
+
+
+def _check_verifies(b: Battle, envelopes: list[SignedEnvelope], *, winner: str) -> None:
+    result = verify_result(_bundle(b, build_result(envelopes)))
+    assert result.winner == winner
 
 
 def test_committee_is_fixed_by_the_battle_and_excludes_djs() -> None:

@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from djmesh.protocol import Chat, CrewCreate, CrewMembership, Follow, Post, Reaction, sign
+from djmesh.protocol.battle import BATTLES_TOPIC, battle_topic
 from djmesh.protocol.crew import (
     CrewCryptoError,
     fold_crew,
@@ -21,6 +22,7 @@ from djmesh.protocol.errors import MalformedMessageError, ProtocolError
 from djmesh.protocol.messages import CrewKey
 from djmesh.protocol.sync import MAX_SYNC_LIMIT, SyncLimiter, SyncRequest, SyncResponse
 from djmesh.protocol.topics import author_topic, belongs_on, crew_topic, inbox_topic, room_topic, topics_for
+from tests.protocol.battle_helpers import Battle
 
 NOW = 1_790_000_000_000
 
@@ -113,3 +115,12 @@ def test_sync_limiter_bounds_each_peer() -> None:
     assert [limiter.allow("p", NOW) for _ in range(5)] == [True, True, True, False, False]
     assert limiter.allow("q", NOW)
     assert limiter.allow("p", NOW + 1000)
+
+
+def test_a_challenge_also_travels_to_its_opponents_inbox() -> None:
+    battle = Battle()
+    dj_a, dj_b = pk(battle.dj_a), pk(battle.dj_b)
+    assert topics_for(battle.announce) == (battle_topic(battle.id), BATTLES_TOPIC, inbox_topic(dj_b))
+    assert belongs_on(battle.announce, inbox_topic(dj_b))
+    assert not belongs_on(battle.announce, inbox_topic(dj_a))  # nobody else's inbox
+    assert not any(t.startswith("/djmesh/1/inbox/") for t in topics_for(battle.accept))

@@ -22,7 +22,7 @@ from djmesh.protocol.battle import (
 from djmesh.protocol.cbor import decode, encode
 from djmesh.protocol.envelope import decode_envelope, sign
 from djmesh.protocol.errors import InvalidPayloadError
-from djmesh.protocol.topics import author_topic, topics_for
+from djmesh.protocol.topics import author_topic, inbox_topic, topics_for
 from djmesh.protocol.wallet import (
     WalletBindingError,
     address_bytes,
@@ -124,7 +124,11 @@ def test_escrow_terms_ride_in_the_announcement_and_battles_without_them_keep_the
     envelope = decode_envelope(sign(with_escrow, battle.dj_a, created_at_ms=T0).wire, now_ms=None)
     assert isinstance(envelope.message, BattleAnnounce) and envelope.message.escrow == with_escrow.escrow
     assert envelope.content_id != battle.id
-    assert topics_for(envelope) == (battle_topic(envelope.content_id), BATTLES_TOPIC)
+    assert topics_for(envelope) == (
+        battle_topic(envelope.content_id),
+        BATTLES_TOPIC,
+        inbox_topic(with_escrow.opponent),  # the challenge, to DJ B
+    )
 
 
 @pytest.mark.parametrize(

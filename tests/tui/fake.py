@@ -9,13 +9,20 @@ from djmesh.tui.model import (
     CrewRow,
     DjLive,
     FeedRow,
+    GenreRecord,
+    LeaderRow,
     NodeStatus,
+    NoticeRow,
     PeerRow,
     ProfileView,
+    RecordView,
     VoteOutcome,
     WalletChannel,
     WalletView,
 )
+from djmesh.tui.playback import Output
+
+SPEAKERS = Output("Test Speakers")
 
 ME = "12D3KooWFakeNodeForTheTuiTestsAAAAAAAAAAAAAAAAAAAAAA"
 ADA = "12D3KooWAdaAdaAdaAdaAdaAdaAdaAdaAdaAdaAdaAdaAdaAdaAda"
@@ -101,6 +108,39 @@ def challenge() -> BattleView:
     )
 
 
+LEADERBOARD = [
+    LeaderRow("house", 1, ADA, "DJ Ada", 1563.9, "Silver", 3, 0, 0, 7.62),
+    LeaderRow("house", 2, ME, "DJ Test", 1500.0, "Bronze", 1, 1, 0, 6.05),
+    LeaderRow("house", 3, BOB, "DJ Bob", 1436.1, "Bronze", 0, 3, 0, 4.57),
+    LeaderRow("techno", 1, BOB, "DJ Bob", 1516.0, "Bronze", 1, 0, 0, None),
+    LeaderRow("techno", 2, ADA, "[b]DJ Ada[/b]", 1484.0, "Bronze", 0, 1, 0, None),  # names are not markup
+]
+ADA_RECORD = RecordView(
+    1563.9,
+    "Silver",
+    3,
+    1,
+    0,
+    7.62,
+    (
+        GenreRecord("house", 1, 1563.9, "Silver", 3, 0, 0, 7.62),
+        GenreRecord("techno", 2, 1484.0, "Bronze", 0, 1, 0, None),
+    ),
+)
+
+
+def notice(n: int, reason: str, text: str, battle_id: str | None = None, author: str = ADA) -> NoticeRow:
+    return NoticeRow(f"{n:064x}", reason, author, "DJ Ada", text, T0 - n * 60_000, battle_id)
+
+
+NOTICES = [
+    notice(1, "challenge", "DJ Ada challenges you to a house battle: Friday night", "c0de" * 16),
+    notice(2, "mention", "DJ Ada mentioned you: see you at 9 [red]@test[/red]"),
+    notice(3, "result", "Warm-up: you won against DJ Bob (7.62 to 4.57)", "7f3a" * 16, author=BOB),
+    notice(4, "follow", "DJ Bob follows you", author=BOB),
+    notice(5, "reaction", "DJ Bob reacted 🔥", author=BOB),
+]
+
 LISTENER = "0x" + "a11ce" * 8
 PAYEE = "0x" + "0b0b" * 10
 WALLET = WalletView(
@@ -131,8 +171,10 @@ class FixedBackend(Backend):
         home: str = "/tmp/djmesh-test",
         wallet: WalletView | str = WALLET,
         anonymous_votes: bool = False,
+        output: Output = SPEAKERS,
     ) -> None:
         super().__init__()
+        self.output = output  # fixed: the app does not ask PortAudio, so every machine draws the same
         self.wallet_view = wallet  # a string: why the wallet cannot be read
         self.anonymous_votes = anonymous_votes
         self.ballots: list[tuple[str, str]] = []  # anonymous votes cast (battle, side)
@@ -146,12 +188,14 @@ class FixedBackend(Backend):
         self.reactions: list[tuple[str, str]] = []
         self.crew_rows = [CrewRow("ab" * 32, "Bass Collective", 3, True)]
         self.followed: list[str] = []
-        self.me = ProfileView(ME, "DJ Test", "plays test tones", following=2)
+        self.me = ProfileView(ME, "DJ Test", "plays test tones", following=2, record=RecordView())
         self.stopped = False
         self.announced: list[tuple[str, str, str]] = []  # (opponent, set file, title)
         self.accepted: list[tuple[str, str]] = []
         self.joined: list[str] = []
         self.heard: list[str | None] = []
+        self.board = list(LEADERBOARD)
+        self.notices = list(NOTICES)
 
     def status(self) -> NodeStatus:
         return NodeStatus(
@@ -189,19 +233,19 @@ class FixedBackend(Backend):
 
     async def peers(self) -> list[PeerRow]:
         return [
-            PeerRow(ADA, ("/ip4/127.0.0.1/tcp/4002",), 1.5, 10.0),
-            PeerRow(BOB, ("/ip4/127.0.0.1/tcp/4003",), None, None),
+            PeerRow(ADA, ("/ip4/127.0.0.1/tcp/4002",), 1.5, 10.0, "DJ Ada"),
+            PeerRow(BOB, ("/ip4/127.0.0.1/tcp/4003",), None, None, "DJ Bob"),
         ]
 
     async def profile(self, peer_id: str | None = None) -> ProfileView | None:
         if peer_id is None:
             return self.me
         if peer_id == ADA:
-            return ProfileView(ADA, "DJ Ada", "house all night")
+            return ProfileView(ADA, "DJ Ada", "house all night", record=ADA_RECORD)
         raise BackendError(f"{peer_id!r} is not a djmesh peer ID")
 
     async def set_profile(self, name: str, bio: str) -> None:
-        self.me = ProfileView(ME, name, bio, following=2)
+        self.me = ProfileView(ME, name, bio, following=2, record=self.me.record)
 
     async def follow(self, peer_id: str) -> None:
         self.followed.append(peer_id)
@@ -239,6 +283,12 @@ class FixedBackend(Backend):
     async def hear(self, stream_id: str | None, label: str = "") -> None:
         self.heard.append(stream_id)
         self.hearing = label if stream_id else None
+
+    async def leaderboard(self) -> list[LeaderRow]:
+        return list(self.board)
+
+    async def notifications(self, limit: int = 50) -> list[NoticeRow]:
+        return self.notices[:limit]
 
     async def wallet(self) -> WalletView:
         if isinstance(self.wallet_view, str):

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
+from pytest import MonkeyPatch
 from textual.command import CommandPalette
 from textual.widgets import DataTable, Input
 
 from djmesh.tui.app import DjmeshApp
+from djmesh.tui.playback import Output
 from djmesh.tui.screens.battle import BattleScreen
 from djmesh.tui.screens.battles import BattlesScreen, SetDialog
 from djmesh.tui.screens.crews import CrewsScreen
@@ -17,6 +21,7 @@ from djmesh.tui.screens.profile import ProfileScreen
 from djmesh.tui.screens.settings import SettingsScreen
 from djmesh.tui.screens.wallet import WalletScreen
 from djmesh.tui.widgets.vote import VoteDialog
+from tests.helpers.network import wait_until
 from tests.tui.fake import ADA, BOB, FixedBackend, battle, challenge
 
 SIZE = (120, 40)
@@ -228,7 +233,7 @@ async def test_hear_cycles_djs_and_volume_keys_change_the_shown_state() -> None:
         await pilot.pause(0.2)
         await pilot.press("h")
         await pilot.pause(0.2)
-        assert backend.heard == ["aa" * 32] and "DJ A · vol 80%" in screen_text(app)
+        assert backend.heard == ["aa" * 32] and "DJ A on Test Speakers · vol 80%" in screen_text(app)
         await pilot.press("plus", "plus", "plus")
         await pilot.pause(0.2)
         assert backend.volume.level == 1.0 and "vol 100%" in screen_text(app)
@@ -242,3 +247,59 @@ async def test_hear_cycles_djs_and_volume_keys_change_the_shown_state() -> None:
         await pilot.pause(0.2)
         assert backend.heard == ["aa" * 32, "bb" * 32, None]
         assert "h hears a DJ" in screen_text(app)
+
+
+async def test_without_a_sound_device_the_battle_screen_says_so_and_h_plays_nothing() -> None:
+    backend = FixedBackend(output=Output(None, "Error querying device -1"))
+    app = app_with(backend)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await pilot.pause(0.2)
+        assert "no sound device: audio is not played (meters only)" in screen_text(app)
+        assert "BPM 125.0" in screen_text(app)  # the meters still show
+        await pilot.press("h")
+        await pilot.pause(0.2)
+        assert backend.heard == []
+        assert any("No sound device" in n.message for n in app._notifications)
+        await pilot.press("plus")
+        await pilot.pause(0.2)
+        assert "vol 90%" in screen_text(app)  # the volume is still yours to set
+
+
+async def test_the_app_asks_for_the_sound_device_when_the_backend_has_not(monkeypatch: MonkeyPatch) -> None:
+    asked: list[bool] = []
+
+    def find_output() -> Output:
+        asked.append(True)
+        return Output(None, "no PortAudio")
+
+    monkeypatch.setattr("djmesh.tui.app.find_output", find_output)
+    backend = FixedBackend()
+    backend.output = None
+    app = app_with(backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(lambda: backend.output is not None, what="the sound device looked for")
+        await pilot.pause(0.2)
+        assert asked == [True] and "no sound device" in screen_text(app)
+
+
+async def test_q_leaves_before_the_backend_stops_and_the_stop_still_runs() -> None:
+    """A slow stop (a node saying goodbye) happens after the app's screen is gone, not before it."""
+    backend = SlowStopBackend()
+    app = app_with(backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("q")
+        await wait_until(lambda: not app.is_running, what="the app to leave")
+        assert not backend.stopped  # the screen went first
+        backend.release.set()
+    assert backend.stopped and app.return_code == 0
+
+
+class SlowStopBackend(FixedBackend):
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+
+    async def stop(self) -> None:
+        await self.release.wait()
+        self.stopped = True

@@ -15,6 +15,7 @@ from djmesh.node.home import NodeHome
 from djmesh.tui.app import DjmeshApp
 from djmesh.tui.cli import choose_backend, daemon_running, register
 from djmesh.tui.control_backend import ControlBackend
+from djmesh.tui.demo_backend import DemoBackend
 from djmesh.tui.node_backend import NodeBackend
 from tests.helpers.network import make_node, wait_until
 
@@ -37,7 +38,7 @@ def test_without_a_daemon_the_node_runs_in_process(tmp_path: Path) -> None:
     assert not daemon_running(home)  # a stale control.json from a crashed daemon
     assert isinstance(choose_backend(home, demo=False), NodeBackend)
     demo = choose_backend(home, demo=True)
-    assert isinstance(demo, NodeBackend) and demo.demo_root == home.root / "demo"
+    assert isinstance(demo, DemoBackend) and demo.root == home.root / "demo"  # a child process runs it
     assert demo.home.root != home.root  # never competes with a daemon for the home's store
 
 
@@ -62,7 +63,8 @@ async def test_attaches_to_a_running_daemon_and_drives_it(tmp_path: Path) -> Non
 def test_only_the_tui_imports_textual() -> None:
     code = (
         "import sys, djmesh.node.node, djmesh.node.cli, djmesh.node.control, djmesh.node.demo, "
-        "djmesh.protocol, djmesh.dsp, djmesh.judge, djmesh.ledger; "
+        "djmesh.protocol, djmesh.dsp, djmesh.judge, djmesh.ledger, "
+        "djmesh.tui.demo_host, djmesh.tui.node_backend; "  # `tui --demo`'s child: nodes, no drawing
         "assert not [m for m in sys.modules if m == 'textual' or m.startswith('textual.')]"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

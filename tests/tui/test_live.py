@@ -31,7 +31,7 @@ async def test_in_process_node_posts_to_a_follower_and_quits_gracefully(tmp_path
             await pilot.press("p")
             table = app.screen.query_one("#peers-table", DataTable)
             await wait_until(
-                lambda: any(str(table.get_row_at(i)[0]) == follower.peer_id for i in range(table.row_count)),
+                lambda: any(str(table.get_row_at(i)[1]) == follower.peer_id for i in range(table.row_count)),
                 what="the follower on the Peers screen",
             )
             await asyncio.sleep(2)  # a GossipSub heartbeat or two to graft the mesh
@@ -60,17 +60,54 @@ def click_track(seconds: float, bpm: float) -> np.ndarray:
 async def test_meters_analyse_a_stream_off_the_ui_thread_and_report_a_lost_stream() -> None:
     audio = click_track(10.0, 120.0)
     alerts: list[tuple[str, str]] = []
+    listened = 0
 
     async def pcm(stream_id: str) -> AsyncIterator[np.ndarray]:
+        nonlocal listened
+        listened += 1
+        if listened > 2:  # the relay is back: a short stretch, then the stream ends cleanly
+            yield audio[:960]
+            return
         for start in range(0, audio.shape[0], 960):
             yield audio[start : start + 960]
         raise ConnectionError("the relay went away")
 
-    bank = MeterBank(pcm, lambda severity, text: alerts.append((severity, text)))
+    bank = MeterBank(pcm, lambda severity, text: alerts.append((severity, text)), retry_s=0.2)
     meter = bank.watch("ab" * 16, "DJ A")
     assert bank.watch("ab" * 16, "DJ A") is meter  # one analysis per stream however often it is asked
-    await wait_until(lambda: meter.error is not None, timeout=60, what="the stream to end")
+    await wait_until(lambda: meter.error is not None, timeout=60, what="the stream to be lost")
     assert meter.bpm is not None and abs(meter.bpm - 120.0) < 2.0
     assert not meter.streaming and meter.level_db == -90.0
-    assert alerts == [("warning", "Lost the stream of DJ A: the relay went away")]
+    await wait_until(lambda: listened == 3, timeout=60, what="the meter to listen again, twice")
+    await wait_until(lambda: meter.error is None, what="the stream back")  # the retry got audio
+    assert alerts == [("warning", "Lost the stream of DJ A: the relay went away")]  # told once
+    await asyncio.sleep(0.5)
+    assert listened == 3  # a stream that ended is not listened to again
+    await bank.close()
+
+
+async def test_a_stream_cut_off_while_its_dj_is_live_is_listened_to_again() -> None:
+    """A late payment or a lost relay ends our audio, not the stream: the meter listens again."""
+    audio = click_track(4.0, 120.0)
+    alerts: list[tuple[str, str]] = []
+    live = {"ab" * 16: True}
+    listened = 0
+
+    async def pcm(stream_id: str) -> AsyncIterator[np.ndarray]:
+        nonlocal listened
+        listened += 1
+        for start in range(0, audio.shape[0], 960):
+            yield audio[start : start + 960]
+        if listened == 2:
+            live[stream_id] = False  # this time the DJ stopped
+
+    bank = MeterBank(
+        pcm, lambda severity, text: alerts.append((severity, text)), is_live=live.get, retry_s=0.2
+    )
+    meter = bank.watch("ab" * 16, "DJ A")
+    await wait_until(lambda: listened == 2, timeout=60, what="the meter to listen again")
+    await wait_until(lambda: not meter.streaming and not live["ab" * 16], what="the stream's end")
+    await asyncio.sleep(1.0)  # five retry periods
+    assert listened == 2  # an ended stream is not listened to again ...
+    assert alerts == [("warning", "Lost the stream of DJ A: the stream stopped reaching us")]  # ... nor lost
     await bank.close()

@@ -9,6 +9,7 @@ from textual.widgets import Input, Switch
 from djmesh.node.config import NodeConfig
 from djmesh.tui.app import DjmeshApp
 from djmesh.tui.screens.settings import SettingsScreen
+from djmesh.tui.settings_form import config_from_form, save_config
 from tests.tui.fake import FixedBackend
 
 BOOT = "/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWLz4WJZ8fJkYm1LqGZyK8u3Wt7w8Gk8ZyqEiPdyPkiu8v"
@@ -53,3 +54,22 @@ async def test_settings_reports_a_broken_config_file_and_a_bad_listen_address(tm
         await pilot.press("ctrl+s")
         await pilot.pause(0.2)
         assert any("is not a multiaddr" in n.message for n in app._notifications)
+
+
+def test_the_settings_form_keeps_the_ice_servers(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(
+        '[node]\nname = "DJ Ada"\n[webrtc]\nice_servers = [{ urls = ["stun:stun.example.org:3478"] }]\n'
+    )
+    current = NodeConfig.load(path)
+    saved = config_from_form(
+        current,
+        name="DJ Ada Lovelace",
+        listen="/ip4/0.0.0.0/tcp/0",
+        bootstrap="",
+        log_level="info",
+        mdns=False,
+    )
+    save_config(path, saved)  # what the screen's ctrl+s does
+    again = NodeConfig.load(path)
+    assert again.name == "DJ Ada Lovelace" and again.webrtc == current.webrtc and again.webrtc.ice_servers

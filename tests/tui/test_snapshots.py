@@ -29,7 +29,7 @@ def test_battle_screen_with_a_result(snap_compare: Snap) -> None:
     assert snap_compare(app(battles=[battle("done")]), terminal_size=SIZE, press=["_"])
 
 
-@pytest.mark.parametrize("key", ["f", "p", "g", "w", "question_mark"])
+@pytest.mark.parametrize("key", ["f", "p", "g", "w", "t", "i", "question_mark"])
 def test_other_screens(snap_compare: Snap, key: str) -> None:
     assert snap_compare(app(), terminal_size=SIZE, press=[key, "_"])
 

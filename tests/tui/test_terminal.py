@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -11,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.network import PATIENCE
+
 pytestmark = [
-    pytest.mark.timeout(150),
+    pytest.mark.timeout(int(450 * PATIENCE)),
     pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed (apt-get install tmux)"),
 ]
 
@@ -44,10 +47,19 @@ def wait_for_screen(session: str, pattern: str, timeout: float) -> str:
     raise AssertionError(f"{pattern!r} never appeared; the screen was:\n{screen}")
 
 
+def alive(pid: int) -> bool:
+    """A process that has not exited (a zombie waiting for its reaper has)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "State:\tZ" not in status
+
+
 def test_demo_battle_shows_live_in_a_real_terminal(tmp_path: Path) -> None:
     launcher = tmp_path / "launch.py"
     launcher.write_text(LAUNCHER)
-    session = f"djmesh-tui-{tmp_path.name}"
+    session = f"djmesh-tui-{os.getpid()}-{tmp_path.name}"  # unique: other runs may use tmux now
     root = Path(__file__).resolve().parents[2]
     size = "COLUMNS=130 LINES=45"  # what the app reads, whatever size tmux gave a detached window
     command = f"cd {root} && {size} {sys.executable} {launcher} {tmp_path / 'home'}; echo EXIT=$?; sleep 30"
@@ -56,15 +68,23 @@ def test_demo_battle_shows_live_in_a_real_terminal(tmp_path: Path) -> None:
     tmux("resize-window", "-t", session, "-x", "130", "-y", "45")
     tmux("send-keys", "-t", session, command, "Enter")
     try:
-        screen = wait_for_screen(session, r"Battle: djmesh demo battle", 60)
+        screen = wait_for_screen(session, r"Battle: djmesh demo battle", 180 * PATIENCE)
         for word in ("BPM", "Key", "Chat", "Peers", "Committee consensus"):
             assert word in screen
         # the DJs' streams arrive and are analysed live: a level in dB and a BPM figure
-        screen = wait_for_screen(session, r"BPM\s+1[0-9]{2}\.[0-9]", 60)
+        screen = wait_for_screen(session, r"BPM\s+1[0-9]{2}\.[0-9]", 120 * PATIENCE)
         assert re.search(r"-[0-9]+\.[0-9]dB", screen), screen
         tmux("send-keys", "-t", session, "q")
-        screen = wait_for_screen(session, r"EXIT=\d+", 30)
+        screen = wait_for_screen(session, r"EXIT=\d+", 30 * PATIENCE)
         assert "EXIT=0" in screen
         assert "Traceback" not in screen
+        # The demo network ran in a child process; it stops on its own once the app has gone.
+        found = re.search(r"the demo network stops in the background \(pid (\d+)\)", screen)
+        assert found, screen
+        host = int(found.group(1))
+        deadline = time.monotonic() + 90 * PATIENCE
+        while alive(host):
+            assert time.monotonic() < deadline, f"the demo host {host} still runs after the app quit"
+            time.sleep(0.5)
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)

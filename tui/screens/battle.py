@@ -9,16 +9,18 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Footer, Header, Input, RichLog, Static
+from textual.widgets import Footer, Header, Input, RichLog
 
 from djmesh.tui.backend import BackendError
 from djmesh.tui.model import BattleView, ChatLine
 from djmesh.tui.screens.base import DjmeshScreen
 from djmesh.tui.widgets.consensus import ConsensusPanel
 from djmesh.tui.widgets.dj_panel import DjPanel
+from djmesh.tui.widgets.live_text import LiveText
 from djmesh.tui.widgets.vote import VoteDialog
 
 LIVE_HZ = 12.0
+NO_DEVICE = "no sound device: audio is not played (meters only)"
 REACTIONS = {"1": "🔥", "2": "🙌", "3": "💯", "4": "😬"}
 
 
@@ -50,7 +52,8 @@ class BattleScreen(DjmeshScreen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static(id="battle-title")
+        yield LiveText(id="battle-title")
+        yield LiveText(id="battle-audio")
         with Horizontal(id="djs"):
             yield DjPanel("a", id="dj-a")
             yield DjPanel("b", id="dj-b")
@@ -80,30 +83,35 @@ class BattleScreen(DjmeshScreen):
         return chosen or battles[self.battle_index % len(battles)]
 
     def audio_text(self) -> Text:
-        """What plays and how loud, always shown so the keys' effect is visible."""
+        """What plays, how loud and where to, always shown so the keys' effect is visible."""
         backend = self.backend
         volume = backend.volume.label()
+        output = backend.output
+        if output is not None and output.device is None:
+            return Text.assemble(("🔇 ", "bold"), (NO_DEVICE, "bold yellow"), (f" · {volume}", "dim"))
         if backend.hearing is None:
-            return Text(f"  🔈 h hears a DJ · {volume}", style="dim")
+            return Text(f"🔈 h hears a DJ · {volume}", style="dim")
+        where = f" on {output.device}" if output is not None else ""
         return Text(
-            f"  🔊 {backend.hearing} · {volume}", style="yellow" if backend.volume.muted else "bold green"
+            f"🔊 {backend.hearing}{where} · {volume}",
+            style="yellow" if backend.volume.muted else "bold green",
         )
 
     def refresh_live(self) -> None:
         battle = self.current()
-        title = self.query_one("#battle-title", Static)
+        title = self.query_one("#battle-title", LiveText)
+        self.query_one("#battle-audio", LiveText).put(self.audio_text())
         if battle is None:
-            title.update(Text.assemble(("Battle: none yet", "bold"), self.audio_text()))
+            title.put(Text("Battle: none yet", style="bold"))
             for panel in self.query(DjPanel):
                 panel.show(None, (0, 0))
         else:
-            title.update(
+            title.put(
                 Text.assemble(
                     ("Battle: ", "bold"),
                     (battle.title, "bold magenta"),
                     f"  {battle.genre} {battle.bpm_range[0]}-{battle.bpm_range[1]} BPM  ",
                     (battle.battle_id[:12], "dim"),
-                    self.audio_text(),
                 )
             )
             for panel in self.query(DjPanel):
@@ -223,6 +231,12 @@ class BattleScreen(DjmeshScreen):
         battle = self.current()
         if battle is None:
             self.notify("There is no battle to hear yet.", severity="warning")
+            return
+        output = self.backend.output
+        if output is not None and output.device is None:
+            self.notify(
+                f"No sound device: audio is not played (meters only). {output.why_not}", title="Audio"
+            )
             return
         order = [None, "a", "b"]
         heard = next((s for s in ("a", "b") if self.backend.hearing == f"DJ {s.upper()}"), None)

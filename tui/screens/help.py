@@ -15,6 +15,7 @@ HELP = """\
 | --- | --- |
 | `b` `a` | Battle (the one you watch), bAttles (all of them: live and upcoming) |
 | `f` `p` `u` `g` `w` `s` `l` | Feed, Peers, Profile (yoU), Crews (Gang), Wallet, Settings, Log screens |
+| `t` `i` | Leaderboard (Top: ratings, tiers, records), notifications (Inbox: challenges, mentions, results) |
 | `ctrl+p` | Command palette: every screen and action by name |
 | `?` | This help |
 | `q` | Quit: the node shuts down gracefully |
@@ -23,6 +24,7 @@ HELP = """\
 | `h` `m` `+` `-` | Battle: hear DJ A, DJ B or nothing; mute; volume up, down |
 | `c` `y` `j` `Enter` | Battles: challenge a DJ with your set, accept a challenge, join, watch |
 | `o` | Peers: follow the selected peer |
+| `n` `Enter` | Leaderboard: next genre; Notifications: open (a challenge in Battles, a result on the Battle screen) |
 | `ctrl+s` | Profile, Settings: save |
 
 The Battle screen shows both DJs live: level meter, BPM (red outside the battle's range),

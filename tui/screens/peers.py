@@ -66,7 +66,7 @@ class PeersScreen(DjmeshScreen):
         yield Static("Peers and network", classes="screen-title")
         yield Static(id="node-status")
         table: DataTable[str] = DataTable(id="peers-table", cursor_type="row")
-        table.add_columns("Peer", "Latency", "Score", "Address")
+        table.add_columns("Name", "Peer", "Latency", "Score", "Address")
         yield table
         yield Footer()
 
@@ -88,7 +88,12 @@ class PeersScreen(DjmeshScreen):
             latency = f"{peer.latency_ms:.1f} ms" if peer.latency_ms is not None else "-"
             score = f"{peer.score:.1f}" if peer.score is not None else "-"
             table.add_row(
-                peer.peer_id, latency, score, peer.addrs[0] if peer.addrs else "-", key=peer.peer_id
+                Text(peer.name or "-"),  # the peer's own words: never parsed as markup
+                peer.peer_id,
+                latency,
+                score,
+                peer.addrs[0] if peer.addrs else "-",
+                key=peer.peer_id,
             )
         if peers:
             table.move_cursor(row=min(cursor, len(peers) - 1))
@@ -99,7 +104,7 @@ class PeersScreen(DjmeshScreen):
         if table.row_count == 0:
             self.notify("No peers to follow yet.", severity="warning")
             return
-        peer_id = str(table.get_row_at(table.cursor_row)[0])
+        peer_id = str(table.get_row_at(table.cursor_row)[1])
         try:
             await self.backend.follow(peer_id)
         except BackendError as exc:

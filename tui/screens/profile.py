@@ -10,7 +10,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Footer, Header, Input, Label, Static
 
 from djmesh.tui.backend import BackendError
-from djmesh.tui.model import ProfileView
+from djmesh.tui.model import ProfileView, RecordView
 from djmesh.tui.screens.base import DjmeshScreen
 
 
@@ -23,6 +23,23 @@ def profile_text(profile: ProfileView, *, mine: bool) -> Text:
         text.append(f"\n{link}", style="underline")
     if mine:
         text.append(f"\nFollowing {profile.following}")
+    if profile.record is not None:
+        text.append_text(record_text(profile.record))
+    return text
+
+
+def record_text(record: RecordView) -> Text:
+    """Tier, wins/losses/draws, average score and the rating in each genre."""
+    text = Text("\n")
+    if not record.battles:
+        text.append("Unranked: no verified battle yet", style="dim")
+        return text
+    text.append(f"{record.tier} ", style="bold")
+    text.append(f"{record.wins}W {record.losses}L {record.draws}D")
+    if record.average_score is not None:
+        text.append(f" · average score {record.average_score:.2f}")
+    for genre in record.genres:
+        text.append(f"\n  {genre.genre:<10} {genre.rating:7.1f}  #{genre.rank}  {genre.tier}", style="dim")
     return text
 
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual.widgets import Static
 
 from djmesh.tui.model import BattleView
+from djmesh.tui.widgets.live_text import LiveText
 
 PHASE_WORDS = {
     "announced": "announced, waiting for DJ B to accept",
@@ -45,11 +45,11 @@ def _dots(done: int, total: int) -> str:
     return "■" * min(done, total) + "□" * max(0, total - done)
 
 
-class ConsensusPanel(Static):
+class ConsensusPanel(LiveText):
     def show(self, battle: BattleView | None) -> None:
         if battle is None:
-            self.update(
+            self.put(
                 Text("No battle yet. Start one with `djmesh demo`, or run `djmesh tui --demo`.", style="dim")
             )
         else:
-            self.update(consensus_text(battle))
+            self.put(consensus_text(battle))

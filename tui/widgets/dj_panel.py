@@ -5,10 +5,10 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import Static
 
 from djmesh.tui.backend import short
 from djmesh.tui.model import DjLive
+from djmesh.tui.widgets.live_text import LiveText
 from djmesh.tui.widgets.meter import LevelMeter
 
 SCORE_LABELS = {
@@ -74,23 +74,23 @@ class DjPanel(Vertical):
         self.border_title = f"DJ {side.upper()}"
 
     def compose(self) -> ComposeResult:
-        yield Static(classes="dj-name")
+        yield LiveText(classes="dj-name")
         yield LevelMeter()
-        yield Static(classes="dj-figures")
-        yield Static(classes="dj-scores")
+        yield LiveText(classes="dj-figures")
+        yield LiveText(classes="dj-scores")
 
     def show(self, dj: DjLive | None, bpm_range: tuple[int, int]) -> None:
-        name = self.query_one(".dj-name", Static)
+        name, figures, scores = self.query(LiveText).results(LiveText)
         meter = self.query_one(LevelMeter)
         if dj is None:
-            name.update(Text("waiting for a battle", style="dim"))
+            name.put(Text("waiting for a battle", style="dim"))
             return
         tail = short(dj.peer_id)
-        line = Text.assemble((dj.name, "bold"), ("  " + tail if tail != dj.name else "", "dim"), "  ")
+        line = Text.assemble((dj.name, "bold"), ("  " + tail if tail not in dj.name else "", "dim"), "  ")
         line.append("on air" if dj.streaming else "off air", style="bold red" if dj.streaming else "dim")
         line.no_wrap, line.overflow = True, "ellipsis"
-        name.update(line)
+        name.put(line)
         meter.level_db, meter.peak_db = dj.level_db, dj.peak_db
-        self.query_one(".dj-figures", Static).update(figures_text(dj, bpm_range))
-        self.query_one(".dj-scores", Static).update(scores_text(dj))
+        figures.put(figures_text(dj, bpm_range))
+        scores.put(scores_text(dj))
         self.set_class(dj.beat, "-beat")

@@ -35,6 +35,12 @@ const djmesh = (() => {
     section.classList.toggle("streaming", !!dj.streaming);
     const head = el("div", "dj-head");
     head.append(el("span", "side", dj.side ? `DJ ${dj.side.toUpperCase()}` : "LIVE"), el("span", "name", dj.name));
+    if (dj.tier) {
+      const tier = el("span", "tier", `${dj.tier} ${Math.round(dj.rating)}`);
+      tier.dataset.tier = dj.tier;
+      tier.title = `${dj.wins}W ${dj.losses}L ${dj.draws}D in this genre`;
+      head.append(tier);
+    }
     const bpm = el("div", "bpm", bpmText(dj.bpm));
     bpm.dataset.value = typeof dj.bpm === "number" ? String(dj.bpm) : "";
     const unit = el("span", "unit", "BPM");

@@ -12,20 +12,40 @@
     status.textContent = text;
   }
 
-  function iceGatheringDone(peer) {
+  function iceGatheringDone(peer, waitMs) {
     if (peer.iceGatheringState === "complete") return Promise.resolve();
     return new Promise((resolve) => {
       const done = () => { if (peer.iceGatheringState === "complete") resolve(); };
       peer.addEventListener("icegatheringstatechange", done);
-      setTimeout(resolve, 2000); // host candidates are enough on a LAN; do not wait for slow ones
+      setTimeout(resolve, waitMs); // do not wait forever for a slow or unreachable server
     });
+  }
+
+  // The node's STUN/TURN servers (config.toml [webrtc]); none: a direct connection (same machine or LAN).
+  async function iceServers() {
+    try {
+      const response = await fetch("/api/webrtc");
+      return response.ok ? (await response.json()).ice_servers || [] : [];
+    } catch (error) {
+      return [];
+    }
+  }
+
+  function showIce(peer) {
+    const servers = peer.getConfiguration().iceServers || [];
+    const urls = servers.flatMap((server) => [].concat(server.urls));
+    const line = $("ice");
+    line.dataset.urls = JSON.stringify(urls);
+    line.textContent = urls.length ? `via STUN/TURN: ${urls.join(", ")}` : "direct connection (no STUN/TURN servers configured)";
   }
 
   async function connect() {
     if (pc) pc.close();
     setStatus("connecting", "connecting…");
-    pc = new RTCPeerConnection();
+    const servers = await iceServers();
+    pc = new RTCPeerConnection({ iceServers: servers });
     const peer = pc;
+    showIce(pc);
     pc.addTransceiver("audio", { direction: "recvonly" });
     pc.ontrack = (event) => {
       $("audio").srcObject = event.streams[0] || new MediaStream([event.track]);
@@ -37,7 +57,8 @@
       setStatus(state, state === "connected" ? "playing live" : state);
     };
     await pc.setLocalDescription(await pc.createOffer());
-    await iceGatheringDone(pc);
+    // host candidates are enough on a LAN; reflexive and relay ones take a server round trip
+    await iceGatheringDone(pc, servers.length ? 5000 : 2000);
     const response = await fetch(`/api/listen/${streamId}/offer`, {
       method: "POST",
       headers: { "Content-Type": "application/json" },
@@ -86,7 +107,7 @@
       $("battle-title").textContent = battle.title;
       $("phase").textContent = djmesh.phaseText(battle);
       $("clock").textContent = djmesh.clockText(battle);
-      $("winner").textContent = battle.winner ? `winner: ${battle.winner.toUpperCase()}` : "";
+      $("winner").textContent = battle.winner ? `winner: ${battle.winner_name || battle.winner.toUpperCase()}` : "";
       djmesh.renderScores($("scores"), snap.djs, battle);
       const votes = snap.reactions.votes;
       $("votes").textContent = `crowd votes A ${votes.a} · B ${votes.b}`;

@@ -17,7 +17,7 @@
     const votes = snap.reactions.votes;
     $("versus").classList.toggle("empty", !$("scores").childElementCount && !(votes.a + votes.b) && !(battle && battle.winner));
     $("votes").textContent = votes.a + votes.b ? `crowd votes A ${votes.a} · B ${votes.b}` : "";
-    $("winner").textContent = battle && battle.winner ? (battle.winner === "a" || battle.winner === "b" ? `DJ ${battle.winner.toUpperCase()} wins` : battle.winner) : "";
+    $("winner").textContent = battle && battle.winner ? `${battle.winner_name || `DJ ${battle.winner.toUpperCase()}`} wins` : "";
     const chat = snap.chat.map((line) => `${line.name}: ${line.text}`).join("   ·   ");
     $("chat").textContent = chat;
     $("ticker").classList.toggle("empty", !chat);

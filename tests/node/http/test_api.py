@@ -19,12 +19,18 @@ from djmesh.node.live.service import LiveService
 from djmesh.protocol.battle import BATTLES_TOPIC, BattleResult, Rules
 from djmesh.protocol.consensus import build_result
 from djmesh.protocol.envelope import sign
+from djmesh.protocol.messages import Profile
+from djmesh.protocol.peer_id import peer_id_from_public_key
 from tests.helpers.network import bootstrap_server, make_node, wait_until
 from tests.helpers.sets import write_wav
 from tests.node.live.mesh import live_nodes
 from tests.protocol.battle_helpers import Battle, key, scores
 
 pytestmark = pytest.mark.timeout(90)
+
+
+def peer_id_of(signing_key: Any) -> str:
+    return peer_id_from_public_key(bytes(signing_key.verify_key))
 
 
 async def get(session: aiohttp.ClientSession, url: str) -> tuple[int, Any]:
@@ -85,12 +91,18 @@ async def test_battles_streams_and_bad_input(tmp_path: Path) -> None:
             status, one = await get(session, f"{web.url}/api/battles/{battle_id.hex()}")
             assert status == 200 and one["title"] == "API Clash" and one["phase"] == "announced"
             assert one["djs"] == {"a": a.peer_id, "b": b.peer_id} and one["can_accept"] is True
+            # names: ours from config.toml, A's a short ID until its profile reaches us
+            assert one["names"] == {"a": "…" + a.peer_id[-8:], "b": "dj-b"}
             status, overlay = await get(session, f"{web.url}/api/overlay")
             assert (
                 overlay["battle"]["battle_id"] == battle_id.hex()
                 and overlay["battle"]["title"] == "API Clash"
             )
             assert [dj["peer"] for dj in overlay["djs"]] == [a.peer_id, b.peer_id]
+            assert [(dj["name"], dj["tier"]) for dj in overlay["djs"]] == [
+                ("…" + a.peer_id[-8:], None),
+                ("dj-b", None),
+            ]
 
             stream = await a_live.start_stream(str(wav), title="Warmup")
             await wait_until(lambda: any(s.stream_id == stream for s in b_live.streams()), what="the stream")
@@ -154,6 +166,7 @@ async def test_results_are_verified_bundles_one_per_battle(tmp_path: Path) -> No
     published = battle.spec.reveal_by + 60_000
     flipped = BattleResult(honest.battle, honest.messages, "b", honest.scores, honest.offences)
     async with bootstrap_server() as boot, make_node(tmp_path, "viewer", boot) as node:
+        node.store.add(sign(Profile(name="DJ Ada"), battle.dj_a, created_at_ms=published))
         node.store.add(sign(honest, key(900), created_at_ms=published))
         node.store.add(sign(honest, key(901), created_at_ms=published + 1))  # a second member's copy
         node.store.add(sign(flipped, key(902), created_at_ms=published + 2))  # a forged winner
@@ -167,8 +180,22 @@ async def test_results_are_verified_bundles_one_per_battle(tmp_path: Path) -> No
             assert result["battle_id"] == battle.id.hex() and result["winner"] == "a"
             assert result["scores"]["a"]["total"] == 8.0 and result["scores"]["b"]["total"] == 5.0
             assert result["published_at"] in (published, published + 1)
+            assert result["names"] == {"a": "DJ Ada", "b": "…" + peer_id_of(battle.dj_b)[-8:]}
             status, board = await get(session, f"{web.url}/api/leaderboard")
             assert status == 200 and len(board["house"]) == 2
+            top = board["house"][0]
+            assert (top["rank"], top["name"], top["tier"], top["wins"]) == (1, "DJ Ada", "Bronze", 1)
+            assert top["average_score"] == 8.0 and top["peer"] == peer_id_of(battle.dj_a)
+            assert (await get(session, f"{web.url}/api/leaderboard?genre=techno")) == (200, {"techno": []})
+            status, ada = await get(session, f"{web.url}/api/profiles/{peer_id_of(battle.dj_a)}")
+            assert status == 200 and ada["name"] == ada["display_name"] == "DJ Ada"
+            record = ada["record"]
+            assert (record["wins"], record["losses"], record["tier"]) == (1, 0, "Bronze")
+            assert record["genres"]["house"]["rank"] == 1 and record["rating"] == top["rating"]
+            status, bob = await get(session, f"{web.url}/api/profiles/{peer_id_of(battle.dj_b)}")
+            assert status == 200 and bob["name"] is None and bob["record"]["losses"] == 1
+            status, bad = await get(session, f"{web.url}/api/profiles/nobody")
+            assert status == 400 and "not a djmesh peer ID" in bad["error"]
             # a node without live or battle services still serves what it has
             assert (await get(session, f"{web.url}/api/battles")) == (200, [])
             assert (await get(session, f"{web.url}/api/streams")) == (200, [])

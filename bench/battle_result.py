@@ -1,0 +1,95 @@
+"""Seconds from the end of the sets to the result every node agrees on, in `djmesh demo`.
+
+    .venv/bin/python bench/battle_result.py [--viewers 10 30] [--runs 1] [--no-ledger]
+
+Runs the user's command, `djmesh --home <tmp> demo --viewers N --json` (two DJs and N viewers on
+loopback in one process, the committee the largest 3f+1 of them), and reads
+`timing.sets_end_to_agreed_result_s`: from the end of the sets until every node holds a verified
+result. From a viewer's store it splits that time by the members' signed commits: judging (sets end
+to the last commit) and consensus (last commit to the agreed result: commits, reveals and result
+bundles crossing the mesh). The reference is what the same demo paid before reveals opened early:
+they waited for the commit deadline, so no result could stand before `commit_window_s` (25 s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+DJMESH = Path(sys.executable).with_name("djmesh")
+
+
+def commit_times_s(home: Path, battle_id: str) -> tuple[float, float] | None:
+    """(first, last) commit of the battle, seconds after the sets ended, as signed; None if unknown."""
+    from djmesh.node.store import Store
+    from djmesh.protocol.battle import BattleAnnounce, VerdictCommit
+
+    store = Store(home / "demo" / "viewer-1" / "store.sqlite3")
+    announce = next(
+        (
+            s.envelope
+            for s in store.query(kind="battle_announce", limit=100)
+            if s.envelope.content_id.hex() == battle_id
+        ),
+        None,
+    )
+    if announce is None or not isinstance(announce.message, BattleAnnounce):
+        return None
+    sets_end = announce.message.sets_end
+    times = [
+        s.envelope.created_at_ms
+        for s in store.query(kind="battle_commit", limit=1000)
+        if isinstance(s.envelope.message, VerdictCommit) and s.envelope.message.battle.hex() == battle_id
+    ]
+    if not times:
+        return None
+    return (min(times) - sets_end) / 1000, (max(times) - sets_end) / 1000
+
+
+def run_once(viewers: int, *, ledger: bool) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="djmesh-bench-result-") as tmp:
+        home = Path(tmp)
+        command = [str(DJMESH), "--home", str(home), "demo", "--viewers", str(viewers), "--json"]
+        if not ledger:
+            command.append("--no-ledger")
+        started = time.monotonic()
+        done = subprocess.run(command, capture_output=True, text=True, timeout=1800, check=False)
+        if done.returncode != 0:
+            raise SystemExit(f"{' '.join(command)} failed ({done.returncode}):\n{done.stderr[-2000:]}")
+        summary: dict[str, Any] = json.loads(done.stdout)
+        summary["wall_s"] = time.monotonic() - started
+        summary["commits_s"] = commit_times_s(home, summary["battle_id"])
+        return summary
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--viewers", type=int, nargs="+", default=[10, 30])
+    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--no-ledger", action="store_true", help="pass --no-ledger to the demo")
+    args = parser.parse_args()
+    print(f"djmesh demo{' --no-ledger' if args.no_ledger else ''}, {args.runs} run(s) per size")
+    print("viewers committee agreed  commit window  first/last commit  sets end -> result (median; runs)")
+    for viewers in args.viewers:
+        runs = [run_once(viewers, ledger=not args.no_ledger) for _ in range(args.runs)]
+        figures = [float(r["timing"]["sets_end_to_agreed_result_s"]) for r in runs]
+        last = runs[-1]
+        commits = last["commits_s"]
+        shown = "?" if commits is None else f"{commits[0]:.1f} / {commits[1]:.1f} s"
+        print(
+            f"{viewers:>7} {len(last['result']['committee']):>9} {last['result']['agreed_by']:>3}/{last['result']['nodes']:<3}"
+            f" {last['timing']['commit_window_s']:>9} s  {shown:>17}  {statistics.median(figures):.2f} s"
+            f" ({', '.join(f'{f:.2f}' for f in figures)})"
+        )
+    print("reference: before reveals opened early, no result before the commit window had passed")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+"""Light commands start fast: `djmesh --help`, `id` and the commands that talk to a running node
+load none of the heavy subsystems (the UI, chains, the model, audio, networking).
+
+What each command imports is checked, not how long it takes (bench/cli_startup.py measures that).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.helpers.cli import CliRunner
+from tests.helpers.daemon import node_process
+
+HEAVY = ("textual", "web3", "onnxruntime", "numpy", "scipy", "av", "libp2p", "aiohttp")
+
+# Runs the same main() as the `djmesh` console script, then reports what the process imported.
+RUN_AND_REPORT = """
+import json, sys
+from djmesh.node.cli import main
+try:
+    code = main(sys.argv[1:])
+except SystemExit as exc:
+    code = exc.code
+sys.stderr.write("\\nMODULES " + json.dumps(sorted(sys.modules)) + "\\n")
+sys.exit(code)
+"""
+
+
+def run_and_report(djmesh: CliRunner, *args: str) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+    proc = subprocess.run(
+        [sys.executable, "-c", RUN_AND_REPORT, *args],
+        capture_output=True,
+        text=True,
+        env=djmesh.env,
+        cwd=djmesh.cwd,
+        timeout=120,
+    )
+    report = proc.stderr.rsplit("\nMODULES ", 1)
+    assert len(report) == 2, proc.stderr
+    return proc, set(json.loads(report[1]))
+
+
+def heavy_in(modules: set[str]) -> list[str]:
+    return sorted(m for m in modules if m.split(".")[0] in HEAVY)
+
+
+def test_help_lists_every_subcommand_without_loading_them(djmesh: CliRunner) -> None:
+    proc, modules = run_and_report(djmesh, "--help")
+    assert proc.returncode == 0, proc.stderr
+    # the plugins' subcommands are registered (entry points), only their handlers are not loaded
+    for command in ("bootstrap", "live", "judge", "tui", "midi", "obs", "wallet", "devnet", "vote"):
+        assert f"    {command} " in proc.stdout, command
+    assert heavy_in(modules) == []
+
+
+def test_id_loads_nothing_heavy(djmesh: CliRunner, tmp_path: Path) -> None:
+    home = str(tmp_path / "home")
+    assert djmesh("--home", home, "init").returncode == 0
+    proc, modules = run_and_report(djmesh, "--home", home, "id", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.splitlines()[0])["peer_id"].startswith("12D3KooW")
+    assert heavy_in(modules) == []
+
+
+def test_commands_through_a_running_node_load_nothing_heavy(djmesh: CliRunner, tmp_path: Path) -> None:
+    home = str(tmp_path / "home")
+    with node_process(djmesh, Path(home)):
+        posted, modules = run_and_report(djmesh, "--home", home, "post", "hello", "--json")
+        assert posted.returncode == 0, posted.stderr
+        assert heavy_in(modules) == []
+
+        fed, modules = run_and_report(djmesh, "--home", home, "feed", "--json")
+        assert fed.returncode == 0, fed.stderr
+        assert [item["text"] for item in json.loads(fed.stdout.splitlines()[0])] == ["hello"]
+        assert heavy_in(modules) == []
+
+        # a plugin's command that talks to the node (`live list`) also stays light
+        listed, modules = run_and_report(djmesh, "--home", home, "live", "list", "--json")
+        assert listed.returncode == 0, listed.stderr
+        assert json.loads(listed.stdout.splitlines()[0]) == []
+        assert heavy_in(modules) == []
+
+
+def test_a_command_that_needs_a_subsystem_still_gets_it(djmesh: CliRunner, tmp_path: Path) -> None:
+    """The lazy imports are real imports: `analyze` loads the DSP (numpy, PyAV) when it runs."""
+    proc, modules = run_and_report(djmesh, "analyze", str(tmp_path / "missing.wav"), "--json")
+    assert proc.returncode == 1
+    assert {"numpy", "av"} <= modules
