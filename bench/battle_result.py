@@ -53,7 +53,8 @@ def commit_times_s(home: Path, battle_id: str) -> tuple[float, float] | None:
     return (min(times) - sets_end) / 1000, (max(times) - sets_end) / 1000
 
 
-def run_once(viewers: int, *, ledger: bool) -> dict[str, Any]:
+def run_once(viewers: int, *, ledger: bool) -> dict[str, Any] | None:
+    """One demo's summary, or None when it agreed on no result (its last error line is printed)."""
     with tempfile.TemporaryDirectory(prefix="djmesh-bench-result-") as tmp:
         home = Path(tmp)
         command = [str(DJMESH), "--home", str(home), "demo", "--viewers", str(viewers), "--json"]
@@ -62,7 +63,9 @@ def run_once(viewers: int, *, ledger: bool) -> dict[str, Any]:
         started = time.monotonic()
         done = subprocess.run(command, capture_output=True, text=True, timeout=1800, check=False)
         if done.returncode != 0:
-            raise SystemExit(f"{' '.join(command)} failed ({done.returncode}):\n{done.stderr[-2000:]}")
+            last = done.stderr.strip().splitlines()[-1:] or ["(no output)"]
+            print(f"  {viewers} viewers: {' '.join(command[1:])} failed: {last[0][:200]}", flush=True)
+            return None
         summary: dict[str, Any] = json.loads(done.stdout)
         summary["wall_s"] = time.monotonic() - started
         summary["commits_s"] = commit_times_s(home, summary["battle_id"])
@@ -78,15 +81,20 @@ def main() -> None:
     print(f"djmesh demo{' --no-ledger' if args.no_ledger else ''}, {args.runs} run(s) per size")
     print("viewers committee agreed  commit window  first/last commit  sets end -> result (median; runs)")
     for viewers in args.viewers:
-        runs = [run_once(viewers, ledger=not args.no_ledger) for _ in range(args.runs)]
+        attempts = [run_once(viewers, ledger=not args.no_ledger) for _ in range(args.runs)]
+        runs = [r for r in attempts if r is not None]
+        if not runs:
+            print(f"{viewers:>7}  no result in {args.runs} run(s)")
+            continue
         figures = [float(r["timing"]["sets_end_to_agreed_result_s"]) for r in runs]
+        failed = f"; {len(attempts) - len(runs)} run(s) without a result" if len(runs) < len(attempts) else ""
         last = runs[-1]
         commits = last["commits_s"]
         shown = "?" if commits is None else f"{commits[0]:.1f} / {commits[1]:.1f} s"
         print(
             f"{viewers:>7} {len(last['result']['committee']):>9} {last['result']['agreed_by']:>3}/{last['result']['nodes']:<3}"
             f" {last['timing']['commit_window_s']:>9} s  {shown:>17}  {statistics.median(figures):.2f} s"
-            f" ({', '.join(f'{f:.2f}' for f in figures)})"
+            f" ({', '.join(f'{f:.2f}' for f in figures)}{failed})"
         )
     print("reference: before reveals opened early, no result before the commit window had passed")
 

@@ -247,7 +247,9 @@ async def run_demo(
             "rules": rules,
             "start_in_s": 12,
             "accept_s": 6,
-            "commit_seconds": 25,
+            # a long window costs nothing when every member commits in time (reveals open then), and
+            # lets a loaded machine finish judging instead of losing the battle to late commits
+            "commit_seconds": 60,
             "reveal_seconds": 20,
             "title": "djmesh demo battle",
         }

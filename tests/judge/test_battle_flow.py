@@ -104,11 +104,11 @@ def test_battle_from_announce_to_leaderboard() -> None:
             by_pub[member], battle, rules.model, centi, created_at_ms=spec.sets_end + 10 + i, salt=salt
         )
     commits = [s.commit(by_pub[m], created_at_ms=spec.sets_end + 100) for m, s in sealed.items()]
-    deliver(commits, spec.sets_end + 200)
-    actions = deliver([], spec.commit_by + 1)
+    # every member has committed: reveals open at once, long before the commit deadline
+    actions = deliver(commits, spec.sets_end + 200)
     assert all(any(isinstance(a, RevealNow) for a in acts) for acts in actions.values())
-    reveals = [s.reveal(by_pub[m], created_at_ms=spec.commit_by + 100) for m, s in sealed.items()]
-    actions = deliver(reveals, spec.commit_by + 200)
+    reveals = [s.reveal(by_pub[m], created_at_ms=spec.sets_end + 300) for m, s in sealed.items()]
+    actions = deliver(reveals, spec.sets_end + 400)
     tally_now = next(a for a in actions[committee[0]] if isinstance(a, TallyNow))
 
     bundle = sign(build_result(tally_now.messages), by_pub[committee[0]], created_at_ms=spec.commit_by + 300)

