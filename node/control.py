@@ -410,7 +410,10 @@ class ControlClient:
             raise not_running from exc
         return str(info["host"]), int(info["port"]), token
 
-    async def call(self, method: str, **params: Any) -> Any:
+    async def _send(
+        self, method: str, params: dict[str, Any]
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """Connects and sends one request; the caller reads the answer and closes the writer."""
         host, port, token = self._endpoint()
         try:
             reader, writer = await asyncio.open_connection(host, port, limit=64 * 1024 * 1024)
@@ -421,6 +424,14 @@ class ControlClient:
         try:
             writer.write(json.dumps({"token": token, "method": method, "params": params}).encode() + b"\n")
             await writer.drain()
+        except BaseException:
+            writer.close()
+            raise
+        return reader, writer
+
+    async def call(self, method: str, **params: Any) -> Any:
+        reader, writer = await self._send(method, params)
+        try:
             line = await asyncio.wait_for(reader.readline(), self.timeout_s)
         except TimeoutError as exc:
             raise ControlError(f"the node did not answer {method} within {self.timeout_s:.0f} s") from exc
@@ -439,16 +450,8 @@ class ControlClient:
         Raises ``ControlError`` when the node refuses, ends the stream with an error, or sends nothing
         for ``timeout_s``.
         """
-        host, port, token = self._endpoint()
+        reader, writer = await self._send(method, params)
         try:
-            reader, writer = await asyncio.open_connection(host, port, limit=64 * 1024 * 1024)
-        except OSError as exc:
-            raise NodeNotRunningError(
-                f"no node is running at {self.home.root} (its control port {port} refused the connection)"
-            ) from exc
-        try:
-            writer.write(json.dumps({"token": token, "method": method, "params": params}).encode() + b"\n")
-            await writer.drain()
             while True:
                 try:
                     line = await asyncio.wait_for(reader.readline(), self.timeout_s)
