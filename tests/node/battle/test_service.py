@@ -67,8 +67,9 @@ async def test_the_result_stands_before_the_commit_deadline(tmp_path: Path) -> N
             b.node.peer_id,
             set_a,
             rules=rules,
-            start_in_s=8,
-            accept_s=5,
+            # room for the accept and the joins to travel on a loaded machine (two test workers)
+            start_in_s=20,
+            accept_s=12,
             commit_seconds=COMMIT_SECONDS,
             reveal_seconds=30,
         )
