@@ -15,7 +15,6 @@ One rule for both ways a notification reaches its owner: live, as a ``Notificati
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +23,7 @@ from djmesh.node.names import PeerNames
 from djmesh.node.records import VerifiedResults
 from djmesh.node.store import Store
 from djmesh.protocol.battle import BattleAnnounce, BattleJoin, BattleResult
+from djmesh.protocol.bounded import BoundedSet
 from djmesh.protocol.consensus import Result
 from djmesh.protocol.envelope import SignedEnvelope
 from djmesh.protocol.messages import Follow, Post, Reaction
@@ -159,7 +159,7 @@ class Notices:
     def __init__(self, me: bytes, results: VerifiedResults) -> None:
         self.me = me
         self.results = results
-        self._notified: OrderedDict[bytes, None] = OrderedDict()  # battles whose result was news
+        self._notified: BoundedSet[bytes] = BoundedSet(NOTIFIED_CAPACITY)  # battles whose result was news
         self._results: tuple[int, list[Notice]] | None = None  # by how many bundles the store held
 
     def on_stored(self, store: Store, envelope: SignedEnvelope) -> Notice | None:
@@ -175,9 +175,7 @@ class Notices:
         first = self.results.first_of_battles(store, [message.battle]).get(message.battle)
         if first is None or first[0].content_id != envelope.content_id:
             return None  # forged, or not the battle's first verified bundle: old news
-        self._notified[message.battle] = None
-        while len(self._notified) > NOTIFIED_CAPACITY:
-            self._notified.popitem(last=False)
+        self._notified.add(message.battle)
         return Notice("result", envelope, first[1])
 
     def listing(self, store: Store, *, hidden: set[bytes], limit: int = 50) -> list[Notice]:

@@ -8,9 +8,9 @@ store or the mesh. Memory stays bounded however many messages or authors pass th
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
 
+from djmesh.protocol.bounded import BoundedSet
 from djmesh.protocol.envelope import DEFAULT_MAX_SKEW_MS, MAX_ENVELOPE_BYTES, SignedEnvelope, decode_envelope
 from djmesh.protocol.errors import NotAuthorError, ProtocolError
 from djmesh.protocol.ratelimit import KeyedTokenBuckets, RateLimit
@@ -53,21 +53,6 @@ InboxEvent = Accepted | Duplicate | Rejected | RateLimited
 DEFAULT_RATE_LIMIT = RateLimit()
 
 
-class _LruSet:
-    def __init__(self, capacity: int) -> None:
-        self._items: OrderedDict[bytes, None] = OrderedDict()
-        self._capacity = capacity
-
-    def __contains__(self, key: bytes) -> bool:
-        return key in self._items
-
-    def add(self, key: bytes) -> None:
-        self._items[key] = None
-        self._items.move_to_end(key)
-        while len(self._items) > self._capacity:
-            self._items.popitem(last=False)
-
-
 class Inbox:
     def __init__(
         self,
@@ -82,7 +67,7 @@ class Inbox:
         self._max_skew_ms = max_skew_ms
         self._max_age_ms = max_age_ms
         self._max_bytes = max_bytes
-        self._seen = _LruSet(seen_capacity)
+        self._seen: BoundedSet[bytes] = BoundedSet(seen_capacity)
         self._buckets = KeyedTokenBuckets(rate_limit, tracked=tracked_authors) if rate_limit else None
 
     def mark_seen(self, content_id: bytes) -> None:

@@ -8,9 +8,9 @@ is one of ours (it says "you won"), else when a battle on screen gets its winner
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
 
+from djmesh.protocol.bounded import BoundedSet
 from djmesh.tui.model import BattleView, NoticeRow
 
 TOASTED = {"challenge": "Challenge", "mention": "Mention", "result": "Result", "follow": "New follower"}
@@ -24,28 +24,13 @@ class Toast:
     battle_id: str | None = None
 
 
-class Remembered:
-    """A bounded set (the oldest entries are forgotten first)."""
-
-    def __init__(self, capacity: int = REMEMBERED) -> None:
-        self.capacity = capacity
-        self._items: OrderedDict[str, None] = OrderedDict()
-
-    def __contains__(self, item: object) -> bool:
-        return item in self._items
-
-    def add(self, item: str) -> None:
-        self._items[item] = None
-        self._items.move_to_end(item)
-        while len(self._items) > self.capacity:
-            self._items.popitem(last=False)
-
-
 class NoticeWatcher:
     def __init__(self) -> None:
         self.started = False
-        self.seen = Remembered()  # notification IDs
-        self.results = Remembered()  # battle IDs whose result was shown (or already there)
+        self.seen: BoundedSet[str] = BoundedSet(REMEMBERED)  # notification IDs
+        self.results: BoundedSet[str] = BoundedSet(
+            REMEMBERED
+        )  # battle IDs whose result was shown (or already there)
 
     def news(self, notices: list[NoticeRow], battles: list[BattleView]) -> list[Toast]:
         """The toasts for what is new since the last call, oldest first."""
