@@ -25,6 +25,7 @@ import numpy as np
 
 from djmesh.node.errors import NodeError
 from djmesh.node.events import MessageStored
+from djmesh.node.live.errors import LiveError
 from djmesh.node.live.service import LiveService
 from djmesh.node.node import Node
 from djmesh.node.tasks import BackgroundTasks
@@ -64,6 +65,7 @@ from djmesh.protocol.envelope import SignedEnvelope, decode_envelope
 log = logging.getLogger(__name__)
 
 TICK_S = 0.25
+MAX_SET_RETRY_S = 2.0  # longest pause between two attempts to get a set that is not whole here yet
 SAMPLE_RATE = 48_000
 
 
@@ -355,29 +357,32 @@ class BattleService:
         state.done.set()
 
     async def _keep_set(self, stream_id: str) -> None:
-        """Receive a DJ's stream as it plays, so the signed set is here when judging starts.
+        """Receive a DJ's stream as it plays, so the signed set is here, decoded, when judging starts.
 
-        Silently (a null sink): which stream to hear is the user's choice, not the judge's.
+        Silently: which stream to hear is the user's choice, not the judge's. A node that misses the
+        stream (or part of it) fetches what it lacks from peers.
         """
-        from djmesh.node.live.sinks import NullSink
-
-        with contextlib.suppress(Exception):
-            await self.live.listen(stream_id, sink=NullSink())
+        try:
+            await self.live.keep_set(stream_id)
+        except Exception as exc:
+            log.info("set %s: not received live (%s); it will be fetched", stream_id[:12], exc)
 
     async def set_audio(self, stream_id: str) -> np.ndarray:
-        """The decoded audio of a DJ's signed set, fetched from peers where ours is incomplete."""
-        await self.live.fetch_set(stream_id)
-        chunks = [chunk async for chunk in self.live.set_pcm(stream_id)]
-        if not chunks:
+        """The decoded mono audio of a DJ's whole signed set (never one with a hole: every member must
+        judge the same bytes), with what our live copy lacks fetched from peers."""
+        try:
+            audio = await self.live.set_mono(stream_id)
+        except LiveError as exc:
+            raise NodeError(str(exc)) from exc
+        if audio.size == 0:
             raise NodeError(f"the set of stream {stream_id[:12]} is empty")
-        pcm = np.concatenate(chunks, axis=0)
-        return pcm.mean(axis=1).astype(np.float32) if pcm.ndim == 2 else pcm.astype(np.float32)
+        return audio
 
     async def _set_audio_in_time(self, machine: BattleMachine, stream_id: str) -> np.ndarray:
         """``set_audio``, asked again while it fails (links still forming, the set still arriving) and a
         commit could still be on time: while one member has no verdict, every member waits for the
         commit deadline before revealing."""
-        delay_s = 1.0
+        delay_s = 0.5
         while True:
             try:
                 return await self.set_audio(stream_id)
@@ -385,26 +390,26 @@ class BattleService:
                 if _now_ms() + delay_s * 1000 >= machine.spec.commit_by:
                     raise
                 log.info(
-                    "battle %s: set %s not judged yet (%s); asking again in %.0f s",
+                    "battle %s: set %s not judged yet (%s); asking again in %.1f s",
                     machine.battle_id.hex()[:12],
                     stream_id[:12],
                     exc,
                     delay_s,
                 )
                 await asyncio.sleep(delay_s)
-                delay_s = min(delay_s * 2, 8.0)
+                delay_s = min(delay_s * 2, MAX_SET_RETRY_S)
 
     async def _judge_and_commit(self, state: BattleState) -> None:
         from djmesh.judge import judge_sets
 
         machine = state.machine
-        audio, cues = [], []
+        streams, cues = [], []
         for side in SIDES:
-            tracklist_env = machine.tracklists[side]
-            tracklist = tracklist_env.message
+            tracklist = machine.tracklists[side].message
             assert isinstance(tracklist, Tracklist) and tracklist.stream is not None
-            audio.append(await self._set_audio_in_time(machine, tracklist.stream.hex()))
+            streams.append(tracklist.stream.hex())
             cues.append([c / 1000 for c in tracklist.cues_ms])
+        audio = await asyncio.gather(*(self._set_audio_in_time(machine, stream) for stream in streams))
         rules = machine.spec.rules
         verdict = await asyncio.to_thread(
             judge_sets,

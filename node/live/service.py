@@ -29,6 +29,7 @@ from djmesh.node.live.codec import PCM
 from djmesh.node.live.consumers import ListenSession, ListenStats, VerifiedFeed, decode_segments
 from djmesh.node.live.errors import LiveError
 from djmesh.node.live.hub import Address, StreamHub, address_value
+from djmesh.node.live.keeper import SetKeeper
 from djmesh.node.live.paywall import JoinGate, StreamPayer
 from djmesh.node.live.quic import QuicTransport
 from djmesh.node.live.recorder import Recorder
@@ -41,6 +42,7 @@ from djmesh.node.live.session import (
     encode_map,
     parse_candidates,
 )
+from djmesh.node.live.set_audio import Mono
 from djmesh.node.live.sets import (
     SetLibrary,
     SetSegment,
@@ -71,6 +73,7 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_CHILDREN = 8
 LOCATE_PEERS = 6
 VERIFY_GRACE_S = 2.5  # after playout stops, how long a listener waits for the last segment's signature
+LIVE_END_WAIT_S = 3.0  # how long a set's audio waits for our own live copy to end before asking peers
 MAX_CUES_PER_STREAM = 512
 TEMPO_MIN_INTERVAL_MS = 1000  # declarations of an unchanged transport are paced (gossip rate limits)
 
@@ -150,6 +153,8 @@ class LiveService:
         self.address: Address = ("", 0)
         self.sets = SetLibrary(node.home.root / "live" / "sets")
         self._keep_sets = keep_sets
+        self.keeper = SetKeeper(self.sets, self._ask, self._peers_for)
+        self._assembling: set[asyncio.Task[None]] = set()
         self._broadcasts: dict[bytes, Broadcast] = {}
         self._subscriptions: dict[bytes, Subscription] = {}
         self._subscribing: dict[bytes, asyncio.Future[Subscription]] = {}
@@ -203,6 +208,9 @@ class LiveService:
         for subscription in list(self._subscriptions.values()):
             await subscription.close()
         self._subscriptions.clear()
+        for task in [*self._tasks, *self._assembling]:
+            task.cancel()
+        self.keeper.close()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -636,7 +644,7 @@ class LiveService:
             # A priced stream is served by its DJ only: we do not relay what others must pay for.
             max_children=0 if price is not None else self.max_children,
             locate=self.locate,
-            sets=self.sets if self._keep_sets and not self.sets.has(stream) else None,
+            recording=self.keeper.record(announce) if self._keep_sets and not self.sets.has(stream) else None,
             join_fields=self._ticket_for(stream) if price is not None else None,
         )
         try:
@@ -645,9 +653,18 @@ class LiveService:
             await subscription.close()
             raise LiveError(f"cannot reach stream {stream.hex()}: {exc}") from exc
         self._subscriptions[stream] = subscription
+        task = asyncio.ensure_future(self._assemble_when_done(subscription))
+        self._assembling.add(task)
+        task.add_done_callback(self._assembling.discard)
         if price is not None and self.payer is not None:
             self.payer.joined(subscription)
         return subscription
+
+    async def _assemble_when_done(self, subscription: Subscription) -> None:
+        """Once the stream ends, store our recording as the set if it holds every segment (nothing fetched)."""
+        await subscription.done.wait()
+        if subscription.ended is not None:
+            await self.keeper.complete(subscription.ended, peers=[])
 
     def _ticket_for(self, stream: bytes) -> Callable[[], ControlMessage]:
         key = self.node.identity.signing_key
@@ -734,27 +751,42 @@ class LiveService:
         return self.sets.load(_stream_bytes(stream_id))
 
     async def fetch_set(self, stream_id: str, *, peers: list[str] | None = None) -> StoredSet:
-        """Fetch a finished stream's set from peers (the DJ first), verifying every page."""
+        """A finished stream's whole set: ours, or our recording with its gaps filled from peers, or
+        fetched whole from peers (the DJ first), every page verified."""
         stream = _stream_bytes(stream_id)
         local = await asyncio.to_thread(self.sets.load, stream)
         if local is not None and local.complete:
             return local
+        asked = peers or self._peers_for(stream)
+        end = self._ends.get(stream)
+        if end is None and stream in self._announces:
+            await self.locate(stream)  # the replies carry the signed end, if the stream ended
+            end = self._ends.get(stream)
+        if end is not None:
+            assembled = await self.keeper.complete(end, asked)
+            if assembled is not None:
+                return assembled
+            local = await asyncio.to_thread(self.sets.load, stream)  # assembled meanwhile by another caller
+            if local is not None and local.complete:
+                return local
         errors: list[str] = []
-        for peer in peers or self._peers_for(stream):
+        for peer in asked:
             try:
                 fetched = await sharing.fetch_from(self._ask, peer, stream)
             except (LiveError, ProtocolError) as exc:
                 errors.append(f"{peer[-8:]}: {exc}")
                 continue
             if fetched.complete or local is None or len(fetched.segments) > len(local.segments):
-                self._store_set(fetched)
-                return fetched
+                await self._store_set(fetched)
+                if fetched.complete:
+                    return fetched
+                local = fetched
         if local is not None:
             return local
         raise LiveError(f"no peer could provide the set of {stream_id} ({'; '.join(errors) or 'no peers'})")
 
-    def _store_set(self, stored: StoredSet) -> None:
-        sharing.store_set(self.sets, stored)
+    async def _store_set(self, stored: StoredSet) -> None:
+        await asyncio.to_thread(sharing.store_set, self.sets, stored)
         self._learn(stored.announce)
         if stored.end is not None:
             self._learn(stored.end)
@@ -763,6 +795,30 @@ class LiveService:
         """Replay a finished stream's verified set into an audio file (wav/ogg/flac); seconds written."""
         stored = self.stored_set(stream_id) or await self.fetch_set(stream_id)
         return await sharing.export_set(stored, path)
+
+    async def keep_set(self, stream_id: str) -> None:
+        """Receive a stream and keep its whole signed set, decoded as it arrives (what a judge needs)."""
+        stream = _stream_bytes(stream_id)
+        announce = await self._announcement(stream)
+        if not self.sets.has(stream):
+            self.keeper.decode_while_live(announce)
+        await self.subscribe(stream)
+
+    async def set_mono(self, stream_id: str) -> Mono:
+        """The audio of a finished stream's whole signed set, mono float32 at 48 kHz: the same samples on
+        every honest node. ``LiveError`` while the set is not whole here (never a set with a hole)."""
+        stream = _stream_bytes(stream_id)
+        subscription = self._subscriptions.get(stream)
+        if subscription is not None and not subscription.done.is_set():
+            with contextlib.suppress(TimeoutError):  # our live copy is cheaper than asking peers
+                await asyncio.wait_for(subscription.done.wait(), LIVE_END_WAIT_S)
+        stored = await self.fetch_set(stream_id)
+        if not stored.complete:
+            raise LiveError(
+                f"the set of {stream_id[:12]} is not whole yet ({len(stored.segments)} segments, "
+                f"{stored.missing_frames} frames missing, {'ended' if stored.end else 'no end yet'})"
+            )
+        return await self.keeper.mono(stored)
 
     async def set_pcm(self, stream_id: str) -> AsyncIterator[PCM]:
         """Replay a stored (or fetched) set: verified PCM per segment, as fast as it decodes."""

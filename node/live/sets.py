@@ -73,19 +73,19 @@ class StoredSet:
             yield from segment.frames
 
 
-def check_segment(announce: SignedEnvelope, prev: bytes, index: int, record: CborValue) -> SetSegment:
-    """One ``{"m", "f"}`` record: a manifest continuing the chain and frames matching its hashes."""
+def check_record(announce: SignedEnvelope, record: CborValue) -> SetSegment:
+    """One ``{"m", "f"}`` record on its own: a manifest the DJ signed for this stream, frames matching its hashes."""
     if not isinstance(record, dict) or set(record) != {"m", "f"}:
         raise MalformedMessageError("a set segment is a map with keys m and f")
     wire, frame_values = record["m"], record["f"]
     if not isinstance(wire, bytes) or not isinstance(frame_values, list):
         raise MalformedMessageError("set segment: m must be bytes, f a list")
     manifest = decode_manifest(wire, announce.author)
-    if manifest.stream != announce.content_id or manifest.index != index or manifest.prev != prev:
-        raise MalformedMessageError(f"set segment {index} breaks the chain")
+    if manifest.stream != announce.content_id:
+        raise MalformedMessageError(f"set segment {manifest.index} is of another stream")
     if len(frame_values) != manifest.count:
         raise MalformedMessageError(
-            f"set segment {index} has {len(frame_values)} frames, signed {manifest.count}"
+            f"set segment {manifest.index} has {len(frame_values)} frames, signed {manifest.count}"
         )
     frames: list[Frame | None] = []
     for offset, value in enumerate(frame_values):
@@ -100,6 +100,14 @@ def check_segment(announce: SignedEnvelope, prev: bytes, index: int, record: Cbo
             raise MalformedMessageError(f"set frame {seq} does not match its signed hash")
         frames.append(frame)
     return SetSegment(manifest, tuple(frames))
+
+
+def check_segment(announce: SignedEnvelope, prev: bytes, index: int, record: CborValue) -> SetSegment:
+    """One ``{"m", "f"}`` record: a manifest continuing the chain and frames matching its hashes."""
+    segment = check_record(announce, record)
+    if segment.manifest.index != index or segment.manifest.prev != prev:
+        raise MalformedMessageError(f"set segment {index} breaks the chain")
+    return segment
 
 
 def decode_announce(wire: bytes) -> SignedEnvelope:
@@ -136,8 +144,7 @@ class SetWriter:
     def _write(self, record: dict[cbor.CborKey, CborValue]) -> None:
         if self._file is None:
             return
-        body = cbor.encode(dict(record.items()))
-        self._file.write(_LENGTH.pack(len(body)) + body)
+        self._file.write(record_bytes(record))
         self._file.flush()
 
     def add(self, segment: SetSegment) -> bool:
@@ -158,7 +165,13 @@ class SetWriter:
             self._file = None
 
 
-def _records(handle: BinaryIO) -> Iterator[CborValue]:
+def record_bytes(record: dict[cbor.CborKey, CborValue]) -> bytes:
+    """One record as stored: its length, then its CBOR (one write, so a reader sees all of it or none)."""
+    body = cbor.encode(dict(record.items()))
+    return _LENGTH.pack(len(body)) + body
+
+
+def records(handle: BinaryIO) -> Iterator[CborValue]:
     while True:
         head = handle.read(_LENGTH.size)
         if not head:
@@ -177,8 +190,8 @@ def _records(handle: BinaryIO) -> Iterator[CborValue]:
 def read_set(path: Path) -> StoredSet:
     """Load and fully verify a set file; ``ProtocolError`` if anything does not check out."""
     with path.open("rb") as handle:
-        records = _records(handle)
-        first = next(records, None)
+        entries = records(handle)
+        first = next(entries, None)
         if not isinstance(first, dict) or not isinstance(first.get("announce"), bytes):
             raise MalformedMessageError("a set file starts with the announcement")
         announce_wire = first["announce"]
@@ -187,7 +200,7 @@ def read_set(path: Path) -> StoredSet:
         segments: list[SetSegment] = []
         end: SignedEnvelope | None = None
         prev = announce.content_id
-        for record in records:
+        for record in entries:
             if isinstance(record, dict) and "end" in record:
                 end_wire = record["end"]
                 if not isinstance(end_wire, bytes):
@@ -224,6 +237,10 @@ class SetLibrary:
 
     def writer(self, announce: SignedEnvelope) -> SetWriter:
         return SetWriter(self.path(announce.content_id), announce)
+
+    def recording_path(self, stream: bytes) -> Path:
+        """Where a listener keeps the segments it verified until they make up the set (``recording.py``)."""
+        return self.root / f"{stream.hex()}.djset.part"
 
     def discard(self, stream: bytes) -> None:
         with contextlib.suppress(FileNotFoundError):

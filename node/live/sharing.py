@@ -15,18 +15,20 @@ import numpy as np
 from djmesh.node.live.codec import PCM, OpusDecoder
 from djmesh.node.live.errors import LiveError
 from djmesh.node.live.recorder import Recorder
-from djmesh.node.live.session import Request
+from djmesh.node.live.session import SET_PAGE_SEGMENTS, Request
 from djmesh.node.live.sets import (
     SetLibrary,
     SetSegment,
     SetWriter,
     StoredSet,
+    check_record,
     check_segment,
     decode_announce,
     decode_end,
 )
 from djmesh.protocol.cbor import CborValue
 from djmesh.protocol.envelope import SignedEnvelope
+from djmesh.protocol.errors import MalformedMessageError
 from djmesh.protocol.stream import StreamAnnounce
 
 Ask = Callable[[str, Request], Awaitable[dict[str, CborValue] | None]]
@@ -61,6 +63,45 @@ async def fetch_from(ask: Ask, peer: str, stream: bytes) -> StoredSet:
             end = decode_end(end_wire, announce)
         if not reply.get("more") or not records:
             return StoredSet(announce, tuple(segments), end)
+
+
+async def fetch_segments(
+    ask: Ask, peer: str, announce: SignedEnvelope, indices: list[int], keep: Callable[[SetSegment], object]
+) -> None:
+    """Ask ``peer`` for the segments at ``indices``; ``keep`` each one as soon as it verifies on its own
+    (the DJ's signature, the frame hashes). The chain is checked when the set is assembled, so what a
+    lying peer sends can only fail to fit. ``LiveError``/``ProtocolError`` at the first bad answer."""
+    stream = announce.content_id
+    for start, stop in _runs(sorted(set(indices))):
+        index = start
+        while index < stop:
+            reply = await ask(peer, Request("set", stream, index, min(stop - index, SET_PAGE_SEGMENTS)))
+            if reply is None:
+                raise LiveError("no answer")
+            if reply.get("error"):
+                raise LiveError(str(reply.get("error")))
+            records = reply.get("segments")
+            if not isinstance(records, list):
+                raise LiveError("malformed set page")
+            if not records:
+                break  # the peer does not hold these (yet)
+            for record in records[: stop - index]:
+                segment = check_record(announce, record)
+                if segment.manifest.index != index:
+                    raise MalformedMessageError(f"asked for segment {index}, got {segment.manifest.index}")
+                keep(segment)
+                index += 1
+
+
+def _runs(indices: list[int]) -> list[tuple[int, int]]:
+    """Sorted indices as [start, stop) runs of consecutive ones."""
+    runs: list[tuple[int, int]] = []
+    for index in indices:
+        if runs and runs[-1][1] == index:
+            runs[-1] = (runs[-1][0], index + 1)
+        else:
+            runs.append((index, index + 1))
+    return runs
 
 
 def store_set(library: SetLibrary, stored: StoredSet) -> None:

@@ -17,8 +17,9 @@ from collections.abc import Awaitable, Callable
 from djmesh.node.live.clock import now_us
 from djmesh.node.live.hub import MAX_NACK, Address, StreamHub, parse_address
 from djmesh.node.live.probe import Probe, close_all, probe_all
+from djmesh.node.live.recording import SetRecording
 from djmesh.node.live.session import parse_candidates
-from djmesh.node.live.sets import SetLibrary, SetSegment, SetWriter, decode_end
+from djmesh.node.live.sets import SetSegment, decode_end
 from djmesh.node.live.taps import Tap
 from djmesh.node.live.transport import ControlMessage, Link, Transport
 from djmesh.protocol.cbor import CborValue
@@ -37,8 +38,8 @@ from djmesh.protocol.stream import (
 log = logging.getLogger(__name__)
 
 SILENCE_S = 0.6  # nothing at all (frames, pongs) for this long: the parent is dead
-STARVED_S = 3.0
-RECOVERY_WAIT_S = 0.4  # how long a signed segment waits for lost frames fetched again  # the parent answers but no frames come: its own upstream is gone
+STARVED_S = 3.0  # the parent answers but no frames come: its own upstream is gone
+RECOVERY_WAIT_S = 0.4  # how long a signed segment waits for lost frames fetched again
 PING_INTERVAL_S = 0.25
 JOIN_ROUNDS = 6
 GIVE_UP_S = 30.0
@@ -57,7 +58,7 @@ class Subscription:
         own_address: Address,
         max_children: int,
         locate: Locate,
-        sets: SetLibrary | None,
+        recording: SetRecording | None,
         join_fields: Callable[[], ControlMessage] | None = None,
     ) -> None:
         message = announce.message
@@ -97,7 +98,9 @@ class Subscription:
         self.received_bytes = 0
         self.first_frame_at: float | None = None
         self._last_frame_at = self._last_heard_at = time.monotonic()
-        self._writer: SetWriter | None = sets.writer(announce) if sets is not None else None
+        # every segment verified here, from the first (a late joiner's too); the service fills the gaps
+        self._recording = recording
+        self.done = asyncio.Event()  # ended, lost or closed: nothing more will be recorded
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
@@ -130,8 +133,7 @@ class Subscription:
             self.parent.send_control({"op": "leave"})
             self.parent.close("leaving")
         self.hub.close()
-        if self._writer is not None:
-            self._writer.finish(self.ended)
+        self.done.set()
         for tap in list(self.taps):
             tap.on_end(self.error)
 
@@ -233,6 +235,7 @@ class Subscription:
             if self.live:
                 self.error = "lost the stream: no peer serves it any more"
                 log.warning("stream %s: %s", self.stream.hex()[:8], self.error)
+                self.done.set()
                 for tap in list(self.taps):
                     tap.on_end(self.error)
         finally:
@@ -366,8 +369,8 @@ class Subscription:
         manifest = event.manifest
         self.hub.forward_manifest(manifest.first_seq, manifest.end_seq, manifest.wire)
         segment = SetSegment(manifest, event.frames)
-        if self._writer is not None:
-            self._writer.add(segment)
+        if self._recording is not None:
+            self._recording.add(segment)
         for tap in list(self.taps):
             tap.on_segment(segment)
 
@@ -418,9 +421,7 @@ class Subscription:
         if end is None or self.ended is not None or self._deferred:
             return
         self.ended = end
-        if self._writer is not None:
-            self._writer.finish(end)  # the set is complete on disk before anyone is told the stream ended
-            self._writer = None
+        self.done.set()  # every segment is recorded before anyone is told the stream ended
         self.hub.end(end.wire)
         self._wake.set()
         for tap in list(self.taps):

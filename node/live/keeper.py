@@ -1,0 +1,176 @@
+"""Keeping whole sets of the streams this node receives: record, fill the gaps from peers, decode.
+
+A listener records every segment it verifies from the first one it receives (``SetRecording``).
+Segments it lacks, those before it joined or lost on the way, are fetched from peers while the
+stream still plays (the DJ holds them from the start), so at the end of a set usually only the
+last segments are missing, if any. Sets a judge needs are decoded while they arrive
+(``SetDecoding``), so the verdict waits for one second of audio, not for the whole set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+from djmesh.node.live import sharing
+from djmesh.node.live.errors import LiveError
+from djmesh.node.live.recording import SetRecording, try_assemble
+from djmesh.node.live.set_audio import Mono, SetDecoding, decode_mono
+from djmesh.node.live.sets import SetLibrary, SetSegment, StoredSet
+from djmesh.protocol.envelope import SignedEnvelope
+from djmesh.protocol.errors import ProtocolError
+from djmesh.protocol.stream import StreamEnd
+
+log = logging.getLogger(__name__)
+
+MAX_RECORDINGS = 16  # streams recorded at once; the oldest recording is dropped beyond that
+MAX_DECODINGS = 4  # sets decoded while they arrive (a battle has two)
+FILL_INTERVAL_S = 1.0  # between two attempts to fetch a live stream's missing segments
+
+
+class SetKeeper:
+    """The recordings, gap fills and decodings of one node's sets (the glue is ``LiveService``)."""
+
+    def __init__(
+        self, library: SetLibrary, ask: sharing.Ask, peers_for: Callable[[bytes], list[str]]
+    ) -> None:
+        self.library = library
+        self._ask = ask
+        self._peers_for = peers_for
+        self._recordings: dict[bytes, SetRecording] = {}
+        self._decodings: dict[bytes, SetDecoding] = {}
+        self._locks: dict[bytes, asyncio.Lock] = {}
+        self._filling: dict[bytes, asyncio.Task[None]] = {}
+        self._filled_at: dict[bytes, float] = {}
+
+    def record(self, announce: SignedEnvelope) -> SetRecording:
+        """A fresh recording of ``announce``'s stream (a subscription adds what it verifies)."""
+        stream = announce.content_id
+        old = self._recordings.pop(stream, None)
+        if old is not None:
+            old.discard()
+        while len(self._recordings) >= MAX_RECORDINGS:
+            oldest = next(iter(self._recordings))
+            self._forget(oldest)
+        recording = SetRecording(
+            self.library.recording_path(stream),
+            announce,
+            on_whole=lambda segment: self._on_whole(stream, segment),
+        )
+        self._recordings[stream] = recording
+        return recording
+
+    def decode_while_live(self, announce: SignedEnvelope) -> None:
+        """Decode this stream's set as it arrives (for a judge); segments recorded before now are not offered."""
+        stream = announce.content_id
+        if stream in self._decodings:
+            return
+        while len(self._decodings) >= MAX_DECODINGS:
+            self._decodings.pop(next(iter(self._decodings))).close()
+        self._decodings[stream] = SetDecoding(announce)
+
+    def _on_whole(self, stream: bytes, segment: SetSegment) -> None:
+        decoding = self._decodings.get(stream)
+        if decoding is not None:
+            decoding.offer(segment)
+        recording = self._recordings.get(stream)
+        if recording is None or not recording.missing():
+            return
+        running = self._filling.get(stream)
+        if running is not None and not running.done():
+            return
+        if time.monotonic() - self._filled_at.get(stream, 0.0) < FILL_INTERVAL_S:
+            return
+        self._filled_at[stream] = time.monotonic()
+        self._filling[stream] = asyncio.ensure_future(self._fill_live(stream))
+
+    async def _fill_live(self, stream: bytes) -> None:
+        """Fetch the segments a live recording lacks below its newest (those before we joined, mostly)."""
+        recording = self._recordings.get(stream)
+        if recording is None:
+            return
+        async with self._lock(stream):
+            await self._fill(recording, None, self._peers_for(stream))
+
+    def _lock(self, stream: bytes) -> asyncio.Lock:
+        lock = self._locks.get(stream)
+        if lock is None:
+            lock = self._locks[stream] = asyncio.Lock()
+        return lock
+
+    async def _fill(self, recording: SetRecording, total: int | None, peers: list[str]) -> None:
+        for peer in peers:
+            missing = recording.missing(total)
+            if not missing or recording.closed:
+                return
+            try:
+                await sharing.fetch_segments(self._ask, peer, recording.announce, missing, recording.add)
+            except (LiveError, ProtocolError) as exc:
+                log.debug("set %s: %s could not fill a gap: %s", recording.stream.hex()[:8], peer[-8:], exc)
+        if missing := recording.missing(total):
+            log.info(
+                "set %s: %d segment(s) still missing after asking %d peer(s)",
+                recording.stream.hex()[:8],
+                len(missing),
+                len(peers),
+            )
+
+    async def complete(self, end: SignedEnvelope, peers: list[str]) -> StoredSet | None:
+        """Fill the recording of ``end``'s stream from ``peers`` and store it as the whole set; None if we
+        record no such stream or it cannot be made whole (then fetch the whole set)."""
+        message = end.message
+        assert isinstance(message, StreamEnd)
+        stream = message.stream
+        async with self._lock(stream):
+            recording = self._recordings.get(stream)
+            if recording is None or recording.closed:
+                return None
+            await self._fill(recording, message.segments, peers)
+            if recording.missing(message.segments):
+                return None
+            stored = await asyncio.to_thread(try_assemble, recording.path, end)
+            if stored is None:
+                return None
+            await asyncio.to_thread(sharing.store_set, self.library, stored)
+            self._forget(stream)
+            log.info(
+                "set %s: assembled from our recording and %s",
+                stream.hex()[:8],
+                "peers" if peers else "nobody",
+            )
+            return stored
+
+    async def mono(self, stored: StoredSet) -> Mono:
+        """The whole set's audio: from the decoding done while it arrived, else decoded now in a thread."""
+        decoding = self._decodings.get(stored.stream)
+        if decoding is not None:
+            audio = await decoding.audio(stored.head)
+            if audio is not None:
+                return audio
+            log.info(
+                "set %s: decoding it whole (%s)",
+                stored.stream.hex()[:8],
+                decoding.failed or "chain elsewhere",
+            )
+        return await asyncio.to_thread(decode_mono, stored)
+
+    def _forget(self, stream: bytes) -> None:
+        recording = self._recordings.pop(stream, None)
+        if recording is not None:
+            recording.discard()
+        task = self._filling.pop(stream, None)
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+        self._filled_at.pop(stream, None)
+        self._locks.pop(stream, None)
+
+    def close(self) -> None:
+        for stream in list(self._recordings):
+            self._forget(stream)
+        for decoding in self._decodings.values():
+            decoding.close()
+        self._decodings.clear()
+        for task in self._filling.values():
+            task.cancel()

@@ -1,0 +1,116 @@
+"""The audio a judge scores: a set's signed frames decoded in chain order into mono float32 PCM.
+
+``decode_mono`` decodes a whole stored set (in a worker thread, off the event loop). A
+``SetDecoding`` does the same work while the set still streams in: it takes whole segments as
+they are verified or fetched, in any order, and decodes them one after the other from segment 0
+in a worker thread, so at the end of the set only its last second is left to decode. Both feed
+one Opus decoder every frame from the first, so they give the same samples, bit for bit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from djmesh.node.live.codec import OpusDecoder
+from djmesh.node.live.sets import SetSegment, StoredSet
+from djmesh.protocol.envelope import SignedEnvelope
+from djmesh.protocol.stream import StreamAnnounce
+
+log = logging.getLogger(__name__)
+
+Mono = npt.NDArray[np.float32]
+MAX_WAITING_SEGMENTS = 600  # ten minutes of 1 s segments held for an earlier one; then decode at the end
+
+
+def _mono(pcm: npt.NDArray[Any]) -> Mono:
+    return pcm.mean(axis=1).astype(np.float32) if pcm.ndim == 2 else pcm.astype(np.float32)
+
+
+def _decode_segment(decoder: OpusDecoder, segment: SetSegment) -> Mono:
+    pcm = np.concatenate([decoder.decode(f.payload if f is not None else None) for f in segment.frames])
+    return _mono(pcm)
+
+
+def _decoder_for(announce: SignedEnvelope) -> OpusDecoder:
+    info = announce.message
+    assert isinstance(info, StreamAnnounce)
+    return OpusDecoder(channels=info.channels, frame_ms=info.frame_ms)
+
+
+def decode_mono(stored: StoredSet) -> Mono:
+    """Every frame of ``stored`` decoded in order, as mono (the mean of the channels). CPU-bound: run in a thread."""
+    decoder = _decoder_for(stored.announce)
+    chunks = [_decode_segment(decoder, segment) for segment in stored.segments]
+    return np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+
+
+class SetDecoding:
+    """Decodes a set while it arrives: whole segments in, chain order enforced, one worker thread at a time."""
+
+    def __init__(self, announce: SignedEnvelope) -> None:
+        self.stream = announce.content_id
+        self._decoder = _decoder_for(announce)
+        self._next_index = 0
+        self._next_prev = self.stream  # the digest the next segment must name as its ``prev``
+        self._waiting: dict[int, SetSegment] = {}
+        self._queue: asyncio.Queue[SetSegment] = asyncio.Queue()
+        self._chunks: list[Mono] = []
+        self.decoded_head = self.stream  # the digest of the last segment decoded
+        self.failed: str | None = None
+        self._progress = asyncio.Event()
+        self._task = asyncio.ensure_future(self._work())
+
+    def offer(self, segment: SetSegment) -> None:
+        """A whole, verified segment of this stream (live or fetched); decoded once its turn comes."""
+        index = segment.manifest.index
+        if self.failed is not None or index < self._next_index or index in self._waiting:
+            return
+        if len(self._waiting) >= MAX_WAITING_SEGMENTS:
+            self._fail(f"{len(self._waiting)} segments waiting for segment {self._next_index}")
+            return
+        self._waiting[index] = segment
+        while self._next_index in self._waiting:
+            ready = self._waiting.pop(self._next_index)
+            if ready.manifest.prev != self._next_prev:
+                self._fail(f"segment {self._next_index} does not extend the chain")
+                return
+            self._queue.put_nowait(ready)
+            self._next_prev = ready.manifest.digest
+            self._next_index += 1
+
+    def _fail(self, reason: str) -> None:
+        log.info("set %s: decoding while it arrives stopped: %s", self.stream.hex()[:8], reason)
+        self.failed = reason
+        self._waiting.clear()
+        self._chunks.clear()
+        self._progress.set()
+
+    async def _work(self) -> None:
+        while self.failed is None:
+            segment = await self._queue.get()
+            chunk = await asyncio.to_thread(_decode_segment, self._decoder, segment)
+            if self.failed is not None:
+                return
+            self._chunks.append(chunk)
+            self.decoded_head = segment.manifest.digest
+            self._progress.set()
+
+    async def audio(self, head: bytes) -> Mono | None:
+        """The whole set's audio once the segment with digest ``head`` is decoded; None if this decoding
+        cannot give it (it failed, or its chain ends elsewhere: decode the stored set instead)."""
+        while self.failed is None and self.decoded_head != head:
+            if self._queue.empty() and self._next_prev != head:
+                return None  # everything offered is decoded (or queued) and the chain ends elsewhere
+            self._progress.clear()
+            await self._progress.wait()
+        if self.failed is not None:
+            return None
+        return np.concatenate(self._chunks) if self._chunks else np.zeros(0, np.float32)
+
+    def close(self) -> None:
+        self._task.cancel()
