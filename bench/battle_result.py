@@ -1,6 +1,6 @@
 """Seconds from the end of the sets to the result every node agrees on, in `djmesh demo`.
 
-    .venv/bin/python bench/battle_result.py [--viewers 10 30] [--runs 1] [--no-ledger]
+    .venv/bin/python bench/battle_result.py [--viewers 10 30] [--runs 1] [--no-ledger] [--keep]
 
 Runs the user's command, `djmesh --home <tmp> demo --viewers N --json` (two DJs and N viewers on
 loopback in one process, the committee the largest 3f+1 of them), and reads
@@ -14,6 +14,7 @@ they waited for the commit deadline, so no result could stand before `commit_win
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import subprocess
@@ -53,10 +54,14 @@ def commit_times_s(home: Path, battle_id: str) -> tuple[float, float] | None:
     return (min(times) - sets_end) / 1000, (max(times) - sets_end) / 1000
 
 
-def run_once(viewers: int, *, ledger: bool) -> dict[str, Any] | None:
+def run_once(viewers: int, *, ledger: bool, keep: bool) -> dict[str, Any] | None:
     """One demo's summary, or None when it agreed on no result (its last error line is printed)."""
-    with tempfile.TemporaryDirectory(prefix="djmesh-bench-result-") as tmp:
-        home = Path(tmp)
+    with contextlib.ExitStack() as stack:
+        if keep:
+            home = Path(tempfile.mkdtemp(prefix="djmesh-bench-result-"))
+            print(f"  {viewers} viewers: home (with the nodes' logs) kept in {home}", flush=True)
+        else:
+            home = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="djmesh-bench-result-")))
         command = [str(DJMESH), "--home", str(home), "demo", "--viewers", str(viewers), "--json"]
         if not ledger:
             command.append("--no-ledger")
@@ -77,11 +82,12 @@ def main() -> None:
     parser.add_argument("--viewers", type=int, nargs="+", default=[10, 30])
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--no-ledger", action="store_true", help="pass --no-ledger to the demo")
+    parser.add_argument("--keep", action="store_true", help="keep each run's demo home (logs) in /tmp")
     args = parser.parse_args()
     print(f"djmesh demo{' --no-ledger' if args.no_ledger else ''}, {args.runs} run(s) per size")
     print("viewers committee agreed  commit window  first/last commit  sets end -> result (median; runs)")
     for viewers in args.viewers:
-        attempts = [run_once(viewers, ledger=not args.no_ledger) for _ in range(args.runs)]
+        attempts = [run_once(viewers, ledger=not args.no_ledger, keep=args.keep) for _ in range(args.runs)]
         runs = [r for r in attempts if r is not None]
         if not runs:
             print(f"{viewers:>7}  no result in {args.runs} run(s)")

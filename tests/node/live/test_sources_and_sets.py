@@ -10,7 +10,8 @@ import av
 import numpy as np
 import pytest
 
-from djmesh.node.live import LiveError, SourceError
+from djmesh.node.live import LiveError, SourceError, sharing
+from djmesh.node.live.set_audio import decode_mono
 from djmesh.node.live.sets import read_set
 from djmesh.protocol.errors import ProtocolError
 from tests.helpers.network import bootstrap_server, wait_until
@@ -143,3 +144,32 @@ async def test_verified_pcm_for_the_judge(tmp_path: Path) -> None:
             assert own.shape == (48_000, 2)
             break
         await dj.stop_stream(stream_id)
+
+
+async def test_a_late_listener_keeps_the_whole_set_from_its_recording_and_the_gaps(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A judge that joins after the first segments records from the first one it gets, fetches only
+    what it lacks, and has the DJ's exact set, decoded while it arrived, at the end."""
+    write_sine(tmp_path / "set.wav", 6.0, 440)
+    async with bootstrap_server() as boot, live_nodes(tmp_path, boot, ["dj", "judge"]) as nodes:
+        (_, dj), (_, judge) = nodes
+        stream_id = await dj.start_stream(str(tmp_path / "set.wav"), title="battle set")
+        stream = bytes.fromhex(stream_id)
+        broadcast = dj._broadcasts[stream]
+        await wait_until(lambda: broadcast.signer.index >= 2, what="two signed segments before we join")
+
+        async def no_whole_sets(*_args: object) -> None:
+            raise AssertionError("the whole set was fetched: the recording should have been enough")
+
+        monkeypatch.setattr(sharing, "fetch_from", no_whole_sets)
+        await judge.keep_set(stream_id)
+        await wait_until(broadcast.done.is_set, what="the DJ's set to end")
+        audio = await judge.set_mono(stream_id)  # as a judge at the end of the sets
+        own = dj.stored_set(stream_id)
+        stored = judge.stored_set(stream_id)
+        assert own is not None and own.complete and stored is not None and stored.complete
+        assert [s.record() for s in stored.segments] == [s.record() for s in own.segments]
+        assert np.array_equal(audio, decode_mono(own))  # the same samples as the DJ's own set
+        assert abs(audio.size / 48_000 - 6.0) < 0.1 and abs(dominant_hz(audio) - 440) < 3
+        assert not judge.sets.recording_path(stream).exists()

@@ -1,0 +1,149 @@
+"""A listener's recording: segments kept from the first one received, gaps filled, the DJ's exact set assembled.
+
+Every member of a committee must judge the same bytes whatever it received live, so what is
+assembled is the chain the DJ's signed ``stream_end`` names, and a set with a hole never is.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import nacl.signing
+import numpy as np
+import pytest
+
+from djmesh.node.live import sharing
+from djmesh.node.live.codec import OpusEncoder
+from djmesh.node.live.recording import IncompleteSetError, SetRecording, assemble
+from djmesh.node.live.session import Request
+from djmesh.node.live.set_audio import SetDecoding, decode_mono
+from djmesh.node.live.sets import SetSegment, StoredSet
+from djmesh.protocol.cbor import CborValue
+from djmesh.protocol.envelope import SignedEnvelope, sign
+from djmesh.protocol.errors import BadSignatureError
+from djmesh.protocol.stream import Frame, SegmentSigner, StreamAnnounce, StreamEnd
+
+FRAMES_PER_SEGMENT = 5
+DJ_KEY = nacl.signing.SigningKey(b"d" * 32)
+
+
+def opus_frames(count: int, hz: float) -> list[bytes]:
+    """``count`` 20 ms Opus packets of a stereo sine (real audio, so decoding has state to carry)."""
+    encoder = OpusEncoder()
+    t = np.arange(960 * count) / 48_000
+    tone = (0.4 * np.sin(2 * np.pi * hz * t) * 32767).astype(np.int16)
+    packets: list[bytes] = []
+    for i in range(count):
+        chunk = np.repeat(tone[i * 960 : (i + 1) * 960], 2).reshape(1, -1)
+        frame = av.AudioFrame.from_ndarray(chunk, format="s16", layout="stereo")
+        frame.sample_rate = 48_000
+        packets += encoder.encode(frame)
+    packets += encoder.flush()
+    return packets[:count]
+
+
+def signed_set(
+    segments: int, hz: float = 440.0, now: int = 1_800_000_000_000
+) -> tuple[StoredSet, SignedEnvelope]:
+    """The DJ's whole set of ``segments`` segments and its signed ``stream_end`` (``now`` names the stream)."""
+    announce = sign(
+        StreamAnnounce(title="t", segment_frames=FRAMES_PER_SEGMENT, nonce=b"n"), DJ_KEY, created_at_ms=now
+    )
+    signer = SegmentSigner(DJ_KEY, announce.content_id, FRAMES_PER_SEGMENT)
+    frames = [
+        Frame(seq, seq * 20_000, payload)
+        for seq, payload in enumerate(opus_frames(segments * FRAMES_PER_SEGMENT, hz))
+    ]
+    out: list[SetSegment] = []
+    for start in range(0, len(frames), FRAMES_PER_SEGMENT):
+        batch = frames[start : start + FRAMES_PER_SEGMENT]
+        manifest = None
+        for frame in batch:
+            manifest = signer.add(frame)
+        assert manifest is not None
+        out.append(SetSegment(manifest, tuple(batch)))
+    end = sign(
+        StreamEnd(announce.content_id, segments=signer.index, frames=signer.frames, head=signer.head),
+        DJ_KEY,
+        created_at_ms=now + 1,
+    )
+    return StoredSet(announce, tuple(out), end), end
+
+
+def with_lost_frame(segment: SetSegment) -> SetSegment:
+    return SetSegment(segment.manifest, (None, *segment.frames[1:]))
+
+
+async def test_a_late_listener_fills_its_gaps_and_gets_the_djs_exact_set_and_audio(tmp_path: Path) -> None:
+    dj_set, end = signed_set(6)
+    whole = decode_mono(dj_set)
+    segments = dj_set.segments
+    decoding = SetDecoding(dj_set.announce)
+    recording = SetRecording(tmp_path / "s.djset.part", dj_set.announce, on_whole=decoding.offer)
+
+    # joined at segment 3, lost a frame of segment 4 on the way
+    for segment in (segments[3], with_lost_frame(segments[4]), segments[5]):
+        recording.add(segment)
+    assert recording.missing() == [0, 1, 2, 4]
+    assert recording.missing(6) == [0, 1, 2, 4]
+    with pytest.raises(IncompleteSetError):
+        assemble(recording.path, end)  # never a set with a hole
+
+    for segment in (segments[0], segments[4], segments[2], segments[1]):  # fetched from peers, any order
+        recording.add(segment)
+    assert recording.missing(6) == []
+    assembled = assemble(recording.path, end)
+    assert assembled.complete
+    assert [s.record() for s in assembled.segments] == [s.record() for s in dj_set.segments]
+
+    # decoded while it arrived, in arrival order: the same samples as decoding the whole set
+    audio = await decoding.audio(assembled.head)
+    assert audio is not None and audio.dtype == np.float32
+    assert audio.shape == whole.shape == (6 * FRAMES_PER_SEGMENT * 960,)
+    assert np.array_equal(audio, whole)
+    assert np.abs(whole).max() > 0.1
+    decoding.close()
+
+
+async def test_a_segment_off_the_signed_chain_is_never_assembled(tmp_path: Path) -> None:
+    dj_set, end = signed_set(4)
+    # the DJ signed other audio as segment 2 of the same stream (equivocation), and another stream
+    equivocation, _ = signed_set(4, hz=880.0)
+    another_stream, _ = signed_set(4, now=1_800_000_000_001)
+    recording = SetRecording(tmp_path / "s.djset.part", dj_set.announce)
+    for segment in dj_set.segments:
+        if segment.manifest.index != 2:
+            recording.add(segment)
+    assert not recording.add(another_stream.segments[2])
+    assert recording.missing(4) == [2]
+    assert recording.add(equivocation.segments[2])
+    assert recording.missing(4) == []  # an index is held, but not the segment the signed end chains to
+    with pytest.raises(IncompleteSetError):
+        assemble(recording.path, end)
+
+    # a peer serving a forged segment: refused at the signature, nothing kept
+    forger = nacl.signing.SigningKey(b"f" * 32)
+    forged_signer = SegmentSigner(forger, dj_set.stream, FRAMES_PER_SEGMENT)
+    forged_manifest = None
+    for frame in dj_set.segments[2].frames:
+        assert frame is not None
+        forged_manifest = forged_signer.add(frame)
+    assert forged_manifest is not None
+    forged = SetSegment(forged_manifest, dj_set.segments[2].frames)
+
+    async def lying_peer(_peer: str, request: Request) -> dict[str, CborValue]:
+        return {"announce": dj_set.announce.wire, "end": None, "segments": [forged.record()], "more": False}
+
+    kept: list[SetSegment] = []
+    with pytest.raises(BadSignatureError):
+        await sharing.fetch_segments(lying_peer, "liar", dj_set.announce, [2], kept.append)
+    assert kept == []
+
+    async def honest_peer(_peer: str, request: Request) -> dict[str, CborValue]:
+        page = dj_set.segments[request.start : request.start + request.limit]
+        return {"announce": dj_set.announce.wire, "end": end.wire, "segments": [s.record() for s in page]}
+
+    await sharing.fetch_segments(honest_peer, "friend", dj_set.announce, [2], recording.add)
+    assert recording.missing(4) == []
+    assert assemble(recording.path, end).complete
