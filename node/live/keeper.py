@@ -101,6 +101,7 @@ class SetKeeper:
         return lock
 
     async def _fill(self, recording: SetRecording, total: int | None, peers: list[str]) -> None:
+        errors: list[str] = []
         for peer in peers:
             missing = recording.missing(total)
             if not missing or recording.closed:
@@ -108,13 +109,15 @@ class SetKeeper:
             try:
                 await sharing.fetch_segments(self._ask, peer, recording.announce, missing, recording.add)
             except (LiveError, ProtocolError) as exc:
-                log.debug("set %s: %s could not fill a gap: %s", recording.stream.hex()[:8], peer[-8:], exc)
-        if missing := recording.missing(total):
+                errors.append(f"{peer[-8:]}: {exc}")
+        if peers and (missing := recording.missing(total)):
             log.info(
-                "set %s: %d segment(s) still missing after asking %d peer(s)",
+                "set %s: %d segment(s) still missing (from %d) after asking %d peer(s): %s",
                 recording.stream.hex()[:8],
                 len(missing),
+                missing[0],
                 len(peers),
+                "; ".join(errors) or "they do not hold them yet",
             )
 
     async def complete(self, end: SignedEnvelope, peers: list[str]) -> StoredSet | None:
@@ -127,8 +130,9 @@ class SetKeeper:
             recording = self._recordings.get(stream)
             if recording is None or recording.closed:
                 return None
-            await self._fill(recording, message.segments, peers)
-            if recording.missing(message.segments):
+            total = message.segments
+            await self._fill(recording, total, peers)
+            if recording.missing(total):
                 return None
             stored = await asyncio.to_thread(try_assemble, recording.path, end)
             if stored is None:
@@ -136,9 +140,7 @@ class SetKeeper:
             await asyncio.to_thread(sharing.store_set, self.library, stored)
             self._forget(stream)
             log.info(
-                "set %s: assembled from our recording and %s",
-                stream.hex()[:8],
-                "peers" if peers else "nobody",
+                "set %s: whole (%d segments), from what we recorded and fetched", stream.hex()[:8], total
             )
             return stored
 

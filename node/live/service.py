@@ -73,6 +73,7 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_CHILDREN = 8
 LOCATE_PEERS = 6
 VERIFY_GRACE_S = 2.5  # after playout stops, how long a listener waits for the last segment's signature
+SERVED_SETS_CACHED = 4  # verified sets kept in memory for peers' page requests
 LIVE_END_WAIT_S = 3.0  # how long a set's audio waits for our own live copy to end before asking peers
 MAX_CUES_PER_STREAM = 512
 TEMPO_MIN_INTERVAL_MS = 1000  # declarations of an unchanged transport are paced (gossip rate limits)
@@ -155,6 +156,7 @@ class LiveService:
         self._keep_sets = keep_sets
         self.keeper = SetKeeper(self.sets, self._ask, self._peers_for)
         self._assembling: set[asyncio.Task[None]] = set()
+        self._served: dict[bytes, tuple[tuple[int, int], StoredSet]] = {}
         self._broadcasts: dict[bytes, Broadcast] = {}
         self._subscriptions: dict[bytes, Subscription] = {}
         self._subscribing: dict[bytes, asyncio.Future[Subscription]] = {}
@@ -527,7 +529,7 @@ class LiveService:
                 candidates.extend(hub.candidates())
             reply["candidates"] = candidates
             return encode_map(reply)
-        stored = await asyncio.to_thread(self.sets.load, request.stream)
+        stored = await self._served_set(request.stream)
         if stored is None:
             return encode_map({**reply, "segments": [], "more": False, "error": "no such set here"})
         page = stored.segments[request.start : request.start + request.limit]
@@ -540,6 +542,25 @@ class LiveService:
             }
         )
         return encode_map(reply)
+
+    async def _served_set(self, stream: bytes) -> StoredSet | None:
+        """Our set of ``stream`` for a peer's page, verified once per version of the file (at the end of a
+        battle every judge that lacks a segment asks the DJ at once; a DJ's live set grows)."""
+        try:
+            info = self.sets.path(stream).stat()
+        except OSError:
+            return None
+        version = (info.st_mtime_ns, info.st_size)
+        cached = self._served.get(stream)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        stored = await asyncio.to_thread(self.sets.load, stream)
+        if stored is not None:
+            self._served.pop(stream, None)
+            while len(self._served) >= SERVED_SETS_CACHED:
+                self._served.pop(next(iter(self._served)))
+            self._served[stream] = (version, stored)
+        return stored
 
     async def _ask(self, peer: str, request: Request) -> dict[str, CborValue] | None:
         try:
@@ -646,6 +667,7 @@ class LiveService:
             locate=self.locate,
             recording=self.keeper.record(announce) if self._keep_sets and not self.sets.has(stream) else None,
             join_fields=self._ticket_for(stream) if price is not None else None,
+            known_end=lambda: self._ends.get(stream),
         )
         try:
             await subscription.start(candidates)

@@ -60,6 +60,7 @@ class Subscription:
         locate: Locate,
         recording: SetRecording | None,
         join_fields: Callable[[], ControlMessage] | None = None,
+        known_end: Callable[[], SignedEnvelope | None] | None = None,
     ) -> None:
         message = announce.message
         assert isinstance(message, StreamAnnounce)
@@ -70,6 +71,9 @@ class Subscription:
         self._own_address = own_address
         self._locate = locate
         self._join_fields = join_fields  # e.g. a fresh join ticket for a priced stream
+        # the DJ's stream_end as the node learnt it by gossip: once the parent is gone, the stream is
+        # over rather than worth a new parent (what the recording lacks is fetched from peers)
+        self._known_end = known_end
         self.verifier = StreamVerifier(announce.author, self.stream, segment_frames=message.segment_frames)
         self.jitter = JitterBuffer(frame_us=message.frame_us)
         self.hub = StreamHub(
@@ -224,6 +228,8 @@ class Subscription:
             candidates = [a for a in self.path if a != dead]
             started = time.monotonic()
             while self.live and time.monotonic() - started < GIVE_UP_S:
+                if self._end_known():
+                    return
                 if await self._attach(candidates, from_seq=self.verifier.verified_upto):
                     return
                 try:
@@ -255,6 +261,8 @@ class Subscription:
             dead = parent is None or parent.closed or now - self._last_heard_at > SILENCE_S
             starved = now - self._last_frame_at > STARVED_S
             if (dead or starved) and not self._attaching and self.live and self.error is None:
+                if self._end_known():
+                    continue
                 state = "lost" if dead else "starved"
                 log.info(
                     "stream %s: parent %s %s, re-parenting", self.stream.hex()[:8], self.parent_address, state
@@ -404,6 +412,16 @@ class Subscription:
             self._attaching = False
             self.strikes = 0
             self._switching = None
+
+    def _end_known(self) -> bool:
+        """End here if the stream's end is known from elsewhere (its segments still waiting are kept as they are)."""
+        end = self._known_end() if self._known_end is not None else None
+        if end is None or not self.live:
+            return False
+        log.info("stream %s: ended (heard by gossip) while the parent was gone", self.stream.hex()[:8])
+        self._on_end(end.wire)
+        self._apply_ready(force=True)
+        return self.ended is not None
 
     def _on_end(self, data: bytes) -> None:
         try:
