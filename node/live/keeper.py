@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 MAX_RECORDINGS = 16  # streams recorded at once; the oldest recording is dropped beyond that
 MAX_DECODINGS = 4  # sets decoded while they arrive (a battle has two)
-FILL_INTERVAL_S = 1.0  # between two attempts to fetch a live stream's missing segments
+FILL_INTERVAL_S = 2.0  # between two attempts to fetch a live stream's missing segments
 
 
 class SetKeeper:
@@ -38,7 +38,7 @@ class SetKeeper:
     ) -> None:
         self.library = library
         self._ask = ask
-        self._peers_for = peers_for
+        self._peers_for = peers_for  # the DJ first, then connected peers
         self._recordings: dict[bytes, SetRecording] = {}
         self._decodings: dict[bytes, SetDecoding] = {}
         self._locks: dict[bytes, asyncio.Lock] = {}
@@ -87,12 +87,13 @@ class SetKeeper:
         self._filling[stream] = asyncio.ensure_future(self._fill_live(stream))
 
     async def _fill_live(self, stream: bytes) -> None:
-        """Fetch the segments a live recording lacks below its newest (those before we joined, mostly)."""
+        """Fetch the segments a live recording lacks below its newest (those before we joined, mostly) from
+        the DJ: while the stream plays only the DJ holds a set file (listeners' recordings are not served)."""
         recording = self._recordings.get(stream)
         if recording is None:
             return
         async with self._lock(stream):
-            await self._fill(recording, None, self._peers_for(stream))
+            await self._fill(recording, None, self._peers_for(stream)[:1])
 
     def _lock(self, stream: bytes) -> asyncio.Lock:
         lock = self._locks.get(stream)
@@ -110,6 +111,8 @@ class SetKeeper:
                 await sharing.fetch_segments(self._ask, peer, recording.announce, missing, recording.add)
             except (LiveError, ProtocolError) as exc:
                 errors.append(f"{peer[-8:]}: {exc}")
+            else:
+                errors.append(f"{peer[-8:]}: gave {len(missing) - len(recording.missing(total))}")
         if peers and (missing := recording.missing(total)):
             log.info(
                 "set %s: %d segment(s) still missing (from %d) after asking %d peer(s): %s",
@@ -117,7 +120,7 @@ class SetKeeper:
                 len(missing),
                 missing[0],
                 len(peers),
-                "; ".join(errors) or "they do not hold them yet",
+                "; ".join(errors),
             )
 
     async def complete(self, end: SignedEnvelope, peers: list[str]) -> StoredSet | None:
