@@ -66,6 +66,18 @@ log = logging.getLogger(__name__)
 
 TICK_S = 0.25
 MAX_SET_RETRY_S = 2.0  # longest pause between two attempts to get a set that is not whole here yet
+SET_ATTEMPT_S = 30.0  # one attempt to get a set whole and decoded: far more than a loaded machine needs
+
+
+def _where(task: asyncio.Task[Any]) -> str:
+    """The innermost await a task is suspended at (file:line function), to say where something hung."""
+    frames = task.get_stack()
+    if not frames:
+        return "?"
+    frame = frames[-1]
+    return f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno} {frame.f_code.co_name}"
+
+
 SAMPLE_RATE = 48_000
 
 
@@ -381,23 +393,33 @@ class BattleService:
     async def _set_audio_in_time(self, machine: BattleMachine, stream_id: str) -> np.ndarray:
         """``set_audio``, asked again while it fails (links still forming, the set still arriving) and a
         commit could still be on time: while one member has no verdict, every member waits for the
-        commit deadline before revealing."""
+        commit deadline before revealing. An attempt that hangs (a peer that never answers) is given
+        up after ``SET_ATTEMPT_S`` with where it hung logged, so one stuck await never costs the verdict."""
         delay_s = 0.5
         while True:
-            try:
-                return await self.set_audio(stream_id)
-            except NodeError as exc:
-                if _now_ms() + delay_s * 1000 >= machine.spec.commit_by:
-                    raise
-                log.info(
-                    "battle %s: set %s not judged yet (%s); asking again in %.1f s",
-                    machine.battle_id.hex()[:12],
-                    stream_id[:12],
-                    exc,
-                    delay_s,
-                )
-                await asyncio.sleep(delay_s)
-                delay_s = min(delay_s * 2, MAX_SET_RETRY_S)
+            attempt = asyncio.ensure_future(self.set_audio(stream_id))
+            done, _ = await asyncio.wait({attempt}, timeout=SET_ATTEMPT_S)
+            if done:
+                try:
+                    return attempt.result()
+                except NodeError as exc:
+                    problem = str(exc)
+            else:
+                problem = f"no answer in {SET_ATTEMPT_S:.0f} s, stuck at {_where(attempt)}"
+                attempt.cancel()
+                with contextlib.suppress(BaseException):
+                    await attempt
+            if _now_ms() + delay_s * 1000 >= machine.spec.commit_by:
+                raise NodeError(f"the set of stream {stream_id[:12]} was not judged in time: {problem}")
+            log.info(
+                "battle %s: set %s not judged yet (%s); asking again in %.1f s",
+                machine.battle_id.hex()[:12],
+                stream_id[:12],
+                problem,
+                delay_s,
+            )
+            await asyncio.sleep(delay_s)
+            delay_s = min(delay_s * 2, MAX_SET_RETRY_S)
 
     async def _judge_and_commit(self, state: BattleState) -> None:
         from djmesh.judge import judge_sets

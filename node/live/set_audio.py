@@ -84,6 +84,8 @@ class SetDecoding:
             self._next_index += 1
 
     def _fail(self, reason: str) -> None:
+        if self.failed is not None:
+            return
         log.info("set %s: decoding while it arrives stopped: %s", self.stream.hex()[:8], reason)
         self.failed = reason
         self._waiting.clear()
@@ -91,14 +93,20 @@ class SetDecoding:
         self._progress.set()
 
     async def _work(self) -> None:
-        while self.failed is None:
-            segment = await self._queue.get()
-            chunk = await asyncio.to_thread(_decode_segment, self._decoder, segment)
-            if self.failed is not None:
-                return
-            self._chunks.append(chunk)
-            self.decoded_head = segment.manifest.digest
-            self._progress.set()
+        try:
+            while self.failed is None:
+                segment = await self._queue.get()
+                chunk = await asyncio.to_thread(_decode_segment, self._decoder, segment)
+                if self.failed is not None:
+                    return
+                self._chunks.append(chunk)
+                self.decoded_head = segment.manifest.digest
+                self._progress.set()
+        except asyncio.CancelledError:
+            self._fail("closed")
+            raise
+        except Exception as exc:  # never leave ``audio`` waiting on a worker that is gone
+            self._fail(f"decoding failed: {exc!r}")
 
     async def audio(self, head: bytes) -> Mono | None:
         """The whole set's audio once the segment with digest ``head`` is decoded; None if this decoding
@@ -114,3 +122,4 @@ class SetDecoding:
 
     def close(self) -> None:
         self._task.cancel()
+        self._fail("closed")
