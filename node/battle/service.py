@@ -70,12 +70,17 @@ SET_ATTEMPT_S = 30.0  # one attempt to get a set whole and decoded: far more tha
 
 
 def _where(task: asyncio.Task[Any]) -> str:
-    """The innermost await a task is suspended at (file:line function), to say where something hung."""
-    frames = task.get_stack()
-    if not frames:
-        return "?"
-    frame = frames[-1]
-    return f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno} {frame.f_code.co_name}"
+    """The awaits a task is suspended in, innermost last (file:line function), to say where something hung."""
+    chain: list[str] = []
+    awaited: Any = task.get_coro()
+    while awaited is not None:
+        frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "gi_frame", None)
+        if frame is not None:
+            chain.append(
+                f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno} {frame.f_code.co_name}"
+            )
+        awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "gi_yieldfrom", None)
+    return " > ".join(chain[-4:]) or "?"
 
 
 SAMPLE_RATE = 48_000
