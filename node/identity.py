@@ -17,7 +17,6 @@ from djmesh.protocol.peer_id import peer_id_from_public_key
 from djmesh.protocol.sealed_key import PASSPHRASE_ENV, KeyFileError, open_key, public_key_in, seal_key
 
 
-
 class IdentityError(Exception):
     """The key is missing, unreadable, or the passphrase is wrong; the message says which."""
 
