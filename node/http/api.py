@@ -1,8 +1,9 @@
 """The JSON API under ``/api`` (read-only, apart from a browser listener's offer).
 
-Every error is ``{"error": "..."}`` with a 4xx status: 400 malformed input, 404 unknown
-battle/stream/path, 409 a stream that cannot be heard now, 413 a body too large, 503 a
-service this node does not run or a listener limit reached.
+Every error is ``{"error": "..."}`` with a 4xx status: 400 malformed input, 403 a request from
+another web site, 404 unknown battle/stream/path, 409 a stream that cannot be heard now, 413 a body
+too large, 415 a state change that is not JSON, 421 a host name this server does not answer to,
+503 a service this node does not run or a limit (listeners, event streams) reached.
 """
 
 from __future__ import annotations

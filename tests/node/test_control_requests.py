@@ -55,8 +55,13 @@ async def test_malformed_requests_get_one_line_errors_and_no_traceback(
             json.dumps({"token": token, "method": "status", "params": [1, 2]}).encode(),
             json.dumps({"token": token, "method": "feed", "params": {"limit": "50"}}).encode(),
             json.dumps({"token": token, "method": "feed", "params": {"before": "yesterday"}}).encode(),
-            json.dumps({"token": token, "method": "flag", "params": {"peer_id": node.peer_id, "flag": "mute",
-                                                                     "on": "no"}}).encode(),
+            json.dumps(
+                {
+                    "token": token,
+                    "method": "flag",
+                    "params": {"peer_id": node.peer_id, "flag": "mute", "on": "no"},
+                }
+            ).encode(),
         ]
         with caplog.at_level(logging.DEBUG):
             for line in cases:
