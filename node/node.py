@@ -25,7 +25,7 @@ from djmesh.node.home import NodeHome
 from djmesh.node.identity import Identity, load_identity
 from djmesh.node.names import PeerNames
 from djmesh.node.notices import Notice, Notices
-from djmesh.node.p2p import P2PError, P2PHost, PeerInfo
+from djmesh.node.p2p import P2PError, P2PHost, PeerInfo, Verdict
 from djmesh.node.profile_fetch import ProfileFetcher
 from djmesh.node.records import VerifiedResults, leaderboard_json, record_json
 from djmesh.node.store import Store
@@ -35,7 +35,7 @@ from djmesh.protocol import public_key_from_peer_id, sign
 from djmesh.protocol.crew import CrewCryptoError, new_crew_key, open_crew_key, seal_crew_key, seal_crew_post
 from djmesh.protocol.envelope import SignedEnvelope, decode_envelope
 from djmesh.protocol.errors import ProtocolError
-from djmesh.protocol.ingest import Duplicate, Inbox, RateLimited, Rejected
+from djmesh.protocol.ingest import Duplicate, Ignored, Inbox, RateLimited, Rejected
 from djmesh.protocol.messages import (
     Chat,
     CrewCreate,
@@ -287,8 +287,9 @@ class Node:
         log.info("dropped message from %s on %s: %s", peer, topic, reason)
         self._emit(MessageDropped(peer, topic, reason))
 
-    def _validate(self, topic: str, data: bytes, origin: str) -> bool:
-        """Runs inside GossipSub before forwarding: False drops the message and scores the forwarder.
+    def _validate(self, topic: str, data: bytes, origin: str) -> Verdict:
+        """Runs inside GossipSub before forwarding. REJECT (invalid: scores the forwarder down) only
+        for what no honest peer forwards; this node's policy (rate limits, blocks, its clock) IGNOREs.
 
         ``origin`` is the libp2p publisher; only authors publish their own messages on gossip.
         """
@@ -296,28 +297,31 @@ class Node:
             publisher = public_key_from_peer_id(origin)
         except ProtocolError:
             self._drop(origin, topic, "NotAuthorError: publisher is not an Ed25519 peer")
-            return False
+            return Verdict.REJECT
         event = self._inbox.receive(data, now_ms=_now_ms(), source=origin, publisher=publisher)
         if isinstance(event, Rejected):
             self._drop(origin, topic, event.reason)
-            return False
+            return Verdict.REJECT
+        if isinstance(event, Ignored):
+            self._drop(origin, topic, event.reason)
+            return Verdict.IGNORE
         if isinstance(event, RateLimited):
             self._drop(origin, topic, f"RateLimited: author {origin} is over its rate")
-            return False
+            return Verdict.IGNORE
         # A duplicate from its own author is the same message on another of its topics.
         envelope = event.envelope
         if not belongs_on(envelope, topic):
             self._drop(origin, topic, f"WrongTopic: a {envelope.kind} does not belong on {topic}")
-            return False
+            return Verdict.REJECT
         if isinstance(event, Duplicate):
-            return True
+            return Verdict.ACCEPT
         if envelope.author in self._blocked:
             self._drop(origin, topic, "Blocked: author is blocked here")
-            return False
+            return Verdict.IGNORE
         self._accepted[hashlib.sha256(data).digest()] = envelope
         while len(self._accepted) > 10_000:
             self._accepted.popitem(last=False)
-        return True
+        return Verdict.ACCEPT
 
     def _on_gossip(self, topic: str, data: bytes, peer: str) -> None:
         envelope = self._accepted.pop(hashlib.sha256(data).digest(), None)

@@ -194,12 +194,37 @@ def _decode_simple(reader: _Reader, info: int) -> CborValue:
     raise DecodeError(f"unsupported simple value {info}")
 
 
-def decode(data: bytes) -> CborValue:
-    """Decode exactly one item that must fill ``data`` and be in deterministic form."""
+def decode(data: bytes, *, depth: int = 0) -> CborValue:
+    """Decode exactly one item that must fill ``data`` and be in deterministic form.
+
+    ``depth``: how deep the item sits inside an enclosing value (nesting counts from there).
+    """
     if not isinstance(data, bytes | bytearray | memoryview):
         raise DecodeError("input must be bytes")
     reader = _Reader(bytes(data))
-    value = _decode_item(reader, 0)
+    value = _decode_item(reader, depth)
     if reader.pos != len(reader.data):
         raise DecodeError("trailing bytes after the item")
     return value
+
+
+def decode_scalar(data: bytes, pos: int) -> tuple[CborValue, int]:
+    """One item at ``pos`` that is not an array or map, and where it ends (strict, like ``decode``).
+
+    Lets a caller read the small fields around a large value without decoding that value.
+    """
+    reader = _Reader(data)
+    reader.pos = pos
+    major = data[pos] >> 5 if 0 <= pos < len(data) else -1
+    if major in (_MT_ARRAY, _MT_MAP, _MT_TAG):
+        raise DecodeError("expected a scalar, found an array, map or tag")
+    value = _decode_item(reader, MAX_DEPTH)
+    return value, reader.pos
+
+
+def decode_head(data: bytes, pos: int) -> tuple[int, int, int]:
+    """(major type, argument, end) of the item head at ``pos``, refusing non-shortest forms."""
+    reader = _Reader(data)
+    reader.pos = pos
+    major, _, argument = reader.head()
+    return major, argument, reader.pos
