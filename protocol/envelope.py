@@ -35,6 +35,10 @@ PROTOCOL_VERSION = 1
 SUPPORTED_VERSIONS = frozenset({PROTOCOL_VERSION})
 SIGNING_CONTEXT = b"djmesh/envelope/v1\x00"
 MAX_ENVELOPE_BYTES = 64 * 1024
+# CBOR items in one payload: the largest payload (a battle result: 256 envelopes as byte strings,
+# offences, scores) has under 1,000. The bound caps what a self-signed hostile payload costs to
+# decode (about 2 us an item) before its schema can refuse it.
+MAX_PAYLOAD_ITEMS = 4096
 DEFAULT_MAX_SKEW_MS = 2 * 60 * 1000
 _ENVELOPE_KEYS = frozenset({"a", "k", "p", "s", "t", "v"})
 _MAX_TIMESTAMP_MS = 2**53
@@ -287,7 +291,9 @@ def decode_envelope(
     assert isinstance(frame.kind, str) and isinstance(frame.version, int)
     assert isinstance(frame.created_at_ms, int)
     _check_publisher(frame.author, publisher)
-    payload = cbor.decode(data[frame.payload_start : frame.signature_start], depth=1)
+    payload = cbor.decode(
+        data[frame.payload_start : frame.signature_start], depth=1, max_items=MAX_PAYLOAD_ITEMS
+    )
     message = message_class.parse(payload)
     envelope = SignedEnvelope(
         frame.kind, frame.version, frame.author, frame.created_at_ms, message, frame.signature, data
@@ -314,6 +320,7 @@ def _check_publisher(author: bytes, publisher: bytes | None) -> None:
 __all__ = [
     "DEFAULT_MAX_SKEW_MS",
     "MAX_ENVELOPE_BYTES",
+    "MAX_PAYLOAD_ITEMS",
     "PROTOCOL_VERSION",
     "EnvelopeCache",
     "ProtocolError",

@@ -119,10 +119,14 @@ def test_hostile_payloads_are_refused_before_they_are_decoded(
     event = inbox.receive(self_signed, now_ms=NOW, publisher=victim)
     assert isinstance(event, Rejected) and event.reason.startswith("NotAuthorError")
     assert decoded == []
-    # Published by its own author the signature holds: now the payload is decoded, and refused.
+    # Published by its own author the signature holds: now the payload is decoded, up to
+    # MAX_PAYLOAD_ITEMS items (this one has 16 K), and refused.
     event = inbox.receive(self_signed, now_ms=NOW, publisher=attacker)
-    assert isinstance(event, Rejected) and event.reason.startswith("InvalidPayloadError")
+    assert isinstance(event, Rejected) and event.reason == "DecodeError: more items than allowed"
     assert decoded
+    small = forged_nested(attacker, other_key, depth=3)
+    event = inbox.receive(small, now_ms=NOW, publisher=attacker)
+    assert isinstance(event, Rejected) and event.reason.startswith("InvalidPayloadError")
 
 
 def test_verified_envelopes_are_cached_by_content_id(signing_key: nacl.signing.SigningKey) -> None:
