@@ -33,7 +33,7 @@ from djmesh.node.tasks import BackgroundTasks
 from djmesh.node.views import FeedItem, SocialView
 from djmesh.protocol import public_key_from_peer_id, sign
 from djmesh.protocol.crew import CrewCryptoError, new_crew_key, open_crew_key, seal_crew_key, seal_crew_post
-from djmesh.protocol.envelope import SignedEnvelope, decode_envelope
+from djmesh.protocol.envelope import EnvelopeCache, SignedEnvelope, decode_envelope
 from djmesh.protocol.errors import ProtocolError
 from djmesh.protocol.ingest import Duplicate, Ignored, Inbox, RateLimited, Rejected
 from djmesh.protocol.messages import (
@@ -55,6 +55,7 @@ from djmesh.protocol.sync import (
     MAX_SYNC_REQUEST_BYTES,
     MAX_SYNC_RESPONSE_BYTES,
     SYNC_PROTOCOL_ID,
+    SyncBudget,
     SyncLimiter,
     SyncRequest,
     SyncResponse,
@@ -74,6 +75,9 @@ GOSSIP_MAX_AGE_MS = 15 * 60 * 1000
 # clocks differ and gossip may have delivered newer messages before older ones.
 SYNC_OVERLAP_MS = 10 * 60 * 1000
 SYNC_MAX_PAGES = 20
+# A sync page holds up to 500 envelopes of up to 64 KiB; verifying it in one go would stall the event
+# loop (and libp2p with it). It is verified in slices of at most this long, yielding in between.
+SYNC_SLICE_S = 0.005
 EVENT_QUEUE_SIZE = 1024
 
 
@@ -104,10 +108,15 @@ class Node:
             self.home.key_file, passphrase=self.options.passphrase
         )
         self._max_skew_ms = int(self.config.max_clock_skew_s * 1000)
+        self._verified = EnvelopeCache()  # shared by the inbox, history sync and store reads
         self._inbox = Inbox(
-            rate_limit=self.options.inbox_rate, max_skew_ms=self._max_skew_ms, max_age_ms=GOSSIP_MAX_AGE_MS
+            rate_limit=self.options.inbox_rate,
+            max_skew_ms=self._max_skew_ms,
+            max_age_ms=GOSSIP_MAX_AGE_MS,
+            verified=self._verified,
         )
         self._sync_limiter = SyncLimiter()
+        self._sync_budget = SyncBudget()
         # Validated in GossipSub, waiting for delivery; bounded in case delivery never comes.
         self._accepted: OrderedDict[bytes, SignedEnvelope] = OrderedDict()
         self._subscribers: set[asyncio.Queue[NodeEvent]] = set()
@@ -135,7 +144,7 @@ class Node:
 
     async def start(self) -> None:
         self.home.ensure()
-        self._store = Store(self.home.database)
+        self._store = Store(self.home.database, verified=self._verified)
         self._names = PeerNames(
             self._store, me=self.peer_id, my_name=self.config.name, on_missing=self.profiles.want
         )
@@ -371,8 +380,11 @@ class Node:
         except ProtocolError as exc:
             log.info("bad sync request from %s: %s", peer, exc)
             return SyncResponse((), more=False).encode()
+        budget = self._sync_budget.available(_now_ms())
         envelopes = self.store.by_topics(request.topics, since_ms=request.since_ms, limit=request.limit + 1)
-        return SyncResponse.fit([e.wire for e in envelopes], request.limit).encode()
+        answer = SyncResponse.fit([e.wire for e in envelopes], request.limit, max_bytes=budget).encode()
+        self._sync_budget.spend(len(answer))
+        return answer
 
     async def sync(self, topics: Sequence[str] | None = None) -> int:
         """Fetch what we missed on ``topics`` from a few connected peers; returns how many were new."""
@@ -402,10 +414,16 @@ class Node:
                 log.info("sync from %s failed: %s", peer, exc)
                 break
             batch, newest = [], since
+            slice_started = time.perf_counter()
             for wire in response.messages:
                 received += 1
+                if time.perf_counter() - slice_started > SYNC_SLICE_S:
+                    await asyncio.sleep(0)  # let the loop (and libp2p) run between slices
+                    slice_started = time.perf_counter()
                 try:
-                    envelope = decode_envelope(wire, now_ms=_now_ms(), max_skew_ms=self._max_skew_ms)
+                    envelope = decode_envelope(
+                        wire, now_ms=_now_ms(), max_skew_ms=self._max_skew_ms, cache=self._verified
+                    )
                 except ProtocolError as exc:
                     self._drop(peer, None, f"{type(exc).__name__}: {exc} (sync)")
                     continue
