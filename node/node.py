@@ -327,10 +327,21 @@ class Node:
         if envelope.author in self._blocked:
             self._drop(origin, topic, "Blocked: author is blocked here")
             return Verdict.IGNORE
+        invalid = self._invalid_content(envelope)
+        if invalid is not None:
+            self._drop(origin, topic, invalid)
+            return Verdict.REJECT
         self._accepted[hashlib.sha256(data).digest()] = envelope
         while len(self._accepted) > 10_000:
             self._accepted.popitem(last=False)
         return Verdict.ACCEPT
+
+    def _invalid_content(self, envelope: SignedEnvelope) -> str | None:
+        """Why a well-signed message is still invalid, checked before it is stored or forwarded:
+        a result bundle must verify (``VerifiedResults``, cached by content ID, so once per bundle)."""
+        if envelope.kind == "battle_result" and self.results.verify(envelope) is None:
+            return "InvalidBundle: the battle result bundle does not verify"
+        return None
 
     def _on_gossip(self, topic: str, data: bytes, peer: str) -> None:
         envelope = self._accepted.pop(hashlib.sha256(data).digest(), None)
@@ -430,7 +441,11 @@ class Node:
                 newest = max(newest, envelope.created_at_ms)
                 if not any(belongs_on(envelope, topic) for topic in topics):
                     self._drop(peer, None, "WrongTopic: sync returned a message we did not ask for")
-                elif envelope.author not in blocked:
+                elif envelope.author in blocked:
+                    continue
+                elif (invalid := self._invalid_content(envelope)) is not None:
+                    self._drop(peer, None, f"{invalid} (sync)")
+                else:
                     batch.append(envelope)
             stored += self._store_new(batch, via="sync")
             if not response.more or newest <= since:
