@@ -87,7 +87,7 @@ async def _peers(node: Node, params: dict[str, Any]) -> Any:
 async def _profile_show(node: Node, params: dict[str, Any]) -> Any:
     """The newest profile plus ``peer_id``, ``display_name`` and ``record``; null for a peer with
     neither a profile nor a battle."""
-    peer_id = req.optional_text(params, "peer_id") or node.peer_id
+    peer_id = req.text_or_empty(params, "peer_id") or node.peer_id
     found = node.profile(peer_id)
     record = node.record(peer_id)
     if found is None and not record["battles"]:
@@ -112,10 +112,11 @@ async def _profile_set(node: Node, params: dict[str, Any]) -> Any:
     bio = params.get("bio")
     if bio is not None and not isinstance(bio, str):
         raise ControlError("bio must be a string")
+    name = req.text_or_empty(params, "name")
     links = req.text_list(params, "links", max_items=MAX_LIST_ITEMS)
     wallets = req.text_map(params, "wallets", max_items=MAX_LIST_ITEMS)
     profile = Profile(
-        name=req.optional_text(params, "name") or base.name,
+        name=name or base.name,
         bio=bio if bio is not None else base.bio,
         avatar=base.avatar,
         links=links if links is not None else base.links,
@@ -125,9 +126,7 @@ async def _profile_set(node: Node, params: dict[str, Any]) -> Any:
 
 
 async def _crew_create(node: Node, params: dict[str, Any]) -> Any:
-    bio = params.get("bio") or ""
-    if not isinstance(bio, str):
-        raise ControlError("bio must be a string")
+    bio = req.text_or_empty(params, "bio")
     return {"crew_id": (await node.create_crew(req.text(params, "name"), bio)).hex()}
 
 

@@ -88,3 +88,13 @@ def text_map(params: dict[str, Any], name: str, *, max_items: int) -> tuple[tupl
     ):
         raise ControlError(f"{name} must be an object of at most {max_items} string values")
     return tuple(sorted(value.items()))
+
+
+def text_or_empty(params: dict[str, Any], name: str) -> str:
+    """A string parameter where absent, null and "" all mean "not given" (returned as "")."""
+    value = params.get(name)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ControlError(f"{name} must be a string")
+    return value
