@@ -137,13 +137,16 @@ class Decoder:
         direct = _direct_native(frame, self.info.channels) if frame is not None else None
         native = [direct] if direct is not None else [f.to_ndarray() for f in self._native.resample(frame)]
         mono = [f.to_ndarray().reshape(-1) for f in self._mono.resample(frame)]
-        nat = (
-            np.concatenate(native, axis=1).astype(np.float32, copy=False)
-            if native
-            else np.zeros((self.info.channels, 0), np.float32)
-        )
-        mon = np.concatenate(mono).astype(np.float32, copy=False) if mono else np.zeros(0, np.float32)
-        return PcmBlock(nat, mon)
+        return PcmBlock(_joined(native, (self.info.channels, 0)), _joined(mono, (0,)))
+
+
+def _joined(parts: list[F32], empty: tuple[int, ...]) -> F32:
+    """The parts one after the other along the last axis, as float32; a single part is not copied."""
+    if not parts:
+        return np.zeros(empty, np.float32)
+    if len(parts) == 1:
+        return parts[0].astype(np.float32, copy=False)
+    return np.concatenate(parts, axis=-1).astype(np.float32, copy=False)
 
 
 _SCALE = {

@@ -93,7 +93,7 @@ class LoudnessMeter:
     def push(self, block: F32) -> None:
         if block.shape[1] == 0:
             return
-        block = np.ascontiguousarray(block, dtype=np.float32)
+        block = np.asarray(block, dtype=np.float32)  # any memory layout: decoded stereo is interleaved
         # float32 filtering (sums stay float64): 1e-7 relative error is far below the 0.01 LU reported.
         # Per sample and channel the compiled loop does what scipy's sosfilt does; both channels'
         # powers are summed as BS.1770 asks (both weights are 1.0). It finds the sample peak too.
@@ -110,8 +110,9 @@ class LoudnessMeter:
 
     def _peaks(self, block: F32, peak: float) -> None:
         """Sample peak, clipping and true peak of a block whose own sample peak is ``peak``."""
-        ext = np.concatenate([self._tp_hist, block], axis=1)
-        self._tp_hist = ext[:, -(_TAPS_PER_PHASE - 1) :].copy()
+        hist = self._tp_hist
+        keep = _TAPS_PER_PHASE - 1
+        self._tp_hist = np.concatenate([hist, block[:, -keep:]], axis=1)[:, -keep:]
         self._sample_peak = max(self._sample_peak, peak)
         if peak >= CLIP_LEVEL:
             first, n = self._frames, block.shape[1]
@@ -126,8 +127,15 @@ class LoudnessMeter:
         # less than 3 dB above it in real audio (even clipped masters): interpolating only the
         # two gaps beside local maxima within 3 dB of the running true peak gives the 4x
         # oversampled true peak of BS.1770 at a small fraction of its cost.
+        # Samples with a whole window on both sides are [half, keep + n - half) of history + block:
+        # the first few reach into the history (a small joined copy), the rest lie in the block.
         threshold = np.float32(max(self._true_peak, peak) * _CANDIDATE_RATIO)
-        self._true_peak = max(self._true_peak, peak, interpolated_peak(ext, threshold, self._reversed_phases))
+        head = np.concatenate([hist, block[:, :_TAPS_PER_PHASE]], axis=1)
+        found = max(
+            interpolated_peak(head, threshold, self._reversed_phases),
+            interpolated_peak(block, threshold, self._reversed_phases),
+        )
+        self._true_peak = max(self._true_peak, peak, found)
 
     def result(self) -> LoudnessResult:
         sub = np.concatenate([*self._subblocks, np.zeros(0)])
