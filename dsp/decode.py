@@ -12,6 +12,7 @@ import math
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import av
 import numpy as np
@@ -140,7 +141,7 @@ class Decoder:
         return PcmBlock(_joined(native, (self.info.channels, 0)), _joined(mono, (0,)))
 
 
-def _joined(parts: list[F32], empty: tuple[int, ...]) -> F32:
+def _joined(parts: list[npt.NDArray[Any]], empty: tuple[int, ...]) -> F32:
     """The parts one after the other along the last axis, as float32; a single part is not copied."""
     if not parts:
         return np.zeros(empty, np.float32)

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
-from numba import njit  # type: ignore[import-untyped]
+from numba import njit
 
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
 
 
-@njit(cache=True, nogil=True)  # type: ignore[untyped-decorator]
+@njit(cache=True, nogil=True)
 def kweighted_power(x: F32, sos: F32, state: F32, power: F32) -> float:  # pragma: no cover - compiled
     """power[i] = sum over channels of K-weighted x[c, i] squared, through the two sections of ``sos``;
     ``state`` (channels, 2, 2) carries the filters across calls (direct form II transposed, as sosfilt).
@@ -68,7 +68,7 @@ def kweighted_power(x: F32, sos: F32, state: F32, power: F32) -> float:  # pragm
     return float(peak)
 
 
-@njit(cache=True, nogil=True)  # type: ignore[untyped-decorator]
+@njit(cache=True, nogil=True)
 def clipped_samples(
     block: F32, clip: np.float32, first: int, rate: int, per_second: F64
 ) -> int:  # pragma: no cover
@@ -83,7 +83,7 @@ def clipped_samples(
     return count
 
 
-@njit(cache=True, nogil=True, inline="always")  # type: ignore[untyped-decorator]
+@njit(cache=True, nogil=True, inline="always")
 def _level(ext: F32, i: int) -> np.float32:  # pragma: no cover - compiled
     """The loudest channel's |x| at sample ``i``."""
     v = abs(ext[0, i])
@@ -91,10 +91,10 @@ def _level(ext: F32, i: int) -> np.float32:  # pragma: no cover - compiled
         w = abs(ext[c, i])
         if w > v:
             v = w
-    return v
+    return np.float32(v)
 
 
-@njit(cache=True, nogil=True)  # type: ignore[untyped-decorator]
+@njit(cache=True, nogil=True)
 def interpolated_peak(ext: F32, threshold: np.float32, reversed_phases: F64) -> float:  # pragma: no cover
     """Largest |4x interpolated value| in the two gaps beside each local maximum of the loudest
     channel's |x| at or above ``threshold`` that has a whole filter window on both sides (0.0 if none)."""
@@ -118,7 +118,7 @@ def interpolated_peak(ext: F32, threshold: np.float32, reversed_phases: F64) -> 
     return best
 
 
-@njit(cache=True, nogil=True, inline="always")  # type: ignore[untyped-decorator]
+@njit(cache=True, nogil=True, inline="always")
 def _dot12(ext: F32, c: int, start: int, h: F64, p: int) -> float:  # pragma: no cover - compiled
     """sum(ext[c, start:start + 12] * h[p]) in float64, in numpy's pairwise order for twelve values
     (eight partial sums combined as a tree, then the last four added in turn)."""
@@ -134,4 +134,4 @@ def _dot12(ext: F32, c: int, start: int, h: F64, p: int) -> float:  # pragma: no
     res += np.float64(x[start + 9]) * h[p, 9]
     res += np.float64(x[start + 10]) * h[p, 10]
     res += np.float64(x[start + 11]) * h[p, 11]
-    return res
+    return float(res)

@@ -9,7 +9,9 @@ follows from their length and beat count.
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -122,9 +124,21 @@ def _track(root: Path, index: int, bpm: float, bars: int, rate: int) -> F64:
     return _norm(mix)
 
 
-def build_set(spec: SetSpec, *, root: Path = LMMS, rate: int = RATE) -> BuiltSet:
-    """A continuous mix of ``spec.tracks`` tracks with the defects of ``spec.defects``."""
-    require_material(root)
+#: makes track ``index`` of a set: (index, bpm, bars, rate) -> mono samples, ``bars`` 4/4 bars long
+TrackMaker = Callable[[int, float, int, int], F64]
+
+
+def build_set(
+    spec: SetSpec, *, root: Path = LMMS, rate: int = RATE, make_track: TrackMaker | None = None
+) -> BuiltSet:
+    """A continuous mix of ``spec.tracks`` tracks with the defects of ``spec.defects``.
+
+    Tracks are lmms loops under ``root`` unless ``make_track`` builds them from other material
+    (``bench/judge_material.py`` has makers for other sample packs)."""
+    if make_track is None:
+        require_material(root)
+    maker = make_track or functools.partial(_track, root)
+
     d = spec.defects
     rng = np.random.default_rng(spec.seed)
     only = d.only_transition
@@ -133,9 +147,7 @@ def build_set(spec: SetSpec, *, root: Path = LMMS, rate: int = RATE) -> BuiltSet
         sign = 1.0 if i % 2 else -1.0
         off = sign * d.tempo_spread * float(rng.uniform(0.6, 1.0))
         bpms.append(spec.bpm * (1.0 + (off if not only or i == only else 0.0)))
-    tracks = [
-        _track(root, spec.first_track + i, bpm, spec.bars_per_track, rate) for i, bpm in enumerate(bpms)
-    ]
+    tracks = [maker(spec.first_track + i, bpm, spec.bars_per_track, rate) for i, bpm in enumerate(bpms)]
     if only:
         gains = [10 ** ((d.gain_jump_db if i >= only else 0.0) / 20) for i in range(spec.tracks)]
     else:
