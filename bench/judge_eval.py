@@ -29,11 +29,11 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from judge_material import SOURCES  # noqa: E402
+from judge_material import SOURCES
 
-from djmesh.judge.analysis import analyse  # noqa: E402
-from djmesh.judge.scoring import judge_sets, score_set  # noqa: E402
-from djmesh.judge.synth import BuiltSet, Defects, SetSpec, build_set  # noqa: E402
+from djmesh.judge.analysis import analyse
+from djmesh.judge.scoring import judge_sets, score_set
+from djmesh.judge.synth import BuiltSet, Defects, SetSpec, build_set
 
 NEAR_S = 4.0
 AT = 3  # the blend that gets the mistake

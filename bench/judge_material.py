@@ -50,7 +50,7 @@ _ROOTS = (0, 7, 2, 9, 4, 11, 5, 10)
 _RIFF = ((0, 0), (3, 0), (6, 3), (10, 7), (12, 5), (14, 3))
 
 
-class MissingMaterial(Exception):
+class MissingMaterialError(Exception):
     """A sample package is not installed."""
 
 
@@ -105,14 +105,14 @@ def _sequenced(
 def _pick(files: list[Path], pattern: str, index: int) -> Path:
     found = [f for f in files if re.search(pattern, f.name, re.IGNORECASE)]
     if not found:
-        raise MissingMaterial(f"no sample matching {pattern!r} among {files[:3]}...")
+        raise MissingMaterialError(f"no sample matching {pattern!r} among {files[:3]}...")
     return found[index % len(found)]
 
 
 def sonic_pi_track(index: int, bpm: float, bars: int, rate: int) -> F64:
     files = sorted(SONIC_PI.glob("*.flac"))
     if not files:
-        raise MissingMaterial("sonic-pi-samples is not installed: apt-get install -y sonic-pi-samples")
+        raise MissingMaterialError("sonic-pi-samples is not installed: apt-get install -y sonic-pi-samples")
     kick = _pick(files, r"^bd_", index)
     snare = _pick(files, r"^(sn_|drum_snare_)", index * 3)
     hat = _pick(files, r"^drum_cymbal_(closed|pedal)", index)
@@ -126,7 +126,7 @@ def hydrogen_track(index: int, bpm: float, bars: int, rate: int) -> F64:
     kit = HYDROGEN / HYDROGEN_KITS[index % len(HYDROGEN_KITS)]
     files = sorted(p for p in kit.iterdir() if p.suffix.lower() in (".wav", ".flac", ".aiff", ".aif"))
     if not files:
-        raise MissingMaterial(f"{kit} is empty: apt-get install -y hydrogen-drumkits")
+        raise MissingMaterialError(f"{kit} is empty: apt-get install -y hydrogen-drumkits")
     kick = _pick(files, r"kick|^bd|_bd_|bassdrum", 0)
     snare = _pick(files, r"snare|^sn|clap", 0)
     hat = _pick(files, r"(hat|hh).*(cl|closed)|closehihat|^chh|hihatclosed|hat_cl|hh_", 0)
