@@ -10,6 +10,8 @@ without ``fastmath``.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 from numba import njit
@@ -19,11 +21,14 @@ F64 = npt.NDArray[np.float64]
 
 
 @njit(cache=True, nogil=True)
-def kweighted_power(x: F32, sos: F32, state: F32, power: F32) -> float:  # pragma: no cover - compiled
+def kweighted_power(
+    x: npt.NDArray[Any], scale: np.float32, sos: F32, state: F32, power: F32
+) -> float:  # pragma: no cover - compiled
     """power[i] = sum over channels of K-weighted x[c, i] squared, through the two sections of ``sos``;
     ``state`` (channels, 2, 2) carries the filters across calls (direct form II transposed, as sosfilt).
     The filter state lives in locals so the recursion never waits on memory. Returns max |x| (the
-    block's sample peak), found in the same pass."""
+    block's sample peak), found in the same pass. Samples are ``float32(x) * scale``: float32 ones
+    with scale 1.0, or the integers a WAV file holds with their scale (no float copy is made)."""
     channels, n = x.shape
     b00, b01, b02, a01, a02 = sos[0, 0], sos[0, 1], sos[0, 2], sos[0, 4], sos[0, 5]
     b10, b11, b12, a11, a12 = sos[1, 0], sos[1, 1], sos[1, 2], sos[1, 4], sos[1, 5]
@@ -31,7 +36,7 @@ def kweighted_power(x: F32, sos: F32, state: F32, power: F32) -> float:  # pragm
     peak = np.float32(0.0)
     if channels == 1:
         for i in range(n):
-            cur = x[0, i]
+            cur = np.float32(x[0, i]) * scale
             if abs(cur) > peak:
                 peak = abs(cur)
             mid = b00 * cur + l00
@@ -44,7 +49,7 @@ def kweighted_power(x: F32, sos: F32, state: F32, power: F32) -> float:  # pragm
     else:  # both channels in one loop: two independent recursions overlap in the pipeline
         r00, r01, r10, r11 = state[1, 0, 0], state[1, 0, 1], state[1, 1, 0], state[1, 1, 1]
         for i in range(n):
-            cur = x[0, i]
+            cur = np.float32(x[0, i]) * scale
             if abs(cur) > peak:
                 peak = abs(cur)
             mid = b00 * cur + l00
@@ -53,7 +58,7 @@ def kweighted_power(x: F32, sos: F32, state: F32, power: F32) -> float:  # pragm
             left = b10 * mid + l10
             l10 = b11 * mid - a11 * left + l11
             l11 = b12 * mid - a12 * left
-            cur = x[1, i]
+            cur = np.float32(x[1, i]) * scale
             if abs(cur) > peak:
                 peak = abs(cur)
             mid = b00 * cur + r00
@@ -70,41 +75,43 @@ def kweighted_power(x: F32, sos: F32, state: F32, power: F32) -> float:  # pragm
 
 @njit(cache=True, nogil=True)
 def clipped_samples(
-    block: F32, clip: np.float32, first: int, rate: int, per_second: F64
+    block: npt.NDArray[Any], scale: np.float32, clip: np.float32, first: int, rate: int, per_second: F64
 ) -> int:  # pragma: no cover
     """Samples (all channels) at or above ``clip``; adds each to ``per_second[(first + i) // rate]``."""
     channels, n = block.shape
     count = 0
     for i in range(n):
         for c in range(channels):
-            if abs(block[c, i]) >= clip:
+            if abs(np.float32(block[c, i]) * scale) >= clip:
                 count += 1
                 per_second[(first + i) // rate - (first // rate)] += 1.0
     return count
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _level(ext: F32, i: int) -> np.float32:  # pragma: no cover - compiled
+def _level(ext: npt.NDArray[Any], i: int, scale: np.float32) -> np.float32:  # pragma: no cover - compiled
     """The loudest channel's |x| at sample ``i``."""
-    v = abs(ext[0, i])
+    v = abs(np.float32(ext[0, i]) * scale)
     for c in range(1, ext.shape[0]):
-        w = abs(ext[c, i])
+        w = abs(np.float32(ext[c, i]) * scale)
         if w > v:
             v = w
     return np.float32(v)
 
 
 @njit(cache=True, nogil=True)
-def interpolated_peak(ext: F32, threshold: np.float32, reversed_phases: F64) -> float:  # pragma: no cover
+def interpolated_peak(
+    ext: npt.NDArray[Any], scale: np.float32, threshold: np.float32, reversed_phases: F64
+) -> float:  # pragma: no cover
     """Largest |4x interpolated value| in the two gaps beside each local maximum of the loudest
     channel's |x| at or above ``threshold`` that has a whole filter window on both sides (0.0 if none)."""
     channels, n = ext.shape
     phases, taps = reversed_phases.shape
     half = taps // 2
     best = 0.0
-    previous, current = _level(ext, half - 1), _level(ext, half)
+    previous, current = _level(ext, half - 1, scale), _level(ext, half, scale)
     for j in range(half, n - half):
-        following = _level(ext, j + 1)
+        following = _level(ext, j + 1, scale)
         apex = current >= threshold and current >= previous and current >= following
         previous, current = current, following
         if not apex:
@@ -112,26 +119,40 @@ def interpolated_peak(ext: F32, threshold: np.float32, reversed_phases: F64) -> 
         for c in range(channels):
             for start in (j - half, j - half + 1):  # the windows of the gaps (j - 1, j) and (j, j + 1)
                 for p in range(phases):
-                    total = abs(_dot12(ext, c, start, reversed_phases, p))
+                    total = abs(_dot12(ext, scale, c, start, reversed_phases, p))
                     if total > best:
                         best = total
     return best
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _dot12(ext: F32, c: int, start: int, h: F64, p: int) -> float:  # pragma: no cover - compiled
+def _dot12(
+    ext: npt.NDArray[Any], scale: np.float32, c: int, start: int, h: F64, p: int
+) -> float:  # pragma: no cover - compiled
     """sum(ext[c, start:start + 12] * h[p]) in float64, in numpy's pairwise order for twelve values
     (eight partial sums combined as a tree, then the last four added in turn)."""
     x = ext[c]
     res = (
-        (np.float64(x[start]) * h[p, 0] + np.float64(x[start + 1]) * h[p, 1])
-        + (np.float64(x[start + 2]) * h[p, 2] + np.float64(x[start + 3]) * h[p, 3])
+        (
+            np.float64(np.float32(x[start]) * scale) * h[p, 0]
+            + np.float64(np.float32(x[start + 1]) * scale) * h[p, 1]
+        )
+        + (
+            np.float64(np.float32(x[start + 2]) * scale) * h[p, 2]
+            + np.float64(np.float32(x[start + 3]) * scale) * h[p, 3]
+        )
     ) + (
-        (np.float64(x[start + 4]) * h[p, 4] + np.float64(x[start + 5]) * h[p, 5])
-        + (np.float64(x[start + 6]) * h[p, 6] + np.float64(x[start + 7]) * h[p, 7])
+        (
+            np.float64(np.float32(x[start + 4]) * scale) * h[p, 4]
+            + np.float64(np.float32(x[start + 5]) * scale) * h[p, 5]
+        )
+        + (
+            np.float64(np.float32(x[start + 6]) * scale) * h[p, 6]
+            + np.float64(np.float32(x[start + 7]) * scale) * h[p, 7]
+        )
     )
-    res += np.float64(x[start + 8]) * h[p, 8]
-    res += np.float64(x[start + 9]) * h[p, 9]
-    res += np.float64(x[start + 10]) * h[p, 10]
-    res += np.float64(x[start + 11]) * h[p, 11]
+    res += np.float64(np.float32(x[start + 8]) * scale) * h[p, 8]
+    res += np.float64(np.float32(x[start + 9]) * scale) * h[p, 9]
+    res += np.float64(np.float32(x[start + 10]) * scale) * h[p, 10]
+    res += np.float64(np.float32(x[start + 11]) * scale) * h[p, 11]
     return float(res)
