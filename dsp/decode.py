@@ -172,7 +172,7 @@ _SCALE = {
 
 
 #: interleaved integer formats read as they are (numpy dtype in native byte order, as FFmpeg stores them)
-_RAW = {"s16": np.int16, "s32": np.int32}
+_RAW: dict[str, type[np.signedinteger[Any]]] = {"s16": np.int16, "s32": np.int32}
 
 
 def _raw_native(frame: av.AudioFrame, channels: int) -> tuple[npt.NDArray[Any], float] | None:
@@ -181,7 +181,8 @@ def _raw_native(frame: av.AudioFrame, channels: int) -> tuple[npt.NDArray[Any], 
     if name not in _RAW or len(frame.layout.channels) != channels:
         return None
     count = frame.samples * channels
-    values = np.frombuffer(frame.planes[0], dtype=_RAW[name], count=count).reshape(-1, channels).T
+    plane = memoryview(frame.planes[0])  # AudioPlane has the buffer protocol
+    values = np.frombuffer(plane, dtype=_RAW[name], count=count).reshape(-1, channels).T
     return values, _SCALE[name]
 
 

@@ -157,7 +157,8 @@ class LoudnessMeter:
 
 def _floats(samples: npt.NDArray[Any], scale: np.float32) -> F32:
     """The float32 samples behind ``samples`` (cast, then times ``scale`` in float32)."""
-    return np.multiply(samples, scale, dtype=np.float32)
+    out: F32 = np.multiply(samples, scale, dtype=np.float32)
+    return out
 
 
 def integrated_loudness(subblocks: F64) -> float:
