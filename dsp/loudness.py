@@ -14,8 +14,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .peaks import clipped_samples, interpolated_peak, kweighted_power
-
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
 
@@ -77,6 +75,9 @@ class LoudnessMeter:
             raise ValueError("LoudnessMeter takes mono or stereo")
         self.rate = rate
         self.channels = channels
+        from . import peaks  # numba loads here, not for every importer of k_weighting_sos (the live meter)
+
+        self._loops = peaks
         self._sos = k_weighting_sos(rate).astype(np.float32)
         self._state = np.zeros((channels, self._sos.shape[0], 2), dtype=np.float32)
         self._sub_len = max(1, round(rate * 0.1))
@@ -102,7 +103,7 @@ class LoudnessMeter:
         # Per sample and channel the compiled loop does what scipy's sosfilt does; both channels'
         # powers are summed as BS.1770 asks (both weights are 1.0). It finds the sample peak too.
         power = np.empty(block.shape[1], np.float32)
-        peak = kweighted_power(block, factor, self._sos, self._state, power)
+        peak = self._loops.kweighted_power(block, factor, self._sos, self._state, power)
         self._peaks(block, factor, peak)
         if self._carry.size:
             power = np.concatenate([self._carry, power])
@@ -122,7 +123,7 @@ class LoudnessMeter:
             first, n = self._frames, block.shape[1]
             seconds = np.zeros((first + n - 1) // self.rate - first // self.rate + 1)
             clip = np.float32(CLIP_LEVEL)
-            self._clipped += clipped_samples(block, scale, clip, first, self.rate, seconds)
+            self._clipped += self._loops.clipped_samples(block, scale, clip, first, self.rate, seconds)
             for offset in np.flatnonzero(seconds):
                 second = first // self.rate + int(offset)
                 self._clipped_seconds[second] = self._clipped_seconds.get(second, 0) + int(seconds[offset])
@@ -138,8 +139,8 @@ class LoudnessMeter:
         head = np.concatenate([hist, _floats(block[:, :_TAPS_PER_PHASE], scale)], axis=1)
         one = np.float32(1.0)
         found = max(
-            interpolated_peak(head, one, threshold, self._reversed_phases),
-            interpolated_peak(block, scale, threshold, self._reversed_phases),
+            self._loops.interpolated_peak(head, one, threshold, self._reversed_phases),
+            self._loops.interpolated_peak(block, scale, threshold, self._reversed_phases),
         )
         self._true_peak = max(self._true_peak, peak, found)
 
