@@ -480,9 +480,9 @@ def _forfeit_of_messages(items: list[SignedEnvelope]) -> tuple[str, str] | None:
     committee: tuple[bytes, ...] = ()
     try:
         committee = draw_committee(s.announce, s.accept, s.rosters, s.seeds, s.joins).committee
-    except DrawError:
+    except DrawError as exc:
         if not s.withdrawals:
-            raise
+            raise InvalidResultError(f"no committee: {exc}") from exc
     return _forfeit(s, spec, committee)
 
 
