@@ -678,7 +678,8 @@ class BattleResult(BattleMessage):
 class BattleAttestation(BattleMessage):
     """A committee member's EIP-712 signature of Result(battleId, winner, resultHash) for the escrow.
 
-    ``result`` is the SHA-256 of the ``battle_result`` envelope the member checked, ``winner`` the EVM
+    ``result`` is the canonical result hash of the result the member checked
+    (``consensus.Result.result_hash``: the same for every bundle of that result), ``winner`` the EVM
     address of the side it names (from the escrow entry), ``signature`` 65 bytes r || s || v by the
     member's bound EVM key. Not evidence of the result: the chain counts these, the tally does not.
     """
