@@ -8,12 +8,16 @@ opens its commitment instead of earning a ``no_reveal`` offence.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from djmesh.protocol.cbor import decode, encode
 from djmesh.protocol.consensus import SealedVerdict
 from djmesh.protocol.envelope import decode_envelope
 from djmesh.protocol.errors import ProtocolError
+
+
+_NAME = re.compile(r"[0-9a-f]{64}\.(seed|verdict)")
 
 
 class BattleSecrets:
@@ -23,7 +27,7 @@ class BattleSecrets:
         self.root = root
 
     def _path(self, name: str) -> Path:
-        if not name or not all(c in "0123456789abcdef." for c in name):
+        if not _NAME.fullmatch(name):
             raise ValueError(f"not a secret name: {name!r}")
         return self.root / name
 
