@@ -44,6 +44,8 @@ class Battle:
     committee_size: int = 4
     viewers: int = 6
     mode: str = "sequential"
+    t0: int = T0  # when DJ A announces (ms)
+    extra_viewers: tuple[nacl.signing.SigningKey, ...] = ()  # joined after the fixed-key viewers
     dj_a: nacl.signing.SigningKey = field(default_factory=lambda: key(1))
     dj_b: nacl.signing.SigningKey = field(default_factory=lambda: key(2))
     secret_a: bytes = hashlib.sha256(b"secret a").digest()
@@ -54,25 +56,25 @@ class Battle:
         self.spec = BattleAnnounce(
             opponent=bytes(self.dj_b.verify_key),
             rules=rules,
-            accept_by=T0 + 10_000,
-            join_by=T0 + 20_000,
-            start_at=T0 + 30_000,
+            accept_by=self.t0 + 10_000,
+            join_by=self.t0 + 20_000,
+            start_at=self.t0 + 30_000,
             commit_seconds=30,
             reveal_seconds=30,
             seed_commit=seed_commitment(self.secret_a),
         )
         rules_set = self.spec.rules.set_seconds * 1000
-        assert self.spec.sets_end == T0 + 30_000 + (2 if self.mode == "sequential" else 1) * rules_set
-        self.announce = sign(self.spec, self.dj_a, created_at_ms=T0)
+        assert self.spec.sets_end == self.t0 + 30_000 + (2 if self.mode == "sequential" else 1) * rules_set
+        self.announce = sign(self.spec, self.dj_a, created_at_ms=self.t0)
         self.id = self.announce.content_id
         self.accept = sign(
             BattleAccept(battle=self.id, seed_commit=seed_commitment(self.secret_b)),
             self.dj_b,
-            created_at_ms=T0 + 1000,
+            created_at_ms=self.t0 + 1000,
         )
-        self.viewer_keys = [key(100 + i) for i in range(self.viewers)]
+        self.viewer_keys = [key(100 + i) for i in range(self.viewers)] + list(self.extra_viewers)
         self.joins = [
-            sign(BattleJoin(battle=self.id), k, created_at_ms=T0 + 2000 + i)
+            sign(BattleJoin(battle=self.id), k, created_at_ms=self.t0 + 2000 + i)
             for i, k in enumerate(self.viewer_keys)
         ]
         self.tracklists = [
