@@ -63,6 +63,17 @@ class Draw:
     evidence: tuple[SignedEnvelope, ...]  # the two rosters, the two seeds, the members' joins
 
 
+#: an honest DJ opens its seed only if the other DJ's roster keeps at least this share of its own
+KEEP_NUM, KEEP_DEN = 2, 3
+
+
+def roster_kept(mine: Iterable[bytes], theirs: Iterable[bytes]) -> bool:
+    """Whether the other DJ's roster keeps at least 2/3 of the viewers on ours (else it vetoed too many:
+    an honest DJ withholds its seed and the battle is cancelled rather than judged by a hand-picked few)."""
+    own = set(mine)
+    return len(own & set(theirs)) * KEEP_DEN >= len(own) * KEEP_NUM
+
+
 def _in_window(e: SignedEnvelope, spec: BattleAnnounce) -> bool:
     return spec.join_by <= e.created_at_ms <= spec.roster_by
 
@@ -116,6 +127,11 @@ def draw_committee(
     both = sorted((lists[0] & lists[1]) - set(dj.values()))
     seed = committee_seed(announce.content_id, opened["a"][pair], opened["b"][pair])
     committee = rank_committee(seed, dj.values(), both, spec.rules.committee_size)
+    if len(committee) < spec.rules.committee_size:
+        # a DJ vetoing viewers must not shrink the committee (and its quorum) below 3f + 1
+        raise DrawError(
+            f"the rosters agree on {len(both)} viewer(s); the committee needs {spec.rules.committee_size}"
+        )
     timely = {
         j.author: j for j in joins if isinstance(j.message, BattleJoin) and j.created_at_ms <= spec.join_by
     }
@@ -137,5 +153,6 @@ __all__ = [
     "committee_seed",
     "draw_committee",
     "rank_committee",
+    "roster_kept",
     "seed_commitment",
 ]

@@ -16,7 +16,6 @@ from djmesh.protocol.consensus import SealedVerdict
 from djmesh.protocol.envelope import decode_envelope
 from djmesh.protocol.errors import ProtocolError
 
-
 _NAME = re.compile(r"[0-9a-f]{64}\.(seed|verdict)")
 
 

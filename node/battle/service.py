@@ -66,7 +66,7 @@ from djmesh.protocol.battle import (
     VerdictReveal,
     battle_topic,
 )
-from djmesh.protocol.committee import seed_commitment
+from djmesh.protocol.committee import roster_kept, seed_commitment
 from djmesh.protocol.consensus import (
     Result,
     SealedVerdict,
@@ -139,11 +139,14 @@ class BattleService:
         auto_join: bool = True,
         liar: Liar | None = None,
         streams: SetStreams | None = None,
+        roster_policy: Callable[[tuple[bytes, ...]], tuple[bytes, ...]] | None = None,
     ) -> None:
         self.node = node
         self.live = live
         self.streams: SetStreams = streams if streams is not None else live
         self.auto_join = auto_join
+        #: which of the viewers that joined this DJ puts on its roster (its consent to their seats)
+        self.roster_policy = roster_policy or (lambda joined: joined)
         self.liar = liar
         self.battles: dict[bytes, BattleState] = {}
         self.secrets = BattleSecrets(node.home.root / "battle-secrets")
@@ -374,7 +377,7 @@ class BattleService:
                 log.exception("battle %s: stopping our stream failed", machine.battle_id.hex()[:12])
         elif isinstance(action, SignRoster) and self._my_side(state) is not None:
             at = max(_now_ms(), machine.spec.join_by)
-            roster = BattleRoster(battle=machine.battle_id, members=action.members)
+            roster = BattleRoster(battle=machine.battle_id, members=self.roster_policy(action.members))
             await self.node.publish_signed(sign(roster, self.node.identity.signing_key, created_at_ms=at))
         elif isinstance(action, RevealSeed) and (side := self._my_side(state)) is not None:
             await self._reveal_seed(state, side, action.rosters)
@@ -410,6 +413,17 @@ class BattleService:
 
     async def _reveal_seed(self, state: BattleState, side: str, rosters: tuple[bytes, bytes]) -> None:
         machine = state.machine
+        by_id = {r.content_id: r.message for r in machine.rosters}
+        mine, theirs = (
+            (by_id[rosters[0]], by_id[rosters[1]]) if side == "a" else (by_id[rosters[1]], by_id[rosters[0]])
+        )
+        assert isinstance(mine, BattleRoster) and isinstance(theirs, BattleRoster)
+        if not roster_kept(mine.members, theirs.members):
+            log.warning(
+                "battle %s: the other DJ's roster drops more than a third of ours; withholding our seed",
+                machine.battle_id.hex()[:12],
+            )
+            return
         accept = machine.accept.message if machine.accept is not None else None
         commitment = machine.spec.seed_commit if side == "a" else getattr(accept, "seed_commit", None)
         secret = self.secrets.load_seed(commitment) if commitment is not None else None

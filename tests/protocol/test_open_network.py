@@ -20,7 +20,7 @@ from djmesh.protocol.battle import (
     Received,
     Tick,
 )
-from djmesh.protocol.committee import DrawError, draw_committee
+from djmesh.protocol.committee import DrawError, draw_committee, roster_kept
 from djmesh.protocol.consensus import (
     InvalidResultError,
     build_result,
@@ -231,3 +231,16 @@ def test_the_whole_battle_in_any_order_with_duplicates_is_the_canonical_result(
 ) -> None:
     result = verify_bundle_envelope(_signed(_BATTLE, build_result([*order, *duplicates])))
     assert result.result_hash == _CANONICAL.result_hash
+
+
+def test_a_dj_cannot_shrink_the_committee_by_vetoing_viewers() -> None:
+    """A DJ that lists only its one Sybil would otherwise get a committee of 1 with quorum 1."""
+    b = Battle(viewers=6)
+    viewers = [bytes(k.verify_key) for k in b.viewer_keys]
+    sybil = key(950)
+    sybil_join = sign(BattleJoin(battle=b.id), sybil, created_at_ms=T0 + 3000)
+    rosters, seeds = b.draw_messages([bytes(sybil.verify_key)], [*viewers, bytes(sybil.verify_key)])
+    with pytest.raises(DrawError, match="committee needs 4"):
+        draw_committee(b.announce, b.accept, rosters, seeds, [*b.joins, sybil_join])
+    # and an honest DJ's node withholds its seed when the other roster drops over a third of its own
+    assert roster_kept(viewers, viewers[:4]) and not roster_kept(viewers, viewers[:3])
