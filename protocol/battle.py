@@ -800,7 +800,8 @@ class Finished:
 
 @dataclass(frozen=True)
 class SignRoster:
-    """``join_by`` passed: a DJ signs a ``battle_roster`` naming these viewers (the joins it holds)."""
+    """``join_by`` passed: a DJ signs a ``battle_roster`` from these viewers (every join it holds, earliest
+    first); which of them, at most ``MAX_ROSTER``, is the DJ's choice (``BattleService.roster_policy``)."""
 
     members: tuple[bytes, ...]
 
@@ -1124,7 +1125,7 @@ class BattleMachine:
         if not self._roster_asked and now_ms >= spec.join_by:
             self._roster_asked = True
             held = sorted(self.joins.values(), key=lambda e: (e.created_at_ms, e.author))
-            actions.append(SignRoster(tuple(sorted(e.author for e in held[:MAX_ROSTER]))))
+            actions.append(SignRoster(tuple(e.author for e in held)))
         if not self._seed_asked:
             firsts = [next((r for r in self.rosters if r.author == self.djs[s]), None) for s in SIDES]
             if firsts[0] is not None and firsts[1] is not None:

@@ -38,6 +38,7 @@ from djmesh.node.tasks import BackgroundTasks
 from djmesh.protocol import peer_id_from_public_key, public_key_from_peer_id, sign
 from djmesh.protocol.battle import (
     BATTLES_TOPIC,
+    MAX_ROSTER,
     SIDES,
     VERDICT_KEYS,
     AttestAbsent,
@@ -145,8 +146,9 @@ class BattleService:
         self.live = live
         self.streams: SetStreams = streams if streams is not None else live
         self.auto_join = auto_join
-        #: which of the viewers that joined this DJ puts on its roster (its consent to their seats)
-        self.roster_policy = roster_policy or (lambda joined: joined)
+        #: which of the viewers that joined (earliest first) this DJ puts on its roster: its consent to
+        #: their seats. Default: the peers it follows first, then the earliest joins, at most MAX_ROSTER.
+        self.roster_policy = roster_policy or self._default_roster
         self.liar = liar
         self.battles: dict[bytes, BattleState] = {}
         self.secrets = BattleSecrets(node.home.root / "battle-secrets")
@@ -271,6 +273,11 @@ class BattleService:
         state.my_set = my_set
         await self.node.publish(BattleAccept(battle=battle_id, seed_commit=self._new_seed_commitment()))
 
+    def _default_roster(self, joined: tuple[bytes, ...]) -> tuple[bytes, ...]:
+        followed = self.node.view.following()
+        ranked = sorted(range(len(joined)), key=lambda i: (joined[i] not in followed, i))
+        return tuple(sorted(joined[i] for i in ranked[:MAX_ROSTER]))
+
     def _new_seed_commitment(self) -> bytes:
         """A fresh seed secret, on disk before its commitment is published."""
         secret = os.urandom(32)
@@ -377,7 +384,8 @@ class BattleService:
                 log.exception("battle %s: stopping our stream failed", machine.battle_id.hex()[:12])
         elif isinstance(action, SignRoster) and self._my_side(state) is not None:
             at = max(_now_ms(), machine.spec.join_by)
-            roster = BattleRoster(battle=machine.battle_id, members=self.roster_policy(action.members))
+            members = tuple(sorted(set(self.roster_policy(action.members))))[:MAX_ROSTER]
+            roster = BattleRoster(battle=machine.battle_id, members=members)
             await self.node.publish_signed(sign(roster, self.node.identity.signing_key, created_at_ms=at))
         elif isinstance(action, RevealSeed) and (side := self._my_side(state)) is not None:
             await self._reveal_seed(state, side, action.rosters)

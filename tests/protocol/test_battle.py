@@ -97,7 +97,7 @@ def test_happy_path_through_every_phase() -> None:
     assert m.committee() == ()  # nobody knows the committee while joining
     # join_by: each DJ signs the joins it saw; with both rosters here, each DJ opens its seed
     asked = m.handle(Tick(), spec.join_by)
-    assert SignRoster(tuple(sorted(j.author for j in b.joins))) in asked
+    assert SignRoster(tuple(j.author for j in sorted(b.joins, key=lambda j: j.created_at_ms))) in asked
     assert [a for a in _feed(m, b.rosters, spec.join_by + 100) if isinstance(a, RevealSeed)] == [
         RevealSeed((b.rosters[0].content_id, b.rosters[1].content_id))
     ]
