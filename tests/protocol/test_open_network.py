@@ -16,8 +16,11 @@ from djmesh.protocol.battle import (
     BattleSeed,
     Finished,
     Ignored,
+    JudgeNow,
     Phase,
     Received,
+    RevealNow,
+    TallyNow,
     Tick,
 )
 from djmesh.protocol.committee import DrawError, draw_committee, roster_kept
@@ -244,3 +247,76 @@ def test_a_dj_cannot_shrink_the_committee_by_vetoing_viewers() -> None:
         draw_committee(b.announce, b.accept, rosters, seeds, [*b.joins, sybil_join])
     # and an honest DJ's node withholds its seed when the other roster drops over a third of its own
     assert roster_kept(viewers, viewers[:4]) and not roster_kept(viewers, viewers[:3])
+
+
+def test_a_committee_with_f_liars_f_sybils_and_a_restarted_member_on_a_hand_clock() -> None:
+    """n = 7 (f = 2): two members lie, two Sybils join (only DJ B lists them), one honest member's
+    machine is lost after it committed and rebuilt from its stored messages; every machine ends on
+    one result, the honest one."""
+    b = Battle(committee_size=7, viewers=7)
+    spec = b.spec
+    viewers = [bytes(k.verify_key) for k in b.viewer_keys]
+    sybil_keys = [key(960), key(961)]
+    sybil_joins = [sign(BattleJoin(battle=b.id), k, created_at_ms=T0 + 4000) for k in sybil_keys]
+    rosters, seeds = b.draw_messages(viewers, viewers + [bytes(k.verify_key) for k in sybil_keys])
+    machines = {bytes(m.verify_key): BattleMachine(b.announce) for m in b.members}
+    log: dict[bytes, list[SignedEnvelope]] = {k: [b.announce] for k in machines}  # what each node stored
+
+    def deliver(envelopes: list[SignedEnvelope], now: int) -> dict[bytes, list[object]]:
+        out: dict[bytes, list[object]] = {}
+        for member, machine in machines.items():
+            acts: list[object] = []
+            for e in envelopes:
+                acts += machine.handle(Received(e), now)
+                log[member].append(e)
+            acts += machine.handle(Tick(), now)
+            out[member] = acts
+        return out
+
+    deliver([b.accept, *b.joins, *sybil_joins], T0 + 5000)
+    deliver(rosters, spec.join_by + 100)
+    deliver(seeds, spec.join_by + 200)
+    assert all(set(m.committee()) == {bytes(k.verify_key) for k in b.members} for m in machines.values())
+    assert not {bytes(k.verify_key) for k in sybil_keys} & set(next(iter(machines.values())).committee())
+    deliver(b.tracklists[:1], spec.start_at)
+    deliver(b.tracklists[1:], spec.set_window("b")[0])
+    judged = deliver([], spec.sets_end)
+    assert all(any(isinstance(a, JudgeNow) for a in acts) for acts in judged.values())
+
+    liars = b.members[:2]
+    restarted = b.members[2]
+    sealed = {
+        bytes(m.verify_key): b.seal(m, scores(300, 900) if m in liars else scores(800, 500))
+        for m in b.members
+    }
+    on_disk = sealed[bytes(restarted.verify_key)]  # what BattleSecrets keeps across the crash
+    at = spec.sets_end + 2000
+    commits = [sealed[bytes(m.verify_key)].commit(m, created_at_ms=at) for m in b.members]
+    sybil_commits = [b.seal(k, scores(0, 1000)).commit(k, created_at_ms=at) for k in sybil_keys]
+    acts = deliver([*commits, *sybil_commits], at + 10)
+    assert all(any(isinstance(a, RevealNow) for a in x) for x in acts.values())
+
+    # the restarted member: a fresh machine fed its stored messages at their signed times, actions dropped
+    me = bytes(restarted.verify_key)
+    fresh = BattleMachine(b.announce)
+    for e in sorted(log[me][1:], key=lambda e: (e.created_at_ms, e.content_id)):
+        fresh.handle(Received(e), e.created_at_ms)
+    fresh.handle(Tick(), at + 20)
+    assert fresh.phase is Phase.REVEAL and fresh.committee() == machines[me].committee()
+    machines[me] = fresh
+
+    reveals = [
+        sealed[bytes(m.verify_key)].reveal(m, created_at_ms=at + 30) for m in b.members if m is not restarted
+    ]
+    reveals.append(on_disk.reveal(restarted, created_at_ms=max(at + 30, fresh.reveals_open_at())))
+    acts = deliver(reveals, at + 40)
+    tally_now = next(a for a in acts[me] if isinstance(a, TallyNow))
+    bundle = sign(build_result(tally_now.messages), restarted, created_at_ms=at + 50)
+    result = verify_bundle_envelope(bundle)
+    assert result.winner == "a" and result.revealed == 7
+    assert sorted((o.peer, o.kind) for o in result.offences) == sorted(
+        (bytes(k.verify_key), "outlier") for k in liars
+    )
+    finished = deliver([bundle], at + 60)
+    assert all(any(isinstance(a, Finished) for a in x) for x in finished.values())
+    assert {m.phase for m in machines.values()} == {Phase.DONE}
