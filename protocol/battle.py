@@ -1073,8 +1073,7 @@ class BattleMachine:
             return actions
         if self._withdrawn(actions):
             return actions
-        self._draw_steps(now_ms, actions)
-        if self.phase == Phase.CANCELLED:
+        if self._draw_steps(now_ms, actions):
             return actions
         if self.phase in (Phase.ACCEPTED, Phase.SETS):
             for side in SIDES:
@@ -1117,11 +1116,11 @@ class BattleMachine:
                 actions.append(TallyNow(self.evidence()))
         return actions
 
-    def _draw_steps(self, now_ms: int, actions: list[Action]) -> None:
-        """Ask the DJs for their rosters and seeds; cancel when no committee is fixed in time."""
+    def _draw_steps(self, now_ms: int, actions: list[Action]) -> bool:
+        """Ask the DJs for their rosters and seeds; cancel (True) when no committee is fixed in time."""
         spec = self.spec
         if self._committee is not None:
-            return
+            return False
         if not self._roster_asked and now_ms >= spec.join_by:
             self._roster_asked = True
             held = sorted(self.joins.values(), key=lambda e: (e.created_at_ms, e.author))
@@ -1131,11 +1130,11 @@ class BattleMachine:
             if firsts[0] is not None and firsts[1] is not None:
                 self._seed_asked = True
                 actions.append(RevealSeed((firsts[0].content_id, firsts[1].content_id)))
-        if self.committee():
-            return
-        if now_ms > spec.roster_by + ARRIVAL_GRACE_MS:
-            self._set_phase(Phase.CANCELLED, actions)
-            actions.append(Cancelled(f"no committee: {self.draw_problem()}"))
+        if self.committee() or now_ms <= spec.roster_by + ARRIVAL_GRACE_MS:
+            return False
+        self._set_phase(Phase.CANCELLED, actions)
+        actions.append(Cancelled(f"no committee: {self.draw_problem()}"))
+        return True
 
     def _withdrawn(self, actions: list[Action]) -> bool:
         if not self.withdrawals:

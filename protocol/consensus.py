@@ -51,7 +51,7 @@ from djmesh.protocol.battle import (
     scores_payload,
     winner_of,
 )
-from djmesh.protocol.cbor import CborValue, encode
+from djmesh.protocol.cbor import CborKey, CborValue, encode
 from djmesh.protocol.committee import Draw, DrawError, draw_committee, rank_committee
 from djmesh.protocol.envelope import SignedEnvelope, decode_envelope, sign
 from djmesh.protocol.errors import MalformedMessageError, ProtocolError
@@ -447,7 +447,7 @@ def tally(envelopes: Iterable[SignedEnvelope]) -> Tally:
 # ---- the canonical result hash -------------------------------------------------------------------
 
 
-def _hash(payload: dict[str, CborValue]) -> bytes:
+def _hash(payload: dict[CborKey, CborValue]) -> bytes:
     return hashlib.sha256(RESULT_CONTEXT + encode(payload)).digest()
 
 
