@@ -615,7 +615,7 @@ def verify_bundle_envelope(envelope: SignedEnvelope) -> Result:
         raise InvalidResultError("claimed winner does not follow from the medians")
     if tuple(bundle.offences) != tuple((o.peer, o.kind) for o in t.offences):
         raise InvalidResultError("claimed offences differ from what the messages show")
-    if len(s.tracklists) != 2:
+    if {t.author for t in s.tracklists} != set(djs.values()):
         raise InvalidResultError("a judged result rests on both DJs' tracklists")
     return Result(
         battle_id, envelope.author, envelope.created_at_ms, spec, djs, t.winner, t.scores, t.offences,

@@ -50,8 +50,10 @@ from djmesh.protocol.battle import (
     BattleMessage,
     BattleRoster,
     BattleSeed,
+    Cancelled,
     EscrowTerms,
     Finished,
+    Ignored,
     JudgeNow,
     Phase,
     Received,
@@ -365,6 +367,16 @@ class BattleService:
 
     async def _act(self, state: BattleState, action: object) -> None:
         machine = state.machine
+        if isinstance(action, Ignored):  # once per message: the inbox drops what it has seen
+            log.info(
+                "battle %s: %s from %s refused: %s",
+                machine.battle_id.hex()[:12],
+                action.envelope.kind,
+                action.envelope.author_peer_id,
+                action.reason,
+            )
+        elif isinstance(action, Cancelled):
+            log.info("battle %s: cancelled: %s", machine.battle_id.hex()[:12], action.reason)
         if isinstance(action, SetOpened) and action.side == self._my_side(state) and state.my_set:
             state.my_stream = await self.streams.start_stream(
                 state.my_set.source, title=f"{machine.spec.title or 'battle'} ({action.side.upper()})"
