@@ -32,6 +32,8 @@ from djmesh.node.store import Store
 from djmesh.node.tasks import BackgroundTasks
 from djmesh.node.views import FeedItem, SocialView
 from djmesh.protocol import public_key_from_peer_id, sign
+from djmesh.protocol.bounded import BoundedSet
+from djmesh.protocol.consensus import verify_bundle_envelope
 from djmesh.protocol.crew import CrewCryptoError, new_crew_key, open_crew_key, seal_crew_key, seal_crew_post
 from djmesh.protocol.envelope import SignedEnvelope, decode_envelope
 from djmesh.protocol.errors import ProtocolError
@@ -77,6 +79,18 @@ SYNC_MAX_PAGES = 20
 EVENT_QUEUE_SIZE = 1024
 
 
+def content_problem(envelope: SignedEnvelope) -> str | None:
+    """Why a well-formed message must still not be stored or forwarded: a ``battle_result`` that does
+    not prove what it claims (``consensus.verify_bundle_envelope``: forged, stale or non-canonical)."""
+    if envelope.kind != "battle_result":
+        return None
+    try:
+        verify_bundle_envelope(envelope)
+    except ProtocolError as exc:
+        return f"InvalidResult: {exc}"
+    return None
+
+
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -110,6 +124,7 @@ class Node:
         self._sync_limiter = SyncLimiter()
         # Validated in GossipSub, waiting for delivery; bounded in case delivery never comes.
         self._accepted: OrderedDict[bytes, SignedEnvelope] = OrderedDict()
+        self._refused = BoundedSet[bytes](10_000)  # content IDs refused for what they claim
         self._subscribers: set[asyncio.Queue[NodeEvent]] = set()
         self._topics: set[str] = set()
         self._tasks = BackgroundTasks("node")
@@ -309,6 +324,13 @@ class Node:
         if not belongs_on(envelope, topic):
             self._drop(origin, topic, f"WrongTopic: a {envelope.kind} does not belong on {topic}")
             return False
+        if envelope.content_id in self._refused:
+            return False  # refused before, and logged then
+        problem = content_problem(envelope)
+        if problem is not None:
+            self._refused.add(envelope.content_id)
+            self._drop(origin, topic, problem)
+            return False
         if isinstance(event, Duplicate):
             return True
         if envelope.author in self._blocked:
@@ -408,6 +430,11 @@ class Node:
                 newest = max(newest, envelope.created_at_ms)
                 if not any(belongs_on(envelope, topic) for topic in topics):
                     self._drop(peer, None, "WrongTopic: sync returned a message we did not ask for")
+                elif envelope.content_id in self._refused:
+                    continue
+                elif (problem := content_problem(envelope)) is not None:
+                    self._refused.add(envelope.content_id)
+                    self._drop(peer, None, f"{problem} (sync)")
                 elif envelope.author not in blocked:
                     batch.append(envelope)
             stored += self._store_new(batch, via="sync")
