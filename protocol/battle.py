@@ -1,10 +1,12 @@
 """Battles: their signed message kinds and the battle as a sans-IO state machine.
 
 A battle is the content ID of its ``battle_announce`` (by DJ A, naming DJ B and the rules).
-DJ B accepts; viewers who want to judge join before ``join_by``; each DJ publishes a
-signed tracklist as their set starts; after the sets the committee (see ``consensus``)
+DJ B accepts; viewers who want to judge join before ``join_by``; then each DJ signs a roster
+of the joins it saw and opens its seed commitment, which fixes the committee (``committee``);
+each DJ publishes a signed tracklist as their set starts; after the sets the committee
 commits to verdicts, then reveals them (as soon as every member has committed, at the latest
-after the commit deadline); anyone may publish the result bundle.
+after the commit deadline); anyone may publish the result bundle. A DJ may withdraw; a set
+that never came is a forfeit on 2f+1 members' ``battle_absent``.
 
 ``BattleMachine`` holds no sockets and no clock: the caller feeds it received envelopes
 and ticks with an explicit ``now_ms`` and carries out the actions it returns, in the
