@@ -19,7 +19,7 @@ from djmesh.protocol.consensus import (
     tally,
     verify_result,
 )
-from djmesh.protocol.envelope import SignedEnvelope, sign
+from djmesh.protocol.envelope import SignedEnvelope, decode_envelope, sign
 from djmesh.protocol.errors import ProtocolError
 from tests.helpers.cli import CliRunner
 from tests.protocol.battle_helpers import MODEL, Battle, key, scores
@@ -329,6 +329,9 @@ def test_cli_verify(djmesh: CliRunner, tmp_path: Path) -> None:
     assert ok.returncode == 0, ok.stderr
     summary = ok.json()
     assert summary["valid"] and summary["winner"] == "a" and summary["revealed"] == 4
+    # the canonical result hash: the same for this bundle re-signed by anyone else
+    resigned = sign(decode_envelope(good.read_bytes(), now_ms=None).message, key(5), created_at_ms=b.spec.reveal_by)
+    assert summary["result_hash"] == verify_result(resigned.wire).result_hash.hex()
     assert [o["kind"] for o in summary["offences"]] == ["outlier"]
     text = djmesh("verify", str(good))
     assert text.returncode == 0 and "valid result" in text.stdout
