@@ -330,7 +330,9 @@ def test_cli_verify(djmesh: CliRunner, tmp_path: Path) -> None:
     summary = ok.json()
     assert summary["valid"] and summary["winner"] == "a" and summary["revealed"] == 4
     # the canonical result hash: the same for this bundle re-signed by anyone else
-    resigned = sign(decode_envelope(good.read_bytes(), now_ms=None).message, key(5), created_at_ms=b.spec.reveal_by)
+    resigned = sign(
+        decode_envelope(good.read_bytes(), now_ms=None).message, key(5), created_at_ms=b.spec.reveal_by
+    )
     assert summary["result_hash"] == verify_result(resigned.wire).result_hash.hex()
     assert [o["kind"] for o in summary["offences"]] == ["outlier"]
     text = djmesh("verify", str(good))
