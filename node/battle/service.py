@@ -38,6 +38,7 @@ from djmesh.node.tasks import BackgroundTasks
 from djmesh.protocol import peer_id_from_public_key, public_key_from_peer_id, sign
 from djmesh.protocol.battle import (
     BATTLES_TOPIC,
+    MAX_JOINS,
     MAX_ROSTER,
     SIDES,
     VERDICT_KEYS,
@@ -83,6 +84,8 @@ from djmesh.protocol.envelope import SignedEnvelope, decode_envelope
 log = logging.getLogger(__name__)
 
 TICK_S = 0.25
+#: how long after join_by a DJ waits for joins still in flight before signing its roster
+ROSTER_SETTLE_MS = 2000
 SAMPLE_RATE = 48_000
 
 
@@ -289,7 +292,20 @@ class BattleService:
 
     async def join(self, battle_id: bytes) -> None:
         await self.node.join_topic(battle_topic(battle_id))
-        await self.node.publish(BattleJoin(battle=battle_id))
+        envelope = await self.node.publish(BattleJoin(battle=battle_id))
+        state = self.battles.get(battle_id)
+        if state is not None:
+            self._spawn(self._repeat_join(envelope, state.machine.spec.join_by))
+
+    async def _repeat_join(self, envelope: SignedEnvelope, join_by: int) -> None:
+        """Say our join again before ``join_by``: gossip reaches only the peers already subscribed, and a
+        DJ missing it from its roster leaves us without a seat (and a short roster, without a committee)."""
+        for at in (_now_ms() + 1500, join_by - 500):
+            wait_s = (at - _now_ms()) / 1000
+            if wait_s <= 0 or at > join_by:
+                continue
+            await asyncio.sleep(wait_s)
+            await self.node.publish_signed(envelope)
 
     async def wait_result(self, battle_id: bytes, timeout_s: float) -> Result | None:
         state = self.battles.get(battle_id)
@@ -395,10 +411,7 @@ class BattleService:
             except Exception:  # the set is over either way; a failed settlement is the seller's to report
                 log.exception("battle %s: stopping our stream failed", machine.battle_id.hex()[:12])
         elif isinstance(action, SignRoster) and self._my_side(state) is not None:
-            at = max(_now_ms(), machine.spec.join_by)
-            members = tuple(sorted(set(self.roster_policy(action.members))))[:MAX_ROSTER]
-            roster = BattleRoster(battle=machine.battle_id, members=members)
-            await self.node.publish_signed(sign(roster, self.node.identity.signing_key, created_at_ms=at))
+            self._spawn(self._sign_roster(state))
         elif isinstance(action, RevealSeed) and (side := self._my_side(state)) is not None:
             await self._reveal_seed(state, side, action.rosters)
         elif isinstance(action, AttestAbsent) and self.node.public_key in action.committee:
@@ -418,6 +431,27 @@ class BattleService:
             self._finish(state)
         for listener in self.listeners:
             listener(machine.battle_id, action)
+
+    async def _sign_roster(self, state: BattleState) -> None:
+        """Sign our roster a moment after ``join_by``: joins signed in time may still be in flight, and a
+        DJ that subscribed to the battle late fetches the joins it missed (a viewer missing from one
+        roster has no seat; fewer than 3f + 1 on both, no committee)."""
+        machine = state.machine
+        spec = machine.spec
+        topic = battle_topic(machine.battle_id)
+        settle_at = spec.join_by + min(ROSTER_SETTLE_MS, (spec.roster_by - spec.join_by) // 3)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.node.sync([topic]), max(0.1, (settle_at - _now_ms()) / 1000))
+        if (delay := (settle_at - _now_ms()) / 1000) > 0:
+            await asyncio.sleep(delay)
+        for join in self.node.store.by_topics([topic], kinds=(BattleJoin.KIND,), limit=MAX_JOINS):
+            if join.author not in machine.joins:
+                await self._handle(state, join)
+        joined = sorted(machine.joins.values(), key=lambda e: (e.created_at_ms, e.author))
+        members = tuple(sorted(set(self.roster_policy(tuple(e.author for e in joined)))))[:MAX_ROSTER]
+        at = min(max(_now_ms(), spec.join_by), spec.roster_by)
+        roster = BattleRoster(battle=machine.battle_id, members=members)
+        await self.node.publish_signed(sign(roster, self.node.identity.signing_key, created_at_ms=at))
 
     async def _reveal(self, state: BattleState) -> None:
         """Open our commitment once (after a restart too: the sealed verdict is on disk)."""
