@@ -53,6 +53,8 @@ VERDICT_KEYS: tuple[str, ...] = (*CRITERIA, "technical", "musical", "crowd", "to
 MAX_SCORE = 1000
 #: how long after a deadline a message signed before it may still arrive (gossip delay)
 ARRIVAL_GRACE_MS = 10_000
+#: rosters and seeds travel one after the other (a seed waits for both rosters): twice the grace
+ROSTER_GRACE_MS = 2 * ARRIVAL_GRACE_MS
 MAX_COMMITTEE = 31
 MAX_TRACKS = 16
 SIDES = ("a", "b")
@@ -990,14 +992,14 @@ class BattleMachine:
             self.accept = self.accept or envelope
             return []
         if isinstance(message, BattleJoin):
-            if self._committee is not None or now_ms > spec.roster_by + ARRIVAL_GRACE_MS:
+            if self._committee is not None or now_ms > spec.roster_by + ROSTER_GRACE_MS:
                 return [Ignored(envelope, "joined after the deadline")]
             if len(self.joins) >= MAX_JOINS and envelope.author not in self.joins:
                 return [Ignored(envelope, "too many joins")]
             self.joins.setdefault(envelope.author, envelope)
             return []
         if isinstance(message, BattleRoster | BattleSeed):
-            if now_ms > spec.roster_by + ARRIVAL_GRACE_MS or self._committee is not None:
+            if now_ms > spec.roster_by + ROSTER_GRACE_MS or self._committee is not None:
                 return [Ignored(envelope, f"{envelope.kind} after the committee was fixed")]
             return self._keep(
                 self.rosters if isinstance(message, BattleRoster) else self.seeds, envelope, MAX_PER_DJ
@@ -1132,7 +1134,7 @@ class BattleMachine:
             if firsts[0] is not None and firsts[1] is not None:
                 self._seed_asked = True
                 actions.append(RevealSeed((firsts[0].content_id, firsts[1].content_id)))
-        if self.committee() or now_ms <= spec.roster_by + ARRIVAL_GRACE_MS:
+        if self.committee() or now_ms <= spec.roster_by + ROSTER_GRACE_MS:
             return False
         self._set_phase(Phase.CANCELLED, actions)
         actions.append(Cancelled(f"no committee: {self.draw_problem()}"))

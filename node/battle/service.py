@@ -84,8 +84,9 @@ from djmesh.protocol.envelope import SignedEnvelope, decode_envelope
 log = logging.getLogger(__name__)
 
 TICK_S = 0.25
-#: how long after join_by a DJ waits for joins still in flight before signing its roster
-ROSTER_SETTLE_MS = 2000
+#: a DJ signs its roster this long before roster_by (at most a quarter of the roster window), so joins
+#: signed by join_by but slow to arrive (gossip under load) still make it onto the roster
+ROSTER_MARGIN_MS = 1000
 SAMPLE_RATE = 48_000
 
 
@@ -246,8 +247,8 @@ class BattleService:
         now = _now_ms()
         start_at = now + int(start_in_s * 1000)
         accept_by = now + int((accept_s if accept_s is not None else start_in_s / 2) * 1000)
-        # joins close before the sets, leaving the DJs time to sign rosters and open their seeds
-        join_by = max(accept_by, start_at - max(500, min(10_000, (start_at - accept_by) // 2)))
+        # joins close before the sets, leaving the DJs time to collect them, sign rosters and open seeds
+        join_by = max(accept_by, start_at - max(500, min(20_000, 3 * (start_at - accept_by) // 4)))
         message = BattleAnnounce(
             opponent=public_key_from_peer_id(opponent),
             rules=rules,
@@ -433,13 +434,13 @@ class BattleService:
             listener(machine.battle_id, action)
 
     async def _sign_roster(self, state: BattleState) -> None:
-        """Sign our roster a moment after ``join_by``: joins signed in time may still be in flight, and a
+        """Sign our roster late in the roster window: joins signed in time may still be in flight, and a
         DJ that subscribed to the battle late fetches the joins it missed (a viewer missing from one
         roster has no seat; fewer than 3f + 1 on both, no committee)."""
         machine = state.machine
         spec = machine.spec
         topic = battle_topic(machine.battle_id)
-        settle_at = spec.join_by + min(ROSTER_SETTLE_MS, (spec.roster_by - spec.join_by) // 3)
+        settle_at = spec.roster_by - min(ROSTER_MARGIN_MS, (spec.roster_by - spec.join_by) // 4)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.node.sync([topic]), max(0.1, (settle_at - _now_ms()) / 1000))
         if (delay := (settle_at - _now_ms()) / 1000) > 0:
