@@ -153,6 +153,9 @@ def _verify(args: argparse.Namespace) -> int:
         _print_json({"valid": True, **summary})
     else:
         print(f"valid result for battle {summary['battle_id']}")
+        print(f"result hash: {summary['result_hash']}")
+        if summary["forfeit"] is not None:
+            print(f"forfeit: DJ {str(summary['forfeit']).upper()} ({summary['forfeit_how']})")
         print(f"winner: {summary['winner']}  (genre {summary['genre']})")
         print(f"revealed {summary['revealed']}/{summary['committee_size']} (quorum {summary['quorum']})")
         for side in ("a", "b"):

@@ -32,6 +32,8 @@ from djmesh.node.store import Store
 from djmesh.node.tasks import BackgroundTasks
 from djmesh.node.views import FeedItem, SocialView
 from djmesh.protocol import public_key_from_peer_id, sign
+from djmesh.protocol.bounded import BoundedSet
+from djmesh.protocol.consensus import verify_bundle_envelope
 from djmesh.protocol.crew import CrewCryptoError, new_crew_key, open_crew_key, seal_crew_key, seal_crew_post
 from djmesh.protocol.envelope import EnvelopeCache, SignedEnvelope, decode_envelope
 from djmesh.protocol.errors import ProtocolError
@@ -81,6 +83,18 @@ SYNC_SLICE_S = 0.005
 EVENT_QUEUE_SIZE = 1024
 
 
+def content_problem(envelope: SignedEnvelope) -> str | None:
+    """Why a well-formed message must still not be stored or forwarded: a ``battle_result`` that does
+    not prove what it claims (``consensus.verify_bundle_envelope``: forged, stale or non-canonical)."""
+    if envelope.kind != "battle_result":
+        return None
+    try:
+        verify_bundle_envelope(envelope)
+    except ProtocolError as exc:
+        return f"InvalidResult: {exc}"
+    return None
+
+
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -119,6 +133,7 @@ class Node:
         self._sync_budget = SyncBudget()
         # Validated in GossipSub, waiting for delivery; bounded in case delivery never comes.
         self._accepted: OrderedDict[bytes, SignedEnvelope] = OrderedDict()
+        self._refused = BoundedSet[bytes](10_000)  # content IDs refused for what they claim
         self._subscribers: set[asyncio.Queue[NodeEvent]] = set()
         self._topics: set[str] = set()
         self._tasks = BackgroundTasks("node")
@@ -327,6 +342,8 @@ class Node:
         if envelope.author in self._blocked:
             self._drop(origin, topic, "Blocked: author is blocked here")
             return Verdict.IGNORE
+        if envelope.content_id in self._refused:
+            return Verdict.REJECT  # refused before, and logged then
         invalid = self._invalid_content(envelope)
         if invalid is not None:
             self._drop(origin, topic, invalid)
@@ -337,11 +354,12 @@ class Node:
         return Verdict.ACCEPT
 
     def _invalid_content(self, envelope: SignedEnvelope) -> str | None:
-        """Why a well-signed message is still invalid, checked before it is stored or forwarded:
-        a result bundle must verify (``VerifiedResults``, cached by content ID, so once per bundle)."""
-        if envelope.kind == "battle_result" and self.results.verify(envelope) is None:
-            return "InvalidBundle: the battle result bundle does not verify"
-        return None
+        """Why a well-signed message is still invalid, checked before it is stored or forwarded
+        (``content_problem``); a refused content ID is remembered, so it is checked and logged once."""
+        problem = content_problem(envelope)
+        if problem is not None:
+            self._refused.add(envelope.content_id)
+        return problem
 
     def _on_gossip(self, topic: str, data: bytes, peer: str) -> None:
         envelope = self._accepted.pop(hashlib.sha256(data).digest(), None)
@@ -441,7 +459,7 @@ class Node:
                 newest = max(newest, envelope.created_at_ms)
                 if not any(belongs_on(envelope, topic) for topic in topics):
                     self._drop(peer, None, "WrongTopic: sync returned a message we did not ask for")
-                elif envelope.author in blocked:
+                elif envelope.author in blocked or envelope.content_id in self._refused:
                     continue
                 elif (invalid := self._invalid_content(envelope)) is not None:
                     self._drop(peer, None, f"{invalid} (sync)")

@@ -196,7 +196,7 @@ async def test_an_invalid_result_bundle_is_neither_stored_nor_forwarded(tmp_path
         now = int(time.time() * 1000)
         await mallory.publish(BATTLES_TOPIC, sign(flipped, mallory_key, created_at_ms=now).wire)
         await wait_until(
-            lambda: "InvalidBundle" in bob.dropped, what=lambda: f"bob to drop it ({bob.dropped})"
+            lambda: "InvalidResult" in bob.dropped, what=lambda: f"bob to drop it ({bob.dropped})"
         )
         await mallory.publish(BATTLES_TOPIC, sign(honest, mallory_key, created_at_ms=now + 1).wire)
         await wait_until(
