@@ -337,13 +337,13 @@ class Node:
         if not belongs_on(envelope, topic):
             self._drop(origin, topic, f"WrongTopic: a {envelope.kind} does not belong on {topic}")
             return Verdict.REJECT
+        if envelope.content_id in self._refused:
+            return Verdict.REJECT  # refused before, and logged then
         if isinstance(event, Duplicate):
             return Verdict.ACCEPT
         if envelope.author in self._blocked:
             self._drop(origin, topic, "Blocked: author is blocked here")
             return Verdict.IGNORE
-        if envelope.content_id in self._refused:
-            return Verdict.REJECT  # refused before, and logged then
         invalid = self._invalid_content(envelope)
         if invalid is not None:
             self._drop(origin, topic, invalid)
