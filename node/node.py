@@ -11,13 +11,13 @@ import asyncio
 import functools
 import hashlib
 import logging
-import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Coroutine, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
+from djmesh.node.clock import now_ms as _now_ms
 from djmesh.node.config import NodeConfig
 from djmesh.node.errors import NodeError
 from djmesh.node.events import MessageDropped, MessageStored, NodeEvent, Notification, SyncFinished
@@ -75,10 +75,6 @@ GOSSIP_MAX_AGE_MS = 15 * 60 * 1000
 SYNC_OVERLAP_MS = 10 * 60 * 1000
 SYNC_MAX_PAGES = 20
 EVENT_QUEUE_SIZE = 1024
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 @dataclass

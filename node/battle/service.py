@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from djmesh.node.clock import now_ms as _now_ms
 from djmesh.node.errors import NodeError
 from djmesh.node.events import MessageStored
 from djmesh.node.live.service import LiveService
@@ -65,10 +66,6 @@ log = logging.getLogger(__name__)
 
 TICK_S = 0.25
 SAMPLE_RATE = 48_000
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 @dataclass(frozen=True)
