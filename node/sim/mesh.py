@@ -315,7 +315,7 @@ class LiveMesh:
     # -- figures ---------------------------------------------------------------------------------
 
     def depth(self) -> int:
-        return max((n.subscription.hops for n in self.live_subscribers()), default=0)
+        return max((n.subscription.hops for n in self.live_subscribers() if n.subscription), default=0)
 
     def live_subscribers(self) -> list[MeshNode]:
         return [n for n in self.listeners if not n.crashed and n.subscription is not None]

@@ -33,7 +33,9 @@ def test_a_hand_driven_clock_wakes_sleepers_in_deadline_order() -> None:
         woke.append((name, virtual.now()))
 
     async def main() -> None:
-        tasks = [asyncio.ensure_future(sleeper(n, s)) for n, s in (("late", 5.0), ("early", 1.5), ("mid", 3.0))]
+        tasks = [
+            asyncio.ensure_future(sleeper(n, s)) for n, s in (("late", 5.0), ("early", 1.5), ("mid", 3.0))
+        ]
         await asyncio.sleep(0)
         assert virtual.next_deadline() == 1.5
         while virtual.advance_to_next() is not None:

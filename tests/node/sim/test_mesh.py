@@ -41,7 +41,9 @@ def test_the_tree_forms_delivers_and_heals_after_relays_crash_under_loss() -> No
         listeners = mesh.add_listeners(50)
         await mesh.join_all(listeners, over_s=2.0)
         assert [n.host for n in listeners if n.join_error is not None] == []
-        await virtual_wait_until(lambda: hearing(listeners), timeout_s=5, what="every listener hears the stream")
+        await virtual_wait_until(
+            lambda: hearing(listeners), timeout_s=5, what="every listener hears the stream"
+        )
         assert_tree(mesh)
         assert mesh.depth() >= 3  # 50 listeners, 4 children each: the tree had to grow downwards
 
@@ -88,9 +90,15 @@ def test_a_subtree_cut_off_by_a_partition_rejoins_after_it_heals() -> None:
         await mesh.start_stream()
         listeners = mesh.add_listeners(20)
         await mesh.join_all(listeners, over_s=1.0)
-        await virtual_wait_until(lambda: hearing(listeners), timeout_s=5, what="every listener hears the stream")
+        await virtual_wait_until(
+            lambda: hearing(listeners), timeout_s=5, what="every listener hears the stream"
+        )
         assert mesh.dj.hub is not None
-        relay = next(n for n in listeners if n.subscription and n.subscription.hops == 1 and n.subscription.hub.children)
+        relay = next(
+            n
+            for n in listeners
+            if n.subscription and n.subscription.hops == 1 and n.subscription.hub.children
+        )
         cut = [relay, *mesh.below([relay])]
         rest = [n for n in listeners if n not in cut]
         assert len(cut) >= 2 and rest
@@ -101,7 +109,9 @@ def test_a_subtree_cut_off_by_a_partition_rejoins_after_it_heals() -> None:
         assert hearing(rest)  # the rest of the tree plays on
 
         network.heal()
-        await virtual_wait_until(lambda: hearing(listeners), timeout_s=20, what="the cut-off subtree hears again")
+        await virtual_wait_until(
+            lambda: hearing(listeners), timeout_s=20, what="the cut-off subtree hears again"
+        )
         assert all(n.subscription is not None and n.subscription.error is None for n in listeners)
         assert_tree(mesh)
         await mesh.close()

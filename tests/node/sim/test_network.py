@@ -37,7 +37,9 @@ class Recorder:
         self.closed.append((self._now(), reason))
 
 
-async def pair(network: SimNetwork, a: str = "10.0.0.1", b: str = "10.0.0.2") -> tuple[SimLink, Recorder, Recorder]:
+async def pair(
+    network: SimNetwork, a: str = "10.0.0.1", b: str = "10.0.0.2"
+) -> tuple[SimLink, Recorder, Recorder]:
     """A link from ``a`` to ``b``: (client side, what the client heard, what the server heard)."""
     server_heard, client_heard = Recorder(), Recorder()
 
