@@ -25,11 +25,13 @@ the longest recovery, simulated and wall seconds.
 
     .venv/bin/python bench/scale.py --listeners 1000,10000 --json
     .venv/bin/python bench/scale.py --listeners 200 --seed 2
+    .venv/bin/python bench/scale.py --calibrate   # the sim against bench/stream.py's real 3-node figures
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import logging
 import sys
@@ -38,8 +40,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from djmesh.node.clock import VirtualClock, run_virtual
-from djmesh.node.sim.mesh import ScaleRun, run_scale
+from djmesh.node.clock import VirtualClock, now_us, run_virtual
+from djmesh.node.sim.mesh import LATENCY_BINS_MS, LiveMesh, ScaleRun, histogram_percentile, run_scale
 from djmesh.node.sim.network import LinkProfile, SimNetwork
 
 GOALS = {"p95_latency_ms": {1000: 250, 10000: 350}, "recovery_p95_s": 2.0}
@@ -64,6 +66,39 @@ def one(listeners: int, args: argparse.Namespace) -> dict[str, float | int]:
     return row
 
 
+async def calibrate() -> dict[str, float | int]:
+    """bench/stream.py's 1-hop and re-parent rows, simulated: DJ -> relay -> listener on loopback-like links.
+
+    As there, the DJ's budget is 1 while the listener joins (so it goes via the relay) and 2 after;
+    then the relay dies. Compare with BENCHMARKS.md's real figures (1 hop p50 4.4 ms, gap 641 ms).
+    """
+    mesh = LiveMesh(SimNetwork(1, LinkProfile(latency_s=(0.00005, 0.0001))), seed=1, max_children=4)
+    await mesh.start_stream()
+    assert mesh.dj.hub is not None
+    relay, listener = mesh.add_listeners(2)
+    await mesh.join_all([relay], over_s=0.0)
+    mesh.dj.hub.max_children = 1
+    await mesh.join_all([listener], over_s=0.0)
+    await asyncio.sleep(2.0)
+    histogram = [0] * LATENCY_BINS_MS
+    mesh.latency_ms = histogram
+    await asyncio.sleep(5.0)
+    mesh.latency_ms = None
+    assert listener.subscription is not None
+    hops_before = listener.subscription.hops
+    mesh.dj.hub.max_children = 2
+    listener.meter.mark()
+    await mesh.crash([relay])
+    await asyncio.sleep(3.0)
+    return {
+        "one_hop_p50_ms": histogram_percentile(histogram, 0.5),
+        "one_hop_p95_ms": histogram_percentile(histogram, 0.95),
+        "reparent_gap_ms": round(listener.meter.gap_s(now_us()) * 1000, 1),
+        "hops_before": hops_before,
+        "hops_after": listener.subscription.hops,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -78,8 +113,17 @@ def main() -> None:
     parser.add_argument("--jitter", type=float, default=2.0, help="per-packet jitter, ms (uniform 0..this)")
     parser.add_argument("--loss", type=float, default=0.0, help="datagram loss probability")
     parser.add_argument("--max-children", type=int, default=8)
+    parser.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="only the 3-node check against bench/stream.py's real figures",
+    )
     args = parser.parse_args()
-    logging.basicConfig(level=logging.ERROR)
+    if args.calibrate:
+        print(json.dumps(run_virtual(calibrate(), VirtualClock())))
+        return
+    logging.basicConfig(level=logging.ERROR, format="%(asctime)s %(message)s")
+    logging.getLogger("djmesh.node.sim.mesh").setLevel(logging.INFO)  # progress, on stderr
     for count in (int(part) for part in args.listeners.split(",") if part.strip()):
         row = one(count, args)
         if args.json:

@@ -56,6 +56,7 @@ class Meter:
         self.played = 0
         self.concealed = 0
         self.segments = 0
+        self.record_frames = 0
         self.record_lost = 0
 
     def on_playout(self, item: Playout, now_us: int) -> None:
@@ -74,6 +75,7 @@ class Meter:
 
     def on_segment(self, segment: SetSegment) -> None:
         self.segments += 1
+        self.record_frames += len(segment.frames)
         self.record_lost += sum(frame is None for frame in segment.frames)
 
     def on_end(self, error: str | None) -> None:
@@ -373,6 +375,7 @@ async def run_scale(run: ScaleRun, network: SimNetwork) -> dict[str, float | int
     del announce
     nodes = mesh.add_listeners(run.listeners)
     await mesh.join_all(nodes, over_s=run.join_over_s)
+    log.info("%d listeners: joined by %.1f s (virtual)", run.listeners, monotonic())
     await asyncio.sleep(run.settle_s)
     histogram = [0] * LATENCY_BINS_MS
     mesh.latency_ms = histogram
@@ -387,6 +390,7 @@ async def run_scale(run: ScaleRun, network: SimNetwork) -> dict[str, float | int
     for node in affected:
         node.meter.mark()
     await mesh.crash(victims)
+    log.info("%d listeners: %d relays crashed at %.1f s (virtual)", run.listeners, len(victims), monotonic())
     await asyncio.sleep(run.recover_s)
     end_us = now_us()
     gaps = [node.meter.gap_s(end_us) for node in affected]
