@@ -371,8 +371,7 @@ class ScaleRun:
 
 async def run_scale(run: ScaleRun, network: SimNetwork) -> dict[str, float | int]:
     mesh = LiveMesh(network, seed=run.seed, max_children=run.max_children)
-    announce = await mesh.start_stream()
-    del announce
+    await mesh.start_stream()
     nodes = mesh.add_listeners(run.listeners)
     await mesh.join_all(nodes, over_s=run.join_over_s)
     log.info("%d listeners: joined by %.1f s (virtual)", run.listeners, monotonic())
