@@ -80,7 +80,7 @@ def test_the_virtual_loop_skips_idle_time_and_its_services_see_it() -> None:
 
     started = time.perf_counter()
     run_virtual(main(), virtual)
-    assert time.perf_counter() - started < 5  # not an hour
+    assert time.perf_counter() - started < 60  # not an hour
     assert seen["loop_before"] == 0.0
     assert seen["loop_after"] == seen["monotonic"] == pytest.approx(3690.0)
     assert seen["now_ms"] == VIRTUAL_EPOCH_US // 1000 + 3_690_000
