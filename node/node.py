@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
+from djmesh.node.clock import now_ms as _now_ms
 from djmesh.node.config import NodeConfig
 from djmesh.node.errors import NodeError
 from djmesh.node.events import MessageDropped, MessageStored, NodeEvent, Notification, SyncFinished
@@ -93,10 +94,6 @@ def content_problem(envelope: SignedEnvelope) -> str | None:
     except ProtocolError as exc:
         return f"InvalidResult: {exc}"
     return None
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 @dataclass

@@ -36,6 +36,7 @@ from djmesh.ledger.evm.errors import LedgerError, TransactionFailedError
 from djmesh.ledger.evm.escrow import Attestation, Escrow, EscrowBattle, committee_order, quorum, result_digest
 from djmesh.ledger.evm.sender import TxSender
 from djmesh.node.battle.service import BattleService, DjSet
+from djmesh.node.clock import now_ms as _now_ms
 from djmesh.node.errors import NodeError
 from djmesh.node.events import MessageStored
 from djmesh.node.node import Node
@@ -65,10 +66,6 @@ POLL_S = 0.5
 #: how long after the reveal deadline an attestation may wait for the bundle it signs
 BUNDLE_GRACE_MS = 60_000
 AGREE_ATTEMPTS = 3
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def _tx_hex(tx_hash: Any) -> str:

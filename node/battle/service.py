@@ -30,6 +30,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from djmesh.node.battle.secrets import BattleSecrets
+from djmesh.node.clock import now_ms as _now_ms
 from djmesh.node.errors import NodeError
 from djmesh.node.events import MessageStored
 from djmesh.node.live.service import LiveService
@@ -88,10 +89,6 @@ TICK_S = 0.25
 #: signed by join_by but slow to arrive (gossip under load) still make it onto the roster
 ROSTER_MARGIN_MS = 1000
 SAMPLE_RATE = 48_000
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 @dataclass(frozen=True)
