@@ -1,6 +1,6 @@
 """Speed, cold start and memory of djmesh.dsp side by side with librosa and aubio, in one run.
 
-    /work/venv/bin/python bench/dsp_speed.py [--keep]
+    .venv/bin/python bench/dsp_speed.py [--keep] [--runs N] [--baseline DIR]
 
 Builds a ~31-minute continuous mix (WAV, 44.1 kHz stereo, 31 tracks layered from
 lmms loops with 16 s crossfades) and a 2-hour one (the same, four times), then runs
@@ -12,13 +12,20 @@ each system in its own subprocess pinned to one core (sched_setaffinity):
   would be): ``load(sr=22050)``, ``beat.beat_track``, ``feature.chroma_stft`` + key
   profile, and integrated loudness the usual Python way (BS.1770 K-weighting with
   ``scipy.signal.lfilter`` at the native rate, gated; what pyloudnorm does).
+* librosa beat + chroma: the same without the loudness part (the reference issue 16 names).
 * aubio: tempo only (``aubio.source`` + ``aubio.tempo``, hop 512), its fast path.
+* ``--baseline DIR``: djmesh again from another checkout's ``DIR/djmesh`` (e.g. ``git archive`` of an
+  older commit's ``dsp`` under ``DIR/djmesh/dsp``), for a before/after in the same run.
+
+With ``--runs N`` (default 3) the speed rows run each system N times, alternating, and report
+the fastest CPU time of each: on a shared machine the minimum is the figure least bent by others.
 
 Cold start = first call in a fresh process, imports and JIT included, on a 4 s loop.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -42,7 +49,9 @@ FOOTER = (
 )
 
 DJMESH = """
-import time
+import sys, time
+if BASELINE:
+    sys.path.insert(0, BASELINE)
 t0 = time.perf_counter(); c0 = time.process_time()
 from djmesh.dsp import analyze_path
 if not COLD:  # a service analyses many files per process: imports are not part of one analysis
@@ -81,7 +90,7 @@ def run(path):
     y, sr = librosa.load(path, sr=22050, mono=True)
     tempo, beats = librosa.beat.beat_track(y=y, sr=sr)
     chroma = librosa.feature.chroma_stft(y=y, sr=sr).sum(axis=1)
-    return float(np.atleast_1d(tempo)[0]), int(np.argmax(chroma)), lufs(path)
+    return float(np.atleast_1d(tempo)[0]), int(np.argmax(chroma)), lufs(path) if LOUDNESS else None
 
 t0 = time.perf_counter(); c0 = time.process_time()
 if WARM:
@@ -159,7 +168,12 @@ def live_row() -> str:
 
 def main() -> None:
     require_lmms()
-    keep = "--keep" in sys.argv
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--keep", action="store_true", help="keep the generated mixes")
+    parser.add_argument("--runs", type=int, default=3, help="runs per system for the speed rows")
+    parser.add_argument("--baseline", default="", help="directory holding another djmesh to time too")
+    args = parser.parse_args()
+    keep, runs, baseline = args.keep, max(1, args.runs), args.baseline
     tmp = Path(tempfile.mkdtemp(prefix="djmesh-bench-"))
     beats = [n for n in LOOP_BEATS if n.startswith("beats/")]
     basses = [n for n in LOOP_BEATS if n.startswith("bassloops/")]
@@ -179,49 +193,68 @@ def main() -> None:
     )
 
     rows = ["| measure | djmesh | librosa | aubio |", "|---|---|---|---|"]
-    dj = run_child(DJMESH, PATH=str(mix30), COLD=False)
-    lw = run_child(LIBROSA, PATH=str(mix30), CLIP=str(clip), WARM=True)
-    au = run_child(AUBIO, PATH=str(mix30), COLD=False)
+    systems: dict[str, tuple[str, dict[str, object]]] = {
+        "djmesh": (DJMESH, {"PATH": str(mix30), "COLD": False, "BASELINE": ""}),
+        "librosa beat+chroma": (
+            LIBROSA,
+            {"PATH": str(mix30), "CLIP": str(clip), "WARM": True, "LOUDNESS": False},
+        ),
+        "librosa beat+chroma+loudness": (
+            LIBROSA,
+            {"PATH": str(mix30), "CLIP": str(clip), "WARM": True, "LOUDNESS": True},
+        ),
+        "aubio tempo": (AUBIO, {"PATH": str(mix30), "COLD": False}),
+    }
+    if baseline:
+        systems["djmesh baseline"] = (DJMESH, {"PATH": str(mix30), "COLD": False, "BASELINE": baseline})
+    best: dict[str, dict[str, object]] = {}
+    for _ in range(runs):
+        for name, (code, values) in systems.items():
+            r = run_child(code, **values)
+            if "cpu" in r and ("cpu" not in best.get(name, {}) or float(r["cpu"]) < float(best[name]["cpu"])):
+                best[name] = r
+            best.setdefault(name, r)
+    dj = best["djmesh"]
+    lw = best["librosa beat+chroma+loudness"]
+    au = best["aubio tempo"]
 
     def xrt(r: dict[str, object]) -> str:
-        return f"{dur30 / float(r['wall']):.0f}x ({float(r['wall']):.2f} s)" if "wall" in r else str(r)
+        if "cpu" not in r:
+            return str(r)
+        return f"{dur30 / float(r['cpu']):.0f}x ({float(r['cpu']):.2f} s CPU, {float(r['wall']):.2f} s wall)"
 
+    speed = [
+        f"| system, {dur30 / 60:.1f} min mix, one core, fastest of {runs} | x realtime (CPU) | djmesh faster by |"
+    ]
+    speed.append("|---|---|---|")
+    for name, r in best.items():
+        ratio = f"{float(r['cpu']) / float(dj['cpu']):.2f}x" if "cpu" in r and "cpu" in dj else "-"
+        speed.append(f"| {name} | {xrt(r)} | {ratio if name != 'djmesh' else '-'} |")
+    print("\n".join(speed) + "\n")
     rows.append(
-        f"| Speed, {dur30 / 60:.1f} min mix, one core, x realtime (wall) | {xrt(dj)} | {xrt(lw)} warm | "
-        f"{xrt(au)} tempo only |"
+        f"| Speed, {dur30 / 60:.1f} min mix, one core, x realtime (CPU) | {xrt(dj)} | {xrt(lw)} warm, "
+        f"with loudness | {xrt(au)} tempo only |"
     )
-    if "cpu" in dj and "cpu" in lw and "cpu" in au:
-        rows.append(
-            f"| CPU time on the same mix (less sensitive to a busy machine) | {float(dj['cpu']):.2f} s | "
-            f"{float(lw['cpu']):.2f} s | {float(au['cpu']):.2f} s |"
-        )
-    if "wall" in dj and "wall" in lw:
-        rows.append(
-            f"| djmesh speed-up over librosa | - | {float(lw['wall']) / float(dj['wall']):.2f}x | - |"
-        )
     rows.append(
         f"| Peak RSS on the {dur30 / 60:.0f} min mix | {dj.get('rss_mb', 0):.0f} MB | "
         f"{lw.get('rss_mb', 0):.0f} MB | {au.get('rss_mb', 0):.0f} MB |"
     )
     loop = str(LMMS / "beats/909beat01.ogg")
-    cold_dj = run_child(DJMESH, PATH=loop, COLD=True)
-    cold_lr = run_child(LIBROSA, PATH=str(clip), CLIP=str(clip), WARM=False)
+    cold_dj = run_child(DJMESH, PATH=loop, COLD=True, BASELINE="")
+    cold_lr = run_child(LIBROSA, PATH=str(clip), CLIP=str(clip), WARM=False, LOUDNESS=True)
     cold_au = run_child(AUBIO, PATH=str(clip), COLD=True)
     rows.append(
         f"| Cold start (fresh process, first call, imports + JIT) | {float(cold_dj['wall']):.2f} s | "
         f"{float(cold_lr['wall']):.2f} s | {float(cold_au['wall']):.2f} s |"
     )
-    big = run_child(DJMESH, PATH=str(mix120), COLD=False)
+    big = run_child(DJMESH, PATH=str(mix120), COLD=False, BASELINE="")
     rows.append(
         f"| Peak RSS, {dur120 / 60:.0f} min mix (analyze_path) | {big.get('rss_mb', 0):.0f} MB "
         f"({float(big.get('wall', 0)):.1f} s) | - | - |"
     )
     rows.append(live_row())
     print("\n".join(rows))
-    print(
-        f"\nresults: djmesh {dj.get('extra')}, librosa {lw.get('extra')}, aubio {au.get('extra')}",
-        file=sys.stderr,
-    )
+    print(f"\nresults: { {name: r.get('extra') for name, r in best.items()} }", file=sys.stderr)
     if not keep:
         for p in (mix30, mix120, clip):
             p.unlink(missing_ok=True)

@@ -60,7 +60,7 @@ def measure(proofs: int = 5, listeners: int = 8) -> dict[str, Any]:
     gas_of(gate.functions.create_battle(battle_id, accounts[1:3], price, 2_000, now + 86_400), accounts[0])
     identities = [Identity.generate() for _ in range(listeners)]
     register_gas = [
-        gas_of(gate.functions.register(battle_id, i.commitment), accounts[3 + n % 4], price)
+        gas_of(gate.functions.register(battle_id, i.commitment, price), accounts[3 + n % 4], price)
         for n, i in enumerate(identities)
     ]
     tree = MerkleTree(i.commitment for i in identities)

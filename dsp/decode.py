@@ -12,6 +12,7 @@ import math
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import av
 import numpy as np
@@ -27,10 +28,16 @@ F32 = npt.NDArray[np.float32]
 
 @dataclass(frozen=True)
 class PcmBlock:
-    """One decoded slice: ``native`` is (channels, n) float32, ``mono`` is float32 at ANALYSIS_RATE."""
+    """One decoded slice: ``native`` is (channels, n) at the file's rate, ``mono`` float32 at ANALYSIS_RATE.
 
-    native: F32
+    ``native`` holds float32 samples, or (``scale`` != 1.0) the integers of an interleaved PCM file as
+    read, each sample being ``float32(value) * float32(scale)``: the meter reads them without a
+    float copy of the whole file passing through memory.
+    """
+
+    native: npt.NDArray[Any]
     mono: F32
+    scale: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -134,16 +141,22 @@ class Decoder:
             self._container.close()
 
     def _convert(self, frame: av.AudioFrame | None) -> PcmBlock:
+        mono = [f.to_ndarray().reshape(-1) for f in self._mono.resample(frame)]
+        raw = _raw_native(frame, self.info.channels) if frame is not None else None
+        if raw is not None:
+            return PcmBlock(raw[0], _joined(mono, (0,)), raw[1])
         direct = _direct_native(frame, self.info.channels) if frame is not None else None
         native = [direct] if direct is not None else [f.to_ndarray() for f in self._native.resample(frame)]
-        mono = [f.to_ndarray().reshape(-1) for f in self._mono.resample(frame)]
-        nat = (
-            np.concatenate(native, axis=1).astype(np.float32, copy=False)
-            if native
-            else np.zeros((self.info.channels, 0), np.float32)
-        )
-        mon = np.concatenate(mono).astype(np.float32, copy=False) if mono else np.zeros(0, np.float32)
-        return PcmBlock(nat, mon)
+        return PcmBlock(_joined(native, (self.info.channels, 0)), _joined(mono, (0,)))
+
+
+def _joined(parts: list[npt.NDArray[Any]], empty: tuple[int, ...]) -> F32:
+    """The parts one after the other along the last axis, as float32; a single part is not copied."""
+    if not parts:
+        return np.zeros(empty, np.float32)
+    if len(parts) == 1:
+        return parts[0].astype(np.float32, copy=False)
+    return np.concatenate(parts, axis=-1).astype(np.float32, copy=False)
 
 
 _SCALE = {
@@ -156,6 +169,21 @@ _SCALE = {
     "dbl": 1.0,
     "dblp": 1.0,
 }
+
+
+#: interleaved integer formats read as they are (numpy dtype in native byte order, as FFmpeg stores them)
+_RAW: dict[str, type[np.signedinteger[Any]]] = {"s16": np.int16, "s32": np.int32}
+
+
+def _raw_native(frame: av.AudioFrame, channels: int) -> tuple[npt.NDArray[Any], float] | None:
+    """The samples of an interleaved integer frame as (channels, n), read in place, and their scale."""
+    name = frame.format.name
+    if name not in _RAW or len(frame.layout.channels) != channels:
+        return None
+    count = frame.samples * channels
+    plane = memoryview(frame.planes[0])  # AudioPlane has the buffer protocol
+    values = np.frombuffer(plane, dtype=_RAW[name], count=count).reshape(-1, channels).T
+    return values, _SCALE[name]
 
 
 def _direct_native(frame: av.AudioFrame, channels: int) -> F32 | None:

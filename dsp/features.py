@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import av
 import numpy as np
@@ -64,14 +65,14 @@ class FeatureExtractor:
         self._timbre: list[F32] = []
         self._rms: list[F32] = []
         self._pending: list[F32] = []
-        self._pending_native: list[F32] = []
+        self._pending_native: list[tuple[npt.NDArray[Any], float]] = []
         self._pending_n = 0
 
     def push(self, block: PcmBlock) -> None:
         # Packets are small (often 1024 samples); batching ~2 s keeps per-call overhead negligible.
         self._n += block.native.shape[1]
         if block.native.shape[1]:
-            self._pending_native.append(block.native)
+            self._pending_native.append((block.native, block.scale))
         if block.mono.size:
             self._pending.append(block.mono)
             self._pending_n += block.mono.size
@@ -80,7 +81,13 @@ class FeatureExtractor:
 
     def _flush_pending(self) -> None:
         if self._pending_native:
-            self._meter.push(np.concatenate(self._pending_native, axis=1))
+            parts, scales = zip(*self._pending_native, strict=True)
+            if len({(p.dtype, s) for p, s in self._pending_native}) > 1:  # formats changed mid-stream
+                parts = tuple(
+                    np.multiply(p, np.float32(s), dtype=np.float32) for p, s in self._pending_native
+                )
+                scales = (1.0,)
+            self._meter.push(np.concatenate(parts, axis=1), scales[0])
             self._pending_native = []
         if not self._pending:
             return

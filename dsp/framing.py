@@ -53,8 +53,9 @@ class Framer:
         if n < self.size:
             return np.zeros((0, self.size), np.float32)
         k = 1 + (n - self.size) // self.hop
-        view = np.lib.stride_tricks.sliding_window_view(self._buf, self.size)[:: self.hop][:k]
-        frames = np.ascontiguousarray(view)
+        # A read-only strided view, not a copy: every consumer multiplies it by a window first, which
+        # makes the one copy it needs (the buffer below is replaced, never written, so the view stays valid).
+        frames = np.lib.stride_tricks.sliding_window_view(self._buf, self.size)[:: self.hop][:k]
         self._buf = self._buf[k * self.hop :].copy()
         self._emitted += k
         return frames

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy.signal import sosfilt
 
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
@@ -63,6 +63,8 @@ class LoudnessResult:
     true_peak_dbtp: float
     sample_peak: float
     clipped_fraction: float
+    #: (second, clipped samples in it) for every second that clipped, in time order
+    clipped_seconds: tuple[tuple[int, int], ...] = ()
 
 
 class LoudnessMeter:
@@ -73,34 +75,36 @@ class LoudnessMeter:
             raise ValueError("LoudnessMeter takes mono or stereo")
         self.rate = rate
         self.channels = channels
+        from . import peaks  # numba loads here, not for every importer of k_weighting_sos (the live meter)
+
+        self._loops = peaks
         self._sos = k_weighting_sos(rate).astype(np.float32)
-        zi_type = np.complex64 if channels == 2 else np.float32
-        self._zi = np.zeros((self._sos.shape[0], 2), dtype=zi_type)
+        self._state = np.zeros((channels, self._sos.shape[0], 2), dtype=np.float32)
         self._sub_len = max(1, round(rate * 0.1))
         self._carry = np.zeros(0, dtype=np.float32)
         self._subblocks: list[F64] = []
-        self._phases = _oversampling_phases()
+        self._reversed_phases = np.ascontiguousarray(_oversampling_phases()[:, ::-1])
         self._tp_hist = np.zeros((channels, _TAPS_PER_PHASE - 1), dtype=np.float32)
         self._true_peak = 0.0
         self._sample_peak = 0.0
         self._clipped = 0
+        self._clipped_seconds: dict[int, int] = {}
         self._total = 0
+        self._frames = 0
 
-    def push(self, block: F32) -> None:
+    def push(self, block: npt.NDArray[Any], scale: float = 1.0) -> None:
+        """Samples are (channels, n) float32, or integers (a WAV file's) that times ``scale`` are."""
         if block.shape[1] == 0:
             return
-        self._peaks(block)
-        # float32 filtering (sums stay float64): 1e-7 relative error is far below the 0.01 LU reported
-        if self.channels == 2:
-            # One IIR pass for both channels: with real coefficients |K(L + iR)|^2 = (KL)^2 + (KR)^2,
-            # which is exactly the channel-summed power BS.1770 needs (both weights are 1.0).
-            z = np.empty(block.shape[1], dtype=np.complex64)
-            z.real, z.imag = block[0], block[1]
-            out, self._zi = sosfilt(self._sos, z, zi=self._zi)
-            power = out.real * out.real + out.imag * out.imag
-        else:
-            out, self._zi = sosfilt(self._sos, block[0], zi=self._zi)
-            power = out * out
+        if block.dtype not in (np.int16, np.int32):
+            block, scale = np.asarray(block, dtype=np.float32), 1.0
+        factor = np.float32(scale)
+        # float32 filtering (sums stay float64): 1e-7 relative error is far below the 0.01 LU reported.
+        # Per sample and channel the compiled loop does what scipy's sosfilt does; both channels'
+        # powers are summed as BS.1770 asks (both weights are 1.0). It finds the sample peak too.
+        power = np.empty(block.shape[1], np.float32)
+        peak = self._loops.kweighted_power(block, factor, self._sos, self._state, power)
+        self._peaks(block, factor, peak)
         if self._carry.size:
             power = np.concatenate([self._carry, power])
         k = power.size // self._sub_len
@@ -109,36 +113,36 @@ class LoudnessMeter:
             self._subblocks.append(subs)
         self._carry = power[k * self._sub_len :].copy()
 
-    def _peaks(self, block: F32) -> None:
-        ext = np.concatenate([self._tp_hist, block], axis=1)
-        self._tp_hist = ext[:, -(_TAPS_PER_PHASE - 1) :].copy()
-        level = np.abs(ext).max(axis=0) if self.channels == 2 else np.abs(ext[0])
-        own = level[_TAPS_PER_PHASE - 1 :]  # this block's samples, loudest channel
-        peak = float(own.max())
+    def _peaks(self, block: npt.NDArray[Any], scale: np.float32, peak: float) -> None:
+        """Sample peak, clipping and true peak of a block whose own sample peak is ``peak``."""
+        keep = _TAPS_PER_PHASE - 1
+        hist = self._tp_hist
+        self._tp_hist = np.concatenate([hist, _floats(block[:, -keep:], scale)], axis=1)[:, -keep:]
         self._sample_peak = max(self._sample_peak, peak)
         if peak >= CLIP_LEVEL:
-            self._clipped += int(np.count_nonzero(np.abs(block) >= CLIP_LEVEL))
+            first, n = self._frames, block.shape[1]
+            seconds = np.zeros((first + n - 1) // self.rate - first // self.rate + 1)
+            clip = np.float32(CLIP_LEVEL)
+            self._clipped += self._loops.clipped_samples(block, scale, clip, first, self.rate, seconds)
+            for offset in np.flatnonzero(seconds):
+                second = first // self.rate + int(offset)
+                self._clipped_seconds[second] = self._clipped_seconds.get(second, 0) + int(seconds[offset])
         self._total += block.size
+        self._frames += block.shape[1]
         # An inter-sample peak sits next to a sample that is a local maximum of |x|, and rises
         # less than 3 dB above it in real audio (even clipped masters): interpolating only the
         # two gaps beside local maxima within 3 dB of the running true peak gives the 4x
         # oversampled true peak of BS.1770 at a small fraction of its cost.
-        threshold = max(self._true_peak, peak) * _CANDIDATE_RATIO
-        half = _TAPS_PER_PHASE // 2
-        lo, hi = half, ext.shape[1] - half  # samples whose both gaps have a whole window
-        mid = level[lo:hi]
-        apex = (mid >= threshold) & (mid >= level[lo - 1 : hi - 1]) & (mid >= level[lo + 1 : hi + 1])
-        tops = np.flatnonzero(apex) + lo
-        loud = np.unique(np.concatenate([tops - 1, tops]))  # gaps (l-1, l) and (l, l+1)
-        self._true_peak = max(self._true_peak, peak)
-        if loud.size == 0:
-            return
-        idx = loud[:, None] + np.arange(-half + 1, half + 1)[None, :]  # windows ending after the gap
-        for ch in range(self.channels):
-            win = ext[ch][idx].astype(np.float64)  # (m, taps)
-            for p in range(_OVERSAMPLE):
-                vals = (win * self._phases[p][::-1]).sum(axis=1)
-                self._true_peak = max(self._true_peak, float(np.abs(vals).max()))
+        # Samples with a whole window on both sides are [half, keep + n - half) of history + block:
+        # the first few reach into the history (a small joined copy), the rest lie in the block.
+        threshold = np.float32(max(self._true_peak, peak) * _CANDIDATE_RATIO)
+        head = np.concatenate([hist, _floats(block[:, :_TAPS_PER_PHASE], scale)], axis=1)
+        one = np.float32(1.0)
+        found = max(
+            self._loops.interpolated_peak(head, one, threshold, self._reversed_phases),
+            self._loops.interpolated_peak(block, scale, threshold, self._reversed_phases),
+        )
+        self._true_peak = max(self._true_peak, peak, found)
 
     def result(self) -> LoudnessResult:
         sub = np.concatenate([*self._subblocks, np.zeros(0)])
@@ -148,7 +152,14 @@ class LoudnessMeter:
         lufs = integrated_loudness(sub)
         tp = 20.0 * math.log10(self._true_peak) if self._true_peak > 0 else -math.inf
         clipped = self._clipped / self._total if self._total else 0.0
-        return LoudnessResult(lufs, tp, self._sample_peak, clipped)
+        seconds = tuple(sorted(self._clipped_seconds.items()))
+        return LoudnessResult(lufs, tp, self._sample_peak, clipped, seconds)
+
+
+def _floats(samples: npt.NDArray[Any], scale: np.float32) -> F32:
+    """The float32 samples behind ``samples`` (cast, then times ``scale`` in float32)."""
+    out: F32 = np.multiply(samples, scale, dtype=np.float32)
+    return out
 
 
 def integrated_loudness(subblocks: F64) -> float:

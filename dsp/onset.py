@@ -75,7 +75,7 @@ class OnsetFrontend:
         if frames.shape[0] == 0:
             empty = np.zeros(0, np.float32)
             return OnsetFrames(empty, empty, empty)
-        mag = np.abs(scipy.fft.rfft(frames * self._window, axis=1)).astype(np.float32)
+        mag = np.abs(scipy.fft.rfft(frames * self._window, axis=1)).astype(np.float32, copy=False)
         bands = np.add.reduceat(mag, self._starts, axis=1) * self._inv_width
         logb = np.log1p(_GAIN * bands).astype(np.float32)
         prev = logb[:1] if self._prev is None else self._prev
@@ -85,4 +85,4 @@ class OnsetFrontend:
         broad = diff.mean(axis=1, dtype=np.float32)
         low = diff[:, : self._n_low].mean(axis=1, dtype=np.float32)
         high = diff[:, self._first_high :].mean(axis=1, dtype=np.float32)
-        return OnsetFrames(broad.astype(np.float32), low.astype(np.float32), high.astype(np.float32))
+        return OnsetFrames(broad, low, high)

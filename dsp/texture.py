@@ -78,9 +78,9 @@ class TextureFrontend:
             return TextureFrames(
                 np.zeros((0, 12), np.float32), np.zeros((0, N_TIMBRE), np.float32), np.zeros(0, np.float32)
             )
-        spec = np.abs(scipy.fft.rfft(frames * self._window, axis=1)).astype(np.float32) / np.float32(
-            self._norm
-        )
+        spec = np.abs(scipy.fft.rfft(frames * self._window, axis=1)).astype(
+            np.float32, copy=False
+        ) / np.float32(self._norm)
         # Only spectral peaks count: the window's main lobe would otherwise leak bass notes into
         # neighbouring semitones (bins are 2.9 Hz, a semitone at 70 Hz is 4 Hz wide).
         band = spec[:, self._first - 1 : self._last + 1]

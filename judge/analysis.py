@@ -134,7 +134,8 @@ def _by_cues(feats: Features, cues: list[float], bpm_range: tuple[float, float] 
 def analyse(
     source: Source, *, bpm_range: tuple[float, float] | None = None, cues: list[float] | None = None
 ) -> dict[str, Any]:
-    """dsp analysis of a file path or (samples, rate), with ``levels_db`` added.
+    """dsp analysis of a file path or (samples, rate), with ``levels_db`` and ``clipped_seconds``
+    (``[second, clipped samples]`` for each second that clipped) added.
 
     With ``cues`` (declared track starts, s) and fewer tracks found in the audio than
     declared, tracks and transitions come from the cues (``segmented_by: "tracklist"``).
@@ -153,4 +154,5 @@ def analyse(
     except (OSError, ValueError, MemoryError) as exc:
         raise JudgeInputError(f"{name}: cannot analyse: {exc}".splitlines()[0]) from exc
     result["levels_db"] = levels_db(feats)
+    result["clipped_seconds"] = [list(pair) for pair in feats.loudness.clipped_seconds]
     return result

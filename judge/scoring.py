@@ -13,6 +13,7 @@ from typing import Any
 
 from djmesh.judge.analysis import Source, analyse
 from djmesh.judge.features import JudgeRules, RulesLike, set_features
+from djmesh.judge.findings import Finding, find
 from djmesh.judge.model import AGGREGATES, JudgeModel, shared_model
 from djmesh.protocol.battle import CRITERIA
 
@@ -24,6 +25,7 @@ SCORE_KEYS: tuple[str, ...] = (*CRITERIA, "technical", "musical", "crowd", "tota
 class Scores:
     values: dict[str, float]
     flags: tuple[str, ...] = ()
+    findings: tuple[Finding, ...] = ()  # every penalty with its time, for the DJ (not in verdicts)
 
     @property
     def total(self) -> float:
@@ -49,8 +51,13 @@ class Verdict:
             "winner": self.winner,
             "scores": {"a": self.a.values, "b": self.b.values},
             "flags": {"a": list(self.a.flags), "b": list(self.b.flags)},
+            "findings": {"a": findings_json(self.a), "b": findings_json(self.b)},
             "model": self.model,
         }
+
+
+def findings_json(scores: Scores) -> list[dict[str, Any]]:
+    return [f.as_json() for f in scores.findings]
 
 
 def _crowd_weight(rules: RulesLike) -> float:
@@ -80,7 +87,7 @@ def score_set(
     values["crowd"] = round(min(10.0, max(0.0, crowd)), 2)
     w = _crowd_weight(rules)
     values["total"] = round((1.0 - w) * out[AGGREGATES[2]] + w * values["crowd"], 2)
-    return Scores(values, feats.flags)
+    return Scores(values, feats.flags, find(analysis, rules, cues))
 
 
 def pick_winner(a: Mapping[str, float], b: Mapping[str, float]) -> str:

@@ -9,7 +9,9 @@ follows from their length and beat count.
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,6 +61,10 @@ class Defects:
     gain_jump_db: float = 0.0  # alternate tracks are this much louder / quieter
     clip_db: float = 0.0  # one track is driven this far into hard clipping
     fade_bars: int = 8  # crossfade length
+    #: 0: every transition has the defects above. k >= 1: one isolated mistake instead, at the k-th
+    #: transition only (track k, counting from 0, enters late, off the bar or off tempo; from track k
+    #: on the set is louder by ``gain_jump_db``). Tests and evaluations know where to look.
+    only_transition: int = 0
 
 
 @dataclass(frozen=True)
@@ -118,25 +124,41 @@ def _track(root: Path, index: int, bpm: float, bars: int, rate: int) -> F64:
     return _norm(mix)
 
 
-def build_set(spec: SetSpec, *, root: Path = LMMS, rate: int = RATE) -> BuiltSet:
-    """A continuous mix of ``spec.tracks`` tracks with the defects of ``spec.defects``."""
-    require_material(root)
+#: makes track ``index`` of a set: (index, bpm, bars, rate) -> mono samples, ``bars`` 4/4 bars long
+TrackMaker = Callable[[int, float, int, int], F64]
+
+
+def build_set(
+    spec: SetSpec, *, root: Path = LMMS, rate: int = RATE, make_track: TrackMaker | None = None
+) -> BuiltSet:
+    """A continuous mix of ``spec.tracks`` tracks with the defects of ``spec.defects``.
+
+    Tracks are lmms loops under ``root`` unless ``make_track`` builds them from other material
+    (``bench/judge_material.py`` has makers for other sample packs)."""
+    if make_track is None:
+        require_material(root)
+    maker = make_track or functools.partial(_track, root)
+
     d = spec.defects
     rng = np.random.default_rng(spec.seed)
+    only = d.only_transition
     bpms = [spec.bpm]
     for i in range(1, spec.tracks):
         sign = 1.0 if i % 2 else -1.0
-        bpms.append(spec.bpm * (1.0 + sign * d.tempo_spread * float(rng.uniform(0.6, 1.0))))
-    tracks = [
-        _track(root, spec.first_track + i, bpm, spec.bars_per_track, rate) for i, bpm in enumerate(bpms)
-    ]
-    gains = [10 ** ((d.gain_jump_db if i % 2 else -d.gain_jump_db / 2) / 20) for i in range(spec.tracks)]
+        off = sign * d.tempo_spread * float(rng.uniform(0.6, 1.0))
+        bpms.append(spec.bpm * (1.0 + (off if not only or i == only else 0.0)))
+    tracks = [maker(spec.first_track + i, bpm, spec.bars_per_track, rate) for i, bpm in enumerate(bpms)]
+    if only:
+        gains = [10 ** ((d.gain_jump_db if i >= only else 0.0) / 20) for i in range(spec.tracks)]
+    else:
+        gains = [10 ** ((d.gain_jump_db if i % 2 else -d.gain_jump_db / 2) / 20) for i in range(spec.tracks)]
     starts = [0.0]
     for i in range(1, spec.tracks):
         prev_bar = 4 * 60.0 / bpms[i - 1]
         beat = 60.0 / bpms[i - 1]
         start = starts[-1] + (spec.bars_per_track - d.fade_bars) * prev_bar
-        start += d.bar_shift_beats * beat + d.phase_ms / 1000.0
+        if not only or i == only:
+            start += d.bar_shift_beats * beat + d.phase_ms / 1000.0
         starts.append(start)
     total = int(math.ceil((starts[-1] * rate) + tracks[-1].size))
     out = np.zeros(total, np.float64)

@@ -2,6 +2,8 @@
 
     [node]
     name = "DJ Ada"
+    http_hosts = ["djbox.local"]   # --http also answers to these names (always: localhost, IP addresses)
+    http_max_event_streams = 32    # pages holding /api/events open at once
     listen = ["/ip4/0.0.0.0/tcp/0"]
     bootstrap = ["/ip4/.../tcp/4001/p2p/12D3KooW..."]
 
@@ -153,6 +155,10 @@ class NodeConfig:
     log_level: str = "info"
     max_clock_skew_s: float = 120.0
     mdns: bool = False
+    # --http: names besides localhost and IP addresses the web server answers to (e.g. a LAN name),
+    # and how many pages may hold /api/events open at once (see djmesh.node.http.guard)
+    http_hosts: tuple[str, ...] = ()
+    http_max_event_streams: int = 32
     webrtc: WebRtcConfig = field(default_factory=WebRtcConfig)  # the [webrtc] table, not a [node] key
 
     @classmethod
@@ -184,6 +190,9 @@ class NodeConfig:
                 if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
                     raise ConfigError(f"{source}: node.{key} must be a list of strings")
                 value = tuple(value)
+            elif isinstance(default, int):
+                if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 10_000:
+                    raise ConfigError(f"{source}: node.{key} must be a whole number in 1..10000")
             elif isinstance(default, float):
                 if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
                     raise ConfigError(f"{source}: node.{key} must be a non-negative number")
@@ -214,7 +223,7 @@ class NodeConfig:
                 rendered = "true" if value else "false"
             elif isinstance(value, tuple):
                 rendered = "[" + ", ".join(_quote(v) for v in value) + "]"
-            elif isinstance(value, float):
+            elif isinstance(value, int | float):
                 rendered = repr(value)
             else:
                 rendered = _quote(value)

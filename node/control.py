@@ -30,6 +30,7 @@ from djmesh.node.errors import ControlError, NodeError, NodeNotRunningError
 from djmesh.node.home import NodeHome
 from djmesh.node.json_view import envelope_json, plain
 from djmesh.protocol import peer_id_from_public_key
+from djmesh.protocol.errors import ProtocolError
 from djmesh.protocol.messages import Profile
 
 if TYPE_CHECKING:  # the client side (every CLI command) must not import the networking stack
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 
 MAX_REQUEST_BYTES = 64 * 1024
 MAX_STREAMING = 16  # streaming answers open at once (each holds a connection and a task)
+MAX_LIST_ITEMS = 16  # list parameters (links, mentions, wallets); the message schemas allow fewer
 
 
 async def _id(node: Node, params: dict[str, Any]) -> Any:
@@ -56,9 +58,9 @@ async def _post(node: Node, params: dict[str, Any]) -> Any:
         envelope = await node.crew_post(req.hex32(params, "crew"), text)
     else:
         reply_to = req.hex32(params, "reply_to") if params.get("reply_to") else None
-        envelope = await node.post(
-            text, links=params.get("links") or (), reply_to=reply_to, mentions=params.get("mentions") or ()
-        )
+        links = req.text_list(params, "links", max_items=MAX_LIST_ITEMS) or ()
+        mentions = req.text_list(params, "mentions", max_items=MAX_LIST_ITEMS) or ()
+        envelope = await node.post(text, links=links, reply_to=reply_to, mentions=mentions)
     return envelope_json(envelope)
 
 
@@ -71,7 +73,7 @@ async def _unfollow(node: Node, params: dict[str, Any]) -> Any:
 
 
 async def _feed(node: Node, params: dict[str, Any]) -> Any:
-    before = params.get("before")
+    before = req.optional_integer(params, "before", 0, 2**53)
     return [
         {**asdict(item), "author_name": node.names.name(item.author)}
         for item in node.feed(limit=req.integer(params, "limit", 50, 1, 1000), before_ms=before)
@@ -85,7 +87,7 @@ async def _peers(node: Node, params: dict[str, Any]) -> Any:
 async def _profile_show(node: Node, params: dict[str, Any]) -> Any:
     """The newest profile plus ``peer_id``, ``display_name`` and ``record``; null for a peer with
     neither a profile nor a battle."""
-    peer_id = params.get("peer_id") or node.peer_id
+    peer_id = req.text_or_empty(params, "peer_id") or node.peer_id
     found = node.profile(peer_id)
     record = node.record(peer_id)
     if found is None and not record["battles"]:
@@ -107,19 +109,25 @@ async def _leaderboard(node: Node, params: dict[str, Any]) -> Any:
 async def _profile_set(node: Node, params: dict[str, Any]) -> Any:
     current = node.profile()
     base = current[0] if current else Profile(name=node.config.name or node.peer_id[-8:])
-    wallets = params.get("wallets")
+    bio = params.get("bio")
+    if bio is not None and not isinstance(bio, str):
+        raise ControlError("bio must be a string")
+    name = req.text_or_empty(params, "name")
+    links = req.text_list(params, "links", max_items=MAX_LIST_ITEMS)
+    wallets = req.text_map(params, "wallets", max_items=MAX_LIST_ITEMS)
     profile = Profile(
-        name=params.get("name") or base.name,
-        bio=str(params["bio"]) if params.get("bio") is not None else base.bio,
+        name=name or base.name,
+        bio=bio if bio is not None else base.bio,
         avatar=base.avatar,
-        links=tuple(params["links"]) if params.get("links") is not None else base.links,
-        wallets=tuple(sorted(wallets.items())) if isinstance(wallets, dict) else base.wallets,
+        links=links if links is not None else base.links,
+        wallets=wallets if wallets is not None else base.wallets,
     )
     return envelope_json(await node.set_profile(profile))
 
 
 async def _crew_create(node: Node, params: dict[str, Any]) -> Any:
-    return {"crew_id": (await node.create_crew(req.text(params, "name"), params.get("bio") or "")).hex()}
+    bio = req.text_or_empty(params, "bio")
+    return {"crew_id": (await node.create_crew(req.text(params, "name"), bio)).hex()}
 
 
 async def _crew_invite(node: Node, params: dict[str, Any]) -> Any:
@@ -185,7 +193,7 @@ async def _notifications(node: Node, params: dict[str, Any]) -> Any:
 
 
 async def _flag(node: Node, params: dict[str, Any]) -> Any:
-    node.set_flag(req.text(params, "peer_id"), req.text(params, "flag"), bool(params.get("on", True)))
+    node.set_flag(req.text(params, "peer_id"), req.text(params, "flag"), req.boolean(params, "on", True))
     return {"ok": True}
 
 
@@ -248,6 +256,11 @@ class ControlServer:
         self._server: asyncio.Server | None = None
         self._token = secrets.token_hex(32)
         self._streaming = 0
+
+    @property
+    def token(self) -> str:
+        """The secret in ``control.token`` (the web server accepts it too, as ``X-Djmesh-Token``)."""
+        return self._token
 
     @property
     def open_streams(self) -> int:
@@ -315,16 +328,13 @@ class ControlServer:
                 async for item in items:
                     await _reply(writer, {"ok": True, "item": item})
                 await _reply(writer, {"ok": True, "end": True})
-            except (ControlError, NodeError) as exc:
-                await _reply(writer, {"ok": False, "error": str(exc)})
+            except (ControlError, NodeError, ProtocolError) as exc:
+                await _reply(writer, {"ok": False, "error": _one_line(str(exc))})
             except ConnectionError:
                 pass
-            except Exception as exc:  # a bug must not take the node down with it
-                log.exception("control stream failed")
+            except Exception:  # a bug must not take the node down with it
                 with contextlib.suppress(ConnectionError):
-                    await _reply(
-                        writer, {"ok": False, "error": f"internal error: {type(exc).__name__}: {exc}"}
-                    )
+                    await _reply(writer, {"ok": False, "error": _internal_error("a streaming answer")})
 
         async def hangup() -> None:
             while await reader.read(4096):  # nothing more is expected from the client: only its EOF
@@ -344,30 +354,48 @@ class ControlServer:
             await _close_items(items)
 
     async def _handle(self, line: bytes) -> dict[str, Any] | AsyncIterator[Any]:
+        """Checks come cheapest first: JSON (any ``ValueError``: a 5,000-digit number is one), the
+        token, the method and the parameters' shape; then the method, whose failures are one line."""
         try:
             request = json.loads(line)
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (ValueError, RecursionError):
             return {"ok": False, "error": "request is not JSON"}
         if not isinstance(request, dict):
             return {"ok": False, "error": "request must be a JSON object"}
         token = request.get("token")
-        if not isinstance(token, str) or not hmac.compare_digest(token, self._token):
+        if not isinstance(token, str) or not hmac.compare_digest(token.encode(), self._token.encode()):
             log.warning("control request with a bad token refused")
             return {"ok": False, "error": "bad or missing token"}
-        method = self.methods.get(str(request.get("method")))
-        params = request.get("params") or {}
-        if method is None or not isinstance(params, dict):
-            return {"ok": False, "error": f"unknown method {request.get('method')!r}"}
+        name = request.get("method")
+        method = self.methods.get(name) if isinstance(name, str) else None
+        if method is None:
+            shown = repr(name[:40]) if isinstance(name, str) else "(method must be a string)"
+            return {"ok": False, "error": f"unknown method {shown}"}
+        params = request.get("params")
+        if params is None:
+            params = {}
+        if not isinstance(params, dict):
+            return {"ok": False, "error": "params must be a JSON object"}
         try:
             result = await method(self.node, params)
-        except (ControlError, NodeError) as exc:
-            return {"ok": False, "error": str(exc)}
-        except Exception as exc:  # a bug must not take the node down with it
-            log.exception("control method %s failed", request.get("method"))
-            return {"ok": False, "error": f"internal error: {type(exc).__name__}: {exc}"}
+        except (ControlError, NodeError, ProtocolError) as exc:
+            return {"ok": False, "error": _one_line(str(exc))}
+        except Exception:  # a bug must not take the node down with it, nor show its insides
+            return {"ok": False, "error": _internal_error(f"method {name}")}
         if isinstance(result, AsyncIterator):
             return result
         return {"ok": True, "result": result}
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())[:500] or "refused"
+
+
+def _internal_error(what: str) -> str:
+    """Log the traceback under a short code; the caller gets the code, not the exception's text."""
+    code = secrets.token_hex(4)
+    log.exception("control %s failed [error %s]", what, code)
+    return f"internal error {code} (the node's log has the details)"
 
 
 async def _close_items(items: AsyncIterator[Any]) -> None:

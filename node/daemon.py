@@ -60,8 +60,8 @@ async def run_daemon(
                 **vote_methods,
                 **WALLET_METHODS,
             },
-        ),
-        optional_http_server(http, node, live=live, battles=battles) as web,
+        ) as control,
+        optional_http_server(http, node, live=live, battles=battles, token=control.token) as web,
     ):
         for address in node.listen_addrs:
             print(address, flush=True)

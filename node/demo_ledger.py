@@ -142,7 +142,9 @@ class DemoLedger:
         ends_at = await asyncio.to_thread(self.chain.timestamp) + VOTING_WINDOW_S
         djs = [self.money[name].account.address for name in dj_names]
         await gate.create_battle(battle_id, djs, price_wei=LISTEN_UNIT_WEI, ends_at=ends_at)
-        await asyncio.gather(*(self._votes(name).register(battle_id) for name in voters))
+        await asyncio.gather(
+            *(self._votes(name).register(battle_id, max_price_wei=LISTEN_UNIT_WEI) for name in voters)
+        )
 
     async def vote(self, battle_id: bytes, choices: dict[str, str]) -> None:
         """Each voter proves its paid membership and votes through a relaying peer (never its own wallet)."""

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
+from djmesh.node.clock import now_ms as _now_ms
 from djmesh.node.config import NodeConfig
 from djmesh.node.errors import NodeError
 from djmesh.node.events import MessageDropped, MessageStored, NodeEvent, Notification, SyncFinished
@@ -25,17 +26,19 @@ from djmesh.node.home import NodeHome
 from djmesh.node.identity import Identity, load_identity
 from djmesh.node.names import PeerNames
 from djmesh.node.notices import Notice, Notices
-from djmesh.node.p2p import P2PError, P2PHost, PeerInfo
+from djmesh.node.p2p import P2PError, P2PHost, PeerInfo, Verdict
 from djmesh.node.profile_fetch import ProfileFetcher
 from djmesh.node.records import VerifiedResults, leaderboard_json, record_json
 from djmesh.node.store import Store
 from djmesh.node.tasks import BackgroundTasks
 from djmesh.node.views import FeedItem, SocialView
 from djmesh.protocol import public_key_from_peer_id, sign
+from djmesh.protocol.bounded import BoundedSet
+from djmesh.protocol.consensus import verify_bundle_envelope
 from djmesh.protocol.crew import CrewCryptoError, new_crew_key, open_crew_key, seal_crew_key, seal_crew_post
-from djmesh.protocol.envelope import SignedEnvelope, decode_envelope
+from djmesh.protocol.envelope import EnvelopeCache, SignedEnvelope, decode_envelope
 from djmesh.protocol.errors import ProtocolError
-from djmesh.protocol.ingest import Duplicate, Inbox, RateLimited, Rejected
+from djmesh.protocol.ingest import Duplicate, Ignored, Inbox, RateLimited, Rejected
 from djmesh.protocol.messages import (
     Chat,
     CrewCreate,
@@ -55,6 +58,7 @@ from djmesh.protocol.sync import (
     MAX_SYNC_REQUEST_BYTES,
     MAX_SYNC_RESPONSE_BYTES,
     SYNC_PROTOCOL_ID,
+    SyncBudget,
     SyncLimiter,
     SyncRequest,
     SyncResponse,
@@ -74,11 +78,22 @@ GOSSIP_MAX_AGE_MS = 15 * 60 * 1000
 # clocks differ and gossip may have delivered newer messages before older ones.
 SYNC_OVERLAP_MS = 10 * 60 * 1000
 SYNC_MAX_PAGES = 20
+# A sync page holds up to 500 envelopes of up to 64 KiB; verifying it in one go would stall the event
+# loop (and libp2p with it). It is verified in slices of at most this long, yielding in between.
+SYNC_SLICE_S = 0.005
 EVENT_QUEUE_SIZE = 1024
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
+def content_problem(envelope: SignedEnvelope) -> str | None:
+    """Why a well-formed message must still not be stored or forwarded: a ``battle_result`` that does
+    not prove what it claims (``consensus.verify_bundle_envelope``: forged, stale or non-canonical)."""
+    if envelope.kind != "battle_result":
+        return None
+    try:
+        verify_bundle_envelope(envelope)
+    except ProtocolError as exc:
+        return f"InvalidResult: {exc}"
+    return None
 
 
 @dataclass
@@ -104,12 +119,18 @@ class Node:
             self.home.key_file, passphrase=self.options.passphrase
         )
         self._max_skew_ms = int(self.config.max_clock_skew_s * 1000)
+        self._verified = EnvelopeCache()  # shared by the inbox, history sync and store reads
         self._inbox = Inbox(
-            rate_limit=self.options.inbox_rate, max_skew_ms=self._max_skew_ms, max_age_ms=GOSSIP_MAX_AGE_MS
+            rate_limit=self.options.inbox_rate,
+            max_skew_ms=self._max_skew_ms,
+            max_age_ms=GOSSIP_MAX_AGE_MS,
+            verified=self._verified,
         )
         self._sync_limiter = SyncLimiter()
+        self._sync_budget = SyncBudget()
         # Validated in GossipSub, waiting for delivery; bounded in case delivery never comes.
         self._accepted: OrderedDict[bytes, SignedEnvelope] = OrderedDict()
+        self._refused = BoundedSet[bytes](10_000)  # content IDs refused for what they claim
         self._subscribers: set[asyncio.Queue[NodeEvent]] = set()
         self._topics: set[str] = set()
         self._tasks = BackgroundTasks("node")
@@ -135,7 +156,7 @@ class Node:
 
     async def start(self) -> None:
         self.home.ensure()
-        self._store = Store(self.home.database)
+        self._store = Store(self.home.database, verified=self._verified)
         self._names = PeerNames(
             self._store, me=self.peer_id, my_name=self.config.name, on_missing=self.profiles.want
         )
@@ -287,8 +308,9 @@ class Node:
         log.info("dropped message from %s on %s: %s", peer, topic, reason)
         self._emit(MessageDropped(peer, topic, reason))
 
-    def _validate(self, topic: str, data: bytes, origin: str) -> bool:
-        """Runs inside GossipSub before forwarding: False drops the message and scores the forwarder.
+    def _validate(self, topic: str, data: bytes, origin: str) -> Verdict:
+        """Runs inside GossipSub before forwarding. REJECT (invalid: scores the forwarder down) only
+        for what no honest peer forwards; this node's policy (rate limits, blocks, its clock) IGNOREs.
 
         ``origin`` is the libp2p publisher; only authors publish their own messages on gossip.
         """
@@ -296,28 +318,45 @@ class Node:
             publisher = public_key_from_peer_id(origin)
         except ProtocolError:
             self._drop(origin, topic, "NotAuthorError: publisher is not an Ed25519 peer")
-            return False
+            return Verdict.REJECT
         event = self._inbox.receive(data, now_ms=_now_ms(), source=origin, publisher=publisher)
         if isinstance(event, Rejected):
             self._drop(origin, topic, event.reason)
-            return False
+            return Verdict.REJECT
+        if isinstance(event, Ignored):
+            self._drop(origin, topic, event.reason)
+            return Verdict.IGNORE
         if isinstance(event, RateLimited):
             self._drop(origin, topic, f"RateLimited: author {origin} is over its rate")
-            return False
+            return Verdict.IGNORE
         # A duplicate from its own author is the same message on another of its topics.
         envelope = event.envelope
         if not belongs_on(envelope, topic):
             self._drop(origin, topic, f"WrongTopic: a {envelope.kind} does not belong on {topic}")
-            return False
+            return Verdict.REJECT
+        if envelope.content_id in self._refused:
+            return Verdict.REJECT  # refused before, and logged then
         if isinstance(event, Duplicate):
-            return True
+            return Verdict.ACCEPT
         if envelope.author in self._blocked:
             self._drop(origin, topic, "Blocked: author is blocked here")
-            return False
+            return Verdict.IGNORE
+        invalid = self._invalid_content(envelope)
+        if invalid is not None:
+            self._drop(origin, topic, invalid)
+            return Verdict.REJECT
         self._accepted[hashlib.sha256(data).digest()] = envelope
         while len(self._accepted) > 10_000:
             self._accepted.popitem(last=False)
-        return True
+        return Verdict.ACCEPT
+
+    def _invalid_content(self, envelope: SignedEnvelope) -> str | None:
+        """Why a well-signed message is still invalid, checked before it is stored or forwarded
+        (``content_problem``); a refused content ID is remembered, so it is checked and logged once."""
+        problem = content_problem(envelope)
+        if problem is not None:
+            self._refused.add(envelope.content_id)
+        return problem
 
     def _on_gossip(self, topic: str, data: bytes, peer: str) -> None:
         envelope = self._accepted.pop(hashlib.sha256(data).digest(), None)
@@ -367,8 +406,11 @@ class Node:
         except ProtocolError as exc:
             log.info("bad sync request from %s: %s", peer, exc)
             return SyncResponse((), more=False).encode()
+        budget = self._sync_budget.available(_now_ms())
         envelopes = self.store.by_topics(request.topics, since_ms=request.since_ms, limit=request.limit + 1)
-        return SyncResponse.fit([e.wire for e in envelopes], request.limit).encode()
+        answer = SyncResponse.fit([e.wire for e in envelopes], request.limit, max_bytes=budget).encode()
+        self._sync_budget.spend(len(answer))
+        return answer
 
     async def sync(self, topics: Sequence[str] | None = None) -> int:
         """Fetch what we missed on ``topics`` from a few connected peers; returns how many were new."""
@@ -398,17 +440,27 @@ class Node:
                 log.info("sync from %s failed: %s", peer, exc)
                 break
             batch, newest = [], since
+            slice_started = time.perf_counter()
             for wire in response.messages:
                 received += 1
+                if time.perf_counter() - slice_started > SYNC_SLICE_S:
+                    await asyncio.sleep(0)  # let the loop (and libp2p) run between slices
+                    slice_started = time.perf_counter()
                 try:
-                    envelope = decode_envelope(wire, now_ms=_now_ms(), max_skew_ms=self._max_skew_ms)
+                    envelope = decode_envelope(
+                        wire, now_ms=_now_ms(), max_skew_ms=self._max_skew_ms, cache=self._verified
+                    )
                 except ProtocolError as exc:
                     self._drop(peer, None, f"{type(exc).__name__}: {exc} (sync)")
                     continue
                 newest = max(newest, envelope.created_at_ms)
                 if not any(belongs_on(envelope, topic) for topic in topics):
                     self._drop(peer, None, "WrongTopic: sync returned a message we did not ask for")
-                elif envelope.author not in blocked:
+                elif envelope.author in blocked or envelope.content_id in self._refused:
+                    continue
+                elif (invalid := self._invalid_content(envelope)) is not None:
+                    self._drop(peer, None, f"{invalid} (sync)")
+                else:
                     batch.append(envelope)
             stored += self._store_new(batch, via="sync")
             if not response.more or newest <= since:

@@ -58,6 +58,8 @@ class ProfileFetcher:
         asked = self._asked.get(peer_id)
         if (asked is not None and now - asked < RETRY_S) or peer_id == self.node.peer_id:
             return
+        if len(self._pending) >= REMEMBERED:  # names asked for faster than peers answer: later
+            return
         self._asked[peer_id] = now
         self._asked.move_to_end(peer_id)
         while len(self._asked) > REMEMBERED:

@@ -18,7 +18,7 @@ from typing import Any
 from djmesh.node.names import PeerNames
 from djmesh.node.store import Store
 from djmesh.protocol.battle import BattleResult, battle_topic
-from djmesh.protocol.consensus import Result, verify_bundle_envelope
+from djmesh.protocol.consensus import Result, preference, verify_bundle_envelope
 from djmesh.protocol.envelope import SignedEnvelope
 from djmesh.protocol.errors import ProtocolError
 from djmesh.protocol.ratings import Standing, ratings, record_of
@@ -67,7 +67,8 @@ class VerifiedResults:
     def first_of_battles(
         self, store: Store, battle_ids: Iterable[bytes]
     ) -> dict[bytes, tuple[SignedEnvelope, Result]]:
-        """Per battle, its earliest verified bundle in the store (battles without one are left out)."""
+        """Per battle, the verified bundle whose result counts (``consensus.preference``; the first such
+        bundle stored when several carry that result); battles without one are left out."""
         wanted = set(battle_ids)
         found: dict[bytes, tuple[SignedEnvelope, Result]] = {}
         if not wanted:
@@ -78,14 +79,13 @@ class VerifiedResults:
         )  # oldest first
         for envelope in bundles:
             message = envelope.message
-            if (
-                not isinstance(message, BattleResult)
-                or message.battle not in wanted
-                or message.battle in found
-            ):
+            if not isinstance(message, BattleResult) or message.battle not in wanted:
                 continue
             result = self.verify(envelope)
-            if result is not None and result.battle_id == message.battle:
+            if result is None or result.battle_id != message.battle:
+                continue
+            held = found.get(result.battle_id)
+            if held is None or preference(result) < preference(held[1]):
                 found[result.battle_id] = (envelope, result)
         return found
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from djmesh.protocol.envelope import SignedEnvelope, decode_envelope
+from djmesh.protocol.envelope import EnvelopeCache, SignedEnvelope, decode_envelope
 from djmesh.protocol.errors import ProtocolError
 from djmesh.protocol.topics import topics_for
 
@@ -90,8 +90,11 @@ class StoredMessage:
 
 
 class Store:
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, verified: EnvelopeCache | None = None) -> None:
+        """``verified``: envelopes already verified (shared with the inbox), so reading a message
+        again does not check its signature and parse its payload again."""
         self.path = Path(path)
+        self._verified = verified
         if not self.path.exists():
             # Holds crew keys: private to the node's owner, like the identity key.
             os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
@@ -281,7 +284,7 @@ class Store:
         wire, received_at = row[0], row[1]
         assert isinstance(wire, bytes) and isinstance(received_at, int)
         try:
-            envelope = decode_envelope(bytes(wire), now_ms=None)
+            envelope = decode_envelope(bytes(wire), now_ms=None, cache=self._verified)
         except ProtocolError as exc:
             # A row written by a newer djmesh (a kind we do not know yet) is kept, not lost.
             log.warning("skipping stored message this version cannot read: %s", exc)

@@ -20,11 +20,10 @@ def solana_address(home: NodeHome) -> str | None:
     """The Solana wallet's address (base58), or None when this home has no Solana wallet."""
     from solders.pubkey import Pubkey
 
-    from djmesh.ledger.solana.wallet import wallet_path
-    from djmesh.node.identity import read_public_key
+    from djmesh.ledger.solana.wallet import wallet_path, wallet_public_key
 
     path = wallet_path(home.root)
-    return str(Pubkey.from_bytes(read_public_key(path))) if path.exists() else None
+    return str(Pubkey.from_bytes(wallet_public_key(path))) if path.exists() else None
 
 
 def read_wallet(home: NodeHome) -> dict[str, Any]:

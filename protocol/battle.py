@@ -1,10 +1,12 @@
 """Battles: their signed message kinds and the battle as a sans-IO state machine.
 
 A battle is the content ID of its ``battle_announce`` (by DJ A, naming DJ B and the rules).
-DJ B accepts; viewers who want to judge join before ``join_by``; each DJ publishes a
-signed tracklist as their set starts; after the sets the committee (see ``consensus``)
+DJ B accepts; viewers who want to judge join before ``join_by``; then each DJ signs a roster
+of the joins it saw and opens its seed commitment, which fixes the committee (``committee``);
+each DJ publishes a signed tracklist as their set starts; after the sets the committee
 commits to verdicts, then reveals them (as soon as every member has committed, at the latest
-after the commit deadline); anyone may publish the result bundle.
+after the commit deadline); anyone may publish the result bundle. A DJ may withdraw; a set
+that never came is a forfeit on 2f+1 members' ``battle_absent``.
 
 ``BattleMachine`` holds no sockets and no clock: the caller feeds it received envelopes
 and ticks with an explicit ``now_ms`` and carries out the actions it returns, in the
@@ -51,6 +53,8 @@ VERDICT_KEYS: tuple[str, ...] = (*CRITERIA, "technical", "musical", "crowd", "to
 MAX_SCORE = 1000
 #: how long after a deadline a message signed before it may still arrive (gossip delay)
 ARRIVAL_GRACE_MS = 10_000
+#: rosters and seeds travel one after the other (a seed waits for both rosters): twice the grace
+ROSTER_GRACE_MS = 2 * ARRIVAL_GRACE_MS
 MAX_COMMITTEE = 31
 MAX_TRACKS = 16
 SIDES = ("a", "b")
@@ -192,6 +196,8 @@ class EscrowTerms:
 
 _RULE_FIELDS = frozenset(Rules().to_payload())
 _DEADLINE_FIELDS = frozenset({"accept_by", "join_by", "start_at", "commit_seconds", "reveal_seconds"})
+#: the most viewers a DJ's roster names (the committee is drawn from the viewers both rosters name)
+MAX_ROSTER = 64
 
 
 @register
@@ -199,12 +205,23 @@ _DEADLINE_FIELDS = frozenset({"accept_by", "join_by", "start_at", "commit_second
 class BattleAnnounce(Message):
     """DJ A challenges DJ B under ``rules``; its content ID is the battle ID.
 
-    Deadlines are absolute ms (accept_by < join_by <= start_at); after the sets, members
-    have ``commit_seconds`` to commit and then ``reveal_seconds`` to reveal.
+    Deadlines are absolute ms (accept_by <= join_by < start_at); between ``join_by`` and
+    ``start_at`` (``roster_by``) both DJs sign their rosters and reveal their seeds; after the
+    sets, members have ``commit_seconds`` to commit and then ``reveal_seconds`` to reveal.
+    ``seed_commit`` is DJ A's commitment to its committee-seed secret (``committee.seed_commitment``).
     """
 
     KIND: ClassVar[str] = "battle_announce"
-    FIELDS: ClassVar[frozenset[str]] = _RULE_FIELDS | _DEADLINE_FIELDS | {"opponent", "title", "escrow"}
+    FIELDS: ClassVar[frozenset[str]] = (
+        _RULE_FIELDS
+        | _DEADLINE_FIELDS
+        | {
+            "opponent",
+            "title",
+            "escrow",
+            "seed_commit",
+        }
+    )
 
     opponent: bytes
     rules: Rules
@@ -214,12 +231,14 @@ class BattleAnnounce(Message):
     commit_seconds: int = 60
     reveal_seconds: int = 60
     title: str = ""
-    escrow: EscrowTerms | None = None  # absent from the payload when None: older battles keep their IDs
+    escrow: EscrowTerms | None = None  # absent from the payload when None
+    seed_commit: bytes = bytes(32)
 
     def to_payload(self) -> dict[str, CborValue]:
         payload: dict[str, CborValue] = {
             **self.rules.to_payload(),
             "opponent": self.opponent,
+            "seed_commit": self.seed_commit,
             "title": self.title,
             "accept_by": self.accept_by,
             "join_by": self.join_by,
@@ -244,9 +263,10 @@ class BattleAnnounce(Message):
             reveal_seconds=schema.integer(payload, "reveal_seconds", minimum=1, maximum=86400),
             title=schema.text(payload, "title", max_chars=128, default=""),
             escrow=EscrowTerms.from_payload(payload["escrow"]) if "escrow" in payload else None,
+            seed_commit=schema.required_digest(payload, "seed_commit"),
         )
-        if not out.accept_by <= out.join_by <= out.start_at:
-            raise InvalidPayloadError("deadlines must satisfy accept_by <= join_by <= start_at")
+        if not out.accept_by <= out.join_by < out.start_at:
+            raise InvalidPayloadError("deadlines must satisfy accept_by <= join_by < start_at")
         if out.escrow is not None and out.escrow.deadline * 1000 <= out.reveal_by:
             raise InvalidPayloadError("escrow.deadline must come after the reveal deadline")
         return out
@@ -257,6 +277,11 @@ class BattleAnnounce(Message):
         if self.rules.mode == "simultaneous" or side == "a":
             return self.start_at, self.start_at + length
         return self.start_at + length, self.start_at + 2 * length
+
+    @property
+    def roster_by(self) -> int:
+        """Rosters and seed reveals are signed in [join_by, roster_by]: the committee is fixed before the sets."""
+        return self.start_at
 
     @property
     def sets_end(self) -> int:
@@ -303,9 +328,22 @@ class BattleMessage(Message):
 @register
 @dataclass(frozen=True)
 class BattleAccept(BattleMessage):
-    """DJ B takes the challenge (only DJ B's accept counts)."""
+    """DJ B takes the challenge (only DJ B's accept counts), committing to its committee-seed secret."""
 
     KIND: ClassVar[str] = "battle_accept"
+    FIELDS: ClassVar[frozenset[str]] = frozenset({"battle", "seed_commit"})
+
+    seed_commit: bytes = bytes(32)
+
+    def to_payload(self) -> dict[str, CborValue]:
+        return {"battle": self.battle, "seed_commit": self.seed_commit}
+
+    @classmethod
+    def from_payload(cls, payload: schema.Payload) -> Self:
+        return cls(
+            battle=schema.required_digest(payload, "battle"),
+            seed_commit=schema.required_digest(payload, "seed_commit"),
+        )
 
     def route(self, author: bytes, content_id: bytes) -> tuple[str, ...] | None:
         return (battle_topic(self.battle), BATTLES_TOPIC)
@@ -317,6 +355,90 @@ class BattleJoin(BattleMessage):
     """A viewer offers to judge; the committee is drawn from those who join by ``join_by``."""
 
     KIND: ClassVar[str] = "battle_join"
+
+
+@register
+@dataclass(frozen=True)
+class BattleRoster(BattleMessage):
+    """A DJ's list of the viewers whose joins it saw by ``join_by`` (sorted keys, DJs excluded).
+
+    Signed in [join_by, roster_by]. The committee is drawn from the viewers both DJs' rosters name,
+    so a seat needs both DJs' consent (docs/PROTOCOL.md, threat model).
+    """
+
+    KIND: ClassVar[str] = "battle_roster"
+    FIELDS: ClassVar[frozenset[str]] = frozenset({"battle", "members"})
+
+    members: tuple[bytes, ...]
+
+    def to_payload(self) -> dict[str, CborValue]:
+        return {"battle": self.battle, "members": list(self.members)}
+
+    @classmethod
+    def from_payload(cls, payload: schema.Payload) -> Self:
+        members = schema.digest_list(payload, "members", max_items=MAX_ROSTER)
+        if any(b <= a for a, b in itertools.pairwise(members)):
+            raise InvalidPayloadError("members: sorted, without duplicates")
+        return cls(battle=schema.required_digest(payload, "battle"), members=members)
+
+
+@register
+@dataclass(frozen=True)
+class BattleSeed(BattleMessage):
+    """A DJ opens its seed commitment once it holds both rosters, naming them (A's, then B's).
+
+    The committee seed hashes both DJs' secrets, so nobody knew it while the rosters were open.
+    """
+
+    KIND: ClassVar[str] = "battle_seed"
+    FIELDS: ClassVar[frozenset[str]] = frozenset({"battle", "secret", "rosters"})
+
+    secret: bytes
+    rosters: tuple[bytes, bytes]
+
+    def to_payload(self) -> dict[str, CborValue]:
+        return {"battle": self.battle, "secret": self.secret, "rosters": list(self.rosters)}
+
+    @classmethod
+    def from_payload(cls, payload: schema.Payload) -> Self:
+        secret = schema.blob(payload, "secret", max_bytes=32)
+        if len(secret) != 32:
+            raise InvalidPayloadError("secret: expected 32 bytes")
+        rosters = schema.digest_list(payload, "rosters", max_items=2)
+        if len(rosters) != 2:
+            raise InvalidPayloadError("rosters: DJ A's and DJ B's roster content IDs")
+        return cls(
+            battle=schema.required_digest(payload, "battle"), secret=secret, rosters=(rosters[0], rosters[1])
+        )
+
+
+@register
+@dataclass(frozen=True)
+class BattleWithdraw(BattleMessage):
+    """A DJ gives up: its own signed forfeit (valid until its set window closes)."""
+
+    KIND: ClassVar[str] = "battle_withdraw"
+
+
+@register
+@dataclass(frozen=True)
+class BattleAbsent(BattleMessage):
+    """A committee member states that ``side``'s set never came (signed after that set's window, by
+    ``commit_by``). 2f+1 of them are a forfeit's evidence."""
+
+    KIND: ClassVar[str] = "battle_absent"
+    FIELDS: ClassVar[frozenset[str]] = frozenset({"battle", "side"})
+
+    side: str
+
+    def to_payload(self) -> dict[str, CborValue]:
+        return {"battle": self.battle, "side": self.side}
+
+    @classmethod
+    def from_payload(cls, payload: schema.Payload) -> Self:
+        return cls(
+            battle=schema.required_digest(payload, "battle"), side=schema.choice(payload, "side", SIDES)
+        )
 
 
 @register
@@ -560,7 +682,8 @@ class BattleResult(BattleMessage):
 class BattleAttestation(BattleMessage):
     """A committee member's EIP-712 signature of Result(battleId, winner, resultHash) for the escrow.
 
-    ``result`` is the SHA-256 of the ``battle_result`` envelope the member checked, ``winner`` the EVM
+    ``result`` is the canonical result hash of the result the member checked
+    (``consensus.Result.result_hash``: the same for every bundle of that result), ``winner`` the EVM
     address of the side it names (from the escrow entry), ``signature`` 65 bytes r || s || v by the
     member's bound EVM key. Not evidence of the result: the chain counts these, the tally does not.
     """
@@ -668,7 +791,8 @@ class Ignored:
 
 @dataclass(frozen=True)
 class TallyNow:
-    """Reveal window closed (or every member revealed): build and publish the result bundle."""
+    """Reveal window closed (or every member revealed), or a forfeit is proven: build and publish the
+    result bundle."""
 
     messages: tuple[SignedEnvelope, ...]
 
@@ -676,6 +800,29 @@ class TallyNow:
 @dataclass(frozen=True)
 class Finished:
     result: BattleResult
+
+
+@dataclass(frozen=True)
+class SignRoster:
+    """``join_by`` passed: a DJ signs a ``battle_roster`` from these viewers (every join it holds, earliest
+    first); which of them, at most ``MAX_ROSTER``, is the DJ's choice (``BattleService.roster_policy``)."""
+
+    members: tuple[bytes, ...]
+
+
+@dataclass(frozen=True)
+class RevealSeed:
+    """Both rosters are here: a DJ opens its seed commitment in a ``battle_seed`` naming them (A's, B's)."""
+
+    rosters: tuple[bytes, bytes]
+
+
+@dataclass(frozen=True)
+class AttestAbsent:
+    """A set never came: a committee member signs a ``battle_absent`` for ``side``."""
+
+    side: str
+    committee: tuple[bytes, ...]
 
 
 BattleEvent = Tick | Received
@@ -690,7 +837,15 @@ Action = (
     | Ignored
     | TallyNow
     | Finished
+    | SignRoster
+    | RevealSeed
+    | AttestAbsent
 )
+
+#: bounds on what a peer can make a machine hold
+MAX_JOINS = 1024
+MAX_PER_DJ = 4  # rosters, seeds, withdrawals per DJ
+MAX_PER_MEMBER = 4  # commits, reveals, stray verdicts, absences per committee member
 
 
 @dataclass
@@ -698,21 +853,30 @@ class BattleMachine:
     """One battle as every node sees it; feed ``handle(event, now_ms)``, act on what it returns.
 
     It records the battle's messages (the evidence a result bundle carries), enforces who
-    may say what and when, and announces each step. Judging and signing stay outside.
+    may say what and when (``consensus.window_error``), and announces each step. Judging
+    and signing stay outside.
     """
 
     announce: SignedEnvelope
     phase: Phase = Phase.ANNOUNCED
     accept: SignedEnvelope | None = None
     joins: dict[bytes, SignedEnvelope] = field(default_factory=dict)
+    rosters: list[SignedEnvelope] = field(default_factory=list)
+    seeds: list[SignedEnvelope] = field(default_factory=list)
     tracklists: dict[str, SignedEnvelope] = field(default_factory=dict)
     commits: list[SignedEnvelope] = field(default_factory=list)
     reveals: list[SignedEnvelope] = field(default_factory=list)
     stray_verdicts: list[SignedEnvelope] = field(default_factory=list)  # evidence of double signing
+    withdrawals: list[SignedEnvelope] = field(default_factory=list)
+    absences: list[SignedEnvelope] = field(default_factory=list)
     result: BattleResult | None = None
     _opened: set[str] = field(default_factory=set)
     _closed: set[str] = field(default_factory=set)
     _tallied: bool = False
+    _roster_asked: bool = False
+    _seed_asked: bool = False
+    _absent_asked: bool = False
+    _committee: tuple[bytes, ...] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.announce.message, BattleAnnounce):
@@ -732,12 +896,31 @@ class BattleMachine:
     def djs(self) -> dict[str, bytes]:
         return {"a": self.announce.author, "b": self.spec.opponent}
 
-    def committee(self) -> tuple[bytes, ...]:
-        from djmesh.protocol.consensus import select_committee
+    def draw_problem(self) -> str | None:
+        """Why the messages held fix no committee yet (None once they do)."""
+        from djmesh.protocol.committee import DrawError, draw_committee
 
-        return select_committee(
-            self.battle_id, self.djs.values(), self.joins.keys(), self.spec.rules.committee_size
-        )
+        try:
+            draw_committee(self.announce, self.accept, self.rosters, self.seeds, self.joins.values())
+        except DrawError as exc:
+            return str(exc)
+        return None
+
+    def committee(self) -> tuple[bytes, ...]:
+        """The members drawn from both DJs' rosters (``protocol/committee.py``); empty until drawn.
+
+        Fixed once the roster window closed: later messages cannot change it.
+        """
+        if self._committee is not None:
+            return self._committee
+        from djmesh.protocol.committee import DrawError, draw_committee
+
+        try:
+            draw = draw_committee(self.announce, self.accept, self.rosters, self.seeds, self.joins.values())
+        except DrawError:
+            return ()
+        self._committee = draw.committee
+        return draw.committee
 
     def reveals_open_at(self) -> int:
         """The first ms a member may sign its reveal: once all committed, else just after ``commit_by``."""
@@ -750,11 +933,18 @@ class BattleMachine:
         out = [self.announce]
         if self.accept is not None:
             out.append(self.accept)
-        out += sorted(self.joins.values(), key=lambda e: e.content_id)
-        out += [self.tracklists[s] for s in SIDES if s in self.tracklists]
-        out += sorted(self.commits, key=lambda e: e.content_id)
-        out += sorted(self.reveals, key=lambda e: e.content_id)
-        out += sorted(self.stray_verdicts, key=lambda e: e.content_id)
+        for group in (
+            list(self.joins.values()),
+            self.rosters,
+            self.seeds,
+            [self.tracklists[s] for s in SIDES if s in self.tracklists],
+            self.commits,
+            self.reveals,
+            self.stray_verdicts,
+            self.withdrawals,
+            self.absences,
+        ):
+            out += sorted(group, key=lambda e: e.content_id)
         return tuple(out)
 
     def handle(self, event: BattleEvent, now_ms: int) -> list[Action]:
@@ -769,79 +959,113 @@ class BattleMachine:
             self.phase = phase
             actions.append(PhaseChanged(phase))
 
+    @staticmethod
+    def _keep(bucket: list[SignedEnvelope], envelope: SignedEnvelope, limit: int) -> list[Action]:
+        """Add ``envelope`` unless held already or its author has ``limit`` in ``bucket``."""
+        if any(e.content_id == envelope.content_id for e in bucket):
+            return []
+        if sum(1 for e in bucket if e.author == envelope.author) >= limit:
+            return [Ignored(envelope, f"too many {envelope.kind} from one author")]
+        bucket.append(envelope)
+        return []
+
     # -- messages --
     def _receive(self, envelope: SignedEnvelope, now_ms: int) -> list[Action]:
+        from djmesh.protocol.consensus import window_error
+
         message = envelope.message
         if not isinstance(message, BattleMessage) or message.battle != self.battle_id:
             return [Ignored(envelope, "not a message of this battle")]
         spec = self.spec
         if isinstance(message, BattleAttestation):
             return []  # the escrow's business (node/battle/escrow.py), not the result's evidence
-        if self.phase in (Phase.DONE, Phase.CANCELLED) and not isinstance(message, BattleResult):
+        if isinstance(message, BattleResult):
+            return self._receive_result(envelope, message, now_ms)
+        if self.phase in (Phase.DONE, Phase.CANCELLED):
             return [Ignored(envelope, f"battle is {self.phase.value}")]
+        problem = window_error(envelope, spec, self.djs)
+        if problem is not None:
+            return [Ignored(envelope, problem)]
         if isinstance(message, BattleAccept):
-            if envelope.author != spec.opponent:
-                return [Ignored(envelope, "only the challenged DJ can accept")]
-            if envelope.created_at_ms > spec.accept_by or now_ms > spec.accept_by + ARRIVAL_GRACE_MS:
+            if now_ms > spec.accept_by + ARRIVAL_GRACE_MS:
                 return [Ignored(envelope, "accepted after the deadline")]
             self.accept = self.accept or envelope
             return []
         if isinstance(message, BattleJoin):
-            if envelope.author in self.djs.values():
-                return [Ignored(envelope, "a DJ cannot judge their own battle")]
-            # the tally counts joins by their signed time, so one that arrives late still counts
-            if envelope.created_at_ms > spec.join_by or self.phase not in (
-                Phase.ANNOUNCED,
-                Phase.ACCEPTED,
-                Phase.SETS,
-            ):
+            if self._committee is not None or now_ms > spec.roster_by + ROSTER_GRACE_MS:
                 return [Ignored(envelope, "joined after the deadline")]
+            if len(self.joins) >= MAX_JOINS and envelope.author not in self.joins:
+                return [Ignored(envelope, "too many joins")]
             self.joins.setdefault(envelope.author, envelope)
             return []
+        if isinstance(message, BattleRoster | BattleSeed):
+            if now_ms > spec.roster_by + ROSTER_GRACE_MS or self._committee is not None:
+                return [Ignored(envelope, f"{envelope.kind} after the committee was fixed")]
+            return self._keep(
+                self.rosters if isinstance(message, BattleRoster) else self.seeds, envelope, MAX_PER_DJ
+            )
+        if isinstance(message, BattleWithdraw):
+            return self._keep(self.withdrawals, envelope, MAX_PER_DJ)
         if isinstance(message, Tracklist):
-            side = next((s for s, k in self.djs.items() if k == envelope.author), None)
-            if side is None:
-                return [Ignored(envelope, "tracklist from someone who is not a DJ of this battle")]
+            side = next(s for s, k in self.djs.items() if k == envelope.author)
             end = spec.set_window(side)[1]
-            if now_ms > end:
+            if now_ms > end + ARRIVAL_GRACE_MS:
                 return [Ignored(envelope, "tracklist after the set ended")]
             if side in self.tracklists:
                 return [Ignored(envelope, "tracklist already declared")]
             self.tracklists[side] = envelope
             return []
+        committee = self.committee()
+        if envelope.author not in committee:
+            return [Ignored(envelope, f"{envelope.kind} from someone not on the committee")]
+        if isinstance(message, BattleAbsent):
+            return self._keep(self.absences, envelope, MAX_PER_MEMBER)
         if isinstance(message, VerdictCommit):
-            if self.phase not in (Phase.SETS, Phase.COMMIT) and now_ms < spec.sets_end:
-                return [Ignored(envelope, "commit before the sets")]
-            self.commits.append(envelope)  # late or foreign commits are judged by the tally
-            return []
+            return self._keep(self.commits, envelope, MAX_PER_MEMBER)  # late ones are the tally's to judge
         if isinstance(message, VerdictReveal):
-            self.reveals.append(envelope)
-            return []
+            return self._keep(self.reveals, envelope, MAX_PER_MEMBER)
         if isinstance(message, Verdict):
             # verdicts travel inside reveals; one seen on its own is kept as evidence of double signing
-            self.stray_verdicts.append(envelope)
-            return []
-        if isinstance(message, BattleResult):
-            from djmesh.protocol.consensus import verify_bundle_envelope
-
-            try:
-                verified = verify_bundle_envelope(envelope)
-            except Exception as exc:  # any refusal: record why, never crash
-                return [Ignored(envelope, f"result does not verify: {exc}")]
-            if verified.battle_id != self.battle_id:
-                return [Ignored(envelope, "result of another battle")]
-            if self.result is None:
-                self.result = message
-                actions: list[Action] = [Finished(message)]
-                self._set_phase(Phase.DONE, actions)
-                return actions
-            return []
+            return self._keep(self.stray_verdicts, envelope, MAX_PER_MEMBER)
         return [Ignored(envelope, f"unexpected {envelope.kind}")]
+
+    def _receive_result(self, envelope: SignedEnvelope, message: BattleResult, now_ms: int) -> list[Action]:
+        """Take a published result only when its time has come and it rests on this battle's committee."""
+        from djmesh.protocol.consensus import verify_bundle_envelope
+
+        try:
+            verified = verify_bundle_envelope(envelope)
+        except Exception as exc:  # any refusal: record why, never crash
+            return [Ignored(envelope, f"result does not verify: {exc}")]
+        if verified.battle_id != self.battle_id:
+            return [Ignored(envelope, "result of another battle")]
+        spec = self.spec
+        if verified.forfeit is None:
+            if self.phase not in (Phase.COMMIT, Phase.REVEAL, Phase.DONE) or now_ms < self.reveals_open_at():
+                return [
+                    Ignored(
+                        envelope,
+                        "result before its time: a judged result stands only once the commits are closed "
+                        f"(reveals open at {self.reveals_open_at()})",
+                    )
+                ]
+            if self.committee() and verified.committee != self.committee():
+                return [Ignored(envelope, "result rests on another committee than this battle's draw")]
+        elif verified.forfeit_how == "absent" and now_ms < spec.set_window(verified.forfeit)[1]:
+            return [Ignored(envelope, "result before its time: the absent set's window is still open")]
+        if self.result is None:
+            self.result = message
+            actions: list[Action] = [Finished(message)]
+            self._set_phase(Phase.DONE, actions)
+            return actions
+        return []
 
     # -- deadlines --
     def _advance(self, now_ms: int) -> list[Action]:
         actions: list[Action] = []
         spec = self.spec
+        if self.phase in (Phase.DONE, Phase.CANCELLED):
+            return actions
         if self.phase == Phase.ANNOUNCED:
             if self.accept is not None:
                 self._set_phase(Phase.ACCEPTED, actions)
@@ -849,6 +1073,12 @@ class BattleMachine:
                 self._set_phase(Phase.CANCELLED, actions)
                 actions.append(Cancelled("not accepted in time"))
                 return actions
+        if self.phase == Phase.ANNOUNCED:
+            return actions
+        if self._withdrawn(actions):
+            return actions
+        if self._draw_steps(now_ms, actions):
+            return actions
         if self.phase in (Phase.ACCEPTED, Phase.SETS):
             for side in SIDES:
                 start, end = spec.set_window(side)
@@ -868,15 +1098,15 @@ class BattleMachine:
                     self._set_phase(Phase.CANCELLED, actions)
                     actions.append(Cancelled("neither DJ declared a tracklist"))
                     return actions
-                if missing:
-                    loser = missing[0]
-                    actions.append(Forfeited(loser, "no tracklist declared"))
-                    self.result = self._forfeit_result(loser)
-                    actions.append(Finished(self.result))
-                    self._set_phase(Phase.DONE, actions)
-                    return actions
                 self._set_phase(Phase.COMMIT, actions)
-                actions.append(JudgeNow(self.committee()))
+                if missing:
+                    self._absent_asked = True
+                    actions.append(AttestAbsent(missing[0], self.committee()))
+                else:
+                    actions.append(JudgeNow(self.committee()))
+        if self._absent_asked:
+            self._absence_proven(actions)
+            return actions
         if self.phase == Phase.COMMIT and now_ms >= self.reveals_open_at():
             # every verdict is bound: a reveal now gives nobody a choice (docs/PROTOCOL.md, Battles)
             self._set_phase(Phase.REVEAL, actions)
@@ -890,12 +1120,59 @@ class BattleMachine:
                 actions.append(TallyNow(self.evidence()))
         return actions
 
-    def _forfeit_result(self, loser: str) -> BattleResult:
-        winner = "b" if loser == "a" else "a"
-        return BattleResult(
+    def _draw_steps(self, now_ms: int, actions: list[Action]) -> bool:
+        """Ask the DJs for their rosters and seeds; cancel (True) when no committee is fixed in time."""
+        spec = self.spec
+        if self._committee is not None:
+            return False
+        if not self._roster_asked and now_ms >= spec.join_by:
+            self._roster_asked = True
+            held = sorted(self.joins.values(), key=lambda e: (e.created_at_ms, e.author))
+            actions.append(SignRoster(tuple(e.author for e in held)))
+        if not self._seed_asked:
+            firsts = [next((r for r in self.rosters if r.author == self.djs[s]), None) for s in SIDES]
+            if firsts[0] is not None and firsts[1] is not None:
+                self._seed_asked = True
+                actions.append(RevealSeed((firsts[0].content_id, firsts[1].content_id)))
+        if self.committee() or now_ms <= spec.roster_by + ROSTER_GRACE_MS:
+            return False
+        self._set_phase(Phase.CANCELLED, actions)
+        actions.append(Cancelled(f"no committee: {self.draw_problem()}"))
+        return True
+
+    def _withdrawn(self, actions: list[Action]) -> bool:
+        if not self.withdrawals:
+            return False
+        sides = sorted({s for s, k in self.djs.items() for w in self.withdrawals if w.author == k})
+        if len(sides) == 2:
+            self._set_phase(Phase.CANCELLED, actions)
+            actions.append(Cancelled("both DJs withdrew"))
+            return True
+        self._forfeit(sides[0], "withdrew", actions)
+        return True
+
+    def _absence_proven(self, actions: list[Action]) -> None:
+        committee = self.committee()
+        quorum = 2 * ((len(committee) - 1) // 3) + 1
+        for side in SIDES:
+            said = {
+                a.author
+                for a in self.absences
+                if isinstance(a.message, BattleAbsent) and a.message.side == side
+            }
+            if committee and len(said) >= quorum:
+                self._forfeit(side, "absent: 2f+1 members never got the set", actions)
+                return
+
+    def _forfeit(self, loser: str, reason: str, actions: list[Action]) -> None:
+        actions.append(Forfeited(loser, reason))
+        self.result = BattleResult(
             battle=self.battle_id,
             messages=tuple(e.wire for e in self.evidence()),
-            winner=winner,
+            winner="b" if loser == "a" else "a",
             scores=None,
             forfeit=loser,
         )
+        actions.append(TallyNow(self.evidence()))
+        actions.append(Finished(self.result))
+        self._set_phase(Phase.DONE, actions)

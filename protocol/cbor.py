@@ -105,11 +105,12 @@ def encode(value: CborValue) -> bytes:
 
 
 class _Reader:
-    __slots__ = ("data", "pos")
+    __slots__ = ("data", "items_left", "pos")
 
-    def __init__(self, data: bytes) -> None:
+    def __init__(self, data: bytes, max_items: int | None = None) -> None:
         self.data = data
         self.pos = 0
+        self.items_left = len(data) if max_items is None else max_items  # an item takes a byte at least
 
     def take(self, n: int) -> bytes:
         end = self.pos + n
@@ -138,6 +139,9 @@ class _Reader:
 def _decode_item(reader: _Reader, depth: int) -> CborValue:
     if depth > MAX_DEPTH:
         raise DecodeError("nesting deeper than MAX_DEPTH")
+    reader.items_left -= 1
+    if reader.items_left < 0:
+        raise DecodeError("more items than allowed")
     major, info, argument = reader.head()
     if major == _MT_UINT:
         return argument
@@ -194,12 +198,38 @@ def _decode_simple(reader: _Reader, info: int) -> CborValue:
     raise DecodeError(f"unsupported simple value {info}")
 
 
-def decode(data: bytes) -> CborValue:
-    """Decode exactly one item that must fill ``data`` and be in deterministic form."""
+def decode(data: bytes, *, depth: int = 0, max_items: int | None = None) -> CborValue:
+    """Decode exactly one item that must fill ``data`` and be in deterministic form.
+
+    ``depth``: how deep the item sits inside an enclosing value (nesting counts from there).
+    ``max_items``: refuse (``DecodeError``) past this many items in all, before building them.
+    """
     if not isinstance(data, bytes | bytearray | memoryview):
         raise DecodeError("input must be bytes")
-    reader = _Reader(bytes(data))
-    value = _decode_item(reader, 0)
+    reader = _Reader(bytes(data), max_items)
+    value = _decode_item(reader, depth)
     if reader.pos != len(reader.data):
         raise DecodeError("trailing bytes after the item")
     return value
+
+
+def decode_scalar(data: bytes, pos: int) -> tuple[CborValue, int]:
+    """One item at ``pos`` that is not an array or map, and where it ends (strict, like ``decode``).
+
+    Lets a caller read the small fields around a large value without decoding that value.
+    """
+    reader = _Reader(data)
+    reader.pos = pos
+    major = data[pos] >> 5 if 0 <= pos < len(data) else -1
+    if major in (_MT_ARRAY, _MT_MAP, _MT_TAG):
+        raise DecodeError("expected a scalar, found an array, map or tag")
+    value = _decode_item(reader, MAX_DEPTH)
+    return value, reader.pos
+
+
+def decode_head(data: bytes, pos: int) -> tuple[int, int, int]:
+    """(major type, argument, end) of the item head at ``pos``, refusing non-shortest forms."""
+    reader = _Reader(data)
+    reader.pos = pos
+    major, _, argument = reader.head()
+    return major, argument, reader.pos

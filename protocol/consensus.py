@@ -1,8 +1,7 @@
 """The judging committee and how its verdicts become one result anyone can check offline.
 
-- Committee: viewers who joined by ``join_by`` (DJs excluded), ranked by
-  SHA-256(seed || key) where the seed hashes the battle ID and both DJs; the first
-  ``committee_size`` serve. Nobody picks the judges: the ranking is fixed by the battle.
+- Committee: drawn from the viewers both DJs' signed rosters name, with a seed both DJs committed to
+  before anyone joined and revealed after the rosters were fixed (``protocol/committee.py``).
 - Commit, then reveal: a member signs a ``battle_verdict`` envelope but publishes only
   SHA-256(context || verdict envelope || salt); once every member has committed (or after
   the commit deadline) it reveals the envelope and salt. Nobody can copy a verdict they have
@@ -12,15 +11,21 @@
   Offences are recorded against their authors: outliers, reveals that do not open their
   commit, late commits/reveals, reveals signed before every member had committed and
   before the commit deadline (others could copy them), two different verdicts or commits
-  (double signing), a verdict for another model, and members who never revealed. A
-  member needs 2f+1 honest peers to be framed.
+  (double signing), a verdict for another model, and members who never revealed.
+- Forfeits need evidence: the absent DJ's own ``battle_withdraw``, or 2f+1 members'
+  ``battle_absent`` for that side.
 - Result bundle: a ``battle_result`` envelope holding every message the result rests on;
   ``verify_result`` recomputes committee, quorum, medians and offences from them and
-  refuses the bundle unless everything matches.
+  refuses the bundle unless everything matches and every message lies in its window.
+- Result hash: SHA-256 over what the result says (battle, roster, committee, counted verdicts,
+  scores, winner, offences; or the forfeit), not over the bundle's bytes: two bundles with the same
+  evidence have one hash whoever signed them and however they are ordered. Ratings, escrow
+  attestations and ``djmesh verify`` use it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -30,23 +35,30 @@ import nacl.signing
 from djmesh.protocol.battle import (
     SIDES,
     VERDICT_KEYS,
+    BattleAbsent,
     BattleAccept,
     BattleAnnounce,
     BattleJoin,
     BattleMessage,
     BattleResult,
+    BattleRoster,
+    BattleSeed,
+    BattleWithdraw,
     Tracklist,
     Verdict,
     VerdictCommit,
     VerdictReveal,
+    scores_payload,
     winner_of,
 )
+from djmesh.protocol.cbor import CborKey, CborValue, encode
+from djmesh.protocol.committee import Draw, DrawError, draw_committee, rank_committee
 from djmesh.protocol.envelope import SignedEnvelope, decode_envelope, sign
 from djmesh.protocol.errors import MalformedMessageError, ProtocolError
 from djmesh.protocol.peer_id import peer_id_from_public_key
 
-COMMITTEE_CONTEXT = b"djmesh/committee/v1\x00"
 COMMIT_CONTEXT = b"djmesh/verdict-commit/v1\x00"
+RESULT_CONTEXT = b"djmesh/result/v1\x00"
 #: a verdict whose totals sit further than this (centi-points, summed over both DJs) from the
 #: median, or any criterion further than OUTLIER_CRITERION_CENTI, or that names the other
 #: winner, is an outlier
@@ -65,19 +77,11 @@ class QuorumError(ProtocolError):
 # ---- committee ----------------------------------------------------------------------------------
 
 
-def committee_seed(battle_id: bytes, djs: Iterable[bytes]) -> bytes:
-    return hashlib.sha256(COMMITTEE_CONTEXT + battle_id + b"".join(sorted(djs))).digest()
-
-
 def select_committee(
-    battle_id: bytes, djs: Iterable[bytes], candidates: Iterable[bytes], size: int
+    seed: bytes, djs: Iterable[bytes], candidates: Iterable[bytes], size: int
 ) -> tuple[bytes, ...]:
-    """The first ``size`` candidates (DJs excluded) by SHA-256(seed || key): fixed by the battle."""
-    dj_set = set(djs)
-    seed = committee_seed(battle_id, dj_set)
-    eligible = sorted({c for c in candidates if c not in dj_set and len(c) == 32})
-    ranked = sorted(eligible, key=lambda key: hashlib.sha256(seed + key).digest())
-    return tuple(ranked[:size])
+    """The first ``size`` candidates (DJs excluded) by SHA-256(seed || key) (``committee.rank_committee``)."""
+    return rank_committee(seed, djs, candidates, size)
 
 
 def faults_tolerated(committee_size: int) -> int:
@@ -183,6 +187,12 @@ class Tally:
     scores: dict[str, dict[str, int]]
     winner: str
     offences: tuple[Offence, ...]
+    roster: tuple[bytes, ...] = ()
+    verdict_ids: dict[bytes, bytes] = field(default_factory=dict)  # counted member -> verdict content ID
+
+    @property
+    def result_hash(self) -> bytes:
+        return judged_result_hash(self)
 
     @property
     def honest(self) -> frozenset[bytes]:
@@ -200,14 +210,31 @@ class _Sorted:
     announce: SignedEnvelope
     accept: SignedEnvelope | None = None
     joins: list[SignedEnvelope] = field(default_factory=list)
+    rosters: list[SignedEnvelope] = field(default_factory=list)
+    seeds: list[SignedEnvelope] = field(default_factory=list)
     tracklists: list[SignedEnvelope] = field(default_factory=list)
     commits: list[SignedEnvelope] = field(default_factory=list)
     reveals: list[SignedEnvelope] = field(default_factory=list)
     verdicts: list[SignedEnvelope] = field(default_factory=list)  # evidence of double signing
+    withdrawals: list[SignedEnvelope] = field(default_factory=list)
+    absences: list[SignedEnvelope] = field(default_factory=list)
+
+
+_BUCKETS: tuple[tuple[type[BattleMessage], str], ...] = (
+    (BattleJoin, "joins"),
+    (BattleRoster, "rosters"),
+    (BattleSeed, "seeds"),
+    (Tracklist, "tracklists"),
+    (VerdictCommit, "commits"),
+    (VerdictReveal, "reveals"),
+    (Verdict, "verdicts"),
+    (BattleWithdraw, "withdrawals"),
+    (BattleAbsent, "absences"),
+)
 
 
 def _sort(envelopes: Iterable[SignedEnvelope]) -> _Sorted:
-    items = list(envelopes)
+    items = list({e.content_id: e for e in envelopes}.values())  # a duplicate says nothing new
     announces = [e for e in items if isinstance(e.message, BattleAnnounce)]
     if len(announces) != 1:
         raise InvalidResultError("a bundle holds exactly one battle_announce")
@@ -221,19 +248,52 @@ def _sort(envelopes: Iterable[SignedEnvelope]) -> _Sorted:
             raise InvalidResultError(f"{e.kind} of another battle in the bundle")
         if isinstance(m, BattleAccept):
             out.accept = e
-        elif isinstance(m, BattleJoin):
-            out.joins.append(e)
-        elif isinstance(m, Tracklist):
-            out.tracklists.append(e)
-        elif isinstance(m, VerdictCommit):
-            out.commits.append(e)
-        elif isinstance(m, VerdictReveal):
-            out.reveals.append(e)
-        elif isinstance(m, Verdict):
-            out.verdicts.append(e)
-        else:
+            continue
+        bucket = next((name for kind, name in _BUCKETS if isinstance(m, kind)), None)
+        if bucket is None:
             raise InvalidResultError(f"{e.kind} does not belong in a result bundle")
+        getattr(out, bucket).append(e)
     return out
+
+
+def window_error(envelope: SignedEnvelope, spec: BattleAnnounce, dj: dict[str, bytes]) -> str | None:
+    """Why a battle message lies outside the window its rules give it (None: inside).
+
+    The battle machine refuses such messages on receipt and the verifier refuses bundles holding
+    one, so a message that breaks its window can neither count nor spoil an honest bundle.
+    """
+    m, t = envelope.message, envelope.created_at_ms
+    side = next((x for x, k in dj.items() if k == envelope.author), None)
+    if isinstance(m, BattleAccept):
+        if envelope.author != spec.opponent:
+            return "battle_accept not signed by the challenged DJ"
+        return "battle_accept signed after accept_by" if t > spec.accept_by else None
+    if isinstance(m, BattleJoin):
+        if side is not None:
+            return "a DJ cannot judge their own battle"
+        return "battle_join signed after join_by" if t > spec.join_by else None
+    if isinstance(m, BattleRoster | BattleSeed):
+        if side is None:
+            return f"{envelope.kind} not signed by a DJ of this battle"
+        if not spec.join_by <= t <= spec.roster_by:
+            return f"{envelope.kind} signed outside [join_by, roster_by]"
+        return None
+    if isinstance(m, Tracklist):
+        if side is None:
+            return "battle_tracklist not signed by a DJ of this battle"
+        start, end = spec.set_window(side)
+        return "battle_tracklist signed outside its set window" if not start <= t <= end else None
+    if isinstance(m, BattleWithdraw):
+        if side is None:
+            return "battle_withdraw not signed by a DJ of this battle"
+        return "battle_withdraw signed after its set ended" if t > spec.set_window(side)[1] else None
+    if isinstance(m, BattleAbsent):
+        if not spec.set_window(m.side)[1] <= t <= spec.commit_by:
+            return "battle_absent signed outside [that set's end, commit_by]"
+        return None
+    if isinstance(m, VerdictCommit | VerdictReveal) and t < spec.sets_end:
+        return f"{envelope.kind} signed before the sets ended"
+    return None
 
 
 def _check_basics(s: _Sorted) -> BattleAnnounce:
@@ -241,13 +301,42 @@ def _check_basics(s: _Sorted) -> BattleAnnounce:
     assert isinstance(spec, BattleAnnounce)
     if s.accept is None or s.accept.author != spec.opponent:
         raise InvalidResultError("the battle was not accepted by the challenged DJ")
-    if s.accept.created_at_ms > spec.accept_by:
-        raise InvalidResultError("accepted after the deadline")
+    dj = {"a": s.announce.author, "b": spec.opponent}
+    for e in [s.accept, *(e for _, name in _BUCKETS for e in getattr(s, name))]:
+        problem = window_error(e, spec, dj)
+        if problem is not None:
+            raise InvalidResultError(problem)
     return spec
 
 
-def _candidates(s: _Sorted, spec: BattleAnnounce) -> list[bytes]:
-    return [j.author for j in s.joins if j.created_at_ms <= spec.join_by]
+def _draw(s: _Sorted) -> Draw:
+    try:
+        return draw_committee(s.announce, s.accept, s.rosters, s.seeds, s.joins)
+    except DrawError as exc:
+        raise InvalidResultError(f"no committee: {exc}") from exc
+
+
+def _forfeit(s: _Sorted, spec: BattleAnnounce, committee: tuple[bytes, ...]) -> tuple[str, str] | None:
+    """(side, how) when the messages prove a forfeit: ``withdrew`` or ``absent``; None otherwise."""
+    dj = {"a": s.announce.author, "b": spec.opponent}
+    withdrew = sorted({x for x, k in dj.items() for w in s.withdrawals if w.author == k})
+    if len(withdrew) == 2:
+        raise InvalidResultError("both DJs withdrew: the battle has no result")
+    if withdrew:
+        return withdrew[0], "withdrew"
+    members = set(committee)
+    quorum = 2 * faults_tolerated(len(committee)) + 1
+    absent = []
+    for side in SIDES:
+        said = {
+            a.author for a in s.absences if a.author in members and isinstance(a.message, BattleAbsent)
+            and a.message.side == side
+        }  # fmt: skip
+        if committee and len(said) >= quorum:
+            absent.append(side)
+    if len(absent) == 2:
+        raise InvalidResultError("2f+1 members say neither set came: the battle has no result")
+    return (absent[0], "absent") if absent else None
 
 
 def tally(envelopes: Iterable[SignedEnvelope]) -> Tally:
@@ -255,8 +344,8 @@ def tally(envelopes: Iterable[SignedEnvelope]) -> Tally:
     s = _sort(envelopes)
     spec = _check_basics(s)
     battle_id = s.announce.content_id
-    djs = (s.announce.author, spec.opponent)
-    committee = select_committee(battle_id, djs, _candidates(s, spec), spec.rules.committee_size)
+    draw = _draw(s)
+    committee = draw.committee
     members = set(committee)
     n = len(committee)
     quorum = 2 * faults_tolerated(n) + 1 if n else 1
@@ -284,6 +373,7 @@ def tally(envelopes: Iterable[SignedEnvelope]) -> Tally:
     # every verdict a member signed for this battle, from reveals and from evidence
     signed: dict[bytes, set[bytes]] = {}
     opened: dict[bytes, Verdict] = {}
+    verdict_ids: dict[bytes, bytes] = {}
     for r in sorted(s.reveals, key=lambda e: (e.created_at_ms, e.content_id)):
         if r.author not in members:
             continue
@@ -309,7 +399,9 @@ def tally(envelopes: Iterable[SignedEnvelope]) -> Tally:
         if ve.message.model != spec.rules.model:
             offend(r.author, "wrong_model")
             continue
-        opened.setdefault(r.author, ve.message)
+        if r.author not in opened:
+            opened[r.author] = ve.message
+            verdict_ids[r.author] = ve.content_id
     for v in s.verdicts:
         assert isinstance(v.message, Verdict)
         if v.author in members:
@@ -347,20 +439,67 @@ def tally(envelopes: Iterable[SignedEnvelope]) -> Tally:
         scores,
         winner,
         tuple(Offence(p, k) for p, k in ordered_offences),
+        draw.roster,
+        {m: verdict_ids[m] for m in counted},
     )
+
+
+# ---- the canonical result hash -------------------------------------------------------------------
+
+
+def _hash(payload: dict[CborKey, CborValue]) -> bytes:
+    return hashlib.sha256(RESULT_CONTEXT + encode(payload)).digest()
+
+
+def judged_result_hash(t: Tally) -> bytes:
+    """SHA-256 over what a judged result says: nothing a publisher picks (signer, time, order) enters it."""
+    return _hash(
+        {
+            "battle": t.battle_id,
+            "roster": list(t.roster),
+            "committee": list(t.committee),
+            "verdicts": [[m, t.verdict_ids[m]] for m in sorted(t.verdict_ids)],
+            "scores": scores_payload(t.scores),
+            "winner": t.winner,
+            "offences": [[o.peer, o.kind] for o in t.offences],
+        }
+    )
+
+
+def forfeit_result_hash(battle_id: bytes, side: str) -> bytes:
+    """A forfeit says only who forfeits: every bundle proving it has this one hash."""
+    return _hash({"battle": battle_id, "forfeit": side})
 
 
 # ---- result bundles ------------------------------------------------------------------------------
 
 
+def _forfeit_of_messages(items: list[SignedEnvelope]) -> tuple[str, str] | None:
+    s = _sort(items)
+    spec = _check_basics(s)
+    committee: tuple[bytes, ...] = ()
+    try:
+        committee = draw_committee(s.announce, s.accept, s.rosters, s.seeds, s.joins).committee
+    except DrawError as exc:
+        if not s.withdrawals:
+            raise InvalidResultError(f"no committee: {exc}") from exc
+    return _forfeit(s, spec, committee)
+
+
 def build_result(
     envelopes: Iterable[SignedEnvelope], extra_evidence: Iterable[SignedEnvelope] = ()
 ) -> BattleResult:
-    """The unsigned ``battle_result`` for a tally of ``envelopes``; sign it with ``envelope.sign``."""
+    """The unsigned ``battle_result`` for ``envelopes``: a proven forfeit, else the tally."""
     items = list(envelopes) + list(extra_evidence)
-    t = tally(items)
     unique = {e.content_id: e for e in items}
     messages = tuple(unique[k].wire for k in sorted(unique))
+    forfeit = _forfeit_of_messages(items)
+    if forfeit is not None:
+        side = forfeit[0]
+        battle_id = next(e.content_id for e in items if isinstance(e.message, BattleAnnounce))
+        winner = "b" if side == "a" else "a"
+        return BattleResult(battle=battle_id, messages=messages, winner=winner, scores=None, forfeit=side)
+    t = tally(items)
     return BattleResult(
         battle=t.battle_id,
         messages=messages,
@@ -386,14 +525,18 @@ class Result:
     committee: tuple[bytes, ...]
     quorum: int
     revealed: int
+    result_hash: bytes = bytes(32)
+    forfeit_how: str | None = None  # "withdrew" (the DJ's own word) or "absent" (2f+1 members)
 
     def summary(self) -> dict[str, object]:
         return {
             "battle_id": self.battle_id.hex(),
+            "result_hash": self.result_hash.hex(),
             "genre": self.announce.rules.genre,
             "djs": {side: peer_id_from_public_key(k) for side, k in self.djs.items()},
             "winner": self.winner,
             "forfeit": self.forfeit,
+            "forfeit_how": self.forfeit_how,
             "scores": {
                 side: {k: v / 100 for k, v in row.items()} for side, row in (self.scores or {}).items()
             }
@@ -405,6 +548,19 @@ class Result:
             "offences": [o.as_json() for o in self.offences],
             "model": self.announce.rules.model.hex(),
         }
+
+
+def preference(r: Result) -> tuple[int, int, bytes]:
+    """Which of a battle's verified results counts (smallest first): a DJ's own withdrawal, then a judged
+    result, then a forfeit for absence; then the most counted verdicts (a publisher may leave reveals
+    out, never add them); then the lowest result hash. Nothing in it depends on the bundle's bytes, so
+    re-signing, reordering or grinding a bundle gains nothing."""
+    kind = {"withdrew": 0, None: 1, "absent": 2}.get(r.forfeit_how, 3)
+    return (kind, -r.revealed, r.result_hash)
+
+
+def best_result(results: Iterable[Result]) -> Result | None:
+    return min(results, key=preference, default=None)
 
 
 def _decode_all(wires: Iterable[bytes]) -> list[SignedEnvelope]:
@@ -429,17 +585,25 @@ def verify_bundle_envelope(envelope: SignedEnvelope) -> Result:
     if bundle.battle != battle_id:
         raise InvalidResultError("bundle names another battle than its announcement")
     djs = {"a": s.announce.author, "b": spec.opponent}
-    if bundle.forfeit is not None:
-        declared = {side for side, k in djs.items() for t in s.tracklists if t.author == k}
-        if bundle.forfeit in declared:
-            raise InvalidResultError("forfeit claimed, but that DJ declared a tracklist")
-        if envelope.created_at_ms < spec.sets_end:
-            raise InvalidResultError("forfeit claimed before the sets were over")
-        if bundle.winner == bundle.forfeit or bundle.scores is not None:
+    proven = _forfeit_of_messages(envelopes)
+    if bundle.forfeit is not None or proven is not None:
+        if proven is None:
+            raise InvalidResultError(
+                "forfeit claimed without evidence: it needs the DJ's own battle_withdraw "
+                "or 2f+1 committee members' battle_absent"
+            )
+        side, how = proven
+        if bundle.forfeit != side:
+            raise InvalidResultError(f"the messages prove DJ {side.upper()} forfeits ({how})")
+        if bundle.winner == side or bundle.scores is not None or bundle.offences:
             raise InvalidResultError("a forfeit names the other DJ as winner and carries no scores")
+        committee: tuple[bytes, ...] = ()
+        with contextlib.suppress(DrawError):
+            committee = draw_committee(s.announce, s.accept, s.rosters, s.seeds, s.joins).committee
         return Result(
             battle_id, envelope.author, envelope.created_at_ms, spec, djs, bundle.winner, None, (),
-            bundle.forfeit, (), 0, 0,
+            side, committee, 2 * faults_tolerated(len(committee)) + 1, 0,
+            forfeit_result_hash(battle_id, side), how,
         )  # fmt: skip
     try:
         t = tally(envelopes)
@@ -451,9 +615,11 @@ def verify_bundle_envelope(envelope: SignedEnvelope) -> Result:
         raise InvalidResultError("claimed winner does not follow from the medians")
     if tuple(bundle.offences) != tuple((o.peer, o.kind) for o in t.offences):
         raise InvalidResultError("claimed offences differ from what the messages show")
+    if {t.author for t in s.tracklists} != set(djs.values()):
+        raise InvalidResultError("a judged result rests on both DJs' tracklists")
     return Result(
         battle_id, envelope.author, envelope.created_at_ms, spec, djs, t.winner, t.scores, t.offences,
-        None, t.committee, t.quorum, len(t.verdicts),
+        None, t.committee, t.quorum, len(t.verdicts), t.result_hash, None,
     )  # fmt: skip
 
 
@@ -471,9 +637,11 @@ __all__ = [
     "Result",
     "SealedVerdict",
     "Tally",
+    "best_result",
     "build_result",
     "commitment",
     "commitments_closed_at",
+    "preference",
     "reveals_open_at",
     "seal_verdict",
     "select_committee",

@@ -4,6 +4,11 @@ A sans-IO state machine (bytes and an explicit ``now`` in, one event out) that t
 validators and history sync feed. It decodes and verifies, drops what it has already
 seen, and holds each author to a token-bucket rate so one flooding peer cannot fill the
 store or the mesh. Memory stays bounded however many messages or authors pass through.
+
+Policy is not invalidity: ``Rejected`` is for a message nobody should have sent on (bad bytes,
+a bad signature, a replay by someone other than its author), which costs its forwarder peer
+score; ``Ignored`` (a clock disagreement, stale) and ``RateLimited`` are this node's policy, which
+an honest forwarder cannot know, so they are dropped without blaming it.
 """
 
 from __future__ import annotations
@@ -11,8 +16,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from djmesh.protocol.bounded import BoundedSet
-from djmesh.protocol.envelope import DEFAULT_MAX_SKEW_MS, MAX_ENVELOPE_BYTES, SignedEnvelope, decode_envelope
-from djmesh.protocol.errors import NotAuthorError, ProtocolError
+from djmesh.protocol.envelope import (
+    DEFAULT_MAX_SKEW_MS,
+    MAX_ENVELOPE_BYTES,
+    EnvelopeCache,
+    SignedEnvelope,
+    decode_envelope,
+)
+from djmesh.protocol.errors import FutureTimestampError, ProtocolError, StaleTimestampError
 from djmesh.protocol.ratelimit import KeyedTokenBuckets, RateLimit
 
 
@@ -41,12 +52,28 @@ class Rejected:
 
 
 @dataclass(frozen=True)
+class Ignored:
+    """Refused by this node's policy (its clock), not invalid: no penalty for the forwarder."""
+
+    error: ProtocolError
+    source: str | None
+
+    @property
+    def reason(self) -> str:
+        return f"{type(self.error).__name__}: {self.error}"
+
+
+#: errors that say more about the clocks than about the message
+POLICY_ERRORS = (FutureTimestampError, StaleTimestampError)
+
+
+@dataclass(frozen=True)
 class RateLimited:
     author: bytes
     source: str | None
 
 
-InboxEvent = Accepted | Duplicate | Rejected | RateLimited
+InboxEvent = Accepted | Duplicate | Rejected | Ignored | RateLimited
 
 
 #: per author: 20 messages at once, 5 per second sustained (chat, reactions)
@@ -63,12 +90,16 @@ class Inbox:
         max_bytes: int = MAX_ENVELOPE_BYTES,
         seen_capacity: int = 100_000,
         tracked_authors: int = 10_000,
+        verified: EnvelopeCache | None = None,
     ) -> None:
+        """``verified``: envelopes verified before (shared with the store's reads), so a message
+        arriving again on another topic or from another forwarder is not verified again."""
         self._max_skew_ms = max_skew_ms
         self._max_age_ms = max_age_ms
         self._max_bytes = max_bytes
         self._seen: BoundedSet[bytes] = BoundedSet(seen_capacity)
         self._buckets = KeyedTokenBuckets(rate_limit, tracked=tracked_authors) if rate_limit else None
+        self.verified = verified if verified is not None else EnvelopeCache()
 
     def mark_seen(self, content_id: bytes) -> None:
         """Messages we published or loaded from the store are not accepted again."""
@@ -85,11 +116,13 @@ class Inbox:
                 max_skew_ms=self._max_skew_ms,
                 max_age_ms=self._max_age_ms,
                 max_bytes=self._max_bytes,
+                publisher=publisher,
+                cache=self.verified,
             )
+        except POLICY_ERRORS as error:
+            return Ignored(error, source)
         except ProtocolError as error:
             return Rejected(error, source)
-        if publisher is not None and publisher != envelope.author:
-            return Rejected(NotAuthorError("published by someone other than its author"), source)
         content_id = envelope.content_id
         if content_id in self._seen:
             return Duplicate(envelope, source)

@@ -3,7 +3,9 @@
 Every node must compute the same table from the same results, so the math is integer
 fixed point (ratings in milli-points, the expected score from an integer exp series):
 no floats, no libm, no platform differences. Battles are applied in (start time,
-battle ID) order; a battle counts once, from its best verified bundle (see ``_preference``).
+battle ID) order; a battle counts once, from its best verified result (``consensus.preference``:
+a DJ's own withdrawal, then a judged result with the most verdicts, then a forfeit for absence, ties
+by the canonical result hash; nothing a bundle's publisher picks enters it).
 
 A peer's record (``Record``) adds up its standings: rating, wins, losses and draws per genre
 and overall, the average of its agreed total scores (judged battles only: a forfeit has no
@@ -20,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from djmesh.protocol.consensus import Result, verify_bundle_envelope
+from djmesh.protocol.consensus import Result, preference, verify_bundle_envelope
 from djmesh.protocol.envelope import SignedEnvelope
 from djmesh.protocol.errors import ProtocolError
 from djmesh.protocol.peer_id import peer_id_from_public_key
@@ -131,17 +133,10 @@ def _apply(table: dict[bytes, Standing], result: Result) -> None:
             standing.score_sum += total
 
 
-def _preference(r: Result) -> tuple[int, int, int, bytes]:
-    """Which bundle of a battle counts: a judged result over a forfeit (a forfeit bundle cannot
-    prove a tracklist was never sent), then the one with the most verdicts (a publisher may
-    leave reveals out), then the earliest."""
-    return (r.forfeit is not None, -r.revealed, r.published_at_ms, r.publisher)
-
-
 def ratings(results: Iterable[Result]) -> dict[str, list[Standing]]:
     """Per genre, standings sorted by rating (then peer key) from verified results."""
     first: dict[bytes, Result] = {}
-    for r in sorted(results, key=_preference):
+    for r in sorted(results, key=preference):
         first.setdefault(r.battle_id, r)
     tables: dict[str, dict[bytes, Standing]] = {}
     for r in sorted(first.values(), key=lambda r: (r.announce.start_at, r.battle_id)):

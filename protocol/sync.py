@@ -5,7 +5,8 @@ some topics since a time. Both sides are bounded: a request names at most
 ``MAX_SYNC_TOPICS`` topics and ``MAX_SYNC_LIMIT`` messages; a response holds at most that
 many envelopes and ``MAX_SYNC_RESPONSE_BYTES``. Every returned envelope is validated by the
 receiver exactly as if it had been gossiped. ``SyncLimiter`` bounds how often one peer may
-ask, so no peer can make another send without limit.
+ask, and ``SyncBudget`` bounds the bytes a node serves to all peers together (peer IDs cost
+nothing, so a per-peer limit alone is multiplied by Sybils).
 """
 
 from __future__ import annotations
@@ -64,12 +65,15 @@ class SyncResponse:
         return cbor.encode({"messages": list(self.messages), "more": self.more})
 
     @classmethod
-    def fit(cls, candidates: list[bytes], limit: int) -> SyncResponse:
+    def fit(
+        cls, candidates: list[bytes], limit: int, max_bytes: int = MAX_SYNC_RESPONSE_BYTES
+    ) -> SyncResponse:
         """As many candidates as fit within the count and byte limits."""
         chosen: list[bytes] = []
         size = 16
+        max_bytes = min(max_bytes, MAX_SYNC_RESPONSE_BYTES)
         for wire in candidates[:limit]:
-            if size + len(wire) + 8 > MAX_SYNC_RESPONSE_BYTES:
+            if size + len(wire) + 8 > max_bytes:
                 break
             chosen.append(wire)
             size += len(wire) + 8
@@ -97,3 +101,24 @@ class SyncLimiter(KeyedTokenBuckets):
 
     def __init__(self, *, burst: float = 10.0, per_second: float = 1.0, tracked_peers: int = 1024) -> None:
         super().__init__(RateLimit(burst, per_second), tracked=tracked_peers)
+
+
+class SyncBudget:
+    """Bytes this node serves in sync answers, to all peers together: ``burst`` at once, refilled at
+    ``per_second``. An answer takes what it sends; with the budget spent, answers are empty."""
+
+    def __init__(self, *, burst: int = 16 * 1024 * 1024, per_second: int = 2 * 1024 * 1024) -> None:
+        self._burst = float(burst)
+        self._per_second = float(per_second)
+        self._tokens = float(burst)
+        self._last_ms: int | None = None
+
+    def available(self, now_ms: int) -> int:
+        if self._last_ms is not None:
+            elapsed_s = max(0, now_ms - self._last_ms) / 1000
+            self._tokens = min(self._burst, self._tokens + elapsed_s * self._per_second)
+        self._last_ms = now_ms
+        return int(self._tokens)
+
+    def spend(self, size: int) -> None:
+        self._tokens = max(0.0, self._tokens - size)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import zipfile
@@ -21,6 +22,28 @@ def test_core_packages_import_without_textual() -> None:
         "assert 'textual' not in sys.modules, sorted(m for m in sys.modules if m.startswith('textual'))\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# What each layer may import from djmesh: dependencies point down, so a layer never reaches up.
+MAY_IMPORT = {
+    "protocol": {"protocol"},
+    "dsp": {"dsp", "protocol"},
+    "judge": {"judge", "dsp", "protocol"},
+    "ledger": {"ledger", "protocol"},
+    "node": {"node", "protocol", "dsp", "judge", "ledger"},
+}
+
+
+def test_layers_import_only_what_lies_below_them() -> None:
+    pattern = re.compile(r"^\s*(?:from|import)\s+djmesh\.([a-z_]+)", re.MULTILINE)
+    offenders = [
+        f"{path.relative_to(ROOT)} imports djmesh.{target}"
+        for layer, allowed in MAY_IMPORT.items()
+        for path in sorted((ROOT / layer).rglob("*.py"))
+        for target in pattern.findall(path.read_text(encoding="utf-8"))
+        if target not in allowed
+    ]
+    assert offenders == []
 
 
 def test_no_subpackage_imports_a_generic_top_level_module() -> None:

@@ -75,4 +75,24 @@ def battle_view(
         streams={
             side: str(t["stream"]) for side, t in (data.get("tracklists") or {}).items() if t.get("stream")
         },
+        findings=_findings(data.get("findings")),
     )
+
+
+def _findings(value: Any) -> dict[str, tuple[str, ...]]:
+    """The judge's findings per side (``djmesh.judge`` ``{"a": [{"at_s", "criterion", "text"}], ...}``),
+    as the sentences the result shows; anything malformed is left out."""
+    if not isinstance(value, dict):
+        return {}
+    out: dict[str, tuple[str, ...]] = {}
+    for side in SIDES:
+        items = value.get(side)
+        if isinstance(items, list):
+            out[side] = tuple(
+                f"[{item['criterion']}] {item['text']}"
+                for item in items
+                if isinstance(item, dict)
+                and isinstance(item.get("text"), str)
+                and isinstance(item.get("criterion"), str)
+            )
+    return out

@@ -50,6 +50,8 @@ class BattleView:
     role: str = "none"  # this node's part: dj-a, dj-b, judge, viewer or none
     can_accept: bool = False  # a challenge to this node, still open
     streams: dict[str, str] = field(default_factory=dict)  # side -> the stream ID its DJ declared
+    #: side -> the judge's timestamped findings on that set ("2:31-2:47: the beats are 90 ms apart ...")
+    findings: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

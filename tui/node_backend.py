@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import logging
 import re
-import time
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +19,7 @@ from djmesh.node.battle.control import accept as accept_with
 from djmesh.node.battle.control import announce as announce_with
 from djmesh.node.battle.service import BattleService, BattleState
 from djmesh.node.battle.view import battle_room, battles_json
+from djmesh.node.clock import now_ms as _now_ms
 from djmesh.node.errors import NodeError
 from djmesh.node.events import MessageStored, Notification
 from djmesh.node.home import NodeHome
@@ -58,10 +58,6 @@ log = logging.getLogger(__name__)
 LOOPBACK = "/ip4/127.0.0.1/tcp/0"
 DEMO_BOOT_TIMEOUT_S = 120.0
 _BOOT_LINE = re.compile(r"bootstrap listening on (\S+)")
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 class NodeBackend(Backend):

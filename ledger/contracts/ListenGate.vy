@@ -147,13 +147,15 @@ def create_battle(battle_id: bytes32, dj_list: DynArray[address, MAX_DJS], price
 
 @payable
 @external
-def register(battle_id: bytes32, commitment: uint256) -> uint256:
+def register(battle_id: bytes32, commitment: uint256, max_price: uint256) -> uint256:
     """
     @notice Pay one listen unit and add `commitment` = Poseidon(nullifier_key, trapdoor) to the battle's tree.
+    @dev `max_price` is the most the listener agreed to pay: whoever created the battle ID first set its price.
     @return the leaf index
     """
     price: uint256 = self.battles[battle_id].price
     assert price != 0, "no such battle"
+    assert price <= max_price, "price above the maximum"
     assert block.timestamp < self.battles[battle_id].ends_at, "battle is over"
     assert msg.value == price, "wrong payment"
     assert commitment != 0 and commitment < SCALAR_FIELD, "commitment not a field element"

@@ -2,14 +2,13 @@
 
 The member checks the result bundle offline first (protocol/consensus.verify_result: signatures,
 committee, quorum, medians), then signs Result(battleId, winner, resultHash) with its EVM key, where
-``winner`` is the escrow's address for the winning side and ``resultHash`` the bundle's SHA-256
-(its content ID, so anyone can fetch the bundle behind a payout and check it with `djmesh verify`).
+``winner`` is the escrow's address for the winning side and ``resultHash`` the canonical result hash
+(``consensus.Result.result_hash``: over what the result says, not the bundle's bytes, so every bundle
+of one result has it and grinding a bundle's content ID changes nothing; `djmesh verify` prints it).
 The chain only counts these signatures; checking the bundle is the members' job.
 """
 
 from __future__ import annotations
-
-import hashlib
 
 from djmesh.ledger.evm.eip712 import Domain
 from djmesh.ledger.evm.errors import LedgerError
@@ -27,4 +26,4 @@ def attest_bundle(private_key: bytes, domain: Domain, battle: EscrowBattle, bund
     if result.battle_id != battle.battle_id:
         raise LedgerError("the result is for another battle than this escrow entry")
     winner = battle.winner_address(result.winner)
-    return sign_result(private_key, domain, battle.battle_id, winner, hashlib.sha256(bundle).digest())
+    return sign_result(private_key, domain, battle.battle_id, winner, result.result_hash)

@@ -1,20 +1,21 @@
 """The node's Solana wallet key, kept in the node home next to (but apart from) the node identity.
 
-A Solana keypair is an Ed25519 key, so the file is written by the node identity's own code
-(`djmesh.node.identity`): the 32-byte seed, sealed under an Argon2id-derived key when a passphrase
-is given, mode 0600, created with O_EXCL so an existing wallet is never overwritten. Keeping the
+A Solana keypair is an Ed25519 key, so the file has the node identity's format
+(`djmesh.protocol.sealed_key`): the 32-byte seed, sealed under an Argon2id-derived key when a
+passphrase is given. It is written with mode 0600 and O_EXCL, so an existing wallet is never overwritten. Keeping the
 wallet key apart from the identity key means a node can rotate one without the other.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from solders.keypair import Keypair
 
 from djmesh.ledger.solana.errors import WalletError
-from djmesh.node.identity import IdentityError, create_identity, load_identity
+from djmesh.protocol.sealed_key import KeyFileError, open_key, public_key_in, seal_key
 
 WALLET_DIR = "wallet"
 WALLET_FILE = "solana.key"
@@ -31,14 +32,19 @@ def create_wallet(path: Path, *, passphrase: bytes | None = None, seed: bytes | 
         raise WalletError(f"a Solana seed is 32 bytes, not {len(seed)}")
     if path.exists():
         raise WalletError(f"{path} already exists; refusing to overwrite a wallet")
+    keypair = Keypair() if seed is None else Keypair.from_seed(seed)
+    data = seal_key(keypair.secret(), passphrase)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     try:
-        identity = create_identity(path, passphrase=passphrase, seed=seed)
-    except IdentityError as exc:
-        raise WalletError(str(exc)) from exc
+        with open(path, "xb", opener=lambda name, flags: os.open(name, flags, 0o600)) as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except FileExistsError as exc:
+        raise WalletError(f"{path} already exists; refusing to overwrite a wallet") from exc
     except OSError as exc:
         raise WalletError(f"cannot write {path}: {exc.strerror}") from exc
-    return Keypair.from_seed(identity.seed)
+    return keypair
 
 
 def load_wallet(path: Path, *, passphrase: bytes | None = None) -> Keypair:
@@ -46,10 +52,21 @@ def load_wallet(path: Path, *, passphrase: bytes | None = None) -> Keypair:
     if not path.exists():
         raise WalletError(f"no Solana wallet at {path}")
     try:
-        identity = load_identity(path, passphrase=passphrase)
-    except IdentityError as exc:
-        raise WalletError(str(exc)) from exc
-    return Keypair.from_seed(identity.seed)
+        return Keypair.from_seed(open_key(path.read_bytes(), passphrase))
+    except KeyFileError as exc:
+        raise WalletError(f"{path}: {exc}") from exc
+    except OSError as exc:
+        raise WalletError(f"cannot read {path}: {exc.strerror}") from exc
+
+
+def wallet_public_key(path: Path) -> bytes:
+    """The wallet's public key, readable without the passphrase."""
+    try:
+        return public_key_in(path.read_bytes())
+    except KeyFileError as exc:
+        raise WalletError(f"{path}: {exc}") from exc
+    except OSError as exc:
+        raise WalletError(f"cannot read {path}: {exc.strerror}") from exc
 
 
 def open_wallet(path: Path, *, passphrase: bytes | None = None) -> Keypair:

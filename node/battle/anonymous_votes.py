@@ -241,6 +241,19 @@ class AnonymousVotes:
         djs = tuple(str(dj) for dj in self.gate.functions.dj_list(battle_id).call())
         return GateBattle(str(organizer), int(price), int(reward_bps), int(ends_at), int(size), djs)
 
+    def _check_payees(self, battle_id: bytes, terms: GateBattle) -> None:
+        """Refuse a gate battle whose DJs are not the ones the battle's announcement names (squatted)."""
+        stored = self.node.store.get(battle_id)
+        spec = stored.envelope.message if stored is not None else None
+        escrow = getattr(spec, "escrow", None)
+        if escrow is None:
+            return  # the announcement names no addresses to compare with
+        named = {Web3.to_checksum_address(escrow.dj_a), Web3.to_checksum_address(escrow.dj_b)}
+        if {Web3.to_checksum_address(dj) for dj in terms.djs} != named:
+            raise AnonymousVoteError(
+                f"the gate's battle {battle_id.hex()[:12]} pays other DJs than its announcement names"
+            )
+
     async def battle(self, battle_id: bytes) -> GateBattle | None:
         """The battle's terms in the gate, or None when the gate has no such battle."""
         return await self._call(self._battle, battle_id)
@@ -339,11 +352,21 @@ class AnonymousVotes:
         identity.save(path)
         return identity
 
-    async def register(self, battle_id: bytes) -> Registration:
-        """Pay one listen unit from this node's wallet and register a fresh identity commitment."""
+    async def register(self, battle_id: bytes, *, max_price_wei: int | None = None) -> Registration:
+        """Pay one listen unit from this node's wallet and register a fresh identity commitment.
+
+        Battle IDs are public and the first to create one in the gate sets its price and payees, so the
+        node pays at most ``max_price_wei`` (the chain refuses more) and only to the battle's own DJs
+        when its announcement names their addresses (escrow terms).
+        """
         terms = await self.battle(battle_id)
         if terms is None:
             raise AnonymousVoteError(f"battle {battle_id.hex()[:12]} is not open in the ListenGate")
+        if max_price_wei is not None and terms.price_wei > max_price_wei:
+            raise AnonymousVoteError(
+                f"the gate asks {terms.price_wei} wei per listen, above your maximum of {max_price_wei}"
+            )
+        self._check_payees(battle_id, terms)
         path = self.identity_path(battle_id)
         if path.exists():  # an earlier attempt saved it; pay for it unless that already happened
             identity = self.identity(battle_id)
@@ -353,7 +376,8 @@ class AnonymousVotes:
                 )
         else:
             identity = self._new_identity(path)
-        call = self.gate.functions.register(battle_id, identity.commitment)
+        maximum = terms.price_wei if max_price_wei is None else max_price_wei
+        call = self.gate.functions.register(battle_id, identity.commitment, maximum)
         try:
             receipt = await self._call(lambda: self.sender.transact(call, value=terms.price_wei))
         except TransactionFailedError as exc:

@@ -36,6 +36,7 @@ from djmesh.ledger.evm.errors import LedgerError, TransactionFailedError
 from djmesh.ledger.evm.escrow import Attestation, Escrow, EscrowBattle, committee_order, quorum, result_digest
 from djmesh.ledger.evm.sender import TxSender
 from djmesh.node.battle.service import BattleService, DjSet
+from djmesh.node.clock import now_ms as _now_ms
 from djmesh.node.errors import NodeError
 from djmesh.node.events import MessageStored
 from djmesh.node.node import Node
@@ -51,7 +52,7 @@ from djmesh.protocol.battle import (
     Rules,
     battle_topic,
 )
-from djmesh.protocol.consensus import verify_bundle_envelope
+from djmesh.protocol.consensus import Result, best_result, verify_bundle_envelope
 from djmesh.protocol.envelope import SignedEnvelope
 from djmesh.protocol.errors import ProtocolError
 from djmesh.protocol.messages import WalletBinding
@@ -65,10 +66,6 @@ POLL_S = 0.5
 #: how long after the reveal deadline an attestation may wait for the bundle it signs
 BUNDLE_GRACE_MS = 60_000
 AGREE_ATTEMPTS = 3
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def _tx_hex(tx_hash: Any) -> str:
@@ -535,22 +532,24 @@ class BattleEscrowService:
 
     # -- attesting (committee members) ---------------------------------------------------------
 
-    def _verified_bundles(self, state: EscrowBattleState) -> list[tuple[SignedEnvelope, str]]:
-        """Verified result bundles published by committee members: (envelope, winning side)."""
+    def _verified_results(self, state: EscrowBattleState) -> dict[bytes, tuple[SignedEnvelope, Result]]:
+        """Judged results held for the battle that verify and rest on its drawn committee, by result hash."""
         battle = self.battles.battles.get(state.battle_id)
-        members = set(battle.machine.committee()) if battle is not None else set()
-        out = []
+        committee = battle.machine.committee() if battle is not None else ()
+        out: dict[bytes, tuple[SignedEnvelope, Result]] = {}
         for envelope in self.node.store.by_topics(
             [battle_topic(state.battle_id)], kinds=(BattleResult.KIND,), limit=256
         ):
-            if envelope.author not in members:
-                continue
             try:
                 result = verify_bundle_envelope(envelope)
             except ProtocolError:
                 continue
-            if result.battle_id == state.battle_id and result.forfeit is None:
-                out.append((envelope, result.winner))
+            if (
+                result.battle_id == state.battle_id
+                and result.forfeit is None
+                and result.committee == committee
+            ):
+                out.setdefault(result.result_hash, (envelope, result))
         return out
 
     async def _attest_after_settling(self, state: EscrowBattleState) -> None:
@@ -559,19 +558,21 @@ class BattleEscrowService:
             return
         await asyncio.sleep(self.settle_s)
         async with state.lock:
-            bundles = self._verified_bundles(state)
-            if not bundles:
+            results = self._verified_results(state)
+            best = best_result(r for _, r in results.values())
+            if best is None or best.result_hash in state.attested:
                 return
-            chosen, _ = min(bundles, key=lambda b: b[0].content_id)
-            if chosen.content_id in state.attested:
-                return
+            chosen = results[best.result_hash][0]
             try:
                 entry = await self.check_entry(state.battle_id)
+                agreed = self._map_committee(state, best.committee)
+                if entry.committee_size == 0 or entry.committee_hash != self.escrow.committee_hash(agreed):
+                    raise NodeError("the committee the DJs agreed on chain is not the result's")
                 attestation = attest_bundle(self._private_key(), self.escrow.domain, entry, chosen.wire)
             except (NodeError, LedgerError) as exc:
                 log.warning("battle %s: will not attest: %s", _short(state.battle_id), exc)
                 return
-            state.attested.add(chosen.content_id)
+            state.attested.add(best.result_hash)
             await self.node.publish(
                 BattleAttestation(
                     battle=state.battle_id,
@@ -583,7 +584,7 @@ class BattleEscrowService:
             log.info(
                 "battle %s: attested result %s (winner %s)",
                 _short(state.battle_id),
-                _short(chosen.content_id),
+                _short(best.result_hash),
                 attestation.winner,
             )
 
@@ -650,17 +651,12 @@ class BattleEscrowService:
             return "its signature is invalid"
         if signer != bound:
             return f"signed by {signer}, not by the member's bound address {bound}"
-        stored = self.node.store.get(message.result)
-        if stored is None:
+        held = self._verified_results(state).get(message.result)
+        if held is None:
             if _now_ms() > state.spec.reveal_by + BUNDLE_GRACE_MS:
-                return "the result bundle it signs never arrived"
+                return "no verified bundle of the result it signs arrived"
             return ""
-        try:
-            result = verify_bundle_envelope(stored.envelope)
-        except ProtocolError as exc:
-            return f"the result it signs does not verify: {exc}"
-        if result.battle_id != state.battle_id:
-            return "the result it signs is of another battle"
+        result = held[1]
         if djs[result.winner] != winner:
             return f"the result it signs names DJ {result.winner.upper()}, not {winner}"
         return None

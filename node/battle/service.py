@@ -3,10 +3,16 @@ and carries out its actions with the node's other services.
 
 - A DJ streams their set (through ``LiveService``) when their window opens and declares a
   signed tracklist naming the stream.
+- A DJ commits to a random seed secret in its announce or accept, signs its roster of the joins
+  it saw at ``join_by`` and opens its secret once both rosters are here (``protocol/committee.py``).
 - A viewer joins, keeps both signed sets, and if the battle's committee includes it, judges
   the audio of the signed sets (the same bytes on every honest node), commits to its
   verdict, reveals it as soon as it holds every member's commit (at the latest after the
-  commit deadline), and publishes the result bundle once every member revealed.
+  commit deadline), and publishes the result bundle once every member revealed. A set that
+  never came gets the member's ``battle_absent`` instead.
+- Secrets (seed secrets, sealed verdicts) are on disk (``BattleSecrets``) before their commitment
+  is published; after a restart the stored messages of each battle are replayed into its machine
+  and a member with a sealed verdict on disk reveals it.
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from djmesh.node.battle.secrets import BattleSecrets
+from djmesh.node.clock import now_ms as _now_ms
 from djmesh.node.errors import NodeError
 from djmesh.node.events import MessageStored
 from djmesh.node.live.errors import LiveError
@@ -32,30 +40,43 @@ from djmesh.node.tasks import BackgroundTasks
 from djmesh.protocol import peer_id_from_public_key, public_key_from_peer_id, sign
 from djmesh.protocol.battle import (
     BATTLES_TOPIC,
+    MAX_JOINS,
+    MAX_ROSTER,
     SIDES,
     VERDICT_KEYS,
+    AttestAbsent,
+    BattleAbsent,
     BattleAccept,
     BattleAnnounce,
     BattleJoin,
     BattleMachine,
     BattleMessage,
+    BattleRoster,
+    BattleSeed,
+    Cancelled,
     EscrowTerms,
     Finished,
+    Ignored,
     JudgeNow,
+    Phase,
     Received,
     RevealNow,
+    RevealSeed,
     Rules,
     SetClosed,
     SetOpened,
+    SignRoster,
     TallyNow,
     Tick,
     Tracklist,
     VerdictReveal,
     battle_topic,
 )
+from djmesh.protocol.committee import roster_kept, seed_commitment
 from djmesh.protocol.consensus import (
     Result,
     SealedVerdict,
+    best_result,
     build_result,
     seal_verdict,
     verify_bundle_envelope,
@@ -83,11 +104,10 @@ def _where(task: asyncio.Task[Any]) -> str:
     return " > ".join(chain[-4:]) or "?"
 
 
+#: a DJ signs its roster this long before roster_by (at most a quarter of the roster window), so joins
+#: signed by join_by but slow to arrive (gossip under load) still make it onto the roster
+ROSTER_MARGIN_MS = 1000
 SAMPLE_RATE = 48_000
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 @dataclass(frozen=True)
@@ -119,6 +139,7 @@ class BattleState:
     my_set: DjSet | None = None
     my_stream: str | None = None
     sealed: SealedVerdict | None = None
+    revealed: bool = False
     result: Result | None = None
     judging: asyncio.Task[None] | None = None
     done: asyncio.Event = field(default_factory=asyncio.Event)
@@ -141,13 +162,18 @@ class BattleService:
         auto_join: bool = True,
         liar: Liar | None = None,
         streams: SetStreams | None = None,
+        roster_policy: Callable[[tuple[bytes, ...]], tuple[bytes, ...]] | None = None,
     ) -> None:
         self.node = node
         self.live = live
         self.streams: SetStreams = streams if streams is not None else live
         self.auto_join = auto_join
+        #: which of the viewers that joined (earliest first) this DJ puts on its roster: its consent to
+        #: their seats. Default: the peers it follows first, then the earliest joins, at most MAX_ROSTER.
+        self.roster_policy = roster_policy or self._default_roster
         self.liar = liar
         self.battles: dict[bytes, BattleState] = {}
+        self.secrets = BattleSecrets(node.home.root / "battle-secrets")
         self._pending_sets: dict[bytes, DjSet] = {}
         self._tasks = BackgroundTasks("battles")
         self.listeners: list[Callable[[bytes, object], None]] = []
@@ -166,6 +192,23 @@ class BattleService:
         for stored in self.node.store.by_topics([BATTLES_TOPIC], kinds=("battle_announce",)):
             await self._on_message(stored)
         self._spawn(self._tick_forever())
+
+    def _replay(self, battle_id: bytes) -> None:
+        """Feed a known battle's stored messages to its fresh machine, each at its signed time.
+
+        Their actions are dropped (they were carried out before the restart); the next tick acts on
+        the phase the battle is in now, and a sealed verdict on disk is revealed (``_act``).
+        """
+        state = self.battles.get(battle_id)
+        if state is None:
+            return
+        stored = self.node.store.by_topics([battle_topic(battle_id)], limit=2000)
+        for envelope in sorted(stored, key=lambda e: (e.created_at_ms, e.content_id)):
+            if envelope.content_id != battle_id:
+                state.machine.handle(Received(envelope), envelope.created_at_ms)
+        state.sealed = self.secrets.load_sealed(battle_id)
+        me = self.node.public_key
+        state.revealed = any(r.author == me for r in state.machine.reveals)
 
     async def close(self) -> None:
         await self._tasks.cancel_all()
@@ -220,12 +263,15 @@ class BattleService:
         now = _now_ms()
         start_at = now + int(start_in_s * 1000)
         accept_by = now + int((accept_s if accept_s is not None else start_in_s / 2) * 1000)
+        # joins close before the sets, leaving the DJs time to collect them, sign rosters and open seeds
+        join_by = max(accept_by, start_at - max(500, min(20_000, 3 * (start_at - accept_by) // 4)))
         message = BattleAnnounce(
             opponent=public_key_from_peer_id(opponent),
             rules=rules,
             accept_by=accept_by,
-            join_by=start_at,
+            join_by=join_by,
             start_at=start_at,
+            seed_commit=self._new_seed_commitment(),
             commit_seconds=commit_seconds,
             reveal_seconds=reveal_seconds,
             title=title,
@@ -247,11 +293,36 @@ class BattleService:
         if state.machine.spec.opponent != self.node.public_key:
             raise NodeError("only the challenged DJ can accept")
         state.my_set = my_set
-        await self.node.publish(BattleAccept(battle=battle_id))
+        await self.node.publish(BattleAccept(battle=battle_id, seed_commit=self._new_seed_commitment()))
+
+    def _default_roster(self, joined: tuple[bytes, ...]) -> tuple[bytes, ...]:
+        followed = self.node.view.following()
+        ranked = sorted(range(len(joined)), key=lambda i: (joined[i] not in followed, i))
+        return tuple(sorted(joined[i] for i in ranked[:MAX_ROSTER]))
+
+    def _new_seed_commitment(self) -> bytes:
+        """A fresh seed secret, on disk before its commitment is published."""
+        secret = os.urandom(32)
+        commitment = seed_commitment(secret)
+        self.secrets.save_seed(commitment, secret)
+        return commitment
 
     async def join(self, battle_id: bytes) -> None:
         await self.node.join_topic(battle_topic(battle_id))
-        await self.node.publish(BattleJoin(battle=battle_id))
+        envelope = await self.node.publish(BattleJoin(battle=battle_id))
+        state = self.battles.get(battle_id)
+        if state is not None:
+            self._spawn(self._repeat_join(envelope, state.machine.spec.join_by))
+
+    async def _repeat_join(self, envelope: SignedEnvelope, join_by: int) -> None:
+        """Say our join again before ``join_by``: gossip reaches only the peers already subscribed, and a
+        DJ missing it from its roster leaves us without a seat (and a short roster, without a committee)."""
+        for at in (_now_ms() + 1500, join_by - 500):
+            wait_s = (at - _now_ms()) / 1000
+            if wait_s <= 0 or at > join_by:
+                continue
+            await asyncio.sleep(wait_s)
+            await self.node.publish_signed(envelope)
 
     async def wait_result(self, battle_id: bytes, timeout_s: float) -> Result | None:
         state = self.battles.get(battle_id)
@@ -283,6 +354,7 @@ class BattleService:
             state = BattleState(BattleMachine(envelope))
             state.my_set = self._pending_sets.pop(envelope.content_id, None)
             self.battles[envelope.content_id] = state
+            self._replay(envelope.content_id)
             me = self.node.public_key
             if (
                 me not in (envelope.author, message.opponent)
@@ -309,6 +381,8 @@ class BattleService:
             for state in list(self.battles.values()):
                 if not state.done.is_set():
                     await self._handle(state, None)
+                    if state.machine.phase is Phase.REVEAL and state.sealed and not state.revealed:
+                        await self._reveal(state)  # a restart dropped the RevealNow
             await asyncio.sleep(TICK_S)
 
     async def _handle(self, state: BattleState, envelope: SignedEnvelope | None) -> None:
@@ -326,6 +400,16 @@ class BattleService:
 
     async def _act(self, state: BattleState, action: object) -> None:
         machine = state.machine
+        if isinstance(action, Ignored):  # once per message: the inbox drops what it has seen
+            log.info(
+                "battle %s: %s from %s refused: %s",
+                machine.battle_id.hex()[:12],
+                action.envelope.kind,
+                action.envelope.author_peer_id,
+                action.reason,
+            )
+        elif isinstance(action, Cancelled):
+            log.info("battle %s: cancelled: %s", machine.battle_id.hex()[:12], action.reason)
         if isinstance(action, SetOpened) and action.side == self._my_side(state) and state.my_set:
             state.my_stream = await self.streams.start_stream(
                 state.my_set.source, title=f"{machine.spec.title or 'battle'} ({action.side.upper()})"
@@ -343,17 +427,21 @@ class BattleService:
                 await self.streams.stop_stream(state.my_stream)
             except Exception:  # the set is over either way; a failed settlement is the seller's to report
                 log.exception("battle %s: stopping our stream failed", machine.battle_id.hex()[:12])
+        elif isinstance(action, SignRoster) and self._my_side(state) is not None:
+            self._spawn(self._sign_roster(state))
+        elif isinstance(action, RevealSeed) and (side := self._my_side(state)) is not None:
+            await self._reveal_seed(state, side, action.rosters)
+        elif isinstance(action, AttestAbsent) and self.node.public_key in action.committee:
+            at = max(_now_ms(), machine.spec.set_window(action.side)[1])
+            absent = BattleAbsent(battle=machine.battle_id, side=action.side)
+            await self.node.publish_signed(sign(absent, self.node.identity.signing_key, created_at_ms=at))
         elif isinstance(action, JudgeNow) and self.node.public_key in action.committee:
             state.judging = self._spawn(self._judge_and_commit(state))
-        elif isinstance(action, RevealNow) and state.sealed is not None:
-            if state.judging is not None:
-                await state.judging
-            # never signed before the machine saw every verdict bound, even if the clock stepped back
-            at = max(_now_ms(), machine.reveals_open_at())
-            await self.node.publish_signed(
-                state.sealed.reveal(self.node.identity.signing_key, created_at_ms=at)
-            )
-        elif isinstance(action, TallyNow) and self.node.public_key in machine.committee():
+        elif isinstance(action, RevealNow):
+            await self._reveal(state)
+        elif isinstance(action, TallyNow) and (
+            self.node.public_key in machine.committee() or self._my_side(state) is not None
+        ):
             bundle = build_result(action.messages)
             await self.node.publish(bundle)
         elif isinstance(action, Finished):
@@ -361,16 +449,76 @@ class BattleService:
         for listener in self.listeners:
             listener(machine.battle_id, action)
 
-    def _finish(self, state: BattleState) -> None:
+    async def _sign_roster(self, state: BattleState) -> None:
+        """Sign our roster late in the roster window: joins signed in time may still be in flight, and a
+        DJ that subscribed to the battle late fetches the joins it missed (a viewer missing from one
+        roster has no seat; fewer than 3f + 1 on both, no committee)."""
         machine = state.machine
+        spec = machine.spec
+        topic = battle_topic(machine.battle_id)
+        settle_at = spec.roster_by - min(ROSTER_MARGIN_MS, (spec.roster_by - spec.join_by) // 4)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.node.sync([topic]), max(0.1, (settle_at - _now_ms()) / 1000))
+        if (delay := (settle_at - _now_ms()) / 1000) > 0:
+            await asyncio.sleep(delay)
+        for join in self.node.store.by_topics([topic], kinds=(BattleJoin.KIND,), limit=MAX_JOINS):
+            if join.author not in machine.joins:
+                await self._handle(state, join)
+        joined = sorted(machine.joins.values(), key=lambda e: (e.created_at_ms, e.author))
+        members = tuple(sorted(set(self.roster_policy(tuple(e.author for e in joined)))))[:MAX_ROSTER]
+        at = min(max(_now_ms(), spec.join_by), spec.roster_by)
+        roster = BattleRoster(battle=machine.battle_id, members=members)
+        await self.node.publish_signed(sign(roster, self.node.identity.signing_key, created_at_ms=at))
+
+    async def _reveal(self, state: BattleState) -> None:
+        """Open our commitment once (after a restart too: the sealed verdict is on disk)."""
+        machine = state.machine
+        if state.judging is not None:
+            await state.judging
+        if state.sealed is None or state.revealed:
+            return
+        state.revealed = True
+        # never signed before the machine saw every verdict bound, even if the clock stepped back
+        at = max(_now_ms(), machine.reveals_open_at())
+        await self.node.publish_signed(state.sealed.reveal(self.node.identity.signing_key, created_at_ms=at))
+
+    async def _reveal_seed(self, state: BattleState, side: str, rosters: tuple[bytes, bytes]) -> None:
+        machine = state.machine
+        by_id = {r.content_id: r.message for r in machine.rosters}
+        mine, theirs = (
+            (by_id[rosters[0]], by_id[rosters[1]]) if side == "a" else (by_id[rosters[1]], by_id[rosters[0]])
+        )
+        assert isinstance(mine, BattleRoster) and isinstance(theirs, BattleRoster)
+        if not roster_kept(mine.members, theirs.members):
+            log.warning(
+                "battle %s: the other DJ's roster drops more than a third of ours; withholding our seed",
+                machine.battle_id.hex()[:12],
+            )
+            return
+        accept = machine.accept.message if machine.accept is not None else None
+        commitment = machine.spec.seed_commit if side == "a" else getattr(accept, "seed_commit", None)
+        secret = self.secrets.load_seed(commitment) if commitment is not None else None
+        if secret is None:
+            log.warning("battle %s: our seed secret is lost; no committee", machine.battle_id.hex()[:12])
+            return
+        at = min(max(_now_ms(), machine.spec.join_by), machine.spec.roster_by)
+        seed = BattleSeed(battle=machine.battle_id, secret=secret, rosters=rosters)
+        await self.node.publish_signed(sign(seed, self.node.identity.signing_key, created_at_ms=at))
+
+    def best_result(self, battle_id: bytes) -> Result | None:
+        """The battle's result as ratings count it: the best verified bundle held (``consensus.preference``)."""
+        verified = []
         for envelope in self.node.store.by_topics(
-            [battle_topic(machine.battle_id)], kinds=("battle_result",)
+            [battle_topic(battle_id)], kinds=("battle_result",), limit=256
         ):
             try:
-                state.result = verify_bundle_envelope(envelope)
-                break
+                verified.append(verify_bundle_envelope(envelope))
             except Exception as exc:
                 log.info("result bundle %s refused: %s", envelope.content_id.hex()[:12], exc)
+        return best_result(r for r in verified if r.battle_id == battle_id)
+
+    def _finish(self, state: BattleState) -> None:
+        state.result = self.best_result(state.machine.battle_id)
         state.done.set()
 
     async def _keep_set(self, stream_id: str) -> None:
@@ -457,6 +605,7 @@ class BattleService:
             created_at_ms=_now_ms(),
             salt=os.urandom(32),
         )
+        self.secrets.save_sealed(machine.battle_id, state.sealed)  # on disk before the commit binds it
         await self.node.publish_signed(
             state.sealed.commit(self.node.identity.signing_key, created_at_ms=_now_ms())
         )

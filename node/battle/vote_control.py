@@ -33,12 +33,26 @@ def _relay(params: dict[str, Any]) -> str | None:
     return relay
 
 
+def _max_price(params: dict[str, Any]) -> int | None:
+    """``max_price_wei``: the most one listen unit may cost (decimal text or integer); absent: the gate's price."""
+    value = params.get("max_price_wei")
+    if value is None:
+        return None
+    try:
+        price = int(value) if isinstance(value, int | str) and not isinstance(value, bool) else -1
+    except ValueError:
+        price = -1
+    if price < 0:
+        raise ControlError("max_price_wei must be a non-negative integer (wei)")
+    return price
+
+
 def vote_methods(votes: AnonymousVotes) -> dict[str, Handler]:
     """The anonymous-vote methods, bound to the daemon's ``AnonymousVotes``."""
 
     async def _listen_register(node: Node, params: dict[str, Any]) -> Any:
         try:
-            done = await votes.register(req.hex32(params, "battle_id"))
+            done = await votes.register(req.hex32(params, "battle_id"), max_price_wei=_max_price(params))
         except LedgerError as exc:
             raise ControlError(str(exc)) from exc
         return {"battle_id": done.battle_id.hex(), "tx": done.tx, "leaf_index": done.leaf_index}

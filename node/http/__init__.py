@@ -5,6 +5,13 @@ chat ticker and reactions; ``?battle=ID`` pins a battle), ``/listen/STREAM_ID`` 
 stream in the browser over WebRTC, with its figures and the battle's scores beside it) and
 ``/`` (the streams this node knows). Static files are package data under ``static/``.
 
+Only this node's own pages and local tools may use it (``djmesh.node.http.guard``): a Host header
+other than ``localhost``, an IP address or a name in config.toml's ``http_hosts`` gets 421 (DNS
+rebinding); an ``/api`` request from another origin (``Origin``, ``Sec-Fetch-Site``) gets 403; a POST
+that is not ``Content-Type: application/json`` gets 415, unless it carries the control token as
+``X-Djmesh-Token``. At most ``http_max_event_streams`` (default 32) pages hold ``/api/events`` open;
+more get 503.
+
 JSON (``application/json``; errors are ``{"error": "..."}`` with a 4xx status):
 
 - ``GET /api/status``: ``peer_id``, ``name``, ``listen_addrs``, ``peers``, ``url``, ``live``,

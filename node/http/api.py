@@ -1,8 +1,9 @@
 """The JSON API under ``/api`` (read-only, apart from a browser listener's offer).
 
-Every error is ``{"error": "..."}`` with a 4xx status: 400 malformed input, 404 unknown
-battle/stream/path, 409 a stream that cannot be heard now, 413 a body too large, 503 a
-service this node does not run or a listener limit reached.
+Every error is ``{"error": "..."}`` with a 4xx status: 400 malformed input, 403 a request from
+another web site, 404 unknown battle/stream/path, 409 a stream that cannot be heard now, 413 a body
+too large, 415 a state change that is not JSON, 421 a host name this server does not answer to,
+503 a service this node does not run or a limit (listeners, event streams) reached.
 """
 
 from __future__ import annotations
@@ -195,7 +196,9 @@ class JsonApi:
         return json_response(self.stage.snapshot(selection_of(request)))
 
     async def offer(self, request: web.Request) -> web.Response:
-        from djmesh.node.http.listener import BrowserListeners, ListenerError
+        """Every check (the body, the listener limit) comes before the first side effect: a refused
+        offer subscribes to nothing, relays nothing and opens no payment channel."""
+        from djmesh.node.http.listener import BrowserListeners, ListenerError, offer_sdp
 
         stream = digest_of(request, "stream_id")
         live = self.stage.live
@@ -203,8 +206,17 @@ class JsonApi:
             return json_error(503, "this node runs no live service")
         try:
             body = await request.json()
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             return json_error(400, "the body must be JSON")
+        if self.listeners is None:
+            self.listeners = BrowserListeners(
+                max_listeners=self.max_listeners, ice_servers=self.stage.node.config.webrtc.ice_servers
+            )
+        try:
+            offer_sdp(body)
+            self.listeners.check_room()
+        except ListenerError as exc:
+            return json_error(exc.status, str(exc))
         info = self._stream_info(stream.hex())
         if info is None:
             await live.locate(stream)  # a stream announced before we joined: ask the peers once
@@ -219,10 +231,6 @@ class JsonApi:
             return json_error(409, str(exc))
         except (TimeoutError, NodeError) as exc:
             return json_error(409, f"cannot reach stream {stream.hex()}: {exc or 'timed out'}")
-        if self.listeners is None:
-            self.listeners = BrowserListeners(
-                max_listeners=self.max_listeners, ice_servers=self.stage.node.config.webrtc.ice_servers
-            )
         try:
             answer = await self.listeners.answer(source, body)
         except ListenerError as exc:

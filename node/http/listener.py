@@ -76,6 +76,18 @@ def rtc_configuration(servers: tuple[IceServer, ...]) -> RTCConfiguration:
     return RTCConfiguration(iceServers=ice)  # an empty list, not None: None means aiortc's default server
 
 
+def offer_sdp(offer: Any) -> str:
+    """The SDP of a page's offer body, or ``ListenerError``: checked before anything is set up."""
+    if not isinstance(offer, dict) or offer.get("type") != "offer" or not isinstance(offer.get("sdp"), str):
+        raise ListenerError('the body must be {"type": "offer", "sdp": "..."}')
+    sdp: str = offer["sdp"]
+    if len(sdp) > MAX_SDP_CHARS:
+        raise ListenerError("the offer is too large")
+    if "m=audio" not in sdp:
+        raise ListenerError("the offer has no audio section (add a recvonly audio transceiver)")
+    return sdp
+
+
 class OpusForwardTrack(MediaStreamTrack):
     """An audio track fed by a stream's playout: each frame's Opus packet, as is, timed by its seq."""
 
@@ -130,21 +142,15 @@ class BrowserListeners:
     def __len__(self) -> int:
         return len(self._open)
 
-    async def answer(self, source: Subscription | Broadcast, offer: Any) -> dict[str, str]:
-        """Answer a page's offer (``{"sdp": ..., "type": "offer"}``) with a track of ``source``."""
-        if (
-            not isinstance(offer, dict)
-            or offer.get("type") != "offer"
-            or not isinstance(offer.get("sdp"), str)
-        ):
-            raise ListenerError('the body must be {"type": "offer", "sdp": "..."}')
-        sdp = offer["sdp"]
-        if len(sdp) > MAX_SDP_CHARS:
-            raise ListenerError("the offer is too large")
-        if "m=audio" not in sdp:
-            raise ListenerError("the offer has no audio section (add a recvonly audio transceiver)")
+    def check_room(self) -> None:
+        """Raise (503) when no more listeners fit: checked before a stream is subscribed for one."""
         if len(self._open) >= self.max_listeners:
             raise ListenerError(f"this node already serves {self.max_listeners} browser listeners", 503)
+
+    async def answer(self, source: Subscription | Broadcast, offer: Any) -> dict[str, str]:
+        """Answer a page's offer (``{"sdp": ..., "type": "offer"}``) with a track of ``source``."""
+        sdp = offer_sdp(offer)
+        self.check_room()
         pc = RTCPeerConnection(self.configuration)
         track = OpusForwardTrack(source.info.frame_ms)
         self._open[pc] = (source, track)

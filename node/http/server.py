@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -20,7 +21,8 @@ from djmesh.node.battle.service import BattleService
 from djmesh.node.errors import NodeError
 from djmesh.node.http.address import HttpAddressError, parse_http_address, url_host
 from djmesh.node.http.api import JsonApi, digest_of, json_error, selection_of
-from djmesh.node.http.stage import Stage
+from djmesh.node.http.guard import RequestGuard
+from djmesh.node.http.stage import Selection, Stage
 from djmesh.node.live.meters import MeterBank
 from djmesh.node.live.service import LiveService
 from djmesh.node.node import Node
@@ -31,6 +33,7 @@ STATIC_DIR = Path(__file__).parent / "static"
 PUSH_INTERVAL_S = 0.25  # live figures reach pages at most 4 times a second, however often they change
 KEEPALIVE_S = 15.0
 MAX_BODY_BYTES = 64 * 1024
+MAX_EVENT_STREAMS = 32  # open /api/events connections (each holds a socket and a task); more get 503
 SHUTDOWN_TIMEOUT_S = 2.0
 
 
@@ -67,7 +70,12 @@ class HttpServer:
         address: str = "127.0.0.1:0",
         meters: MeterBank | None = None,
         max_listeners: int = 16,
+        hosts: Sequence[str] = (),
+        token: str | None = None,
+        max_event_streams: int | None = None,
     ) -> None:
+        """``hosts``: names besides localhost and IP addresses this server answers to (a LAN name);
+        ``token``: the control token, which lets a local tool skip the origin rules (``guard``)."""
         try:
             self.host, self.port = parse_http_address(address)
         except HttpAddressError as exc:
@@ -77,9 +85,14 @@ class HttpServer:
         self.stage = Stage(node, live=live, battles=battles, meters=meters)
         self.api = JsonApi(self.stage, url=lambda: self.url)
         self.api.max_listeners = max_listeners
+        self.guard = RequestGuard(bound_host=self.host, names=hosts or node.config.http_hosts, token=token)
+        self.max_event_streams = max_event_streams or node.config.http_max_event_streams or MAX_EVENT_STREAMS
+        self.event_streams = 0
         self._stopping = asyncio.Event()
         self._runner: web.AppRunner | None = None
-        self._app = web.Application(middlewares=[_json_errors], client_max_size=MAX_BODY_BYTES)
+        self._app = web.Application(
+            middlewares=[self.guard.middleware, _json_errors], client_max_size=MAX_BODY_BYTES
+        )
         self._app.add_routes(
             [
                 web.get("/", self._page("index.html")),
@@ -143,6 +156,15 @@ class HttpServer:
     async def _events(self, request: web.Request) -> web.StreamResponse:
         """Server-sent events: the page's snapshot whenever it changed, at most every PUSH_INTERVAL_S."""
         selection = selection_of(request)
+        if self.event_streams >= self.max_event_streams:
+            return json_error(503, f"this node already sends events to {self.max_event_streams} pages")
+        self.event_streams += 1
+        try:
+            return await self._send_events(request, selection)
+        finally:
+            self.event_streams -= 1
+
+    async def _send_events(self, request: web.Request, selection: Selection) -> web.StreamResponse:
         response = web.StreamResponse(
             headers={
                 "Content-Type": "text/event-stream",
@@ -174,8 +196,9 @@ def optional_http_server(
     *,
     live: LiveService | None = None,
     battles: BattleService | None = None,
+    token: str | None = None,
 ) -> contextlib.AbstractAsyncContextManager[HttpServer | None]:
     """``HttpServer`` when ``--http`` was given, else a context that yields None."""
     if address is None:
         return contextlib.nullcontext(None)
-    return HttpServer(node, live=live, battles=battles, address=address)
+    return HttpServer(node, live=live, battles=battles, address=address, token=token)

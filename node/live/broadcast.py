@@ -18,8 +18,8 @@ from typing import Any
 
 import nacl.signing
 
+from djmesh.node.clock import monotonic, now_us
 from djmesh.node.live.capture import CaptureThread
-from djmesh.node.live.clock import now_us
 from djmesh.node.live.hub import StreamHub
 from djmesh.node.live.sets import SetSegment, SetWriter
 from djmesh.node.live.taps import Tap
@@ -94,20 +94,20 @@ class Broadcast:
 
     async def _run(self) -> None:
         frame_s = self.info.frame_ms / 1000.0
-        start = time.monotonic()
+        start = monotonic()
         seq = 0
         try:
             while True:
-                delay = start + seq * frame_s - time.monotonic()
+                delay = start + seq * frame_s - monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
                 item = await self._next_packet()
                 if isinstance(item, tuple) and item and item[0] is _END:
                     self.error = item[1]
                     break
-                late = time.monotonic() - (start + seq * frame_s)
+                late = monotonic() - (start + seq * frame_s)
                 if late > 0.2:  # the source stalled: restart the clock instead of bursting
-                    start = time.monotonic() - seq * frame_s
+                    start = monotonic() - seq * frame_s
                 self._send(Frame(seq, now_us(), item))
                 seq += 1
         except asyncio.CancelledError:

@@ -9,10 +9,10 @@ or a re-parented child gets the current segment at once (it can verify it when i
 from __future__ import annotations
 
 import logging
-import time
 from collections import deque
 from dataclasses import dataclass, field
 
+from djmesh.node.clock import monotonic
 from djmesh.node.live.paywall import JoinGate
 from djmesh.node.live.transport import ControlMessage, Link
 from djmesh.protocol.cbor import CborValue
@@ -48,9 +48,9 @@ class Child:
     link: Link
     listen: Address | None
     free: int = 0
-    last_seen: float = field(default_factory=time.monotonic)
+    last_seen: float = field(default_factory=monotonic)
     resend_tokens: float = RESEND_PER_S
-    resend_at: float = field(default_factory=time.monotonic)
+    resend_at: float = field(default_factory=monotonic)
 
     def take_resends(self, wanted: int, now: float) -> int:
         """How many of ``wanted`` resent frames this child may have now (a token bucket)."""
@@ -183,7 +183,7 @@ class StreamHub:
         child = self.children.get(id(link))
         if child is None:
             return
-        child.last_seen = time.monotonic()
+        child.last_seen = monotonic()
         free = message.get("free")
         if isinstance(free, int) and not isinstance(free, bool):
             child.free = max(0, min(free, 1000))
@@ -197,7 +197,7 @@ class StreamHub:
         found: list[CborValue] = [
             self._frames[seq] for seq in seqs[:MAX_NACK] if isinstance(seq, int) and seq in self._frames
         ]
-        found = found[: child.take_resends(len(found), time.monotonic())]
+        found = found[: child.take_resends(len(found), monotonic())]
         if found:
             link.send_control({"op": "frames", "data": found})
 
@@ -213,7 +213,7 @@ class StreamHub:
 
     def sweep(self, now: float | None = None) -> None:
         """Drop children that stopped sending keepalives (a node that died without closing)."""
-        now = time.monotonic() if now is None else now
+        now = monotonic() if now is None else now
         for key, child in list(self.children.items()):
             if now - child.last_seen > CHILD_TIMEOUT_S:
                 self.children.pop(key, None)

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
 
+from djmesh.node.clock import monotonic
 from djmesh.node.live import sharing
 from djmesh.node.live.errors import LiveError
 from djmesh.node.live.recording import SetRecording, try_assemble
@@ -81,9 +81,9 @@ class SetKeeper:
         running = self._filling.get(stream)
         if running is not None and not running.done():
             return
-        if time.monotonic() - self._filled_at.get(stream, 0.0) < FILL_INTERVAL_S:
+        if monotonic() - self._filled_at.get(stream, 0.0) < FILL_INTERVAL_S:
             return
-        self._filled_at[stream] = time.monotonic()
+        self._filled_at[stream] = monotonic()
         self._filling[stream] = asyncio.ensure_future(self._fill_live(stream))
 
     async def _fill_live(self, stream: bytes) -> None:

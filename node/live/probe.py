@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from dataclasses import dataclass, field
 
+from djmesh.node.clock import monotonic
 from djmesh.node.live.hub import Address
 from djmesh.node.live.transport import ControlMessage, Link, Transport
 
@@ -71,7 +71,7 @@ async def probe(transport: Transport, address: Address, stream: bytes) -> Probe 
     except (OSError, TimeoutError, ConnectionError) as exc:
         log.info("probe %s: cannot connect (%s)", address, exc)
         return None
-    start = time.perf_counter()
+    start = monotonic()
     link.send_control({"op": "probe", "stream": stream})
     try:
         while True:
@@ -87,7 +87,7 @@ async def probe(transport: Transport, address: Address, stream: bytes) -> Probe 
     except asyncio.CancelledError:
         link.close("probe abandoned")
         raise
-    rtt_ms = (time.perf_counter() - start) * 1000.0
+    rtt_ms = (monotonic() - start) * 1000.0
     hops, free, live = reply.get("hops"), reply.get("free"), reply.get("live")
     if not isinstance(hops, int) or not isinstance(free, int):
         link.close("bad probe answer")

@@ -19,12 +19,12 @@ from dataclasses import asdict, dataclass
 from types import TracebackType
 from typing import Any
 
+from djmesh.node.clock import now_us
 from djmesh.node.errors import NodeError
 from djmesh.node.events import MessageStored
 from djmesh.node.live import sharing
 from djmesh.node.live.broadcast import Broadcast
 from djmesh.node.live.capture import primed_packets
-from djmesh.node.live.clock import now_us
 from djmesh.node.live.codec import PCM
 from djmesh.node.live.consumers import ListenSession, ListenStats, VerifiedFeed, decode_segments
 from djmesh.node.live.errors import LiveError

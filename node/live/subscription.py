@@ -11,10 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Awaitable, Callable
 
-from djmesh.node.live.clock import now_us
+from djmesh.node.clock import monotonic, now_us
 from djmesh.node.live.hub import MAX_NACK, Address, StreamHub, parse_address
 from djmesh.node.live.probe import Probe, close_all, probe_all
 from djmesh.node.live.recording import SetRecording
@@ -101,7 +100,7 @@ class Subscription:
         self.received_frames = 0
         self.received_bytes = 0
         self.first_frame_at: float | None = None
-        self._last_frame_at = self._last_heard_at = time.monotonic()
+        self._last_frame_at = self._last_heard_at = monotonic()
         # every segment verified here, from the first (a late joiner's too); the service fills the gaps
         self._recording = recording
         self.done = asyncio.Event()  # ended, lost or closed: nothing more will be recorded
@@ -148,7 +147,7 @@ class Subscription:
     # -- attaching -----------------------------------------------------------------------------
 
     async def _attach(self, candidates: list[Address], *, from_seq: int | None) -> bool:
-        now = time.monotonic()
+        now = monotonic()
         tried: set[Address] = {a for a, until in self._avoid.items() if until > now}
         queue = [a for a in candidates if a != self._own_address]
         for _ in range(JOIN_ROUNDS):
@@ -212,7 +211,7 @@ class Subscription:
             self.jitter.reset()
             old.handler = None
             old.close("re-parented")
-        self._last_frame_at = self._last_heard_at = time.monotonic()
+        self._last_frame_at = self._last_heard_at = monotonic()
         probe.link.handler = self
         for message in probe.pending.drain():
             self.on_control(probe.link, message)
@@ -224,10 +223,10 @@ class Subscription:
         try:
             dead = self.parent_address
             if dead is not None and avoid:
-                self._avoid[dead] = time.monotonic() + AVOID_S
+                self._avoid[dead] = monotonic() + AVOID_S
             candidates = [a for a in self.path if a != dead]
-            started = time.monotonic()
-            while self.live and time.monotonic() - started < GIVE_UP_S:
+            started = monotonic()
+            while self.live and monotonic() - started < GIVE_UP_S:
                 if self._end_known():
                     return
                 if await self._attach(candidates, from_seq=self.verifier.verified_upto):
@@ -251,7 +250,7 @@ class Subscription:
         next_ping = 0.0
         while self.live:
             await asyncio.sleep(0.1)
-            now = time.monotonic()
+            now = monotonic()
             self.hub.sweep(now)
             self._apply_ready()
             parent = self.parent
@@ -280,7 +279,7 @@ class Subscription:
             self.verifier.counts["malformed"] = self.verifier.counts.get("malformed", 0) + 1
             log.debug("bad frame datagram: %s", exc)
             return
-        now = time.monotonic()
+        now = monotonic()
         self._last_frame_at = self._last_heard_at = now
         if self.first_frame_at is None:
             self.first_frame_at = now
@@ -307,7 +306,7 @@ class Subscription:
     def on_control(self, link: Link, message: ControlMessage) -> None:
         if link is not self.parent:
             return
-        self._last_heard_at = time.monotonic()
+        self._last_heard_at = monotonic()
         op = message.get("op")
         data = message.get("data")
         if op == "manifest" and isinstance(data, bytes):
@@ -347,7 +346,7 @@ class Subscription:
                 "stream %s: segment dropped (%s): %s", self.stream.hex()[:8], checked.reason, checked.detail
             )
             return
-        self._deferred.append((checked, time.monotonic() + RECOVERY_WAIT_S))
+        self._deferred.append((checked, monotonic() + RECOVERY_WAIT_S))
         missing = self.verifier.missing(checked)
         if missing and self.parent is not None:
             self.parent.send_control({"op": "nack", "seqs": list[CborValue](missing[:MAX_NACK])})
@@ -355,7 +354,7 @@ class Subscription:
         self._apply_ready()
 
     def _apply_ready(self, *, force: bool = False) -> None:
-        now = time.monotonic()
+        now = monotonic()
         while self._deferred:
             manifest, deadline = self._deferred[0]
             if self.verifier.missing(manifest) and now < deadline and not force:
@@ -399,7 +398,7 @@ class Subscription:
         """Try once to move to an ancestor or a sibling; keep the current parent if nobody has room."""
         bad = self.parent_address
         if bad is not None:
-            self._avoid[bad] = time.monotonic() + AVOID_S
+            self._avoid[bad] = monotonic() + AVOID_S
         try:
             self._attaching = True
             moved = await self._attach(

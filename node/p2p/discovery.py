@@ -31,6 +31,7 @@ from libp2p.tools.anyio_service import background_trio_service
 
 from djmesh.node.p2p.errors import P2PError
 from djmesh.node.p2p.relay import RelayService
+from djmesh.protocol.bounded import BoundedSet
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,11 @@ STEP_TIMEOUT_S = 10.0
 DIAL_TIMEOUT_S = 10.0
 IDENTIFY_WAIT_S = 5.0
 MAX_NAMESPACE_BYTES = 200
+# Peers choose their IDs, so tables keyed by them are bounded: connected peers already looked at
+# (forgetting one only means looking at it again) and rendezvous points used (the first ones kept;
+# every rendezvous point is asked on each advertise and discover, so more would only cost time).
+EXAMINED_PEERS = 4096
+MAX_RENDEZVOUS_POINTS = 32
 
 
 def provider_key(namespace: str) -> str:
@@ -62,7 +68,7 @@ class Discovery:
         self.rendezvous_point = RendezvousService(host) if serve else None
         self.relay = RelayService(host, serve=serve)
         self._rendezvous: dict[ID, RendezvousDiscovery] = {}
-        self._examined: set[ID] = set()
+        self._examined: BoundedSet[ID] = BoundedSet(EXAMINED_PEERS)
         self._registered: set[str] = set()
         self._stop = trio.Event()
 
@@ -102,7 +108,8 @@ class Discovery:
     async def _examine_new_peers(self) -> None:
         """Seed the DHT and rendezvous clients with connected peers we have not looked at yet."""
         new = [pid for pid in self._host.get_connected_peers() if pid not in self._examined]
-        self._examined.update(new)
+        for pid in new:
+            self._examined.add(pid)
         async with trio.open_nursery() as nursery:
             for pid in new:
                 nursery.start_soon(self._add_peer, pid)
@@ -115,7 +122,11 @@ class Discovery:
                     await self.dht.add_peer(pid, skip_server_mode_check=True)
                 except Exception:
                     log.debug("DHT add_peer %s failed", pid, exc_info=True)
-        if str(RENDEZVOUS_PROTOCOL) in protocols and pid not in self._rendezvous:
+        if (
+            str(RENDEZVOUS_PROTOCOL) in protocols
+            and pid not in self._rendezvous
+            and len(self._rendezvous) < MAX_RENDEZVOUS_POINTS
+        ):
             self._rendezvous[pid] = RendezvousDiscovery(self._host, pid, enable_refresh=False)
 
     async def _protocols_of(self, pid: ID) -> set[str]:

@@ -12,9 +12,12 @@ import math
 from dataclasses import dataclass
 
 from libp2p.abc import IHost
+from libp2p.exceptions import ValidationError
+from libp2p.peer.id import ID
 from libp2p.pubsub.gossipsub import PROTOCOL_ID, PROTOCOL_ID_V11, GossipSub
+from libp2p.pubsub.pb import rpc_pb2
 from libp2p.pubsub.pubsub import Pubsub
-from libp2p.pubsub.score import ScoreParams, TopicScoreParams
+from libp2p.pubsub.score import PeerScorer, ScoreParams, TopicScoreParams
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,57 @@ class GossipConfig:
         )
 
 
+class PolicyScorer(PeerScorer):
+    """py-libp2p's scorer, plus the IGNORE verdict py-libp2p lacks (its validators say yes or no,
+    and every no costs the forwarder P4). A validator that ignores a message calls ``ignore`` with
+    the forwarder just before answering no; the penalty py-libp2p then books for it is skipped.
+
+    Race-free because py-libp2p runs synchronous validators and books the penalty in one stretch
+    of ``push_msg`` with no checkpoint between them (no other message is validated in between);
+    ``PolicyPubsub`` clears the mark when that ``push_msg`` ends.
+    """
+
+    def __init__(self, params: ScoreParams) -> None:
+        super().__init__(params)
+        self.ignoring: ID | None = None
+        self.ignored = 0
+
+    def ignore(self, forwarder: ID) -> None:
+        self.ignoring = forwarder
+        self.ignored += 1
+
+    def on_invalid_message(self, peer: ID, topic: str) -> None:
+        if peer == self.ignoring:
+            return
+        super().on_invalid_message(peer, topic)
+
+
+class PolicyPubsub(Pubsub):
+    """Pubsub whose ignored messages cost nobody a penalty and are not remembered as invalid (the
+    next forwarder of the same message is judged afresh, not penalised from the cache)."""
+
+    def _policy_scorer(self) -> PolicyScorer | None:
+        scorer = getattr(self.router, "scorer", None)
+        return scorer if isinstance(scorer, PolicyScorer) else None
+
+    async def validate_msg(self, msg_forwarder: ID, msg: rpc_pb2.Message) -> None:
+        try:
+            await super().validate_msg(msg_forwarder, msg)
+        except ValidationError:
+            scorer = self._policy_scorer()
+            if scorer is not None and scorer.ignoring == msg_forwarder:
+                self.validation_cache.cache.pop(self._msg_id_constructor(msg), None)
+            raise
+
+    async def push_msg(self, msg_forwarder: ID, msg: rpc_pb2.Message) -> None:
+        try:
+            await super().push_msg(msg_forwarder, msg)
+        finally:
+            scorer = self._policy_scorer()
+            if scorer is not None and scorer.ignoring == msg_forwarder:
+                scorer.ignoring = None
+
+
 def build_router(config: GossipConfig) -> GossipSub:
     """A GossipSub router with djmesh's parameters (adaptive heartbeat and IP-diversity grafting off).
 
@@ -127,7 +181,7 @@ def build_router(config: GossipConfig) -> GossipSub:
     message whatever its size (go-libp2p: only above 1 KiB), which doubled the frames -- and the CPU
     -- per delivery of our ~300-byte messages (measured in bench/gossip.py).
     """
-    return GossipSub(
+    router = GossipSub(
         protocols=[PROTOCOL_ID_V11, PROTOCOL_ID],
         degree=config.degree,
         degree_low=config.degree_low,
@@ -145,6 +199,8 @@ def build_router(config: GossipConfig) -> GossipSub:
         # IP-diversity grafting assumes one peer per address; see P7 above.
         eclipse_protection_enabled=False,
     )
+    router.scorer = PolicyScorer(config.score_params())
+    return router
 
 
 def build_default_router() -> GossipSub:
@@ -154,7 +210,7 @@ def build_default_router() -> GossipSub:
 
 def build_pubsub(host: IHost, router: GossipSub, config: GossipConfig) -> Pubsub:
     """Pubsub with strict signing (every message carries its origin's libp2p signature)."""
-    return Pubsub(host, router, strict_signing=True, seen_ttl=config.seen_ttl_s)
+    return PolicyPubsub(host, router, strict_signing=True, seen_ttl=config.seen_ttl_s)
 
 
 def score_of(router: GossipSub, peer: object, topics: list[str]) -> float | None:

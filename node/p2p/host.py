@@ -33,7 +33,7 @@ from djmesh.node.p2p import reqresp
 from djmesh.node.p2p.addresses import check_port_free
 from djmesh.node.p2p.discovery import Discovery
 from djmesh.node.p2p.errors import P2PError
-from djmesh.node.p2p.gossip import GossipConfig, build_pubsub, build_router, score_of
+from djmesh.node.p2p.gossip import GossipConfig, PolicyScorer, build_pubsub, build_router, score_of
 from djmesh.node.p2p.libp2p_host import build_host, key_pair_from_seed
 from djmesh.node.p2p.pacing import TokenBucket
 from djmesh.node.p2p.topics import OnMessage, TopicState, Validator, origin_of
@@ -341,7 +341,7 @@ class P2PHost:
         if topic in self._topics:
             raise P2PError(f"already subscribed to {topic!r}")
         pubsub = self._running_pubsub()
-        state = TopicState(topic, validator, on_message)
+        state = TopicState(topic, validator, on_message, on_ignore=self._ignore)
         self._topics[topic] = state
 
         async def _join() -> None:
@@ -358,6 +358,12 @@ class P2PHost:
             self._topics.pop(topic, None)
             await state.close()
             raise
+
+    def _ignore(self, forwarder: ID) -> None:
+        """A validator ignored (not rejected) the message ``forwarder`` sent: no penalty for it."""
+        scorer = getattr(self._router, "scorer", None)
+        if isinstance(scorer, PolicyScorer):
+            scorer.ignore(forwarder)
 
     async def _read_topic(
         self, topic: str, subscription: Any, state: TopicState, scope: trio.CancelScope

@@ -1,7 +1,9 @@
 """One subscribed topic: the validator that runs inside GossipSub and the asyncio-side delivery.
 
 The validator is called synchronously by py-libp2p (trio side, same thread) before a message is
-marked seen or forwarded; a False or an exception drops it and counts against the forwarder's score.
+marked seen or forwarded. Its verdict (libp2p's three): ``ACCEPT`` forwards and delivers; ``REJECT``
+(or False, or an exception) drops it and counts against the forwarder's score; ``IGNORE`` drops it
+without a penalty (this node's policy: a rate limit, a block, its clock), see ``gossip.PolicyScorer``.
 Accepted messages cross to asyncio through ``call_soon_threadsafe`` into a bounded queue drained
 by one task per topic, so ``on_message`` sees messages in order and a slow consumer cannot stall trio.
 """
@@ -9,6 +11,7 @@ by one task per topic, so ``on_message`` sees messages in order and a slow consu
 from __future__ import annotations
 
 import asyncio
+import enum
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
@@ -18,7 +21,14 @@ from libp2p.pubsub.pb import rpc_pb2
 
 log = logging.getLogger(__name__)
 
-Validator = Callable[[bytes, str], bool]
+
+class Verdict(enum.Enum):
+    ACCEPT = "accept"
+    IGNORE = "ignore"
+    REJECT = "reject"
+
+
+Validator = Callable[[bytes, str], "Verdict | bool"]
 OnMessage = Callable[[bytes, str], Awaitable[None] | None]
 DELIVERY_QUEUE_SIZE = 4096
 
@@ -31,8 +41,17 @@ def origin_of(msg: rpc_pb2.Message) -> str:
 class TopicState:
     """Validator + delivery queue of one subscription."""
 
-    def __init__(self, topic: str, validator: Validator, on_message: OnMessage) -> None:
+    def __init__(
+        self,
+        topic: str,
+        validator: Validator,
+        on_message: OnMessage,
+        *,
+        on_ignore: Callable[[ID], None] | None = None,
+    ) -> None:
+        """``on_ignore(forwarder)``: told before an IGNORE becomes a False for py-libp2p."""
         self.topic = topic
+        self.on_ignore = on_ignore
         self.validator = validator
         self.on_message = on_message
         self.queue: asyncio.Queue[tuple[bytes, str]] = asyncio.Queue(DELIVERY_QUEUE_SIZE)
@@ -42,16 +61,21 @@ class TopicState:
             self._consume(), name=f"djmesh-p2p-deliver:{topic}"
         )
 
-    def accepts(self, data: bytes, origin: str) -> bool:
+    def verdict(self, data: bytes, origin: str) -> Verdict:
         """The user's validator, made total: an exception counts as a rejection."""
         try:
-            ok = bool(self.validator(data, origin))
+            result = self.validator(data, origin)
         except Exception:
             log.warning("validator for %s raised; message dropped", self.topic, exc_info=True)
-            ok = False
-        if not ok:
+            result = Verdict.REJECT
+        if isinstance(result, bool):
+            result = Verdict.ACCEPT if result else Verdict.REJECT
+        if result is not Verdict.ACCEPT:
             self.rejected += 1
-        return ok
+        return result
+
+    def accepts(self, data: bytes, origin: str) -> bool:
+        return self.verdict(data, origin) is Verdict.ACCEPT
 
     def libp2p_validator(self, forwarder: ID, msg: rpc_pb2.Message) -> bool:
         """py-libp2p's validator signature; never raises."""
@@ -59,7 +83,10 @@ class TopicState:
             origin = origin_of(msg)
         except Exception:
             return False
-        return self.accepts(bytes(msg.data), origin)
+        verdict = self.verdict(bytes(msg.data), origin)
+        if verdict is Verdict.IGNORE and self.on_ignore is not None:
+            self.on_ignore(forwarder)
+        return verdict is Verdict.ACCEPT
 
     def deliver(self, data: bytes, origin: str) -> None:
         """Called on the asyncio loop for each accepted message."""

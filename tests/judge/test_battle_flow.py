@@ -14,6 +14,8 @@ from djmesh.protocol.battle import (
     BattleAnnounce,
     BattleJoin,
     BattleMachine,
+    BattleRoster,
+    BattleSeed,
     Finished,
     JudgeNow,
     Received,
@@ -23,11 +25,15 @@ from djmesh.protocol.battle import (
     Tick,
     Tracklist,
 )
+from djmesh.protocol.committee import seed_commitment
 from djmesh.protocol.consensus import build_result, seal_verdict, verify_result
 from djmesh.protocol.envelope import SignedEnvelope, sign
 from djmesh.protocol.peer_id import peer_id_from_public_key
 from djmesh.protocol.ratings import leaderboard_from_store_messages
 from tests.protocol.battle_helpers import T0, key, scores
+
+SECRET_A = hashlib.sha256(b"dj a's seed").digest()
+SECRET_B = hashlib.sha256(b"dj b's seed").digest()
 
 
 def _tracklist(battle: bytes, built: BuiltSet) -> Tracklist:
@@ -45,13 +51,28 @@ def test_battle_from_announce_to_leaderboard() -> None:
         accept_by=T0 + 1000,
         join_by=T0 + 2000,
         start_at=T0 + 3000,
+        seed_commit=seed_commitment(SECRET_A),
     )
     announce = sign(spec, dj_a, created_at_ms=T0)
     battle = announce.content_id
     machines = {bytes(v.verify_key): BattleMachine(announce) for v in viewers}
     published: list[SignedEnvelope] = [
-        sign(BattleAccept(battle=battle), dj_b, created_at_ms=T0 + 500),
+        sign(
+            BattleAccept(battle=battle, seed_commit=seed_commitment(SECRET_B)), dj_b, created_at_ms=T0 + 500
+        ),
         *(sign(BattleJoin(battle=battle), v, created_at_ms=T0 + 1500) for v in viewers),
+    ]
+    # after join_by both DJs sign the joins they saw, then open their seeds naming both rosters
+    everyone = tuple(sorted(bytes(v.verify_key) for v in viewers))
+    rosters = [
+        sign(BattleRoster(battle=battle, members=everyone), dj, created_at_ms=spec.join_by + 100)
+        for dj in (dj_a, dj_b)
+    ]
+    pair = (rosters[0].content_id, rosters[1].content_id)
+    published += rosters
+    published += [
+        sign(BattleSeed(battle=battle, secret=secret, rosters=pair), dj, created_at_ms=spec.join_by + 200)
+        for dj, secret in ((dj_a, SECRET_A), (dj_b, SECRET_B))
     ]
     # DJ A plays a clean short set, DJ B a sloppy one (tempo drifts, beats late, gain jumps)
     set_a = build_set(SetSpec(bars_per_track=12, defects=Defects(fade_bars=4)))
@@ -78,7 +99,7 @@ def test_battle_from_announce_to_leaderboard() -> None:
             out[member] = actions
         return out
 
-    deliver(published[:-2], T0 + 1600)  # accept and joins, in time
+    deliver(published[:-2], spec.join_by + 300)  # accept, joins, rosters and seeds, in time
     deliver(published[-2:], spec.start_at)  # the tracklists as the sets start
     deliver([], spec.set_window("b")[0])
     actions = deliver([], spec.sets_end)

@@ -10,7 +10,7 @@ from eth_account import Account
 
 from djmesh.ledger.evm import LedgerError, TransactionFailedError, attest_bundle, quorum, sign_result
 from djmesh.ledger.evm.escrow import Attestation, Escrow, EscrowBattle, committee_order
-from djmesh.protocol.consensus import build_result
+from djmesh.protocol.consensus import build_result, verify_result
 from djmesh.protocol.envelope import sign
 from tests.ledger.conftest import ETH, Evm
 from tests.protocol.battle_helpers import Battle, key, scores
@@ -72,7 +72,8 @@ def test_payout_with_2f_plus_1_attestations_of_a_real_result_pays_the_winner(set
     attestations = setup.attest(setup.committee_keys[:3])
     assert {a.winner for a in attestations} == {evm.address(DJ_A)}  # the bundle's winner "a" is DJ A
     before = evm.chain.balance(evm.address(DJ_A))
-    result_hash = hashlib.sha256(setup.bundle).digest()
+    result_hash = verify_result(setup.bundle).result_hash  # the canonical hash, not the bundle's bytes
+    assert {a.result_hash for a in attestations} == {result_hash}
     evm.escrow(SPONSOR).payout(setup.battle_id, evm.address(DJ_A), result_hash, setup.committee, attestations)
     assert evm.chain.balance(evm.address(DJ_A)) == before + 4 * ETH
     assert setup.on_chain().settled and setup.on_chain().pot == 0
@@ -88,7 +89,7 @@ def test_payout_with_2f_plus_1_attestations_of_a_real_result_pays_the_winner(set
 def test_payout_with_fewer_than_2f_plus_1_distinct_members_is_refused(setup: Setup) -> None:
     evm = setup.evm
     escrow = evm.escrow(SPONSOR)
-    winner, result_hash = evm.address(DJ_A), hashlib.sha256(setup.bundle).digest()
+    winner, result_hash = evm.address(DJ_A), verify_result(setup.bundle).result_hash
     two = setup.attest(setup.committee_keys[:2])
     with pytest.raises(TransactionFailedError, match="fewer than 2f\\+1"):
         escrow.payout(setup.battle_id, winner, result_hash, setup.committee, two)

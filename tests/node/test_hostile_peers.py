@@ -10,12 +10,17 @@ from pathlib import Path
 import nacl.signing
 import pytest
 
-from djmesh.node.node import Node
+from djmesh.node.node import Node, NodeOptions
 from djmesh.node.p2p import P2PHost
 from djmesh.protocol import Chat, Post, cbor, sign
+from djmesh.protocol.battle import BATTLES_TOPIC, BattleResult
+from djmesh.protocol.consensus import build_result
 from djmesh.protocol.envelope import SIGNING_CONTEXT
+from djmesh.protocol.peer_id import peer_id_from_public_key
+from djmesh.protocol.ratelimit import RateLimit
 from djmesh.protocol.topics import author_topic
-from tests.helpers.network import LOOPBACK, bootstrap_server, make_node, wait_until
+from tests.helpers.network import LOOPBACK, bootstrap_server, make_home, make_node, wait_until
+from tests.protocol.battle_helpers import Battle, scores
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -133,3 +138,70 @@ async def test_a_flooding_author_is_rate_limited_while_others_get_through(tmp_pa
         spam_stored = bob.store.count(kind="post") - 1
         assert 0 < spam_stored <= 50, f"bob stored {spam_stored} of 100 flood posts (burst 20, 5/s)"
         assert bob.dropped.get("RateLimited", 0) > 0
+
+
+async def test_an_honest_forwarder_of_a_chatty_author_keeps_its_score(tmp_path: Path) -> None:
+    """Rate limits are policy: carol ignores what is over a chatty author's rate, without blaming bob,
+    who forwards it (his own limit is higher). Before, each such message cost bob 5 points."""
+    chatty_key = nacl.signing.SigningKey(b"chatty".ljust(32, b"\0"))
+    async with bootstrap_server() as boot, contextlib.AsyncExitStack() as stack:
+        generous = NodeOptions(listen=[LOOPBACK], bootstrap=boot, inbox_rate=RateLimit(1000, 1000))
+        bob = await stack.enter_async_context(Node(make_home(tmp_path, "bob"), options=generous))
+        strict = NodeOptions(listen=[LOOPBACK], bootstrap=boot, inbox_rate=RateLimit(burst=5, per_second=1))
+        carol = await stack.enter_async_context(Node(make_home(tmp_path, "carol"), options=strict))
+        chatty = await stack.enter_async_context(P2PHost(seed=bytes(chatty_key), listen=[LOOPBACK]))
+        topic = author_topic(bytes(chatty_key.verify_key))
+        await chatty.subscribe(topic, validator=lambda data, origin: True, on_message=lambda d, o: None)
+        chatty_id = peer_id_from_public_key(bytes(chatty_key.verify_key))
+        for node in (bob, carol):
+            await node.follow(chatty_id)
+        await carol.connect(bob.listen_addrs[0])
+        await chatty.connect(bob.listen_addrs[0])  # chatty reaches carol only through bob
+        await wait_until(lambda: bool(carol.host.mesh_peers(topic)), what="carol's mesh for chatty's topic")
+        await wait_until(lambda: bool(bob.host.mesh_peers(topic)), what="bob's mesh for chatty's topic")
+        now = int(time.time() * 1000)
+        for i in range(40):
+            await chatty.publish(topic, sign(Post(f"chat {i}"), chatty_key, created_at_ms=now + i).wire)
+        await wait_until(lambda: bob.store.count(kind="post") == 40, what="bob to take all 40 posts")
+        await wait_until(
+            lambda: carol.dropped.get("RateLimited", 0) >= 10,
+            what=lambda: f"carol to rate-limit chatty ({carol.dropped})",
+        )
+        assert carol.store.count(kind="post") < 40
+        await asyncio.sleep(2.5)  # two heartbeats: the scorer has booked whatever it books
+        score = score_of(carol, bob.peer_id)
+        assert score is not None and score >= 0, f"bob's score at carol is {score}"
+
+
+async def test_an_invalid_result_bundle_is_neither_stored_nor_forwarded(tmp_path: Path) -> None:
+    mallory_key = nacl.signing.SigningKey(b"mallory".ljust(32, b"\0"))
+    battle = Battle(committee_size=4)
+    envelopes = battle.base()
+    for member in battle.members:
+        sealed = battle.seal(member, scores(800, 500))
+        envelopes += [battle.commit(member, sealed), battle.reveal(member, sealed)]
+    honest = build_result(envelopes)
+    flipped = BattleResult(honest.battle, honest.messages, "b", honest.scores, honest.offences)
+    async with bootstrap_server() as boot, contextlib.AsyncExitStack() as stack:
+        bob, carol = [
+            await stack.enter_async_context(make_node(tmp_path, name, boot)) for name in ("bob", "carol")
+        ]
+        mallory = await stack.enter_async_context(P2PHost(seed=bytes(mallory_key), listen=[LOOPBACK]))
+        await mallory.subscribe(BATTLES_TOPIC, validator=lambda d, o: True, on_message=lambda d, o: None)
+        for node in (bob, carol):
+            await node.join_topic(BATTLES_TOPIC)
+        await carol.connect(bob.listen_addrs[0])
+        await mallory.connect(bob.listen_addrs[0])  # mallory reaches carol only through bob
+        await wait_until(lambda: len(bob.host.mesh_peers(BATTLES_TOPIC)) >= 2, what="bob's battles mesh")
+        now = int(time.time() * 1000)
+        await mallory.publish(BATTLES_TOPIC, sign(flipped, mallory_key, created_at_ms=now).wire)
+        await wait_until(
+            lambda: "InvalidResult" in bob.dropped, what=lambda: f"bob to drop it ({bob.dropped})"
+        )
+        await mallory.publish(BATTLES_TOPIC, sign(honest, mallory_key, created_at_ms=now + 1).wire)
+        await wait_until(
+            lambda: carol.store.count(kind="battle_result") == 1, what="the honest bundle at carol"
+        )
+        assert bob.store.count(kind="battle_result") == 1  # only the honest one, at bob too
+        (stored,) = carol.store.query(kind="battle_result", limit=10)
+        assert stored.envelope.message.winner == "a"

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from djmesh.node.node import Node
+from djmesh.protocol import Post, sign
+from djmesh.protocol.topics import author_topic
 from tests.helpers.network import bootstrap_server, make_node, wait_until
 
 pytestmark = pytest.mark.timeout(240)
@@ -122,3 +126,45 @@ async def test_mute_hides_and_block_refuses(tmp_path: Path) -> None:
         await wait_until(lambda: bob.store.count(kind="post") == 3, what="alice 2 stored, carol 2 refused")
         bob.set_flag(alice.peer_id, "mute", on=False)
         assert set(feed_texts(bob)) == {"alice 1", "alice 2"}
+
+
+async def test_a_sync_page_is_verified_in_slices_that_let_the_loop_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page of up to 500 envelopes is not verified in one stretch: other tasks run in between."""
+    import djmesh.node.node as node_module
+
+    monkeypatch.setattr(node_module, "SYNC_SLICE_S", 0.0)  # every envelope its own slice
+    ticks = 0
+    seen_at: list[int] = []
+    real_decode = node_module.decode_envelope
+
+    def recording_decode(*args: Any, **kwargs: Any) -> Any:
+        seen_at.append(ticks)
+        return real_decode(*args, **kwargs)
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    async with bootstrap_server() as boot, make_node(tmp_path, "alice", boot) as alice:
+        now = int(time.time() * 1000)
+        # stored, not published: nothing reaches bob but history sync
+        alice.store.add_many(
+            [sign(Post(f"history {i}"), alice.identity.signing_key, created_at_ms=now - i) for i in range(30)]
+        )
+        async with make_node(tmp_path, "bob", boot) as bob:
+            await bob.connect(alice.listen_addrs[0])
+            await wait_until(lambda: bool(bob.peers()), what="bob connected")
+            await bob._join(author_topic(alice.public_key))
+            monkeypatch.setattr(node_module, "decode_envelope", recording_decode)
+            task = asyncio.ensure_future(ticker())
+            try:
+                assert await bob.sync() == 30
+            finally:
+                task.cancel()
+            assert len(seen_at) >= 30
+            # the ticker ran between envelopes of the same page (without slices it never could)
+            assert len(set(seen_at)) >= 29

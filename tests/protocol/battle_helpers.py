@@ -12,10 +12,13 @@ from djmesh.protocol.battle import (
     BattleAccept,
     BattleAnnounce,
     BattleJoin,
+    BattleRoster,
+    BattleSeed,
     Rules,
     Tracklist,
 )
-from djmesh.protocol.consensus import SealedVerdict, seal_verdict, select_committee
+from djmesh.protocol.committee import draw_committee, seed_commitment
+from djmesh.protocol.consensus import SealedVerdict, seal_verdict
 from djmesh.protocol.envelope import SignedEnvelope, sign
 
 T0 = 1_700_000_000_000
@@ -40,28 +43,38 @@ def scores(total_a: int, total_b: int, base: int = 700) -> dict[str, dict[str, i
 class Battle:
     committee_size: int = 4
     viewers: int = 6
+    mode: str = "sequential"
+    t0: int = T0  # when DJ A announces (ms)
+    extra_viewers: tuple[nacl.signing.SigningKey, ...] = ()  # joined after the fixed-key viewers
     dj_a: nacl.signing.SigningKey = field(default_factory=lambda: key(1))
     dj_b: nacl.signing.SigningKey = field(default_factory=lambda: key(2))
+    secret_a: bytes = hashlib.sha256(b"secret a").digest()
+    secret_b: bytes = hashlib.sha256(b"secret b").digest()
 
     def __post_init__(self) -> None:
-        rules = Rules.for_genre("house", model=MODEL, committee_size=self.committee_size)
+        rules = Rules.for_genre("house", model=MODEL, committee_size=self.committee_size, mode=self.mode)
         self.spec = BattleAnnounce(
             opponent=bytes(self.dj_b.verify_key),
             rules=rules,
-            accept_by=T0 + 10_000,
-            join_by=T0 + 20_000,
-            start_at=T0 + 30_000,
+            accept_by=self.t0 + 10_000,
+            join_by=self.t0 + 20_000,
+            start_at=self.t0 + 30_000,
             commit_seconds=30,
             reveal_seconds=30,
+            seed_commit=seed_commitment(self.secret_a),
         )
         rules_set = self.spec.rules.set_seconds * 1000
-        assert self.spec.sets_end == T0 + 30_000 + 2 * rules_set
-        self.announce = sign(self.spec, self.dj_a, created_at_ms=T0)
+        assert self.spec.sets_end == self.t0 + 30_000 + (2 if self.mode == "sequential" else 1) * rules_set
+        self.announce = sign(self.spec, self.dj_a, created_at_ms=self.t0)
         self.id = self.announce.content_id
-        self.accept = sign(BattleAccept(battle=self.id), self.dj_b, created_at_ms=T0 + 1000)
-        self.viewer_keys = [key(100 + i) for i in range(self.viewers)]
+        self.accept = sign(
+            BattleAccept(battle=self.id, seed_commit=seed_commitment(self.secret_b)),
+            self.dj_b,
+            created_at_ms=self.t0 + 1000,
+        )
+        self.viewer_keys = [key(100 + i) for i in range(self.viewers)] + list(self.extra_viewers)
         self.joins = [
-            sign(BattleJoin(battle=self.id), k, created_at_ms=T0 + 2000 + i)
+            sign(BattleJoin(battle=self.id), k, created_at_ms=self.t0 + 2000 + i)
             for i, k in enumerate(self.viewer_keys)
         ]
         self.tracklists = [
@@ -76,15 +89,32 @@ class Battle:
             )
             for side, dj in (("a", self.dj_a), ("b", self.dj_b))
         ]
-        members = select_committee(
-            self.id, [bytes(self.dj_a.verify_key), bytes(self.dj_b.verify_key)],
-            [bytes(k.verify_key) for k in self.viewer_keys], self.committee_size,
-        )  # fmt: skip
+        self.rosters, self.seeds = self.draw_messages([bytes(k.verify_key) for k in self.viewer_keys])
+        members = draw_committee(self.announce, self.accept, self.rosters, self.seeds, self.joins).committee
         by_pub = {bytes(k.verify_key): k for k in self.viewer_keys}
         self.members = [by_pub[m] for m in members]
 
+    def draw_messages(
+        self, roster_a: list[bytes], roster_b: list[bytes] | None = None
+    ) -> tuple[list[SignedEnvelope], list[SignedEnvelope]]:
+        """Both DJs' rosters (signed just after join_by) and their seeds naming them."""
+        at = self.spec.join_by + 100
+        rosters = [
+            sign(BattleRoster(battle=self.id, members=tuple(sorted(set(names)))), dj, created_at_ms=at)
+            for dj, names in (
+                (self.dj_a, roster_a),
+                (self.dj_b, roster_b if roster_b is not None else roster_a),
+            )
+        ]
+        pair = (rosters[0].content_id, rosters[1].content_id)
+        seeds = [
+            sign(BattleSeed(battle=self.id, secret=secret, rosters=pair), dj, created_at_ms=at + 100)
+            for dj, secret in ((self.dj_a, self.secret_a), (self.dj_b, self.secret_b))
+        ]
+        return rosters, seeds
+
     def base(self) -> list[SignedEnvelope]:
-        return [self.announce, self.accept, *self.joins, *self.tracklists]
+        return [self.announce, self.accept, *self.joins, *self.rosters, *self.seeds, *self.tracklists]
 
     def seal(
         self, member: nacl.signing.SigningKey, s: dict[str, dict[str, int]], n: int = 0

@@ -7,11 +7,14 @@ import pytest
 from djmesh.protocol.battle import (
     ARRIVAL_GRACE_MS,
     BATTLES_TOPIC,
+    AttestAbsent,
+    BattleAbsent,
     BattleAccept,
     BattleAnnounce,
     BattleJoin,
     BattleMachine,
     BattleResult,
+    BattleWithdraw,
     Cancelled,
     Finished,
     Forfeited,
@@ -20,9 +23,11 @@ from djmesh.protocol.battle import (
     Phase,
     Received,
     RevealNow,
+    RevealSeed,
     Rules,
     SetClosed,
     SetOpened,
+    SignRoster,
     TallyNow,
     Tick,
     Tracklist,
@@ -89,6 +94,15 @@ def test_happy_path_through_every_phase() -> None:
     assert m.handle(Tick(), T0 + 500) == []
     actions = _feed(m, [b.accept, *b.joins], T0 + 5000)
     assert m.phase is Phase.ACCEPTED
+    assert m.committee() == ()  # nobody knows the committee while joining
+    # join_by: each DJ signs the joins it saw; with both rosters here, each DJ opens its seed
+    asked = m.handle(Tick(), spec.join_by)
+    assert SignRoster(tuple(j.author for j in sorted(b.joins, key=lambda j: j.created_at_ms))) in asked
+    assert [a for a in _feed(m, b.rosters, spec.join_by + 100) if isinstance(a, RevealSeed)] == [
+        RevealSeed((b.rosters[0].content_id, b.rosters[1].content_id))
+    ]
+    _feed(m, b.seeds, spec.join_by + 200)
+    assert set(m.committee()) == {bytes(k.verify_key) for k in b.members}
     actions = _feed(m, b.tracklists[:1], spec.start_at)
     assert any(isinstance(a, SetOpened) and a.side == "a" and a.tracklist is not None for a in actions)
     assert m.phase is Phase.SETS
@@ -156,18 +170,42 @@ def test_not_accepted_in_time_is_cancelled() -> None:
     assert isinstance(m.handle(Received(b.accept), b.spec.accept_by + ARRIVAL_GRACE_MS + 2)[0], Ignored)
 
 
-def test_dj_without_tracklist_forfeits_and_the_forfeit_verifies() -> None:
+def test_a_missing_set_forfeits_only_on_2f_plus_1_members_word_and_that_forfeit_verifies() -> None:
     b = Battle()
     m = BattleMachine(b.announce)
-    _feed(m, [b.accept, *b.joins, b.tracklists[0]], T0 + 5000)
+    _feed(m, [b.accept, *b.joins, *b.rosters, *b.seeds, b.tracklists[0]], T0 + 5000)
     m.handle(Tick(), b.spec.start_at)
     actions = m.handle(Tick(), b.spec.sets_end)
-    forfeits = [a for a in actions if isinstance(a, Forfeited)]
-    assert forfeits == [Forfeited("b", "no tracklist declared")]
+    assert AttestAbsent("b", m.committee()) in actions
+    assert not any(isinstance(a, Finished) for a in actions)
+    absent = [
+        sign(BattleAbsent(battle=b.id, side="b"), k, created_at_ms=b.spec.sets_end + 10) for k in b.members
+    ]
+    outsider = sign(BattleAbsent(battle=b.id, side="b"), key(500), created_at_ms=b.spec.sets_end + 10)
+    assert isinstance(m.handle(Received(outsider), b.spec.sets_end + 20)[0], Ignored)
+    assert not any(isinstance(a, Finished) for a in _feed(m, absent[:2], b.spec.sets_end + 20))
+    actions = _feed(m, absent[2:3], b.spec.sets_end + 20)  # the third of four: 2f+1
+    assert [a.side for a in actions if isinstance(a, Forfeited)] == ["b"]
     finished = next(a for a in actions if isinstance(a, Finished))
     assert finished.result.winner == "a" and m.phase is Phase.DONE
-    envelope = sign(finished.result, b.dj_a, created_at_ms=b.spec.sets_end + 1)
-    assert verify_bundle_envelope(envelope).forfeit == "b"
+    tally_now = next(a for a in actions if isinstance(a, TallyNow))
+    envelope = sign(build_result(tally_now.messages), b.members[0], created_at_ms=b.spec.sets_end + 30)
+    verified = verify_bundle_envelope(envelope)
+    assert (verified.forfeit, verified.forfeit_how) == ("b", "absent")
+
+
+def test_a_withdrawal_is_a_forfeit_only_when_the_dj_itself_signs_it() -> None:
+    b = Battle()
+    m = BattleMachine(b.announce)
+    _feed(m, [b.accept, *b.joins, *b.rosters, *b.seeds], T0 + 5000)
+    forged = sign(BattleWithdraw(battle=b.id), key(600), created_at_ms=b.spec.start_at)
+    assert isinstance(m.handle(Received(forged), b.spec.start_at)[0], Ignored)
+    own = sign(BattleWithdraw(battle=b.id), b.dj_b, created_at_ms=b.spec.start_at)
+    actions = m.handle(Received(own), b.spec.start_at)
+    assert Forfeited("b", "withdrew") in actions and m.phase is Phase.DONE
+    tally_now = next(a for a in actions if isinstance(a, TallyNow))
+    envelope = sign(build_result(tally_now.messages), key(601), created_at_ms=b.spec.start_at + 1)
+    assert verify_bundle_envelope(envelope).forfeit_how == "withdrew"
 
 
 def test_rules_for_genre() -> None:
@@ -176,34 +214,22 @@ def test_rules_for_genre() -> None:
 
 
 def test_simultaneous_sets_open_and_close_together() -> None:
-    b = Battle()
-    spec = BattleAnnounce(
-        opponent=b.spec.opponent,
-        rules=Rules.for_genre("house", model=b.spec.rules.model, mode="simultaneous", set_seconds=60),
-        accept_by=b.spec.accept_by,
-        join_by=b.spec.join_by,
-        start_at=b.spec.start_at,
-    )
-    announce = sign(spec, b.dj_a, created_at_ms=T0)
-    m = BattleMachine(announce)
-    battle = announce.content_id
-    accept = sign(BattleAccept(battle=battle), b.dj_b, created_at_ms=T0 + 1)
-    lists = [
-        sign(Tracklist(battle=battle, titles=("x",), cues_ms=(0,)), dj, created_at_ms=spec.start_at)
-        for dj in (b.dj_a, b.dj_b)
-    ]
-    _feed(m, [accept], T0 + 2)
-    opened = _feed(m, lists, spec.start_at)
+    b = Battle(mode="simultaneous")
+    spec = b.spec
+    m = BattleMachine(b.announce)
+    _feed(m, [b.accept, *b.joins, *b.rosters, *b.seeds], T0 + 2)
+    opened = _feed(m, b.tracklists, spec.start_at)
     assert sorted(a.side for a in opened if isinstance(a, SetOpened)) == ["a", "b"]
-    closed = m.handle(Tick(), spec.start_at + 60_000)
+    length = spec.rules.set_seconds * 1000
+    closed = m.handle(Tick(), spec.start_at + length)
     assert sorted(a.side for a in closed if isinstance(a, SetClosed)) == ["a", "b"]
-    assert m.phase is Phase.COMMIT and spec.sets_end == spec.start_at + 60_000
+    assert m.phase is Phase.COMMIT and spec.sets_end == spec.start_at + length
 
 
 def test_double_sign_evidence_reaches_the_bundle() -> None:
     b = Battle()
     m = BattleMachine(b.announce)
-    _feed(m, [b.accept, *b.joins, *b.tracklists], T0 + 5000)
+    _feed(m, [b.accept, *b.joins, *b.rosters, *b.seeds, *b.tracklists], T0 + 5000)
     m.handle(Tick(), b.spec.sets_end)
     liar = b.members[0]
     sealed = b.seal(liar, scores(800, 500))
@@ -219,7 +245,7 @@ def test_double_sign_evidence_reaches_the_bundle() -> None:
 def _judging(b: Battle) -> BattleMachine:
     """A machine that saw the whole battle up to the end of the sets."""
     m = BattleMachine(b.announce)
-    _feed(m, [b.accept, *b.joins, *b.tracklists], T0 + 5000)
+    _feed(m, [b.accept, *b.joins, *b.rosters, *b.seeds, *b.tracklists], T0 + 5000)
     m.handle(Tick(), b.spec.sets_end)
     assert m.phase is Phase.COMMIT
     return m

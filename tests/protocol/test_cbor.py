@@ -145,3 +145,10 @@ def test_random_bytes_only_ever_raise_decode_error(data: bytes) -> None:
         return
     # Anything accepted is in deterministic form: it re-encodes to the same bytes.
     assert cbor.encode(value) == data
+
+
+def test_an_item_budget_refuses_before_building() -> None:
+    value = [[0] * 10] * 10  # 111 items
+    assert cbor.decode(cbor.encode(value), max_items=111) == value
+    with pytest.raises(DecodeError, match="more items"):
+        cbor.decode(cbor.encode(value), max_items=110)

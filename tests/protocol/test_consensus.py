@@ -19,7 +19,7 @@ from djmesh.protocol.consensus import (
     tally,
     verify_result,
 )
-from djmesh.protocol.envelope import SignedEnvelope, sign
+from djmesh.protocol.envelope import SignedEnvelope, decode_envelope, sign
 from djmesh.protocol.errors import ProtocolError
 from tests.helpers.cli import CliRunner
 from tests.protocol.battle_helpers import MODEL, Battle, key, scores
@@ -265,18 +265,20 @@ def _check_verifies(b: Battle, envelopes: list[SignedEnvelope], *, winner: str) 
     assert result.winner == winner
 
 
-def test_committee_is_fixed_by_the_battle_and_excludes_djs() -> None:
+def test_committee_is_fixed_by_the_seed_and_excludes_djs() -> None:
     b = Battle(committee_size=4, viewers=8)
     djs = [bytes(b.dj_a.verify_key), bytes(b.dj_b.verify_key)]
     viewers = [bytes(k.verify_key) for k in b.viewer_keys]
-    first = select_committee(b.id, djs, viewers + djs, 4)
-    assert first == select_committee(b.id, djs, list(reversed(viewers)), 4)
+    seed = hashlib.sha256(b"seed").digest()
+    first = select_committee(seed, djs, viewers + djs, 4)
+    assert first == select_committee(seed, djs, list(reversed(viewers)), 4)
     assert not set(first) & set(djs)
     assert len(first) == 4
-    assert first != select_committee(hashlib.sha256(b"other battle").digest(), djs, viewers, 4)
-    # a DJ joining its own battle is ignored by the tally too
+    assert first != select_committee(hashlib.sha256(b"other seed").digest(), djs, viewers, 4)
+    # a DJ joining its own battle breaks the join window rules: such a bundle is refused
     dj_join = sign(BattleJoin(battle=b.id), b.dj_a, created_at_ms=b.spec.join_by - 1)
-    assert tally([*_round(b, {}), dj_join]).committee == tally(_round(b, {})).committee
+    with pytest.raises(InvalidResultError, match="own battle"):
+        tally([*_round(b, {}), dj_join])
 
 
 def _bundle(b: Battle, result: BattleResult) -> bytes:
@@ -327,6 +329,11 @@ def test_cli_verify(djmesh: CliRunner, tmp_path: Path) -> None:
     assert ok.returncode == 0, ok.stderr
     summary = ok.json()
     assert summary["valid"] and summary["winner"] == "a" and summary["revealed"] == 4
+    # the canonical result hash: the same for this bundle re-signed by anyone else
+    resigned = sign(
+        decode_envelope(good.read_bytes(), now_ms=None).message, key(5), created_at_ms=b.spec.reveal_by
+    )
+    assert summary["result_hash"] == verify_result(resigned.wire).result_hash.hex()
     assert [o["kind"] for o in summary["offences"]] == ["outlier"]
     text = djmesh("verify", str(good))
     assert text.returncode == 0 and "valid result" in text.stdout

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import nacl.signing
+import pytest
 
-from djmesh.protocol import Post, sign
-from djmesh.protocol.ingest import Accepted, Duplicate, Inbox, RateLimited, Rejected
+from djmesh.protocol import Post, cbor, sign
+from djmesh.protocol.envelope import SIGNING_CONTEXT, EnvelopeCache
+from djmesh.protocol.ingest import Accepted, Duplicate, Ignored, Inbox, RateLimited, Rejected
 from djmesh.protocol.ratelimit import RateLimit
 
 NOW = 1_790_000_000_000
@@ -22,9 +24,18 @@ def test_rejects_with_a_loggable_reason(signing_key: nacl.signing.SigningKey) ->
     event = inbox.receive(b"\xff\x00garbage", now_ms=NOW, source="peer-x")
     assert isinstance(event, Rejected)
     assert event.reason.startswith("DecodeError")
+
+
+def test_clock_disagreements_are_ignored_not_rejected(signing_key: nacl.signing.SigningKey) -> None:
+    """A message our clock calls future or stale is policy, not proof of a bad forwarder."""
+    inbox = Inbox(max_age_ms=60_000)
     future = sign(Post("later"), signing_key, created_at_ms=NOW + 3_600_000).wire
     event = inbox.receive(future, now_ms=NOW)
-    assert isinstance(event, Rejected) and "FutureTimestampError" in event.reason
+    assert isinstance(event, Ignored) and "FutureTimestampError" in event.reason
+    stale = sign(Post("earlier"), signing_key, created_at_ms=NOW - 3_600_000).wire
+    event = inbox.receive(stale, now_ms=NOW)
+    assert isinstance(event, Ignored) and "StaleTimestampError" in event.reason
+    assert isinstance(inbox.receive(future, now_ms=NOW + 3_600_000), Accepted)  # our clock caught up
 
 
 def test_flooding_author_is_rate_limited_and_recovers_with_time(
@@ -67,3 +78,71 @@ def test_gossip_replays_by_non_authors_are_rejected_without_hiding_the_original(
         isinstance(again, Duplicate)
         and again.envelope.content_id == sign(Post("mine"), signing_key, created_at_ms=NOW).content_id
     )
+
+
+def forged_nested(victim: bytes, key: nacl.signing.SigningKey, *, depth: int = 12) -> bytes:
+    """About 16 KiB of arrays nested ``depth`` deep, naming ``victim`` as author, signed by ``key``."""
+
+    def tree(level: int) -> cbor.CborValue:
+        return [0, 0] if level == 0 else [tree(level - 1), tree(level - 1)]
+
+    unsigned: dict[cbor.CborKey, cbor.CborValue] = {
+        "v": 1,
+        "k": "post",
+        "a": victim,
+        "t": NOW,
+        "p": tree(depth),
+    }
+    return cbor.encode({**unsigned, "s": key.sign(SIGNING_CONTEXT + cbor.encode(unsigned)).signature})
+
+
+def test_hostile_payloads_are_refused_before_they_are_decoded(
+    signing_key: nacl.signing.SigningKey, other_key: nacl.signing.SigningKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A forged signature, or a message published by someone other than its author, is refused
+    without decoding the payload (the payload decoder is never called)."""
+    decoded: list[int] = []
+    real_decode = cbor.decode
+
+    def counting_decode(data: bytes, **kwargs: int) -> cbor.CborValue:
+        decoded.append(len(data))
+        return real_decode(data, **kwargs)
+
+    monkeypatch.setattr(cbor, "decode", counting_decode)
+    inbox = Inbox(rate_limit=None)
+    victim, attacker = bytes(signing_key.verify_key), bytes(other_key.verify_key)
+    forged = forged_nested(victim, other_key)
+    assert len(forged) > 16_000
+    event = inbox.receive(forged, now_ms=NOW, publisher=victim)
+    assert isinstance(event, Rejected) and event.reason.startswith("BadSignatureError")
+    self_signed = forged_nested(attacker, other_key)
+    event = inbox.receive(self_signed, now_ms=NOW, publisher=victim)
+    assert isinstance(event, Rejected) and event.reason.startswith("NotAuthorError")
+    assert decoded == []
+    # Published by its own author the signature holds: now the payload is decoded, up to
+    # MAX_PAYLOAD_ITEMS items (this one has 16 K), and refused.
+    event = inbox.receive(self_signed, now_ms=NOW, publisher=attacker)
+    assert isinstance(event, Rejected) and event.reason == "DecodeError: more items than allowed"
+    assert decoded
+    small = forged_nested(attacker, other_key, depth=3)
+    event = inbox.receive(small, now_ms=NOW, publisher=attacker)
+    assert isinstance(event, Rejected) and event.reason.startswith("InvalidPayloadError")
+
+
+def test_verified_envelopes_are_cached_by_content_id(signing_key: nacl.signing.SigningKey) -> None:
+    cache = EnvelopeCache(capacity=3)
+    inbox = Inbox(rate_limit=None, verified=cache)
+    wires = [sign(Post(f"m{i}"), signing_key, created_at_ms=NOW + i).wire for i in range(5)]
+    for wire in wires:
+        assert isinstance(inbox.receive(wire, now_ms=NOW), Accepted)
+    assert len(cache) == 3  # bounded
+    hits = cache.hits
+    assert isinstance(inbox.receive(wires[-1], now_ms=NOW), Duplicate) and cache.hits == hits + 1
+    # A cached envelope still meets the clock and publisher rules of each new arrival.
+    assert isinstance(Inbox(verified=cache, max_age_ms=1).receive(wires[-1], now_ms=NOW + 60_000), Ignored)
+    other = Inbox(verified=cache).receive(wires[-1], now_ms=NOW, publisher=b"\x01" * 32)
+    assert isinstance(other, Rejected) and other.reason.startswith("NotAuthorError")
+    by_bytes = EnvelopeCache(max_bytes=2 * len(wires[0]) + 1)
+    for wire in wires:
+        Inbox(rate_limit=None, verified=by_bytes).receive(wire, now_ms=NOW)
+    assert len(by_bytes) == 2

@@ -96,7 +96,8 @@ def test_cli_leaderboard_from_the_store(djmesh: CliRunner, tmp_path: Path) -> No
     assert empty.returncode != 0 and "djmesh init" in empty.stderr
 
 
-def test_a_judged_result_outranks_a_forfeit_claim_for_the_same_battle() -> None:
+def test_an_outsiders_forfeit_claim_proves_nothing() -> None:
+    """Issue 13, attack 1: leaving B's tracklist out of a bundle used to be a valid forfeit."""
     b = Battle()
     judged = sign(
         build_result(b.base() + b.honest_round(scores(400, 700))),
@@ -107,7 +108,8 @@ def test_a_judged_result_outranks_a_forfeit_claim_for_the_same_battle() -> None:
     without_b = [e for e in b.base() if e is not b.tracklists[1]]
     forfeit = BattleResult(b.id, tuple(e.wire for e in without_b), "a", None, forfeit="b")
     claim = sign(forfeit, b.dj_a, created_at_ms=b.spec.sets_end + 1)
-    assert len(verified_results([claim, judged])) == 2
+    assert verified_results([claim]) == []
+    assert len(verified_results([claim, judged])) == 1
     rows = leaderboard_from_store_messages([claim, judged])["house"]
     assert rows[0]["peer"] == peer_id_from_public_key(bytes(b.dj_b.verify_key))
 

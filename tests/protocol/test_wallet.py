@@ -20,7 +20,7 @@ from djmesh.protocol.battle import (
     battle_topic,
 )
 from djmesh.protocol.cbor import decode, encode
-from djmesh.protocol.envelope import decode_envelope, sign
+from djmesh.protocol.envelope import SIGNING_CONTEXT, decode_envelope, sign
 from djmesh.protocol.errors import InvalidPayloadError
 from djmesh.protocol.topics import author_topic, inbox_topic, topics_for
 from djmesh.protocol.wallet import (
@@ -93,7 +93,9 @@ def test_malformed_bindings_are_refused_at_decoding(field: str, value: object, e
     envelope = decode(wire)
     assert isinstance(envelope, dict) and isinstance(envelope["p"], dict)
     envelope["p"][field] = value  # type: ignore[assignment]
-    with pytest.raises(InvalidPayloadError, match=error):  # the payload rule refuses it before the signature
+    del envelope["s"]
+    envelope["s"] = key(1).sign(SIGNING_CONTEXT + encode(envelope)).signature  # a valid signature over it
+    with pytest.raises(InvalidPayloadError, match=error):  # the payload rule refuses it
         decode_envelope(encode(envelope), now_ms=None)
 
 

@@ -18,6 +18,10 @@ PHASE_WORDS = {
 }
 
 
+#: findings shown per DJ under the result; the rest are a `djmesh judge SET` away
+FINDINGS_SHOWN = 8
+
+
 def consensus_text(battle: BattleView) -> Text:
     text = Text()
     text.append("Phase   ", style="bold")
@@ -38,6 +42,15 @@ def consensus_text(battle: BattleView) -> Text:
         text.append("pending", style="dim")
     for offence in battle.offences:
         text.append(f"\n  recorded against {offence}", style="red")
+    for side, lines in sorted(battle.findings.items()):
+        if not lines:
+            continue
+        name = battle.sides[side].name if side in battle.sides else side
+        text.append(f"\nFindings DJ {side.upper()} ({name})", style="bold")
+        for line in lines[:FINDINGS_SHOWN]:
+            text.append(f"\n  {line}")
+        if len(lines) > FINDINGS_SHOWN:
+            text.append(f"\n  ... {len(lines) - FINDINGS_SHOWN} more (djmesh judge SET)", style="dim")
     return text
 
 

@@ -87,7 +87,9 @@ class Chain:
         for n in range(listeners):
             identity = Identity.generate()
             payer = self.accounts[3 + n % 4]
-            self.send(self.gate.functions.register(battle.battle_id, identity.commitment), payer, value=PRICE)
+            self.send(
+                self.gate.functions.register(battle.battle_id, identity.commitment, PRICE), payer, value=PRICE
+            )
             battle.identities.append(identity)
             battle.tree.append(identity.commitment)
         return battle

@@ -55,9 +55,11 @@ def test_scope_matches_contract(chain: Chain, battle: Battle) -> None:
 def test_registration_refuses_bad_payment_and_bad_commitments(chain: Chain, battle: Battle) -> None:
     register = chain.gate.functions.register
     payer = chain.accounts[3]
-    chain.refused(register(battle.battle_id, 12345), payer, "wrong payment", value=PRICE - 1)
-    chain.refused(register(battle.battle_id, FIELD_MODULUS), payer, "not a field element", value=PRICE)
-    chain.refused(register(b"\xee" * 32, 12345), payer, "no such battle", value=PRICE)
+    chain.refused(register(battle.battle_id, 12345, PRICE), payer, "wrong payment", value=PRICE - 1)
+    chain.refused(register(battle.battle_id, FIELD_MODULUS, PRICE), payer, "not a field element", value=PRICE)
+    chain.refused(register(b"\xee" * 32, 12345, PRICE), payer, "no such battle", value=PRICE)
+    # whoever created the battle ID set its price: a listener never pays more than it agreed to
+    chain.refused(register(battle.battle_id, 12345, PRICE - 1), payer, "price above the maximum", value=PRICE)
 
 
 def test_vote_counts_once_and_is_bound_to_choice_and_relayer(chain: Chain, battle: Battle) -> None:
@@ -137,7 +139,9 @@ def test_proof_for_one_battle_does_not_vote_in_another(chain: Chain, battle: Bat
     # Register the same identity in the other battle too (a user reusing secrets).
     reused = battle.identities[4]
     chain.send(
-        chain.gate.functions.register(other.battle_id, reused.commitment), chain.accounts[4], value=PRICE
+        chain.gate.functions.register(other.battle_id, reused.commitment, PRICE),
+        chain.accounts[4],
+        value=PRICE,
     )
     other.tree.append(reused.commitment)
     proof = prove_vote(chain.gate, reused, battle.battle_id, 1, relayer, battle.tree)
@@ -167,7 +171,10 @@ def test_rewards_and_dj_shares_after_the_battle(chain: Chain) -> None:
     chain.time_travel(601)
     chain.refused(_vote(chain, battle, vote, 0), relayer, "voting closed")
     chain.refused(
-        chain.gate.functions.register(battle.battle_id, 777), chain.accounts[3], "battle is over", PRICE
+        chain.gate.functions.register(battle.battle_id, 777, PRICE),
+        chain.accounts[3],
+        "battle is over",
+        PRICE,
     )
 
     reward = PRICE * REWARD_BPS // 10_000

@@ -27,6 +27,7 @@ from djmesh.ledger.zk.gate import deploy_gate, prove_vote
 from djmesh.ledger.zk.identity import Identity
 from djmesh.node.battle.anonymous_votes import (
     AlreadyVotedError,
+    AnonymousVoteError,
     AnonymousVotes,
     NoRelayerError,
     NotRegisteredError,
@@ -153,7 +154,10 @@ async def test_listener_votes_through_a_relayer_and_the_relayer_refuses_before_p
 
         with pytest.raises(NotRegisteredError):
             await votes.vote(battle_id, "a")
-        registration = await votes.register(battle_id)
+        with pytest.raises(AnonymousVoteError, match="above your maximum"):
+            await votes.register(battle_id, max_price_wei=PRICE - 1)  # nothing paid, no identity saved
+        assert not votes.identity_path(battle_id).exists()
+        registration = await votes.register(battle_id, max_price_wei=PRICE)
         assert registration.leaf_index == 0
         identity_file = votes.identity_path(battle_id)
         assert identity_file.parent == listener.node.home.root / "wallet" / "zk"
@@ -211,7 +215,9 @@ async def test_listener_votes_through_a_relayer_and_the_relayer_refuses_before_p
         second = Identity.generate()
         payer = gate.sender(keys[6])
         await asyncio.to_thread(
-            lambda: payer.transact(votes.gate.functions.register(battle_id, second.commitment), value=PRICE)
+            lambda: payer.transact(
+                votes.gate.functions.register(battle_id, second.commitment, PRICE), value=PRICE
+            )
         )
         proof = await asyncio.to_thread(prove_vote, votes.gate, second, battle_id, 0, relayer.service.address)
         words = proof.proof.evm_words()

@@ -126,8 +126,8 @@ async def run_battle(net: Network, tmp_path: Path) -> tuple[bytes, Result]:
         set_a,
         rules=rules,
         stake_wei=STAKES["dj-a"],
-        start_in_s=7,
-        accept_s=5,
+        start_in_s=12,
+        accept_s=6,
         # Long windows cost nothing when everyone is on time (reveals open once all have committed),
         # and leave a loaded machine time to fetch and judge the sets.
         commit_seconds=30,
@@ -158,15 +158,10 @@ def winner_and_loser(net: Network, result: Result) -> tuple[Peer, Peer]:
 async def forge_attestations(net: Network, battle_id: bytes, result: Result) -> bytes:
     """Three wrong attestations over gossip: an outsider, a stolen identity, a lying member.
 
-    Returns the hash of the committee's result bundle they name.
+    Returns the canonical hash of the committee's result they name.
     """
     fan = net["fan"]
-    committee = fan.battles.battles[battle_id].machine.committee()
-    bundle_hash = next(
-        stored.envelope.content_id
-        for stored in fan.node.store.query(kind="battle_result", limit=50)
-        if stored.envelope.author in committee
-    )
+    bundle_hash = result.result_hash
     domain = net.reader().domain
     winner, loser = (p.address for p in winner_and_loser(net, result))
 

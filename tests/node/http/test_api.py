@@ -134,10 +134,13 @@ async def test_battles_streams_and_bad_input(tmp_path: Path) -> None:
                 (b'{"type": "offer", "sdp": "v=0\\r\\n"}', 400, "no audio"),
                 (json.dumps({"type": "offer", "sdp": "x" * 70_000}).encode(), 413, "Too Large"),
             ]:
-                async with session.post(offer, data=data) as response:
+                async with session.post(
+                    offer, data=data, headers={"Content-Type": "application/json"}
+                ) as response:
                     body = await response.json(content_type=None)
                     assert response.status == code and says in body["error"], (data[:40], body)
-            async with session.post(f"{web.url}/api/listen/{unknown}/offer", json={}) as response:
+            well_formed = {"type": "offer", "sdp": "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"}
+            async with session.post(f"{web.url}/api/listen/{unknown}/offer", json=well_formed) as response:
                 assert response.status == 404 and "unknown stream" in (await response.json())["error"]
             async with session.post(f"{web.url}/api/listen/nothex/offer", json={}) as response:
                 assert response.status == 400
@@ -152,7 +155,7 @@ async def test_battles_streams_and_bad_input(tmp_path: Path) -> None:
             await wait_until(
                 lambda: not next(s for s in b_live.streams() if s.stream_id == stream).live, what="the end"
             )
-            async with session.post(offer, json={"type": "offer", "sdp": "v=0"}) as response:
+            async with session.post(offer, json=well_formed) as response:
                 assert response.status == 409 and "has ended" in (await response.json())["error"]
 
 

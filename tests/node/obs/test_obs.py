@@ -17,7 +17,7 @@ from djmesh.node.obs.client import ObsClient
 from djmesh.node.obs.cues import BattleCue, BattleCueTracker
 from djmesh.node.obs.errors import ObsAuthError, ObsError
 from djmesh.node.obs.scenes import scene_map
-from djmesh.protocol.battle import BattleAccept, Rules, battle_topic
+from djmesh.protocol.battle import BattleAccept, BattleWithdraw, Rules, battle_topic
 from tests.helpers.network import bootstrap_server, make_node, wait_until
 from tests.node.obs.fake_obs import _expected_auth, fake_obs
 
@@ -101,7 +101,8 @@ async def test_handshake_auth_and_requests() -> None:
 
 
 async def test_a_real_battle_switches_the_scenes(tmp_path: Path) -> None:
-    """DJ A challenges DJ B, B accepts but never plays: start, end, and A wins by forfeit."""
+    """DJ A challenges DJ B, B accepts but withdraws once the sets started: start, end, and A wins by
+    forfeit (a forfeit needs the absent DJ's own withdrawal, or 2f+1 members saying its set never came)."""
     scenes = scene_map(
         ["announced=Intro", "started=Decks", "ended=Judging", "result=Winner", "result_a=Winner A"]
     )
@@ -132,7 +133,9 @@ async def test_a_real_battle_switches_the_scenes(tmp_path: Path) -> None:
             )
             await b.join_topic(battle_topic(battle_id))
             await wait_until(lambda: bool(obs.switches()), what="the announcement to switch a scene")
-            await b.publish(BattleAccept(battle=battle_id))
+            await b.publish(BattleAccept(battle=battle_id, seed_commit=bytes(range(32))))
+            await wait_until(lambda: "Decks" in obs.switches(), what="the sets to start")
+            await b.publish(BattleWithdraw(battle=battle_id))
             await wait_until(
                 lambda: len(obs.switches()) >= 4, timeout=40, what=lambda: f"4 switches, got {lines}"
             )

@@ -18,11 +18,14 @@ from djmesh.node.errors import NodeError
 def register(commands: Any) -> None:
     sub = commands.add_parser(
         "judge",
-        help="judge two recorded sets (which DJ wins, with per-criterion scores)",
-        description="Judge two recorded sets with the pinned scoring model: technical, musical, rules.",
+        help="judge two recorded sets (which DJ wins), or score one set alone for practice",
+        description="Judge two recorded sets with the pinned scoring model: technical, musical, rules; "
+        "every penalty comes with its time in the set (findings). With one set, score it alone.",
     )
     sub.add_argument("set_a", metavar="SET_A")
-    sub.add_argument("set_b", metavar="SET_B")
+    sub.add_argument(
+        "set_b", metavar="SET_B", nargs="?", help="the other DJ's set (omit to score SET_A alone)"
+    )
     sub.add_argument("--genre", default="house", help="genre rules (BPM range); default house")
     sub.add_argument("--cues-a", metavar="S,S,...", help="declared track start times of set A (s)")
     sub.add_argument("--cues-b", metavar="S,S,...", help="declared track start times of set B (s)")
@@ -71,8 +74,10 @@ def _judge(args: argparse.Namespace) -> int:
         raise NodeError(f"unknown genre {args.genre!r}; known: {', '.join(sorted(GENRES))}")
     rules = Rules.for_genre(args.genre)
     for path in (args.set_a, args.set_b):
-        if not Path(path).is_file() and "://" not in path:
+        if path is not None and not Path(path).is_file() and "://" not in path:
             raise NodeError(f"no such file: {path}")
+    if args.set_b is None:
+        return _score_one(args, rules)
     try:
         verdict = judge_sets(
             args.set_a, args.set_b, rules, cues_a=_cues(args.cues_a), cues_b=_cues(args.cues_b)
@@ -92,7 +97,39 @@ def _judge(args: argparse.Namespace) -> int:
     for side in ("a", "b"):
         for flag in result["flags"][side]:
             print(f"flag {side.upper()}: {flag}")
+    for side in ("a", "b"):
+        for finding in result["findings"][side]:
+            print(f"{side.upper()} {finding['criterion']:<12} {finding['text']}")
     print(f"model {verdict.model[:16]}")
+    return 0
+
+
+def _score_one(args: argparse.Namespace, rules: Any) -> int:
+    """`djmesh judge SET`: one set's scores and findings, no opponent (practice)."""
+    from djmesh.judge.analysis import JudgeInputError, analyse
+    from djmesh.judge.model import ModelError
+    from djmesh.judge.scoring import findings_json, score_set
+
+    if args.cues_b is not None:
+        raise NodeError("--cues-b needs a second set")
+    cues = _cues(args.cues_a)
+    bpm_range = (float(rules.bpm_min) * 0.75, float(rules.bpm_max) * 1.25)
+    try:
+        scores = score_set(analyse(args.set_a, bpm_range=bpm_range, cues=cues), rules, cues=cues)
+    except (JudgeInputError, ModelError) as exc:
+        raise NodeError(str(exc)) from exc
+    findings = findings_json(scores)
+    if args.json:
+        _print_json({"scores": scores.values, "findings": findings, "flags": list(scores.flags)})
+        return 0
+    for key, value in scores.values.items():
+        print(f"{key:<12} {value:>6.2f}")
+    for flag in scores.flags:
+        print(f"flag: {flag}")
+    if not findings:
+        print("no findings: nothing to practise")
+    for finding in findings:
+        print(f"{finding['criterion']:<12} {finding['text']}")
     return 0
 
 
@@ -116,6 +153,9 @@ def _verify(args: argparse.Namespace) -> int:
         _print_json({"valid": True, **summary})
     else:
         print(f"valid result for battle {summary['battle_id']}")
+        print(f"result hash: {summary['result_hash']}")
+        if summary["forfeit"] is not None:
+            print(f"forfeit: DJ {str(summary['forfeit']).upper()} ({summary['forfeit_how']})")
         print(f"winner: {summary['winner']}  (genre {summary['genre']})")
         print(f"revealed {summary['revealed']}/{summary['committee_size']} (quorum {summary['quorum']})")
         for side in ("a", "b"):

@@ -1,0 +1,132 @@
+"""Timestamped findings: one mistake put into a clean set at a known blend is reported at that blend,
+under the criterion it costs, and nowhere else; the CLI and a result's JSON carry them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from djmesh.judge.analysis import analyse
+from djmesh.judge.findings import Finding, clock, find
+from djmesh.judge.scoring import SCORE_KEYS, judge_sets, score_set
+from djmesh.judge.synth import BuiltSet, Defects, SetSpec, build_set
+from tests.helpers.cli import CliRunner
+
+Sets = tuple[BuiltSet, BuiltSet]
+#: a finding this close to the blend where the mistake was put in counts as "at the mistake"
+NEAR_S = 4.0
+TECHNICAL = ("beatmatch", "tempo", "phrasing", "gain")
+
+
+@pytest.fixture(scope="module")
+def clean_findings(built_sets: Sets) -> tuple[Finding, ...]:
+    good = built_sets[0]
+    return score_set(analyse((good.samples, good.sample_rate)), cues=good.cues).findings
+
+
+def test_a_clean_set_has_no_technical_findings(clean_findings: tuple[Finding, ...]) -> None:
+    assert [f for f in clean_findings if f.criterion in TECHNICAL] == []
+
+
+@pytest.mark.parametrize(
+    ("defects", "criterion"),
+    [
+        ({"phase_ms": 40.0, "only_transition": 3}, "beatmatch"),
+        ({"tempo_spread": 0.02, "only_transition": 2}, "tempo"),
+        ({"gain_jump_db": 6.0, "only_transition": 4}, "gain"),
+        ({"bar_shift_beats": 1, "only_transition": 2}, "phrasing"),
+    ],
+)
+def test_one_mistake_is_found_where_it_was_made(defects: dict[str, Any], criterion: str) -> None:
+    flawed = build_set(SetSpec(defects=Defects(**defects), seed=5))
+    k = defects["only_transition"]
+    at = flawed.cues[k]  # the incoming track's first sample: where its blend starts
+    # an off-tempo track is a mistake where it comes in and again where it goes out
+    places = (at, flawed.cues[k + 1]) if criterion == "tempo" else (at,)
+    findings = score_set(analyse((flawed.samples, flawed.sample_rate)), cues=flawed.cues).findings
+    mine = [f for f in findings if f.criterion == criterion]
+    assert any(abs(f.at_s - at) <= NEAR_S for f in mine), f"no {criterion} finding at {at}: {findings}"
+    assert clock(mine[0].at_s) in mine[0].text  # the sentence starts with the time a DJ can seek to
+    # nothing technical is blamed on a blend that was clean (a tempo change also shows as beats drifting)
+    blamed = [
+        f for f in findings if f.criterion in TECHNICAL and all(abs(f.at_s - p) > NEAR_S for p in places)
+    ]
+    assert blamed == []
+
+
+def test_clipping_is_found_in_the_track_that_clips() -> None:
+    flawed = build_set(SetSpec(defects=Defects(clip_db=6.0), seed=5))
+    k = flawed.spec.tracks // 2  # build_set drives this track into clipping
+    start, end = flawed.cues[k], flawed.cues[k + 1]
+    findings = find(analyse((flawed.samples, flawed.sample_rate)), _rules(), flawed.cues)
+    clipping = [f for f in findings if "clipping" in f.text]
+    assert clipping and all(f.criterion == "gain" for f in clipping)
+    assert all(start - NEAR_S <= f.at_s <= end for f in clipping), (start, end, clipping)
+
+
+def test_findings_are_ordered_and_survive_garbage() -> None:
+    assert find({}, _rules()) == (Finding(0.0, "rules", "found 0 tracks; the rules ask for 6"),)
+    junk = {
+        "tracks": [{"start": 0, "end": 60, "bpm": "x"}, {"start": 50, "end": 90, "bpm": 125, "key": 3}],
+        "transitions": [{"start": "a"}, 7],
+        "levels_db": ["loud"],
+        "clipped_seconds": [[5, 10], "x", [6]],
+    }
+    found = find(junk, _rules())
+    assert [f.at_s for f in found] == sorted(f.at_s for f in found)
+    assert any("clipping" in f.text for f in found)
+
+
+def test_verdict_json_carries_findings_per_set(built_sets: Sets) -> None:
+    good, bad = built_sets
+    verdict = judge_sets(
+        (good.samples, good.sample_rate), (bad.samples, bad.sample_rate), cues_a=good.cues, cues_b=bad.cues
+    ).as_json()
+    assert set(verdict["findings"]) == {"a", "b"}
+    wreck = verdict["findings"]["b"]
+    assert {"beatmatch", "tempo", "gain"} <= {f["criterion"] for f in wreck}
+    for f in wreck:
+        assert set(f) == {"at_s", "criterion", "text"}
+    json.dumps(verdict)  # plain JSON
+
+
+def test_cli_scores_one_set_alone(djmesh: CliRunner, set_files: tuple[Path, Path], tmp_path: Path) -> None:
+    good, bad = map(str, set_files)
+    alone = djmesh("judge", bad, "--json")
+    assert alone.returncode == 0, alone.stderr
+    result = alone.json()
+    assert set(result["scores"]) == set(SCORE_KEYS)
+    assert result["findings"] and all(set(f) == {"at_s", "criterion", "text"} for f in result["findings"])
+    again = djmesh("judge", bad, "--json")
+    assert again.stdout == alone.stdout  # deterministic
+    text = djmesh("judge", good)
+    assert text.returncode == 0 and "total" in text.stdout
+    both = djmesh("judge", good, bad, "--json").json()
+    assert both["findings"]["b"] == result["findings"]
+    assert both["scores"]["b"]["technical"] == result["scores"]["technical"]
+
+
+def _rules() -> Any:
+    from djmesh.judge.features import JudgeRules
+
+    return JudgeRules()
+
+
+def test_a_battle_result_shows_the_findings() -> None:
+    """The TUI's result panel lists the findings a node's battle JSON carries (malformed ones dropped)."""
+    from dataclasses import replace
+
+    from djmesh.tui.battle_json import _findings
+    from djmesh.tui.widgets.consensus import consensus_text
+    from tests.tui.fake import battle
+
+    view = battle("done")
+    text = "2:31-2:47: the beats are 90 ms apart during the blend"
+    lines = _findings({"a": [{"at_s": 151.0, "criterion": "beatmatch", "text": text}, {"at_s": 1}], "b": 3})
+    assert lines == {"a": (f"[beatmatch] {text}",)}
+    shown = consensus_text(replace(view, findings=lines)).plain
+    assert "(DJ Ada) wins" in shown and "Findings DJ A (DJ Ada)" in shown and text in shown
+    assert "Findings" not in consensus_text(view).plain
