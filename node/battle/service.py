@@ -141,6 +141,8 @@ class BattleState:
     sealed: SealedVerdict | None = None
     revealed: bool = False
     result: Result | None = None
+    #: this node's own judge's timestamped findings per side, for the DJs (never part of the verdict)
+    findings: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     judging: asyncio.Task[None] | None = None
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -576,6 +578,7 @@ class BattleService:
 
     async def _judge_and_commit(self, state: BattleState) -> None:
         from djmesh.judge import judge_sets
+        from djmesh.judge.scoring import findings_json
 
         machine = state.machine
         streams, cues = [], []
@@ -595,6 +598,7 @@ class BattleService:
             cues_b=cues[1],
         )
         scores = verdict.centi_scores()
+        state.findings = {"a": findings_json(verdict.a), "b": findings_json(verdict.b)}
         if self.liar is not None:
             scores = self.liar.bend(scores)
         state.sealed = seal_verdict(

@@ -94,6 +94,7 @@ def battle_json(service: BattleService, state: BattleState) -> dict[str, Any]:
             "scores": points(result.scores or {}),
             "offences": [offence.as_json() for offence in result.offences],
         },
+        "findings": state.findings,
         "role": my_role(service, state),
         "can_accept": machine.phase is Phase.ANNOUNCED and spec.opponent == service.node.public_key,
     }

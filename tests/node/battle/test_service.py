@@ -95,3 +95,14 @@ async def test_the_result_stands_before_the_commit_deadline(tmp_path: Path) -> N
         last_commit = max(c.created_at_ms for c in machine.commits)
         assert len(machine.reveals) == 4
         assert all(last_commit <= r.created_at_ms < spec.commit_by for r in machine.reveals)
+        # every member's judge heard the same signed bytes, so it tells the DJs the same findings, in the
+        # battle's JSON (B played one track where the rules ask for two: its set has at least that finding)
+        from djmesh.node.battle.view import battle_json
+
+        views = [battle_json(peers[name], peers[name].battles[battle_id]) for name in VIEWERS]
+        assert all(view["findings"] == views[0]["findings"] for view in views)
+        findings = views[0]["findings"]
+        assert set(findings) == {"a", "b"} and findings["b"], findings
+        for finding in findings["a"] + findings["b"]:
+            assert set(finding) == {"at_s", "criterion", "text"}
+            assert 0 <= finding["at_s"] <= rules.set_seconds and finding["text"], finding
