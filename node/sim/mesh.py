@@ -157,7 +157,7 @@ class MeshNode:
                 own_address=self.address,
                 max_children=self.max_children,
                 locate=lambda stream: self.mesh.locate(self, stream),
-                sets=None,
+                recording=None,
             )
             subscription.taps.add(self.meter)
             await subscription.start(candidates)
