@@ -11,7 +11,7 @@ import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from djmesh.dsp.key import PITCH_NAMES, camelot
 
@@ -157,18 +157,33 @@ def _ordered(tracks: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     return sorted((t for t in tracks if isinstance(t, Mapping)), key=lambda t: _f(t.get("start")))
 
 
+class SetReading(NamedTuple):
+    """What the judge reads of one analysed set, in time order: the features and the findings read it alike."""
+
+    tracks: list[Mapping[str, Any]]
+    transitions: list[Mapping[str, Any]]
+    levels: list[float]
+    downbeats: list[float]
+
+
+def read_set(analysis: Mapping[str, Any]) -> SetReading:
+    return SetReading(
+        tracks=_ordered(analysis.get("tracks") or []),
+        transitions=sorted(
+            (t for t in analysis.get("transitions") or [] if isinstance(t, Mapping)),
+            key=lambda t: _f(t.get("centre")),
+        ),
+        levels=[_f(v, -90.0) for v in analysis.get("levels_db") or []],
+        downbeats=sorted(_f(v) for v in analysis.get("downbeats") or []),
+    )
+
+
 def set_features(
     analysis: Mapping[str, Any], rules: RulesLike, cues: Sequence[float] | None = None
 ) -> SetFeatures:
     """The model input for one set. ``analysis`` is ``djmesh.judge.analysis`` output (dsp + levels_db);
     ``cues`` are the start times the DJ declared in the signed tracklist, if any."""
-    tracks = _ordered(analysis.get("tracks") or [])
-    transitions = sorted(
-        (t for t in analysis.get("transitions") or [] if isinstance(t, Mapping)),
-        key=lambda t: _f(t.get("centre")),
-    )
-    levels = [_f(v, -90.0) for v in analysis.get("levels_db") or []]
-    downbeats = sorted(_f(v) for v in analysis.get("downbeats") or [])
+    tracks, transitions, levels, downbeats = read_set(analysis)
     bpms = [_f(t.get("bpm")) for t in tracks]
     flags: list[str] = []
 

@@ -26,8 +26,8 @@ from djmesh.judge.features import (
     _f,
     _levels_between,
     _median,
-    _ordered,
     camelot_distance,
+    read_set,
 )
 
 #: beats of the two tracks further apart than this during a blend (ms)
@@ -83,13 +83,7 @@ def find(
     analysis: Mapping[str, Any], rules: RulesLike, cues: Sequence[float] | None = None
 ) -> tuple[Finding, ...]:
     """All findings for one analysed set (``djmesh.judge.analysis`` output), in time order."""
-    tracks = _ordered(analysis.get("tracks") or [])
-    transitions = sorted(
-        (t for t in analysis.get("transitions") or [] if isinstance(t, Mapping)),
-        key=lambda t: _f(t.get("centre")),
-    )
-    levels = [_f(v, -90.0) for v in analysis.get("levels_db") or []]
-    downbeats = sorted(_f(v) for v in analysis.get("downbeats") or [])
+    tracks, transitions, levels, downbeats = read_set(analysis)
     declared = sorted(cues or [])
     out: list[Finding] = []
 
