@@ -90,6 +90,12 @@ MAX_SET_RETRY_S = 2.0  # longest pause between two attempts to get a set that is
 SET_ATTEMPT_S = 30.0  # one attempt to get a set whole and decoded: far more than a loaded machine needs
 
 
+def _judged_samples(machine: BattleMachine) -> int:
+    """How much of a set the judge reads: the rules' set length, so streaming on past it gains nothing
+    and costs the judges nothing."""
+    return int(machine.spec.rules.set_seconds * SAMPLE_RATE)
+
+
 def _where(task: asyncio.Task[Any]) -> str:
     """The awaits a task is suspended in, innermost last (file:line function), to say where something hung."""
     chain: list[str] = []
@@ -376,7 +382,7 @@ class BattleService:
                     and message.stream
                     and envelope.author != self.node.public_key
                 ):
-                    self._spawn(self._keep_set(message.stream.hex()))
+                    self._spawn(self._keep_set(known.machine, message.stream.hex()))
 
     async def _tick_forever(self) -> None:
         while True:
@@ -523,22 +529,22 @@ class BattleService:
         state.result = self.best_result(state.machine.battle_id)
         state.done.set()
 
-    async def _keep_set(self, stream_id: str) -> None:
+    async def _keep_set(self, machine: BattleMachine, stream_id: str) -> None:
         """Receive a DJ's stream as it plays, so the signed set is here, decoded, when judging starts.
 
         Silently: which stream to hear is the user's choice, not the judge's. A node that misses the
         stream (or part of it) fetches what it lacks from peers.
         """
         try:
-            await self.live.keep_set(stream_id)
+            await self.live.keep_set(stream_id, max_samples=_judged_samples(machine))
         except Exception as exc:
             log.info("set %s: not received live (%s); it will be fetched", stream_id[:12], exc)
 
-    async def set_audio(self, stream_id: str) -> np.ndarray:
+    async def set_audio(self, stream_id: str, *, max_samples: int | None = None) -> np.ndarray:
         """The decoded mono audio of a DJ's whole signed set (never one with a hole: every member must
-        judge the same bytes), with what our live copy lacks fetched from peers."""
+        judge the same bytes) up to ``max_samples``, with what our live copy lacks fetched from peers."""
         try:
-            audio = await self.live.set_mono(stream_id)
+            audio = await self.live.set_mono(stream_id, max_samples=max_samples)
         except LiveError as exc:
             raise NodeError(str(exc)) from exc
         if audio.size == 0:
@@ -552,7 +558,7 @@ class BattleService:
         up after ``SET_ATTEMPT_S`` with where it hung logged, so one stuck await never costs the verdict."""
         delay_s = 0.5
         while True:
-            attempt = asyncio.ensure_future(self.set_audio(stream_id))
+            attempt = asyncio.ensure_future(self.set_audio(stream_id, max_samples=_judged_samples(machine)))
             done, _ = await asyncio.wait({attempt}, timeout=SET_ATTEMPT_S)
             if done:
                 try:

@@ -62,14 +62,15 @@ class SetKeeper:
         self._recordings[stream] = recording
         return recording
 
-    def decode_while_live(self, announce: SignedEnvelope) -> None:
-        """Decode this stream's set as it arrives (for a judge); segments recorded before now are not offered."""
+    def decode_while_live(self, announce: SignedEnvelope, max_samples: int | None = None) -> None:
+        """Decode this stream's set as it arrives (for a judge), up to ``max_samples``; segments recorded
+        before now are not offered."""
         stream = announce.content_id
         if stream in self._decodings:
             return
         while len(self._decodings) >= MAX_DECODINGS:
             self._decodings.pop(next(iter(self._decodings))).close()
-        self._decodings[stream] = SetDecoding(announce)
+        self._decodings[stream] = SetDecoding(announce, max_samples)
 
     def _on_whole(self, stream: bytes, segment: SetSegment) -> None:
         decoding = self._decodings.get(stream)
@@ -147,10 +148,11 @@ class SetKeeper:
             )
             return stored
 
-    async def mono(self, stored: StoredSet) -> Mono:
-        """The whole set's audio: from the decoding done while it arrived, else decoded now in a thread."""
+    async def mono(self, stored: StoredSet, max_samples: int | None = None) -> Mono:
+        """The whole set's audio (up to ``max_samples``): from the decoding done while it arrived, else
+        decoded now in a thread."""
         decoding = self._decodings.get(stored.stream)
-        if decoding is not None:
+        if decoding is not None and decoding.max_samples == max_samples:
             audio = await decoding.audio(stored.head)
             if audio is not None:
                 return audio
@@ -159,7 +161,7 @@ class SetKeeper:
                 stored.stream.hex()[:8],
                 decoding.failed or "chain elsewhere",
             )
-        return await asyncio.to_thread(decode_mono, stored)
+        return await asyncio.to_thread(decode_mono, stored, max_samples)
 
     def _forget(self, stream: bytes) -> None:
         recording = self._recordings.pop(stream, None)

@@ -818,17 +818,19 @@ class LiveService:
         stored = self.stored_set(stream_id) or await self.fetch_set(stream_id)
         return await sharing.export_set(stored, path)
 
-    async def keep_set(self, stream_id: str) -> None:
-        """Receive a stream and keep its whole signed set, decoded as it arrives (what a judge needs)."""
+    async def keep_set(self, stream_id: str, *, max_samples: int | None = None) -> None:
+        """Receive a stream and keep its whole signed set, decoded as it arrives up to ``max_samples``
+        (what a judge needs: a battle's set length)."""
         stream = _stream_bytes(stream_id)
         announce = await self._announcement(stream)
         if not self.sets.has(stream):
-            self.keeper.decode_while_live(announce)
+            self.keeper.decode_while_live(announce, max_samples)
         await self.subscribe(stream)
 
-    async def set_mono(self, stream_id: str) -> Mono:
-        """The audio of a finished stream's whole signed set, mono float32 at 48 kHz: the same samples on
-        every honest node. ``LiveError`` while the set is not whole here (never a set with a hole)."""
+    async def set_mono(self, stream_id: str, *, max_samples: int | None = None) -> Mono:
+        """The audio of a finished stream's whole signed set, mono float32 at 48 kHz, up to ``max_samples``:
+        the same samples on every honest node. ``LiveError`` while the set is not whole here (never a set
+        with a hole)."""
         stream = _stream_bytes(stream_id)
         subscription = self._subscriptions.get(stream)
         if subscription is not None and not subscription.done.is_set():
@@ -840,7 +842,7 @@ class LiveService:
                 f"the set of {stream_id[:12]} is not whole yet ({len(stored.segments)} segments, "
                 f"{stored.missing_frames} frames missing, {'ended' if stored.end else 'no end yet'})"
             )
-        return await self.keeper.mono(stored)
+        return await self.keeper.mono(stored, max_samples)
 
     async def set_pcm(self, stream_id: str) -> AsyncIterator[PCM]:
         """Replay a stored (or fetched) set: verified PCM per segment, as fast as it decodes."""

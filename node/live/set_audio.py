@@ -5,6 +5,9 @@
 they are verified or fetched, in any order, and decodes them one after the other from segment 0
 in a worker thread, so at the end of the set only its last second is left to decode. Both feed
 one Opus decoder every frame from the first, so they give the same samples, bit for bit.
+
+Both stop at ``max_samples`` when given (a battle's set length): a DJ who streams on past the set
+costs a judge neither the decoding nor the memory, and every judge scores the same first samples.
 """
 
 from __future__ import annotations
@@ -42,19 +45,33 @@ def _decoder_for(announce: SignedEnvelope) -> OpusDecoder:
     return OpusDecoder(channels=info.channels, frame_ms=info.frame_ms)
 
 
-def decode_mono(stored: StoredSet) -> Mono:
-    """Every frame of ``stored`` decoded in order, as mono (the mean of the channels). CPU-bound: run in a thread."""
+def _joined(chunks: list[Mono], max_samples: int | None) -> Mono:
+    audio = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+    return audio if max_samples is None else audio[:max_samples]
+
+
+def decode_mono(stored: StoredSet, max_samples: int | None = None) -> Mono:
+    """The frames of ``stored`` decoded in order, as mono (the mean of the channels), up to ``max_samples``.
+    CPU-bound: run in a thread."""
     decoder = _decoder_for(stored.announce)
-    chunks = [_decode_segment(decoder, segment) for segment in stored.segments]
-    return np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+    chunks: list[Mono] = []
+    decoded = 0
+    for segment in stored.segments:
+        if max_samples is not None and decoded >= max_samples:
+            break
+        chunks.append(_decode_segment(decoder, segment))
+        decoded += chunks[-1].size
+    return _joined(chunks, max_samples)
 
 
 class SetDecoding:
     """Decodes a set while it arrives: whole segments in, chain order enforced, one worker thread at a time."""
 
-    def __init__(self, announce: SignedEnvelope) -> None:
+    def __init__(self, announce: SignedEnvelope, max_samples: int | None = None) -> None:
         self.stream = announce.content_id
+        self.max_samples = max_samples
         self._decoder = _decoder_for(announce)
+        self._decoded = 0
         self._next_index = 0
         self._next_prev = self.stream  # the digest the next segment must name as its ``prev``
         self._waiting: dict[int, SetSegment] = {}
@@ -100,25 +117,34 @@ class SetDecoding:
                 if self.failed is not None:
                     return
                 self._chunks.append(chunk)
+                self._decoded += chunk.size
                 self.decoded_head = segment.manifest.digest
                 self._progress.set()
+                if self.full:
+                    return  # the rest of the set is past what the judge reads
         except asyncio.CancelledError:
             self._fail("closed")
             raise
         except Exception as exc:  # never leave ``audio`` waiting on a worker that is gone
             self._fail(f"decoding failed: {exc!r}")
 
+    @property
+    def full(self) -> bool:
+        """Decoded as far as ``max_samples``: what the judge reads is all here."""
+        return self.max_samples is not None and self._decoded >= self.max_samples
+
     async def audio(self, head: bytes) -> Mono | None:
-        """The whole set's audio once the segment with digest ``head`` is decoded; None if this decoding
-        cannot give it (it failed, or its chain ends elsewhere: decode the stored set instead)."""
-        while self.failed is None and self.decoded_head != head:
+        """The whole set's audio (up to ``max_samples``) once the segment with digest ``head`` is decoded;
+        None if this decoding cannot give it (it failed, or its chain ends elsewhere: decode the stored
+        set instead)."""
+        while self.failed is None and not self.full and self.decoded_head != head:
             if self._queue.empty() and self._next_prev != head:
                 return None  # everything offered is decoded (or queued) and the chain ends elsewhere
             self._progress.clear()
             await self._progress.wait()
         if self.failed is not None:
             return None
-        return np.concatenate(self._chunks) if self._chunks else np.zeros(0, np.float32)
+        return _joined(self._chunks, self.max_samples)
 
     def close(self) -> None:
         self._task.cancel()

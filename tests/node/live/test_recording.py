@@ -106,6 +106,21 @@ async def test_a_late_listener_fills_its_gaps_and_gets_the_djs_exact_set_and_aud
     decoding.close()
 
 
+async def test_a_judge_reads_only_the_rules_set_length_whatever_the_dj_streams() -> None:
+    dj_set, _ = signed_set(6)
+    whole = decode_mono(dj_set)
+    limit = int(2.5 * FRAMES_PER_SEGMENT * 960)  # the rules' set length: two and a half segments
+    decoding = SetDecoding(dj_set.announce, max_samples=limit)
+    for segment in dj_set.segments:
+        decoding.offer(segment)
+    # the capped decoding answers before the DJ's last segment is decoded, with the same first samples
+    audio = await decoding.audio(dj_set.head)
+    assert audio is not None and np.array_equal(audio, whole[:limit])
+    assert decoding.decoded_head == dj_set.segments[2].manifest.digest  # segments 3-5 never decoded
+    assert np.array_equal(decode_mono(dj_set, max_samples=limit), whole[:limit])
+    decoding.close()
+
+
 async def test_a_segment_off_the_signed_chain_is_never_assembled(tmp_path: Path) -> None:
     dj_set, end = signed_set(4)
     # the DJ signed other audio as segment 2 of the same stream (equivocation), and another stream
