@@ -377,10 +377,13 @@ class BattleService:
             known = self.battles.get(message.battle)
             if known is not None:
                 await self._handle(known, envelope)
+                # only a tracklist the machine took (a DJ's of this battle) makes us keep a stream: anyone
+                # else's would make every viewer subscribe to, relay and record what it names
                 if (
                     isinstance(message, Tracklist)
                     and message.stream
                     and envelope.author != self.node.public_key
+                    and any(t.content_id == envelope.content_id for t in known.machine.tracklists.values())
                 ):
                     self._spawn(self._keep_set(known.machine, message.stream.hex()))
 
