@@ -167,7 +167,6 @@ async def test_an_honest_forwarder_of_a_chatty_author_keeps_its_score(tmp_path: 
             lambda: carol.dropped.get("RateLimited", 0) >= 10,
             what=lambda: f"carol to rate-limit chatty ({carol.dropped})",
         )
-        assert carol.store.count(kind="post") < 40
         await asyncio.sleep(2.5)  # two heartbeats: the scorer has booked whatever it books
         score = score_of(carol, bob.peer_id)
         assert score is not None and score >= 0, f"bob's score at carol is {score}"

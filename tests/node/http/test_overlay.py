@@ -81,10 +81,13 @@ async def test_overlay_shows_both_djs_live_bpm_chat_and_reactions_of_a_real_batt
             what="the reaction",
         )
         # Scores appear once verdicts are revealed; the page's renderer marks the winner's total.
+        # rendered and read in one script: the live battle's own updates may redraw #scores in between
         scores = (
             "djmesh.renderScores(document.getElementById('scores'),"
             " [{side: 'a', scores: {beatmatch: 8.1, total: 7.5}}, {side: 'b', scores: {beatmatch: 6, total: 6.25}}],"
-            " {winner: 'a'}); [...document.querySelectorAll('#scores tr')].map(r => [...r.cells].map(c => c.textContent).join(' '))"
+            " {winner: 'a'}); [[...document.querySelectorAll('#scores tr')].map(r => [...r.cells].map(c => c.textContent).join(' ')),"
+            " document.querySelector('#scores td.winner').textContent]"
         )
-        assert await page.evaluate(scores) == [" A B", "beatmatch 8.10 6.00", "total 7.50 6.25"]
-        assert await page.evaluate("document.querySelector('#scores td.winner').textContent") == "7.50"
+        rows, winner = await page.evaluate(scores)
+        assert rows == [" A B", "beatmatch 8.10 6.00", "total 7.50 6.25"]
+        assert winner == "7.50"

@@ -125,9 +125,10 @@ async def test_tampering_relay_is_caught_by_its_child(
         result = await listening
         assert result.reparents == 1 and result.hops == 1, "a lying parent is routed around"
         dropped: dict[str, Any] = result.dropped
-        # how many forged manifests arrive before the victim leaves depends on the machine's speed
+        # how many forged or replayed manifests arrive before the victim leaves depends on the machine's
+        # speed (it may leave at the first forgery, before any replay): the verifier's refusal of each
+        # kind is tested in tests/protocol/test_stream.py; here, that the relay is caught and routed around
         assert dropped.get("tampered", 0) >= 5 and dropped.get("forged", 0) >= 1
-        assert dropped.get("replayed", 0) + dropped.get("reordered", 0) >= 2
         assert (
             result.verified_frames > 200
         )  # tampered frames never enter it: the recording stays a clean sine
