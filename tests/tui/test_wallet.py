@@ -59,6 +59,7 @@ async def attached(home: NodeHome) -> AsyncIterator[ControlBackend]:
 
 
 async def wallet_screen_text(backend: Backend, *expected: str) -> str:
+    """The wallet screen's text once all of ``expected`` shows (the table's columns settle as rows arrive)."""
     app = DjmeshApp(backend, watch_peers=False)
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(app.ready.is_set, what="the app's node")
@@ -167,13 +168,17 @@ async def test_wallet_screen_reads_a_real_chain_in_process_and_attached(
         balance = eth(chain.balance(address))
 
         text = await wallet_screen_text(
-            NodeBackend(home, NodeOptions(listen=[LOOPBACK], bootstrap=[])), address, f"#{channel}"
+            NodeBackend(home, NodeOptions(listen=[LOOPBACK], bootstrap=[])),
+            address,
+            f"#{channel}",
+            "you pay",
+            payee,
         )
         assert balance in text and "1.5 ETH" in text and str(solana.pubkey()) in text
         row = next(line for line in text.splitlines() if f"#{channel}" in line)
         assert "you pay" in row and payee in row and "open" in row
 
         async with attached(daemon_home) as backend:  # the payee's side, through the control API
-            text = await wallet_screen_text(backend, payee, f"#{channel}")
+            text = await wallet_screen_text(backend, payee, f"#{channel}", "pays you", address)
         row = next(line for line in text.splitlines() if f"#{channel}" in line)
         assert "pays you" in row and address in row and "(no Solana wallet)" in text
