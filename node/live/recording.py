@@ -20,7 +20,7 @@ from djmesh.node.live.sets import (
     SetSegment,
     StoredSet,
     check_record,
-    decode_announce,
+    read_announce_record,
     record_bytes,
     records,
 )
@@ -101,12 +101,7 @@ def assemble(path: Path, end: SignedEnvelope) -> StoredSet:
     by_digest: dict[bytes, SetSegment] = {}
     with path.open("rb") as handle:
         stream = records(handle)
-        first = next(stream, None)
-        if not isinstance(first, dict) or not isinstance(first.get("announce"), bytes):
-            raise MalformedMessageError("a recording starts with the announcement")
-        wire = first["announce"]
-        assert isinstance(wire, bytes)
-        announce = decode_announce(wire)
+        announce = read_announce_record(stream, "a recording")
         if announce.content_id != message.stream or announce.author != end.author:
             raise MalformedMessageError("the end is not this stream's")
         try:

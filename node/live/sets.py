@@ -187,16 +187,20 @@ def records(handle: BinaryIO) -> Iterator[CborValue]:
         yield cbor.decode(body)
 
 
+def read_announce_record(entries: Iterator[CborValue], what: str) -> SignedEnvelope:
+    """The verified announcement that a set file or a recording (``what``) starts with."""
+    first = next(entries, None)
+    wire = first.get("announce") if isinstance(first, dict) else None
+    if not isinstance(wire, bytes):
+        raise MalformedMessageError(f"{what} starts with the announcement")
+    return decode_announce(wire)
+
+
 def read_set(path: Path) -> StoredSet:
     """Load and fully verify a set file; ``ProtocolError`` if anything does not check out."""
     with path.open("rb") as handle:
         entries = records(handle)
-        first = next(entries, None)
-        if not isinstance(first, dict) or not isinstance(first.get("announce"), bytes):
-            raise MalformedMessageError("a set file starts with the announcement")
-        announce_wire = first["announce"]
-        assert isinstance(announce_wire, bytes)
-        announce = decode_announce(announce_wire)
+        announce = read_announce_record(entries, "a set file")
         segments: list[SetSegment] = []
         end: SignedEnvelope | None = None
         prev = announce.content_id
