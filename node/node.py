@@ -29,7 +29,7 @@ from djmesh.node.notices import Notice, Notices
 from djmesh.node.p2p import P2PError, P2PHost, PeerInfo, Verdict
 from djmesh.node.profile_fetch import ProfileFetcher
 from djmesh.node.records import VerifiedResults, leaderboard_json, record_json
-from djmesh.node.store import Store
+from djmesh.node.store import Store, StoreFullError
 from djmesh.node.tasks import BackgroundTasks
 from djmesh.node.views import FeedItem, SocialView
 from djmesh.protocol import public_key_from_peer_id, sign
@@ -135,6 +135,7 @@ class Node:
         self._topics: set[str] = set()
         self._tasks = BackgroundTasks("node")
         self._store: Store | None = None
+        self._store_full_logged_ms = -(10**12)
         self._blocked: set[bytes] = set()
         self._host: P2PHost | None = None
         self._names: PeerNames | None = None
@@ -156,7 +157,12 @@ class Node:
 
     async def start(self) -> None:
         self.home.ensure()
-        self._store = Store(self.home.database, verified=self._verified)
+        self._store = Store(
+            self.home.database,
+            verified=self._verified,
+            max_bytes=self.config.store_max_mb * 2**20,
+            keep_author=self.public_key,
+        )
         self._names = PeerNames(
             self._store, me=self.peer_id, my_name=self.config.name, on_missing=self.profiles.want
         )
@@ -367,7 +373,18 @@ class Node:
         fresh = [e for e in envelopes if e.content_id not in self.store]
         if not fresh:
             return 0
-        self.store.add_many(fresh)
+        try:
+            self.store.add_many(fresh)
+        except StoreFullError as exc:
+            # Keep serving what is stored; refuse what is new (a local publish says so to its caller).
+            if via == "local":
+                raise NodeError(f"{exc}: free disk space, or lower store_max_mb in config.toml") from exc
+            now = _now_ms()
+            if now - self._store_full_logged_ms > 60_000:
+                self._store_full_logged_ms = now
+                log.warning("%s: new messages are dropped until there is space", exc)
+            self.dropped["StoreFull"] = self.dropped.get("StoreFull", 0) + len(fresh)
+            return 0
         for envelope in fresh:
             self._emit(MessageStored(envelope, via))
             self._after_store(envelope)
