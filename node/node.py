@@ -27,6 +27,7 @@ from djmesh.node.identity import Identity, load_identity
 from djmesh.node.names import PeerNames
 from djmesh.node.notices import Notice, Notices
 from djmesh.node.p2p import P2PError, P2PHost, PeerInfo, Verdict
+from djmesh.node.p2p.port import Host, HostFactory
 from djmesh.node.profile_fetch import ProfileFetcher
 from djmesh.node.records import VerifiedResults, leaderboard_json, record_json
 from djmesh.node.store import Store, StoreFullError
@@ -106,6 +107,7 @@ class NodeOptions:
     identity: Identity | None = None
     sync_peers: int = 3
     inbox_rate: RateLimit = field(default_factory=RateLimit)
+    host_factory: HostFactory | None = None  # None: a libp2p host (P2PHost)
 
 
 class Node:
@@ -137,7 +139,7 @@ class Node:
         self._store: Store | None = None
         self._store_full_logged_ms = -(10**12)
         self._blocked: set[bytes] = set()
-        self._host: P2PHost | None = None
+        self._host: Host | None = None
         self._names: PeerNames | None = None
         self.results = VerifiedResults()
         self.notices = Notices(self.identity.public_key, self.results)
@@ -172,9 +174,12 @@ class Node:
             self._inbox.mark_seen(stored.envelope.content_id)
         listen = self.options.listen if self.options.listen is not None else self.config.listen
         bootstrap = self.options.bootstrap if self.options.bootstrap is not None else self.config.bootstrap
-        self._host = P2PHost(
-            seed=self.identity.seed, listen=listen, bootstrap=bootstrap, enable_mdns=self.config.mdns
-        )
+        if self.options.host_factory is not None:  # e.g. the in-memory network of djmesh.node.sim.p2p
+            self._host = self.options.host_factory(self.identity.seed, list(listen), list(bootstrap))
+        else:
+            self._host = P2PHost(
+                seed=self.identity.seed, listen=listen, bootstrap=bootstrap, enable_mdns=self.config.mdns
+            )
         await self._host.__aenter__()
         self._host.set_request_handler(
             SYNC_PROTOCOL_ID, self._serve_sync, max_request_bytes=MAX_SYNC_REQUEST_BYTES
@@ -211,7 +216,7 @@ class Node:
         return self.identity.peer_id
 
     @property
-    def host(self) -> P2PHost:
+    def host(self) -> Host:
         if self._host is None:
             raise NodeError("the node is not running")
         return self._host
