@@ -369,6 +369,7 @@ class SimP2PHost:
         server = self.net.hosts.get(peer_id)
         if server is None or not server.running:
             await asyncio.Event().wait()
+            raise AssertionError("unreachable")
         registered = server._handlers.get(protocol_id)
         if registered is None:
             raise P2PError(f"cannot open {protocol_id} to {peer_id}: protocol not supported")
@@ -379,7 +380,7 @@ class SimP2PHost:
             raise P2PError(f"{protocol_id} to {peer_id}: peer busy")
         async with server._slots:
             try:
-                answer = await asyncio.wait_for(handler(bytes(data), me), HANDLER_TIMEOUT_S)
+                answer: bytes = await asyncio.wait_for(handler(bytes(data), me), HANDLER_TIMEOUT_S)
             except Exception as exc:
                 raise P2PError(f"{protocol_id} to {peer_id}: the peer failed to answer ({exc})") from None
         if not await self.net.travel(peer_id, me):

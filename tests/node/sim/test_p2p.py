@@ -30,7 +30,9 @@ async def until(predicate: Callable[[], bool], *, virtual_s: float, what: str) -
 def nodes_on(root: Path, net: SimP2PNetwork, names: list[str], first: str | None = None) -> list[Node]:
     boot = [net.address(first)] if first else []
     return [
-        Node(make_home(root, name), options=NodeOptions(host_factory=net.factory(), bootstrap=boot, listen=[]))
+        Node(
+            make_home(root, name), options=NodeOptions(host_factory=net.factory(), bootstrap=boot, listen=[])
+        )
         for name in names
     ]
 
