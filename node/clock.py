@@ -19,9 +19,11 @@ import itertools
 import selectors
 import time
 from collections.abc import Callable, Coroutine, Mapping
-from typing import Any, Protocol, TypeVar
+from concurrent.futures import Executor
+from typing import Any, Protocol, TypeVar, TypeVarTuple
 
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 # 2027-01-15 08:00:00 UTC: virtual wall time starts at a fixed, plausible date, so runs repeat.
 VIRTUAL_EPOCH_US = 1_800_000_000_000_000
@@ -170,7 +172,9 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         self._virtual_selector = _VirtualSelector(self.clock)
         super().__init__(self._virtual_selector)
 
-    def run_in_executor(self, executor: Any, func: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+    def run_in_executor(
+        self, executor: Executor | None, func: Callable[[*Ts], T], *args: *Ts
+    ) -> asyncio.Future[T]:
         future = super().run_in_executor(executor, func, *args)
         self._virtual_selector.threads_busy += 1
 
