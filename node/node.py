@@ -97,6 +97,10 @@ def content_problem(envelope: SignedEnvelope) -> str | None:
     return None
 
 
+REPAIR_EVERY_S = 60.0  # how often topics with an empty mesh are looked up and synced again
+MAX_REPAIRS_PER_ROUND = 8
+
+
 @dataclass
 class NodeOptions:
     """Run-time overrides of config.toml (what the CLI flags set)."""
@@ -190,6 +194,7 @@ class Node:
         for topic in self._wanted_topics():
             await self._join(topic)
         self._spawn(self._discover_and_sync(sorted(self._topics)))
+        self._spawn(self._repair_forever())
         log.info("node %s listening on %s", self.peer_id, ", ".join(self.listen_addrs))
 
     async def stop(self) -> None:
@@ -301,6 +306,19 @@ class Node:
         if topic in self._topics:
             self._topics.discard(topic)
             await self.host.unsubscribe(topic)
+
+    async def _repair_forever(self) -> None:
+        """Find a topic's peers again when its mesh is empty (a partition healed, peers restarted) and sync
+        what passed meanwhile: gossip never resends what went by while this node was cut off."""
+        cursor = 0
+        while True:
+            await asyncio.sleep(REPAIR_EVERY_S)
+            lonely = [topic for topic in sorted(self._topics) if not self.host.mesh_peers(topic)]
+            if lonely:
+                cursor %= len(lonely)
+                batch = (lonely[cursor:] + lonely[:cursor])[:MAX_REPAIRS_PER_ROUND]
+                cursor += len(batch)
+                await self._discover_and_sync(batch)
 
     async def _discover_and_sync(self, topics: Sequence[str]) -> None:
         for topic in topics:

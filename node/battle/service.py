@@ -69,6 +69,7 @@ from djmesh.protocol.battle import (
     TallyNow,
     Tick,
     Tracklist,
+    VerdictCommit,
     VerdictReveal,
     battle_topic,
 )
@@ -224,6 +225,15 @@ class BattleService:
         state.sealed = self.secrets.load_sealed(battle_id)
         me = self.node.public_key
         state.revealed = any(r.author == me for r in state.machine.reveals)
+        # A crash right after storing our commit (or reveal) may have kept it from ever leaving this node:
+        # say it again, or the others count us as absent and a second view of the battle forms.
+        mine = [e for e in stored if e.author == me and e.kind in (VerdictCommit.KIND, VerdictReveal.KIND)]
+        if mine and state.machine.phase not in (Phase.DONE, Phase.CANCELLED):
+            self._spawn(self._say_again(mine))
+
+    async def _say_again(self, envelopes: list[SignedEnvelope]) -> None:
+        for envelope in envelopes:
+            await self.node.publish_signed(envelope)
 
     async def close(self) -> None:
         await self._tasks.cancel_all()

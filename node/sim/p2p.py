@@ -8,8 +8,9 @@ Every delay is a timer on the running loop: on a ``VirtualTimeLoop`` the run cos
 What it models, after the libp2p host (node/p2p/host.py):
 
 - connections are reliable streams: a message takes the path's one-way delay plus jitter, and a lost
-  packet costs a retransmission (``RETRANSMIT_S``) instead of the message; a partition or a crash cuts the
-  connection, and what was in flight is lost (history sync is what recovers it, as with libp2p);
+  packet costs a retransmission (``RETRANSMIT_S``) instead of the message; a partition holds messages
+  back until it heals, and one longer than ``CONNECTION_TIMEOUT_S`` closes the connection and loses what
+  was in flight (history sync is what recovers it, as with libp2p); a crash closes it at once;
 - GossipSub keeps a mesh of ``MESH_DEGREE`` peers per topic among the connected peers that joined it; a
   message goes to the mesh, each receiver validates it once (by message ID), delivers and forwards what it
   ACCEPTs, forwards nothing else, and scores a forwarder down for a REJECT (graylisted below -80, as
@@ -46,6 +47,8 @@ log = logging.getLogger(__name__)
 
 MESH_DEGREE = 8
 RETRANSMIT_S = 0.2  # a lost TCP segment is sent again after about one RTO
+RETRY_S = 0.5  # how often a connection held up by a partition tries again
+CONNECTION_TIMEOUT_S = 15.0  # a partition longer than this closes the connection (libp2p's keepalive)
 REJECT_PENALTY = 10.0
 GRAYLIST_SCORE = -80.0
 SEEN_MESSAGES = 20_000
@@ -88,6 +91,9 @@ class SimP2PNetwork:
         """Whether a connection between two hosts carries anything now."""
         return self.network.alive(a) and self.network.alive(b) and self.network.reachable(a, b)
 
+    def both_alive(self, a: str, b: str) -> bool:
+        return self.network.alive(a) and self.network.alive(b)
+
     def _delay(self, a: str, b: str) -> float:
         delay = self.network.one_way_s(a, b) + self.rng.uniform(0, self.network.profile.jitter_s)
         while self.rng.random() < self.network.profile.loss:
@@ -96,24 +102,42 @@ class SimP2PNetwork:
         return delay
 
     def send(self, src: str, dst: str, deliver: Callable[[], None]) -> None:
-        """Carry one message from ``src`` to ``dst`` if their connection holds until it arrives."""
+        """Carry one message from ``src`` to ``dst`` over their connection (see ``_carry``)."""
         self.messages_sent += 1
+        loop = asyncio.get_running_loop()
+        self._carry(src, dst, deliver, loop.time() + CONNECTION_TIMEOUT_S)
+
+    def _carry(self, src: str, dst: str, deliver: Callable[[], None], give_up_at: float) -> None:
+        """Like TCP: a partition holds the message back (sent again until it heals); one that outlasts the
+        connection timeout closes the connection and loses it; a crashed end loses it at once."""
+        loop = asyncio.get_running_loop()
+        if not self.both_alive(src, dst):
+            return
         if not self.up(src, dst):
+            if loop.time() < give_up_at:
+                loop.call_later(RETRY_S, self._carry, src, dst, deliver, give_up_at)
+            elif (host := self.hosts.get(src)) is not None:
+                host._disconnect(dst)
             return
 
         def arrive() -> None:
             target = self.hosts.get(dst)
-            if target is not None and target.running and self.up(src, dst) and src in target.connected:
+            if target is not None and target.running and src in target.connected:
                 deliver()
 
-        asyncio.get_running_loop().call_later(self._delay(src, dst), arrive)
+        loop.call_later(self._delay(src, dst), arrive)
 
     async def travel(self, src: str, dst: str) -> bool:
-        """Wait one path delay; False if the connection is down at either end of it."""
-        if not self.up(src, dst):
-            return False
+        """Wait one path delay (longer across a partition that heals in time); False if the connection is
+        lost meanwhile."""
+        loop = asyncio.get_running_loop()
+        give_up_at = loop.time() + CONNECTION_TIMEOUT_S
+        while not self.up(src, dst):
+            if not self.both_alive(src, dst) or loop.time() >= give_up_at:
+                return False
+            await asyncio.sleep(RETRY_S)
         await asyncio.sleep(self._delay(src, dst))
-        return self.up(src, dst)
+        return self.both_alive(src, dst)
 
 
 class SimP2PHost:
@@ -206,8 +230,8 @@ class SimP2PHost:
                 topic.mesh.discard(self._peer_id)
 
     def _live_peers(self) -> list[str]:
-        """Connected peers whose connection still holds (a cut one is dropped, as a keepalive would)."""
-        for peer in [p for p in self.connected if not self.net.up(self._peer_id, p)]:
+        """Connected peers that are still up (a crashed one is dropped, as a keepalive would notice)."""
+        for peer in [p for p in self.connected if not self.net.both_alive(self._peer_id, p)]:
             self._disconnect(peer)
         return sorted(self.connected)
 

@@ -12,7 +12,7 @@ import nacl.signing
 from djmesh.node.clock import now_ms, run_virtual
 from djmesh.node.node import Node, NodeOptions
 from djmesh.node.sim.network import LinkProfile, SimNetwork
-from djmesh.node.sim.p2p import SimP2PHost, SimP2PNetwork
+from djmesh.node.sim.p2p import CONNECTION_TIMEOUT_S, SimP2PHost, SimP2PNetwork
 from djmesh.protocol import Post, sign
 from djmesh.protocol.topics import author_topic
 from tests.helpers.network import make_home
@@ -94,11 +94,25 @@ def test_a_partition_stops_gossip_and_history_sync_recovers_after_healing(tmp_pa
             await bob.follow(alice.peer_id)
             await hub.follow(alice.peer_id)
             await asyncio.sleep(1)
+            # a short partition only delays: the connection holds and the post arrives after healing
+            sim.partition([alice.peer_id, hub.peer_id], [bob.peer_id])
+            await alice.post("said during a short partition")
+            await asyncio.sleep(5)
+            assert "said during a short partition" not in [i.text for i in bob.feed()]
+            sim.heal()
+            await until(
+                lambda: "said during a short partition" in [i.text for i in bob.feed()],
+                virtual_s=2,
+                what="the held-back post",
+            )
+            # one longer than the connection timeout closes the connection: what was in flight is lost
             sim.partition([alice.peer_id, hub.peer_id], [bob.peer_id])
             await alice.post("said during the partition")
-            await asyncio.sleep(5)
-            assert "said during the partition" not in [i.text for i in bob.feed()]
+            await asyncio.sleep(CONNECTION_TIMEOUT_S + 5)
+            assert alice.peer_id not in {p.peer_id for p in bob.peers()}
             sim.heal()
+            await asyncio.sleep(2)
+            assert "said during the partition" not in [i.text for i in bob.feed()]
             await bob.connect(alice.listen_addrs[0])  # the cut connection is dialled again
             assert await bob.sync() >= 1
             assert "said during the partition" in [i.text for i in bob.feed()]
