@@ -1,12 +1,17 @@
 """Chaos scenarios on a simulated network (node/sim/), deterministic from --seed.
 
-So far the live-mesh scenarios of issue 18 (node/sim/scenarios.py): a relay tree of 60 listeners
-(4 children per relay, so the tree is 3 deep) under 5 / 10 / 20 % datagram loss with
-50-200 ms round trips, 20 % of the relays dying at once (with and without loss), and a subtree cut
-off by a partition for 3 s. Every listener runs the real ``Subscription`` / ``StreamHub`` code on
-the in-memory network and virtual time. The battle scenarios (partitions around the deadlines,
-clock skew, crashes between commit and reveal, full disks, RPC failures and reorgs) are not here
-yet: their battle fields are None in these rows.
+The live-mesh scenarios (node/sim/scenarios.py): a relay tree of 60 listeners (4 children per relay, so
+the tree is 3 deep) under 5 / 10 / 20 % datagram loss with 50-200 ms round trips, 20 % of the relays
+dying at once (with and without loss), and a subtree cut off by a partition for 3 s. Every listener runs
+the real ``Subscription`` / ``StreamHub`` code on the in-memory network and virtual time.
+
+The battle scenarios (node/sim/battles.py): whole battles between real nodes (two DJs, six viewers, a
+committee of 4, the real judge) on the in-memory gossip network and live mesh, one fault each, placed
+against the battle's deadlines: a viewer cut off around join_by, a member cut off as members commit and
+around the commit deadline, a member crashing right after its commit and restarting, DJ B crashing
+mid-set, a member's disk filling up. ``agreed``: no two nodes count different results; ``within_f``: the
+fault touched at most f members. Not here yet: clock skew, RPC failures and reorgs near a payout (no
+ledger in these runs: ``money_lost_wei`` is None).
 
 Output: {"scenarios": [{"name", "battles", "agreed", "within_f", "money_lost_wei", "audio_gap_s", ...}]}
   audio_gap_s       the longest silence (between two audible frames) any surviving listener heard
@@ -25,13 +30,17 @@ import argparse
 import json
 import logging
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from djmesh.node.battle.service import DjSet
 from djmesh.node.clock import VirtualClock, run_virtual
+from djmesh.node.sim.battles import BATTLE_SCENARIOS, run_battle_scenario, sim_rules
 from djmesh.node.sim.scenarios import LIVE_SCENARIOS, run_live_scenario
+from tests.helpers.sets import write_wav
 
 
 def main() -> None:
@@ -44,6 +53,27 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     rows = []
+    for name, fault in BATTLE_SCENARIOS:
+        if args.only not in name:
+            continue
+        started = time.perf_counter()
+        with tempfile.TemporaryDirectory() as root:
+            sets = (
+                DjSet(str(write_wav(Path(root) / "a.wav", 8.0, bpm=125.0)), ("A1", "A2"), (0, 4000)),
+                DjSet(str(write_wav(Path(root) / "b.wav", 8.0, bpm=131.0)), ("B1",), (0,)),
+            )
+            row = run_virtual(
+                run_battle_scenario(name, fault, args.seed, Path(root) / "nodes", sets, sim_rules())
+            )
+        row["wall_s"] = round(time.perf_counter() - started, 1)
+        rows.append(row)
+        if not args.json:
+            print(
+                f"{row['name']:<56} agreed {row['agreed']}, within f {row['within_f']}, result {row['result']}"
+                f" at {row['nodes_with_result']}/{row['nodes_running']} nodes,"
+                f" {row['result_after_sets_s']} s after the sets, offences {row['offences']}",
+                flush=True,
+            )
     for scenario in LIVE_SCENARIOS:
         if args.only not in scenario.name:
             continue

@@ -18,13 +18,16 @@ import heapq
 import itertools
 import selectors
 import time
-from collections.abc import Coroutine, Mapping
-from typing import Any, Protocol, TypeVar
+from collections.abc import Callable, Coroutine, Mapping
+from concurrent.futures import Executor
+from typing import Any, Protocol, TypeVar, TypeVarTuple
 
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 # 2027-01-15 08:00:00 UTC: virtual wall time starts at a fixed, plausible date, so runs repeat.
 VIRTUAL_EPOCH_US = 1_800_000_000_000_000
+THREAD_POLL_S = 0.05  # real seconds between looks at the clock while a worker thread holds it still
 
 
 class Clock(Protocol):
@@ -119,6 +122,7 @@ class _VirtualSelector(selectors.BaseSelector):
     def __init__(self, clock: VirtualClock) -> None:
         self._clock = clock
         self._inner = selectors.DefaultSelector()
+        self.threads_busy = 0  # executor jobs running: virtual time waits for them
 
     def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
         return self._inner.register(fileobj, events, data)
@@ -141,6 +145,10 @@ class _VirtualSelector(selectors.BaseSelector):
         events = self._inner.select(0)
         if events:
             return events
+        if self.threads_busy:
+            # A worker thread is computing: its result must not arrive "late" on the virtual timeline,
+            # so time stands still (the loop's self-pipe wakes us when the thread hands its result over).
+            return self._inner.select(THREAD_POLL_S if timeout is None else min(timeout, THREAD_POLL_S))
         now = self._clock.now()
         wake = [t for t in (self._clock.next_deadline(),) if t is not None]
         if timeout is not None:
@@ -154,12 +162,27 @@ class _VirtualSelector(selectors.BaseSelector):
 class VirtualTimeLoop(asyncio.SelectorEventLoop):
     """An event loop whose time is a ``VirtualClock``: idle waits cost no real time and runs repeat.
 
-    Threads do not mix with it (a worker thread's result would arrive at an arbitrary virtual time).
+    Work in worker threads (``asyncio.to_thread``, ``run_in_executor``) costs no virtual time, like the
+    loop's own CPU: while a job runs, the clock does not move. (Real sockets and subprocesses still do
+    not mix with it: their answers would arrive at an arbitrary virtual time.)
     """
 
     def __init__(self, clock: VirtualClock | None = None) -> None:
         self.clock = clock if clock is not None else VirtualClock()
-        super().__init__(_VirtualSelector(self.clock))
+        self._virtual_selector = _VirtualSelector(self.clock)
+        super().__init__(self._virtual_selector)
+
+    def run_in_executor(
+        self, executor: Executor | None, func: Callable[[*Ts], T], *args: *Ts
+    ) -> asyncio.Future[T]:
+        future = super().run_in_executor(executor, func, *args)
+        self._virtual_selector.threads_busy += 1
+
+        def finished(_: asyncio.Future[T]) -> None:
+            self._virtual_selector.threads_busy -= 1
+
+        future.add_done_callback(finished)
+        return future
 
     def time(self) -> float:
         return self.clock.now()

@@ -4,6 +4,7 @@
     name = "DJ Ada"
     http_hosts = ["djbox.local"]   # --http also answers to these names (always: localhost, IP addresses)
     http_max_event_streams = 32    # pages holding /api/events open at once
+    store_max_mb = 1024            # message store quota: beyond it the oldest messages of others are pruned
     listen = ["/ip4/0.0.0.0/tcp/0"]
     bootstrap = ["/ip4/.../tcp/4001/p2p/12D3KooW..."]
 
@@ -159,6 +160,8 @@ class NodeConfig:
     # and how many pages may hold /api/events open at once (see djmesh.node.http.guard)
     http_hosts: tuple[str, ...] = ()
     http_max_event_streams: int = 32
+    # the message store's quota in MiB of signed messages (djmesh.node.store: oldest of others pruned first)
+    store_max_mb: int = 1024
     webrtc: WebRtcConfig = field(default_factory=WebRtcConfig)  # the [webrtc] table, not a [node] key
 
     @classmethod

@@ -27,9 +27,10 @@ from djmesh.node.identity import Identity, load_identity
 from djmesh.node.names import PeerNames
 from djmesh.node.notices import Notice, Notices
 from djmesh.node.p2p import P2PError, P2PHost, PeerInfo, Verdict
+from djmesh.node.p2p.port import Host, HostFactory
 from djmesh.node.profile_fetch import ProfileFetcher
 from djmesh.node.records import VerifiedResults, leaderboard_json, record_json
-from djmesh.node.store import Store
+from djmesh.node.store import Store, StoreFullError
 from djmesh.node.tasks import BackgroundTasks
 from djmesh.node.views import FeedItem, SocialView
 from djmesh.protocol import public_key_from_peer_id, sign
@@ -96,6 +97,10 @@ def content_problem(envelope: SignedEnvelope) -> str | None:
     return None
 
 
+REPAIR_EVERY_S = 60.0  # how often topics with an empty mesh are looked up and synced again
+MAX_REPAIRS_PER_ROUND = 8
+
+
 @dataclass
 class NodeOptions:
     """Run-time overrides of config.toml (what the CLI flags set)."""
@@ -106,6 +111,7 @@ class NodeOptions:
     identity: Identity | None = None
     sync_peers: int = 3
     inbox_rate: RateLimit = field(default_factory=RateLimit)
+    host_factory: HostFactory | None = None  # None: a libp2p host (P2PHost)
 
 
 class Node:
@@ -135,8 +141,9 @@ class Node:
         self._topics: set[str] = set()
         self._tasks = BackgroundTasks("node")
         self._store: Store | None = None
+        self._store_full_logged_ms = -(10**12)
         self._blocked: set[bytes] = set()
-        self._host: P2PHost | None = None
+        self._host: Host | None = None
         self._names: PeerNames | None = None
         self.results = VerifiedResults()
         self.notices = Notices(self.identity.public_key, self.results)
@@ -156,7 +163,12 @@ class Node:
 
     async def start(self) -> None:
         self.home.ensure()
-        self._store = Store(self.home.database, verified=self._verified)
+        self._store = Store(
+            self.home.database,
+            verified=self._verified,
+            max_bytes=self.config.store_max_mb * 2**20,
+            keep_author=self.public_key,
+        )
         self._names = PeerNames(
             self._store, me=self.peer_id, my_name=self.config.name, on_missing=self.profiles.want
         )
@@ -166,9 +178,12 @@ class Node:
             self._inbox.mark_seen(stored.envelope.content_id)
         listen = self.options.listen if self.options.listen is not None else self.config.listen
         bootstrap = self.options.bootstrap if self.options.bootstrap is not None else self.config.bootstrap
-        self._host = P2PHost(
-            seed=self.identity.seed, listen=listen, bootstrap=bootstrap, enable_mdns=self.config.mdns
-        )
+        if self.options.host_factory is not None:  # e.g. the in-memory network of djmesh.node.sim.p2p
+            self._host = self.options.host_factory(self.identity.seed, list(listen), list(bootstrap))
+        else:
+            self._host = P2PHost(
+                seed=self.identity.seed, listen=listen, bootstrap=bootstrap, enable_mdns=self.config.mdns
+            )
         await self._host.__aenter__()
         self._host.set_request_handler(
             SYNC_PROTOCOL_ID, self._serve_sync, max_request_bytes=MAX_SYNC_REQUEST_BYTES
@@ -179,6 +194,7 @@ class Node:
         for topic in self._wanted_topics():
             await self._join(topic)
         self._spawn(self._discover_and_sync(sorted(self._topics)))
+        self._spawn(self._repair_forever())
         log.info("node %s listening on %s", self.peer_id, ", ".join(self.listen_addrs))
 
     async def stop(self) -> None:
@@ -205,7 +221,7 @@ class Node:
         return self.identity.peer_id
 
     @property
-    def host(self) -> P2PHost:
+    def host(self) -> Host:
         if self._host is None:
             raise NodeError("the node is not running")
         return self._host
@@ -291,6 +307,19 @@ class Node:
             self._topics.discard(topic)
             await self.host.unsubscribe(topic)
 
+    async def _repair_forever(self) -> None:
+        """Find a topic's peers again when its mesh is empty (a partition healed, peers restarted) and sync
+        what passed meanwhile: gossip never resends what went by while this node was cut off."""
+        cursor = 0
+        while True:
+            await asyncio.sleep(REPAIR_EVERY_S)
+            lonely = [topic for topic in sorted(self._topics) if not self.host.mesh_peers(topic)]
+            if lonely:
+                cursor %= len(lonely)
+                batch = (lonely[cursor:] + lonely[:cursor])[:MAX_REPAIRS_PER_ROUND]
+                cursor += len(batch)
+                await self._discover_and_sync(batch)
+
     async def _discover_and_sync(self, topics: Sequence[str]) -> None:
         for topic in topics:
             try:
@@ -367,7 +396,18 @@ class Node:
         fresh = [e for e in envelopes if e.content_id not in self.store]
         if not fresh:
             return 0
-        self.store.add_many(fresh)
+        try:
+            self.store.add_many(fresh)
+        except StoreFullError as exc:
+            # Keep serving what is stored; refuse what is new (a local publish says so to its caller).
+            if via == "local":
+                raise NodeError(f"{exc}: free disk space, or lower store_max_mb in config.toml") from exc
+            now = _now_ms()
+            if now - self._store_full_logged_ms > 60_000:
+                self._store_full_logged_ms = now
+                log.warning("%s: new messages are dropped until there is space", exc)
+            self.dropped["StoreFull"] = self.dropped.get("StoreFull", 0) + len(fresh)
+            return 0
         for envelope in fresh:
             self._emit(MessageStored(envelope, via))
             self._after_store(envelope)

@@ -76,11 +76,19 @@ MIGRATIONS: tuple[Migration, ...] = (
     ) WITHOUT ROWID;
     """,
     _backfill_topics,
+    # pruning deletes a message's topic rows by content ID
+    "CREATE INDEX message_topics_by_content ON message_topics (content_id)",
 )
+
+PRUNE_TO = 0.9  # a store over its quota is pruned to this share of it, so pruning runs rarely
 
 
 class StoreError(Exception):
     """The database cannot be opened or is from a newer djmesh."""
+
+
+class StoreFullError(StoreError):
+    """The disk (or SQLite's page limit) is full: nothing new is written; what is stored stays readable."""
 
 
 @dataclass(frozen=True)
@@ -90,11 +98,24 @@ class StoredMessage:
 
 
 class Store:
-    def __init__(self, path: Path | str, *, verified: EnvelopeCache | None = None) -> None:
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        verified: EnvelopeCache | None = None,
+        max_bytes: int | None = None,
+        keep_author: bytes | None = None,
+    ) -> None:
         """``verified``: envelopes already verified (shared with the inbox), so reading a message
-        again does not check its signature and parse its payload again."""
+        again does not check its signature and parse its payload again.
+
+        ``max_bytes``: a quota on stored wire bytes. Beyond it the oldest messages received from
+        others are deleted (battle results last); ``keep_author``'s own messages are never pruned.
+        """
         self.path = Path(path)
         self._verified = verified
+        self.max_bytes = max_bytes
+        self.keep_author = keep_author
         if not self.path.exists():
             # Holds crew keys: private to the node's owner, like the identity key.
             os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
@@ -105,8 +126,16 @@ class Store:
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.execute("PRAGMA busy_timeout=5000")
             self._migrate()
+            self._bytes = int(
+                self._db.execute("SELECT coalesce(sum(length(wire)), 0) FROM messages").fetchone()[0]
+            )
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open store {self.path}: {exc}") from exc
+
+    @property
+    def wire_bytes(self) -> int:
+        """Stored message bytes (what the quota counts; SQLite's own overhead comes on top)."""
+        return self._bytes
 
     @property
     def schema_version(self) -> int:
@@ -153,24 +182,70 @@ class Store:
         received = received_at_ms if received_at_ms is not None else int(time.time() * 1000)
         envelopes_list = list(envelopes)
         rows = [(e.content_id, e.kind, e.author, e.created_at_ms, received, e.wire) for e in envelopes_list]
-        self._db.execute("BEGIN IMMEDIATE")
         try:
-            before = self._db.total_changes
-            self._db.executemany(
-                "INSERT OR IGNORE INTO messages (content_id, kind, author, created_at, received_at, wire)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                rows,
-            )
-            added = self._db.total_changes - before
-            self._db.executemany(
-                "INSERT OR IGNORE INTO message_topics (topic, created_at, content_id) VALUES (?, ?, ?)",
-                [(topic, e.created_at_ms, e.content_id) for e in envelopes_list for topic in topics_for(e)],
-            )
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                fresh = [e for e in envelopes_list if e.content_id not in self]
+                self._db.executemany(
+                    "INSERT OR IGNORE INTO messages (content_id, kind, author, created_at, received_at, wire)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
+                self._db.executemany(
+                    "INSERT OR IGNORE INTO message_topics (topic, created_at, content_id) VALUES (?, ?, ?)",
+                    [
+                        (topic, e.created_at_ms, e.content_id)
+                        for e in envelopes_list
+                        for topic in topics_for(e)
+                    ],
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:  # SQLITE_FULL has rolled it back already
+                    self._db.execute("ROLLBACK")
+                raise
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode == sqlite3.SQLITE_FULL:
+                raise StoreFullError(f"store {self.path} is full: {exc}") from exc
             raise
-        return added
+        self._bytes += sum(len(e.wire) for e in {e.content_id: e for e in fresh}.values())
+        if self.max_bytes is not None and self._bytes > self.max_bytes:
+            self.prune(int(self.max_bytes * PRUNE_TO))
+        return len({e.content_id for e in fresh})
+
+    def prune(self, target_bytes: int) -> int:
+        """Delete the oldest received messages of other authors (battle results last) until the stored
+        wire bytes are at most ``target_bytes``; returns how many were deleted."""
+        deleted = 0
+        keep = self.keep_author or b""
+        while self._bytes > target_bytes:
+            rows = self._db.execute(
+                "SELECT content_id, length(wire) FROM messages WHERE author != ?"
+                " ORDER BY kind = 'battle_result', received_at, content_id LIMIT 500",
+                (keep,),
+            ).fetchall()
+            if not rows:
+                log.warning("store %s: over its quota with only this node's own messages left", self.path)
+                break
+            batch, freed = [], 0
+            for content_id, size in rows:
+                batch.append((content_id,))
+                freed += int(size)
+                if self._bytes - freed <= target_bytes:
+                    break
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany("DELETE FROM message_topics WHERE content_id = ?", batch)
+                self._db.executemany("DELETE FROM messages WHERE content_id = ?", batch)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._bytes -= freed
+            deleted += len(batch)
+        if deleted:
+            log.info("store %s: pruned %d old messages to stay under its quota", self.path, deleted)
+        return deleted
 
     def get(self, content_id: bytes) -> StoredMessage | None:
         row = self._db.execute(

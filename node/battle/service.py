@@ -69,6 +69,7 @@ from djmesh.protocol.battle import (
     TallyNow,
     Tick,
     Tracklist,
+    VerdictCommit,
     VerdictReveal,
     battle_topic,
 )
@@ -82,10 +83,16 @@ from djmesh.protocol.consensus import (
     verify_bundle_envelope,
 )
 from djmesh.protocol.envelope import SignedEnvelope, decode_envelope
+from djmesh.protocol.ratelimit import KeyedTokenBuckets, RateLimit
 
 log = logging.getLogger(__name__)
 
 TICK_S = 0.25
+# Battles are announced by anyone: the table of those this node follows but is not a DJ of is bounded.
+MAX_OPEN_BATTLES = 256  # not done yet; a newer announcement beyond this is not followed (logged)
+MAX_FINISHED_BATTLES = 1024  # done or cancelled, kept for `battle show`; the oldest are forgotten
+# Joining publishes on the battle's topic: a flood of announcements must not make this node flood too.
+AUTO_JOIN_BUDGET = RateLimit(burst=8, per_second=8 / 3600)
 MAX_SET_RETRY_S = 2.0  # longest pause between two attempts to get a set that is not whole here yet
 SET_ATTEMPT_S = 30.0  # one attempt to get a set whole and decoded: far more than a loaded machine needs
 
@@ -183,6 +190,7 @@ class BattleService:
         self.battles: dict[bytes, BattleState] = {}
         self.secrets = BattleSecrets(node.home.root / "battle-secrets")
         self._pending_sets: dict[bytes, DjSet] = {}
+        self._auto_joins = KeyedTokenBuckets(AUTO_JOIN_BUDGET, tracked=1)
         self._tasks = BackgroundTasks("battles")
         self.listeners: list[Callable[[bytes, object], None]] = []
 
@@ -217,6 +225,15 @@ class BattleService:
         state.sealed = self.secrets.load_sealed(battle_id)
         me = self.node.public_key
         state.revealed = any(r.author == me for r in state.machine.reveals)
+        # A crash right after storing our commit (or reveal) may have kept it from ever leaving this node:
+        # say it again, or the others count us as absent and a second view of the battle forms.
+        mine = [e for e in stored if e.author == me and e.kind in (VerdictCommit.KIND, VerdictReveal.KIND)]
+        if mine and state.machine.phase not in (Phase.DONE, Phase.CANCELLED):
+            self._spawn(self._say_again(mine))
+
+    async def _say_again(self, envelopes: list[SignedEnvelope]) -> None:
+        for envelope in envelopes:
+            await self.node.publish_signed(envelope)
 
     async def close(self) -> None:
         await self._tasks.cancel_all()
@@ -359,17 +376,30 @@ class BattleService:
         if isinstance(message, BattleAnnounce):
             if envelope.content_id in self.battles:
                 return
+            me = self.node.public_key
+            mine = me in (envelope.author, message.opponent)
+            if not mine and not self._room_for_a_battle():
+                log.info(
+                    "battle %s from %s not followed: %d open battles already",
+                    envelope.content_id.hex()[:12],
+                    envelope.author_peer_id,
+                    MAX_OPEN_BATTLES,
+                )
+                return
             state = BattleState(BattleMachine(envelope))
             state.my_set = self._pending_sets.pop(envelope.content_id, None)
             self.battles[envelope.content_id] = state
             self._replay(envelope.content_id)
-            me = self.node.public_key
-            if (
-                me not in (envelope.author, message.opponent)
-                and self.auto_join
-                and _now_ms() < message.join_by
-            ):
-                await self.join(envelope.content_id)
+            if not mine and self.auto_join and _now_ms() < message.join_by:
+                if self._auto_joins.allow("auto_join", _now_ms()):
+                    await self.join(envelope.content_id)
+                else:
+                    log.info(
+                        "battle %s: not joined automatically (over the auto-join budget of %d, then %d an hour)",
+                        envelope.content_id.hex()[:12],
+                        int(AUTO_JOIN_BUDGET.burst),
+                        round(AUTO_JOIN_BUDGET.per_second * 3600),
+                    )
             elif me == message.opponent:
                 await self.node.join_topic(battle_topic(envelope.content_id))
             await self._handle(state, None)
@@ -386,6 +416,25 @@ class BattleService:
                     and any(t.content_id == envelope.content_id for t in known.machine.tracklists.values())
                 ):
                     self._spawn(self._keep_set(known.machine, message.stream.hex()))
+
+    def _room_for_a_battle(self) -> bool:
+        """Make room for one more battle someone else announced: forget the oldest finished battles beyond
+        MAX_FINISHED_BATTLES and open ones past their reveal deadline; False if MAX_OPEN_BATTLES remain."""
+        me = self.node.public_key
+        now = _now_ms()
+        finished, open_ = [], []
+        for battle_id, state in self.battles.items():
+            if state.machine.phase in (Phase.DONE, Phase.CANCELLED):
+                finished.append(battle_id)
+            elif me not in state.machine.djs.values():
+                if now > state.machine.spec.reveal_by and state.judging is None:
+                    finished.append(battle_id)  # over without a result here: nothing left to wait for
+                else:
+                    open_.append(battle_id)
+        finished.sort(key=lambda b: self.battles[b].machine.spec.reveal_by)
+        for battle_id in finished[: max(0, len(finished) - MAX_FINISHED_BATTLES + 1)]:
+            del self.battles[battle_id]
+        return len(open_) < MAX_OPEN_BATTLES
 
     async def _tick_forever(self) -> None:
         while True:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from djmesh.node.p2p.host import P2PHost
+from djmesh.node.p2p.port import Host
 
 # struct tcp_info (linux/tcp.h): tcpi_bytes_acked at byte 120, tcpi_bytes_received at 128 (Linux >= 4.1).
 _TCP_INFO_LEN = 136
@@ -85,8 +86,9 @@ def tcp_counts(sock: Any) -> tuple[int, int] | None:
     return int(acked), int(received)
 
 
-def traffic(host: P2PHost) -> Traffic:
-    inner = host._host
+def traffic(host: Host) -> Traffic:
+    """TCP byte counts per libp2p connection (none for a host that is not libp2p, e.g. simulated)."""
+    inner = host._host if isinstance(host, P2PHost) else None
     found: dict[int, tuple[int, int]] = {}
     if inner is not None:
         for conns in list(inner.get_network().connections.values()):
@@ -116,7 +118,9 @@ class Discovery:
         }
 
 
-def discovery_status(host: P2PHost) -> Discovery:
+def discovery_status(host: Host) -> Discovery:
+    if not isinstance(host, P2PHost):
+        return Discovery(0, 0, 0, 0, False)
     connected = {peer.peer_id for peer in host.peers()}
     bootstrap_ids = {addr.rsplit("/p2p/", 1)[-1] for addr in host._bootstrap if "/p2p/" in addr}
     state = host._discovery

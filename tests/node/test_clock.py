@@ -125,3 +125,27 @@ def test_runs_repeat_exactly() -> None:
         return out
 
     assert trace() == trace()
+
+
+def test_work_in_a_thread_costs_no_virtual_time() -> None:
+    """A judge decoding in a worker thread must not see deadlines pass while it computes."""
+
+    async def main() -> tuple[float, float, list[str]]:
+        loop = asyncio.get_running_loop()
+        order: list[str] = []
+
+        async def timer() -> None:
+            await asyncio.sleep(1.0)
+            order.append("timer")
+
+        pending = asyncio.ensure_future(timer())
+        start = loop.time()
+        await asyncio.to_thread(time.sleep, 0.3)  # real CPU or I/O in a thread
+        order.append("thread")
+        took = loop.time() - start
+        await pending
+        return took, loop.time() - start, order
+
+    took, total, order = run_virtual(main())
+    assert took < 0.01, f"the thread's 0.3 real seconds cost {took} virtual seconds"
+    assert order == ["thread", "timer"] and total == pytest.approx(1.0)

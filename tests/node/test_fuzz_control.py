@@ -15,9 +15,10 @@ from hypothesis import strategies as st
 
 from djmesh.node.control import METHODS, ControlServer
 from djmesh.node.http.listener import ListenerError, offer_sdp
+from tests.helpers.fuzz import examples as fuzz_examples
 from tests.helpers.network import make_node
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(600), pytest.mark.fuzz]
 
 TOKEN = "@token@"  # replaced by the server's token
 PARAMETERS = [
@@ -64,7 +65,7 @@ def draw(strategy: st.SearchStrategy[Any], count: int) -> list[Any]:
 
 
 async def test_any_control_request_gets_one_answer_and_no_internal_error(tmp_path: Path) -> None:
-    examples = draw(lines, 250)
+    examples = draw(lines, fuzz_examples(250))
     async with make_node(tmp_path, "node", []) as node, ControlServer(node) as server:
         for line in examples:
             answer = await server._handle(line.replace(TOKEN.encode(), server.token.encode()))
@@ -80,7 +81,9 @@ async def test_any_control_request_gets_one_answer_and_no_internal_error(tmp_pat
 
 
 def test_any_offer_body_is_an_sdp_or_a_listener_error() -> None:
-    for body in draw(json_values | st.fixed_dictionaries({"type": json_values, "sdp": json_values}), 200):
+    for body in draw(
+        json_values | st.fixed_dictionaries({"type": json_values, "sdp": json_values}), fuzz_examples(200)
+    ):
         try:
             assert isinstance(offer_sdp(body), str)
         except ListenerError as exc:

@@ -11,8 +11,9 @@ from pathlib import Path
 import nacl.signing
 import pytest
 
-from djmesh.node.store import MIGRATIONS, Store, StoreError
+from djmesh.node.store import MIGRATIONS, Store, StoreError, StoreFullError
 from djmesh.protocol import Follow, Post, sign
+from djmesh.protocol.topics import author_topic
 
 NOW = 1_790_000_000_000
 
@@ -155,3 +156,43 @@ def test_local_flags_subscriptions_and_crew_keys_persist(tmp_path: Path) -> None
         assert store.crew_keys(b"\x03" * 32) == {0: b"k" * 32}
         store.set_flag(b"\x01" * 32, "mute", on=False)
         assert store.flagged("mute") == set()
+
+
+def test_a_quota_prunes_the_oldest_messages_of_others_and_never_our_own(
+    tmp_path: Path, signing_key: nacl.signing.SigningKey, other_key: nacl.signing.SigningKey
+) -> None:
+    me = bytes(signing_key.verify_key)
+    mine = [sign(Post(f"mine {i}" + "x" * 400), signing_key, created_at_ms=NOW + i) for i in range(10)]
+    theirs = [sign(Post(f"theirs {i}" + "y" * 400), other_key, created_at_ms=NOW + i) for i in range(40)]
+    quota = sum(len(e.wire) for e in mine) + sum(len(e.wire) for e in theirs[:20])
+    with Store(tmp_path / "db.sqlite3", max_bytes=quota, keep_author=me) as store:
+        store.add_many(mine, received_at_ms=NOW)
+        for i, envelope in enumerate(theirs):
+            store.add(envelope, received_at_ms=NOW + 1 + i)
+        assert store.wire_bytes <= quota
+        assert all(e.content_id in store for e in mine), "a node's own messages are never pruned"
+        kept = [e for e in theirs if e.content_id in store]
+        assert kept == theirs[len(theirs) - len(kept) :], "the oldest received go first"
+        assert 0 < len(kept) < 20
+        # their topic rows went with them: history sync serves only what is still stored
+        assert store.by_topics([author_topic(bytes(other_key.verify_key))], limit=100) == kept
+    with Store(tmp_path / "db.sqlite3") as store:  # the byte count is rebuilt on opening
+        assert store.wire_bytes == sum(len(e.wire) for e in [*mine, *kept])
+
+
+def test_a_full_disk_refuses_new_messages_and_keeps_what_is_stored(
+    tmp_path: Path, signing_key: nacl.signing.SigningKey
+) -> None:
+    stored = [sign(Post(f"p{i}" + "z" * 1900), signing_key, created_at_ms=NOW + i) for i in range(20)]
+    with Store(tmp_path / "db.sqlite3") as store:
+        store.add_many(stored)
+        pages = store._db.execute("PRAGMA page_count").fetchone()[0]
+        store._db.execute(f"PRAGMA max_page_count = {pages}")  # SQLite's own "disk full" (SQLITE_FULL)
+        more = [sign(Post(f"q{i}" + "z" * 1900), signing_key, created_at_ms=NOW + 100 + i) for i in range(20)]
+        with pytest.raises(StoreFullError, match="full"):
+            store.add_many(more)
+        assert store.count() == 20 and all(e.content_id not in store for e in more)
+        assert [m.envelope for m in store.query(limit=100)] == sorted(stored, key=lambda e: -e.created_at_ms)
+        assert store.integrity_ok()
+        store._db.execute(f"PRAGMA max_page_count = {pages * 100}")  # space again
+        assert store.add_many(more) == 20

@@ -8,7 +8,7 @@ import contextlib
 
 import nacl.signing
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from djmesh.protocol import ProtocolError, cbor, decode_envelope, sign
@@ -16,10 +16,12 @@ from djmesh.protocol.envelope import SIGNING_CONTEXT
 from djmesh.protocol.messages import Post, all_kinds
 from djmesh.protocol.profiles import ProfileRequest, ProfileResponse
 from djmesh.protocol.sync import SyncRequest, SyncResponse
+from tests.helpers.fuzz import fuzz_settings
 
 NOW = 1_790_000_000_000
 KEY = nacl.signing.SigningKey(bytes(range(32)))
-FUZZ = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = fuzz_settings()
+pytestmark = pytest.mark.fuzz
 
 scalars = (
     st.none()

@@ -1,0 +1,376 @@
+"""Hostile load: how an honest node fares while hostile peers send the worst mix the limits allow.
+
+The honest node runs alone in a child process (real ``Node``, ``LiveService`` and ``BattleService`` on
+loopback), so its event loop carries only its own work; a ticker task there sleeps 1 ms in a loop and each
+tick's lateness is the loop's lag (what libp2p, gossip and playout wait). The parent process runs:
+
+- honest traffic: five authors the honest node follows, posting 4 messages/s each (20 msg/s in all), and a
+  DJ streaming a live sine to the honest node and two other listeners;
+- hostile peers (``hostile`` scenario only), each a bare libp2p host with its own key, all connected to the
+  honest node:
+  - a *flood*: a followed author posting 200 messages/s (the inbox allows 20 at once, then 5/s);
+  - *nested*: validly self-signed 64 KiB envelopes of deeply nested CBOR, on the battles topic, 50/s;
+  - *forged*: envelopes naming the honest authors with signatures that do not verify, 100/s;
+  - *invalid bundles*: a forged battle result (the winner flipped) under ever new content IDs, 20/s;
+  - *battle spam*: battle announcements from Sybil DJs, 20/s;
+  - *sync abuse*: history-sync requests for everything the honest node has, 20/s from each hostile host.
+
+A lying relay is not in the mix yet. Printed side by side: the ``quiet`` run (honest traffic only) and the
+``hostile`` run: event-loop lag p50/p99/max on the honest node, honest messages delivered, the listener's lost
+frames and longest gap, and what the honest node dropped, by reason.
+
+    .venv/bin/python bench/hostile.py               # 30 s per scenario
+    .venv/bin/python bench/hostile.py --seconds 20 --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import nacl.signing
+
+from djmesh.node.battle.service import BattleService
+from djmesh.node.live import LiveService
+from djmesh.node.live.errors import LiveError
+from djmesh.node.p2p import P2PHost
+from djmesh.protocol import Post, cbor, sign
+from djmesh.protocol.battle import BATTLES_TOPIC, BattleAnnounce, BattleResult, Rules
+from djmesh.protocol.committee import seed_commitment
+from djmesh.protocol.consensus import build_result
+from djmesh.protocol.envelope import SIGNING_CONTEXT
+from djmesh.protocol.peer_id import peer_id_from_public_key
+from djmesh.protocol.sync import SYNC_PROTOCOL_ID, SyncRequest
+from djmesh.protocol.topics import author_topic
+from tests.helpers.network import LOOPBACK, bootstrap_server, make_node, wait_until
+from tests.protocol.battle_helpers import MODEL, Battle, scores
+
+SOURCE = "lavfi:sine=frequency=440"
+AUTHORS = [f"author{i}" for i in range(5)]
+HONEST_RATE = 4.0  # messages/s per honest author: 20 msg/s in all
+HOSTILE = {"flood": 1, "nested": 2, "forged": 3, "bundles": 4, "spam": 5}  # attack -> key seed
+
+
+def key_of(name: str) -> nacl.signing.SigningKey:
+    """The deterministic key ``make_home`` gives a node of that name."""
+    return nacl.signing.SigningKey(name.encode().ljust(32, b"\0")[:32])
+
+
+def hostile_key(attack: str) -> nacl.signing.SigningKey:
+    return nacl.signing.SigningKey(bytes([HOSTILE[attack]]) * 32)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+# -- the honest node (child process) -----------------------------------------------------------------
+
+
+async def honest_node(root: Path, boot: list[str]) -> None:
+    node = make_node(root, "honest", boot)
+    async with node, LiveService(node) as live, BattleService(node, live, auto_join=True):
+        for name in AUTHORS:
+            await node.follow(peer_id_from_public_key(bytes(key_of(name).verify_key)))
+        await node.follow(peer_id_from_public_key(bytes(hostile_key("flood").verify_key)))
+        print(json.dumps({"addrs": node.listen_addrs, "peer_id": node.peer_id}), flush=True)
+        order = json.loads(await asyncio.to_thread(sys.stdin.readline))
+        lags: list[float] = []
+        stop = asyncio.Event()
+
+        async def ticker() -> None:
+            while not stop.is_set():
+                start = time.perf_counter()
+                await asyncio.sleep(0.001)
+                lags.append((time.perf_counter() - start) * 1000 - 1.0)
+
+        ticking = asyncio.ensure_future(ticker())
+        audio: dict[str, Any] = {}
+        started = time.perf_counter()
+        try:
+            stats = await live.listen(order["stream"], seconds=order["seconds"])
+            audio = {"lost_frames": stats.lost_frames, "played_frames": stats.played_frames}
+            audio["max_gap_ms"] = round(stats.max_gap_ms, 1)
+        except LiveError as exc:  # reported, not hidden: the honest node heard nothing
+            audio = {"audio_error": str(exc)}
+            await asyncio.sleep(max(0.0, order["seconds"] - (time.perf_counter() - started)))
+        await asyncio.sleep(3)  # the last honest posts in flight
+        stop.set()
+        await ticking
+        delivered = sum(
+            len(node.store.query(author=bytes(key_of(name).verify_key), kind="post", limit=100_000))
+            for name in AUTHORS
+        )
+        lags.sort()
+        print(
+            json.dumps(
+                {
+                    "lag_p50_ms": round(statistics.median(lags), 1),
+                    "lag_p99_ms": round(lags[int(len(lags) * 0.99)], 1),
+                    "lag_max_ms": round(lags[-1], 1),
+                    "delivered": delivered,
+                    **audio,
+                    "dropped": dict(sorted(node.dropped.items())),
+                }
+            ),
+            flush=True,
+        )
+
+
+# -- the hostile mix ---------------------------------------------------------------------------------
+
+
+def _nested(depth: int) -> cbor.CborValue:
+    return [0, 0] if depth == 0 else [_nested(depth - 1), _nested(depth - 1)]
+
+
+def _self_signed(key: nacl.signing.SigningKey, payload: cbor.CborValue, at: int) -> bytes:
+    unsigned = {"v": 1, "k": "post", "a": bytes(key.verify_key), "t": at, "p": payload}
+    return cbor.encode({**unsigned, "s": key.sign(SIGNING_CONTEXT + cbor.encode(unsigned)).signature})
+
+
+def _forged(victim: bytes, key: nacl.signing.SigningKey, at: int) -> bytes:
+    unsigned = {"v": 1, "k": "post", "a": victim, "t": at, "p": {"text": "forged"}}
+    return cbor.encode({**unsigned, "s": key.sign(SIGNING_CONTEXT + cbor.encode(unsigned)).signature})
+
+
+def _flipped_result() -> BattleResult:
+    battle = Battle(committee_size=4)
+    envelopes = battle.base()
+    for member in battle.members:
+        sealed = battle.seal(member, scores(800, 500))
+        envelopes += [battle.commit(member, sealed), battle.reveal(member, sealed)]
+    honest = build_result(envelopes)
+    return BattleResult(honest.battle, honest.messages, "b", honest.scores, honest.offences)
+
+
+async def _every(rate: float, seconds: float, send: Callable[[int], Awaitable[None]]) -> int:
+    """Call ``send(i)`` ``rate`` times a second for ``seconds``; returns how many were sent."""
+    start = time.perf_counter()
+    sent = 0
+    while (elapsed := time.perf_counter() - start) < seconds:
+        due = int(elapsed * rate) + 1
+        while sent < due:
+            with contextlib.suppress(Exception):
+                await send(sent)
+            sent += 1
+        await asyncio.sleep(min(0.05, 1 / rate))
+    return sent
+
+
+async def hostile_mix(
+    stack: contextlib.AsyncExitStack, honest: dict[str, Any], seconds: float
+) -> dict[str, asyncio.Future[int]]:
+    hosts: dict[str, P2PHost] = {}
+    for attack in HOSTILE:
+        host = await stack.enter_async_context(P2PHost(seed=bytes(hostile_key(attack)), listen=[LOOPBACK]))
+        hosts[attack] = host
+        for topic in (BATTLES_TOPIC, author_topic(bytes(hostile_key(attack).verify_key))):
+            await host.subscribe(topic, validator=lambda d, o: True, on_message=lambda d, o: None)
+        await host.connect(honest["addrs"][0])
+    nested_key = hostile_key("nested")
+    nested_payload: list[cbor.CborValue] = []
+    for depth in range(13, -1, -1):  # as many binary trees as fit the 64 KiB envelope limit
+        while len(_self_signed(nested_key, [*nested_payload, _nested(depth)], now_ms())) <= 64 * 1024:
+            nested_payload.append(_nested(depth))
+    flipped = _flipped_result()
+    victims = [bytes(key_of(name).verify_key) for name in AUTHORS]
+    sync_request = SyncRequest((*(author_topic(v) for v in victims), BATTLES_TOPIC), since_ms=0).encode()
+    flood_key, bundle_key = hostile_key("flood"), hostile_key("bundles")
+
+    async def flood(i: int) -> None:
+        await hosts["flood"].publish(
+            author_topic(bytes(flood_key.verify_key)),
+            sign(Post(f"flood {i}"), flood_key, created_at_ms=now_ms()).wire,
+        )
+
+    async def nested(i: int) -> None:
+        await hosts["nested"].publish(BATTLES_TOPIC, _self_signed(nested_key, nested_payload, now_ms() - i))
+
+    async def forged(i: int) -> None:
+        victim = victims[i % len(victims)]
+        await hosts["forged"].publish(author_topic(victim), _forged(victim, hostile_key("forged"), now_ms()))
+
+    async def bundles(i: int) -> None:
+        await hosts["bundles"].publish(
+            BATTLES_TOPIC, sign(flipped, bundle_key, created_at_ms=now_ms() - i).wire
+        )
+
+    async def spam(i: int) -> None:
+        sybil = nacl.signing.SigningKey(i.to_bytes(4, "big").ljust(32, b"\1"))
+        at = now_ms()
+        announce = BattleAnnounce(
+            opponent=bytes(sybil.verify_key),
+            rules=Rules.for_genre("house", model=MODEL, committee_size=4),
+            accept_by=at + 10_000,
+            join_by=at + 20_000,
+            start_at=at + 30_000,
+            commit_seconds=30,
+            reveal_seconds=30,
+            seed_commit=seed_commitment(bytes(32)),
+        )
+        await hosts["spam"].publish(BATTLES_TOPIC, sign(announce, hostile_key("spam"), created_at_ms=at).wire)
+
+    async def sync_abuse(i: int) -> None:
+        await asyncio.gather(
+            *(
+                h.request(honest["peer_id"], SYNC_PROTOCOL_ID, sync_request, timeout_s=5)
+                for h in hosts.values()
+            ),
+            return_exceptions=True,
+        )
+
+    return {
+        send.__name__: asyncio.ensure_future(_every(rate, seconds, send))
+        for rate, send in (
+            (200, flood),
+            (50, nested),
+            (100, forged),
+            (20, bundles),
+            (20, spam),
+            (20, sync_abuse),
+        )
+    }
+
+
+async def hostile_peers(honest: dict[str, Any], seconds: float) -> None:
+    """The hostile mix in a process of its own, so it neither slows nor is slowed by the honest senders."""
+    async with contextlib.AsyncExitStack() as stack:
+        attacks = await hostile_mix(stack, honest, seconds)
+        print(json.dumps({"started": True}), flush=True)
+        await asyncio.gather(*attacks.values(), return_exceptions=True)
+        print(json.dumps({attack: task.result() for attack, task in attacks.items()}), flush=True)
+
+
+# -- one scenario ------------------------------------------------------------------------------------
+
+
+def _spawn(stack: contextlib.ExitStack, *args: str) -> subprocess.Popen[str]:
+    child = subprocess.Popen(
+        [sys.executable, __file__, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    stack.callback(child.kill)
+    return child
+
+
+async def _line(child: subprocess.Popen[str]) -> Any:
+    assert child.stdout is not None
+    line = await asyncio.to_thread(child.stdout.readline)
+    if not line:
+        raise RuntimeError(f"{child.args[2:4]} stopped early (its log is above)")
+    return json.loads(line)
+
+
+async def scenario(name: str, seconds: float, root: Path) -> dict[str, Any]:
+    with contextlib.ExitStack() as children:
+        async with bootstrap_server() as boot, contextlib.AsyncExitStack() as stack:
+            return await _scenario(name, seconds, root, boot, children, stack)
+
+
+async def _scenario(
+    name: str,
+    seconds: float,
+    root: Path,
+    boot: list[str],
+    children: contextlib.ExitStack,
+    stack: contextlib.AsyncExitStack,
+) -> dict[str, Any]:
+    child = _spawn(children, "--role", "honest", "--root", str(root), "--boot", json.dumps(boot))
+    assert child.stdin is not None
+    honest = await _line(child)
+    dj_node = await stack.enter_async_context(make_node(root, "dj", boot))
+    dj = await stack.enter_async_context(LiveService(dj_node))
+    listeners = []
+    for index in (2, 3):
+        node = await stack.enter_async_context(make_node(root, f"listener{index}", boot))
+        listeners.append(await stack.enter_async_context(LiveService(node)))
+    authors = []
+    for author in AUTHORS:
+        authors.append(await stack.enter_async_context(make_node(root, author, boot)))
+    for node in [dj_node, *(live.node for live in listeners), *authors]:
+        await node.connect(honest["addrs"][0])
+    await wait_until(
+        lambda: all(a.host.mesh_peers(author_topic(a.public_key)) for a in authors), what="meshes"
+    )
+    stream_id = await dj.start_stream(SOURCE, title="hostile bench")
+    hostile = None
+    if name == "hostile":
+        hostile = _spawn(
+            children, "--role", "hostile", "--honest", json.dumps(honest), "--seconds", str(seconds + 5)
+        )
+        await _line(hostile)
+    child.stdin.write(json.dumps({"stream": stream_id, "seconds": seconds}) + "\n")
+    child.stdin.flush()
+    others = [asyncio.ensure_future(live.listen(stream_id, seconds=seconds)) for live in listeners]
+
+    async def honest_posts(author: Any) -> int:
+        return await _every(HONEST_RATE, seconds, lambda i: author.post(f"honest {i}"))
+
+    sent = sum(await asyncio.gather(*(honest_posts(a) for a in authors)))
+    report = await _line(child)
+    await asyncio.gather(*others, return_exceptions=True)
+    child.stdin.close()
+    child.wait(timeout=30)
+    hostile_sent = await _line(hostile) if hostile is not None else {}
+    return {"scenario": name, "honest_sent": sent, "hostile_sent": hostile_sent, **report}
+
+
+async def run(seconds: float, as_json: bool) -> None:
+    rows = []
+    for name in ("quiet", "hostile"):
+        with tempfile.TemporaryDirectory() as root:
+            rows.append(await scenario(name, seconds, Path(root)))
+    if as_json:
+        print(json.dumps({"seconds": seconds, "rows": rows}, indent=2))
+        return
+    print(f"{seconds:.0f} s per scenario; honest node alone in its own process")
+    print(
+        f"{'scenario':<9} {'lag p50':>8} {'lag p99':>8} {'lag max':>8} {'delivered':>12} {'lost fr':>8}"
+        f" {'max gap':>8}  dropped"
+    )
+    for row in rows:
+        delivered = f"{row['delivered']}/{row['honest_sent']}"
+        print(
+            f"{row['scenario']:<9} {row['lag_p50_ms']:>8} {row['lag_p99_ms']:>8} {row['lag_max_ms']:>8}"
+            f" {delivered:>12} {row.get('lost_frames', '-'):>8} {row.get('max_gap_ms', '-'):>8}  {row['dropped']}"
+        )
+        if "audio_error" in row:
+            print(f"  {row['scenario']}: the honest node heard nothing: {row['audio_error']}")
+    print(f"hostile messages sent: {rows[-1]['hostile_sent']}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--role", choices=["bench", "honest", "hostile"], default="bench", help=argparse.SUPPRESS
+    )
+    parser.add_argument("--root", help=argparse.SUPPRESS)
+    parser.add_argument("--boot", help=argparse.SUPPRESS)
+    parser.add_argument("--honest", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.role == "honest":
+        asyncio.run(honest_node(Path(args.root), json.loads(args.boot)))
+    elif args.role == "hostile":
+        asyncio.run(hostile_peers(json.loads(args.honest), args.seconds))
+    else:
+        asyncio.run(run(args.seconds, args.json))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,45 @@
+"""Anyone can announce battles: a flood of announcements is bounded in memory and in the joins it makes us send."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from djmesh.node.battle import service as battle_service
+from djmesh.node.battle.service import AUTO_JOIN_BUDGET, BattleService
+from djmesh.node.live.service import LiveService
+from djmesh.protocol.battle import BattleJoin
+from djmesh.protocol.envelope import sign
+from tests.helpers.network import bootstrap_server, make_node
+from tests.protocol.battle_helpers import Battle, key
+
+pytestmark = pytest.mark.timeout(240)
+
+
+async def test_an_announcement_flood_is_bounded_and_joins_stay_within_the_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(battle_service, "MAX_OPEN_BATTLES", 12)
+    now = int(time.time() * 1000)
+    # long over (reveal deadline passed, no result): never in the way of new battles
+    stale = [Battle(dj_a=key(5000 + i), dj_b=key(6000 + i), t0=now - 3_600_000 + i) for i in range(6)]
+    # announced by Sybils, joinable now
+    flood = [Battle(dj_a=key(7000 + i), dj_b=key(8000 + i), t0=now + i) for i in range(30)]
+    async with bootstrap_server() as boot:
+        node = make_node(tmp_path, "viewer", boot)
+        async with node:
+            node.store.add_many([b.announce for b in stale + flood])
+            challenger = key(9000)
+            # a battle this node is a DJ of is followed whatever the flood
+            own = Battle(dj_a=challenger, dj_b=node.identity.signing_key, t0=now + 100)
+            node.store.add(sign(own.spec, challenger, created_at_ms=own.t0))
+        async with node, LiveService(node) as live, BattleService(node, live, auto_join=True) as battles:
+            followed = set(battles.battles)
+            assert own.id in followed
+            flood_followed = [b for b in flood if b.id in followed]
+            assert len(flood_followed) == 12, "stale battles must not hold the room new ones need"
+            assert flood_followed == flood[:12], "the earliest announced are followed; later ones are logged"
+            joins = node.store.query(author=node.public_key, kind=BattleJoin.KIND, limit=100)
+            assert 0 < len({j.envelope.message.battle for j in joins}) <= AUTO_JOIN_BUDGET.burst

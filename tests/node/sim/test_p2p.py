@@ -1,0 +1,120 @@
+"""node/sim/p2p.py: real ``Node``s on the in-memory gossip network and virtual time."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from pathlib import Path
+
+import nacl.signing
+
+from djmesh.node.clock import now_ms, run_virtual
+from djmesh.node.node import Node, NodeOptions
+from djmesh.node.sim.network import LinkProfile, SimNetwork
+from djmesh.node.sim.p2p import CONNECTION_TIMEOUT_S, SimP2PHost, SimP2PNetwork
+from djmesh.protocol import Post, sign
+from djmesh.protocol.topics import author_topic
+from tests.helpers.network import make_home
+
+
+async def until(predicate: Callable[[], bool], *, virtual_s: float, what: str) -> None:
+    """Wait on virtual time (costs no real time); fail after ``virtual_s`` of it."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + virtual_s
+    while not predicate():
+        assert loop.time() < deadline, f"no {what} after {virtual_s} virtual seconds"
+        await asyncio.sleep(0.05)
+
+
+def nodes_on(root: Path, net: SimP2PNetwork, names: list[str], first: str | None = None) -> list[Node]:
+    boot = [net.address(first)] if first else []
+    return [
+        Node(
+            make_home(root, name), options=NodeOptions(host_factory=net.factory(), bootstrap=boot, listen=[])
+        )
+        for name in names
+    ]
+
+
+def test_posts_gossip_through_relays_and_forgeries_stop_at_the_first_hop(tmp_path: Path) -> None:
+    async def main() -> None:
+        net = SimP2PNetwork(SimNetwork(seed=1, profile=LinkProfile(latency_s=(0.02, 0.08))), seed=1)
+        async with contextlib.AsyncExitStack() as stack:
+            (hub,) = nodes_on(tmp_path, net, ["hub"])
+            await stack.enter_async_context(hub)
+            nodes = nodes_on(tmp_path, net, [f"n{i}" for i in range(12)], first=hub.peer_id)
+            for node in nodes:
+                await stack.enter_async_context(node)
+            alice, *others = nodes
+            for node in [hub, *others]:
+                await node.follow(alice.peer_id)
+            await asyncio.sleep(1)
+            started = asyncio.get_running_loop().time()
+            await alice.post("hello, simulated mesh")
+            await until(
+                lambda: all("hello, simulated mesh" in [i.text for i in n.feed()] for n in others),
+                virtual_s=5,
+                what="post everywhere",
+            )
+            took = asyncio.get_running_loop().time() - started
+            assert 0.02 <= took < 2, took  # a few path delays, not real time
+            # a forgery naming alice dies at the first hop, and the forwarder is scored down
+            mallory_key = nacl.signing.SigningKey(bytes(range(32)))
+            mallory = await stack.enter_async_context(SimP2PHost(net, bytes(mallory_key), []))
+            topic = author_topic(alice.public_key)
+            await mallory.subscribe(topic, lambda data, origin: True, lambda data, origin: None)
+            for node in others[:3]:
+                await mallory.connect(node.listen_addrs[0])
+            now = now_ms()  # the virtual wall clock
+            for i in range(10):
+                forged = sign(Post(f"forged {i}"), mallory_key, created_at_ms=now).wire
+                await mallory.publish(topic, forged.replace(bytes(mallory_key.verify_key), alice.public_key))
+            await asyncio.sleep(2)
+            assert all(not i.text.startswith("forged") for n in nodes for i in n.feed())
+            assert sum(n.dropped.get("BadSignatureError", 0) for n in others[:3]) >= 1
+            assert sum(sum(n.dropped.values()) for n in others[3:]) == 0, "never forwarded"
+            scores = [p.score for n in others[:3] for p in n.peers() if p.peer_id == mallory.peer_id]
+            assert scores == [] or max(s or 0.0 for s in scores) < 0
+
+    run_virtual(main())
+
+
+def test_a_partition_stops_gossip_and_history_sync_recovers_after_healing(tmp_path: Path) -> None:
+    async def main() -> None:
+        sim = SimNetwork(seed=2)
+        net = SimP2PNetwork(sim, seed=2)
+        async with contextlib.AsyncExitStack() as stack:
+            (hub,) = nodes_on(tmp_path, net, ["hub"])
+            await stack.enter_async_context(hub)
+            alice, bob = nodes_on(tmp_path, net, ["alice", "bob"], first=hub.peer_id)
+            for node in (alice, bob):
+                await stack.enter_async_context(node)
+            await bob.connect(alice.listen_addrs[0])
+            await bob.follow(alice.peer_id)
+            await hub.follow(alice.peer_id)
+            await asyncio.sleep(1)
+            # a short partition only delays: the connection holds and the post arrives after healing
+            sim.partition([alice.peer_id, hub.peer_id], [bob.peer_id])
+            await alice.post("said during a short partition")
+            await asyncio.sleep(5)
+            assert "said during a short partition" not in [i.text for i in bob.feed()]
+            sim.heal()
+            await until(
+                lambda: "said during a short partition" in [i.text for i in bob.feed()],
+                virtual_s=2,
+                what="the held-back post",
+            )
+            # one longer than the connection timeout closes the connection: what was in flight is lost
+            sim.partition([alice.peer_id, hub.peer_id], [bob.peer_id])
+            await alice.post("said during the partition")
+            await asyncio.sleep(CONNECTION_TIMEOUT_S + 5)
+            assert alice.peer_id not in {p.peer_id for p in bob.peers()}
+            sim.heal()
+            await asyncio.sleep(2)
+            assert "said during the partition" not in [i.text for i in bob.feed()]
+            await bob.connect(alice.listen_addrs[0])  # the cut connection is dialled again
+            assert await bob.sync() >= 1
+            assert "said during the partition" in [i.text for i in bob.feed()]
+
+    run_virtual(main())
