@@ -35,9 +35,10 @@ from web3.types import TxReceipt
 
 from djmesh.ledger.artifacts import load_artifact
 from djmesh.ledger.evm.chain import EvmChain
+from djmesh.ledger.evm.eip712 import Signature
 from djmesh.ledger.evm.errors import TransactionFailedError
 from djmesh.ledger.evm.sender import REVERTS, TxSender, revert_reason
-from djmesh.ledger.zk.gate import battle_tree
+from djmesh.ledger.zk.gate import battle_tree, gate_domain, sign_gate_battle
 from djmesh.ledger.zk.identity import Identity
 from djmesh.ledger.zk.merkle import MerkleTree
 from djmesh.ledger.zk.params import ZKEY_PATH
@@ -258,6 +259,17 @@ class AnonymousVotes:
         """The battle's terms in the gate, or None when the gate has no such battle."""
         return await self._call(self._battle, battle_id)
 
+    def sign_battle_terms(
+        self, battle_id: bytes, djs: Sequence[str], *, price_wei: int, ends_at: int, reward_bps: int = 0
+    ) -> Signature:
+        """This DJ's consent (its wallet key) to opening the battle in the gate with these terms."""
+        checksummed = [Web3.to_checksum_address(dj) for dj in djs]
+        if self.address not in checksummed:
+            raise AnonymousVoteError("only a DJ of the battle signs its gate terms")
+        domain = gate_domain(self.chain.chain_id, self.gate.address)
+        key = bytes(self.sender.account.key)
+        return sign_gate_battle(key, domain, battle_id, checksummed, price_wei, reward_bps, ends_at)
+
     async def create_battle(
         self,
         battle_id: bytes,
@@ -266,13 +278,23 @@ class AnonymousVotes:
         price_wei: int,
         ends_at: int,
         reward_bps: int = 0,
+        signatures: Sequence[Signature] = (),
     ) -> str:
-        """Open the battle in the gate (the organizer's node: DJ, announcer or demo); the tx hash.
+        """Open the battle in the gate (any node may submit it); the tx hash.
 
-        Choice i of a vote is ``djs[i]`` (DJ A first). ``ends_at`` is a chain timestamp (seconds).
+        Choice i of a vote is ``djs[i]`` (DJ A first); ``signatures[i]`` is DJ i's ``sign_battle_terms``
+        over the same terms (the gate refuses a battle its DJs did not sign, and one whose DJs are not
+        the escrow's for that battle ID). ``ends_at`` is a chain timestamp (seconds).
         """
+        if len(signatures) != len(djs):
+            raise AnonymousVoteError("the gate needs every DJ's signature over the battle's terms")
         call = self.gate.functions.create_battle(
-            battle_id, [Web3.to_checksum_address(dj) for dj in djs], price_wei, reward_bps, ends_at
+            battle_id,
+            [Web3.to_checksum_address(dj) for dj in djs],
+            price_wei,
+            reward_bps,
+            ends_at,
+            [sig.as_abi() for sig in signatures],
         )
         try:
             receipt = await self._call(self.sender.transact, call)
