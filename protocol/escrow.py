@@ -194,7 +194,7 @@ class EscrowMachine:
     first_result_ms: int | None = None
     attested: bytes | None = None  # the result hash we signed (once)
     pending: dict[bytes, AttestationHeld] = field(default_factory=dict)
-    valid: dict[tuple[bytes, str, tuple[str, ...]], dict[str, AttestationHeld]] = field(default_factory=dict)
+    valid: dict[tuple[str, bytes, tuple[str, ...]], dict[str, AttestationHeld]] = field(default_factory=dict)
     counted: set[bytes] = field(default_factory=set)
     dropped: dict[bytes, str] = field(default_factory=dict)
     statements: dict[str, dict[tuple[str, bytes, tuple[str, ...]], AttestationHeld]] = field(
@@ -394,7 +394,7 @@ class EscrowMachine:
                     actions.append(Report(first, second))
         if open_ and not entry.settled and entry.committee_agreed and self.committee is not None:
             needed = quorum(len(self.committee))
-            for (result_hash, winner, forfeits), group in self.valid.items():
+            for (winner, result_hash, forfeits), group in self.valid.items():
                 if len(group) >= needed and self._collects(winner) and self._ask("pay"):
                     ordered = tuple(group[s] for s in canonical(tuple(group)))
                     actions.append(Pay(result_hash, winner, forfeits, ordered))
