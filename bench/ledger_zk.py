@@ -61,7 +61,8 @@ def measure(proofs: int = 5, listeners: int = 8) -> dict[str, Any]:
     dj_keys = [bytes(provider.ethereum_tester.backend.account_keys[i].to_bytes()) for i in (1, 2)]
     domain = gate_domain(w3.eth.chain_id, gate.address)
     signatures = [
-        sign_gate_battle(k, domain, battle_id, accounts[1:3], price, 2_000, now + 86_400).as_abi() for k in dj_keys
+        sign_gate_battle(k, domain, battle_id, accounts[1:3], price, 2_000, now + 86_400).as_abi()
+        for k in dj_keys
     ]
     create = gate.functions.create_battle(battle_id, accounts[1:3], price, 2_000, now + 86_400, signatures)
     gas_of(create, accounts[0])

@@ -718,7 +718,9 @@ class BattleAttestation(BattleMessage):
         if len(signature) != 65 or signature[64] not in (27, 28):
             raise InvalidPayloadError("signature: expected 65 bytes r || s || v, v 27 or 28")
         forfeits = payload.get("forfeits", [])
-        if "forfeits" in payload and (not isinstance(forfeits, list) or not 0 < len(forfeits) <= MAX_COMMITTEE):
+        if not isinstance(forfeits, list) or (
+            "forfeits" in payload and not 0 < len(forfeits) <= MAX_COMMITTEE
+        ):
             raise InvalidPayloadError(f"forfeits: expected 1 to {MAX_COMMITTEE} EVM addresses when present")
         if not all(isinstance(a, bytes) and len(a) == 20 for a in forfeits):
             raise InvalidPayloadError("forfeits: every item must be a 20-byte EVM address")

@@ -24,7 +24,6 @@ from djmesh.ledger.zk.params import POSEIDON_EVM_PATH, VERIFICATION_KEY_PATH
 from djmesh.ledger.zk.prover import ListenProof, prove
 from djmesh.ledger.zk.signals import Action, claim_signal, scope, vote_signal
 
-
 NO_ESCROW = "0x" + "00" * 20
 GATE_BATTLE_TYPEHASH = keccak(
     b"GateBattle(bytes32 battleId,address[] djs,uint256 price,uint256 rewardBps,uint256 endsAt)"
@@ -46,7 +45,13 @@ def gate_battle_digest(
 
 
 def sign_gate_battle(
-    private_key: bytes, domain: Domain, battle_id: bytes, djs: list[str], price: int, reward_bps: int, ends_at: int
+    private_key: bytes,
+    domain: Domain,
+    battle_id: bytes,
+    djs: list[str],
+    price: int,
+    reward_bps: int,
+    ends_at: int,
 ) -> Signature:
     """A DJ's consent to the gate battle's terms (its wallet key)."""
     return sign_digest(private_key, gate_battle_digest(domain, battle_id, djs, price, reward_bps, ends_at))

@@ -263,7 +263,7 @@ class AnonymousVotes:
         self, battle_id: bytes, djs: Sequence[str], *, price_wei: int, ends_at: int, reward_bps: int = 0
     ) -> Signature:
         """This DJ's consent (its wallet key) to opening the battle in the gate with these terms."""
-        checksummed = [Web3.to_checksum_address(dj) for dj in djs]
+        checksummed = [str(Web3.to_checksum_address(dj)) for dj in djs]
         if self.address not in checksummed:
             raise AnonymousVoteError("only a DJ of the battle signs its gate terms")
         domain = gate_domain(self.chain.chain_id, self.gate.address)

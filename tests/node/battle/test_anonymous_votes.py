@@ -134,7 +134,9 @@ async def open_battle(gate: Gate, organizer: AnonymousVotes) -> bytes:
     djs = [Account.from_key(k).address for k in gate.chain.dev_keys[3:5]]
     ends_at = gate.chain.timestamp() + 3600
     domain = gate_domain(gate.chain.chain_id, gate.address)
-    signatures = [sign_gate_battle(k, domain, battle_id, djs, PRICE, 0, ends_at) for k in gate.chain.dev_keys[3:5]]
+    signatures = [
+        sign_gate_battle(k, domain, battle_id, djs, PRICE, 0, ends_at) for k in gate.chain.dev_keys[3:5]
+    ]
     await organizer.create_battle(battle_id, djs, price_wei=PRICE, ends_at=ends_at, signatures=signatures)
     return battle_id
 
