@@ -244,6 +244,20 @@ class EscrowMachine:
         return min(times) if times else None
 
     @property
+    def busy(self) -> bool:
+        """Whether a fresh entry may unlock a step soon (read the chain often), rather than only the
+        deadline (read it now and then)."""
+        entry = self.entry
+        if entry is None:
+            return self.joined or self.committee is not None
+        if self.joined and entry.seat_bond > 0 and entry.bond == 0 and not entry.committee_fixed:
+            return True
+        if self._may_attest() and self.results and not entry.committee_agreed:
+            return True
+        needed = quorum(len(self.committee)) if self.committee else 0
+        return not entry.settled and any(len(group) >= needed for group in self.valid.values())
+
+    @property
     def finished(self) -> bool:
         """Nothing left for this node to do here (no more chain reads needed)."""
         entry = self.entry

@@ -91,8 +91,9 @@ log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 POLL_S = 0.5
-#: how often a battle's escrow entry is read while this node has something to do there
+#: how often a battle's escrow entry is read while a step waits on it, and otherwise (for the deadline)
 ENTRY_POLL_S = 1.0
+IDLE_ENTRY_POLL_S = 5.0
 AGREE_ATTEMPTS = 3
 
 
@@ -122,6 +123,7 @@ class EscrowBattleState:
     release_tx: str | None = None
     reports: list[str] = field(default_factory=list)  # equivocation report transactions
     involved: bool = False  # we staked, opened, joined or sit on the committee: read the entry
+    staked: bool = False  # we may hold a stake (a DJ, or we staked)
     next_read: float = 0.0
 
     @property
@@ -375,7 +377,9 @@ class BattleEscrowService:
         except LedgerError as exc:
             raise NodeError(f"stake refused: {exc}") from exc
         if (state := self.states.get(battle_id)) is not None:
-            state.involved = True  # we follow the entry from now on, to refund after the deadline
+            state.involved = state.staked = (
+                True  # we follow the entry from now on, to refund after the deadline
+            )
         return _tx_hex(receipt["transactionHash"])
 
     sponsor = stake
@@ -434,7 +438,7 @@ class BattleEscrowService:
             settle_ms=int(self.settle_s * 1000),
         )
         state = EscrowBattleState(battle_id, spec, {"a": stored.envelope.author, "b": spec.opponent}, machine)
-        state.involved = self.address in djs.values()
+        state.involved = state.staked = self.address in djs.values()
         self.states[battle_id] = state
         return state
 
@@ -527,7 +531,7 @@ class BattleEscrowService:
         self._drawn(state)
         machine = state.machine
         if state.involved and not machine.finished and time.monotonic() >= state.next_read:
-            state.next_read = time.monotonic() + ENTRY_POLL_S
+            state.next_read = time.monotonic() + (ENTRY_POLL_S if machine.busy else IDLE_ENTRY_POLL_S)
             entry = await self._call(self._read_entry, state)
             if entry is not None:
                 self._feed(state, entry)
@@ -562,8 +566,8 @@ class BattleEscrowService:
             seat_bond=entry.seat_bond,
             committee_fixed=entry.committee_size > 0,
             committee_agreed=agreed,
-            stake=self.escrow.stake_of(state.battle_id, self.address),
-            bond=self.escrow.bond_of(state.battle_id, self.address),
+            stake=self.escrow.stake_of(state.battle_id, self.address) if state.staked else 0,
+            bond=self.escrow.bond_of(state.battle_id, self.address) if state.machine.joined else 0,
         )
 
     # -- carrying out the machine's actions -------------------------------------------------------
