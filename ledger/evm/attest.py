@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 from djmesh.ledger.evm.eip712 import Domain
 from djmesh.ledger.evm.errors import LedgerError
-from djmesh.ledger.evm.escrow import Attestation, EscrowBattle, sign_result
+from djmesh.ledger.evm.escrow import Attestation, EscrowBattle, committee_hash, sign_result
 from djmesh.protocol.consensus import Result, forfeiting_members, verify_result
 from djmesh.protocol.errors import ProtocolError
 
@@ -38,13 +38,21 @@ def attest_bundle(
 ) -> Attestation:
     """Verify ``bundle`` (a signed battle_result) and sign the payout it justifies, naming as forfeits
     the bound addresses (``member_address``: member key -> address) of the members whose offences burn
-    their seat bond."""
+    their seat bond. Only once both DJs fixed a committee on chain; given ``member_address``, only when
+    that committee is the result's (members attest the committee the DJs agreed, nothing else)."""
     try:
         result = verify_result(bundle)
     except ProtocolError as exc:
         raise LedgerError(f"will not attest an invalid result: {exc}") from exc
     if result.battle_id != battle.battle_id:
         raise LedgerError("the result is for another battle than this escrow entry")
+    if battle.committee_size == 0:
+        raise LedgerError("the DJs have not agreed on a committee on chain")
+    if member_address is not None:
+        if any(m not in member_address for m in result.committee):
+            raise LedgerError("a member of the result's committee has no known EVM address")
+        if committee_hash(member_address[m] for m in result.committee) != battle.committee_hash:
+            raise LedgerError("the committee the DJs agreed on chain is not the result's")
     winner = battle.winner_address(result.winner)
     forfeits = forfeit_addresses(result, member_address)
     return sign_result(private_key, domain, battle.battle_id, winner, result.result_hash, forfeits)

@@ -128,6 +128,13 @@ def committee_order(committee: Iterable[str]) -> list[str]:
     return sorted(members, key=lambda m: int(m, 16))
 
 
+def committee_hash(committee: Iterable[str]) -> bytes:
+    """keccak256(abi_encode(address[])) of the canonical list, as the contract stores it."""
+    members = committee_order(committee)
+    encoded = (32).to_bytes(32, "big") + len(members).to_bytes(32, "big")
+    return keccak(encoded + b"".join(address_word(m) for m in members))
+
+
 class Escrow:
     def __init__(self, chain: EvmChain, address: str, sender: TxSender | None = None) -> None:
         self.chain = chain
@@ -246,10 +253,7 @@ class Escrow:
 
     def committee_hash(self, committee: Sequence[str]) -> bytes:
         """keccak256(abi_encode(address[])) of the canonical list, as the contract stores it."""
-        members = committee_order(committee)
-        encoded = (32).to_bytes(32, "big") + len(members).to_bytes(32, "big")
-        encoded += b"".join(address_word(m) for m in members)
-        return keccak(encoded)
+        return committee_hash(committee)
 
 
 def _check32(value: bytes, what: str) -> None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pytest
 from eth_account import Account
 
-from djmesh.ledger.evm import TransactionFailedError, TxSender, attest_bundle, sign_result
+from djmesh.ledger.evm import LedgerError, TransactionFailedError, TxSender, attest_bundle, sign_result
 from djmesh.ledger.evm.escrow import Attestation, Escrow, committee_order
 from djmesh.protocol.consensus import build_result, verify_result
 from djmesh.protocol.envelope import sign
@@ -223,3 +223,20 @@ def test_a_battle_without_a_seat_bond_refuses_bonds(evm: Evm) -> None:
     evm.escrow(DJ_A).open(battle_id, evm.address(DJ_B), evm.chain.timestamp() + 600)
     with pytest.raises(TransactionFailedError, match="asks no seat bond"):
         evm.escrow(SPONSOR).post_bond(battle_id, 1)
+
+
+def test_members_attest_only_the_committee_the_djs_agreed_on_chain(bonded: Bonded) -> None:
+    b, evm = bonded, bonded.evm
+    bundle = b.bundle()
+    with pytest.raises(LedgerError, match="not agreed on a committee"):
+        b.attest(bundle, [0])
+    for n in range(4):
+        b.member(n).post_bond(b.battle_id, BOND)
+    # the DJs fix another list (one member swapped for a bonded outsider): members refuse to attest
+    stranger = escrow_of(evm, member_key(9))
+    stranger.post_bond(b.battle_id, BOND)
+    other = committee_order([*b.committee[:3], address(member_key(9))])
+    evm.escrow(DJ_A).agree_committee(b.battle_id, other)
+    evm.escrow(DJ_B).agree_committee(b.battle_id, other)
+    with pytest.raises(LedgerError, match="not the result's"):
+        b.attest(bundle, [0])
