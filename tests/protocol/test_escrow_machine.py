@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import hashlib
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from djmesh.protocol.consensus import Result, build_result, verify_result
 from djmesh.protocol.envelope import sign
 from djmesh.protocol.escrow import (
@@ -46,6 +49,11 @@ def result_of(battle: Battle, *, silent: int | None = None, unrevealed: int | No
         if n not in (silent, unrevealed):
             envelopes.append(battle.reveal(m, sealed))
     return verify_result(sign(build_result(envelopes), key(999), created_at_ms=battle.spec.reveal_by).wire)
+
+
+_BATTLE = Battle(committee_size=4)
+#: built once (verifying a bundle costs milliseconds): the full result and a thinner bundle of it
+RESULTS = (result_of(_BATTLE), result_of(_BATTLE, unrevealed=2))
 
 
 class Scene:
@@ -235,3 +243,32 @@ def test_an_unseated_candidate_takes_its_bond_back_once_the_committee_is_fixed()
     s.feed(s.drawn())
     actions = s.feed(s.entry(bond=SEAT_BOND))
     assert actions == [ReleaseBond(tuple(address(n) for n in range(4)))]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(order=st.permutations(range(8)), repeats=st.lists(st.integers(0, 7), max_size=6))
+def test_any_order_or_duplication_of_events_pays_the_honest_statement_once(
+    order: list[int], repeats: list[int]
+) -> None:
+    s = Scene(collect=True)
+    result, thin = RESULTS
+    honest = [s.attestation(n, result) for n in range(4)]
+    events: list[object] = [
+        s.drawn(),
+        s.entry(),
+        ResultHeld(result),
+        ResultHeld(thin),
+        *honest[:3],
+        s.attestation(3, result, winner=DJ_B),  # member 3 lies as well as (below) telling the truth
+    ]
+    sequence = [events[i] for i in order] + [events[i] for i in repeats] + [honest[3], Tick()]
+    pays: list[object] = []
+    reports: list[object] = []
+    for event in sequence:
+        actions = s.feed(event, 10)
+        pays += of(Pay, actions)
+        reports += of(Report, actions)
+    assert len(pays) == 1
+    assert (pays[0].result_hash, pays[0].winner, pays[0].forfeits) == (result.result_hash, DJ_A, ())  # type: ignore[attr-defined]
+    assert len(pays[0].attestations) >= 3  # type: ignore[attr-defined]
+    assert [(r.first.signer, r.second.signer) for r in reports] == [(address(3), address(3))]  # type: ignore[attr-defined]
