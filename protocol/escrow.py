@@ -33,6 +33,8 @@ MAX_RESULTS = 64
 MAX_PENDING = 256
 MAX_DROPPED = 1024
 MAX_STATEMENTS_PER_SIGNER = 2  # the second different one is already the proof
+#: a transaction that failed is asked for again no sooner than this
+RETRY_MS = 10_000
 
 
 # ---- events -----------------------------------------------------------------------------------------
@@ -204,6 +206,9 @@ class EscrowMachine:
     joined: bool = False
     in_flight: set[str] = field(default_factory=set)  # transactions asked for and not reported back
     done: set[str] = field(default_factory=set)  # transactions that went through
+    failed_at: dict[str, int] = field(default_factory=dict)  # transactions that failed, when
+
+    _now_ms: int = 0
 
     # ---- the interface ----------------------------------------------------------------------------
 
@@ -227,6 +232,8 @@ class EscrowMachine:
             self.in_flight.discard(event.action)
             if event.ok:
                 self.done.add(event.action)
+            else:
+                self.failed_at[event.action] = now_ms
         if self.committee is not None:
             for held in list(self.pending.values()):
                 self._remember(held)
@@ -241,6 +248,7 @@ class EscrowMachine:
             times.append(self.first_result_ms + self.settle_ms)
         if self.pending:
             times.append(self.reveal_by_ms + BUNDLE_GRACE_MS + 1)
+        times += [at + RETRY_MS for action, at in self.failed_at.items() if action not in self.done]
         return min(times) if times else None
 
     @property
@@ -382,10 +390,14 @@ class EscrowMachine:
     def _ask(self, action: str) -> bool:
         if action in self.in_flight or action in self.done:
             return False
+        failed = self.failed_at.get(action)
+        if failed is not None and self._now_ms < failed + RETRY_MS:
+            return False
         self.in_flight.add(action)
         return True
 
     def _steps(self, now_ms: int) -> list[EscrowAction]:
+        self._now_ms = now_ms
         actions: list[EscrowAction] = self._attest(now_ms)
         entry = self.entry
         if entry is None:

@@ -473,15 +473,15 @@ class BattleEscrowService:
                 self._feed(state, self._held(state, envelope, message))
 
     def _on_result(self, state: EscrowBattleState, envelope: SignedEnvelope) -> None:
+        self._drawn(state)
+        if state.machine.committee is None:
+            return  # read again from the store once the committee is drawn (``_drawn``)
         try:
             result = verify_bundle_envelope(envelope)
         except ProtocolError:
             return  # the battle service logs and refuses it
-        battle = self.battles.battles.get(state.battle_id)
-        if battle is None or result.committee != battle.machine.committee():
-            return  # not the committee this node drew
-        self._drawn(state)
-        self._feed(state, ResultHeld(result))
+        if result.committee == state.machine.committee:  # only the committee this node drew
+            self._feed(state, ResultHeld(result))
 
     def _held(
         self, state: EscrowBattleState, envelope: SignedEnvelope, m: BattleAttestation
@@ -503,10 +503,15 @@ class BattleEscrowService:
         members = battle.machine.committee() if battle is not None else ()
         if not members:
             return
-        with contextlib.suppress(NodeError):
+        try:
             state.committee = self._map_committee(state, members)
-            state.involved = state.involved or self.node.public_key in members
-            self._feed(state, Drawn(members, dict(state.member_address)))
+        except NodeError:
+            return  # bindings still arriving
+        state.involved = state.involved or self.node.public_key in members
+        self._feed(state, Drawn(members, dict(state.member_address)))
+        topic = battle_topic(state.battle_id)
+        for stored in self.node.store.by_topics([topic], kinds=(BattleResult.KIND,), limit=256):
+            self._on_result(state, stored)
 
     def _on_action(self, battle_id: bytes, action: object) -> None:
         if not isinstance(action, JudgeNow):
