@@ -696,13 +696,21 @@ class BattleEscrowService:
         state = self._state(battle_id)
         if state is None:
             return members
-        entry = await self._call(self.escrow.battle, battle_id)
-        if entry is None or entry.seat_bond == 0:
-            return members
         bound = {m: self.wallet_of(m) for m in members}
-        bonds = await self._call(
-            lambda: {m: self.escrow.bond_of(battle_id, a) for m, a in bound.items() if a is not None}
-        )
+
+        def read() -> dict[bytes, int] | None:
+            entry = self.escrow.battle(battle_id)
+            if entry is None or entry.seat_bond == 0:
+                return None
+            return {m: self.escrow.bond_of(battle_id, a) for m, a in bound.items() if a is not None}
+
+        try:
+            bonds = await self._call(read)
+        except Exception as exc:  # a chain node down must not cost the battle its roster
+            log.warning("battle %s: cannot read seat bonds (%r): roster left as is", _short(battle_id), exc)
+            return members
+        if bonds is None:
+            return members
         kept = tuple(m for m in members if bonds.get(m, 0) > 0)
         if len(kept) < len(members):
             log.info("battle %s: %d joined viewer(s) posted no seat bond: not on our roster",
