@@ -11,6 +11,9 @@ EVM rules, so anvil or a public chain charge the same for the same call. Measure
   refunds the listener, deletes the channel).
 - escrow_payout_gas: BattleEscrow.payout, 4-member committee (f = 1) with 3 signatures; other
   committee sizes in escrow_payout_gas_by_committee.
+- seat bonds (seat_bond_figures): post_bond, agree_committee checking every member's bond, payout
+  burning one forfeited bond, report_equivocation (two ecrecovers and a burn), release_bond; and
+  ListenGate.create_battle checking both DJs' signatures and the escrow's DJs.
 - voucher_sign_us / voucher_verify_us: median µs to sign a voucher (EIP-712 digest + secp256k1) and
   to check one (recover the signer), as djmesh does it; the *_eth_account_us fields are the same
   with eth_account's generic typed-data API, the reference a user would otherwise pick.
@@ -124,6 +127,77 @@ def escrow_figures(sizes: tuple[int, ...] = (4, 7, 10)) -> dict[str, Any]:
     return {"escrow_payout_gas": by_size[str(sizes[0])], "escrow_payout_gas_by_committee": by_size, **other}
 
 
+def seat_bond_figures(sizes: tuple[int, ...] = (4, 7, 10)) -> dict[str, Any]:
+    """Gas of the seat-bond calls: post_bond, agree_committee with every member bonded, payout burning
+    one forfeit, report_equivocation, release_bond; and ListenGate.create_battle with the DJs' signatures."""
+    from eth_account import Account
+
+    from djmesh.ledger.evm import EvmChain, TxSender, deploy_contracts, quorum, sign_result
+    from djmesh.ledger.evm.escrow import Escrow
+    from djmesh.ledger.zk.gate import deploy_gate, gate_domain, sign_gate_battle
+
+    chain = EvmChain.in_process()
+    bank = TxSender(chain, Account.from_key(chain.dev_keys[0]))
+    contracts = deploy_contracts(bank)
+
+    def escrow(key: bytes) -> Escrow:
+        return Escrow(chain, contracts.escrow, TxSender(chain, Account.from_key(key)))
+
+    dj_a, dj_b, reporter = (escrow(chain.dev_keys[i]) for i in (1, 2, 3))
+    a_address, b_address = (Account.from_key(chain.dev_keys[i]).address for i in (1, 2))
+    bond = ETH // 10
+    figures: dict[str, Any] = {}
+    agree: dict[str, int] = {}
+    payout: dict[str, int] = {}
+    for n in sizes:
+        battle_id = hashlib.sha256(b"bench bonded battle %d" % n).digest()
+        keys = [hashlib.sha256(b"bench bonded member %d %d" % (n, i)).digest() for i in range(n)]
+        members = [Account.from_key(k).address for k in keys]
+        for member in members:
+            bank.transact(to=member, value=ETH)
+        dj_a.open(battle_id, b_address, chain.timestamp() + 3600, ETH, seat_bond=bond)
+        posted = [int(escrow(k).post_bond(battle_id, bond)["gasUsed"]) for k in keys]
+        figures.setdefault("escrow_post_bond_gas", max(posted))
+        dj_a.agree_committee(battle_id, members)
+        agree[str(n)] = int(dj_b.agree_committee(battle_id, members)["gasUsed"])
+        result_hash = hashlib.sha256(b"bundle").digest()
+        forfeit = sorted(members, key=lambda m: int(m, 16))[-1:]
+        signers = [k for k, m in zip(keys, members, strict=True) if m not in forfeit][: quorum(n)]
+        attestations = [
+            sign_result(k, reporter.domain, battle_id, a_address, result_hash, forfeit) for k in signers
+        ]
+        payout[str(n)] = int(
+            reporter.payout(battle_id, a_address, result_hash, members, attestations)["gasUsed"]
+        )
+        if n == sizes[0]:
+            second = sign_result(
+                signers[0], reporter.domain, battle_id, b_address, hashlib.sha256(b"x").digest()
+            )
+            receipt = reporter.report_equivocation(attestations[0], second)
+            figures["escrow_report_equivocation_gas"] = int(receipt["gasUsed"])
+            chain.advance_time(3601)
+            figures["escrow_release_bond_gas"] = int(escrow(signers[1]).release_bond(battle_id)["gasUsed"])
+    figures["escrow_agree_committee_bonded_gas_by_committee"] = agree
+    figures["escrow_payout_one_forfeit_gas_by_committee"] = payout
+
+    gate = deploy_gate(bank, escrow=contracts.escrow)
+    battle_id = hashlib.sha256(b"bench gate battle").digest()
+    ends_at = chain.timestamp() + 3600
+    dj_a.open(battle_id, b_address, ends_at)
+    djs = [a_address, b_address]
+    domain = gate_domain(chain.chain_id, gate)
+    signatures = [
+        sign_gate_battle(chain.dev_keys[i], domain, battle_id, djs, 10**15, 0, ends_at).as_abi()
+        for i in (1, 2)
+    ]
+    from djmesh.ledger.artifacts import load_artifact
+
+    contract = chain.w3.eth.contract(address=gate, abi=load_artifact("ListenGate").abi)
+    call = contract.functions.create_battle(battle_id, djs, 10**15, 0, ends_at, signatures)
+    figures["gate_create_battle_gas"] = int(bank.transact(call)["gasUsed"])
+    return figures
+
+
 def voucher_figures() -> dict[str, Any]:
     from eth_account import Account
     from eth_account.messages import encode_typed_data
@@ -176,6 +250,7 @@ FIGURES: tuple[Callable[[], dict[str, Any]], ...] = (
     zk_figures,
     channel_figures,
     escrow_figures,
+    seat_bond_figures,
     voucher_figures,
 )
 HEADLINE = (
@@ -209,6 +284,13 @@ def _text(figures: dict[str, Any]) -> str:
         lines.append(f"{key:<22} {shown:>12}   {anchors.get(key, '')}")
     lines.append(
         f"escrow payout gas by committee size (3f+1 -> 2f+1 signatures): {figures['escrow_payout_gas_by_committee']}"
+    )
+    lines.append(
+        f"seat bonds: post_bond {figures['escrow_post_bond_gas']:,}, report_equivocation "
+        f"{figures['escrow_report_equivocation_gas']:,}, release_bond {figures['escrow_release_bond_gas']:,}; "
+        f"agree_committee (all bonded) {figures['escrow_agree_committee_bonded_gas_by_committee']}; "
+        f"payout burning one forfeit {figures['escrow_payout_one_forfeit_gas_by_committee']}; "
+        f"ListenGate.create_battle with 2 DJ signatures {figures['gate_create_battle_gas']:,}"
     )
     return "\n".join(lines)
 

@@ -33,7 +33,7 @@ def measure(proofs: int = 5, listeners: int = 8) -> dict[str, Any]:
     from web3 import EthereumTesterProvider, Web3
 
     from djmesh.ledger.zk import groth16
-    from djmesh.ledger.zk.gate import deploy, prove_vote
+    from djmesh.ledger.zk.gate import deploy, gate_domain, prove_vote, sign_gate_battle
     from djmesh.ledger.zk.identity import Identity
     from djmesh.ledger.zk.merkle import MerkleTree
     from djmesh.ledger.zk.params import VERIFICATION_KEY_PATH
@@ -57,7 +57,15 @@ def measure(proofs: int = 5, listeners: int = 8) -> dict[str, Any]:
 
     battle_id, price = b"\x42" * 32, 10**15
     now = int(w3.eth.get_block("latest")["timestamp"])
-    gas_of(gate.functions.create_battle(battle_id, accounts[1:3], price, 2_000, now + 86_400), accounts[0])
+    provider: Any = w3.provider
+    dj_keys = [bytes(provider.ethereum_tester.backend.account_keys[i].to_bytes()) for i in (1, 2)]
+    domain = gate_domain(w3.eth.chain_id, gate.address)
+    signatures = [
+        sign_gate_battle(k, domain, battle_id, accounts[1:3], price, 2_000, now + 86_400).as_abi()
+        for k in dj_keys
+    ]
+    create = gate.functions.create_battle(battle_id, accounts[1:3], price, 2_000, now + 86_400, signatures)
+    gas_of(create, accounts[0])
     identities = [Identity.generate() for _ in range(listeners)]
     register_gas = [
         gas_of(gate.functions.register(battle_id, i.commitment, price), accounts[3 + n % 4], price)

@@ -102,7 +102,7 @@ class DemoLedger:
         bank = TxSender(chain, Account.from_key(_seed("evm", "bank")))
         await asyncio.to_thread(_fund_bank, chain, bank.address)
         contracts = await asyncio.to_thread(deploy_contracts, bank)
-        gate = await asyncio.to_thread(deploy_gate, bank)
+        gate = await asyncio.to_thread(lambda: deploy_gate(bank, escrow=contracts.escrow))
         return cls(chain, bank, contracts, gate, LiteSVMBackend(), rpc or "in-process py-evm (eth-tester)")
 
     @contextlib.asynccontextmanager
@@ -137,11 +137,18 @@ class DemoLedger:
     async def open_voting(
         self, battle_id: bytes, organizer: str, dj_names: tuple[str, str], voters: list[str]
     ) -> None:
-        """The organizer opens the battle in ListenGate; each voter pays a listen unit and registers."""
+        """Both DJs sign the gate battle's terms, the organizer opens it in ListenGate; each voter pays a
+        listen unit and registers."""
         gate = self._votes(organizer)
         ends_at = await asyncio.to_thread(self.chain.timestamp) + VOTING_WINDOW_S
         djs = [self.money[name].account.address for name in dj_names]
-        await gate.create_battle(battle_id, djs, price_wei=LISTEN_UNIT_WEI, ends_at=ends_at)
+        signatures = [
+            self._votes(name).sign_battle_terms(battle_id, djs, price_wei=LISTEN_UNIT_WEI, ends_at=ends_at)
+            for name in dj_names
+        ]
+        await gate.create_battle(
+            battle_id, djs, price_wei=LISTEN_UNIT_WEI, ends_at=ends_at, signatures=signatures
+        )
         await asyncio.gather(
             *(self._votes(name).register(battle_id, max_price_wei=LISTEN_UNIT_WEI) for name in voters)
         )

@@ -680,28 +680,34 @@ class BattleResult(BattleMessage):
 @register
 @dataclass(frozen=True)
 class BattleAttestation(BattleMessage):
-    """A committee member's EIP-712 signature of Result(battleId, winner, resultHash) for the escrow.
+    """A committee member's EIP-712 signature of Result(battleId, winner, resultHash, forfeits) for the escrow.
 
     ``result`` is the canonical result hash of the result the member checked
     (``consensus.Result.result_hash``: the same for every bundle of that result), ``winner`` the EVM
-    address of the side it names (from the escrow entry), ``signature`` 65 bytes r || s || v by the
-    member's bound EVM key. Not evidence of the result: the chain counts these, the tally does not.
+    address of the side it names (from the escrow entry), ``forfeits`` the ascending EVM addresses of the
+    members whose offences burn their seat bond (absent when none), ``signature`` 65 bytes r || s || v by
+    the member's bound EVM key. Not evidence of the result: the chain counts these, the tally does not.
+    Self-contained, so anyone can recover its signer and show two of one member's to the escrow.
     """
 
     KIND: ClassVar[str] = "battle_attestation"
-    FIELDS: ClassVar[frozenset[str]] = frozenset({"battle", "result", "winner", "signature"})
+    FIELDS: ClassVar[frozenset[str]] = frozenset({"battle", "result", "winner", "signature", "forfeits"})
 
     result: bytes
     winner: bytes
     signature: bytes
+    forfeits: tuple[bytes, ...] = ()
 
     def to_payload(self) -> dict[str, CborValue]:
-        return {
+        payload: dict[str, CborValue] = {
             "battle": self.battle,
             "result": self.result,
             "winner": self.winner,
             "signature": self.signature,
         }
+        if self.forfeits:
+            payload["forfeits"] = list(self.forfeits)
+        return payload
 
     @classmethod
     def from_payload(cls, payload: schema.Payload) -> Self:
@@ -711,11 +717,22 @@ class BattleAttestation(BattleMessage):
         signature = schema.blob(payload, "signature", max_bytes=65)
         if len(signature) != 65 or signature[64] not in (27, 28):
             raise InvalidPayloadError("signature: expected 65 bytes r || s || v, v 27 or 28")
+        forfeits = payload.get("forfeits", [])
+        if not isinstance(forfeits, list) or (
+            "forfeits" in payload and not 0 < len(forfeits) <= MAX_COMMITTEE
+        ):
+            raise InvalidPayloadError(f"forfeits: expected 1 to {MAX_COMMITTEE} EVM addresses when present")
+        if not all(isinstance(a, bytes) and len(a) == 20 for a in forfeits):
+            raise InvalidPayloadError("forfeits: every item must be a 20-byte EVM address")
+        ordered = tuple(a for a in forfeits if isinstance(a, bytes))
+        if any(x >= y for x, y in itertools.pairwise(ordered)):  # 20 bytes each: byte order is numeric order
+            raise InvalidPayloadError("forfeits: addresses must be ascending and distinct")
         return cls(
             battle=schema.required_digest(payload, "battle"),
             result=schema.required_digest(payload, "result"),
             winner=winner,
             signature=signature,
+            forfeits=ordered,
         )
 
 

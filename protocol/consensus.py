@@ -64,6 +64,11 @@ RESULT_CONTEXT = b"djmesh/result/v1\x00"
 #: winner, is an outlier
 OUTLIER_CENTI = 150
 OUTLIER_CRITERION_CENTI = 300
+#: offences that burn a member's seat bond (escrow battles): what a member chose to do, or did not do,
+#: that costs the quorum or copies others. Not ``outlier`` (the medians already outvote it, and an honest
+#: member whose stream arrived damaged would be punished), not ``late_*`` (a slow link, not a choice) and
+#: not ``wrong_model``.
+FORFEITING_OFFENCES = frozenset({"no_reveal", "double_sign", "bad_reveal", "early_reveal"})
 
 
 class InvalidResultError(ProtocolError):
@@ -550,6 +555,11 @@ class Result:
         }
 
 
+def forfeiting_members(offences: Iterable[Offence]) -> tuple[bytes, ...]:
+    """The members whose offences burn their seat bond (sorted, each once)."""
+    return tuple(sorted({o.peer for o in offences if o.kind in FORFEITING_OFFENCES}))
+
+
 def preference(r: Result) -> tuple[int, int, bytes]:
     """Which of a battle's verified results counts (smallest first): a DJ's own withdrawal, then a judged
     result, then a forfeit for absence; then the most counted verdicts (a publisher may leave reveals
@@ -630,6 +640,7 @@ def verify_result(data: bytes) -> Result:
 
 
 __all__ = [
+    "FORFEITING_OFFENCES",
     "InvalidResultError",
     "MalformedMessageError",
     "Offence",
@@ -641,6 +652,7 @@ __all__ = [
     "build_result",
     "commitment",
     "commitments_closed_at",
+    "forfeiting_members",
     "preference",
     "reveals_open_at",
     "seal_verdict",

@@ -12,7 +12,14 @@
      `reward_bps` share of it is held and paid back as one equal reward per listen unit (claimed
      anonymously after the battle); the rest goes in equal parts to the battle's DJs (pulled with
      `withdraw`). Pools are derived from the number of registrations, so registering writes no balances.
+     Battle IDs are public once announced, so creating one is not first come, first served: every DJ of
+     `dj_list` signs the terms (EIP-712 GateBattle), and a gate deployed with a BattleEscrow takes only the
+     two DJs the escrow holds for that ID (DJ A opens the escrow entry before the ID is published).
 """
+
+interface Escrow:
+    def djs_of(battle_id: bytes32) -> (address, address): view
+
 
 DEPTH: constant(uint256) = 16
 MAX_DJS: constant(uint256) = 8
@@ -26,6 +33,20 @@ ACTION_CLAIM: constant(uint256) = 2
 EC_ADD: constant(address) = 0x0000000000000000000000000000000000000006
 EC_MUL: constant(address) = 0x0000000000000000000000000000000000000007
 EC_PAIRING: constant(address) = 0x0000000000000000000000000000000000000008
+# secp256k1 group order / 2: signatures with a higher s are the malleable twin and are refused
+HALF_N: constant(uint256) = 57896044618658097711785492504343953926418782139537452191302581570759080747168
+DOMAIN_TYPEHASH: constant(bytes32) = keccak256(
+    "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
+)
+GATE_BATTLE_TYPEHASH: constant(bytes32) = keccak256(
+    "GateBattle(bytes32 battleId,address[] djs,uint256 price,uint256 rewardBps,uint256 endsAt)"
+)
+
+
+struct Signature:
+    v: uint8
+    r: bytes32
+    s: bytes32
 
 
 struct Battle:
@@ -72,6 +93,8 @@ event Withdrawn:
 
 
 HASHER: public(immutable(address))
+ESCROW: public(immutable(address))
+DOMAIN_SEPARATOR: public(immutable(bytes32))
 VK_ALPHA: immutable(uint256[2])
 VK_BETA: immutable(uint256[4])
 VK_GAMMA: immutable(uint256[4])
@@ -94,6 +117,7 @@ withdrawn: public(HashMap[bytes32, HashMap[address, uint256]])
 @deploy
 def __init__(
     hasher: address,
+    escrow: address,
     alpha: uint256[2],
     beta: uint256[4],
     gamma: uint256[4],
@@ -101,6 +125,10 @@ def __init__(
     ic: uint256[2 * (N_PUBLIC + 1)],
 ):
     HASHER = hasher
+    ESCROW = escrow
+    DOMAIN_SEPARATOR = keccak256(
+        abi_encode(DOMAIN_TYPEHASH, keccak256("djmesh ListenGate"), keccak256("1"), chain.id, self)
+    )
     VK_ALPHA = alpha
     VK_BETA = beta
     VK_GAMMA = gamma
@@ -121,13 +149,58 @@ def _hash(left: uint256, right: uint256) -> uint256:
     return convert(out, uint256)
 
 
+@view
+@internal
+def _battle_digest(
+    battle_id: bytes32, dj_list: DynArray[address, MAX_DJS], price: uint256, reward_bps: uint256, ends_at: uint256
+) -> bytes32:
+    djs_hash: bytes32 = keccak256(slice(abi_encode(dj_list), 64, 32 * len(dj_list)))
+    struct_hash: bytes32 = keccak256(
+        abi_encode(GATE_BATTLE_TYPEHASH, battle_id, djs_hash, price, reward_bps, ends_at)
+    )
+    return keccak256(concat(b"\x19\x01", DOMAIN_SEPARATOR, struct_hash))
+
+
+@view
 @external
-def create_battle(battle_id: bytes32, dj_list: DynArray[address, MAX_DJS], price: uint256, reward_bps: uint256, ends_at: uint256):
+def battle_digest(
+    battle_id: bytes32, dj_list: DynArray[address, MAX_DJS], price: uint256, reward_bps: uint256, ends_at: uint256
+) -> bytes32:
     """
-    @notice Open a battle for paid listens. Choice i of a vote is DJ i of `dj_list`.
+    @notice The EIP-712 digest each DJ signs to let a battle be created with these terms.
+    """
+    return self._battle_digest(battle_id, dj_list, price, reward_bps, ends_at)
+
+
+@external
+def create_battle(
+    battle_id: bytes32,
+    dj_list: DynArray[address, MAX_DJS],
+    price: uint256,
+    reward_bps: uint256,
+    ends_at: uint256,
+    signatures: DynArray[Signature, MAX_DJS],
+):
+    """
+    @notice Open a battle for paid listens. Choice i of a vote is DJ i of `dj_list`; signature i is DJ i's
+            over GateBattle(battleId, djs, price, rewardBps, endsAt). Anyone may submit it.
     """
     assert self.battles[battle_id].organizer == empty(address), "battle exists"
     assert len(dj_list) >= 2, "need two DJs or more"
+    assert len(signatures) == len(dj_list), "one signature per DJ"
+    if ESCROW != empty(address):
+        dj_a: address = empty(address)
+        dj_b: address = empty(address)
+        dj_a, dj_b = staticcall Escrow(ESCROW).djs_of(battle_id)
+        assert dj_a != empty(address), "the battle is not open in the escrow"
+        assert len(dj_list) == 2 and dj_list[0] == dj_a and dj_list[1] == dj_b, "not the escrow's DJs"
+    digest: bytes32 = self._battle_digest(battle_id, dj_list, price, reward_bps, ends_at)
+    for i: uint256 in range(MAX_DJS):
+        if i == len(dj_list):
+            break
+        sig: Signature = signatures[i]
+        assert convert(sig.s, uint256) <= HALF_N, "malleable signature"
+        assert ecrecover(digest, sig.v, sig.r, sig.s) == dj_list[i], "a DJ did not sign these terms"
     assert reward_bps <= 10000, "reward_bps above 100%"
     assert ends_at > block.timestamp, "ends in the past"
     assert price > 0, "price is zero"

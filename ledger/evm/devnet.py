@@ -172,7 +172,9 @@ def run_devnet(
     with starter as (chain, accounts):
         deployer = TxSender(chain, Account.from_key(accounts[0].private_key))
         contracts = deploy_contracts(deployer)
-        listen_gate = deploy_gate(deployer)  # trusting the TEST-ONLY proving key (ledger/zk/README.md)
+        listen_gate = deploy_gate(
+            deployer, escrow=contracts.escrow
+        )  # trusting the TEST-ONLY proving key (ledger/zk/README.md)
         funded = []
         for address in dict.fromkeys(to_checksum_address(a) for a in fund):
             deployer.transact(to=address, value=fund_wei)

@@ -6,10 +6,11 @@ battle's tree from the chain, proves with snarkjs bound to a relayer's address, 
 that relayer over ``/djmesh/vote-relay/1.0.0`` (request/response, not gossip: gossip is signed and
 published by its author). The result is read back from the chain, not taken from the relayer.
 
-Relayer side: answers ``info`` with its EVM address, and for a ``vote`` refuses what would fail before
-spending gas (known nullifier, then an ``eth_call`` of the very transaction it would send, which checks
-the root, the proof, the choice and the deadline), then sends it from its own wallet. Every failure is
-an answer (``refused``, with ``retry`` when another relayer may do better), never a crash.
+Relayer side: the rules are ``protocol/vote_relay.py``'s ``RelayMachine`` (rate, shape, known
+nullifiers, claims); this module carries its chain steps: the preflight (gas money, then an ``eth_call``
+of the very transaction it would send, which checks the root, the proof, the choice and the deadline),
+the send from its own wallet, and watching the transaction. Every failure is an answer (``refused``,
+with ``retry`` when another relayer may do better), never a crash.
 
 Every chain call blocks, so it runs in a worker thread (``asyncio.to_thread``); so does snarkjs.
 """
@@ -17,10 +18,10 @@ Every chain call blocks, so it runs in a worker thread (``asyncio.to_thread``); 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import os
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,9 +36,10 @@ from web3.types import TxReceipt
 
 from djmesh.ledger.artifacts import load_artifact
 from djmesh.ledger.evm.chain import EvmChain
+from djmesh.ledger.evm.eip712 import Signature
 from djmesh.ledger.evm.errors import TransactionFailedError
 from djmesh.ledger.evm.sender import REVERTS, TxSender, revert_reason
-from djmesh.ledger.zk.gate import battle_tree
+from djmesh.ledger.zk.gate import battle_tree, gate_domain, sign_gate_battle
 from djmesh.ledger.zk.identity import Identity
 from djmesh.ledger.zk.merkle import MerkleTree
 from djmesh.ledger.zk.params import ZKEY_PATH
@@ -49,19 +51,30 @@ from djmesh.node.p2p import P2PError
 from djmesh.node.tasks import BackgroundTasks
 from djmesh.protocol.errors import ProtocolError
 from djmesh.protocol.ratelimit import RateLimit
+from djmesh.protocol.vote_relay import (
+    Logged,
+    Preflight,
+    Preflighted,
+    RelayAction,
+    RelayMachine,
+    Reply,
+    Request,
+    Submit,
+    Submitted,
+    TxFailed,
+    Watch,
+)
 from djmesh.protocol.votes import (
     MAX_RELAY_REPLY_BYTES,
     MAX_RELAY_REQUEST_BYTES,
     VOTE_RELAY_PROTOCOL_ID,
     InfoRequest,
     RelayInfo,
-    RelayLimiter,
     RelayRefused,
     RelayReply,
     VoteRequest,
     VoteSubmitted,
     decode_reply,
-    decode_request,
 )
 
 log = logging.getLogger(__name__)
@@ -69,12 +82,12 @@ _T = TypeVar("_T")
 
 #: gas a relayer must be able to pay before it accepts a vote (a vote costs ~277k; TxSender adds 20%)
 VOTE_GAS_BUDGET = 400_000
-#: nullifiers a relayer remembers (submitted or seen spent) so it refuses them without a chain call
-REMEMBERED_NULLIFIERS = 100_000
 #: what a chain node failing (not a contract refusing) raises
 CHAIN_FAILURES: tuple[type[Exception], ...] = (Web3Exception, requests.RequestException, OSError, ValueError)
 #: what waiting for a receipt raises when the transaction did not land
 WAIT_FAILURES: tuple[type[Exception], ...] = (TransactionFailedError, *CHAIN_FAILURES)
+#: what sending a transaction raises when it was not sent (refused by the node, or the node failed)
+SEND_FAILURES: tuple[type[Exception], ...] = (TransactionFailedError, *CHAIN_FAILURES)
 
 
 class AnonymousVoteError(NodeError):
@@ -199,12 +212,10 @@ class AnonymousVotes:
         self.info_timeout_s = info_timeout_s
         self.vote_timeout_s = vote_timeout_s
         self.zkey = zkey
-        self._limiter = RelayLimiter(rate_limit)
-        self._nullifiers: OrderedDict[int, None] = OrderedDict()  # relayed or seen spent
+        info = RelayInfo(self.address, chain.chain_id, str(self.gate.address))
+        self._relay = RelayMachine(info, rate_limit, serving=False)
+        self._request_ids = itertools.count(1)
         self._tasks = BackgroundTasks("anonymous votes")
-        self._serving = False
-        self.relayed_count = 0
-        self.refused: dict[str, int] = {}  # relayer side: refusals by reason
 
     async def __aenter__(self) -> AnonymousVotes:
         await self.start()
@@ -215,14 +226,23 @@ class AnonymousVotes:
 
     async def start(self) -> None:
         if self.relay:
-            self._serving = True
+            self._relay.serving = True
             self.node.host.set_request_handler(
                 VOTE_RELAY_PROTOCOL_ID, self._serve, max_request_bytes=MAX_RELAY_REQUEST_BYTES
             )
 
     async def close(self) -> None:
-        self._serving = False  # the host keeps the handler until it stops; it now refuses politely
+        self._relay.stop()  # the host keeps the handler until it stops; it now refuses politely
         await self._tasks.cancel_all()
+
+    @property
+    def relayed_count(self) -> int:
+        return self._relay.relayed_count
+
+    @property
+    def refused(self) -> dict[str, int]:
+        """Relayer side: refusals by reason."""
+        return self._relay.refused
 
     @property
     def address(self) -> str:
@@ -258,6 +278,17 @@ class AnonymousVotes:
         """The battle's terms in the gate, or None when the gate has no such battle."""
         return await self._call(self._battle, battle_id)
 
+    def sign_battle_terms(
+        self, battle_id: bytes, djs: Sequence[str], *, price_wei: int, ends_at: int, reward_bps: int = 0
+    ) -> Signature:
+        """This DJ's consent (its wallet key) to opening the battle in the gate with these terms."""
+        checksummed = [str(Web3.to_checksum_address(dj)) for dj in djs]
+        if self.address not in checksummed:
+            raise AnonymousVoteError("only a DJ of the battle signs its gate terms")
+        domain = gate_domain(self.chain.chain_id, self.gate.address)
+        key = bytes(self.sender.account.key)
+        return sign_gate_battle(key, domain, battle_id, checksummed, price_wei, reward_bps, ends_at)
+
     async def create_battle(
         self,
         battle_id: bytes,
@@ -266,13 +297,23 @@ class AnonymousVotes:
         price_wei: int,
         ends_at: int,
         reward_bps: int = 0,
+        signatures: Sequence[Signature] = (),
     ) -> str:
-        """Open the battle in the gate (the organizer's node: DJ, announcer or demo); the tx hash.
+        """Open the battle in the gate (any node may submit it); the tx hash.
 
-        Choice i of a vote is ``djs[i]`` (DJ A first). ``ends_at`` is a chain timestamp (seconds).
+        Choice i of a vote is ``djs[i]`` (DJ A first); ``signatures[i]`` is DJ i's ``sign_battle_terms``
+        over the same terms (the gate refuses a battle its DJs did not sign, and one whose DJs are not
+        the escrow's for that battle ID). ``ends_at`` is a chain timestamp (seconds).
         """
+        if len(signatures) != len(djs):
+            raise AnonymousVoteError("the gate needs every DJ's signature over the battle's terms")
         call = self.gate.functions.create_battle(
-            battle_id, [Web3.to_checksum_address(dj) for dj in djs], price_wei, reward_bps, ends_at
+            battle_id,
+            [Web3.to_checksum_address(dj) for dj in djs],
+            price_wei,
+            reward_bps,
+            ends_at,
+            [sig.as_abi() for sig in signatures],
         )
         try:
             receipt = await self._call(self.sender.transact, call)
@@ -515,80 +556,69 @@ class AnonymousVotes:
 
     # ---- relayer ---------------------------------------------------------------------------------
 
-    def _refuse(self, reason: str, *, retry: bool) -> RelayRefused:
-        kind = reason.split(":", 1)[0]
-        self.refused[kind] = self.refused.get(kind, 0) + 1
-        return RelayRefused.because(reason, retry=retry)
-
     async def _serve(self, data: bytes, peer: str) -> bytes:
+        request_id = next(self._request_ids)
         try:
-            reply = await self._answer(data, peer)
+            reply = await self._answer(request_id, data, peer)
         except Exception as exc:  # an answer in every case: a peer must never learn to crash us
             log.warning("vote relay request from %s failed: %r", _short(peer), exc)
-            reply = self._refuse(f"relayer error: {type(exc).__name__}", retry=True)
+            self._relay.abandon(request_id)
+            reply = RelayRefused.because(f"relayer error: {type(exc).__name__}", retry=True)
         return reply.encode()
 
-    async def _answer(self, data: bytes, peer: str) -> RelayReply:
-        if not self._serving:
-            return self._refuse("relay stopped", retry=True)
-        if not self._limiter.allow(peer, int(time.monotonic() * 1000)):
-            log.info("vote relay request from %s refused: over its rate", _short(peer))
-            return self._refuse("rate limited: too many requests from this peer", retry=True)
-        try:
-            request = decode_request(data)
-        except ProtocolError as exc:
-            log.info("malformed vote relay request from %s: %s", _short(peer), exc)
-            return self._refuse(f"malformed request: {exc}", retry=False)
-        if isinstance(request, InfoRequest):
-            return RelayInfo(self.address, self.chain.chain_id, str(self.gate.address))
-        return await self._relay_vote(request, peer)
+    async def _answer(self, request_id: int, data: bytes, peer: str) -> RelayReply:
+        """Carry out the machine's steps for one request until it replies."""
+        actions = self._relay.handle(Request(request_id, peer, data), int(time.monotonic() * 1000))
+        while True:
+            following: list[RelayAction] = []
+            for action in actions:
+                if isinstance(action, Reply):
+                    return action.reply
+                if isinstance(action, Logged):
+                    log.info("%s", action.text)
+                elif isinstance(action, Watch):
+                    self._tasks.spawn(self._watch(action.tx_hash, action.nullifier))
+                elif isinstance(action, Preflight):
+                    following += self._step(await self._preflight_step(action))
+                elif isinstance(action, Submit):
+                    following += self._step(await self._submit_step(action))
+            if not following:
+                raise RuntimeError("the relay machine gave no answer")
+            actions = following
 
-    def _remember(self, nullifier: int) -> None:
-        self._nullifiers[nullifier] = None
-        self._nullifiers.move_to_end(nullifier)
-        while len(self._nullifiers) > REMEMBERED_NULLIFIERS:
-            self._nullifiers.popitem(last=False)
+    def _step(self, event: Preflighted | Submitted | TxFailed) -> list[RelayAction]:
+        return self._relay.handle(event, int(time.monotonic() * 1000))
 
-    async def _relay_vote(self, request: VoteRequest, peer: str) -> RelayReply:
-        nullifier = request.nullifier
-        if nullifier in self._nullifiers:
-            return self._refuse("nullifier already used", retry=False)
-        self._remember(nullifier)  # claimed now, so a concurrent copy of this vote is refused too
-        keep = False
+    async def _preflight_step(self, action: Preflight) -> Preflighted:
         try:
-            refusal = await self._call(self._preflight, request)
-            if refusal is not None:
-                keep = refusal.reason == "nullifier already used"
-                return refusal
-            call = self.gate.functions.vote(
-                request.battle_id, request.choice, request.root, nullifier, list(request.proof)
-            )
-            try:
-                tx_hash = await self._call(self.sender.submit, call)
-            except TransactionFailedError as exc:
-                return self._refuse(f"relayer could not send: {exc}", retry=True)
-            keep = True
+            refusal = await self._call(self._preflight, action.request)
         except CHAIN_FAILURES as exc:
             log.warning("vote relay: chain node failed: %r", exc)
-            return self._refuse("relayer's chain node failed", retry=True)
-        finally:
-            if not keep:
-                self._nullifiers.pop(nullifier, None)
-        self.relayed_count += 1
-        log.info(
-            "relayed a vote in %s for %s (tx 0x%s)", request.battle_id.hex()[:12], _short(peer), tx_hash.hex()
-        )
-        self._tasks.spawn(self._watch(tx_hash, nullifier))
-        return VoteSubmitted(tx_hash, nullifier)
+            return Preflighted(action.request_id, "relayer's chain node failed", retry=True)
+        if refusal is None:
+            return Preflighted(action.request_id, None)
+        return Preflighted(action.request_id, refusal[0], retry=refusal[1])
 
-    def _preflight(self, request: VoteRequest) -> RelayRefused | None:
-        """Everything that would make the transaction fail, checked without spending gas."""
+    async def _submit_step(self, action: Submit) -> Submitted:
+        request = action.request
+        call = self.gate.functions.vote(
+            request.battle_id, request.choice, request.root, request.nullifier, list(request.proof)
+        )
+        try:
+            tx_hash = await self._call(self.sender.submit, call)
+        except SEND_FAILURES as exc:
+            return Submitted(action.request_id, None, str(exc))
+        return Submitted(action.request_id, tx_hash)
+
+    def _preflight(self, request: VoteRequest) -> tuple[str, bool] | None:
+        """Everything that would make the transaction fail, checked without spending gas: None, or the
+        reason and whether another relayer may do better."""
         gate = self.gate.functions
         if gate.nullifier_used(request.nullifier).call():
-            return self._refuse("nullifier already used", retry=False)
+            return "nullifier already used", False
         w3 = self.chain.w3
         if self.chain.balance(self.address) < VOTE_GAS_BUDGET * int(w3.eth.gas_price):
-            return self._refuse("relayer has too little ETH for gas", retry=True)
+            return "relayer has too little ETH for gas", True
         call = gate.vote(
             request.battle_id, request.choice, request.root, request.nullifier, list(request.proof)
         )
@@ -602,17 +632,19 @@ class AnonymousVotes:
                 and "revert" not in str(exc)
             ):
                 raise  # the chain node failed, the vote was not judged
-            return self._refuse(reason, retry=False)
+            return reason, False
         return None
 
     async def _watch(self, tx_hash: bytes, nullifier: int) -> None:
-        """Forget a nullifier whose transaction failed, so the listener can use another relayer."""
+        """Tell the machine when a relayed transaction failed, so the listener can use another relayer."""
         try:
             await self._call(self.chain.wait, tx_hash)
         except WAIT_FAILURES as exc:
             log.warning("relayed vote 0x%s failed: %s", tx_hash.hex(), exc)
-            if not await self._call(self.gate.functions.nullifier_used(nullifier).call):
-                self._nullifiers.pop(nullifier, None)
+            unused = not await self._call(self.gate.functions.nullifier_used(nullifier).call)
+            for action in self._step(TxFailed(nullifier, unused)):
+                if isinstance(action, Logged):
+                    log.info("%s", action.text)
 
     # ---- reports ---------------------------------------------------------------------------------
 

@@ -1,18 +1,20 @@
-"""A battle's prize escrow, node side: stakes, the committee's addresses, attestations, payout, refunds.
+"""A battle's prize escrow, node side: it carries chain calls, bytes and clocks for ``protocol/escrow.py``.
 
 Money never passes through djmesh: it moves between the peers' wallets and the BattleEscrow contract
-(ledger/evm). This service does, on each node, the part of the flow that node is responsible for:
+(ledger/evm). The rules (what a member attests, which attestations count, when to pay, whom to report
+for equivocation, when stakes and seat bonds go back) live in ``EscrowMachine``; this service feeds it
+what the chain and the mesh say and carries out what it asks:
 
 - every node publishes its ``wallet_binding`` (EVM address, proved by that key) on its author topic,
-  and again on a battle's topic when it joins an escrow battle, so the DJs can map the committee;
-- DJ A opens the escrow entry (with a stake) before it publishes the announcement that names it;
-  DJ B checks the entry and stakes before accepting; anyone may sponsor;
+  and again on a battle's topic when it joins an escrow battle, so the DJs can map the committee; a
+  viewer joining a battle that asks a seat bond posts it;
+- DJ A opens the escrow entry (with a stake and the seat bond it asks) before it publishes the
+  announcement that names it; DJ B checks the entry and stakes before accepting; anyone may sponsor;
+  when a seat bond is asked, a DJ's roster keeps only viewers who posted it;
 - once the committee is fixed (``JudgeNow``), each DJ maps the members to their bound addresses and
   proposes that list on chain; a member without a binding means no payout (logged), only refunds;
-- after the result, each committee member checks the bundle (``attest_bundle``) and publishes a
-  ``battle_attestation``; the collector (the winning DJ by default) keeps the valid ones, drops
-  forged or wrong ones with a logged reason, and submits the payout at 2f+1;
-- after the deadline without a payout, each staker's node takes its stake back.
+- the machine's actions become transactions and publications: ``Attest`` a signed
+  ``battle_attestation``, ``Pay``/``Report``/``Refund``/``PostBond``/``ReleaseBond`` escrow calls.
 
 Chain calls block (web3), so they run in ``asyncio.to_thread``.
 """
@@ -29,11 +31,18 @@ from typing import Any, TypeVar
 
 from eth_utils.address import to_checksum_address
 
-from djmesh.ledger.evm.attest import attest_bundle
 from djmesh.ledger.evm.chain import EvmChain
 from djmesh.ledger.evm.eip712 import Signature, recover_signer
-from djmesh.ledger.evm.errors import LedgerError, TransactionFailedError
-from djmesh.ledger.evm.escrow import Attestation, Escrow, EscrowBattle, committee_order, quorum, result_digest
+from djmesh.ledger.evm.errors import LedgerError
+from djmesh.ledger.evm.escrow import (
+    Attestation,
+    Escrow,
+    EscrowBattle,
+    committee_order,
+    quorum,
+    result_digest,
+    sign_result,
+)
 from djmesh.ledger.evm.sender import TxSender
 from djmesh.node.battle.service import BattleService, DjSet
 from djmesh.node.clock import now_ms as _now_ms
@@ -52,9 +61,28 @@ from djmesh.protocol.battle import (
     Rules,
     battle_topic,
 )
-from djmesh.protocol.consensus import Result, best_result, verify_bundle_envelope
+from djmesh.protocol.consensus import verify_bundle_envelope
 from djmesh.protocol.envelope import SignedEnvelope
 from djmesh.protocol.errors import ProtocolError
+from djmesh.protocol.escrow import (
+    Attest,
+    AttestationHeld,
+    Drawn,
+    Dropped,
+    EntryRead,
+    EscrowAction,
+    EscrowEvent,
+    EscrowMachine,
+    Joined,
+    Pay,
+    PostBond,
+    Refund,
+    ReleaseBond,
+    Report,
+    ResultHeld,
+    Sent,
+    Tick,
+)
 from djmesh.protocol.messages import WalletBinding
 from djmesh.protocol.topics import author_topic
 from djmesh.protocol.wallet import WalletBindingError, sign_binding, verify_binding
@@ -63,8 +91,9 @@ log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 POLL_S = 0.5
-#: how long after the reveal deadline an attestation may wait for the bundle it signs
-BUNDLE_GRACE_MS = 60_000
+#: how often a battle's escrow entry is read while a step waits on it, and otherwise (for the deadline)
+ENTRY_POLL_S = 1.0
+IDLE_ENTRY_POLL_S = 5.0
 AGREE_ATTEMPTS = 3
 
 
@@ -78,29 +107,38 @@ def _short(battle_id: bytes) -> str:
 
 @dataclass
 class EscrowBattleState:
-    """What this node knows and did about one battle's escrow."""
+    """What this node knows and did about one battle's escrow (the rules' state is ``machine``)."""
 
     battle_id: bytes
     spec: BattleAnnounce
     dj_keys: dict[str, bytes]
+    machine: EscrowMachine
     committee: tuple[str, ...] | None = None  # the members' EVM addresses, canonical order
     member_address: dict[bytes, str] = field(default_factory=dict)  # member key -> checksummed address
     committee_problem: str | None = None
     agree_tx: str | None = None
-    attested: set[bytes] = field(default_factory=set)  # result hashes this node signed
-    attestations: dict[bytes, SignedEnvelope] = field(default_factory=dict)  # by content ID
-    valid: dict[tuple[bytes, str], dict[str, Attestation]] = field(default_factory=dict)
-    dropped: dict[bytes, str] = field(default_factory=dict)  # attestation content ID -> reason
-    counted: set[bytes] = field(default_factory=set)  # content IDs of the valid attestations
     payout_tx: str | None = None
     refund_tx: str | None = None
-    paying: bool = False
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    bond_tx: str | None = None
+    release_tx: str | None = None
+    reports: list[str] = field(default_factory=list)  # equivocation report transactions
+    involved: bool = False  # we staked, opened, joined or sit on the committee: read the entry
+    staked: bool = False  # we may hold a stake (a DJ, or we staked)
+    next_read: float = 0.0
 
     @property
     def terms(self) -> EscrowTerms:
         assert self.spec.escrow is not None
         return self.spec.escrow
+
+    @property
+    def valid(self) -> dict[tuple[str, bytes, tuple[str, ...]], dict[str, AttestationHeld]]:
+        """Counted attestations by (winner, result hash, forfeits), then signer."""
+        return self.machine.valid
+
+    @property
+    def attested(self) -> set[bytes]:
+        return {self.machine.attested} if self.machine.attested is not None else set()
 
 
 class BattleEscrowService:
@@ -109,8 +147,8 @@ class BattleEscrowService:
     ``collect``: submit payouts when 2f+1 valid attestations are here: None (default) only on the
     winning DJ's node, True on this node whoever won, False never. ``attest``: sign results as a
     committee member (False models a member whose wallet stays offline). ``settle_s``: how long a
-    member waits after the first verified result for other members' bundles, so members tend to sign
-    the same one (each also signs any lower-ID bundle that arrives later).
+    member waits after the first verified result for other members' bundles before it signs the best
+    one it holds (once: a second, different attestation is equivocation and burns its seat bond).
     """
 
     def __init__(
@@ -152,17 +190,27 @@ class BattleEscrowService:
     async def start(self) -> None:
         self._spawn(self._follow(self.node.events()))
         self.battles.listeners.append(self._on_action)
+        self.battles.roster_filters.append(self._bonded_roster)
         for stored in self.node.store.query(kind=WalletBinding.KIND, limit=100_000):
             self._on_binding(stored.envelope)
         if self.wallet_of(self.node.public_key) != self.address:
             await self.publish_binding()
         for stored in self.node.store.query(kind=BattleAnnounce.KIND, limit=10_000):
             self._state(stored.envelope.content_id)
+        # what we signed before a restart counts as signed: the machine will not sign a second statement
+        for stored in self.node.store.query(kind=BattleAttestation.KIND, limit=10_000):
+            message = stored.envelope.message
+            if stored.envelope.author != self.node.public_key or not isinstance(message, BattleAttestation):
+                continue
+            if (state := self._state(message.battle)) is not None:
+                self._feed(state, self._held(state, stored.envelope, message))
         self._spawn(self._tick_forever())
 
     async def close(self) -> None:
         with contextlib.suppress(ValueError):
             self.battles.listeners.remove(self._on_action)
+        with contextlib.suppress(ValueError):
+            self.battles.roster_filters.remove(self._bonded_roster)
         await self._tasks.cancel_all()
 
     def _spawn(self, coroutine: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
@@ -226,6 +274,7 @@ class BattleEscrowService:
         *,
         rules: Rules,
         stake_wei: int = 0,
+        seat_bond_wei: int = 0,
         opponent_address: str | None = None,
         payout_window_s: int = 3600,
         start_in_s: float = 20.0,
@@ -236,11 +285,11 @@ class BattleEscrowService:
     ) -> bytes:
         """Challenge ``opponent`` with a prize escrow: open it on chain with our stake, then announce.
 
-        The escrow deadline is ``payout_window_s`` after the reveal deadline (chain time). Returns the
-        battle ID.
+        The escrow deadline is ``payout_window_s`` after the reveal deadline (chain time). Every committee
+        member must post ``seat_bond_wei`` (0: no bond) before joining. Returns the battle ID.
         """
-        if stake_wei < 0 or payout_window_s < 0:
-            raise NodeError("the stake and the payout window cannot be negative")
+        if stake_wei < 0 or payout_window_s < 0 or seat_bond_wei < 0:
+            raise NodeError("the stake, the seat bond and the payout window cannot be negative")
         try:
             dj_b = to_checksum_address(opponent_address or await self.find_wallet(opponent))
         except ValueError as exc:
@@ -275,7 +324,7 @@ class BattleEscrowService:
         assert isinstance(spec, BattleAnnounce) and spec.escrow is not None
         try:
             receipt = await self._call(
-                self.escrow.open, envelope.content_id, dj_b, spec.escrow.deadline, stake_wei
+                self.escrow.open, envelope.content_id, dj_b, spec.escrow.deadline, stake_wei, seat_bond_wei
             )
         except LedgerError as exc:
             raise NodeError(f"cannot open the prize escrow: {exc}") from exc
@@ -327,6 +376,10 @@ class BattleEscrowService:
             receipt = await self._call(self.escrow.stake, battle_id, amount_wei)
         except LedgerError as exc:
             raise NodeError(f"stake refused: {exc}") from exc
+        if (state := self.states.get(battle_id)) is not None:
+            state.involved = state.staked = (
+                True  # we follow the entry from now on, to refund after the deadline
+            )
         return _tx_hex(receipt["transactionHash"])
 
     sponsor = stake
@@ -369,7 +422,23 @@ class BattleEscrowService:
                 self.chain.chain_id,
             )
             return None
-        state = EscrowBattleState(battle_id, spec, {"a": stored.envelope.author, "b": spec.opponent})
+        djs = {
+            "a": str(to_checksum_address(spec.escrow.dj_a)),
+            "b": str(to_checksum_address(spec.escrow.dj_b)),
+        }
+        machine = EscrowMachine(
+            battle_id=battle_id,
+            dj_addresses=djs,
+            reveal_by_ms=spec.reveal_by,
+            me=self.node.public_key,
+            my_address=self.address,
+            attest=self.attest,
+            collect=self.collect,
+            auto_refund=self.auto_refund,
+            settle_ms=int(self.settle_s * 1000),
+        )
+        state = EscrowBattleState(battle_id, spec, {"a": stored.envelope.author, "b": spec.opponent}, machine)
+        state.involved = state.staked = self.address in djs.values()
         self.states[battle_id] = state
         return state
 
@@ -389,71 +458,215 @@ class BattleEscrowService:
         elif isinstance(message, BattleAnnounce):
             self._state(envelope.content_id)
         elif isinstance(message, BattleJoin) and envelope.author == self.node.public_key:
-            if self._state(message.battle) is not None:
+            state = self._state(message.battle)
+            if state is not None:
+                state.involved = True
                 await self.publish_binding(battle=message.battle)
+                self._feed(state, Joined())
         elif isinstance(message, BattleResult):
             state = self._state(message.battle)
             if state is not None:
-                self._spawn(self._attest_after_settling(state))
-                self._evaluate_all(state)
+                self._on_result(state, envelope)
         elif isinstance(message, BattleAttestation):
             state = self._state(message.battle)
-            decided = state is not None and (
-                envelope.content_id in state.dropped or envelope.content_id in state.counted
-            )
-            if state is not None and not decided:
-                state.attestations.setdefault(envelope.content_id, envelope)
-                self._evaluate_all(state)
+            if state is not None:
+                self._feed(state, self._held(state, envelope, message))
+
+    def _on_result(self, state: EscrowBattleState, envelope: SignedEnvelope) -> None:
+        self._drawn(state)
+        if state.machine.committee is None:
+            return  # read again from the store once the committee is drawn (``_drawn``)
+        try:
+            result = verify_bundle_envelope(envelope)
+        except ProtocolError:
+            return  # the battle service logs and refuses it
+        if result.committee == state.machine.committee:  # only the committee this node drew
+            self._feed(state, ResultHeld(result))
+
+    def _held(
+        self, state: EscrowBattleState, envelope: SignedEnvelope, m: BattleAttestation
+    ) -> AttestationHeld:
+        """The attestation with the address its signature recovers to over what it says."""
+        winner = to_checksum_address(m.winner)
+        forfeits = tuple(to_checksum_address(a) for a in m.forfeits)
+        digest = result_digest(self.escrow.domain, state.battle_id, winner, m.result, forfeits)
+        signer = recover_signer(digest, Signature.from_bytes(m.signature))
+        return AttestationHeld(
+            envelope.content_id, envelope.author, winner, m.result, forfeits, m.signature, signer
+        )
+
+    def _drawn(self, state: EscrowBattleState) -> None:
+        """Tell the machine the committee once it is drawn and every member's address is known."""
+        if state.machine.committee is not None:
+            return
+        battle = self.battles.battles.get(state.battle_id)
+        members = battle.machine.committee() if battle is not None else ()
+        if not members:
+            return
+        try:
+            state.committee = self._map_committee(state, members)
+        except NodeError:
+            return  # bindings still arriving
+        state.involved = state.involved or self.node.public_key in members
+        self._feed(state, Drawn(members, dict(state.member_address)))
+        topic = battle_topic(state.battle_id)
+        for stored in self.node.store.by_topics([topic], kinds=(BattleResult.KIND,), limit=256):
+            self._on_result(state, stored)
 
     def _on_action(self, battle_id: bytes, action: object) -> None:
         if not isinstance(action, JudgeNow):
             return
         state = self._state(battle_id)
-        if state is not None and self.node.public_key in state.dj_keys.values():
+        if state is None:
+            return
+        self._drawn(state)
+        if self.node.public_key in state.dj_keys.values():
             self._spawn(self._agree_committee(state, action.committee))
 
     async def _tick_forever(self) -> None:
         while True:
-            chain_now_s: int | None = None  # read once per round, only if some battle may refund
             for state in list(self.states.values()):
                 try:
-                    if self._may_refund(state) and chain_now_s is None:
-                        chain_now_s = await self._call(self.chain.timestamp)
-                    await self._tick(state, chain_now_s)
+                    await self._tick(state)
                 except Exception:
                     log.exception("battle %s: escrow tick failed", _short(state.battle_id))
             await asyncio.sleep(POLL_S)
 
-    def _may_refund(self, state: EscrowBattleState) -> bool:
-        return self.auto_refund and state.refund_tx is None and state.payout_tx is None
+    async def _tick(self, state: EscrowBattleState) -> None:
+        self._drawn(state)
+        machine = state.machine
+        if state.involved and not machine.finished and time.monotonic() >= state.next_read:
+            state.next_read = time.monotonic() + (ENTRY_POLL_S if machine.busy else IDLE_ENTRY_POLL_S)
+            entry = await self._call(self._read_entry, state)
+            if entry is not None:
+                self._feed(state, entry)
+        self._feed(state, Tick())
 
-    async def _tick(self, state: EscrowBattleState, chain_now_s: int | None) -> None:
-        if state.attestations:
-            self._evaluate_all(state)
-        if state.payout_tx is None and not state.paying and self._ready_claim(state) is not None:
-            await self._pay(state)
-        if self._may_refund(state) and chain_now_s is not None and chain_now_s >= state.terms.deadline:
-            await self._refund_if_staked(state)
-
-    async def _refund_if_staked(self, state: EscrowBattleState) -> None:
-        entry = await self._call(self.escrow.battle, state.battle_id)
+    def _read_entry(self, state: EscrowBattleState) -> EntryRead | None:
+        """The battle's entry and our stake and bond in it (blocking: run in a thread)."""
+        entry = self.escrow.battle(state.battle_id)
         if entry is None:
-            state.refund_tx = ""
-            return
-        if entry.settled:  # someone was paid: nothing to refund
-            state.payout_tx = await self._payout_tx(state.battle_id) or ""
-            return
-        if await self._call(self.escrow.stake_of, state.battle_id, self.address) <= 0:
-            state.refund_tx = ""  # nothing of ours to take back
-            return
-        log.info(
-            "battle %s: deadline passed without a payout; taking our stake back", _short(state.battle_id)
+            return None
+        agreed = (
+            entry.committee_size > 0
+            and state.committee is not None
+            and entry.committee_hash == self.escrow.committee_hash(state.committee)
         )
+        if (
+            entry.committee_size > 0
+            and not agreed
+            and state.committee is not None
+            and not state.committee_problem
+        ):
+            state.committee_problem = "the committee agreed on chain differs from the battle's"
+            log.warning(
+                "battle %s: %s: no attestation or payout from here",
+                _short(state.battle_id),
+                state.committee_problem,
+            )
+        return EntryRead(
+            chain_now_s=self.chain.timestamp(),
+            deadline_s=entry.deadline,
+            settled=entry.settled,
+            seat_bond=entry.seat_bond,
+            committee_fixed=entry.committee_size > 0,
+            committee_agreed=agreed,
+            stake=self.escrow.stake_of(state.battle_id, self.address) if state.staked else 0,
+            bond=self.escrow.bond_of(state.battle_id, self.address) if state.machine.joined else 0,
+        )
+
+    # -- carrying out the machine's actions -------------------------------------------------------
+
+    def _feed(self, state: EscrowBattleState, event: EscrowEvent) -> None:
+        for action in state.machine.handle(event, _now_ms()):
+            self._act(state, action)
+
+    def _act(self, state: EscrowBattleState, action: EscrowAction) -> None:
+        if isinstance(action, Dropped):
+            held = action.attestation
+            log.info(
+                "battle %s: attestation from %s dropped: %s",
+                _short(state.battle_id),
+                peer_id_from_public_key(held.author),
+                action.reason,
+            )
+        elif isinstance(action, Attest):
+            self._spawn(self._publish_attestation(state, action))
+        else:
+            self._spawn(self._transact(state, action))
+
+    async def _publish_attestation(self, state: EscrowBattleState, action: Attest) -> None:
+        signed = sign_result(
+            self._private_key(), self.escrow.domain, state.battle_id, action.winner, action.result_hash,
+            action.forfeits,
+        )  # fmt: skip
+        await self.node.publish(
+            BattleAttestation(
+                battle=state.battle_id,
+                result=action.result_hash,
+                winner=bytes.fromhex(action.winner[2:]),
+                signature=signed.signature.to_bytes(),
+                forfeits=tuple(bytes.fromhex(a[2:]) for a in action.forfeits),
+            )
+        )
+        log.info(
+            "battle %s: attested result %s (winner %s, forfeits %s)",
+            _short(state.battle_id),
+            _short(action.result_hash),
+            action.winner,
+            ", ".join(action.forfeits) or "none",
+        )
+
+    def _attestation(self, state: EscrowBattleState, held: AttestationHeld) -> Attestation:
+        assert held.signer is not None
+        return Attestation(
+            held.signer, state.battle_id, held.winner, held.result_hash, Signature.from_bytes(held.signature),
+            held.forfeits,
+        )  # fmt: skip
+
+    async def _transact(self, state: EscrowBattleState, action: EscrowAction) -> None:
+        """One escrow transaction the machine asked for; the outcome goes back to it as ``Sent``."""
+        battle_id = state.battle_id
+        name = {Pay: "pay", Refund: "refund", PostBond: "bond", ReleaseBond: "release"}.get(type(action), "")
+        if isinstance(action, Report):
+            assert action.first.signer is not None
+            name = f"report:{action.first.signer}"
+        ok = False
         try:
-            await self.refund(state.battle_id)
-        except NodeError as exc:
-            log.warning("battle %s: %s", _short(state.battle_id), exc)
-            state.refund_tx = ""
+            if isinstance(action, Pay):
+                assert state.committee is not None
+                attestations = [self._attestation(state, h) for h in action.attestations]
+                receipt = await self._call(
+                    self.escrow.payout, battle_id, action.winner, action.result_hash, state.committee,
+                    attestations,
+                )  # fmt: skip
+                state.payout_tx = _tx_hex(receipt["transactionHash"])
+                log.info("battle %s: paid %s with %d attestations (tx %s)", _short(battle_id), action.winner,
+                         len(attestations), state.payout_tx)  # fmt: skip
+            elif isinstance(action, Report):
+                first, second = (self._attestation(state, h) for h in (action.first, action.second))
+                receipt = await self._call(self.escrow.report_equivocation, first, second)
+                state.reports.append(_tx_hex(receipt["transactionHash"]))
+                log.warning("battle %s: %s signed two different results; its seat bond burned (tx %s)",
+                            _short(battle_id), first.signer, state.reports[-1])  # fmt: skip
+            elif isinstance(action, Refund):
+                await self.refund(battle_id)
+            elif isinstance(action, PostBond):
+                receipt = await self._call(self.escrow.post_bond, battle_id, action.amount)
+                state.bond_tx = _tx_hex(receipt["transactionHash"])
+                log.info("battle %s: posted the seat bond of %d wei (tx %s)", _short(battle_id), action.amount,
+                         state.bond_tx)  # fmt: skip
+            elif isinstance(action, ReleaseBond):
+                receipt = await self._call(self.escrow.release_bond, battle_id, action.committee)
+                state.release_tx = _tx_hex(receipt["transactionHash"])
+            ok = True
+        except (LedgerError, NodeError) as exc:
+            if isinstance(action, Pay) and "already paid out" in str(exc):
+                state.payout_tx = await self._payout_tx(battle_id) or ""
+            else:
+                log.warning("battle %s: %s refused: %s", _short(battle_id), name, exc)
+        state.next_read = 0.0  # read the entry again on the next tick
+        self._feed(state, Sent(name, ok))
 
     # -- the committee -------------------------------------------------------------------------
 
@@ -474,16 +687,35 @@ class BattleEscrowService:
         return tuple(committee_order(addresses.values()))
 
     def _committee(self, state: EscrowBattleState) -> tuple[str, ...] | None:
-        if state.committee is not None:
-            return state.committee
-        battle = self.battles.battles.get(state.battle_id)
-        if battle is None:
-            return None
-        try:
-            state.committee = self._map_committee(state, battle.machine.committee())
-        except NodeError:
-            return None
+        self._drawn(state)
         return state.committee
+
+    async def _bonded_roster(self, battle_id: bytes, members: tuple[bytes, ...]) -> tuple[bytes, ...]:
+        """A DJ's roster filter: when the battle asks a seat bond, only viewers whose bound address
+        posted it (an unbonded member would leave the committee unfixable on chain)."""
+        state = self._state(battle_id)
+        if state is None:
+            return members
+        bound = {m: self.wallet_of(m) for m in members}
+
+        def read() -> dict[bytes, int] | None:
+            entry = self.escrow.battle(battle_id)
+            if entry is None or entry.seat_bond == 0:
+                return None
+            return {m: self.escrow.bond_of(battle_id, a) for m, a in bound.items() if a is not None}
+
+        try:
+            bonds = await self._call(read)
+        except Exception as exc:  # a chain node down must not cost the battle its roster
+            log.warning("battle %s: cannot read seat bonds (%r): roster left as is", _short(battle_id), exc)
+            return members
+        if bonds is None:
+            return members
+        kept = tuple(m for m in members if bonds.get(m, 0) > 0)
+        if len(kept) < len(members):
+            log.info("battle %s: %d joined viewer(s) posted no seat bond: not on our roster",
+                     _short(battle_id), len(members) - len(kept))  # fmt: skip
+        return kept
 
     async def _agree_committee(self, state: EscrowBattleState, members: tuple[bytes, ...]) -> None:
         """A DJ proposes the committee's addresses on chain; bindings may still be arriving."""
@@ -502,6 +734,7 @@ class BattleEscrowService:
                     )
                     return
             await asyncio.sleep(POLL_S)
+        self._drawn(state)
         try:
             await self.check_entry(state.battle_id)
         except NodeError as exc:
@@ -523,205 +756,13 @@ class BattleEscrowService:
                 log.warning("battle %s: %s", _short(state.battle_id), state.committee_problem)
                 return
         state.agree_tx = _tx_hex(receipt["transactionHash"])
+        state.next_read = 0.0
         log.info(
             "battle %s: proposed committee %s on chain (tx %s)",
             _short(state.battle_id),
             ", ".join(state.committee),
             state.agree_tx,
         )
-
-    # -- attesting (committee members) ---------------------------------------------------------
-
-    def _verified_results(self, state: EscrowBattleState) -> dict[bytes, tuple[SignedEnvelope, Result]]:
-        """Judged results held for the battle that verify and rest on its drawn committee, by result hash."""
-        battle = self.battles.battles.get(state.battle_id)
-        committee = battle.machine.committee() if battle is not None else ()
-        out: dict[bytes, tuple[SignedEnvelope, Result]] = {}
-        for envelope in self.node.store.by_topics(
-            [battle_topic(state.battle_id)], kinds=(BattleResult.KIND,), limit=256
-        ):
-            try:
-                result = verify_bundle_envelope(envelope)
-            except ProtocolError:
-                continue
-            if (
-                result.battle_id == state.battle_id
-                and result.forfeit is None
-                and result.committee == committee
-            ):
-                out.setdefault(result.result_hash, (envelope, result))
-        return out
-
-    async def _attest_after_settling(self, state: EscrowBattleState) -> None:
-        battle = self.battles.battles.get(state.battle_id)
-        if not self.attest or battle is None or self.node.public_key not in battle.machine.committee():
-            return
-        await asyncio.sleep(self.settle_s)
-        async with state.lock:
-            results = self._verified_results(state)
-            best = best_result(r for _, r in results.values())
-            if best is None or best.result_hash in state.attested:
-                return
-            chosen = results[best.result_hash][0]
-            try:
-                entry = await self.check_entry(state.battle_id)
-                agreed = self._map_committee(state, best.committee)
-                if entry.committee_size == 0 or entry.committee_hash != self.escrow.committee_hash(agreed):
-                    raise NodeError("the committee the DJs agreed on chain is not the result's")
-                attestation = attest_bundle(self._private_key(), self.escrow.domain, entry, chosen.wire)
-            except (NodeError, LedgerError) as exc:
-                log.warning("battle %s: will not attest: %s", _short(state.battle_id), exc)
-                return
-            state.attested.add(best.result_hash)
-            await self.node.publish(
-                BattleAttestation(
-                    battle=state.battle_id,
-                    result=attestation.result_hash,
-                    winner=bytes.fromhex(attestation.winner[2:]),
-                    signature=attestation.signature.to_bytes(),
-                )
-            )
-            log.info(
-                "battle %s: attested result %s (winner %s)",
-                _short(state.battle_id),
-                _short(best.result_hash),
-                attestation.winner,
-            )
-
-    # -- collecting and paying -----------------------------------------------------------------
-
-    def _evaluate_all(self, state: EscrowBattleState) -> None:
-        """Decide on every attestation still pending (those waiting for their bundle or the committee)."""
-        for envelope in list(state.attestations.values()):
-            self._evaluate(state, envelope)
-
-    def _evaluate(self, state: EscrowBattleState, envelope: SignedEnvelope) -> None:
-        """Count a valid attestation, drop a wrong one with its reason, or leave it for later."""
-        message = envelope.message
-        assert isinstance(message, BattleAttestation)
-        committee = self._committee(state)
-        battle = self.battles.battles.get(state.battle_id)
-        if committee is None or battle is None:
-            return  # bindings or the committee not known yet: look again later
-        reason = self._reject_reason(state, envelope, message, battle.machine.committee())
-        if reason == "":
-            return  # its bundle has not arrived yet
-        if reason is not None:
-            state.dropped[envelope.content_id] = reason
-            state.attestations.pop(envelope.content_id, None)
-            log.info(
-                "battle %s: attestation from %s dropped: %s",
-                _short(state.battle_id),
-                envelope.author_peer_id,
-                reason,
-            )
-            return
-        winner = to_checksum_address(message.winner)
-        signer = state.member_address[envelope.author]
-        group = state.valid.setdefault((message.result, winner), {})
-        group.setdefault(
-            signer,
-            Attestation(
-                signer, state.battle_id, winner, message.result, Signature.from_bytes(message.signature)
-            ),
-        )
-        state.attestations.pop(envelope.content_id, None)
-        state.counted.add(envelope.content_id)
-
-    def _reject_reason(
-        self,
-        state: EscrowBattleState,
-        envelope: SignedEnvelope,
-        message: BattleAttestation,
-        members: tuple[bytes, ...],
-    ) -> str | None:
-        """None: valid; "": undecided (bundle missing); otherwise why it is dropped."""
-        if envelope.author not in members:
-            return "its author is not on the committee"
-        bound = state.member_address.get(envelope.author)
-        if bound is None:
-            return "its author has no wallet binding"
-        winner = to_checksum_address(message.winner)
-        djs = {"a": to_checksum_address(state.terms.dj_a), "b": to_checksum_address(state.terms.dj_b)}
-        if winner not in djs.values():
-            return "it names neither DJ as the winner"
-        digest = result_digest(self.escrow.domain, state.battle_id, winner, message.result)
-        signer = recover_signer(digest, Signature.from_bytes(message.signature))
-        if signer is None:
-            return "its signature is invalid"
-        if signer != bound:
-            return f"signed by {signer}, not by the member's bound address {bound}"
-        held = self._verified_results(state).get(message.result)
-        if held is None:
-            if _now_ms() > state.spec.reveal_by + BUNDLE_GRACE_MS:
-                return "no verified bundle of the result it signs arrived"
-            return ""
-        result = held[1]
-        if djs[result.winner] != winner:
-            return f"the result it signs names DJ {result.winner.upper()}, not {winner}"
-        return None
-
-    def _ready_claim(self, state: EscrowBattleState) -> tuple[bytes, str, list[Attestation]] | None:
-        committee = self._committee(state)
-        if committee is None:
-            return None
-        needed = quorum(len(committee))
-        for (result_hash, winner), group in state.valid.items():
-            if len(group) < needed:
-                continue
-            if not self._collects(state, winner):
-                return None
-            return result_hash, winner, list(group.values())
-        return None
-
-    def _collects(self, state: EscrowBattleState, winner: str) -> bool:
-        if self.collect is not None:
-            return self.collect
-        return winner == self.address  # the winning DJ's node
-
-    async def _pay(self, state: EscrowBattleState) -> None:
-        claim = self._ready_claim(state)
-        committee = state.committee
-        if claim is None or committee is None:
-            return
-        result_hash, winner, attestations = claim
-        state.paying = True
-        try:
-            entry = await self._call(self.escrow.battle, state.battle_id)
-            if entry is None:
-                return
-            if entry.settled:
-                state.payout_tx = await self._payout_tx(state.battle_id) or ""
-                return
-            if entry.committee_size == 0:
-                return  # the DJs have not both proposed it yet: try again on the next tick
-            if entry.committee_hash != self.escrow.committee_hash(committee):
-                if state.committee_problem is None:
-                    state.committee_problem = "the committee agreed on chain differs from the battle's"
-                    log.warning(
-                        "battle %s: %s: no payout from here", _short(state.battle_id), state.committee_problem
-                    )
-                return
-            try:
-                receipt = await self._call(
-                    self.escrow.payout, state.battle_id, winner, result_hash, committee, attestations
-                )
-            except TransactionFailedError as exc:
-                if "already paid out" in str(exc):
-                    state.payout_tx = await self._payout_tx(state.battle_id) or ""
-                else:
-                    log.warning("battle %s: payout refused: %s", _short(state.battle_id), exc)
-                return
-            state.payout_tx = _tx_hex(receipt["transactionHash"])
-            log.info(
-                "battle %s: paid %s with %d attestations (tx %s)",
-                _short(state.battle_id),
-                winner,
-                len(attestations),
-                state.payout_tx,
-            )
-        finally:
-            state.paying = False
 
     # -- reading back ----------------------------------------------------------------------------
 
@@ -780,12 +821,19 @@ class BattleEscrowService:
             "committee_problem": state.committee_problem,
             "quorum": quorum(len(committee)) if committee else None,
             "valid_attestations": {
-                f"{result.hex()}/{winner}": len(group) for (result, winner), group in state.valid.items()
+                f"{result.hex()}/{winner}" + (f"/forfeits:{','.join(forfeits)}" if forfeits else ""): len(
+                    group
+                )
+                for (winner, result, forfeits), group in state.valid.items()
             },
             "dropped_attestations": dict(
-                sorted((cid.hex(), reason) for cid, reason in state.dropped.items())
+                sorted((cid.hex(), reason) for cid, reason in state.machine.dropped.items())
             ),
             "attested": sorted(h.hex() for h in state.attested),
+            "equivocators": sorted(state.machine.equivocators),
             "payout_tx": state.payout_tx or None,
             "refund_tx": state.refund_tx or None,
+            "bond_tx": state.bond_tx,
+            "release_tx": state.release_tx,
+            "equivocation_reports": list(state.reports),
         }

@@ -23,7 +23,7 @@ import logging
 import os
 import random
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -193,6 +193,9 @@ class BattleService:
         self._auto_joins = KeyedTokenBuckets(AUTO_JOIN_BUDGET, tracked=1)
         self._tasks = BackgroundTasks("battles")
         self.listeners: list[Callable[[bytes, object], None]] = []
+        #: further narrowing of a DJ's roster by other services (battle ID, members) -> members kept,
+        #: e.g. the escrow keeps only viewers who posted the seat bond
+        self.roster_filters: list[Callable[[bytes, tuple[bytes, ...]], Awaitable[tuple[bytes, ...]]]] = []
 
     async def __aenter__(self) -> BattleService:
         await self.start()
@@ -526,6 +529,8 @@ class BattleService:
                 await self._handle(state, join)
         joined = sorted(machine.joins.values(), key=lambda e: (e.created_at_ms, e.author))
         members = tuple(sorted(set(self.roster_policy(tuple(e.author for e in joined)))))[:MAX_ROSTER]
+        for narrow in self.roster_filters:
+            members = tuple(m for m in await narrow(machine.battle_id, members) if m in members)
         at = min(max(_now_ms(), spec.join_by), spec.roster_by)
         roster = BattleRoster(battle=machine.battle_id, members=members)
         await self.node.publish_signed(sign(roster, self.node.identity.signing_key, created_at_ms=at))

@@ -96,7 +96,7 @@ def test_payout_with_fewer_than_2f_plus_1_distinct_members_is_refused(setup: Set
     # the same member counted twice (the client de-duplicates, so call the contract directly)
     doubled = sorted([two[0], two[0], two[1]], key=lambda a: int(a.signer, 16))
     call = escrow.contract.functions.payout(
-        setup.battle_id, winner, result_hash, setup.committee, [a.signature.as_abi() for a in doubled]
+        setup.battle_id, winner, result_hash, [], setup.committee, [a.signature.as_abi() for a in doubled]
     )
     with pytest.raises(TransactionFailedError, match="distinct"):
         escrow._send().transact(call)
@@ -110,7 +110,7 @@ def test_payout_with_fewer_than_2f_plus_1_distinct_members_is_refused(setup: Set
         sign_result(k, escrow.domain, setup.battle_id, loser, result_hash) for k in setup.committee_keys[:3]
     ]
     call = escrow.contract.functions.payout(
-        setup.battle_id, winner, result_hash, setup.committee,
+        setup.battle_id, winner, result_hash, [], setup.committee,
         [a.signature.as_abi() for a in sorted(for_loser, key=lambda a: int(a.signer, 16))],
     )  # fmt: skip
     with pytest.raises(TransactionFailedError, match="not on the committee"):
@@ -229,6 +229,7 @@ def test_a_winner_contract_that_refuses_eth_is_owed_and_can_re_enter_nothing(evm
         battle_id,
         evm.address(DJ_B),
         evm.chain.timestamp() + 600,
+        0,
         value=ETH,
     )
     escrow.stake(battle_id, ETH)

@@ -22,6 +22,7 @@ from djmesh.ledger.evm import (
 from djmesh.ledger.evm.eip712 import Signature
 from djmesh.ledger.evm.escrow import RESULT_TYPES, escrow_domain, result_digest
 from djmesh.ledger.evm.vouchers import VOUCHER_TYPES, channel_domain, voucher_digest
+from djmesh.ledger.zk.gate import gate_battle_digest, gate_domain
 from tests.ledger.conftest import ETH, Evm
 
 LISTENER_KEY = hashlib.sha256(b"listener").digest()
@@ -47,12 +48,31 @@ def test_voucher_digest_matches_eth_account(channel: int, amount: int, chain_id:
     assert voucher_digest(domain, channel, amount) == expected
 
 
-def test_result_digest_matches_eth_account() -> None:
+@pytest.mark.parametrize("forfeits", [(), (CONTRACT,), (DJ, CONTRACT)])
+def test_result_digest_matches_eth_account(forfeits: tuple[str, ...]) -> None:
     domain = escrow_domain(1, CONTRACT)
     battle, bundle = hashlib.sha256(b"b").digest(), hashlib.sha256(b"r").digest()
-    message = {"battleId": battle, "winner": DJ, "resultHash": bundle}
-    assert result_digest(domain, battle, DJ, bundle) == _eth_account_digest(
+    message = {"battleId": battle, "winner": DJ, "resultHash": bundle, "forfeits": list(forfeits)}
+    assert result_digest(domain, battle, DJ, bundle, forfeits) == _eth_account_digest(
         domain.as_typed_data(), RESULT_TYPES, message
+    )
+
+
+def test_gate_battle_digest_matches_eth_account() -> None:
+    domain = gate_domain(5, CONTRACT)
+    battle = hashlib.sha256(b"b").digest()
+    message = {"battleId": battle, "djs": [DJ, CONTRACT], "price": 10**15, "rewardBps": 2_000, "endsAt": NOW}
+    types = {
+        "GateBattle": [
+            {"name": "battleId", "type": "bytes32"},
+            {"name": "djs", "type": "address[]"},
+            {"name": "price", "type": "uint256"},
+            {"name": "rewardBps", "type": "uint256"},
+            {"name": "endsAt", "type": "uint256"},
+        ]
+    }
+    assert gate_battle_digest(domain, battle, [DJ, CONTRACT], 10**15, 2_000, NOW) == _eth_account_digest(
+        domain.as_typed_data(), types, message
     )
 
 
@@ -62,8 +82,9 @@ def test_digests_match_the_deployed_contracts(evm: Evm) -> None:
         channels.domain, 7, 123
     )
     battle, bundle = hashlib.sha256(b"b").digest(), hashlib.sha256(b"r").digest()
-    on_chain = escrow.contract.functions.result_digest(battle, DJ, bundle).call()
-    assert on_chain == result_digest(escrow.domain, battle, DJ, bundle)
+    for forfeits in ([], [DJ], sorted([DJ, CONTRACT], key=lambda a: int(a, 16))):
+        on_chain = escrow.contract.functions.result_digest(battle, DJ, bundle, forfeits).call()
+        assert on_chain == result_digest(escrow.domain, battle, DJ, bundle, forfeits)
 
 
 def _book(deposit: int = ETH, paid: int = 0, expires_at: int = NOW + 3600) -> VoucherBook:

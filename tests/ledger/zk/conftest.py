@@ -14,7 +14,8 @@ from web3.contract import Contract
 from web3.exceptions import ContractLogicError
 from web3.types import TxReceipt
 
-from djmesh.ledger.zk.gate import Deployment, deploy
+from djmesh.ledger.evm.eip712 import Signature
+from djmesh.ledger.zk.gate import Deployment, deploy, gate_domain, sign_gate_battle
 from djmesh.ledger.zk.identity import Identity
 from djmesh.ledger.zk.merkle import MerkleTree
 from tests.helpers.zk import require_zk_toolchain
@@ -75,12 +76,25 @@ class Chain:
         tx = call.transact({"from": sender, "value": value, "gas": GAS})
         assert self.w3.eth.get_transaction_receipt(tx)["status"] == 0
 
+    def dj_signatures(
+        self, battle_id: bytes, djs: list[str], price: int, reward_bps: int, ends_at: int
+    ) -> list[tuple[int, bytes, bytes]]:
+        """Each DJ's (dev account's) consent to the gate battle's terms, as create_battle takes them."""
+        domain = gate_domain(self.w3.eth.chain_id, self.gate.address)
+        keys = {a: self.private_key(i) for i, a in enumerate(self.accounts)}
+        signed: list[Signature] = [
+            sign_gate_battle(keys[dj], domain, battle_id, djs, price, reward_bps, ends_at) for dj in djs
+        ]
+        return [s.as_abi() for s in signed]
+
     def open_battle(self, listeners: int, duration_s: int = 3600) -> Battle:
         battle = Battle(next(_battle_numbers).to_bytes(32, "big"), self.accounts[1:3])
         organizer = self.accounts[0]
+        ends_at = self.now() + duration_s
+        signatures = self.dj_signatures(battle.battle_id, battle.djs, PRICE, REWARD_BPS, ends_at)
         self.send(
             self.gate.functions.create_battle(
-                battle.battle_id, battle.djs, PRICE, REWARD_BPS, self.now() + duration_s
+                battle.battle_id, battle.djs, PRICE, REWARD_BPS, ends_at, signatures
             ),
             organizer,
         )

@@ -23,7 +23,7 @@ from eth_account import Account
 
 from djmesh.ledger.evm import EvmChain, TxSender
 from djmesh.ledger.zk import groth16
-from djmesh.ledger.zk.gate import deploy_gate, prove_vote
+from djmesh.ledger.zk.gate import deploy_gate, gate_domain, prove_vote, sign_gate_battle
 from djmesh.ledger.zk.identity import Identity
 from djmesh.node.battle.anonymous_votes import (
     AlreadyVotedError,
@@ -133,7 +133,11 @@ async def open_battle(gate: Gate, organizer: AnonymousVotes) -> bytes:
     battle_id = hashlib.sha256(f"battle {next(_battle_numbers)}".encode()).digest()
     djs = [Account.from_key(k).address for k in gate.chain.dev_keys[3:5]]
     ends_at = gate.chain.timestamp() + 3600
-    await organizer.create_battle(battle_id, djs, price_wei=PRICE, ends_at=ends_at)
+    domain = gate_domain(gate.chain.chain_id, gate.address)
+    signatures = [
+        sign_gate_battle(k, domain, battle_id, djs, PRICE, 0, ends_at) for k in gate.chain.dev_keys[3:5]
+    ]
+    await organizer.create_battle(battle_id, djs, price_wei=PRICE, ends_at=ends_at, signatures=signatures)
     return battle_id
 
 

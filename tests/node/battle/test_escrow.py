@@ -72,10 +72,17 @@ class Network:
 
 
 @contextlib.asynccontextmanager
-async def escrow_network(tmp_path: Path, *, silent: tuple[str, ...] = ()) -> AsyncIterator[Network]:
-    """Seven real nodes with battle and escrow services; ``silent`` members never attest."""
+async def escrow_network(
+    tmp_path: Path, *, silent: tuple[str, ...] = (), fund_viewers: bool = False
+) -> AsyncIterator[Network]:
+    """Seven real nodes with battle and escrow services; ``silent`` members never attest;
+    ``fund_viewers``: the viewers get ETH (to post seat bonds)."""
     chain = EvmChain.in_process()
-    contracts = deploy_contracts(TxSender(chain, Account.from_key(chain.dev_keys[0])))
+    bank = TxSender(chain, Account.from_key(chain.dev_keys[0]))
+    contracts = deploy_contracts(bank)
+    if fund_viewers:
+        for name in VIEWERS:
+            bank.transact(to=Account.from_key(evm_key(chain, name)).address, value=ETH)
     async with bootstrap_server() as boot, contextlib.AsyncExitStack() as stack:
         peers: dict[str, Peer] = {}
         for name in ("dj-a", "dj-b", *VIEWERS, "fan"):
@@ -106,7 +113,7 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-async def run_battle(net: Network, tmp_path: Path) -> tuple[bytes, Result]:
+async def run_battle(net: Network, tmp_path: Path, *, seat_bond_wei: int = 0) -> tuple[bytes, Result]:
     """DJ A challenges DJ B with a prize; B and a fan stake; the committee judges real audio."""
     from djmesh.judge import MODEL_SHA256
 
@@ -126,6 +133,7 @@ async def run_battle(net: Network, tmp_path: Path) -> tuple[bytes, Result]:
         set_a,
         rules=rules,
         stake_wei=STAKES["dj-a"],
+        seat_bond_wei=seat_bond_wei,
         start_in_s=12,
         accept_s=6,
         # Long windows cost nothing when everyone is on time (reveals open once all have committed),
@@ -260,3 +268,40 @@ async def test_without_2f_plus_1_valid_attestations_nobody_is_paid_and_stakes_co
             fee = receipt["gasUsed"] * receipt["effectiveGasPrice"]
             assert net.chain.balance(net[name].address) == before[name] + amount - fee
         assert await winner.escrow.payout_summary(battle_id) is None
+
+
+@pytest.mark.timeout(240)  # a battle, a payout, then the deadline and every honest bond released
+async def test_members_bond_their_seats_and_an_equivocating_member_loses_its_bond(tmp_path: Path) -> None:
+    bond = ETH // 10
+    async with escrow_network(tmp_path, fund_viewers=True) as net:
+        battle_id, result = await run_battle(net, tmp_path, seat_bond_wei=bond)
+        reader = net.reader()
+        entry = reader.battle(battle_id)
+        assert entry is not None and entry.seat_bond == bond
+        # every member posted the bond before the DJs could fix the committee (the contract refuses otherwise)
+        await wait_until(
+            lambda: (reader.battle(battle_id) or entry).committee_size == 4, what="the committee"
+        )
+        assert all(reader.bond_of(battle_id, net[n].address) == bond for n in VIEWERS)
+        # viewer-2 also signs that the loser won: two statements; a DJ's node shows both to the escrow
+        await forge_attestations(net, battle_id, result)
+        liar = net["viewer-2"].address
+        await wait_until(lambda: reader.bond_of(battle_id, liar) == 0, what="the equivocator's bond burned")
+        assert reader.burned() == bond
+        burned = reader.contract.events.BondBurned.get_logs(
+            argument_filters={"battle_id": battle_id}, from_block=0
+        )
+        assert [(e["args"]["member"], e["args"]["equivocation"]) for e in burned] == [(liar, True)]
+        winner, _ = winner_and_loser(net, result)
+        assert await winner.escrow.wait_payout(battle_id, 30) is not None  # the honest quorum still pays
+        # at the deadline the honest members' nodes take their bonds back
+        net.chain.advance_time(entry.deadline - net.chain.timestamp() + 1)
+        honest = [net[n].address for n in VIEWERS if n != "viewer-2"]
+        await wait_until(
+            lambda: all(reader.bond_of(battle_id, a) == 0 for a in honest), what="the honest bonds released"
+        )
+        released = reader.contract.events.BondReleased.get_logs(
+            argument_filters={"battle_id": battle_id}, from_block=0
+        )
+        assert sorted(e["args"]["member"] for e in released) == sorted(honest)
+        assert net.chain.balance(net.escrow_address) == bond  # the burned bond, held for good
