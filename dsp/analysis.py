@@ -19,7 +19,7 @@ from .decode import Decoder
 from .errors import AnalysisError
 from .features import Features, extract, pcm_blocks
 from .genre import genre_probabilities
-from .key import estimate_key, summarise_chroma
+from .key import estimate_key, summarise_chroma, tonic_triad_shares
 from .progress import AnalysisProgress, ProgressCallback, reported
 from .segment import Segmentation, Transition, segment_features, transition_at
 from .tempo import estimate_tempo, tempo_changes
@@ -182,7 +182,8 @@ def _bpm(grid: BeatGrid, frame_rate: float) -> float:
 def _key_of(feats: Features, start_s: float, end_s: float) -> tuple[str, str, float]:
     a = int(start_s * feats.texture_rate)
     b = max(a + 1, int(math.ceil(end_s * feats.texture_rate)))
-    k = estimate_key(summarise_chroma(feats.chroma[a:b]))
+    frames = feats.chroma[a:b]
+    k = estimate_key(summarise_chroma(frames), triads=tonic_triad_shares(frames))
     if k is None:
         return "", "", 0.0
     return k.name, k.camelot, k.confidence
