@@ -205,10 +205,17 @@ _MINOR = (0, 3, 7)
 
 
 def genre_track(
-    genre: str, source: str, index: int, rate: int = 22050, seconds: float = 36.0, bpm: float | None = None
+    genre: str,
+    source: str,
+    index: int,
+    rate: int = 22050,
+    seconds: float = 36.0,
+    bpm: float | None = None,
+    breakdown: tuple[int, int] | None = None,
 ) -> tuple[F64, float]:
     """One track of ``genre`` played with ``source``'s drums: (mono samples, bpm); ``bpm`` overrides
-    the tempo drawn from the genre's range (a set beat-matched at one tempo)."""
+    the tempo drawn from the genre's range (a set beat-matched at one tempo); ``breakdown`` (first
+    bar, end bar) takes the drums out for a while, as tracks do."""
     rng = np.random.default_rng(_seed(genre, source, index))
     lo, hi = TEMPO[genre]
     drawn = float(round(rng.uniform(lo, hi), 1))
@@ -254,9 +261,14 @@ def genre_track(
             _place(drums, open_hat, at(base + s), 0.35)
         _bass_bar(genre, bass, base, step, at, chord - 12, kick_steps, rate, rng)
         _keys_bar(genre, keys, base, step, at, chord + 12, rate, rng)
+    if breakdown is not None:  # the drums drop out for these bars and come back
+        a, b = (int(round(bar * 16 * step)) for bar in breakdown)
+        drums[a:b] = 0.0
     # a fifth of the tracks are drums alone and a fifth have no chords (a DJ tool, an intro): the
     # model must not need the generated layers to tell the genre
     layers = float(rng.random())
+    if breakdown is not None:  # a breakdown leaves the bass and chords playing
+        layers = max(layers, 0.5)
     bass_gain = 0.0 if layers < 0.2 else float(rng.uniform(0.5, 0.8))
     keys_gain = 0.0 if layers < 0.4 else float(rng.uniform(0.2, 0.5))
     mix = _norm(drums) + bass_gain * _norm(bass) + keys_gain * _norm(keys)
