@@ -134,11 +134,11 @@ def estimate_key(chroma: F64, profile: str = "mixed", triads: F64 | None = None)
     scores = key_scores(chroma, profile)
     if triads is not None and triads.shape == (24,):
         # only between a key and its relative (same notes): the one whose tonic chord sounds more
-        best = int(np.argmax(scores))
-        rel = (best % 12 + 9) % 12 + 12 if best < 12 else (best % 12 + 3) % 12
-        if triads[rel] > triads[best] + TONIC_MARGIN:
+        top = int(np.argmax(scores))
+        rel = (top % 12 + 9) % 12 + 12 if top < 12 else (top % 12 + 3) % 12
+        if triads[rel] > triads[top] + TONIC_MARGIN:
             scores = scores.copy()
-            scores[rel] = scores[best] + 1e-6
+            scores[rel] = scores[top] + 1e-6  # a near tie: the confidence says so
     order = np.argsort(-scores, kind="stable")
     best, second = float(scores[order[0]]), float(scores[order[1]])
     # confidence: correlation strength times the margin over the runner-up
