@@ -123,7 +123,7 @@ def mirex(est: str, tonic: int, minor: bool) -> float:
         return 1.0
     if m == minor and (t - tonic) % 12 in (5, 7):
         return 0.5
-    if m != minor and (t - tonic) % 12 == (3 if not minor else 9):
+    if m != minor and (t - tonic) % 12 == (9 if not minor else 3):  # C major <-> A minor
         return 0.3
     if t == tonic and m != minor:
         return 0.2

@@ -5,7 +5,9 @@
 For every source (``bench/judge_material.py``) and tempo: a clean six-track set, and the same set
 with one mistake at its third blend (``Defects(only_transition=3)``), one defect at a time at graded
 severities. Each set is judged from its audio alone (no declared tracklist, so phrasing rests on
-the dsp downbeats). Reported per cell, over the tempos:
+the dsp downbeats), under the rules of the battle its tempo belongs to (85: hip hop, 126: house, 174:
+drum & bass), so the judge reads tempo within that genre's range as ``judge_sets`` does in a battle.
+Reported per cell, over the tempos:
 
 * found: a finding of the defect's criterion within 4 s of the start of the blend that has it;
 * pairs: the clean set beats the flawed one in both orders (``judge_sets(clean, flawed)`` and
@@ -34,6 +36,7 @@ from judge_material import SOURCES
 from djmesh.judge.analysis import analyse
 from djmesh.judge.scoring import judge_sets, score_set
 from djmesh.judge.synth import BuiltSet, Defects, SetSpec, build_set
+from djmesh.protocol.battle import Rules
 
 NEAR_S = 4.0
 AT = 3  # the blend that gets the mistake
@@ -52,9 +55,16 @@ def _bars(bpm: float) -> int:
     return 24 if bpm < 100 else 32 if bpm <= 150 else 48
 
 
+def _rules(bpm: float) -> Rules:
+    """The battle a set of this tempo is played in: a judge knows its genre and reads tempo inside it."""
+    return Rules.for_genre("hiphop" if bpm < 100 else "house" if bpm <= 150 else "dnb")
+
+
 def _analysed(spec: SetSpec, source: str) -> tuple[BuiltSet, dict[str, Any]]:
     built = build_set(spec, make_track=SOURCES[source])
-    return built, analyse((built.samples, built.sample_rate))
+    rules = _rules(spec.bpm)
+    bpm_range = (rules.bpm_min * 0.75, rules.bpm_max * 1.25)  # as judge_sets reads a set
+    return built, analyse((built.samples, built.sample_rate), bpm_range=bpm_range)
 
 
 def main() -> None:
@@ -78,7 +88,8 @@ def main() -> None:
             centres = [c + fade_s / 2 for c in clean.cues[1:]]
             got = [float(t["centre"]) for t in clean_an["transitions"]]
             blends[source] += [any(abs(g - c) <= NEAR_S for g in got) for c in centres]
-            clean_findings = score_set(clean_an).findings
+            rules = _rules(bpm)
+            clean_findings = score_set(clean_an, rules).findings
             alarms[source] += [
                 f"{bpm:g} BPM {f.criterion}: {f.text}" for f in clean_findings if f.criterion in TECHNICAL
             ]
@@ -93,10 +104,10 @@ def main() -> None:
                     )
                     flawed, an = _analysed(spec, source)
                     at = flawed.cues[AT]
-                    mine = [f for f in score_set(an).findings if f.criterion == criterion]
+                    mine = [f for f in score_set(an, rules).findings if f.criterion == criterion]
                     key = (source, defect, sev)
                     found[key].append(any(abs(f.at_s - at) <= NEAR_S for f in mine))
-                    first, second = judge_sets(clean_an, an), judge_sets(an, clean_an)
+                    first, second = judge_sets(clean_an, an, rules), judge_sets(an, clean_an, rules)
                     pairs[key].append(first.winner == "a" and second.winner == "b")
                     if defect == "tempo":
                         applied[key].append(abs(flawed.bpms[AT] / bpm - 1.0) * 100.0)

@@ -18,7 +18,8 @@ from .beats import BeatGrid, chroma_change, downbeat_offset, fit_grid
 from .decode import Decoder
 from .errors import AnalysisError
 from .features import Features, extract, pcm_blocks
-from .key import estimate_key, summarise_chroma
+from .genre import genre_probabilities
+from .key import estimate_key, summarise_chroma, tonic_triad_shares
 from .progress import AnalysisProgress, ProgressCallback, reported
 from .segment import Segmentation, Transition, segment_features, transition_at
 from .tempo import estimate_tempo, tempo_changes
@@ -181,7 +182,8 @@ def _bpm(grid: BeatGrid, frame_rate: float) -> float:
 def _key_of(feats: Features, start_s: float, end_s: float) -> tuple[str, str, float]:
     a = int(start_s * feats.texture_rate)
     b = max(a + 1, int(math.ceil(end_s * feats.texture_rate)))
-    k = estimate_key(summarise_chroma(feats.chroma[a:b]))
+    frames = feats.chroma[a:b]
+    k = estimate_key(summarise_chroma(frames), triads=tonic_triad_shares(frames))
     if k is None:
         return "", "", 0.0
     return k.name, k.camelot, k.confidence
@@ -247,12 +249,13 @@ def analyze_features(feats: Features, *, bpm_range: tuple[float, float] | None =
         if tr is not None
     ]
     lo = feats.loudness
+    beat_list = sorted({_r(b, 3) for b in beats})
     return {
         "duration": _r(feats.duration, 3),
         "sample_rate": feats.sample_rate,
         "bpm": _r(bpm, 2),
         "bpm_confidence": _r(bpm_conf, 4),
-        "beats": sorted({_r(b, 3) for b in beats}),
+        "beats": beat_list,
         "downbeats": sorted({_r(b, 3) for b in downbeats}),
         "key": key,
         "camelot": cam,
@@ -262,6 +265,7 @@ def analyze_features(feats: Features, *, bpm_range: tuple[float, float] | None =
         "clipped_fraction": _r(lo.clipped_fraction, 6),
         "tracks": tracks,
         "transitions": transitions,
+        "genre": genre_probabilities(feats, beat_list, _r(bpm, 2)),
     }
 
 
@@ -289,6 +293,10 @@ def format_summary(result: dict[str, object]) -> str:
         f"clipped {100.0 * float(result['clipped_fraction']):.3f} %",  # type: ignore[arg-type]
         f"  {len(result['beats'])} beats, {len(result['downbeats'])} downbeats",  # type: ignore[arg-type]
     ]
+    genre = result.get("genre")
+    if isinstance(genre, dict) and genre:
+        ranked = sorted(genre.items(), key=lambda kv: (-float(kv[1]), kv[0]))[:3]
+        lines.append("  genre " + ", ".join(f"{g} {float(p):.0%}" for g, p in ranked))
     tracks = result.get("tracks") or []
     transitions = result.get("transitions") or []
     if isinstance(tracks, list) and len(tracks) > 1:

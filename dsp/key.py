@@ -90,13 +90,55 @@ def key_scores(chroma: F64, profile: str = "mixed") -> F64:
     return scores
 
 
-def estimate_key(chroma: F64, profile: str = "mixed") -> KeyEstimate | None:
-    """Best key for a 12-bin chroma (C first), or None when there is no tonal content."""
+#: a key gives way to its relative when the relative's tonic triad is heard in this much more of the frames
+TONIC_MARGIN = 0.1
+
+
+def tonic_triad_shares(frames: npt.NDArray[np.float32]) -> F64:
+    """(24,) share of tonal frames whose best-matching triad is each key's tonic triad (major
+    tonic, then minor tonic). A profile alone cannot tell a key from its relative (C major and
+    A minor use the same notes); which of the two triads the music dwells on can."""
+    out = np.zeros(24)
+    if frames.size == 0:
+        return out
+    f = frames.astype(np.float64)
+    peak = f.max(axis=1)
+    ok = peak > 1e-3 * max(float(peak.max()), 1e-12)
+    if not np.any(ok):
+        return out
+    f = f[ok] / peak[ok][:, None]
+    major = np.zeros(12)
+    major[[0, 4, 7]] = 1.0
+    minor = np.zeros(12)
+    minor[[0, 3, 7]] = 1.0
+    templates = np.stack([np.roll(major, t) for t in range(12)] + [np.roll(minor, t) for t in range(12)])
+    templates -= templates.mean(axis=1, keepdims=True)
+    centred = f - f.mean(axis=1, keepdims=True)
+    # per frame and template, a sum over 12 products in a fixed order (no BLAS)
+    fit = np.zeros((f.shape[0], 24))
+    for pc in range(12):
+        fit += centred[:, pc : pc + 1] * templates[:, pc][None, :]
+    best = np.argmax(fit, axis=1)
+    counts = np.bincount(best, minlength=24).astype(np.float64)
+    return np.asarray(counts / counts.sum(), dtype=np.float64)
+
+
+def estimate_key(chroma: F64, profile: str = "mixed", triads: F64 | None = None) -> KeyEstimate | None:
+    """Best key for a 12-bin chroma (C first), or None when there is no tonal content.
+
+    ``triads`` (``tonic_triad_shares`` of the frames) adds evidence of which chord is home."""
     if chroma.shape != (12,) or not np.all(np.isfinite(chroma)) or float(chroma.max()) <= 0:
         return None
     if float(chroma.max() - chroma.min()) <= 1e-9 * float(chroma.max()):
         return None
     scores = key_scores(chroma, profile)
+    if triads is not None and triads.shape == (24,):
+        # only between a key and its relative (same notes): the one whose tonic chord sounds more
+        top = int(np.argmax(scores))
+        rel = (top % 12 + 9) % 12 + 12 if top < 12 else (top % 12 + 3) % 12
+        if triads[rel] > triads[top] + TONIC_MARGIN:
+            scores = scores.copy()
+            scores[rel] = scores[top] + 1e-6  # a near tie: the confidence says so
     order = np.argsort(-scores, kind="stable")
     best, second = float(scores[order[0]]), float(scores[order[1]])
     # confidence: correlation strength times the margin over the runner-up

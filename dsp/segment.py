@@ -37,8 +37,8 @@ MIN_FADE_S = 2.0
 #: 1 - cos^2 between the outgoing and incoming band spectra below which a fade cannot be measured
 MIN_SEPARATION = 0.05
 #: share of new sound on both sides of a boundary below which it is a breakdown, not a new track
-MIN_NEW_CONTENT = 0.1
-_PEAK_Z = 2.5  # novelty peak must stand this many robust deviations above the median
+MIN_NEW_CONTENT = 0.06
+_PEAK_Z = 0.5  # novelty peak must stand this many robust deviations above the median
 
 
 @dataclass(frozen=True)
@@ -246,9 +246,12 @@ def segment_features(feats: Features, start: int, end: int) -> Segmentation:
         return single
     nov = novelty(x, WINDOW_S)
     power = block_power(feats, t0, t1)
-    peaks = _pick_peaks(
-        nov, int(MIN_TRACK_S / BLOCK_S), lambda b: new_content(power, b, WINDOW_S) >= MIN_NEW_CONTENT
-    )
+    edge = int(MIN_TRACK_S / 2 / BLOCK_S)  # a track before the first boundary and after the last
+
+    def keep(b: int) -> bool:
+        return edge <= b <= x.shape[0] - edge and new_content(power, b, WINDOW_S) >= MIN_NEW_CONTENT
+
+    peaks = _pick_peaks(nov, int(MIN_TRACK_S / BLOCK_S), keep)
     if not peaks:
         return single
     bounds = [0, *peaks, x.shape[0]]
@@ -257,7 +260,11 @@ def segment_features(feats: Features, start: int, end: int) -> Segmentation:
         lo = (bounds[i] + b) // 2 if i > 0 else 0
         hi = (b + bounds[i + 2]) // 2 if i + 2 < len(bounds) - 1 else x.shape[0]
         s, e, c = _extent(power, b, lo, hi, WINDOW_S)
+        if s < lo or e > hi:  # a "fade" longer than the tracks either side: no mixture of two tracks
+            continue
         transitions.append(Transition(t0 + s * BLOCK_S, t0 + e * BLOCK_S, t0 + c * BLOCK_S))
+    if not transitions:
+        return single
     edges = [t0, *(tr.centre for tr in transitions), t1]
     tracks = list(itertools.pairwise(edges))
     core_edges = [t0, *(v for tr in transitions for v in (tr.start, tr.end)), t1]

@@ -34,6 +34,8 @@ FEATURES: tuple[str, ...] = (
     "tracklist_mismatch",  # fraction of declared cues with no track change found near them
 )
 CUE_TOLERANCE_S = 8.0
+#: a set whose probability for its battle's genre is under this does not fit the battle
+GENRE_FIT = 0.2
 _CAPS = (1.0, 20.0, 30.0, 0.5, 1.0, 24.0, 24.0, 24.0, 10.0, 12.0, 6.0, 24.0, 1.0, 6.0, 1.0, 1.0)
 
 
@@ -52,6 +54,7 @@ class RulesLike(Protocol):
 class JudgeRules:
     """Rules for judging outside a battle (``djmesh judge``): house tempo, 6 tracks."""
 
+    genre: str = "house"
     bpm_min: float = 115.0
     bpm_max: float = 135.0
     tracks: int = 6
@@ -153,6 +156,21 @@ def _tracklist_mismatch(
     return missed / len(cues)
 
 
+def genre_misfit(analysis: Mapping[str, Any], rules: RulesLike) -> str | None:
+    """A sentence when the set does not sound like its battle's genre (``analysis["genre"]``, the
+    dsp's probabilities), else None. Rules without a genre, or an analysis without probabilities,
+    are never flagged."""
+    genre = getattr(rules, "genre", "")
+    probs = analysis.get("genre")
+    if not genre or not isinstance(probs, Mapping) or genre not in probs:
+        return None
+    p = {str(g): _f(v) for g, v in probs.items()}
+    if p[genre] >= GENRE_FIT:
+        return None
+    top = max(sorted(p), key=lambda g: p[g])
+    return f"the set sounds like {top} ({p[top]:.0%}), not {genre} ({p[genre]:.0%}) as the battle asks"
+
+
 def _ordered(tracks: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     return sorted((t for t in tracks if isinstance(t, Mapping)), key=lambda t: _f(t.get("start")))
 
@@ -229,6 +247,9 @@ def set_features(
     outside = [b for b in bpms if not rules.bpm_min <= b <= rules.bpm_max]
     if outside:
         flags.append(f"{len(outside)} track(s) outside {rules.bpm_min:g}-{rules.bpm_max:g} BPM")
+    misfit = genre_misfit(analysis, rules)
+    if misfit:
+        flags.append(f"genre: {misfit}")
     if analysis.get("segmented_by") == "tracklist":
         flags.append("tracks too short to find in the audio: segmented by the declared tracklist")
     mismatch = _tracklist_mismatch(cues or [], tracks, transitions)

@@ -27,6 +27,7 @@ from djmesh.judge.features import (
     _levels_between,
     _median,
     camelot_distance,
+    genre_misfit,
     read_set,
 )
 
@@ -164,6 +165,9 @@ def find(
 
     _clipping(analysis, add)
     _rules(tracks, transitions, rules, declared, add)
+    misfit = genre_misfit(analysis, rules)
+    if misfit:
+        add(0.0, "rules", misfit)
     return tuple(sorted(out, key=lambda f: (f.at_s, f.criterion, f.text)))
 
 

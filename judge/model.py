@@ -17,7 +17,7 @@ from djmesh.judge.features import FEATURES
 from djmesh.protocol.battle import CRITERIA
 
 MODEL_PATH = Path(__file__).resolve().parent / "models" / "judge.onnx"
-MODEL_SHA256 = "29f3f25b5ad95bc09b5a55688b2e3379c35cd4a3f1d266eab9641748f4a15ced"
+MODEL_SHA256 = "1f6ec5b3ad8fc89fdcdb4484bf3d3d7654de0a297282cca43ae3455bddd9a90a"
 
 #: model outputs, in order: the 9 criteria a verdict carries (0..10), then 3 aggregates
 AGGREGATES: tuple[str, ...] = ("technical", "musical", "judged")

@@ -562,7 +562,9 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     sub.add_argument("--limit", type=int, default=50)
     sub.add_argument("--json", action="store_true")
 
-    sub = add("analyze", cmd_analyze, "analyse audio: tempo, beats, key, loudness, tracks, transitions")
+    sub = add(
+        "analyze", cmd_analyze, "analyse audio: tempo, beats, key, loudness, tracks, transitions, genre"
+    )
     sub.add_argument("paths", nargs="+", metavar="PATH", help="any input FFmpeg can decode (file or URL)")
     sub.add_argument("--bpm-min", type=float, default=70.0, help="lowest tempo to report (default 70)")
     sub.add_argument("--bpm-max", type=float, default=180.0, help="highest tempo to report (default 180)")

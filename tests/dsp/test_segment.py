@@ -89,3 +89,20 @@ def test_breakdown_inside_a_track_is_not_a_transition(fade_out_s: float) -> None
     r = analyze_pcm(drums + 0.6 * chord_progression(57, True, 130.0, sr=SR), SR)
     assert r["transitions"] == []
     assert len(r["tracks"]) == 1  # type: ignore[arg-type]
+
+
+def test_long_blends_of_slow_tracks_are_found() -> None:
+    # hip hop tempo, 8-bar (22.6 s) fades between 68 s tracks: most of the mix is a blend, which once
+    # lifted the novelty's median so far that no boundary stood above it
+    bpm, fade = 85.0, 8 * 4 * 60.0 / 85.0
+    tracks = [
+        _track(bpm, "syncopated", 60, False, 68.0),
+        _track(bpm, "house", 57, True, 68.0),
+        _track(bpm, "syncopated", 62, True, 68.0),
+        _track(bpm, "house", 55, False, 68.0),
+    ]
+    mix, truth = crossfade_mix(tracks, sr=SR, fade_s=fade)
+    got = [float(t["centre"]) for t in analyze_pcm(mix, SR)["transitions"]]  # type: ignore[union-attr]
+    assert len(got) == len(truth)
+    for t, g in zip(truth, got, strict=True):
+        assert abs(g - t["centre"]) <= 4.0

@@ -1,0 +1,100 @@
+"""Transitions found in mixes from three sample sources, and none inside a track with a breakdown.
+
+    .venv/bin/python bench/transition_eval.py [--tempos 85,126,174] [--sets 2] [--sources ...]
+
+Blends: clean six-track sets (``bench/judge_material.py`` sources, 8-bar linear crossfades, the
+``djmesh.judge.synth`` builder) at each tempo, ``--sets`` per tempo with other tracks; a blend counts
+as found when a reported transition's centre is within 4 s of the true centre; every other reported
+transition is a false one. Breakdowns: single tracks of ``bench/genre_material.py`` (about 2.5 min)
+whose drums drop out for 16 bars and come back; any transition reported in them is false. The dsp
+segmentation was tuned on lmms (and, in this round, hydrogen); sonic-pi is held out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np
+from genre_material import GENRES, genre_track
+from judge_material import SOURCES
+
+from djmesh.dsp import analyze_pcm
+from djmesh.judge.synth import SetSpec, build_set
+
+NEAR_S = 4.0
+RATE = 22050
+
+
+def _bars(bpm: float) -> int:
+    return 24 if bpm < 100 else 32 if bpm <= 150 else 48
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tempos", default="85,126,174")
+    parser.add_argument("--sets", type=int, default=2)
+    parser.add_argument("--sources", default=",".join(SOURCES))
+    parser.add_argument("--breakdowns", type=int, default=6, help="breakdown tracks per source")
+    parser.add_argument("--verbose", action="store_true")
+    args = parser.parse_args()
+    found: dict[str, list[bool]] = defaultdict(list)
+    false: dict[str, int] = defaultdict(int)
+    broken: dict[str, list[int]] = defaultdict(list)
+    t0 = time.time()
+    for source in args.sources.split(","):
+        for i, bpm in enumerate(float(t) for t in args.tempos.split(",")):
+            for k in range(args.sets):
+                spec = SetSpec(bpm=bpm, bars_per_track=_bars(bpm), first_track=i + 7 * k, seed=i + 7 * k)
+                built = build_set(spec, make_track=SOURCES[source])
+                fade_s = 8 * 4 * 60.0 / bpm
+                centres = [c + fade_s / 2 for c in built.cues[1:]]
+                got = [
+                    float(t["centre"]) for t in analyze_pcm(built.samples, built.sample_rate)["transitions"]
+                ]  # type: ignore[union-attr]
+                hits = [any(abs(g - c) <= NEAR_S for g in got) for c in centres]
+                found[source] += hits
+                extra = [g for g in got if all(abs(g - c) > NEAR_S for c in centres)]
+                false[source] += len(extra)
+                if args.verbose:
+                    print(
+                        f"  {source} {bpm:g} set {k}: truth {[round(c) for c in centres]} got {[round(g) for g in got]}",
+                        file=sys.stderr,
+                    )
+        for j in range(args.breakdowns):
+            genre = GENRES[j % len(GENRES)]
+            probe = genre_track(
+                genre, source if source in ("lmms", "sonic-pi", "hydrogen") else "lmms", 50 + j, RATE
+            )[1]
+            bars = int(round(150.0 * probe / 240.0))
+            a = bars // 2 - 8
+            x, _ = genre_track(
+                genre, source, 50 + j, RATE, seconds=bars * 240.0 / probe, breakdown=(a, a + 16)
+            )
+            got = analyze_pcm(x.astype(np.float32), RATE)["transitions"]
+            broken[source].append(len(got))  # type: ignore[arg-type]
+            if args.verbose and got:
+                print(f"  {source} breakdown {genre}: {got}", file=sys.stderr)
+        print(f"{source} done ({time.time() - t0:.0f} s)", file=sys.stderr)
+    print(
+        "| source | blends found within 4 s of their centre | false transitions in the sets | "
+        "breakdown tracks with a transition |"
+    )
+    print("|---|---|---|---|")
+    for source in args.sources.split(","):
+        f = found[source]
+        b = broken[source]
+        print(
+            f"| {source} | {sum(f)}/{len(f)} ({sum(f) / max(1, len(f)):.0%}) | {false[source]} | "
+            f"{sum(1 for v in b if v)}/{len(b)} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
