@@ -1,6 +1,6 @@
 """Seconds from the end of the sets to the result every node agrees on, in `djmesh demo`.
 
-    .venv/bin/python bench/battle_result.py [--viewers 10 30] [--runs 1] [--no-ledger] [--keep]
+    .venv/bin/python bench/battle_result.py [--viewers 10 30] [--runs 1] [--no-ledger] [--keep] [--json]
 
 Runs the user's command, `djmesh --home <tmp> demo --viewers N --json` (two DJs and N viewers on
 loopback in one process, the committee the largest 3f+1 of them), and reads
@@ -9,6 +9,12 @@ result. From a viewer's store it splits that time by the members' signed commits
 to the last commit) and consensus (last commit to the agreed result: commits, reveals and result
 bundles crossing the mesh). The reference is what the same demo paid before reveals opened early:
 they waited for the commit deadline, so no result could stand before `commit_window_s` (25 s).
+
+Where the seconds go: every node's `timing.steps` (seconds after the sets' end at which it passed
+each step, `BattleService.timeline`), printed per run as the median (and max) over the members or
+all nodes: live copy ended, set whole here, decoded, judged, commit published, all commits held
+(reveals open), reveal published, all reveals held (tally), result held. `--json` prints every
+run's summary (with the steps of every node) instead of the table, and the load average with it.
 """
 
 from __future__ import annotations
@@ -54,12 +60,55 @@ def commit_times_s(home: Path, battle_id: str) -> tuple[float, float] | None:
     return (min(times) - sets_end) / 1000, (max(times) - sets_end) / 1000
 
 
+#: the steps a node passes after the sets, in order, with who passes them (``BattleService.timeline``)
+STEPS = (
+    ("live_end_a", "members"),
+    ("live_end_b", "members"),
+    ("whole_a", "members"),
+    ("whole_b", "members"),
+    ("decoded_a", "members"),
+    ("decoded_b", "members"),
+    ("judged", "members"),
+    ("committed", "members"),
+    ("last_commit_signed", "all"),
+    ("reveals_open", "all"),
+    ("revealed", "members"),
+    ("last_reveal_signed", "all"),
+    ("tally", "members"),
+    ("result", "all"),
+)
+
+
+def step_rows(summary: dict[str, Any]) -> list[str]:
+    """One line per step: median and max over the nodes that passed it, seconds after the sets' end."""
+    nodes = summary["timing"].get("steps", {})
+    rows = []
+    for step, who in STEPS:
+        times = [t[step] for t in nodes.values() if step in t]
+        if times:
+            rows.append(
+                f"    {step:<19} median {statistics.median(times):6.2f} s  max {max(times):6.2f} s"
+                f"  ({len(times)} {'members' if who == 'members' else 'nodes'})"
+            )
+    return rows
+
+
+def load_average() -> str:
+    with contextlib.suppress(OSError):
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    return "?"
+
+
 def run_once(viewers: int, *, ledger: bool, keep: bool) -> dict[str, Any] | None:
     """One demo's summary, or None when it agreed on no result (its last error line is printed)."""
     with contextlib.ExitStack() as stack:
         if keep:
             home = Path(tempfile.mkdtemp(prefix="djmesh-bench-result-"))
-            print(f"  {viewers} viewers: home (with the nodes' logs) kept in {home}", flush=True)
+            print(
+                f"  {viewers} viewers: home (with the nodes' logs) kept in {home}",
+                file=sys.stderr,
+                flush=True,
+            )
         else:
             home = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="djmesh-bench-result-")))
         command = [str(DJMESH), "--home", str(home), "demo", "--viewers", str(viewers), "--json"]
@@ -73,6 +122,7 @@ def run_once(viewers: int, *, ledger: bool, keep: bool) -> dict[str, Any] | None
             return None
         summary: dict[str, Any] = json.loads(done.stdout)
         summary["wall_s"] = time.monotonic() - started
+        summary["load_average"] = load_average()
         summary["commits_s"] = commit_times_s(home, summary["battle_id"])
         return summary
 
@@ -83,7 +133,14 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--no-ledger", action="store_true", help="pass --no-ledger to the demo")
     parser.add_argument("--keep", action="store_true", help="keep each run's demo home (logs) in /tmp")
+    parser.add_argument("--json", action="store_true", help="print every run's summary as JSON lines")
     args = parser.parse_args()
+    if args.json:
+        for viewers in args.viewers:
+            for _ in range(args.runs):
+                summary = run_once(viewers, ledger=not args.no_ledger, keep=args.keep)
+                print(json.dumps({"viewers": viewers, "summary": summary}), flush=True)
+        return
     print(f"djmesh demo{' --no-ledger' if args.no_ledger else ''}, {args.runs} run(s) per size")
     print("viewers committee agreed  commit window  first/last commit  sets end -> result (median; runs)")
     for viewers in args.viewers:
@@ -102,6 +159,11 @@ def main() -> None:
             f" {last['timing']['commit_window_s']:>9} s  {shown:>17}  {statistics.median(figures):.2f} s"
             f" ({', '.join(f'{f:.2f}' for f in figures)}{failed})"
         )
+        for number, run in enumerate(runs, 1):
+            print(
+                f"  run {number}: {run['timing']['sets_end_to_agreed_result_s']:.2f} s, load {run['load_average']}"
+            )
+            print("\n".join(step_rows(run)))
     print("reference: before reveals opened early, no result before the commit window had passed")
 
 

@@ -27,6 +27,7 @@ import numpy as np
 
 from djmesh.node.battle import BattleService, Liar
 from djmesh.node.battle.escrow import BattleEscrowService
+from djmesh.node.battle.judging import SharedJudge
 from djmesh.node.battle.service import DjSet
 from djmesh.node.config import NodeConfig
 from djmesh.node.demo_ledger import SPONSOR_WEI, STAKE_WEI, DemoLedger, Money
@@ -119,7 +120,14 @@ def build_sets(root: Path) -> tuple[DjSet, DjSet, float]:
 
 @contextlib.asynccontextmanager
 async def _participant(
-    root: Path, name: str, bootstrap: list[str], liar: Liar | None, ledger: DemoLedger | None, *, dj: bool
+    root: Path,
+    name: str,
+    bootstrap: list[str],
+    liar: Liar | None,
+    ledger: DemoLedger | None,
+    *,
+    dj: bool,
+    judge: SharedJudge,
 ) -> AsyncIterator[Participant]:
     node = Node(_home(root, name), options=NodeOptions(listen=[LOOPBACK], bootstrap=bootstrap))
     async with node, LiveService(node) as live, contextlib.AsyncExitStack() as stack:
@@ -129,7 +137,9 @@ async def _participant(
         if ledger is not None:
             money = await stack.enter_async_context(ledger.wallets(name, node, live, sells=dj))
         streams = money.streams if money is not None else None
-        battles = await stack.enter_async_context(BattleService(node, live, liar=liar, streams=streams))
+        battles = await stack.enter_async_context(
+            BattleService(node, live, liar=liar, streams=streams, judge=judge)
+        )
         if ledger is not None and money is not None:
             await stack.enter_async_context(ledger.battle_services(money, node, battles))
         yield Participant(name, node, live, battles, liar, money)
@@ -220,14 +230,22 @@ async def run_demo(
     ):
         say(f"bootstrap listening on {boot.listen_addrs[0]}")
         bootstrap = boot.listen_addrs
-        dj_a = await stack.enter_async_context(_participant(root, "dj-a", bootstrap, None, ledger, dj=True))
-        dj_b = await stack.enter_async_context(_participant(root, "dj-b", bootstrap, None, ledger, dj=True))
+        # every node of the demo runs in this process, on the same cores: members holding the same signed
+        # sets share one run of the (deterministic) judge instead of running it once each, as members on
+        # their own machines would run theirs side by side (node/battle/judging.py)
+        judge = SharedJudge()
+        dj_a = await stack.enter_async_context(
+            _participant(root, "dj-a", bootstrap, None, ledger, dj=True, judge=judge)
+        )
+        dj_b = await stack.enter_async_context(
+            _participant(root, "dj-b", bootstrap, None, ledger, dj=True, judge=judge)
+        )
         crowd = []
         for i in range(viewers):
             liar = Liar(mode="random", seed=i) if i < byzantine else None
             crowd.append(
                 await stack.enter_async_context(
-                    _participant(root, f"viewer-{i + 1}", bootstrap, liar, ledger, dj=False)
+                    _participant(root, f"viewer-{i + 1}", bootstrap, liar, ledger, dj=False, judge=judge)
                 )
             )
         everyone = [dj_a, dj_b, *crowd]
@@ -316,6 +334,11 @@ async def run_demo(
                 "set_seconds": rules.set_seconds,
                 "commit_window_s": spec_state.commit_seconds,
                 "sets_end_to_agreed_result_s": round((agreed_at_ms - spec_state.sets_end) / 1000, 2),
+                # per node, seconds after the sets' end at which it passed each step (BattleService.timeline)
+                "steps": {
+                    p.name: {k: round(v, 2) for k, v in p.battles.timeline(battle_id).items()}
+                    for p in everyone
+                },
             },
         }
         if ledger_summary is not None:

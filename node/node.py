@@ -85,13 +85,17 @@ SYNC_SLICE_S = 0.005
 EVENT_QUEUE_SIZE = 1024
 
 
-def content_problem(envelope: SignedEnvelope) -> str | None:
+def content_problem(envelope: SignedEnvelope, results: VerifiedResults | None = None) -> str | None:
     """Why a well-formed message must still not be stored or forwarded: a ``battle_result`` that does
-    not prove what it claims (``consensus.verify_bundle_envelope``: forged, stale or non-canonical)."""
+    not prove what it claims (``consensus.verify_bundle_envelope``: forged, stale or non-canonical).
+    ``results``: the node's checked bundles, so a bundle is checked once however often it is asked."""
     if envelope.kind != "battle_result":
         return None
     try:
-        verify_bundle_envelope(envelope)
+        if results is not None:
+            results.check(envelope)
+        else:
+            verify_bundle_envelope(envelope)
     except ProtocolError as exc:
         return f"InvalidResult: {exc}"
     return None
@@ -145,7 +149,7 @@ class Node:
         self._blocked: set[bytes] = set()
         self._host: Host | None = None
         self._names: PeerNames | None = None
-        self.results = VerifiedResults()
+        self.results = VerifiedResults(verified=self._verified)
         self.notices = Notices(self.identity.public_key, self.results)
         self.profiles = ProfileFetcher(self)  # profiles of peers we show but do not follow
         self.dropped: dict[str, int] = {}
@@ -382,7 +386,7 @@ class Node:
     def _invalid_content(self, envelope: SignedEnvelope) -> str | None:
         """Why a well-signed message is still invalid, checked before it is stored or forwarded
         (``content_problem``); a refused content ID is remembered, so it is checked and logged once."""
-        problem = content_problem(envelope)
+        problem = content_problem(envelope, self.results)
         if problem is not None:
             self._refused.add(envelope.content_id)
         return problem

@@ -1,7 +1,9 @@
 """Verified battle results in the store, each bundle checked once, and what they add up to.
 
 Checking a bundle means checking every signature inside it, so a node keeps the outcome per
-content ID (``VerifiedResults``). The ratings need every verified result the store holds: the
+content ID (``VerifiedResults``): the gossip validator, the battle machine, the battle service and
+the ratings all ask it, so each bundle is checked once per node, and the messages inside it that
+gossip brought before are not verified again (the node's ``EnvelopeCache``). The ratings need every verified result the store holds: the
 first time they are asked for, the store is read once; after that the node adds each result as
 it is stored (``add``) and the tables are recomputed only when one was added. The
 leaderboard and a peer's record come from ``djmesh.protocol.ratings`` with display names from
@@ -18,8 +20,8 @@ from typing import Any
 from djmesh.node.names import PeerNames
 from djmesh.node.store import Store
 from djmesh.protocol.battle import BattleResult, battle_topic
-from djmesh.protocol.consensus import Result, preference, verify_bundle_envelope
-from djmesh.protocol.envelope import SignedEnvelope
+from djmesh.protocol.consensus import InvalidResultError, Result, preference, verify_bundle_envelope
+from djmesh.protocol.envelope import EnvelopeCache, SignedEnvelope
 from djmesh.protocol.errors import ProtocolError
 from djmesh.protocol.ratings import Standing, ratings, record_of
 
@@ -33,27 +35,39 @@ BATTLE_BUNDLES_SCAN = 256  # bundles of one battle looked at for its first verif
 class VerifiedResults:
     """Which result bundles verify, remembered by content ID (bounded), and the ratings they make."""
 
-    def __init__(self, capacity: int = CHECKED_CAPACITY) -> None:
+    def __init__(self, capacity: int = CHECKED_CAPACITY, *, verified: EnvelopeCache | None = None) -> None:
         self.capacity = capacity
-        self._checked: OrderedDict[bytes, Result | None] = OrderedDict()
+        self.verified = verified  # envelopes verified before: a bundle's messages are not checked again
+        self._checked: OrderedDict[bytes, Result | str] = OrderedDict()  # the result, or why it failed
         self._known: dict[bytes, Result] | None = None  # content ID -> result; None until first asked
         self._tables: dict[str, list[Standing]] | None = None
 
     def verify(self, envelope: SignedEnvelope) -> Result | None:
         """The verified result of a ``battle_result`` envelope, or None (the reason is logged once)."""
-        key = envelope.content_id
+        outcome = self._outcome(envelope)
+        return outcome if isinstance(outcome, Result) else None
+
+    def check(self, envelope: SignedEnvelope) -> Result:
+        """The verified result of a ``battle_result`` envelope; ``InvalidResultError`` saying why not."""
+        outcome = self._outcome(envelope)
+        if isinstance(outcome, str):
+            raise InvalidResultError(outcome)
+        return outcome
+
+    def _outcome(self, envelope: SignedEnvelope) -> Result | str:
+        key = envelope.content_id  # a hash of the whole signed bytes: another signature is another key
         if key in self._checked:
             self._checked.move_to_end(key)
             return self._checked[key]
         try:
-            result: Result | None = verify_bundle_envelope(envelope)
+            outcome: Result | str = verify_bundle_envelope(envelope, cache=self.verified)
         except (ProtocolError, ValueError) as exc:
             log.info("result bundle %s does not verify: %s", key.hex()[:12], exc)
-            result = None
-        self._checked[key] = result
+            outcome = str(exc)
+        self._checked[key] = outcome
         while len(self._checked) > self.capacity:
             self._checked.popitem(last=False)
-        return result
+        return outcome
 
     def in_store(self, store: Store, *, limit: int = RESULTS_SCAN) -> list[tuple[SignedEnvelope, Result]]:
         """The verified bundles among the newest ``limit`` in the store, newest first."""

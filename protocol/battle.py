@@ -16,15 +16,19 @@ style of h11 and aioquic.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import ClassVar, Self
+from typing import TYPE_CHECKING, ClassVar, Self
 
 from djmesh.protocol import schema
 from djmesh.protocol.cbor import CborKey, CborValue
 from djmesh.protocol.envelope import SignedEnvelope
 from djmesh.protocol.errors import InvalidPayloadError
 from djmesh.protocol.messages import Message, register
+
+if TYPE_CHECKING:
+    from djmesh.protocol.consensus import Result
 
 BATTLES_TOPIC = "/djmesh/1/battles"
 #: genre -> BPM range a DJ must stay within (DJ-style tempo: drum & bass at ~174, not 87)
@@ -894,6 +898,9 @@ class BattleMachine:
     _seed_asked: bool = False
     _absent_asked: bool = False
     _committee: tuple[bytes, ...] | None = None
+    #: checks a result bundle (``consensus.verify_bundle_envelope`` by default); a node passes one that
+    #: remembers each bundle's outcome, as its validator and ratings check the same bundles
+    verify_bundle: Callable[[SignedEnvelope], Result] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.announce.message, BattleAnnounce):
@@ -1051,7 +1058,7 @@ class BattleMachine:
         from djmesh.protocol.consensus import verify_bundle_envelope
 
         try:
-            verified = verify_bundle_envelope(envelope)
+            verified = (self.verify_bundle or verify_bundle_envelope)(envelope)
         except Exception as exc:  # any refusal: record why, never crash
             return [Ignored(envelope, f"result does not verify: {exc}")]
         if verified.battle_id != self.battle_id:

@@ -53,7 +53,7 @@ from djmesh.protocol.battle import (
 )
 from djmesh.protocol.cbor import CborKey, CborValue, encode
 from djmesh.protocol.committee import Draw, DrawError, draw_committee, rank_committee
-from djmesh.protocol.envelope import SignedEnvelope, decode_envelope, sign
+from djmesh.protocol.envelope import EnvelopeCache, SignedEnvelope, decode_envelope, sign
 from djmesh.protocol.errors import MalformedMessageError, ProtocolError
 from djmesh.protocol.peer_id import peer_id_from_public_key
 
@@ -344,8 +344,11 @@ def _forfeit(s: _Sorted, spec: BattleAnnounce, committee: tuple[bytes, ...]) -> 
     return (absent[0], "absent") if absent else None
 
 
-def tally(envelopes: Iterable[SignedEnvelope]) -> Tally:
-    """The result of a battle from its messages (order does not matter), or ``QuorumError``."""
+def tally(envelopes: Iterable[SignedEnvelope], *, cache: EnvelopeCache | None = None) -> Tally:
+    """The result of a battle from its messages (order does not matter), or ``QuorumError``.
+
+    ``cache``: verdicts inside reveals verified before (another bundle of the battle carried them)
+    are not verified again."""
     s = _sort(envelopes)
     spec = _check_basics(s)
     battle_id = s.announce.content_id
@@ -384,7 +387,7 @@ def tally(envelopes: Iterable[SignedEnvelope]) -> Tally:
             continue
         assert isinstance(r.message, VerdictReveal)
         try:
-            ve = decode_envelope(r.message.verdict, now_ms=None)
+            ve = decode_envelope(r.message.verdict, now_ms=None, cache=cache)
         except ProtocolError:
             offend(r.author, "bad_reveal")
             continue
@@ -573,22 +576,26 @@ def best_result(results: Iterable[Result]) -> Result | None:
     return min(results, key=preference, default=None)
 
 
-def _decode_all(wires: Iterable[bytes]) -> list[SignedEnvelope]:
+def _decode_all(wires: Iterable[bytes], cache: EnvelopeCache | None) -> list[SignedEnvelope]:
     out = []
     for wire in wires:
         try:
-            out.append(decode_envelope(wire, now_ms=None))
+            out.append(decode_envelope(wire, now_ms=None, cache=cache))
         except ProtocolError as exc:
             raise InvalidResultError(f"a message in the bundle is invalid: {exc}") from exc
     return out
 
 
-def verify_bundle_envelope(envelope: SignedEnvelope) -> Result:
-    """Check a decoded ``battle_result`` envelope against the messages it carries."""
+def verify_bundle_envelope(envelope: SignedEnvelope, *, cache: EnvelopeCache | None = None) -> Result:
+    """Check a decoded ``battle_result`` envelope against the messages it carries.
+
+    ``cache``: the messages a node already verified (every member's bundle carries the same commits,
+    reveals and joins, which gossip brought before): their signatures are not checked again. The
+    outcome is the same with or without it."""
     bundle = envelope.message
     if not isinstance(bundle, BattleResult):
         raise InvalidResultError(f"expected a battle_result, got {envelope.kind}")
-    envelopes = _decode_all(bundle.messages)
+    envelopes = _decode_all(bundle.messages, cache)
     s = _sort(envelopes)
     spec = _check_basics(s)
     battle_id = s.announce.content_id
@@ -616,7 +623,7 @@ def verify_bundle_envelope(envelope: SignedEnvelope) -> Result:
             forfeit_result_hash(battle_id, side), how,
         )  # fmt: skip
     try:
-        t = tally(envelopes)
+        t = tally(envelopes, cache=cache)
     except QuorumError as exc:
         raise InvalidResultError(f"no quorum: {exc}") from exc
     if bundle.scores != t.scores:

@@ -29,6 +29,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from djmesh.node.battle.judging import Judge, judge_in_thread
 from djmesh.node.battle.secrets import BattleSecrets
 from djmesh.node.clock import now_ms as _now_ms
 from djmesh.node.errors import NodeError
@@ -80,7 +81,6 @@ from djmesh.protocol.consensus import (
     best_result,
     build_result,
     seal_verdict,
-    verify_bundle_envelope,
 )
 from djmesh.protocol.envelope import SignedEnvelope, decode_envelope
 from djmesh.protocol.ratelimit import KeyedTokenBuckets, RateLimit
@@ -158,6 +158,11 @@ class BattleState:
     findings: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     judging: asyncio.Task[None] | None = None
     done: asyncio.Event = field(default_factory=asyncio.Event)
+    #: wall ms at which this node passed each step after the sets (first time only): where results wait
+    marks: dict[str, int] = field(default_factory=dict)
+
+    def mark(self, step: str, at_ms: int | None = None) -> None:
+        self.marks.setdefault(step, _now_ms() if at_ms is None else at_ms)
 
 
 class SetStreams(Protocol):
@@ -178,8 +183,12 @@ class BattleService:
         liar: Liar | None = None,
         streams: SetStreams | None = None,
         roster_policy: Callable[[tuple[bytes, ...]], tuple[bytes, ...]] | None = None,
+        judge: Judge | None = None,
     ) -> None:
+        """``judge``: how this member scores the two sets (default: ``judge_sets`` in a worker thread;
+        nodes sharing a process may share a ``judging.SharedJudge``)."""
         self.node = node
+        self.judge: Judge = judge or judge_in_thread
         self.live = live
         self.streams: SetStreams = streams if streams is not None else live
         self.auto_join = auto_join
@@ -389,7 +398,7 @@ class BattleService:
                     MAX_OPEN_BATTLES,
                 )
                 return
-            state = BattleState(BattleMachine(envelope))
+            state = BattleState(BattleMachine(envelope, verify_bundle=self.node.results.check))
             state.my_set = self._pending_sets.pop(envelope.content_id, None)
             self.battles[envelope.content_id] = state
             self._replay(envelope.content_id)
@@ -499,14 +508,18 @@ class BattleService:
             absent = BattleAbsent(battle=machine.battle_id, side=action.side)
             await self.node.publish_signed(sign(absent, self.node.identity.signing_key, created_at_ms=at))
         elif isinstance(action, JudgeNow) and self.node.public_key in action.committee:
+            state.mark("judge_start")
             state.judging = self._spawn(self._judge_and_commit(state))
         elif isinstance(action, RevealNow):
+            state.mark("reveals_open")
             await self._reveal(state)
         elif isinstance(action, TallyNow) and (
             self.node.public_key in machine.committee() or self._my_side(state) is not None
         ):
+            state.mark("tally")
             bundle = build_result(action.messages)
             await self.node.publish(bundle)
+            state.mark("bundle_published")
         elif isinstance(action, Finished):
             self._finish(state)
         for listener in self.listeners:
@@ -546,6 +559,7 @@ class BattleService:
         # never signed before the machine saw every verdict bound, even if the clock stepped back
         at = max(_now_ms(), machine.reveals_open_at())
         await self.node.publish_signed(state.sealed.reveal(self.node.identity.signing_key, created_at_ms=at))
+        state.mark("revealed")
 
     async def _reveal_seed(self, state: BattleState, side: str, rosters: tuple[bytes, bytes]) -> None:
         machine = state.machine
@@ -576,15 +590,31 @@ class BattleService:
         for envelope in self.node.store.by_topics(
             [battle_topic(battle_id)], kinds=("battle_result",), limit=256
         ):
-            try:
-                verified.append(verify_bundle_envelope(envelope))
-            except Exception as exc:
-                log.info("result bundle %s refused: %s", envelope.content_id.hex()[:12], exc)
+            result = self.node.results.verify(envelope)  # checked once per node (the reason logged then)
+            if result is not None:
+                verified.append(result)
         return best_result(r for r in verified if r.battle_id == battle_id)
 
     def _finish(self, state: BattleState) -> None:
+        state.mark("result")
         state.result = self.best_result(state.machine.battle_id)
         state.done.set()
+
+    def timeline(self, battle_id: bytes) -> dict[str, float]:
+        """Seconds after the sets' end at which this node passed each step it took (``BattleState.marks``),
+        and when the last commit and the last reveal it holds were signed: where a result's seconds go."""
+        state = self.battles.get(battle_id)
+        if state is None:
+            return {}
+        machine = state.machine
+        ends = machine.spec.sets_end
+        signed = {
+            "last_commit_signed": [e.created_at_ms for e in machine.commits],
+            "last_reveal_signed": [e.created_at_ms for e in machine.reveals],
+        }
+        out = {step: (at - ends) / 1000 for step, at in sorted(state.marks.items(), key=lambda kv: kv[1])}
+        out.update({step: (max(times) - ends) / 1000 for step, times in signed.items() if times})
+        return out
 
     async def _keep_set(self, machine: BattleMachine, stream_id: str) -> None:
         """Receive a DJ's stream as it plays, so the signed set is here, decoded, when judging starts.
@@ -597,25 +627,32 @@ class BattleService:
         except Exception as exc:
             log.info("set %s: not received live (%s); it will be fetched", stream_id[:12], exc)
 
-    async def set_audio(self, stream_id: str, *, max_samples: int | None = None) -> np.ndarray:
+    async def set_audio(
+        self, stream_id: str, *, max_samples: int | None = None, marks: dict[str, int] | None = None
+    ) -> np.ndarray:
         """The decoded mono audio of a DJ's whole signed set (never one with a hole: every member must
-        judge the same bytes) up to ``max_samples``, with what our live copy lacks fetched from peers."""
+        judge the same bytes) up to ``max_samples``, with what our live copy lacks fetched from peers.
+        ``marks``: see ``LiveService.set_mono``."""
         try:
-            audio = await self.live.set_mono(stream_id, max_samples=max_samples)
+            audio = await self.live.set_mono(stream_id, max_samples=max_samples, marks=marks)
         except LiveError as exc:
             raise NodeError(str(exc)) from exc
         if audio.size == 0:
             raise NodeError(f"the set of stream {stream_id[:12]} is empty")
         return audio
 
-    async def _set_audio_in_time(self, machine: BattleMachine, stream_id: str) -> np.ndarray:
+    async def _set_audio_in_time(
+        self, machine: BattleMachine, stream_id: str, marks: dict[str, int] | None = None
+    ) -> np.ndarray:
         """``set_audio``, asked again while it fails (links still forming, the set still arriving) and a
         commit could still be on time: while one member has no verdict, every member waits for the
         commit deadline before revealing. An attempt that hangs (a peer that never answers) is given
         up after ``SET_ATTEMPT_S`` with where it hung logged, so one stuck await never costs the verdict."""
         delay_s = 0.5
         while True:
-            attempt = asyncio.ensure_future(self.set_audio(stream_id, max_samples=_judged_samples(machine)))
+            attempt = asyncio.ensure_future(
+                self.set_audio(stream_id, max_samples=_judged_samples(machine), marks=marks)
+            )
             done, _ = await asyncio.wait({attempt}, timeout=SET_ATTEMPT_S)
             if done:
                 try:
@@ -640,7 +677,6 @@ class BattleService:
             delay_s = min(delay_s * 2, MAX_SET_RETRY_S)
 
     async def _judge_and_commit(self, state: BattleState) -> None:
-        from djmesh.judge import judge_sets
         from djmesh.judge.scoring import findings_json
 
         machine = state.machine
@@ -650,16 +686,19 @@ class BattleService:
             assert isinstance(tracklist, Tracklist) and tracklist.stream is not None
             streams.append(tracklist.stream.hex())
             cues.append([c / 1000 for c in tracklist.cues_ms])
-        audio = await asyncio.gather(*(self._set_audio_in_time(machine, stream) for stream in streams))
-        rules = machine.spec.rules
-        verdict = await asyncio.to_thread(
-            judge_sets,
-            (audio[0], SAMPLE_RATE),
-            (audio[1], SAMPLE_RATE),
-            rules,
-            cues_a=cues[0],
-            cues_b=cues[1],
+        marks: dict[str, dict[str, int]] = {side: {} for side in SIDES}
+        audio = await asyncio.gather(
+            *(
+                self._set_audio_in_time(machine, s, marks[side])
+                for side, s in zip(SIDES, streams, strict=True)
+            )
         )
+        for side, steps in marks.items():
+            for step, at in steps.items():
+                state.mark(f"{step}_{side}", at)
+        rules = machine.spec.rules
+        verdict = await self.judge(audio[0], audio[1], SAMPLE_RATE, rules, cues[0], cues[1])
+        state.mark("judged")
         scores = verdict.centi_scores()
         state.findings = {"a": findings_json(verdict.a), "b": findings_json(verdict.b)}
         if self.liar is not None:
@@ -676,6 +715,7 @@ class BattleService:
         await self.node.publish_signed(
             state.sealed.commit(self.node.identity.signing_key, created_at_ms=_now_ms())
         )
+        state.mark("committed")
         log.info("battle %s: committed (winner %s)", machine.battle_id.hex()[:12], verdict.winner)
 
     # -- views ---------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from types import TracebackType
 from typing import Any
 
-from djmesh.node.clock import now_us
+from djmesh.node.clock import now_ms, now_us
 from djmesh.node.errors import NodeError
 from djmesh.node.events import MessageStored
 from djmesh.node.live import sharing
@@ -827,28 +827,40 @@ class LiveService:
             self.keeper.decode_while_live(announce, max_samples)
         await self.subscribe(stream)
 
-    async def set_mono(self, stream_id: str, *, max_samples: int | None = None) -> Mono:
+    async def set_mono(
+        self, stream_id: str, *, max_samples: int | None = None, marks: dict[str, int] | None = None
+    ) -> Mono:
         """The audio of a finished stream's whole signed set, mono float32 at 48 kHz, up to ``max_samples``:
         the same samples on every honest node. ``LiveError`` while the set is not whole here (never a set
-        with a hole)."""
+        with a hole). ``marks`` gets the wall ms at which our live copy ended (``live_end``), the set was
+        whole here (``whole``) and decoded (``decoded``): where a judge's seconds go."""
         stream = _stream_bytes(stream_id)
         subscription = self._subscriptions.get(stream)
         if subscription is not None and not subscription.done.is_set():
             with contextlib.suppress(TimeoutError):  # our live copy is cheaper than asking peers
                 await asyncio.wait_for(subscription.done.wait(), LIVE_END_WAIT_S)
+        _mark(marks, "live_end")
         stored = await self.fetch_set(stream_id)
         if not stored.complete:
             raise LiveError(
                 f"the set of {stream_id[:12]} is not whole yet ({len(stored.segments)} segments, "
                 f"{stored.missing_frames} frames missing, {'ended' if stored.end else 'no end yet'})"
             )
-        return await self.keeper.mono(stored, max_samples)
+        _mark(marks, "whole")
+        audio = await self.keeper.mono(stored, max_samples)
+        _mark(marks, "decoded")
+        return audio
 
     async def set_pcm(self, stream_id: str) -> AsyncIterator[PCM]:
         """Replay a stored (or fetched) set: verified PCM per segment, as fast as it decodes."""
         stored = self.stored_set(stream_id) or await self.fetch_set(stream_id)
         async for chunk in sharing.replay_pcm(stored):
             yield chunk
+
+
+def _mark(marks: dict[str, int] | None, what: str) -> None:
+    if marks is not None:
+        marks[what] = now_ms()
 
 
 def _stream_bytes(stream_id: str | bytes) -> bytes:

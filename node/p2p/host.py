@@ -37,13 +37,20 @@ from djmesh.node.p2p.gossip import GossipConfig, PolicyScorer, build_pubsub, bui
 from djmesh.node.p2p.libp2p_host import build_host, key_pair_from_seed
 from djmesh.node.p2p.pacing import TokenBucket
 from djmesh.node.p2p.topics import OnMessage, TopicState, Validator, origin_of
-from djmesh.node.p2p.trio_bridge import BridgeClosedError, TrioBridge, acquire_bridge, release_bridge
+from djmesh.node.p2p.trio_bridge import (
+    BridgeClosedError,
+    BridgeTimeoutError,
+    TrioBridge,
+    acquire_bridge,
+    release_bridge,
+)
 from djmesh.protocol.peer_id import public_key_from_peer_id
 
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 15.0
 MAX_CONCURRENT_INBOUND_REQUESTS = 32
+REQUEST_DEADLINE_GRACE_S = 1.0  # past a request's own timeout, the asyncio side stops waiting for trio
 LATENCY_PROBE_INTERVAL_S = 15.0
 
 
@@ -490,18 +497,22 @@ class P2PHost:
                 return await reqresp.send_request(stream, data, max_response_bytes)
 
         try:
-            result: bytes = await self._call(_exchange)
-        except trio.TooSlowError:
+            # the deadline is kept on the asyncio side too: py-libp2p's shielded clean-ups (a stream reset
+            # on a stalled connection) can outlast trio's fail_after, and the caller must not wait on them
+            result: bytes = await self._call(_exchange, timeout_s=timeout_s + REQUEST_DEADLINE_GRACE_S)
+        except (trio.TooSlowError, BridgeTimeoutError):
             raise P2PError(f"request {protocol_id} to {peer_id} timed out after {timeout_s} s") from None
         return result
 
     # ---- plumbing -------------------------------------------------------------------------------
 
-    async def _call(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> Any:
+    async def _call(
+        self, fn: Callable[..., Awaitable[Any]], *args: Any, timeout_s: float | None = None
+    ) -> Any:
         if self._bridge is None or self._state != "running":
             raise P2PError("the host is not running")
         try:
-            return await self._bridge.run(fn, *args)
+            return await self._bridge.run(fn, *args, timeout_s=timeout_s)
         except BridgeClosedError as exc:
             raise P2PError("the host stopped") from exc
 

@@ -7,6 +7,10 @@ Trio's guest mode lets both share one thread and one loop: trio schedules its ti
 
 - asyncio -> trio: ``TrioBridge.run(fn, *args)`` posts a job with ``TrioToken.run_sync_soon``; a
   trio task awaits it and resolves an asyncio future. Cancelling the future cancels the trio job.
+  With ``timeout_s`` the asyncio side stops waiting at its deadline even when the trio job does not
+  end on cancellation: py-libp2p awaits some clean-ups shielded from cancellation (a stream reset
+  after a failed open, a close), and one of those stuck on a stalled connection used to hold the
+  caller forever, past the job's own ``trio.fail_after``.
 - trio -> asyncio: ``TrioBridge.call_soon_asyncio(cb, *args)`` (``loop.call_soon_threadsafe``).
 """
 
@@ -27,6 +31,11 @@ T = TypeVar("T")
 
 class BridgeClosedError(RuntimeError):
     """The trio side is not running (never started, or already stopped)."""
+
+
+class BridgeTimeoutError(TimeoutError):
+    """A job did not finish by the caller's deadline (it was cancelled on the trio side; a part of it
+    that ignores cancellation may still be running there)."""
 
 
 class TrioBridge:
@@ -78,8 +87,10 @@ class TrioBridge:
         )
         await ready
 
-    async def run(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
-        """Await ``fn(*args)`` in trio from asyncio. Cancellation propagates both ways."""
+    async def run(self, fn: Callable[..., Awaitable[T]], *args: Any, timeout_s: float | None = None) -> T:
+        """Await ``fn(*args)`` in trio from asyncio. Cancellation propagates both ways.
+
+        ``timeout_s``: ``BridgeTimeoutError`` once it has passed, whether or not the trio job ended."""
         if not self.running or self._token is None or self._loop is None:
             raise BridgeClosedError("the libp2p runtime is not running")
         loop = self._loop
@@ -115,13 +126,24 @@ class TrioBridge:
             self._token.run_sync_soon(_spawn)
         except trio.RunFinishedError as exc:
             raise BridgeClosedError("the libp2p runtime stopped") from exc
-        try:
-            return await future
-        except asyncio.CancelledError:
+        token = self._token
+
+        def _cancel_job() -> None:
             if scope_box:
                 with contextlib.suppress(trio.RunFinishedError):
-                    self._token.run_sync_soon(scope_box[0].cancel)
+                    token.run_sync_soon(scope_box[0].cancel)
+
+        try:
+            done, _ = await asyncio.wait({future}, timeout=timeout_s)
+        except asyncio.CancelledError:
+            future.cancel()  # a job not started yet sees it and does not start
+            _cancel_job()
             raise
+        if not done:
+            future.cancel()
+            _cancel_job()
+            raise BridgeTimeoutError(f"no answer from the libp2p runtime in {timeout_s} s")
+        return future.result()
 
     async def start_task(self, fn: Callable[..., Awaitable[None]]) -> None:
         """Trio side: ``nursery.start(fn)`` in the run's own nursery, so ``fn`` outlives its caller."""

@@ -9,7 +9,7 @@ from pathlib import Path
 import nacl.signing
 import pytest
 
-from djmesh.protocol.battle import BattleJoin, BattleResult, Verdict
+from djmesh.protocol.battle import BattleJoin, BattleResult, Verdict, VerdictReveal
 from djmesh.protocol.consensus import (
     InvalidResultError,
     QuorumError,
@@ -17,9 +17,10 @@ from djmesh.protocol.consensus import (
     build_result,
     select_committee,
     tally,
+    verify_bundle_envelope,
     verify_result,
 )
-from djmesh.protocol.envelope import SignedEnvelope, decode_envelope, sign
+from djmesh.protocol.envelope import EnvelopeCache, SignedEnvelope, decode_envelope, sign
 from djmesh.protocol.errors import ProtocolError
 from tests.helpers.cli import CliRunner
 from tests.protocol.battle_helpers import MODEL, Battle, key, scores
@@ -313,6 +314,47 @@ def test_tampered_bundles_are_refused() -> None:
     for junk in (b"", b"\xa0", b"garbage" * 30, envelopes[0].wire):
         with pytest.raises(ProtocolError):
             verify_result(junk)
+
+
+def test_a_cache_of_verified_messages_changes_no_outcome() -> None:
+    """Members' bundles carry the same messages, so a node checks them with the envelopes it verified
+    before: a forged bundle must fail just the same, a valid one give the same result."""
+    b = Battle(committee_size=4)
+    envelopes = _round(b, {})
+    honest = build_result(envelopes)
+    cache = EnvelopeCache()
+    for envelope in envelopes:  # what gossip brought this node before the bundles
+        decode_envelope(envelope.wire, now_ms=None, cache=cache)
+    bundle = decode_envelope(_bundle(b, honest), now_ms=None)
+    assert verify_bundle_envelope(bundle, cache=cache) == verify_bundle_envelope(bundle)
+    # a reveal whose verdict was swapped for another member's: refused with the cache warm too
+    reveal = next(e for e in envelopes if e.kind == "battle_reveal")
+    other = next(e for e in envelopes if e.kind == "battle_reveal" and e.author != reveal.author)
+    assert isinstance(reveal.message, VerdictReveal) and isinstance(other.message, VerdictReveal)
+    swapped = sign(
+        VerdictReveal(battle=b.id, verdict=other.message.verdict, salt=reveal.message.salt),
+        b.members[next(i for i, m in enumerate(b.members) if bytes(m.verify_key) == reveal.author)],
+        created_at_ms=reveal.created_at_ms,
+    )
+    messages = tuple(swapped.wire if m == reveal.wire else m for m in honest.messages)
+    forged = BattleResult(honest.battle, messages, "a", honest.scores, honest.offences)
+    outcomes = []
+    for warm in (cache, None):
+        with pytest.raises(InvalidResultError) as refused:
+            verify_bundle_envelope(decode_envelope(_bundle(b, forged), now_ms=None), cache=warm)
+        outcomes.append(str(refused.value))
+    assert outcomes[0] == outcomes[1] and "medians" in outcomes[0]
+    # a message whose signature was altered is not the cached one (the key is a hash of all its bytes)
+    broken = bytearray(reveal.wire)
+    broken[-3] ^= 1
+    tampered = tuple(bytes(broken) if m == reveal.wire else m for m in honest.messages)
+    with pytest.raises(InvalidResultError, match="invalid"):
+        verify_bundle_envelope(
+            decode_envelope(
+                _bundle(b, BattleResult(honest.battle, tampered, "a", honest.scores, ())), now_ms=None
+            ),
+            cache=cache,
+        )
 
 
 def test_verdicts_must_name_the_winner_their_scores_give() -> None:

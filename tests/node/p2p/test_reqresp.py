@@ -10,7 +10,7 @@ import trio
 from libp2p.custom_types import TProtocol
 from libp2p.peer.id import ID
 
-from djmesh.node.p2p import P2PError, P2PHost
+from djmesh.node.p2p import P2PError, P2PHost, reqresp
 from tests.node.p2p.conftest import run, seed
 
 ECHO = "/djmesh/test/echo/1"
@@ -108,5 +108,37 @@ def test_garbage_on_a_request_stream_does_not_hurt_the_server() -> None:
                     reply = b""  # a reset is a fine answer to garbage
                 assert not reply or reply[0] != 0, "garbage must never get an ok response"
             assert await client.request(server.peer_id, ECHO, b"still") == client.peer_id.encode() + b":still"
+
+    run(main())
+
+
+def test_a_request_stuck_where_trio_cannot_cancel_it_still_times_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    """py-libp2p awaits some clean-ups shielded from cancellation (a stream reset on a stalled
+    connection after a failed open): a request stuck in one used to hold its caller for good, past
+    its own timeout (seen as members' set fetches hanging in ``TrioBridge.run``). The caller gets
+    its timeout; the host keeps serving."""
+    release = trio.Event()
+    real = reqresp.send_request
+
+    async def stuck(stream: object, data: bytes, max_response_bytes: int) -> bytes:
+        with trio.CancelScope(shield=True):  # as py-libp2p's clean-ups: deaf to fail_after
+            await release.wait()
+        return await real(stream, data, max_response_bytes)  # type: ignore[arg-type]
+
+    async def set_release() -> None:
+        release.set()
+
+    async def main() -> None:
+        async with P2PHost(seed=seed(1)) as server, P2PHost(seed=seed(2)) as client:
+            server.set_request_handler(ECHO, _echo)
+            await client.connect(server.listen_addrs[0])
+            monkeypatch.setattr(reqresp, "send_request", stuck)
+            with pytest.raises(P2PError, match="timed out"):
+                # a deadline for the test, far above the request's own: before the fix it never returned
+                await asyncio.wait_for(client.request(server.peer_id, ECHO, b"hi", timeout_s=0.5), 30)
+            monkeypatch.undo()
+            assert client._bridge is not None
+            await client._bridge.run(set_release)  # the stuck job ends, so the hosts can stop
+            assert await client.request(server.peer_id, ECHO, b"ok") == client.peer_id.encode() + b":ok"
 
     run(main())

@@ -1,0 +1,102 @@
+"""Running the judge on a battle's two sets, off the event loop.
+
+``judge_in_thread`` is what a member does on its own machine: ``judge_sets`` in a worker thread.
+``SharedJudge`` is for many nodes in one process (``djmesh demo``, simulations): the judge is a
+pure function (the same samples, cues and rules give the same verdict, the property consensus rests
+on), so members that hold the same audio share one computation instead of running it once each on
+the same cores. A member whose audio differs by one sample gets its own. Each node still fetches,
+verifies and decodes the signed sets itself; only the arithmetic on identical input is shared.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import astuple
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from djmesh.protocol.battle import Rules
+
+if TYPE_CHECKING:
+    from djmesh.judge.scoring import Verdict
+
+#: (audio a, audio b, sample rate, rules, cues a, cues b) -> the judge's verdict
+Judge = Callable[[np.ndarray, np.ndarray, int, Rules, Sequence[float], Sequence[float]], Awaitable["Verdict"]]
+
+SHARED_VERDICTS = 8  # distinct inputs a shared judge remembers (a battle has one)
+
+
+async def judge_in_thread(
+    audio_a: np.ndarray,
+    audio_b: np.ndarray,
+    rate: int,
+    rules: Rules,
+    cues_a: Sequence[float],
+    cues_b: Sequence[float],
+) -> Verdict:
+    from djmesh.judge import judge_sets
+
+    return await asyncio.to_thread(
+        judge_sets, (audio_a, rate), (audio_b, rate), rules, cues_a=list(cues_a), cues_b=list(cues_b)
+    )
+
+
+def input_key(
+    audio_a: np.ndarray,
+    audio_b: np.ndarray,
+    rate: int,
+    rules: Rules,
+    cues_a: Sequence[float],
+    cues_b: Sequence[float],
+) -> bytes:
+    """A digest of everything the verdict depends on: the samples (with their type and length), the
+    rate, the rules and the cues."""
+    digest = hashlib.sha256()
+    for audio in (audio_a, audio_b):
+        samples = np.ascontiguousarray(audio)
+        digest.update(f"{samples.dtype.str}:{samples.shape}:".encode())
+        digest.update(samples.data)
+    digest.update(repr((rate, astuple(rules), tuple(cues_a), tuple(cues_b))).encode())
+    return digest.digest()
+
+
+class SharedJudge:
+    """One judge computation per distinct input among the nodes that share this object (one loop)."""
+
+    def __init__(self, judge: Judge = judge_in_thread, capacity: int = SHARED_VERDICTS) -> None:
+        self._judge = judge
+        self._capacity = capacity
+        self._verdicts: OrderedDict[bytes, asyncio.Future[Verdict]] = OrderedDict()
+        self.computed = 0  # how many times the judge actually ran
+
+    async def __call__(
+        self,
+        audio_a: np.ndarray,
+        audio_b: np.ndarray,
+        rate: int,
+        rules: Rules,
+        cues_a: Sequence[float],
+        cues_b: Sequence[float],
+    ) -> Verdict:
+        key = await asyncio.to_thread(input_key, audio_a, audio_b, rate, rules, cues_a, cues_b)
+        task = self._verdicts.get(key)
+        if task is None:
+            # a task of its own: a caller cancelled (its attempt timed out) does not cancel the others'
+            task = asyncio.ensure_future(self._judge(audio_a, audio_b, rate, rules, cues_a, cues_b))
+            task.add_done_callback(lambda done: self._forget_failed(key, done))
+            self._verdicts[key] = task
+            while len(self._verdicts) > self._capacity:
+                self._verdicts.popitem(last=False)
+            self.computed += 1
+        else:
+            self._verdicts.move_to_end(key)
+        return await asyncio.shield(task)
+
+    def _forget_failed(self, key: bytes, task: asyncio.Future[Verdict]) -> None:
+        """A failure is not remembered: the next caller runs the judge again."""
+        if (task.cancelled() or task.exception() is not None) and self._verdicts.get(key) is task:
+            del self._verdicts[key]
