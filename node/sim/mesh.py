@@ -27,7 +27,6 @@ import nacl.signing
 from djmesh.node.clock import monotonic, now_ms, now_us
 from djmesh.node.live.hub import Address, StreamHub
 from djmesh.node.live.service import DEFAULT_MAX_CHILDREN, LOCATE_PEERS, _Acceptor
-from djmesh.node.live.session import parse_candidates
 from djmesh.node.live.sets import SetSegment
 from djmesh.node.live.subscription import Subscription
 from djmesh.node.live.transport import Link
@@ -280,7 +279,7 @@ class LiveMesh:
             hub = peer.hub_for(stream)
             if hub is not None:  # as LiveService._serve: itself, then its children with room
                 found.append(peer.address)
-                found.extend(parse_candidates(hub.candidates()))
+                found.extend(c.address for c in hub.candidates())
         await asyncio.sleep(max(waits))
         return [a for a in dict.fromkeys(found) if a != asker.address]
 
