@@ -448,6 +448,13 @@ class StreamVerifier:
             return self._drop("unverified", f"frame {oldest} waited too long for its segment", len(evicted))
         return None
 
+    def discard_pending(self) -> int:
+        """Forget every frame still waiting for its manifest (they came from a parent caught lying)."""
+        count = self._pending_size
+        self._pending.clear()
+        self._pending_size = 0
+        return count
+
     def add_manifest(self, data: bytes) -> VerifierEvent:
         checked = self.check(data)
         return checked if isinstance(checked, Dropped) else self.accept(checked)

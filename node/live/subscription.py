@@ -250,6 +250,8 @@ class Subscription:
         old = self.parent
         self.parent, self.parent_address = probe.link, probe.address
         self._set_path(accept.hops, list(accept.path))
+        if self._marks:  # we left a parent for bad data: what it sent and is not yet verified goes too
+            self.verifier.discard_pending()
         self._distrust = None
         self.strikes = 0
         self._marks.clear()  # told the new parent
