@@ -152,28 +152,51 @@ def parse_candidates(value: CborValue) -> list[Candidate]:
     return [Candidate.from_value(item) for item in _list(value, "candidates", MAX_CANDIDATES)]
 
 
+def _check_marks(marks: tuple[Address, ...]) -> None:
+    if len(marks) > MAX_MARKS:
+        raise MalformedMessageError(f"marks: at most {MAX_MARKS}")
+    for mark in marks:
+        _check_address(mark, "mark")
+
+
+def _parse_marks(value: CborValue) -> tuple[Address, ...]:
+    return tuple(parse_address(m, "mark") for m in _list(value, "marks", MAX_MARKS))
+
+
 @dataclass(frozen=True)
 class Probe(RelayMessage):
-    """Joiner -> node: do you carry ``stream``, how deep are you and how much room do you have?"""
+    """Joiner -> node: do you carry ``stream``, how deep are you and how much room do you have?
+
+    ``marks``: relays the joiner just left because they delivered nothing or bad data; a node
+    that has one of them as a child sends no more joiners there for a while. A leaver probes its
+    old parent's ancestors first, so the liar's own parent hears of it.
+    """
 
     OP: ClassVar[str] = "probe"
-    FIELDS: ClassVar[frozenset[str]] = frozenset({"stream"})
-    MAX_BYTES: ClassVar[int] = 64
+    FIELDS: ClassVar[frozenset[str]] = frozenset({"stream", "marks"})
+    MAX_BYTES: ClassVar[int] = 1280
     stream: bytes
+    marks: tuple[Address, ...] = ()
 
     def __post_init__(self) -> None:
         _blob(self.stream, "stream", low=32, high=32)
+        _check_marks(self.marks)
 
     def to_value(self) -> dict[str, CborValue]:
-        return {"op": self.OP, "stream": self.stream}
+        value: dict[str, CborValue] = {"op": self.OP, "stream": self.stream}
+        if self.marks:
+            value["marks"] = [address_value(mark) for mark in self.marks]
+        return value
 
     @classmethod
     def from_value(cls, value: Mapping[str, CborValue]) -> Self:
-        return cls(_blob(value.get("stream"), "stream", low=32, high=32))
+        return cls(
+            _blob(value.get("stream"), "stream", low=32, high=32), _parse_marks(value.get("marks", []))
+        )
 
     @classmethod
     def largest(cls) -> Self:
-        return cls(bytes(32))
+        return cls(bytes(32), (_LONG_ADDRESS,) * MAX_MARKS)
 
 
 @dataclass(frozen=True)
@@ -224,19 +247,16 @@ class Join(RelayMessage):
     """Joiner -> node: take me as a child.
 
     ``listen``: where the joiner serves children itself (None: it does not relay); ``from_seq``: the
-    first frame it lacks (None: from the current segment); ``ticket``: a priced stream's join ticket;
-    ``marks``: relays it just left because they delivered nothing or bad data (the node stops
-    sending joiners to them if they are its children).
+    first frame it lacks (None: from the current segment); ``ticket``: a priced stream's join ticket.
     """
 
     OP: ClassVar[str] = "join"
-    FIELDS: ClassVar[frozenset[str]] = frozenset({"stream", "listen", "from_seq", "ticket", "marks"})
-    MAX_BYTES: ClassVar[int] = 1536
+    FIELDS: ClassVar[frozenset[str]] = frozenset({"stream", "listen", "from_seq", "ticket"})
+    MAX_BYTES: ClassVar[int] = 512
     stream: bytes
     listen: Address | None = None
     from_seq: int | None = None
     ticket: dict[CborKey, CborValue] | None = None
-    marks: tuple[Address, ...] = ()
 
     def __post_init__(self) -> None:
         _blob(self.stream, "stream", low=32, high=32)
@@ -244,10 +264,6 @@ class Join(RelayMessage):
             _check_address(self.listen, "listen")
         _optional_integer(self.from_seq, "from_seq", 0, MAX_UINT63)
         _ticket(self.ticket)
-        if len(self.marks) > MAX_MARKS:
-            raise MalformedMessageError(f"marks: at most {MAX_MARKS}")
-        for mark in self.marks:
-            _check_address(mark, "mark")
 
     def to_value(self) -> dict[str, CborValue]:
         value: dict[str, CborValue] = {
@@ -258,8 +274,6 @@ class Join(RelayMessage):
         }
         if self.ticket is not None:
             value["ticket"] = dict(self.ticket.items())
-        if self.marks:
-            value["marks"] = [address_value(mark) for mark in self.marks]
         return value
 
     @classmethod
@@ -270,13 +284,12 @@ class Join(RelayMessage):
             listen=None if listen is None else parse_address(listen, "listen"),
             from_seq=_optional_integer(value.get("from_seq"), "from_seq", 0, MAX_UINT63),
             ticket=_ticket(value.get("ticket")),
-            marks=tuple(parse_address(m, "mark") for m in _list(value.get("marks", []), "marks", MAX_MARKS)),
         )
 
     @classmethod
     def largest(cls) -> Self:
         ticket: dict[CborKey, CborValue] = {"k": bytes(32), "t": MAX_UINT63, "g": bytes(64)}
-        return cls(bytes(32), _LONG_ADDRESS, MAX_UINT63, ticket, (_LONG_ADDRESS,) * MAX_MARKS)
+        return cls(bytes(32), _LONG_ADDRESS, MAX_UINT63, ticket)
 
 
 @dataclass(frozen=True)

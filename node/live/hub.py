@@ -7,7 +7,7 @@ or a re-parented child gets the current segment at once (it can verify it when i
 
 What a child claims is not trusted: its free slots are capped (``MAX_FREE_CLAIM``), each
 redirect to it uses one of them until its next claim, and a child that joiners report leaving for
-bad delivery (``Join.marks``) gets no more joiners for ``MARK_S``. Redirects list children in a
+bad delivery (``Probe.marks``) gets no more joiners for ``MARK_S``. Redirects list children in a
 random order among equals, so neither a big claim nor the order of joins herds a crowd onto one relay.
 """
 
@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 CHILD_TIMEOUT_S = 2.0
 RESEND_PER_S = 100.0  # frames a child may have resent per second (2 s of audio lost every second)
 MARK_S = 30.0  # a child that joiners left for bad delivery gets no joiners for this long
+REDIRECT_WINDOW_S = 2.0  # a redirect uses one of the child's claimed slots for this long
 __all__ = ["MAX_NACK", "Address", "Child", "StreamHub"]
 
 
@@ -61,6 +62,13 @@ class Child:
     resend_tokens: float = RESEND_PER_S
     resend_at: float = field(default_factory=monotonic)
     marked_until: float = 0.0
+    redirects: deque[float] = field(default_factory=deque)  # when we last sent joiners here
+
+    def room(self, now: float) -> int | None:
+        """Its claim less the joiners we sent it within ``REDIRECT_WINDOW_S`` (a fresh claim does not reset it)."""
+        while self.redirects and now - self.redirects[0] > REDIRECT_WINDOW_S:
+            self.redirects.popleft()
+        return None if self.free is None else max(0, self.free - len(self.redirects))
 
     def take_resends(self, wanted: int, now: float) -> int:
         """How many of ``wanted`` resent frames this child may have now (a token bucket)."""
@@ -155,24 +163,25 @@ class StreamHub:
         usable = [c for c in self.children.values() if c.listen is not None and c.marked_until <= now]
         self._rng.shuffle(usable)
         # known room first, then the just-joined (no claim yet: they will relay), then the full
-        usable.sort(key=lambda c: 1 if c.free is None else (0 if c.free > 0 else 2))
+        rooms = {id(c): c.room(now) for c in usable}
+        usable.sort(key=lambda c: 1 if rooms[id(c)] is None else (0 if rooms[id(c)] else 2))
         return [
-            Candidate(c.listen, self.hops + 1, c.free or 0)
+            Candidate(c.listen, self.hops + 1, rooms[id(c)] or 0)
             for c in usable[:MAX_CANDIDATES]
             if c.listen is not None
         ]
 
     def _redirect(self, link: Link, reason: str, candidates: list[Candidate] | None = None) -> None:
         chosen = candidates or []
+        now = monotonic()
         for candidate in chosen[:1]:  # the first is where the joiner most likely goes: it uses a slot
             child = next((c for c in self.children.values() if c.listen == candidate.address), None)
-            if child is not None and child.free:
-                child.free -= 1
+            if child is not None and len(child.redirects) < MAX_FREE_CLAIM:
+                child.redirects.append(now)
         send(link, Redirect(reason[:MAX_REASON_CHARS], tuple(chosen)))
 
     def join(self, link: Link, message: Join) -> bool:
         """Admit ``link`` (accept + catch-up) or redirect it; True if admitted."""
-        self._apply_marks(message.marks)
         listen = message.listen
         if listen is not None and (listen == self.own_address or listen in self.path):
             self._redirect(link, "loop")
@@ -201,7 +210,7 @@ class StreamHub:
         )
         return True
 
-    def _apply_marks(self, marks: tuple[Address, ...]) -> None:
+    def apply_marks(self, marks: tuple[Address, ...]) -> None:
         """A joiner left these relays for bad delivery: if they are our children, send nobody else there."""
         if not marks:
             return

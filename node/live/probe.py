@@ -67,7 +67,9 @@ class Probe:
         return (0 if self.free > 0 else 1, self.rtt_ms + HOP_PENALTY_MS * self.hops)
 
 
-async def probe(transport: Transport, address: Address, stream: bytes) -> Probe | None:
+async def probe(
+    transport: Transport, address: Address, stream: bytes, marks: tuple[Address, ...] = ()
+) -> Probe | None:
     pending = PendingLink()
     try:
         link = await transport.connect(address, pending, timeout_s=PROBE_TIMEOUT_S)
@@ -75,7 +77,7 @@ async def probe(transport: Transport, address: Address, stream: bytes) -> Probe 
         log.info("probe %s: cannot connect (%s)", address, exc)
         return None
     start = monotonic()
-    send(link, ProbeMessage(stream))
+    send(link, ProbeMessage(stream, marks))
     try:
         while True:
             reply = await pending.next(PROBE_TIMEOUT_S)
@@ -94,13 +96,15 @@ async def probe(transport: Transport, address: Address, stream: bytes) -> Probe 
     return Probe(address, link, pending, rtt_ms, reply.hops, reply.free, reply.live)
 
 
-async def probe_all(transport: Transport, addresses: list[Address], stream: bytes) -> list[Probe]:
+async def probe_all(
+    transport: Transport, addresses: list[Address], stream: bytes, marks: tuple[Address, ...] = ()
+) -> list[Probe]:
     """Probe up to 4 candidates at once; best first.
 
     Once one answers, the others get a short grace period: a dead candidate must not hold up
     a re-parenting listener for the whole connect timeout.
     """
-    tasks = [asyncio.ensure_future(probe(transport, a, stream)) for a in addresses[:4]]
+    tasks = [asyncio.ensure_future(probe(transport, a, stream, marks)) for a in addresses[:4]]
     probes: list[Probe] = []
     pending: set[asyncio.Future[Probe | None]] = set(tasks)
     deadline: float | None = None

@@ -130,6 +130,7 @@ class _Acceptor:
         if hub is None:
             send(link, Redirect("unknown stream"))
         elif isinstance(message, Probe):
+            hub.apply_marks(message.marks)
             send(link, hub.probe_reply())
         elif hub.join(link, message):
             link.handler = hub

@@ -206,7 +206,7 @@ class Subscription:
             if not queue:
                 return False
             tried.update(queue[:4])
-            probes = await probe_all(self._transport, queue, self.stream)
+            probes = await probe_all(self._transport, queue, self.stream, tuple(self._marks[-MAX_MARKS:]))
             queue = queue[4:]
             try:
                 for probe in probes:
@@ -230,7 +230,6 @@ class Subscription:
                 listen=self._own_address,
                 from_seq=from_seq,
                 ticket=self._join_ticket() if self._join_ticket is not None else None,
-                marks=tuple(self._marks[-MAX_MARKS:]),
             ),
         )
         while True:
@@ -274,8 +273,9 @@ class Subscription:
     async def _reparent(self, *, avoid_s: float, bad: bool = False) -> None:
         """The parent went silent, closed or failed us: try ancestors, then ask the network again.
 
-        A parent left for bad delivery (``bad``) is marked to the next parent, and the path it told
-        us is tried only after the stream's DJ and peers (it may have lied about it too).
+        A parent left for bad delivery (``bad``) is marked in our probes: its ancestors, probed
+        first, send nobody else to it. The path it told us may be a lie too, so the stream's DJ and
+        peers are asked as well.
         """
         self._attaching = True
         try:
@@ -289,7 +289,7 @@ class Subscription:
             candidates = [a for a in self.path if a != dead]
             if bad:
                 try:
-                    candidates = [*await self._locate(self.stream), *candidates]
+                    candidates = [*candidates, *await self._locate(self.stream)]
                 except Exception as exc:
                     log.info("locating stream %s failed: %s", self.stream.hex()[:8], exc)
             started = monotonic()

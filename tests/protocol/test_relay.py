@@ -35,8 +35,9 @@ from djmesh.protocol.stream import MAX_CONTROL_BYTES, ControlReader, Frame, enco
 STREAM = bytes(range(32))
 SAMPLES: list[RelayMessage] = [
     Probe(STREAM),
+    Probe(STREAM, (("10.0.0.9", 1),)),
     ProbeOk(2, 3, True),
-    Join(STREAM, ("10.0.0.2", 4433), 120, {"k": bytes(32), "t": 5, "g": bytes(64)}, (("10.0.0.9", 1),)),
+    Join(STREAM, ("10.0.0.2", 4433), 120, {"k": bytes(32), "t": 5, "g": bytes(64)}),
     Join(STREAM),
     Accept(1, (("10.0.0.1", 4433),), b"announce"),
     PathUpdate(3, (("10.0.0.4", 1), ("10.0.0.1", 4433))),
@@ -101,7 +102,7 @@ def test_a_192_kbit_catch_up_is_split_under_the_control_limit() -> None:
         ({"op": "join", "stream": STREAM, "listen": ["h" * 256, 1]}, "host"),
         ({"op": "join", "stream": STREAM, "listen": ["h", 70000]}, "port"),
         ({"op": "join", "stream": STREAM, "ticket": {"k": b"", "t": 1, "g": b""}}, "ticket"),
-        ({"op": "join", "stream": STREAM, "marks": [["h", 1]] * 5}, "marks"),
+        ({"op": "probe", "stream": STREAM, "marks": [["h", 1]] * 5}, "marks"),
         ({"op": "accept", "hops": 0, "path": [], "announce": b""}, "hops"),
         ({"op": "accept", "hops": 1, "path": [["h", 1]] * 33, "announce": b""}, "path"),
         ({"op": "redirect", "reason": "x\x00", "candidates": []}, "reason"),
