@@ -47,6 +47,9 @@ from djmesh.protocol.relay import (
 log = logging.getLogger(__name__)
 
 CHILD_TIMEOUT_S = 2.0
+# A full hub asked for room drops children this silent first: their own children, orphaned when one
+# dies, come to us (their grandparent) within about a second, and must not find its slot still taken.
+STALE_CHILD_S = 1.0
 RESEND_PER_S = 100.0  # frames a child may have resent per second (2 s of audio lost every second)
 MARK_S = 30.0  # a child that joiners left for bad delivery gets no joiners for this long
 REDIRECT_WINDOW_S = 2.0  # a redirect uses one of the child's claimed slots for this long
@@ -153,6 +156,8 @@ class StreamHub:
     # -- membership ----------------------------------------------------------------------------
 
     def probe_reply(self) -> ProbeOk:
+        if len(self.children) >= self.max_children:
+            self.sweep(timeout_s=STALE_CHILD_S)
         return ProbeOk(min(self.hops, MAX_HOPS), self.free, self.ended is None)
 
     def candidates(self) -> list[Candidate]:
@@ -190,6 +195,8 @@ class StreamHub:
             self._redirect(link, refused)
             log.info("stream %s: join refused: %s", self.stream.hex()[:8], refused)
             return False
+        if id(link) not in self.children and len(self.children) >= self.max_children:
+            self.sweep(timeout_s=STALE_CHILD_S)
         if id(link) not in self.children and len(self.children) >= self.max_children:
             self._redirect(link, "full", self.candidates())
             return False
@@ -262,11 +269,11 @@ class StreamHub:
             log.info("stream %s: child cut off: %s", self.stream.hex()[:8], reason)
         link.close(reason)
 
-    def sweep(self, now: float | None = None) -> None:
+    def sweep(self, now: float | None = None, *, timeout_s: float = CHILD_TIMEOUT_S) -> None:
         """Drop children that stopped sending keepalives (a node that died without closing)."""
         now = monotonic() if now is None else now
         for key, child in list(self.children.items()):
-            if now - child.last_seen > CHILD_TIMEOUT_S:
+            if now - child.last_seen > timeout_s:
                 self.children.pop(key, None)
                 child.link.close("keepalive timeout")
 

@@ -148,6 +148,7 @@ class LiveService:
         transport: Transport | None = None,
         host: str | None = None,
         keep_sets: bool = True,
+        verified_playout: bool = False,
     ) -> None:
         self.node = node
         self.max_children = max_children
@@ -156,6 +157,8 @@ class LiveService:
         self.address: Address = ("", 0)
         self.sets = SetLibrary(node.home.root / "live" / "sets")
         self._keep_sets = keep_sets
+        # play only frames whose segment verified (about 1.6 s behind instead of a few ms; see PROTOCOL.md)
+        self.verified_playout = verified_playout
         self.keeper = SetKeeper(self.sets, self._ask, self._peers_for)
         self._assembling: set[asyncio.Task[None]] = set()
         self._served: dict[bytes, tuple[tuple[int, int], StoredSet]] = {}
@@ -670,6 +673,7 @@ class LiveService:
             recording=self.keeper.record(announce) if self._keep_sets and not self.sets.has(stream) else None,
             join_ticket=self._ticket_for(stream) if price is not None else None,
             known_end=lambda: self._ends.get(stream),
+            verified_playout=self.verified_playout,
         )
         try:
             await subscription.start(candidates)

@@ -11,7 +11,8 @@ quarter of their frames after recovery, and the listener stops taking anything f
 for ``BAD_AVOID_S``, marks it to its next parent (``Join.marks``) and re-parents. A parent that
 answers but sends no frames for ``STARVED_S`` is left and marked too. Playout takes frames before
 their segment verifies (a few ms of delay instead of a segment's); docs/PROTOCOL.md states the
-bounded risk that leaves.
+bounded risk that leaves; ``verified_playout`` removes it, playing only verified frames a
+segment and ``VERIFIED_SLACK_S`` later.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ log = logging.getLogger(__name__)
 SILENCE_S = 0.6  # nothing at all (frames, pongs) for this long: the parent is dead
 STARVED_S = 3.0  # the parent answers but no frames come: its own upstream is gone
 RECOVERY_WAIT_S = 0.4  # how long a signed segment waits for lost frames fetched again
+VERIFIED_SLACK_S = RECOVERY_WAIT_S + 0.2  # verified playout: beyond a segment, what its manifest may take
 PING_INTERVAL_S = 0.25
 JOIN_ROUNDS = 6
 JOIN_DEADLINE_S = 20.0  # a first join keeps trying (locating again, backing off) this long
@@ -89,6 +91,7 @@ class Subscription:
         recording: SetRecording | None,
         join_ticket: Callable[[], dict[CborKey, CborValue]] | None = None,
         known_end: Callable[[], SignedEnvelope | None] | None = None,
+        verified_playout: bool = False,
     ) -> None:
         message = announce.message
         assert isinstance(message, StreamAnnounce)
@@ -103,7 +106,18 @@ class Subscription:
         # over rather than worth a new parent (what the recording lacks is fetched from peers)
         self._known_end = known_end
         self.verifier = StreamVerifier(announce.author, self.stream, segment_frames=message.segment_frames)
-        self.jitter = JitterBuffer(frame_us=message.frame_us)
+        self.verified_playout = verified_playout  # play a frame only once its segment verified
+        if verified_playout:
+            hold_us = message.segment_frames * message.frame_us + int(VERIFIED_SLACK_S * 1e6)
+            self.jitter = JitterBuffer(
+                frame_us=message.frame_us,
+                min_delay_us=hold_us,
+                max_delay_us=hold_us + 400_000,
+                # a whole segment arrives at once, while playout is still in the one before
+                max_gap_frames=2 * message.segment_frames + hold_us // message.frame_us,
+            )
+        else:
+            self.jitter = JitterBuffer(frame_us=message.frame_us)
         seed = hashlib.sha256(repr(own_address).encode() + self.stream).digest()
         self._rng = random.Random(seed)  # deterministic per node and stream (simulations repeat)
         self.hub = StreamHub(
@@ -377,7 +391,9 @@ class Subscription:
         dropped = self.verifier.add_frame(frame)
         if dropped is not None:
             log.info("stream %s: frame dropped: %s", self.stream.hex()[:8], dropped.detail)
-        if self.jitter.push(frame.seq, frame.ts_us, frame.payload, now_us()):
+        if self.verified_playout:
+            self.jitter.observe(frame.ts_us, now_us())
+        elif self.jitter.push(frame.seq, frame.ts_us, frame.payload, now_us()):
             self._wake.set()
 
     def _nack_gap(self, link: Link, seq: int) -> None:
@@ -424,8 +440,10 @@ class Subscription:
             self.verifier.add_frame(frame)
             self.hub.forward_frame(frame.seq, data)
             self._apply_ready()
-        if self.jitter.delay_us and self.jitter.push(
-            frame.seq, frame.ts_us, frame.payload, now_us(), measure=False
+        if (
+            not self.verified_playout
+            and self.jitter.delay_us
+            and self.jitter.push(frame.seq, frame.ts_us, frame.payload, now_us(), measure=False)
         ):
             self._wake.set()
 
@@ -471,6 +489,13 @@ class Subscription:
         self._verified_at = monotonic()
         self._judge_delivery(event)
         self.hub.forward_manifest(manifest.first_seq, manifest.end_seq, manifest.wire)
+        if self.verified_playout:
+            now = now_us()
+            for frame in event.frames:
+                if frame is not None and self.jitter.push(
+                    frame.seq, frame.ts_us, frame.payload, now, measure=False
+                ):
+                    self._wake.set()
         segment = SetSegment(manifest, event.frames)
         if self._recording is not None:
             self._recording.add(segment)

@@ -112,6 +112,7 @@ class MeshNode:
         self.join_started: float | None = None
         self.join_error: str | None = None
         self.crashed = False
+        self.verified_playout = False
         self._inbound: dict[int, Link] = {}
         self._listener: SimListener | None = None
 
@@ -157,6 +158,7 @@ class MeshNode:
                 max_children=self.max_children,
                 locate=lambda stream: self.mesh.locate(self, stream),
                 recording=None,
+                verified_playout=self.verified_playout,
             )
             subscription.taps.add(self.meter)
             await subscription.start(candidates)
