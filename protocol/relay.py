@@ -201,21 +201,31 @@ class Probe(RelayMessage):
 
 @dataclass(frozen=True)
 class ProbeOk(RelayMessage):
-    """Node -> joiner: it carries the stream (``live``: not ended), at ``hops`` from the DJ, ``free`` slots."""
+    """Node -> joiner: it carries the stream (``live``: not ended), at ``hops`` from the DJ, ``free`` slots.
+
+    A full node adds ``candidates`` (its children with room, as a redirect would), so a joiner
+    need not spend a join's round trip on it to learn where to go next.
+    """
 
     OP: ClassVar[str] = "probe_ok"
-    FIELDS: ClassVar[frozenset[str]] = frozenset({"hops", "free", "live"})
-    MAX_BYTES: ClassVar[int] = 48
+    FIELDS: ClassVar[frozenset[str]] = frozenset({"hops", "free", "live", "candidates"})
+    MAX_BYTES: ClassVar[int] = 5 * 1024
     hops: int
     free: int
     live: bool
+    candidates: tuple[Candidate, ...] = ()
 
     def __post_init__(self) -> None:
         _integer(self.hops, "hops", 0, MAX_HOPS)
         _integer(self.free, "free", 0, MAX_FREE_CLAIM)
+        if len(self.candidates) > MAX_CANDIDATES:
+            raise MalformedMessageError(f"candidates: at most {MAX_CANDIDATES}")
 
     def to_value(self) -> dict[str, CborValue]:
-        return {"op": self.OP, "hops": self.hops, "free": self.free, "live": self.live}
+        value: dict[str, CborValue] = {"op": self.OP, "hops": self.hops, "free": self.free, "live": self.live}
+        if self.candidates:
+            value["candidates"] = [c.to_value() for c in self.candidates]
+        return value
 
     @classmethod
     def from_value(cls, value: Mapping[str, CborValue]) -> Self:
@@ -223,11 +233,13 @@ class ProbeOk(RelayMessage):
             _integer(value.get("hops"), "hops", 0, MAX_HOPS),
             _integer(value.get("free"), "free", 0, MAX_FREE_CLAIM),
             _flag(value.get("live"), "live"),
+            tuple(parse_candidates(value.get("candidates", []))),
         )
 
     @classmethod
     def largest(cls) -> Self:
-        return cls(MAX_HOPS, MAX_FREE_CLAIM, True)
+        candidate = Candidate(_LONG_ADDRESS, MAX_HOPS, MAX_FREE_CLAIM)
+        return cls(MAX_HOPS, MAX_FREE_CLAIM, True, (candidate,) * MAX_CANDIDATES)
 
 
 def _ticket(value: CborValue) -> dict[CborKey, CborValue] | None:

@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 CHILD_TIMEOUT_S = 2.0
 # A full hub asked for room drops children this silent first: their own children, orphaned when one
 # dies, come to us (their grandparent) within about a second, and must not find its slot still taken.
-STALE_CHILD_S = 1.0
+STALE_CHILD_S = 0.8
 RESEND_PER_S = 100.0  # frames a child may have resent per second (2 s of audio lost every second)
 MARK_S = 30.0  # a child that joiners left for bad delivery gets no joiners for this long
 REDIRECT_WINDOW_S = 2.0  # a redirect uses one of the child's claimed slots for this long
@@ -158,7 +158,10 @@ class StreamHub:
     def probe_reply(self) -> ProbeOk:
         if len(self.children) >= self.max_children:
             self.sweep(timeout_s=STALE_CHILD_S)
-        return ProbeOk(min(self.hops, MAX_HOPS), self.free, self.ended is None)
+        free = self.free
+        return ProbeOk(
+            min(self.hops, MAX_HOPS), free, self.ended is None, () if free else tuple(self.candidates())
+        )
 
     def candidates(self) -> list[Candidate]:
         """Children that relay, for joiners we cannot take: room first, in random order; marked ones never."""

@@ -60,7 +60,7 @@ class Probe:
     hops: int
     free: int
     live: bool
-    redirects: list[Address] = field(default_factory=list)
+    redirects: list[Address] = field(default_factory=list)  # a full node's children with room
 
     @property
     def score(self) -> tuple[int, float]:
@@ -93,7 +93,8 @@ async def probe(
         link.close("probe abandoned")
         raise
     rtt_ms = (monotonic() - start) * 1000.0
-    return Probe(address, link, pending, rtt_ms, reply.hops, reply.free, reply.live)
+    redirects = [c.address for c in reply.candidates]
+    return Probe(address, link, pending, rtt_ms, reply.hops, reply.free, reply.live, redirects)
 
 
 async def probe_all(

@@ -226,6 +226,9 @@ class Subscription:
                 for probe in probes:
                     if not probe.live:
                         continue
+                    if probe.free <= 0 and probe.redirects:  # full: where it would send us, without a join
+                        queue = probe.redirects + queue
+                        continue
                     outcome = await self._join(probe, from_seq)
                     if isinstance(outcome, bool):
                         close_all(probes, keep=probe.link)

@@ -37,6 +37,7 @@ SAMPLES: list[RelayMessage] = [
     Probe(STREAM),
     Probe(STREAM, (("10.0.0.9", 1),)),
     ProbeOk(2, 3, True),
+    ProbeOk(2, 0, True, (Candidate(("10.0.0.3", 4433), 3, 2),)),
     Join(STREAM, ("10.0.0.2", 4433), 120, {"k": bytes(32), "t": 5, "g": bytes(64)}),
     Join(STREAM),
     Accept(1, (("10.0.0.1", 4433),), b"announce"),
