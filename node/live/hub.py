@@ -7,7 +7,7 @@ or a re-parented child gets the current segment at once (it can verify it when i
 
 What a child claims is not trusted: its free slots are capped (``MAX_FREE_CLAIM``), each
 redirect to it uses one of them until its next claim, and a child that joiners report leaving for
-bad delivery (``Probe.marks``) gets no more joiners for ``MARK_S``. Redirects list children in a
+bad delivery (``Probe.marks``) is listed last in redirects for ``MARK_S``. Redirects list children in a
 random order among equals, so neither a big claim nor the order of joins herds a crowd onto one relay.
 """
 
@@ -51,7 +51,7 @@ CHILD_TIMEOUT_S = 2.0
 # dies, come to us (their grandparent) within about a second, and must not find its slot still taken.
 STALE_CHILD_S = 0.8
 RESEND_PER_S = 100.0  # frames a child may have resent per second (2 s of audio lost every second)
-MARK_S = 30.0  # a child that joiners left for bad delivery gets no joiners for this long
+MARK_S = 30.0  # a child that joiners left for bad delivery is listed last in redirects for this long
 REDIRECT_WINDOW_S = 2.0  # a redirect uses one of the child's claimed slots for this long
 __all__ = ["MAX_NACK", "Address", "Child", "StreamHub"]
 
@@ -164,15 +164,26 @@ class StreamHub:
         )
 
     def candidates(self) -> list[Candidate]:
-        """Children that relay, for joiners we cannot take: room first, in random order; marked ones never."""
+        """Children that relay, for joiners we cannot take: room first, in random order; marked ones last.
+
+        A mark only moves a child to the end (anyone may send marks, so a false one must cost an honest
+        relay no more than some newcomers for ``MARK_S``); a joiner probes the first few candidates only.
+        """
         if self.gate is not None or self.hops + 1 > MAX_HOPS:
             return []  # a gated stream is served by its root only
         now = monotonic()
-        usable = [c for c in self.children.values() if c.listen is not None and c.marked_until <= now]
+        usable = [c for c in self.children.values() if c.listen is not None]
         self._rng.shuffle(usable)
-        # known room first, then the just-joined (no claim yet: they will relay), then the full
-        rooms = {id(c): c.room(now) for c in usable}
-        usable.sort(key=lambda c: 1 if rooms[id(c)] is None else (0 if rooms[id(c)] else 2))
+        # known room first, then the just-joined (no claim yet: they will relay), then the full, then the marked
+        rooms = {id(c): 0 if c.marked_until > now else c.room(now) for c in usable}
+
+        def rank(child: Child) -> int:
+            if child.marked_until > now:
+                return 3
+            room = rooms[id(child)]
+            return 1 if room is None else (0 if room else 2)
+
+        usable.sort(key=rank)
         return [
             Candidate(c.listen, self.hops + 1, rooms[id(c)] or 0)
             for c in usable[:MAX_CANDIDATES]
@@ -221,7 +232,7 @@ class StreamHub:
         return True
 
     def apply_marks(self, marks: tuple[Address, ...]) -> None:
-        """A joiner left these relays for bad delivery: if they are our children, send nobody else there."""
+        """A joiner left these relays for bad delivery: if they are our children, list them last for a while."""
         if not marks:
             return
         now = monotonic()
