@@ -168,35 +168,44 @@ class Probe(RelayMessage):
     """Joiner -> node: do you carry ``stream``, how deep are you and how much room do you have?
 
     ``marks``: relays the joiner just left because they delivered nothing or bad data; a node
-    that has one of them as a child sends no more joiners there for a while. A leaver probes its
-    old parent's ancestors first, so the liar's own parent hears of it.
+    that has one of them as a child lists it last for a while. A leaver probes its old parent's
+    ancestors first, so the liar's own parent hears of it. ``gone``: the parent the joiner lost to
+    silence; a node whose own child that is, and silent to it too, frees its slot at once.
     """
 
     OP: ClassVar[str] = "probe"
-    FIELDS: ClassVar[frozenset[str]] = frozenset({"stream", "marks"})
-    MAX_BYTES: ClassVar[int] = 1280
+    FIELDS: ClassVar[frozenset[str]] = frozenset({"stream", "marks", "gone"})
+    MAX_BYTES: ClassVar[int] = 1600
     stream: bytes
     marks: tuple[Address, ...] = ()
+    gone: Address | None = None
 
     def __post_init__(self) -> None:
         _blob(self.stream, "stream", low=32, high=32)
         _check_marks(self.marks)
+        if self.gone is not None:
+            _check_address(self.gone, "gone")
 
     def to_value(self) -> dict[str, CborValue]:
         value: dict[str, CborValue] = {"op": self.OP, "stream": self.stream}
         if self.marks:
             value["marks"] = [address_value(mark) for mark in self.marks]
+        if self.gone is not None:
+            value["gone"] = address_value(self.gone)
         return value
 
     @classmethod
     def from_value(cls, value: Mapping[str, CborValue]) -> Self:
+        gone = value.get("gone")
         return cls(
-            _blob(value.get("stream"), "stream", low=32, high=32), _parse_marks(value.get("marks", []))
+            _blob(value.get("stream"), "stream", low=32, high=32),
+            _parse_marks(value.get("marks", [])),
+            None if gone is None else parse_address(gone, "gone"),
         )
 
     @classmethod
     def largest(cls) -> Self:
-        return cls(bytes(32), (_LONG_ADDRESS,) * MAX_MARKS)
+        return cls(bytes(32), (_LONG_ADDRESS,) * MAX_MARKS, _LONG_ADDRESS)
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,7 @@ CHILD_TIMEOUT_S = 2.0
 # A full hub asked for room drops children this silent first: their own children, orphaned when one
 # dies, come to us (their grandparent) within about a second, and must not find its slot still taken.
 STALE_CHILD_S = 0.8
+GONE_CHILD_S = 0.5  # a child a prober says is gone, silent to us for this long (two missed pings): freed
 RESEND_PER_S = 100.0  # frames a child may have resent per second (2 s of audio lost every second)
 MARK_S = 30.0  # a child that joiners left for bad delivery is listed last in redirects for this long
 REDIRECT_WINDOW_S = 2.0  # a redirect uses one of the child's claimed slots for this long
@@ -155,7 +156,14 @@ class StreamHub:
 
     # -- membership ----------------------------------------------------------------------------
 
-    def probe_reply(self) -> ProbeOk:
+    def probe_reply(self, gone: Address | None = None) -> ProbeOk:
+        """Our depth and room; a full hub first frees slots of children gone silent (``gone``: one a prober lost)."""
+        if gone is not None:
+            now = monotonic()
+            for key, child in list(self.children.items()):
+                if child.listen == gone and now - child.last_seen > GONE_CHILD_S:
+                    self.children.pop(key, None)
+                    child.link.close("gone silent")
         if len(self.children) >= self.max_children:
             self.sweep(timeout_s=STALE_CHILD_S)
         free = self.free

@@ -68,7 +68,11 @@ class Probe:
 
 
 async def probe(
-    transport: Transport, address: Address, stream: bytes, marks: tuple[Address, ...] = ()
+    transport: Transport,
+    address: Address,
+    stream: bytes,
+    marks: tuple[Address, ...] = (),
+    gone: Address | None = None,
 ) -> Probe | None:
     pending = PendingLink()
     try:
@@ -77,7 +81,7 @@ async def probe(
         log.info("probe %s: cannot connect (%s)", address, exc)
         return None
     start = monotonic()
-    send(link, ProbeMessage(stream, marks))
+    send(link, ProbeMessage(stream, marks, gone))
     try:
         while True:
             reply = await pending.next(PROBE_TIMEOUT_S)
@@ -98,14 +102,18 @@ async def probe(
 
 
 async def probe_all(
-    transport: Transport, addresses: list[Address], stream: bytes, marks: tuple[Address, ...] = ()
+    transport: Transport,
+    addresses: list[Address],
+    stream: bytes,
+    marks: tuple[Address, ...] = (),
+    gone: Address | None = None,
 ) -> list[Probe]:
     """Probe up to 4 candidates at once; best first.
 
     Once one answers, the others get a short grace period: a dead candidate must not hold up
     a re-parenting listener for the whole connect timeout.
     """
-    tasks = [asyncio.ensure_future(probe(transport, a, stream, marks)) for a in addresses[:4]]
+    tasks = [asyncio.ensure_future(probe(transport, a, stream, marks, gone)) for a in addresses[:4]]
     probes: list[Probe] = []
     pending: set[asyncio.Future[Probe | None]] = set(tasks)
     deadline: float | None = None

@@ -131,7 +131,7 @@ class _Acceptor:
             send(link, Redirect("unknown stream"))
         elif isinstance(message, Probe):
             hub.apply_marks(message.marks)
-            send(link, hub.probe_reply())
+            send(link, hub.probe_reply(message.gone))
         elif hub.join(link, message):
             link.handler = hub
 

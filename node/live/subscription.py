@@ -8,7 +8,7 @@ they verify, so a forged manifest dies at the first honest relay.
 A parent is judged by what it delivers: one segment with forged or tampered data, no verified
 segment for ``unverified_s`` while frames flow, or two segments in a row missing more than a
 quarter of their frames after recovery, and the listener stops taking anything from it, avoids it
-for ``BAD_AVOID_S``, marks it to its next parent (``Join.marks``) and re-parents. A parent that
+for ``BAD_AVOID_S``, names it in its next probes (``Probe.marks``) and re-parents. A parent that
 answers but sends no frames for ``STARVED_S`` is left and marked too. Playout takes frames before
 their segment verifies (a few ms of delay instead of a segment's); docs/PROTOCOL.md states the
 bounded risk that leaves; ``verified_playout`` removes it, playing only verified frames a
@@ -144,6 +144,7 @@ class Subscription:
         self._distrust: str | None = None  # why the current parent is to be left (set by the checks)
         self._marks: list[Address] = []  # bad parents to tell the next parent about
         self._adopted_seq = 0
+        self._gone: Address | None = None  # the parent lost to silence, named in probes while re-parenting
         self.recovered = 0
         self._highest_seq: int | None = None
         self._deferred: list[tuple[SegmentManifest, float]] = []
@@ -220,7 +221,9 @@ class Subscription:
             if not queue:
                 return False
             tried.update(queue[:4])
-            probes = await probe_all(self._transport, queue, self.stream, tuple(self._marks[-MAX_MARKS:]))
+            probes = await probe_all(
+                self._transport, queue, self.stream, tuple(self._marks[-MAX_MARKS:]), self._gone
+            )
             queue = queue[4:]
             try:
                 for probe in probes:
@@ -291,7 +294,7 @@ class Subscription:
         """The parent went silent, closed or failed us: try ancestors, then ask the network again.
 
         A parent left for bad delivery (``bad``) is marked in our probes: its ancestors, probed
-        first, send nobody else to it. The path it told us may be a lie too, so the stream's DJ and
+        first, list it last for newcomers. The path it told us may be a lie too, so the stream's DJ and
         peers are asked as well.
         """
         self._attaching = True
@@ -333,7 +336,8 @@ class Subscription:
     async def _watchdog(self) -> None:
         next_ping = 0.0
         while self.live:
-            await asyncio.sleep(0.1)
+            # every 0.1 s, and exactly when the parent would count as silent (a re-parent starts on time)
+            await asyncio.sleep(min(0.1, max(0.01, self._last_heard_at + SILENCE_S - monotonic() + 0.002)))
             now = monotonic()
             self.hub.sweep(now)
             self._apply_ready()
@@ -357,16 +361,20 @@ class Subscription:
             ):
                 if self._end_known():
                     continue
-                state = "lost" if dead else self._distrust or "starved"
+                state = self._distrust or ("lost" if dead else "starved")
                 log.info(
                     "stream %s: parent %s %s, re-parenting", self.stream.hex()[:8], self.parent_address, state
                 )
-                if dead:
-                    await self._reparent(avoid_s=AVOID_S)
-                elif self._distrust is not None:
+                if self._distrust is not None:  # caught lying, whether or not it went quiet since
                     self.left_bad.append((self.parent_address, self._distrust))
                     del self.left_bad[:-16]
                     await self._reparent(avoid_s=BAD_AVOID_S, bad=True)
+                elif dead:
+                    self._gone = self.parent_address
+                    try:
+                        await self._reparent(avoid_s=AVOID_S)
+                    finally:
+                        self._gone = None
                 else:
                     self.left_bad.append((self.parent_address, "starved"))
                     del self.left_bad[:-16]

@@ -36,6 +36,7 @@ STREAM = bytes(range(32))
 SAMPLES: list[RelayMessage] = [
     Probe(STREAM),
     Probe(STREAM, (("10.0.0.9", 1),)),
+    Probe(STREAM, gone=("10.0.0.8", 4433)),
     ProbeOk(2, 3, True),
     ProbeOk(2, 0, True, (Candidate(("10.0.0.3", 4433), 3, 2),)),
     Join(STREAM, ("10.0.0.2", 4433), 120, {"k": bytes(32), "t": 5, "g": bytes(64)}),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from djmesh.node.clock import VirtualClock, monotonic, run_virtual
-from djmesh.node.live.hub import STALE_CHILD_S, StreamHub
+from djmesh.node.live.hub import GONE_CHILD_S, STALE_CHILD_S, StreamHub
 from djmesh.node.live.transport import ControlMessage, LinkHandler
 from djmesh.protocol.relay import (
     MAX_FREE_CLAIM,
@@ -143,5 +143,18 @@ def test_unknown_and_malformed_control_messages_are_dropped() -> None:
         ):
             root.on_control(link, value)
         assert link.received == before and not link.closed
+
+    run_virtual(main(), VirtualClock())
+
+
+def test_a_child_named_gone_is_freed_only_if_it_is_silent_to_us_too() -> None:
+    async def main() -> None:
+        root = hub(max_children=2)
+        quiet, alive = join(root, "10.0.0.2"), join(root, "10.0.0.3")
+        await asyncio.sleep(GONE_CHILD_S + 0.1)
+        root.on_control(alive, Ping(1, 0).to_value())
+        assert root.probe_reply(gone=alive.remote).free == 0  # a false claim: it pinged us just now
+        assert not alive.closed
+        assert root.probe_reply(gone=quiet.remote).free == 1 and quiet.closed  # silent to us as well
 
     run_virtual(main(), VirtualClock())
