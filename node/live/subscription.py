@@ -6,7 +6,7 @@ arrive, before verification (a relay adds no signing delay); manifests are forwa
 they verify, so a forged manifest dies at the first honest relay.
 
 A parent is judged by what it delivers: one segment with forged or tampered data, no verified
-segment for ``unverified_s`` while frames flow, or two segments in a row missing more than a
+segment while ``max_unverified`` frames arrived, or two segments in a row missing more than a
 quarter of their frames after recovery, and the listener stops taking anything from it, avoids it
 for ``BAD_AVOID_S``, names it in its next probes (``Probe.marks``) and re-parents. A parent that
 answers but sends no frames for ``STARVED_S`` is left and marked too. Playout takes frames before
@@ -128,8 +128,10 @@ class Subscription:
             segment_frames=message.segment_frames,
             rng=random.Random(seed[::-1]),
         )
-        # frames flowing but no segment verified for this long: the parent withholds or forges signatures
-        self.unverified_s = 2 * message.segment_frames * message.frame_ms / 1000 + 1.0
+        # this many frames from a parent and no segment verified: it withholds or forges the signatures.
+        # Counted in frames, not seconds, so a stalled event loop (a busy machine) never trips it.
+        self.max_unverified = 2 * message.segment_frames + int(1.0e6 // message.frame_us)
+        self._unverified_frames = 0
         self.taps: set[Tap] = set()
         self.parent: Link | None = None
         self.parent_address: Address | None = None
@@ -152,7 +154,7 @@ class Subscription:
         self.received_frames = 0
         self.received_bytes = 0
         self.first_frame_at: float | None = None
-        self._last_frame_at = self._last_heard_at = self._verified_at = monotonic()
+        self._last_frame_at = self._last_heard_at = monotonic()
         # every segment verified here, from the first (a late joiner's too); the service fills the gaps
         self._recording = recording
         self.done = asyncio.Event()  # ended, lost or closed: nothing more will be recorded
@@ -280,7 +282,8 @@ class Subscription:
             self.jitter.reset()
             old.handler = None
             old.close("re-parented")
-        self._last_frame_at = self._last_heard_at = self._verified_at = monotonic()
+        self._last_frame_at = self._last_heard_at = monotonic()
+        self._unverified_frames = 0
         probe.link.handler = self
         for message in probe.pending.drain():
             self._on_message(probe.link, message)
@@ -347,12 +350,8 @@ class Subscription:
                 next_ping = now + PING_INTERVAL_S
             dead = parent is None or parent.closed or now - self._last_heard_at > SILENCE_S
             starved = now - self._last_frame_at > STARVED_S
-            if (
-                self._distrust is None
-                and now - self._last_frame_at < 1.0
-                and now - self._verified_at > self.unverified_s
-            ):
-                self._distrust = f"no segment verified for {now - self._verified_at:.1f} s"
+            if self._distrust is None and self._unverified_frames > self.max_unverified:
+                self._distrust = f"no segment verified in {self._unverified_frames} frames"
             if (
                 (dead or starved or self._distrust)
                 and not self._attaching
@@ -396,6 +395,7 @@ class Subscription:
         if self.first_frame_at is None:
             self.first_frame_at = now
         self.received_frames += 1
+        self._unverified_frames += 1
         self.received_bytes += len(frame.payload)
         self.hub.forward_frame(frame.seq, data)  # untouched, before anything else
         self._nack_gap(link, frame.seq)
@@ -497,7 +497,7 @@ class Subscription:
             return
         assert isinstance(event, VerifiedSegment)
         manifest = event.manifest
-        self._verified_at = monotonic()
+        self._unverified_frames = 0
         self._judge_delivery(event)
         self.hub.forward_manifest(manifest.first_seq, manifest.end_seq, manifest.wire)
         if self.verified_playout:
