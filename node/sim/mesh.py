@@ -210,6 +210,7 @@ class LiveMesh:
             own_address=self.dj.address,
             max_children=self.max_children,
             segment_frames=segment_frames,
+            rng=random.Random(self.rng.getrandbits(64)),  # its redirect order repeats with the seed
         )
         self._tasks.append(asyncio.ensure_future(self._pace(message, self.dj.hub)))
         self._tasks.append(asyncio.ensure_future(self._sweep(self.dj.hub)))

@@ -91,7 +91,8 @@ def test_listeners_below_a_lying_relay_move_away_and_keep_no_forged_audio(
         turn_liar(liar, behaviour)
         await asyncio.sleep(1.0)
         dj_hub = mesh.dj.hub
-        assert dj_hub is not None and len(dj_hub.children) == 8  # the DJ is full: newcomers are redirected
+        assert dj_hub is not None
+        dj_hub.max_children = len(dj_hub.children)  # the DJ is full: newcomers are redirected to its children
         claims = [c.free for c in dj_hub.children.values()]
         assert all(c is not None and c <= MAX_FREE_CLAIM for c in claims)
 
@@ -118,7 +119,7 @@ def test_listeners_below_a_lying_relay_move_away_and_keep_no_forged_audio(
         assert [n.host for n in crowd if n.join_error] == []
         victims = [n for n in crowd if n.host in attached]
         assert victims, "nobody landed below the liar: the test would prove nothing"
-        # the liar claims 16 slots to its honest siblings' 8 each, and admits whoever comes: it takes no more
+        # the liar claims 16 slots to its honest siblings' 8 at most, and admits whoever comes: it takes no more
         # than a share of a crowd the others have room for (while the liar's claim was believed in full,
         # sorted first, it took most of them)
         assert len(victims) < len(crowd) / 2, f"a big claim must not capture the crowd ({len(victims)})"
