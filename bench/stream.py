@@ -39,7 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from djmesh.node.live import LiveService
 from djmesh.node.live.quic import QuicLink, QuicTransport
 from djmesh.node.live.subscription import Subscription
-from djmesh.node.live.transport import ControlMessage, Link
+from djmesh.node.live.transport import ControlMessage, Link, send
+from djmesh.protocol.relay import Join, Ping
 from tests.helpers.network import bootstrap_server, make_node, wait_until
 
 SOURCE = "lavfi:sine=frequency=440"
@@ -127,14 +128,14 @@ async def relay_cpu(children: int, seconds: float, root: Path, boot: list[str]) 
         links = []
         for handler in thin:
             link = await transport.connect(relay.address, handler, timeout_s=5)
-            link.send_control({"op": "join", "stream": bytes.fromhex(stream_id), "listen": None})
+            send(link, Join(bytes.fromhex(stream_id)))
             links.append(link)
         await wait_until(lambda: len(sub.hub.children) == children, what="children joined")
 
         async def ping() -> None:
             while True:
                 for link in links:
-                    link.send_control({"op": "ping", "t": 0, "free": 0})
+                    send(link, Ping(0, 0))
                 await asyncio.sleep(0.25)
 
         pinger = asyncio.ensure_future(ping())

@@ -448,6 +448,13 @@ class StreamVerifier:
             return self._drop("unverified", f"frame {oldest} waited too long for its segment", len(evicted))
         return None
 
+    def discard_pending(self) -> int:
+        """Forget every frame still waiting for its manifest (they came from a parent caught lying)."""
+        count = self._pending_size
+        self._pending.clear()
+        self._pending_size = 0
+        return count
+
     def add_manifest(self, data: bytes) -> VerifierEvent:
         checked = self.check(data)
         return checked if isinstance(checked, Dropped) else self.accept(checked)
@@ -590,13 +597,7 @@ class JitterBuffer:
         the path's jitter and must not inflate the delay.
         """
         if measure or not self._sorted:
-            transit = now_us - ts_us
-            self._transits.append(transit)
-            bisect.insort(self._sorted, transit)
-            if len(self._transits) > self.window:
-                old = self._transits.popleft()
-                del self._sorted[bisect.bisect_left(self._sorted, old)]
-            self._adapt()
+            self.observe(ts_us, now_us)
         if self._next_seq is None or seq - self._next_seq > self.max_gap_frames:
             if self._next_seq is not None:
                 self.stats.skipped += seq - self._next_seq
@@ -611,6 +612,16 @@ class JitterBuffer:
             return False
         self._buffer[seq] = (ts_us, payload)
         return True
+
+    def observe(self, ts_us: int, now_us: int) -> None:
+        """Measure a frame's transit without buffering it (it is pushed later, e.g. once verified)."""
+        transit = now_us - ts_us
+        self._transits.append(transit)
+        bisect.insort(self._sorted, transit)
+        if len(self._transits) > self.window:
+            old = self._transits.popleft()
+            del self._sorted[bisect.bisect_left(self._sorted, old)]
+        self._adapt()
 
     def _adapt(self) -> None:
         base = self._sorted[0]

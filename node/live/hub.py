@@ -4,53 +4,75 @@ The DJ's broadcast and every relaying listener own one hub per stream. A hub adm
 ``max_children`` (the node's upload budget); a joiner beyond that is redirected to children
 with room, so the tree grows downwards. Recent frames and manifests are kept so a late joiner
 or a re-parented child gets the current segment at once (it can verify it when it is signed).
+
+What a child claims is not trusted: its free slots are capped (``MAX_FREE_CLAIM``), each
+redirect to it uses one of them until its next claim, and a child that joiners report leaving for
+bad delivery (``Probe.marks``) is listed last in redirects for ``MARK_S``. Redirects list children in a
+random order among equals, so neither a big claim nor the order of joins herds a crowd onto one relay.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 from collections import deque
 from dataclasses import dataclass, field
 
 from djmesh.node.clock import monotonic
 from djmesh.node.live.paywall import JoinGate
-from djmesh.node.live.transport import ControlMessage, Link
-from djmesh.protocol.cbor import CborValue
+from djmesh.node.live.transport import ControlMessage, Link, read, send
+from djmesh.protocol.relay import (
+    MAX_CANDIDATES,
+    MAX_FREE_CLAIM,
+    MAX_HOPS,
+    MAX_NACK,
+    MAX_REASON_CHARS,
+    Accept,
+    Address,
+    Candidate,
+    End,
+    Join,
+    Leave,
+    Manifest,
+    Nack,
+    PathUpdate,
+    Ping,
+    Pong,
+    ProbeOk,
+    Redirect,
+    RelayMessage,
+    frame_batches,
+)
 
 log = logging.getLogger(__name__)
 
 CHILD_TIMEOUT_S = 2.0
-MAX_NACK = 64
+# A full hub asked for room drops children this silent first: their own children, orphaned when one
+# dies, come to us (their grandparent) within about a second, and must not find its slot still taken.
+STALE_CHILD_S = 0.8
+GONE_CHILD_S = 0.5  # a child a prober says is gone, silent to us for this long (two missed pings): freed
 RESEND_PER_S = 100.0  # frames a child may have resent per second (2 s of audio lost every second)
-Address = tuple[str, int]
-
-
-def address_value(address: Address) -> list[CborValue]:
-    return [address[0], address[1]]
-
-
-def parse_address(value: CborValue) -> Address | None:
-    if (
-        isinstance(value, list)
-        and len(value) == 2
-        and isinstance(value[0], str)
-        and 0 < len(value[0]) <= 255
-        and isinstance(value[1], int)
-        and not isinstance(value[1], bool)
-        and 0 <= value[1] < 65536  # 0: a transport without ports (WebRTC: rtc:<peer id>)
-    ):
-        return (value[0], value[1])
-    return None
+MARK_S = 30.0  # a child that joiners left for bad delivery is listed last in redirects for this long
+REDIRECT_WINDOW_S = 2.0  # a redirect uses one of the child's claimed slots for this long
+__all__ = ["MAX_NACK", "Address", "Child", "StreamHub"]
 
 
 @dataclass
 class Child:
     link: Link
     listen: Address | None
-    free: int = 0
+    free: int | None = None  # the slots it last claimed (capped); None until its first ping
     last_seen: float = field(default_factory=monotonic)
     resend_tokens: float = RESEND_PER_S
     resend_at: float = field(default_factory=monotonic)
+    marked_until: float = 0.0
+    redirects: deque[float] = field(default_factory=deque)  # when we last sent joiners here
+
+    def room(self, now: float) -> int | None:
+        """Its claim less the joiners we sent it within ``REDIRECT_WINDOW_S`` (a fresh claim does not reset it)."""
+        while self.redirects and now - self.redirects[0] > REDIRECT_WINDOW_S:
+            self.redirects.popleft()
+        return None if self.free is None else max(0, self.free - len(self.redirects))
 
     def take_resends(self, wanted: int, now: float) -> int:
         """How many of ``wanted`` resent frames this child may have now (a token bucket)."""
@@ -72,6 +94,7 @@ class StreamHub:
         segment_frames: int,
         hops: int = 0,
         path: list[Address] | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         self.stream = stream
         self.announce = announce
@@ -84,6 +107,8 @@ class StreamHub:
         self.gate: JoinGate | None = None
         self.ended: bytes | None = None  # the StreamEnd envelope once the DJ stopped
         self.forwarded = 0
+        self.marked = 0  # children marked by joiners that left them
+        self._rng = rng or random.Random()
         self._keep = 3 * segment_frames
         self._order: deque[int] = deque()
         self._frames: dict[int, bytes] = {}
@@ -91,7 +116,7 @@ class StreamHub:
 
     @property
     def free(self) -> int:
-        return max(0, self.max_children - len(self.children))
+        return max(0, min(MAX_FREE_CLAIM, self.max_children - len(self.children)))
 
     # -- media ---------------------------------------------------------------------------------
 
@@ -108,57 +133,103 @@ class StreamHub:
 
     def forward_manifest(self, first_seq: int, end_seq: int, wire: bytes) -> None:
         self._manifests.append((first_seq, end_seq, wire))
-        message: ControlMessage = {"op": "manifest", "data": wire}
-        for child in self.children.values():
-            child.link.send_control(message)
+        self._broadcast(Manifest(wire))
 
     def end(self, end_envelope: bytes) -> None:
         self.ended = end_envelope
+        self._broadcast(End(end_envelope))
+
+    def set_path(self, hops: int, path: list[Address]) -> None:
+        """We re-parented: our children's paths changed with ours (they re-parent through it)."""
+        if hops == self.hops and path == self.path:
+            return
+        self.hops, self.path = hops, list(path)
+        if self.children and hops + 1 <= MAX_HOPS:
+            self._broadcast(PathUpdate(hops + 1, self._child_path()))
+
+    def _child_path(self) -> tuple[Address, ...]:
+        return tuple([self.own_address, *self.path][:MAX_HOPS])
+
+    def _broadcast(self, message: RelayMessage) -> None:
         for child in list(self.children.values()):
-            child.link.send_control({"op": "end", "data": end_envelope})
+            send(child.link, message)
 
     # -- membership ----------------------------------------------------------------------------
 
-    def probe_reply(self) -> ControlMessage:
-        return {"op": "probe_ok", "hops": self.hops, "free": self.free, "live": self.ended is None}
+    def probe_reply(self, gone: Address | None = None) -> ProbeOk:
+        """Our depth and room; a full hub first frees slots of children gone silent (``gone``: one a prober lost)."""
+        if gone is not None:
+            now = monotonic()
+            for key, child in list(self.children.items()):
+                if child.listen == gone and now - child.last_seen > GONE_CHILD_S:
+                    self.children.pop(key, None)
+                    child.link.close("gone silent")
+        if len(self.children) >= self.max_children:
+            self.sweep(timeout_s=STALE_CHILD_S)
+        free = self.free
+        return ProbeOk(
+            min(self.hops, MAX_HOPS), free, self.ended is None, () if free else tuple(self.candidates())
+        )
 
-    def candidates(self) -> list[CborValue]:
-        """Children that can relay, most room first (where to redirect joiners; they confirm when probed)."""
-        if self.gate is not None:
+    def candidates(self) -> list[Candidate]:
+        """Children that relay, for joiners we cannot take: room first, in random order; marked ones last.
+
+        A mark only moves a child to the end (anyone may send marks, so a false one must cost an honest
+        relay no more than some newcomers for ``MARK_S``); a joiner probes the first few candidates only.
+        """
+        if self.gate is not None or self.hops + 1 > MAX_HOPS:
             return []  # a gated stream is served by its root only
-        ranked = sorted((c for c in self.children.values() if c.listen is not None), key=lambda c: -c.free)
+        now = monotonic()
+        usable = [c for c in self.children.values() if c.listen is not None]
+        self._rng.shuffle(usable)
+        # known room first, then the just-joined (no claim yet: they will relay), then the full, then the marked
+        rooms = {id(c): 0 if c.marked_until > now else c.room(now) for c in usable}
+
+        def rank(child: Child) -> int:
+            if child.marked_until > now:
+                return 3
+            room = rooms[id(child)]
+            return 1 if room is None else (0 if room else 2)
+
+        usable.sort(key=rank)
         return [
-            {"addr": address_value(c.listen), "hops": self.hops + 1, "free": c.free}
-            for c in ranked
+            Candidate(c.listen, self.hops + 1, rooms[id(c)] or 0)
+            for c in usable[:MAX_CANDIDATES]
             if c.listen is not None
         ]
 
-    def join(self, link: Link, message: ControlMessage) -> bool:
+    def _redirect(self, link: Link, reason: str, candidates: list[Candidate] | None = None) -> None:
+        chosen = candidates or []
+        now = monotonic()
+        for candidate in chosen[:1]:  # the first is where the joiner most likely goes: it uses a slot
+            child = next((c for c in self.children.values() if c.listen == candidate.address), None)
+            if child is not None and len(child.redirects) < MAX_FREE_CLAIM:
+                child.redirects.append(now)
+        send(link, Redirect(reason[:MAX_REASON_CHARS], tuple(chosen)))
+
+    def join(self, link: Link, message: Join) -> bool:
         """Admit ``link`` (accept + catch-up) or redirect it; True if admitted."""
-        listen = parse_address(message.get("listen"))
+        listen = message.listen
         if listen is not None and (listen == self.own_address or listen in self.path):
-            link.send_control({"op": "redirect", "reason": "loop", "candidates": []})
+            self._redirect(link, "loop")
             return False
         if self.gate is not None and (refused := self.gate.admit(self.stream, link, message)) is not None:
-            link.send_control({"op": "redirect", "reason": refused, "candidates": []})
+            self._redirect(link, refused)
             log.info("stream %s: join refused: %s", self.stream.hex()[:8], refused)
             return False
-        if id(link) not in self.children and self.free <= 0:
-            link.send_control({"op": "redirect", "reason": "full", "candidates": self.candidates()})
+        if id(link) not in self.children and len(self.children) >= self.max_children:
+            self.sweep(timeout_s=STALE_CHILD_S)
+        if id(link) not in self.children and len(self.children) >= self.max_children:
+            self._redirect(link, "full", self.candidates())
+            return False
+        if self.hops + 1 > MAX_HOPS:
+            self._redirect(link, "too deep")
             return False
         self.children[id(link)] = Child(link, listen)
-        link.send_control(
-            {
-                "op": "accept",
-                "hops": self.hops + 1,
-                "path": [address_value(a) for a in [self.own_address, *self.path]],
-                "announce": self.announce,
-            }
-        )
-        from_seq = message.get("from_seq")
-        self._catch_up(link, from_seq if isinstance(from_seq, int) and from_seq >= 0 else None)
+        send(link, Accept(self.hops + 1, self._child_path(), self.announce))
+        self._catch_up(link, message.from_seq)
         if self.ended is not None:
-            link.send_control({"op": "end", "data": self.ended})
+            send(link, End(self.ended))
         log.info(
             "stream %s: child %s joined (%d/%d)",
             self.stream.hex()[:8],
@@ -168,38 +239,47 @@ class StreamHub:
         )
         return True
 
+    def apply_marks(self, marks: tuple[Address, ...]) -> None:
+        """A joiner left these relays for bad delivery: if they are our children, list them last for a while."""
+        if not marks:
+            return
+        now = monotonic()
+        for child in self.children.values():
+            if child.listen is not None and child.listen in marks:
+                if child.marked_until <= now:
+                    self.marked += 1
+                log.info(
+                    "stream %s: child %s marked by a joiner that left it", self.stream.hex()[:8], child.listen
+                )
+                child.marked_until = now + MARK_S
+
     def _catch_up(self, link: Link, from_seq: int | None) -> None:
         """Frames since ``from_seq`` (default: the start of the unsigned segment), then their manifests."""
         if from_seq is None:
             from_seq = self._manifests[-1][1] if self._manifests else 0
-        frames: list[CborValue] = [self._frames[seq] for seq in sorted(self._frames) if seq >= from_seq]
-        if frames:
-            link.send_control({"op": "frames", "data": frames})
+        for batch in frame_batches(self._frames[seq] for seq in sorted(self._frames) if seq >= from_seq):
+            send(link, batch)
         for _first, end, wire in self._manifests:
             if end > from_seq:
-                link.send_control({"op": "manifest", "data": wire})
+                send(link, Manifest(wire))
 
-    def keepalive(self, link: Link, message: ControlMessage) -> None:
+    def keepalive(self, link: Link, message: Ping) -> None:
         child = self.children.get(id(link))
         if child is None:
             return
         child.last_seen = monotonic()
-        free = message.get("free")
-        if isinstance(free, int) and not isinstance(free, bool):
-            child.free = max(0, min(free, 1000))
-        link.send_control({"op": "pong", "t": message.get("t"), "hops": self.hops, "free": self.free})
+        child.free = message.free  # capped by the message's bounds
+        send(link, Pong(message.t, min(self.hops, MAX_HOPS), self.free))
 
-    def resend(self, link: Link, seqs: CborValue) -> None:
+    def resend(self, link: Link, message: Nack) -> None:
         """A child lost some datagrams: resend what we still hold, reliably, on the control stream."""
         child = self.children.get(id(link))
-        if child is None or not isinstance(seqs, list):
+        if child is None:
             return
-        found: list[CborValue] = [
-            self._frames[seq] for seq in seqs[:MAX_NACK] if isinstance(seq, int) and seq in self._frames
-        ]
+        found = [self._frames[seq] for seq in message.seqs[:MAX_NACK] if seq in self._frames]
         found = found[: child.take_resends(len(found), monotonic())]
-        if found:
-            link.send_control({"op": "frames", "data": found})
+        for batch in frame_batches(found):
+            send(link, batch)
 
     def remove(self, link: Link) -> None:
         if self.children.pop(id(link), None) is not None:
@@ -211,11 +291,11 @@ class StreamHub:
             log.info("stream %s: child cut off: %s", self.stream.hex()[:8], reason)
         link.close(reason)
 
-    def sweep(self, now: float | None = None) -> None:
+    def sweep(self, now: float | None = None, *, timeout_s: float = CHILD_TIMEOUT_S) -> None:
         """Drop children that stopped sending keepalives (a node that died without closing)."""
         now = monotonic() if now is None else now
         for key, child in list(self.children.items()):
-            if now - child.last_seen > CHILD_TIMEOUT_S:
+            if now - child.last_seen > timeout_s:
                 self.children.pop(key, None)
                 child.link.close("keepalive timeout")
 
@@ -224,13 +304,13 @@ class StreamHub:
     def on_datagram(self, link: Link, data: bytes) -> None:
         """Children send nothing but control messages; stray datagrams are ignored."""
 
-    def on_control(self, link: Link, message: ControlMessage) -> None:
-        op = message.get("op")
-        if op == "ping":
+    def on_control(self, link: Link, value: ControlMessage) -> None:
+        message = read(link, value)
+        if isinstance(message, Ping):
             self.keepalive(link, message)
-        elif op == "nack":
-            self.resend(link, message.get("seqs"))
-        elif op == "leave":
+        elif isinstance(message, Nack):
+            self.resend(link, message)
+        elif isinstance(message, Leave):
             self.remove(link)
             link.close("left")
 

@@ -34,11 +34,12 @@ from djmesh.node.events import MessageStored
 from djmesh.node.live.errors import LiveError
 from djmesh.node.live.listen_binding import binding_holds
 from djmesh.node.live.service import LiveService
-from djmesh.node.live.transport import ControlMessage, Link
+from djmesh.node.live.transport import Link
 from djmesh.node.node import Node
 from djmesh.protocol.envelope import SignedEnvelope
 from djmesh.protocol.listen import ListenVoucher, StreamPrice, TicketError, TicketReplayGuard, verify_ticket
 from djmesh.protocol.peer_id import peer_id_from_public_key
+from djmesh.protocol.relay import Join
 from djmesh.protocol.stream import StreamEnd
 
 log = logging.getLogger(__name__)
@@ -212,12 +213,12 @@ class ListenSeller:
 
     # -- the gate (runs inside the hub's join, synchronously) -----------------------------------
 
-    def admit(self, stream: bytes, link: Link, message: ControlMessage) -> str | None:
+    def admit(self, stream: bytes, link: Link, message: Join) -> str | None:
         price = self._price(stream)
         if price is None or stream in self._ended:
             return "not a stream this DJ sells"
         try:
-            ticket = verify_ticket(message.get("ticket"), stream, now_ms=time.time_ns() // 1_000_000)
+            ticket = verify_ticket(message.ticket, stream, now_ms=time.time_ns() // 1_000_000)
         except TicketError as exc:
             return f"{type(exc).__name__}: {exc}"
         if not self._tickets.first_use(ticket):

@@ -9,16 +9,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
-from djmesh.node.live.transport import ControlMessage, Link
+from djmesh.node.live.transport import Link
 from djmesh.protocol.envelope import SignedEnvelope
 from djmesh.protocol.listen import StreamPrice
+from djmesh.protocol.relay import Join
 
 if TYPE_CHECKING:
     from djmesh.node.live.subscription import Subscription
 
 
 class JoinGate(Protocol):
-    def admit(self, stream: bytes, link: Link, message: ControlMessage) -> str | None:
+    def admit(self, stream: bytes, link: Link, message: Join) -> str | None:
         """None admits the joiner; otherwise the one-line reason it is refused."""
 
 

@@ -8,8 +8,9 @@ import logging
 from dataclasses import dataclass, field
 
 from djmesh.node.clock import monotonic
-from djmesh.node.live.hub import Address
-from djmesh.node.live.transport import ControlMessage, Link, Transport
+from djmesh.node.live.transport import ControlMessage, Link, Transport, read, send
+from djmesh.protocol.relay import Address, ProbeOk, Redirect, RelayMessage
+from djmesh.protocol.relay import Probe as ProbeMessage
 
 log = logging.getLogger(__name__)
 
@@ -19,27 +20,29 @@ GRACE_S = 0.15
 
 
 class PendingLink:
-    """Queues what a link says until its owner takes over (probe, join, redirect)."""
+    """Queues what a link says until its owner takes over (probe, join, redirect); malformed messages are dropped."""
 
     def __init__(self) -> None:
-        self.messages: asyncio.Queue[ControlMessage | None] = asyncio.Queue()
+        self.messages: asyncio.Queue[RelayMessage | None] = asyncio.Queue()
 
     def on_datagram(self, link: Link, data: bytes) -> None:
         pass
 
-    def on_control(self, link: Link, message: ControlMessage) -> None:
-        self.messages.put_nowait(message)
+    def on_control(self, link: Link, value: ControlMessage) -> None:
+        message = read(link, value)
+        if message is not None:
+            self.messages.put_nowait(message)
 
     def on_closed(self, link: Link, reason: str) -> None:
         self.messages.put_nowait(None)
 
-    async def next(self, timeout_s: float) -> ControlMessage | None:
+    async def next(self, timeout_s: float) -> RelayMessage | None:
         try:
             return await asyncio.wait_for(self.messages.get(), timeout_s)
         except TimeoutError:
             return None
 
-    def drain(self) -> list[ControlMessage]:
+    def drain(self) -> list[RelayMessage]:
         out = []
         while not self.messages.empty():
             message = self.messages.get_nowait()
@@ -57,14 +60,20 @@ class Probe:
     hops: int
     free: int
     live: bool
-    redirects: list[Address] = field(default_factory=list)
+    redirects: list[Address] = field(default_factory=list)  # a full node's children with room
 
     @property
     def score(self) -> tuple[int, float]:
         return (0 if self.free > 0 else 1, self.rtt_ms + HOP_PENALTY_MS * self.hops)
 
 
-async def probe(transport: Transport, address: Address, stream: bytes) -> Probe | None:
+async def probe(
+    transport: Transport,
+    address: Address,
+    stream: bytes,
+    marks: tuple[Address, ...] = (),
+    gone: Address | None = None,
+) -> Probe | None:
     pending = PendingLink()
     try:
         link = await transport.connect(address, pending, timeout_s=PROBE_TIMEOUT_S)
@@ -72,36 +81,39 @@ async def probe(transport: Transport, address: Address, stream: bytes) -> Probe 
         log.info("probe %s: cannot connect (%s)", address, exc)
         return None
     start = monotonic()
-    link.send_control({"op": "probe", "stream": stream})
+    send(link, ProbeMessage(stream, marks, gone))
     try:
         while True:
             reply = await pending.next(PROBE_TIMEOUT_S)
             if reply is None:
                 link.close("no probe answer")
                 return None
-            if reply.get("op") == "probe_ok":
+            if isinstance(reply, ProbeOk):
                 break
-            if reply.get("op") == "redirect":  # the node does not carry this stream
+            if isinstance(reply, Redirect):  # the node does not carry this stream
                 link.close("does not carry the stream")
                 return None
     except asyncio.CancelledError:
         link.close("probe abandoned")
         raise
     rtt_ms = (monotonic() - start) * 1000.0
-    hops, free, live = reply.get("hops"), reply.get("free"), reply.get("live")
-    if not isinstance(hops, int) or not isinstance(free, int):
-        link.close("bad probe answer")
-        return None
-    return Probe(address, link, pending, rtt_ms, hops, free, bool(live))
+    redirects = [c.address for c in reply.candidates]
+    return Probe(address, link, pending, rtt_ms, reply.hops, reply.free, reply.live, redirects)
 
 
-async def probe_all(transport: Transport, addresses: list[Address], stream: bytes) -> list[Probe]:
+async def probe_all(
+    transport: Transport,
+    addresses: list[Address],
+    stream: bytes,
+    marks: tuple[Address, ...] = (),
+    gone: Address | None = None,
+) -> list[Probe]:
     """Probe up to 4 candidates at once; best first.
 
     Once one answers, the others get a short grace period: a dead candidate must not hold up
     a re-parenting listener for the whole connect timeout.
     """
-    tasks = [asyncio.ensure_future(probe(transport, a, stream)) for a in addresses[:4]]
+    tasks = [asyncio.ensure_future(probe(transport, a, stream, marks, gone)) for a in addresses[:4]]
     probes: list[Probe] = []
     pending: set[asyncio.Future[Probe | None]] = set(tasks)
     deadline: float | None = None

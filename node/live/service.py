@@ -28,7 +28,7 @@ from djmesh.node.live.capture import primed_packets
 from djmesh.node.live.codec import PCM
 from djmesh.node.live.consumers import ListenSession, ListenStats, VerifiedFeed, decode_segments
 from djmesh.node.live.errors import LiveError
-from djmesh.node.live.hub import Address, StreamHub, address_value
+from djmesh.node.live.hub import Address, StreamHub
 from djmesh.node.live.keeper import SetKeeper
 from djmesh.node.live.paywall import JoinGate, StreamPayer
 from djmesh.node.live.quic import QuicTransport
@@ -52,13 +52,14 @@ from djmesh.node.live.sets import (
 )
 from djmesh.node.live.sinks import Sink, default_sink
 from djmesh.node.live.subscription import Subscription
-from djmesh.node.live.transport import ControlMessage, Link, Transport
+from djmesh.node.live.transport import ControlMessage, Link, Transport, read, send
 from djmesh.node.node import Node
 from djmesh.node.p2p import P2PError
-from djmesh.protocol.cbor import CborValue
+from djmesh.protocol.cbor import CborKey, CborValue
 from djmesh.protocol.envelope import SignedEnvelope
 from djmesh.protocol.errors import ProtocolError
 from djmesh.protocol.listen import StreamPrice, sign_ticket
+from djmesh.protocol.relay import MAX_CANDIDATES, MAX_HOPS, Candidate, Join, Probe, Redirect
 from djmesh.protocol.stream import (
     STREAMS_TOPIC,
     SegmentSigner,
@@ -121,15 +122,16 @@ class _Acceptor:
     def on_datagram(self, link: Link, data: bytes) -> None:
         pass
 
-    def on_control(self, link: Link, message: ControlMessage) -> None:
-        op, stream = message.get("op"), message.get("stream")
-        hub = self._service.hub_for(stream) if isinstance(stream, bytes) else None
-        if op not in ("probe", "join"):
-            return
+    def on_control(self, link: Link, value: ControlMessage) -> None:
+        message = read(link, value)
+        if not isinstance(message, (Probe, Join)):
+            return  # nothing else is meaningful before a link names its stream
+        hub = self._service.hub_for(message.stream)
         if hub is None:
-            link.send_control({"op": "redirect", "reason": "unknown stream", "candidates": []})
-        elif op == "probe":
-            link.send_control(hub.probe_reply())
+            send(link, Redirect("unknown stream"))
+        elif isinstance(message, Probe):
+            hub.apply_marks(message.marks)
+            send(link, hub.probe_reply(message.gone))
         elif hub.join(link, message):
             link.handler = hub
 
@@ -146,6 +148,7 @@ class LiveService:
         transport: Transport | None = None,
         host: str | None = None,
         keep_sets: bool = True,
+        verified_playout: bool = False,
     ) -> None:
         self.node = node
         self.max_children = max_children
@@ -154,6 +157,8 @@ class LiveService:
         self.address: Address = ("", 0)
         self.sets = SetLibrary(node.home.root / "live" / "sets")
         self._keep_sets = keep_sets
+        # play only frames whose segment verified (about 1.6 s behind instead of a few ms; see PROTOCOL.md)
+        self.verified_playout = verified_playout
         self.keeper = SetKeeper(self.sets, self._ask, self._peers_for)
         self._assembling: set[asyncio.Task[None]] = set()
         self._served: dict[bytes, tuple[tuple[int, int], StoredSet]] = {}
@@ -525,8 +530,8 @@ class LiveService:
             hub = self.hub_for(request.stream)
             candidates: list[CborValue] = []
             if hub is not None:
-                candidates.append({"addr": address_value(self.address), "hops": hub.hops, "free": hub.free})
-                candidates.extend(hub.candidates())
+                own = Candidate(self.address, min(hub.hops, MAX_HOPS), hub.free)
+                candidates.extend(c.to_value() for c in [own, *hub.candidates()][:MAX_CANDIDATES])
             reply["candidates"] = candidates
             return encode_map(reply)
         stored = await self._served_set(request.stream)
@@ -666,8 +671,9 @@ class LiveService:
             max_children=0 if price is not None else self.max_children,
             locate=self.locate,
             recording=self.keeper.record(announce) if self._keep_sets and not self.sets.has(stream) else None,
-            join_fields=self._ticket_for(stream) if price is not None else None,
+            join_ticket=self._ticket_for(stream) if price is not None else None,
             known_end=lambda: self._ends.get(stream),
+            verified_playout=self.verified_playout,
         )
         try:
             await subscription.start(candidates)
@@ -688,9 +694,9 @@ class LiveService:
         if subscription.ended is not None:
             await self.keeper.complete(subscription.ended, peers=[])
 
-    def _ticket_for(self, stream: bytes) -> Callable[[], ControlMessage]:
+    def _ticket_for(self, stream: bytes) -> Callable[[], dict[CborKey, CborValue]]:
         key = self.node.identity.signing_key
-        return lambda: {"ticket": sign_ticket(key, stream, now_us() // 1000).to_value()}
+        return lambda: sign_ticket(key, stream, now_us() // 1000).to_value()
 
     async def listen(
         self,

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from djmesh.node.live.hub import Address, parse_address
 from djmesh.protocol import cbor
 from djmesh.protocol.cbor import CborValue
 from djmesh.protocol.errors import MalformedMessageError
+from djmesh.protocol.relay import MAX_CANDIDATES, Address, Candidate
 
 PROTOCOL_ID = "/djmesh/live/1.0.0"
 MAX_REQUEST_BYTES = 1024
@@ -65,10 +65,11 @@ def decode_map(data: bytes) -> dict[str, CborValue]:
 
 
 def parse_candidates(value: CborValue) -> list[Address]:
+    """The addresses in a locate answer's candidates; malformed entries are skipped."""
     out: list[Address] = []
-    for item in value if isinstance(value, list) else []:
-        if isinstance(item, dict):
-            address = parse_address(item.get("addr"))
-            if address is not None:
-                out.append(address)
-    return out[:16]
+    for item in value[:MAX_CANDIDATES] if isinstance(value, list) else []:
+        try:
+            out.append(Candidate.from_value(item).address)
+        except MalformedMessageError:
+            continue
+    return out

@@ -4,26 +4,51 @@ One subscription per stream per node, however many local consumers (listen sessi
 judge's PCM iterator, the recorder) tap it. Frames are forwarded to children the moment they
 arrive, before verification (a relay adds no signing delay); manifests are forwarded only once
 they verify, so a forged manifest dies at the first honest relay.
+
+A parent is judged by what it delivers: one segment with forged or tampered data, no verified
+segment while ``max_unverified`` frames arrived, or two segments in a row missing more than a
+quarter of their frames after recovery, and the listener stops taking anything from it, avoids it
+for ``BAD_AVOID_S``, names it in its next probes (``Probe.marks``) and re-parents. A parent that
+answers but sends no frames for ``STARVED_S`` is left and marked too. Playout takes frames before
+their segment verifies (a few ms of delay instead of a segment's); docs/PROTOCOL.md states the
+bounded risk that leaves; ``verified_playout`` removes it, playing only verified frames a
+segment and ``VERIFIED_SLACK_S`` later.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
+import random
 from collections.abc import Awaitable, Callable
 
 from djmesh.node.clock import monotonic, now_us
-from djmesh.node.live.hub import MAX_NACK, Address, StreamHub, parse_address
+from djmesh.node.live.hub import StreamHub
 from djmesh.node.live.probe import Probe, close_all, probe_all
 from djmesh.node.live.recording import SetRecording
-from djmesh.node.live.session import parse_candidates
 from djmesh.node.live.sets import SetSegment, decode_end
 from djmesh.node.live.taps import Tap
-from djmesh.node.live.transport import ControlMessage, Link, Transport
-from djmesh.protocol.cbor import CborValue
+from djmesh.node.live.transport import ControlMessage, Link, Transport, read, send
+from djmesh.protocol.cbor import CborKey, CborValue
 from djmesh.protocol.envelope import SignedEnvelope
 from djmesh.protocol.errors import ProtocolError
+from djmesh.protocol.relay import (
+    MAX_MARKS,
+    MAX_NACK,
+    Accept,
+    Address,
+    End,
+    Frames,
+    Join,
+    Leave,
+    Manifest,
+    Nack,
+    PathUpdate,
+    Ping,
+    Redirect,
+)
 from djmesh.protocol.stream import (
     Dropped,
     JitterBuffer,
@@ -39,11 +64,17 @@ log = logging.getLogger(__name__)
 SILENCE_S = 0.6  # nothing at all (frames, pongs) for this long: the parent is dead
 STARVED_S = 3.0  # the parent answers but no frames come: its own upstream is gone
 RECOVERY_WAIT_S = 0.4  # how long a signed segment waits for lost frames fetched again
+VERIFIED_SLACK_S = RECOVERY_WAIT_S + 0.2  # verified playout: beyond a segment, what its manifest may take
 PING_INTERVAL_S = 0.25
 JOIN_ROUNDS = 6
+JOIN_DEADLINE_S = 20.0  # a first join keeps trying (locating again, backing off) this long
+JOIN_BACKOFF_S = (0.2, 2.0)  # first and longest pause between a first join's attempts
 GIVE_UP_S = 30.0
-AVOID_S = 10.0
-MAX_STRIKES = 3  # segments with tampered/forged data from one parent before we look for another
+AVOID_S = 10.0  # a parent that went silent or starved us
+BAD_AVOID_S = 120.0  # a parent that sent forged or tampered data, or withheld frames or signatures
+MAX_AVOIDED = 64
+WITHHOLD_STRIKES = 2  # segments in a row missing over a quarter of their frames after recovery
+BAD_DATA = ("forged", "tampered", "malformed")  # what no honest relay passes on
 
 Locate = Callable[[bytes], Awaitable[list[Address]]]
 
@@ -58,8 +89,9 @@ class Subscription:
         max_children: int,
         locate: Locate,
         recording: SetRecording | None,
-        join_fields: Callable[[], ControlMessage] | None = None,
+        join_ticket: Callable[[], dict[CborKey, CborValue]] | None = None,
         known_end: Callable[[], SignedEnvelope | None] | None = None,
+        verified_playout: bool = False,
     ) -> None:
         message = announce.message
         assert isinstance(message, StreamAnnounce)
@@ -69,19 +101,37 @@ class Subscription:
         self._transport = transport
         self._own_address = own_address
         self._locate = locate
-        self._join_fields = join_fields  # e.g. a fresh join ticket for a priced stream
+        self._join_ticket = join_ticket  # a fresh join ticket for a priced stream
         # the DJ's stream_end as the node learnt it by gossip: once the parent is gone, the stream is
         # over rather than worth a new parent (what the recording lacks is fetched from peers)
         self._known_end = known_end
         self.verifier = StreamVerifier(announce.author, self.stream, segment_frames=message.segment_frames)
-        self.jitter = JitterBuffer(frame_us=message.frame_us)
+        self.verified_playout = verified_playout  # play a frame only once its segment verified
+        if verified_playout:
+            hold_us = message.segment_frames * message.frame_us + int(VERIFIED_SLACK_S * 1e6)
+            self.jitter = JitterBuffer(
+                frame_us=message.frame_us,
+                min_delay_us=hold_us,
+                max_delay_us=hold_us + 400_000,
+                # a whole segment arrives at once, while playout is still in the one before
+                max_gap_frames=2 * message.segment_frames + hold_us // message.frame_us,
+            )
+        else:
+            self.jitter = JitterBuffer(frame_us=message.frame_us)
+        seed = hashlib.sha256(repr(own_address).encode() + self.stream).digest()
+        self._rng = random.Random(seed)  # deterministic per node and stream (simulations repeat)
         self.hub = StreamHub(
             self.stream,
             announce.wire,
             own_address=own_address,
             max_children=max_children,
             segment_frames=message.segment_frames,
+            rng=random.Random(seed[::-1]),
         )
+        # this many frames from a parent and no segment verified: it withholds or forges the signatures.
+        # Counted in frames, not seconds, so a stalled event loop (a busy machine) never trips it.
+        self.max_unverified = 2 * message.segment_frames + int(1.0e6 // message.frame_us)
+        self._unverified_frames = 0
         self.taps: set[Tap] = set()
         self.parent: Link | None = None
         self.parent_address: Address | None = None
@@ -91,8 +141,12 @@ class Subscription:
         self.error: str | None = None
         self.reparents = 0
         self.nacked = 0
-        self.strikes = 0
-        self._switching: asyncio.Future[None] | None = None
+        self.strikes = 0  # segments in a row the parent withheld frames of
+        self.left_bad: list[tuple[Address | None, str]] = []  # parents left for bad delivery, and why
+        self._distrust: str | None = None  # why the current parent is to be left (set by the checks)
+        self._marks: list[Address] = []  # bad parents to tell the next parent about
+        self._adopted_seq = 0
+        self._gone: Address | None = None  # the parent lost to silence, named in probes while re-parenting
         self.recovered = 0
         self._highest_seq: int | None = None
         self._deferred: list[tuple[SegmentManifest, float]] = []
@@ -113,9 +167,24 @@ class Subscription:
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def start(self, candidates: list[Address]) -> None:
-        """Attach to the best of ``candidates`` (or raise ``ConnectionError``), then run."""
-        if not await self._attach(candidates, from_seq=None):
-            raise ConnectionError("no peer would serve this stream")
+        """Attach to the best of ``candidates`` (or raise ``ConnectionError``), then run.
+
+        In a crowd joining at once, every relay with room may be taken by the time we reach it, and
+        the ones just admitted take a moment to be found: keep trying, locating the stream again
+        and backing off (with jitter, so the crowd spreads out), until ``JOIN_DEADLINE_S``.
+        """
+        deadline = monotonic() + JOIN_DEADLINE_S
+        pause = JOIN_BACKOFF_S[0]
+        while not await self._attach(candidates, from_seq=None):
+            if self._closed or monotonic() + pause > deadline:
+                raise ConnectionError("no peer would serve this stream")
+            await asyncio.sleep(pause * (0.5 + self._rng.random()))
+            pause = min(2 * pause, JOIN_BACKOFF_S[1])
+            try:
+                candidates = await self._locate(self.stream)
+            except Exception as exc:
+                log.info("locating stream %s failed: %s", self.stream.hex()[:8], exc)
+                candidates = []
         self._tasks = [
             asyncio.ensure_future(self._playout_loop()),
             asyncio.ensure_future(self._watchdog()),
@@ -125,15 +194,13 @@ class Subscription:
         if self._closed:
             return
         self._closed = True
-        if self._switching is not None:
-            self._switching.cancel()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         if self.parent is not None:
-            self.parent.send_control({"op": "leave"})
+            send(self.parent, Leave())
             self.parent.close("leaving")
         self.hub.close()
         self.done.set()
@@ -148,18 +215,24 @@ class Subscription:
 
     async def _attach(self, candidates: list[Address], *, from_seq: int | None) -> bool:
         now = monotonic()
-        tried: set[Address] = {a for a, until in self._avoid.items() if until > now}
+        self._avoid = {a: until for a, until in self._avoid.items() if until > now}
+        tried: set[Address] = set(self._avoid)
         queue = [a for a in candidates if a != self._own_address]
         for _ in range(JOIN_ROUNDS):
             queue = [a for a in dict.fromkeys(queue) if a not in tried]
             if not queue:
                 return False
             tried.update(queue[:4])
-            probes = await probe_all(self._transport, queue, self.stream)
+            probes = await probe_all(
+                self._transport, queue, self.stream, tuple(self._marks[-MAX_MARKS:]), self._gone
+            )
             queue = queue[4:]
             try:
                 for probe in probes:
                     if not probe.live:
+                        continue
+                    if probe.free <= 0 and probe.redirects:  # full: where it would send us, without a join
+                        queue = probe.redirects + queue
                         continue
                     outcome = await self._join(probe, from_seq)
                     if isinstance(outcome, bool):
@@ -172,59 +245,76 @@ class Subscription:
 
     async def _join(self, probe: Probe, from_seq: int | None) -> bool | list[Address]:
         """True once accepted, else where the candidate redirected us."""
-        probe.link.send_control(
-            {
-                "op": "join",
-                "stream": self.stream,
-                "listen": [self._own_address[0], self._own_address[1]],
-                "from_seq": from_seq,
-                **(self._join_fields() if self._join_fields is not None else {}),
-            }
+        send(
+            probe.link,
+            Join(
+                self.stream,
+                listen=self._own_address,
+                from_seq=from_seq,
+                ticket=self._join_ticket() if self._join_ticket is not None else None,
+            ),
         )
         while True:
             reply = await probe.pending.next(5.0)
             if reply is None:
                 return []
-            op = reply.get("op")
-            if op == "redirect":
+            if isinstance(reply, Redirect):
                 log.info(
-                    "stream %s: %s redirected us: %s",
-                    self.stream.hex()[:8],
-                    probe.address,
-                    reply.get("reason"),
+                    "stream %s: %s redirected us: %s", self.stream.hex()[:8], probe.address, reply.reason
                 )
-                return parse_candidates(reply.get("candidates"))
-            if op == "accept":
+                return [c.address for c in reply.candidates]
+            if isinstance(reply, Accept):
                 self._adopt(probe, reply)
                 return True
 
-    def _adopt(self, probe: Probe, accept: ControlMessage) -> None:
+    def _adopt(self, probe: Probe, accept: Accept) -> None:
         old = self.parent
         self.parent, self.parent_address = probe.link, probe.address
-        hops = accept.get("hops")
-        self.hops = hops if isinstance(hops, int) and 0 < hops < 64 else 1
-        path = accept.get("path")
-        self.path = [a for a in (parse_address(v) for v in (path if isinstance(path, list) else [])) if a]
-        self.hub.hops, self.hub.path = self.hops, self.path
+        self._set_path(accept.hops, list(accept.path))
+        if self._marks:  # we left a parent for bad data: what it sent and is not yet verified goes too
+            self.verifier.discard_pending()
+        self._distrust = None
+        self.strikes = 0
+        self._marks.clear()  # told the new parent
+        self._adopted_seq = self._highest_seq + 1 if self._highest_seq is not None else 0
         if old is not None and old is not probe.link:
             self.reparents += 1
             self.jitter.reset()
             old.handler = None
             old.close("re-parented")
         self._last_frame_at = self._last_heard_at = monotonic()
+        self._unverified_frames = 0
         probe.link.handler = self
         for message in probe.pending.drain():
-            self.on_control(probe.link, message)
+            self._on_message(probe.link, message)
         log.info("stream %s: parent %s, %d hop(s)", self.stream.hex()[:8], probe.address, self.hops)
 
-    async def _reparent(self, *, avoid: bool) -> None:
-        """The parent went silent or closed: try ancestors, then ask the network again."""
+    def _set_path(self, hops: int, path: list[Address]) -> None:
+        self.hops, self.path = hops, path
+        self.hub.set_path(hops, path)  # our children's paths run through ours
+
+    async def _reparent(self, *, avoid_s: float, bad: bool = False) -> None:
+        """The parent went silent, closed or failed us: try ancestors, then ask the network again.
+
+        A parent left for bad delivery (``bad``) is marked in our probes: its ancestors, probed
+        first, list it last for newcomers. The path it told us may be a lie too, so the stream's DJ and
+        peers are asked as well.
+        """
         self._attaching = True
         try:
             dead = self.parent_address
-            if dead is not None and avoid:
-                self._avoid[dead] = monotonic() + AVOID_S
+            if dead is not None and avoid_s > 0:
+                if len(self._avoid) >= MAX_AVOIDED:
+                    self._avoid.pop(next(iter(self._avoid)))
+                self._avoid[dead] = monotonic() + avoid_s
+            if dead is not None and bad and dead not in self._marks:
+                self._marks = [*self._marks, dead][-MAX_MARKS:]
             candidates = [a for a in self.path if a != dead]
+            if bad:
+                try:
+                    candidates = [*candidates, *await self._locate(self.stream)]
+                except Exception as exc:
+                    log.info("locating stream %s failed: %s", self.stream.hex()[:8], exc)
             started = monotonic()
             while self.live and monotonic() - started < GIVE_UP_S:
                 if self._end_known():
@@ -249,30 +339,51 @@ class Subscription:
     async def _watchdog(self) -> None:
         next_ping = 0.0
         while self.live:
-            await asyncio.sleep(0.1)
+            # every 0.1 s, and exactly when the parent would count as silent (a re-parent starts on time)
+            await asyncio.sleep(min(0.1, max(0.01, self._last_heard_at + SILENCE_S - monotonic() + 0.002)))
             now = monotonic()
             self.hub.sweep(now)
             self._apply_ready()
             parent = self.parent
             if parent is not None and not parent.closed and now >= next_ping:
-                parent.send_control({"op": "ping", "t": now_us(), "free": self.hub.free})
+                send(parent, Ping(max(0, now_us()), self.hub.free))
                 next_ping = now + PING_INTERVAL_S
             dead = parent is None or parent.closed or now - self._last_heard_at > SILENCE_S
             starved = now - self._last_frame_at > STARVED_S
-            if (dead or starved) and not self._attaching and self.live and self.error is None:
+            if self._distrust is None and self._unverified_frames > self.max_unverified:
+                self._distrust = f"no segment verified in {self._unverified_frames} frames"
+            if (
+                (dead or starved or self._distrust)
+                and not self._attaching
+                and self.live
+                and self.error is None
+            ):
                 if self._end_known():
                     continue
-                state = "lost" if dead else "starved"
+                state = self._distrust or ("lost" if dead else "starved")
                 log.info(
                     "stream %s: parent %s %s, re-parenting", self.stream.hex()[:8], self.parent_address, state
                 )
-                await self._reparent(avoid=dead)
+                if self._distrust is not None:  # caught lying, whether or not it went quiet since
+                    self.left_bad.append((self.parent_address, self._distrust))
+                    del self.left_bad[:-16]
+                    await self._reparent(avoid_s=BAD_AVOID_S, bad=True)
+                elif dead:
+                    self._gone = self.parent_address
+                    try:
+                        await self._reparent(avoid_s=AVOID_S)
+                    finally:
+                        self._gone = None
+                else:
+                    self.left_bad.append((self.parent_address, "starved"))
+                    del self.left_bad[:-16]
+                    await self._reparent(avoid_s=AVOID_S, bad=True)
 
     # -- media ---------------------------------------------------------------------------------
 
     def on_datagram(self, link: Link, data: bytes) -> None:
-        if link is not self.parent:
-            return
+        if link is not self.parent or self._distrust is not None:
+            return  # nothing more from a parent caught sending bad data
         try:
             frame = decode_frame(data)
         except ProtocolError as exc:
@@ -284,13 +395,16 @@ class Subscription:
         if self.first_frame_at is None:
             self.first_frame_at = now
         self.received_frames += 1
+        self._unverified_frames += 1
         self.received_bytes += len(frame.payload)
         self.hub.forward_frame(frame.seq, data)  # untouched, before anything else
         self._nack_gap(link, frame.seq)
         dropped = self.verifier.add_frame(frame)
         if dropped is not None:
             log.info("stream %s: frame dropped: %s", self.stream.hex()[:8], dropped.detail)
-        if self.jitter.push(frame.seq, frame.ts_us, frame.payload, now_us()):
+        if self.verified_playout:
+            self.jitter.observe(frame.ts_us, now_us())
+        elif self.jitter.push(frame.seq, frame.ts_us, frame.payload, now_us()):
             self._wake.set()
 
     def _nack_gap(self, link: Link, seq: int) -> None:
@@ -299,24 +413,29 @@ class Subscription:
         if highest is None or seq > highest:
             self._highest_seq = seq
         if highest is not None and highest + 1 < seq <= highest + 1 + MAX_NACK:
-            missing: list[CborValue] = list(range(highest + 1, seq))
-            link.send_control({"op": "nack", "seqs": missing})
-            self.nacked += len(missing)
+            send(link, Nack(tuple(range(highest + 1, seq))))
+            self.nacked += seq - highest - 1
 
-    def on_control(self, link: Link, message: ControlMessage) -> None:
+    def on_control(self, link: Link, value: ControlMessage) -> None:
         if link is not self.parent:
             return
-        self._last_heard_at = monotonic()
-        op = message.get("op")
-        data = message.get("data")
-        if op == "manifest" and isinstance(data, bytes):
-            self._on_manifest(data)
-        elif op == "frames" and isinstance(data, list):
-            for item in data[:500]:
-                if isinstance(item, bytes):
-                    self._on_recovered(item)
-        elif op == "end" and isinstance(data, bytes):
-            self._on_end(data)
+        self._last_heard_at = monotonic()  # even a malformed message shows the parent is alive
+        message = read(link, value)
+        if message is not None:
+            self._on_message(link, message)
+
+    def _on_message(self, link: Link, message: object) -> None:
+        if self._distrust is not None:
+            return
+        if isinstance(message, Manifest):
+            self._on_manifest(message.data)
+        elif isinstance(message, Frames):
+            for item in message.data:
+                self._on_recovered(item)
+        elif isinstance(message, End):
+            self._on_end(message.data)
+        elif isinstance(message, PathUpdate) and message.path[:1] == (self.parent_address,):
+            self._set_path(message.hops, list(message.path))
 
     def on_closed(self, link: Link, reason: str) -> None:
         if link is self.parent:
@@ -332,8 +451,10 @@ class Subscription:
             self.verifier.add_frame(frame)
             self.hub.forward_frame(frame.seq, data)
             self._apply_ready()
-        if self.jitter.delay_us and self.jitter.push(
-            frame.seq, frame.ts_us, frame.payload, now_us(), measure=False
+        if (
+            not self.verified_playout
+            and self.jitter.delay_us
+            and self.jitter.push(frame.seq, frame.ts_us, frame.payload, now_us(), measure=False)
         ):
             self._wake.set()
 
@@ -341,7 +462,7 @@ class Subscription:
         """Verify the signature now; apply it once its frames are here (asking for lost ones) or soon anyway."""
         checked = self.verifier.check(data)
         if isinstance(checked, Dropped):
-            self._judge_parent(checked.count)
+            self._judge_parent(checked)
             log.warning(
                 "stream %s: segment dropped (%s): %s", self.stream.hex()[:8], checked.reason, checked.detail
             )
@@ -349,7 +470,7 @@ class Subscription:
         self._deferred.append((checked, monotonic() + RECOVERY_WAIT_S))
         missing = self.verifier.missing(checked)
         if missing and self.parent is not None:
-            self.parent.send_control({"op": "nack", "seqs": list[CborValue](missing[:MAX_NACK])})
+            send(self.parent, Nack(tuple(missing[:MAX_NACK])))
             self.nacked += len(missing)
         self._apply_ready()
 
@@ -364,9 +485,11 @@ class Subscription:
         self._finish_end()
 
     def _apply(self, manifest: SegmentManifest) -> None:
-        before = self.verifier.dropped_total
+        before = {reason: self.verifier.counts.get(reason, 0) for reason in BAD_DATA}
         event = self.verifier.accept(manifest)
-        self._judge_parent(self.verifier.dropped_total - before)
+        for reason, count in before.items():
+            if self.verifier.counts.get(reason, 0) > count:
+                self._judge_parent(Dropped(reason, f"in segment {manifest.index}"))
         if isinstance(event, Dropped):
             log.warning(
                 "stream %s: segment dropped (%s): %s", self.stream.hex()[:8], event.reason, event.detail
@@ -374,43 +497,47 @@ class Subscription:
             return
         assert isinstance(event, VerifiedSegment)
         manifest = event.manifest
+        self._unverified_frames = 0
+        self._judge_delivery(event)
         self.hub.forward_manifest(manifest.first_seq, manifest.end_seq, manifest.wire)
+        if self.verified_playout:
+            now = now_us()
+            for frame in event.frames:
+                if frame is not None and self.jitter.push(
+                    frame.seq, frame.ts_us, frame.payload, now, measure=False
+                ):
+                    self._wake.set()
         segment = SetSegment(manifest, event.frames)
         if self._recording is not None:
             self._recording.add(segment)
         for tap in list(self.taps):
             tap.on_segment(segment)
 
-    def _judge_parent(self, bad: int) -> None:
-        """A parent that keeps passing on tampered or forged data is routed around (once per strike-out)."""
-        if bad <= 0 or self._attaching or self._switching is not None:
+    def _judge_parent(self, dropped: Dropped) -> None:
+        """Forged, tampered or malformed data: an honest relay never passes it on, so leave this parent now."""
+        if dropped.reason not in BAD_DATA or self._distrust is not None or self._attaching or not self.live:
+            return
+        self._distrust = f"{dropped.reason} data ({dropped.detail})"
+        log.warning(
+            "stream %s: parent %s sent %s; leaving it",
+            self.stream.hex()[:8],
+            self.parent_address,
+            self._distrust,
+        )
+
+    def _judge_delivery(self, segment: VerifiedSegment) -> None:
+        """A segment still missing over a quarter of its frames after recovery, twice in a row: withheld."""
+        manifest = segment.manifest
+        if manifest.first_seq < self._adopted_seq:
+            return  # began before this parent: what it lacks is not the parent's doing
+        lost = sum(1 for frame in segment.frames if frame is None)
+        if 4 * lost <= len(segment.frames):
+            self.strikes = 0
             return
         self.strikes += 1
-        if self.strikes >= MAX_STRIKES and self.live:
-            log.warning(
-                "stream %s: parent %s keeps sending bad data; looking for another",
-                self.stream.hex()[:8],
-                self.parent_address,
-            )
-            self._switching = asyncio.ensure_future(self._switch_parent())
-
-    async def _switch_parent(self) -> None:
-        """Try once to move to an ancestor or a sibling; keep the current parent if nobody has room."""
-        bad = self.parent_address
-        if bad is not None:
-            self._avoid[bad] = monotonic() + AVOID_S
-        try:
-            self._attaching = True
-            moved = await self._attach(
-                [a for a in self.path if a != bad], from_seq=self.verifier.verified_upto
-            )
-            log.info(
-                "stream %s: %s", self.stream.hex()[:8], "switched parent" if moved else "no other parent"
-            )
-        finally:
-            self._attaching = False
-            self.strikes = 0
-            self._switching = None
+        if self.strikes >= WITHHOLD_STRIKES and self._distrust is None and not self._attaching:
+            self._distrust = f"withholding frames ({lost} of {len(segment.frames)} missing)"
+            log.warning("stream %s: parent %s %s", self.stream.hex()[:8], self.parent_address, self._distrust)
 
     def _end_known(self) -> bool:
         """End here if the stream's end is known from elsewhere (its segments still waiting are kept as they are)."""

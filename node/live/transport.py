@@ -6,10 +6,15 @@ channel (join, segment manifests, keepalives, recovery). ``LinkHandler`` gets wh
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Protocol
 
 from djmesh.protocol.cbor import CborValue
+from djmesh.protocol.errors import ProtocolError
+from djmesh.protocol.relay import RelayMessage, decode_relay
+
+log = logging.getLogger(__name__)
 
 ControlMessage = dict[str, CborValue]
 
@@ -51,3 +56,17 @@ class Transport(Protocol):
     async def listen(self, host: str, on_link: Callable[[Link], None]) -> Listener: ...
 
     async def connect(self, address: tuple[str, int], handler: LinkHandler, *, timeout_s: float) -> Link: ...
+
+
+def send(link: Link, message: RelayMessage) -> None:
+    """Send one typed relay-tree message (its size is bounded by construction)."""
+    link.send_control(message.to_value())
+
+
+def read(link: Link, value: ControlMessage) -> RelayMessage | None:
+    """The typed message in ``value``, or None after logging why it is dropped (never raises)."""
+    try:
+        return decode_relay(value)
+    except ProtocolError as exc:
+        log.info("dropped a control message from %s: %s", link.remote, exc)
+        return None

@@ -27,7 +27,6 @@ import nacl.signing
 from djmesh.node.clock import monotonic, now_ms, now_us
 from djmesh.node.live.hub import Address, StreamHub
 from djmesh.node.live.service import DEFAULT_MAX_CHILDREN, LOCATE_PEERS, _Acceptor
-from djmesh.node.live.session import parse_candidates
 from djmesh.node.live.sets import SetSegment
 from djmesh.node.live.subscription import Subscription
 from djmesh.node.live.transport import Link
@@ -113,6 +112,7 @@ class MeshNode:
         self.join_started: float | None = None
         self.join_error: str | None = None
         self.crashed = False
+        self.verified_playout = False
         self._inbound: dict[int, Link] = {}
         self._listener: SimListener | None = None
 
@@ -158,6 +158,7 @@ class MeshNode:
                 max_children=self.max_children,
                 locate=lambda stream: self.mesh.locate(self, stream),
                 recording=None,
+                verified_playout=self.verified_playout,
             )
             subscription.taps.add(self.meter)
             await subscription.start(candidates)
@@ -209,6 +210,7 @@ class LiveMesh:
             own_address=self.dj.address,
             max_children=self.max_children,
             segment_frames=segment_frames,
+            rng=random.Random(self.rng.getrandbits(64)),  # its redirect order repeats with the seed
         )
         self._tasks.append(asyncio.ensure_future(self._pace(message, self.dj.hub)))
         self._tasks.append(asyncio.ensure_future(self._sweep(self.dj.hub)))
@@ -280,7 +282,7 @@ class LiveMesh:
             hub = peer.hub_for(stream)
             if hub is not None:  # as LiveService._serve: itself, then its children with room
                 found.append(peer.address)
-                found.extend(parse_candidates(hub.candidates()))
+                found.extend(c.address for c in hub.candidates())
         await asyncio.sleep(max(waits))
         return [a for a in dict.fromkeys(found) if a != asker.address]
 

@@ -11,6 +11,8 @@ import pytest
 
 from djmesh.node.live import ListenStats, LiveService
 from djmesh.node.live.subscription import Subscription
+from djmesh.node.live.transport import send
+from djmesh.protocol.relay import Manifest
 from djmesh.protocol.stream import Frame, SegmentSigner, decode_frame
 from tests.helpers.network import bootstrap_server, wait_until
 from tests.node.live.mesh import dominant_hz, live_nodes, read_audio, sine_purity
@@ -110,9 +112,9 @@ async def test_tampering_relay_is_caught_by_its_child(
             forged = forged or forger.flush()
             assert forged is not None
             for child in hub.children.values():
-                child.link.send_control({"op": "manifest", "data": forged.wire})  # forged
+                send(child.link, Manifest(forged.wire))  # forged
                 for old in manifests[-2:]:
-                    child.link.send_control({"op": "manifest", "data": old})  # replayed
+                    send(child.link, Manifest(old))  # replayed
             manifests.append(wire)
             honest_manifest(first, end, wire)
 
@@ -125,10 +127,11 @@ async def test_tampering_relay_is_caught_by_its_child(
         result = await listening
         assert result.reparents == 1 and result.hops == 1, "a lying parent is routed around"
         dropped: dict[str, Any] = result.dropped
-        # how many forged or replayed manifests arrive before the victim leaves depends on the machine's
-        # speed (it may leave at the first forgery, before any replay): the verifier's refusal of each
-        # kind is tested in tests/protocol/test_stream.py; here, that the relay is caught and routed around
-        assert dropped.get("tampered", 0) >= 5 and dropped.get("forged", 0) >= 1
+        # the victim leaves at the first bad thing it sees (here the forged manifest that comes before the first
+        # honest one) and takes nothing more from the relay, so how many tampered frames it counted depends on
+        # timing: the verifier's refusal of each kind is tested in tests/protocol/test_stream.py, the lying
+        # relay's other tricks in tests/node/sim/test_lying_relay.py; here, that the relay is caught
+        assert dropped.get("forged", 0) + dropped.get("tampered", 0) >= 1, dropped
         assert (
             result.verified_frames > 200
         )  # tampered frames never enter it: the recording stays a clean sine

@@ -136,3 +136,24 @@ def test_a_seed_repeats_the_same_tree() -> None:
         return run_virtual(main(), VirtualClock())
 
     assert shape(3) == shape(3)
+
+
+def test_a_crowd_joining_in_the_same_instant_is_admitted() -> None:
+    """Hundreds at once: the DJ's 8 slots fill at once, the rest are redirected to children that are only
+    just joining; a first join retries (locating again, backing off) instead of giving up after six rounds.
+    """
+    network = SimNetwork(5, LinkProfile(latency_s=(0.020, 0.080), jitter_s=0.005))
+    mesh = LiveMesh(network, seed=5)  # 8 children per node, as DEFAULT_MAX_CHILDREN
+
+    async def main() -> None:
+        await mesh.start_stream()
+        crowd = mesh.add_listeners(300)
+        start = asyncio.get_running_loop().time()
+        await mesh.join_all(crowd, over_s=0.0)  # every one of them in the same instant
+        assert [n.host for n in crowd if n.join_error is not None] == []
+        await virtual_wait_until(lambda: hearing(crowd), timeout_s=5, what="the whole crowd hears the stream")
+        assert asyncio.get_running_loop().time() - start < 10.0
+        assert_tree(mesh)
+        await mesh.close()
+
+    run_virtual(main(), VirtualClock())

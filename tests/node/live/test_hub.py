@@ -1,0 +1,160 @@
+"""A stream hub against what children and joiners say: batches under the control limit, claims capped and spent,
+marks that only demote, malformed messages dropped, dead children's slots freed for their orphans."""
+
+from __future__ import annotations
+
+import asyncio
+
+from djmesh.node.clock import VirtualClock, monotonic, run_virtual
+from djmesh.node.live.hub import GONE_CHILD_S, STALE_CHILD_S, StreamHub
+from djmesh.node.live.transport import ControlMessage, LinkHandler
+from djmesh.protocol.relay import (
+    MAX_FREE_CLAIM,
+    Accept,
+    Frames,
+    Join,
+    Ping,
+    Pong,
+    ProbeOk,
+    Redirect,
+    RelayMessage,
+    decode_relay,
+)
+from djmesh.protocol.stream import ControlReader, Frame, encode_control
+
+STREAM = bytes(range(32))
+
+
+class WireLink:
+    """A link that frames every control message as QUIC does (so an oversized one raises) and keeps them."""
+
+    def __init__(self, host: str) -> None:
+        self.remote = (host, 4433)
+        self.handler: LinkHandler | None = None
+        self.received: list[RelayMessage] = []
+        self.closed_because: str | None = None
+
+    @property
+    def closed(self) -> bool:
+        return self.closed_because is not None
+
+    def send_datagram(self, data: bytes) -> None:
+        pass
+
+    def send_control(self, message: ControlMessage) -> None:
+        for value in ControlReader().feed(encode_control(message)):
+            self.received.append(decode_relay(value))
+
+    def close(self, reason: str = "") -> None:
+        self.closed_because = reason
+
+
+def hub(max_children: int = 2) -> StreamHub:
+    return StreamHub(
+        STREAM, b"announce", own_address=("10.0.0.1", 4433), max_children=max_children, segment_frames=50
+    )
+
+
+def join(target: StreamHub, host: str, from_seq: int | None = None) -> WireLink:
+    link = WireLink(host)
+    target.join(link, Join(STREAM, listen=(host, 4433), from_seq=from_seq))
+    return link
+
+
+def test_a_192_kbit_catch_up_reaches_a_late_joiner_in_batches_under_the_limit() -> None:
+    async def main() -> None:
+        root = hub()
+        frames = [Frame(seq, seq * 20_000, bytes([seq % 256]) * 480).encode() for seq in range(150)]
+        for seq, frame in enumerate(frames):
+            root.forward_frame(seq, frame)
+        link = join(root, "10.0.0.2", from_seq=0)  # a re-parented child asks for three segments back
+        assert isinstance(link.received[0], Accept)
+        batches = [m for m in link.received if isinstance(m, Frames)]
+        assert len(batches) == 4
+        assert [f for b in batches for f in b.data] == frames
+
+    run_virtual(main(), VirtualClock())
+
+
+def test_claims_are_capped_and_spent_by_redirects_whatever_is_claimed_again() -> None:
+    async def main() -> None:
+        root = hub(max_children=1)
+        relay = join(root, "10.0.0.2")
+        root.on_control(relay, {"op": "ping", "t": 1, "free": 1000})  # a Sybil's claim: malformed, dropped
+        assert not any(isinstance(m, Pong) for m in relay.received)
+        (child,) = root.children.values()
+        assert child.free is None
+        root.on_control(relay, Ping(2, MAX_FREE_CLAIM).to_value())
+        assert child.free == MAX_FREE_CLAIM
+        for i in range(MAX_FREE_CLAIM):
+            root.on_control(relay, Ping(3 + i, MAX_FREE_CLAIM).to_value())  # claiming again does not reset it
+            joiner = join(root, f"10.0.1.{i}")
+            (redirect,) = joiner.received
+            assert isinstance(redirect, Redirect) and redirect.candidates[0].address == relay.remote
+        assert child.room(monotonic()) == 0
+        assert root.candidates()[0].free == 0
+
+    run_virtual(main(), VirtualClock())
+
+
+def test_a_mark_only_moves_a_child_to_the_end() -> None:
+    async def main() -> None:
+        root = hub(max_children=3)
+        links = [join(root, f"10.0.0.{i}") for i in (2, 3, 4)]
+        for link in links:
+            root.on_control(link, Ping(1, 4).to_value())
+        marked = links[0].remote
+        root.apply_marks((marked,))  # anyone may say so, even falsely
+        for _ in range(5):
+            order = [c.address for c in root.candidates()]
+            assert sorted(order) == sorted(link.remote for link in links)  # nobody hidden
+            assert order[-1] == marked
+        assert root.marked == 1
+
+    run_virtual(main(), VirtualClock())
+
+
+def test_a_full_hub_asked_for_room_frees_the_slot_of_a_child_gone_silent() -> None:
+    async def main() -> None:
+        root = hub(max_children=1)
+        dead = join(root, "10.0.0.2")
+        await asyncio.sleep(STALE_CHILD_S / 2)
+        probe = WireLink("10.0.0.3")
+        reply = root.probe_reply()
+        assert reply.free == 0 and not dead.closed
+        await asyncio.sleep(STALE_CHILD_S)
+        reply = root.probe_reply()
+        assert isinstance(reply, ProbeOk) and reply.free == 1 and dead.closed
+        assert root.join(probe, Join(STREAM, listen=probe.remote))
+
+    run_virtual(main(), VirtualClock())
+
+
+def test_unknown_and_malformed_control_messages_are_dropped() -> None:
+    async def main() -> None:
+        root = hub()
+        link = join(root, "10.0.0.2")
+        before = list(link.received)
+        for value in (
+            {"op": "nack", "seqs": "abc"},
+            {"op": "ping", "t": 10**5000, "free": 1},
+            {"op": "probe", "stream": STREAM},  # not for a child link
+            {"op": "bogus"},
+        ):
+            root.on_control(link, value)
+        assert link.received == before and not link.closed
+
+    run_virtual(main(), VirtualClock())
+
+
+def test_a_child_named_gone_is_freed_only_if_it_is_silent_to_us_too() -> None:
+    async def main() -> None:
+        root = hub(max_children=2)
+        quiet, alive = join(root, "10.0.0.2"), join(root, "10.0.0.3")
+        await asyncio.sleep(GONE_CHILD_S + 0.1)
+        root.on_control(alive, Ping(1, 0).to_value())
+        assert root.probe_reply(gone=alive.remote).free == 0  # a false claim: it pinged us just now
+        assert not alive.closed
+        assert root.probe_reply(gone=quiet.remote).free == 1 and quiet.closed  # silent to us as well
+
+    run_virtual(main(), VirtualClock())

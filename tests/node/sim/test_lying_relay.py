@@ -1,0 +1,181 @@
+"""A lying relay in the real relay tree (node/sim): it claims all the room it may, forges audio or withholds it.
+
+The liar runs the real ``Subscription`` and ``StreamHub``, admits anyone (its budget is 1,000) and
+so claims the most free slots the protocol lets it (``MAX_FREE_CLAIM``); only what it forwards to
+its children is changed. Listeners that land below it must never keep forged audio in what they
+verify (the record the judges read), may play at most a bounded stretch of it before the signature
+that exposes it arrives, and must move away within a bounded time, after which its parent lists it
+last for newcomers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from djmesh.node.clock import VirtualClock, monotonic, run_virtual
+from djmesh.node.live.sets import SetSegment
+from djmesh.node.live.subscription import RECOVERY_WAIT_S, STARVED_S
+from djmesh.node.sim.mesh import LiveMesh, MeshNode, Meter
+from djmesh.node.sim.network import LinkProfile, SimNetwork
+from djmesh.protocol.relay import MAX_FREE_CLAIM
+from djmesh.protocol.stream import Frame, Playout, decode_frame
+from tests.helpers.sim import virtual_wait_until
+from tests.node.sim.test_mesh import assert_tree, hearing
+
+FORGED = b"\xee"  # the liar's audio: every payload byte is this
+
+
+class ForgeMeter(Meter):
+    """A listener's meter that also counts the liar's audio played and kept."""
+
+    def __init__(self, mesh: LiveMesh) -> None:
+        super().__init__(mesh)
+        self.forged_played = 0
+        self.forged_recorded = 0
+
+    def on_playout(self, item: Playout, now_us: int) -> None:
+        if item.payload is not None and set(item.payload) == set(FORGED):
+            self.forged_played += 1
+        super().on_playout(item, now_us)
+
+    def on_segment(self, segment: SetSegment) -> None:
+        self.forged_recorded += sum(
+            1 for f in segment.frames if f is not None and set(f.payload) == set(FORGED)
+        )
+        super().on_segment(segment)
+
+
+def turn_liar(node: MeshNode, behaviour: str) -> None:
+    sub = node.subscription
+    assert sub is not None
+    hub = sub.hub
+    hub.max_children = 1000  # admits anyone: claims the most the protocol believes
+    honest_frame = hub.forward_frame
+
+    def forge(seq: int, datagram: bytes) -> None:
+        frame = decode_frame(datagram)
+        honest_frame(seq, Frame(frame.seq, frame.ts_us, FORGED * len(frame.payload)).encode())
+
+    if behaviour in ("forges", "forges and withholds signatures"):
+        hub.forward_frame = forge  # type: ignore[method-assign]
+    if behaviour == "withholds frames":
+        hub.forward_frame = lambda seq, datagram: None  # type: ignore[method-assign]
+    if behaviour == "forges and withholds signatures":
+        hub.forward_manifest = lambda first, end, wire: None  # type: ignore[method-assign]
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "verified_playout"),
+    [
+        ("forges", False),
+        ("withholds frames", False),
+        ("forges and withholds signatures", False),
+        ("forges", True),
+        ("forges and withholds signatures", True),
+    ],
+)
+def test_listeners_below_a_lying_relay_move_away_and_keep_no_forged_audio(
+    behaviour: str, verified_playout: bool
+) -> None:
+    network = SimNetwork(3, LinkProfile(latency_s=(0.020, 0.080), jitter_s=0.002))
+    mesh = LiveMesh(network, seed=3, max_children=8)
+
+    async def main() -> None:
+        announce = await mesh.start_stream()
+        liar, *first = mesh.add_listeners(8)
+        await mesh.join_all([liar], over_s=0.0)
+        await mesh.join_all(first, over_s=0.5)
+        assert liar.subscription is not None and liar.subscription.hops == 1
+        turn_liar(liar, behaviour)
+        await asyncio.sleep(1.0)
+        dj_hub = mesh.dj.hub
+        assert dj_hub is not None
+        dj_hub.max_children = len(dj_hub.children)  # the DJ is full: newcomers are redirected to its children
+        claims = [c.free for c in dj_hub.children.values()]
+        assert all(c is not None and c <= MAX_FREE_CLAIM for c in claims)
+
+        # A crowd arrives; the DJ sends them down to its children, the liar among them.
+        crowd = mesh.add_listeners(20)
+        for node in crowd:
+            node.meter = ForgeMeter(mesh)
+            node.verified_playout = verified_playout
+        attached: dict[str, float] = {}
+
+        def watch() -> None:
+            for node in crowd:
+                sub = node.subscription
+                if sub is not None and sub.parent_address == liar.address and node.host not in attached:
+                    attached[node.host] = monotonic()
+
+        async def watching() -> None:
+            while True:
+                watch()
+                await asyncio.sleep(0.02)
+
+        watcher = asyncio.ensure_future(watching())
+        await mesh.join_all(crowd, over_s=0.0)
+        assert [n.host for n in crowd if n.join_error] == []
+        victims = [n for n in crowd if n.host in attached]
+        assert victims, "nobody landed below the liar: the test would prove nothing"
+        # the liar claims 16 slots to its honest siblings' 8 at most, and admits whoever comes: it takes no more
+        # than a share of a crowd the others have room for (while the liar's claim was believed in full,
+        # sorted first, it took most of them)
+        assert len(victims) < len(crowd) / 2, f"a big claim must not capture the crowd ({len(victims)})"
+
+        def left_the_liar() -> bool:
+            return all(
+                n.subscription is not None and n.subscription.parent_address != liar.address for n in crowd
+            )
+
+        await virtual_wait_until(left_the_liar, timeout_s=10, what="everyone left the liar")
+        watcher.cancel()
+        await virtual_wait_until(lambda: hearing(crowd), timeout_s=8, what="the crowd hears the DJ again")
+        await asyncio.sleep(2.0)  # no return to the liar
+        assert all(
+            n.subscription is not None and n.subscription.parent_address != liar.address for n in crowd
+        )
+
+        bound_s = {
+            "forges": announce_segment_s(mesh) + RECOVERY_WAIT_S + 1.0,
+            "withholds frames": STARVED_S + 1.0,
+            "forges and withholds signatures": 2 * announce_segment_s(mesh) + 1.0 + 1.0,
+        }[behaviour]
+        for node in victims:
+            sub = node.subscription
+            assert sub is not None
+            assert sub.left_bad and sub.left_bad[0][0] == liar.address, (node.host, sub.left_bad)
+            assert isinstance(node.meter, ForgeMeter)
+            assert node.meter.forged_recorded == 0, node.host  # never in the verified record
+            # forged audio played: at most what arrives before the exposing signature (or its deadline)
+            assert node.meter.forged_played <= bound_s / 0.020, (node.host, node.meter.forged_played)
+        forged_played = sum(n.meter.forged_played for n in victims if isinstance(n.meter, ForgeMeter))
+        if verified_playout:
+            assert forged_played == 0  # only verified frames reach playout
+        elif behaviour != "withholds frames":
+            assert forged_played > 0  # the bounded risk of playing before verifying (PROTOCOL.md)
+        # the DJ was told: it lists the liar last, behind every honest child, for newcomers
+        assert dj_hub.marked >= 1
+        assert [c.address for c in dj_hub.candidates()][-1] == liar.address
+        honest = [n for n in mesh.listeners if n is not liar]
+        for node in honest:
+            assert node.subscription is not None and node.subscription.error is None
+        assert_tree_without(mesh, liar)
+        del announce
+        await mesh.close()
+
+    run_virtual(main(), VirtualClock())
+
+
+def announce_segment_s(mesh: LiveMesh) -> float:
+    return 50 * 0.020  # LiveMesh.start_stream's default: 50 frames of 20 ms
+
+
+def assert_tree_without(mesh: LiveMesh, liar: MeshNode) -> None:
+    """The honest listeners form a proper tree (the liar itself may claim what it likes)."""
+    liar.crashed = True  # assert_tree skips crashed nodes
+    try:
+        assert_tree(mesh)
+    finally:
+        liar.crashed = False
