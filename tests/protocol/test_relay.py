@@ -31,6 +31,7 @@ from djmesh.protocol.relay import (
     frame_batches,
 )
 from djmesh.protocol.stream import MAX_CONTROL_BYTES, ControlReader, Frame, encode_control
+from tests.helpers.fuzz import fuzz_settings
 
 STREAM = bytes(range(32))
 SAMPLES: list[RelayMessage] = [
@@ -131,6 +132,8 @@ cbor_values = st.recursive(
 )
 
 
+@pytest.mark.fuzz
+@fuzz_settings()
 @given(
     op=st.sampled_from([cls.OP for cls in MESSAGES] + ["x"]),
     fields=st.dictionaries(
