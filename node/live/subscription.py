@@ -530,6 +530,11 @@ class Subscription:
         manifest = segment.manifest
         if manifest.first_seq < self._adopted_seq:
             return  # began before this parent: what it lacks is not the parent's doing
+        if self.hops <= 1:
+            # The parent is the DJ: no other node has frames it does not send, so leaving it gains nothing,
+            # and on a loaded machine (UDP buffers overflowing) it would cut a listener off its only source.
+            self.strikes = 0
+            return
         lost = sum(1 for frame in segment.frames if frame is None)
         if 4 * lost <= len(segment.frames):
             self.strikes = 0
