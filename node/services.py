@@ -219,8 +219,19 @@ class NodeServices:
             )
             if self.set_price_wei_per_s > 0:
                 streams = PricedStreams(self.seller, wei_per_s=self.set_price_wei_per_s)
+        crowd = None
+        if ledger is not None and ledger.listen_gate:
+            from djmesh.node.battle.anonymous_votes import AnonymousVotes
+            from djmesh.node.battle.crowd import CrowdTally
+
+            self.votes = await enter(
+                AnonymousVotes(
+                    node, ledger.chain, ledger.sender, ledger.listen_gate, from_block=ledger.from_block
+                )
+            )
+            crowd = CrowdTally(self.votes)
         self._battles = battles = await enter(
-            self.battles_factory(node, live, auto_join=self.auto_join, streams=streams)
+            self.battles_factory(node, live, auto_join=self.auto_join, streams=streams, crowd_votes=crowd)
         )
         if ledger is not None and ledger.escrow:
             from djmesh.node.battle.escrow import BattleEscrowService
@@ -230,14 +241,8 @@ class NodeServices:
                     node, battles, ledger.chain, ledger.sender, ledger.escrow, from_block=ledger.from_block
                 )
             )
-        if ledger is not None and ledger.listen_gate:
-            from djmesh.node.battle.anonymous_votes import AnonymousVotes
-
-            self.votes = await enter(
-                AnonymousVotes(
-                    node, ledger.chain, ledger.sender, ledger.listen_gate, from_block=ledger.from_block
-                )
-            )
+            if crowd is not None:
+                crowd.escrow = self.escrow  # the DJs' wallet bindings, for battles without a prize
         if self.serve_control:
             from djmesh.node.control import ControlServer
 

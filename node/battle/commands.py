@@ -7,14 +7,14 @@ what to do.
 
 With a prize, DJ A's node opens the escrow with its stake before announcing; DJ B's node stakes the
 same amount when it accepts. With a ListenGate, DJ A's node opens the battle's gate entry right after
-announcing (one listen unit buys one anonymous vote), so nobody has to type anything for voting.
+announcing (one listen unit buys one anonymous vote), so nobody has to type anything for voting; the
+votes close when the sets end, and a battle with a crowd weight counts them (``node.battle.crowd``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from typing import TYPE_CHECKING, Any
 
 from djmesh.node.battle.service import BattleState
@@ -147,9 +147,9 @@ class BattleCommands:
         state = services.battles.battles.get(battle_id)
         try:
             dj_b = await self._wallet_of(opponent)
-            until_ms = voting_until_ms or (state.machine.spec.reveal_by if state is not None else 0)
-            chain_now = await asyncio.to_thread(services.ledger.chain.timestamp)
-            ends_at = max(chain_now, int(time.time())) + max(1, (until_ms - int(time.time() * 1000)) // 1000)
+            # votes close with the sets, so the judges can read a final tally (node.battle.crowd)
+            until_ms = voting_until_ms or (state.machine.spec.sets_end if state is not None else 0)
+            ends_at = until_ms // 1000
             tx = await services.votes.create_battle(
                 battle_id,
                 [services.ledger.address, dj_b],

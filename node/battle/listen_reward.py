@@ -50,6 +50,10 @@ async def claim_reward(votes: AnonymousVotes, battle_id: bytes) -> dict[str, Any
     try:
         receipt = await asyncio.to_thread(votes.sender.transact, call)
     except TransactionFailedError as exc:
+        if "battle not over" in str(exc):  # the chain's clock is behind ours
+            raise AnonymousVoteError(
+                "the battle's listen window has not closed on chain yet: claim after that"
+            ) from exc
         raise AnonymousVoteError(f"the gate refused the claim: {exc}") from exc
     events = gate.events.Claimed().process_receipt(receipt, errors=DISCARD)
     amount = int(events[0]["args"]["amount"]) if events else 0

@@ -22,7 +22,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -153,11 +153,14 @@ class BattleService:
         *,
         auto_join: bool = True,
         streams: SetStreams | None = None,
+        crowd_votes: Callable[[BattleMachine], Awaitable[tuple[int, int]]] | None = None,
         roster_policy: Callable[[tuple[bytes, ...]], tuple[bytes, ...]] | None = None,
     ) -> None:
         self.node = node
         self.live = live
         self.streams: SetStreams = streams if streams is not None else live
+        #: the crowd's final (votes for a, votes for b), for rules with a crowd weight (node.battle.crowd)
+        self.crowd_votes = crowd_votes
         self.auto_join = auto_join
         #: which of the viewers that joined (earliest first) this DJ puts on its roster: its consent to
         #: their seats. Default: the peers it follows first, then the earliest joins, at most MAX_ROSTER.
@@ -578,8 +581,12 @@ class BattleService:
             assert isinstance(tracklist, Tracklist) and tracklist.stream is not None
             streams.append(tracklist.stream.hex())
             cues.append([c / 1000 for c in tracklist.cues_ms])
-        audio = await asyncio.gather(*(self._set_audio_in_time(machine, stream) for stream in streams))
         rules = machine.spec.rules
+        crowd = None
+        if self.crowd_votes is not None and rules.crowd_weight_permille:
+            crowd = asyncio.ensure_future(self.crowd_votes(machine))  # read while the audio arrives
+        audio = await asyncio.gather(*(self._set_audio_in_time(machine, stream) for stream in streams))
+        votes = await crowd if crowd is not None else (0, 0)
         verdict = await asyncio.to_thread(
             judge_sets,
             (audio[0], SAMPLE_RATE),
@@ -587,6 +594,7 @@ class BattleService:
             rules,
             cues_a=cues[0],
             cues_b=cues[1],
+            votes=votes,
         )
         scores = verdict.centi_scores()
         state.findings = {"a": findings_json(verdict.a), "b": findings_json(verdict.b)}

@@ -1,5 +1,5 @@
 """The user's test: separate `djmesh` processes (a devnet, a bootstrap, two DJs, viewers) driven by the CLI
-only, as the README tells a user to. A battle with a prize and a sponsor, votes during the sets, the
+only, as the README tells a user to. A battle with a prize and a sponsor, votes before the sets end, the
 payout, a listen reward claim, a tip and a priced stream; each read back from the chain.
 
 Two viewers by default (a committee of one), as the CI machine has two cores for every process here;
@@ -128,7 +128,7 @@ def test_a_prize_battle_votes_reward_tip_and_priced_stream_between_processes(
         assert _ok(run("dj-a", "battle", "list", "--json")) == []
 
         # The challenge, by DJ B's profile name, once DJ A's node has her profile.
-        start_in = str(int(40 * PATIENCE))
+        start_in = str(int(45 + 10 * PATIENCE))  # the accept, the sponsorship and the votes come first
 
         def challenge() -> str | None:
             made = run("dj-a", "battle", "challenge", "DJ Bea", "--genre", "house", "--tracks", "3",
@@ -148,13 +148,24 @@ def test_a_prize_battle_votes_reward_tip_and_priced_stream_between_processes(
         _eventually(lambda: run("viewer-1", "battle", "show", battle_id, "--json").returncode == 0, 60, "it")
         sponsored = _ok(run("viewer-1", "battle", "sponsor", battle_id, "0.5", "--json"))
 
-        # Votes during the sets: each viewer's node pays its listen unit, then votes through a relay.
-        _eventually(
-            lambda: _ok(run("viewer-1", "battle", "show", battle_id, "--json"))["phase"] == "sets",
-            120,
-            "sets",
-        )
-        votes = [_ok(run(f"viewer-{i + 1}", "vote", battle_id, "a", "--json")) for i in range(VIEWERS)]
+        # Votes, all for DJ A, before the sets end (the gate closes with them, so the judges read a final
+        # tally): each viewer's node pays its listen unit, then votes through a relaying peer.
+        voting = [
+            subprocess.Popen(
+                [*cli.executable(), "--home", homes[f"viewer-{i + 1}"], "vote", battle_id, "a", "--json"],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=cli.env,
+                cwd=cli.cwd,
+            )
+            for i in range(VIEWERS)
+        ]
+        votes = []
+        for proc in voting:
+            out, err = proc.communicate(timeout=300 * PATIENCE)
+            assert proc.returncode == 0, err
+            votes.append(json.loads(out))
         assert all(vote["registered_tx"] for vote in votes)
 
         def paid() -> dict[str, Any] | None:
@@ -164,20 +175,13 @@ def test_a_prize_battle_votes_reward_tip_and_priced_stream_between_processes(
         shown = _eventually(paid, 240, "the result and the payout")
         result = shown["result"]
         assert result["winner"] in ("a", "b") and set(result["scores"]) == {"a", "b"}
+        # the crowd criterion is the votes' share (all for a), at the battle's crowd weight
+        assert result["scores"]["a"]["crowd"] == 10 and result["scores"]["b"]["crowd"] == 0
         assert len(shown["committee"]) == committee
         payout = shown["payout"]
         winner = addresses["dj-a" if result["winner"] == "a" else "dj-b"]
         assert payout["to"] == winner and int(payout["amount_wei"]) == 2 * ETH + ETH // 2
 
-        # The listen reward, once the gate's window has closed (it ends at the reveal deadline).
-        def claim() -> dict[str, Any] | None:
-            done = run("viewer-1", "reward", "claim", battle_id, "--json")
-            if done.returncode != 0:
-                assert "claim after that" in done.stderr, done.stderr
-                return None
-            return dict(done.json())
-
-        claimed = _eventually(claim, 120, "the listen reward")
         tip = _ok(run(f"viewer-{VIEWERS}", "tip", "DJ Bea", "0.01", "--json"))
 
         # A priced stream: the listener's node pays by itself; `listen` reports what it paid.
@@ -192,6 +196,16 @@ def test_a_prize_battle_votes_reward_tip_and_priced_stream_between_processes(
         )
         heard = _ok(run("viewer-1", "listen", stream["stream_id"], "--seconds", "4", "--json"))
         assert int(heard["paid_wei"]) >= PRICE_WEI_PER_S * 2
+
+        # The listen reward, once the gate's window has closed on chain (it ends at the reveal deadline).
+        def claim() -> dict[str, Any] | None:
+            done = run("viewer-1", "reward", "claim", battle_id, "--json")
+            if done.returncode != 0:
+                assert "claim after that" in done.stderr, done.stderr
+                return None
+            return dict(done.json())
+
+        claimed = _eventually(claim, 120, "the listen reward")
 
         # Everything above, read back from the chain.
         w3 = Web3(Web3.HTTPProvider(chain["rpc_url"]))
