@@ -39,7 +39,7 @@ def register_battle(commands: Any) -> None:
     sub.add_argument("--tracks", required=True, type=int, metavar="N")
     sub.add_argument("--set-seconds", required=True, type=int, metavar="S")
     sub.add_argument("--start-in", required=True, type=float, metavar="SECONDS")
-    sub.add_argument("--set", required=True, metavar="SETFILE", help="audio file or set TOML (see docs)")
+    _add_set_or_live(sub)
     sub.add_argument("--mode", choices=("sequential", "simultaneous"), default="simultaneous")
     sub.add_argument(
         "--prize", metavar="ETH", help="your stake in the prize escrow; the opponent stakes the same"
@@ -53,7 +53,7 @@ def register_battle(commands: Any) -> None:
 
     sub = actions.add_parser("accept", help="accept a challenge made to you (stakes the same prize)")
     sub.add_argument("battle_id", metavar="BATTLE_ID")
-    sub.add_argument("--set", required=True, metavar="SETFILE")
+    _add_set_or_live(sub)
     sub.add_argument("--json", action="store_true")
     sub.set_defaults(handler=_accept)
 
@@ -76,6 +76,20 @@ def register_battle(commands: Any) -> None:
     sub.add_argument("battle_id", metavar="BATTLE_ID")
     sub.add_argument("--json", action="store_true")
     sub.set_defaults(handler=_show)
+
+
+def _add_set_or_live(sub: Any) -> None:
+    played = sub.add_mutually_exclusive_group(required=True)
+    played.add_argument("--set", metavar="SETFILE", help="audio file or set TOML (node/battle/setfile.py)")
+    played.add_argument(
+        "--live",
+        metavar="SOURCE",
+        help="play live from SOURCE (as `live start` takes it); cue tracks with `djmesh live cue` or MIDI",
+    )
+
+
+def _set_or_live(args: argparse.Namespace) -> dict[str, Any]:
+    return {"set": _absolute(args.set)} if args.set else {"live": args.live}
 
 
 def register_reward(commands: Any) -> None:
@@ -148,7 +162,7 @@ def _challenge(args: argparse.Namespace) -> int:
         "tracks": args.tracks,
         "set_seconds": args.set_seconds,
         "start_in_s": args.start_in,
-        "set": _absolute(args.set),
+        **_set_or_live(args),
         "mode": args.mode,
         "crowd_weight": args.crowd_weight,
     }
@@ -168,7 +182,7 @@ def _absolute(path: str) -> str:
 
 
 def _accept(args: argparse.Namespace) -> int:
-    result = _call(args, "battle_accept", battle_id=_battle_id(args.battle_id), set=_absolute(args.set))
+    result = _call(args, "battle_accept", battle_id=_battle_id(args.battle_id), **_set_or_live(args))
     stake = int(result.get("stake_wei") or 0)
     return _print(
         args, result, f"accepted {result['battle_id']}" + (f" (staked {stake} wei)" if stake else "")

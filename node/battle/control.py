@@ -12,10 +12,10 @@ files are paths on the daemon's machine (the control API only listens on 127.0.0
 
 On a node built by ``node.services`` (the daemon), also (`djmesh battle ...`):
 
-- ``battle_challenge {peer, set, genre?, tracks?, set_seconds?, start_in_s?, mode?, prize_wei?,
+- ``battle_challenge {peer, set|live, genre?, tracks?, set_seconds?, start_in_s?, mode?, prize_wei?,
   crowd_weight?, accept_s?, commit_seconds?, reveal_seconds?, committee_size?, title?}``: ``peer``
   is a peer ID or a profile name exactly one known peer claims; ``{"battle_id"}``
-- ``battle_accept {battle_id, set}``: also stakes the challenger's prize; ``{battle_id, accepted, stake_wei}``
+- ``battle_accept {battle_id, set|live}``: also stakes the challenger's prize; ``{battle_id, accepted, stake_wei}``
 - ``battle_sponsor {battle_id, amount_wei}``: ``{battle_id, tx, amount_wei}``
 - ``battle_show {battle_id}``: ``battle_state`` plus ``committee``, ``prize`` and ``payout`` (``{tx, to,
   amount_wei}`` once paid, else null)
@@ -28,7 +28,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from djmesh.node import control_params as req
-from djmesh.node.battle.service import BattleService
+from djmesh.node.battle.service import BattleService, DjSet
 from djmesh.node.battle.setfile import LoadedSet, load_set
 from djmesh.node.battle.view import battle_json, battles_json
 from djmesh.node.control_params import Handler
@@ -46,6 +46,20 @@ SET_MARGIN_S = 2  # the window is a little longer than the audio, so the last ba
 async def read_set(path: str) -> LoadedSet:
     """Load a set file off the event loop (it opens the audio to check it)."""
     return await asyncio.to_thread(load_set, path)
+
+
+LIVE_TITLE = "Live set"
+
+
+async def set_or_live(params: dict[str, Any]) -> LoadedSet:
+    """``set`` (a set file, checked now) or ``live`` (a source as `live start` takes: sound card, JACK,
+    a FIFO, ...): played live from the set window's start for the rules' set length, one declared
+    track; track changes are marked as they happen (``live_cue``, from MIDI or a key press)."""
+    if (params.get("set") is None) == (params.get("live") is None):
+        raise ControlError("give either set (a set file) or live (a source to play live), not both")
+    if params.get("live") is not None:
+        return LoadedSet(DjSet(req.text(params, "live"), (LIVE_TITLE,), (0,)), 0.0)
+    return await read_set(req.text(params, "set"))
 
 
 def announce_rules(params: dict[str, Any], loaded: LoadedSet) -> Rules:
@@ -185,7 +199,7 @@ def command_methods(services: NodeServices) -> dict[str, Handler]:
         prize = wei(params, "prize_wei")
         if prize > 0:
             services.need_ledger("a prize")  # before the set is even read
-        loaded = await read_set(req.text(params, "set"))
+        loaded = await set_or_live(params)
         rules = announce_rules(params, loaded)
         start_in_s = req.number(params, "start_in_s", 60.0, 5.0, 7 * 24 * 3600)
         assert start_in_s is not None
@@ -208,7 +222,7 @@ def command_methods(services: NodeServices) -> dict[str, Handler]:
     async def _accept(node: Node, params: dict[str, Any]) -> Any:
         battle_id = req.hex32(params, "battle_id")
         commands.state(battle_id)  # an unknown battle before the set is read
-        return await commands.accept(battle_id, await read_set(req.text(params, "set")))
+        return await commands.accept(battle_id, await set_or_live(params))
 
     async def _sponsor(node: Node, params: dict[str, Any]) -> Any:
         return await commands.sponsor(req.hex32(params, "battle_id"), wei(params, "amount_wei"))

@@ -35,6 +35,12 @@ def register(commands: Any) -> None:
     sub.add_argument("--json", action="store_true")
     sub.set_defaults(handler=_stop)
 
+    sub = actions.add_parser("cue", help="mark a track change now in this node's live stream(s)")
+    sub.add_argument("title", nargs="?", default="", metavar="TITLE")
+    sub.add_argument("--stream", metavar="STREAM_ID", help="only this stream (default: all of ours)")
+    sub.add_argument("--json", action="store_true")
+    sub.set_defaults(handler=_cue)
+
     sub = actions.add_parser("list", help="streams this node has heard of")
     sub.add_argument("--json", action="store_true")
     sub.set_defaults(handler=_list)
@@ -88,6 +94,11 @@ def _start(args: argparse.Namespace) -> int:
 def _stop(args: argparse.Namespace) -> int:
     result = _call(args, "live_stop", stream_id=args.stream_id)
     return _print(args, result, "\n".join(result["stopped"]) or "(nothing was live)")
+
+
+def _cue(args: argparse.Namespace) -> int:
+    result = _call(args, "live_cue", title=args.title, stream_id=args.stream)
+    return _print(args, result, "\n".join(result["streams"]) or "(nothing is live)")
 
 
 def _list(args: argparse.Namespace) -> int:
