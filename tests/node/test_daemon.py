@@ -75,6 +75,11 @@ def test_cli_drives_the_running_node(djmesh: CliRunner, running_node: Path) -> N
         assert refused.returncode != 0 and "Traceback" not in refused.stderr, argv
         assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
     assert "needs a chain" in djmesh("--home", home, "tip", "DJ Nobody", "0.1").stderr
+    prize = djmesh(
+        "--home", home, "battle", "challenge", "DJ Nobody", "--genre", "house", "--tracks", "3",
+        "--set-seconds", "60", "--start-in", "60", "--set", "set.toml", "--prize", "1",
+    )  # fmt: skip
+    assert prize.returncode != 0 and "a prize needs a chain" in prize.stderr, prize.stderr
     unknown = djmesh("--home", home, "battle", "show", "ab" * 32, "--json")
     assert unknown.returncode != 0 and "unknown battle" in unknown.stderr
     assert djmesh("--home", home, "battle", "list", "--json").json() == []

@@ -1,6 +1,7 @@
 """The user's test: separate `djmesh` processes (a devnet, a bootstrap, two DJs, viewers) driven by the CLI
 only, as the README tells a user to. A battle with a prize and a sponsor, votes before the sets end, the
-payout, a listen reward claim, a tip and a priced stream; each read back from the chain.
+payout, a listen reward claim, a tip and a priced stream; each read back from the chain. DJ A plays a set
+file, DJ B plays live (`--live`).
 
 Two viewers by default (a committee of one), as the CI machine has two cores for every process here;
 ``DJMESH_E2E_VIEWERS=4`` runs four (a committee of four). Every wait is on a condition with a deadline
@@ -88,7 +89,7 @@ def test_a_prize_battle_votes_reward_tip_and_priced_stream_between_processes(
         addresses[name] = _ok(cli("--home", homes[name], "wallet", "address", "--json"))["address"]
     funds = [arg for name in names for arg in ("--fund", addresses[name])]
     sets = tmp_path / "sets"
-    set_a, set_b = write_set(sets, "a", seconds=12.0), write_set(sets, "b", seconds=12.0)
+    set_a = write_set(sets, "a", seconds=12.0)
     committee = 3 * ((VIEWERS - 1) // 3) + 1
 
     with contextlib.ExitStack() as stack:
@@ -143,7 +144,9 @@ def test_a_prize_battle_votes_reward_tip_and_priced_stream_between_processes(
         _eventually(
             lambda: run("dj-b", "battle", "show", battle_id, "--json").returncode == 0, 60, "the challenge"
         )
-        accepted = _ok(run("dj-b", "battle", "accept", battle_id, "--set", str(set_b), "--json"))
+        # DJ B plays live (any source `live start` takes: a sound card, JACK, a FIFO; here a synth)
+        live = "lavfi:sine=frequency=220:sample_rate=48000"
+        accepted = _ok(run("dj-b", "battle", "accept", battle_id, "--live", live, "--json"))
         assert accepted["stake_wei"] == str(ETH)  # the same prize as the challenger's
         _eventually(lambda: run("viewer-1", "battle", "show", battle_id, "--json").returncode == 0, 60, "it")
         sponsored = _ok(run("viewer-1", "battle", "sponsor", battle_id, "0.5", "--json"))
