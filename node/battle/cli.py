@@ -74,6 +74,9 @@ def register_battle(commands: Any) -> None:
 
     sub = actions.add_parser("show", help="one battle: phase, committee, result, payout")
     sub.add_argument("battle_id", metavar="BATTLE_ID")
+    sub.add_argument(
+        "--result-file", metavar="OUT", help="write the signed result bundle (for `djmesh verify`)"
+    )
     sub.add_argument("--json", action="store_true")
     sub.set_defaults(handler=_show)
 
@@ -211,6 +214,14 @@ def _list(args: argparse.Namespace) -> int:
 
 def _show(args: argparse.Namespace) -> int:
     battle = _call(args, "battle_show", timeout_s=60.0, battle_id=_battle_id(args.battle_id))
+    if args.result_file:
+        from pathlib import Path
+
+        from djmesh.node.cli import CliError
+
+        if not battle.get("bundle"):
+            raise CliError("the battle has no agreed result yet: try again after the reveals")
+        Path(args.result_file).write_bytes(bytes.fromhex(battle["bundle"]))
     lines = [f"{battle['battle_id']}  {battle['phase']}  {battle['genre']}"]
     result = battle.get("result")
     if result:

@@ -200,6 +200,24 @@ class BattleCommands:
         tx = await escrow.sponsor(battle_id, amount_wei)
         return {"battle_id": battle_id.hex(), "tx": tx, "amount_wei": str(amount_wei)}
 
+    def _bundle_hex(self, battle_id: bytes, state: BattleState) -> str | None:
+        """The signed result bundle this node agreed on (what `djmesh verify` checks), as hex."""
+        from djmesh.protocol.battle import BattleResult, battle_topic
+        from djmesh.protocol.consensus import verify_bundle_envelope
+
+        if state.result is None:
+            return None
+        store = self.services.node.store
+        for envelope in store.by_topics([battle_topic(battle_id)], kinds=(BattleResult.KIND,), limit=256):
+            try:
+                result = verify_bundle_envelope(envelope)
+            except ProtocolError:
+                continue
+            agreed = state.result
+            if (result.battle_id, result.winner, result.scores) == (battle_id, agreed.winner, agreed.scores):
+                return envelope.wire.hex()
+        return None
+
     async def show(self, battle_id: bytes) -> dict[str, Any]:
         """``battle_json`` plus the committee and, once paid, ``payout {tx, to, amount_wei}``."""
         state = self.state(battle_id)
@@ -212,6 +230,7 @@ class BattleCommands:
         if state.result is not None:
             committee = [peer_id_from_public_key(key) for key in state.result.committee]
         out["committee"] = committee
+        out["bundle"] = self._bundle_hex(battle_id, state)
         out["prize"] = machine.spec.escrow is not None
         out["payout"] = None
         if machine.spec.escrow is not None and services.escrow is not None:

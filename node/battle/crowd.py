@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING
 
 from eth_utils.address import to_checksum_address
 
-from djmesh.protocol.battle import BattleMachine
+from djmesh.protocol.battle import BattleAnnounce, BattleMachine
 
 if TYPE_CHECKING:
-    from djmesh.node.battle.anonymous_votes import AnonymousVotes
+    from djmesh.ledger.evm.chain import EvmChain
+    from djmesh.node.battle.anonymous_votes import AnonymousVotes, GateBattle
     from djmesh.node.battle.escrow import BattleEscrowService
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,39 @@ log = logging.getLogger(__name__)
 SETTLE_S = 3.0
 #: a window may end this much after the sets (the gate counts whole seconds)
 WINDOW_SLACK_MS = 1000
+
+
+def refusal(spec: BattleAnnounce, terms: GateBattle, djs: tuple[str, str] | None) -> str | None:
+    """Why a gate entry's tally may not count for the battle ``spec`` announces (None: it counts)."""
+    if djs is None or tuple(to_checksum_address(dj) for dj in terms.djs) != djs:
+        return "the gate entry does not name the battle's DJs in order"
+    if terms.ends_at * 1000 > spec.sets_end + WINDOW_SLACK_MS:
+        return "the gate's voting runs past the sets"
+    return None
+
+
+def read_gate(chain: EvmChain, gate_address: str, battle_id: bytes) -> tuple[GateBattle | None, list[int]]:
+    """A battle's gate entry and tally, read from the chain without a node (`djmesh verify --chain`)."""
+    from djmesh.ledger.artifacts import load_artifact
+    from djmesh.node.battle.anonymous_votes import GateBattle
+
+    gate = chain.w3.eth.contract(
+        address=to_checksum_address(gate_address), abi=load_artifact("ListenGate").abi
+    )
+    organizer, price, reward_bps, ends_at, size = gate.functions.battles(battle_id).call()
+    if price == 0:
+        return None, []
+    djs = tuple(str(dj) for dj in gate.functions.dj_list(battle_id).call())
+    tally = [int(gate.functions.tally(battle_id, choice).call()) for choice in range(len(djs))]
+    return GateBattle(str(organizer), int(price), int(reward_bps), int(ends_at), int(size), djs), tally
+
+
+def escrow_djs(spec: BattleAnnounce) -> tuple[str, str] | None:
+    """The DJs' EVM addresses (A first) as a prize battle's announcement names them."""
+    terms = spec.escrow
+    if terms is None:
+        return None
+    return to_checksum_address(terms.dj_a), to_checksum_address(terms.dj_b)
 
 
 class CrowdTally:
@@ -41,9 +75,9 @@ class CrowdTally:
 
     def _djs(self, machine: BattleMachine) -> tuple[str, str] | None:
         """The DJs' EVM addresses, A first, as the battle itself names them (or their bindings)."""
-        terms = machine.spec.escrow
-        if terms is not None:
-            return to_checksum_address(terms.dj_a), to_checksum_address(terms.dj_b)
+        named = escrow_djs(machine.spec)
+        if named is not None:
+            return named
         if self.escrow is None:
             return None
         a, b = (self.escrow.wallet_of(machine.djs[side]) for side in ("a", "b"))

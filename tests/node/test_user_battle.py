@@ -184,6 +184,12 @@ def test_a_prize_battle_votes_reward_tip_and_priced_stream_between_processes(
         payout = shown["payout"]
         winner = addresses["dj-a" if result["winner"] == "a" else "dj-b"]
         assert payout["to"] == winner and int(payout["amount_wei"]) == 2 * ETH + ETH // 2
+        # anyone can re-check the result, and its crowd criterion against the chain's final tally
+        bundle = tmp_path / "result.cbor"
+        _ok(run("viewer-1", "battle", "show", battle_id, "--result-file", str(bundle), "--json"))
+        verified = _ok(run("viewer-1", "verify", str(bundle), "--chain", "--json"))
+        assert verified["valid"] and verified["crowd"]["matches"] is True
+        assert verified["crowd"]["tally"] == [VIEWERS, 0], verified["crowd"]
 
         tip = _ok(run(f"viewer-{VIEWERS}", "tip", "DJ Bea", "0.01", "--json"))
 
