@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import random
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field, replace
@@ -43,7 +42,6 @@ from djmesh.protocol.battle import (
     MAX_JOINS,
     MAX_ROSTER,
     SIDES,
-    VERDICT_KEYS,
     AttestAbsent,
     BattleAbsent,
     BattleAccept,
@@ -123,20 +121,6 @@ ROSTER_MARGIN_MS = 1000
 SAMPLE_RATE = 48_000
 
 
-@dataclass(frozen=True)
-class Liar:
-    """How a dishonest committee member bends its verdict (for demos and tests of consensus)."""
-
-    mode: str = "random"  # "random": made-up scores; "flip": swaps the two sides
-    seed: int = 0
-
-    def bend(self, scores: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
-        if self.mode == "flip":
-            return {"a": dict(scores["b"]), "b": dict(scores["a"])}
-        rng = random.Random(self.seed)
-        return {side: {key: rng.randrange(0, 1001) for key in VERDICT_KEYS} for side in SIDES}
-
-
 @dataclass
 class DjSet:
     """What a DJ brings: a playable source and the tracklist they declare."""
@@ -175,18 +159,19 @@ class BattleService:
         live: LiveService,
         *,
         auto_join: bool = True,
-        liar: Liar | None = None,
         streams: SetStreams | None = None,
+        crowd_votes: Callable[[BattleMachine], Awaitable[tuple[int, int]]] | None = None,
         roster_policy: Callable[[tuple[bytes, ...]], tuple[bytes, ...]] | None = None,
     ) -> None:
         self.node = node
         self.live = live
         self.streams: SetStreams = streams if streams is not None else live
+        #: the crowd's final (votes for a, votes for b), for rules with a crowd weight (node.battle.crowd)
+        self.crowd_votes = crowd_votes
         self.auto_join = auto_join
         #: which of the viewers that joined (earliest first) this DJ puts on its roster: its consent to
         #: their seats. Default: the peers it follows first, then the earliest joins, at most MAX_ROSTER.
         self.roster_policy = roster_policy or self._default_roster
-        self.liar = liar
         self.battles: dict[bytes, BattleState] = {}
         self.secrets = BattleSecrets(node.home.root / "battle-secrets")
         self._pending_sets: dict[bytes, DjSet] = {}
@@ -650,8 +635,12 @@ class BattleService:
             assert isinstance(tracklist, Tracklist) and tracklist.stream is not None
             streams.append(tracklist.stream.hex())
             cues.append([c / 1000 for c in tracklist.cues_ms])
-        audio = await asyncio.gather(*(self._set_audio_in_time(machine, stream) for stream in streams))
         rules = machine.spec.rules
+        crowd = None
+        if self.crowd_votes is not None and rules.crowd_weight_permille:
+            crowd = asyncio.ensure_future(self.crowd_votes(machine))  # read while the audio arrives
+        audio = await asyncio.gather(*(self._set_audio_in_time(machine, stream) for stream in streams))
+        votes = await crowd if crowd is not None else (0, 0)
         verdict = await asyncio.to_thread(
             judge_sets,
             (audio[0], SAMPLE_RATE),
@@ -659,11 +648,11 @@ class BattleService:
             rules,
             cues_a=cues[0],
             cues_b=cues[1],
+            votes=votes,
         )
         scores = verdict.centi_scores()
         state.findings = {"a": findings_json(verdict.a), "b": findings_json(verdict.b)}
-        if self.liar is not None:
-            scores = self.liar.bend(scores)
+        scores = self.scores_to_seal(scores)
         state.sealed = seal_verdict(
             self.node.identity.signing_key,
             machine.battle_id,
@@ -677,6 +666,10 @@ class BattleService:
             state.sealed.commit(self.node.identity.signing_key, created_at_ms=_now_ms())
         )
         log.info("battle %s: committed (winner %s)", machine.battle_id.hex()[:12], verdict.winner)
+
+    def scores_to_seal(self, scores: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+        """The scores this node commits to: its judge's. (The demo's lying judge overrides this.)"""
+        return scores
 
     # -- views ---------------------------------------------------------------------------------
 
