@@ -30,7 +30,7 @@ from djmesh.node.battle.lying_judge import Liar, lying_battles
 from djmesh.node.battle.service import BattleService, DjSet
 from djmesh.node.battle.setfile import LoadedSet
 from djmesh.node.config import NodeConfig
-from djmesh.node.demo_ledger import SPONSOR_WEI, STAKE_WEI, VOTING_WINDOW_S, WEI_PER_S, DemoLedger, Money
+from djmesh.node.demo_ledger import SPONSOR_WEI, STAKE_WEI, WEI_PER_S, DemoLedger, Money
 from djmesh.node.errors import NodeError
 from djmesh.node.home import NodeHome
 from djmesh.node.identity import create_identity
@@ -269,12 +269,12 @@ async def run_demo(
             "title": "djmesh demo battle",
         }
         # the same calls as `djmesh battle challenge/accept/sponsor` (node.battle.commands); the voting
-        # window (the gate entry DJ A's node opens) stays open after the result, when the demo votes
+        # window (the gate entry the DJs' nodes open) of a battle without a crowd weight stays open until
+        # the escrow deadline, after the result, when the demo votes (node.battle.gate_entry)
         battle_id = await dj_a.commands.challenge(
             dj_b.node.peer_id,
             LoadedSet(set_a, length_s),
             prize_wei=STAKE_WEI if ledger is not None else 0,
-            voting_until_ms=int(time.time() * 1000) + VOTING_WINDOW_S * 1000,
             **timing,
         )
         say(

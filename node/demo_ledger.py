@@ -47,7 +47,6 @@ SPONSOR_WEI = ETH // 2  # viewer-1 sponsors the prize
 WEI_PER_S = 10**13  # a listener pays 0.00001 ETH per second of a set
 VOUCHER_INTERVAL_S = 2
 LISTEN_UNIT_WEI = 10**15  # one paid listen unit in ListenGate: the right to one anonymous vote
-VOTING_WINDOW_S = 3600
 SOL_AIRDROP_LAMPORTS = 2 * 10**9
 SOL_TIP_LAMPORTS = 10**7  # 0.01 SOL from each viewer to the winner
 TOKEN_DECIMALS = 6

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from djmesh.ledger.evm.sender import TxSender
     from djmesh.node.battle.anonymous_votes import AnonymousVotes
     from djmesh.node.battle.escrow import BattleEscrowService
+    from djmesh.node.battle.gate_entry import GateEntries
     from djmesh.node.control import ControlServer
     from djmesh.node.control_params import Handler
     from djmesh.node.http import HttpServer
@@ -146,6 +147,7 @@ class NodeServices:
         self.seller: ListenSeller | None = None
         self.escrow: BattleEscrowService | None = None
         self.votes: AnonymousVotes | None = None
+        self.gates: GateEntries | None = None
         self.control: ControlServer | None = None
         self.web: HttpServer | None = None
         self._stack = contextlib.AsyncExitStack()
@@ -233,6 +235,10 @@ class NodeServices:
         self._battles = battles = await enter(
             self.battles_factory(node, live, auto_join=self.auto_join, streams=streams, crowd_votes=crowd)
         )
+        if self.votes is not None:
+            from djmesh.node.battle.gate_entry import GateEntries
+
+            self.gates = await enter(GateEntries(battles, self.votes))
         if ledger is not None and ledger.escrow:
             from djmesh.node.battle.escrow import BattleEscrowService
 
@@ -243,6 +249,8 @@ class NodeServices:
             )
             if crowd is not None:
                 crowd.escrow = self.escrow  # the DJs' wallet bindings, for battles without a prize
+            if self.gates is not None:
+                self.gates.escrow = self.escrow
         if self.serve_control:
             from djmesh.node.control import ControlServer
 
@@ -258,7 +266,7 @@ class NodeServices:
     async def close(self) -> None:
         await self._stack.aclose()
         self._node = self._live = self._battles = None
-        self.payer = self.seller = self.escrow = self.votes = None
+        self.payer = self.seller = self.escrow = self.votes = self.gates = None
         self.control = self.web = None
 
     # -- the control API ---------------------------------------------------------------------------

@@ -6,9 +6,10 @@ fit the rules) runs before anything is sent or paid, and raises a ``NodeError`` 
 what to do.
 
 With a prize, DJ A's node opens the escrow with its stake before announcing; DJ B's node stakes the
-same amount when it accepts. With a ListenGate, DJ A's node opens the battle's gate entry right after
-announcing (one listen unit buys one anonymous vote), so nobody has to type anything for voting; the
-votes close when the sets end, and a battle with a crowd weight counts them (``node.battle.crowd``).
+same amount when it accepts. With a ListenGate, DJ B's node signs the battle's gate terms in its accept
+and DJ A's node then opens the gate entry with both signatures (``node.battle.gate_entry``; one listen
+unit buys one anonymous vote), so nobody has to type anything for voting; a battle with a crowd weight
+closes the votes with the sets and counts them (``node.battle.crowd``).
 """
 
 from __future__ import annotations
@@ -30,10 +31,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: one paid listen unit in the battle's ListenGate entry: the right to one anonymous vote
-LISTEN_UNIT_WEI = 10**15
-#: the share of each listen unit paid back as the listeners' reward after the battle (`reward claim`)
-LISTEN_REWARD_BPS = 2000
 #: what a stake or sponsorship leaves in the wallet for the transaction's gas
 GAS_MARGIN_WEI = 10**16
 
@@ -110,7 +107,6 @@ class BattleCommands:
         commit_seconds: int = 30,
         reveal_seconds: int = 30,
         title: str = "",
-        voting_until_ms: int | None = None,
     ) -> bytes:
         """Challenge ``peer`` (ID or unambiguous name); with ``prize_wei``, staked in the escrow first."""
         opponent = resolve_peer(self.services, peer)
@@ -136,36 +132,7 @@ class BattleCommands:
                 battle_id = await self.services.battles.announce(opponent, loaded.dj_set, **timing)
         except (ProtocolError, ValueError) as exc:
             raise NodeError(f"cannot announce: {exc}") from exc
-        await self._open_gate(battle_id, opponent, voting_until_ms)
         return battle_id
-
-    async def _open_gate(self, battle_id: bytes, opponent: str, voting_until_ms: int | None) -> None:
-        """DJ A's node opens the battle in the ListenGate (when it has one); a failure is logged only."""
-        services = self.services
-        if services.votes is None or services.ledger is None:
-            return
-        state = services.battles.battles.get(battle_id)
-        try:
-            dj_b = await self._wallet_of(opponent)
-            # votes close with the sets, so the judges can read a final tally (node.battle.crowd)
-            until_ms = voting_until_ms or (state.machine.spec.sets_end if state is not None else 0)
-            ends_at = until_ms // 1000
-            tx = await services.votes.create_battle(
-                battle_id,
-                [services.ledger.address, dj_b],
-                price_wei=LISTEN_UNIT_WEI,
-                ends_at=ends_at,
-                reward_bps=LISTEN_REWARD_BPS,
-            )
-            log.info("battle %s: open for votes in the ListenGate (tx %s)", battle_id.hex()[:12], tx)
-        except Exception as exc:  # votes are an extra: the battle goes on without them
-            log.warning("battle %s: could not open it in the ListenGate: %s", battle_id.hex()[:12], exc)
-
-    async def _wallet_of(self, peer_id: str) -> str:
-        escrow = self.services.escrow
-        if escrow is None:
-            raise NodeError("no escrow service to learn the opponent's wallet binding")
-        return str(await escrow.find_wallet(peer_id))
 
     async def accept(self, battle_id: bytes, loaded: LoadedSet) -> dict[str, Any]:
         """Accept a challenge made to us; stake the challenger's prize when there is one."""
@@ -176,8 +143,10 @@ class BattleCommands:
         if machine.phase is not Phase.ANNOUNCED:
             raise NodeError(f"the battle is {machine.phase.value}: it can no longer be accepted")
         check_set_fits(loaded, machine.spec.rules)
+        gates = self.services.gates
+        signature = await gates.sign_for_accept(battle_id) if gates is not None else b""
         if machine.spec.escrow is None:
-            await self.services.battles.accept(battle_id, loaded.dj_set)
+            await self.services.battles.accept(battle_id, loaded.dj_set, gate_signature=signature)
             return {"battle_id": battle_id.hex(), "accepted": True, "stake_wei": "0"}
         escrow = self._escrow("accepting a battle with a prize")
         dj_a = "0x" + machine.spec.escrow.dj_a.hex()
@@ -186,7 +155,7 @@ class BattleCommands:
         )
         if prize > 0:
             await self._need_funds(prize, "staking the same prize")
-        await escrow.accept(battle_id, loaded.dj_set, stake_wei=prize)
+        await escrow.accept(battle_id, loaded.dj_set, stake_wei=prize, gate_signature=signature)
         return {"battle_id": battle_id.hex(), "accepted": True, "stake_wei": str(prize)}
 
     async def sponsor(self, battle_id: bytes, amount_wei: int) -> dict[str, Any]:

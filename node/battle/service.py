@@ -299,14 +299,18 @@ class BattleService:
         await self.node.join_topic(battle_topic(envelope.content_id))
         await self.node.publish_signed(envelope)
 
-    async def accept(self, battle_id: bytes, my_set: DjSet) -> None:
+    async def accept(self, battle_id: bytes, my_set: DjSet, *, gate_signature: bytes = b"") -> None:
+        """DJ B accepts; ``gate_signature`` is its consent to the battle's ListenGate terms (node.battle.gate_entry)."""
         state = self.battles.get(battle_id)
         if state is None:
             raise NodeError(f"unknown battle {battle_id.hex()}")
         if state.machine.spec.opponent != self.node.public_key:
             raise NodeError("only the challenged DJ can accept")
         state.my_set = my_set
-        await self.node.publish(BattleAccept(battle=battle_id, seed_commit=self._new_seed_commitment()))
+        accept = BattleAccept(
+            battle=battle_id, seed_commit=self._new_seed_commitment(), gate_signature=gate_signature
+        )
+        await self.node.publish(accept)
 
     def _default_roster(self, joined: tuple[bytes, ...]) -> tuple[bytes, ...]:
         followed = self.node.view.following()
