@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import math
 import time
@@ -25,18 +26,20 @@ from typing import Any
 import nacl.signing
 import numpy as np
 
-from djmesh.node.battle import BattleService, Liar
-from djmesh.node.battle.escrow import BattleEscrowService
+from djmesh.node.battle.commands import BattleCommands
 from djmesh.node.battle.judging import SharedJudge
-from djmesh.node.battle.service import DjSet
+from djmesh.node.battle.lying_judge import Liar, lying_battles
+from djmesh.node.battle.service import BattleService, DjSet
+from djmesh.node.battle.setfile import LoadedSet
 from djmesh.node.config import NodeConfig
-from djmesh.node.demo_ledger import SPONSOR_WEI, STAKE_WEI, DemoLedger, Money
+from djmesh.node.demo_ledger import SPONSOR_WEI, STAKE_WEI, WEI_PER_S, DemoLedger, Money
 from djmesh.node.errors import NodeError
 from djmesh.node.home import NodeHome
 from djmesh.node.identity import create_identity
 from djmesh.node.live.service import LiveService
 from djmesh.node.node import Node, NodeOptions
 from djmesh.node.p2p import P2PHost
+from djmesh.node.services import NodeServices
 from djmesh.protocol import peer_id_from_public_key
 from djmesh.protocol.battle import BATTLES_TOPIC, Rules
 from djmesh.protocol.consensus import Result
@@ -53,18 +56,28 @@ BARS_PER_TRACK = 6
 
 @dataclass
 class Participant:
+    """One demo node: its services, as `djmesh node` builds them, and the battle commands the CLI uses."""
+
     name: str
-    node: Node
-    live: LiveService
-    battles: BattleService
+    services: NodeServices
     liar: Liar | None = None
     money: Money | None = None
 
     @property
-    def escrow(self) -> BattleEscrowService:
-        if self.money is None or self.money.escrow is None:
-            raise NodeError(f"demo: {self.name} runs without the ledger")
-        return self.money.escrow
+    def node(self) -> Node:
+        return self.services.node
+
+    @property
+    def live(self) -> LiveService:
+        return self.services.live
+
+    @property
+    def battles(self) -> BattleService:
+        return self.services.battles
+
+    @property
+    def commands(self) -> BattleCommands:
+        return BattleCommands(self.services)
 
 
 def committee_size_for(viewers: int) -> int:
@@ -129,20 +142,23 @@ async def _participant(
     dj: bool,
     judge: SharedJudge,
 ) -> AsyncIterator[Participant]:
-    node = Node(_home(root, name), options=NodeOptions(listen=[LOOPBACK], bootstrap=bootstrap))
-    async with node, LiveService(node) as live, contextlib.AsyncExitStack() as stack:
-        if node.profile() is None:  # peers, the TUI and the overlay show it by this name
-            await node.set_profile(Profile(name=name))
-        money = None
-        if ledger is not None:
-            money = await stack.enter_async_context(ledger.wallets(name, node, live, sells=dj))
-        streams = money.streams if money is not None else None
-        battles = await stack.enter_async_context(
-            BattleService(node, live, liar=liar, streams=streams, judge=judge)
-        )
-        if ledger is not None and money is not None:
-            await stack.enter_async_context(ledger.battle_services(money, node, battles))
-        yield Participant(name, node, live, battles, liar, money)
+    money = await ledger.fund(name) if ledger is not None else None
+    services = NodeServices(
+        _home(root, name),
+        options=NodeOptions(listen=[LOOPBACK], bootstrap=bootstrap),
+        ledger=ledger.node_ledger(money) if ledger is not None and money is not None else None,
+        no_ledger_reason="the demo runs with --no-ledger",
+        battles_factory=functools.partial(
+            lying_battles(liar) if liar is not None else BattleService, judge=judge
+        ),
+        set_price_wei_per_s=WEI_PER_S if dj and ledger is not None else 0,  # listeners pay for the sets
+    )
+    async with services:
+        if services.node.profile() is None:  # peers, the TUI and the overlay show it by this name
+            await services.node.set_profile(Profile(name=name))
+        if money is not None:
+            money.services = services
+        yield Participant(name, services, liar, money)
 
 
 async def _wait(predicate: Any, timeout_s: float, what: str) -> None:
@@ -271,21 +287,24 @@ async def run_demo(
             "reveal_seconds": 20,
             "title": "djmesh demo battle",
         }
-        if ledger is None:
-            battle_id = await dj_a.battles.announce(dj_b.node.peer_id, set_a, **timing)
-        else:
-            battle_id = await dj_a.escrow.announce(dj_b.node.peer_id, set_a, stake_wei=STAKE_WEI, **timing)
+        # the same calls as `djmesh battle challenge/accept/sponsor` (node.battle.commands); the voting
+        # window (the gate entry the DJs' nodes open) of a battle without a crowd weight stays open until
+        # the escrow deadline, after the result, when the demo votes (node.battle.gate_entry)
+        battle_id = await dj_a.commands.challenge(
+            dj_b.node.peer_id,
+            LoadedSet(set_a, length_s),
+            prize_wei=STAKE_WEI if ledger is not None else 0,
+            **timing,
+        )
         say(
             f"battle {battle_id.hex()[:16]} announced: {rules.genre}, {rules.tracks} tracks, {rules.set_seconds} s sets"
         )
         await _wait(lambda: battle_id in dj_b.battles.battles, 30, "the announcement to reach DJ B")
-        if ledger is None:
-            await dj_b.battles.accept(battle_id, set_b)
-        else:
-            await dj_b.escrow.accept(battle_id, set_b, stake_wei=STAKE_WEI)
-            await crowd[0].escrow.sponsor(battle_id, SPONSOR_WEI)
+        await dj_b.commands.accept(battle_id, LoadedSet(set_b, length_s))
+        if ledger is not None:
+            await crowd[0].commands.sponsor(battle_id, SPONSOR_WEI)
             say("both DJs staked the prize in the escrow and viewer-1 sponsored it; listeners pay per second")
-            await ledger.open_voting(battle_id, dj_a.name, (dj_a.name, dj_b.name), [p.name for p in crowd])
+            await ledger.register_voters(battle_id, [p.name for p in crowd])
             say("each viewer paid a listen unit in ListenGate: one anonymous vote each")
         say("DJ B accepted; viewers join; sets start together")
         spec_state = dj_a.battles.battles[battle_id].machine.spec
@@ -307,7 +326,8 @@ async def run_demo(
                 battle_id, {p.name: verdict_of.get(p.node.peer_id, result.winner) for p in crowd}
             )
             say("waiting for the committee's attestations and the escrow payout")
-            if await winner.escrow.wait_payout(battle_id, 60) is None:
+            escrow = winner.services.escrow
+            if escrow is None or await escrow.wait_payout(battle_id, 60) is None:
                 raise NodeError("demo: the escrow did not pay the winner (see the logs in the demo home)")
             await ledger.solana_prizes(
                 battle_id, winner.name, crowd[0].name, [p.name for p in crowd if p.liar is None]

@@ -19,9 +19,7 @@ Every figure in `summary()` is read back from the chains.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,12 +35,9 @@ from djmesh.ledger.solana import LiteSVMBackend, Payment, SolanaLedger, battle_m
 from djmesh.ledger.zk.gate import deploy_gate
 from djmesh.node.battle.anonymous_votes import AnonymousVotes
 from djmesh.node.battle.escrow import BattleEscrowService
-from djmesh.node.battle.service import BattleService, SetStreams
 from djmesh.node.errors import NodeError
-from djmesh.node.live.listen_payer import ListenPayer
-from djmesh.node.live.listen_seller import ListenSeller, PricedStreams
-from djmesh.node.live.service import LiveService
-from djmesh.node.node import Node
+from djmesh.node.live.listen_seller import ListenSeller
+from djmesh.node.services import NodeLedger, NodeServices
 
 ETH = 10**18
 BANK_WEI = 1_000 * ETH
@@ -52,7 +47,6 @@ SPONSOR_WEI = ETH // 2  # viewer-1 sponsors the prize
 WEI_PER_S = 10**13  # a listener pays 0.00001 ETH per second of a set
 VOUCHER_INTERVAL_S = 2
 LISTEN_UNIT_WEI = 10**15  # one paid listen unit in ListenGate: the right to one anonymous vote
-VOTING_WINDOW_S = 3600
 SOL_AIRDROP_LAMPORTS = 2 * 10**9
 SOL_TIP_LAMPORTS = 10**7  # 0.01 SOL from each viewer to the winner
 TOKEN_DECIMALS = 6
@@ -65,23 +59,25 @@ def _seed(kind: str, name: str) -> bytes:
 
 @dataclass
 class Money:
-    """One participant's wallets and the ledger services its node runs."""
+    """One participant's wallets; its node's ledger services once it runs (``services``)."""
 
     name: str
     account: LocalAccount
     sender: TxSender
     sol: SolanaLedger
-    payer: ListenPayer
-    seller: ListenSeller | None = None
-    escrow: BattleEscrowService | None = None
-    votes: AnonymousVotes | None = None
+    services: NodeServices | None = None
 
     @property
-    def streams(self) -> SetStreams | None:
-        """How this node goes live with a battle set: priced, when it sells."""
-        if self.seller is None:
-            return None
-        return PricedStreams(self.seller, wei_per_s=WEI_PER_S, interval_s=VOUCHER_INTERVAL_S)
+    def seller(self) -> ListenSeller | None:
+        return self.services.seller if self.services is not None else None
+
+    @property
+    def escrow(self) -> BattleEscrowService | None:
+        return self.services.escrow if self.services is not None else None
+
+    @property
+    def votes(self) -> AnonymousVotes | None:
+        return self.services.votes if self.services is not None else None
 
 
 @dataclass
@@ -102,53 +98,31 @@ class DemoLedger:
         bank = TxSender(chain, Account.from_key(_seed("evm", "bank")))
         await asyncio.to_thread(_fund_bank, chain, bank.address)
         contracts = await asyncio.to_thread(deploy_contracts, bank)
-        gate = await asyncio.to_thread(lambda: deploy_gate(bank, escrow=contracts.escrow))
+        gate = await asyncio.to_thread(deploy_gate, bank)
         return cls(chain, bank, contracts, gate, LiteSVMBackend(), rpc or "in-process py-evm (eth-tester)")
 
-    @contextlib.asynccontextmanager
-    async def wallets(self, name: str, node: Node, live: LiveService, *, sells: bool) -> AsyncIterator[Money]:
-        """Fund ``name``'s accounts and run its payer (and, for a DJ, its seller) while the node runs."""
+    async def fund(self, name: str) -> Money:
+        """``name``'s accounts, funded from the bank (EVM) and by airdrop (SVM)."""
         account: LocalAccount = Account.from_key(_seed("evm", name))
         await asyncio.to_thread(self.bank.transact, to=account.address, value=FUND_WEI)
-        sender = TxSender(self.chain, account)
         sol = SolanaLedger(self.svm, Keypair.from_seed(_seed("sol", name)))
         await sol.airdrop(SOL_AIRDROP_LAMPORTS)
-        contract = self.contracts.listen_channel
-        async with contextlib.AsyncExitStack() as stack:
-            payer = await stack.enter_async_context(ListenPayer(node, live, self.chain, sender, contract))
-            seller = None
-            if sells:
-                seller = await stack.enter_async_context(
-                    ListenSeller(node, live, self.chain, sender, contract)
-                )
-            money = Money(name, account, sender, sol, payer, seller)
-            self.money[name] = money
-            yield money
+        money = Money(name, account, TxSender(self.chain, account), sol)
+        self.money[name] = money
+        return money
 
-    @contextlib.asynccontextmanager
-    async def battle_services(self, money: Money, node: Node, battles: BattleService) -> AsyncIterator[None]:
-        """Run the node's escrow service (it publishes the wallet binding) and its anonymous votes (it relays)."""
-        escrow = BattleEscrowService(node, battles, self.chain, money.sender, self.contracts.escrow)
-        votes = AnonymousVotes(node, self.chain, money.sender, self.gate)
-        async with escrow, votes:
-            money.escrow, money.votes = escrow, votes
-            yield
-
-    async def open_voting(
-        self, battle_id: bytes, organizer: str, dj_names: tuple[str, str], voters: list[str]
-    ) -> None:
-        """Both DJs sign the gate battle's terms, the organizer opens it in ListenGate; each voter pays a
-        listen unit and registers."""
-        gate = self._votes(organizer)
-        ends_at = await asyncio.to_thread(self.chain.timestamp) + VOTING_WINDOW_S
-        djs = [self.money[name].account.address for name in dj_names]
-        signatures = [
-            self._votes(name).sign_battle_terms(battle_id, djs, price_wei=LISTEN_UNIT_WEI, ends_at=ends_at)
-            for name in dj_names
-        ]
-        await gate.create_battle(
-            battle_id, djs, price_wei=LISTEN_UNIT_WEI, ends_at=ends_at, signatures=signatures
+    def node_ledger(self, money: Money) -> NodeLedger:
+        """What ``NodeServices`` runs the escrow, pay-per-listen and votes on, for ``money``'s wallet."""
+        return NodeLedger(
+            self.chain,
+            money.sender,
+            escrow=self.contracts.escrow,
+            listen_channel=self.contracts.listen_channel,
+            listen_gate=self.gate,
         )
+
+    async def register_voters(self, battle_id: bytes, voters: list[str]) -> None:
+        """Each voter pays a listen unit in the battle's gate entry (its DJ A's node opened it)."""
         await asyncio.gather(
             *(self._votes(name).register(battle_id, max_price_wei=LISTEN_UNIT_WEI) for name in voters)
         )

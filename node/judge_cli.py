@@ -38,6 +38,12 @@ def register(commands: Any) -> None:
         description="Check a battle result bundle offline: signatures, committee, quorum and medians.",
     )
     sub.add_argument("result_file", metavar="RESULT_FILE")
+    sub.add_argument(
+        "--chain",
+        action="store_true",
+        help="also re-check the crowd criterion against the battle's ListenGate tally on the chain of "
+        "config.toml's [ledger]",
+    )
     sub.add_argument("--json", action="store_true")
     sub.set_defaults(handler=_verify)
 
@@ -149,8 +155,12 @@ def _verify(args: argparse.Namespace) -> int:
         print(f"error: invalid result: {exc}", file=sys.stderr)
         return 1
     summary: dict[str, Any] = result.summary()
+    crowd_ok = True
+    if args.chain:
+        summary["crowd"] = crowd = _crowd_check(args, result)
+        crowd_ok = crowd["matches"] is not False
     if args.json:
-        _print_json({"valid": True, **summary})
+        _print_json({"valid": crowd_ok, **summary})
     else:
         print(f"valid result for battle {summary['battle_id']}")
         print(f"result hash: {summary['result_hash']}")
@@ -162,7 +172,42 @@ def _verify(args: argparse.Namespace) -> int:
             print(f"  {side}: total {summary['scores'][side]['total']}")
         for offence in summary["offences"]:
             print(f"  offence: {offence['peer']} {offence['kind']}")
-    return 0
+        if args.chain:
+            crowd = summary["crowd"]
+            print(f"crowd: tally {crowd['tally']} -> {crowd['expected']}: {crowd['note']}")
+    return 0 if crowd_ok else 1
+
+
+def _crowd_check(args: argparse.Namespace, result: Any) -> dict[str, Any]:
+    """The crowd scores the chain's final tally gives (as the judges compute them) against the result's."""
+    from djmesh.judge.scoring import crowd_share
+    from djmesh.ledger.evm import EvmChain, LedgerConfig
+    from djmesh.node.battle.crowd import escrow_djs, read_gate, refusal
+
+    config = LedgerConfig.load(args.home_obj.config_file)
+    if not (config.rpc_url and config.chain_id and config.listen_gate):
+        raise NodeError("--chain needs rpc_url, chain_id and the ListenGate in config.toml's [ledger]")
+    chain = EvmChain.connect(config.rpc_url, chain_id=config.chain_id)
+    terms, tally = read_gate(chain, config.listen_gate, result.battle_id)
+    spec = result.announce
+    votes = (0, 0)
+    note = "no gate entry: no votes"
+    if terms is not None:
+        why_not = refusal(spec, terms, escrow_djs(spec))
+        note = why_not or "the gate entry belongs to the battle"
+        if why_not is None and len(tally) == 2:
+            votes = (tally[0], tally[1])
+    expected = {"a": crowd_share(votes[0], votes[1]), "b": crowd_share(votes[1], votes[0])}
+    if spec.rules.crowd_weight_permille == 0 or result.scores is None:
+        return {
+            "tally": tally,
+            "expected": expected,
+            "matches": None,
+            "note": "the rules give the crowd no weight",
+        }
+    got = {side: result.scores[side].get("crowd", 0) / 100 for side in ("a", "b")}
+    matches = all(abs(got[side] - expected[side]) <= 0.01 for side in ("a", "b"))
+    return {"tally": tally, "expected": expected, "result": got, "matches": matches, "note": note}
 
 
 def _leaderboard(args: argparse.Namespace) -> int:

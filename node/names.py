@@ -149,3 +149,11 @@ class PeerNames:
         """The (cleaned) name ``peer_id`` gives itself; empty without a profile."""
         self._refresh()
         return self._claimed.get(peer_id, "")
+
+    def find(self, name: str) -> list[str]:
+        """The peers whose claimed name is ``name`` (case, width and spacing aside): a CLI's lookup."""
+        self._refresh()
+        wanted = name_key(clean_name(name))
+        return sorted(
+            peer for peer, claimed in self._claimed.items() if claimed and name_key(claimed) == wanted
+        )

@@ -329,24 +329,50 @@ class BattleMessage(Message):
         return (battle_topic(self.battle),)
 
 
+#: the secp256k1 group order: a gate signature's r and s lie in [1, N); s in the lower half (not malleable)
+SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+
+
+def gate_signature(payload: schema.Payload, name: str) -> bytes:
+    """A 65-byte r || s || v EIP-712 signature as the ListenGate takes it (v 27/28, low s), or b"" when absent."""
+    if name not in payload:
+        return b""
+    value = schema.blob(payload, name, max_bytes=65)
+    if len(value) != 65:
+        raise InvalidPayloadError(f"{name}: expected a 65-byte r || s || v signature")
+    r, s, v = int.from_bytes(value[:32]), int.from_bytes(value[32:64]), value[64]
+    if v not in (27, 28) or not 0 < r < SECP256K1_N or not 0 < s <= SECP256K1_N // 2:
+        raise InvalidPayloadError(f"{name}: not a canonical signature (v 27/28, r and s in range, low s)")
+    return value
+
+
 @register
 @dataclass(frozen=True)
 class BattleAccept(BattleMessage):
-    """DJ B takes the challenge (only DJ B's accept counts), committing to its committee-seed secret."""
+    """DJ B takes the challenge (only DJ B's accept counts), committing to its committee-seed secret.
+
+    ``gate_signature`` (absent when empty) is DJ B's wallet's EIP-712 signature over the battle's
+    ListenGate terms (``node.battle.gate_entry``), so DJ A's node can open the gate entry with both.
+    """
 
     KIND: ClassVar[str] = "battle_accept"
-    FIELDS: ClassVar[frozenset[str]] = frozenset({"battle", "seed_commit"})
+    FIELDS: ClassVar[frozenset[str]] = frozenset({"battle", "seed_commit", "gate_signature"})
 
     seed_commit: bytes = bytes(32)
+    gate_signature: bytes = b""
 
     def to_payload(self) -> dict[str, CborValue]:
-        return {"battle": self.battle, "seed_commit": self.seed_commit}
+        payload: dict[str, CborValue] = {"battle": self.battle, "seed_commit": self.seed_commit}
+        if self.gate_signature:
+            payload["gate_signature"] = self.gate_signature
+        return payload
 
     @classmethod
     def from_payload(cls, payload: schema.Payload) -> Self:
         return cls(
             battle=schema.required_digest(payload, "battle"),
             seed_commit=schema.required_digest(payload, "seed_commit"),
+            gate_signature=gate_signature(payload, "gate_signature"),
         )
 
     def route(self, author: bytes, content_id: bytes) -> tuple[str, ...] | None:

@@ -71,11 +71,7 @@ class Reporter:
 
 
 async def host(root: Path, reporter: Reporter, http: str | None = None) -> int:
-    from djmesh.node.battle.control import battle_methods
     from djmesh.node.control import ControlServer
-    from djmesh.node.live.control import LIVE_METHODS
-    from djmesh.node.p2p.netstats import NETWORK_METHODS
-    from djmesh.node.wallet_control import WALLET_METHODS
     from djmesh.tui.cli import served_node_backend
     from djmesh.tui.node_backend import NodeBackend
 
@@ -97,10 +93,10 @@ async def host(root: Path, reporter: Reporter, http: str | None = None) -> int:
             return 1
         if stop.is_set():
             return 0
-        node, battles = backend.node, backend.battle_service
-        assert node is not None and battles is not None
-        methods = {**LIVE_METHODS, **NETWORK_METHODS, **battle_methods(battles), **WALLET_METHODS}
-        async with ControlServer(node, extra_methods=methods):
+        node, services = backend.node, backend.services
+        assert node is not None and services is not None
+        # the same methods as `djmesh node` answers: one composition root (node.services)
+        async with ControlServer(node, extra_methods=services.control_methods()):
             reporter.say(ready=str(node.home.root))
             await stop.wait()
         return 0

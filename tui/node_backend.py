@@ -1,4 +1,4 @@
-"""The app's node when it runs one in-process: ``Node`` + ``LiveService`` + ``BattleService``.
+"""The app's node when it runs one in-process: ``NodeServices``, as `djmesh node` builds it.
 
 With ``demo_root`` it also runs the loopback demo network (``run_demo``) in the same event
 loop and joins it as a quiet observer: it does not join battles' committees, so watching
@@ -30,6 +30,7 @@ from djmesh.node.live.service import LiveService
 from djmesh.node.live.sinks import Sink
 from djmesh.node.node import Node, NodeOptions
 from djmesh.node.p2p.netstats import discovery_status, traffic
+from djmesh.node.services import NodeServices
 from djmesh.node.tasks import BackgroundTasks
 from djmesh.protocol.battle import Finished, PhaseChanged, Tracklist, battle_topic
 from djmesh.protocol.messages import Profile
@@ -51,7 +52,7 @@ from djmesh.tui.model import (
 )
 
 if TYPE_CHECKING:
-    from djmesh.node.demo_ledger import DemoLedger, Money
+    from djmesh.node.demo_ledger import DemoLedger
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,7 @@ class NodeBackend(Backend):
         self.demo_summary: dict[str, Any] | None = None
         self._demo: asyncio.Task[None] | None = None
         self._demo_ledger: asyncio.Future[DemoLedger | None] | None = None
-        self._wallets: contextlib.AbstractAsyncContextManager[Money] | None = None
+        self.services: NodeServices | None = None
         self._tasks = BackgroundTasks("tui")
         self._joined: set[bytes] = set()
         if demo_root is not None:
@@ -96,18 +97,22 @@ class NodeBackend(Backend):
             options = NodeOptions(
                 listen=[LOOPBACK], bootstrap=[boot], passphrase=options.passphrase, identity=options.identity
             )
-        node = Node(self.home, options=options)
-        await node.start()
-        self.node = node
-        self.live = LiveService(node)
-        await self.live.start()
         if self._demo_ledger is not None:
+            services = NodeServices(self.home, options=options, auto_join=False)
             ledger = await self._demo_ledger
             if ledger is not None:  # the demo's sets are priced: this node pays to watch, as a viewer would
-                self._wallets = ledger.wallets(self.home.root.name, node, self.live, sells=False)
-                await self._wallets.__aenter__()
-        self.battle_service = BattleService(node, self.live, auto_join=False)
-        await self.battle_service.start()
+                money = await ledger.fund(self.home.root.name)
+                services = NodeServices(
+                    self.home, options=options, ledger=ledger.node_ledger(money), auto_join=False
+                )
+                money.services = services
+        else:
+            services = await NodeServices.from_config(self.home, options=options, auto_join=False)
+        await services.start()
+        self.services = services
+        node = self.node = services.node
+        self.live = services.live
+        self.battle_service = services.battles
         self.battle_service.listeners.append(self._on_battle_action)
         self.meters = MeterBank.of(self.live, self.alert)
         share_meters(node, self.meters)  # a control server on this node reads the same analysis
@@ -159,18 +164,10 @@ class NodeBackend(Backend):
         await self._tasks.cancel_all()
         if self.meters is not None:
             await self.meters.close()
-        if self.battle_service is not None:
-            await self.battle_service.close()
-        if self._wallets is not None:
-            with contextlib.suppress(Exception):
-                await self._wallets.__aexit__(None, None, None)
-            self._wallets = None
-        if self.live is not None:
-            with contextlib.suppress(Exception):
-                await self.live.close()
-        if self.node is not None:
-            await self.node.stop()
-            self.node = None
+        if self.services is not None:
+            await self.services.close()
+            self.services = None
+        self.node = self.live = self.battle_service = None
         if self._demo is not None:
             self._demo.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -403,5 +400,17 @@ class NodeBackend(Backend):
         ]
 
     async def anonymous_vote(self, battle_id: str, side: str) -> str:
-        """In this app the node has no anonymous votes: they need the daemon's unlocked wallet."""
-        return "anonymous votes run in the node daemon (`djmesh node` with a [ledger] table in config.toml)"
+        """Vote through the node's ``vote`` method (it pays the listen unit first when needed)."""
+        services = self.services
+        if services is None or services.votes is None:
+            reason = services.no_ledger_reason if services is not None else "the node is not running"
+            return f"anonymous votes need a chain with a ListenGate ({reason})"
+        from djmesh.node.battle.vote_control import vote_methods
+
+        try:
+            result = await vote_methods(services.votes)["vote"](
+                self._running(), {"battle_id": battle_id, "choice": side}
+            )
+        except NodeError as exc:
+            return f"vote failed: {exc}"
+        return f"voted {side}: tx {result['tx']}"

@@ -9,6 +9,16 @@
     from_block = 0              # where to start scanning events (the deployment block)
     tx_timeout_s = 120.0
 
+or, as `djmesh devnet --json` prints them, the contracts by name (copy ``rpc_url``, ``chain_id`` and
+``contracts`` from its JSON line):
+
+    [ledger]
+    rpc_url = "http://127.0.0.1:8545"
+    chain_id = 31337
+    contracts = { BattleEscrow = "0x...", ListenChannel = "0x...", ListenGate = "0x..." }
+
+Contract names this node does not use are ignored (a newer devnet may deploy more).
+
 Every key is optional; without ``rpc_url`` the node has no chain and the wallet commands say so.
 `djmesh devnet` prints a ready-made table for its chain.
 """
@@ -23,6 +33,9 @@ from typing import Any
 from eth_utils.address import is_hex_address, to_checksum_address
 
 from djmesh.ledger.evm.errors import LedgerError
+
+#: ``contracts`` table names (as `djmesh devnet --json` prints them) -> LedgerConfig fields
+CONTRACT_KEYS = {"BattleEscrow": "escrow", "ListenChannel": "listen_channel", "ListenGate": "listen_gate"}
 
 
 class LedgerConfigError(LedgerError):
@@ -56,6 +69,17 @@ class LedgerConfig:
     @classmethod
     def from_mapping(cls, data: dict[str, Any], *, source: str = "config") -> LedgerConfig:
         known = {f.name: f for f in fields(cls)}
+        data = dict(data)
+        contracts = data.pop("contracts", {})
+        if not isinstance(contracts, dict):
+            raise LedgerConfigError(
+                f'{source}: ledger.contracts must be a table like {{ BattleEscrow = "0x...", ... }}'
+            )
+        for name, key in CONTRACT_KEYS.items():
+            if name in contracts:
+                if key in data and data[key] != contracts[name]:
+                    raise LedgerConfigError(f"{source}: ledger.{key} and ledger.contracts.{name} differ")
+                data[key] = contracts[name]
         values: dict[str, Any] = {}
         for key, value in data.items():
             if key not in known:

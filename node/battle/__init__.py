@@ -10,9 +10,9 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from djmesh.node.battle.service import BattleService, Liar
+    from djmesh.node.battle.service import BattleService
 
-__all__ = ["BattleService", "Liar"]
+__all__ = ["BattleService"]
 
 
 def __getattr__(name: str) -> Any:

@@ -199,8 +199,10 @@ class AnonymousVotes:
         info_timeout_s: float = 10.0,
         vote_timeout_s: float = 25.0,
         zkey: Path = ZKEY_PATH,
+        entry_wait_s: float = 30.0,
     ) -> None:
         self.node = node
+        self.entry_wait_s = entry_wait_s
         self.chain = chain
         self.sender = sender
         self.gate: Contract = chain.w3.eth.contract(
@@ -216,6 +218,7 @@ class AnonymousVotes:
         self._relay = RelayMachine(info, rate_limit, serving=False)
         self._request_ids = itertools.count(1)
         self._tasks = BackgroundTasks("anonymous votes")
+        self._escrow_address: str | None = None  # read from the gate once
 
     async def __aenter__(self) -> AnonymousVotes:
         await self.start()
@@ -273,6 +276,13 @@ class AnonymousVotes:
             raise AnonymousVoteError(
                 f"the gate's battle {battle_id.hex()[:12]} pays other DJs than its announcement names"
             )
+
+    async def escrow_address(self) -> str | None:
+        """The BattleEscrow the gate takes its battles' DJs from (None: any two DJs who both sign)."""
+        if self._escrow_address is None:
+            found = await self._call(self.gate.functions.ESCROW().call)
+            self._escrow_address = str(Web3.to_checksum_address(found))
+        return None if int(self._escrow_address, 16) == 0 else self._escrow_address
 
     async def battle(self, battle_id: bytes) -> GateBattle | None:
         """The battle's terms in the gate, or None when the gate has no such battle."""
@@ -393,6 +403,38 @@ class AnonymousVotes:
         identity.save(path)
         return identity
 
+    async def _gate_entry(self, battle_id: bytes) -> GateBattle:
+        """The battle's gate entry; for a battle this node knows, waiting a little for its DJs to open it.
+
+        DJ A's node opens the entry once DJ B's accept (carrying DJ B's signature) reaches it, so a vote
+        right after the accept may come before the transaction.
+        """
+        terms = await self.battle(battle_id)
+        if terms is not None:
+            return terms
+        short = battle_id.hex()[:12]
+        stored = self.node.store.get(battle_id)
+        if stored is None:
+            raise AnonymousVoteError(
+                f"battle {short} has no ListenGate entry (and this node does not know it)"
+            )
+        if (
+            getattr(stored.envelope.message, "escrow", None) is None
+            and await self.escrow_address() is not None
+        ):
+            raise AnonymousVoteError(
+                f"battle {short} has no prize escrow, and this ListenGate opens entries only for battles "
+                "with one: it takes no votes"
+            )
+        deadline = time.monotonic() + self.entry_wait_s
+        while time.monotonic() < deadline:
+            await asyncio.sleep(1.0)
+            if (terms := await self.battle(battle_id)) is not None:
+                return terms
+        raise AnonymousVoteError(
+            f"battle {short} has no ListenGate entry yet: its DJs' nodes open it once DJ B accepts (try again)"
+        )
+
     async def register(self, battle_id: bytes, *, max_price_wei: int | None = None) -> Registration:
         """Pay one listen unit from this node's wallet and register a fresh identity commitment.
 
@@ -400,9 +442,7 @@ class AnonymousVotes:
         node pays at most ``max_price_wei`` (the chain refuses more) and only to the battle's own DJs
         when its announcement names their addresses (escrow terms).
         """
-        terms = await self.battle(battle_id)
-        if terms is None:
-            raise AnonymousVoteError(f"battle {battle_id.hex()[:12]} is not open in the ListenGate")
+        terms = await self._gate_entry(battle_id)
         if max_price_wei is not None and terms.price_wei > max_price_wei:
             raise AnonymousVoteError(
                 f"the gate asks {terms.price_wei} wei per listen, above your maximum of {max_price_wei}"

@@ -9,16 +9,26 @@ files are paths on the daemon's machine (the control API only listens on 127.0.0
   committee_size?, commit_seconds?, reveal_seconds?, mode?}``: challenge a peer; ``{"battle_id"}``
 - ``battle_accept {battle_id, set}``: accept a challenge made to this node
 - ``battle_join {battle_id}``: join as a viewer (and committee candidate)
+
+On a node built by ``node.services`` (the daemon), also (`djmesh battle ...`):
+
+- ``battle_challenge {peer, set|live, genre?, tracks?, set_seconds?, start_in_s?, mode?, prize_wei?,
+  crowd_weight?, accept_s?, commit_seconds?, reveal_seconds?, committee_size?, title?}``: ``peer``
+  is a peer ID or a profile name exactly one known peer claims; ``{"battle_id"}``
+- ``battle_accept {battle_id, set|live}``: also stakes the challenger's prize; ``{battle_id, accepted, stake_wei}``
+- ``battle_sponsor {battle_id, amount_wei}``: ``{battle_id, tx, amount_wei}``
+- ``battle_show {battle_id}``: ``battle_state`` plus ``committee``, ``prize`` and ``payout`` (``{tx, to,
+  amount_wei}`` once paid, else null)
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from djmesh.node import control_params as req
-from djmesh.node.battle.service import BattleService
+from djmesh.node.battle.service import BattleService, DjSet
 from djmesh.node.battle.setfile import LoadedSet, load_set
 from djmesh.node.battle.view import battle_json, battles_json
 from djmesh.node.control_params import Handler
@@ -27,12 +37,29 @@ from djmesh.node.node import Node
 from djmesh.protocol.battle import GENRES, MAX_COMMITTEE, MAX_TRACKS, Phase, Rules
 from djmesh.protocol.errors import ProtocolError
 
+if TYPE_CHECKING:
+    from djmesh.node.services import NodeServices
+
 SET_MARGIN_S = 2  # the window is a little longer than the audio, so the last bar is not cut
 
 
 async def read_set(path: str) -> LoadedSet:
     """Load a set file off the event loop (it opens the audio to check it)."""
     return await asyncio.to_thread(load_set, path)
+
+
+LIVE_TITLE = "Live set"
+
+
+async def set_or_live(params: dict[str, Any]) -> LoadedSet:
+    """``set`` (a set file, checked now) or ``live`` (a source as `live start` takes: sound card, JACK,
+    a FIFO, ...): played live from the set window's start for the rules' set length, one declared
+    track; track changes are marked as they happen (``live_cue``, from MIDI or a key press)."""
+    if (params.get("set") is None) == (params.get("live") is None):
+        raise ControlError("give either set (a set file) or live (a source to play live), not both")
+    if params.get("live") is not None:
+        return LoadedSet(DjSet(req.text(params, "live"), (LIVE_TITLE,), (0,)), 0.0)
+    return await read_set(req.text(params, "set"))
 
 
 def announce_rules(params: dict[str, Any], loaded: LoadedSet) -> Rules:
@@ -56,7 +83,26 @@ def announce_rules(params: dict[str, Any], loaded: LoadedSet) -> Rules:
         model=bytes.fromhex(MODEL_SHA256),
         committee_size=req.integer(params, "committee_size", 4, 1, MAX_COMMITTEE),
         mode=mode,
+        crowd_weight_permille=_crowd_weight_permille(params),
     )
+
+
+def _crowd_weight_permille(params: dict[str, Any]) -> int:
+    """``crowd_weight``: the share (0..1) of the total the crowd's votes decide."""
+    weight = req.number(params, "crowd_weight", 0.0, 0.0, 1.0)
+    return int(round((weight or 0.0) * 1000))
+
+
+def wei(params: dict[str, Any], name: str) -> int:
+    """An amount of wei: decimal text (it does not fit a JSON double) or an integer; at least 0."""
+    value = params.get(name, 0)
+    try:
+        amount = int(value) if isinstance(value, int | str) and not isinstance(value, bool) else -1
+    except ValueError:
+        amount = -1
+    if amount < 0:
+        raise ControlError(f"{name} must be a whole number of wei (decimal text)")
+    return amount
 
 
 async def announce(service: BattleService, params: dict[str, Any]) -> bytes:
@@ -99,8 +145,8 @@ async def accept(service: BattleService, params: dict[str, Any]) -> bytes:
     return battle_id
 
 
-def battle_methods(service: BattleService) -> dict[str, Handler]:
-    """The battle methods, bound to the daemon's ``BattleService``."""
+def battle_methods(service: BattleService, services: NodeServices | None = None) -> dict[str, Handler]:
+    """The battle methods, bound to a ``BattleService`` (and, given ``services``, the `djmesh battle` ones)."""
 
     async def _battles(node: Node, params: dict[str, Any]) -> Any:
         return battles_json(service)
@@ -128,10 +174,65 @@ def battle_methods(service: BattleService) -> dict[str, Handler]:
             raise ControlError(str(exc)) from exc
         return {"battle_id": battle_id.hex(), "joined": True}
 
-    return {
+    methods: dict[str, Handler] = {
         "battles": _battles,
         "battle_state": _battle_state,
         "battle_announce": _battle_announce,
         "battle_accept": _battle_accept,
         "battle_join": _battle_join,
+    }
+    if services is not None:
+        methods.update(command_methods(services))
+    return methods
+
+
+def command_methods(services: NodeServices) -> dict[str, Handler]:
+    """The `djmesh battle` methods: prizes, sponsors, names for peers (``node.battle.commands``)."""
+    from djmesh.node.battle.commands import BattleCommands
+
+    commands = BattleCommands(services)
+
+    async def _challenge(node: Node, params: dict[str, Any]) -> Any:
+        if params.get("open"):
+            raise ControlError("open challenges are not supported yet: name the peer you challenge")
+        peer = req.text(params, "peer")
+        prize = wei(params, "prize_wei")
+        if prize > 0:
+            services.need_ledger("a prize")  # before the set is even read
+        loaded = await set_or_live(params)
+        rules = announce_rules(params, loaded)
+        start_in_s = req.number(params, "start_in_s", 60.0, 5.0, 7 * 24 * 3600)
+        assert start_in_s is not None
+        title = params.get("title") or ""
+        if not isinstance(title, str) or len(title) > 128:
+            raise ControlError("title must be text of at most 128 characters")
+        battle_id = await commands.challenge(
+            peer,
+            loaded,
+            rules=rules,
+            start_in_s=start_in_s,
+            prize_wei=prize,
+            accept_s=req.number(params, "accept_s", None, 1.0, start_in_s),
+            commit_seconds=req.integer(params, "commit_seconds", 30, 1, 86400),
+            reveal_seconds=req.integer(params, "reveal_seconds", 30, 1, 86400),
+            title=title,
+        )
+        return {"battle_id": battle_id.hex()}
+
+    async def _accept(node: Node, params: dict[str, Any]) -> Any:
+        battle_id = req.hex32(params, "battle_id")
+        commands.state(battle_id)  # an unknown battle before the set is read
+        return await commands.accept(battle_id, await set_or_live(params))
+
+    async def _sponsor(node: Node, params: dict[str, Any]) -> Any:
+        return await commands.sponsor(req.hex32(params, "battle_id"), wei(params, "amount_wei"))
+
+    async def _show(node: Node, params: dict[str, Any]) -> Any:
+        return await commands.show(req.hex32(params, "battle_id"))
+
+    return {
+        "battle_challenge": _challenge,
+        "battle_accept": _accept,
+        "battle_sponsor": _sponsor,
+        "battle_show": _show,
     }

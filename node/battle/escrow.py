@@ -351,7 +351,9 @@ class BattleEscrowService:
             raise NodeError("the escrow entry on chain differs from the announced terms (DJs or deadline)")
         return entry
 
-    async def accept(self, battle_id: bytes, my_set: DjSet, *, stake_wei: int = 0) -> None:
+    async def accept(
+        self, battle_id: bytes, my_set: DjSet, *, stake_wei: int = 0, gate_signature: bytes = b""
+    ) -> None:
         """DJ B: check the escrow entry names us, stake, then accept the challenge."""
         state = self._state(battle_id)
         if state is None:
@@ -364,7 +366,7 @@ class BattleEscrowService:
         await self.check_entry(battle_id)
         if stake_wei > 0:
             await self.stake(battle_id, stake_wei)
-        await self.battles.accept(battle_id, my_set)
+        await self.battles.accept(battle_id, my_set, gate_signature=gate_signature)
 
     async def stake(self, battle_id: bytes, amount_wei: int) -> str:
         """Add to the prize (DJ B or any sponsor); returns the transaction hash."""

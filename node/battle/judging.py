@@ -24,8 +24,11 @@ from djmesh.protocol.battle import Rules
 if TYPE_CHECKING:
     from djmesh.judge.scoring import Verdict
 
-#: (audio a, audio b, sample rate, rules, cues a, cues b) -> the judge's verdict
-Judge = Callable[[np.ndarray, np.ndarray, int, Rules, Sequence[float], Sequence[float]], Awaitable["Verdict"]]
+#: (audio a, audio b, sample rate, rules, cues a, cues b, crowd votes a/b) -> the judge's verdict
+Judge = Callable[
+    [np.ndarray, np.ndarray, int, Rules, Sequence[float], Sequence[float], tuple[int, int]],
+    Awaitable["Verdict"],
+]
 
 SHARED_VERDICTS = 8  # distinct inputs a shared judge remembers (a battle has one)
 
@@ -37,11 +40,18 @@ async def judge_in_thread(
     rules: Rules,
     cues_a: Sequence[float],
     cues_b: Sequence[float],
+    votes: tuple[int, int] = (0, 0),
 ) -> Verdict:
     from djmesh.judge import judge_sets
 
     return await asyncio.to_thread(
-        judge_sets, (audio_a, rate), (audio_b, rate), rules, cues_a=list(cues_a), cues_b=list(cues_b)
+        judge_sets,
+        (audio_a, rate),
+        (audio_b, rate),
+        rules,
+        cues_a=list(cues_a),
+        cues_b=list(cues_b),
+        votes=votes,
     )
 
 
@@ -52,15 +62,16 @@ def input_key(
     rules: Rules,
     cues_a: Sequence[float],
     cues_b: Sequence[float],
+    votes: tuple[int, int] = (0, 0),
 ) -> bytes:
     """A digest of everything the verdict depends on: the samples (with their type and length), the
-    rate, the rules and the cues."""
+    rate, the rules, the cues and the crowd's votes."""
     digest = hashlib.sha256()
     for audio in (audio_a, audio_b):
         samples = np.ascontiguousarray(audio)
         digest.update(f"{samples.dtype.str}:{samples.shape}:".encode())
         digest.update(samples.data)
-    digest.update(repr((rate, astuple(rules), tuple(cues_a), tuple(cues_b))).encode())
+    digest.update(repr((rate, astuple(rules), tuple(cues_a), tuple(cues_b), tuple(votes))).encode())
     return digest.digest()
 
 
@@ -81,12 +92,13 @@ class SharedJudge:
         rules: Rules,
         cues_a: Sequence[float],
         cues_b: Sequence[float],
+        votes: tuple[int, int] = (0, 0),
     ) -> Verdict:
-        key = await asyncio.to_thread(input_key, audio_a, audio_b, rate, rules, cues_a, cues_b)
+        key = await asyncio.to_thread(input_key, audio_a, audio_b, rate, rules, cues_a, cues_b, votes)
         task = self._verdicts.get(key)
         if task is None:
             # a task of its own: a caller cancelled (its attempt timed out) does not cancel the others'
-            task = asyncio.ensure_future(self._judge(audio_a, audio_b, rate, rules, cues_a, cues_b))
+            task = asyncio.ensure_future(self._judge(audio_a, audio_b, rate, rules, cues_a, cues_b, votes))
             task.add_done_callback(lambda done: self._forget_failed(key, done))
             self._verdicts[key] = task
             while len(self._verdicts) > self._capacity:

@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import random
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field, replace
@@ -44,7 +43,6 @@ from djmesh.protocol.battle import (
     MAX_JOINS,
     MAX_ROSTER,
     SIDES,
-    VERDICT_KEYS,
     AttestAbsent,
     BattleAbsent,
     BattleAccept,
@@ -123,20 +121,6 @@ ROSTER_MARGIN_MS = 1000
 SAMPLE_RATE = 48_000
 
 
-@dataclass(frozen=True)
-class Liar:
-    """How a dishonest committee member bends its verdict (for demos and tests of consensus)."""
-
-    mode: str = "random"  # "random": made-up scores; "flip": swaps the two sides
-    seed: int = 0
-
-    def bend(self, scores: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
-        if self.mode == "flip":
-            return {"a": dict(scores["b"]), "b": dict(scores["a"])}
-        rng = random.Random(self.seed)
-        return {side: {key: rng.randrange(0, 1001) for key in VERDICT_KEYS} for side in SIDES}
-
-
 @dataclass
 class DjSet:
     """What a DJ brings: a playable source and the tracklist they declare."""
@@ -180,8 +164,8 @@ class BattleService:
         live: LiveService,
         *,
         auto_join: bool = True,
-        liar: Liar | None = None,
         streams: SetStreams | None = None,
+        crowd_votes: Callable[[BattleMachine], Awaitable[tuple[int, int]]] | None = None,
         roster_policy: Callable[[tuple[bytes, ...]], tuple[bytes, ...]] | None = None,
         judge: Judge | None = None,
     ) -> None:
@@ -191,11 +175,12 @@ class BattleService:
         self.judge: Judge = judge or judge_in_thread
         self.live = live
         self.streams: SetStreams = streams if streams is not None else live
+        #: the crowd's final (votes for a, votes for b), for rules with a crowd weight (node.battle.crowd)
+        self.crowd_votes = crowd_votes
         self.auto_join = auto_join
         #: which of the viewers that joined (earliest first) this DJ puts on its roster: its consent to
         #: their seats. Default: the peers it follows first, then the earliest joins, at most MAX_ROSTER.
         self.roster_policy = roster_policy or self._default_roster
-        self.liar = liar
         self.battles: dict[bytes, BattleState] = {}
         self.secrets = BattleSecrets(node.home.root / "battle-secrets")
         self._pending_sets: dict[bytes, DjSet] = {}
@@ -323,14 +308,18 @@ class BattleService:
         await self.node.join_topic(battle_topic(envelope.content_id))
         await self.node.publish_signed(envelope)
 
-    async def accept(self, battle_id: bytes, my_set: DjSet) -> None:
+    async def accept(self, battle_id: bytes, my_set: DjSet, *, gate_signature: bytes = b"") -> None:
+        """DJ B accepts; ``gate_signature`` is its consent to the battle's ListenGate terms (node.battle.gate_entry)."""
         state = self.battles.get(battle_id)
         if state is None:
             raise NodeError(f"unknown battle {battle_id.hex()}")
         if state.machine.spec.opponent != self.node.public_key:
             raise NodeError("only the challenged DJ can accept")
         state.my_set = my_set
-        await self.node.publish(BattleAccept(battle=battle_id, seed_commit=self._new_seed_commitment()))
+        accept = BattleAccept(
+            battle=battle_id, seed_commit=self._new_seed_commitment(), gate_signature=gate_signature
+        )
+        await self.node.publish(accept)
 
     def _default_roster(self, joined: tuple[bytes, ...]) -> tuple[bytes, ...]:
         followed = self.node.view.following()
@@ -686,6 +675,10 @@ class BattleService:
             assert isinstance(tracklist, Tracklist) and tracklist.stream is not None
             streams.append(tracklist.stream.hex())
             cues.append([c / 1000 for c in tracklist.cues_ms])
+        rules = machine.spec.rules
+        crowd = None
+        if self.crowd_votes is not None and rules.crowd_weight_permille:
+            crowd = asyncio.ensure_future(self.crowd_votes(machine))  # read while the audio arrives
         marks: dict[str, dict[str, int]] = {side: {} for side in SIDES}
         audio = await asyncio.gather(
             *(
@@ -696,13 +689,12 @@ class BattleService:
         for side, steps in marks.items():
             for step, at in steps.items():
                 state.mark(f"{step}_{side}", at)
-        rules = machine.spec.rules
-        verdict = await self.judge(audio[0], audio[1], SAMPLE_RATE, rules, cues[0], cues[1])
+        votes = await crowd if crowd is not None else (0, 0)
+        verdict = await self.judge(audio[0], audio[1], SAMPLE_RATE, rules, cues[0], cues[1], votes)
         state.mark("judged")
         scores = verdict.centi_scores()
         state.findings = {"a": findings_json(verdict.a), "b": findings_json(verdict.b)}
-        if self.liar is not None:
-            scores = self.liar.bend(scores)
+        scores = self.scores_to_seal(scores)
         state.sealed = seal_verdict(
             self.node.identity.signing_key,
             machine.battle_id,
@@ -717,6 +709,10 @@ class BattleService:
         )
         state.mark("committed")
         log.info("battle %s: committed (winner %s)", machine.battle_id.hex()[:12], verdict.winner)
+
+    def scores_to_seal(self, scores: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+        """The scores this node commits to: its judge's. (The demo's lying judge overrides this.)"""
+        return scores
 
     # -- views ---------------------------------------------------------------------------------
 

@@ -2,8 +2,9 @@
 
 - ``listen_register {battle_id}``: pay one listen unit in the battle's ListenGate; ``{battle_id, tx,
   leaf_index}``
-- ``vote {battle_id, choice: "a"|"b", relay?: peer_id}``: cast this node's anonymous vote through a
-  relaying peer; ``{battle_id, choice, tx, nullifier, relayer}`` as read from the chain
+- ``vote {battle_id, choice: "a"|"b", relay?: peer_id, max_price_wei?}``: cast this node's anonymous
+  vote through a relaying peer, first paying the listen unit when this node has not yet;
+  ``{battle_id, choice, tx, nullifier, relayer, registered_tx}`` as read from the chain
 - ``votes {battle_id}``: ``{battle_id, tally, cast, relayed}``, the rows being ``{tx, nullifier}``
 """
 
@@ -13,7 +14,7 @@ from typing import Any
 
 from djmesh.ledger.errors import LedgerError
 from djmesh.node import control_params as req
-from djmesh.node.battle.anonymous_votes import AnonymousVotes, nullifier_hex
+from djmesh.node.battle.anonymous_votes import AnonymousVotes, NotRegisteredError, nullifier_hex
 from djmesh.node.control_params import Handler
 from djmesh.node.errors import ControlError
 from djmesh.node.node import Node
@@ -59,8 +60,13 @@ def vote_methods(votes: AnonymousVotes) -> dict[str, Handler]:
 
     async def _vote(node: Node, params: dict[str, Any]) -> Any:
         battle_id, choice = req.hex32(params, "battle_id"), _choice(params)
+        relay, max_price, registered = _relay(params), _max_price(params), None
         try:
-            receipt = await votes.vote(battle_id, choice, relay=_relay(params))
+            try:
+                receipt = await votes.vote(battle_id, choice, relay=relay)
+            except NotRegisteredError:  # the vote's right is one paid listen unit: pay it now
+                registered = await votes.register(battle_id, max_price_wei=max_price)
+                receipt = await votes.vote(battle_id, choice, relay=relay)
         except LedgerError as exc:
             raise ControlError(str(exc)) from exc
         return {
@@ -69,6 +75,7 @@ def vote_methods(votes: AnonymousVotes) -> dict[str, Handler]:
             "tx": receipt.tx,
             "nullifier": nullifier_hex(receipt.nullifier),
             "relayer": receipt.relayer,
+            "registered_tx": registered.tx if registered is not None else None,
         }
 
     async def _votes(node: Node, params: dict[str, Any]) -> Any:

@@ -21,6 +21,12 @@ def register(commands: Any) -> None:
     sub.add_argument("source", metavar="SOURCE")
     sub.add_argument("--title")
     sub.add_argument("--bitrate", type=int, default=128_000, help="Opus bit/s (default 128000)")
+    sub.add_argument(
+        "--price",
+        type=int,
+        metavar="WEI_PER_SECOND",
+        help="sell the stream: listeners' nodes pay this through ListenChannel (needs a chain)",
+    )
     sub.add_argument("--json", action="store_true")
     sub.set_defaults(handler=_start)
 
@@ -28,6 +34,12 @@ def register(commands: Any) -> None:
     sub.add_argument("stream_id", nargs="?", metavar="STREAM_ID")
     sub.add_argument("--json", action="store_true")
     sub.set_defaults(handler=_stop)
+
+    sub = actions.add_parser("cue", help="mark a track change now in this node's live stream(s)")
+    sub.add_argument("title", nargs="?", default="", metavar="TITLE")
+    sub.add_argument("--stream", metavar="STREAM_ID", help="only this stream (default: all of ours)")
+    sub.add_argument("--json", action="store_true")
+    sub.set_defaults(handler=_cue)
 
     sub = actions.add_parser("list", help="streams this node has heard of")
     sub.add_argument("--json", action="store_true")
@@ -66,7 +78,14 @@ def _print(args: argparse.Namespace, result: Any, text: str) -> int:
 
 
 def _start(args: argparse.Namespace) -> int:
-    result = _call(args, "live_start", source=args.source, title=args.title, bitrate=args.bitrate)
+    params: dict[str, Any] = {"source": args.source, "title": args.title, "bitrate": args.bitrate}
+    if args.price is not None:
+        if args.price <= 0:
+            from djmesh.node.cli import CliError
+
+            raise CliError("--price must be a positive number of wei per second", code=2)
+        params["price_wei_per_s"] = str(args.price)
+    result = _call(args, "live_start", **params)
     if not args.json:
         print(f"live: {args.title or args.source}")
     return _print(args, result, result["stream_id"])
@@ -75,6 +94,11 @@ def _start(args: argparse.Namespace) -> int:
 def _stop(args: argparse.Namespace) -> int:
     result = _call(args, "live_stop", stream_id=args.stream_id)
     return _print(args, result, "\n".join(result["stopped"]) or "(nothing was live)")
+
+
+def _cue(args: argparse.Namespace) -> int:
+    result = _call(args, "live_cue", title=args.title, stream_id=args.stream)
+    return _print(args, result, "\n".join(result["streams"]) or "(nothing is live)")
 
 
 def _list(args: argparse.Namespace) -> int:

@@ -51,7 +51,21 @@ def test_help_lists_every_subcommand_without_loading_them(djmesh: CliRunner) -> 
     proc, modules = run_and_report(djmesh, "--help")
     assert proc.returncode == 0, proc.stderr
     # the plugins' subcommands are registered (entry points), only their handlers are not loaded
-    for command in ("bootstrap", "live", "judge", "tui", "midi", "obs", "wallet", "devnet", "vote"):
+    commands = (
+        "bootstrap",
+        "live",
+        "judge",
+        "tui",
+        "midi",
+        "obs",
+        "wallet",
+        "devnet",
+        "vote",
+        "battle",
+        "reward",
+        "tip",
+    )
+    for command in commands:
         assert f"    {command} " in proc.stdout, command
     assert heavy_in(modules) == []
 
@@ -81,6 +95,14 @@ def test_commands_through_a_running_node_load_nothing_heavy(djmesh: CliRunner, t
         listed, modules = run_and_report(djmesh, "--home", home, "live", "list", "--json")
         assert listed.returncode == 0, listed.stderr
         assert json.loads(listed.stdout.splitlines()[0]) == []
+        assert heavy_in(modules) == []
+
+        # the battle and money commands too, answered or refused (no chain here)
+        battles, modules = run_and_report(djmesh, "--home", home, "battle", "list", "--json")
+        assert battles.returncode == 0 and json.loads(battles.stdout.splitlines()[0]) == []
+        assert heavy_in(modules) == []
+        tipped, modules = run_and_report(djmesh, "--home", home, "tip", "DJ Nobody", "0.01", "--json")
+        assert tipped.returncode == 1 and "needs a chain" in tipped.stderr
         assert heavy_in(modules) == []
 
 

@@ -64,7 +64,25 @@ def test_cli_drives_the_running_node(djmesh: CliRunner, running_node: Path) -> N
     # No [ledger] in config.toml: the node runs, and a vote says what is missing.
     vote = djmesh("--home", home, "vote", "ab" * 32, "a")
     assert vote.returncode != 0 and "Traceback" not in vote.stderr
-    assert "anonymous votes are off on this node" in vote.stderr and "ledger.listen_gate" in vote.stderr
+    assert "anonymous votes are off on this node" in vote.stderr and "djmesh devnet --json" in vote.stderr
+    # The same for every command that moves money: one line naming what is missing, nothing sent.
+    for argv in (
+        ("tip", "DJ Nobody", "0.1"),
+        ("reward", "claim", "ab" * 32),
+        ("battle", "sponsor", "ab" * 32, "0.1"),
+    ):
+        refused = djmesh("--home", home, *argv)
+        assert refused.returncode != 0 and "Traceback" not in refused.stderr, argv
+        assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+    assert "needs a chain" in djmesh("--home", home, "tip", "DJ Nobody", "0.1").stderr
+    prize = djmesh(
+        "--home", home, "battle", "challenge", "DJ Nobody", "--genre", "house", "--tracks", "3",
+        "--set-seconds", "60", "--start-in", "60", "--set", "set.toml", "--prize", "1",
+    )  # fmt: skip
+    assert prize.returncode != 0 and "a prize needs a chain" in prize.stderr, prize.stderr
+    unknown = djmesh("--home", home, "battle", "show", "ab" * 32, "--json")
+    assert unknown.returncode != 0 and "unknown battle" in unknown.stderr
+    assert djmesh("--home", home, "battle", "list", "--json").json() == []
 
 
 def test_control_api_refuses_requests_without_the_token(running_node: Path) -> None:

@@ -89,3 +89,14 @@ def test_peer_names_come_from_the_newest_profiles_in_the_store(tmp_path: Path) -
         profile(store, 1, "DJ Me\u202e", at=T)
         names.invalidate()
         assert names.name(peer(1)) == "DJ Me"  # our own profile, cleaned
+
+
+def test_find_by_name_lists_every_peer_claiming_it(tmp_path: Path) -> None:
+    """`battle challenge NAME` resolves a name only when exactly one peer claims it."""
+    with Store(tmp_path / "s.db") as store:
+        for n, name in ((1, "DJ Ada"), (2, "dj  ada"), (3, "Bea")):
+            profile(store, n, name)
+        names = PeerNames(store)
+        assert names.find("DJ ADA") == sorted([peer(1), peer(2)])
+        assert names.find("bea") == [peer(3)]
+        assert names.find("nobody") == []

@@ -7,6 +7,7 @@ import pytest
 from djmesh.protocol.battle import (
     ARRIVAL_GRACE_MS,
     BATTLES_TOPIC,
+    SECP256K1_N,
     AttestAbsent,
     BattleAbsent,
     BattleAccept,
@@ -74,6 +75,40 @@ def test_bad_announcements_are_refused(change: dict[str, object], error: str) ->
     payload = {**Battle().spec.to_payload(), **change}
     with pytest.raises(InvalidPayloadError, match=error):
         BattleAnnounce.parse(payload)  # type: ignore[arg-type]
+
+
+def _signature(r: int = 5, s: int = 7, v: int = 27) -> bytes:
+    return r.to_bytes(32, "big") + s.to_bytes(32, "big") + bytes([v])
+
+
+def test_an_accept_without_a_gate_signature_keeps_its_old_bytes_and_one_with_it_round_trips() -> None:
+    battle, seed = b"\1" * 32, b"\2" * 32
+    plain = BattleAccept(battle=battle, seed_commit=seed)
+    assert plain.to_payload() == {"battle": battle, "seed_commit": seed}  # what older nodes sign and read
+    assert BattleAccept.parse(plain.to_payload()) == plain  # type: ignore[arg-type]
+    signed = BattleAccept(battle=battle, seed_commit=seed, gate_signature=_signature(v=28))
+    envelope = sign(signed, key(2), created_at_ms=T0)
+    assert decode_envelope(envelope.wire, now_ms=None).message == signed
+
+
+@pytest.mark.parametrize(
+    ("signature", "error"),
+    [
+        (b"", "65-byte"),
+        (_signature()[:64], "65-byte"),
+        (_signature() + b"\0", "at most 65"),
+        (_signature(v=1), "canonical"),
+        (_signature(r=0), "canonical"),
+        (_signature(r=SECP256K1_N), "canonical"),
+        (_signature(s=0), "canonical"),
+        (_signature(s=SECP256K1_N // 2 + 1), "canonical"),  # the malleable twin the gate refuses
+        ("not bytes", "at most 65"),
+    ],
+)
+def test_a_bad_gate_signature_in_an_accept_is_refused(signature: object, error: str) -> None:
+    payload = {"battle": b"\1" * 32, "seed_commit": b"\2" * 32, "gate_signature": signature}
+    with pytest.raises(InvalidPayloadError, match=error):
+        BattleAccept.parse(payload)  # type: ignore[arg-type]
 
 
 def test_tracklist_schema() -> None:

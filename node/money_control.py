@@ -1,0 +1,96 @@
+"""Control methods that move money, on a node built by ``node.services`` (`djmesh tip`, `reward claim`,
+priced `live start`, and what `listen` paid).
+
+- ``tip {peer, amount_wei, chain?: "eth"}``: send ETH to the wallet the peer bound to its peer ID
+  (``wallet_binding``); ``{tx, to, amount_wei}``. ``peer`` may be an unambiguous profile name.
+- ``reward_claim {battle_id}``: after the battle's ListenGate window, take this node's listen reward
+  (a zero-knowledge proof of one paid listen unit) into its own wallet; ``{tx, amount_wei}``
+- ``live_start {source, price_wei_per_s?, ...}``: as ``node.live.control``'s, priced when asked
+  (listeners' nodes pay through ListenChannel vouchers)
+- ``listen {stream_id, seconds?, ...}``: as ``node.live.control``'s, plus ``paid_wei`` (decimal text):
+  what this node's vouchers promised the DJ for the stream
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from djmesh.node import control_params as req
+from djmesh.node.battle.commands import resolve_peer
+from djmesh.node.battle.control import wei
+from djmesh.node.control_params import Handler
+from djmesh.node.errors import ControlError, NodeError
+from djmesh.node.live.control import LIVE_METHODS
+from djmesh.node.node import Node
+
+if TYPE_CHECKING:
+    from djmesh.node.services import NodeServices
+
+TIP_CHAINS = ("eth", "sol")
+
+
+def money_methods(services: NodeServices) -> dict[str, Handler]:
+    async def _tip(node: Node, params: dict[str, Any]) -> Any:
+        chain = req.text(params, "chain", "eth")
+        if chain not in TIP_CHAINS:
+            raise ControlError(f"chain must be one of {', '.join(TIP_CHAINS)}")
+        if chain == "sol":
+            raise ControlError("tips in SOL are not wired to `djmesh node` yet: use --chain eth")
+        amount = wei(params, "amount_wei")
+        if amount <= 0:
+            raise ControlError("a tip must be more than 0")
+        ledger = services.need_ledger("a tip")
+        peer = resolve_peer(services, req.text(params, "peer"))
+        if services.escrow is None:
+            raise NodeError(
+                "a tip needs the peers' wallet bindings (the BattleEscrow service): add it to [ledger]"
+            )
+        to = await services.escrow.find_wallet(peer)
+        balance = await asyncio.to_thread(ledger.chain.balance, ledger.address)
+        if balance <= amount:
+            raise NodeError(
+                f"your wallet {ledger.address} holds {balance} wei, not enough for this tip: fund it first"
+            )
+        receipt = await asyncio.to_thread(lambda: ledger.sender.transact(to=to, value=amount))
+        return {"tx": "0x" + bytes(receipt["transactionHash"]).hex(), "to": to, "amount_wei": str(amount)}
+
+    async def _reward_claim(node: Node, params: dict[str, Any]) -> Any:
+        battle_id = req.hex32(params, "battle_id")
+        services.need_ledger("a reward claim")
+        if services.votes is None:
+            raise NodeError(
+                "a reward claim needs the ListenGate: add it to [ledger] contracts in config.toml"
+            )
+        from djmesh.node.battle.listen_reward import claim_reward
+
+        return await claim_reward(services.votes, battle_id)
+
+    async def _live_start(node: Node, params: dict[str, Any]) -> Any:
+        price = wei(params, "price_wei_per_s")
+        if price == 0:
+            return await LIVE_METHODS["live_start"](node, params)
+        services.need_ledger("a priced stream")
+        if services.seller is None:
+            raise NodeError("a priced stream needs the ListenChannel contract: add it to [ledger] contracts")
+        source = req.text(params, "source")
+        bitrate = req.number(params, "bitrate", 128_000, 6_000, 510_000)
+        stream_id = await services.seller.start_stream(
+            source, wei_per_s=price, title=req.optional_text(params, "title"), bitrate=int(bitrate or 0)
+        )
+        return {"stream_id": stream_id, "price_wei_per_s": str(price)}
+
+    async def _listen(node: Node, params: dict[str, Any]) -> Any:
+        answer = await LIVE_METHODS["listen"](node, params)
+        paid = 0
+        if services.payer is not None:
+            stream = req.text(params, "stream_id")
+            paid = sum(int(row["owed_wei"]) for row in services.payer.status() if row["stream"] == stream)
+        return {**answer, "paid_wei": str(paid)}
+
+    return {
+        "tip": _tip,
+        "reward_claim": _reward_claim,
+        "live_start": _live_start,
+        "listen": _listen,
+    }
