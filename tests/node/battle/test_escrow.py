@@ -27,10 +27,11 @@ from djmesh.node.node import Node
 from djmesh.protocol import sign
 from djmesh.protocol.battle import BATTLES_TOPIC, BattleAttestation, Rules
 from djmesh.protocol.consensus import Result
-from tests.helpers.network import bootstrap_server, make_node, wait_until
+from tests.helpers.network import PATIENCE, bootstrap_server, make_node, wait_until
 from tests.helpers.sets import write_wav
 
-pytestmark = pytest.mark.timeout(120)
+# a whole battle on loopback: the budget scales with the machine's patience, like every wait inside
+pytestmark = pytest.mark.timeout(int(80 * PATIENCE))
 
 ETH = 10**18
 STAKES = {"dj-a": ETH, "dj-b": ETH, "fan": ETH // 2}
@@ -270,7 +271,9 @@ async def test_without_2f_plus_1_valid_attestations_nobody_is_paid_and_stakes_co
         assert await winner.escrow.payout_summary(battle_id) is None
 
 
-@pytest.mark.timeout(240)  # a battle, a payout, then the deadline and every honest bond released
+@pytest.mark.timeout(
+    int(160 * PATIENCE)
+)  # a battle, a payout, then the deadline and every honest bond released
 async def test_members_bond_their_seats_and_an_equivocating_member_loses_its_bond(tmp_path: Path) -> None:
     bond = ETH // 10
     async with escrow_network(tmp_path, fund_viewers=True) as net:
