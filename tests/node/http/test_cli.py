@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 
 from tests.helpers.cli import CliRunner
+from tests.helpers.network import PATIENCE
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = pytest.mark.timeout(int(40 * PATIENCE))
 
 
 def fetch_json(url: str) -> Any:
@@ -48,7 +49,7 @@ def test_node_serves_the_api_and_reports_its_url(djmesh: CliRunner, tmp_path: Pa
             assert b"/static/overlay.js" in page.read()
     finally:
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=30) == 0
+        assert proc.wait(timeout=10 * PATIENCE) == 0
 
 
 @pytest.mark.parametrize("command", [["node"], ["demo"], ["tui"]])
@@ -87,7 +88,7 @@ def test_demo_serves_the_overlay_of_its_battle(djmesh: CliRunner, tmp_path: Path
             seen.append(line.strip())
         assert "· --http implies --live: the network and the overlay keep running after the battle" in seen
         url = next(line for line in seen if "overlay on" in line).split("overlay on ")[1].split("/overlay")[0]
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 7 * PATIENCE
         overlay = fetch_json(f"{url}/api/overlay")
         while overlay["battle"] is None and time.monotonic() < deadline:
             time.sleep(0.2)
@@ -96,4 +97,4 @@ def test_demo_serves_the_overlay_of_its_battle(djmesh: CliRunner, tmp_path: Path
         assert [dj["side"] for dj in overlay["djs"]] == ["a", "b"]
     finally:
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=30) == 130  # Ctrl-C mid-battle: a clean stop, no traceback
+        assert proc.wait(timeout=10 * PATIENCE) == 130  # Ctrl-C mid-battle: a clean stop, no traceback
