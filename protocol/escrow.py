@@ -415,7 +415,9 @@ class EscrowMachine:
         reporter = self.collect is True or self.my_address in self.dj_addresses.values()
         if reporter and entry.seat_bond > 0:
             for signer, (first, second) in self.equivocators.items():
-                if signer not in self.reported and self._ask(f"report:{signer}"):
+                # not "reported" as a condition: a report whose transaction failed (a nonce race with our
+                # own payout, a busy chain) is asked for again after the retry pause, like any other step
+                if self._ask(f"report:{signer}"):
                     self.reported.add(signer)
                     actions.append(Report(first, second))
         if open_ and not entry.settled and entry.committee_agreed and self.committee is not None:

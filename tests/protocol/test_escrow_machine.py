@@ -12,6 +12,7 @@ from djmesh.protocol.consensus import Result, build_result, verify_result
 from djmesh.protocol.envelope import sign
 from djmesh.protocol.escrow import (
     BUNDLE_GRACE_MS,
+    RETRY_MS,
     Attest,
     AttestationHeld,
     Drawn,
@@ -221,6 +222,23 @@ def test_an_equivocation_is_reported_only_where_a_bond_can_burn() -> None:
     # a framing attempt: another key's signature on a member's envelope is no statement of the member
     s.feed(s.attestation(2, result, signer=address(3), winner=DJ_B))
     assert set(s.machine.equivocators) == {address(1)}
+
+
+def test_a_report_whose_transaction_failed_is_sent_again() -> None:
+    """A DJ's node pays and reports from one wallet: a report lost to a nonce race must not be lost for good."""
+    s = Scene()
+    result = result_of(s.battle)
+    s.feed(s.drawn())
+    s.feed(ResultHeld(result))
+    s.feed(s.attestation(1, result))
+    s.feed(s.attestation(1, result, winner=DJ_B))
+    [report] = of(Report, s.feed(s.entry()))
+    action = f"report:{address(1)}"
+    s.feed(Sent(action, ok=False))
+    assert of(Report, s.feed(Tick(), RETRY_MS - 1)) == []  # not before the retry pause
+    assert of(Report, s.feed(Tick(), 1)) == [report]
+    s.feed(Sent(action, ok=True))
+    assert of(Report, s.feed(Tick(), RETRY_MS)) == []  # once through, never again
 
 
 def test_bonds_stakes_and_refunds_follow_the_chain_clock() -> None:

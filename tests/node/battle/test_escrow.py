@@ -271,9 +271,8 @@ async def test_without_2f_plus_1_valid_attestations_nobody_is_paid_and_stakes_co
         assert await winner.escrow.payout_summary(battle_id) is None
 
 
-@pytest.mark.timeout(
-    int(160 * PATIENCE)
-)  # a battle, a payout, then the deadline and every honest bond released
+# a battle, a payout, then the deadline and every honest bond released
+@pytest.mark.timeout(int(160 * PATIENCE))
 async def test_members_bond_their_seats_and_an_equivocating_member_loses_its_bond(tmp_path: Path) -> None:
     bond = ETH // 10
     async with escrow_network(tmp_path, fund_viewers=True) as net:
