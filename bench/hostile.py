@@ -42,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import nacl.signing
 
+from bench.sync_stall import hostile_payload, signed
 from djmesh.node.battle.service import BattleService
 from djmesh.node.live import LiveService
 from djmesh.node.live.errors import LiveError
@@ -132,15 +133,6 @@ async def honest_node(root: Path, boot: list[str]) -> None:
 # -- the hostile mix ---------------------------------------------------------------------------------
 
 
-def _nested(depth: int) -> cbor.CborValue:
-    return [0, 0] if depth == 0 else [_nested(depth - 1), _nested(depth - 1)]
-
-
-def _self_signed(key: nacl.signing.SigningKey, payload: cbor.CborValue, at: int) -> bytes:
-    unsigned = {"v": 1, "k": "post", "a": bytes(key.verify_key), "t": at, "p": payload}
-    return cbor.encode({**unsigned, "s": key.sign(SIGNING_CONTEXT + cbor.encode(unsigned)).signature})
-
-
 def _forged(victim: bytes, key: nacl.signing.SigningKey, at: int) -> bytes:
     unsigned = {"v": 1, "k": "post", "a": victim, "t": at, "p": {"text": "forged"}}
     return cbor.encode({**unsigned, "s": key.sign(SIGNING_CONTEXT + cbor.encode(unsigned)).signature})
@@ -181,10 +173,7 @@ async def hostile_mix(
             await host.subscribe(topic, validator=lambda d, o: True, on_message=lambda d, o: None)
         await host.connect(honest["addrs"][0])
     nested_key = hostile_key("nested")
-    nested_payload: list[cbor.CborValue] = []
-    for depth in range(13, -1, -1):  # as many binary trees as fit the 64 KiB envelope limit
-        while len(_self_signed(nested_key, [*nested_payload, _nested(depth)], now_ms())) <= 64 * 1024:
-            nested_payload.append(_nested(depth))
+    nested_payload = hostile_payload(nested_key, now_ms())  # as many nested trees as 64 KiB holds
     flipped = _flipped_result()
     victims = [bytes(key_of(name).verify_key) for name in AUTHORS]
     sync_request = SyncRequest((*(author_topic(v) for v in victims), BATTLES_TOPIC), since_ms=0).encode()
@@ -197,7 +186,7 @@ async def hostile_mix(
         )
 
     async def nested(i: int) -> None:
-        await hosts["nested"].publish(BATTLES_TOPIC, _self_signed(nested_key, nested_payload, now_ms() - i))
+        await hosts["nested"].publish(BATTLES_TOPIC, signed(nested_key, nested_payload, now_ms() - i))
 
     async def forged(i: int) -> None:
         victim = victims[i % len(victims)]
