@@ -86,6 +86,9 @@ from djmesh.protocol.ratelimit import KeyedTokenBuckets, RateLimit
 log = logging.getLogger(__name__)
 
 TICK_S = 0.25
+SAY_AGAIN_WAIT_S = (
+    10.0  # how long a restarted member waits for the battle's mesh before saying its commit again
+)
 # Battles are announced by anyone: the table of those this node follows but is not a DJ of is bounded.
 MAX_OPEN_BATTLES = 256  # not done yet; a newer announcement beyond this is not followed (logged)
 MAX_FINISHED_BATTLES = 1024  # done or cancelled, kept for `battle show`; the oldest are forgotten
@@ -226,9 +229,15 @@ class BattleService:
         # say it again, or the others count us as absent and a second view of the battle forms.
         mine = [e for e in stored if e.author == me and e.kind in (VerdictCommit.KIND, VerdictReveal.KIND)]
         if mine and state.machine.phase not in (Phase.DONE, Phase.CANCELLED):
-            self._spawn(self._say_again(mine))
+            self._spawn(self._say_again(battle_id, mine))
 
-    async def _say_again(self, envelopes: list[SignedEnvelope]) -> None:
+    async def _say_again(self, battle_id: bytes, envelopes: list[SignedEnvelope]) -> None:
+        """After a restart the battle's gossip mesh takes a moment to form: wait for a peer on the topic
+        (at most SAY_AGAIN_WAIT_S), then say each message."""
+        topic = battle_topic(battle_id)
+        deadline = time.monotonic() + SAY_AGAIN_WAIT_S
+        while not self.node.host.mesh_peers(topic) and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
         for envelope in envelopes:
             await self.node.publish_signed(envelope)
 
