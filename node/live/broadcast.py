@@ -29,6 +29,7 @@ from djmesh.protocol.stream import Frame, Playout, SegmentSigner, StreamAnnounce
 log = logging.getLogger(__name__)
 
 AHEAD_FRAMES = 25  # how far the capture thread may run ahead of real time
+CAPTURE_WAIT_S = 0.2  # a wait for a source that is behind is looked at again this often (real seconds)
 _END = object()
 
 
@@ -84,10 +85,12 @@ class Broadcast:
             return self._queue.get_nowait()
         except queue.Empty:
             pass
-        while True:  # a live source is behind real time: wait for it without blocking the loop
-            await asyncio.sleep(0.002)
+        while True:
+            # The source is behind: wait for it in a worker thread, not by polling the loop's clock. The loop
+            # stays free, and on a virtual clock (node/clock.py) time stands still while the encoder catches
+            # up, so a simulated DJ's set is not cut short by a busy machine.
             try:
-                return self._queue.get_nowait()
+                return await asyncio.to_thread(self._queue.get, True, CAPTURE_WAIT_S)
             except queue.Empty:
                 if self._capture.stop.is_set():
                     return (_END, None)

@@ -24,7 +24,14 @@ class CountingJudge:
         self.fail_next = False
 
     async def __call__(
-        self, a: np.ndarray, b: np.ndarray, rate: int, rules: Rules, ca: Sequence[float], cb: Sequence[float]
+        self,
+        a: np.ndarray,
+        b: np.ndarray,
+        rate: int,
+        rules: Rules,
+        ca: Sequence[float],
+        cb: Sequence[float],
+        votes: tuple[int, int] = (0, 0),
     ) -> Any:
         self.runs += 1
         run = self.runs
