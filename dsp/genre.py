@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from djmesh.dsp.onnx_model import single_threaded_session
 from djmesh.protocol.battle import GENRES as BATTLE_GENRES
 
 from .errors import AnalysisError
@@ -126,8 +127,6 @@ class GenreModel:
     """One onnxruntime session on the pinned file, single-threaded."""
 
     def __init__(self, path: Path = MODEL_PATH, sha256: str | None = None) -> None:
-        import onnxruntime as ort  # type: ignore[import-untyped]
-
         try:
             data = path.read_bytes()
         except OSError as exc:
@@ -137,12 +136,8 @@ class GenreModel:
         if digest != expected:
             raise GenreModelError(f"genre model {path} has SHA-256 {digest}, expected {expected}")
         self.sha256 = digest
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
         try:
-            self._session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+            self._session = single_threaded_session(data)
         except Exception as exc:  # onnxruntime raises its own exception types
             raise GenreModelError(f"genre model cannot be loaded: {exc}".splitlines()[0]) from exc
         self._lock = threading.Lock()

@@ -23,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .genre import FEATURE_NAMES, GENRES, MODEL_PATH
+from .onnx_model import serialized_model
 
 F64 = npt.NDArray[np.float64]
 
@@ -31,7 +32,6 @@ TRAIN_SOURCES: tuple[str, ...] = ("lmms", "hydrogen")
 L2 = 0.01
 STEPS = 3000
 LEARNING_RATE = 0.5
-OPSET = 17
 
 
 def _softmax(z: F64) -> F64:
@@ -79,7 +79,6 @@ def predict(params: dict[str, Any], rows: Sequence[Sequence[float]]) -> F64:
 
 def to_onnx(params: dict[str, Any]) -> bytes:
     """features [N, F] -> MatMul -> Add -> Softmax -> probabilities [N, genres]."""
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     inits = [
@@ -99,15 +98,7 @@ def to_onnx(params: dict[str, Any]) -> bytes:
         inits,
     )
     graph.doc_string = "djmesh genre: features " + ",".join(FEATURE_NAMES) + "; genres " + ",".join(GENRES)
-    model = helper.make_model(
-        graph,
-        producer_name="djmesh.dsp.genre_model",
-        producer_version="1",
-        opset_imports=[helper.make_opsetid("", OPSET)],
-    )
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    return bytes(model.SerializeToString(deterministic=True))
+    return serialized_model(graph, "djmesh.dsp.genre_model")
 
 
 def load_table(path: Path = TABLE_PATH) -> list[dict[str, Any]]:

@@ -21,12 +21,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from djmesh.dsp.onnx_model import serialized_model
 from djmesh.judge.features import FEATURES, JudgeRules, set_features
 from djmesh.judge.model import AGGREGATES, MODEL_PATH
 from djmesh.protocol.battle import CRITERIA
 
 TABLE_PATH = MODEL_PATH.parent / "training.json"
-OPSET = 17
 KNOT_QUANTILES = (0.25, 0.5, 0.75)
 ITERATIONS = 400
 
@@ -219,7 +219,6 @@ def fit(table: dict[str, Any]) -> dict[str, Any]:
 def to_onnx(params: dict[str, Any]) -> bytes:
     """features [N,16] -> hinge units -> criteria [N,9] clipped to 0..10 -> aggregates [N,3]."""
     import numpy as np
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     knots: list[list[float]] = params["knots"]
@@ -270,15 +269,7 @@ def to_onnx(params: dict[str, Any]) -> bytes:
         inits,
     )
     graph.doc_string = "djmesh judge: features " + ",".join(FEATURES) + "; criteria " + ",".join(CRITERIA)
-    model = helper.make_model(
-        graph,
-        producer_name="djmesh.judge.build_model",
-        producer_version="1",
-        opset_imports=[helper.make_opsetid("", OPSET)],
-    )
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    return bytes(model.SerializeToString(deterministic=True))
+    return serialized_model(graph, "djmesh.judge.build_model")
 
 
 def build_from_table(table_path: Path = TABLE_PATH) -> bytes:

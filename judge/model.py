@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from djmesh.dsp.onnx_model import single_threaded_session
 from djmesh.judge.features import FEATURES
 from djmesh.protocol.battle import CRITERIA
 
@@ -42,16 +43,10 @@ class JudgeModel:
     """One onnxruntime session, single-threaded (results do not depend on threads, but cores are shared)."""
 
     def __init__(self, path: Path = MODEL_PATH) -> None:
-        import onnxruntime as ort  # type: ignore[import-untyped]
-
         data = model_bytes(path)
         self.sha256 = hashlib.sha256(data).hexdigest()
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
         try:
-            self._session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+            self._session = single_threaded_session(data)
         except Exception as exc:  # onnxruntime raises its own exception types
             raise ModelError(f"judge model cannot be loaded: {exc}".splitlines()[0]) from exc
         self._lock = threading.Lock()
