@@ -48,15 +48,14 @@ from djmesh.node.live import LiveService
 from djmesh.node.live.errors import LiveError
 from djmesh.node.p2p import P2PHost
 from djmesh.protocol import Post, cbor, sign
-from djmesh.protocol.battle import BATTLES_TOPIC, BattleAnnounce, BattleResult, Rules
+from djmesh.protocol.battle import BATTLES_TOPIC, BattleAnnounce, Rules
 from djmesh.protocol.committee import seed_commitment
-from djmesh.protocol.consensus import build_result
 from djmesh.protocol.envelope import SIGNING_CONTEXT
 from djmesh.protocol.peer_id import peer_id_from_public_key
 from djmesh.protocol.sync import SYNC_PROTOCOL_ID, SyncRequest
 from djmesh.protocol.topics import author_topic
 from tests.helpers.network import LOOPBACK, bootstrap_server, make_node, wait_until
-from tests.protocol.battle_helpers import MODEL, Battle, scores
+from tests.protocol.battle_helpers import MODEL, Battle, judged_result, with_winner
 
 SOURCE = "lavfi:sine=frequency=440"
 AUTHORS = [f"author{i}" for i in range(5)]
@@ -138,16 +137,6 @@ def _forged(victim: bytes, key: nacl.signing.SigningKey, at: int) -> bytes:
     return cbor.encode({**unsigned, "s": key.sign(SIGNING_CONTEXT + cbor.encode(unsigned)).signature})
 
 
-def _flipped_result() -> BattleResult:
-    battle = Battle(committee_size=4)
-    envelopes = battle.base()
-    for member in battle.members:
-        sealed = battle.seal(member, scores(800, 500))
-        envelopes += [battle.commit(member, sealed), battle.reveal(member, sealed)]
-    honest = build_result(envelopes)
-    return BattleResult(honest.battle, honest.messages, "b", honest.scores, honest.offences)
-
-
 async def _every(rate: float, seconds: float, send: Callable[[int], Awaitable[None]]) -> int:
     """Call ``send(i)`` ``rate`` times a second for ``seconds``; returns how many were sent."""
     start = time.perf_counter()
@@ -174,7 +163,7 @@ async def hostile_mix(
         await host.connect(honest["addrs"][0])
     nested_key = hostile_key("nested")
     nested_payload = hostile_payload(nested_key, now_ms())  # as many nested trees as 64 KiB holds
-    flipped = _flipped_result()
+    flipped = with_winner(judged_result(Battle(committee_size=4)), "b")
     victims = [bytes(key_of(name).verify_key) for name in AUTHORS]
     sync_request = SyncRequest((*(author_topic(v) for v in victims), BATTLES_TOPIC), since_ms=0).encode()
     flood_key, bundle_key = hostile_key("flood"), hostile_key("bundles")

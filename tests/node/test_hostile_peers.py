@@ -13,14 +13,13 @@ import pytest
 from djmesh.node.node import Node, NodeOptions
 from djmesh.node.p2p import P2PHost
 from djmesh.protocol import Chat, Post, cbor, sign
-from djmesh.protocol.battle import BATTLES_TOPIC, BattleResult
-from djmesh.protocol.consensus import build_result
+from djmesh.protocol.battle import BATTLES_TOPIC
 from djmesh.protocol.envelope import SIGNING_CONTEXT
 from djmesh.protocol.peer_id import peer_id_from_public_key
 from djmesh.protocol.ratelimit import RateLimit
 from djmesh.protocol.topics import author_topic
 from tests.helpers.network import LOOPBACK, bootstrap_server, make_home, make_node, wait_until
-from tests.protocol.battle_helpers import Battle, scores
+from tests.protocol.battle_helpers import Battle, judged_result, with_winner
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -175,12 +174,8 @@ async def test_an_honest_forwarder_of_a_chatty_author_keeps_its_score(tmp_path: 
 async def test_an_invalid_result_bundle_is_neither_stored_nor_forwarded(tmp_path: Path) -> None:
     mallory_key = nacl.signing.SigningKey(b"mallory".ljust(32, b"\0"))
     battle = Battle(committee_size=4)
-    envelopes = battle.base()
-    for member in battle.members:
-        sealed = battle.seal(member, scores(800, 500))
-        envelopes += [battle.commit(member, sealed), battle.reveal(member, sealed)]
-    honest = build_result(envelopes)
-    flipped = BattleResult(honest.battle, honest.messages, "b", honest.scores, honest.offences)
+    honest = judged_result(battle)
+    flipped = with_winner(honest, "b")
     async with bootstrap_server() as boot, contextlib.AsyncExitStack() as stack:
         bob, carol = [
             await stack.enter_async_context(make_node(tmp_path, name, boot)) for name in ("bob", "carol")

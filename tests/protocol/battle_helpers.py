@@ -12,13 +12,14 @@ from djmesh.protocol.battle import (
     BattleAccept,
     BattleAnnounce,
     BattleJoin,
+    BattleResult,
     BattleRoster,
     BattleSeed,
     Rules,
     Tracklist,
 )
 from djmesh.protocol.committee import draw_committee, seed_commitment
-from djmesh.protocol.consensus import SealedVerdict, seal_verdict
+from djmesh.protocol.consensus import SealedVerdict, build_result, seal_verdict
 from djmesh.protocol.envelope import SignedEnvelope, sign
 
 T0 = 1_700_000_000_000
@@ -140,3 +141,17 @@ class Battle:
             sealed = self.seal(m, s)
             out += [self.commit(m, sealed), self.reveal(m, sealed)]
         return out
+
+
+def judged_result(battle: Battle, verdict: dict[str, dict[str, int]] | None = None) -> BattleResult:
+    """The honest result: every member commits and reveals ``verdict`` (A 8.0, B 5.0 by default)."""
+    envelopes = battle.base()
+    for member in battle.members:
+        sealed = battle.seal(member, verdict or scores(800, 500))
+        envelopes += [battle.commit(member, sealed), battle.reveal(member, sealed)]
+    return build_result(envelopes)
+
+
+def with_winner(result: BattleResult, winner: str) -> BattleResult:
+    """``result`` claiming another winner: what a forger publishes (it no longer verifies)."""
+    return BattleResult(result.battle, result.messages, winner, result.scores, result.offences)

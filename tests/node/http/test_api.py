@@ -16,15 +16,14 @@ from djmesh.node.http import HttpError, HttpServer, parse_http_address
 from djmesh.node.http.address import HttpAddressError
 from djmesh.node.http.stage import live_scores
 from djmesh.node.live.service import LiveService
-from djmesh.protocol.battle import BATTLES_TOPIC, BattleResult, Rules
-from djmesh.protocol.consensus import build_result
+from djmesh.protocol.battle import BATTLES_TOPIC, Rules
 from djmesh.protocol.envelope import sign
 from djmesh.protocol.messages import Profile
 from djmesh.protocol.peer_id import peer_id_from_public_key
 from tests.helpers.network import bootstrap_server, make_node, wait_until
 from tests.helpers.sets import write_wav
 from tests.node.live.mesh import live_nodes
-from tests.protocol.battle_helpers import Battle, key, scores
+from tests.protocol.battle_helpers import Battle, judged_result, key, with_winner
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -161,13 +160,9 @@ async def test_battles_streams_and_bad_input(tmp_path: Path) -> None:
 
 async def test_results_are_verified_bundles_one_per_battle(tmp_path: Path) -> None:
     battle = Battle(committee_size=4)
-    envelopes = battle.base()
-    for member in battle.members:
-        sealed = battle.seal(member, scores(800, 500))
-        envelopes += [battle.commit(member, sealed), battle.reveal(member, sealed)]
-    honest = build_result(envelopes)
+    honest = judged_result(battle)
     published = battle.spec.reveal_by + 60_000
-    flipped = BattleResult(honest.battle, honest.messages, "b", honest.scores, honest.offences)
+    flipped = with_winner(honest, "b")
     async with bootstrap_server() as boot, make_node(tmp_path, "viewer", boot) as node:
         node.store.add(sign(Profile(name="DJ Ada"), battle.dj_a, created_at_ms=published))
         node.store.add(sign(honest, key(900), created_at_ms=published))
