@@ -109,10 +109,10 @@ class BattleCommands:
         title: str = "",
     ) -> bytes:
         """Challenge ``peer`` (ID or unambiguous name); with ``prize_wei``, staked in the escrow first."""
+        check_set_fits(loaded, rules)  # the user's own mistake first: it needs no peer to be known
         opponent = resolve_peer(self.services, peer)
         if opponent == self.services.node.peer_id:
             raise NodeError("you cannot challenge yourself")
-        check_set_fits(loaded, rules)
         timing: dict[str, Any] = {
             "rules": rules,
             "start_in_s": start_in_s,
