@@ -61,11 +61,6 @@ def test_bad_http_addresses_are_wrong_arguments(
     assert result.stderr.strip() == "djmesh: error: --http '127.0.0.1:99999': the port must be 0..65535"
 
 
-@pytest.mark.xfail(
-    reason="known bug, not fixed: `djmesh demo` interrupted (SIGINT) soon after its announcement sometimes keeps "
-    "running (reproduced on e127a13 too; an in-process run of the same demo stops cleanly); see the closing note",
-    strict=False,
-)
 def test_demo_serves_the_overlay_of_its_battle(djmesh: CliRunner, tmp_path: Path) -> None:
     """`demo --http` without --live keeps serving after the battle (it implies --live) and says so."""
     proc = subprocess.Popen(
