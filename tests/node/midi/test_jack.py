@@ -18,6 +18,7 @@ from djmesh.node.midi.monitor import MidiMonitor
 from djmesh.node.midi.ports import list_ports, open_output, open_virtual_input
 from djmesh.node.midi.sender import ClockSender
 from tests.helpers.cli import CliRunner
+from tests.helpers.network import PATIENCE
 
 pytestmark = pytest.mark.timeout(120)
 IN_PORT = "djmesh:djmesh"  # the virtual input, as other JACK clients see it
@@ -40,21 +41,33 @@ def test_clock_into_the_djmesh_port_gives_tempo_and_transport(jack: dict[str, st
     monitor = MidiMonitor()
     port = open_virtual_input(monitor.on_message)
     out = open_output(IN_PORT)
+    sender = sender_to(out, 125.0)
     try:
-        sender = sender_to(out, 125.0)
         sender.start()
-        time.sleep(2.0)
+        # A loaded machine delivers clocks late and in bursts: wait for the reading, do not guess when it is there.
+        deadline = time.monotonic() + 10 * PATIENCE
         state = monitor.state()
-        assert state.running and state.alive
-        assert state.bpm == pytest.approx(125.0, abs=0.5)
-        assert state.beat is not None and 3.0 < state.beat < 5.0  # ~2 s at 125 bpm is ~4 beats
+        while not (
+            state.running
+            and state.alive
+            and state.beat is not None
+            and state.beat >= 4.0
+            and state.bpm is not None
+            and abs(state.bpm - 125.0) <= 1.0  # a least-squares fit over late, bursty arrivals settles
+        ):
+            assert time.monotonic() < deadline, f"no steady 125 bpm clock on the port: {state}"
+            time.sleep(0.05)
+            state = monitor.state()
         stats = sender.stop()  # ends with Stop
-        assert stats.ticks >= 95
-        time.sleep(0.2)
+        assert stats.ticks >= 96
         stopped = monitor.state()
-        assert not stopped.running
+        while stopped.running:  # the Stop after the last clock
+            assert time.monotonic() < deadline + 5 * PATIENCE, f"no Stop on the port: {stopped}"
+            time.sleep(0.05)
+            stopped = monitor.state()
         beat_at_stop = stopped.beat
         assert beat_at_stop is not None
+        assert beat_at_stop == pytest.approx(stats.ticks / 24, abs=2 / 24)  # every clock sent is counted
         out.send(mido.Message.from_bytes([CONTINUE]))
         for _ in range(24):
             out.send(mido.Message.from_bytes([CLOCK]))
@@ -66,6 +79,7 @@ def test_clock_into_the_djmesh_port_gives_tempo_and_transport(jack: dict[str, st
         assert resumed.beat == pytest.approx(beat_at_stop + 1.0, abs=3 / 24)
         assert monitor.summary()["transport"] == {"start": 1, "stop": 1, "continue": 1}
     finally:
+        sender.stop()  # before the port closes: sending on a closed JACK port crashes the process
         out.close()
         port.close()
 
