@@ -594,6 +594,7 @@ class BattleEscrowService:
                 action.reason,
             )
         elif isinstance(action, Vanished):
+            self.sender.resync()  # the dropped transaction's nonce is free again
             log.warning(
                 "battle %s: our %s transaction is no longer on the chain (reorganised away?): asking again",
                 _short(state.battle_id),

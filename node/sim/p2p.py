@@ -412,10 +412,13 @@ class SimP2PHost:
             raise P2PError(f"{protocol_id} to {peer_id}: peer busy")
         async with server._slots:
             try:
-                serve = asyncio.get_running_loop().create_task(
-                    handler(bytes(data), me), context=server.context.copy()
-                )
-                answer: bytes = await asyncio.wait_for(serve, HANDLER_TIMEOUT_S)
+
+                async def serve() -> bytes:
+                    return await handler(bytes(data), me)
+
+                # in the server's context: its own clock (node/clock.py)
+                task = asyncio.get_running_loop().create_task(serve(), context=server.context.copy())
+                answer: bytes = await asyncio.wait_for(task, HANDLER_TIMEOUT_S)
             except Exception as exc:
                 raise P2PError(f"{protocol_id} to {peer_id}: the peer failed to answer ({exc})") from None
         if not await self.net.travel(peer_id, me):
