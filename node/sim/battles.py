@@ -240,9 +240,12 @@ async def partition_at_reveal(sim: SimBattle, spec: BattleAnnounce) -> int:
 async def member_restarts_after_commit(sim: SimBattle, spec: BattleAnnounce) -> int:
     """A member crashes as soon as its commit is out and comes back 3 s later (its sealed verdict on disk)."""
     await at(spec.sets_end)
-    victim = sim.member_names()[0]
+    members = sim.member_names()
+    if not members:
+        return 0  # no committee was drawn: nobody to crash
+    victim = members[0]
     key = sim.peers[victim].node.public_key
-    while True:
+    while now_ms() < spec.commit_by:  # a member that cannot judge never commits: it crashes at the deadline
         machine = sim.peers[victim].battles.battles[sim.battle_id].machine
         if any(c.author == key for c in machine.commits):
             break
@@ -314,47 +317,55 @@ async def run_battle_scenario(
     try:
         await sim.start()
         await sim.settle()
-        spec = await sim.battle(*sets, rules)
-        faulty = await fault(sim, spec)
-        await sim.results(max(1.0, (spec.reveal_by - now_ms()) / 1000 + 90))
-        await asyncio.sleep(30)  # late bundles (a restarted member's) still travel; then read what each holds
-        # what each node counts (ratings, records, `battle show`): its best verified bundle
-        held = {n: p.battles.best_result(sim.battle_id) for n, p in sim.peers.items()}
-        hashes = {r.result_hash for r in held.values() if r is not None}
-        decided = [r for r in held.values() if r is not None]
-        names = {p.node.public_key: n for n, p in sim.peers.items()}
-        agreed_at = max((r.published_at_ms for r in decided), default=None)
-        return {
-            "name": name,
-            "battles": 1,
-            "agreed": int(len(hashes) <= 1),  # no two nodes hold different results
-            "within_f": faulty <= F,
-            "faulty": faulty,
-            "money_lost_wei": None,  # no ledger in these runs
-            "audio_gap_s": None,
-            "members": sim.member_names(),
-            "clock_offsets_s": sim.clock_offsets_s,
-            "result": "none" if not decided else ("forfeit" if decided[0].forfeit else decided[0].winner),
-            "nodes_with_result": len(decided),
-            "nodes_running": len(held),
-            "result_after_sets_s": round((agreed_at - spec.sets_end) / 1000, 2) if agreed_at else None,
-            "offences": sorted({o.kind for r in decided for o in r.offences}),
-            "distinct_results": [
-                {
-                    "hash": h.hex()[:12],
-                    "nodes": sorted(n for n, r in held.items() if r is not None and r.result_hash == h),
-                    "offences": sorted(
-                        {
-                            (names.get(o.peer, o.peer.hex()[:8]), o.kind)
-                            for r in decided
-                            if r.result_hash == h
-                            for o in r.offences
-                        }
-                    ),
-                    "revealed": sorted({r.revealed for r in decided if r.result_hash == h}),
-                }
-                for h in sorted(hashes)
-            ],
-        }
+        return await play_battle(sim, name, fault, sets, rules)
     finally:
         await sim.close()
+
+
+async def play_battle(
+    sim: SimBattle, name: str, fault: Fault, sets: tuple[DjSet, DjSet], rules: Rules
+) -> dict[str, Any]:
+    """One battle on running nodes under ``fault``; what each node then holds (bench/soak.py plays many
+    on the same nodes)."""
+    spec = await sim.battle(*sets, rules)
+    faulty = await fault(sim, spec)
+    await sim.results(max(1.0, (spec.reveal_by - now_ms()) / 1000 + 90))
+    await asyncio.sleep(30)  # late bundles (a restarted member's) still travel; then read what each holds
+    # what each node counts (ratings, records, `battle show`): its best verified bundle
+    held = {n: p.battles.best_result(sim.battle_id) for n, p in sim.peers.items()}
+    hashes = {r.result_hash for r in held.values() if r is not None}
+    decided = [r for r in held.values() if r is not None]
+    names = {p.node.public_key: n for n, p in sim.peers.items()}
+    agreed_at = max((r.published_at_ms for r in decided), default=None)
+    return {
+        "name": name,
+        "battles": 1,
+        "agreed": int(len(hashes) <= 1),  # no two nodes hold different results
+        "within_f": faulty <= F,
+        "faulty": faulty,
+        "money_lost_wei": None,  # no ledger in these runs
+        "audio_gap_s": None,
+        "members": sim.member_names(),
+        "clock_offsets_s": sim.clock_offsets_s,
+        "result": "none" if not decided else ("forfeit" if decided[0].forfeit else decided[0].winner),
+        "nodes_with_result": len(decided),
+        "nodes_running": len(held),
+        "result_after_sets_s": round((agreed_at - spec.sets_end) / 1000, 2) if agreed_at else None,
+        "offences": sorted({o.kind for r in decided for o in r.offences}),
+        "distinct_results": [
+            {
+                "hash": h.hex()[:12],
+                "nodes": sorted(n for n, r in held.items() if r is not None and r.result_hash == h),
+                "offences": sorted(
+                    {
+                        (names.get(o.peer, o.peer.hex()[:8]), o.kind)
+                        for r in decided
+                        if r.result_hash == h
+                        for o in r.offences
+                    }
+                ),
+                "revealed": sorted({r.revealed for r in decided if r.result_hash == h}),
+            }
+            for h in sorted(hashes)
+        ],
+    }
