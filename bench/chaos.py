@@ -15,6 +15,8 @@ nodes count different results; ``within_f``: the fault touched at most f members
 than 5 s counts as faulty). RPC failures and reorgs near a payout are tests/node/battle/test_escrow.py
 (no ledger in these runs: ``money_lost_wei`` is None).
 
+The long run, battles back to back on the same nodes with random faults: bench/soak.py.
+
 Output: {"scenarios": [{"name", "battles", "agreed", "within_f", "money_lost_wei", "audio_gap_s", ...}]}
   audio_gap_s       the longest silence (between two audible frames) any surviving listener heard
                     in the scenario's window; audio_gap_p95_s the 95th percentile over listeners
