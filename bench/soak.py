@@ -23,6 +23,7 @@ import asyncio
 import gc
 import json
 import logging
+import os
 import random
 import sys
 import tempfile
@@ -32,8 +33,6 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-import psutil
 
 from djmesh.node.battle.service import MAX_FINISHED_BATTLES, MAX_OPEN_BATTLES, DjSet
 from djmesh.node.clock import run_virtual
@@ -108,8 +107,15 @@ def table_sizes(sim: SimBattle) -> dict[str, int]:
 
 
 def rss_mb() -> float:
+    """Resident memory now (Linux /proc), else the peak so far."""
     gc.collect()
-    return float(psutil.Process().memory_info().rss) / 2**20
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def slope(values: list[float]) -> float:
