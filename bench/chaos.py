@@ -9,9 +9,13 @@ The battle scenarios (node/sim/battles.py): whole battles between real nodes (tw
 committee of 4, the real judge) on the in-memory gossip network and live mesh, one fault each, placed
 against the battle's deadlines: a viewer cut off around join_by, a member cut off as members commit and
 around the commit deadline, a member crashing right after its commit and restarting, DJ B crashing
-mid-set, a member's disk filling up. ``agreed``: no two nodes count different results; ``within_f``: the
-fault touched at most f members. Not here yet: clock skew, RPC failures and reorgs near a payout (no
-ledger in these runs: ``money_lost_wei`` is None).
+mid-set, a member's disk filling up, and a third of the nodes with wall clocks off (by up to 2 s; by 30 s
+to 3 min: each simulated node reads its own clock, node/clock.py ``SkewedClock``). ``agreed``: no two
+nodes count different results; ``within_f``: the fault touched at most f members (a member off by more
+than 5 s counts as faulty). RPC failures and reorgs near a payout are tests/node/battle/test_escrow.py
+(no ledger in these runs: ``money_lost_wei`` is None).
+
+The long run, battles back to back on the same nodes with random faults: bench/soak.py.
 
 Output: {"scenarios": [{"name", "battles", "agreed", "within_f", "money_lost_wei", "audio_gap_s", ...}]}
   audio_gap_s       the longest silence (between two audible frames) any surviving listener heard

@@ -14,6 +14,7 @@ coroutine until ``advance_to_next()`` reaches its deadline.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import heapq
 import itertools
 import selectors
@@ -188,11 +189,49 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         return self.clock.now()
 
 
+class SkewedClock:
+    """Another clock as a machine whose wall clock is off sees it: set ``offset_s`` wrong, running
+    ``drift_ppm`` fast (negative: slow). Monotonic time and sleeping are the base clock's: a skewed
+    machine still waits the right length of time, it just stamps and reads dates wrongly."""
+
+    def __init__(self, base: Clock, offset_s: float = 0.0, drift_ppm: float = 0.0) -> None:
+        self.base = base
+        self.offset_s = offset_s
+        self.drift_ppm = drift_ppm
+        self._origin = base.now()
+
+    def now(self) -> float:
+        return self.base.now()
+
+    def wall_us(self) -> int:
+        drift_s = (self.base.now() - self._origin) * self.drift_ppm / 1_000_000
+        return self.base.wall_us() + round((self.offset_s + drift_s) * 1_000_000)
+
+    async def sleep(self, seconds: float) -> None:
+        await self.base.sleep(seconds)
+
+    async def sleep_until(self, deadline: float) -> None:
+        await self.base.sleep_until(deadline)
+
+
 REAL_CLOCK = RealClock()
+
+# A clock of one simulated node among many sharing a loop (node/sim/): set in the context its tasks
+# and its network callbacks run in, it overrides the loop's clock for that node alone.
+_NODE_CLOCK: contextvars.ContextVar[Clock | None] = contextvars.ContextVar("djmesh_node_clock", default=None)
+
+
+def set_node_clock(clock: Clock | None) -> None:
+    """Give the current context (and every task and callback created from it from now on) its own clock."""
+    _NODE_CLOCK.set(clock)
 
 
 def current() -> Clock:
-    """The running loop's clock: virtual on a ``VirtualTimeLoop``, else the machine's."""
+    """This node's clock: its own if it was given one (``set_node_clock``), else the running loop's
+    (virtual on a ``VirtualTimeLoop``), else the machine's."""
+    own = _NODE_CLOCK.get()
+    if own is not None:
+        return own
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:

@@ -18,10 +18,16 @@ attestations with the signer the node recovered from them (``AttestationHeld``),
 - The collector pays at 2f+1 distinct members on one (result, winner, forfeits).
 - From the deadline (chain time) with no payout a staker refunds; a bonded node releases its bond then,
   or as soon as the committee is fixed without it.
+- A transaction that failed (refused, timed out, its answer lost) is asked for again after ``RETRY_MS``;
+  the contract refuses a second payout or refund, so asking twice never pays twice. One that went
+  through is checked against the entry: when ``VANISHED_AFTER_READS`` reads in a row miss its effect (a
+  reorganisation dropped it), it is asked for again (``Vanished``). The entry is read until it has shown
+  nothing owed for ``FINALITY_MS``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from djmesh.protocol.consensus import Result, best_result, faults_tolerated, forfeiting_members
@@ -35,6 +41,12 @@ MAX_DROPPED = 1024
 MAX_STATEMENTS_PER_SIGNER = 2  # the second different one is already the proof
 #: a transaction that failed is asked for again no sooner than this
 RETRY_MS = 10_000
+#: reads of the entry after a transaction went through that must all still miss its effect before it
+#: counts as dropped by a reorganisation (the first may have begun before the transaction was mined)
+VANISHED_AFTER_READS = 2
+#: how long the entry must keep showing nothing owed before the node stops reading it (a reorganisation
+#: deeper than this, in wall time, is not watched for)
+FINALITY_MS = 15 * 60_000
 
 
 # ---- events -----------------------------------------------------------------------------------------
@@ -145,6 +157,13 @@ class Dropped:
 
 
 @dataclass(frozen=True)
+class Vanished:
+    """A transaction that went through is no longer on the chain (reorganised away): asked for again."""
+
+    action: str
+
+
+@dataclass(frozen=True)
 class PostBond:
     amount: int
 
@@ -161,7 +180,14 @@ class ReleaseBond:
     committee: tuple[str, ...]
 
 
-EscrowAction = Attest | Pay | Report | Dropped | PostBond | Refund | ReleaseBond
+EscrowAction = Attest | Pay | Report | Dropped | PostBond | Refund | ReleaseBond | Vanished
+
+#: what the entry shows once each of our transactions is on the chain
+_EFFECT_SHOWN: dict[str, Callable[[EntryRead], bool]] = {
+    "pay": lambda e: e.settled,
+    "refund": lambda e: e.stake == 0,
+    "release": lambda e: e.bond == 0,
+}
 
 
 def quorum(committee_size: int) -> int:
@@ -207,6 +233,8 @@ class EscrowMachine:
     in_flight: set[str] = field(default_factory=set)  # transactions asked for and not reported back
     done: set[str] = field(default_factory=set)  # transactions that went through
     failed_at: dict[str, int] = field(default_factory=dict)  # transactions that failed, when
+    unconfirmed: dict[str, int] = field(default_factory=dict)  # went through: reads since that missed it
+    owed_nothing_since_ms: int | None = None  # since when every read showed nothing left to do
 
     _now_ms: int = 0
 
@@ -214,8 +242,14 @@ class EscrowMachine:
 
     def handle(self, event: EscrowEvent, now_ms: int) -> list[EscrowAction]:
         actions: list[EscrowAction] = []
+        self._now_ms = now_ms
         if isinstance(event, EntryRead):
             self.entry = event
+            self._check_effects(event, actions)
+            if not self._owes(event):
+                self.owed_nothing_since_ms = self.owed_nothing_since_ms or now_ms
+            else:
+                self.owed_nothing_since_ms = None
         elif isinstance(event, Drawn):
             if self.committee is None:
                 self.committee = event.committee
@@ -232,6 +266,8 @@ class EscrowMachine:
             self.in_flight.discard(event.action)
             if event.ok:
                 self.done.add(event.action)
+                if event.action in _EFFECT_SHOWN:
+                    self.unconfirmed[event.action] = 0
             else:
                 self.failed_at[event.action] = now_ms
         if self.committee is not None:
@@ -267,13 +303,29 @@ class EscrowMachine:
 
     @property
     def finished(self) -> bool:
-        """Nothing left for this node to do here (no more chain reads needed)."""
-        entry = self.entry
-        if entry is None or (entry.chain_now_s < entry.deadline_s and not entry.settled):
-            return False
-        return (entry.stake == 0 or entry.settled or "refund" in self.done) and (
-            entry.bond == 0 or "release" in self.done
-        )
+        """Nothing left for this node to do here (no more chain reads needed): the entry has shown
+        nothing owed for ``FINALITY_MS``."""
+        since = self.owed_nothing_since_ms
+        return since is not None and self._now_ms >= since + FINALITY_MS
+
+    @staticmethod
+    def _owes(entry: EntryRead) -> bool:
+        """Whether the entry still holds something of ours, or a payout may still come."""
+        if entry.chain_now_s < entry.deadline_s and not entry.settled:
+            return True
+        return not (entry.stake == 0 or entry.settled) or entry.bond != 0
+
+    def _check_effects(self, entry: EntryRead, actions: list[EscrowAction]) -> None:
+        """Transactions that went through but whose effect the chain no longer shows are asked again."""
+        for action in list(self.unconfirmed):
+            if _EFFECT_SHOWN[action](entry):
+                self.unconfirmed[action] = 0  # on the chain now; still watched (a later reorg may drop it)
+                continue
+            self.unconfirmed[action] += 1
+            if self.unconfirmed[action] >= VANISHED_AFTER_READS:
+                del self.unconfirmed[action]
+                self.done.discard(action)
+                actions.append(Vanished(action))
 
     # ---- results and our attestation ----------------------------------------------------------------
 
@@ -456,6 +508,7 @@ __all__ = [
     "ResultHeld",
     "Sent",
     "Tick",
+    "Vanished",
     "canonical",
     "quorum",
 ]

@@ -68,6 +68,11 @@ class TxSender:
             self._next_nonce = pending
         return self._next_nonce
 
+    def resync(self) -> None:
+        """Ask the node for the next nonce on the next send (after a reorganisation dropped ours)."""
+        with self._lock:
+            self._next_nonce = None
+
     def _fees(self) -> TxParams:
         w3 = self.chain.w3
         base = int(w3.eth.get_block("latest").get("baseFeePerGas", 0) or 0)

@@ -82,6 +82,7 @@ from djmesh.protocol.escrow import (
     ResultHeld,
     Sent,
     Tick,
+    Vanished,
 )
 from djmesh.protocol.messages import WalletBinding
 from djmesh.protocol.topics import author_topic
@@ -592,6 +593,13 @@ class BattleEscrowService:
                 peer_id_from_public_key(held.author),
                 action.reason,
             )
+        elif isinstance(action, Vanished):
+            self.sender.resync()  # the dropped transaction's nonce is free again
+            log.warning(
+                "battle %s: our %s transaction is no longer on the chain (reorganised away?): asking again",
+                _short(state.battle_id),
+                action.action,
+            )
         elif isinstance(action, Attest):
             self._spawn(self._publish_attestation(state, action))
         else:
@@ -664,9 +672,12 @@ class BattleEscrowService:
             ok = True
         except (LedgerError, NodeError) as exc:
             if isinstance(action, Pay) and "already paid out" in str(exc):
-                state.payout_tx = await self._payout_tx(battle_id) or ""
+                with contextlib.suppress(Exception):  # the next entry read says settled either way
+                    state.payout_tx = await self._payout_tx(battle_id) or ""
             else:
                 log.warning("battle %s: %s refused: %s", _short(battle_id), name, exc)
+        except Exception as exc:  # the RPC timed out or failed: the outcome is unknown, the entry will say
+            log.warning("battle %s: %s failed (%r): asked again later", _short(battle_id), name, exc)
         state.next_read = 0.0  # read the entry again on the next tick
         self._feed(state, Sent(name, ok))
 

@@ -39,9 +39,11 @@ from djmesh.node.node import Node
 from djmesh.node.tasks import BackgroundTasks
 from djmesh.protocol import peer_id_from_public_key, public_key_from_peer_id, sign
 from djmesh.protocol.battle import (
+    ARRIVAL_GRACE_MS,
     BATTLES_TOPIC,
     MAX_JOINS,
     MAX_ROSTER,
+    ROSTER_GRACE_MS,
     SIDES,
     AttestAbsent,
     BattleAbsent,
@@ -85,7 +87,9 @@ from djmesh.protocol.ratelimit import KeyedTokenBuckets, RateLimit
 
 log = logging.getLogger(__name__)
 
-TICK_S = 0.25
+#: the tick loop sleeps until the next instant a battle's schedule changes something (``_wake_times``),
+#: or a new battle or a finished judging wakes it; at most this long, as a safety net
+MAX_IDLE_S = 1.0
 SAY_AGAIN_WAIT_S = (
     10.0  # how long a restarted member waits for the battle's mesh before saying its commit again
 )
@@ -189,6 +193,7 @@ class BattleService:
         self._pending_sets: dict[bytes, DjSet] = {}
         self._auto_joins = KeyedTokenBuckets(AUTO_JOIN_BUDGET, tracked=1)
         self._tasks = BackgroundTasks("battles")
+        self._wake = asyncio.Event()  # something changed that a tick should see before the next deadline
         self.listeners: list[Callable[[bytes, object], None]] = []
         #: further narrowing of a DJ's roster by other services (battle ID, members) -> members kept,
         #: e.g. the escrow keeps only viewers who posted the seat bond
@@ -399,6 +404,7 @@ class BattleService:
             state = BattleState(BattleMachine(envelope, verify_bundle=self.node.results.check))
             state.my_set = self._pending_sets.pop(envelope.content_id, None)
             self.battles[envelope.content_id] = state
+            self._wake.set()
             self._replay(envelope.content_id)
             if not mine and self.auto_join and _now_ms() < message.join_by:
                 if self._auto_joins.allow("auto_join", _now_ms()):
@@ -453,7 +459,22 @@ class BattleService:
                     await self._handle(state, None)
                     if state.machine.phase is Phase.REVEAL and state.sealed and not state.revealed:
                         await self._reveal(state)  # a restart dropped the RevealNow
-            await asyncio.sleep(TICK_S)
+            await self._sleep_until_next()
+
+    async def _sleep_until_next(self) -> None:
+        """Until the next instant a battle's schedule changes something, a wake-up, or ``MAX_IDLE_S``."""
+        now = _now_ms()
+        upcoming = [
+            t
+            for state in self.battles.values()
+            if not state.done.is_set()
+            for t in _wake_times(state.machine.spec)
+            if t > now
+        ]
+        delay_s = min(MAX_IDLE_S, (min(upcoming) - now + 1) / 1000 if upcoming else MAX_IDLE_S)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), delay_s)
+        self._wake.clear()
 
     async def _handle(self, state: BattleState, envelope: SignedEnvelope | None) -> None:
         event = Received(envelope) if envelope is not None else Tick()
@@ -508,6 +529,7 @@ class BattleService:
         elif isinstance(action, JudgeNow) and self.node.public_key in action.committee:
             state.mark("judge_start")
             state.judging = self._spawn(self._judge_and_commit(state))
+            state.judging.add_done_callback(lambda _: self._wake.set())
         elif isinstance(action, RevealNow):
             state.mark("reveals_open")
             await self._reveal(state)
@@ -742,3 +764,19 @@ class BattleService:
             if isinstance(scores, dict):
                 out.append((peer_id_from_public_key(envelope.author), scores))
         return out
+
+
+def _wake_times(spec: BattleAnnounce) -> list[int]:
+    """The instants (ms) at which a tick may move a battle's machine on without any message arriving:
+    its deadlines, each just past where the machine compares with ``>``."""
+    times = [
+        spec.accept_by + ARRIVAL_GRACE_MS + 1,
+        spec.join_by,
+        spec.roster_by + ROSTER_GRACE_MS + 1,
+        spec.commit_by,
+        spec.commit_by + 1,
+        spec.reveal_by + 1,
+    ]
+    for side in SIDES:
+        times += spec.set_window(side)
+    return times

@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from djmesh.node.battle.service import BattleService, DjSet
-from djmesh.node.clock import now_ms
+from djmesh.node.clock import SkewedClock, current, now_ms, set_node_clock
 from djmesh.node.home import NodeHome
 from djmesh.node.identity import create_identity
 from djmesh.node.live.service import LiveService
@@ -30,6 +31,7 @@ from djmesh.protocol.battle import BATTLES_TOPIC, BattleAnnounce, Rules
 from djmesh.protocol.consensus import Result
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DJS = ("dj-a", "dj-b")
 VIEWERS = tuple(f"viewer-{i}" for i in range(1, 7))
@@ -43,13 +45,30 @@ class _Peer:
     node: Node
     battles: BattleService
     stack: contextlib.AsyncExitStack
+    context: contextvars.Context = field(default_factory=contextvars.copy_context)  # its clock
+
+    async def act(self, action: Awaitable[T]) -> T:
+        """Run what the operator of this node does (``announce``, ``accept``) on the node's own clock."""
+
+        async def run() -> T:
+            return await action
+
+        return await asyncio.get_running_loop().create_task(run(), context=self.context.copy())
 
 
 class SimBattle:
     """A hub, two DJs and the viewers, each a real node on one simulated network."""
 
-    def __init__(self, root: Path, seed: int, profile: LinkProfile | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        seed: int,
+        profile: LinkProfile | None = None,
+        *,
+        clock_offsets_s: Mapping[str, float] | None = None,
+    ) -> None:
         self.root = root
+        self.clock_offsets_s = dict(clock_offsets_s or {})  # nodes whose wall clocks are off, by name
         self.sim = SimNetwork(seed, profile or LinkProfile(latency_s=(0.02, 0.08), jitter_s=0.002))
         self.net = SimP2PNetwork(self.sim, seed=seed)
         self.peers: dict[str, _Peer] = {}
@@ -71,6 +90,15 @@ class SimBattle:
             await self.boot(name)
 
     async def boot(self, name: str) -> _Peer:
+        """Start ``name``; a node with a clock offset runs (tasks and what arrives for it) on its own clock."""
+        offset = self.clock_offsets_s.get(name)
+        if offset is None:
+            return await self._boot(name)
+        context = contextvars.copy_context()
+        context.run(set_node_clock, SkewedClock(current(), offset))
+        return await asyncio.get_running_loop().create_task(self._boot(name), context=context)
+
+    async def _boot(self, name: str) -> _Peer:
         assert self._hub is not None
         stack = contextlib.AsyncExitStack()
         options = NodeOptions(
@@ -117,18 +145,20 @@ class SimBattle:
 
     async def battle(self, set_a: DjSet, set_b: DjSet, rules: Rules) -> BattleAnnounce:
         a, b = self.peers["dj-a"].battles, self.peers["dj-b"].battles
-        battle_id = await a.announce(
-            b.node.peer_id,
-            set_a,
-            rules=rules,
-            start_in_s=20,
-            accept_s=12,
-            commit_seconds=60,
-            reveal_seconds=30,
+        battle_id = await self.peers["dj-a"].act(
+            a.announce(
+                b.node.peer_id,
+                set_a,
+                rules=rules,
+                start_in_s=20,
+                accept_s=12,
+                commit_seconds=60,
+                reveal_seconds=30,
+            )
         )
         while battle_id not in b.battles:
             await asyncio.sleep(0.05)
-        await b.accept(battle_id, set_b)
+        await self.peers["dj-b"].act(b.accept(battle_id, set_b))
         self.battle_id = battle_id
         return a.battles[battle_id].machine.spec
 
@@ -210,9 +240,12 @@ async def partition_at_reveal(sim: SimBattle, spec: BattleAnnounce) -> int:
 async def member_restarts_after_commit(sim: SimBattle, spec: BattleAnnounce) -> int:
     """A member crashes as soon as its commit is out and comes back 3 s later (its sealed verdict on disk)."""
     await at(spec.sets_end)
-    victim = sim.member_names()[0]
+    members = sim.member_names()
+    if not members:
+        return 0  # no committee was drawn: nobody to crash
+    victim = members[0]
     key = sim.peers[victim].node.public_key
-    while True:
+    while now_ms() < spec.commit_by:  # a member that cannot judge never commits: it crashes at the deadline
         machine = sim.peers[victim].battles.battles[sim.battle_id].machine
         if any(c.author == key for c in machine.commits):
             break
@@ -239,6 +272,25 @@ async def member_disk_full(sim: SimBattle, spec: BattleAnnounce) -> int:
     return 1
 
 
+@dataclass(frozen=True)
+class SkewedClocks:
+    """Nodes whose wall clocks are off from the moment they boot (``SimBattle(clock_offsets_s=...)``).
+
+    A node's clock sets the time it stamps on what it signs and the time it reads the battle's deadlines
+    by. Counted as faulty: the members off by more than ``tolerated_s`` (what the battle's arrival grace
+    absorbs); a node off by more than the envelope's skew limit (2 minutes) is refused by everyone else
+    and never becomes a member.
+    """
+
+    offsets_s: Mapping[str, float]
+    tolerated_s: float = 5.0
+
+    async def __call__(self, sim: SimBattle, spec: BattleAnnounce) -> int:
+        await at(spec.start_at)  # the committee is fixed by then
+        members = sim.member_names()
+        return sum(1 for n in members if abs(self.offsets_s.get(n, 0.0)) > self.tolerated_s)
+
+
 BATTLE_SCENARIOS: list[tuple[str, Fault]] = [
     ("battle: no fault", no_fault),
     ("battle: a viewer cut off around join_by", partition_at_join_by),
@@ -247,55 +299,73 @@ BATTLE_SCENARIOS: list[tuple[str, Fault]] = [
     ("battle: a member crashes after committing, restarts", member_restarts_after_commit),
     ("battle: DJ B crashes mid-set", dj_crashes_mid_set),
     ("battle: a member's disk is full", member_disk_full),
+    (
+        "battle: a third of the clocks off by up to 2 s",
+        SkewedClocks({"dj-b": 2.0, "viewer-1": -2.0, "viewer-2": 1.5}),
+    ),
+    (
+        "battle: a third of the clocks off by 30 s to 3 min",
+        SkewedClocks({"viewer-1": 30.0, "viewer-2": -30.0, "viewer-3": 180.0}),
+    ),
 ]
 
 
 async def run_battle_scenario(
     name: str, fault: Fault, seed: int, root: Path, sets: tuple[DjSet, DjSet], rules: Rules
 ) -> dict[str, Any]:
-    sim = SimBattle(root, seed)
+    sim = SimBattle(root, seed, clock_offsets_s=getattr(fault, "offsets_s", None))
     try:
         await sim.start()
         await sim.settle()
-        spec = await sim.battle(*sets, rules)
-        faulty = await fault(sim, spec)
-        await sim.results(max(1.0, (spec.reveal_by - now_ms()) / 1000 + 90))
-        await asyncio.sleep(30)  # late bundles (a restarted member's) still travel; then read what each holds
-        # what each node counts (ratings, records, `battle show`): its best verified bundle
-        held = {n: p.battles.best_result(sim.battle_id) for n, p in sim.peers.items()}
-        hashes = {r.result_hash for r in held.values() if r is not None}
-        decided = [r for r in held.values() if r is not None]
-        names = {p.node.public_key: n for n, p in sim.peers.items()}
-        agreed_at = max((r.published_at_ms for r in decided), default=None)
-        return {
-            "name": name,
-            "battles": 1,
-            "agreed": int(len(hashes) <= 1),  # no two nodes hold different results
-            "within_f": faulty <= F,
-            "faulty": faulty,
-            "money_lost_wei": None,  # no ledger in these runs
-            "audio_gap_s": None,
-            "result": "none" if not decided else ("forfeit" if decided[0].forfeit else decided[0].winner),
-            "nodes_with_result": len(decided),
-            "nodes_running": len(held),
-            "result_after_sets_s": round((agreed_at - spec.sets_end) / 1000, 2) if agreed_at else None,
-            "offences": sorted({o.kind for r in decided for o in r.offences}),
-            "distinct_results": [
-                {
-                    "hash": h.hex()[:12],
-                    "nodes": sorted(n for n, r in held.items() if r is not None and r.result_hash == h),
-                    "offences": sorted(
-                        {
-                            (names.get(o.peer, o.peer.hex()[:8]), o.kind)
-                            for r in decided
-                            if r.result_hash == h
-                            for o in r.offences
-                        }
-                    ),
-                    "revealed": sorted({r.revealed for r in decided if r.result_hash == h}),
-                }
-                for h in sorted(hashes)
-            ],
-        }
+        return await play_battle(sim, name, fault, sets, rules)
     finally:
         await sim.close()
+
+
+async def play_battle(
+    sim: SimBattle, name: str, fault: Fault, sets: tuple[DjSet, DjSet], rules: Rules
+) -> dict[str, Any]:
+    """One battle on running nodes under ``fault``; what each node then holds (bench/soak.py plays many
+    on the same nodes)."""
+    spec = await sim.battle(*sets, rules)
+    faulty = await fault(sim, spec)
+    await sim.results(max(1.0, (spec.reveal_by - now_ms()) / 1000 + 90))
+    await asyncio.sleep(30)  # late bundles (a restarted member's) still travel; then read what each holds
+    # what each node counts (ratings, records, `battle show`): its best verified bundle
+    held = {n: p.battles.best_result(sim.battle_id) for n, p in sim.peers.items()}
+    hashes = {r.result_hash for r in held.values() if r is not None}
+    decided = [r for r in held.values() if r is not None]
+    names = {p.node.public_key: n for n, p in sim.peers.items()}
+    agreed_at = max((r.published_at_ms for r in decided), default=None)
+    return {
+        "name": name,
+        "battles": 1,
+        "agreed": int(len(hashes) <= 1),  # no two nodes hold different results
+        "within_f": faulty <= F,
+        "faulty": faulty,
+        "money_lost_wei": None,  # no ledger in these runs
+        "audio_gap_s": None,
+        "members": sim.member_names(),
+        "clock_offsets_s": sim.clock_offsets_s,
+        "result": "none" if not decided else ("forfeit" if decided[0].forfeit else decided[0].winner),
+        "nodes_with_result": len(decided),
+        "nodes_running": len(held),
+        "result_after_sets_s": round((agreed_at - spec.sets_end) / 1000, 2) if agreed_at else None,
+        "offences": sorted({o.kind for r in decided for o in r.offences}),
+        "distinct_results": [
+            {
+                "hash": h.hex()[:12],
+                "nodes": sorted(n for n, r in held.items() if r is not None and r.result_hash == h),
+                "offences": sorted(
+                    {
+                        (names.get(o.peer, o.peer.hex()[:8]), o.kind)
+                        for r in decided
+                        if r.result_hash == h
+                        for o in r.offences
+                    }
+                ),
+                "revealed": sorted({r.revealed for r in decided if r.result_hash == h}),
+            }
+            for h in sorted(hashes)
+        ],
+    }

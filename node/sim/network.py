@@ -26,6 +26,7 @@ Not modelled: congestion control, per-packet header overhead beyond a flat figur
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hashlib
 import itertools
 import logging
@@ -94,6 +95,11 @@ class _Host:
     links: dict[int, SimLink] = field(default_factory=dict)
     uplink_free_at: float = 0.0
     ports: Iterator[int] = field(default_factory=lambda: itertools.count(49152))
+    # the context the host's own code runs in (a simulated node's clock: node/clock.py); arrivals run in it
+    context: contextvars.Context | None = None
+
+    def arrival_context(self) -> contextvars.Context | None:
+        return self.context.copy() if self.context is not None else None
 
 
 class SimLink:
@@ -224,6 +230,7 @@ class SimNetwork:
         known = self._hosts.get(host)
         if known is None:
             known = self._hosts[host] = _Host(host)
+        known.context = contextvars.copy_context()
         return SimTransport(self, known)
 
     def alive(self, host: str) -> bool:
@@ -313,7 +320,12 @@ class SimNetwork:
                 client.handler = handler
                 src.links[client.serial] = client
                 target.links[server.serial] = server
-                target.listener.on_link(server)  # before anything the client sends can arrive
+                # before anything the client sends can arrive; in the listener's own context (its clock)
+                arrival = target.arrival_context()
+                if arrival is not None:
+                    arrival.run(target.listener.on_link, server)
+                else:
+                    target.listener.on_link(server)
                 return client
             await asyncio.sleep(max(0.0, timeout_s - handshake))
         else:
@@ -366,7 +378,7 @@ class SimNetwork:
         at = depart + self.one_way_s(src.name, peer._host.name) + self._jitter()
         if self.profile.reorder > 0 and self._rng.random() < self.profile.reorder:
             at += self.profile.reorder_s
-        loop.call_at(at, self._arrive_datagram, peer, data)
+        loop.call_at(at, self._arrive_datagram, peer, data, context=peer._host.arrival_context())
 
     def _arrive_datagram(self, link: SimLink, data: bytes) -> None:
         if link._host.alive:
@@ -399,7 +411,7 @@ class SimNetwork:
         at = max(depart + delay, link._control_at)
         link._control_at = at
         peer._arriving.append(wire)
-        loop.call_at(at, self._arrive_control, peer)
+        loop.call_at(at, self._arrive_control, peer, context=peer._host.arrival_context())
 
     def _arrive_control(self, link: SimLink) -> None:
         item = link._arriving.popleft()
@@ -421,7 +433,7 @@ class SimNetwork:
         at = max(loop.time() + self.one_way_s(src.name, peer._host.name), link._control_at)
         link._control_at = at
         peer._arriving.append((reason or "closed by peer",))
-        loop.call_at(at, self._arrive_control, peer)
+        loop.call_at(at, self._arrive_control, peer, context=peer._host.arrival_context())
 
     def _idle_check(self, link: SimLink) -> None:
         """``link`` hears nothing from now on: close it after the idle timeout unless its path is back."""

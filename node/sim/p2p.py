@@ -28,6 +28,7 @@ peer exchange, publish pacing, connection limits and the DHT.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hashlib
 import logging
 import random
@@ -125,7 +126,12 @@ class SimP2PNetwork:
             if target is not None and target.running and src in target.connected:
                 deliver()
 
-        loop.call_later(self._delay(src, dst), arrive)
+        loop.call_later(self._delay(src, dst), arrive, context=self.context_of(dst))
+
+    def context_of(self, peer: str) -> contextvars.Context | None:
+        """The context ``peer``'s own code runs in (its clock: node/clock.py), for what arrives there."""
+        host = self.hosts.get(peer)
+        return host.context.copy() if host is not None else None
 
     async def travel(self, src: str, dst: str) -> bool:
         """Wait one path delay (longer across a partition that heals in time); False if the connection is
@@ -156,6 +162,8 @@ class SimP2PHost:
         self._handlers: dict[str, tuple[Handler, int]] = {}
         self._slots = asyncio.Semaphore(MAX_CONCURRENT_REQUESTS)
         self.running = False
+        # built inside its node's context: what arrives here runs in it (a simulated node's own clock)
+        self.context = contextvars.copy_context()
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -404,7 +412,13 @@ class SimP2PHost:
             raise P2PError(f"{protocol_id} to {peer_id}: peer busy")
         async with server._slots:
             try:
-                answer: bytes = await asyncio.wait_for(handler(bytes(data), me), HANDLER_TIMEOUT_S)
+
+                async def serve() -> bytes:
+                    return await handler(bytes(data), me)
+
+                # in the server's context: its own clock (node/clock.py)
+                task = asyncio.get_running_loop().create_task(serve(), context=server.context.copy())
+                answer: bytes = await asyncio.wait_for(task, HANDLER_TIMEOUT_S)
             except Exception as exc:
                 raise P2PError(f"{protocol_id} to {peer_id}: the peer failed to answer ({exc})") from None
         if not await self.net.travel(peer_id, me):

@@ -12,6 +12,7 @@ from djmesh.protocol.consensus import Result, build_result, verify_result
 from djmesh.protocol.envelope import sign
 from djmesh.protocol.escrow import (
     BUNDLE_GRACE_MS,
+    FINALITY_MS,
     RETRY_MS,
     Attest,
     AttestationHeld,
@@ -28,6 +29,7 @@ from djmesh.protocol.escrow import (
     ResultHeld,
     Sent,
     Tick,
+    Vanished,
 )
 from tests.protocol.battle_helpers import Battle, key, scores
 
@@ -254,6 +256,10 @@ def test_bonds_stakes_and_refunds_follow_the_chain_clock() -> None:
     assert of(Refund, at_deadline) == [Refund()] and of(ReleaseBond, at_deadline) == [ReleaseBond(())]
     s.feed(Sent("refund", ok=True))
     s.feed(Sent("release", ok=True))
+    assert not s.machine.finished  # the chain has not shown them yet
+    s.feed(s.entry(chain_now_s=DEADLINE_S))
+    assert not s.machine.finished  # a reorganisation could still drop them
+    s.feed(Tick(), FINALITY_MS)
     assert s.machine.finished
 
 
@@ -292,3 +298,89 @@ def test_any_order_or_duplication_of_events_pays_the_honest_statement_once(
     assert (pays[0].result_hash, pays[0].winner, pays[0].forfeits) == (result.result_hash, DJ_A, ())  # type: ignore[attr-defined]
     assert len(pays[0].attestations) >= 3  # type: ignore[attr-defined]
     assert [(r.first.signer, r.second.signer) for r in reports] == [(address(3), address(3))]  # type: ignore[attr-defined]
+
+
+def collector_ready() -> tuple[Scene, Result]:
+    """DJ A's node (the winner collects) holding 2f+1 honest attestations: it asks for the payout."""
+    s = Scene()
+    result = result_of(s.battle)
+    s.feed(s.drawn())
+    s.feed(ResultHeld(result))
+    for n in range(3):
+        s.feed(s.attestation(n, result))
+    return s, result
+
+
+def test_a_payout_a_reorganisation_dropped_is_asked_again_but_not_for_one_stale_read() -> None:
+    s, _ = collector_ready()
+    [pay] = of(Pay, s.feed(s.entry(stake=5)))
+    s.feed(Sent("pay", ok=True))
+    # the read that began before the payout was mined still shows the entry open: not a reorganisation yet
+    assert s.feed(s.entry(stake=5), 1000) == []
+    s.feed(s.entry(settled=True, stake=5), 1000)  # mined
+    assert s.feed(s.entry(settled=True, stake=5), 1000) == []
+    # then a reorganisation drops it: two reads in a row without it, and it is asked for again
+    assert s.feed(s.entry(stake=5), 1000) == []
+    assert s.feed(s.entry(stake=5), 1000) == [Vanished("pay"), pay]
+    assert not s.machine.finished
+
+
+def test_a_refund_a_reorganisation_dropped_is_asked_again() -> None:
+    s = Scene()
+    past = {"chain_now_s": DEADLINE_S, "committee_agreed": False}
+    assert of(Refund, s.feed(s.entry(stake=5, **past))) == [Refund()]
+    s.feed(Sent("refund", ok=True))
+    s.feed(s.entry(**past), 1000)
+    s.feed(s.entry(stake=5, **past), 1000)  # the refund is gone again
+    assert s.feed(s.entry(stake=5, **past), 1000) == [Vanished("refund"), Refund()]
+
+
+def test_a_payout_whose_answer_was_lost_is_not_paid_twice_and_not_forgotten() -> None:
+    s, _ = collector_ready()
+    assert len(of(Pay, s.feed(s.entry(stake=5)))) == 1
+    s.feed(Sent("pay", ok=False))  # the RPC timed out: mined or not, the node cannot tell
+    assert of(Pay, s.feed(s.entry(stake=5), RETRY_MS - 1)) == []
+    assert len(of(Pay, s.feed(Tick(), 1))) == 1  # asked again (the contract refuses a second payout)
+    s.feed(Sent("pay", ok=False))
+    s.feed(s.entry(settled=True, stake=5))  # the first one was mined after all
+    assert of(Pay, s.feed(Tick(), RETRY_MS)) == []
+
+
+@settings(max_examples=150, deadline=None)
+@given(faults=st.lists(st.sampled_from(["refused", "answer lost", "reorganised", "ok"]), max_size=12))
+def test_rpc_failures_and_reorganisations_end_in_exactly_one_payout_or_refund(faults: list[str]) -> None:
+    """A chain that refuses, loses answers and reorganises transactions away, near the payout and the
+    refund (the deadline falls mid-run): the entry ends paid or refunded, never both, never neither."""
+    s, _ = collector_ready()
+    chain = {"settled": False, "stake": 5, "payouts": 0, "refunds": 0}
+    chain_now = DEADLINE_S - 2_000
+    outcomes = iter(faults)
+    reorganise: list[str] = []  # effects to drop before the next read
+    for _ in range(60):
+        for effect in reorganise:
+            if effect == "pay":
+                chain["settled"], chain["payouts"] = False, chain["payouts"] - 1
+            else:
+                chain["stake"], chain["refunds"] = 5, chain["refunds"] - 1
+        reorganise = []
+        read = s.entry(chain_now_s=chain_now, settled=chain["settled"], stake=chain["stake"])
+        for action in s.feed(read, RETRY_MS):
+            name = "pay" if isinstance(action, Pay) else "refund" if isinstance(action, Refund) else None
+            if name is None:
+                continue
+            outcome = next(outcomes, "ok")
+            allowed = (
+                chain_now < DEADLINE_S and not chain["settled"]
+                if name == "pay"
+                else chain_now >= DEADLINE_S and not chain["settled"] and chain["stake"] > 0
+            )  # what the contract checks
+            if outcome != "refused" and allowed:
+                if name == "pay":
+                    chain["settled"], chain["payouts"] = True, chain["payouts"] + 1
+                else:
+                    chain["stake"], chain["refunds"] = 0, chain["refunds"] + 1
+                if outcome == "reorganised":
+                    reorganise.append(name)
+            s.feed(Sent(name, ok=allowed and outcome in ("ok", "reorganised")))
+        chain_now += 200
+    assert chain["payouts"] + chain["refunds"] == 1, (chain, faults)

@@ -14,13 +14,15 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+import requests
 from eth_account import Account
 
 from djmesh.ledger.evm import EvmChain, TxSender, deploy_contracts
 from djmesh.ledger.evm.escrow import Escrow, sign_result
-from djmesh.node.battle.escrow import BattleEscrowService
+from djmesh.node.battle.escrow import ENTRY_POLL_S, BattleEscrowService
 from djmesh.node.battle.service import BattleService, DjSet
 from djmesh.node.live.service import LiveService
 from djmesh.node.node import Node
@@ -229,6 +231,60 @@ async def test_the_winner_is_paid_after_2f_plus_1_attestations_over_gossip(tmp_p
         assert reasons[2].startswith("the result it signs names DJ") and loser.address in reasons[2]
         # the losing DJ's node sees the same payout on chain and takes nothing back
         assert await loser.escrow.payout_summary(battle_id) == summary
+
+
+async def test_a_payout_reorganised_away_and_one_whose_answer_was_lost_still_pay_exactly_once(
+    tmp_path: Path,
+) -> None:
+    """The winner's first payout is mined, then a reorganisation drops it (an eth-tester snapshot reverted
+    under it); its second is mined but the RPC answer times out. The chain ends with one payout, and
+    nobody refunds after the deadline."""
+    async with escrow_network(tmp_path) as net:
+        battle_id, result = await run_battle(net, tmp_path)
+        winner, _ = winner_and_loser(net, result)
+        assert net.chain.tester is not None
+        tester, escrow = net.chain.tester, winner.escrow.escrow
+        real_payout = escrow.payout
+        calls: list[str] = []
+
+        def faulty_payout(*args: Any) -> Any:
+            calls.append("reorganised" if not calls else "answer lost" if len(calls) == 1 else "ok")
+            if calls[-1] == "reorganised":
+                snapshot = tester.take_snapshot()
+                receipt = real_payout(*args)  # mined, confirmed, reported to the node...
+                tester.revert_to_snapshot(snapshot)  # ...then the block holding it is gone
+                return receipt
+            if calls[-1] == "answer lost":
+                real_payout(*args)
+                raise requests.Timeout("read timed out")
+            return real_payout(*args)
+
+        escrow.payout = faulty_payout  # type: ignore[method-assign]
+        await wait_until(lambda: len(calls) >= 2, what=lambda: f"a second payout: {calls}")
+        reader = net.reader()
+        await wait_until(
+            lambda: (reader.battle(battle_id) or _unsettled()).settled, what="the payout back on chain"
+        )
+        paid = reader.contract.events.Paid.get_logs(argument_filters={"battle_id": battle_id}, from_block=0)
+        assert [p["args"]["winner"] for p in paid] == [winner.address]
+        assert net.chain.balance(net.escrow_address) == 0
+        await wait_until(
+            lambda: winner.escrow.status(battle_id)["payout_tx"] is not None or len(calls) >= 3,
+            what="the payout seen",
+        )
+        # after the deadline the stakers' nodes find the entry settled: no refund
+        entry = reader.battle(battle_id)
+        assert entry is not None
+        net.chain.advance_time(entry.deadline - net.chain.timestamp() + 1)
+        await asyncio.sleep(3 * ENTRY_POLL_S)  # time for a refund that must not come
+        refunds = reader.contract.events.Refunded.get_logs(
+            argument_filters={"battle_id": battle_id}, from_block=0
+        )
+        assert refunds == [] and len(reader.contract.events.Paid.get_logs(from_block=0)) == 1
+
+
+def _unsettled() -> Any:
+    return type("Unsettled", (), {"settled": False})()
 
 
 @pytest.mark.xfail(
