@@ -76,8 +76,9 @@ async def test_dj_to_three_listeners_one_behind_a_relay_that_dies(tmp_path: Path
         stats: list[ListenStats] = [*await asyncio.gather(*direct), await late]
         for name, result in zip(("ann", "ben", "cat"), stats, strict=True):
             assert result.played_frames > 200, (name, result)
-            assert result.latency_ms is not None and result.latency_ms < 1500, (name, result)
-            assert result.bitrate > 100_000 and result.hops in (1, 2), (name, result.bitrate, result.played_frames, result.lost_frames, result.unverified_frames, result.verified_frames, result.latency_ms, result.hops)
+            # live, not replayed from a buffer; how low it is on a quiet machine is bench/scale.py's figure
+            assert result.latency_ms is not None and result.latency_ms < 1000, (name, result)
+            assert result.bitrate > 100_000 and result.hops in (1, 2), (name, result)
             assert not result.dropped, (name, result.dropped)
             assert_sine(tmp_path / f"{name}.wav", 5)
         cat_stats = stats[2]
