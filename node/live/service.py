@@ -77,6 +77,11 @@ VERIFY_GRACE_S = 2.5  # after playout stops, how long a listener waits for the l
 SERVED_SETS_CACHED = 4  # verified sets kept in memory for peers' page requests
 LIVE_END_WAIT_S = 3.0  # how long a set's audio waits for our own live copy to end before asking peers
 MAX_CUES_PER_STREAM = 512
+#: streams this node remembers (announcement, end, tempo, cues); past it the ones it neither plays, relays nor
+#: broadcasts are forgotten, ended ones first, then the oldest (a flood of announcements costs a bounded table)
+MAX_KNOWN_STREAMS = 1024
+#: finished broadcasts of our own kept for `streams()` and for serving their sets' metadata
+MAX_FINISHED_BROADCASTS = 32
 TEMPO_MIN_INTERVAL_MS = 1000  # declarations of an unchanged transport are paced (gossip rate limits)
 
 
@@ -249,7 +254,9 @@ class LiveService:
     def _learn(self, envelope: SignedEnvelope) -> None:
         message = envelope.message
         if isinstance(message, StreamAnnounce):
-            self._announces.setdefault(envelope.content_id, envelope)
+            if envelope.content_id not in self._announces:
+                self._announces[envelope.content_id] = envelope
+                self._forget_streams_over_bound()
         elif isinstance(message, StreamEnd):
             announce = self._announces.get(message.stream)
             if announce is None or announce.author == envelope.author:
@@ -260,6 +267,25 @@ class LiveService:
         else:
             return
         self._changed.set()
+
+    def _forget_streams_over_bound(self) -> None:
+        excess = len(self._announces) - MAX_KNOWN_STREAMS
+        if excess <= 0:
+            return
+        in_use = self._broadcasts.keys() | self._subscriptions.keys() | self._subscribing.keys()
+        idle = [stream for stream in self._announces if stream not in in_use]
+        idle.sort(key=lambda stream: (stream not in self._ends, self._announces[stream].created_at_ms))
+        for stream in idle[:excess]:
+            del self._announces[stream]
+            for table in (self._ends, self._tempos, self._cues):
+                table.pop(stream, None)
+        if len(idle) < excess:
+            log.warning("live: %d streams in use, over the bound of %d", len(in_use), MAX_KNOWN_STREAMS)
+
+    def _forget_finished_broadcasts(self) -> None:
+        finished = [stream for stream, broadcast in self._broadcasts.items() if broadcast.done.is_set()]
+        for stream in finished[: max(0, len(finished) - MAX_FINISHED_BROADCASTS)]:
+            del self._broadcasts[stream]
 
     def _learn_metadata(self, envelope: SignedEnvelope, message: StreamTempo | StreamCue) -> None:
         """Tempo and cues count only from the DJ who announced the stream."""
@@ -381,6 +407,7 @@ class LiveService:
             writer=self.sets.writer(envelope) if self._keep_sets else None,
             publish_end=lambda signer: self._publish_end(stream, signer),
         )
+        self._forget_finished_broadcasts()
         self._broadcasts[stream] = broadcast
         broadcast.start()
         log.info("live: streaming %s as %s", source, stream.hex())
