@@ -4,9 +4,7 @@ Dance music is played on a fixed grid, so rather than picking beats one by one
 (dynamic programming drifts onto syncopation) we fit one period and phase per
 constant-tempo region. The beat comb that collects the most onset strength (low
 band counted twice) over the central 32 beats seeds the phase; the half-beat ambiguity (kick on the beat vs
-hi-hat off the beat) is settled by the low-band (kick) envelope where it clearly
-prefers one side, else by the bands above it (snares on 2 and 4: a bass line between
-the kicks fills the low band too); then a robust
+hi-hat off the beat) is settled by the low-band (kick) envelope; then a robust
 line through the onset peaks next to each beat, over a span doubled each round,
 pins period and phase (period error well under 0.01 %).
 """
@@ -19,8 +17,6 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from .onset import above_low
-
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
 
@@ -31,10 +27,6 @@ EDGE_TOLERANCE_FRAMES = 3.0
 #: The tempo estimate is good to ~0.1 %; the peak fit may correct it by at most this much.
 _MAX_CORRECTION = 0.005
 _SEED_BEATS = 32
-#: the low band settles the half-beat phase alone when one side has this many times the other's kick
-#: strength (e^1; chosen on lmms and hydrogen sets, sonic-pi held out); a bass line between kicks
-#: stays under it, a kick against off-beat hats far above it
-_KICK_DECIDES = math.e
 _CHORD_CHANGE = 0.08  # mean chroma change on a bar phase that starts to count as harmony moving  # beats around the centre that seed the phase before the fit grows outwards
 
 
@@ -94,19 +86,6 @@ def _sample_max(env: F64, frames: F64, radius: int = 1) -> float:
     return float(vals.mean())
 
 
-def _half_beat_is_the_beat(broad: F32, low: F64, period: float, phase: float, s0: int, s1: int) -> bool:
-    """Whether the beat lies half a period from ``phase``: the kick decides when it clearly prefers
-    one side (kick on the beat, hats off it); otherwise everything above the kick range does (snares
-    on 2 and 4), since a bass line between the kicks also fills the low band."""
-    here = BeatGrid(period, phase, s0, s1).beat_frames()
-    there = BeatGrid(period, phase + period / 2.0, s0, s1).beat_frames()
-    low_here, low_there = _sample_max(low, here), _sample_max(low, there)
-    if max(low_here, low_there) > _KICK_DECIDES * min(low_here, low_there):
-        return low_there > low_here
-    upper = above_low(broad, low.astype(np.float32))
-    return _sample_max(upper, there) > _sample_max(upper, here)
-
-
 def fit_grid(
     broad: F32, low: F32, bpm: float, frame_rate: float, start: int, end: int, *, refine: bool = True
 ) -> BeatGrid:
@@ -121,7 +100,9 @@ def fit_grid(
     low_full = low.astype(np.float64)
     phase = _best_phase(env + low_full, period, s0, s1)
     # kick on the beat, hats off it: pick whichever half-beat phase the low band prefers
-    if _half_beat_is_the_beat(broad, low_full, period, phase, s0, s1):
+    s_main = _sample_max(low_full, BeatGrid(period, phase, s0, s1).beat_frames())
+    s_alt = _sample_max(low_full, BeatGrid(period, phase + period / 2.0, s0, s1).beat_frames())
+    if s_alt > 1.15 * s_main:
         phase = (phase + period / 2.0) % period
     # grow the fitted span from the centre so period error never accumulates past the search radius
     while True:

@@ -11,7 +11,6 @@ kernel (and so no thread-count dependence) enters the result. FFTs use scipy.fft
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,22 +38,6 @@ def _band_starts(
     edges_hz = np.geomspace(f_lo, f_hi, n_bands + 1)
     bins = np.unique(np.clip(np.round(edges_hz * n_fft / rate).astype(np.intp), 1, n_bins - 1))
     return bins
-
-
-@functools.lru_cache(maxsize=1)
-def band_counts() -> tuple[int, int]:
-    """(bands in ``broad``, bands in ``low``): what ``above_low`` needs to take the kick range out."""
-    n_bins = N_FFT // 2 + 1
-    starts = _band_starts(n_bins, ANALYSIS_RATE, N_FFT, 30.0, 11000.0, 40)
-    centres = starts * ANALYSIS_RATE / N_FFT
-    return len(starts), max(1, int(np.count_nonzero(centres < LOW_CUTOFF_HZ)))
-
-
-def above_low(broad: F32, low: F32) -> npt.NDArray[np.float64]:
-    """Onset strength of every band above the kick range (snares, claps, hats, chords), from the
-    band means ``broad`` and ``low`` (float64, elementwise: no summation order to vary)."""
-    n, n_low = band_counts()
-    return (broad.astype(np.float64) * n - low.astype(np.float64) * n_low) / (n - n_low)
 
 
 @dataclass
