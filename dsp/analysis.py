@@ -116,7 +116,9 @@ def _active_range(feats: Features) -> tuple[int, int]:
 def _grid_for(
     feats: Features, start: int, end: int, bpm_range: tuple[float, float] | None
 ) -> tuple[BeatGrid, float]:
-    est = estimate_tempo(feats.broad[start:end] + feats.low[start:end], feats.onset_rate, bpm_range)
+    est = estimate_tempo(
+        feats.broad[start:end] + feats.low[start:end], feats.onset_rate, bpm_range, hats=feats.high[start:end]
+    )
     grid = fit_grid(feats.broad, feats.low, est.bpm, feats.onset_rate, start, end)
     looped = _loop_bpm(_bpm(grid, feats.onset_rate), feats.duration)
     if looped:
@@ -189,6 +191,27 @@ def _key_of(feats: Features, start_s: float, end_s: float) -> tuple[str, str, fl
     return k.name, k.camelot, k.confidence
 
 
+#: seconds of each track beside its blend that count as "the sound at the blend" (a cut has no blend)
+BLEND_CONTEXT_S = 8.0
+
+
+def blend_keys(
+    feats: Features, start_s: float, end_s: float, out_from_s: float, in_to_s: float
+) -> tuple[str, str]:
+    """Keys of the outgoing and the incoming track as they sound around the blend [start_s, end_s].
+
+    A track's whole-length key can differ from what plays at its blend (an intro, a breakdown
+    in another key), and a clash is heard at the blend: the outgoing key is read from
+    ``BLEND_CONTEXT_S`` before the blend to its centre (where the outgoing track dominates), the
+    incoming one from the centre to ``BLEND_CONTEXT_S`` after it, neither reaching past its track
+    (``out_from_s``, ``in_to_s``).
+    """
+    centre = 0.5 * (start_s + end_s)
+    key_out, _, _ = _key_of(feats, max(out_from_s, start_s - BLEND_CONTEXT_S), centre)
+    key_in, _, _ = _key_of(feats, centre, min(in_to_s, end_s + BLEND_CONTEXT_S))
+    return key_out, key_in
+
+
 def analyze_features(feats: Features, *, bpm_range: tuple[float, float] | None = None) -> dict[str, object]:
     """Turn features into the rounded result dict (without ``path``)."""
     _check_usable(feats)
@@ -238,16 +261,21 @@ def analyze_features(feats: Features, *, bpm_range: tuple[float, float] | None =
     bpm = _bpm(grids[main], fr) if grids else 0.0
     bpm_conf = confidences[main][0] if confidences else 0.0
     key, cam, key_conf = _key_of(feats, a_start / fr, a_end / fr)
-    transitions = [
-        {
-            "start": _r(tr.start, 3),
-            "end": _r(tr.end, 3),
-            "centre": _r(tr.centre, 3),
-            "beat_offset_ms": _r(_beat_offset_ms(grids[i], grids[i + 1], tr.centre, fr), 1),
-        }
-        for i, tr in enumerate(bounds)
-        if tr is not None
-    ]
+    transitions = []
+    for i, tr in enumerate(bounds):
+        if tr is None:
+            continue
+        key_out, key_in = blend_keys(feats, tr.start, tr.end, pieces[i][0][0], pieces[i + 1][0][1])
+        transitions.append(
+            {
+                "start": _r(tr.start, 3),
+                "end": _r(tr.end, 3),
+                "centre": _r(tr.centre, 3),
+                "beat_offset_ms": _r(_beat_offset_ms(grids[i], grids[i + 1], tr.centre, fr), 1),
+                "key_out": key_out,
+                "key_in": key_in,
+            }
+        )
     lo = feats.loudness
     beat_list = sorted({_r(b, 3) for b in beats})
     return {

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from djmesh.dsp.analysis import analyze_features
+from djmesh.dsp.analysis import analyze_features, blend_keys
 from djmesh.dsp.decode import Decoder
 from djmesh.dsp.errors import AnalysisError
 from djmesh.dsp.features import Features, extract, pcm_blocks
@@ -115,12 +115,15 @@ def _by_cues(feats: Features, cues: list[float], bpm_range: tuple[float, float] 
         if out_beats and in_beats and out_p > 0 and in_p > 0:
             b_out = _nearest(out_beats, out_p, centre)
             offset = (_nearest(in_beats, in_p, b_out) - b_out) * 1000.0
+        key_out, key_in = blend_keys(feats, start, end, edges[i - 1], edges[i + 1])
         transitions.append(
             {
                 "start": round(start, 3),
                 "end": round(end, 3),
                 "centre": round(centre, 3),
                 "beat_offset_ms": round(offset, 1),
+                "key_out": key_out,
+                "key_in": key_in,
             }
         )
     return {

@@ -151,12 +151,15 @@ def find(
                 add(at, "gain", f"{when}: {step:+.1f} dB level jump into track {k + 1}")
             if -step >= DROP_DB and k < len(tracks) - 1:
                 add(at, "energy", f"{when}: the energy drops {-step:.1f} dB into track {k + 1}")
-        ca, cb = _KEY_CAMELOT.get(keys[k - 1], ""), _KEY_CAMELOT.get(keys[k], "")
+        # the clash is heard at the blend: the keys the two tracks play there, else the tracks' keys
+        key_a = str(tr.get("key_out") or keys[k - 1])
+        key_b = str(tr.get("key_in") or keys[k])
+        ca, cb = _KEY_CAMELOT.get(key_a, ""), _KEY_CAMELOT.get(key_b, "")
         if ca and cb and camelot_distance(ca, cb) >= CLASH_STEPS:
             add(
                 at,
                 "harmonic",
-                f"{when}: the keys clash: {_key_label(keys[k - 1])} into {_key_label(keys[k])}, "
+                f"{when}: the keys clash during the blend: {_key_label(key_a)} into {_key_label(key_b)}, "
                 f"{camelot_distance(ca, cb)} steps apart on the Camelot wheel",
             )
         if keys[k] and keys[k] in keys[:k]:
