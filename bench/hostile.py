@@ -42,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import nacl.signing
 
+from bench.loop_stalls import StallSampler
 from bench.sync_stall import hostile_payload, signed
 from djmesh.node.battle.service import BattleService
 from djmesh.node.live import LiveService
@@ -79,7 +80,8 @@ def now_ms() -> int:
 # -- the honest node (child process) -----------------------------------------------------------------
 
 
-async def honest_node(root: Path, boot: list[str]) -> None:
+async def honest_node(root: Path, boot: list[str], stall_ms: float | None = None) -> None:
+    sampler = StallSampler(stall_ms) if stall_ms is not None else None
     node = make_node(root, "honest", boot)
     async with node, LiveService(node) as live, BattleService(node, live, auto_join=True):
         for name in AUTHORS:
@@ -95,7 +97,11 @@ async def honest_node(root: Path, boot: list[str]) -> None:
                 start = time.perf_counter()
                 await asyncio.sleep(0.001)
                 lags.append((time.perf_counter() - start) * 1000 - 1.0)
+                if sampler is not None:
+                    sampler.beat()
 
+        if sampler is not None:
+            sampler.start()
         ticking = asyncio.ensure_future(ticker())
         audio: dict[str, Any] = {}
         started = time.perf_counter()
@@ -109,6 +115,9 @@ async def honest_node(root: Path, boot: list[str]) -> None:
         await asyncio.sleep(3)  # the last honest posts in flight
         stop.set()
         await ticking
+        if sampler is not None:
+            sampler.stop()
+            print(sampler.report(), file=sys.stderr, flush=True)
         delivered = sum(
             len(node.store.query(author=bytes(key_of(name).verify_key), kind="post", limit=100_000))
             for name in AUTHORS
@@ -251,10 +260,10 @@ async def _line(child: subprocess.Popen[str]) -> Any:
     return json.loads(line)
 
 
-async def scenario(name: str, seconds: float, root: Path) -> dict[str, Any]:
+async def scenario(name: str, seconds: float, root: Path, stall_ms: float | None = None) -> dict[str, Any]:
     with contextlib.ExitStack() as children:
         async with bootstrap_server() as boot, contextlib.AsyncExitStack() as stack:
-            return await _scenario(name, seconds, root, boot, children, stack)
+            return await _scenario(name, seconds, root, boot, children, stack, stall_ms)
 
 
 async def _scenario(
@@ -264,8 +273,10 @@ async def _scenario(
     boot: list[str],
     children: contextlib.ExitStack,
     stack: contextlib.AsyncExitStack,
+    stall_ms: float | None,
 ) -> dict[str, Any]:
-    child = _spawn(children, "--role", "honest", "--root", str(root), "--boot", json.dumps(boot))
+    profile = ["--sample-stalls", str(stall_ms)] if stall_ms is not None else []
+    child = _spawn(children, "--role", "honest", "--root", str(root), "--boot", json.dumps(boot), *profile)
     assert child.stdin is not None
     honest = await _line(child)
     dj_node = await stack.enter_async_context(make_node(root, "dj", boot))
@@ -305,11 +316,11 @@ async def _scenario(
     return {"scenario": name, "honest_sent": sent, "hostile_sent": hostile_sent, **report}
 
 
-async def run(seconds: float, as_json: bool) -> None:
+async def run(seconds: float, as_json: bool, stall_ms: float | None = None) -> None:
     rows = []
     for name in ("quiet", "hostile"):
         with tempfile.TemporaryDirectory() as root:
-            rows.append(await scenario(name, seconds, Path(root)))
+            rows.append(await scenario(name, seconds, Path(root), stall_ms))
     if as_json:
         print(json.dumps({"seconds": seconds, "rows": rows}, indent=2))
         return
@@ -336,6 +347,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--json", action="store_true")
     parser.add_argument(
+        "--sample-stalls",
+        type=float,
+        metavar="MS",
+        help="profile: sample the honest node's stack while its loop is held over MS; the counts go to stderr",
+    )
+    parser.add_argument(
         "--role", choices=["bench", "honest", "hostile"], default="bench", help=argparse.SUPPRESS
     )
     parser.add_argument("--root", help=argparse.SUPPRESS)
@@ -343,11 +360,11 @@ def main() -> None:
     parser.add_argument("--honest", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.role == "honest":
-        asyncio.run(honest_node(Path(args.root), json.loads(args.boot)))
+        asyncio.run(honest_node(Path(args.root), json.loads(args.boot), args.sample_stalls))
     elif args.role == "hostile":
         asyncio.run(hostile_peers(json.loads(args.honest), args.seconds))
     else:
-        asyncio.run(run(args.seconds, args.json))
+        asyncio.run(run(args.seconds, args.json, args.sample_stalls))
 
 
 if __name__ == "__main__":

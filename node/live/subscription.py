@@ -79,6 +79,20 @@ BAD_DATA = ("forged", "tampered", "malformed")  # what no honest relay passes on
 Locate = Callable[[bytes], Awaitable[list[Address]]]
 
 
+def playout_buffer(announce: StreamAnnounce, *, verified: bool) -> JitterBuffer:
+    """The jitter buffer playout reads: a few ms deep, or (``verified``) a segment and ``VERIFIED_SLACK_S``."""
+    if not verified:
+        return JitterBuffer(frame_us=announce.frame_us)
+    hold_us = announce.segment_frames * announce.frame_us + int(VERIFIED_SLACK_S * 1e6)
+    return JitterBuffer(
+        frame_us=announce.frame_us,
+        min_delay_us=hold_us,
+        max_delay_us=hold_us + 400_000,
+        # a whole segment arrives at once, while playout is still in the one before
+        max_gap_frames=2 * announce.segment_frames + hold_us // announce.frame_us,
+    )
+
+
 class Subscription:
     def __init__(
         self,
@@ -107,17 +121,7 @@ class Subscription:
         self._known_end = known_end
         self.verifier = StreamVerifier(announce.author, self.stream, segment_frames=message.segment_frames)
         self.verified_playout = verified_playout  # play a frame only once its segment verified
-        if verified_playout:
-            hold_us = message.segment_frames * message.frame_us + int(VERIFIED_SLACK_S * 1e6)
-            self.jitter = JitterBuffer(
-                frame_us=message.frame_us,
-                min_delay_us=hold_us,
-                max_delay_us=hold_us + 400_000,
-                # a whole segment arrives at once, while playout is still in the one before
-                max_gap_frames=2 * message.segment_frames + hold_us // message.frame_us,
-            )
-        else:
-            self.jitter = JitterBuffer(frame_us=message.frame_us)
+        self.jitter = playout_buffer(message, verified=verified_playout)
         seed = hashlib.sha256(repr(own_address).encode() + self.stream).digest()
         self._rng = random.Random(seed)  # deterministic per node and stream (simulations repeat)
         self.hub = StreamHub(
@@ -210,6 +214,15 @@ class Subscription:
     @property
     def live(self) -> bool:
         return self.ended is None and not self._closed
+
+    def play_verified_only(self) -> None:
+        """From now on play only verified frames (what is buffered unverified is dropped; no way back)."""
+        if self.verified_playout:
+            return
+        self.verified_playout = True
+        self.jitter = playout_buffer(self.info, verified=True)
+        self._wake.set()
+        log.info("stream %s: playing verified frames only", self.stream.hex()[:8])
 
     # -- attaching -----------------------------------------------------------------------------
 
