@@ -9,7 +9,8 @@ A parent is judged by what it delivers: one segment with forged or tampered data
 segment while ``max_unverified`` frames arrived, or two segments in a row missing more than a
 quarter of their frames after recovery, and the listener stops taking anything from it, avoids it
 for ``BAD_AVOID_S``, names it in its next probes (``Probe.marks``) and re-parents. A parent that
-answers but sends no frames for ``STARVED_S`` is left and marked too. Playout takes frames before
+answers but sends no frames for ``STARVED_S`` is left and marked too, and so is one silent for
+``SILENCE_S`` (avoided for ``AVOID_S``: it may have died or hiccuped, not lied). Playout takes frames before
 their segment verifies (a few ms of delay instead of a segment's); docs/PROTOCOL.md states the
 bounded risk that leaves; ``verified_playout`` removes it, playing only verified frames a
 segment and ``VERIFIED_SLACK_S`` later.
@@ -149,6 +150,7 @@ class Subscription:
         self.left_bad: list[tuple[Address | None, str]] = []  # parents left for bad delivery, and why
         self._distrust: str | None = None  # why the current parent is to be left (set by the checks)
         self._marks: list[Address] = []  # bad parents to tell the next parent about
+        self._discard_unverified = False  # the parent left sent bad data: drop what it sent unverified
         self._adopted_seq = 0
         self._gone: Address | None = None  # the parent lost to silence, named in probes while re-parenting
         self.recovered = 0
@@ -284,8 +286,11 @@ class Subscription:
         old = self.parent
         self.parent, self.parent_address = probe.link, probe.address
         self._set_path(accept.hops, list(accept.path))
-        if self._marks:  # we left a parent for bad data: what it sent and is not yet verified goes too
+        if (
+            self._discard_unverified
+        ):  # we left a parent for bad data: what it sent and is not yet verified goes too
             self.verifier.discard_pending()
+            self._discard_unverified = False
         self._distrust = None
         self.strikes = 0
         self._marks.clear()  # told the new parent
@@ -306,12 +311,12 @@ class Subscription:
         self.hops, self.path = hops, path
         self.hub.set_path(hops, path)  # our children's paths run through ours
 
-    async def _reparent(self, *, avoid_s: float, bad: bool = False) -> None:
+    async def _reparent(self, *, avoid_s: float, bad: bool = False, mark: bool = False) -> None:
         """The parent went silent, closed or failed us: try ancestors, then ask the network again.
 
-        A parent left for bad delivery (``bad``) is marked in our probes: its ancestors, probed
-        first, list it last for newcomers. The path it told us may be a lie too, so the stream's DJ and
-        peers are asked as well.
+        A parent left for bad delivery (``bad``) or silence (``mark``) is marked in our probes: its
+        ancestors, probed first, list it last for newcomers. After bad delivery the path it told us may
+        be a lie too, so the stream's DJ and peers are asked as well.
         """
         self._attaching = True
         try:
@@ -320,8 +325,9 @@ class Subscription:
                 if len(self._avoid) >= MAX_AVOIDED:
                     self._avoid.pop(next(iter(self._avoid)))
                 self._avoid[dead] = monotonic() + avoid_s
-            if dead is not None and bad and dead not in self._marks:
+            if dead is not None and (bad or mark) and dead not in self._marks:
                 self._marks = [*self._marks, dead][-MAX_MARKS:]
+            self._discard_unverified = bad
             candidates = [a for a in self.path if a != dead]
             if bad:
                 try:
@@ -382,9 +388,16 @@ class Subscription:
                     del self.left_bad[:-16]
                     await self._reparent(avoid_s=BAD_AVOID_S, bad=True)
                 elif dead:
+                    # Marked too: a relay silent to its children while it answers its own parent (which so
+                    # keeps sending it newcomers) must not keep costing each newcomer a re-parent. A mark of
+                    # one that died costs nothing (its parent drops it); of one that hiccuped, some newcomers.
                     self._gone = self.parent_address
+                    silent = parent is not None and not parent.closed  # not a link closed with a goodbye
+                    if silent:
+                        self.left_bad.append((self.parent_address, "silent"))
+                        del self.left_bad[:-16]
                     try:
-                        await self._reparent(avoid_s=AVOID_S)
+                        await self._reparent(avoid_s=AVOID_S, mark=silent)
                     finally:
                         self._gone = None
                 else:
