@@ -17,10 +17,10 @@ tick's lateness is the loop's lag (what libp2p, gossip and playout wait). The pa
 
 The tree of the live stream is the same in both runs: the DJ has room for one child, taken by a relay that
 joins first (in a process of its own), so the three listeners (the honest node among them) join below it;
-once they are in, the DJ gets room for more. In the ``hostile`` run that relay is a *lying relay*
-(``tests/helpers/lying_relay.py``, the liar of tests/node/sim/test_lying_relay.py): it admits anyone and
-forges every frame it forwards (the signatures pass on, so the forgery is exposed at the segment's end). Its
-listeners must leave it (for the DJ) and keep none of its audio; what they heard of it is counted.
+once they are in, the DJ gets room for more. In the ``hostile`` run that relay then turns into a *lying
+relay* (``tests/helpers/lying_relay.py``, the liar of tests/node/sim/test_lying_relay.py): it admits anyone
+and forges every frame it forwards (the signatures pass on, so the forgery is exposed at the segment's end).
+Its listeners must leave it (for the DJ) and keep none of its audio; what they heard of it is counted.
 
 Printed side by side: the ``quiet`` run (honest traffic only) and the ``hostile`` run: event-loop lag
 p50/p99/max on the honest node, honest messages delivered, the honest node's lost frames and longest gap, how
@@ -389,15 +389,13 @@ async def relay_node(
         await node.connect(honest["addrs"][0])
         relay = await live.subscribe(stream_id)
         assert isinstance(relay, Subscription) and relay.hops == 1, "the DJ's one slot must be the relay's"
-        if lie is not None:
-            make_liar(relay.hub, lie)
         print(json.dumps({"address": live.address}), flush=True)
         deadline = time.perf_counter() + 10
-        joined: set[int] = set()  # a listener below a liar may leave it before the last one joins
-        while len(joined) < 3 and time.perf_counter() < deadline:
-            joined.update(relay.hub.children)
+        while len(relay.hub.children) < 3 and time.perf_counter() < deadline:
             await asyncio.sleep(0.02)
-        print(json.dumps({"joined": len(joined)}), flush=True)
+        if lie is not None:  # once all three are below it (and the DJ has room for them to move to)
+            make_liar(relay.hub, lie)
+        print(json.dumps({"joined": len(relay.hub.children)}), flush=True)
         await asyncio.to_thread(sys.stdin.read)  # until the bench is done with it
 
 

@@ -200,7 +200,7 @@ class Store:
             if not durable:
                 self._db.execute("PRAGMA synchronous=FULL")  # everything else stays durable
 
-    def _add_rows(self, envelopes_list: list[SignedEnvelope], rows: list[tuple[object, ...]]) -> int:
+    def _add_rows(self, envelopes_list: list[SignedEnvelope], rows: Sequence[tuple[object, ...]]) -> int:
         try:
             self._db.execute("BEGIN IMMEDIATE")
             try:
