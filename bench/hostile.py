@@ -15,9 +15,17 @@ tick's lateness is the loop's lag (what libp2p, gossip and playout wait). The pa
   - *battle spam*: battle announcements from Sybil DJs, 20/s;
   - *sync abuse*: history-sync requests for everything the honest node has, 20/s from each hostile host.
 
-A lying relay is not in the mix yet. Printed side by side: the ``quiet`` run (honest traffic only) and the
-``hostile`` run: event-loop lag p50/p99/max on the honest node, honest messages delivered, the listener's lost
-frames and longest gap, and what the honest node dropped, by reason.
+The tree of the live stream is the same in both runs: the DJ has room for one child, taken by a relay that
+joins first (in a process of its own), so the three listeners (the honest node among them) join below it;
+once they are in, the DJ gets room for more. In the ``hostile`` run that relay then turns into a *lying
+relay* (``tests/helpers/lying_relay.py``, the liar of tests/node/sim/test_lying_relay.py): it admits anyone
+and forges every frame it forwards (the signatures pass on, so the forgery is exposed at the segment's end).
+Its listeners must leave it (for the DJ) and keep none of its audio; what they heard of it is counted.
+
+Printed side by side: the ``quiet`` run (honest traffic only) and the ``hostile`` run: event-loop lag
+p50/p99/max on the honest node, honest messages delivered, the honest node's lost frames and longest gap, how
+many listeners left the lying relay, the forged frames they played (and kept: must be 0), the worst gap of
+any listener, and what the honest node dropped, by reason.
 
     .venv/bin/python bench/hostile.py               # 30 s per scenario
     .venv/bin/python bench/hostile.py --seconds 20 --json
@@ -42,10 +50,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import nacl.signing
 
+from bench.loop_stalls import StallSampler
 from bench.sync_stall import hostile_payload, signed
 from djmesh.node.battle.service import BattleService
 from djmesh.node.live import LiveService
 from djmesh.node.live.errors import LiveError
+from djmesh.node.live.hub import Address
+from djmesh.node.live.service import DEFAULT_MAX_CHILDREN
+from djmesh.node.live.subscription import Subscription
 from djmesh.node.p2p import P2PHost
 from djmesh.protocol import Post, cbor, sign
 from djmesh.protocol.battle import BATTLES_TOPIC, BattleAnnounce, Rules
@@ -54,6 +66,7 @@ from djmesh.protocol.envelope import SIGNING_CONTEXT
 from djmesh.protocol.peer_id import peer_id_from_public_key
 from djmesh.protocol.sync import SYNC_PROTOCOL_ID, SyncRequest
 from djmesh.protocol.topics import author_topic
+from tests.helpers.lying_relay import ForgedAudio, make_liar
 from tests.helpers.network import LOOPBACK, bootstrap_server, make_node, wait_until
 from tests.protocol.battle_helpers import MODEL, Battle, judged_result, with_winner
 
@@ -79,7 +92,8 @@ def now_ms() -> int:
 # -- the honest node (child process) -----------------------------------------------------------------
 
 
-async def honest_node(root: Path, boot: list[str]) -> None:
+async def honest_node(root: Path, boot: list[str], stall_ms: float | None = None) -> None:
+    sampler = StallSampler(stall_ms) if stall_ms is not None else None
     node = make_node(root, "honest", boot)
     async with node, LiveService(node) as live, BattleService(node, live, auto_join=True):
         for name in AUTHORS:
@@ -95,20 +109,25 @@ async def honest_node(root: Path, boot: list[str]) -> None:
                 start = time.perf_counter()
                 await asyncio.sleep(0.001)
                 lags.append((time.perf_counter() - start) * 1000 - 1.0)
+                if sampler is not None:
+                    sampler.beat()
 
+        if sampler is not None:
+            sampler.start()
         ticking = asyncio.ensure_future(ticker())
         audio: dict[str, Any] = {}
         started = time.perf_counter()
         try:
-            stats = await live.listen(order["stream"], seconds=order["seconds"])
-            audio = {"lost_frames": stats.lost_frames, "played_frames": stats.played_frames}
-            audio["max_gap_ms"] = round(stats.max_gap_ms, 1)
+            audio = await listen_below(live, order["stream"], order["seconds"], tuple(order["relay"]))
         except LiveError as exc:  # reported, not hidden: the honest node heard nothing
             audio = {"audio_error": str(exc)}
             await asyncio.sleep(max(0.0, order["seconds"] - (time.perf_counter() - started)))
         await asyncio.sleep(3)  # the last honest posts in flight
         stop.set()
         await ticking
+        if sampler is not None:
+            sampler.stop()
+            print(sampler.report(), file=sys.stderr, flush=True)
         delivered = sum(
             len(node.store.query(author=bytes(key_of(name).verify_key), kind="post", limit=100_000))
             for name in AUTHORS
@@ -129,6 +148,24 @@ async def honest_node(root: Path, boot: list[str]) -> None:
         )
 
 
+async def listen_below(live: LiveService, stream_id: str, seconds: float, relay: Address) -> dict[str, Any]:
+    """Listen to the stream; the audio figures and what became of the relay the listener joined below."""
+    source = await live.subscribe(stream_id)
+    assert isinstance(source, Subscription)
+    forged = ForgedAudio()
+    source.taps.add(forged)
+    stats = await live.listen(stream_id, seconds=seconds)
+    return {
+        "lost_frames": stats.lost_frames,
+        "played_frames": stats.played_frames,
+        "max_gap_ms": round(stats.max_gap_ms, 1),
+        "below_relay": source.parent_address == relay or any(a == relay for a, _ in source.left_bad),
+        "left_relay": [reason for address, reason in source.left_bad if address == relay][:1],
+        "forged_played": forged.played,
+        "forged_recorded": forged.recorded,
+    }
+
+
 # -- the hostile mix ---------------------------------------------------------------------------------
 
 
@@ -138,14 +175,16 @@ def _forged(victim: bytes, key: nacl.signing.SigningKey, at: int) -> bytes:
 
 
 async def _every(rate: float, seconds: float, send: Callable[[int], Awaitable[None]]) -> int:
-    """Call ``send(i)`` ``rate`` times a second for ``seconds``; returns how many were sent."""
+    """Call ``send(i)`` ``rate`` times a second for ``seconds``; returns how many were sent.
+
+    A send that takes over 5 s is given up (a publish stuck on a dead connection must not hang the run)."""
     start = time.perf_counter()
     sent = 0
     while (elapsed := time.perf_counter() - start) < seconds:
         due = int(elapsed * rate) + 1
-        while sent < due:
+        while sent < due and time.perf_counter() - start < seconds:
             with contextlib.suppress(Exception):
-                await send(sent)
+                await asyncio.wait_for(send(sent), 5)
             sent += 1
         await asyncio.sleep(min(0.05, 1 / rate))
     return sent
@@ -251,10 +290,10 @@ async def _line(child: subprocess.Popen[str]) -> Any:
     return json.loads(line)
 
 
-async def scenario(name: str, seconds: float, root: Path) -> dict[str, Any]:
+async def scenario(name: str, seconds: float, root: Path, stall_ms: float | None = None) -> dict[str, Any]:
     with contextlib.ExitStack() as children:
         async with bootstrap_server() as boot, contextlib.AsyncExitStack() as stack:
-            return await _scenario(name, seconds, root, boot, children, stack)
+            return await _scenario(name, seconds, root, boot, children, stack, stall_ms)
 
 
 async def _scenario(
@@ -264,12 +303,14 @@ async def _scenario(
     boot: list[str],
     children: contextlib.ExitStack,
     stack: contextlib.AsyncExitStack,
+    stall_ms: float | None,
 ) -> dict[str, Any]:
-    child = _spawn(children, "--role", "honest", "--root", str(root), "--boot", json.dumps(boot))
+    profile = ["--sample-stalls", str(stall_ms)] if stall_ms is not None else []
+    child = _spawn(children, "--role", "honest", "--root", str(root), "--boot", json.dumps(boot), *profile)
     assert child.stdin is not None
     honest = await _line(child)
     dj_node = await stack.enter_async_context(make_node(root, "dj", boot))
-    dj = await stack.enter_async_context(LiveService(dj_node))
+    dj = await stack.enter_async_context(LiveService(dj_node, max_children=1))  # room for the relay only
     listeners = []
     for index in (2, 3):
         node = await stack.enter_async_context(make_node(root, f"listener{index}", boot))
@@ -283,49 +324,110 @@ async def _scenario(
         lambda: all(a.host.mesh_peers(author_topic(a.public_key)) for a in authors), what="meshes"
     )
     stream_id = await dj.start_stream(SOURCE, title="hostile bench")
+    lie = ["--lie", "forges"] if name == "hostile" else []
+    relay_child = _spawn(
+        children,
+        "--role",
+        "relay",
+        "--root",
+        str(root),
+        "--boot",
+        json.dumps(boot),
+        "--honest",
+        json.dumps(honest),
+        "--stream",
+        stream_id,
+        *lie,
+    )
+    relay = tuple((await _line(relay_child))["address"])
     hostile = None
     if name == "hostile":
         hostile = _spawn(
             children, "--role", "hostile", "--honest", json.dumps(honest), "--seconds", str(seconds + 5)
         )
         await _line(hostile)
-    child.stdin.write(json.dumps({"stream": stream_id, "seconds": seconds}) + "\n")
+    order = {"stream": stream_id, "seconds": seconds, "relay": relay}
+    child.stdin.write(json.dumps(order) + "\n")
     child.stdin.flush()
-    others = [asyncio.ensure_future(live.listen(stream_id, seconds=seconds)) for live in listeners]
+    others = [asyncio.ensure_future(listen_below(live, stream_id, seconds, relay)) for live in listeners]
+    room = asyncio.ensure_future(_room_for_all(dj, relay_child))
 
     async def honest_posts(author: Any) -> int:
         return await _every(HONEST_RATE, seconds, lambda i: author.post(f"honest {i}"))
 
     sent = sum(await asyncio.gather(*(honest_posts(a) for a in authors)))
     report = await _line(child)
-    await asyncio.gather(*others, return_exceptions=True)
+    heard = [report, *await asyncio.gather(*others, return_exceptions=True)]
+    room.cancel()
     child.stdin.close()
     child.wait(timeout=30)
     hostile_sent = await _line(hostile) if hostile is not None else {}
-    return {"scenario": name, "honest_sent": sent, "hostile_sent": hostile_sent, **report}
+    return {
+        "scenario": name,
+        "honest_sent": sent,
+        "hostile_sent": hostile_sent,
+        **report,
+        "listeners": [h if isinstance(h, dict) else {"audio_error": str(h)} for h in heard],
+    }
 
 
-async def run(seconds: float, as_json: bool) -> None:
+async def _room_for_all(dj: LiveService, relay: subprocess.Popen[str]) -> None:
+    """Once the three listeners joined below the relay (it says so, or gives up after 10 s), the DJ has
+    room for them."""
+    with contextlib.suppress(RuntimeError):
+        await _line(relay)
+    for broadcast in dj._broadcasts.values():
+        broadcast.hub.max_children = DEFAULT_MAX_CHILDREN
+
+
+async def relay_node(
+    root: Path, boot: list[str], honest: dict[str, Any], stream_id: str, lie: str | None
+) -> None:
+    """The relay all three listeners join below: honest, or (``lie``) a lying relay. In a process of its own."""
+    node = make_node(root, "relay", boot)
+    async with node, LiveService(node) as live:
+        await node.connect(honest["addrs"][0])
+        relay = await live.subscribe(stream_id)
+        assert isinstance(relay, Subscription) and relay.hops == 1, "the DJ's one slot must be the relay's"
+        print(json.dumps({"address": live.address}), flush=True)
+        deadline = time.perf_counter() + 10
+        while len(relay.hub.children) < 3 and time.perf_counter() < deadline:
+            await asyncio.sleep(0.02)
+        if lie is not None:  # once all three are below it (and the DJ has room for them to move to)
+            make_liar(relay.hub, lie)
+        print(json.dumps({"joined": len(relay.hub.children)}), flush=True)
+        await asyncio.to_thread(sys.stdin.read)  # until the bench is done with it
+
+
+async def run(seconds: float, as_json: bool, stall_ms: float | None = None) -> None:
     rows = []
     for name in ("quiet", "hostile"):
         with tempfile.TemporaryDirectory() as root:
-            rows.append(await scenario(name, seconds, Path(root)))
+            rows.append(await scenario(name, seconds, Path(root), stall_ms))
     if as_json:
         print(json.dumps({"seconds": seconds, "rows": rows}, indent=2))
         return
     print(f"{seconds:.0f} s per scenario; honest node alone in its own process")
     print(
         f"{'scenario':<9} {'lag p50':>8} {'lag p99':>8} {'lag max':>8} {'delivered':>12} {'lost fr':>8}"
-        f" {'max gap':>8}  dropped"
+        f" {'max gap':>8} {'left relay':>10} {'forged heard/kept':>17} {'worst gap':>9}  dropped"
     )
     for row in rows:
         delivered = f"{row['delivered']}/{row['honest_sent']}"
+        heard = [h for h in row["listeners"] if "audio_error" not in h]
+        below = [h for h in heard if h["below_relay"]]
+        left = f"{sum(1 for h in below if h['left_relay'])}/{len(below)}"
+        forged = f"{sum(h['forged_played'] for h in heard)}/{sum(h['forged_recorded'] for h in heard)}"
+        worst = max((h["max_gap_ms"] for h in heard), default="-")
         print(
             f"{row['scenario']:<9} {row['lag_p50_ms']:>8} {row['lag_p99_ms']:>8} {row['lag_max_ms']:>8}"
-            f" {delivered:>12} {row.get('lost_frames', '-'):>8} {row.get('max_gap_ms', '-'):>8}  {row['dropped']}"
+            f" {delivered:>12} {row.get('lost_frames', '-'):>8} {row.get('max_gap_ms', '-'):>8}"
+            f" {left:>10} {forged:>17} {worst:>9}  {row['dropped']}"
         )
-        if "audio_error" in row:
-            print(f"  {row['scenario']}: the honest node heard nothing: {row['audio_error']}")
+        for index, listener in enumerate(row["listeners"]):
+            if "audio_error" in listener:
+                who = "the honest node" if index == 0 else f"listener {index + 1}"
+                print(f"  {row['scenario']}: {who} heard nothing: {listener['audio_error']}")
     print(f"hostile messages sent: {rows[-1]['hostile_sent']}")
 
 
@@ -336,18 +438,30 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--json", action="store_true")
     parser.add_argument(
-        "--role", choices=["bench", "honest", "hostile"], default="bench", help=argparse.SUPPRESS
+        "--sample-stalls",
+        type=float,
+        metavar="MS",
+        help="profile: sample the honest node's stack while its loop is held over MS; the counts go to stderr",
     )
+    parser.add_argument(
+        "--role", choices=["bench", "honest", "hostile", "relay"], default="bench", help=argparse.SUPPRESS
+    )
+    parser.add_argument("--stream", help=argparse.SUPPRESS)
+    parser.add_argument("--lie", help=argparse.SUPPRESS)
     parser.add_argument("--root", help=argparse.SUPPRESS)
     parser.add_argument("--boot", help=argparse.SUPPRESS)
     parser.add_argument("--honest", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.role == "honest":
-        asyncio.run(honest_node(Path(args.root), json.loads(args.boot)))
+        asyncio.run(honest_node(Path(args.root), json.loads(args.boot), args.sample_stalls))
+    elif args.role == "relay":
+        asyncio.run(
+            relay_node(Path(args.root), json.loads(args.boot), json.loads(args.honest), args.stream, args.lie)
+        )
     elif args.role == "hostile":
         asyncio.run(hostile_peers(json.loads(args.honest), args.seconds))
     else:
-        asyncio.run(run(args.seconds, args.json))
+        asyncio.run(run(args.seconds, args.json, args.sample_stalls))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,9 @@
     listen = ["/ip4/0.0.0.0/tcp/0"]
     bootstrap = ["/ip4/.../tcp/4001/p2p/12D3KooW..."]
 
+    [live]
+    verified_playout = true   # play only audio whose segment verified (~1.6 s behind the DJ instead of a few ms)
+
     [webrtc]   # STUN/TURN servers for browser listeners beyond the LAN (``--http``'s /listen pages)
     ice_servers = [
         { urls = ["stun:stun.example.org:3478"] },
@@ -141,6 +144,35 @@ class WebRtcConfig:
         return f"[webrtc]\nice_servers = [\n{rows}]\n"
 
 
+@dataclass(frozen=True)
+class LiveConfig:
+    """The ``[live]`` table.
+
+    ``verified_playout``: a listener plays a frame only once its segment's signature verified, so a lying
+    relay's audio is never heard, at the cost of about a segment and 0.6 s more delay (docs/PROTOCOL.md,
+    *Unverified audio*). Off by default; `djmesh listen --verified-playout` asks for it per listen.
+    """
+
+    verified_playout: bool = False
+
+    @classmethod
+    def from_mapping(cls, data: dict[str, Any], *, source: str = "config") -> LiveConfig:
+        for key, value in data.items():
+            if key != "verified_playout":
+                raise ConfigError(f"{source}: unknown key live.{key} (known: verified_playout)")
+            if not isinstance(value, bool):
+                raise ConfigError(f"{source}: live.{key} must be true or false")
+        return cls(**data)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"verified_playout": self.verified_playout}
+
+    def to_toml(self) -> str:
+        if self == LiveConfig():
+            return ""
+        return f"[live]\nverified_playout = {'true' if self.verified_playout else 'false'}\n"
+
+
 def _table(data: dict[str, Any], name: str, path: Path) -> dict[str, Any]:
     table = data.get(name, {})
     if not isinstance(table, dict):
@@ -163,6 +195,7 @@ class NodeConfig:
     # the message store's quota in MiB of signed messages (djmesh.node.store: oldest of others pruned first)
     store_max_mb: int = 1024
     webrtc: WebRtcConfig = field(default_factory=WebRtcConfig)  # the [webrtc] table, not a [node] key
+    live: LiveConfig = field(default_factory=LiveConfig)  # the [live] table, not a [node] key
 
     @classmethod
     def load(cls, path: Path) -> NodeConfig:
@@ -172,15 +205,18 @@ class NodeConfig:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"{path}: {exc}") from exc
-        config = cls.from_mapping(_table(data, "node", path), source=str(path))
+        source = str(path)
+        config = cls.from_mapping(_table(data, "node", path), source=source)
         return replace(
-            config, webrtc=WebRtcConfig.from_mapping(_table(data, "webrtc", path), source=str(path))
+            config,
+            webrtc=WebRtcConfig.from_mapping(_table(data, "webrtc", path), source=source),
+            live=LiveConfig.from_mapping(_table(data, "live", path), source=source),
         )
 
     @classmethod
     def from_mapping(cls, data: dict[str, Any], *, source: str = "config") -> NodeConfig:
-        """The ``[node]`` table (``webrtc`` keeps its default: it is a table of its own)."""
-        known = {f.name: f for f in fields(cls) if f.name != "webrtc"}
+        """The ``[node]`` table (``webrtc`` and ``live`` keep their defaults: they are tables of their own)."""
+        known = {f.name: f for f in fields(cls) if f.name not in TABLES}
         values: dict[str, Any] = {}
         for key, value in data.items():
             if key not in known:
@@ -210,16 +246,16 @@ class NodeConfig:
 
     def node_json(self) -> dict[str, Any]:
         """The ``[node]`` keys as JSON (what ``from_mapping`` reads back)."""
-        return {f.name: _plain(getattr(self, f.name)) for f in fields(self) if f.name != "webrtc"}
+        return {f.name: _plain(getattr(self, f.name)) for f in fields(self) if f.name not in TABLES}
 
     def to_json(self) -> dict[str, Any]:
-        """Everything, for `djmesh config --json`: the [node] keys and ``webrtc``."""
-        return {**self.node_json(), "webrtc": self.webrtc.to_json()}
+        """Everything, for `djmesh config --json`: the [node] keys, ``webrtc`` and ``live``."""
+        return {**self.node_json(), "webrtc": self.webrtc.to_json(), "live": self.live.to_json()}
 
     def to_toml(self) -> str:
         lines = ["[node]"]
         for item in fields(self):
-            if item.name == "webrtc":
+            if item.name in TABLES:
                 continue
             value = getattr(self, item.name)
             if isinstance(value, bool):
@@ -231,8 +267,11 @@ class NodeConfig:
             else:
                 rendered = _quote(value)
             lines.append(f"{item.name} = {rendered}")
-        webrtc = self.webrtc.to_toml()
-        return "\n".join(lines) + "\n" + (f"\n{webrtc}" if webrtc else "")
+        tables = "".join(f"\n{text}" for text in (self.live.to_toml(), self.webrtc.to_toml()) if text)
+        return "\n".join(lines) + "\n" + tables
+
+
+TABLES = ("webrtc", "live")  # NodeConfig fields that are tables of their own in config.toml, not [node] keys
 
 
 def _plain(value: Any) -> Any:

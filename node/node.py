@@ -401,7 +401,8 @@ class Node:
         if not fresh:
             return 0
         try:
-            self.store.add_many(fresh)
+            # what peers sent can be fetched again: no fsync on the event loop for it (node/store.py)
+            self.store.add_many(fresh, durable=via == "local")
         except StoreFullError as exc:
             # Keep serving what is stored; refuse what is new (a local publish says so to its caller).
             if via == "local":

@@ -128,9 +128,11 @@ class NodeServices:
         set_price_wei_per_s: int = 0,
         control: bool = False,
         http: str | None = None,
+        verified_playout: bool | None = None,
     ) -> None:
         """``set_price_wei_per_s``: a DJ's battle streams are priced at this (0: free); ``control``:
-        serve the control API; ``http``: serve the overlay and JSON API on that address."""
+        serve the control API; ``http``: serve the overlay and JSON API on that address;
+        ``verified_playout``: play only verified audio (None: config.toml's ``[live] verified_playout``)."""
         self.home = home
         self.options = options or NodeOptions()
         self.ledger = ledger
@@ -140,6 +142,7 @@ class NodeServices:
         self.set_price_wei_per_s = set_price_wei_per_s
         self.serve_control = control
         self.http = http
+        self.verified_playout = verified_playout
         self._node: Node | None = None
         self._live: LiveService | None = None
         self._battles: BattleService | None = None
@@ -206,7 +209,7 @@ class NodeServices:
     async def _start(self) -> None:
         enter = self._stack.enter_async_context
         self._node = node = await enter(Node(self.home, options=self.options))
-        self._live = live = await enter(LiveService(node))
+        self._live = live = await enter(LiveService(node, verified_playout=self.verified_playout))
         ledger = self.ledger
         streams = None
         if ledger is not None and ledger.listen_channel:

@@ -1,7 +1,10 @@
 """The node's SQLite store: an append-only log of signed messages, keyed by content ID.
 
-WAL mode with synchronous=NORMAL would lose the last commits on power failure, so we use
-FULL: a batch acknowledged to the caller survives a crash. Inserts are idempotent (the same
+WAL mode with synchronous=NORMAL would lose the last commits on power failure, so the node's own
+messages are written with FULL: a batch acknowledged to the caller survives a crash. Messages from
+peers (``durable=False``) are written with NORMAL: their commit does not wait for the disk (an fsync
+took tens of ms on a busy machine, on the event loop, for every gossip message); a power failure may
+lose the last of them (never corrupt the database), and history sync fetches them again. Inserts are idempotent (the same
 message arriving by gossip and by history sync is stored once). The schema is versioned
 with ``PRAGMA user_version`` and upgraded by ordered migrations.
 """
@@ -122,7 +125,9 @@ class Store:
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute(
+                "PRAGMA synchronous=FULL"
+            )  # NORMAL only for the batches of add_many(durable=False)
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.execute("PRAGMA busy_timeout=5000")
             self._migrate()
@@ -177,11 +182,25 @@ class Store:
         """Store one message; False if it was already there."""
         return self.add_many([envelope], received_at_ms=received_at_ms) == 1
 
-    def add_many(self, envelopes: Iterable[SignedEnvelope], *, received_at_ms: int | None = None) -> int:
-        """Store a batch atomically (all or nothing); returns how many were new."""
+    def add_many(
+        self, envelopes: Iterable[SignedEnvelope], *, received_at_ms: int | None = None, durable: bool = True
+    ) -> int:
+        """Store a batch atomically (all or nothing); returns how many were new.
+
+        ``durable``: on disk before this returns (an fsync); False for what peers can send again (the
+        batch may be lost on a power failure, never half-written)."""
         received = received_at_ms if received_at_ms is not None else int(time.time() * 1000)
         envelopes_list = list(envelopes)
         rows = [(e.content_id, e.kind, e.author, e.created_at_ms, received, e.wire) for e in envelopes_list]
+        if not durable:
+            self._db.execute("PRAGMA synchronous=NORMAL")
+        try:
+            return self._add_rows(envelopes_list, rows)
+        finally:
+            if not durable:
+                self._db.execute("PRAGMA synchronous=FULL")  # everything else stays durable
+
+    def _add_rows(self, envelopes_list: list[SignedEnvelope], rows: Sequence[tuple[object, ...]]) -> int:
         try:
             self._db.execute("BEGIN IMMEDIATE")
             try:

@@ -49,7 +49,9 @@ def config_from_form(
         current, name=name.strip(), listen=listen_addrs, bootstrap=bootstrap_addrs, log_level=level, mdns=mdns
     )
     checked = NodeConfig.from_mapping(config.node_json(), source="settings")
-    return replace(checked, webrtc=current.webrtc)  # [webrtc] is not on the form: kept as it was
+    return replace(
+        checked, webrtc=current.webrtc, live=current.live
+    )  # tables not on the form: kept as they were
 
 
 def save_config(path: Path, config: NodeConfig) -> None:

@@ -59,6 +59,12 @@ def register(commands: Any) -> None:
     sub.add_argument(
         "--seconds", type=float, metavar="N", help="stop after N seconds (default: until it ends)"
     )
+    sub.add_argument(
+        "--verified-playout",
+        action="store_true",
+        help="play only audio whose signature verified (about 1.6 s behind instead of a few ms; "
+        "config.toml: [live] verified_playout = true)",
+    )
     sub.add_argument("--json", action="store_true", help="print latency_ms, lost_frames, hops, bitrate, ...")
     sub.set_defaults(handler=_listen)
 
@@ -121,6 +127,8 @@ def _set(args: argparse.Namespace) -> int:
 def _listen(args: argparse.Namespace) -> int:
     timeout = None if args.seconds is None else args.seconds + 60.0
     params = {"stream_id": args.stream_id, "record": args.record, "seconds": args.seconds}
+    if args.verified_playout:
+        params["verified_playout"] = True
     if args.record:
         params["record"] = str(Path(args.record).resolve())
     result = _call(args, "listen", timeout_s=timeout, **params)

@@ -40,6 +40,7 @@ class ListenStats:
     max_gap_ms: float = 0.0
     first_audio_ms: float | None = None
     jitter_delay_ms: float = 0.0
+    verified_playout: bool = False  # only frames whose segment verified were played
     record: str | None = None
     recorded_seconds: float = 0.0
     ended: bool = False

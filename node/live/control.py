@@ -41,7 +41,10 @@ async def _listen(node: Node, params: dict[str, Any]) -> Any:
     stream_id = req.text(params, "stream_id")
     assert stream_id is not None
     seconds = req.number(params, "seconds", None, 0.1, 7 * 24 * 3600)
-    stats = await live.listen(stream_id, record=req.optional_text(params, "record"), seconds=seconds)
+    verified = req.boolean(params, "verified_playout", False)  # on top of config.toml's [live] default
+    stats = await live.listen(
+        stream_id, record=req.optional_text(params, "record"), seconds=seconds, verified_playout=verified
+    )
     return stats.to_json()
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +29,7 @@ from djmesh.ledger.evm.eip712 import Signature
 from djmesh.ledger.evm.errors import LedgerError, VoucherRefusedError
 from djmesh.ledger.evm.sender import TxSender
 from djmesh.ledger.evm.vouchers import ChannelTerms, Voucher, VoucherBook
+from djmesh.node.clock import monotonic, now_ms
 from djmesh.node.events import MessageStored
 from djmesh.node.live.errors import LiveError
 from djmesh.node.live.listen_binding import binding_holds
@@ -110,7 +110,7 @@ class _Channel:
     terms: ChannelTerms
     peer: bytes | None = None  # the djmesh peer the channel's listener bound it to
     streams: set[bytes] = field(default_factory=set)
-    refreshed_at: float = field(default_factory=time.monotonic)
+    refreshed_at: float = field(default_factory=monotonic)
 
 
 @dataclass
@@ -218,12 +218,12 @@ class ListenSeller:
         if price is None or stream in self._ended:
             return "not a stream this DJ sells"
         try:
-            ticket = verify_ticket(message.ticket, stream, now_ms=time.time_ns() // 1_000_000)
+            ticket = verify_ticket(message.ticket, stream, now_ms=now_ms())
         except TicketError as exc:
             return f"{type(exc).__name__}: {exc}"
         if not self._tickets.first_use(ticket):
             return "join ticket already used"
-        now = time.monotonic()
+        now = monotonic()
         account = self._account(ticket.listener, stream)
         if account.overdue(now, price, self.grace_s):
             return "payment overdue: send a voucher first"
@@ -238,17 +238,17 @@ class ListenSeller:
         return account
 
     async def _enforce(self) -> None:
-        next_close_check = time.monotonic() + CLOSE_CHECK_EVERY_S
+        next_close_check = monotonic() + CLOSE_CHECK_EVERY_S
         while True:
             await asyncio.sleep(ENFORCE_EVERY_S)
             self.enforce_now()
-            if time.monotonic() >= next_close_check:
-                next_close_check = time.monotonic() + CLOSE_CHECK_EVERY_S
+            if monotonic() >= next_close_check:
+                next_close_check = monotonic() + CLOSE_CHECK_EVERY_S
                 await self._close_due()
 
     def enforce_now(self) -> None:
         """Cut off children whose payments fell behind; account for the ones that left."""
-        now = time.monotonic()
+        now = monotonic()
         present: set[tuple[bytes, bytes]] = set()
         for stream, price in self._streams.items():
             hub = self.live.hub_for(stream)
@@ -370,10 +370,10 @@ class ListenSeller:
         try:
             return self.book.accept(voucher, now_s=now_s)
         except VoucherRefusedError as exc:
-            stale = time.monotonic() - state.refreshed_at > TERMS_REFRESH_S
+            stale = monotonic() - state.refreshed_at > TERMS_REFRESH_S
             if exc.reason != "amount exceeds the deposit" or not stale:
                 raise
-        state.refreshed_at = time.monotonic()
+        state.refreshed_at = monotonic()
         terms = await self._read_terms(voucher.channel_id)
         if isinstance(terms, str):
             raise VoucherRefusedError(terms)
@@ -491,7 +491,7 @@ class ListenSeller:
         return [row.to_json() for row in self._payments if row.closed]
 
     def summary(self) -> dict[str, Any]:
-        now = time.monotonic()
+        now = monotonic()
         listeners = [
             {
                 "listener": peer_id_from_public_key(account.peer),

@@ -153,8 +153,10 @@ class LiveService:
         transport: Transport | None = None,
         host: str | None = None,
         keep_sets: bool = True,
-        verified_playout: bool = False,
+        verified_playout: bool | None = None,
     ) -> None:
+        """``verified_playout``: play only frames whose segment verified (None: config.toml's
+        ``[live] verified_playout``, off by default)."""
         self.node = node
         self.max_children = max_children
         self._transport: Transport = transport or QuicTransport()
@@ -163,7 +165,9 @@ class LiveService:
         self.sets = SetLibrary(node.home.root / "live" / "sets")
         self._keep_sets = keep_sets
         # play only frames whose segment verified (about 1.6 s behind instead of a few ms; see PROTOCOL.md)
-        self.verified_playout = verified_playout
+        self.verified_playout = (
+            node.config.live.verified_playout if verified_playout is None else verified_playout
+        )
         self.keeper = SetKeeper(self.sets, self._ask, self._peers_for)
         self._assembling: set[asyncio.Task[None]] = set()
         self._served: dict[bytes, tuple[tuple[int, int], StoredSet]] = {}
@@ -654,11 +658,23 @@ class LiveService:
                 await asyncio.wait_for(self._changed.wait(), 1.0)
         return self._announces[stream]
 
-    async def subscribe(self, stream_id: str | bytes) -> Subscription | Broadcast:
-        """Receive (and relay) ``stream_id``; our own broadcast is returned as is."""
+    async def subscribe(
+        self, stream_id: str | bytes, *, verified_playout: bool = False
+    ) -> Subscription | Broadcast:
+        """Receive (and relay) ``stream_id``; our own broadcast is returned as is.
+
+        ``verified_playout``: play only verified frames from now on, whatever the service's default (a
+        subscription already playing unverified frames switches; one never switches back).
+        """
         stream = _stream_bytes(stream_id) if isinstance(stream_id, str) else stream_id
         if stream in self._broadcasts:
             return self._broadcasts[stream]
+        subscription = await self._subscription(stream, verified_playout or self.verified_playout)
+        if verified_playout:
+            subscription.play_verified_only()  # already subscribed, playing unverified frames
+        return subscription
+
+    async def _subscription(self, stream: bytes, verified_playout: bool) -> Subscription:
         existing = self._subscriptions.get(stream)
         if existing is not None and existing.error is None:
             return existing
@@ -668,7 +684,7 @@ class LiveService:
         future: asyncio.Future[Subscription] = asyncio.get_running_loop().create_future()
         self._subscribing[stream] = future
         try:
-            subscription = await self._subscribe(stream)
+            subscription = await self._subscribe(stream, verified_playout)
             future.set_result(subscription)
             return subscription
         except BaseException as exc:
@@ -678,7 +694,7 @@ class LiveService:
         finally:
             self._subscribing.pop(stream, None)
 
-    async def _subscribe(self, stream: bytes) -> Subscription:
+    async def _subscribe(self, stream: bytes, verified_playout: bool) -> Subscription:
         announce = await self._announcement(stream)
         if stream in self._ends:
             raise LiveError(f"stream {stream.hex()} has ended; fetch its set instead")
@@ -700,7 +716,7 @@ class LiveService:
             recording=self.keeper.record(announce) if self._keep_sets and not self.sets.has(stream) else None,
             join_ticket=self._ticket_for(stream) if price is not None else None,
             known_end=lambda: self._ends.get(stream),
-            verified_playout=self.verified_playout,
+            verified_playout=verified_playout,
         )
         try:
             await subscription.start(candidates)
@@ -732,10 +748,14 @@ class LiveService:
         record: str | None = None,
         seconds: float | None = None,
         sink: Sink | None = None,
+        verified_playout: bool = False,
     ) -> ListenStats:
-        """Play ``stream_id`` (a null sink where there is no sound device) until it ends or ``seconds``."""
+        """Play ``stream_id`` (a null sink where there is no sound device) until it ends or ``seconds``.
+
+        ``verified_playout``: play only verified frames (`djmesh listen --verified-playout`), whatever
+        the service's default."""
         stream = _stream_bytes(stream_id)
-        source = await self.subscribe(stream)
+        source = await self.subscribe(stream, verified_playout=verified_playout)
         info = source.info
         recorder = Recorder(record, channels=info.channels, bitrate=info.bitrate) if record else None
         session = ListenSession(
@@ -753,13 +773,15 @@ class LiveService:
         finally:
             source.taps.discard(session)
         if isinstance(source, Subscription):
-            return session.finish(
+            stats = session.finish(
                 hops=source.hops,
                 dropped=source.verifier.counts,
                 jitter_delay_us=source.jitter.delay_us,
                 reparents=source.reparents,
                 recovered=source.recovered,
             )
+            stats.verified_playout = source.verified_playout
+            return stats
         return session.finish(hops=0, dropped={}, jitter_delay_us=0, reparents=0)
 
     async def _await_verified(self, source: Subscription | Broadcast, session: ListenSession) -> None:

@@ -9,7 +9,8 @@ A parent is judged by what it delivers: one segment with forged or tampered data
 segment while ``max_unverified`` frames arrived, or two segments in a row missing more than a
 quarter of their frames after recovery, and the listener stops taking anything from it, avoids it
 for ``BAD_AVOID_S``, names it in its next probes (``Probe.marks``) and re-parents. A parent that
-answers but sends no frames for ``STARVED_S`` is left and marked too. Playout takes frames before
+answers but sends no frames for ``STARVED_S`` is left and marked too, and so is one silent for
+``SILENCE_S`` (avoided for ``AVOID_S``: it may have died or hiccuped, not lied). Playout takes frames before
 their segment verifies (a few ms of delay instead of a segment's); docs/PROTOCOL.md states the
 bounded risk that leaves; ``verified_playout`` removes it, playing only verified frames a
 segment and ``VERIFIED_SLACK_S`` later.
@@ -79,6 +80,20 @@ BAD_DATA = ("forged", "tampered", "malformed")  # what no honest relay passes on
 Locate = Callable[[bytes], Awaitable[list[Address]]]
 
 
+def playout_buffer(announce: StreamAnnounce, *, verified: bool) -> JitterBuffer:
+    """The jitter buffer playout reads: a few ms deep, or (``verified``) a segment and ``VERIFIED_SLACK_S``."""
+    if not verified:
+        return JitterBuffer(frame_us=announce.frame_us)
+    hold_us = announce.segment_frames * announce.frame_us + int(VERIFIED_SLACK_S * 1e6)
+    return JitterBuffer(
+        frame_us=announce.frame_us,
+        min_delay_us=hold_us,
+        max_delay_us=hold_us + 400_000,
+        # a whole segment arrives at once, while playout is still in the one before
+        max_gap_frames=2 * announce.segment_frames + hold_us // announce.frame_us,
+    )
+
+
 class Subscription:
     def __init__(
         self,
@@ -107,17 +122,7 @@ class Subscription:
         self._known_end = known_end
         self.verifier = StreamVerifier(announce.author, self.stream, segment_frames=message.segment_frames)
         self.verified_playout = verified_playout  # play a frame only once its segment verified
-        if verified_playout:
-            hold_us = message.segment_frames * message.frame_us + int(VERIFIED_SLACK_S * 1e6)
-            self.jitter = JitterBuffer(
-                frame_us=message.frame_us,
-                min_delay_us=hold_us,
-                max_delay_us=hold_us + 400_000,
-                # a whole segment arrives at once, while playout is still in the one before
-                max_gap_frames=2 * message.segment_frames + hold_us // message.frame_us,
-            )
-        else:
-            self.jitter = JitterBuffer(frame_us=message.frame_us)
+        self.jitter = playout_buffer(message, verified=verified_playout)
         seed = hashlib.sha256(repr(own_address).encode() + self.stream).digest()
         self._rng = random.Random(seed)  # deterministic per node and stream (simulations repeat)
         self.hub = StreamHub(
@@ -145,6 +150,7 @@ class Subscription:
         self.left_bad: list[tuple[Address | None, str]] = []  # parents left for bad delivery, and why
         self._distrust: str | None = None  # why the current parent is to be left (set by the checks)
         self._marks: list[Address] = []  # bad parents to tell the next parent about
+        self._discard_unverified = False  # the parent left sent bad data: drop what it sent unverified
         self._adopted_seq = 0
         self._gone: Address | None = None  # the parent lost to silence, named in probes while re-parenting
         self.recovered = 0
@@ -211,6 +217,15 @@ class Subscription:
     def live(self) -> bool:
         return self.ended is None and not self._closed
 
+    def play_verified_only(self) -> None:
+        """From now on play only verified frames (what is buffered unverified is dropped; no way back)."""
+        if self.verified_playout:
+            return
+        self.verified_playout = True
+        self.jitter = playout_buffer(self.info, verified=True)
+        self._wake.set()
+        log.info("stream %s: playing verified frames only", self.stream.hex()[:8])
+
     # -- attaching -----------------------------------------------------------------------------
 
     async def _attach(self, candidates: list[Address], *, from_seq: int | None) -> bool:
@@ -271,8 +286,11 @@ class Subscription:
         old = self.parent
         self.parent, self.parent_address = probe.link, probe.address
         self._set_path(accept.hops, list(accept.path))
-        if self._marks:  # we left a parent for bad data: what it sent and is not yet verified goes too
+        if (
+            self._discard_unverified
+        ):  # we left a parent for bad data: what it sent and is not yet verified goes too
             self.verifier.discard_pending()
+            self._discard_unverified = False
         self._distrust = None
         self.strikes = 0
         self._marks.clear()  # told the new parent
@@ -293,28 +311,29 @@ class Subscription:
         self.hops, self.path = hops, path
         self.hub.set_path(hops, path)  # our children's paths run through ours
 
-    async def _reparent(self, *, avoid_s: float, bad: bool = False) -> None:
+    async def _reparent(self, *, avoid_s: float, bad: bool = False, mark: bool = False) -> None:
         """The parent went silent, closed or failed us: try ancestors, then ask the network again.
 
-        A parent left for bad delivery (``bad``) is marked in our probes: its ancestors, probed
-        first, list it last for newcomers. The path it told us may be a lie too, so the stream's DJ and
-        peers are asked as well.
+        A parent left for bad delivery (``bad``) or silence (``mark``) is marked in our probes: its
+        ancestors, probed first, list it last for newcomers. After bad delivery the path it told us may
+        be a lie too, so the network is asked where the stream is at once, and what it says is tried if
+        the ancestors do not take us. Ancestors alone first: waiting for that answer kept a listener on a
+        loaded machine without audio for 12 s, and probing both at once often sent it to a faster sibling
+        still below the liar.
         """
         self._attaching = True
+        locating: asyncio.Future[list[Address]] | None = None
         try:
             dead = self.parent_address
             if dead is not None and avoid_s > 0:
                 if len(self._avoid) >= MAX_AVOIDED:
                     self._avoid.pop(next(iter(self._avoid)))
                 self._avoid[dead] = monotonic() + avoid_s
-            if dead is not None and bad and dead not in self._marks:
+            if dead is not None and (bad or mark) and dead not in self._marks:
                 self._marks = [*self._marks, dead][-MAX_MARKS:]
+            self._discard_unverified = bad
             candidates = [a for a in self.path if a != dead]
-            if bad:
-                try:
-                    candidates = [*candidates, *await self._locate(self.stream)]
-                except Exception as exc:
-                    log.info("locating stream %s failed: %s", self.stream.hex()[:8], exc)
+            locating = asyncio.ensure_future(self._locate(self.stream)) if bad else None
             started = monotonic()
             while self.live and monotonic() - started < GIVE_UP_S:
                 if self._end_known():
@@ -322,10 +341,11 @@ class Subscription:
                 if await self._attach(candidates, from_seq=self.verifier.verified_upto):
                     return
                 try:
-                    candidates = await self._locate(self.stream)
+                    candidates = await (locating if locating is not None else self._locate(self.stream))
                 except Exception as exc:
                     log.info("locating stream %s failed: %s", self.stream.hex()[:8], exc)
                     candidates = []
+                locating = None
                 await asyncio.sleep(0.5 if not candidates else 0.2)
             if self.live:
                 self.error = "lost the stream: no peer serves it any more"
@@ -335,6 +355,9 @@ class Subscription:
                     tap.on_end(self.error)
         finally:
             self._attaching = False
+            if locating is not None:  # attached to an ancestor before the network answered
+                locating.cancel()
+                locating.add_done_callback(lambda task: task.cancelled() or task.exception())
 
     async def _watchdog(self) -> None:
         next_ping = 0.0
@@ -369,9 +392,16 @@ class Subscription:
                     del self.left_bad[:-16]
                     await self._reparent(avoid_s=BAD_AVOID_S, bad=True)
                 elif dead:
+                    # Marked too: a relay silent to its children while it answers its own parent (which so
+                    # keeps sending it newcomers) must not keep costing each newcomer a re-parent. A mark of
+                    # one that died costs nothing (its parent drops it); of one that hiccuped, some newcomers.
                     self._gone = self.parent_address
+                    silent = parent is not None and not parent.closed  # not a link closed with a goodbye
+                    if silent:
+                        self.left_bad.append((self.parent_address, "silent"))
+                        del self.left_bad[:-16]
                     try:
-                        await self._reparent(avoid_s=AVOID_S)
+                        await self._reparent(avoid_s=AVOID_S, mark=silent)
                     finally:
                         self._gone = None
                 else:

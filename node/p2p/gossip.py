@@ -19,6 +19,8 @@ from libp2p.pubsub.pb import rpc_pb2
 from libp2p.pubsub.pubsub import Pubsub
 from libp2p.pubsub.score import PeerScorer, ScoreParams, TopicScoreParams
 
+from djmesh.node.p2p.trio_bridge import yield_if_over_budget
+
 
 @dataclass(frozen=True)
 class GossipConfig:
@@ -166,6 +168,8 @@ class PolicyPubsub(Pubsub):
             raise
 
     async def push_msg(self, msg_forwarder: ID, msg: rpc_pb2.Message) -> None:
+        # one task per message received: a burst would run in one guest tick, holding the node's event loop
+        await yield_if_over_budget()
         try:
             await super().push_msg(msg_forwarder, msg)
         finally:

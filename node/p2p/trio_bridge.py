@@ -12,6 +12,11 @@ Trio's guest mode lets both share one thread and one loop: trio schedules its ti
   after a failed open, a close), and one of those stuck on a stalled connection used to hold the
   caller forever, past the job's own ``trio.fail_after``.
 - trio -> asyncio: ``TrioBridge.call_soon_asyncio(cb, *args)`` (``loop.call_soon_threadsafe``).
+
+Each guest tick runs one trio batch (every task runnable at its start) as one callback of the asyncio
+loop, however long it takes: py-libp2p spawns a task per gossip message received, so a burst of them
+held the loop for tens of ms in one tick. Work that comes in bursts awaits ``yield_if_over_budget()``
+first, and continues in a later tick once the current one has run ``TICK_BUDGET_S``.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import time
 import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -27,6 +33,38 @@ import outcome
 import trio
 
 T = TypeVar("T")
+
+TICK_BUDGET_S = 0.005  # how long one guest tick runs work gated by yield_if_over_budget before deferring it
+
+
+class GuestTicks:
+    """When the guest run last entered trio from the host loop (the start of the current tick)."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+
+    def entering(self, fn: Callable[[], object]) -> Callable[[], None]:
+        def tick() -> None:
+            self.started = time.perf_counter()
+            fn()
+
+        return tick
+
+
+_TICKS: trio.lowlevel.RunVar[GuestTicks] = trio.lowlevel.RunVar("djmesh_guest_ticks")
+
+
+async def yield_if_over_budget(budget_s: float = TICK_BUDGET_S) -> None:
+    """Trio side: once this tick has held the host loop for ``budget_s``, go on in a later tick.
+
+    The host loop runs its own ready callbacks (audio, timers, the control API) between two ticks.
+    A no-op outside a guest run hosted by ``TrioBridge``."""
+    try:
+        ticks = _TICKS.get()
+    except LookupError:
+        return
+    while time.perf_counter() - ticks.started > budget_s:  # resumed in a later tick: spent already?
+        await trio.sleep(0)
 
 
 class BridgeClosedError(RuntimeError):
@@ -68,7 +106,10 @@ class TrioBridge:
             if not ready.done():
                 ready.set_exception(BridgeClosedError("trio exited before it was ready"))
 
+        ticks = GuestTicks()
+
         async def _main() -> None:
+            _TICKS.set(ticks)
             self._token = trio.lowlevel.current_trio_token()
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
@@ -77,8 +118,8 @@ class TrioBridge:
 
         trio.lowlevel.start_guest_run(
             _main,
-            run_sync_soon_threadsafe=lambda fn: _discard(loop.call_soon_threadsafe(fn)),
-            run_sync_soon_not_threadsafe=lambda fn: _discard(loop.call_soon(fn)),
+            run_sync_soon_threadsafe=lambda fn: _discard(loop.call_soon_threadsafe(ticks.entering(fn))),
+            run_sync_soon_not_threadsafe=lambda fn: _discard(loop.call_soon(ticks.entering(fn))),
             done_callback=_set_done,
             host_uses_signal_set_wakeup_fd=True,
             # The asyncio side owns Ctrl-C; trio must not install its own SIGINT handler.

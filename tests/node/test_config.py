@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from djmesh.node.config import ConfigError, IceServer, NodeConfig, WebRtcConfig
+from djmesh.node.config import ConfigError, IceServer, LiveConfig, NodeConfig, WebRtcConfig
 from djmesh.node.home import NodeHome, default_home
 
 
@@ -28,6 +28,9 @@ def test_written_config_reads_back(tmp_path: Path) -> None:
         ("[node]\nbootstrap = 'not a list'\n", "list of strings"),
         ("[node]\nlog_level = 'loud'\n", "log_level"),
         ("[node\n", "config.toml"),
+        ("[live]\nverified_playout = 'yes'\n", "live.verified_playout must be true or false"),
+        ("[live]\nverified = true\n", "unknown key live.verified"),
+        ("live = 'on'\n", r"\[live\] must be a table"),
     ],
 )
 def test_bad_config_names_the_problem(tmp_path: Path, text: str, message: str) -> None:
@@ -35,6 +38,17 @@ def test_bad_config_names_the_problem(tmp_path: Path, text: str, message: str) -
     path.write_text(text)
     with pytest.raises(ConfigError, match=message):
         NodeConfig.load(path)
+
+
+def test_verified_playout_is_read_from_the_live_table_and_written_back(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text('[node]\nname = "fan"\n\n[live]\nverified_playout = true\n')
+    config = NodeConfig.load(path)
+    assert config.live == LiveConfig(verified_playout=True) and config.name == "fan"
+    assert config.to_json()["live"] == {"verified_playout": True}
+    path.write_text(config.to_toml())
+    assert NodeConfig.load(path) == config
+    assert "[live]" not in NodeConfig().to_toml()  # the default needs no table
 
 
 def test_home_resolution_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

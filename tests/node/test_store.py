@@ -30,6 +30,27 @@ def test_store_is_wal_and_idempotent(tmp_path: Path, signing_key: nacl.signing.S
         assert envelope.content_id in store
 
 
+def test_only_messages_from_peers_skip_the_fsync(
+    tmp_path: Path, signing_key: nacl.signing.SigningKey, other_key: nacl.signing.SigningKey
+) -> None:
+    def synchronous(store: Store) -> int:
+        return int(store._db.execute("PRAGMA synchronous").fetchone()[0])  # 1 NORMAL, 2 FULL
+
+    modes: list[int] = []
+    path = tmp_path / "db.sqlite3"
+    with Store(path) as store:
+        store._db.set_trace_callback(
+            lambda sql: modes.append(synchronous(store)) if sql == "COMMIT" else None
+        )
+        assert store.add(sign(Post("mine"), signing_key, created_at_ms=NOW))
+        assert store.add_many([sign(Post("theirs"), other_key, created_at_ms=NOW)], durable=False) == 1
+        store._db.set_trace_callback(None)
+        assert synchronous(store) == 2  # back to FULL for whatever writes next (flags, crew keys, our own)
+    assert modes == [2, 1]  # our message committed with FULL (fsync), the peer's with NORMAL
+    with Store(path) as store:
+        assert store.count() == 2
+
+
 def test_queries_by_author_kind_and_time_newest_first(
     tmp_path: Path, signing_key: nacl.signing.SigningKey, other_key: nacl.signing.SigningKey
 ) -> None:

@@ -56,10 +56,11 @@ async def test_settings_reports_a_broken_config_file_and_a_bad_listen_address(tm
         assert any("is not a multiaddr" in n.message for n in app._notifications)
 
 
-def test_the_settings_form_keeps_the_ice_servers(tmp_path: Path) -> None:
+def test_the_settings_form_keeps_the_ice_servers_and_the_live_table(tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
     path.write_text(
         '[node]\nname = "DJ Ada"\n[webrtc]\nice_servers = [{ urls = ["stun:stun.example.org:3478"] }]\n'
+        "[live]\nverified_playout = true\n"
     )
     current = NodeConfig.load(path)
     saved = config_from_form(
@@ -73,3 +74,4 @@ def test_the_settings_form_keeps_the_ice_servers(tmp_path: Path) -> None:
     save_config(path, saved)  # what the screen's ctrl+s does
     again = NodeConfig.load(path)
     assert again.name == "DJ Ada Lovelace" and again.webrtc == current.webrtc and again.webrtc.ice_servers
+    assert again.live.verified_playout

@@ -38,6 +38,12 @@ def test_live_start_listen_stop_through_the_cli(djmesh: CliRunner, tmp_path: Pat
         assert {"latency_ms", "lost_frames", "hops", "bitrate"} <= set(stats)
         assert stats["hops"] == 1 and stats["latency_ms"] < 150 and stats["bitrate"] > 100_000
         assert abs(dominant_hz(read_audio(tmp_path / "fan.wav")[4800:]) - 440) < 3
+        verified = djmesh(
+            "--home", str(fan), "listen", stream_id, "--seconds", "3", "--verified-playout", "--json"
+        )
+        assert verified.returncode == 0, verified.stderr
+        # played only once its segment verified: a segment (1 s) and more behind the DJ
+        assert verified.json()["verified_playout"] is True and verified.json()["latency_ms"] > 1000
         listing = djmesh("--home", str(fan), "live", "list", "--json").json()
         assert [s["stream_id"] for s in listing] == [stream_id] and listing[0]["title"] == "warm-up"
         stopped = djmesh("--home", str(dj), "live", "stop", "--json")

@@ -1,4 +1,4 @@
-"""A lying relay in the real relay tree (node/sim): it claims all the room it may, forges audio or withholds it.
+"""A lying relay in the real relay tree (node/sim): it claims all the room it may, forges, withholds or goes silent.
 
 The liar runs the real ``Subscription`` and ``StreamHub``, admits anyone (its budget is 1,000) and
 so claims the most free slots the protocol lets it (``MAX_FREE_CLAIM``); only what it forwards to
@@ -16,15 +16,14 @@ import pytest
 
 from djmesh.node.clock import VirtualClock, monotonic, run_virtual
 from djmesh.node.live.sets import SetSegment
-from djmesh.node.live.subscription import RECOVERY_WAIT_S, STARVED_S
+from djmesh.node.live.subscription import RECOVERY_WAIT_S, SILENCE_S, STARVED_S
 from djmesh.node.sim.mesh import LiveMesh, MeshNode, Meter
 from djmesh.node.sim.network import LinkProfile, SimNetwork
 from djmesh.protocol.relay import MAX_FREE_CLAIM
-from djmesh.protocol.stream import Frame, Playout, decode_frame
+from djmesh.protocol.stream import Playout
+from tests.helpers.lying_relay import ForgedAudio, make_liar
 from tests.helpers.sim import virtual_wait_until
 from tests.node.sim.test_mesh import assert_tree, hearing
-
-FORGED = b"\xee"  # the liar's audio: every payload byte is this
 
 
 class ForgeMeter(Meter):
@@ -32,38 +31,21 @@ class ForgeMeter(Meter):
 
     def __init__(self, mesh: LiveMesh) -> None:
         super().__init__(mesh)
-        self.forged_played = 0
-        self.forged_recorded = 0
+        self.forged = ForgedAudio()
 
     def on_playout(self, item: Playout, now_us: int) -> None:
-        if item.payload is not None and set(item.payload) == set(FORGED):
-            self.forged_played += 1
+        self.forged.on_playout(item, now_us)
         super().on_playout(item, now_us)
 
     def on_segment(self, segment: SetSegment) -> None:
-        self.forged_recorded += sum(
-            1 for f in segment.frames if f is not None and set(f.payload) == set(FORGED)
-        )
+        self.forged.on_segment(segment)
         super().on_segment(segment)
 
 
 def turn_liar(node: MeshNode, behaviour: str) -> None:
     sub = node.subscription
     assert sub is not None
-    hub = sub.hub
-    hub.max_children = 1000  # admits anyone: claims the most the protocol believes
-    honest_frame = hub.forward_frame
-
-    def forge(seq: int, datagram: bytes) -> None:
-        frame = decode_frame(datagram)
-        honest_frame(seq, Frame(frame.seq, frame.ts_us, FORGED * len(frame.payload)).encode())
-
-    if behaviour in ("forges", "forges and withholds signatures"):
-        hub.forward_frame = forge  # type: ignore[method-assign]
-    if behaviour == "withholds frames":
-        hub.forward_frame = lambda seq, datagram: None  # type: ignore[method-assign]
-    if behaviour == "forges and withholds signatures":
-        hub.forward_manifest = lambda first, end, wire: None  # type: ignore[method-assign]
+    make_liar(sub.hub, behaviour)
 
 
 @pytest.mark.parametrize(
@@ -74,6 +56,7 @@ def turn_liar(node: MeshNode, behaviour: str) -> None:
         ("forges and withholds signatures", False),
         ("forges", True),
         ("forges and withholds signatures", True),
+        ("goes silent", False),
     ],
 )
 def test_listeners_below_a_lying_relay_move_away_and_keep_no_forged_audio(
@@ -141,19 +124,20 @@ def test_listeners_below_a_lying_relay_move_away_and_keep_no_forged_audio(
             "forges": announce_segment_s(mesh) + RECOVERY_WAIT_S + 1.0,
             "withholds frames": STARVED_S + 1.0,
             "forges and withholds signatures": 2 * announce_segment_s(mesh) + 1.0 + 1.0,
+            "goes silent": SILENCE_S,
         }[behaviour]
         for node in victims:
             sub = node.subscription
             assert sub is not None
             assert sub.left_bad and sub.left_bad[0][0] == liar.address, (node.host, sub.left_bad)
             assert isinstance(node.meter, ForgeMeter)
-            assert node.meter.forged_recorded == 0, node.host  # never in the verified record
+            assert node.meter.forged.recorded == 0, node.host  # never in the verified record
             # forged audio played: at most what arrives before the exposing signature (or its deadline)
-            assert node.meter.forged_played <= bound_s / 0.020, (node.host, node.meter.forged_played)
-        forged_played = sum(n.meter.forged_played for n in victims if isinstance(n.meter, ForgeMeter))
+            assert node.meter.forged.played <= bound_s / 0.020, (node.host, node.meter.forged.played)
+        forged_played = sum(n.meter.forged.played for n in victims if isinstance(n.meter, ForgeMeter))
         if verified_playout:
             assert forged_played == 0  # only verified frames reach playout
-        elif behaviour != "withholds frames":
+        elif behaviour not in ("withholds frames", "goes silent"):
             assert forged_played > 0  # the bounded risk of playing before verifying (PROTOCOL.md)
         # the DJ was told: it lists the liar last, behind every honest child, for newcomers
         assert dj_hub.marked >= 1
