@@ -51,7 +51,9 @@ def register_battle(commands: Any) -> None:
     sub.add_argument("--json", action="store_true")
     sub.set_defaults(handler=_challenge)
 
-    sub = actions.add_parser("accept", help="accept a challenge made to you (stakes the same prize)")
+    sub = actions.add_parser(
+        "accept", help="accept a challenge made to you (stakes the same prize), or offer to take an open one"
+    )
     sub.add_argument("battle_id", metavar="BATTLE_ID")
     _add_set_or_live(sub)
     sub.add_argument("--json", action="store_true")
@@ -155,12 +157,14 @@ def _wei(text: str, flag: str) -> str:
 def _challenge(args: argparse.Namespace) -> int:
     from djmesh.node.cli import CliError
 
-    if args.open:
-        raise CliError("open challenges (--open) are not supported yet: name the PEER you challenge", code=2)
+    if args.open and args.prize is not None:
+        from djmesh.node.battle.commands import OPEN_PRIZE_REFUSAL
+
+        raise CliError(OPEN_PRIZE_REFUSAL, code=2)
     if not 0.0 <= args.crowd_weight <= 1.0:
         raise CliError("--crowd-weight must be between 0 and 1", code=2)
     params: dict[str, Any] = {
-        "peer": args.peer,
+        **({"open": True} if args.open else {"peer": args.peer}),
         "genre": args.genre,
         "tracks": args.tracks,
         "set_seconds": args.set_seconds,
@@ -187,9 +191,11 @@ def _absolute(path: str) -> str:
 def _accept(args: argparse.Namespace) -> int:
     result = _call(args, "battle_accept", battle_id=_battle_id(args.battle_id), **_set_or_live(args))
     stake = int(result.get("stake_wei") or 0)
-    return _print(
-        args, result, f"accepted {result['battle_id']}" + (f" (staked {stake} wei)" if stake else "")
-    )
+    if result.get("open"):
+        text = f"offered to take {result['battle_id']}: `djmesh battle show` names you DJ B once the challenger binds you"
+    else:
+        text = f"accepted {result['battle_id']}" + (f" (staked {stake} wei)" if stake else "")
+    return _print(args, result, text)
 
 
 def _join(args: argparse.Namespace) -> int:

@@ -12,10 +12,12 @@ files are paths on the daemon's machine (the control API only listens on 127.0.0
 
 On a node built by ``node.services`` (the daemon), also (`djmesh battle ...`):
 
-- ``battle_challenge {peer, set|live, genre?, tracks?, set_seconds?, start_in_s?, mode?, prize_wei?,
+- ``battle_challenge {peer|open: true, set|live, genre?, tracks?, set_seconds?, start_in_s?, mode?, prize_wei?,
   crowd_weight?, accept_s?, commit_seconds?, reveal_seconds?, committee_size?, title?}``: ``peer``
-  is a peer ID or a profile name exactly one known peer claims; ``{"battle_id"}``
-- ``battle_accept {battle_id, set|live}``: also stakes the challenger's prize; ``{battle_id, accepted, stake_wei}``
+  is a peer ID or a profile name exactly one known peer claims; ``open`` posts a challenge any DJ may
+  take (no prize: the escrow names the opponent when it is opened); ``{"battle_id"}``
+- ``battle_accept {battle_id, set|live}``: also stakes the challenger's prize; ``{battle_id, accepted,
+  stake_wei}``; for an open challenge it is an offer (``"open": true``) until the challenger binds it
 - ``battle_sponsor {battle_id, amount_wei}``: ``{battle_id, tx, amount_wei}``
 - ``battle_show {battle_id}``: ``battle_state`` plus ``committee``, ``prize`` and ``payout`` (``{tx, to,
   amount_wei}`` once paid, else null)
@@ -188,15 +190,18 @@ def battle_methods(service: BattleService, services: NodeServices | None = None)
 
 def command_methods(services: NodeServices) -> dict[str, Handler]:
     """The `djmesh battle` methods: prizes, sponsors, names for peers (``node.battle.commands``)."""
-    from djmesh.node.battle.commands import BattleCommands
+    from djmesh.node.battle.commands import OPEN_PRIZE_REFUSAL, BattleCommands
 
     commands = BattleCommands(services)
 
     async def _challenge(node: Node, params: dict[str, Any]) -> Any:
-        if params.get("open"):
-            raise ControlError("open challenges are not supported yet: name the peer you challenge")
-        peer = req.text(params, "peer")
+        is_open = params.get("open") is True
+        peer = None if is_open else req.text(params, "peer")
+        if is_open and params.get("peer") is not None:
+            raise ControlError("an open challenge names no peer: give either peer or open")
         prize = wei(params, "prize_wei")
+        if prize > 0 and is_open:
+            raise ControlError(OPEN_PRIZE_REFUSAL)
         if prize > 0:
             services.need_ledger("a prize")  # before the set is even read
         loaded = await set_or_live(params)
