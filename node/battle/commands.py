@@ -150,8 +150,6 @@ class BattleCommands:
         state = self.state(battle_id)
         machine = state.machine
         me = self.services.node.public_key
-        if machine.phase is not Phase.ANNOUNCED:
-            raise NodeError(f"the battle is {machine.phase.value}: it can no longer be accepted")
         if machine.spec.is_open:
             if machine.announce.author == me:
                 raise NodeError("this is your own open challenge: another DJ takes it")
@@ -159,6 +157,8 @@ class BattleCommands:
                 raise NodeError("this open challenge was taken by another DJ already")
         elif machine.spec.opponent != me:
             raise NodeError("this challenge was made to another peer: only they can accept it")
+        if machine.phase is not Phase.ANNOUNCED:
+            raise NodeError(f"the battle is {machine.phase.value}: it can no longer be accepted")
         check_set_fits(loaded, machine.spec.rules)
         gates = self.services.gates
         signature = await gates.sign_for_accept(battle_id) if gates is not None else b""
