@@ -42,7 +42,9 @@ def _feed(m: BattleMachine, envelopes: list[SignedEnvelope], now: int) -> list[o
 
 def _take(b: Battle, n: int, at: int = T0 + 1000) -> SignedEnvelope:
     """Peer ``key(n)`` offers to take ``b``'s open challenge."""
-    return sign(BattleAccept(battle=b.id, seed_commit=seed_commitment(bytes([n]) * 32)), key(n), created_at_ms=at)
+    return sign(
+        BattleAccept(battle=b.id, seed_commit=seed_commitment(bytes([n]) * 32)), key(n), created_at_ms=at
+    )
 
 
 def _bind(b: Battle, accept: SignedEnvelope, signer: object = None, at: int = T0 + 1500) -> SignedEnvelope:
