@@ -15,6 +15,7 @@ from djmesh.node.home import NodeHome
 
 #: a challenge with a prize opens the escrow and the gate entry (two transactions) before it returns
 MONEY_TIMEOUT_S = 300.0
+LAMPORTS_PER_SOL = 10**9
 
 
 def register(commands: Any) -> None:
@@ -107,9 +108,14 @@ def register_reward(commands: Any) -> None:
 
 
 def register_tip(commands: Any) -> None:
-    sub = commands.add_parser("tip", help="send a peer a tip (to the wallet it bound to its peer ID)")
+    sub = commands.add_parser(
+        "tip",
+        help="send a peer a tip: ETH to the wallet it bound to its peer ID, SOL to the address in its profile",
+    )
     sub.add_argument("peer", metavar="PEER", help="peer ID or profile name")
-    sub.add_argument("amount", metavar="AMOUNT", help="ETH (or e.g. 5000wei)")
+    sub.add_argument(
+        "amount", metavar="AMOUNT", help="ETH (or e.g. 5000wei); with --chain sol, SOL (or 5000lamports)"
+    )
     sub.add_argument("--chain", choices=("eth", "sol"), default="eth")
     sub.add_argument("--json", action="store_true")
     sub.set_defaults(handler=_tip)
@@ -248,6 +254,34 @@ def _reward_claim(args: argparse.Namespace) -> int:
     return _print(args, result, f"claimed {result['amount_wei']} wei: tx {result['tx']}")
 
 
+def _lamports(text: str) -> str:
+    """'0.5' (SOL) or '5000lamports' as lamports, positive, at most 9 decimals."""
+    from decimal import Decimal, InvalidOperation
+
+    from djmesh.node.cli import CliError
+
+    raw = text.strip().lower()
+    try:
+        if raw.endswith("lamports"):
+            amount = int(raw.removesuffix("lamports"), 10)
+        else:
+            scaled = Decimal(raw.removesuffix("sol")) * LAMPORTS_PER_SOL
+            if not scaled.is_finite() or scaled != scaled.to_integral_value():
+                raise InvalidOperation
+            amount = int(scaled)
+    except (InvalidOperation, ValueError):
+        raise CliError(
+            f"AMOUNT must be SOL with at most 9 decimals (or e.g. 5000lamports), got {text!r}", code=2
+        ) from None
+    if amount <= 0:
+        raise CliError(f"AMOUNT must be positive, got {text!r}", code=2)
+    return str(amount)
+
+
 def _tip(args: argparse.Namespace) -> int:
+    if args.chain == "sol":
+        result = _call(args, "tip", peer=args.peer, amount_lamports=_lamports(args.amount), chain="sol")
+        text = f"tipped {result['amount_lamports']} lamports to {result['to']}: tx {result['tx']}"
+        return _print(args, result, text)
     result = _call(args, "tip", peer=args.peer, amount_wei=_wei(args.amount, "AMOUNT"), chain=args.chain)
     return _print(args, result, f"tipped {result['amount_wei']} wei to {result['to']}: tx {result['tx']}")
