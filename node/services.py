@@ -47,6 +47,7 @@ CHAIN_COMMANDS = (
 )
 
 BattleFactory = Callable[..., BattleService]
+NO_SOLANA = "no Solana cluster: set rpc_url in the [solana] table of config.toml"
 
 
 class NoLedgerError(NodeError):
@@ -124,7 +125,7 @@ async def solana_from_config(home: NodeHome, passphrase: bytes | None) -> tuple[
     try:
         config = await asyncio.to_thread(SolanaConfig.load, home.config_file)
         if not config.rpc_url:
-            return None, "no Solana cluster: set rpc_url in the [solana] table of config.toml"
+            return None, NO_SOLANA
         keypair = await asyncio.to_thread(open_wallet, wallet_path(home.root), passphrase=passphrase)
     except SolanaError as exc:
         log.info("solana off: %s", exc)
@@ -158,7 +159,7 @@ class NodeServices:
         self.ledger = ledger
         self.no_ledger_reason = no_ledger_reason or "no chain configured"
         self.solana = solana
-        self.no_solana_reason = no_solana_reason or "no Solana cluster configured"
+        self.no_solana_reason = no_solana_reason or NO_SOLANA
         self.battles_factory = battles_factory
         self.auto_join = auto_join
         self.set_price_wei_per_s = set_price_wei_per_s
