@@ -24,7 +24,7 @@ from djmesh.node.battle.commands import resolve_peer
 from djmesh.node.battle.control import wei
 from djmesh.node.control_params import Handler
 from djmesh.node.errors import ControlError, NodeError
-from djmesh.node.live.control import LIVE_METHODS
+from djmesh.node.live.control import LIVE_METHODS, refuse_node_stdin
 from djmesh.node.node import Node
 
 if TYPE_CHECKING:
@@ -124,6 +124,7 @@ def money_methods(services: NodeServices) -> dict[str, Handler]:
         if services.seller is None:
             raise NodeError("a priced stream needs the ListenChannel contract: add it to [ledger] contracts")
         source = req.text(params, "source")
+        refuse_node_stdin(source)
         bitrate = req.number(params, "bitrate", 128_000, 6_000, 510_000)
         stream_id = await services.seller.start_stream(
             source, wei_per_s=price, title=req.optional_text(params, "title"), bitrate=int(bitrate or 0)

@@ -35,6 +35,7 @@ from djmesh.node.battle.setfile import LoadedSet, load_set
 from djmesh.node.battle.view import battle_json, battles_json
 from djmesh.node.control_params import Handler
 from djmesh.node.errors import ControlError, NodeError
+from djmesh.node.live.stdin_pipe import is_stdin
 from djmesh.node.node import Node
 from djmesh.protocol.battle import GENRES, MAX_COMMITTEE, MAX_TRACKS, Phase, Rules
 from djmesh.protocol.errors import ProtocolError
@@ -60,7 +61,13 @@ async def set_or_live(params: dict[str, Any]) -> LoadedSet:
     if (params.get("set") is None) == (params.get("live") is None):
         raise ControlError("give either set (a set file) or live (a source to play live), not both")
     if params.get("live") is not None:
-        return LoadedSet(DjSet(req.text(params, "live"), (LIVE_TITLE,), (0,)), 0.0)
+        source = req.text(params, "live")
+        if is_stdin(source):
+            raise ControlError(
+                "--live - would read the node's own stdin when the set starts: play from a sound card, JACK "
+                "or a FIFO made with mkfifo (e.g. `mkfifo deck.pcm; --live deck.pcm`)"
+            )
+        return LoadedSet(DjSet(source, (LIVE_TITLE,), (0,)), 0.0)
     return await read_set(req.text(params, "set"))
 
 
