@@ -6,8 +6,9 @@ priced `live start`, and what `listen` paid).
 - ``tip {peer, amount_lamports, chain: "sol"}``: send SOL from the node's Solana wallet (config.toml's
   ``[solana]``) to the Solana address the peer's signed profile advertises (``wallets.sol``), with the
   memo ``djmesh tip``; ``{tx, to, amount_lamports, chain}`` (``tx``: the transaction signature)
-- ``reward_claim {battle_id}``: after the battle's ListenGate window, take this node's listen reward
-  (a zero-knowledge proof of one paid listen unit) into its own wallet; ``{tx, amount_wei}``
+- ``reward_claim {battle_id, to?}``: after the battle's ListenGate window, take this node's listen reward
+  (a zero-knowledge proof of one paid listen unit) into its own wallet, or ``to``; ``{tx, amount_wei, to}``.
+  The claim is sent from this node's wallet either way (``node.battle.listen_reward`` says what that shows)
 - ``live_start {source, price_wei_per_s?, ...}``: as ``node.live.control``'s, priced when asked
   (listeners' nodes pay through ListenChannel vouchers)
 - ``listen {stream_id, seconds?, ...}``: as ``node.live.control``'s, plus ``paid_wei`` (decimal text):
@@ -114,7 +115,7 @@ def money_methods(services: NodeServices) -> dict[str, Handler]:
             )
         from djmesh.node.battle.listen_reward import claim_reward
 
-        return await claim_reward(services.votes, battle_id)
+        return await claim_reward(services.votes, battle_id, to=req.optional_text(params, "to"))
 
     async def _live_start(node: Node, params: dict[str, Any]) -> Any:
         price = wei(params, "price_wei_per_s")

@@ -103,6 +103,12 @@ def register_reward(commands: Any) -> None:
     actions = reward.add_subparsers(dest="reward_action", metavar="ACTION", required=True)
     sub = actions.add_parser("claim", help="after a battle, take your listen reward from its ListenGate")
     sub.add_argument("battle_id", metavar="BATTLE_ID")
+    sub.add_argument(
+        "--to",
+        metavar="ADDRESS",
+        help="pay the reward to this EVM address (default: your wallet); the claim is still sent, and "
+        "seen on chain, from your wallet",
+    )
     sub.add_argument("--json", action="store_true")
     sub.set_defaults(handler=_reward_claim)
 
@@ -250,8 +256,11 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _reward_claim(args: argparse.Namespace) -> int:
-    result = _call(args, "reward_claim", battle_id=_battle_id(args.battle_id))
-    return _print(args, result, f"claimed {result['amount_wei']} wei: tx {result['tx']}")
+    params = {"battle_id": _battle_id(args.battle_id)}
+    if args.to is not None:
+        params["to"] = args.to
+    result = _call(args, "reward_claim", **params)
+    return _print(args, result, f"claimed {result['amount_wei']} wei to {result['to']}: tx {result['tx']}")
 
 
 def _lamports(text: str) -> str:
