@@ -226,6 +226,9 @@ class BattleService:
                 state.machine.handle(Received(envelope), envelope.created_at_ms)
         state.sealed = self.secrets.load_sealed(battle_id)
         me = self.node.public_key
+        machine = state.machine
+        if machine.spec.is_open and machine.bind is None and machine.takers and machine.announce.author == me:
+            self._spawn(self._bind(state, machine.takers[0]))  # the replay dropped the BindTaker
         state.revealed = any(r.author == me for r in state.machine.reveals)
         # A crash right after storing our commit (or reveal) may have kept it from ever leaving this node:
         # say it again, or the others count us as absent and a second view of the battle forms.
