@@ -256,7 +256,7 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _reward_claim(args: argparse.Namespace) -> int:
-    params = {"battle_id": _battle_id(args.battle_id)}
+    params: dict[str, Any] = {"battle_id": _battle_id(args.battle_id)}
     if args.to is not None:
         params["to"] = args.to
     result = _call(args, "reward_claim", **params)

@@ -74,7 +74,7 @@ async def claim_reward(votes: AnonymousVotes, battle_id: bytes, to: str | None =
 
 def _recipient(to: str | None, own: str) -> str:
     """``to`` as a checksummed EVM address (default ``own``); a clear error when it is not one."""
-    from eth_utils import is_address, to_checksum_address
+    from eth_utils.address import is_address, to_checksum_address
 
     if to is None:
         return own
