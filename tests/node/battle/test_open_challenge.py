@@ -159,3 +159,28 @@ def _now_ms() -> int:
     import time
 
     return time.time_ns() // 1_000_000
+
+
+def test_battle_challenge_open_through_the_cli_and_a_running_node(djmesh: CliRunner, tmp_path: Path) -> None:
+    from tests.helpers.daemon import node_process
+
+    home = tmp_path / "dj"
+    wav = write_wav(tmp_path / "set.wav", 8.0, bpm=125.0)
+    with node_process(djmesh, home):
+        made = djmesh(
+            "--home", str(home), "battle", "challenge", "--open", "--genre", "house", "--tracks", "2",
+            "--set-seconds", "30", "--start-in", "120", "--set", str(wav), "--json",
+        )  # fmt: skip
+        assert made.returncode == 0, made.stderr
+        battle_id = made.json()["battle_id"]
+        shown = djmesh("--home", str(home), "battle", "show", battle_id, "--json")
+        assert shown.returncode == 0, shown.stderr
+        battle = shown.json()
+        assert battle["open"] and battle["phase"] == "announced" and battle["takers"] == []
+        assert battle["djs"]["b"] == "" and battle["names"]["b"] == "open" and not battle["can_accept"]
+        own = djmesh("--home", str(home), "battle", "accept", battle_id, "--set", str(wav))
+        assert (
+            own.returncode == 1 and "your own open challenge" in own.stderr and "Traceback" not in own.stderr
+        )
+        listed = djmesh("--home", str(home), "battle", "list")
+        assert listed.returncode == 0 and "vs open" in listed.stdout
