@@ -28,6 +28,7 @@ from djmesh.node.node import Node, NodeOptions
 if TYPE_CHECKING:
     from djmesh.ledger.evm.chain import EvmChain
     from djmesh.ledger.evm.sender import TxSender
+    from djmesh.ledger.solana import SolanaLedger
     from djmesh.node.battle.anonymous_votes import AnonymousVotes
     from djmesh.node.battle.escrow import BattleEscrowService
     from djmesh.node.battle.gate_entry import GateEntries
@@ -46,6 +47,7 @@ CHAIN_COMMANDS = (
 )
 
 BattleFactory = Callable[..., BattleService]
+NO_SOLANA = "no Solana cluster: set rpc_url in the [solana] table of config.toml"
 
 
 class NoLedgerError(NodeError):
@@ -113,6 +115,24 @@ async def ledger_from_config(home: NodeHome, passphrase: bytes | None) -> tuple[
         return None, str(exc)
 
 
+async def solana_from_config(home: NodeHome, passphrase: bytes | None) -> tuple[SolanaLedger | None, str]:
+    """The Solana cluster config.toml's ``[solana]`` names, paying from the home's Solana wallet (made on
+    first use, sealed with ``passphrase``); or None and why (logged)."""
+    from djmesh.ledger.solana import RpcBackend, SolanaLedger, open_wallet, wallet_path
+    from djmesh.ledger.solana.config import SolanaConfig
+    from djmesh.ledger.solana.errors import SolanaError
+
+    try:
+        config = await asyncio.to_thread(SolanaConfig.load, home.config_file)
+        if not config.rpc_url:
+            return None, NO_SOLANA
+        keypair = await asyncio.to_thread(open_wallet, wallet_path(home.root), passphrase=passphrase)
+    except SolanaError as exc:
+        log.info("solana off: %s", exc)
+        return None, str(exc)
+    return SolanaLedger(RpcBackend(config.rpc_url), keypair), ""
+
+
 class NodeServices:
     """A node and its services; ``async with`` runs them (or ``start``/``close``)."""
 
@@ -129,14 +149,19 @@ class NodeServices:
         control: bool = False,
         http: str | None = None,
         verified_playout: bool | None = None,
+        solana: SolanaLedger | None = None,
+        no_solana_reason: str = "",
     ) -> None:
         """``set_price_wei_per_s``: a DJ's battle streams are priced at this (0: free); ``control``:
         serve the control API; ``http``: serve the overlay and JSON API on that address;
-        ``verified_playout``: play only verified audio (None: config.toml's ``[live] verified_playout``)."""
+        ``verified_playout``: play only verified audio (None: config.toml's ``[live] verified_playout``);
+        ``solana``: the node's Solana wallet on a cluster (SOL tips)."""
         self.home = home
         self.options = options or NodeOptions()
         self.ledger = ledger
         self.no_ledger_reason = no_ledger_reason or "no chain configured"
+        self.solana = solana
+        self.no_solana_reason = no_solana_reason or NO_SOLANA
         self.battles_factory = battles_factory
         self.auto_join = auto_join
         self.set_price_wei_per_s = set_price_wei_per_s
@@ -162,6 +187,8 @@ class NodeServices:
         """Services as config.toml says, the wallet unlocked with ``options.passphrase``."""
         options = options or NodeOptions()
         ledger, reason = await ledger_from_config(home, options.passphrase)
+        if "solana" not in kwargs:
+            kwargs["solana"], kwargs["no_solana_reason"] = await solana_from_config(home, options.passphrase)
         return cls(home, options=options, ledger=ledger, no_ledger_reason=reason, **kwargs)
 
     # -- the services, once started ----------------------------------------------------------------
@@ -190,6 +217,14 @@ class NodeServices:
             raise NoLedgerError(f"{what} needs a chain, and this node has none ({self.no_ledger_reason})")
         return self.ledger
 
+    def need_solana(self, what: str) -> SolanaLedger:
+        """The Solana wallet, or a ``NoLedgerError`` that says ``what`` needs one and how to configure it."""
+        if self.solana is None:
+            raise NoLedgerError(
+                f"{what} needs a Solana cluster, and this node has none ({self.no_solana_reason})"
+            )
+        return self.solana
+
     # -- lifecycle ---------------------------------------------------------------------------------
 
     async def __aenter__(self) -> NodeServices:
@@ -210,6 +245,8 @@ class NodeServices:
         enter = self._stack.enter_async_context
         self._node = node = await enter(Node(self.home, options=self.options))
         self._live = live = await enter(LiveService(node, verified_playout=self.verified_playout))
+        if self.solana is not None:
+            self._stack.push_async_callback(self.solana.backend.aclose)  # closed with the services
         ledger = self.ledger
         streams = None
         if ledger is not None and ledger.listen_channel:

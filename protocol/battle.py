@@ -209,6 +209,11 @@ MAX_ROSTER = 64
 class BattleAnnounce(Message):
     """DJ A challenges DJ B under ``rules``; its content ID is the battle ID.
 
+    An open challenge (``"open": true`` in place of ``opponent``; ``opponent`` is then b"") names no
+    opponent: any DJ may answer with a ``battle_accept``, and DJ B is whoever DJ A's ``battle_bind``
+    names (``bound_accept``), so every node derives the same two DJs. An open challenge carries no
+    escrow terms (the escrow names DJ B's address when DJ A opens it, before anyone took the seat).
+
     Deadlines are absolute ms (accept_by <= join_by < start_at); between ``join_by`` and
     ``start_at`` (``roster_by``) both DJs sign their rosters and reveal their seeds; after the
     sets, members have ``commit_seconds`` to commit and then ``reveal_seconds`` to reveal.
@@ -221,6 +226,7 @@ class BattleAnnounce(Message):
         | _DEADLINE_FIELDS
         | {
             "opponent",
+            "open",
             "title",
             "escrow",
             "seed_commit",
@@ -241,7 +247,6 @@ class BattleAnnounce(Message):
     def to_payload(self) -> dict[str, CborValue]:
         payload: dict[str, CborValue] = {
             **self.rules.to_payload(),
-            "opponent": self.opponent,
             "seed_commit": self.seed_commit,
             "title": self.title,
             "accept_by": self.accept_by,
@@ -250,15 +255,31 @@ class BattleAnnounce(Message):
             "commit_seconds": self.commit_seconds,
             "reveal_seconds": self.reveal_seconds,
         }
+        if self.is_open:
+            payload["open"] = True
+        else:
+            payload["opponent"] = self.opponent
         if self.escrow is not None:
             payload["escrow"] = self.escrow.to_payload()
         return payload
 
+    @property
+    def is_open(self) -> bool:
+        """An open challenge: DJ B is fixed by DJ A's ``battle_bind``, not by the announcement."""
+        return not self.opponent
+
     @classmethod
     def from_payload(cls, payload: schema.Payload) -> Self:
         ms = 2**53 - 1
+        if "open" in payload:
+            if payload["open"] is not True:
+                raise InvalidPayloadError("open: expected true (omit it to name an opponent)")
+            if "opponent" in payload:
+                raise InvalidPayloadError("an open challenge names no opponent")
+            if "escrow" in payload:
+                raise InvalidPayloadError("an open challenge carries no escrow terms")
         out = cls(
-            opponent=schema.required_digest(payload, "opponent"),
+            opponent=b"" if "open" in payload else schema.required_digest(payload, "opponent"),
             rules=Rules.from_payload(payload),
             accept_by=schema.integer(payload, "accept_by", minimum=0, maximum=ms),
             join_by=schema.integer(payload, "join_by", minimum=0, maximum=ms),
@@ -304,6 +325,8 @@ class BattleAnnounce(Message):
         # even when they follow no battles
         from djmesh.protocol.topics import inbox_topic
 
+        if self.is_open:
+            return (battle_topic(content_id), BATTLES_TOPIC)
         return (battle_topic(content_id), BATTLES_TOPIC, inbox_topic(self.opponent))
 
 
@@ -377,6 +400,84 @@ class BattleAccept(BattleMessage):
 
     def route(self, author: bytes, content_id: bytes) -> tuple[str, ...] | None:
         return (battle_topic(self.battle), BATTLES_TOPIC)
+
+
+#: the largest taker's accept a ``battle_bind`` carries (a real one is under 400 bytes)
+MAX_BOUND_ACCEPT_BYTES = 1024
+#: takers of one open challenge a node holds while it is unbound (first come, one per DJ); DJ A's node
+#: binds the first, the others are kept only to be shown (``djmesh battle show``)
+MAX_TAKERS = 16
+
+
+@register
+@dataclass(frozen=True)
+class BattleBind(BattleMessage):
+    """DJ A fixes who took its open challenge: the taker's own signed ``battle_accept``, carried whole.
+
+    Only DJ A can sign it, so nobody else can give the seat away; carrying the accept means every node
+    that holds the bind holds the same DJ B and DJ B's seed commitment, whatever gossip brought it.
+    A second bind naming another taker is DJ A equivocating: the battle is cancelled (``BattleMachine``).
+    """
+
+    KIND: ClassVar[str] = "battle_bind"
+    FIELDS: ClassVar[frozenset[str]] = frozenset({"battle", "accept"})
+
+    accept: bytes = b""
+
+    def to_payload(self) -> dict[str, CborValue]:
+        return {"battle": self.battle, "accept": self.accept}
+
+    @classmethod
+    def from_payload(cls, payload: schema.Payload) -> Self:
+        accept = schema.blob(payload, "accept", max_bytes=MAX_BOUND_ACCEPT_BYTES)
+        if not accept:
+            raise InvalidPayloadError("accept: expected the taker's signed battle_accept")
+        return cls(battle=schema.required_digest(payload, "battle"), accept=accept)
+
+    def route(self, author: bytes, content_id: bytes) -> tuple[str, ...] | None:
+        return (battle_topic(self.battle), BATTLES_TOPIC)
+
+
+def bound_accept(bind: SignedEnvelope, announce: SignedEnvelope) -> SignedEnvelope:
+    """The taker's accept that ``bind`` carries, once checked; ``InvalidPayloadError`` says why not.
+
+    The bind must be DJ A's, of this open challenge, signed by ``accept_by``; the accept must verify,
+    be a ``battle_accept`` of this battle by someone other than DJ A, also signed by ``accept_by``.
+    """
+    from djmesh.protocol.envelope import decode_envelope
+    from djmesh.protocol.errors import ProtocolError
+
+    spec, message = announce.message, bind.message
+    assert isinstance(spec, BattleAnnounce)
+    if not isinstance(message, BattleBind) or message.battle != announce.content_id:
+        raise InvalidPayloadError("not a battle_bind of this battle")
+    if not spec.is_open:
+        raise InvalidPayloadError("battle_bind for a challenge that names its opponent")
+    if bind.author != announce.author:
+        raise InvalidPayloadError("battle_bind not signed by the challenger")
+    if bind.created_at_ms > spec.accept_by:
+        raise InvalidPayloadError("battle_bind signed after accept_by")
+    try:
+        accept = decode_envelope(message.accept, now_ms=None, max_bytes=MAX_BOUND_ACCEPT_BYTES)
+    except ProtocolError as exc:
+        raise InvalidPayloadError(f"battle_bind: the accept it carries does not verify: {exc}") from exc
+    if not isinstance(accept.message, BattleAccept) or accept.message.battle != announce.content_id:
+        raise InvalidPayloadError("battle_bind carries no battle_accept of this battle")
+    if accept.author == announce.author:
+        raise InvalidPayloadError("the challenger cannot take its own open challenge")
+    if accept.created_at_ms > spec.accept_by:
+        raise InvalidPayloadError("the bound battle_accept was signed after accept_by")
+    return accept
+
+
+def battle_djs(announce: SignedEnvelope, accept: SignedEnvelope | None) -> dict[str, bytes]:
+    """Side -> DJ key. In an open challenge DJ B is the bound accept's author (b"" until bound): the
+    caller passes only an accept it took from a checked ``battle_bind``."""
+    spec = announce.message
+    assert isinstance(spec, BattleAnnounce)
+    if not spec.is_open:
+        return {"a": announce.author, "b": spec.opponent}
+    return {"a": announce.author, "b": accept.author if accept is not None else b""}
 
 
 @register
@@ -865,6 +966,13 @@ class RevealSeed:
 
 
 @dataclass(frozen=True)
+class BindTaker:
+    """An open challenge's first valid taker: DJ A's node signs a ``battle_bind`` carrying ``accept``."""
+
+    accept: SignedEnvelope
+
+
+@dataclass(frozen=True)
 class AttestAbsent:
     """A set never came: a committee member signs a ``battle_absent`` for ``side``."""
 
@@ -887,6 +995,7 @@ Action = (
     | SignRoster
     | RevealSeed
     | AttestAbsent
+    | BindTaker
 )
 
 #: bounds on what a peer can make a machine hold
@@ -906,7 +1015,10 @@ class BattleMachine:
 
     announce: SignedEnvelope
     phase: Phase = Phase.ANNOUNCED
-    accept: SignedEnvelope | None = None
+    accept: SignedEnvelope | None = None  # in an open challenge, the one DJ A's bind carries
+    bind: SignedEnvelope | None = None  # DJ A's battle_bind (open challenges only)
+    #: an open challenge's takers while unbound (first come, one per DJ, at most MAX_TAKERS)
+    takers: list[SignedEnvelope] = field(default_factory=list)
     joins: dict[bytes, SignedEnvelope] = field(default_factory=dict)
     rosters: list[SignedEnvelope] = field(default_factory=list)
     seeds: list[SignedEnvelope] = field(default_factory=list)
@@ -923,6 +1035,8 @@ class BattleMachine:
     _roster_asked: bool = False
     _seed_asked: bool = False
     _absent_asked: bool = False
+    _bind_asked: bool = False
+    _double_bind: bool = False
     _committee: tuple[bytes, ...] | None = None
     #: checks a result bundle (``consensus.verify_bundle_envelope`` by default); a node passes one that
     #: remembers each bundle's outcome, as its validator and ratings check the same bundles
@@ -944,7 +1058,8 @@ class BattleMachine:
 
     @property
     def djs(self) -> dict[str, bytes]:
-        return {"a": self.announce.author, "b": self.spec.opponent}
+        """Side -> DJ key; an open challenge's DJ B is b"" until DJ A's bind names it."""
+        return battle_djs(self.announce, self.accept)
 
     def draw_problem(self) -> str | None:
         """Why the messages held fix no committee yet (None once they do)."""
@@ -983,6 +1098,8 @@ class BattleMachine:
         out = [self.announce]
         if self.accept is not None:
             out.append(self.accept)
+        if self.bind is not None:
+            out.append(self.bind)
         for group in (
             list(self.joins.values()),
             self.rosters,
@@ -1033,6 +1150,10 @@ class BattleMachine:
             return self._receive_result(envelope, message, now_ms)
         if self.phase in (Phase.DONE, Phase.CANCELLED):
             return [Ignored(envelope, f"battle is {self.phase.value}")]
+        if isinstance(message, BattleBind) or (
+            spec.is_open and self.bind is None and isinstance(message, BattleAccept)
+        ):
+            return self._receive_open(envelope, now_ms)
         problem = window_error(envelope, spec, self.djs)
         if problem is not None:
             return [Ignored(envelope, problem)]
@@ -1079,6 +1200,45 @@ class BattleMachine:
             return self._keep(self.stray_verdicts, envelope, MAX_PER_MEMBER)
         return [Ignored(envelope, f"unexpected {envelope.kind}")]
 
+    def _receive_open(self, envelope: SignedEnvelope, now_ms: int) -> list[Action]:
+        """An open challenge's takes and DJ A's bind (docs/PROTOCOL.md, Open challenges).
+
+        A take (an accept before the bind) counts for nothing but a place in DJ A's queue: the first
+        one asks DJ A's node to bind it. The bind fixes DJ B; a second bind naming another taker
+        cancels the battle (DJ A equivocated), and an accept after the bind counts only if it is DJ B's.
+        """
+        spec = self.spec
+        if now_ms > spec.accept_by + ARRIVAL_GRACE_MS:
+            return [Ignored(envelope, f"{envelope.kind} after the deadline")]
+        if isinstance(envelope.message, BattleAccept):
+            if envelope.author == self.announce.author:
+                return [Ignored(envelope, "the challenger cannot take its own open challenge")]
+            if envelope.created_at_ms > spec.accept_by:
+                return [Ignored(envelope, "battle_accept signed after accept_by")]
+            if any(t.author == envelope.author for t in self.takers):
+                return []  # one place per taker: its first accept
+            if len(self.takers) >= MAX_TAKERS:
+                return [Ignored(envelope, f"{MAX_TAKERS} takers already wait for the challenger's bind")]
+            self.takers.append(envelope)
+            if self._bind_asked:
+                return []
+            self._bind_asked = True
+            return [BindTaker(envelope)]
+        try:
+            accept = bound_accept(envelope, self.announce)
+        except InvalidPayloadError as exc:
+            return [Ignored(envelope, str(exc))]
+        if self.bind is None:
+            self.bind, self.accept = envelope, accept
+            self.joins.pop(
+                accept.author, None
+            )  # DJ B may have joined as a viewer first: it judges no battle of its own
+            return []
+        if self.accept is not None and accept.content_id != self.accept.content_id:
+            self._double_bind = True
+            return [Ignored(envelope, "the challenger bound a second taker")]
+        return []
+
     def _receive_result(self, envelope: SignedEnvelope, message: BattleResult, now_ms: int) -> list[Action]:
         """Take a published result only when its time has come and it rests on this battle's committee."""
         from djmesh.protocol.consensus import verify_bundle_envelope
@@ -1115,6 +1275,10 @@ class BattleMachine:
         actions: list[Action] = []
         spec = self.spec
         if self.phase in (Phase.DONE, Phase.CANCELLED):
+            return actions
+        if self._double_bind:
+            self._set_phase(Phase.CANCELLED, actions)
+            actions.append(Cancelled("the challenger bound two different takers to its open challenge"))
             return actions
         if self.phase == Phase.ANNOUNCED:
             if self.accept is not None:

@@ -21,7 +21,14 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from djmesh.protocol.battle import BattleAccept, BattleAnnounce, BattleJoin, BattleRoster, BattleSeed
+from djmesh.protocol.battle import (
+    BattleAccept,
+    BattleAnnounce,
+    BattleJoin,
+    BattleRoster,
+    BattleSeed,
+    battle_djs,
+)
 from djmesh.protocol.envelope import SignedEnvelope
 from djmesh.protocol.errors import ProtocolError
 
@@ -89,9 +96,9 @@ def draw_committee(
     spec = announce.message
     assert isinstance(spec, BattleAnnounce)
     seeds = list(seeds)
-    if accept is None or not isinstance(accept.message, BattleAccept) or accept.author != spec.opponent:
+    dj = battle_djs(announce, accept)  # an open challenge's accept is the bound one (the caller's check)
+    if accept is None or not isinstance(accept.message, BattleAccept) or accept.author != dj["b"]:
         raise DrawError("no accept by the challenged DJ: no seed commitment of DJ B")
-    dj = {"a": announce.author, "b": spec.opponent}
     commits = {"a": spec.seed_commit, "b": accept.message.seed_commit}
     by_id = {r.content_id: r for r in rosters}
     opened: dict[str, dict[tuple[bytes, bytes], bytes]] = {"a": {}, "b": {}}

@@ -38,6 +38,7 @@ from djmesh.protocol.battle import (
     BattleAbsent,
     BattleAccept,
     BattleAnnounce,
+    BattleBind,
     BattleJoin,
     BattleMessage,
     BattleResult,
@@ -48,13 +49,15 @@ from djmesh.protocol.battle import (
     Verdict,
     VerdictCommit,
     VerdictReveal,
+    battle_djs,
+    bound_accept,
     scores_payload,
     winner_of,
 )
 from djmesh.protocol.cbor import CborKey, CborValue, encode
 from djmesh.protocol.committee import Draw, DrawError, draw_committee, rank_committee
 from djmesh.protocol.envelope import EnvelopeCache, SignedEnvelope, decode_envelope, sign
-from djmesh.protocol.errors import MalformedMessageError, ProtocolError
+from djmesh.protocol.errors import InvalidPayloadError, MalformedMessageError, ProtocolError
 from djmesh.protocol.peer_id import peer_id_from_public_key
 
 COMMIT_CONTEXT = b"djmesh/verdict-commit/v1\x00"
@@ -214,6 +217,7 @@ def _median(values: Sequence[int]) -> int:
 class _Sorted:
     announce: SignedEnvelope
     accept: SignedEnvelope | None = None
+    bind: SignedEnvelope | None = None  # DJ A's battle_bind of an open challenge
     joins: list[SignedEnvelope] = field(default_factory=list)
     rosters: list[SignedEnvelope] = field(default_factory=list)
     seeds: list[SignedEnvelope] = field(default_factory=list)
@@ -254,6 +258,11 @@ def _sort(envelopes: Iterable[SignedEnvelope]) -> _Sorted:
         if isinstance(m, BattleAccept):
             out.accept = e
             continue
+        if isinstance(m, BattleBind):
+            if out.bind is not None:
+                raise InvalidResultError("a bundle holds at most one battle_bind")
+            out.bind = e
+            continue
         bucket = next((name for kind, name in _BUCKETS if isinstance(m, kind)), None)
         if bucket is None:
             raise InvalidResultError(f"{e.kind} does not belong in a result bundle")
@@ -270,7 +279,7 @@ def window_error(envelope: SignedEnvelope, spec: BattleAnnounce, dj: dict[str, b
     m, t = envelope.message, envelope.created_at_ms
     side = next((x for x, k in dj.items() if k == envelope.author), None)
     if isinstance(m, BattleAccept):
-        if envelope.author != spec.opponent:
+        if envelope.author != dj["b"]:
             return "battle_accept not signed by the challenged DJ"
         return "battle_accept signed after accept_by" if t > spec.accept_by else None
     if isinstance(m, BattleJoin):
@@ -304,9 +313,20 @@ def window_error(envelope: SignedEnvelope, spec: BattleAnnounce, dj: dict[str, b
 def _check_basics(s: _Sorted) -> BattleAnnounce:
     spec = s.announce.message
     assert isinstance(spec, BattleAnnounce)
-    if s.accept is None or s.accept.author != spec.opponent:
+    if spec.is_open:
+        if s.bind is None:
+            raise InvalidResultError("an open challenge's bundle carries the challenger's battle_bind")
+        try:
+            bound = bound_accept(s.bind, s.announce)
+        except InvalidPayloadError as exc:
+            raise InvalidResultError(str(exc)) from exc
+        if s.accept is None or s.accept.content_id != bound.content_id:
+            raise InvalidResultError("the bundle's battle_accept is not the one the challenger bound")
+    elif s.bind is not None:
+        raise InvalidResultError("battle_bind in a battle that names its opponent")
+    dj = battle_djs(s.announce, s.accept)
+    if s.accept is None or s.accept.author != dj["b"]:
         raise InvalidResultError("the battle was not accepted by the challenged DJ")
-    dj = {"a": s.announce.author, "b": spec.opponent}
     for e in [s.accept, *(e for _, name in _BUCKETS for e in getattr(s, name))]:
         problem = window_error(e, spec, dj)
         if problem is not None:
@@ -323,7 +343,7 @@ def _draw(s: _Sorted) -> Draw:
 
 def _forfeit(s: _Sorted, spec: BattleAnnounce, committee: tuple[bytes, ...]) -> tuple[str, str] | None:
     """(side, how) when the messages prove a forfeit: ``withdrew`` or ``absent``; None otherwise."""
-    dj = {"a": s.announce.author, "b": spec.opponent}
+    dj = battle_djs(s.announce, s.accept)
     withdrew = sorted({x for x, k in dj.items() for w in s.withdrawals if w.author == k})
     if len(withdrew) == 2:
         raise InvalidResultError("both DJs withdrew: the battle has no result")
@@ -601,7 +621,7 @@ def verify_bundle_envelope(envelope: SignedEnvelope, *, cache: EnvelopeCache | N
     battle_id = s.announce.content_id
     if bundle.battle != battle_id:
         raise InvalidResultError("bundle names another battle than its announcement")
-    djs = {"a": s.announce.author, "b": spec.opponent}
+    djs = battle_djs(s.announce, s.accept)
     proven = _forfeit_of_messages(envelopes)
     if bundle.forfeit is not None or proven is not None:
         if proven is None:

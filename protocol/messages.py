@@ -62,10 +62,32 @@ def all_kinds() -> dict[str, type[Message]]:
     return MESSAGE_KINDS
 
 
+#: the profile ``wallets`` key under which a peer advertises its Solana address (`djmesh tip --chain sol`)
+SOLANA_WALLET = "sol"
+
+
+def solana_address_key(text: str) -> bytes:
+    """The 32-byte public key a Solana address (base58, canonical) names, or ``InvalidPayloadError``."""
+    from djmesh.protocol.errors import MalformedMessageError
+    from djmesh.protocol.peer_id import b58decode, b58encode
+
+    try:
+        raw = b58decode(text) if 32 <= len(text) <= 44 else b""
+    except MalformedMessageError:
+        raw = b""
+    if len(raw) != 32 or b58encode(raw) != text:
+        raise InvalidPayloadError(f"wallets.{SOLANA_WALLET}: {text[:64]!r} is not a Solana address")
+    return raw
+
+
 @register
 @dataclass(frozen=True)
 class Profile(Message):
-    """Who an author says they are; the newest profile by created_at wins."""
+    """Who an author says they are; the newest profile by created_at wins.
+
+    ``wallets`` maps a chain to the author's address there; the Solana one (``"sol"``) must be a
+    Solana address, as tips are sent to it. Other chains' entries are shown, not used.
+    """
 
     KIND: ClassVar[str] = "profile"
     FIELDS: ClassVar[frozenset[str]] = frozenset({"name", "bio", "avatar", "links", "wallets"})
@@ -84,6 +106,12 @@ class Profile(Message):
             "links": list(self.links),
             "wallets": dict(self.wallets),
         }
+
+    def __post_init__(self) -> None:
+        # a profile this node signs is refused as another node would refuse it
+        for chain, address in self.wallets:
+            if chain == SOLANA_WALLET:
+                solana_address_key(address)
 
     @classmethod
     def from_payload(cls, payload: schema.Payload) -> Self:

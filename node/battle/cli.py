@@ -15,6 +15,7 @@ from djmesh.node.home import NodeHome
 
 #: a challenge with a prize opens the escrow and the gate entry (two transactions) before it returns
 MONEY_TIMEOUT_S = 300.0
+LAMPORTS_PER_SOL = 10**9
 
 
 def register(commands: Any) -> None:
@@ -51,7 +52,9 @@ def register_battle(commands: Any) -> None:
     sub.add_argument("--json", action="store_true")
     sub.set_defaults(handler=_challenge)
 
-    sub = actions.add_parser("accept", help="accept a challenge made to you (stakes the same prize)")
+    sub = actions.add_parser(
+        "accept", help="accept a challenge made to you (stakes the same prize), or offer to take an open one"
+    )
     sub.add_argument("battle_id", metavar="BATTLE_ID")
     _add_set_or_live(sub)
     sub.add_argument("--json", action="store_true")
@@ -100,14 +103,25 @@ def register_reward(commands: Any) -> None:
     actions = reward.add_subparsers(dest="reward_action", metavar="ACTION", required=True)
     sub = actions.add_parser("claim", help="after a battle, take your listen reward from its ListenGate")
     sub.add_argument("battle_id", metavar="BATTLE_ID")
+    sub.add_argument(
+        "--to",
+        metavar="ADDRESS",
+        help="pay the reward to this EVM address (default: your wallet); the claim is still sent, and "
+        "seen on chain, from your wallet",
+    )
     sub.add_argument("--json", action="store_true")
     sub.set_defaults(handler=_reward_claim)
 
 
 def register_tip(commands: Any) -> None:
-    sub = commands.add_parser("tip", help="send a peer a tip (to the wallet it bound to its peer ID)")
+    sub = commands.add_parser(
+        "tip",
+        help="send a peer a tip: ETH to the wallet it bound to its peer ID, SOL to the address in its profile",
+    )
     sub.add_argument("peer", metavar="PEER", help="peer ID or profile name")
-    sub.add_argument("amount", metavar="AMOUNT", help="ETH (or e.g. 5000wei)")
+    sub.add_argument(
+        "amount", metavar="AMOUNT", help="ETH (or e.g. 5000wei); with --chain sol, SOL (or 5000lamports)"
+    )
     sub.add_argument("--chain", choices=("eth", "sol"), default="eth")
     sub.add_argument("--json", action="store_true")
     sub.set_defaults(handler=_tip)
@@ -155,12 +169,14 @@ def _wei(text: str, flag: str) -> str:
 def _challenge(args: argparse.Namespace) -> int:
     from djmesh.node.cli import CliError
 
-    if args.open:
-        raise CliError("open challenges (--open) are not supported yet: name the PEER you challenge", code=2)
+    if args.open and args.prize is not None:
+        from djmesh.node.battle.commands import OPEN_PRIZE_REFUSAL
+
+        raise CliError(OPEN_PRIZE_REFUSAL, code=2)
     if not 0.0 <= args.crowd_weight <= 1.0:
         raise CliError("--crowd-weight must be between 0 and 1", code=2)
     params: dict[str, Any] = {
-        "peer": args.peer,
+        **({"open": True} if args.open else {"peer": args.peer}),
         "genre": args.genre,
         "tracks": args.tracks,
         "set_seconds": args.set_seconds,
@@ -187,9 +203,11 @@ def _absolute(path: str) -> str:
 def _accept(args: argparse.Namespace) -> int:
     result = _call(args, "battle_accept", battle_id=_battle_id(args.battle_id), **_set_or_live(args))
     stake = int(result.get("stake_wei") or 0)
-    return _print(
-        args, result, f"accepted {result['battle_id']}" + (f" (staked {stake} wei)" if stake else "")
-    )
+    if result.get("open"):
+        text = f"offered to take {result['battle_id']}: `djmesh battle show` names you DJ B once the challenger binds you"
+    else:
+        text = f"accepted {result['battle_id']}" + (f" (staked {stake} wei)" if stake else "")
+    return _print(args, result, text)
 
 
 def _join(args: argparse.Namespace) -> int:
@@ -238,10 +256,41 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _reward_claim(args: argparse.Namespace) -> int:
-    result = _call(args, "reward_claim", battle_id=_battle_id(args.battle_id))
-    return _print(args, result, f"claimed {result['amount_wei']} wei: tx {result['tx']}")
+    params: dict[str, Any] = {"battle_id": _battle_id(args.battle_id)}
+    if args.to is not None:
+        params["to"] = args.to
+    result = _call(args, "reward_claim", **params)
+    return _print(args, result, f"claimed {result['amount_wei']} wei to {result['to']}: tx {result['tx']}")
+
+
+def _lamports(text: str) -> str:
+    """'0.5' (SOL) or '5000lamports' as lamports, positive, at most 9 decimals."""
+    from decimal import Decimal, InvalidOperation
+
+    from djmesh.node.cli import CliError
+
+    raw = text.strip().lower()
+    try:
+        if raw.endswith("lamports"):
+            amount = int(raw.removesuffix("lamports"), 10)
+        else:
+            scaled = Decimal(raw.removesuffix("sol")) * LAMPORTS_PER_SOL
+            if not scaled.is_finite() or scaled != scaled.to_integral_value():
+                raise InvalidOperation
+            amount = int(scaled)
+    except (InvalidOperation, ValueError):
+        raise CliError(
+            f"AMOUNT must be SOL with at most 9 decimals (or e.g. 5000lamports), got {text!r}", code=2
+        ) from None
+    if amount <= 0:
+        raise CliError(f"AMOUNT must be positive, got {text!r}", code=2)
+    return str(amount)
 
 
 def _tip(args: argparse.Namespace) -> int:
+    if args.chain == "sol":
+        result = _call(args, "tip", peer=args.peer, amount_lamports=_lamports(args.amount), chain="sol")
+        text = f"tipped {result['amount_lamports']} lamports to {result['to']}: tx {result['tx']}"
+        return _print(args, result, text)
     result = _call(args, "tip", peer=args.peer, amount_wei=_wei(args.amount, "AMOUNT"), chain=args.chain)
     return _print(args, result, f"tipped {result['amount_wei']} wei to {result['to']}: tx {result['tx']}")

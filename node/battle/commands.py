@@ -33,6 +33,11 @@ log = logging.getLogger(__name__)
 
 #: what a stake or sponsorship leaves in the wallet for the transaction's gas
 GAS_MARGIN_WEI = 10**16
+#: the BattleEscrow entry names DJ B's address when DJ A opens it, before anyone took an open challenge
+OPEN_PRIZE_REFUSAL = (
+    "an open challenge cannot have a prize (the escrow must name the opponent's wallet when it is "
+    "opened): challenge a named PEER for a prize, or drop --prize"
+)
 
 
 def resolve_peer(services: NodeServices, text: str) -> str:
@@ -97,7 +102,7 @@ class BattleCommands:
 
     async def challenge(
         self,
-        peer: str,
+        peer: str | None,
         loaded: LoadedSet,
         *,
         rules: Rules,
@@ -108,9 +113,12 @@ class BattleCommands:
         reveal_seconds: int = 30,
         title: str = "",
     ) -> bytes:
-        """Challenge ``peer`` (ID or unambiguous name); with ``prize_wei``, staked in the escrow first."""
+        """Challenge ``peer`` (ID or unambiguous name; None: an open challenge any DJ may take); with
+        ``prize_wei``, staked in the escrow first."""
+        if peer is None and prize_wei > 0:
+            raise NodeError(OPEN_PRIZE_REFUSAL)
         check_set_fits(loaded, rules)  # the user's own mistake first: it needs no peer to be known
-        opponent = resolve_peer(self.services, peer)
+        opponent = resolve_peer(self.services, peer) if peer is not None else None
         if opponent == self.services.node.peer_id:
             raise NodeError("you cannot challenge yourself")
         timing: dict[str, Any] = {
@@ -135,10 +143,19 @@ class BattleCommands:
         return battle_id
 
     async def accept(self, battle_id: bytes, loaded: LoadedSet) -> dict[str, Any]:
-        """Accept a challenge made to us; stake the challenger's prize when there is one."""
+        """Accept a challenge made to us; stake the challenger's prize when there is one.
+
+        An open challenge's accept is an offer: the battle is ours once the challenger's node binds it
+        (``"open": true`` in the answer; ``djmesh battle show`` then names us as DJ B)."""
         state = self.state(battle_id)
         machine = state.machine
-        if machine.spec.opponent != self.services.node.public_key:
+        me = self.services.node.public_key
+        if machine.spec.is_open:
+            if machine.announce.author == me:
+                raise NodeError("this is your own open challenge: another DJ takes it")
+            if machine.bind is not None:
+                raise NodeError("this open challenge was taken by another DJ already")
+        elif machine.spec.opponent != me:
             raise NodeError("this challenge was made to another peer: only they can accept it")
         if machine.phase is not Phase.ANNOUNCED:
             raise NodeError(f"the battle is {machine.phase.value}: it can no longer be accepted")
@@ -147,7 +164,10 @@ class BattleCommands:
         signature = await gates.sign_for_accept(battle_id) if gates is not None else b""
         if machine.spec.escrow is None:
             await self.services.battles.accept(battle_id, loaded.dj_set, gate_signature=signature)
-            return {"battle_id": battle_id.hex(), "accepted": True, "stake_wei": "0"}
+            out: dict[str, Any] = {"battle_id": battle_id.hex(), "accepted": True, "stake_wei": "0"}
+            if machine.spec.is_open:
+                out["open"] = True  # an offer until the challenger's node binds it
+            return out
         escrow = self._escrow("accepting a battle with a prize")
         dj_a = "0x" + machine.spec.escrow.dj_a.hex()
         prize = await asyncio.to_thread(

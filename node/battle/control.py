@@ -12,10 +12,12 @@ files are paths on the daemon's machine (the control API only listens on 127.0.0
 
 On a node built by ``node.services`` (the daemon), also (`djmesh battle ...`):
 
-- ``battle_challenge {peer, set|live, genre?, tracks?, set_seconds?, start_in_s?, mode?, prize_wei?,
+- ``battle_challenge {peer|open: true, set|live, genre?, tracks?, set_seconds?, start_in_s?, mode?, prize_wei?,
   crowd_weight?, accept_s?, commit_seconds?, reveal_seconds?, committee_size?, title?}``: ``peer``
-  is a peer ID or a profile name exactly one known peer claims; ``{"battle_id"}``
-- ``battle_accept {battle_id, set|live}``: also stakes the challenger's prize; ``{battle_id, accepted, stake_wei}``
+  is a peer ID or a profile name exactly one known peer claims; ``open`` posts a challenge any DJ may
+  take (no prize: the escrow names the opponent when it is opened); ``{"battle_id"}``
+- ``battle_accept {battle_id, set|live}``: also stakes the challenger's prize; ``{battle_id, accepted,
+  stake_wei}``; for an open challenge it is an offer (``"open": true``) until the challenger binds it
 - ``battle_sponsor {battle_id, amount_wei}``: ``{battle_id, tx, amount_wei}``
 - ``battle_show {battle_id}``: ``battle_state`` plus ``committee``, ``prize`` and ``payout`` (``{tx, to,
   amount_wei}`` once paid, else null)
@@ -33,6 +35,7 @@ from djmesh.node.battle.setfile import LoadedSet, load_set
 from djmesh.node.battle.view import battle_json, battles_json
 from djmesh.node.control_params import Handler
 from djmesh.node.errors import ControlError, NodeError
+from djmesh.node.live.stdin_pipe import is_stdin
 from djmesh.node.node import Node
 from djmesh.protocol.battle import GENRES, MAX_COMMITTEE, MAX_TRACKS, Phase, Rules
 from djmesh.protocol.errors import ProtocolError
@@ -58,7 +61,13 @@ async def set_or_live(params: dict[str, Any]) -> LoadedSet:
     if (params.get("set") is None) == (params.get("live") is None):
         raise ControlError("give either set (a set file) or live (a source to play live), not both")
     if params.get("live") is not None:
-        return LoadedSet(DjSet(req.text(params, "live"), (LIVE_TITLE,), (0,)), 0.0)
+        source = req.text(params, "live")
+        if is_stdin(source):
+            raise ControlError(
+                "--live - would read the node's own stdin when the set starts: play from a sound card, JACK "
+                "or a FIFO made with mkfifo (e.g. `mkfifo deck.pcm; --live deck.pcm`)"
+            )
+        return LoadedSet(DjSet(source, (LIVE_TITLE,), (0,)), 0.0)
     return await read_set(req.text(params, "set"))
 
 
@@ -188,15 +197,18 @@ def battle_methods(service: BattleService, services: NodeServices | None = None)
 
 def command_methods(services: NodeServices) -> dict[str, Handler]:
     """The `djmesh battle` methods: prizes, sponsors, names for peers (``node.battle.commands``)."""
-    from djmesh.node.battle.commands import BattleCommands
+    from djmesh.node.battle.commands import OPEN_PRIZE_REFUSAL, BattleCommands
 
     commands = BattleCommands(services)
 
     async def _challenge(node: Node, params: dict[str, Any]) -> Any:
-        if params.get("open"):
-            raise ControlError("open challenges are not supported yet: name the peer you challenge")
-        peer = req.text(params, "peer")
+        is_open = params.get("open") is True
+        peer = None if is_open else req.text(params, "peer")
+        if is_open and params.get("peer") is not None:
+            raise ControlError("an open challenge names no peer: give either peer or open")
         prize = wei(params, "prize_wei")
+        if prize > 0 and is_open:
+            raise ControlError(OPEN_PRIZE_REFUSAL)
         if prize > 0:
             services.need_ledger("a prize")  # before the set is even read
         loaded = await set_or_live(params)

@@ -89,16 +89,16 @@ class GateEntries:
             self.battles.listeners.remove(self._on_action)
         await self._tasks.cancel_all()
 
-    async def terms(self, spec: BattleAnnounce, challenger: bytes) -> GateTerms | None:
-        """The battle's gate terms, or None when this gate cannot take the battle."""
+    async def terms(self, spec: BattleAnnounce, djs: dict[str, bytes]) -> GateTerms | None:
+        """The battle's gate terms (``djs``: side -> DJ key), or None when this gate cannot take the battle."""
         if spec.escrow is not None:
             return gate_terms(spec, "0x" + spec.escrow.dj_a.hex(), "0x" + spec.escrow.dj_b.hex())
         if await self.votes.escrow_address() is not None:
             return None  # the gate takes only escrowed battles' DJs, and this one has no escrow entry
         if self.escrow is None:
             return None  # no wallet bindings to read the DJs' addresses from
-        dj_a = await self.escrow.find_wallet(peer_id_from_public_key(challenger))
-        dj_b = await self.escrow.find_wallet(peer_id_from_public_key(spec.opponent))
+        dj_a = await self.escrow.find_wallet(peer_id_from_public_key(djs["a"]))
+        dj_b = await self.escrow.find_wallet(peer_id_from_public_key(djs["b"]))
         return gate_terms(spec, dj_a, dj_b)
 
     def _sign(self, battle_id: bytes, terms: GateTerms) -> bytes:
@@ -117,7 +117,9 @@ class GateEntries:
         if state is None:
             return b""
         try:
-            terms = await self.terms(state.machine.spec, state.machine.announce.author)
+            # the taker of an open challenge signs as the DJ B it offers to be
+            me = self.battles.node.public_key
+            terms = await self.terms(state.machine.spec, {"a": state.machine.announce.author, "b": me})
             if terms is None:
                 log.info("battle %s: this ListenGate takes no entry for it", battle_id.hex()[:12])
                 return b""
@@ -159,7 +161,7 @@ class GateEntries:
         if not isinstance(accept, BattleAccept) or not accept.gate_signature:
             log.info("battle %s: DJ B's accept carries no gate signature: no votes", short)
             return None
-        terms = await self.terms(machine.spec, machine.announce.author)
+        terms = await self.terms(machine.spec, machine.djs)
         if terms is None:
             log.info("battle %s: this ListenGate takes no entry for it", short)
             return None

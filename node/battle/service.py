@@ -49,11 +49,13 @@ from djmesh.protocol.battle import (
     BattleAbsent,
     BattleAccept,
     BattleAnnounce,
+    BattleBind,
     BattleJoin,
     BattleMachine,
     BattleMessage,
     BattleRoster,
     BattleSeed,
+    BindTaker,
     Cancelled,
     EscrowTerms,
     Finished,
@@ -229,6 +231,9 @@ class BattleService:
                 state.machine.handle(Received(envelope), envelope.created_at_ms)
         state.sealed = self.secrets.load_sealed(battle_id)
         me = self.node.public_key
+        machine = state.machine
+        if machine.spec.is_open and machine.bind is None and machine.takers and machine.announce.author == me:
+            self._spawn(self._bind(state, machine.takers[0]))  # the replay dropped the BindTaker
         state.revealed = any(r.author == me for r in state.machine.reveals)
         # A crash right after storing our commit (or reveal) may have kept it from ever leaving this node:
         # say it again, or the others count us as absent and a second view of the battle forms.
@@ -256,7 +261,7 @@ class BattleService:
 
     async def announce(
         self,
-        opponent: str,
+        opponent: str | None,
         my_set: DjSet,
         *,
         rules: Rules,
@@ -266,7 +271,7 @@ class BattleService:
         reveal_seconds: int = 30,
         title: str = "",
     ) -> bytes:
-        """Challenge ``opponent`` (a peer ID); returns the battle ID."""
+        """Challenge ``opponent`` (a peer ID; None: an open challenge any DJ may take); the battle ID."""
         envelope = self.sign_announce(
             opponent,
             rules=rules,
@@ -281,7 +286,7 @@ class BattleService:
 
     def sign_announce(
         self,
-        opponent: str,
+        opponent: str | None,
         *,
         rules: Rules,
         start_in_s: float = 20.0,
@@ -302,7 +307,7 @@ class BattleService:
         # joins close before the sets, leaving the DJs time to collect them, sign rosters and open seeds
         join_by = max(accept_by, start_at - max(500, min(20_000, 3 * (start_at - accept_by) // 4)))
         message = BattleAnnounce(
-            opponent=public_key_from_peer_id(opponent),
+            opponent=public_key_from_peer_id(opponent) if opponent is not None else b"",
             rules=rules,
             accept_by=accept_by,
             join_by=join_by,
@@ -327,13 +332,29 @@ class BattleService:
         state = self.battles.get(battle_id)
         if state is None:
             raise NodeError(f"unknown battle {battle_id.hex()}")
-        if state.machine.spec.opponent != self.node.public_key:
+        machine = state.machine
+        if machine.spec.is_open:
+            if machine.announce.author == self.node.public_key:
+                raise NodeError("you cannot take your own open challenge")
+            if machine.bind is not None:
+                raise NodeError("this open challenge is taken already")
+        elif machine.spec.opponent != self.node.public_key:
             raise NodeError("only the challenged DJ can accept")
+        # an open challenge's taker streams only once DJ A's bind names it (``_my_side``)
         state.my_set = my_set
         accept = BattleAccept(
             battle=battle_id, seed_commit=self._new_seed_commitment(), gate_signature=gate_signature
         )
+        await self.node.join_topic(battle_topic(battle_id))
         await self.node.publish(accept)
+
+    async def _bind(self, state: BattleState, take: SignedEnvelope) -> None:
+        """DJ A: give our open challenge's seat to ``take`` (its first valid taker) with a battle_bind."""
+        machine = state.machine
+        if machine.announce.author != self.node.public_key or machine.bind is not None:
+            return
+        log.info("battle %s: open challenge taken by %s", machine.battle_id.hex()[:12], take.author_peer_id)
+        await self.node.publish(BattleBind(battle=machine.battle_id, accept=take.wire))
 
     def _default_roster(self, joined: tuple[bytes, ...]) -> tuple[bytes, ...]:
         followed = self.node.view.following()
@@ -540,6 +561,8 @@ class BattleService:
             bundle = build_result(action.messages)
             await self.node.publish(bundle)
             state.mark("bundle_published")
+        elif isinstance(action, BindTaker):
+            await self._bind(state, action.accept)
         elif isinstance(action, Finished):
             self._finish(state)
         for listener in self.listeners:

@@ -38,6 +38,14 @@ def my_role(service: BattleService, state: BattleState) -> str:
     return "none"
 
 
+def can_take(service: BattleService, state: BattleState) -> bool:
+    """Whether this node may accept: it is the challenged DJ, or the challenge is open, unbound and not ours."""
+    machine, me = state.machine, service.node.public_key
+    if machine.spec.is_open:
+        return machine.bind is None and machine.announce.author != me
+    return machine.spec.opponent == me
+
+
 def points(scores: dict[str, dict[str, int]]) -> dict[str, dict[str, float]]:
     """Verdict scores travel in hundredths; people read points out of 10 (as `djmesh demo --json`)."""
     return {side: {key: value / 100 for key, value in row.items()} for side, row in scores.items()}
@@ -70,8 +78,11 @@ def battle_json(service: BattleService, state: BattleState) -> dict[str, Any]:
         "committee_size": rules.committee_size,
         "quorum": rules.quorum,
         "phase": machine.phase.value,
-        "djs": {side: peer_id_from_public_key(key) for side, key in machine.djs.items()},
-        "names": {side: names.name(key) for side, key in machine.djs.items()},  # display names
+        # an open challenge's DJ B is "" (named "open") until DJ A's bind fixes it
+        "djs": {side: peer_id_from_public_key(key) if key else "" for side, key in machine.djs.items()},
+        "names": {side: names.name(key) if key else "open" for side, key in machine.djs.items()},
+        "open": spec.is_open,
+        "takers": [peer_id_from_public_key(e.author) for e in machine.takers],
         "windows": {side: list(spec.set_window(side)) for side in SIDES},
         "accept_by": spec.accept_by,
         "start_at": spec.start_at,
@@ -96,7 +107,7 @@ def battle_json(service: BattleService, state: BattleState) -> dict[str, Any]:
         },
         "findings": state.findings,
         "role": my_role(service, state),
-        "can_accept": machine.phase is Phase.ANNOUNCED and spec.opponent == service.node.public_key,
+        "can_accept": machine.phase is Phase.ANNOUNCED and can_take(service, state),
     }
 
 

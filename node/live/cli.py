@@ -17,7 +17,10 @@ def register(commands: Any) -> None:
     )
     actions = live.add_subparsers(dest="live_action", metavar="ACTION", required=True)
 
-    sub = actions.add_parser("start", help="stream SOURCE (file, URL, lavfi:GRAPH, - for raw PCM on stdin)")
+    sub = actions.add_parser(
+        "start",
+        help="stream SOURCE (file, URL, lavfi:GRAPH, - for raw PCM on this command's stdin: it runs until stdin ends)",
+    )
     sub.add_argument("source", metavar="SOURCE")
     sub.add_argument("--title")
     sub.add_argument("--bitrate", type=int, default=128_000, help="Opus bit/s (default 128000)")
@@ -91,10 +94,32 @@ def _start(args: argparse.Namespace) -> int:
 
             raise CliError("--price must be a positive number of wei per second", code=2)
         params["price_wei_per_s"] = str(args.price)
+    from djmesh.node.live.stdin_pipe import is_stdin
+
+    if is_stdin(args.source):
+        return _start_from_stdin(args, params)
     result = _call(args, "live_start", **params)
     if not args.json:
         print(f"live: {args.title or args.source}")
     return _print(args, result, result["stream_id"])
+
+
+def _start_from_stdin(args: argparse.Namespace, params: dict[str, Any]) -> int:
+    """`live start -`: the node runs elsewhere, so this command hands it its own stdin through a FIFO
+    (``node.live.stdin_pipe``) and keeps running until stdin ends; the stream ends with it."""
+    import sys
+
+    from djmesh.node.live.stdin_pipe import StdinPipe
+
+    with StdinPipe(args.source.partition("?")[2], sys.stdin.fileno()) as pipe:
+        result = _call(args, "live_start", **{**params, "source": pipe.source})
+        if not args.json:
+            print(f"live: {args.title or 'stdin'} (until stdin ends)")
+        _print(args, result, result["stream_id"])
+        sys.stdout.flush()
+        ended = pipe.wait()
+    print(f"{ended or 'stopped'} after {pipe.copied} bytes", file=sys.stderr)
+    return 0
 
 
 def _stop(args: argparse.Namespace) -> int:

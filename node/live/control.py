@@ -15,10 +15,23 @@ from djmesh.node.live.service import ensure_live
 from djmesh.node.node import Node
 
 
+def refuse_node_stdin(source: str) -> None:
+    """A running node's stdin is not its control client's: ``-`` would read whatever the daemon was started
+    with. `djmesh live start -` hands the node its own stdin through a FIFO (``node.live.stdin_pipe``)."""
+    from djmesh.node.live.stdin_pipe import is_stdin
+
+    if is_stdin(source):
+        raise ControlError(
+            f"source {source!r} would read the node's own stdin: pipe audio into `djmesh live start -` "
+            "(it streams its stdin to the node), or give a FIFO made with mkfifo"
+        )
+
+
 async def _live_start(node: Node, params: dict[str, Any]) -> Any:
     live = await ensure_live(node)
     source = req.text(params, "source")
     assert source is not None
+    refuse_node_stdin(source)
     bitrate = req.number(params, "bitrate", 128_000, 6_000, 510_000)
     stream_id = await live.start_stream(
         source, title=req.optional_text(params, "title"), bitrate=int(bitrate or 0)

@@ -75,6 +75,9 @@ def test_cli_drives_the_running_node(djmesh: CliRunner, running_node: Path) -> N
         assert refused.returncode != 0 and "Traceback" not in refused.stderr, argv
         assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
     assert "needs a chain" in djmesh("--home", home, "tip", "DJ Nobody", "0.1").stderr
+    sol = djmesh("--home", home, "tip", "DJ Nobody", "0.1", "--chain", "sol")
+    assert sol.returncode == 1 and len(sol.stderr.strip().splitlines()) == 1, sol.stderr
+    assert "needs a Solana cluster" in sol.stderr and "[solana]" in sol.stderr
     prize = djmesh(
         "--home", home, "battle", "challenge", "DJ Nobody", "--genre", "house", "--tracks", "3",
         "--set-seconds", "60", "--start-in", "60", "--set", "set.toml", "--prize", "1",

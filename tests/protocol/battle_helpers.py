@@ -11,6 +11,7 @@ from djmesh.protocol.battle import (
     VERDICT_KEYS,
     BattleAccept,
     BattleAnnounce,
+    BattleBind,
     BattleJoin,
     BattleResult,
     BattleRoster,
@@ -51,11 +52,12 @@ class Battle:
     dj_b: nacl.signing.SigningKey = field(default_factory=lambda: key(2))
     secret_a: bytes = hashlib.sha256(b"secret a").digest()
     secret_b: bytes = hashlib.sha256(b"secret b").digest()
+    open: bool = False  # an open challenge: DJ B took it and DJ A bound DJ B's accept (``self.bind``)
 
     def __post_init__(self) -> None:
         rules = Rules.for_genre("house", model=MODEL, committee_size=self.committee_size, mode=self.mode)
         self.spec = BattleAnnounce(
-            opponent=bytes(self.dj_b.verify_key),
+            opponent=b"" if self.open else bytes(self.dj_b.verify_key),
             rules=rules,
             accept_by=self.t0 + 10_000,
             join_by=self.t0 + 20_000,
@@ -72,6 +74,9 @@ class Battle:
             BattleAccept(battle=self.id, seed_commit=seed_commitment(self.secret_b)),
             self.dj_b,
             created_at_ms=self.t0 + 1000,
+        )
+        self.bind = sign(
+            BattleBind(battle=self.id, accept=self.accept.wire), self.dj_a, created_at_ms=self.t0 + 1500
         )
         self.viewer_keys = [key(100 + i) for i in range(self.viewers)] + list(self.extra_viewers)
         self.joins = [
@@ -115,7 +120,8 @@ class Battle:
         return rosters, seeds
 
     def base(self) -> list[SignedEnvelope]:
-        return [self.announce, self.accept, *self.joins, *self.rosters, *self.seeds, *self.tracklists]
+        bind = [self.bind] if self.open else []
+        return [self.announce, self.accept, *bind, *self.joins, *self.rosters, *self.seeds, *self.tracklists]
 
     def seal(
         self, member: nacl.signing.SigningKey, s: dict[str, dict[str, int]], n: int = 0

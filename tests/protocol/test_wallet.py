@@ -121,7 +121,7 @@ def test_escrow_terms_ride_in_the_announcement_and_battles_without_them_keep_the
     battle = Battle()
     plain = battle.spec
     assert "escrow" not in plain.to_payload()  # the same payload, hence the same battle ID, as before
-    assert set(plain.to_payload()) == set(BattleAnnounce.FIELDS) - {"escrow"}
+    assert set(plain.to_payload()) == set(BattleAnnounce.FIELDS) - {"escrow", "open"}
     with_escrow = replace(plain, escrow=terms(plain))
     envelope = decode_envelope(sign(with_escrow, battle.dj_a, created_at_ms=T0).wire, now_ms=None)
     assert isinstance(envelope.message, BattleAnnounce) and envelope.message.escrow == with_escrow.escrow

@@ -286,3 +286,36 @@ async def test_relayer_rate_limits_each_peer(tmp_path: Path, gate: Gate) -> None
         refused = await ask(asker.node, relay.node, InfoRequest().encode())
         assert isinstance(refused, RelayRefused) and refused.retry
         assert refused.reason.startswith("rate limited")
+
+
+async def test_a_reward_claim_pays_the_address_given_and_only_once(tmp_path: Path, gate: Gate) -> None:
+    """`djmesh reward claim --to ADDRESS`: the reward lands at ADDRESS; the claim is sent (and seen on chain)
+    from the listener's wallet; a bad address or a second claim moves nothing."""
+    from djmesh.node.battle.listen_reward import claim_reward
+
+    keys = gate.chain.dev_keys
+    async with peer(tmp_path, "claimer", gate, keys[1]) as listener:
+        votes = listener.service
+        battle_id = hashlib.sha256(f"battle {next(_battle_numbers)}".encode()).digest()
+        djs = [Account.from_key(k).address for k in keys[3:5]]
+        ends_at = gate.chain.timestamp() + 600
+        domain = gate_domain(gate.chain.chain_id, gate.address)
+        signatures = [sign_gate_battle(k, domain, battle_id, djs, PRICE, 5000, ends_at) for k in keys[3:5]]
+        await votes.create_battle(
+            battle_id, djs, price_wei=PRICE, ends_at=ends_at, reward_bps=5000, signatures=signatures
+        )
+        await votes.register(battle_id, max_price_wei=PRICE)
+        with pytest.raises(AnonymousVoteError, match="listen window ends in"):
+            await claim_reward(votes, battle_id)
+        gate.chain.advance_time(ends_at - gate.chain.timestamp() + 1)
+        fresh = Account.create().address
+        with pytest.raises(AnonymousVoteError, match="not an EVM address"):
+            await claim_reward(votes, battle_id, to="0x1234")
+        claimed = await claim_reward(votes, battle_id, to=fresh.lower())
+        assert claimed["to"] == fresh and int(claimed["amount_wei"]) == PRICE // 2  # the only unit: all of it
+        assert gate.chain.balance(fresh) == PRICE // 2
+        sent = gate.chain.w3.eth.get_transaction(claimed["tx"])
+        assert sent["from"] == votes.address  # what the docs say: the claim shows the paying wallet
+        with pytest.raises(AnonymousVoteError, match="claimed already"):
+            await claim_reward(votes, battle_id, to=fresh)
+        assert gate.chain.balance(fresh) == PRICE // 2

@@ -1,0 +1,97 @@
+"""`djmesh live start -` against a running `djmesh node`: the CLI streams its own stdin to the node.
+
+A 440 Hz tone piped into the command (`stdin?rate=...`: `-` with raw PCM options) reaches a listener on another node; when stdin ends the command
+ends; a raw `-` sent to the control API (which would read the daemon's stdin) is refused in one line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from djmesh.node.control import ControlClient
+from djmesh.node.errors import ControlError
+from djmesh.node.home import NodeHome
+from tests.helpers.cli import CliRunner
+from tests.helpers.daemon import node_process
+from tests.node.live.mesh import dominant_hz, read_audio
+
+pytestmark = pytest.mark.timeout(180)
+
+RATE = 44_100  # not the default 48 kHz: the user's ?rate= option must reach the node
+
+
+def _tone(seconds: float, hz: float = 440.0) -> bytes:
+    """Raw s16le mono PCM at RATE."""
+    t = np.arange(int(seconds * RATE)) / RATE
+    return (np.sin(2 * np.pi * hz * t) * 12_000).astype("<i2").tobytes()
+
+
+def test_live_start_dash_streams_the_commands_stdin(djmesh: CliRunner, tmp_path: Path) -> None:
+    dj, fan = tmp_path / "dj", tmp_path / "fan"
+    with node_process(djmesh, dj) as dj_addr, node_process(djmesh, fan, "--bootstrap", dj_addr):
+        proc = subprocess.Popen(
+            [
+                *djmesh.executable(),
+                "--home",
+                str(dj),
+                "live",
+                "start",
+                f"stdin?rate={RATE}&channels=1",
+                "--json",
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=djmesh.env,
+            cwd=djmesh.cwd,
+        )
+        assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+        stdin = proc.stdin
+
+        def feed() -> None:  # 20 s of tone, then stdin ends (the node reads it at real time)
+            try:
+                for _ in range(20):
+                    stdin.write(_tone(1.0))
+                stdin.close()
+            except BrokenPipeError:
+                pass
+
+        feeder = threading.Thread(target=feed, daemon=True)
+        feeder.start()
+        try:
+            first = proc.stdout.readline()
+            assert first, proc.stderr.read().decode()
+            stream_id = json.loads(first)["stream_id"]
+            listened = djmesh(
+                "--home", str(fan), "listen", stream_id, "--seconds", "3",
+                "--record", str(tmp_path / "fan.wav"), "--json",
+            )  # fmt: skip
+            assert listened.returncode == 0, listened.stderr
+            assert abs(dominant_hz(read_audio(tmp_path / "fan.wav")[4800:]) - 440) < 3
+            # stdin ends: the command ends by itself, having handed all of it to the node
+            assert proc.wait(timeout=60) == 0
+            told = proc.stderr.read().decode()
+            assert f"stdin ended after {20 * RATE * 2} bytes" in told, told
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        feeder.join(timeout=5)
+
+        # `-` straight to the control API would read the daemon's stdin: refused, nothing starts
+        with pytest.raises(ControlError, match="would read the node's own stdin"):
+            asyncio.run(ControlClient(NodeHome(dj)).call("live_start", source="-"))
+        refused = djmesh(
+            "--home", str(dj), "battle", "challenge", "anyone", "--genre", "house", "--tracks", "2",
+            "--set-seconds", "30", "--start-in", "60", "--live", "-",
+        )  # fmt: skip
+        assert refused.returncode == 1 and "mkfifo" in refused.stderr and "Traceback" not in refused.stderr
+        listing = djmesh("--home", str(dj), "live", "list", "--json").json()
+        assert [s["stream_id"] for s in listing] == [stream_id]
