@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 from djmesh.node.battle.control import accept as accept_with
 from djmesh.node.battle.control import announce as announce_with
+from djmesh.node.battle.following import dj_streams, follow_battle, repaints
 from djmesh.node.battle.service import BattleService, BattleState
-from djmesh.node.battle.view import battle_room, battles_json
+from djmesh.node.battle.view import battles_json
 from djmesh.node.clock import now_ms as _now_ms
 from djmesh.node.errors import NodeError
 from djmesh.node.events import MessageStored, Notification
@@ -32,8 +33,6 @@ from djmesh.node.node import Node, NodeOptions
 from djmesh.node.p2p.netstats import discovery_status, traffic
 from djmesh.node.services import NodeServices
 from djmesh.node.tasks import BackgroundTasks
-from djmesh.protocol.battle import Finished, PhaseChanged, Tracklist, battle_topic
-from djmesh.protocol.messages import Profile
 from djmesh.tui.backend import Backend, BackendError, Player, short
 from djmesh.tui.battle_json import battle_view
 from djmesh.tui.model import (
@@ -183,7 +182,7 @@ class NodeBackend(Backend):
 
     def _on_battle_action(self, battle_id: bytes, action: object) -> None:
         """Phase changes repaint at once; an agreed result is news worth a notification."""
-        if isinstance(action, PhaseChanged | Finished):
+        if repaints(action):
             self.changed("battle")
 
     async def _follow_events(self, node: Node) -> None:
@@ -213,8 +212,7 @@ class NodeBackend(Backend):
                     if battle_id not in self._joined:
                         self._joined.add(battle_id)
                         try:
-                            await node.join_topic(battle_topic(battle_id), persist=False)
-                            await node.join_room(battle_room(battle_id.hex()))
+                            await follow_battle(node, battle_id)
                         except Exception as exc:
                             log.info("following battle %s failed: %s", battle_id.hex()[:12], exc)
                     self._watch_streams(state)
@@ -223,10 +221,8 @@ class NodeBackend(Backend):
     def _watch_streams(self, state: BattleState) -> None:
         if self.meters is None or state.done.is_set():
             return
-        for side, envelope in state.machine.tracklists.items():
-            message = envelope.message
-            if isinstance(message, Tracklist) and message.stream:
-                self.meters.watch(message.stream.hex(), f"DJ {side.upper()}")
+        for side, stream in dj_streams(state).items():
+            self.meters.watch(stream, f"DJ {side.upper()}")
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -342,10 +338,7 @@ class NodeBackend(Backend):
         return ProfileView(who, profile.name, profile.bio, profile.links, following, record)
 
     async def set_profile(self, name: str, bio: str) -> None:
-        node = self._running()
-        current = node.profile()
-        base = current[0] if current else Profile(name=name)
-        await node.set_profile(Profile(name=name or base.name, bio=bio, avatar=base.avatar, links=base.links))
+        await self._running().social.update_profile(name=name, bio=bio)
 
     async def follow(self, peer_id: str) -> None:
         try:
@@ -380,13 +373,11 @@ class NodeBackend(Backend):
             raise BackendError(str(exc)) from exc
 
     async def wallet(self) -> WalletView:
-        from djmesh.ledger.errors import LedgerError
-        from djmesh.node.identity import IdentityError
-        from djmesh.node.wallet_control import read_wallet
+        from djmesh.node.wallet_control import wallet_json
 
         try:
-            return WalletView.from_json(await asyncio.to_thread(read_wallet, self.home))
-        except (LedgerError, IdentityError, OSError) as exc:
+            return WalletView.from_json(await wallet_json(self.home))
+        except NodeError as exc:
             raise BackendError(str(exc)) from exc
 
     async def leaderboard(self) -> list[LeaderRow]:
