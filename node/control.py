@@ -377,14 +377,24 @@ class ControlServer:
         if not isinstance(params, dict):
             return {"ok": False, "error": "params must be a JSON object"}
         try:
-            result = await method(self.node, params)
-        except (ControlError, NodeError, ProtocolError) as exc:
-            return {"ok": False, "error": _one_line(str(exc))}
-        except Exception:  # a bug must not take the node down with it, nor show its insides
-            return {"ok": False, "error": _internal_error(f"method {name}")}
+            result = await call_method(method, self.node, str(name), params)
+        except ControlError as exc:
+            return {"ok": False, "error": str(exc)}
         if isinstance(result, AsyncIterator):
             return result
         return {"ok": True, "result": result}
+
+
+async def call_method(method: Handler, node: Node, name: str, params: dict[str, Any]) -> Any:
+    """Run one control method as the control server does; also for an in-process caller (the TUI's own
+    node), so both see the same answers. A refusal is a ``ControlError`` of one line, and so is a bug
+    (which must not take the node down nor show its insides: its traceback goes to the log)."""
+    try:
+        return await method(node, params)
+    except (ControlError, NodeError, ProtocolError) as exc:
+        raise ControlError(_one_line(str(exc))) from exc
+    except Exception as exc:
+        raise ControlError(_internal_error(f"method {name}")) from exc
 
 
 def _one_line(text: str) -> str:

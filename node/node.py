@@ -30,28 +30,17 @@ from djmesh.node.p2p import P2PError, P2PHost, PeerInfo, Verdict
 from djmesh.node.p2p.port import Host, HostFactory
 from djmesh.node.profile_fetch import ProfileFetcher
 from djmesh.node.records import VerifiedResults, leaderboard_json, record_json
+from djmesh.node.social import SocialService
 from djmesh.node.store import Store, StoreFullError
 from djmesh.node.tasks import BackgroundTasks
 from djmesh.node.views import FeedItem, SocialView
 from djmesh.protocol import public_key_from_peer_id, sign
 from djmesh.protocol.bounded import BoundedSet
 from djmesh.protocol.consensus import verify_bundle_envelope
-from djmesh.protocol.crew import CrewCryptoError, new_crew_key, open_crew_key, seal_crew_key, seal_crew_post
 from djmesh.protocol.envelope import EnvelopeCache, SignedEnvelope, decode_envelope
 from djmesh.protocol.errors import ProtocolError
 from djmesh.protocol.ingest import Duplicate, Ignored, Inbox, RateLimited, Rejected
-from djmesh.protocol.messages import (
-    Chat,
-    CrewCreate,
-    CrewKey,
-    CrewMembership,
-    Follow,
-    Message,
-    Post,
-    Profile,
-    Reaction,
-    Unfollow,
-)
+from djmesh.protocol.messages import Message, Profile
 from djmesh.protocol.profiles import MAX_PROFILE_REQUEST_BYTES, PROFILE_PROTOCOL_ID
 from djmesh.protocol.ratelimit import RateLimit
 from djmesh.protocol.sync import (
@@ -64,7 +53,7 @@ from djmesh.protocol.sync import (
     SyncRequest,
     SyncResponse,
 )
-from djmesh.protocol.topics import author_topic, belongs_on, crew_topic, inbox_topic, room_topic, topics_for
+from djmesh.protocol.topics import author_topic, belongs_on, inbox_topic, topics_for
 
 log = logging.getLogger(__name__)
 # py-libp2p logs routine peer failures at ERROR and does not propagate, so Python's last-resort
@@ -152,6 +141,7 @@ class Node:
         self.results = VerifiedResults(verified=self._verified)
         self.notices = Notices(self.identity.public_key, self.results)
         self.profiles = ProfileFetcher(self)  # profiles of peers we show but do not follow
+        self.social = SocialService(self)  # profiles, posts, follows, reactions, chat, crews
         self.dropped: dict[str, int] = {}
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -244,10 +234,6 @@ class Node:
         return self._names
 
     @property
-    def view(self) -> SocialView:
-        return SocialView(self.store, self.public_key)
-
-    @property
     def listen_addrs(self) -> list[str]:
         return self.host.listen_addrs
 
@@ -270,7 +256,8 @@ class Node:
         finally:
             self._subscribers.discard(queue)
 
-    def _emit(self, event: NodeEvent) -> None:
+    def emit(self, event: NodeEvent) -> None:
+        """Hand ``event`` to every ``events()`` subscriber (the node's services say what they did)."""
         for queue in self._subscribers:
             if queue.full():
                 queue.get_nowait()
@@ -280,7 +267,7 @@ class Node:
 
     def _wanted_topics(self) -> list[str]:
         topics = {author_topic(self.public_key), inbox_topic(self.public_key)}
-        topics |= {author_topic(target) for target in self.view.following()}
+        topics |= self.social.wanted_topics()
         topics |= set(self.store.subscriptions())
         return sorted(topics)
 
@@ -292,8 +279,10 @@ class Node:
         if sync:
             self._spawn(self._discover_and_sync([topic]))
 
-    async def leave_topic(self, topic: str) -> None:
-        self.store.unsubscribe(topic)
+    async def leave_topic(self, topic: str, *, persist: bool = True) -> None:
+        """Unsubscribe from ``topic`` (and forget it across restarts when ``persist``)."""
+        if persist:
+            self.store.unsubscribe(topic)
         await self._leave(topic)
 
     async def _join(self, topic: str) -> None:
@@ -324,6 +313,10 @@ class Node:
                 cursor += len(batch)
                 await self._discover_and_sync(batch)
 
+    async def catch_up(self, topics: Sequence[str]) -> None:
+        """Find ``topics``' peers and sync what this node missed on them, now (not in the background)."""
+        await self._discover_and_sync(topics)
+
     async def _discover_and_sync(self, topics: Sequence[str]) -> None:
         for topic in topics:
             try:
@@ -339,7 +332,7 @@ class Node:
         kind = reason.split(":", 1)[0]
         self.dropped[kind] = self.dropped.get(kind, 0) + 1
         log.info("dropped message from %s on %s: %s", peer, topic, reason)
-        self._emit(MessageDropped(peer, topic, reason))
+        self.emit(MessageDropped(peer, topic, reason))
 
     def _validate(self, topic: str, data: bytes, origin: str) -> Verdict:
         """Runs inside GossipSub before forwarding. REJECT (invalid: scores the forwarder down) only
@@ -414,7 +407,7 @@ class Node:
             self.dropped["StoreFull"] = self.dropped.get("StoreFull", 0) + len(fresh)
             return 0
         for envelope in fresh:
-            self._emit(MessageStored(envelope, via))
+            self.emit(MessageStored(envelope, via))
             self._after_store(envelope)
         return len(fresh)
 
@@ -424,21 +417,11 @@ class Node:
             self.names.invalidate()
         elif envelope.kind == "battle_result":
             self.results.add(envelope)
-        if isinstance(message, CrewKey) and message.member == self.public_key:
-            if envelope.author == self.public_key:
-                return
-            try:
-                self.store.put_crew_key(
-                    message.crew, message.epoch, open_crew_key(message, self.identity.signing_key)
-                )
-            except CrewCryptoError as exc:
-                log.warning("crew key from %s did not open: %s", envelope.author_peer_id, exc)
-                return
-            self._emit(Notification("crew_invite", envelope))
+        if self.social.on_stored(envelope):
             return
         notice = self.notices.on_stored(self.store, envelope)  # mention, follow, reaction, challenge, result
         if notice is not None:
-            self._emit(Notification(notice.reason, envelope, notice.text(self.names, self.public_key)))
+            self.emit(Notification(notice.reason, envelope, notice.text(self.names, self.public_key)))
 
     # -- history sync --------------------------------------------------------------------------
 
@@ -511,7 +494,7 @@ class Node:
             if not response.more or newest <= since:
                 break
             since = newest
-        self._emit(SyncFinished(peer, received, stored))
+        self.emit(SyncFinished(peer, received, stored))
         return stored
 
     # -- publishing ----------------------------------------------------------------------------
@@ -532,6 +515,12 @@ class Node:
             except P2PError as exc:
                 log.warning("publishing on %s failed: %s", topic, exc)
 
+    # -- social: thin delegates to ``self.social`` (node.social.SocialService), kept for embedders ----
+
+    @property
+    def view(self) -> SocialView:
+        return self.social.view
+
     async def post(
         self,
         text: str,
@@ -540,49 +529,51 @@ class Node:
         reply_to: bytes | None = None,
         mentions: Sequence[str] = (),
     ) -> SignedEnvelope:
-        keys = tuple(self._public_key_of(peer) for peer in mentions)
-        return await self.publish(Post(text, links=tuple(links), reply_to=reply_to, mentions=keys))
+        return await self.social.post(text, links=links, reply_to=reply_to, mentions=mentions)
 
     async def follow(self, peer_id: str) -> SignedEnvelope:
-        target = self._public_key_of(peer_id)
-        if target == self.public_key:
-            raise NodeError("you cannot follow yourself")
-        envelope = await self.publish(Follow(target))
-        topic = author_topic(target)
-        await self._join(topic)
-        self._spawn(self._discover_and_sync([topic]))
-        return envelope
+        return await self.social.follow(peer_id)
 
     async def unfollow(self, peer_id: str) -> SignedEnvelope:
-        target = self._public_key_of(peer_id)
-        envelope = await self.publish(Unfollow(target))
-        await self._leave(author_topic(target))
-        return envelope
+        return await self.social.unfollow(peer_id)
 
     def feed(self, *, limit: int = 50, before_ms: int | None = None) -> list[FeedItem]:
-        return self.view.feed(limit=limit, before_ms=before_ms)
+        return self.social.feed(limit=limit, before_ms=before_ms)
 
     async def set_profile(self, profile: Profile) -> SignedEnvelope:
-        return await self.publish(profile)
+        return await self.social.set_profile(profile)
 
     def profile(self, peer_id: str | None = None) -> tuple[Profile, int] | None:
-        return self.view.profile(self._public_key_of(peer_id) if peer_id else self.public_key)
+        return self.social.profile(peer_id)
 
     async def react(self, content_id: bytes, emoji: str) -> SignedEnvelope:
-        target = self.store.get(content_id)
-        target_author = target.envelope.author if target else None
-        return await self.publish(Reaction(content_id, emoji, target_author=target_author))
+        return await self.social.react(content_id, emoji)
 
     async def join_room(self, room: str) -> None:
-        await self.join_topic(room_topic(room))
+        await self.social.join_room(room)
 
     async def chat(self, room: str, text: str) -> SignedEnvelope:
-        message = Chat(room, text)
-        await self.join_room(room)
-        return await self.publish(message)
+        return await self.social.chat(room, text)
 
     def chat_history(self, room: str, *, limit: int = 100) -> list[SignedEnvelope]:
-        return self.view.chat(room, limit=limit)
+        return self.social.chat_history(room, limit=limit)
+
+    async def create_crew(self, name: str, bio: str = "") -> bytes:
+        return await self.social.create_crew(name, bio)
+
+    async def invite(self, crew_id: bytes, peer_id: str) -> None:
+        await self.social.invite(crew_id, peer_id)
+
+    async def join_crew(self, crew_id: bytes) -> None:
+        await self.social.join_crew(crew_id)
+
+    async def crew_post(self, crew_id: bytes, text: str) -> SignedEnvelope:
+        return await self.social.crew_post(crew_id, text)
+
+    def crew_feed(self, crew_id: bytes, *, limit: int = 50) -> list[FeedItem]:
+        return self.social.crew_feed(crew_id, limit=limit)
+
+    # -- records and moderation ----------------------------------------------------------------
 
     def notifications(self, *, limit: int = 50) -> list[Notice]:
         """Newest first: mentions, follows, reactions, challenges and our battles' results."""
@@ -594,62 +585,19 @@ class Node:
 
     def record(self, peer_id: str | None = None) -> dict[str, Any]:
         """A peer's record (ours by default): rating per genre, wins, losses, draws, average score, tier."""
-        key = self._public_key_of(peer_id) if peer_id else self.public_key
+        key = self.public_key_of(peer_id) if peer_id else self.public_key
         return record_json(self.results.tables(self.store), key)
 
     def set_flag(self, peer_id: str, flag: str, on: bool = True) -> None:
         if flag not in ("mute", "block"):
             raise NodeError("flag must be mute or block")
-        self.store.set_flag(self._public_key_of(peer_id), flag, on)
+        self.store.set_flag(self.public_key_of(peer_id), flag, on)
         self._blocked = self.store.flagged("block")
-
-    # -- crews ---------------------------------------------------------------------------------
-
-    async def create_crew(self, name: str, bio: str = "") -> bytes:
-        envelope = sign(CrewCreate(name, bio), self.identity.signing_key, created_at_ms=_now_ms())
-        crew_id = envelope.content_id
-        self.store.put_crew_key(crew_id, 0, new_crew_key())
-        await self.join_topic(crew_topic(crew_id))
-        await self.publish_signed(envelope)
-        return crew_id
-
-    def _admin_crew(self, crew_id: bytes) -> tuple[int, bytes]:
-        state = self.view.crew(crew_id)
-        if state is None:
-            raise NodeError(f"unknown crew {crew_id.hex()}")
-        if self.public_key not in state.admins:
-            raise NodeError("only a crew admin can do that")
-        keys = self.store.crew_keys(crew_id)
-        if not keys:
-            raise NodeError("this node does not hold the crew key")
-        epoch = max(keys)
-        return epoch, keys[epoch]
-
-    async def invite(self, crew_id: bytes, peer_id: str) -> None:
-        """Add ``peer_id`` to the crew and hand them the crew key, sealed to their key."""
-        epoch, key = self._admin_crew(crew_id)
-        member = self._public_key_of(peer_id)
-        await self.publish(CrewMembership(crew_id, member, role="member", action="add"))
-        await self.publish(seal_crew_key(crew_id, member, epoch, key))
-
-    async def join_crew(self, crew_id: bytes) -> None:
-        await self.join_topic(crew_topic(crew_id), sync=False)
-        await self._discover_and_sync([crew_topic(crew_id)])
-
-    async def crew_post(self, crew_id: bytes, text: str) -> SignedEnvelope:
-        state = self.view.crew(crew_id)
-        keys = self.store.crew_keys(crew_id)
-        if state is None or not state.is_member(self.public_key) or not keys:
-            raise NodeError("you are not a member of that crew (or its key has not reached you yet)")
-        epoch = max(keys)
-        return await self.publish(seal_crew_post(crew_id, epoch, keys[epoch], Post(text)))
-
-    def crew_feed(self, crew_id: bytes, *, limit: int = 50) -> list[FeedItem]:
-        return self.view.crew_feed(crew_id, limit=limit)
 
     # -- helpers -------------------------------------------------------------------------------
 
-    def _public_key_of(self, peer_id: str) -> bytes:
+    def public_key_of(self, peer_id: str) -> bytes:
+        """The Ed25519 key a peer ID names; a ``NodeError`` that says so when it is not one."""
         try:
             return public_key_from_peer_id(peer_id)
         except ProtocolError as exc:

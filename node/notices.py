@@ -23,7 +23,7 @@ from djmesh.node.names import PeerNames
 from djmesh.node.records import VerifiedResults
 from djmesh.node.store import Store
 from djmesh.protocol.battle import BattleAnnounce, BattleJoin, BattleResult
-from djmesh.protocol.bounded import BoundedSet
+from djmesh.protocol.bounded import BoundedSet as BoundedSet  # re-exported: apps remember seen notices
 from djmesh.protocol.consensus import Result
 from djmesh.protocol.envelope import SignedEnvelope
 from djmesh.protocol.messages import Follow, Post, Reaction

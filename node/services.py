@@ -1,7 +1,7 @@
 """The composition root: a node and every service it runs, built in one place.
 
 `djmesh node` (the daemon), the TUI's in-process node and each node of `djmesh demo` are all a
-``NodeServices``: p2p (``Node``), live audio, battles, and, when config.toml's ``[ledger]`` names a
+``NodeServices``: p2p (``Node``), the social features (``social``), live audio, battles, and, when config.toml's ``[ledger]`` names a
 chain and the wallet unlocks, the prize escrow, pay-per-listen (payer and seller) and anonymous votes;
 optionally the control API (which the CLI, the MIDI bridge and an attached TUI drive) and HTTP.
 
@@ -24,6 +24,7 @@ from djmesh.node.errors import NodeError
 from djmesh.node.home import NodeHome
 from djmesh.node.live.service import LiveService
 from djmesh.node.node import Node, NodeOptions
+from djmesh.node.social import SocialService
 
 if TYPE_CHECKING:
     from djmesh.ledger.evm.chain import EvmChain
@@ -198,6 +199,11 @@ class NodeServices:
         if self._node is None:
             raise NodeError("the node is not running")
         return self._node
+
+    @property
+    def social(self) -> SocialService:
+        """Profiles, posts, follows, reactions, chat and crews (the node's own: its ingest needs it)."""
+        return self.node.social
 
     @property
     def live(self) -> LiveService:

@@ -44,14 +44,20 @@ def read_wallet(home: NodeHome) -> dict[str, Any]:
     return {**summary, "solana_address": solana_address(home)}
 
 
-async def _wallet(node: Node, params: dict[str, Any]) -> Any:
+async def wallet_json(home: NodeHome) -> dict[str, Any]:
+    """``read_wallet`` off the event loop; what stops it (no chain, no wallet, unreachable) is a
+    ``ControlError`` with one line that says so."""
     from djmesh.ledger.errors import LedgerError
     from djmesh.node.identity import IdentityError
 
     try:
-        return await asyncio.to_thread(read_wallet, node.home)
+        return await asyncio.to_thread(read_wallet, home)
     except (LedgerError, IdentityError, OSError) as exc:
         raise ControlError(str(exc)) from exc
+
+
+async def _wallet(node: Node, params: dict[str, Any]) -> Any:
+    return await wallet_json(node.home)
 
 
 WALLET_METHODS: dict[str, Handler] = {"wallet": _wallet}

@@ -35,6 +35,7 @@ from djmesh.tui.playback import Output, Volume, VolumeSink
 Alert = Callable[[str, str], None]  # (severity: information|warning|error, message)
 Changed = Callable[[str], None]  # what changed: feed, chat, battle, peers, crews
 Player = Callable[[Sink], Awaitable[None]]  # plays a stream into the sink until it ends
+VOTES_OFF = ("anonymous votes are off", "unknown method")  # the node has no ledger / is older
 
 
 class BackendError(Exception):
@@ -138,13 +139,29 @@ class Backend(ABC):
         await self.reaction(battle_id, emoji)
         await self.chat(battle_room(battle_id), emoji)
 
+    async def command(self, method: str, **params: Any) -> Any:
+        """Run one of the node's commands: the control method that `djmesh battle ...`, `vote`, `tip`,
+        `reward claim` and `live start` call, with the same parameters and answer
+        (``node.battle.control``, ``node.money_control``), so the app and the CLI share one code path.
+
+        ``BackendError`` carries the node's one-line refusal (no chain, unknown battle, empty wallet...).
+        """
+        raise BackendError(f"unknown method {method!r}: this node runs no commands")
+
     async def anonymous_vote(self, battle_id: str, side: str) -> VoteOutcome | str:
-        """Cast the ledger's anonymous vote (its ZK proof relayed by a peer, one vote per listener).
+        """Cast the ledger's anonymous vote (its ZK proof relayed by a peer, one vote per listener),
+        through the ``vote`` command (it pays the listen unit first when needed).
 
         Returns the outcome, or why this node has no anonymous votes (then ``vote`` falls back to
         the reaction). A failed vote (no relayer, already voted) raises ``BackendError``.
         """
-        return "this node has no anonymous votes"
+        try:
+            found = await self.command("vote", battle_id=battle_id, choice=side)
+        except BackendError as exc:
+            if any(marker in str(exc) for marker in VOTES_OFF):
+                return str(exc)
+            raise
+        return VoteOutcome(side=side, binding=True, tx=str(found["tx"]), nullifier=str(found["nullifier"]))
 
     async def vote(self, battle_id: str, side: str) -> VoteOutcome:
         """The crowd's vote: on the ledger when the node can, else a signed ``vote:a``/``vote:b`` reaction.
@@ -174,18 +191,6 @@ class Backend(ABC):
     async def wallet(self) -> WalletView:
         """The node's wallet as the chain has it; ``BackendError`` says why when it cannot be read."""
         raise BackendError("this node has no wallet")
-
-    async def announce_battle(
-        self, opponent: str, set_path: str, *, title: str = "", genre: str = "house", start_in_s: float = 60.0
-    ) -> str:
-        """Challenge ``opponent`` (a peer ID) with the set file at ``set_path``; the battle ID."""
-        raise BackendError("this node cannot run battles")
-
-    async def accept_battle(self, battle_id: str, set_path: str) -> None:
-        raise BackendError("this node cannot run battles")
-
-    async def join_battle(self, battle_id: str) -> None:
-        raise BackendError("this node cannot run battles")
 
     def player(self, stream_id: str) -> Player:
         """How this backend plays ``stream_id`` into a sink; ``BackendError`` when it cannot now."""

@@ -9,8 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from djmesh.node.battle.view import battle_room, live_scores, track_now
-from djmesh.protocol.battle import SIDES
+from djmesh.node.battle.view import SIDES, battle_room, live_scores, track_now
 from djmesh.tui.backend import short
 from djmesh.tui.model import BattleView, DjLive
 

@@ -38,14 +38,13 @@ from djmesh.tui.model import (
     PeerRow,
     ProfileView,
     RecordView,
-    VoteOutcome,
     WalletView,
     leader_rows,
 )
 
 log = logging.getLogger(__name__)
 
-VOTES_OFF = ("anonymous votes are off", "unknown method")  # the daemon has no ledger / is older
+COMMAND_TIMEOUT_S = 300.0  # as the CLI's money commands: a stake waits for its transaction
 METERS_HZ = 12.0
 METERS_RETRY_S = 2.0
 FINISHED = ("done", "cancelled")
@@ -221,26 +220,18 @@ class ControlBackend(Backend):
 
         return play
 
-    async def announce_battle(
-        self, opponent: str, set_path: str, *, title: str = "", genre: str = "house", start_in_s: float = 60.0
-    ) -> str:
-        found = await self._call(
-            "battle_announce",
-            opponent=opponent,
-            set=set_path,
-            title=title,
-            genre=genre,
-            start_in_s=start_in_s,
-        )
-        await self.poll()
-        return str(found["battle_id"])
-
-    async def accept_battle(self, battle_id: str, set_path: str) -> None:
-        await self._call("battle_accept", battle_id=battle_id, set=absolute(set_path))
-        await self.poll()
-
-    async def join_battle(self, battle_id: str) -> None:
-        await self._call("battle_join", battle_id=battle_id)
+    async def command(self, method: str, **params: Any) -> Any:
+        """The daemon's control method, as the CLI calls it (money commands wait on the chain: a long
+        timeout). A set file is read by the daemon, so it goes as an absolute path."""
+        if isinstance(params.get("set"), str):
+            params["set"] = absolute(params["set"])
+        try:
+            found = await ControlClient(self.home, timeout_s=COMMAND_TIMEOUT_S).call(method, **params)
+        except (ControlError, NodeError, OSError) as exc:
+            raise BackendError(str(exc)) from exc
+        if method.startswith("battle"):
+            await self.poll()
+        return found
 
     async def feed(self, limit: int = 50) -> list[FeedRow]:
         items = await self._call("feed", limit=limit)
@@ -303,17 +294,6 @@ class ControlBackend(Backend):
 
     async def notifications(self, limit: int = 50) -> list[NoticeRow]:
         return [NoticeRow.from_json(row) for row in await self._call("notifications", limit=limit)]
-
-    async def anonymous_vote(self, battle_id: str, side: str) -> VoteOutcome | str:
-        try:
-            found = await self.client.call("vote", battle_id=battle_id, choice=side)
-        except ControlError as exc:
-            if any(marker in str(exc) for marker in VOTES_OFF):
-                return str(exc)
-            raise BackendError(str(exc)) from exc
-        except (NodeError, OSError) as exc:
-            raise BackendError(str(exc)) from exc
-        return VoteOutcome(side=side, binding=True, tx=str(found["tx"]), nullifier=str(found["nullifier"]))
 
     async def wallet(self) -> WalletView:
         return WalletView.from_json(await self._call("wallet"))

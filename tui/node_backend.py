@@ -15,12 +15,13 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from djmesh.node.battle.control import accept as accept_with
-from djmesh.node.battle.control import announce as announce_with
+from djmesh.node.battle.following import dj_streams, follow_battle, repaints
 from djmesh.node.battle.service import BattleService, BattleState
-from djmesh.node.battle.view import battle_room, battles_json
+from djmesh.node.battle.view import battles_json
 from djmesh.node.clock import now_ms as _now_ms
-from djmesh.node.errors import NodeError
+from djmesh.node.control import METHODS, call_method
+from djmesh.node.control_params import Handler
+from djmesh.node.errors import ControlError, NodeError
 from djmesh.node.events import MessageStored, Notification
 from djmesh.node.home import NodeHome
 from djmesh.node.identity import create_identity
@@ -30,10 +31,8 @@ from djmesh.node.live.service import LiveService
 from djmesh.node.live.sinks import Sink
 from djmesh.node.node import Node, NodeOptions
 from djmesh.node.p2p.netstats import discovery_status, traffic
-from djmesh.node.services import NodeServices
+from djmesh.node.services import NodeLedger, NodeServices
 from djmesh.node.tasks import BackgroundTasks
-from djmesh.protocol.battle import Finished, PhaseChanged, Tracklist, battle_topic
-from djmesh.protocol.messages import Profile
 from djmesh.tui.backend import Backend, BackendError, Player, short
 from djmesh.tui.battle_json import battle_view
 from djmesh.tui.model import (
@@ -65,10 +64,17 @@ class NodeBackend(Backend):
     mode = "in-process node"
 
     def __init__(
-        self, home: NodeHome, options: NodeOptions | None = None, *, demo_root: Path | None = None
+        self,
+        home: NodeHome,
+        options: NodeOptions | None = None,
+        *,
+        demo_root: Path | None = None,
+        ledger: NodeLedger | None = None,
     ) -> None:
+        """``ledger``: a chain the embedder opened (e.g. a test's dev chain); None: config.toml's ``[ledger]``."""
         super().__init__()
         self.home = home
+        self.ledger = ledger
         self.options = options or NodeOptions()
         self.demo_root = demo_root
         self.node: Node | None = None
@@ -81,6 +87,7 @@ class NodeBackend(Backend):
         self.services: NodeServices | None = None
         self._tasks = BackgroundTasks("tui")
         self._joined: set[bytes] = set()
+        self._methods: dict[str, Handler] | None = None  # the node's control methods, once it runs
         if demo_root is not None:
             self.mode = "in-process node + demo network"
 
@@ -106,6 +113,8 @@ class NodeBackend(Backend):
                     self.home, options=options, ledger=ledger.node_ledger(money), auto_join=False
                 )
                 money.services = services
+        elif self.ledger is not None:
+            services = NodeServices(self.home, options=options, ledger=self.ledger, auto_join=False)
         else:
             services = await NodeServices.from_config(self.home, options=options, auto_join=False)
         await services.start()
@@ -168,6 +177,7 @@ class NodeBackend(Backend):
             await self.services.close()
             self.services = None
         self.node = self.live = self.battle_service = None
+        self._methods = None
         if self._demo is not None:
             self._demo.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -183,7 +193,7 @@ class NodeBackend(Backend):
 
     def _on_battle_action(self, battle_id: bytes, action: object) -> None:
         """Phase changes repaint at once; an agreed result is news worth a notification."""
-        if isinstance(action, PhaseChanged | Finished):
+        if repaints(action):
             self.changed("battle")
 
     async def _follow_events(self, node: Node) -> None:
@@ -213,8 +223,7 @@ class NodeBackend(Backend):
                     if battle_id not in self._joined:
                         self._joined.add(battle_id)
                         try:
-                            await node.join_topic(battle_topic(battle_id), persist=False)
-                            await node.join_room(battle_room(battle_id.hex()))
+                            await follow_battle(node, battle_id)
                         except Exception as exc:
                             log.info("following battle %s failed: %s", battle_id.hex()[:12], exc)
                     self._watch_streams(state)
@@ -223,10 +232,8 @@ class NodeBackend(Backend):
     def _watch_streams(self, state: BattleState) -> None:
         if self.meters is None or state.done.is_set():
             return
-        for side, envelope in state.machine.tracklists.items():
-            message = envelope.message
-            if isinstance(message, Tracklist) and message.stream:
-                self.meters.watch(message.stream.hex(), f"DJ {side.upper()}")
+        for side, stream in dj_streams(state).items():
+            self.meters.watch(stream, f"DJ {side.upper()}")
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -269,34 +276,19 @@ class NodeBackend(Backend):
     def _meter_of(self, stream: str | None) -> Meter | None:
         return self.meters.meters.get(stream) if self.meters and stream else None
 
-    def _battles(self) -> BattleService:
-        if self.battle_service is None:
+    async def command(self, method: str, **params: Any) -> Any:
+        """The control method itself, called in-process as the control server calls it (``call_method``)."""
+        services, node = self.services, self.node
+        if services is None or node is None:
             raise BackendError("the node is still starting")
-        return self.battle_service
-
-    async def announce_battle(
-        self, opponent: str, set_path: str, *, title: str = "", genre: str = "house", start_in_s: float = 60.0
-    ) -> str:
-        params = {"opponent": opponent, "set": set_path, "title": title, "genre": genre}
+        if self._methods is None:
+            self._methods = {**METHODS, **services.control_methods()}
+        handler = self._methods.get(method)
+        if handler is None:
+            raise BackendError(f"unknown method {method!r}")
         try:
-            battle_id = await announce_with(self._battles(), {**params, "start_in_s": start_in_s})
-        except NodeError as exc:
-            raise BackendError(str(exc)) from exc
-        self.changed("battle")
-        return battle_id.hex()
-
-    async def accept_battle(self, battle_id: str, set_path: str) -> None:
-        try:
-            await accept_with(self._battles(), {"battle_id": battle_id, "set": set_path})
-        except NodeError as exc:
-            raise BackendError(str(exc)) from exc
-        self.changed("battle")
-
-    async def join_battle(self, battle_id: str) -> None:
-        service = self._battles()
-        try:
-            await service.join(bytes.fromhex(battle_id))
-        except (NodeError, ValueError) as exc:
+            return await call_method(handler, node, method, params)
+        except ControlError as exc:
             raise BackendError(str(exc)) from exc
 
     def player(self, stream_id: str) -> Player:
@@ -342,10 +334,7 @@ class NodeBackend(Backend):
         return ProfileView(who, profile.name, profile.bio, profile.links, following, record)
 
     async def set_profile(self, name: str, bio: str) -> None:
-        node = self._running()
-        current = node.profile()
-        base = current[0] if current else Profile(name=name)
-        await node.set_profile(Profile(name=name or base.name, bio=bio, avatar=base.avatar, links=base.links))
+        await self._running().social.update_profile(name=name, bio=bio)
 
     async def follow(self, peer_id: str) -> None:
         try:
@@ -380,13 +369,11 @@ class NodeBackend(Backend):
             raise BackendError(str(exc)) from exc
 
     async def wallet(self) -> WalletView:
-        from djmesh.ledger.errors import LedgerError
-        from djmesh.node.identity import IdentityError
-        from djmesh.node.wallet_control import read_wallet
+        from djmesh.node.wallet_control import wallet_json
 
         try:
-            return WalletView.from_json(await asyncio.to_thread(read_wallet, self.home))
-        except (LedgerError, IdentityError, OSError) as exc:
+            return WalletView.from_json(await wallet_json(self.home))
+        except NodeError as exc:
             raise BackendError(str(exc)) from exc
 
     async def leaderboard(self) -> list[LeaderRow]:
@@ -398,19 +385,3 @@ class NodeBackend(Backend):
             NoticeRow.from_json(n.as_json(node.names, node.public_key))
             for n in node.notifications(limit=limit)
         ]
-
-    async def anonymous_vote(self, battle_id: str, side: str) -> str:
-        """Vote through the node's ``vote`` method (it pays the listen unit first when needed)."""
-        services = self.services
-        if services is None or services.votes is None:
-            reason = services.no_ledger_reason if services is not None else "the node is not running"
-            return f"anonymous votes need a chain with a ListenGate ({reason})"
-        from djmesh.node.battle.vote_control import vote_methods
-
-        try:
-            result = await vote_methods(services.votes)["vote"](
-                self._running(), {"battle_id": battle_id, "choice": side}
-            )
-        except NodeError as exc:
-            return f"vote failed: {exc}"
-        return f"voted {side}: tx {result['tx']}"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from djmesh.protocol.bounded import BoundedSet
+from djmesh.node.notices import BoundedSet
 from djmesh.tui.model import BattleView, NoticeRow
 
 TOASTED = {"challenge": "Challenge", "mention": "Mention", "result": "Result", "follow": "New follower"}

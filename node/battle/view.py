@@ -9,7 +9,8 @@ from typing import Any
 
 from djmesh.node.battle.service import BattleService, BattleState
 from djmesh.protocol import peer_id_from_public_key
-from djmesh.protocol.battle import CRITERIA, SIDES, Phase, Tracklist
+from djmesh.protocol.battle import CRITERIA, Phase, Tracklist
+from djmesh.protocol.battle import SIDES as SIDES  # re-exported: the sides a battle view has
 
 SHOWN_SCORES = (*CRITERIA, "total")
 

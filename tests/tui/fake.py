@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from djmesh.tui.backend import Backend, BackendError
 from djmesh.tui.model import (
     BattleView,
@@ -190,9 +192,7 @@ class FixedBackend(Backend):
         self.followed: list[str] = []
         self.me = ProfileView(ME, "DJ Test", "plays test tones", following=2, record=RecordView())
         self.stopped = False
-        self.announced: list[tuple[str, str, str]] = []  # (opponent, set file, title)
-        self.accepted: list[tuple[str, str]] = []
-        self.joined: list[str] = []
+        self.commands: list[tuple[str, dict[str, Any]]] = []  # (control method, params) the app ran
         self.heard: list[str | None] = []
         self.board = list(LEADERBOARD)
         self.notices = list(NOTICES)
@@ -266,19 +266,14 @@ class FixedBackend(Backend):
     async def reaction(self, target_id: str, emoji: str) -> None:
         self.reactions.append((target_id, emoji))
 
-    async def announce_battle(
-        self, opponent: str, set_path: str, *, title: str = "", genre: str = "house", start_in_s: float = 60.0
-    ) -> str:
-        if not opponent.startswith("12D3KooW"):
-            raise BackendError(f"{opponent!r} is not a djmesh peer ID")
-        self.announced.append((opponent, set_path, title))
-        return "ee" * 32
-
-    async def accept_battle(self, battle_id: str, set_path: str) -> None:
-        self.accepted.append((battle_id, set_path))
-
-    async def join_battle(self, battle_id: str) -> None:
-        self.joined.append(battle_id)
+    async def command(self, method: str, **params: Any) -> Any:
+        """Records the command; answers as the node's control method would (a fixed ID, no chain)."""
+        if method == "battle_challenge" and not str(params.get("peer", "")).startswith("12D3KooW"):
+            raise BackendError(f"no known peer is called {params.get('peer')!r}: give its peer ID")
+        self.commands.append((method, params))
+        if method == "battle_challenge":
+            return {"battle_id": "ee" * 32}
+        return {"battle_id": params.get("battle_id"), "accepted": True, "joined": True}
 
     async def hear(self, stream_id: str | None, label: str = "") -> None:
         self.heard.append(stream_id)

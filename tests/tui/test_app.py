@@ -11,9 +11,10 @@ from textual.widgets import DataTable, Input
 from djmesh.tui.app import DjmeshApp
 from djmesh.tui.playback import Output
 from djmesh.tui.screens.battle import BattleScreen
-from djmesh.tui.screens.battles import BattlesScreen, SetDialog
+from djmesh.tui.screens.battles import BattlesScreen
 from djmesh.tui.screens.crews import CrewsScreen
 from djmesh.tui.screens.feed import FeedScreen
+from djmesh.tui.screens.forms import FormDialog
 from djmesh.tui.screens.help import HelpScreen
 from djmesh.tui.screens.log import LogScreen
 from djmesh.tui.screens.peers import PeersScreen
@@ -194,13 +195,13 @@ async def test_battles_screen_lists_challenges_and_accepts_joins_and_watches() -
         assert any("Only a challenge to you" in n.message for n in app._notifications)
         await pilot.press("j")
         await pilot.pause(0.2)
-        assert backend.joined == ["7f3a" * 16]
+        assert backend.commands == [("battle_join", {"battle_id": "7f3a" * 16})]
         await pilot.press("down", "y")
         await pilot.pause(0.2)
-        assert isinstance(app.screen, SetDialog)
+        assert isinstance(app.screen, FormDialog)
         await pilot.press(*"/sets/mine.toml", "enter")
         await pilot.pause(0.2)
-        assert backend.accepted == [("c0de" * 16, "/sets/mine.toml")]
+        assert backend.commands[-1] == ("battle_accept", {"battle_id": "c0de" * 16, "set": "/sets/mine.toml"})
         await pilot.press("enter")  # watch the selected battle
         await pilot.pause(0.2)
         assert isinstance(app.screen, BattleScreen)
@@ -213,14 +214,16 @@ async def test_challenge_dialog_needs_opponent_and_set_and_reports_refusals() ->
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("a", "c")
         await pilot.pause(0.2)
-        assert isinstance(app.screen, SetDialog)
+        assert isinstance(app.screen, FormDialog)
         await pilot.press(*BOB, "enter")  # no set file yet: stays open, asks for it
         await pilot.pause(0.2)
-        assert isinstance(app.screen, SetDialog)
+        assert isinstance(app.screen, FormDialog)
         assert app.focused is not None and app.focused.id == "set-file"
         await pilot.press(*"set.wav", "tab", *"Round one", "enter")
         await pilot.pause(0.2)
-        assert backend.announced == [(BOB, "set.wav", "Round one")]
+        assert backend.commands == [
+            ("battle_challenge", {"peer": BOB, "set": "set.wav", "title": "Round one"})
+        ]
         await pilot.press("c", *"nobody", "tab", *"set.wav", "enter")
         await pilot.pause(0.2)
         assert any(n.severity == "error" and "Challenge not sent" in n.message for n in app._notifications)

@@ -12,12 +12,11 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer, Header, Input, RichLog
 
 from djmesh.tui.backend import BackendError
-from djmesh.tui.model import BattleView, ChatLine
+from djmesh.tui.model import BattleView, ChatLine, VoteOutcome
 from djmesh.tui.screens.base import DjmeshScreen
 from djmesh.tui.widgets.consensus import ConsensusPanel
 from djmesh.tui.widgets.dj_panel import DjPanel
 from djmesh.tui.widgets.live_text import LiveText
-from djmesh.tui.widgets.vote import VoteDialog
 
 LIVE_HZ = 12.0
 NO_DEVICE = "no sound device: audio is not played (meters only)"
@@ -185,34 +184,11 @@ class BattleScreen(DjmeshScreen):
         if battle is None:
             self.notify("There is no battle to vote in yet.", severity="warning")
             return
-        names = {side: dj.name for side, dj in battle.sides.items()}
+        self.ask_vote(battle)
 
-        def vote_for(side: str | None) -> None:
-            if side:
-                self.send_vote(battle.battle_id, side)
-
-        self.app.push_screen(VoteDialog(names), vote_for)
-
-    @work(group="send")
-    async def send_vote(self, battle_id: str, side: str) -> None:
-        try:
-            outcome = await self.backend.vote(battle_id, side)
-        except BackendError as exc:
-            self.notify(f"Vote not sent: {exc}", title="Vote", severity="error")
-            return
-        if outcome.binding:
-            self.notify(
-                f"You voted for DJ {side.upper()} on the ledger, anonymously.\n"
-                f"tx {outcome.tx}\nnullifier {outcome.nullifier}",
-                title="Vote",
-            )
-            return
-        self.notify(
-            f"You voted for DJ {side.upper()} as a signed reaction: not binding ({outcome.why_not_binding}).",
-            title="Vote",
-            severity="warning",
-        )
-        self.reload_chat()
+    def on_voted(self, outcome: VoteOutcome) -> None:
+        if not outcome.binding:
+            self.reload_chat()
 
     def action_next_battle(self) -> None:
         battles = self.backend.battles()

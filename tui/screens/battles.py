@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from rich.text import Text
-from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
-from textual.screen import ModalScreen
-from textual.widgets import DataTable, Footer, Header, Input, Label, Static
+from textual.widgets import DataTable, Footer, Header, Static
 
-from djmesh.tui.backend import BackendError, short
+from djmesh.tui.commands import challenge_params, set_or_live, wei_text
 from djmesh.tui.model import BattleView
 from djmesh.tui.screens.base import DjmeshScreen
+from djmesh.tui.screens.forms import accept_dialog, challenge_dialog, sponsor_dialog
 
 LIVE_PHASES = ("sets", "commit", "reveal")
 UPCOMING_PHASES = ("announced", "accepted")
@@ -55,48 +54,14 @@ def ordered(battles: list[BattleView]) -> list[BattleView]:
     return sorted(battles, key=rank)
 
 
-class SetDialog(ModalScreen[dict[str, str] | None]):
-    """Asks for what a challenge (opponent, set file, title) or an acceptance (set file) needs."""
-
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]  # noqa: RUF012
-
-    def __init__(self, heading: str, *, challenge: bool) -> None:
-        super().__init__()
-        self.heading = heading
-        self.challenge = challenge
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="set-dialog"):
-            yield Label(self.heading, id="set-dialog-heading")
-            if self.challenge:
-                yield Input(placeholder="Opponent's peer ID (12D3KooW...)", id="opponent")
-            yield Input(placeholder="Your set file: audio, or a .toml tracklist", id="set-file")
-            if self.challenge:
-                yield Input(placeholder="Title (optional)", id="battle-name")
-            yield Static("Enter confirms, Esc cancels. The set file is checked before anything is sent.")
-
-    def on_mount(self) -> None:
-        self.query(Input).first().focus()
-
-    @on(Input.Submitted)
-    def submit(self, event: Input.Submitted) -> None:
-        values = {str(field.id): field.value.strip() for field in self.query(Input)}
-        missing = [name for name in ("opponent", "set-file") if name in values and not values[name]]
-        if missing:
-            self.query_one(f"#{missing[0]}", Input).focus()
-            self.notify(f"Fill in the {missing[0].replace('-', ' ')} first.", severity="warning")
-            return
-        self.dismiss(values)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
-
 class BattlesScreen(DjmeshScreen):
     BINDINGS = [  # noqa: RUF012
         Binding("c", "challenge", "Challenge"),
         Binding("y", "accept", "Accept"),
         Binding("j", "join", "Join"),
+        Binding("dollar_sign", "sponsor", "Sponsor", key_display="$"),
+        Binding("v", "vote", "Vote"),
+        Binding("r", "claim_reward", "Claim reward"),
         Binding("enter", "watch", "Watch", show=True, priority=False),
     ]
 
@@ -107,8 +72,8 @@ class BattlesScreen(DjmeshScreen):
         table.add_columns("Starts (UTC)", "Battle", "DJ A", "DJ B", "Genre", "Status", "You")
         yield table
         yield Static(
-            "c challenges a peer with your set · y accepts a challenge to you · j joins as a viewer · "
-            "Enter watches on the Battle screen",
+            "c challenges a DJ (set or live, prize) · y accepts a challenge to you · j joins as a viewer · "
+            "$ sponsors the prize · v votes · r claims your listen reward · Enter watches",
             id="battles-help",
         )
         yield Footer()
@@ -149,21 +114,11 @@ class BattlesScreen(DjmeshScreen):
         return next((b for b in self.backend.battles() if b.battle_id == key), None)
 
     def action_challenge(self) -> None:
-        self.app.push_screen(SetDialog("Challenge a DJ", challenge=True), self._challenge)
+        def challenge_with(values: dict[str, str] | None) -> None:
+            if values:
+                self.send_command("battle_challenge", lambda: challenge_params(values))
 
-    def _challenge(self, values: dict[str, str] | None) -> None:
-        if values:
-            self.send_challenge(values["opponent"], values["set-file"], values.get("battle-name", ""))
-
-    @work(group="battle-action")
-    async def send_challenge(self, opponent: str, set_path: str, title: str) -> None:
-        try:
-            battle_id = await self.backend.announce_battle(opponent, set_path, title=title)
-        except BackendError as exc:
-            self.notify(f"Challenge not sent: {exc}", title="Battle", severity="error")
-            return
-        self.notify(f"Challenged {short(opponent)}: battle {battle_id[:12]}", title="Battle")
-        self.reload()
+        self.app.push_screen(challenge_dialog(), challenge_with)
 
     def action_accept(self) -> None:
         battle = self.selected()
@@ -172,37 +127,50 @@ class BattlesScreen(DjmeshScreen):
         if not battle.can_accept:
             self.notify("Only a challenge to you, still open, can be accepted.", severity="warning")
             return
-        heading = f"Accept {battle.title} from {battle.sides['a'].name}"
 
         def accept_with(values: dict[str, str] | None) -> None:
             if values:
-                self.send_accept(battle.battle_id, values["set-file"])
+                self.send_command(
+                    "battle_accept", lambda: {"battle_id": battle.battle_id, **set_or_live(values)}
+                )
 
-        self.app.push_screen(SetDialog(heading, challenge=False), accept_with)
+        heading = f"Accept {battle.title} from {battle.sides['a'].name}"
+        self.app.push_screen(accept_dialog(heading), accept_with)
 
-    @work(group="battle-action")
-    async def send_accept(self, battle_id: str, set_path: str) -> None:
-        try:
-            await self.backend.accept_battle(battle_id, set_path)
-        except BackendError as exc:
-            self.notify(f"Not accepted: {exc}", title="Battle", severity="error")
-            return
-        self.notify(
-            f"Accepted battle {battle_id[:12]}: your set streams when the battle starts", title="Battle"
-        )
-        self.reload()
+    def action_join(self) -> None:
+        battle = self.selected()
+        if battle is not None:
+            self.run_command("battle_join", {"battle_id": battle.battle_id})
 
-    @work(group="battle-action")
-    async def action_join(self) -> None:
+    def action_sponsor(self) -> None:
         battle = self.selected()
         if battle is None:
             return
-        try:
-            await self.backend.join_battle(battle.battle_id)
-        except BackendError as exc:
-            self.notify(f"Not joined: {exc}", title="Battle", severity="error")
-            return
-        self.notify(f"Joined {battle.title}", title="Battle")
+
+        def sponsor_with(values: dict[str, str] | None) -> None:
+            if values:
+                self.send_command(
+                    "battle_sponsor",
+                    lambda: {
+                        "battle_id": battle.battle_id,
+                        "amount_wei": wei_text(values["amount"], "the amount"),
+                    },
+                )
+
+        self.app.push_screen(sponsor_dialog(f"Sponsor {battle.title}"), sponsor_with)
+
+    def action_vote(self) -> None:
+        battle = self.selected()
+        if battle is not None:
+            self.ask_vote(battle)
+
+    def action_claim_reward(self) -> None:
+        battle = self.selected()
+        if battle is not None:
+            self.run_command("reward_claim", {"battle_id": battle.battle_id})
+
+    def on_command_done(self, method: str, answer: Any) -> None:
+        self.reload()
 
     def action_watch(self) -> None:
         battle = self.selected()

@@ -22,8 +22,10 @@ HELP = """\
 | `c` | Battle: chat (Enter sends, Esc leaves the chat line); Feed: compose; Crews: new crew |
 | `r` `v` `n` | Battle: react 🔥, vote (then `a` or `b`), next battle |
 | `h` `m` `+` `-` | Battle: hear DJ A, DJ B or nothing; mute; volume up, down |
-| `c` `y` `j` `Enter` | Battles: challenge a DJ with your set, accept a challenge, join, watch |
-| `o` | Peers: follow the selected peer |
+| `c` `y` `j` `Enter` | Battles: challenge a DJ (set file or live, prize, crowd weight), accept, join, watch |
+| `$` `v` `r` | Battles: sponsor the prize, vote, claim your listen reward (need a chain in `[ledger]`) |
+| `o` `$` | Peers: follow, tip the selected peer |
+| `$` `o` | Wallet: tip a DJ (ID or name), go live with a price per second |
 | `n` `Enter` | Leaderboard: next genre; Notifications: open (a challenge in Battles, a result on the Battle screen) |
 | `ctrl+s` | Profile, Settings: save |
 

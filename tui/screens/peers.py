@@ -9,8 +9,10 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Header, Static
 
 from djmesh.tui.backend import BackendError
+from djmesh.tui.commands import tip_params
 from djmesh.tui.model import NodeStatus
 from djmesh.tui.screens.base import DjmeshScreen
+from djmesh.tui.screens.forms import tip_dialog
 
 
 def size(count: float) -> str:
@@ -59,7 +61,10 @@ def status_text(status: NodeStatus) -> Text:
 
 
 class PeersScreen(DjmeshScreen):
-    BINDINGS = [Binding("o", "follow", "Follow peer")]  # noqa: RUF012
+    BINDINGS = [  # noqa: RUF012
+        Binding("o", "follow", "Follow peer"),
+        Binding("dollar_sign", "tip", "Tip peer", key_display="$"),
+    ]
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -98,13 +103,27 @@ class PeersScreen(DjmeshScreen):
         if peers:
             table.move_cursor(row=min(cursor, len(peers) - 1))
 
-    @work(group="follow")
-    async def action_follow(self) -> None:
+    def selected_peer(self, what: str) -> str | None:
         table = self.query_one("#peers-table", DataTable)
         if table.row_count == 0:
-            self.notify("No peers to follow yet.", severity="warning")
+            self.notify(f"No peers to {what} yet.", severity="warning")
+            return None
+        return str(table.get_row_at(table.cursor_row)[1])
+
+    def action_tip(self) -> None:
+        peer_id = self.selected_peer("tip")
+        if peer_id is not None:
+            self.app.push_screen(tip_dialog(peer_id), self.send_tip)
+
+    def send_tip(self, values: dict[str, str] | None) -> None:
+        if values:
+            self.send_command("tip", lambda: tip_params(values))
+
+    @work(group="follow")
+    async def action_follow(self) -> None:
+        peer_id = self.selected_peer("follow")
+        if peer_id is None:
             return
-        peer_id = str(table.get_row_at(table.cursor_row)[1])
         try:
             await self.backend.follow(peer_id)
         except BackendError as exc:

@@ -7,6 +7,7 @@ parts), in a worker: the chain may be slow or down, and the screen must not wait
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from rich.text import Text
 from textual import work
@@ -15,8 +16,10 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Header, Static
 
 from djmesh.tui.backend import BackendError
+from djmesh.tui.commands import live_start_params, tip_params
 from djmesh.tui.model import WalletChannel, WalletView
 from djmesh.tui.screens.base import DjmeshScreen
+from djmesh.tui.screens.forms import live_dialog, tip_dialog
 
 WEI_PER_ETH = 10**18
 
@@ -61,7 +64,11 @@ def channel_cells(row: WalletChannel) -> tuple[str, ...]:
 
 
 class WalletScreen(DjmeshScreen):
-    BINDINGS = [Binding("r", "refresh", "Refresh")]  # noqa: RUF012
+    BINDINGS = [  # noqa: RUF012
+        Binding("r", "refresh", "Refresh"),
+        Binding("dollar_sign", "tip", "Tip", key_display="$"),
+        Binding("o", "go_live", "Go live (priced)"),
+    ]
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -79,6 +86,23 @@ class WalletScreen(DjmeshScreen):
 
     def action_refresh(self) -> None:
         self.reload()
+
+    def action_tip(self) -> None:
+        def tip_with(values: dict[str, str] | None) -> None:
+            if values:
+                self.send_command("tip", lambda: tip_params(values))
+
+        self.app.push_screen(tip_dialog(), tip_with)
+
+    def action_go_live(self) -> None:
+        def start_with(values: dict[str, str] | None) -> None:
+            if values:
+                self.send_command("live_start", lambda: live_start_params(values))
+
+        self.app.push_screen(live_dialog(), start_with)
+
+    def on_command_done(self, method: str, answer: Any) -> None:
+        self.reload()  # a tip or a priced stream shows in the balance and the channels
 
     @work(exclusive=True, group="wallet")
     async def reload(self) -> None:

@@ -28,7 +28,8 @@ class VoteDialog(ModalScreen[str | None]):
             for side in ("a", "b"):
                 yield Static(f"  {side}  DJ {side.upper()}  {self.names.get(side, '')}")
             yield Static(
-                "Esc cancels. Your vote is a signed reaction on the battle; it does not change the verdict."
+                "Esc cancels. With a chain your vote is anonymous and counts for the crowd (it pays one "
+                "listen unit); without one it is a signed reaction that does not change the verdict."
             )
 
     def action_choose(self, side: str) -> None:
