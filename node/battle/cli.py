@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from typing import Any
 
 from djmesh.node.home import NodeHome
@@ -90,7 +91,8 @@ def _add_set_or_live(sub: Any) -> None:
     played.add_argument(
         "--live",
         metavar="SOURCE",
-        help="play live from SOURCE (as `live start` takes it); cue tracks with `djmesh live cue` or MIDI",
+        help="play live from SOURCE (as `live start` takes it; - is this command's stdin, and the command then runs "
+        "until the set is played); cue tracks with `djmesh live cue` or MIDI",
     )
 
 
@@ -189,8 +191,38 @@ def _challenge(args: argparse.Namespace) -> int:
         params["prize_wei"] = _wei(args.prize, "--prize")
     if args.committee_size is not None:
         params["committee_size"] = args.committee_size
+    if _live_from_stdin(params):
+        return _with_stdin_deck(args, "battle_challenge", params, lambda result: str(result["battle_id"]))
     result = _call(args, "battle_challenge", **params)
     return _print(args, result, result["battle_id"])
+
+
+def _live_from_stdin(params: dict[str, Any]) -> bool:
+    from djmesh.node.live.stdin_pipe import is_stdin
+
+    return params.get("live") is not None and is_stdin(str(params["live"]))
+
+
+def _with_stdin_deck(
+    args: argparse.Namespace, method: str, params: dict[str, Any], text: Callable[[dict[str, Any]], str]
+) -> int:
+    """`--live -`: the node, in another process, plays the set from this command's stdin through a FIFO (as
+    `live start -`), so the command keeps running until the node has played the set (it stops reading), stdin
+    ends, or Ctrl-C."""
+    import sys
+
+    from djmesh.node.live.stdin_pipe import StdinPipe
+
+    with StdinPipe(str(params["live"]).partition("?")[2], sys.stdin.fileno()) as pipe:
+        result = _call(args, method, **{**params, "live": pipe.source})
+        _print(args, result, text(result))
+        sys.stdout.flush()
+        print(
+            "the node plays this command's stdin when the set window opens: keep it running", file=sys.stderr
+        )
+        ended = pipe.wait()
+    print(f"{ended or 'stopped'} after {pipe.copied} bytes", file=sys.stderr)
+    return 0
 
 
 def _absolute(path: str) -> str:
@@ -201,7 +233,12 @@ def _absolute(path: str) -> str:
 
 
 def _accept(args: argparse.Namespace) -> int:
-    result = _call(args, "battle_accept", battle_id=_battle_id(args.battle_id), **_set_or_live(args))
+    params = {"battle_id": _battle_id(args.battle_id), **_set_or_live(args)}
+    if _live_from_stdin(params):
+        return _with_stdin_deck(
+            args, "battle_accept", params, lambda result: f"accepted {result['battle_id']}"
+        )
+    result = _call(args, "battle_accept", **params)
     stake = int(result.get("stake_wei") or 0)
     if result.get("open"):
         text = f"offered to take {result['battle_id']}: `djmesh battle show` names you DJ B once the challenger binds you"

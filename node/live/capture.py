@@ -8,12 +8,11 @@ strings: a file path or URL (http, udp, rtmp, ...), ``lavfi:GRAPH`` (e.g.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import os
 import stat
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -79,7 +78,7 @@ def encoded_frames(
     channels: int = 2,
     frame_ms: int = 20,
     stop: threading.Event | None = None,
-) -> Iterator[bytes]:
+) -> Generator[bytes, None, None]:
     """Opus packets of ``frame_ms`` each, until the source ends; ``SourceError`` if it breaks."""
     encoder = OpusEncoder(bitrate=bitrate, channels=channels, frame_ms=frame_ms)
     resampler = av.AudioResampler(format="s16", layout=layout_name(channels), rate=SAMPLE_RATE)
@@ -117,7 +116,16 @@ def primed_packets(
         first = next(packets)
     except StopIteration:
         raise SourceError(f"{source} ended before its first audio frame") from None
-    return itertools.chain([first], packets)
+    return _prepend(first, packets)
+
+
+def _prepend(first: bytes, packets: Generator[bytes, None, None]) -> Generator[bytes, None, None]:
+    """``first``, then ``packets``; closing it closes ``packets`` (and so the source) at once."""
+    try:
+        yield first
+        yield from packets
+    finally:
+        packets.close()
 
 
 class CaptureThread:
@@ -148,4 +156,10 @@ class CaptureThread:
         except Exception as exc:  # a PyAV surprise must end the stream, not the node
             log.exception("capture failed")
             error = f"capture failed: {type(exc).__name__}: {exc}"
+        finally:
+            # a stopped broadcast lets go of its source now: a sound card, a FIFO whose writer waits for the
+            # reader to leave, a network stream (left to the garbage collector, it stayed open for good)
+            close = getattr(self._packets, "close", None)
+            if close is not None:
+                close()
         self._deliver(None, error)

@@ -1,0 +1,97 @@
+"""`djmesh battle challenge --live -` against running nodes: the DJ's set is this command's stdin.
+
+The command hands its stdin to the node through a FIFO and keeps running; when the set window opens the node
+plays it for the rules' set length, then stops reading, and the command ends. A viewer receives the set.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.helpers.cli import CliRunner
+from tests.helpers.daemon import node_process
+from tests.helpers.network import PATIENCE
+from tests.helpers.sets import write_set
+
+pytestmark = pytest.mark.timeout(int(240 * PATIENCE))
+
+RATE = 44_100
+
+
+def _tone(seconds: float, hz: float = 440.0) -> bytes:
+    t = np.arange(int(seconds * RATE)) / RATE
+    return (np.sin(2 * np.pi * hz * t) * 12_000).astype("<i2").tobytes()
+
+
+def _eventually(check: object, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds * PATIENCE
+    while not check():  # type: ignore[operator]
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.5)
+
+
+def test_a_battle_set_played_live_from_the_commands_stdin(djmesh: CliRunner, tmp_path: Path) -> None:
+    dj_a, dj_b, viewer = tmp_path / "dj-a", tmp_path / "dj-b", tmp_path / "viewer"
+    with (
+        node_process(djmesh, dj_a) as first,
+        node_process(djmesh, dj_b, "--bootstrap", first),
+        node_process(djmesh, viewer, "--bootstrap", first),
+    ):
+        b_id = djmesh("--home", str(dj_b), "id").stdout.strip()
+        a_id = djmesh("--home", str(dj_a), "id").stdout.strip()
+        _eventually(
+            lambda: len(djmesh("--home", str(dj_a), "peers", "--json").json()) >= 2, 60, "dj-a's peers"
+        )
+        start_in = int(20 + 10 * PATIENCE)
+        proc = subprocess.Popen(
+            [
+                *djmesh.executable(), "--home", str(dj_a), "battle", "challenge", b_id, "--genre", "house",
+                "--tracks", "3", "--set-seconds", "12", "--start-in", str(start_in), "--committee-size", "1",
+                "--live", f"stdin?rate={RATE}&channels=1", "--json",
+            ],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=djmesh.env, cwd=djmesh.cwd,
+        )  # fmt: skip
+        assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+        stdin = proc.stdin
+
+        def feed() -> None:  # tone for longer than the set: the node stops reading at the set's end
+            try:
+                for _ in range(start_in + 120):
+                    stdin.write(_tone(1.0))
+                stdin.close()
+            except (BrokenPipeError, ValueError):
+                pass
+
+        feeder = threading.Thread(target=feed, daemon=True)
+        feeder.start()
+        try:
+            first_line = proc.stdout.readline()
+            assert first_line, proc.stderr.read().decode()
+            battle_id = json.loads(first_line)["battle_id"]
+            set_b = write_set(tmp_path / "sets", "b", seconds=14.0)
+            accepted = djmesh(
+                "--home", str(dj_b), "battle", "accept", battle_id, "--set", str(set_b), "--json"
+            )
+            assert accepted.returncode == 0, accepted.stderr
+            # the set is played for its 12 s, then the node stops reading and the command ends by itself
+            assert proc.wait(timeout=(start_in + 120) * PATIENCE) == 0
+            told = proc.stderr.read().decode()
+            assert "the node stopped reading" in told, told
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        feeder.join(timeout=5)
+
+        def a_set_reached_the_viewer() -> bool:
+            streams = djmesh("--home", str(viewer), "live", "list", "--json").json()
+            return any(s["dj"] == a_id and not s["live"] for s in streams)
+
+        _eventually(a_set_reached_the_viewer, 60, "DJ A's ended live set at the viewer")
