@@ -128,4 +128,11 @@ def done_text(method: str, answer: Any) -> str:
         return f"Live: stream {str(found.get('stream_id', ''))[:12]}" + (
             f" at {price} wei/s" if price else ""
         )
+    if method == "live_cue":
+        streams = found.get("streams") or []
+        return (
+            f"Track change marked in {len(streams)} live stream(s)"
+            if streams
+            else "Nothing is live: no cue sent"
+        )
     return f"{method}: done"

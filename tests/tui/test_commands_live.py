@@ -20,7 +20,7 @@ from djmesh.tui.control_backend import ControlBackend
 from djmesh.tui.node_backend import NodeBackend
 from djmesh.tui.screens.forms import FormDialog
 from tests.helpers.network import LOOPBACK, bootstrap_server, make_home, wait_until
-from tests.helpers.sets import write_set
+from tests.helpers.sets import write_set, write_wav
 from tests.tui.test_app import screen_text
 
 pytestmark = pytest.mark.timeout(120)
@@ -157,3 +157,25 @@ async def test_a_tip_from_the_app_reaches_the_peers_wallet_on_chain(tmp_path: Pa
                 assert ledger.chain.balance(bea_money.account.address) - before == 10**16
                 await pilot.press("q")
                 await pilot.pause()
+
+
+async def test_a_dj_playing_live_cues_the_next_track_from_the_app(tmp_path: Path) -> None:
+    """`k` on the Battles screen: the track change is signed into the app's node's live stream."""
+    async with bootstrap_server() as boot:
+        backend = NodeBackend(make_home(tmp_path, "dj"), NodeOptions(listen=[LOOPBACK], bootstrap=boot))
+        app = DjmeshApp(backend, watch_peers=False)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_until(app.ready.is_set, what="the app's node to start")
+            assert backend.services is not None
+            live = backend.services.live
+            await pilot.press("a", "k", "enter")
+            await wait_until(
+                lambda: said(app, "Nothing is live: no cue sent"), what="the cue with nothing live"
+            )
+            stream_id = await live.start_stream(str(write_wav(tmp_path / "deck.wav", 20.0)), title="deck")
+            await pilot.press("k", *"Second track", "enter")
+            await wait_until(
+                lambda: [cue.title for cue in live.cues(stream_id)] == ["Second track"], what="the signed cue"
+            )
+            assert said(app, "Track change marked in 1 live stream(s)")
+            await live.stop_stream(stream_id)

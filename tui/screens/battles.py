@@ -13,7 +13,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 from djmesh.tui.commands import challenge_params, set_or_live, wei_text
 from djmesh.tui.model import BattleView
 from djmesh.tui.screens.base import DjmeshScreen
-from djmesh.tui.screens.forms import accept_dialog, challenge_dialog, sponsor_dialog
+from djmesh.tui.screens.forms import accept_dialog, challenge_dialog, cue_dialog, sponsor_dialog
 
 LIVE_PHASES = ("sets", "commit", "reveal")
 UPCOMING_PHASES = ("announced", "accepted")
@@ -62,6 +62,7 @@ class BattlesScreen(DjmeshScreen):
         Binding("dollar_sign", "sponsor", "Sponsor", key_display="$"),
         Binding("v", "vote", "Vote"),
         Binding("r", "claim_reward", "Claim reward"),
+        Binding("k", "cue", "Cue track"),
         Binding("enter", "watch", "Watch", show=True, priority=False),
     ]
 
@@ -163,6 +164,15 @@ class BattlesScreen(DjmeshScreen):
         battle = self.selected()
         if battle is not None:
             self.ask_vote(battle)
+
+    def action_cue(self) -> None:
+        """A DJ playing a battle live marks each track change as it happens (``live_cue``, like `djmesh live cue`)."""
+
+        def cue_with(values: dict[str, str] | None) -> None:
+            if values is not None:
+                self.send_command("live_cue", lambda: {"title": values["title"]})
+
+        self.app.push_screen(cue_dialog(), cue_with)
 
     def action_claim_reward(self) -> None:
         battle = self.selected()

@@ -124,6 +124,14 @@ def accept_dialog(heading: str) -> FormDialog:
     )
 
 
+def cue_dialog() -> FormDialog:
+    return FormDialog(
+        "Cue: the next track starts now",
+        [Field("title", "its title (optional)")],
+        note="Enter marks the track change in your live streams (a battle played --live), Esc cancels.",
+    )
+
+
 def sponsor_dialog(heading: str) -> FormDialog:
     return FormDialog(
         heading,

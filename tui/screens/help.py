@@ -24,6 +24,7 @@ HELP = """\
 | `h` `m` `+` `-` | Battle: hear DJ A, DJ B or nothing; mute; volume up, down |
 | `c` `y` `j` `Enter` | Battles: challenge a DJ (set file or live, prize, crowd weight), accept, join, watch |
 | `$` `v` `r` | Battles: sponsor the prize, vote, claim your listen reward (need a chain in `[ledger]`) |
+| `k` | Battles: cue, the next track of your live set starts now (a battle played `--live`) |
 | `o` `$` | Peers: follow, tip the selected peer |
 | `$` `o` | Wallet: tip a DJ (ID or name), go live with a price per second |
 | `n` `Enter` | Leaderboard: next genre; Notifications: open (a challenge in Battles, a result on the Battle screen) |
