@@ -110,4 +110,4 @@ def test_wheel_holds_only_the_djmesh_namespace(tmp_path: Path) -> None:
     assert "djmesh/judge/models/judge.onnx" in names  # the pinned scoring model ships
     assert "djmesh/__init__.py" not in names  # a namespace: future plugins can add djmesh.* packages
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
-    assert "djmesh = djmesh.node.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "djmesh = djmesh.node.cli:run" in zipfile.ZipFile(wheel).read(entry_points).decode()
