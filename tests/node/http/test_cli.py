@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -74,18 +75,28 @@ def test_demo_serves_the_overlay_of_its_battle(djmesh: CliRunner, tmp_path: Path
             "--http",
             "127.0.0.1:0",
         ],
-        stdout=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
         env=djmesh.env,
     )
     assert proc.stderr is not None
-    try:
-        seen: list[str] = []
-        while not any("announced" in line for line in seen):
-            line = proc.stderr.readline()
-            assert line, f"the demo stopped: {seen}"
+    stderr = proc.stderr
+    seen: list[str] = []
+    announced = threading.Event()
+
+    def drain() -> None:  # read all of stderr: a full pipe would block the demo's next line, and its exit
+        for line in stderr:
             seen.append(line.strip())
+            if "announced" in line:
+                announced.set()
+        announced.set()
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        announced.wait(timeout=180 * PATIENCE)
+        assert any("announced" in line for line in seen), f"the demo stopped: {seen}"
         assert "· --http implies --live: the network and the overlay keep running after the battle" in seen
         url = next(line for line in seen if "overlay on" in line).split("overlay on ")[1].split("/overlay")[0]
         deadline = time.monotonic() + 7 * PATIENCE
@@ -97,4 +108,12 @@ def test_demo_serves_the_overlay_of_its_battle(djmesh: CliRunner, tmp_path: Path
         assert [dj["side"] for dj in overlay["djs"]] == ["a", "b"]
     finally:
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=10 * PATIENCE) == 130  # Ctrl-C mid-battle: a clean stop, no traceback
+        try:
+            code = proc.wait(timeout=10 * PATIENCE)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise AssertionError(f"the demo did not stop on Ctrl-C; its last lines: {seen[-20:]}") from None
+        reader.join(timeout=5)
+    assert code == 130, seen[-20:]  # Ctrl-C mid-battle: a clean stop
+    assert not any("Traceback" in line for line in seen), seen
