@@ -8,26 +8,18 @@ from __future__ import annotations
 
 import json
 import subprocess
-import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from tests.helpers.cli import CliRunner
 from tests.helpers.daemon import node_process
 from tests.helpers.network import PATIENCE
 from tests.helpers.sets import write_set
+from tests.helpers.stdin_tone import SOURCE, feed_tone
 
 pytestmark = pytest.mark.timeout(int(240 * PATIENCE))
-
-RATE = 44_100
-
-
-def _tone(seconds: float, hz: float = 440.0) -> bytes:
-    t = np.arange(int(seconds * RATE)) / RATE
-    return (np.sin(2 * np.pi * hz * t) * 12_000).astype("<i2").tobytes()
 
 
 def _eventually(check: object, seconds: float, what: str) -> None:
@@ -54,23 +46,14 @@ def test_a_battle_set_played_live_from_the_commands_stdin(djmesh: CliRunner, tmp
             [
                 *djmesh.executable(), "--home", str(dj_a), "battle", "challenge", b_id, "--genre", "house",
                 "--tracks", "3", "--set-seconds", "12", "--start-in", str(start_in), "--committee-size", "1",
-                "--live", f"stdin?rate={RATE}&channels=1", "--json",
+                "--live", SOURCE, "--json",
             ],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=djmesh.env, cwd=djmesh.cwd,
         )  # fmt: skip
         assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
         stdin = proc.stdin
 
-        def feed() -> None:  # tone for longer than the set: the node stops reading at the set's end
-            try:
-                for _ in range(start_in + 120):
-                    stdin.write(_tone(1.0))
-                stdin.close()
-            except (BrokenPipeError, ValueError):
-                pass
-
-        feeder = threading.Thread(target=feed, daemon=True)
-        feeder.start()
+        feeder = feed_tone(stdin, start_in + 120)  # the node reads it at real time
         try:
             first_line = proc.stdout.readline()
             assert first_line, proc.stderr.read().decode()

@@ -9,10 +9,8 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-import threading
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from djmesh.node.control import ControlClient
@@ -20,17 +18,10 @@ from djmesh.node.errors import ControlError
 from djmesh.node.home import NodeHome
 from tests.helpers.cli import CliRunner
 from tests.helpers.daemon import node_process
+from tests.helpers.stdin_tone import RATE, SOURCE, feed_tone
 from tests.node.live.mesh import dominant_hz, read_audio
 
 pytestmark = pytest.mark.timeout(180)
-
-RATE = 44_100  # not the default 48 kHz: the user's ?rate= option must reach the node
-
-
-def _tone(seconds: float, hz: float = 440.0) -> bytes:
-    """Raw s16le mono PCM at RATE."""
-    t = np.arange(int(seconds * RATE)) / RATE
-    return (np.sin(2 * np.pi * hz * t) * 12_000).astype("<i2").tobytes()
 
 
 def test_live_start_dash_streams_the_commands_stdin(djmesh: CliRunner, tmp_path: Path) -> None:
@@ -43,7 +34,7 @@ def test_live_start_dash_streams_the_commands_stdin(djmesh: CliRunner, tmp_path:
                 str(dj),
                 "live",
                 "start",
-                f"stdin?rate={RATE}&channels=1",
+                SOURCE,
                 "--json",
             ],
             stdin=subprocess.PIPE,
@@ -55,16 +46,7 @@ def test_live_start_dash_streams_the_commands_stdin(djmesh: CliRunner, tmp_path:
         assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
         stdin = proc.stdin
 
-        def feed() -> None:  # 20 s of tone, then stdin ends (the node reads it at real time)
-            try:
-                for _ in range(20):
-                    stdin.write(_tone(1.0))
-                stdin.close()
-            except BrokenPipeError:
-                pass
-
-        feeder = threading.Thread(target=feed, daemon=True)
-        feeder.start()
+        feeder = feed_tone(stdin, 20)  # the node reads it at real time
         try:
             first = proc.stdout.readline()
             assert first, proc.stderr.read().decode()
