@@ -440,11 +440,14 @@ class Node:
         self._sync_budget.spend(len(answer))
         return answer
 
-    async def sync(self, topics: Sequence[str] | None = None) -> int:
-        """Fetch what we missed on ``topics`` from a few connected peers; returns how many were new."""
+    async def sync(self, topics: Sequence[str] | None = None, *, first: Sequence[str] = ()) -> int:
+        """Fetch what we missed on ``topics`` from a few connected peers (those of ``first`` that are
+        connected before the others: e.g. an author, who always holds its own messages); how many were new."""
         topics = list(topics if topics is not None else sorted(self._topics))
         stored = 0
-        peers = [info.peer_id for info in self.host.peers()][: self.options.sync_peers]
+        connected = [info.peer_id for info in self.host.peers()]
+        ordered = [p for p in first if p in connected] + [p for p in connected if p not in first]
+        peers = ordered[: self.options.sync_peers]
         for peer in peers:
             for start in range(0, len(topics), 64):
                 stored += await self._sync_from(peer, topics[start : start + 64])

@@ -250,7 +250,7 @@ class BattleEscrowService:
         known = self._wallets.get(peer_key)
         return known[1] if known else None
 
-    async def find_wallet(self, peer_id: str, timeout_s: float = 10.0) -> str:
+    async def find_wallet(self, peer_id: str, timeout_s: float = 30.0) -> str:
         """The peer's bound address, fetching its author topic if needed; NodeError if none comes."""
         key = public_key_from_peer_id(peer_id)
         if (found := self.wallet_of(key)) is not None:
@@ -262,7 +262,7 @@ class BattleEscrowService:
             if time.monotonic() > deadline:
                 raise NodeError(f"{peer_id} has published no wallet binding (no EVM address to pay)")
             with contextlib.suppress(Exception):
-                await self.node.sync([topic])
+                await self.node.sync([topic], first=[peer_id])
             await asyncio.sleep(POLL_S)
         return found
 

@@ -29,7 +29,7 @@ from tests.helpers.devnet import devnet
 from tests.helpers.network import PATIENCE
 from tests.helpers.sets import write_set, write_wav
 
-VIEWERS = int(os.environ.get("DJMESH_E2E_VIEWERS", "2"))
+VIEWERS = int(os.environ.get("DJMESH_E2E_VIEWERS", "4"))
 LOOPBACK = "/ip4/127.0.0.1/tcp/0"
 ETH = 10**18
 PRICE_WEI_PER_S = 10**13
