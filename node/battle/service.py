@@ -471,6 +471,8 @@ class BattleService:
         finished.sort(key=lambda b: self.battles[b].machine.spec.reveal_by)
         for battle_id in finished[: max(0, len(finished) - MAX_FINISHED_BATTLES + 1)]:
             del self.battles[battle_id]
+            # its topic and the task consuming it go too (joined topics would otherwise grow without bound)
+            self._spawn(self.node.leave_topic(battle_topic(battle_id), persist=False))
         return len(open_) < MAX_OPEN_BATTLES
 
     async def _tick_forever(self) -> None:

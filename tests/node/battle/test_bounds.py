@@ -10,9 +10,9 @@ import pytest
 from djmesh.node.battle import service as battle_service
 from djmesh.node.battle.service import AUTO_JOIN_BUDGET, BattleService
 from djmesh.node.live.service import LiveService
-from djmesh.protocol.battle import BattleJoin
+from djmesh.protocol.battle import BattleJoin, battle_topic
 from djmesh.protocol.envelope import sign
-from tests.helpers.network import bootstrap_server, make_node
+from tests.helpers.network import bootstrap_server, make_node, wait_until
 from tests.protocol.battle_helpers import Battle, key
 
 pytestmark = pytest.mark.timeout(240)
@@ -43,3 +43,28 @@ async def test_an_announcement_flood_is_bounded_and_joins_stay_within_the_budget
             assert flood_followed == flood[:12], "the earliest announced are followed; later ones are logged"
             joins = node.store.query(author=node.public_key, kind=BattleJoin.KIND, limit=100)
             assert 0 < len({j.envelope.message.battle for j in joins}) <= AUTO_JOIN_BUDGET.burst
+
+
+async def test_forgotten_battles_leave_their_topics(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A finished battle forgotten to make room takes its gossip topic (and the task consuming it) along."""
+    monkeypatch.setattr(battle_service, "MAX_FINISHED_BATTLES", 1)
+    now = int(time.time() * 1000)
+    async with bootstrap_server() as boot:
+        node = make_node(tmp_path, "dj-b", boot)
+        async with node:
+            # long over, never accepted: this node was DJ B, so it joined their topics; they end cancelled
+            old = [
+                Battle(dj_a=key(100 + i), dj_b=node.identity.signing_key, t0=now - 3_600_000 + i)
+                for i in range(3)
+            ]
+            node.store.add_many([sign(b.spec, key(100 + i), created_at_ms=b.t0) for i, b in enumerate(old)])
+            later = [Battle(dj_a=key(7000 + i), dj_b=key(8000 + i), t0=now + i) for i in range(3)]
+            node.store.add_many([b.announce for b in later])
+        async with node, LiveService(node) as live, BattleService(node, live, auto_join=False) as battles:
+            await wait_until(lambda: all(b.id in battles.battles for b in later), what="the later battles")
+            forgotten = [b for b in old if b.id not in battles.battles]
+            assert len(forgotten) >= 2
+            await wait_until(
+                lambda: not any(battle_topic(b.id) in node._topics for b in forgotten),
+                what="the forgotten battles' topics left",
+            )
