@@ -211,18 +211,16 @@ def _with_stdin_deck(
     ends, or Ctrl-C."""
     import sys
 
-    from djmesh.node.live.stdin_pipe import StdinPipe
+    from djmesh.node.live.stdin_pipe import play_stdin
 
-    with StdinPipe(str(params["live"]).partition("?")[2], sys.stdin.fileno()) as pipe:
-        result = _call(args, method, **{**params, "live": pipe.source})
+    def start(source: str) -> None:
+        result = _call(args, method, **{**params, "live": source})
         _print(args, result, text(result))
-        sys.stdout.flush()
         print(
             "the node plays this command's stdin when the set window opens: keep it running", file=sys.stderr
         )
-        ended = pipe.wait()
-    print(f"{ended or 'stopped'} after {pipe.copied} bytes", file=sys.stderr)
-    return 0
+
+    return play_stdin(str(params["live"]), start)
 
 
 def _absolute(path: str) -> str:

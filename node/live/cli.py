@@ -107,19 +107,15 @@ def _start(args: argparse.Namespace) -> int:
 def _start_from_stdin(args: argparse.Namespace, params: dict[str, Any]) -> int:
     """`live start -`: the node runs elsewhere, so this command hands it its own stdin through a FIFO
     (``node.live.stdin_pipe``) and keeps running until stdin ends; the stream ends with it."""
-    import sys
+    from djmesh.node.live.stdin_pipe import play_stdin
 
-    from djmesh.node.live.stdin_pipe import StdinPipe
-
-    with StdinPipe(args.source.partition("?")[2], sys.stdin.fileno()) as pipe:
-        result = _call(args, "live_start", **{**params, "source": pipe.source})
+    def start(source: str) -> None:
+        result = _call(args, "live_start", **{**params, "source": source})
         if not args.json:
             print(f"live: {args.title or 'stdin'} (until stdin ends)")
         _print(args, result, result["stream_id"])
-        sys.stdout.flush()
-        ended = pipe.wait()
-    print(f"{ended or 'stopped'} after {pipe.copied} bytes", file=sys.stderr)
-    return 0
+
+    return play_stdin(args.source, start)
 
 
 def _stop(args: argparse.Namespace) -> int:

@@ -16,6 +16,7 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -111,3 +112,17 @@ class StdinPipe:
         finally:
             with contextlib.suppress(OSError):
                 os.close(fd)
+
+
+def play_stdin(source: str, start: Callable[[str], None]) -> int:
+    """The CLI side of ``-`` (``live start -``, ``battle … --live -``): ``start`` hands the node the FIFO's
+    source (and says what it started); then this command copies its stdin until the node stops reading or
+    stdin ends, and says which."""
+    import sys
+
+    with StdinPipe(source.partition("?")[2], sys.stdin.fileno()) as pipe:
+        start(pipe.source)
+        sys.stdout.flush()
+        ended = pipe.wait()
+    print(f"{ended or 'stopped'} after {pipe.copied} bytes", file=sys.stderr)
+    return 0
