@@ -14,8 +14,8 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Coroutine, Sequence
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from djmesh.node.config import ConfigError, NodeConfig
 from djmesh.node.errors import NodeError
@@ -37,7 +37,6 @@ if TYPE_CHECKING:
 # The store, the message views and every subsystem are imported by the commands that use them.
 
 log = logging.getLogger("djmesh")
-T = TypeVar("T")
 
 
 class CliError(Exception):
@@ -270,6 +269,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         progress("--http implies --live: the network and the overlay keep running after the battle")
     if args.no_ledger and args.rpc:
         raise CliError("--rpc and --no-ledger contradict each other", code=2)
+    from djmesh.node.foreground import run_until_done
+
     summary = run_until_done(
         run_demo(
             home.root / "demo",
@@ -289,27 +290,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_until_done(main: Coroutine[Any, Any, T]) -> T:
-    """``asyncio.run`` for the long-running commands, without waiting on worker threads at the end.
-
-    On Ctrl-C ``asyncio.run`` joins its default executor's threads, so one in a long job (a chain call, a
-    proof, a decode) held the exit for tens of seconds. Here queued jobs are dropped and a running one is left
-    to the process exit (``run`` ends with ``os._exit``); everything the node must keep is awaited before.
-    """
-    import asyncio
-    from concurrent.futures import ThreadPoolExecutor
-
-    class NoWaitExecutor(ThreadPoolExecutor):
-        def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-            super().shutdown(wait=False, cancel_futures=True)
-
-    async def with_executor() -> T:
-        asyncio.get_running_loop().set_default_executor(NoWaitExecutor())
-        return await main
-
-    return asyncio.run(with_executor())
-
-
 def check_http_address(address: str | None) -> None:
     """A bad ``--http`` address is a wrong argument (exit 2), caught before any node starts."""
     from djmesh.node.http.address import HttpAddressError, parse_http_address
@@ -323,6 +303,7 @@ def check_http_address(address: str | None) -> None:
 
 def cmd_node(args: argparse.Namespace) -> int:
     from djmesh.node.daemon import run_daemon
+    from djmesh.node.foreground import run_until_done
 
     check_http_address(args.http)
     home = _home(args)

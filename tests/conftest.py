@@ -32,3 +32,31 @@ def djmesh(tmp_path: Path) -> CliRunner:
     env = {key: value for key, value in os.environ.items() if not key.startswith("DJMESH_")}
     env["XDG_DATA_HOME"] = str(tmp_path / "xdg")
     return CliRunner(env=env, cwd=tmp_path)
+
+
+# Tests that take tens of seconds (mostly waiting on battle windows), with their seconds on a quiet CI machine.
+# They start first, so the two xdist workers share them instead of one ending the run alone on a late one; the
+# order changes the wall time only (every test is independent). Update from the `--durations` table.
+LONG_TESTS: dict[str, int] = {
+    "tests/node/test_user_battle.py::": 163,
+    "tests/node/battle/test_escrow.py::": 130,
+    "tests/node/test_demo.py::test_demo_battle_with_a_liar": 94,
+    "tests/node/battle/test_live_stdin.py::": 78,
+    "tests/node/battle/test_open_challenge.py::": 50,
+    "tests/node/battle/test_service.py::test_the_result_stands_before_the_commit_deadline": 43,
+    "tests/tui/test_terminal.py::test_demo_battle_shows_live_in_a_real_terminal": 42,
+    "tests/node/http/test_cli.py::test_demo_serves_the_overlay_of_its_battle": 38,
+    "tests/tui/test_battles_live.py::": 31,
+    "tests/tui/test_commands_live.py::": 29,
+    "tests/node/live/test_cli.py::": 27,
+    "tests/node/live/test_stdin.py::": 26,
+    "tests/node/battle/test_anonymous_votes.py::": 22,
+}
+
+
+def expected_seconds(nodeid: str) -> int:
+    return max((seconds for prefix, seconds in LONG_TESTS.items() if nodeid.startswith(prefix)), default=0)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: -expected_seconds(item.nodeid))  # stable: the rest keep their order
