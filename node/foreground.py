@@ -85,7 +85,8 @@ def run_until_done(main: Coroutine[Any, Any, T]) -> T:
             elif task is not None:
                 loop.call_soon_threadsafe(task.cancel)
 
-        if threading.current_thread() is threading.main_thread():
+        # SIGINT ignored (a background job of a script) stays ignored: stop such a process with SIGTERM
+        if threading.current_thread() is threading.main_thread() and runner_handler is not signal.SIG_IGN:
             signal.signal(signal.SIGINT, on_sigint)
             installed = True
         try:

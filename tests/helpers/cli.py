@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -41,3 +42,12 @@ class CliRunner:
             timeout=timeout,
         )
         return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+def as_foreground_job() -> None:
+    """``preexec_fn`` for a child the test will Ctrl-C: SIGINT at its default, as in a terminal's foreground job.
+
+    A suite started in the background of a non-interactive shell (``.ci/run > log &``) has SIGINT ignored, and
+    children inherit that: Python then installs no Ctrl-C handler and a SIGINT does nothing.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 
+from tests.helpers.cli import as_foreground_job
 from tests.helpers.network import PATIENCE
 
 # A main coroutine that swallows the first cancellation, as asyncio.wait_for can in 3.11 when the awaited
@@ -48,7 +49,11 @@ run_until_done(main())
 
 def _start(script: str) -> subprocess.Popen[str]:
     proc = subprocess.Popen(
-        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=as_foreground_job,
     )
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == "ready"

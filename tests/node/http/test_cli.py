@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers.cli import CliRunner
+from tests.helpers.cli import CliRunner, as_foreground_job
 from tests.helpers.network import PATIENCE
 
 pytestmark = pytest.mark.timeout(int(40 * PATIENCE))
@@ -62,12 +62,6 @@ def test_bad_http_addresses_are_wrong_arguments(
     assert result.stderr.strip() == "djmesh: error: --http '127.0.0.1:99999': the port must be 0..65535"
 
 
-@pytest.mark.xfail(
-    reason="known bug, not fixed: in two full fresh-clone runs the demo did not stop within 30 s of Ctrl-C mid-set "
-    "(it stops in under 1 s alone, under load and in this file's run); on failure the test prints the demo's "
-    "stacks (faulthandler on SIGABRT); see the closing note",
-    strict=False,
-)
 def test_demo_serves_the_overlay_of_its_battle(djmesh: CliRunner, tmp_path: Path) -> None:
     """`demo --http` without --live keeps serving after the battle (it implies --live) and says so."""
     proc = subprocess.Popen(
@@ -85,6 +79,7 @@ def test_demo_serves_the_overlay_of_its_battle(djmesh: CliRunner, tmp_path: Path
         stderr=subprocess.PIPE,
         text=True,
         env={**djmesh.env, "PYTHONFAULTHANDLER": "1"},  # SIGABRT dumps every thread's stack (see below)
+        preexec_fn=as_foreground_job,
     )
     assert proc.stderr is not None
     stderr = proc.stderr
