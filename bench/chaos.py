@@ -12,8 +12,14 @@ around the commit deadline, a member crashing right after its commit and restart
 mid-set, a member's disk filling up, and a third of the nodes with wall clocks off (by up to 2 s; by 30 s
 to 3 min: each simulated node reads its own clock, node/clock.py ``SkewedClock``). ``agreed``: no two
 nodes count different results; ``within_f``: the fault touched at most f members (a member off by more
-than 5 s counts as faulty). RPC failures and reorgs near a payout are tests/node/battle/test_escrow.py
-(no ledger in these runs: ``money_lost_wei`` is None).
+than 5 s counts as faulty). No ledger in these runs: ``money_lost_wei`` is None.
+
+The ledger scenarios (node/sim/ledger.py): the same battles with a prize escrow on a real EVM (py-evm in
+this process) and the escrow service on every node; on the DJs' way to the chain, the payout (or, when
+no member attests, the refunds after the deadline) is mined and then reorganised away before its answer
+is lost, or the RPC node refuses twice before an answer is lost. ``money_lost_wei``: of the wei staked,
+what neither reached the winner nor went back to its staker, from the chain's Paid and Refunded events
+(``payouts``/``refunds`` count them: one payout, or one refund per staker, and nothing left in escrow).
 
 The long run, battles back to back on the same nodes with random faults: bench/soak.py.
 
@@ -43,6 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from djmesh.node.battle.service import DjSet
 from djmesh.node.clock import VirtualClock, run_virtual
 from djmesh.node.sim.battles import BATTLE_SCENARIOS, run_battle_scenario, sim_rules
+from djmesh.node.sim.ledger import LEDGER_SCENARIOS, run_ledger_scenario
 from djmesh.node.sim.scenarios import LIVE_SCENARIOS, run_live_scenario
 from tests.helpers.sets import write_wav
 
@@ -76,6 +83,26 @@ def main() -> None:
                 f"{row['name']:<56} agreed {row['agreed']}, within f {row['within_f']}, result {row['result']}"
                 f" at {row['nodes_with_result']}/{row['nodes_running']} nodes,"
                 f" {row['result_after_sets_s']} s after the sets, offences {row['offences']}",
+                flush=True,
+            )
+    for ledger in LEDGER_SCENARIOS:
+        if args.only not in ledger.name:
+            continue
+        started = time.perf_counter()
+        with tempfile.TemporaryDirectory() as root:
+            sets = (
+                DjSet(str(write_wav(Path(root) / "a.wav", 8.0, bpm=125.0)), ("A1", "A2"), (0, 4000)),
+                DjSet(str(write_wav(Path(root) / "b.wav", 8.0, bpm=131.0)), ("B1",), (0,)),
+            )
+            row = run_virtual(run_ledger_scenario(ledger, args.seed, Path(root) / "nodes", sets))
+        row["wall_s"] = round(time.perf_counter() - started, 1)
+        rows.append(row)
+        if not args.json:
+            print(
+                f"{row['name']:<68} money lost {row['money_lost_wei']} wei: {row['payouts']} payout(s)"
+                f" {row['paid_wei']} wei, {row['refunds']} refund(s) {row['refunded_wei']} wei of"
+                f" {row['staked_wei']} staked, {row['left_in_escrow_wei']} wei left in escrow;"
+                f" faulty calls {row['faulty_calls']}",
                 flush=True,
             )
     for scenario in LIVE_SCENARIOS:

@@ -36,5 +36,13 @@ class KeyedTokenBuckets:
             self._buckets.popitem(last=False)
         return allowed
 
+    def give_back(self, key: Hashable, now_ms: int) -> None:
+        """Return one token taken for ``key`` (what it paid for turned out to be worth it), up to ``burst``."""
+        if key not in self._buckets:
+            return  # forgotten: it starts again with a full bucket anyway
+        tokens, last_ms = self._buckets[key]
+        tokens = min(self._limit.burst, tokens + max(0, now_ms - last_ms) / 1000 * self._limit.per_second)
+        self._buckets[key] = (min(self._limit.burst, tokens + 1.0), now_ms)
+
     def __len__(self) -> int:
         return len(self._buckets)

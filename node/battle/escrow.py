@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -45,6 +44,7 @@ from djmesh.ledger.evm.escrow import (
 )
 from djmesh.ledger.evm.sender import TxSender
 from djmesh.node.battle.service import BattleService, DjSet
+from djmesh.node.clock import monotonic
 from djmesh.node.clock import now_ms as _now_ms
 from djmesh.node.errors import NodeError
 from djmesh.node.events import MessageStored
@@ -91,15 +91,31 @@ from djmesh.protocol.wallet import WalletBindingError, sign_binding, verify_bind
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
-POLL_S = 0.5
-#: how often a battle's escrow entry is read while a step waits on it, and otherwise (for the deadline)
+#: how often a battle's escrow entry is read while a step waits on it, and otherwise (for the deadline):
+#: chain reads stay bounded whatever wakes the tick loop
 ENTRY_POLL_S = 1.0
 IDLE_ENTRY_POLL_S = 5.0
+#: the tick loop sleeps until the next entry read or machine deadline (``next_deadline``), or until an
+#: event (a message, a battle's action, a transaction's outcome) wakes it; at most this long, as a safety net
+MAX_IDLE_S = IDLE_ENTRY_POLL_S
+SYNC_AGAIN_S = 2.0  # how long to wait for a peer's wallet binding before asking its author topic again
 AGREE_ATTEMPTS = 3
 
 
 def _tx_hex(tx_hash: Any) -> str:
     return "0x" + bytes(tx_hash).hex()
+
+
+def _fire(event: asyncio.Event) -> asyncio.Event:
+    """Wake whoever waits on ``event``; the fresh event returned is what later waiters wait on."""
+    event.set()
+    return asyncio.Event()
+
+
+async def _wait(event: asyncio.Event, timeout_s: float) -> None:
+    """Until ``event`` is set or ``timeout_s`` passes (on the node's clock: the loop's time)."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(event.wait(), max(0.0, timeout_s))
 
 
 def _short(battle_id: bytes) -> str:
@@ -180,6 +196,9 @@ class BattleEscrowService:
         self.states: dict[bytes, EscrowBattleState] = {}
         self._wallets: dict[bytes, tuple[int, str]] = {}  # peer key -> (created_at, address)
         self._tasks = BackgroundTasks("battle escrow")
+        self._wake = asyncio.Event()  # something may let a tick act: run one now
+        self._binding = asyncio.Event()  # set (and replaced) whenever a wallet binding is learnt
+        self._progress = asyncio.Event()  # set (and replaced) after each entry read or transaction
 
     async def __aenter__(self) -> BattleEscrowService:
         await self.start()
@@ -244,6 +263,8 @@ class BattleEscrowService:
         known = self._wallets.get(envelope.author)
         if known is None or envelope.created_at_ms >= known[0]:
             self._wallets[envelope.author] = (envelope.created_at_ms, address)
+            self._binding = _fire(self._binding)
+            self._wake.set()  # a committee may now map to addresses
 
     def wallet_of(self, peer_key: bytes) -> str | None:
         """The EVM address ``peer_key`` proved to control (its newest valid binding), if known here."""
@@ -257,13 +278,14 @@ class BattleEscrowService:
             return found
         topic = author_topic(key)
         await self.node.join_topic(topic, persist=False)
-        deadline = time.monotonic() + timeout_s
+        deadline = monotonic() + timeout_s
         while (found := self.wallet_of(key)) is None:
-            if time.monotonic() > deadline:
+            if monotonic() > deadline:
                 raise NodeError(f"{peer_id} has published no wallet binding (no EVM address to pay)")
+            arrived = self._binding
             with contextlib.suppress(Exception):
                 await self.node.sync([topic], first=[peer_id])
-            await asyncio.sleep(POLL_S)
+            await _wait(arrived, min(SYNC_AGAIN_S, deadline - monotonic()))
         return found
 
     # -- DJs and sponsors ----------------------------------------------------------------------
@@ -298,7 +320,7 @@ class BattleEscrowService:
         chain_now = await self._call(self.chain.timestamp)
 
         def terms(reveal_by_ms: int) -> EscrowTerms:
-            now_s = max(chain_now, int(time.time()))
+            now_s = max(chain_now, _now_ms() // 1000)
             until_reveal_s = max(0, (reveal_by_ms - _now_ms()) // 1000 + 1)
             return EscrowTerms(
                 chain_id=self.chain.chain_id,
@@ -453,6 +475,7 @@ class BattleEscrowService:
                 await self._on_message(event.envelope)
             except Exception:  # one bad message must not stop the service
                 log.exception("battle escrow failed on %s", event.envelope.kind)
+            self._wake.set()
 
     async def _on_message(self, envelope: SignedEnvelope) -> None:
         message = envelope.message
@@ -525,22 +548,37 @@ class BattleEscrowService:
         self._drawn(state)
         if self.node.public_key in state.dj_keys.values():
             self._spawn(self._agree_committee(state, action.committee))
+        self._wake.set()
 
     async def _tick_forever(self) -> None:
         while True:
+            self._wake.clear()  # what wakes us from here on is seen by the next round
             for state in list(self.states.values()):
                 try:
                     await self._tick(state)
                 except Exception:
                     log.exception("battle %s: escrow tick failed", _short(state.battle_id))
-            await asyncio.sleep(POLL_S)
+            await _wait(self._wake, self._idle_s())
+
+    def _idle_s(self) -> float:
+        """Seconds until a tick may act: the next entry read due, or a machine's next deadline."""
+        now_s, now = monotonic(), _now_ms()
+        delays = [MAX_IDLE_S]
+        for state in self.states.values():
+            if state.involved and not state.machine.finished:
+                delays.append(state.next_read - now_s)
+            deadline = state.machine.next_deadline()
+            if deadline is not None and deadline > now:  # one already due was acted on by this round
+                delays.append((deadline - now + 1) / 1000)
+        return max(0.0, min(delays))
 
     async def _tick(self, state: EscrowBattleState) -> None:
         self._drawn(state)
         machine = state.machine
-        if state.involved and not machine.finished and time.monotonic() >= state.next_read:
-            state.next_read = time.monotonic() + (ENTRY_POLL_S if machine.busy else IDLE_ENTRY_POLL_S)
+        if state.involved and not machine.finished and monotonic() >= state.next_read:
+            state.next_read = monotonic() + (ENTRY_POLL_S if machine.busy else IDLE_ENTRY_POLL_S)
             entry = await self._call(self._read_entry, state)
+            self._progress = _fire(self._progress)
             if entry is not None:
                 self._feed(state, entry)
         self._feed(state, Tick())
@@ -680,6 +718,8 @@ class BattleEscrowService:
             log.warning("battle %s: %s failed (%r): asked again later", _short(battle_id), name, exc)
         state.next_read = 0.0  # read the entry again on the next tick
         self._feed(state, Sent(name, ok))
+        self._progress = _fire(self._progress)
+        self._wake.set()
 
     # -- the committee -------------------------------------------------------------------------
 
@@ -732,13 +772,14 @@ class BattleEscrowService:
 
     async def _agree_committee(self, state: EscrowBattleState, members: tuple[bytes, ...]) -> None:
         """A DJ proposes the committee's addresses on chain; bindings may still be arriving."""
-        deadline = time.monotonic() + max(1.0, (state.spec.reveal_by - _now_ms()) / 1000)
+        deadline = monotonic() + max(1.0, (state.spec.reveal_by - _now_ms()) / 1000)
         while True:
+            arrived = self._binding
             try:
                 state.committee = self._map_committee(state, members)
                 break
             except NodeError as exc:
-                if time.monotonic() > deadline:
+                if monotonic() > deadline:
                     state.committee_problem = str(exc)
                     log.warning(
                         "battle %s: no payout possible, %s; the stakes are refunded after the deadline",
@@ -746,7 +787,7 @@ class BattleEscrowService:
                         exc,
                     )
                     return
-            await asyncio.sleep(POLL_S)
+            await _wait(arrived, deadline - monotonic())  # only a new binding can change the answer
         self._drawn(state)
         try:
             await self.check_entry(state.battle_id)
@@ -770,6 +811,7 @@ class BattleEscrowService:
                 return
         state.agree_tx = _tx_hex(receipt["transactionHash"])
         state.next_read = 0.0
+        self._wake.set()
         log.info(
             "battle %s: proposed committee %s on chain (tx %s)",
             _short(state.battle_id),
@@ -813,12 +855,14 @@ class BattleEscrowService:
         return await self._call(self._payout_summary, battle_id)
 
     async def wait_payout(self, battle_id: bytes, timeout_s: float) -> dict[str, str] | None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+        deadline = monotonic() + timeout_s
+        while monotonic() < deadline:
+            progress = self._progress
             summary = await self.payout_summary(battle_id)
             if summary is not None:
                 return summary
-            await asyncio.sleep(POLL_S)
+            # after the next entry read or transaction (one chain read each, bounded like them)
+            await _wait(progress, min(ENTRY_POLL_S, deadline - monotonic()))
         return None
 
     def status(self, battle_id: bytes) -> dict[str, Any]:

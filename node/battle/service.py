@@ -99,6 +99,8 @@ SAY_AGAIN_WAIT_S = (
 MAX_OPEN_BATTLES = 256  # not done yet; a newer announcement beyond this is not followed (logged)
 MAX_FINISHED_BATTLES = 1024  # done or cancelled, kept for `battle show`; the oldest are forgotten
 # Joining publishes on the battle's topic: a flood of announcements must not make this node flood too.
+# A join is given back when its battle ends with a verified result: the budget bounds joins for battles
+# that come to nothing (a flood), not a viewer following an ordinary busy network battle after battle.
 AUTO_JOIN_BUDGET = RateLimit(burst=8, per_second=8 / 3600)
 MAX_SET_RETRY_S = 2.0  # longest pause between two attempts to get a set that is not whole here yet
 SET_ATTEMPT_S = 30.0  # one attempt to get a set whole and decoded: far more than a loaded machine needs
@@ -150,6 +152,7 @@ class BattleState:
     #: this node's own judge's timestamped findings per side, for the DJs (never part of the verdict)
     findings: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     judging: asyncio.Task[None] | None = None
+    auto_joined: bool = False  # joined on its announcement, paid from the auto-join budget
     done: asyncio.Event = field(default_factory=asyncio.Event)
     #: wall ms at which this node passed each step after the sets (first time only): where results wait
     marks: dict[str, int] = field(default_factory=dict)
@@ -429,6 +432,7 @@ class BattleService:
             self._replay(envelope.content_id)
             if not mine and self.auto_join and _now_ms() < message.join_by:
                 if self._auto_joins.allow("auto_join", _now_ms()):
+                    state.auto_joined = True
                     await self.join(envelope.content_id)
                 else:
                     log.info(
@@ -643,6 +647,11 @@ class BattleService:
     def _finish(self, state: BattleState) -> None:
         state.mark("result")
         state.result = self.best_result(state.machine.battle_id)
+        if state.auto_joined and state.result is not None:
+            # a battle that came to a verified result was worth joining: its join does not count against
+            # the budget (before, a viewer ran out after 8 back-to-back battles and committees emptied)
+            state.auto_joined = False
+            self._auto_joins.give_back("auto_join", _now_ms())
         state.done.set()
 
     def timeline(self, battle_id: bytes) -> dict[str, float]:

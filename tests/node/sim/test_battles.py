@@ -79,3 +79,35 @@ def test_the_battle_service_ticks_at_each_deadline_not_on_a_fixed_poll(tmp_path:
     assert late == [], (late, ticks)
     span_s = (ticks[-1] - ticks[0]) / 1000
     assert len(ticks) < span_s / battle_service.MAX_IDLE_S + 3 * len(deadlines), (len(ticks), span_s)
+
+
+def test_viewers_keep_joining_battle_after_battle_beyond_the_auto_join_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Back-to-back battles on the same nodes (bench/soak.py): a viewer's auto-join budget bounds joins for
+    battles that come to nothing, so joins for battles that ended with a result are given back. Before,
+    every viewer ran out after the budget's burst (8) and the later battles had no committee and no result
+    anywhere, with or without a fault (the soak's 'liveness after DJ churn')."""
+    from djmesh.node.battle import service as battle_service
+    from djmesh.node.sim.battles import SimBattle, play_battle
+    from djmesh.protocol.ratelimit import RateLimit
+
+    burst = 2  # the budget's shape, scaled down so the test plays few battles
+    monkeypatch.setattr(battle_service, "AUTO_JOIN_BUDGET", RateLimit(burst=burst, per_second=burst / 3600))
+    sets = (
+        DjSet(str(write_wav(tmp_path / "a.wav", 8.0, bpm=125.0)), ("A1", "A2"), (0, 4000)),
+        DjSet(str(write_wav(tmp_path / "b.wav", 8.0, bpm=131.0)), ("B1",), (0,)),
+    )
+
+    async def main() -> list[dict[str, object]]:
+        sim = SimBattle(tmp_path / "nodes", 1)
+        try:
+            await sim.start()
+            await sim.settle()
+            return [await play_battle(sim, "no fault", no_fault, sets, sim_rules()) for _ in range(burst + 2)]
+        finally:
+            await sim.close()
+
+    rows = run_virtual(main())
+    for row in rows:
+        assert row["result"] in ("a", "b") and row["nodes_with_result"] == row["nodes_running"], rows
