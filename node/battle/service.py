@@ -509,7 +509,9 @@ class BattleService:
             try:
                 await self._act(state, action)
             except Exception:
-                log.exception("battle %s: acting on %s failed", state.machine.battle_id.hex()[:12], action)
+                # the action's name, not its repr: a tally carries every signed message of the battle
+                battle = state.machine.battle_id.hex()[:12]
+                log.exception("battle %s: acting on %s failed", battle, type(action).__name__)
 
     # -- actions -------------------------------------------------------------------------------
 
