@@ -19,6 +19,7 @@ from libp2p.pubsub.pb import rpc_pb2
 from libp2p.pubsub.pubsub import Pubsub
 from libp2p.pubsub.score import PeerScorer, ScoreParams, TopicScoreParams
 
+from djmesh.node.p2p import sender_records
 from djmesh.node.p2p.trio_bridge import yield_if_over_budget
 
 
@@ -213,7 +214,11 @@ def build_default_router() -> GossipSub:
 
 
 def build_pubsub(host: IHost, router: GossipSub, config: GossipConfig) -> Pubsub:
-    """Pubsub with strict signing (every message carries its origin's libp2p signature)."""
+    """Pubsub with strict signing (every message carries its origin's libp2p signature).
+
+    Each RPC's sender record is checked once per sender and record (``sender_records``), not every time.
+    """
+    sender_records.install()
     return PolicyPubsub(host, router, strict_signing=True, seen_ttl=config.seen_ttl_s)
 
 
