@@ -416,7 +416,10 @@ class Subscription:
                 else:
                     self.left_bad.append((self.parent_address, "starved"))
                     del self.left_bad[:-16]
-                    self._disown(self.verifier.verified_upto)  # children starve too, through no fault of ours
+                    upto = (
+                        self.verifier.verified_upto
+                    )  # nothing came to void; children starve through no fault of ours
+                    self._disown(upto, upto)
                     await self._reparent(avoid_s=AVOID_S, bad=True)
 
     # -- media ---------------------------------------------------------------------------------
@@ -605,17 +608,20 @@ class Subscription:
             return
         self._distrust_parent(f"{dropped.reason} data ({dropped.detail})", unsettled)
 
-    def _distrust_parent(self, why: str, unsettled: int | None = None) -> None:
+    def _distrust_parent(self, why: str, unsettled: int | None = None, *, void: bool = True) -> None:
         """Leave the parent (the watchdog re-parents) and disown, to our children, what it sent unverified.
 
         Said before anything else goes down (a manifest that exposes the lie is forwarded after this), so
-        a child below us drops those frames instead of blaming us for them.
+        a child below us drops those frames instead of blaming us for them. ``void=False`` (the parent
+        withheld frames: what it sent is genuine) disowns an empty range: the children keep their frames
+        and only learn that what they lack is not our doing.
         """
         if self._distrust is not None or self._attaching or not self.live:
             return
         self._distrust = why
         log.warning("stream %s: parent %s: %s; leaving it", self.stream.hex()[:8], self.parent_address, why)
-        self._disown(self.verifier.verified_upto if unsettled is None else unsettled)
+        from_seq = self.verifier.verified_upto if unsettled is None else unsettled
+        self._disown(from_seq, None if void else from_seq)
 
     def _disown(self, from_seq: int, upto: int | None = None) -> None:
         """Tell our children the frames from ``from_seq`` we passed on are void (up to the newest heard)."""
@@ -640,7 +646,7 @@ class Subscription:
             return
         self.strikes += 1
         if self.strikes >= WITHHOLD_STRIKES:
-            self._distrust_parent(f"withholding frames ({lost} of {len(segment.frames)} missing)")
+            self._distrust_parent(f"withholding frames ({lost} of {len(segment.frames)} missing)", void=False)
 
     def _end_known(self) -> bool:
         """End here if the stream's end is known from elsewhere (its segments still waiting are kept as they are)."""

@@ -22,6 +22,7 @@ BEHAVIOURS = (
     "forges and withholds signatures",
     "goes silent",
     "forges and disowns",
+    "withholds half the frames",
 )
 
 
@@ -52,6 +53,8 @@ def make_liar(hub: StreamHub, behaviour: str) -> None:
         hub.forward_manifest = disown_then_sign  # type: ignore[method-assign]
     if behaviour == "withholds frames":
         hub.forward_frame = lambda seq, datagram: None  # type: ignore[method-assign]
+    if behaviour == "withholds half the frames":  # the odd ones; what it passes on is genuine
+        hub.forward_frame = lambda seq, datagram: None if seq % 2 else honest_frame(seq, datagram)  # type: ignore[method-assign]
     if behaviour in ("forges and withholds signatures", "goes silent"):
         hub.forward_manifest = lambda first, end, wire: None  # type: ignore[method-assign]
     if behaviour == "goes silent":

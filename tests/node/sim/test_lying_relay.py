@@ -169,7 +169,10 @@ def assert_tree_without(mesh: LiveMesh, liar: MeshNode) -> None:
 
 
 @pytest.mark.parametrize("seed", [5, 9, 10])  # 9 and 10: the relay's check raced the listener's before
-@pytest.mark.parametrize("behaviour", ["forges", "forges and withholds signatures", "withholds frames"])
+@pytest.mark.parametrize(
+    "behaviour",
+    ["forges", "forges and withholds signatures", "withholds frames", "withholds half the frames"],
+)
 def test_a_listener_below_an_honest_relay_below_a_liar_blames_the_liar_not_the_relay(
     behaviour: str, seed: int
 ) -> None:
@@ -202,6 +205,14 @@ def test_a_listener_below_an_honest_relay_below_a_liar_blames_the_liar_not_the_r
 
         relay_sub, listener_sub = relay.subscription, listener.subscription
         assert relay_sub is not None and listener_sub is not None
+        disowned: list[tuple[int, int]] = []
+        disown = relay_sub.hub.disown
+
+        def recording(from_seq: int, upto: int) -> None:
+            disowned.append((from_seq, upto))
+            disown(from_seq, upto)
+
+        relay_sub.hub.disown = recording  # type: ignore[method-assign]
         await virtual_wait_until(
             lambda: relay_sub.parent_address == mesh.dj.address, timeout_s=10, what="the relay left the liar"
         )
@@ -213,9 +224,18 @@ def test_a_listener_below_an_honest_relay_below_a_liar_blames_the_liar_not_the_r
         assert listener_sub.parent_address == relay.address
         assert listener_sub.path[:2] == [relay.address, mesh.dj.address]
         assert listener_sub.disowned >= 1
+        if behaviour.startswith("withholds"):  # what the relay passed on was genuine: nothing to void
+            assert disowned and all(upto == start for start, upto in disowned), disowned
+        else:  # it passed on forged frames: they are voided
+            assert disowned and disowned[0][1] > disowned[0][0], disowned
         # what the relay forwarded from the liar was forgotten there too, so the good frames for those numbers
         # came down from its new parent: the record lacks the one segment that exposed the lie (two withheld)
-        segments_lost = {"forges": 1, "forges and withholds signatures": 1, "withholds frames": 2}[behaviour]
+        segments_lost = {
+            "forges": 1,
+            "forges and withholds signatures": 1,
+            "withholds frames": 2,
+            "withholds half the frames": 2,
+        }[behaviour]
         assert meter.record_lost <= segments_lost * announce_segment_frames, meter.record_lost
         assert meter.forged.recorded == 0
         assert hearing([listener])
