@@ -105,6 +105,14 @@ class Inbox:
         """Messages we published or loaded from the store are not accepted again."""
         self._seen.add(content_id)
 
+    def over_rate(self, author: bytes, now_ms: int) -> bool:
+        """Whether a message by ``author`` now would be refused for its rate (before paying for decoding it).
+
+        Only messages that verified take an author's tokens, so whoever claims to be ``author`` cannot
+        make it look over its rate: asking before the signature check is safe.
+        """
+        return self._buckets is not None and self._buckets.exhausted(author, now_ms)
+
     def receive(
         self, data: bytes, *, now_ms: int, source: str | None = None, publisher: bytes | None = None
     ) -> InboxEvent:

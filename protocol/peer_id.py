@@ -46,7 +46,11 @@ def peer_id_from_public_key(public_key: bytes) -> str:
 
 def public_key_from_peer_id(peer_id: str) -> bytes:
     """Inverse of ``peer_id_from_public_key``; refuses peer IDs that are not Ed25519 identity hashes."""
-    raw = b58decode(peer_id)
+    return public_key_from_peer_id_bytes(b58decode(peer_id))
+
+
+def public_key_from_peer_id_bytes(raw: bytes) -> bytes:
+    """``public_key_from_peer_id`` for a peer ID's binary form (as libp2p messages carry it)."""
     prefix = _IDENTITY_MULTIHASH_PREFIX + _ED25519_PROTOBUF_PREFIX
     if len(raw) != len(prefix) + 32 or not raw.startswith(prefix):
         raise MalformedMessageError("not an Ed25519 libp2p peer ID")

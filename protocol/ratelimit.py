@@ -44,5 +44,13 @@ class KeyedTokenBuckets:
         tokens = min(self._limit.burst, tokens + max(0, now_ms - last_ms) / 1000 * self._limit.per_second)
         self._buckets[key] = (min(self._limit.burst, tokens + 1.0), now_ms)
 
+    def exhausted(self, key: Hashable, now_ms: int) -> bool:
+        """Whether ``key`` has no token now; nothing is taken, and a key not tracked is not added."""
+        state = self._buckets.get(key)
+        if state is None:
+            return False
+        tokens, last_ms = state
+        return tokens + max(0, now_ms - last_ms) / 1000 * self._limit.per_second < 1.0
+
     def __len__(self) -> int:
         return len(self._buckets)

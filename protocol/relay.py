@@ -26,6 +26,7 @@ MAX_CANDIDATES = 16
 MAX_NACK = 64
 MAX_REASON_CHARS = 120
 MAX_MARKS = 4
+MAX_DISOWNS = 2  # Disown messages a child believes from one parent; one more and it leaves that parent
 MAX_FRAME_DATAGRAM = 13 + MAX_OPUS_PACKET  # stream._FRAME_HEADER + the largest Opus packet
 MAX_BATCH_FRAMES = 48  # 48 x (1,288 + 3) bytes + the map: under 62 KiB whatever the bitrate
 MAX_ANNOUNCE_BYTES = 8 * 1024
@@ -584,6 +585,39 @@ def frame_batches(datagrams: Iterable[bytes]) -> list[Frames]:
 
 
 @dataclass(frozen=True)
+class Disown(RelayMessage):
+    """Parent -> children: the frames ``from_seq`` .. ``upto`` - 1 it passed on came from a parent it left for bad data.
+
+    A relay forwards frames before it can check them, so its children hold what its parent forged; they
+    drop those frames unverified (the good ones come again once it has a new parent) and do not blame it
+    for them. A child believes a bounded number of these per parent (``MAX_DISOWNS``), within a bounded
+    range: a liar can use one to hide some forged frames, not to forge for ever.
+    """
+
+    OP: ClassVar[str] = "disown"
+    FIELDS: ClassVar[frozenset[str]] = frozenset({"from_seq", "upto"})
+    MAX_BYTES: ClassVar[int] = 48
+    from_seq: int
+    upto: int
+
+    def __post_init__(self) -> None:
+        _integer(self.from_seq, "from_seq", 0, MAX_UINT63)
+        _integer(self.upto, "upto", self.from_seq, MAX_UINT63)
+
+    def to_value(self) -> dict[str, CborValue]:
+        return {"op": self.OP, "from_seq": self.from_seq, "upto": self.upto}
+
+    @classmethod
+    def from_value(cls, value: Mapping[str, CborValue]) -> Self:
+        from_seq = _integer(value.get("from_seq"), "from_seq", 0, MAX_UINT63)
+        return cls(from_seq, _integer(value.get("upto"), "upto", from_seq, MAX_UINT63))
+
+    @classmethod
+    def largest(cls) -> Self:
+        return cls(MAX_UINT63, MAX_UINT63)
+
+
+@dataclass(frozen=True)
 class End(RelayMessage):
     """Parent -> child: the DJ's signed ``stream_end`` envelope (the child checks it)."""
 
@@ -621,6 +655,7 @@ MESSAGES: tuple[type[RelayMessage], ...] = (
     Manifest,
     Frames,
     End,
+    Disown,
 )
 _BY_OP: dict[str, type[RelayMessage]] = {cls.OP: cls for cls in MESSAGES}
 assert all(cls.MAX_BYTES <= MAX_CONTROL_BYTES for cls in MESSAGES)

@@ -448,11 +448,16 @@ class StreamVerifier:
             return self._drop("unverified", f"frame {oldest} waited too long for its segment", len(evicted))
         return None
 
-    def discard_pending(self) -> int:
-        """Forget every frame still waiting for its manifest (they came from a parent caught lying)."""
-        count = self._pending_size
-        self._pending.clear()
-        self._pending_size = 0
+    def discard_pending(self, from_seq: int = 0, upto: int | None = None) -> int:
+        """Forget the frames from ``from_seq`` to ``upto`` (default: all) still waiting for their manifest.
+
+        They came from a parent caught lying, or one that says its own parent lied (``relay.Disown``).
+        """
+        gone = [seq for seq in self._pending if seq >= from_seq and (upto is None or seq < upto)]
+        count = 0
+        for seq in gone:
+            count += len(self._pending.pop(seq))
+        self._pending_size -= count
         return count
 
     def add_manifest(self, data: bytes) -> VerifierEvent:

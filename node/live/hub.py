@@ -30,6 +30,7 @@ from djmesh.protocol.relay import (
     Accept,
     Address,
     Candidate,
+    Disown,
     End,
     Join,
     Leave,
@@ -134,6 +135,19 @@ class StreamHub:
     def forward_manifest(self, first_seq: int, end_seq: int, wire: bytes) -> None:
         self._manifests.append((first_seq, end_seq, wire))
         self._broadcast(Manifest(wire))
+
+    def disown(self, from_seq: int, upto: int) -> None:
+        """Frames ``from_seq`` .. ``upto`` - 1 we forwarded came from a bad parent: forget them, tell the children.
+
+        An empty range still tells them: what they lack (a parent that withheld frames) is not our doing.
+
+        Forgotten, the good frames for those numbers are forwarded when the next parent sends them
+        (``forward_frame`` passes on each number once), and no resend serves the bad ones again.
+        """
+        for seq in [s for s in self._frames if from_seq <= s < upto]:
+            del self._frames[seq]
+        self._order = deque(seq for seq in self._order if seq in self._frames)
+        self._broadcast(Disown(from_seq, upto))
 
     def end(self, end_envelope: bytes) -> None:
         self.ended = end_envelope

@@ -14,6 +14,9 @@ answers but sends no frames for ``STARVED_S`` is left and marked too, and so is 
 their segment verifies (a few ms of delay instead of a segment's); docs/PROTOCOL.md states the
 bounded risk that leaves; ``verified_playout`` removes it, playing only verified frames a
 segment and ``VERIFIED_SLACK_S`` later.
+
+A relay leaving its parent for bad delivery first sends its children ``Disown`` for the frames it passed on
+unverified, so the blame stays on the liar; a child believes ``MAX_DISOWNS`` of them per parent.
 """
 
 from __future__ import annotations
@@ -36,10 +39,12 @@ from djmesh.protocol.cbor import CborKey, CborValue
 from djmesh.protocol.envelope import SignedEnvelope
 from djmesh.protocol.errors import ProtocolError
 from djmesh.protocol.relay import (
+    MAX_DISOWNS,
     MAX_MARKS,
     MAX_NACK,
     Accept,
     Address,
+    Disown,
     End,
     Frames,
     Join,
@@ -146,6 +151,9 @@ class Subscription:
         self.error: str | None = None
         self.reparents = 0
         self.nacked = 0
+        self.disowned = 0  # Disown messages believed: frames a parent passed on from its own bad parent
+        self._parent_disowns = 0  # ... from the current parent (a bounded number is believed)
+        self._disowned_upto = 0  # frames below this a parent disowned: no blame for them not matching
         self.strikes = 0  # segments in a row the parent withheld frames of
         self.left_bad: list[tuple[Address | None, str]] = []  # parents left for bad delivery, and why
         self._distrust: str | None = None  # why the current parent is to be left (set by the checks)
@@ -293,6 +301,7 @@ class Subscription:
             self._discard_unverified = False
         self._distrust = None
         self.strikes = 0
+        self._parent_disowns = 0
         self._marks.clear()  # told the new parent
         self._adopted_seq = self._highest_seq + 1 if self._highest_seq is not None else 0
         if old is not None and old is not probe.link:
@@ -374,7 +383,7 @@ class Subscription:
             dead = parent is None or parent.closed or now - self._last_heard_at > SILENCE_S
             starved = now - self._last_frame_at > STARVED_S
             if self._distrust is None and self._unverified_frames > self.max_unverified:
-                self._distrust = f"no segment verified in {self._unverified_frames} frames"
+                self._distrust_parent(f"no segment verified in {self._unverified_frames} frames")
             if (
                 (dead or starved or self._distrust)
                 and not self._attaching
@@ -407,6 +416,10 @@ class Subscription:
                 else:
                     self.left_bad.append((self.parent_address, "starved"))
                     del self.left_bad[:-16]
+                    upto = (
+                        self.verifier.verified_upto
+                    )  # nothing came to void; children starve through no fault of ours
+                    self._disown(upto, upto)
                     await self._reparent(avoid_s=AVOID_S, bad=True)
 
     # -- media ---------------------------------------------------------------------------------
@@ -421,12 +434,19 @@ class Subscription:
             log.debug("bad frame datagram: %s", exc)
             return
         now = monotonic()
-        self._last_frame_at = self._last_heard_at = now
+        self._last_heard_at = now
+        if self._highest_seq is None or frame.seq > self._highest_seq:
+            # only new frames show the parent delivers, or count towards its lack of signatures: frames
+            # filling gaps come in bursts (a new grandparent's catch-up) ahead of their manifests
+            self._last_frame_at = now
+            self._unverified_frames += 1
         if self.first_frame_at is None:
             self.first_frame_at = now
         self.received_frames += 1
-        self._unverified_frames += 1
         self.received_bytes += len(frame.payload)
+        if self._unverified_frames > self.max_unverified:  # caught before passing on one frame too many
+            self._distrust_parent(f"no segment verified in {self._unverified_frames} frames")
+            return
         self.hub.forward_frame(frame.seq, data)  # untouched, before anything else
         self._nack_gap(link, frame.seq)
         dropped = self.verifier.add_frame(frame)
@@ -466,6 +486,39 @@ class Subscription:
             self._on_end(message.data)
         elif isinstance(message, PathUpdate) and message.path[:1] == (self.parent_address,):
             self._set_path(message.hops, list(message.path))
+        elif isinstance(message, Disown):
+            self._on_disown(message)
+
+    def _on_disown(self, message: Disown) -> None:
+        """The parent left its own parent for bad data and disowns the frames it passed on: drop them, no blame.
+
+        Believed ``MAX_DISOWNS`` times per parent, for frames not yet verified and at most a segment
+        beyond the newest heard here: a liar can hide some forged frames behind it, not forge for ever.
+        Passed on to our children, whose frames came through us.
+        """
+        self._parent_disowns += 1
+        if self._parent_disowns > MAX_DISOWNS:
+            self._distrust_parent(f"disowned what it sent {self._parent_disowns} times")
+            return
+        heard = self._highest_seq + 1 if self._highest_seq is not None else 0
+        from_seq = max(message.from_seq, self.verifier.verified_upto)
+        upto = min(message.upto, heard + self.info.segment_frames)
+        self.disowned += 1
+        self._unverified_frames = 0
+        # it is finding a new parent: give it the time a starved child would
+        self._last_frame_at = monotonic()
+        self.strikes = 0
+        self._adopted_seq = max(self._adopted_seq, upto)  # what it lacked until now is not its doing
+        self._disowned_upto = max(self._disowned_upto, upto)
+        self.verifier.discard_pending(from_seq, upto)
+        log.info(
+            "stream %s: parent %s disowned frames %d..%d (its parent lied)",
+            self.stream.hex()[:8],
+            self.parent_address,
+            from_seq,
+            upto,
+        )
+        self._disown(from_seq, upto)
 
     def on_closed(self, link: Link, reason: str) -> None:
         if link is self.parent:
@@ -492,7 +545,7 @@ class Subscription:
         """Verify the signature now; apply it once its frames are here (asking for lost ones) or soon anyway."""
         checked = self.verifier.check(data)
         if isinstance(checked, Dropped):
-            self._judge_parent(checked)
+            self._judge_parent(checked, self.verifier.verified_upto)
             log.warning(
                 "stream %s: segment dropped (%s): %s", self.stream.hex()[:8], checked.reason, checked.detail
             )
@@ -516,10 +569,13 @@ class Subscription:
 
     def _apply(self, manifest: SegmentManifest) -> None:
         before = {reason: self.verifier.counts.get(reason, 0) for reason in BAD_DATA}
+        unsettled = min(self.verifier.verified_upto, manifest.first_seq)
         event = self.verifier.accept(manifest)
         for reason, count in before.items():
+            if reason == "tampered" and manifest.first_seq < self._disowned_upto:
+                continue  # frames the parent disowned (its own parent forged them), or late copies of them
             if self.verifier.counts.get(reason, 0) > count:
-                self._judge_parent(Dropped(reason, f"in segment {manifest.index}"))
+                self._judge_parent(Dropped(reason, f"in segment {manifest.index}"), unsettled)
         if isinstance(event, Dropped):
             log.warning(
                 "stream %s: segment dropped (%s): %s", self.stream.hex()[:8], event.reason, event.detail
@@ -543,17 +599,36 @@ class Subscription:
         for tap in list(self.taps):
             tap.on_segment(segment)
 
-    def _judge_parent(self, dropped: Dropped) -> None:
-        """Forged, tampered or malformed data: an honest relay never passes it on, so leave this parent now."""
-        if dropped.reason not in BAD_DATA or self._distrust is not None or self._attaching or not self.live:
+    def _judge_parent(self, dropped: Dropped, unsettled: int) -> None:
+        """Forged, tampered or malformed data: an honest relay never passes it on, so leave this parent now.
+
+        ``unsettled``: the first frame not verified before this data (what we passed on from there is disowned).
+        """
+        if dropped.reason not in BAD_DATA:
             return
-        self._distrust = f"{dropped.reason} data ({dropped.detail})"
-        log.warning(
-            "stream %s: parent %s sent %s; leaving it",
-            self.stream.hex()[:8],
-            self.parent_address,
-            self._distrust,
-        )
+        self._distrust_parent(f"{dropped.reason} data ({dropped.detail})", unsettled)
+
+    def _distrust_parent(self, why: str, unsettled: int | None = None, *, void: bool = True) -> None:
+        """Leave the parent (the watchdog re-parents) and disown, to our children, what it sent unverified.
+
+        Said before anything else goes down (a manifest that exposes the lie is forwarded after this), so
+        a child below us drops those frames instead of blaming us for them. ``void=False`` (the parent
+        withheld frames: what it sent is genuine) disowns an empty range: the children keep their frames
+        and only learn that what they lack is not our doing.
+        """
+        if self._distrust is not None or self._attaching or not self.live:
+            return
+        self._distrust = why
+        log.warning("stream %s: parent %s: %s; leaving it", self.stream.hex()[:8], self.parent_address, why)
+        from_seq = self.verifier.verified_upto if unsettled is None else unsettled
+        self._disown(from_seq, None if void else from_seq)
+
+    def _disown(self, from_seq: int, upto: int | None = None) -> None:
+        """Tell our children the frames from ``from_seq`` we passed on are void (up to the newest heard)."""
+        if upto is None:
+            upto = self._highest_seq + 1 if self._highest_seq is not None else 0
+        if self.hub.children:
+            self.hub.disown(from_seq, max(from_seq, upto))
 
     def _judge_delivery(self, segment: VerifiedSegment) -> None:
         """A segment still missing over a quarter of its frames after recovery, twice in a row: withheld."""
@@ -570,9 +645,8 @@ class Subscription:
             self.strikes = 0
             return
         self.strikes += 1
-        if self.strikes >= WITHHOLD_STRIKES and self._distrust is None and not self._attaching:
-            self._distrust = f"withholding frames ({lost} of {len(segment.frames)} missing)"
-            log.warning("stream %s: parent %s %s", self.stream.hex()[:8], self.parent_address, self._distrust)
+        if self.strikes >= WITHHOLD_STRIKES:
+            self._distrust_parent(f"withholding frames ({lost} of {len(segment.frames)} missing)", void=False)
 
     def _end_known(self) -> bool:
         """End here if the stream's end is known from elsewhere (its segments still waiting are kept as they are)."""

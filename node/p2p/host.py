@@ -75,8 +75,12 @@ class P2PHost:
         enable_mdns: bool = False,
         router_factory: Callable[[GossipConfig], GossipSub] | None = None,
         serve_discovery: bool = False,
+        early_drop: Callable[[bytes], bool] | None = None,
     ) -> None:
         """``serve_discovery`` makes this host a bootstrap: DHT server, rendezvous point, relay hop.
+
+        ``early_drop``: gossip whose claimed origin (a peer ID's bytes) it returns True for is dropped
+        before any check (``PolicyPubsub``).
 
         ``router_factory`` swaps the GossipSub router (the benchmark compares library defaults).
         """
@@ -91,6 +95,7 @@ class P2PHost:
         self._enable_mdns = enable_mdns
         self._router_factory = router_factory or build_router
         self._serve_discovery = serve_discovery
+        self._early_drop = early_drop
         self._pacer = TokenBucket(gossip.publish_rate_per_s, gossip.publish_burst)
         self._topics: dict[str, TopicState] = {}
         self._topic_scopes: dict[str, trio.CancelScope] = {}
@@ -180,7 +185,7 @@ class P2PHost:
         try:
             host = build_host(self._key_pair, self._listen, enable_mdns=self._enable_mdns)
             router = self._router_factory(self._config)
-            pubsub = build_pubsub(host, router, self._config)
+            pubsub = build_pubsub(host, router, self._config, self._early_drop)
             self._host, self._router, self._pubsub = host, router, pubsub
             for protocol_id, server in self._handlers.items():
                 host.set_stream_handler(TProtocol(protocol_id), server.handle_stream)

@@ -111,6 +111,14 @@ async def test_a_flooding_author_is_rate_limited_while_others_get_through(tmp_pa
         await flooder.subscribe(
             flood_topic, validator=lambda data, origin: True, on_message=lambda d, o: None
         )
+        checked = [0]  # flood messages bob decoded and verified
+        validate = bob._validate
+
+        def counting(topic: str, data: bytes, origin: str) -> object:
+            checked[0] += topic == flood_topic
+            return validate(topic, data, origin)
+
+        bob._validate = counting  # type: ignore[assignment,method-assign]
         await bob.follow(alice.peer_id)
         await bob.follow(flooder.peer_id)
         await flooder.connect(bob.listen_addrs[0])
@@ -137,6 +145,9 @@ async def test_a_flooding_author_is_rate_limited_while_others_get_through(tmp_pa
         spam_stored = bob.store.count(kind="post") - 1
         assert 0 < spam_stored <= 50, f"bob stored {spam_stored} of 100 flood posts (burst 20, 5/s)"
         assert bob.dropped.get("RateLimited", 0) > 0
+        # once over its rate, the flooder's messages are dropped before any signature check (py-libp2p's and
+        # the envelope's); before, bob checked all 100
+        assert checked[0] <= 50, checked[0]
 
 
 async def test_an_honest_forwarder_of_a_chatty_author_keeps_its_score(tmp_path: Path) -> None:

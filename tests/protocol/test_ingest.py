@@ -54,6 +54,26 @@ def test_flooding_author_is_rate_limited_and_recovers_with_time(
     assert isinstance(inbox.receive(flood[5], now_ms=NOW + 1000), Accepted)
 
 
+def test_over_rate_is_known_before_decoding_and_only_valid_messages_use_tokens(
+    signing_key: nacl.signing.SigningKey,
+) -> None:
+    inbox = Inbox(rate_limit=RateLimit(burst=3, per_second=1))
+    author = bytes(signing_key.verify_key)
+    assert not inbox.over_rate(author, NOW)  # unknown: not over, and not tracked for asking
+    forged = bytearray(sign(Post("forged"), signing_key, created_at_ms=NOW).wire)
+    forged[-1] ^= 1  # the signature's last byte
+    for _ in range(10):  # anyone may claim to be the author: that costs the author nothing
+        assert isinstance(inbox.receive(bytes(forged), now_ms=NOW), Rejected)
+    assert not inbox.over_rate(author, NOW)
+    for i in range(3):
+        assert isinstance(
+            inbox.receive(sign(Post(f"{i}"), signing_key, created_at_ms=NOW).wire, now_ms=NOW), Accepted
+        )
+    assert inbox.over_rate(author, NOW)
+    assert not inbox.over_rate(author, NOW + 1000)  # a token refilled, and asking took none
+    assert not inbox.over_rate(author, NOW + 1000)
+
+
 def test_memory_stays_bounded(signing_key: nacl.signing.SigningKey) -> None:
     inbox = Inbox(rate_limit=None, seen_capacity=10)
     wires = [sign(Post(f"m{i}"), signing_key, created_at_ms=NOW + i).wire for i in range(30)]

@@ -14,6 +14,7 @@ from djmesh.protocol.relay import (
     MESSAGES,
     Accept,
     Candidate,
+    Disown,
     End,
     Frames,
     Join,
@@ -52,6 +53,7 @@ SAMPLES: list[RelayMessage] = [
     Manifest(b"m" * 100),
     Frames((b"f" * 100, b"g" * 20)),
     End(b"e" * 50),
+    Disown(100, 150),
 ]
 
 
@@ -118,6 +120,8 @@ def test_a_192_kbit_catch_up_is_split_under_the_control_limit() -> None:
         ({"op": "frames", "data": [b"x" * 2000]}, "frame"),
         ({"op": "frames", "data": []}, "data"),
         ({"op": "end", "data": b"e" * 5000}, "data"),
+        ({"op": "disown", "from_seq": 10, "upto": 9}, "upto"),  # an empty range backwards
+        ({"op": "disown", "from_seq": -1, "upto": 9}, "from_seq"),
     ],
 )
 def test_malformed_messages_are_refused_with_a_reason(value: dict[str, CborValue], why: str) -> None:

@@ -109,6 +109,21 @@ def test_tampered_only_frame_is_lost_not_played(signing_key: nacl.signing.Signin
     assert verifier.counts == {"tampered": 1} and verifier.lost_frames == 1
 
 
+def test_disowned_frames_are_forgotten_and_the_rest_kept(signing_key: nacl.signing.SigningKey) -> None:
+    """A parent disowns frames 2..3 (its own parent forged them): they go, the good ones before them stay."""
+    all_frames, manifests = signed(signing_key, 1)
+    verifier = StreamVerifier(signing_key.verify_key.encode(), STREAM, segment_frames=5)
+    for frame in all_frames:
+        verifier.add_frame(frame if frame.seq < 2 else Frame(frame.seq, frame.ts_us, b"evil"))
+    assert verifier.discard_pending(2, 4) == 2
+    verifier.add_frame(all_frames[2])  # the good ones come again
+    verifier.add_frame(all_frames[3])
+    event = verifier.add_manifest(manifests[0])
+    assert isinstance(event, VerifiedSegment)
+    assert list(event.frames) == [*all_frames[:4], None]
+    assert verifier.counts == {"tampered": 1}  # frame 4 was not disowned
+
+
 def test_forged_reordered_replayed_manifests(
     signing_key: nacl.signing.SigningKey, other_key: nacl.signing.SigningKey
 ) -> None:

@@ -19,7 +19,7 @@ from djmesh.node.live.sets import SetSegment
 from djmesh.node.live.subscription import RECOVERY_WAIT_S, SILENCE_S, STARVED_S
 from djmesh.node.sim.mesh import LiveMesh, MeshNode, Meter
 from djmesh.node.sim.network import LinkProfile, SimNetwork
-from djmesh.protocol.relay import MAX_FREE_CLAIM
+from djmesh.protocol.relay import MAX_DISOWNS, MAX_FREE_CLAIM
 from djmesh.protocol.stream import Playout
 from tests.helpers.lying_relay import ForgedAudio, make_liar
 from tests.helpers.sim import virtual_wait_until
@@ -57,6 +57,7 @@ def turn_liar(node: MeshNode, behaviour: str) -> None:
         ("forges", True),
         ("forges and withholds signatures", True),
         ("goes silent", False),
+        ("forges and disowns", False),
     ],
 )
 def test_listeners_below_a_lying_relay_move_away_and_keep_no_forged_audio(
@@ -125,6 +126,8 @@ def test_listeners_below_a_lying_relay_move_away_and_keep_no_forged_audio(
             "withholds frames": STARVED_S + 1.0,
             "forges and withholds signatures": 2 * announce_segment_s(mesh) + 1.0 + 1.0,
             "goes silent": SILENCE_S,
+            # each Disown hides a segment's forgery, until one more than a parent is allowed
+            "forges and disowns": (MAX_DISOWNS + 1) * announce_segment_s(mesh) + RECOVERY_WAIT_S + 1.0,
         }[behaviour]
         for node in victims:
             sub = node.subscription
@@ -163,3 +166,79 @@ def assert_tree_without(mesh: LiveMesh, liar: MeshNode) -> None:
         assert_tree(mesh)
     finally:
         liar.crashed = False
+
+
+@pytest.mark.parametrize("seed", [5, 9, 10])  # 9 and 10: the relay's check raced the listener's before
+@pytest.mark.parametrize(
+    "behaviour",
+    ["forges", "forges and withholds signatures", "withholds frames", "withholds half the frames"],
+)
+def test_a_listener_below_an_honest_relay_below_a_liar_blames_the_liar_not_the_relay(
+    behaviour: str, seed: int
+) -> None:
+    """DJ -> liar -> honest relay -> listener: the honest relay leaves the liar and says what it passed on is void.
+
+    The honest relay forwards frames before it can check them (a relay adds no signing delay), so the
+    listener below it holds the liar's frames too. Without the relay's word (``Disown``) the listener
+    blamed it for them, left it and avoided it for 120 s, though it only passed the liar's data on.
+    """
+    network = SimNetwork(seed, LinkProfile(latency_s=(0.020, 0.080), jitter_s=0.002))
+    mesh = LiveMesh(network, seed=seed, max_children=1)  # everyone serves one child: a chain
+    announce_segment_frames = 50
+
+    async def main() -> None:
+        await mesh.start_stream(segment_frames=announce_segment_frames)
+        liar, relay, listener = mesh.add_listeners(3)
+        listener.meter = meter = ForgeMeter(mesh)
+        for node in (liar, relay, listener):
+            await mesh.join_all([node], over_s=0.0)
+        subs = [n.subscription for n in (liar, relay, listener)]
+        assert all(s is not None for s in subs)
+        assert [s.hops for s in subs if s is not None] == [1, 2, 3], (
+            "the chain DJ -> liar -> relay -> listener"
+        )
+        await asyncio.sleep(1.0)
+        dj_hub = mesh.dj.hub
+        assert dj_hub is not None
+        dj_hub.max_children = 4  # room at the top for whoever leaves the liar
+        turn_liar(liar, behaviour)
+
+        relay_sub, listener_sub = relay.subscription, listener.subscription
+        assert relay_sub is not None and listener_sub is not None
+        disowned: list[tuple[int, int]] = []
+        disown = relay_sub.hub.disown
+
+        def recording(from_seq: int, upto: int) -> None:
+            disowned.append((from_seq, upto))
+            disown(from_seq, upto)
+
+        relay_sub.hub.disown = recording  # type: ignore[method-assign]
+        await virtual_wait_until(
+            lambda: relay_sub.parent_address == mesh.dj.address, timeout_s=10, what="the relay left the liar"
+        )
+        assert relay_sub.left_bad and relay_sub.left_bad[0][0] == liar.address, relay_sub.left_bad
+        await virtual_wait_until(lambda: hearing([listener]), timeout_s=8, what="the listener hears the DJ")
+        await asyncio.sleep(3.0)
+        # the blame landed on the liar only: the listener kept its honest parent throughout
+        assert listener_sub.left_bad == [], listener_sub.left_bad
+        assert listener_sub.parent_address == relay.address
+        assert listener_sub.path[:2] == [relay.address, mesh.dj.address]
+        assert listener_sub.disowned >= 1
+        if behaviour.startswith("withholds"):  # what the relay passed on was genuine: nothing to void
+            assert disowned and all(upto == start for start, upto in disowned), disowned
+        else:  # it passed on forged frames: they are voided
+            assert disowned and disowned[0][1] > disowned[0][0], disowned
+        # what the relay forwarded from the liar was forgotten there too, so the good frames for those numbers
+        # came down from its new parent: the record lacks the one segment that exposed the lie (two withheld)
+        segments_lost = {
+            "forges": 1,
+            "forges and withholds signatures": 1,
+            "withholds frames": 2,
+            "withholds half the frames": 2,
+        }[behaviour]
+        assert meter.record_lost <= segments_lost * announce_segment_frames, meter.record_lost
+        assert meter.forged.recorded == 0
+        assert hearing([listener])
+        await mesh.close()
+
+    run_virtual(main(), VirtualClock())
