@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from . import half_beats
 from .beats import BeatGrid, chroma_change, downbeat_offset, fit_grid
 from .decode import Decoder
 from .errors import AnalysisError
@@ -244,6 +245,14 @@ def analyze_features(feats: Features, *, bpm_range: tuple[float, float] | None =
         )
         grids.append(grid)
         confidences.append((conf, grid.end - grid.start))
+    # a set settles each grid's half-beat choice from how its neighbours line up at the blends
+    middle = half_beats.middle_band(feats.broad, feats.low, feats.high)
+    grids = half_beats.settle(
+        grids,
+        [None if tr is None else tr.centre * fr for tr in bounds],
+        [half_beats.vote(middle, g) for g in grids],
+    )
+    for ((p_start, p_end), _, _), grid in zip(pieces, grids, strict=True):
         frames = grid.beat_frames()
         times = [max(0.0, f / fr) for f in frames]
         beats.extend(times)

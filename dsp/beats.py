@@ -75,7 +75,7 @@ def _best_phase(weighted: F64, period: float, s0: int, s1: int) -> float:
     return float((s0 + phases[int(np.argmax(vals.sum(axis=1)))]) % period)
 
 
-def _sample_max(env: F64, frames: F64, radius: int = 1) -> float:
+def sample_max(env: F64, frames: F64, radius: int = 1) -> float:
     if frames.size == 0:
         return 0.0
     idx = np.rint(frames).astype(np.intp)
@@ -100,8 +100,8 @@ def fit_grid(
     low_full = low.astype(np.float64)
     phase = _best_phase(env + low_full, period, s0, s1)
     # kick on the beat, hats off it: pick whichever half-beat phase the low band prefers
-    s_main = _sample_max(low_full, BeatGrid(period, phase, s0, s1).beat_frames())
-    s_alt = _sample_max(low_full, BeatGrid(period, phase + period / 2.0, s0, s1).beat_frames())
+    s_main = sample_max(low_full, BeatGrid(period, phase, s0, s1).beat_frames())
+    s_alt = sample_max(low_full, BeatGrid(period, phase + period / 2.0, s0, s1).beat_frames())
     if s_alt > 1.15 * s_main:
         phase = (phase + period / 2.0) % period
     # grow the fitted span from the centre so period error never accumulates past the search radius
@@ -197,9 +197,7 @@ def downbeat_offset(beat_frames: F64, low: F32, broad: F32, chroma_change: F64 |
     kick = []
     for o in range(4):
         sel = beat_frames[o::4]
-        kick.append(
-            _sample_max(lowd, sel) - 0.5 * max(0.0, _sample_max(broadd, sel) - _sample_max(lowd, sel))
-        )
+        kick.append(sample_max(lowd, sel) - 0.5 * max(0.0, sample_max(broadd, sel) - sample_max(lowd, sel)))
     score = _standardise(np.asarray(kick))
     if chroma_change is not None and chroma_change.size == beat_frames.size:
         change = np.asarray([float(np.mean(chroma_change[o::4])) for o in range(4)])
