@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import half_beats
-from .beats import BeatGrid, chroma_change, downbeat_offset, fit_grid
+from .beats import BeatGrid, chroma_change, downbeat_offset, fit_grid, moved_half_beat
 from .decode import Decoder
 from .errors import AnalysisError
 from .features import Features, extract, pcm_blocks
@@ -247,11 +247,14 @@ def analyze_features(feats: Features, *, bpm_range: tuple[float, float] | None =
         confidences.append((conf, grid.end - grid.start))
     # a set settles each grid's half-beat choice from how its neighbours line up at the blends
     middle = half_beats.middle_band(feats.broad, feats.low, feats.high)
-    grids = half_beats.settle(
+    moves = half_beats.settle(
         grids,
         [None if tr is None else tr.centre * fr for tr in bounds],
         [half_beats.vote(middle, g) for g in grids],
     )
+    grids = [
+        moved_half_beat(feats.broad, feats.low, g) if mv else g for g, mv in zip(grids, moves, strict=True)
+    ]
     for ((p_start, p_end), _, _), grid in zip(pieces, grids, strict=True):
         frames = grid.beat_frames()
         times = [max(0.0, f / fr) for f in frames]

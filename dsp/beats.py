@@ -12,7 +12,7 @@ pins period and phase (period error well under 0.01 %).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -113,6 +113,19 @@ def fit_grid(
             break
         span *= 2.0
     return BeatGrid(period, (phase - ONSET_LAG_FRAMES) % period, start, end)
+
+
+def moved_half_beat(broad: F32, low: F32, grid: BeatGrid) -> BeatGrid:
+    """``grid`` moved half a beat, its phase fitted again to the onset peaks there (the period kept)."""
+    if grid.period <= 0:
+        return grid
+    env = broad.astype(np.float64) + low.astype(np.float64)
+    moved = replace(grid, phase=(grid.phase + ONSET_LAG_FRAMES + 0.5 * grid.period) % grid.period)
+    beats = moved.beat_frames()
+    if beats.size == 0:
+        return grid
+    _, phase = _fit_peaks(env, beats, grid.period, fit_period=False)
+    return replace(grid, phase=(phase - ONSET_LAG_FRAMES) % grid.period)
 
 
 def _fit_peaks(

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import replace
 
 import numpy as np
 import numpy.typing as npt
@@ -81,15 +80,13 @@ def _off_beat(offset: float, period: float) -> float:
     return 2.0 * min(wrapped, 1.0 - wrapped)
 
 
-def settle(
-    grids: Sequence[BeatGrid], blends: Sequence[float | None], votes: Sequence[float]
-) -> list[BeatGrid]:
+def settle(grids: Sequence[BeatGrid], blends: Sequence[float | None], votes: Sequence[float]) -> list[bool]:
     """``grids`` of consecutive pieces of a set, ``blends[i]`` the frame where pieces i and i + 1
-    overlap (None: no blend to compare at), ``votes`` each piece's ``vote``. Returns the grids,
-    some moved half a beat."""
+    overlap (None: no blend to compare at), ``votes`` each piece's ``vote``. Returns, per piece,
+    whether its grid should move half a beat (``beats.moved_half_beat``)."""
     n = len(grids)
     if n < 2 or len(blends) != n - 1 or len(votes) != n:
-        return list(grids)
+        return [False] * n
     # cost[i][m] of blend i when piece i is moved (m & 1) and piece i + 1 is moved (m >> 1 & 1)
     costs: list[tuple[float, float, float, float]] = []
     for i, at in enumerate(blends):
@@ -133,7 +130,4 @@ def settle(
         moves[k] = m
         if k > 0:
             m = back[k - 1][m]
-    return [
-        replace(g, phase=(g.phase + 0.5 * g.period) % g.period) if mv else g
-        for g, mv in zip(grids, moves, strict=True)
-    ]
+    return [bool(mv) for mv in moves]
