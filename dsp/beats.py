@@ -195,8 +195,9 @@ def _peaks_near(x: F64, beats: F64, period: float) -> tuple[F64, F64, F64]:
     return np.asarray(offs, dtype=np.float64), np.asarray(wts, dtype=np.float64), np.asarray(idx)
 
 
-def downbeat_offset(beat_frames: F64, low: F32, broad: F32, chroma_change: F64 | None = None) -> int:
-    """Index (0..3) of the first downbeat among ``beat_frames``, assuming 4/4.
+def downbeat_scores(beat_frames: F64, low: F32, broad: F32, chroma_change: F64 | None = None) -> F64:
+    """Score of each of the four candidate bar phases (index of the first downbeat among
+    ``beat_frames``, 4/4 assumed), standardised; all zero with under 8 beats.
 
     Two cues, each standardised over the four candidate bar phases and added: the kick
     (low band, minus any back-beat snare excess) and harmonic change (chords and bass
@@ -204,7 +205,7 @@ def downbeat_offset(beat_frames: F64, low: F32, broad: F32, chroma_change: F64 |
     the harmonic cue decides wherever there is harmony.
     """
     if beat_frames.size < 8:
-        return 0
+        return np.zeros(4)
     lowd = low.astype(np.float64)
     broadd = broad.astype(np.float64)
     kick = []
@@ -217,7 +218,14 @@ def downbeat_offset(beat_frames: F64, low: F32, broad: F32, chroma_change: F64 |
         # only real chord changes count: drums alone give chroma jitter of ~0.01-0.1
         weight = 1.5 * min(1.0, max(0.0, (float(change.max()) - _CHORD_CHANGE) / _CHORD_CHANGE))
         score = score + weight * _standardise(change)
-    return int(np.argmax(score))
+    return np.asarray(score, dtype=np.float64)
+
+
+def downbeat_offset(beat_frames: F64, low: F32, broad: F32, chroma_change: F64 | None = None) -> int:
+    """Index (0..3) of the first downbeat among ``beat_frames``, assuming 4/4 (``downbeat_scores``)."""
+    if beat_frames.size < 8:
+        return 0
+    return int(np.argmax(downbeat_scores(beat_frames, low, broad, chroma_change)))
 
 
 def _standardise(v: F64) -> F64:
