@@ -246,7 +246,7 @@ def analyze_features(feats: Features, *, bpm_range: tuple[float, float] | None =
         grids.append(grid)
         confidences.append((conf, grid.end - grid.start))
     # a set settles each grid's half beat, then its bar line, from how its neighbours line up at the blends
-    blends = [None if tr is None else tr.centre * fr for tr in bounds]
+    blends = [None if tr is None else (tr.start * fr, tr.end * fr) for tr in bounds]
     middle = set_phase.middle_band(feats.broad, feats.low, feats.high)
     moves = set_phase.settle_half_beats(grids, blends, [set_phase.vote(middle, g) for g in grids])
     grids = [

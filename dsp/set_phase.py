@@ -53,6 +53,20 @@ AGAINST_BAR = 0.6
 BAR_WEIGHT = 0.2
 
 
+#: a blend says nothing about how two grids line up when their beats drift apart by more than this
+#: much of a beat from its start to its end (tempi not matched: the offset at the centre is chance)
+MAX_DRIFT_BEATS = 0.25
+
+
+def _comparable(out: BeatGrid, inc: BeatGrid, blend: tuple[float, float] | None) -> bool:
+    """Both grids have beats, and they drift apart by at most MAX_DRIFT_BEATS over the blend."""
+    if blend is None or out.period <= 0 or inc.period <= 0:
+        return False
+    start, end = blend
+    drift = abs(end - start) * abs(1.0 / out.period - 1.0 / inc.period)
+    return drift <= MAX_DRIFT_BEATS
+
+
 def middle_band(broad: F32, low: F32, high: F32) -> F64:
     """Onset strength of the bands between the kick and the hats (snares, claps), from the band
     means ``broad``, ``low`` and ``high`` (float64, elementwise: no summation order to vary)."""
@@ -116,29 +130,34 @@ def _chain(own: Sequence[Sequence[float]], link: Sequence[Sequence[Sequence[floa
 
 
 def settle_half_beats(
-    grids: Sequence[BeatGrid], blends: Sequence[float | None], votes: Sequence[float]
+    grids: Sequence[BeatGrid], blends: Sequence[tuple[float, float] | None], votes: Sequence[float]
 ) -> list[bool]:
-    """``grids`` of consecutive pieces of a set, ``blends[i]`` the frame where pieces i and i + 1
-    overlap (None: no blend to compare at), ``votes`` each piece's ``vote``. Returns, per piece,
-    whether its grid should move half a beat (``beats.moved_half_beat``)."""
+    """``grids`` of consecutive pieces of a set, ``blends[i]`` the frames (start, end) where pieces
+    i and i + 1 overlap (None: no blend to compare at), ``votes`` each piece's ``vote``. Returns, per
+    piece, whether its grid should move half a beat (``beats.moved_half_beat``)."""
     n = len(grids)
     if n < 2 or len(blends) != n - 1 or len(votes) != n:
         return [False] * n
     inf = float("inf")
+    linked = [False] * n
+    for i, blend in enumerate(blends):
+        if _comparable(grids[i], grids[i + 1], blend):
+            linked[i] = linked[i + 1] = True
     own = []
-    for g, v in zip(grids, votes, strict=True):
+    for g, v, tied in zip(grids, votes, linked, strict=True):
         against = AGAINST_VOTE + VOTE_WEIGHT * abs(v)
-        if g.period <= 0 or g.loop:
+        if g.period <= 0 or g.loop or not tied:
+            # the vote alone never moves a grid: it only weighs in where a blend says how grids line up
             own.append([0.0, inf])
         else:
             own.append([against, 0.0] if v > 0.0 else [0.0, against])
     link = []
-    for i, at in enumerate(blends):
+    for i, blend in enumerate(blends):
         out, inc = grids[i], grids[i + 1]
-        if at is None or out.period <= 0 or inc.period <= 0:
+        if blend is None or not _comparable(out, inc, blend):
             link.append([[0.0, 0.0], [0.0, 0.0]])
             continue
-        off = beat_offset(out, inc, at)
+        off = beat_offset(out, inc, 0.5 * (blend[0] + blend[1]))
         half_in, half_out = 0.5 * inc.period, 0.5 * out.period
         link.append(
             [
@@ -150,7 +169,7 @@ def settle_half_beats(
 
 
 def settle_bars(
-    grids: Sequence[BeatGrid], blends: Sequence[float | None], scores: Sequence[F64 | None]
+    grids: Sequence[BeatGrid], blends: Sequence[tuple[float, float] | None], scores: Sequence[F64 | None]
 ) -> list[int]:
     """Each piece's downbeat (index 0..3 into its ``beat_frames``): ``scores[k]`` its four
     standardised downbeat scores (None: fixed at 0, as a loop's), chosen with its neighbours'
@@ -167,12 +186,13 @@ def settle_bars(
     if n < 2 or len(blends) != n - 1:
         return [min(range(4), key=lambda j: (o[j], j)) for o in own]
     link = []
-    for i, at in enumerate(blends):
+    for i, blend in enumerate(blends):
         out, inc = grids[i], grids[i + 1]
         f_out, f_in = out.beat_frames(), inc.beat_frames()
-        if at is None or f_out.size == 0 or f_in.size == 0:
+        if blend is None or not _comparable(out, inc, blend) or f_out.size == 0 or f_in.size == 0:
             link.append([[0.0] * 4 for _ in range(4)])
             continue
+        at = 0.5 * (blend[0] + blend[1])
         # the outgoing grid ends and the incoming one starts at the blend: the incoming track's
         # first beat (its index 0) is the outgoing track's beat j; in line when both sit at the
         # same place in the bar
