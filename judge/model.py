@@ -18,7 +18,7 @@ from djmesh.judge.features import FEATURES
 from djmesh.protocol.battle import CRITERIA
 
 MODEL_PATH = Path(__file__).resolve().parent / "models" / "judge.onnx"
-MODEL_SHA256 = "c13e940d64f71258499a8142a0f00455494bc85a7028a7eb1f6bfa04eb41c066"
+MODEL_SHA256 = "2a4841d2101e668eea73ad80200d103dc8f9c057a91f223fb9c2613b9477a336"
 
 #: model outputs, in order: the 9 criteria a verdict carries (0..10), then 3 aggregates
 AGGREGATES: tuple[str, ...] = ("technical", "musical", "judged")
