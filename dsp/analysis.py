@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .beats import BeatGrid, chroma_change, downbeat_offset, fit_grid
+from . import set_phase
+from .beats import BeatGrid, chroma_change, downbeat_scores, fit_grid, moved_half_beat
 from .decode import Decoder
 from .errors import AnalysisError
 from .features import Features, extract, pcm_blocks
@@ -244,14 +245,27 @@ def analyze_features(feats: Features, *, bpm_range: tuple[float, float] | None =
         )
         grids.append(grid)
         confidences.append((conf, grid.end - grid.start))
+    # a set settles each grid's half beat, then its bar line, from how its neighbours line up at the blends
+    blends = [None if tr is None else (tr.start * fr, tr.end * fr) for tr in bounds]
+    middle = set_phase.middle_band(feats.broad, feats.low, feats.high)
+    moves = set_phase.settle_half_beats(grids, blends, [set_phase.vote(middle, g) for g in grids])
+    grids = [
+        moved_half_beat(feats.broad, feats.low, g) if mv else g for g, mv in zip(grids, moves, strict=True)
+    ]
+    bar_scores = []
+    for grid in grids:
+        frames = grid.beat_frames()
+        if grid.loop and frames.size:  # beats count from the loop's first sample, a bar line
+            fixed = -int(round((frames[0] - grid.phase) / grid.period)) % 4
+            bar_scores.append(np.where(np.arange(4) == fixed, 0.0, -np.inf))
+        else:
+            change = chroma_change(frames, feats.chroma, fr, feats.texture_rate)
+            bar_scores.append(downbeat_scores(frames, feats.low, feats.broad, change))
+    offsets = set_phase.settle_bars(grids, blends, bar_scores)
+    for ((p_start, p_end), _, _), grid, off in zip(pieces, grids, offsets, strict=True):
         frames = grid.beat_frames()
         times = [max(0.0, f / fr) for f in frames]
         beats.extend(times)
-        if grid.loop and frames.size:  # beats count from the loop's first sample, a bar line
-            off = -int(round((frames[0] - grid.phase) / grid.period)) % 4
-        else:
-            change = chroma_change(frames, feats.chroma, fr, feats.texture_rate)
-            off = downbeat_offset(frames, feats.low, feats.broad, change)
         downbeats.extend(times[off::4])
         key, _, _ = _key_of(feats, p_start, p_end)
         tracks.append(

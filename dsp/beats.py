@@ -6,13 +6,15 @@ constant-tempo region. The beat comb that collects the most onset strength (low
 band counted twice) over the central 32 beats seeds the phase; the half-beat ambiguity (kick on the beat vs
 hi-hat off the beat) is settled by the low-band (kick) envelope; then a robust
 line through the onset peaks next to each beat, over a span doubled each round,
-pins period and phase (period error well under 0.01 %).
+pins period and phase (period error well under 0.01 %). In a mix of several tracks the half beat
+and the bar line are settled again over the whole set (``set_phase``), where the neighbours at the
+blends say what one track alone cannot.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -75,7 +77,7 @@ def _best_phase(weighted: F64, period: float, s0: int, s1: int) -> float:
     return float((s0 + phases[int(np.argmax(vals.sum(axis=1)))]) % period)
 
 
-def _sample_max(env: F64, frames: F64, radius: int = 1) -> float:
+def sample_max(env: F64, frames: F64, radius: int = 1) -> float:
     if frames.size == 0:
         return 0.0
     idx = np.rint(frames).astype(np.intp)
@@ -100,8 +102,8 @@ def fit_grid(
     low_full = low.astype(np.float64)
     phase = _best_phase(env + low_full, period, s0, s1)
     # kick on the beat, hats off it: pick whichever half-beat phase the low band prefers
-    s_main = _sample_max(low_full, BeatGrid(period, phase, s0, s1).beat_frames())
-    s_alt = _sample_max(low_full, BeatGrid(period, phase + period / 2.0, s0, s1).beat_frames())
+    s_main = sample_max(low_full, BeatGrid(period, phase, s0, s1).beat_frames())
+    s_alt = sample_max(low_full, BeatGrid(period, phase + period / 2.0, s0, s1).beat_frames())
     if s_alt > 1.15 * s_main:
         phase = (phase + period / 2.0) % period
     # grow the fitted span from the centre so period error never accumulates past the search radius
@@ -113,6 +115,19 @@ def fit_grid(
             break
         span *= 2.0
     return BeatGrid(period, (phase - ONSET_LAG_FRAMES) % period, start, end)
+
+
+def moved_half_beat(broad: F32, low: F32, grid: BeatGrid) -> BeatGrid:
+    """``grid`` moved half a beat, its phase fitted again to the onset peaks there (the period kept)."""
+    if grid.period <= 0:
+        return grid
+    env = broad.astype(np.float64) + low.astype(np.float64)
+    moved = replace(grid, phase=(grid.phase + ONSET_LAG_FRAMES + 0.5 * grid.period) % grid.period)
+    beats = moved.beat_frames()
+    if beats.size == 0:
+        return grid
+    _, phase = _fit_peaks(env, beats, grid.period, fit_period=False)
+    return replace(grid, phase=(phase - ONSET_LAG_FRAMES) % grid.period)
 
 
 def _fit_peaks(
@@ -182,8 +197,9 @@ def _peaks_near(x: F64, beats: F64, period: float) -> tuple[F64, F64, F64]:
     return np.asarray(offs, dtype=np.float64), np.asarray(wts, dtype=np.float64), np.asarray(idx)
 
 
-def downbeat_offset(beat_frames: F64, low: F32, broad: F32, chroma_change: F64 | None = None) -> int:
-    """Index (0..3) of the first downbeat among ``beat_frames``, assuming 4/4.
+def downbeat_scores(beat_frames: F64, low: F32, broad: F32, chroma_change: F64 | None = None) -> F64:
+    """Score of each of the four candidate bar phases (index of the first downbeat among
+    ``beat_frames``, 4/4 assumed), standardised; all zero with under 8 beats.
 
     Two cues, each standardised over the four candidate bar phases and added: the kick
     (low band, minus any back-beat snare excess) and harmonic change (chords and bass
@@ -191,22 +207,27 @@ def downbeat_offset(beat_frames: F64, low: F32, broad: F32, chroma_change: F64 |
     the harmonic cue decides wherever there is harmony.
     """
     if beat_frames.size < 8:
-        return 0
+        return np.zeros(4)
     lowd = low.astype(np.float64)
     broadd = broad.astype(np.float64)
     kick = []
     for o in range(4):
         sel = beat_frames[o::4]
-        kick.append(
-            _sample_max(lowd, sel) - 0.5 * max(0.0, _sample_max(broadd, sel) - _sample_max(lowd, sel))
-        )
+        kick.append(sample_max(lowd, sel) - 0.5 * max(0.0, sample_max(broadd, sel) - sample_max(lowd, sel)))
     score = _standardise(np.asarray(kick))
     if chroma_change is not None and chroma_change.size == beat_frames.size:
         change = np.asarray([float(np.mean(chroma_change[o::4])) for o in range(4)])
         # only real chord changes count: drums alone give chroma jitter of ~0.01-0.1
         weight = 1.5 * min(1.0, max(0.0, (float(change.max()) - _CHORD_CHANGE) / _CHORD_CHANGE))
         score = score + weight * _standardise(change)
-    return int(np.argmax(score))
+    return np.asarray(score, dtype=np.float64)
+
+
+def downbeat_offset(beat_frames: F64, low: F32, broad: F32, chroma_change: F64 | None = None) -> int:
+    """Index (0..3) of the first downbeat among ``beat_frames``, assuming 4/4 (``downbeat_scores``)."""
+    if beat_frames.size < 8:
+        return 0
+    return int(np.argmax(downbeat_scores(beat_frames, low, broad, chroma_change)))
 
 
 def _standardise(v: F64) -> F64:

@@ -11,6 +11,7 @@ kernel (and so no thread-count dependence) enters the result. FFTs use scipy.fft
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,6 +39,17 @@ def _band_starts(
     edges_hz = np.geomspace(f_lo, f_hi, n_bands + 1)
     bins = np.unique(np.clip(np.round(edges_hz * n_fft / rate).astype(np.intp), 1, n_bins - 1))
     return bins
+
+
+@functools.lru_cache(maxsize=1)
+def band_counts() -> tuple[int, int, int]:
+    """(bands in ``broad``, bands in ``low``, bands in ``high``): the band means' weights."""
+    n_bins = N_FFT // 2 + 1
+    starts = _band_starts(n_bins, ANALYSIS_RATE, N_FFT, 30.0, 11000.0, 40)
+    centres = starts * ANALYSIS_RATE / N_FFT
+    n_low = max(1, int(np.count_nonzero(centres < LOW_CUTOFF_HZ)))
+    first_high = min(len(starts) - 1, int(np.count_nonzero(centres < HIGH_CUTOFF_HZ)))
+    return len(starts), n_low, len(starts) - first_high
 
 
 @dataclass

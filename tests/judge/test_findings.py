@@ -130,3 +130,28 @@ def test_a_battle_result_shows_the_findings() -> None:
     shown = consensus_text(replace(view, findings=lines)).plain
     assert "(DJ Ada) wins" in shown and "Findings DJ A (DJ Ada)" in shown and text in shown
     assert "Findings" not in consensus_text(view).plain
+
+
+def _blend_with_levels(during: list[float]) -> dict[str, Any]:
+    """Two tracks at -12 dB with one 20 s blend from 40 s whose per-second levels are ``during``."""
+    levels = [-12.0] * 40 + during + [-12.0] * 40
+    end = 40.0 + len(during)
+    return {
+        "tracks": [
+            {"start": 0.0, "end": 50.0, "bpm": 125.0, "key": "A minor"},
+            {"start": 50.0, "end": end + 40.0, "bpm": 125.0, "key": "A minor"},
+        ],
+        "transitions": [{"start": 40.0, "end": end, "centre": 50.0, "beat_offset_ms": 0.0}],
+        "levels_db": levels,
+        "downbeats": [],
+    }
+
+
+def test_a_dip_is_a_sustained_fall_not_one_quiet_second() -> None:
+    # a sparse beat: single seconds 8 dB down inside an otherwise -3 dB linear crossfade
+    sparse = [-15.0, -20.0, -15.0, -15.0, -20.0, -15.0, -15.0, -20.0, -15.0, -15.0] * 2
+    assert not [f for f in find(_blend_with_levels(sparse), _rules()) if "dips" in f.text]
+    # both faders pulled down for four seconds: heard, and found at the blend
+    held = [-15.0] * 8 + [-22.0] * 4 + [-15.0] * 8
+    dips = [f for f in find(_blend_with_levels(held), _rules()) if "dips" in f.text]
+    assert len(dips) == 1 and dips[0].at_s == 40.0 and dips[0].criterion == "transitions"

@@ -1,0 +1,86 @@
+"""A set settles what one track alone leaves ambiguous (dsp/set_phase.py): the half beat and the bar
+line of each track's grid, from its neighbours at the blends, without hiding a real mistake."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from djmesh.dsp.beats import BeatGrid
+from djmesh.dsp.set_phase import beat_offset, settle_bars, settle_half_beats
+
+PERIOD = 50.0  # frames per beat (120 BPM at 100 frames/s)
+SPAN = 2000  # frames per piece
+
+
+BLEND = 800.0  # frames of crossfade (16 beats)
+
+
+def _set(phases: list[float]) -> tuple[list[BeatGrid], list[tuple[float, float]]]:
+    """Consecutive pieces of SPAN frames with the given grid phases, and their blends (start, end)."""
+    grids = [BeatGrid(PERIOD, p, k * SPAN, (k + 1) * SPAN) for k, p in enumerate(phases)]
+    return grids, [((k + 1) * SPAN - BLEND / 2, (k + 1) * SPAN + BLEND / 2) for k in range(len(phases) - 1)]
+
+
+def test_a_track_whose_grid_sits_half_a_beat_off_is_moved_back() -> None:
+    # track 2's grid chose the off-beat (its kick band misled it); its own middle band votes weakly
+    grids, blends = _set([0.0, 0.0, 25.0, 0.0, 0.0])
+    moves = settle_half_beats(grids, blends, [-0.3, -0.2, -0.1, -0.3, -0.2])
+    assert moves == [False, False, True, False, False]
+
+
+def test_a_half_beat_mistake_at_one_blend_is_not_explained_away() -> None:
+    # the DJ dropped track 3 half a beat late: every track from 3 on is consistently off from 0-2
+    grids, blends = _set([0.0, 0.0, 0.0, 25.0, 25.0, 25.0])
+    moves = settle_half_beats(grids, blends, [-0.3] * 6)
+    assert moves == [False] * 6
+    assert abs(beat_offset(grids[2], grids[3], 3.0 * SPAN)) == 25.0
+
+
+def test_an_end_track_follows_its_neighbour_only_when_its_own_vote_agrees() -> None:
+    grids, blends = _set([0.0, 0.0, 0.0, 25.0])
+    assert settle_half_beats(grids, blends, [-0.3, -0.3, -0.3, 0.4])[3] is True
+    assert settle_half_beats(grids, blends, [-0.3, -0.3, -0.3, -0.6])[3] is False
+
+
+def test_a_loop_grid_never_moves_its_neighbours_follow_it() -> None:
+    # a loop's grid starts on its first sample, a beat for certain, even against its own vote
+    grids, blends = _set([0.0, 25.0, 0.0])
+    grids[1] = BeatGrid(PERIOD, 25.0, SPAN, 2 * SPAN, loop=True)
+    assert settle_half_beats(grids, blends, [0.0, 1.0, 0.0]) == [True, False, True]
+
+
+def _scores(best: int, lead: float = 1.0) -> np.ndarray:
+    s = np.zeros(4)
+    s[best] = lead
+    return s
+
+
+def test_a_misread_bar_line_in_the_middle_follows_both_neighbours() -> None:
+    grids, blends = _set([0.0] * 5)  # every piece starts on a beat a whole number of bars in
+    # track 2's own downbeat score points one beat late, weakly
+    scores = [_scores(0), _scores(0), _scores(1, 0.8), _scores(0), _scores(0)]
+    assert settle_bars(grids, blends, scores) == [0, 0, 0, 0, 0]
+
+
+def test_a_blend_off_the_bar_in_the_middle_of_a_set_stays() -> None:
+    grids, blends = _set([0.0] * 6)
+    # the tracks from 3 on entered one beat off, and each one's own downbeat says so
+    scores = [_scores(0), _scores(0), _scores(0), _scores(1), _scores(1), _scores(1)]
+    assert settle_bars(grids, blends, scores) == [0, 0, 0, 1, 1, 1]
+
+
+def test_a_track_alone_keeps_its_own_best_downbeat() -> None:
+    grids, _ = _set([0.0])
+    assert settle_bars(grids, [], [_scores(2)]) == [2]
+
+
+def test_a_blend_whose_tempi_drift_apart_says_nothing() -> None:
+    # track 2 plays 2 % faster: over a 16-beat blend its beats drift a third of a beat against track 1's,
+    # so where they happen to sit at the centre is chance, and nothing moves because of it
+    grids, blends = _set([0.0, 0.0, 25.0])
+    grids[2] = BeatGrid(PERIOD / 1.02, 25.0, 2 * SPAN, 3 * SPAN)
+    assert settle_half_beats(grids, blends, [-0.3, -0.3, -0.1]) == [False, False, False]
+    # nor does a track's own vote move it alone: it only weighs in where a blend can be compared
+    assert settle_half_beats(grids, blends, [-0.3, -0.3, 0.8]) == [False, False, False]
+    scores = [_scores(0), _scores(0), _scores(1, 0.5)]
+    assert settle_bars(grids, blends, scores) == [0, 0, 1]
