@@ -51,6 +51,10 @@ LONG_TESTS: dict[str, int] = {
     "tests/node/live/test_cli.py::": 27,
     "tests/node/live/test_stdin.py::": 26,
     "tests/node/battle/test_anonymous_votes.py::": 22,
+    "tests/ledger/zk/test_listen_gate.py::": 20,
+    "tests/tui/test_attached_live.py::": 17,
+    "tests/node/http/test_guard.py::": 17,
+    "tests/dsp/test_determinism.py::": 13,
 }
 
 
