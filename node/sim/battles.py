@@ -57,7 +57,9 @@ class _Peer:
 
 
 class SimBattle:
-    """A hub, two DJs and the viewers, each a real node on one simulated network."""
+    """A hub, the DJs and the viewers (who join committees on their own), each a real node on one simulated
+    network. ``battle`` plays ``dj-a`` against ``dj-b``; tests with other DJs (an open challenge's takers)
+    name them in ``djs``."""
 
     def __init__(
         self,
@@ -66,8 +68,11 @@ class SimBattle:
         profile: LinkProfile | None = None,
         *,
         clock_offsets_s: Mapping[str, float] | None = None,
+        djs: tuple[str, ...] = DJS,
+        viewers: tuple[str, ...] = VIEWERS,
     ) -> None:
         self.root = root
+        self.djs, self.viewers = djs, viewers
         self.clock_offsets_s = dict(clock_offsets_s or {})  # nodes whose wall clocks are off, by name
         self.sim = SimNetwork(seed, profile or LinkProfile(latency_s=(0.02, 0.08), jitter_s=0.002))
         self.net = SimP2PNetwork(self.sim, seed=seed)
@@ -86,7 +91,7 @@ class SimBattle:
     async def start(self) -> None:
         options = NodeOptions(host_factory=self.net.factory(), listen=[])
         self._hub = await self._stack.enter_async_context(Node(self._home("hub"), options=options))
-        for name in (*DJS, *VIEWERS):
+        for name in (*self.djs, *self.viewers):
             await self.boot(name)
 
     async def boot(self, name: str) -> _Peer:
@@ -108,7 +113,7 @@ class SimBattle:
         live = await stack.enter_async_context(
             LiveService(node, transport=self.sim.transport(node.peer_id), host=node.peer_id)
         )
-        battles = await stack.enter_async_context(BattleService(node, live, auto_join=name in VIEWERS))
+        battles = await stack.enter_async_context(BattleService(node, live, auto_join=name in self.viewers))
         peer = self.peers[name] = _Peer(name, node, battles, stack)
         self.down.discard(name)
         return peer

@@ -1,50 +1,46 @@
-"""BattleService between real nodes on loopback: the committee judges, commits, reveals and publishes.
+"""BattleService between real nodes: the committee judges, commits, reveals and publishes.
 
-Two DJs and four viewers (the committee: 3f+1 = 4). Members reveal as soon as they hold every
-member's commit, so the result stands long before the commit deadline the rules set.
+Two DJs and six viewers on the in-memory network and a virtual clock (node/sim/battles.py), deterministic
+from the seed; the committee is 4 (3f+1). Members reveal as soon as they hold every member's commit, so the
+result stands long before the commit deadline the rules set. Nothing checked here depends on the transport;
+whole battles over real libp2p stay covered by tests/node/battle/test_secrets.py (a member restarted
+between commit and reveal), tests/node/battle/test_escrow.py and tests/node/test_user_battle.py (real
+processes).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import time
 from pathlib import Path
 
 import pytest
 
-from djmesh.node.battle.service import BattleService, DjSet
-from djmesh.node.live.service import LiveService
-from djmesh.protocol.battle import BATTLES_TOPIC, Finished, Rules
-from tests.helpers.network import PATIENCE, bootstrap_server, make_node, wait_until
+from djmesh.node.battle.service import DjSet
+from djmesh.node.battle.view import battle_json
+from djmesh.node.clock import now_ms, run_virtual
+from djmesh.node.sim.battles import SimBattle, sim_rules
+from djmesh.protocol.battle import Finished
 from tests.helpers.sets import write_wav
 
-VIEWERS = ("viewer-1", "viewer-2", "viewer-3", "viewer-4")
-#: long enough that judging 10 s sets fits many times over on a busy machine
-COMMIT_SECONDS = int(60 * PATIENCE)
-
-pytestmark = pytest.mark.timeout(120 + COMMIT_SECONDS)
+pytestmark = pytest.mark.timeout(300)
 
 
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
+def test_the_result_stands_before_the_commit_deadline(tmp_path: Path) -> None:
+    set_a = DjSet(str(write_wav(tmp_path / "a.wav", 8.0, bpm=125.0)), ("A1", "A2"), (0, 4000))
+    set_b = DjSet(str(write_wav(tmp_path / "b.wav", 8.0, bpm=131.0)), ("B1",), (0,))
+    rules = sim_rules()
 
+    async def main() -> None:
+        sim = SimBattle(tmp_path / "nodes", seed=1)
+        try:
+            await sim.start()
+            await sim.settle()
+            await play_and_check(sim)
+        finally:
+            await sim.close()
 
-async def test_the_result_stands_before_the_commit_deadline(tmp_path: Path) -> None:
-    from djmesh.judge import MODEL_SHA256
-
-    async with bootstrap_server() as boot, contextlib.AsyncExitStack() as stack:
-        peers: dict[str, BattleService] = {}
-        for name in ("dj-a", "dj-b", *VIEWERS):
-            node = await stack.enter_async_context(make_node(tmp_path, name, boot))
-            live = await stack.enter_async_context(LiveService(node))
-            peers[name] = await stack.enter_async_context(
-                BattleService(node, live, auto_join=name in VIEWERS)
-            )
-        await wait_until(
-            lambda: all(p.node.host.mesh_peers(BATTLES_TOPIC) for p in peers.values()),
-            what="the battles mesh",
-        )
+    async def play_and_check(sim: SimBattle) -> None:
+        peers = {name: peer.battles for name, peer in sim.peers.items()}
         finished_at: dict[str, int] = {}
         for name, service in peers.items():
             service.listeners.append(
@@ -52,30 +48,8 @@ async def test_the_result_stands_before_the_commit_deadline(tmp_path: Path) -> N
                     finished_at.setdefault(name, now_ms()) if isinstance(action, Finished) else None
                 )
             )
-        a, b = peers["dj-a"], peers["dj-b"]
-        set_a = DjSet(str(write_wav(tmp_path / "a.wav", 8.0, bpm=125.0)), ("A1", "A2"), (0, 4000))
-        set_b = DjSet(str(write_wav(tmp_path / "b.wav", 8.0, bpm=131.0)), ("B1",), (0,))
-        rules = Rules.for_genre(
-            "house",
-            tracks=2,
-            set_seconds=10,
-            committee_size=4,
-            mode="simultaneous",
-            model=bytes.fromhex(MODEL_SHA256),
-        )
-        battle_id = await a.announce(
-            b.node.peer_id,
-            set_a,
-            rules=rules,
-            # room for the accept and the joins to travel on a loaded machine (two test workers)
-            start_in_s=20,
-            accept_s=12,
-            commit_seconds=COMMIT_SECONDS,
-            reveal_seconds=30,
-        )
-        await wait_until(lambda: battle_id in b.battles, what="the announcement at DJ B")
-        await b.accept(battle_id, set_b)
-        spec = a.battles[battle_id].machine.spec
+        spec = await sim.battle(set_a, set_b, rules)
+        battle_id = sim.battle_id
 
         # wait no longer than the commit deadline: a result after it would be the slow path
         results = await asyncio.gather(
@@ -97,12 +71,14 @@ async def test_the_result_stands_before_the_commit_deadline(tmp_path: Path) -> N
         assert all(last_commit <= r.created_at_ms < spec.commit_by for r in machine.reveals)
         # every member's judge heard the same signed bytes, so it tells the DJs the same findings, in the
         # battle's JSON (B played one track where the rules ask for two: its set has at least that finding)
-        from djmesh.node.battle.view import battle_json
-
-        views = [battle_json(peers[name], peers[name].battles[battle_id]) for name in VIEWERS]
+        members = sim.member_names()
+        assert len(members) == 4, members
+        views = [battle_json(peers[name], peers[name].battles[battle_id]) for name in members]
         assert all(view["findings"] == views[0]["findings"] for view in views)
         findings = views[0]["findings"]
         assert set(findings) == {"a", "b"} and findings["b"], findings
         for finding in findings["a"] + findings["b"]:
             assert set(finding) == {"at_s", "criterion", "text"}
             assert 0 <= finding["at_s"] <= rules.set_seconds and finding["text"], finding
+
+    run_virtual(main())
