@@ -100,6 +100,9 @@ IDLE_ENTRY_POLL_S = 5.0
 MAX_IDLE_S = IDLE_ENTRY_POLL_S
 SYNC_AGAIN_S = 2.0  # how long to wait for a peer's wallet binding before asking its author topic again
 AGREE_ATTEMPTS = 3
+#: battles followed at once; beyond it the oldest that are finished or not ours are forgotten (anyone can
+#: announce an escrow battle naming our chain for free; a forgotten one is rebuilt from the store if it speaks)
+MAX_ESCROW_BATTLES = 1024
 
 
 def _tx_hex(tx_hash: Any) -> str:
@@ -464,8 +467,23 @@ class BattleEscrowService:
         )
         state = EscrowBattleState(battle_id, spec, {"a": stored.envelope.author, "b": spec.opponent}, machine)
         state.involved = state.staked = self.address in djs.values()
+        self._make_room()
         self.states[battle_id] = state
         return state
+
+    def _make_room(self) -> None:
+        """Below ``MAX_ESCROW_BATTLES``: forget the oldest finished battles, then the oldest not ours; a
+        battle we staked or sit in that still owes a step is never forgotten."""
+        excess = len(self.states) - MAX_ESCROW_BATTLES + 1
+        if excess <= 0:
+            return
+        order = list(self.states.values())  # insertion order: oldest first
+        finished = [st for st in order if st.machine.finished]
+        others = [st for st in order if not st.machine.finished and not st.involved]
+        for state in (finished + others)[:excess]:
+            del self.states[state.battle_id]
+        if len(self.states) >= MAX_ESCROW_BATTLES:
+            log.warning("escrow: %d battles of ours still owe a step; following one more", len(self.states))
 
     async def _follow(self, events: Any) -> None:
         async for event in events:

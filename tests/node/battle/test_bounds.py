@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
 import pytest
+from eth_account import Account
 
+from djmesh.ledger.evm import EvmChain, TxSender, deploy_contracts
+from djmesh.node.battle import escrow as escrow_service
 from djmesh.node.battle import service as battle_service
+from djmesh.node.battle.escrow import BattleEscrowService
 from djmesh.node.battle.service import AUTO_JOIN_BUDGET, BattleService
 from djmesh.node.live.service import LiveService
-from djmesh.protocol.battle import BattleJoin, battle_topic
+from djmesh.protocol.battle import BattleJoin, EscrowTerms, battle_topic
 from djmesh.protocol.envelope import sign
 from tests.helpers.network import bootstrap_server, make_node, wait_until
 from tests.protocol.battle_helpers import Battle, key
@@ -68,3 +73,44 @@ async def test_forgotten_battles_leave_their_topics(tmp_path: Path, monkeypatch:
                 lambda: not any(battle_topic(b.id) in node._topics for b in forgotten),
                 what="the forgotten battles' topics left",
             )
+
+
+async def test_an_escrow_announcement_flood_is_bounded_and_our_own_battle_stays(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Announcing an escrow battle that names our chain costs a Sybil nothing: the escrow service follows a
+    bounded number, forgetting others' battles first and never one we stake in."""
+    monkeypatch.setattr(escrow_service, "MAX_ESCROW_BATTLES", 8)
+    chain = EvmChain.in_process()
+    contracts = deploy_contracts(TxSender(chain, Account.from_key(chain.dev_keys[0])))
+    ours = TxSender(chain, Account.from_key(chain.dev_keys[1]))
+    now = int(time.time() * 1000)
+
+    def escrow_battle(n: int, dj_a_address: bytes) -> Battle:
+        battle = Battle(dj_a=key(7000 + n), dj_b=key(8000 + n), t0=now + n)
+        terms = EscrowTerms(
+            chain_id=chain.chain_id,
+            contract=bytes.fromhex(contracts.escrow[2:]),
+            dj_a=dj_a_address,
+            dj_b=(10**6 + n).to_bytes(20, "big"),
+            deadline=now // 1000 + 3600,
+        )
+        battle.spec = dataclasses.replace(battle.spec, escrow=terms)
+        battle.announce = sign(battle.spec, battle.dj_a, created_at_ms=battle.t0)
+        return battle
+
+    own = escrow_battle(0, bytes.fromhex(ours.address[2:]))  # we are its DJ A: we hold a stake in it
+    flood = [escrow_battle(1 + i, (1 + i).to_bytes(20, "big")) for i in range(40)]
+    async with bootstrap_server() as boot:
+        node = make_node(tmp_path, "viewer", boot)
+        async with node:
+            node.store.add_many([own.announce] + [b.announce for b in flood])
+        async with (
+            node,
+            LiveService(node) as live,
+            BattleService(node, live) as battles,
+            BattleEscrowService(node, battles, chain, ours, contracts.escrow) as escrow,
+        ):
+            assert len(escrow.states) <= 8
+            assert own.announce.content_id in escrow.states
+            assert escrow.states[own.announce.content_id].involved
