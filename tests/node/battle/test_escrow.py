@@ -191,10 +191,19 @@ async def forge_attestations(net: Network, battle_id: bytes, result: Result) -> 
     member = net["viewer-1"]
     forged = sign(attestation(fan.evm_key, winner), member.node.identity.signing_key, created_at_ms=now_ms())
     await member.node.publish_signed(forged)
-    # 3. a member signing, with its own bound key, that the loser won
+    # 3. a member signing, with its own bound key, that the loser won. It lies after its node signed the
+    # true result: a node that finds a statement of its own (from before a restart, say) signs no other,
+    # so a lie that came first would be the member's only statement, not an equivocation.
     liar = net["viewer-2"]
+    await wait_until(lambda: own_attestation(liar, battle_id), what="viewer-2's own attestation")
     await liar.node.publish(attestation(liar.evm_key, loser))
     return bundle_hash
+
+
+def own_attestation(peer: Peer, battle_id: bytes) -> bool:
+    """Whether ``peer``'s node has signed and published its attestation of the battle."""
+    mine = peer.node.store.query(author=peer.node.public_key, kind=BattleAttestation.KIND, limit=16)
+    return any(getattr(s.envelope.message, "battle", None) == battle_id for s in mine)
 
 
 def dropped_reasons(peer: Peer, battle_id: bytes) -> list[str]:
