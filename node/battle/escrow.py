@@ -674,6 +674,11 @@ class BattleEscrowService:
             if isinstance(action, Pay) and "already paid out" in str(exc):
                 with contextlib.suppress(Exception):  # the next entry read says settled either way
                     state.payout_tx = await self._payout_tx(battle_id) or ""
+            elif isinstance(action, Report) and "no seat bond held" in str(exc):
+                # burned already (the other DJ's report came first) or released: nothing left to report;
+                # asking again every RETRY_MS until the node stops following the battle would only log
+                ok = True
+                log.info("battle %s: %s: its seat bond is gone already", _short(battle_id), name)
             else:
                 log.warning("battle %s: %s refused: %s", _short(battle_id), name, exc)
         except Exception as exc:  # the RPC timed out or failed: the outcome is unknown, the entry will say
