@@ -95,6 +95,10 @@ POLL_S = 0.5
 #: how often a battle's escrow entry is read while a step waits on it, and otherwise (for the deadline)
 ENTRY_POLL_S = 1.0
 IDLE_ENTRY_POLL_S = 5.0
+#: while a paying or reporting node lacks a quorum of attestations, it fetches the battle's topic again
+#: after this pause, doubling up to the cap (gossip never resends a message it lost)
+ATTESTATION_SYNC_S = 2.0
+MAX_ATTESTATION_SYNC_S = 60.0
 AGREE_ATTEMPTS = 3
 
 
@@ -126,6 +130,9 @@ class EscrowBattleState:
     involved: bool = False  # we staked, opened, joined or sit on the committee: read the entry
     staked: bool = False  # we may hold a stake (a DJ, or we staked)
     next_read: float = 0.0
+    next_sync: float | None = None  # when to fetch the battle's topic again for missing attestations
+    sync_pause: float = ATTESTATION_SYNC_S
+    syncing: bool = False
 
     @property
     def terms(self) -> EscrowTerms:
@@ -544,6 +551,34 @@ class BattleEscrowService:
             if entry is not None:
                 self._feed(state, entry)
         self._feed(state, Tick())
+        self._catch_up_attestations(state)
+
+    def _catch_up_attestations(self, state: EscrowBattleState) -> None:
+        """Fetch the battle's topic again, with a growing pause, while attestations may be missing."""
+        if not state.machine.awaits_attestations:
+            state.next_sync = None
+            state.sync_pause = ATTESTATION_SYNC_S
+            return
+        now = time.monotonic()
+        if state.next_sync is None:
+            state.next_sync = now + state.sync_pause  # gossip first: most attestations come that way
+        if now < state.next_sync or state.syncing:
+            return
+        state.sync_pause = min(2 * state.sync_pause, MAX_ATTESTATION_SYNC_S)
+        state.next_sync = now + state.sync_pause
+        self._spawn(self._sync_battle(state))
+
+    async def _sync_battle(self, state: EscrowBattleState) -> None:
+        state.syncing = True
+        try:
+            found = await self.node.sync([battle_topic(state.battle_id)])
+        except Exception as exc:  # a peer gone or slow: the next pause tries again
+            log.info("battle %s: fetching missed attestations failed: %r", _short(state.battle_id), exc)
+        else:
+            if found:
+                log.info("battle %s: %d missed message(s) fetched from peers", _short(state.battle_id), found)
+        finally:
+            state.syncing = False
 
     def _read_entry(self, state: EscrowBattleState) -> EntryRead | None:
         """The battle's entry and our stake and bond in it (blocking: run in a thread)."""

@@ -26,6 +26,7 @@ from djmesh.node.battle.escrow import ENTRY_POLL_S, BattleEscrowService
 from djmesh.node.battle.service import BattleService, DjSet
 from djmesh.node.live.service import LiveService
 from djmesh.node.node import Node
+from djmesh.node.p2p import Verdict
 from djmesh.protocol import sign
 from djmesh.protocol.battle import BATTLES_TOPIC, BattleAttestation, Rules
 from djmesh.protocol.consensus import Result
@@ -206,6 +207,24 @@ def own_attestation(peer: Peer, battle_id: bytes) -> bool:
     return any(getattr(s.envelope.message, "battle", None) == battle_id for s in mine)
 
 
+def lose_gossiped_attestations(node: Node) -> None:
+    """Fault injection: this node's gossip loses every ``battle_attestation`` (as a mesh still forming or
+    an author over its rate would), after the message was marked seen, so gossip never offers it again.
+    Only fetching the battle's topic from peers brings them. Call before the node joins the battle."""
+    validate = node._validate
+
+    def lossy(topic: str, data: bytes, origin: str) -> Verdict:
+        verdict = validate(topic, data, origin)
+        digest = hashlib.sha256(data).digest()
+        envelope = node._accepted.get(digest)
+        if verdict is Verdict.ACCEPT and envelope is not None and envelope.kind == BattleAttestation.KIND:
+            del node._accepted[digest]
+            return Verdict.IGNORE
+        return verdict
+
+    node._validate = lossy  # type: ignore[method-assign]
+
+
 def dropped_reasons(peer: Peer, battle_id: bytes) -> list[str]:
     return sorted(peer.escrow.status(battle_id)["dropped_attestations"].values())
 
@@ -346,6 +365,9 @@ async def test_without_2f_plus_1_valid_attestations_nobody_is_paid_and_stakes_co
     tmp_path: Path,
 ) -> None:
     async with escrow_network(tmp_path, silent=("viewer-3", "viewer-4")) as net:
+        # the DJs' nodes never get an attestation by gossip: they count what they fetch again from peers
+        for dj in ("dj-a", "dj-b"):
+            lose_gossiped_attestations(net[dj].node)
         battle_id, result = await run_battle(net, tmp_path)
         await forge_attestations(net, battle_id, result)
         winner, _ = winner_and_loser(net, result)
