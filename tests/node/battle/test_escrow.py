@@ -277,17 +277,24 @@ async def test_bonded_members_pay_the_winner_over_gossip_and_an_equivocating_mem
         # the losing DJ's node sees the same payout on chain and takes nothing back
         assert await loser.escrow.payout_summary(battle_id) == summary
 
-        # the equivocator's two statements burn its bond, once
+        # the equivocator's two statements burn its bond, once; so does the payout for every member the
+        # result names for an offence (none when all revealed in time; a loaded machine may miss a reveal)
         liar = net["viewer-2"].address
-        await wait_until(lambda: reader.bond_of(battle_id, liar) == 0, what="the equivocator's bond burned")
-        assert reader.burned() == bond
+        forfeits = set(winner.escrow.states[battle_id].machine.forfeits_of(result) or ())
+        burned_members = forfeits | {liar}
+        await wait_until(
+            lambda: all(reader.bond_of(battle_id, m) == 0 for m in burned_members), what="the bonds burned"
+        )
+        assert reader.burned() == bond * len(burned_members)
         burned = reader.contract.events.BondBurned.get_logs(
             argument_filters={"battle_id": battle_id}, from_block=0
         )
-        assert [(e["args"]["member"], e["args"]["equivocation"]) for e in burned] == [(liar, True)]
+        assert sorted((e["args"]["member"], e["args"]["equivocation"]) for e in burned) == sorted(
+            [(m, False) for m in forfeits - {liar}] + [(liar, liar not in forfeits)]
+        )
         # at the deadline the honest members' nodes take their bonds back
         net.chain.advance_time(entry.deadline - net.chain.timestamp() + 1)
-        honest = [net[n].address for n in VIEWERS if n != "viewer-2"]
+        honest = [net[n].address for n in VIEWERS if net[n].address not in burned_members]
         await wait_until(
             lambda: all(reader.bond_of(battle_id, a) == 0 for a in honest), what="the honest bonds released"
         )
@@ -295,7 +302,7 @@ async def test_bonded_members_pay_the_winner_over_gossip_and_an_equivocating_mem
             argument_filters={"battle_id": battle_id}, from_block=0
         )
         assert sorted(e["args"]["member"] for e in released) == sorted(honest)
-        assert net.chain.balance(net.escrow_address) == bond  # the burned bond, held for good
+        assert net.chain.balance(net.escrow_address) == bond * len(burned_members)  # burned: held for good
         # both DJs' nodes reported the equivocation; the one whose report came second is done with it
         # too (the bond is gone) rather than asking the chain again every retry pause
         report = f"report:{liar}"
