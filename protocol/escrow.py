@@ -302,6 +302,22 @@ class EscrowMachine:
         return not entry.settled and any(len(group) >= needed for group in self.valid.values())
 
     @property
+    def awaits_attestations(self) -> bool:
+        """Whether this node pays or reports and may be missing attestations: it holds a result of the
+        committee fixed on chain, nothing is paid, and no statement has its quorum yet. Gossip never
+        resends what it lost, so the node fetches the battle's messages again while this holds."""
+        entry = self.entry
+        if entry is None or self.committee is None or not self.results:
+            return False
+        if entry.settled or entry.chain_now_s >= entry.deadline_s or not entry.committee_agreed:
+            return False
+        counts = self.collect is True or (
+            self.collect is None and self.my_address in self.dj_addresses.values()
+        )
+        needed = quorum(len(self.committee))
+        return counts and not any(len(group) >= needed for group in self.valid.values())
+
+    @property
     def finished(self) -> bool:
         """Nothing left for this node to do here (no more chain reads needed): the entry has shown
         nothing owed for ``FINALITY_MS``."""

@@ -99,6 +99,10 @@ IDLE_ENTRY_POLL_S = 5.0
 #: event (a message, a battle's action, a transaction's outcome) wakes it; at most this long, as a safety net
 MAX_IDLE_S = IDLE_ENTRY_POLL_S
 SYNC_AGAIN_S = 2.0  # how long to wait for a peer's wallet binding before asking its author topic again
+#: while a paying or reporting node lacks a quorum of attestations, it fetches the battle's topic again
+#: after this pause, doubling up to the cap (gossip never resends a message it lost)
+ATTESTATION_SYNC_S = 2.0
+MAX_ATTESTATION_SYNC_S = 60.0
 AGREE_ATTEMPTS = 3
 #: battles followed at once; beyond it the oldest that are finished or not ours are forgotten (anyone can
 #: announce an escrow battle naming our chain for free; a forgotten one is rebuilt from the store if it speaks)
@@ -145,6 +149,9 @@ class EscrowBattleState:
     involved: bool = False  # we staked, opened, joined or sit on the committee: read the entry
     staked: bool = False  # we may hold a stake (a DJ, or we staked)
     next_read: float = 0.0
+    next_sync: float | None = None  # when to fetch the battle's topic again for missing attestations
+    sync_pause: float = ATTESTATION_SYNC_S
+    syncing: bool = False
 
     @property
     def terms(self) -> EscrowTerms:
@@ -585,6 +592,8 @@ class BattleEscrowService:
         for state in self.states.values():
             if state.involved and not state.machine.finished:
                 delays.append(state.next_read - now_s)
+            if state.next_sync is not None:  # fetching missed attestations again
+                delays.append(state.next_sync - now_s)
             deadline = state.machine.next_deadline()
             if deadline is not None and deadline > now:  # one already due was acted on by this round
                 delays.append((deadline - now + 1) / 1000)
@@ -600,6 +609,34 @@ class BattleEscrowService:
             if entry is not None:
                 self._feed(state, entry)
         self._feed(state, Tick())
+        self._catch_up_attestations(state)
+
+    def _catch_up_attestations(self, state: EscrowBattleState) -> None:
+        """Fetch the battle's topic again, with a growing pause, while attestations may be missing."""
+        if not state.machine.awaits_attestations:
+            state.next_sync = None
+            state.sync_pause = ATTESTATION_SYNC_S
+            return
+        now = monotonic()
+        if state.next_sync is None:
+            state.next_sync = now + state.sync_pause  # gossip first: most attestations come that way
+        if now < state.next_sync or state.syncing:
+            return
+        state.sync_pause = min(2 * state.sync_pause, MAX_ATTESTATION_SYNC_S)
+        state.next_sync = now + state.sync_pause
+        self._spawn(self._sync_battle(state))
+
+    async def _sync_battle(self, state: EscrowBattleState) -> None:
+        state.syncing = True
+        try:
+            found = await self.node.sync([battle_topic(state.battle_id)])
+        except Exception as exc:  # a peer gone or slow: the next pause tries again
+            log.info("battle %s: fetching missed attestations failed: %r", _short(state.battle_id), exc)
+        else:
+            if found:
+                log.info("battle %s: %d missed message(s) fetched from peers", _short(state.battle_id), found)
+        finally:
+            state.syncing = False
 
     def _read_entry(self, state: EscrowBattleState) -> EntryRead | None:
         """The battle's entry and our stake and bond in it (blocking: run in a thread)."""
@@ -730,6 +767,11 @@ class BattleEscrowService:
             if isinstance(action, Pay) and "already paid out" in str(exc):
                 with contextlib.suppress(Exception):  # the next entry read says settled either way
                     state.payout_tx = await self._payout_tx(battle_id) or ""
+            elif isinstance(action, Report) and "no seat bond held" in str(exc):
+                # burned already (the other DJ's report came first) or released: nothing left to report;
+                # asking again every RETRY_MS until the node stops following the battle would only log
+                ok = True
+                log.info("battle %s: %s: its seat bond is gone already", _short(battle_id), name)
             else:
                 log.warning("battle %s: %s refused: %s", _short(battle_id), name, exc)
         except Exception as exc:  # the RPC timed out or failed: the outcome is unknown, the entry will say

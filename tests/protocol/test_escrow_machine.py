@@ -384,3 +384,30 @@ def test_rpc_failures_and_reorganisations_end_in_exactly_one_payout_or_refund(fa
             s.feed(Sent(name, ok=allowed and outcome in ("ok", "reorganised")))
         chain_now += 200
     assert chain["payouts"] + chain["refunds"] == 1, (chain, faults)
+
+
+def test_a_paying_node_without_a_quorum_awaits_attestations_until_one_comes() -> None:
+    """What makes the node fetch the battle's topic again: gossip never resends an attestation it lost."""
+    s = Scene()  # DJ A's node: it pays when A wins, and reports
+    result = result_of(s.battle)
+    s.feed(s.drawn())
+    assert not s.machine.awaits_attestations  # nothing read from the chain yet
+    s.feed(s.entry(committee_agreed=False))
+    s.feed(ResultHeld(result))
+    assert not s.machine.awaits_attestations  # no member attests a committee not fixed on chain
+    s.feed(s.entry())
+    for n in range(2):
+        s.feed(s.attestation(n, result))
+        assert s.machine.awaits_attestations
+    s.feed(s.attestation(2, result))
+    assert not s.machine.awaits_attestations  # 2f+1: the payout goes out
+    late = Scene()
+    late.feed(late.drawn())
+    late.feed(ResultHeld(result_of(late.battle)))
+    late.feed(late.entry(chain_now_s=DEADLINE_S))
+    assert not late.machine.awaits_attestations  # past the deadline only refunds are left
+    viewer = Scene(me=3)  # a member that neither pays nor reports fetches nothing more
+    viewer.feed(viewer.drawn())
+    viewer.feed(ResultHeld(result_of(viewer.battle)))
+    viewer.feed(viewer.entry())
+    assert not viewer.machine.awaits_attestations
