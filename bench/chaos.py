@@ -54,6 +54,14 @@ from djmesh.node.sim.scenarios import LIVE_SCENARIOS, run_live_scenario
 from tests.helpers.sets import write_wav
 
 
+def scenario_sets(root: Path) -> tuple[DjSet, DjSet]:
+    """The two short sets every battle scenario plays: DJ A two tracks at 125 BPM, DJ B one at 131."""
+    return (
+        DjSet(str(write_wav(root / "a.wav", 8.0, bpm=125.0)), ("A1", "A2"), (0, 4000)),
+        DjSet(str(write_wav(root / "b.wav", 8.0, bpm=131.0)), ("B1",), (0,)),
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -69,10 +77,7 @@ def main() -> None:
             continue
         started = time.perf_counter()
         with tempfile.TemporaryDirectory() as root:
-            sets = (
-                DjSet(str(write_wav(Path(root) / "a.wav", 8.0, bpm=125.0)), ("A1", "A2"), (0, 4000)),
-                DjSet(str(write_wav(Path(root) / "b.wav", 8.0, bpm=131.0)), ("B1",), (0,)),
-            )
+            sets = scenario_sets(Path(root))
             row = run_virtual(
                 run_battle_scenario(name, fault, args.seed, Path(root) / "nodes", sets, sim_rules())
             )
@@ -90,10 +95,7 @@ def main() -> None:
             continue
         started = time.perf_counter()
         with tempfile.TemporaryDirectory() as root:
-            sets = (
-                DjSet(str(write_wav(Path(root) / "a.wav", 8.0, bpm=125.0)), ("A1", "A2"), (0, 4000)),
-                DjSet(str(write_wav(Path(root) / "b.wav", 8.0, bpm=131.0)), ("B1",), (0,)),
-            )
+            sets = scenario_sets(Path(root))
             row = run_virtual(run_ledger_scenario(ledger, args.seed, Path(root) / "nodes", sets))
         row["wall_s"] = round(time.perf_counter() - started, 1)
         rows.append(row)
