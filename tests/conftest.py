@@ -39,7 +39,7 @@ def djmesh(tmp_path: Path) -> CliRunner:
 # order changes the wall time only (every test is independent). Update from the `--durations` table.
 LONG_TESTS: dict[str, int] = {
     "tests/node/test_user_battle.py::": 163,
-    "tests/node/battle/test_escrow.py::": 130,
+    "tests/node/battle/test_escrow.py::": 50,
     "tests/node/test_demo.py::test_demo_battle_with_a_liar": 94,
     "tests/node/battle/test_live_stdin.py::": 78,
     "tests/node/battle/test_open_challenge.py::": 30,
