@@ -27,8 +27,7 @@ class KeyedTokenBuckets:
 
     def allow(self, key: Hashable, now_ms: int) -> bool:
         """Take one token for ``key`` if it has one."""
-        tokens, last_ms = self._buckets.get(key, (self._limit.burst, now_ms))
-        tokens = min(self._limit.burst, tokens + max(0, now_ms - last_ms) / 1000 * self._limit.per_second)
+        tokens = self._tokens(key, now_ms)
         allowed = tokens >= 1.0
         self._buckets[key] = (tokens - 1.0 if allowed else tokens, now_ms)
         self._buckets.move_to_end(key)
@@ -40,17 +39,16 @@ class KeyedTokenBuckets:
         """Return one token taken for ``key`` (what it paid for turned out to be worth it), up to ``burst``."""
         if key not in self._buckets:
             return  # forgotten: it starts again with a full bucket anyway
-        tokens, last_ms = self._buckets[key]
-        tokens = min(self._limit.burst, tokens + max(0, now_ms - last_ms) / 1000 * self._limit.per_second)
-        self._buckets[key] = (min(self._limit.burst, tokens + 1.0), now_ms)
+        self._buckets[key] = (min(self._limit.burst, self._tokens(key, now_ms) + 1.0), now_ms)
 
     def exhausted(self, key: Hashable, now_ms: int) -> bool:
         """Whether ``key`` has no token now; nothing is taken, and a key not tracked is not added."""
-        state = self._buckets.get(key)
-        if state is None:
-            return False
-        tokens, last_ms = state
-        return tokens + max(0, now_ms - last_ms) / 1000 * self._limit.per_second < 1.0
+        return key in self._buckets and self._tokens(key, now_ms) < 1.0
+
+    def _tokens(self, key: Hashable, now_ms: int) -> float:
+        """``key``'s tokens at ``now_ms``: what it held, refilled since, up to ``burst`` (full if not tracked)."""
+        tokens, last_ms = self._buckets.get(key, (self._limit.burst, now_ms))
+        return min(self._limit.burst, tokens + max(0, now_ms - last_ms) / 1000 * self._limit.per_second)
 
     def __len__(self) -> int:
         return len(self._buckets)
