@@ -303,7 +303,7 @@ class Subscription:
         self.strikes = 0
         self._parent_disowns = 0
         self._marks.clear()  # told the new parent
-        self._adopted_seq = self._highest_seq + 1 if self._highest_seq is not None else 0
+        self._adopted_seq = self._heard_upto
         if old is not None and old is not probe.link:
             self.reparents += 1
             self.jitter.reset()
@@ -416,10 +416,8 @@ class Subscription:
                 else:
                     self.left_bad.append((self.parent_address, "starved"))
                     del self.left_bad[:-16]
-                    upto = (
-                        self.verifier.verified_upto
-                    )  # nothing came to void; children starve through no fault of ours
-                    self._disown(upto, upto)
+                    # nothing came to void: the children starve through no fault of ours
+                    self._disown(self.verifier.verified_upto, self.verifier.verified_upto)
                     await self._reparent(avoid_s=AVOID_S, bad=True)
 
     # -- media ---------------------------------------------------------------------------------
@@ -500,9 +498,8 @@ class Subscription:
         if self._parent_disowns > MAX_DISOWNS:
             self._distrust_parent(f"disowned what it sent {self._parent_disowns} times")
             return
-        heard = self._highest_seq + 1 if self._highest_seq is not None else 0
         from_seq = max(message.from_seq, self.verifier.verified_upto)
-        upto = min(message.upto, heard + self.info.segment_frames)
+        upto = min(message.upto, self._heard_upto + self.info.segment_frames)
         self.disowned += 1
         self._unverified_frames = 0
         # it is finding a new parent: give it the time a starved child would
@@ -626,9 +623,14 @@ class Subscription:
     def _disown(self, from_seq: int, upto: int | None = None) -> None:
         """Tell our children the frames from ``from_seq`` we passed on are void (up to the newest heard)."""
         if upto is None:
-            upto = self._highest_seq + 1 if self._highest_seq is not None else 0
+            upto = self._heard_upto
         if self.hub.children:
             self.hub.disown(from_seq, max(from_seq, upto))
+
+    @property
+    def _heard_upto(self) -> int:
+        """One past the newest frame heard (0 before the first)."""
+        return self._highest_seq + 1 if self._highest_seq is not None else 0
 
     def _judge_delivery(self, segment: VerifiedSegment) -> None:
         """A segment still missing over a quarter of its frames after recovery, twice in a row: withheld."""
