@@ -10,7 +10,6 @@ not the transport; the CLI tests below run a real node process.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -26,6 +25,7 @@ from djmesh.node.sim.battles import SimBattle
 from djmesh.protocol.battle import Phase
 from tests.helpers.cli import CliRunner
 from tests.helpers.sets import write_wav
+from tests.helpers.sim import virtual_wait_until
 
 VIEWERS = ("viewer-1", "viewer-2", "viewer-3", "viewer-4")
 TAKERS = ("taker-1", "taker-2")
@@ -65,9 +65,10 @@ async def race(tmp_path: Path, peers: dict[str, BattleService]) -> None:
         await methods["dj-a"]["battle_challenge"](a.node, {**challenge, "prize_wei": "1000"})
     made = await methods["dj-a"]["battle_challenge"](a.node, challenge)
     battle_id = bytes.fromhex(made["battle_id"])
-    await _until(
+    await virtual_wait_until(
         lambda: all(battle_id in peers[n].battles for n in ("dj-a", *TAKERS)),
-        "the open challenge at DJ A's node and both takers",
+        timeout_s=30,
+        what="the open challenge at DJ A's node and both takers",
     )
     assert a.battles[battle_id].machine.spec.is_open
     for name in TAKERS:
@@ -90,11 +91,12 @@ async def race(tmp_path: Path, peers: dict[str, BattleService]) -> None:
     assert all(offer["open"] and offer["stake_wei"] == "0" for offer in offers)
 
     keys = {name: peers[name].node.public_key for name in TAKERS}
-    await _until(
+    await virtual_wait_until(
         lambda: all(
             battle_id in p.battles and p.battles[battle_id].machine.bind is not None for p in peers.values()
         ),
-        "DJ A's bind at every node",
+        timeout_s=30,
+        what="DJ A's bind at every node",
     )
     bound = {name: p.battles[battle_id].machine.djs["b"] for name, p in peers.items()}
     assert len(set(bound.values())) == 1, bound  # every node names the same DJ B ...
@@ -127,15 +129,6 @@ async def race(tmp_path: Path, peers: dict[str, BattleService]) -> None:
     assert machine.tracklists["b"].author == dj_b
     assert peers[loser].battles[battle_id].my_stream is None
     assert all(list(p.battles) == [battle_id] for p in peers.values())  # one battle, nowhere a second
-
-
-async def _until(predicate: Callable[[], bool], what: str, timeout_s: float = 30.0) -> None:
-    """Wait on the virtual clock: a timeout here is the protocol's, not a loaded machine's."""
-    deadline = now_ms() + timeout_s * 1000
-    while not predicate():
-        if now_ms() > deadline:
-            raise AssertionError(f"timed out after {timeout_s:.0f} s (virtual) waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 def _services(battles: BattleService) -> Any:
