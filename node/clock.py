@@ -14,6 +14,7 @@ coroutine until ``advance_to_next()`` reaches its deadline.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import heapq
 import itertools
@@ -249,6 +250,13 @@ def now_us() -> int:
 
 def now_ms() -> int:
     return current().wall_us() // 1000
+
+
+async def wait_set(event: asyncio.Event, timeout_s: float) -> None:
+    """Until ``event`` is set or ``timeout_s`` passes on the loop's clock (virtual in the simulator): how a
+    service sleeps until its next deadline unless something wakes it first."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(event.wait(), max(0.0, timeout_s))
 
 
 def run_virtual(main: Coroutine[Any, Any, T], clock: VirtualClock | None = None) -> T:

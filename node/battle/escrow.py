@@ -44,7 +44,7 @@ from djmesh.ledger.evm.escrow import (
 )
 from djmesh.ledger.evm.sender import TxSender
 from djmesh.node.battle.service import BattleService, DjSet
-from djmesh.node.clock import monotonic
+from djmesh.node.clock import monotonic, wait_set
 from djmesh.node.clock import now_ms as _now_ms
 from djmesh.node.errors import NodeError
 from djmesh.node.events import MessageStored
@@ -117,12 +117,6 @@ def _fire(event: asyncio.Event) -> asyncio.Event:
     """Wake whoever waits on ``event``; the fresh event returned is what later waiters wait on."""
     event.set()
     return asyncio.Event()
-
-
-async def _wait(event: asyncio.Event, timeout_s: float) -> None:
-    """Until ``event`` is set or ``timeout_s`` passes (on the node's clock: the loop's time)."""
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(event.wait(), max(0.0, timeout_s))
 
 
 def _short(battle_id: bytes) -> str:
@@ -295,7 +289,7 @@ class BattleEscrowService:
             arrived = self._binding
             with contextlib.suppress(Exception):
                 await self.node.sync([topic], first=[peer_id])
-            await _wait(arrived, min(SYNC_AGAIN_S, deadline - monotonic()))
+            await wait_set(arrived, min(SYNC_AGAIN_S, deadline - monotonic()))
         return found
 
     # -- DJs and sponsors ----------------------------------------------------------------------
@@ -583,7 +577,7 @@ class BattleEscrowService:
                     await self._tick(state)
                 except Exception:
                     log.exception("battle %s: escrow tick failed", _short(state.battle_id))
-            await _wait(self._wake, self._idle_s())
+            await wait_set(self._wake, self._idle_s())
 
     def _idle_s(self) -> float:
         """Seconds until a tick may act: the next entry read due, or a machine's next deadline."""
@@ -847,7 +841,7 @@ class BattleEscrowService:
                         exc,
                     )
                     return
-            await _wait(arrived, deadline - monotonic())  # only a new binding can change the answer
+            await wait_set(arrived, deadline - monotonic())  # only a new binding can change the answer
         self._drawn(state)
         try:
             await self.check_entry(state.battle_id)
@@ -922,7 +916,7 @@ class BattleEscrowService:
             if summary is not None:
                 return summary
             # after the next entry read or transaction (one chain read each, bounded like them)
-            await _wait(progress, min(ENTRY_POLL_S, deadline - monotonic()))
+            await wait_set(progress, min(ENTRY_POLL_S, deadline - monotonic()))
         return None
 
     def status(self, battle_id: bytes) -> dict[str, Any]:

@@ -31,6 +31,7 @@ import numpy as np
 from djmesh.node.battle.judging import Judge, judge_in_thread
 from djmesh.node.battle.secrets import BattleSecrets
 from djmesh.node.clock import now_ms as _now_ms
+from djmesh.node.clock import wait_set
 from djmesh.node.errors import NodeError
 from djmesh.node.events import MessageStored
 from djmesh.node.live.errors import LiveError
@@ -499,8 +500,7 @@ class BattleService:
             if t > now
         ]
         delay_s = min(MAX_IDLE_S, (min(upcoming) - now + 1) / 1000 if upcoming else MAX_IDLE_S)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), delay_s)
+        await wait_set(self._wake, delay_s)
         self._wake.clear()
 
     async def _handle(self, state: BattleState, envelope: SignedEnvelope | None) -> None:
