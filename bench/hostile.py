@@ -2,10 +2,13 @@
 
 The honest node runs alone in a child process (real ``Node``, ``LiveService`` and ``BattleService`` on
 loopback), so its event loop carries only its own work; a ticker task there sleeps 1 ms in a loop and each
-tick's lateness is the loop's lag (what libp2p, gossip and playout wait). The parent process runs:
+tick's lateness is the loop's lag (what libp2p, gossip and playout wait). On a machine with two or more CPUs
+it also has CPU 0 to itself and everything else runs on the others: in the world the attackers are machines
+of their own, and what their sending costs them is not the honest node's cost. The DJ, too, is a process of its own, so a stalled bench process cannot pass for a
+gap the attack caused. The parent process runs:
 
 - honest traffic: five authors the honest node follows, posting 4 messages/s each (20 msg/s in all), and a
-  DJ streaming a live sine to the honest node and two other listeners;
+  DJ (in a process of its own) streaming a live sine to the honest node and two other listeners;
 - hostile peers (``hostile`` scenario only), each a bare libp2p host with its own key, all connected to the
   honest node:
   - a *flood*: a followed author posting 200 messages/s (the inbox allows 20 at once, then 5/s);
@@ -37,6 +40,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -59,6 +63,7 @@ from djmesh.node.live.hub import Address
 from djmesh.node.live.service import DEFAULT_MAX_CHILDREN
 from djmesh.node.live.subscription import Subscription
 from djmesh.node.p2p import P2PHost
+from djmesh.node.p2p.gossip import GossipConfig
 from djmesh.protocol import Post, cbor, sign
 from djmesh.protocol.battle import BATTLES_TOPIC, BattleAnnounce, Rules
 from djmesh.protocol.committee import seed_commitment
@@ -73,6 +78,11 @@ from tests.protocol.battle_helpers import MODEL, Battle, judged_result, with_win
 SOURCE = "lavfi:sine=frequency=440"
 AUTHORS = [f"author{i}" for i in range(5)]
 HONEST_RATE = 4.0  # messages/s per honest author: 20 msg/s in all
+# An attacker does not pace itself as an honest host does, nor wait for one send before the next.
+UNPACED = GossipConfig(
+    max_messages_per_topic_per_second=100_000, publish_rate_per_s=10_000, publish_burst=10_000
+)
+ATTACK_IN_FLIGHT = 64
 HOSTILE = {"flood": 1, "nested": 2, "forged": 3, "bundles": 4, "spam": 5}  # attack -> key seed
 
 
@@ -174,19 +184,35 @@ def _forged(victim: bytes, key: nacl.signing.SigningKey, at: int) -> bytes:
     return cbor.encode({**unsigned, "s": key.sign(SIGNING_CONTEXT + cbor.encode(unsigned)).signature})
 
 
-async def _every(rate: float, seconds: float, send: Callable[[int], Awaitable[None]]) -> int:
-    """Call ``send(i)`` ``rate`` times a second for ``seconds``; returns how many were sent.
+async def _every(
+    rate: float, seconds: float, send: Callable[[int], Awaitable[None]], in_flight: int = 1
+) -> int:
+    """Call ``send(i)`` ``rate`` times a second for ``seconds``, at most ``in_flight`` at once; returns how
+    many were started.
 
     A send that takes over 5 s is given up (a publish stuck on a dead connection must not hang the run)."""
+    room = asyncio.Semaphore(in_flight)
+    running: set[asyncio.Task[None]] = set()
+
+    async def one(i: int) -> None:
+        try:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(send(i), 5)
+        finally:
+            room.release()
+
     start = time.perf_counter()
     sent = 0
     while (elapsed := time.perf_counter() - start) < seconds:
         due = int(elapsed * rate) + 1
         while sent < due and time.perf_counter() - start < seconds:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(send(sent), 5)
+            await room.acquire()
+            task = asyncio.ensure_future(one(sent))
+            running.add(task)
+            task.add_done_callback(running.discard)
             sent += 1
         await asyncio.sleep(min(0.05, 1 / rate))
+    await asyncio.gather(*running)
     return sent
 
 
@@ -195,7 +221,9 @@ async def hostile_mix(
 ) -> dict[str, asyncio.Future[int]]:
     hosts: dict[str, P2PHost] = {}
     for attack in HOSTILE:
-        host = await stack.enter_async_context(P2PHost(seed=bytes(hostile_key(attack)), listen=[LOOPBACK]))
+        host = await stack.enter_async_context(
+            P2PHost(seed=bytes(hostile_key(attack)), listen=[LOOPBACK], gossip=UNPACED)
+        )
         hosts[attack] = host
         for topic in (BATTLES_TOPIC, author_topic(bytes(hostile_key(attack).verify_key))):
             await host.subscribe(topic, validator=lambda d, o: True, on_message=lambda d, o: None)
@@ -250,7 +278,7 @@ async def hostile_mix(
         )
 
     return {
-        send.__name__: asyncio.ensure_future(_every(rate, seconds, send))
+        send.__name__: asyncio.ensure_future(_every(rate, seconds, send, in_flight=ATTACK_IN_FLIGHT))
         for rate, send in (
             (200, flood),
             (50, nested),
@@ -274,9 +302,25 @@ async def hostile_peers(honest: dict[str, Any], seconds: float) -> None:
 # -- one scenario ------------------------------------------------------------------------------------
 
 
-def _spawn(stack: contextlib.ExitStack, *args: str) -> subprocess.Popen[str]:
+def cpu_plan() -> tuple[set[int], set[int]] | None:
+    """CPUs for the honest node alone, and for everything else; None on a one-CPU machine."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return None
+    return {cpus[0]}, set(cpus[1:])
+
+
+def _on(cpus: set[int] | None) -> Callable[[], None] | None:
+    return None if cpus is None else lambda: os.sched_setaffinity(0, cpus)
+
+
+def _spawn(stack: contextlib.ExitStack, *args: str, cpus: set[int] | None = None) -> subprocess.Popen[str]:
     child = subprocess.Popen(
-        [sys.executable, __file__, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        [sys.executable, __file__, *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        preexec_fn=_on(cpus),
     )
     stack.callback(child.kill)
     return child
@@ -306,11 +350,33 @@ async def _scenario(
     stall_ms: float | None,
 ) -> dict[str, Any]:
     profile = ["--sample-stalls", str(stall_ms)] if stall_ms is not None else []
-    child = _spawn(children, "--role", "honest", "--root", str(root), "--boot", json.dumps(boot), *profile)
+    plan = cpu_plan()  # the others inherit the bench's own CPUs (``run``)
+    child = _spawn(
+        children,
+        "--role",
+        "honest",
+        "--root",
+        str(root),
+        "--boot",
+        json.dumps(boot),
+        *profile,
+        cpus=plan[0] if plan is not None else None,
+    )
     assert child.stdin is not None
     honest = await _line(child)
-    dj_node = await stack.enter_async_context(make_node(root, "dj", boot))
-    dj = await stack.enter_async_context(LiveService(dj_node, max_children=1))  # room for the relay only
+    dj = _spawn(
+        children,
+        "--role",
+        "dj",
+        "--root",
+        str(root),
+        "--boot",
+        json.dumps(boot),
+        "--honest",
+        json.dumps(honest),
+    )
+    assert dj.stdin is not None
+    stream_id = (await _line(dj))["stream"]
     listeners = []
     for index in (2, 3):
         node = await stack.enter_async_context(make_node(root, f"listener{index}", boot))
@@ -318,12 +384,11 @@ async def _scenario(
     authors = []
     for author in AUTHORS:
         authors.append(await stack.enter_async_context(make_node(root, author, boot)))
-    for node in [dj_node, *(live.node for live in listeners), *authors]:
+    for node in [*(live.node for live in listeners), *authors]:
         await node.connect(honest["addrs"][0])
     await wait_until(
         lambda: all(a.host.mesh_peers(author_topic(a.public_key)) for a in authors), what="meshes"
     )
-    stream_id = await dj.start_stream(SOURCE, title="hostile bench")
     lie = ["--lie", "forges"] if name == "hostile" else []
     relay_child = _spawn(
         children,
@@ -343,7 +408,13 @@ async def _scenario(
     hostile = None
     if name == "hostile":
         hostile = _spawn(
-            children, "--role", "hostile", "--honest", json.dumps(honest), "--seconds", str(seconds + 5)
+            children,
+            "--role",
+            "hostile",
+            "--honest",
+            json.dumps(honest),
+            "--seconds",
+            str(seconds + 5),
         )
         await _line(hostile)
     order = {"stream": stream_id, "seconds": seconds, "relay": relay}
@@ -361,6 +432,7 @@ async def _scenario(
     room.cancel()
     child.stdin.close()
     child.wait(timeout=30)
+    dj.stdin.close()
     hostile_sent = await _line(hostile) if hostile is not None else {}
     return {
         "scenario": name,
@@ -371,13 +443,27 @@ async def _scenario(
     }
 
 
-async def _room_for_all(dj: LiveService, relay: subprocess.Popen[str]) -> None:
+async def _room_for_all(dj: subprocess.Popen[str], relay: subprocess.Popen[str]) -> None:
     """Once the three listeners joined below the relay (it says so, or gives up after 10 s), the DJ has
     room for them."""
     with contextlib.suppress(RuntimeError):
         await _line(relay)
-    for broadcast in dj._broadcasts.values():
-        broadcast.hub.max_children = DEFAULT_MAX_CHILDREN
+    assert dj.stdin is not None
+    dj.stdin.write("room\n")
+    dj.stdin.flush()
+
+
+async def dj_node(root: Path, boot: list[str], honest: dict[str, Any]) -> None:
+    """The DJ, in a process of its own: room for the relay only, until the bench says there is room for all."""
+    node = make_node(root, "dj", boot)
+    async with node, LiveService(node, max_children=1) as dj:
+        await node.connect(honest["addrs"][0])
+        stream_id = await dj.start_stream(SOURCE, title="hostile bench")
+        print(json.dumps({"stream": stream_id}), flush=True)
+        if await asyncio.to_thread(sys.stdin.readline):
+            for broadcast in dj._broadcasts.values():
+                broadcast.hub.max_children = DEFAULT_MAX_CHILDREN
+        await asyncio.to_thread(sys.stdin.read)  # until the bench is done with it
 
 
 async def relay_node(
@@ -400,14 +486,23 @@ async def relay_node(
 
 
 async def run(seconds: float, as_json: bool, stall_ms: float | None = None) -> None:
+    plan = cpu_plan()
+    if plan is not None:  # the bench's own process (authors, two listeners) shares the DJ's CPUs
+        os.sched_setaffinity(0, plan[1])
     rows = []
     for name in ("quiet", "hostile"):
         with tempfile.TemporaryDirectory() as root:
             rows.append(await scenario(name, seconds, Path(root), stall_ms))
     if as_json:
-        print(json.dumps({"seconds": seconds, "rows": rows}, indent=2))
+        cores = {"honest": sorted(plan[0]), "others": sorted(plan[1])} if plan is not None else None
+        print(json.dumps({"seconds": seconds, "cpus": cores, "rows": rows}, indent=2))
         return
-    print(f"{seconds:.0f} s per scenario; honest node alone in its own process")
+    where = (
+        f"alone on CPU {min(plan[0])}, the rest on CPUs {sorted(plan[1])}"
+        if plan is not None
+        else "sharing the only CPU"
+    )
+    print(f"{seconds:.0f} s per scenario; honest node in its own process, {where}")
     print(
         f"{'scenario':<9} {'lag p50':>8} {'lag p99':>8} {'lag max':>8} {'delivered':>12} {'lost fr':>8}"
         f" {'max gap':>8} {'left relay':>10} {'forged heard/kept':>17} {'worst gap':>9}  dropped"
@@ -444,7 +539,10 @@ def main() -> None:
         help="profile: sample the honest node's stack while its loop is held over MS; the counts go to stderr",
     )
     parser.add_argument(
-        "--role", choices=["bench", "honest", "hostile", "relay"], default="bench", help=argparse.SUPPRESS
+        "--role",
+        choices=["bench", "dj", "honest", "hostile", "relay"],
+        default="bench",
+        help=argparse.SUPPRESS,
     )
     parser.add_argument("--stream", help=argparse.SUPPRESS)
     parser.add_argument("--lie", help=argparse.SUPPRESS)
@@ -458,6 +556,8 @@ def main() -> None:
         asyncio.run(
             relay_node(Path(args.root), json.loads(args.boot), json.loads(args.honest), args.stream, args.lie)
         )
+    elif args.role == "dj":
+        asyncio.run(dj_node(Path(args.root), json.loads(args.boot), json.loads(args.honest)))
     elif args.role == "hostile":
         asyncio.run(hostile_peers(json.loads(args.honest), args.seconds))
     else:
