@@ -50,43 +50,26 @@ def _eventually(check: Callable[[], Any], timeout: float, what: str, every: floa
 
 
 @contextlib.contextmanager
-def _background(djmesh: CliRunner, commands: dict[Path, list[str]]) -> Iterator[list[str]]:
-    """Long-running `djmesh` commands started together (each logging to its key); yields each one's first
-    line of output (an address), in order. They start side by side: a node's start-up is mostly imports."""
-    procs: list[subprocess.Popen[str]] = []
+def _background(djmesh: CliRunner, *args: str, log: Path) -> Iterator[str]:
+    """A long-running `djmesh` command; yields its first line of output (an address)."""
+    with log.open("w") as err:
+        proc = subprocess.Popen(
+            [*djmesh.executable(), *args], stdout=subprocess.PIPE, stderr=err, text=True, env=djmesh.env,
+            cwd=djmesh.cwd,
+        )  # fmt: skip
     try:
-        for log, args in commands.items():
-            with log.open("w") as err:
-                procs.append(
-                    subprocess.Popen(
-                        [*djmesh.executable(), *args],
-                        stdout=subprocess.PIPE,
-                        stderr=err,
-                        text=True,
-                        env=djmesh.env,
-                        cwd=djmesh.cwd,
-                    )
-                )
-        firsts: dict[int, str] = {}
-        deadline = time.monotonic() + 120 * PATIENCE
-        while len(firsts) < len(procs) and time.monotonic() < deadline:
-            waiting = [proc.stdout for i, proc in enumerate(procs) if i not in firsts and proc.stdout]
-            ready, _, _ = select.select(waiting, [], [], max(0.0, deadline - time.monotonic()))
-            for i, proc in enumerate(procs):
-                if proc.stdout in ready:
-                    firsts[i] = proc.stdout.readline().strip()
-        for i, (log, args) in enumerate(commands.items()):
-            assert firsts.get(i), f"`djmesh {' '.join(args)}` did not start: {log.read_text()[-2000:]}"
-        yield [firsts[i] for i in range(len(procs))]
+        assert proc.stdout is not None
+        ready, _, _ = select.select([proc.stdout], [], [], 120 * PATIENCE)
+        first = proc.stdout.readline().strip() if ready else ""
+        assert first, f"`djmesh {' '.join(args)}` did not start: {log.read_text()[-2000:]}"
+        yield first
     finally:
-        for proc in procs:
-            proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def _ok(result: CliResult) -> Any:
@@ -122,15 +105,15 @@ def test_a_prize_battle_votes_reward_tip_and_priced_stream_between_processes(
         for name in names:
             config = Path(homes[name]) / "config.toml"
             config.write_text(config.read_text() + ledger)
-        [boot] = stack.enter_context(
-            _background(cli, {tmp_path / "boot.log": ["--home", str(tmp_path / "boot"), "bootstrap", "--listen",
-                                                       LOOPBACK]})
+        boot = stack.enter_context(
+            _background(cli, "--home", str(tmp_path / "boot"), "bootstrap", "--listen", LOOPBACK,
+                        log=tmp_path / "boot.log")
         )  # fmt: skip
-        nodes = {
-            tmp_path / f"{name}.log": ["--home", homes[name], "node", "--listen", LOOPBACK, "--bootstrap", boot]
-            for name in names
-        }  # fmt: skip
-        stack.enter_context(_background(cli, nodes))
+        for name in names:
+            stack.enter_context(
+                _background(cli, "--home", homes[name], "node", "--listen", LOOPBACK, "--bootstrap", boot,
+                            log=tmp_path / f"{name}.log")
+            )  # fmt: skip
 
         def run(name: str, *args: str) -> CliResult:
             return cli("--home", homes[name], *args, timeout=300 * PATIENCE)
