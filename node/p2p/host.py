@@ -538,21 +538,13 @@ class P2PHost:
 
 
 async def _disconnect_all(host: IHost) -> None:
-    """Close every connection ourselves: the swarm's own shutdown leaves dialled sockets open.
-
-    All at once: each close waits on its peer, and one after another they add up (seconds, with peers
-    that are shutting down too)."""
-
-    async def disconnect(pid: ID) -> None:
-        try:
-            await host.disconnect(pid)
-        except Exception:
-            log.debug("disconnect %s failed", pid, exc_info=True)
-
+    """Close every connection ourselves: the swarm's own shutdown leaves dialled sockets open."""
     with trio.move_on_after(5):
-        async with trio.open_nursery() as nursery:
-            for pid in list(host.get_connected_peers()):
-                nursery.start_soon(disconnect, pid)
+        for pid in list(host.get_connected_peers()):
+            try:
+                await host.disconnect(pid)
+            except Exception:
+                log.debug("disconnect %s failed", pid, exc_info=True)
 
 
 def _describe(exc: BaseException) -> str:

@@ -71,8 +71,8 @@ class PeerStacks:
     """One exit stack per peer (its node, then the services on it), all closed side by side.
 
     Closed one after another, every node still up reacts to each departure (redials, discovery, mesh
-    repair) in the one shared trio run: seven battle nodes took 4-11 s to stop that way and 1.6 s together
-    (on a machine at load ~15).
+    repair) in the one shared trio run: seven battle nodes took 8.4 s to stop that way and 1.5 s together
+    (`bench/node_stop.py`, at load ~9).
     """
 
     def __init__(self) -> None:
