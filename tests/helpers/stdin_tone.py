@@ -17,17 +17,34 @@ def tone(seconds: float, hz: float = 440.0) -> bytes:
     return (np.sin(2 * np.pi * hz * t) * 12_000).astype("<i2").tobytes()
 
 
-def feed_tone(stdin: IO[bytes], seconds: int) -> threading.Thread:
-    """A thread writing ``seconds`` of tone into ``stdin``, then closing it (a reader that leaves early is fine)."""
+class ToneFeeder(threading.Thread):
+    """Writes ``seconds`` of tone into ``stdin`` one second at a time (the reader paces it: real time for a node),
+    fewer once ``stop()`` is called, then closes it (a reader that leaves early is fine)."""
 
-    def feed() -> None:
+    def __init__(self, stdin: IO[bytes], seconds: int) -> None:
+        super().__init__(daemon=True)
+        self.stdin, self.seconds = stdin, seconds
+        self.seconds_written = 0
+        self._stopping = threading.Event()
+
+    def stop(self) -> None:
+        """Write no more after the second being written, so the reader sees stdin end now."""
+        self._stopping.set()
+
+    def run(self) -> None:
         try:
-            for _ in range(seconds):
-                stdin.write(tone(1.0))
-            stdin.close()
+            for _ in range(self.seconds):
+                if self._stopping.is_set():
+                    break
+                self.stdin.write(tone(1.0))
+                self.seconds_written += 1
+            self.stdin.close()
         except (BrokenPipeError, ValueError):
             pass
 
-    feeder = threading.Thread(target=feed, daemon=True)
+
+def feed_tone(stdin: IO[bytes], seconds: int) -> ToneFeeder:
+    """A started ``ToneFeeder``."""
+    feeder = ToneFeeder(stdin, seconds)
     feeder.start()
     return feeder

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import select
 import signal
 import subprocess
@@ -35,15 +36,16 @@ ETH = 10**18
 PRICE_WEI_PER_S = 10**13
 
 
-def _eventually(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    """``check()``'s first truthy answer; fails after ``timeout`` quiet-machine seconds (x PATIENCE)."""
+def _eventually(check: Callable[[], Any], timeout: float, what: str, every: float = 0.5) -> Any:
+    """``check()``'s first truthy answer, asked every ``every`` s (each ask is a `djmesh` process: CPU the
+    nodes under test want); fails after ``timeout`` quiet-machine seconds (x PATIENCE)."""
     deadline = time.monotonic() + timeout * PATIENCE
     last: Any = None
     while time.monotonic() < deadline:
         last = check()
         if last:
             return last
-        time.sleep(0.5)
+        time.sleep(every)
     raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
 
 
@@ -175,7 +177,7 @@ def test_a_prize_battle_votes_reward_tip_and_priced_stream_between_processes(
             shown = _ok(run("dj-a", "battle", "show", battle_id, "--json"))
             return shown if shown.get("payout") else None
 
-        shown = _eventually(paid, 240, "the result and the payout")
+        shown = _eventually(paid, 240, "the result and the payout", every=2.0)  # the sets play first
         result = shown["result"]
         assert result["winner"] in ("a", "b") and set(result["scores"]) == {"a", "b"}
         # the crowd criterion is the votes' share (all for a), at the battle's crowd weight
@@ -211,6 +213,8 @@ def test_a_prize_battle_votes_reward_tip_and_priced_stream_between_processes(
             done = run("viewer-1", "reward", "claim", battle_id, "--json")
             if done.returncode != 0:
                 assert "claim after that" in done.stderr, done.stderr
+                if closes_in := re.search(r"ends in (\d+) s", done.stderr):
+                    time.sleep(min(int(closes_in[1]), 60))  # the node says when: asking before then is waste
                 return None
             return dict(done.json())
 

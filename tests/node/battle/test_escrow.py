@@ -30,7 +30,7 @@ from djmesh.node.p2p import Verdict
 from djmesh.protocol import sign
 from djmesh.protocol.battle import BATTLES_TOPIC, BattleAttestation, Rules
 from djmesh.protocol.consensus import Result
-from tests.helpers.network import PATIENCE, bootstrap_server, make_node, wait_until
+from tests.helpers.network import PATIENCE, bootstrap_server, make_node, peer_stacks, wait_until
 from tests.helpers.sets import write_wav
 
 # a whole battle on loopback: the budget scales with the machine's patience, like every wait inside
@@ -87,9 +87,10 @@ async def escrow_network(
     if fund_viewers:
         for name in VIEWERS:
             bank.transact(to=Account.from_key(evm_key(chain, name)).address, value=ETH)
-    async with bootstrap_server() as boot, contextlib.AsyncExitStack() as stack:
+    async with bootstrap_server() as boot, peer_stacks() as stacks:
         peers: dict[str, Peer] = {}
         for name in ("dj-a", "dj-b", *VIEWERS, "fan"):
+            stack = stacks.peer()
             node = await stack.enter_async_context(make_node(tmp_path, name, boot))
             live = await stack.enter_async_context(LiveService(node))
             battles = await stack.enter_async_context(BattleService(node, live, auto_join=name in VIEWERS))

@@ -12,7 +12,7 @@ import numpy.typing as npt
 
 from djmesh.node.live import LiveService
 from djmesh.node.node import Node
-from tests.helpers.network import make_node, wait_until
+from tests.helpers.network import make_node, peer_stacks, wait_until
 
 
 @contextlib.asynccontextmanager
@@ -20,9 +20,10 @@ async def live_nodes(
     tmp_path: Path, boot: list[str], names: list[str], *, max_children: dict[str, int] | None = None
 ) -> AsyncIterator[list[tuple[Node, LiveService]]]:
     """Started nodes (all connected to the first) with a started LiveService each."""
-    async with contextlib.AsyncExitStack() as stack:
+    async with peer_stacks() as stacks:
         out = []
         for name in names:
+            stack = stacks.peer()
             node = await stack.enter_async_context(make_node(tmp_path, name, boot))
             live = LiveService(node, max_children=(max_children or {}).get(name, 8))
             await stack.enter_async_context(live)

@@ -46,7 +46,7 @@ def test_live_start_dash_streams_the_commands_stdin(djmesh: CliRunner, tmp_path:
         assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
         stdin = proc.stdin
 
-        feeder = feed_tone(stdin, 20)  # the node reads it at real time
+        feeder = feed_tone(stdin, 120)  # the node reads it at real time; the feeder stops once it was heard
         try:
             first = proc.stdout.readline()
             assert first, proc.stderr.read().decode()
@@ -58,9 +58,12 @@ def test_live_start_dash_streams_the_commands_stdin(djmesh: CliRunner, tmp_path:
             assert listened.returncode == 0, listened.stderr
             assert abs(dominant_hz(read_audio(tmp_path / "fan.wav")[4800:]) - 440) < 3
             # stdin ends: the command ends by itself, having handed all of it to the node
+            feeder.stop()
             assert proc.wait(timeout=60) == 0
+            feeder.join(timeout=5)
             told = proc.stderr.read().decode()
-            assert f"stdin ended after {20 * RATE * 2} bytes" in told, told
+            assert feeder.seconds_written >= 3, feeder.seconds_written  # what the listener heard, at least
+            assert f"stdin ended after {feeder.seconds_written * RATE * 2} bytes" in told, told
         finally:
             if proc.poll() is None:
                 proc.kill()
