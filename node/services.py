@@ -76,7 +76,7 @@ def open_ledger(home: NodeHome, passphrase: bytes | None) -> NodeLedger:
 
     Raises ``NoLedgerError`` (no chain configured) or a ``LedgerError`` that says what is wrong.
     """
-    from djmesh.ledger.evm import EvmChain, LedgerConfig, TxSender, keystore_path, load_account
+    from djmesh.ledger.evm.config import LedgerConfig  # web3 only once a chain is configured
 
     config = LedgerConfig.load(home.config_file)
     if not (config.rpc_url and config.chain_id):
@@ -84,6 +84,7 @@ def open_ledger(home: NodeHome, passphrase: bytes | None) -> NodeLedger:
             "no chain: copy rpc_url, chain_id and contracts from `djmesh devnet --json` into the [ledger] "
             "table of config.toml"
         )
+    from djmesh.ledger.evm import EvmChain, TxSender, keystore_path, load_account
     keystore = keystore_path(home.root)
     if not keystore.exists():
         raise NoLedgerError(f"no wallet: create one with `djmesh wallet address` (it goes to {keystore})")

@@ -19,9 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from djmesh.dsp import BeatEvent, KeyUpdate, LevelUpdate, LiveAnalyzer, TempoUpdate
-
 if TYPE_CHECKING:
+    from djmesh.dsp.live import LiveAnalyzer
     from djmesh.node.live.service import LiveService
 
 log = logging.getLogger(__name__)
@@ -49,6 +48,8 @@ class Meter:
         return time.monotonic() - self.last_beat < BEAT_FLASH_S
 
     def apply(self, updates: list[Any]) -> None:
+        from djmesh.dsp.live import BeatEvent, KeyUpdate, LevelUpdate, TempoUpdate  # scipy: not at node start
+
         now = time.monotonic()
         for update in updates:
             if isinstance(update, LevelUpdate):
@@ -176,6 +177,8 @@ class MeterBank:
                 await asyncio.sleep(self.retry_s)
 
     async def _analyse(self, stream_id: str, meter: Meter) -> None:
+        from djmesh.dsp.live import LiveAnalyzer
+
         analyzer: LiveAnalyzer | None = None
         async for chunk in self._pcm(stream_id):
             if analyzer is None:

@@ -111,3 +111,32 @@ def test_a_command_that_needs_a_subsystem_still_gets_it(djmesh: CliRunner, tmp_p
     proc, modules = run_and_report(djmesh, "analyze", str(tmp_path / "missing.wav"), "--json")
     assert proc.returncode == 1
     assert {"numpy", "av"} <= modules
+
+
+NODE_START = """
+import asyncio, json, sys
+from pathlib import Path
+from djmesh.node.home import NodeHome
+from djmesh.node.http import HttpServer  # the node command's HTTP side (overlay, meters)
+from djmesh.node.services import ledger_from_config
+
+home = NodeHome(Path(sys.argv[1]))
+home.ensure()
+ledger, why = asyncio.run(ledger_from_config(home, None))
+print(json.dumps({"ledger": ledger is not None, "why": why, "modules": sorted(sys.modules)}))
+"""
+
+
+def test_a_node_without_a_chain_loads_neither_web3_nor_scipy(tmp_path: Path) -> None:
+    """Every `djmesh node` start paid ~2 s of CPU for web3 and scipy it did not use (3.9 s -> 1.8 s)."""
+    proc = subprocess.run(
+        [sys.executable, "-c", NODE_START, str(tmp_path / "home")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["ledger"] is False and "no chain" in report["why"]
+    loaded = {m.split(".")[0] for m in report["modules"]}
+    assert not loaded & {"web3", "scipy", "eth_account"}, sorted(loaded & {"web3", "scipy", "eth_account"})
