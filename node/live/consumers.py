@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import statistics
-import time
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
+from djmesh.node.clock import monotonic
 from djmesh.node.live.codec import PCM, OpusDecoder
 from djmesh.node.live.recorder import Recorder
 from djmesh.node.live.sets import SetSegment
@@ -63,7 +63,7 @@ class ListenSession:
         self._record_decoder = OpusDecoder(channels=channels, frame_ms=frame_ms)
         self._latencies: list[float] = []
         self._payload_bytes = 0
-        self._started = time.monotonic()
+        self._started = monotonic()
         self._last_real: float | None = None
         self.first_seq: int | None = None
         self.last_seq: int | None = None
@@ -73,7 +73,7 @@ class ListenSession:
     def on_playout(self, item: Playout, now_us: int) -> None:
         pcm = self._playout_decoder.decode(item.payload)
         self._sink.play(pcm)
-        now = time.monotonic()
+        now = monotonic()
         if self.first_seq is None:
             self.first_seq = item.seq
             self.stats.first_audio_ms = (now - self._started) * 1000.0
@@ -116,7 +116,7 @@ class ListenSession:
         self, *, hops: int, dropped: dict[str, int], jitter_delay_us: int, reparents: int, recovered: int = 0
     ) -> ListenStats:
         stats = self.stats
-        stats.seconds = time.monotonic() - self._started
+        stats.seconds = monotonic() - self._started
         if self._latencies:
             ordered = sorted(self._latencies)
             stats.latency_ms = round(statistics.median(ordered), 2)

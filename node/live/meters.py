@@ -14,12 +14,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from djmesh.dsp import BeatEvent, KeyUpdate, LevelUpdate, LiveAnalyzer, TempoUpdate
+from djmesh.node.clock import monotonic, sleep
 
 if TYPE_CHECKING:
     from djmesh.node.live.service import LiveService
@@ -46,10 +46,10 @@ class Meter:
 
     @property
     def beat(self) -> bool:
-        return time.monotonic() - self.last_beat < BEAT_FLASH_S
+        return monotonic() - self.last_beat < BEAT_FLASH_S
 
     def apply(self, updates: list[Any]) -> None:
-        now = time.monotonic()
+        now = monotonic()
         for update in updates:
             if isinstance(update, LevelUpdate):
                 self.level_db = update.rms_db
@@ -78,7 +78,7 @@ class Meter:
         self.streaming = data.get("streaming") is True
         self.error = data.get("error") if isinstance(data.get("error"), str) else None
         if data.get("beat") is True and not self.beat:
-            self.last_beat = time.monotonic()
+            self.last_beat = monotonic()
 
 
 def figures(meter: Meter | None) -> dict[str, Any]:
@@ -163,7 +163,7 @@ class MeterBank:
                 if why is None:
                     return  # the audio ended: so did the stream
             else:
-                await asyncio.sleep(self.retry_s)  # its end may be on the way
+                await sleep(self.retry_s)  # its end may be on the way
                 if not self._is_live(stream_id):
                     return
                 why = why or "the stream stopped reaching us"
@@ -173,7 +173,7 @@ class MeterBank:
                 told = True
                 self._alert("warning", f"Lost the stream of {label}: {why}")
             if self._is_live is None:
-                await asyncio.sleep(self.retry_s)
+                await sleep(self.retry_s)
 
     async def _analyse(self, stream_id: str, meter: Meter) -> None:
         analyzer: LiveAnalyzer | None = None

@@ -28,7 +28,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 
-from djmesh.node.clock import Alarm, monotonic, now_us, wait_set
+from djmesh.node.clock import Alarm, monotonic, now_us, sleep, wait_set
 from djmesh.node.live.hub import StreamHub
 from djmesh.node.live.probe import Probe, close_all, probe_all
 from djmesh.node.live.recording import SetRecording
@@ -193,7 +193,7 @@ class Subscription:
         while not await self._attach(candidates, from_seq=None):
             if self._closed or monotonic() + pause > deadline:
                 raise ConnectionError("no peer would serve this stream")
-            await asyncio.sleep(pause * (0.5 + self._rng.random()))
+            await sleep(pause * (0.5 + self._rng.random()))
             pause = min(2 * pause, JOIN_BACKOFF_S[1])
             try:
                 candidates = await self._locate(self.stream)
@@ -355,7 +355,7 @@ class Subscription:
                     log.info("locating stream %s failed: %s", self.stream.hex()[:8], exc)
                     candidates = []
                 locating = None
-                await asyncio.sleep(0.5 if not candidates else 0.2)
+                await sleep(0.5 if not candidates else 0.2)
             if self.live:
                 self.error = "lost the stream: no peer serves it any more"
                 log.warning("stream %s: %s", self.stream.hex()[:8], self.error)
