@@ -72,6 +72,7 @@ STARVED_S = 3.0  # the parent answers but no frames come: its own upstream is go
 RECOVERY_WAIT_S = 0.4  # how long a signed segment waits for lost frames fetched again
 VERIFIED_SLACK_S = RECOVERY_WAIT_S + 0.2  # verified playout: beyond a segment, what its manifest may take
 PING_INTERVAL_S = 0.25
+WATCH_S = 0.1  # the watchdog looks at least this often (sweeping children that stopped pinging)
 JOIN_ROUNDS = 6
 JOIN_DEADLINE_S = 20.0  # a first join keeps trying (locating again, backing off) this long
 JOIN_BACKOFF_S = (0.2, 2.0)  # first and longest pause between a first join's attempts
@@ -371,13 +372,13 @@ class Subscription:
     def _watch_delay(self, next_ping: float) -> float:
         """Seconds until the watchdog has something to do: the next ping, the moment the parent would count
         as silent or starved (a re-parent starts on time), a segment's wait for lost frames running out;
-        at least every ``PING_INTERVAL_S`` (children's keepalives are swept then)."""
+        at least every ``WATCH_S`` (children's keepalives are swept then)."""
         now = monotonic()
         due = min(
             next_ping,
             self._last_heard_at + SILENCE_S + 0.002,
             self._last_frame_at + STARVED_S + 0.002,
-            now + PING_INTERVAL_S,
+            now + WATCH_S,
         )
         if self._deferred:
             due = min(due, self._deferred[0][1])
