@@ -69,6 +69,9 @@ class ListenSession:
         self.last_seq: int | None = None
         self._recorded_upto: int | None = None
         self.ended = asyncio.Event()
+        self.progress = (
+            asyncio.Event()
+        )  # a segment was recorded or the source ended: wakes whoever waits on either
 
     def on_playout(self, item: Playout, now_us: int) -> None:
         pcm = self._playout_decoder.decode(item.payload)
@@ -102,11 +105,13 @@ class ListenSession:
             if self._recorder is not None:
                 self._recorder.write(self._record_decoder.decode(frame.payload if frame else None))
             self._recorded_upto = seq + 1
+        self.progress.set()
 
     def on_end(self, error: str | None) -> None:
         self.stats.ended = True
         self.stats.error = error
         self.ended.set()
+        self.progress.set()
 
     @property
     def recorded_upto(self) -> int | None:

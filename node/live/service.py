@@ -793,7 +793,8 @@ class LiveService:
                 return
             if isinstance(source, Subscription) and source.error is not None:
                 return
-            await sleep(0.05)
+            session.progress.clear()
+            await wait_set(session.progress, deadline - monotonic())  # a segment recorded, or the source lost
 
     # -- verified audio for other subsystems (judge, meters) -----------------------------------
 
