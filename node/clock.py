@@ -1,7 +1,8 @@
 """One clock for node/: monotonic seconds, wall time and sleeping, either real or virtual.
 
 Services read time through ``current()`` (or the shorthands ``monotonic()``, ``now_ms()``,
-``now_us()``) and sleep through asyncio. The clock is injected with the event loop: code running
+``now_us()``, ``now_s()``) and sleep through ``sleep()`` and ``wait_set()``; tests/node/test_one_clock.py
+checks that no service reads the machine's clocks directly. The clock is injected with the event loop: code running
 on a ``VirtualTimeLoop`` sees that loop's ``VirtualClock``, everything else the real clock. That
 reaches every timer on the loop, including those inside libraries (``asyncio.wait_for``,
 ``call_later``), which a parameter threaded through our own classes could not, and it lets many
@@ -252,11 +253,57 @@ def now_ms() -> int:
     return current().wall_us() // 1000
 
 
-async def wait_set(event: asyncio.Event, timeout_s: float) -> None:
+def now_s() -> float:
+    """Wall time in seconds since the Unix epoch (what ``time.time()`` would say on this node's clock)."""
+    return current().wall_us() / 1_000_000
+
+
+async def sleep(seconds: float) -> None:
+    """Sleep on this node's clock (virtual in the simulator): what services call instead of ``asyncio.sleep``."""
+    await current().sleep(seconds)
+
+
+async def wait_set(event: asyncio.Event, timeout_s: float | None) -> None:
     """Until ``event`` is set or ``timeout_s`` passes on the loop's clock (virtual in the simulator): how a
-    service sleeps until its next deadline unless something wakes it first."""
+    service sleeps until its next deadline unless something wakes it first (``None``: no deadline).
+
+    ``asyncio.timeout`` rather than ``wait_for``: one timer and no extra task per wait, which the
+    simulator pays for every node at once (bench/scale.py).
+    """
+    if event.is_set():
+        return
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(event.wait(), max(0.0, timeout_s))
+        async with asyncio.timeout(None if timeout_s is None else max(0.0, timeout_s)):
+            await event.wait()
+
+
+class Alarm:
+    """A callback at a due time on the running loop's clock (virtual in the simulator), moved earlier
+    when an earlier one is asked for: how a service acts at its next due time without a task waking
+    and a timer set per wait (the live playout calls back once per frame this way)."""
+
+    def __init__(self, callback: Callable[[], None]) -> None:
+        self._callback = callback
+        self._handle: asyncio.TimerHandle | None = None
+
+    def arm(self, delay_s: float) -> None:
+        """Call back in ``delay_s`` seconds (at once, if not positive) unless already due by then."""
+        loop = asyncio.get_running_loop()
+        when = loop.time() + max(0.0, delay_s)
+        if self._handle is not None:
+            if self._handle.when() <= when:
+                return
+            self._handle.cancel()
+        self._handle = loop.call_at(when, self._fire)
+
+    def cancel(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def _fire(self) -> None:
+        self._handle = None
+        self._callback()
 
 
 def run_virtual(main: Coroutine[Any, Any, T], clock: VirtualClock | None = None) -> T:

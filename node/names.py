@@ -22,10 +22,10 @@ history sync), rebuilds take at most a tenth of the time and names may lag by th
 from __future__ import annotations
 
 import re
-import time
 import unicodedata
 from collections.abc import Callable, Iterable
 
+from djmesh.node.clock import monotonic
 from djmesh.node.store import Store
 from djmesh.protocol import peer_id_from_public_key
 from djmesh.protocol.messages import Profile
@@ -108,7 +108,7 @@ class PeerNames:
         self._stale = True
 
     def _refresh(self) -> None:
-        started = time.monotonic()
+        started = monotonic()
         if not self._stale or started < self._next_build:
             return
         claimed: dict[str, str] = {}
@@ -121,7 +121,7 @@ class PeerNames:
             claimed[self.me] = self.my_name
         self._claimed = claimed
         self._shown = disambiguate(claimed)
-        finished = time.monotonic()
+        finished = monotonic()
         took = finished - started
         self._stale = False
         self._next_build = finished + REBUILD_SHARE * took if took > THROTTLE_AFTER_S else 0.0

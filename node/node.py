@@ -19,6 +19,7 @@ from types import TracebackType
 from typing import Any
 
 from djmesh.node.clock import now_ms as _now_ms
+from djmesh.node.clock import sleep
 from djmesh.node.config import NodeConfig
 from djmesh.node.errors import NodeError
 from djmesh.node.events import MessageDropped, MessageStored, NodeEvent, Notification, SyncFinished
@@ -310,7 +311,7 @@ class Node:
         what passed meanwhile: gossip never resends what went by while this node was cut off."""
         cursor = 0
         while True:
-            await asyncio.sleep(REPAIR_EVERY_S)
+            await sleep(REPAIR_EVERY_S)
             lonely = [topic for topic in sorted(self._topics) if not self.host.mesh_peers(topic)]
             if lonely:
                 cursor %= len(lonely)

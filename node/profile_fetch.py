@@ -9,12 +9,11 @@ and stored, which renames the peer everywhere. A peer is asked for at most once 
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from collections import OrderedDict
 from typing import TYPE_CHECKING
 
+from djmesh.node.clock import monotonic, now_ms, sleep
 from djmesh.node.errors import NodeError
 from djmesh.node.p2p import P2PError
 from djmesh.protocol import public_key_from_peer_id
@@ -42,7 +41,7 @@ REMEMBERED = 4096
 
 
 def _now_ms() -> int:
-    return int(time.time() * 1000)
+    return now_ms()
 
 
 class ProfileFetcher:
@@ -54,7 +53,7 @@ class ProfileFetcher:
 
     def want(self, peer_id: str) -> None:
         """Called for a peer shown without a name: cheap, and at most once per ``RETRY_S``."""
-        now = time.monotonic()
+        now = monotonic()
         asked = self._asked.get(peer_id)
         if (asked is not None and now - asked < RETRY_S) or peer_id == self.node.peer_id:
             return
@@ -72,7 +71,7 @@ class ProfileFetcher:
     async def _flush(self) -> None:
         try:
             while self._pending:
-                await asyncio.sleep(BATCH_DELAY_S)
+                await sleep(BATCH_DELAY_S)
                 batch = list(self._pending)[:MAX_PROFILE_AUTHORS]
                 for peer_id in batch:
                     self._pending.pop(peer_id, None)

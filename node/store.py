@@ -14,11 +14,11 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
-import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from djmesh.node.clock import now_ms
 from djmesh.protocol.envelope import EnvelopeCache, SignedEnvelope, decode_envelope
 from djmesh.protocol.errors import ProtocolError
 from djmesh.protocol.topics import topics_for
@@ -189,7 +189,7 @@ class Store:
 
         ``durable``: on disk before this returns (an fsync); False for what peers can send again (the
         batch may be lost on a power failure, never half-written)."""
-        received = received_at_ms if received_at_ms is not None else int(time.time() * 1000)
+        received = received_at_ms if received_at_ms is not None else now_ms()
         envelopes_list = list(envelopes)
         rows = [(e.content_id, e.kind, e.author, e.created_at_ms, received, e.wire) for e in envelopes_list]
         if not durable:

@@ -21,7 +21,6 @@ import asyncio
 import itertools
 import logging
 import os
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +44,7 @@ from djmesh.ledger.zk.merkle import MerkleTree
 from djmesh.ledger.zk.params import ZKEY_PATH
 from djmesh.ledger.zk.prover import ProvingError, prove
 from djmesh.ledger.zk.signals import Action, scope, vote_signal
+from djmesh.node.clock import monotonic, sleep
 from djmesh.node.errors import NodeError
 from djmesh.node.node import Node
 from djmesh.node.p2p import P2PError
@@ -426,9 +426,9 @@ class AnonymousVotes:
                 f"battle {short} has no prize escrow, and this ListenGate opens entries only for battles "
                 "with one: it takes no votes"
             )
-        deadline = time.monotonic() + self.entry_wait_s
-        while time.monotonic() < deadline:
-            await asyncio.sleep(1.0)
+        deadline = monotonic() + self.entry_wait_s
+        while monotonic() < deadline:
+            await sleep(1.0)
             if (terms := await self.battle(battle_id)) is not None:
                 return terms
         raise AnonymousVoteError(
@@ -608,7 +608,7 @@ class AnonymousVotes:
 
     async def _answer(self, request_id: int, data: bytes, peer: str) -> RelayReply:
         """Carry out the machine's steps for one request until it replies."""
-        actions = self._relay.handle(Request(request_id, peer, data), int(time.monotonic() * 1000))
+        actions = self._relay.handle(Request(request_id, peer, data), int(monotonic() * 1000))
         while True:
             following: list[RelayAction] = []
             for action in actions:
@@ -627,7 +627,7 @@ class AnonymousVotes:
             actions = following
 
     def _step(self, event: Preflighted | Submitted | TxFailed) -> list[RelayAction]:
-        return self._relay.handle(event, int(time.monotonic() * 1000))
+        return self._relay.handle(event, int(monotonic() * 1000))
 
     async def _preflight_step(self, action: Preflight) -> Preflighted:
         try:

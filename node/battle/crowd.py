@@ -11,13 +11,12 @@ past the sets counts as no votes (logged); so does a chain that does not answer.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from typing import TYPE_CHECKING
 
 from eth_utils.address import to_checksum_address
 
+from djmesh.node.clock import now_s, sleep
 from djmesh.protocol.battle import BattleAnnounce, BattleMachine
 
 if TYPE_CHECKING:
@@ -105,9 +104,9 @@ class CrowdTally:
         if terms.ends_at * 1000 > machine.spec.sets_end + WINDOW_SLACK_MS:
             log.info("battle %s: the gate's voting runs past the sets: no crowd votes", short)
             return (0, 0)
-        wait_s = terms.ends_at + SETTLE_S - time.time()
+        wait_s = terms.ends_at + SETTLE_S - now_s()
         if wait_s > 0:
-            await asyncio.sleep(wait_s)
+            await sleep(wait_s)
         tally = await self.votes.tally(machine.battle_id)
         votes = (tally[0], tally[1]) if len(tally) == 2 else (0, 0)
         log.info("battle %s: crowd votes a %d, b %d", short, *votes)

@@ -16,7 +16,6 @@ still this wallet. A claim that does not show the paying wallet needs a sender w
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 from web3.logs import DISCARD
@@ -26,6 +25,7 @@ from djmesh.ledger.zk.gate import battle_tree
 from djmesh.ledger.zk.prover import ProvingError, prove
 from djmesh.ledger.zk.signals import Action, claim_signal, scope
 from djmesh.node.battle.anonymous_votes import AnonymousVoteError, AnonymousVotes
+from djmesh.node.clock import now_s
 
 
 async def claim_reward(votes: AnonymousVotes, battle_id: bytes, to: str | None = None) -> dict[str, Any]:
@@ -39,7 +39,7 @@ async def claim_reward(votes: AnonymousVotes, battle_id: bytes, to: str | None =
         )
     identity = votes.identity(battle_id)  # NotRegisteredError: this node paid no listen unit here
     # the latest block may be old on a quiet dev chain; the claim's own block is mined now
-    now = max(await asyncio.to_thread(votes.chain.timestamp), int(time.time()))
+    now = max(await asyncio.to_thread(votes.chain.timestamp), int(now_s()))
     if now < terms.ends_at:
         raise AnonymousVoteError(
             f"the battle's listen window ends in {terms.ends_at - now} s (chain time): claim after that"

@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
@@ -30,8 +29,8 @@ import numpy as np
 
 from djmesh.node.battle.judging import Judge, judge_in_thread
 from djmesh.node.battle.secrets import BattleSecrets
+from djmesh.node.clock import monotonic, sleep, wait_set
 from djmesh.node.clock import now_ms as _now_ms
-from djmesh.node.clock import wait_set
 from djmesh.node.errors import NodeError
 from djmesh.node.events import MessageStored
 from djmesh.node.live.errors import LiveError
@@ -249,9 +248,9 @@ class BattleService:
         """After a restart the battle's gossip mesh takes a moment to form: wait for a peer on the topic
         (at most SAY_AGAIN_WAIT_S), then say each message."""
         topic = battle_topic(battle_id)
-        deadline = time.monotonic() + SAY_AGAIN_WAIT_S
-        while not self.node.host.mesh_peers(topic) and time.monotonic() < deadline:
-            await asyncio.sleep(0.2)
+        deadline = monotonic() + SAY_AGAIN_WAIT_S
+        while not self.node.host.mesh_peers(topic) and monotonic() < deadline:
+            await sleep(0.2)
         for envelope in envelopes:
             await self.node.publish_signed(envelope)
 
@@ -386,19 +385,18 @@ class BattleService:
             wait_s = (at - _now_ms()) / 1000
             if wait_s <= 0 or at > join_by:
                 continue
-            await asyncio.sleep(wait_s)
+            await sleep(wait_s)
             await self.node.publish_signed(envelope)
 
     async def wait_result(self, battle_id: bytes, timeout_s: float) -> Result | None:
         state = self.battles.get(battle_id)
-        deadline = time.monotonic() + timeout_s
+        deadline = monotonic() + timeout_s
         while state is None:
-            if time.monotonic() > deadline:
+            if monotonic() > deadline:
                 return None
-            await asyncio.sleep(0.1)
+            await sleep(0.1)
             state = self.battles.get(battle_id)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(state.done.wait(), max(0.0, deadline - time.monotonic()))
+        await wait_set(state.done, deadline - monotonic())
         return state.result
 
     # -- inputs --------------------------------------------------------------------------------
@@ -587,7 +585,7 @@ class BattleService:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.node.sync([topic]), max(0.1, (settle_at - _now_ms()) / 1000))
         if (delay := (settle_at - _now_ms()) / 1000) > 0:
-            await asyncio.sleep(delay)
+            await sleep(delay)
         for join in self.node.store.by_topics([topic], kinds=(BattleJoin.KIND,), limit=MAX_JOINS):
             if join.author not in machine.joins:
                 await self._handle(state, join)
@@ -729,7 +727,7 @@ class BattleService:
                 problem,
                 delay_s,
             )
-            await asyncio.sleep(delay_s)
+            await sleep(delay_s)
             delay_s = min(delay_s * 2, MAX_SET_RETRY_S)
 
     async def _judge_and_commit(self, state: BattleState) -> None:

@@ -32,6 +32,7 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rtcicetransport import parse_stun_turn_uri
 
+from djmesh.node.clock import sleep
 from djmesh.node.config import IceServer
 from djmesh.node.live.broadcast import Broadcast
 from djmesh.node.live.codec import SAMPLE_RATE
@@ -186,7 +187,7 @@ class BrowserListeners:
         task.add_done_callback(self._tasks.discard)
 
     async def _give_up_unless_connected(self, pc: RTCPeerConnection) -> None:
-        await asyncio.sleep(CONNECT_TIMEOUT_S)
+        await sleep(CONNECT_TIMEOUT_S)
         if pc.connectionState != "connected":
             log.info("browser listener never connected; closing it")
             await self._close(pc)

@@ -18,6 +18,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from djmesh.node.battle.service import BattleService
+from djmesh.node.clock import monotonic, wait_set
 from djmesh.node.errors import NodeError
 from djmesh.node.http.address import HttpAddressError, parse_http_address, url_host
 from djmesh.node.http.api import JsonApi, digest_of, json_error, selection_of
@@ -173,20 +174,18 @@ class HttpServer:
             }
         )
         await response.prepare(request)
-        loop = asyncio.get_running_loop()
-        last, last_sent = "", loop.time()
+        last, last_sent = "", monotonic()
         with contextlib.suppress(ConnectionResetError, ConnectionError):
             await response.write(b"retry: 2000\n\n")
             while not self._stopping.is_set():
                 data = json.dumps(self.stage.snapshot(selection), ensure_ascii=False, separators=(",", ":"))
                 if data != last:
                     await response.write(f"event: overlay\ndata: {data}\n\n".encode())
-                    last, last_sent = data, loop.time()
-                elif loop.time() - last_sent > KEEPALIVE_S:
+                    last, last_sent = data, monotonic()
+                elif monotonic() - last_sent > KEEPALIVE_S:
                     await response.write(b": keepalive\n\n")
-                    last_sent = loop.time()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), PUSH_INTERVAL_S)
+                    last_sent = monotonic()
+                await wait_set(self._stopping, PUSH_INTERVAL_S)
         return response
 
 

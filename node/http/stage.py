@@ -9,13 +9,13 @@ only once somebody looks at it.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from djmesh.node.battle.service import BattleService, BattleState
 from djmesh.node.battle.view import battle_json, battle_room, live_scores, track_now
+from djmesh.node.clock import monotonic, now_ms
 from djmesh.node.errors import NodeError
 from djmesh.node.live.meters import Meter, MeterBank, figures
 from djmesh.node.live.service import LiveService
@@ -123,7 +123,7 @@ class Stage:
     # -- snapshots -----------------------------------------------------------------------------
 
     def snapshot(self, selection: Selection = Selection()) -> dict[str, Any]:
-        now = time.monotonic()
+        now = monotonic()
         cached = self._cache.get(selection)
         if cached is not None and now - cached[0] < CACHE_S:
             return cached[1]
@@ -134,7 +134,7 @@ class Stage:
         return value
 
     def _build(self, selection: Selection) -> dict[str, Any]:
-        now_ms = int(time.time() * 1000)
+        wall_ms = now_ms()
         out: dict[str, Any] = {
             "node": self.node.peer_id,
             "battle": None,
@@ -158,7 +158,7 @@ class Stage:
             state = self._current_battle()
         if state is not None and self.battles is not None:
             data = battle_json(self.battles, state)
-            out["battle"], out["djs"] = self._battle_figures(data, state, now_ms)
+            out["battle"], out["djs"] = self._battle_figures(data, state, wall_ms)
             room = battle_room(data["battle_id"])
             out["chat"] = self._chat(room)
             out["reactions"] = self._reactions(state)

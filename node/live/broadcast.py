@@ -12,13 +12,12 @@ import contextlib
 import logging
 import queue
 import threading
-import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import nacl.signing
 
-from djmesh.node.clock import monotonic, now_us
+from djmesh.node.clock import monotonic, now_s, now_us, sleep
 from djmesh.node.live.capture import CaptureThread
 from djmesh.node.live.hub import StreamHub
 from djmesh.node.live.sets import SetSegment, SetWriter
@@ -56,7 +55,7 @@ class Broadcast:
         self.error: str | None = None
         self.ended: SignedEnvelope | None = None
         self.frames_sent = 0
-        self.started_at = time.time()
+        self.started_at = now_s()
         self._writer = writer
         self._publish_end = publish_end
         self._segment: list[Frame] = []
@@ -103,7 +102,7 @@ class Broadcast:
             while True:
                 delay = start + seq * frame_s - monotonic()
                 if delay > 0:
-                    await asyncio.sleep(delay)
+                    await sleep(delay)
                 item = await self._next_packet()
                 if isinstance(item, tuple) and item and item[0] is _END:
                     self.error = item[1]

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import statistics
-import time
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
+from djmesh.node.clock import monotonic
 from djmesh.node.live.codec import PCM, OpusDecoder
 from djmesh.node.live.recorder import Recorder
 from djmesh.node.live.sets import SetSegment
@@ -63,17 +63,20 @@ class ListenSession:
         self._record_decoder = OpusDecoder(channels=channels, frame_ms=frame_ms)
         self._latencies: list[float] = []
         self._payload_bytes = 0
-        self._started = time.monotonic()
+        self._started = monotonic()
         self._last_real: float | None = None
         self.first_seq: int | None = None
         self.last_seq: int | None = None
         self._recorded_upto: int | None = None
         self.ended = asyncio.Event()
+        self.progress = (
+            asyncio.Event()
+        )  # a segment was recorded or the source ended: wakes whoever waits on either
 
     def on_playout(self, item: Playout, now_us: int) -> None:
         pcm = self._playout_decoder.decode(item.payload)
         self._sink.play(pcm)
-        now = time.monotonic()
+        now = monotonic()
         if self.first_seq is None:
             self.first_seq = item.seq
             self.stats.first_audio_ms = (now - self._started) * 1000.0
@@ -102,11 +105,13 @@ class ListenSession:
             if self._recorder is not None:
                 self._recorder.write(self._record_decoder.decode(frame.payload if frame else None))
             self._recorded_upto = seq + 1
+        self.progress.set()
 
     def on_end(self, error: str | None) -> None:
         self.stats.ended = True
         self.stats.error = error
         self.ended.set()
+        self.progress.set()
 
     @property
     def recorded_upto(self) -> int | None:
@@ -116,7 +121,7 @@ class ListenSession:
         self, *, hops: int, dropped: dict[str, int], jitter_delay_us: int, reparents: int, recovered: int = 0
     ) -> ListenStats:
         stats = self.stats
-        stats.seconds = time.monotonic() - self._started
+        stats.seconds = monotonic() - self._started
         if self._latencies:
             ordered = sorted(self._latencies)
             stats.latency_ms = round(statistics.median(ordered), 2)

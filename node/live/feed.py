@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from djmesh.node import control_params as req
+from djmesh.node.clock import sleep
 from djmesh.node.control_params import Handler
 from djmesh.node.errors import ControlError
 from djmesh.node.live.codec import PCM, SAMPLE_RATE
@@ -76,7 +77,7 @@ async def _meter_items(
         meters = {stream: bank.watch(stream, stream[:12]) for stream in streams}
         while True:
             yield {stream: figures(meter) for stream, meter in meters.items()}
-            await asyncio.sleep(period_s)
+            await sleep(period_s)
     finally:
         if own:
             await bank.close()

@@ -23,6 +23,7 @@ from djmesh.ledger.evm.channels import ListenChannels
 from djmesh.ledger.evm.errors import LedgerError
 from djmesh.ledger.evm.sender import TxSender
 from djmesh.ledger.evm.vouchers import VoucherIssuer
+from djmesh.node.clock import sleep
 from djmesh.node.errors import NodeError
 from djmesh.node.live.errors import LiveError
 from djmesh.node.live.listen_binding import sign_binding
@@ -149,7 +150,7 @@ class ListenPayer:
     async def _keep_paying(self, payment: _Payment, subscription: Subscription) -> None:
         frame_s = subscription.info.frame_ms / 1000
         while subscription.live and subscription.error is None:
-            await asyncio.sleep(payment.price.interval_s)
+            await sleep(payment.price.interval_s)
             if not subscription.live or subscription.error is not None:
                 break
             try:

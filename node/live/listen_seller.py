@@ -29,7 +29,7 @@ from djmesh.ledger.evm.eip712 import Signature
 from djmesh.ledger.evm.errors import LedgerError, VoucherRefusedError
 from djmesh.ledger.evm.sender import TxSender
 from djmesh.ledger.evm.vouchers import ChannelTerms, Voucher, VoucherBook
-from djmesh.node.clock import monotonic, now_ms
+from djmesh.node.clock import monotonic, now_ms, sleep
 from djmesh.node.events import MessageStored
 from djmesh.node.live.errors import LiveError
 from djmesh.node.live.listen_binding import binding_holds
@@ -205,7 +205,7 @@ class ListenSeller:
         """The payments settled when ``stream_id`` ended (waits for the stream to end)."""
         stream = bytes.fromhex(stream_id)
         while stream not in self._settling:
-            await asyncio.sleep(0.1)
+            await sleep(0.1)
         return await asyncio.shield(self._settling[stream])
 
     def _price(self, stream: bytes) -> StreamPrice | None:
@@ -240,7 +240,7 @@ class ListenSeller:
     async def _enforce(self) -> None:
         next_close_check = monotonic() + CLOSE_CHECK_EVERY_S
         while True:
-            await asyncio.sleep(ENFORCE_EVERY_S)
+            await sleep(ENFORCE_EVERY_S)
             self.enforce_now()
             if monotonic() >= next_close_check:
                 next_close_check = monotonic() + CLOSE_CHECK_EVERY_S

@@ -14,10 +14,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from djmesh.node.clock import monotonic, sleep
 
 if TYPE_CHECKING:
     from djmesh.dsp.live import LiveAnalyzer
@@ -45,12 +46,12 @@ class Meter:
 
     @property
     def beat(self) -> bool:
-        return time.monotonic() - self.last_beat < BEAT_FLASH_S
+        return monotonic() - self.last_beat < BEAT_FLASH_S
 
     def apply(self, updates: list[Any]) -> None:
         from djmesh.dsp.live import BeatEvent, KeyUpdate, LevelUpdate, TempoUpdate  # scipy: not at node start
 
-        now = time.monotonic()
+        now = monotonic()
         for update in updates:
             if isinstance(update, LevelUpdate):
                 self.level_db = update.rms_db
@@ -79,7 +80,7 @@ class Meter:
         self.streaming = data.get("streaming") is True
         self.error = data.get("error") if isinstance(data.get("error"), str) else None
         if data.get("beat") is True and not self.beat:
-            self.last_beat = time.monotonic()
+            self.last_beat = monotonic()
 
 
 def figures(meter: Meter | None) -> dict[str, Any]:
@@ -164,7 +165,7 @@ class MeterBank:
                 if why is None:
                     return  # the audio ended: so did the stream
             else:
-                await asyncio.sleep(self.retry_s)  # its end may be on the way
+                await sleep(self.retry_s)  # its end may be on the way
                 if not self._is_live(stream_id):
                     return
                 why = why or "the stream stopped reaching us"
@@ -174,7 +175,7 @@ class MeterBank:
                 told = True
                 self._alert("warning", f"Lost the stream of {label}: {why}")
             if self._is_live is None:
-                await asyncio.sleep(self.retry_s)
+                await sleep(self.retry_s)
 
     async def _analyse(self, stream_id: str, meter: Meter) -> None:
         from djmesh.dsp.live import LiveAnalyzer

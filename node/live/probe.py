@@ -117,9 +117,8 @@ async def probe_all(
     probes: list[Probe] = []
     pending: set[asyncio.Future[Probe | None]] = set(tasks)
     deadline: float | None = None
-    loop = asyncio.get_running_loop()
     while pending:
-        timeout = None if deadline is None else max(0.0, deadline - loop.time())
+        timeout = None if deadline is None else max(0.0, deadline - monotonic())
         done, pending = await asyncio.wait(pending, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         if not done:
             break
@@ -128,7 +127,7 @@ async def probe_all(
             if result is not None:
                 probes.append(result)
                 if deadline is None:
-                    deadline = loop.time() + max(GRACE_S, 2 * result.rtt_ms / 1000)
+                    deadline = monotonic() + max(GRACE_S, 2 * result.rtt_ms / 1000)
     for task in pending:
         task.cancel()
         task.add_done_callback(_close_late)

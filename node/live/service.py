@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from types import TracebackType
 from typing import Any
 
-from djmesh.node.clock import now_ms, now_us
+from djmesh.node.clock import monotonic, now_ms, now_us, sleep, wait_set
 from djmesh.node.errors import NodeError
 from djmesh.node.events import MessageStored
 from djmesh.node.live import sharing
@@ -314,14 +314,14 @@ class LiveService:
 
     async def _housekeeping(self) -> None:
         while True:
-            await asyncio.sleep(0.25)
+            await sleep(0.25)
             for broadcast in self._broadcasts.values():
                 broadcast.hub.sweep()
             for stream, subscription in list(self._subscriptions.items()):
                 if subscription.error is not None or (
                     subscription.ended is not None and not subscription.taps
                 ):
-                    await asyncio.sleep(1.0)  # let children hear the end from us
+                    await sleep(1.0)  # let children hear the end from us
                     if self._subscriptions.get(stream) is subscription:
                         del self._subscriptions[stream]
                     await subscription.close()
@@ -645,17 +645,15 @@ class LiveService:
     # -- listening -----------------------------------------------------------------------------
 
     async def _announcement(self, stream: bytes, timeout_s: float = 10.0) -> SignedEnvelope:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
+        deadline = monotonic() + timeout_s
         while stream not in self._announces:
             await self.locate(stream)
             if stream in self._announces:
                 break
-            if loop.time() > deadline:
+            if monotonic() > deadline:
                 raise LiveError(f"unknown stream {stream.hex()}: no peer announced it")
             self._changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), 1.0)
+            await wait_set(self._changed, 1.0)
         return self._announces[stream]
 
     async def subscribe(
@@ -767,8 +765,7 @@ class LiveService:
         )
         source.taps.add(session)
         try:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(session.ended.wait(), seconds)
+            await wait_set(session.ended, seconds)
             await self._await_verified(source, session)
         finally:
             source.taps.discard(session)
@@ -789,15 +786,15 @@ class LiveService:
         target = session.last_seq
         if target is None:
             return
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + VERIFY_GRACE_S
-        while loop.time() < deadline:
+        deadline = monotonic() + VERIFY_GRACE_S
+        while monotonic() < deadline:
             upto = session.recorded_upto
             if upto is not None and upto > target:
                 return
             if isinstance(source, Subscription) and source.error is not None:
                 return
-            await asyncio.sleep(0.05)
+            session.progress.clear()
+            await wait_set(session.progress, deadline - monotonic())  # a segment recorded, or the source lost
 
     # -- verified audio for other subsystems (judge, meters) -----------------------------------
 
@@ -892,8 +889,7 @@ class LiveService:
         stream = _stream_bytes(stream_id)
         subscription = self._subscriptions.get(stream)
         if subscription is not None and not subscription.done.is_set():
-            with contextlib.suppress(TimeoutError):  # our live copy is cheaper than asking peers
-                await asyncio.wait_for(subscription.done.wait(), LIVE_END_WAIT_S)
+            await wait_set(subscription.done, LIVE_END_WAIT_S)  # our live copy is cheaper than asking peers
         _mark(marks, "live_end")
         stored = await self.fetch_set(stream_id)
         if not stored.complete:

@@ -28,7 +28,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 
-from djmesh.node.clock import monotonic, now_us
+from djmesh.node.clock import Alarm, monotonic, now_us, sleep, wait_set
 from djmesh.node.live.hub import StreamHub
 from djmesh.node.live.probe import Probe, close_all, probe_all
 from djmesh.node.live.recording import SetRecording
@@ -72,6 +72,7 @@ STARVED_S = 3.0  # the parent answers but no frames come: its own upstream is go
 RECOVERY_WAIT_S = 0.4  # how long a signed segment waits for lost frames fetched again
 VERIFIED_SLACK_S = RECOVERY_WAIT_S + 0.2  # verified playout: beyond a segment, what its manifest may take
 PING_INTERVAL_S = 0.25
+WATCH_S = 0.1  # the watchdog looks at least this often (sweeping children that stopped pinging)
 JOIN_ROUNDS = 6
 JOIN_DEADLINE_S = 20.0  # a first join keeps trying (locating again, backing off) this long
 JOIN_BACKOFF_S = (0.2, 2.0)  # first and longest pause between a first join's attempts
@@ -172,7 +173,8 @@ class Subscription:
         # every segment verified here, from the first (a late joiner's too); the service fills the gaps
         self._recording = recording
         self.done = asyncio.Event()  # ended, lost or closed: nothing more will be recorded
-        self._wake = asyncio.Event()
+        self._playout = Alarm(self._play_due)  # set to the jitter buffer's next due frame
+        self._alert = asyncio.Event()  # the watchdog should look now, not at its next deadline
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
         self._attaching = False
@@ -192,22 +194,21 @@ class Subscription:
         while not await self._attach(candidates, from_seq=None):
             if self._closed or monotonic() + pause > deadline:
                 raise ConnectionError("no peer would serve this stream")
-            await asyncio.sleep(pause * (0.5 + self._rng.random()))
+            await sleep(pause * (0.5 + self._rng.random()))
             pause = min(2 * pause, JOIN_BACKOFF_S[1])
             try:
                 candidates = await self._locate(self.stream)
             except Exception as exc:
                 log.info("locating stream %s failed: %s", self.stream.hex()[:8], exc)
                 candidates = []
-        self._tasks = [
-            asyncio.ensure_future(self._playout_loop()),
-            asyncio.ensure_future(self._watchdog()),
-        ]
+        self._tasks = [asyncio.ensure_future(self._watchdog())]
+        self._schedule_playout()
 
     async def close(self) -> None:
         if self._closed:
             return
         self._closed = True
+        self._playout.cancel()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -231,7 +232,7 @@ class Subscription:
             return
         self.verified_playout = True
         self.jitter = playout_buffer(self.info, verified=True)
-        self._wake.set()
+        self._schedule_playout()
         log.info("stream %s: playing verified frames only", self.stream.hex()[:8])
 
     # -- attaching -----------------------------------------------------------------------------
@@ -355,7 +356,7 @@ class Subscription:
                     log.info("locating stream %s failed: %s", self.stream.hex()[:8], exc)
                     candidates = []
                 locating = None
-                await asyncio.sleep(0.5 if not candidates else 0.2)
+                await sleep(0.5 if not candidates else 0.2)
             if self.live:
                 self.error = "lost the stream: no peer serves it any more"
                 log.warning("stream %s: %s", self.stream.hex()[:8], self.error)
@@ -368,11 +369,26 @@ class Subscription:
                 locating.cancel()
                 locating.add_done_callback(lambda task: task.cancelled() or task.exception())
 
+    def _watch_delay(self, next_ping: float) -> float:
+        """Seconds until the watchdog has something to do: the next ping, the moment the parent would count
+        as silent or starved (a re-parent starts on time), a segment's wait for lost frames running out;
+        at least every ``WATCH_S`` (children's keepalives are swept then)."""
+        now = monotonic()
+        due = min(
+            next_ping,
+            self._last_heard_at + SILENCE_S + 0.002,
+            self._last_frame_at + STARVED_S + 0.002,
+            now + WATCH_S,
+        )
+        if self._deferred:
+            due = min(due, self._deferred[0][1])
+        return max(0.01, due - now)
+
     async def _watchdog(self) -> None:
         next_ping = 0.0
         while self.live:
-            # every 0.1 s, and exactly when the parent would count as silent (a re-parent starts on time)
-            await asyncio.sleep(min(0.1, max(0.01, self._last_heard_at + SILENCE_S - monotonic() + 0.002)))
+            await wait_set(self._alert, self._watch_delay(next_ping))
+            self._alert.clear()
             now = monotonic()
             self.hub.sweep(now)
             self._apply_ready()
@@ -453,7 +469,7 @@ class Subscription:
         if self.verified_playout:
             self.jitter.observe(frame.ts_us, now_us())
         elif self.jitter.push(frame.seq, frame.ts_us, frame.payload, now_us()):
-            self._wake.set()
+            self._schedule_playout()
 
     def _nack_gap(self, link: Link, seq: int) -> None:
         """Datagrams are unreliable: ask the parent again for frames skipped over (the record must be whole)."""
@@ -536,7 +552,7 @@ class Subscription:
             and self.jitter.delay_us
             and self.jitter.push(frame.seq, frame.ts_us, frame.payload, now_us(), measure=False)
         ):
-            self._wake.set()
+            self._schedule_playout()
 
     def _on_manifest(self, data: bytes) -> None:
         """Verify the signature now; apply it once its frames are here (asking for lost ones) or soon anyway."""
@@ -589,7 +605,7 @@ class Subscription:
                 if frame is not None and self.jitter.push(
                     frame.seq, frame.ts_us, frame.payload, now, measure=False
                 ):
-                    self._wake.set()
+                    self._schedule_playout()
         segment = SetSegment(manifest, event.frames)
         if self._recording is not None:
             self._recording.add(segment)
@@ -616,6 +632,7 @@ class Subscription:
         if self._distrust is not None or self._attaching or not self.live:
             return
         self._distrust = why
+        self._alert.set()
         log.warning("stream %s: parent %s: %s; leaving it", self.stream.hex()[:8], self.parent_address, why)
         from_seq = self.verifier.verified_upto if unsettled is None else unsettled
         self._disown(from_seq, None if void else from_seq)
@@ -678,28 +695,27 @@ class Subscription:
         self.ended = end
         self.done.set()  # every segment is recorded before anyone is told the stream ended
         self.hub.end(end.wire)
-        self._wake.set()
+        self._schedule_playout()
         for tap in list(self.taps):
             tap.on_end(None)
 
-    async def _playout_loop(self) -> None:
-        while not self._closed:
-            due = self.jitter.next_due_us()
-            if due is None:
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), 0.1)
-                continue
-            delay = (due - now_us()) / 1e6
-            if delay > 0:
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), delay)
-                continue
-            now = now_us()
-            for item in self.jitter.pop(now):
-                for tap in list(self.taps):
-                    try:
-                        tap.on_playout(item, now)
-                    except Exception:
-                        log.exception("playout consumer failed")
+    def _schedule_playout(self) -> None:
+        """Something was buffered (or the buffer replaced): play out at the next due frame."""
+        if self._closed:
+            return
+        due = self.jitter.next_due_us()
+        if due is not None:
+            self._playout.arm((due - now_us()) / 1e6)
+
+    def _play_due(self) -> None:
+        """Hand every frame now due to the taps, then wait for the next (an alarm, not a task: see Alarm)."""
+        if self._closed:
+            return
+        now = now_us()
+        for item in self.jitter.pop(now):
+            for tap in list(self.taps):
+                try:
+                    tap.on_playout(item, now)
+                except Exception:
+                    log.exception("playout consumer failed")
+        self._schedule_playout()

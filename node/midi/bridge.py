@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from djmesh.node.clock import monotonic
 from djmesh.node.errors import NodeError
 from djmesh.node.midi.clock import ClockState
 from djmesh.node.midi.mapping import Binding, Mapping
@@ -109,10 +110,10 @@ async def run_bridge(
     port = open_input(monitor.on_message)
     report = BridgeReport()
     declarer = TempoDeclarer()
-    deadline = None if seconds is None else loop.time() + seconds
+    deadline = None if seconds is None else monotonic() + seconds
     try:
-        while deadline is None or loop.time() < deadline:
-            timeout = tick_s if deadline is None else max(0.0, min(tick_s, deadline - loop.time()))
+        while deadline is None or monotonic() < deadline:
+            timeout = tick_s if deadline is None else max(0.0, min(tick_s, deadline - monotonic()))
             try:
                 event = await asyncio.wait_for(queue.get(), timeout)
             except TimeoutError:
@@ -166,7 +167,7 @@ async def _declare(
     emit: Callable[[dict[str, Any]], None],
 ) -> None:
     state = monitor.state()
-    bpm = declarer.due(state, asyncio.get_running_loop().time())
+    bpm = declarer.due(state, monotonic())
     if bpm is None:
         return
     try:

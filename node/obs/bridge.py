@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from djmesh.node.clock import monotonic, sleep
 from djmesh.node.obs.client import ObsClient
 from djmesh.node.obs.cues import BattleCueTracker
 from djmesh.node.obs.errors import ObsAuthError, ObsError
@@ -57,8 +57,7 @@ async def run_obs_bridge(
 ) -> int:
     """Until ``seconds`` pass (or forever); returns how many scene switches OBS accepted."""
     tracker = BattleCueTracker(battle_id)
-    loop = asyncio.get_running_loop()
-    deadline = None if seconds is None else loop.time() + seconds
+    deadline = None if seconds is None else monotonic() + seconds
     switched = 0
     while True:
         for cue in tracker.update(await snapshots()):
@@ -76,6 +75,6 @@ async def run_obs_bridge(
                 except ObsError as exc:
                     line.update(ok=False, error=str(exc))
             emit(line)
-        if deadline is not None and loop.time() >= deadline:
+        if deadline is not None and monotonic() >= deadline:
             return switched
-        await asyncio.sleep(poll_s if deadline is None else max(0.0, min(poll_s, deadline - loop.time())))
+        await sleep(poll_s if deadline is None else max(0.0, min(poll_s, deadline - monotonic())))

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import socket
 import struct
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from djmesh.node.clock import monotonic
 from djmesh.node.p2p.host import P2PHost
 from djmesh.node.p2p.port import Host
 
@@ -97,7 +97,7 @@ def traffic(host: Host) -> Traffic:
                 counts = tcp_counts(sock) if sock is not None else None
                 if counts is not None:
                     found[id(conn)] = counts
-    return Traffic(time.monotonic(), found)
+    return Traffic(monotonic(), found)
 
 
 @dataclass(frozen=True)

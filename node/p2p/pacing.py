@@ -8,7 +8,8 @@ side makes ``publish`` wait instead of letting the library drop.
 from __future__ import annotations
 
 import asyncio
-import time
+
+from djmesh.node.clock import monotonic, sleep
 
 
 class TokenBucket:
@@ -20,11 +21,13 @@ class TokenBucket:
         self._rate = rate
         self._burst = float(burst)
         self._tokens = float(burst)
-        self._stamp = time.monotonic()
+        self._stamp: float | None = None  # read on first use: on the clock of the loop that uses it
         self._lock = asyncio.Lock()
 
     def _refill(self) -> None:
-        now = time.monotonic()
+        now = monotonic()
+        if self._stamp is None:
+            self._stamp = now
         self._tokens = min(self._burst, self._tokens + (now - self._stamp) * self._rate)
         self._stamp = now
 
@@ -32,6 +35,6 @@ class TokenBucket:
         async with self._lock:  # FIFO: publishes leave in the order they were made
             self._refill()
             while self._tokens < 1.0:
-                await asyncio.sleep((1.0 - self._tokens) / self._rate)
+                await sleep((1.0 - self._tokens) / self._rate)
                 self._refill()
             self._tokens -= 1.0

@@ -149,3 +149,36 @@ def test_work_in_a_thread_costs_no_virtual_time() -> None:
     took, total, order = run_virtual(main())
     assert took < 0.01, f"the thread's 0.3 real seconds cost {took} virtual seconds"
     assert order == ["thread", "timer"] and total == pytest.approx(1.0)
+
+
+def test_an_alarm_moves_earlier_never_later_and_fires_once() -> None:
+    """The live playout's alarm: a frame due sooner brings it forward; a later due time leaves it be."""
+
+    async def main() -> list[float]:
+        fired: list[float] = []
+        alarm = clock.Alarm(lambda: fired.append(clock.monotonic()))
+        alarm.arm(0.5)
+        alarm.arm(0.2)  # earlier: moves
+        alarm.arm(0.9)  # later: already due by then, stays at 0.2
+        await clock.sleep(1.0)
+        alarm.arm(0.3)
+        alarm.cancel()
+        await clock.sleep(1.0)
+        return fired
+
+    assert run_virtual(main()) == [pytest.approx(0.2)]
+
+
+def test_wait_set_returns_when_set_or_at_the_timeout_and_none_waits_for_the_event() -> None:
+    async def main() -> tuple[float, float, float]:
+        event = asyncio.Event()
+        start = clock.monotonic()
+        await clock.wait_set(event, 2.0)
+        timed_out = clock.monotonic() - start
+        asyncio.get_running_loop().call_later(3.0, event.set)
+        await clock.wait_set(event, None)
+        woken = clock.monotonic() - start
+        await clock.wait_set(event, 5.0)  # set already: no wait
+        return timed_out, woken, clock.monotonic() - start
+
+    assert run_virtual(main()) == (pytest.approx(2.0), pytest.approx(5.0), pytest.approx(5.0))
