@@ -85,6 +85,19 @@ def committee_size_for(viewers: int) -> int:
     return 3 * ((viewers - 1) // 3) + 1
 
 
+def schedule_for(nodes: int) -> tuple[int, int]:
+    """(start_in_s, accept_s) of the demo's battle for ``nodes`` nodes sharing this one process.
+
+    The accept counts only if DJ B signs it by ``accept_by`` and every node holds it 10 s later
+    (``ARRIVAL_GRACE_MS``); the announcement must reach DJ B first. Every node of the demo gossips on
+    the same cores, so both trips slow down as nodes are added: 32 nodes on one loaded core took
+    longer than the 6 s a dozen need. Half a second per node, never less than 6 s; the sets start
+    twice as late, leaving the joins and the committee draw the same share of the wait.
+    """
+    accept_s = max(6, (nodes + 1) // 2)
+    return 2 * accept_s, accept_s
+
+
 def _home(root: Path, name: str) -> NodeHome:
     """A demo node's home; the key is derived from the name so reruns keep identities."""
     home = NodeHome(root / name)
@@ -277,10 +290,11 @@ async def run_demo(
         await _wait(
             lambda: all(p.node.host.mesh_peers(BATTLES_TOPIC) for p in everyone), 60, "the battles topic mesh"
         )
+        start_in_s, accept_s = schedule_for(len(everyone))
         timing: dict[str, Any] = {
             "rules": rules,
-            "start_in_s": 12,
-            "accept_s": 6,
+            "start_in_s": start_in_s,
+            "accept_s": accept_s,
             # a long window costs nothing when every member commits in time (reveals open then), and
             # lets a loaded machine finish judging instead of losing the battle to late commits
             "commit_seconds": 60,

@@ -113,6 +113,17 @@ def _judged_samples(machine: BattleMachine) -> int:
     return int(machine.spec.rules.set_seconds * SAMPLE_RATE)
 
 
+def _check_accept_in_time(spec: BattleAnnounce) -> None:
+    """Refuse to sign an accept after ``accept_by``: every node would ignore it and cancel the battle
+    10 s later, leaving DJ B believing it had accepted (an announcement that reached us late does this)."""
+    late_ms = _now_ms() - spec.accept_by
+    if late_ms > 0:
+        raise NodeError(
+            f"the accept window closed {late_ms / 1000:.1f} s ago (accept_by): every node refuses an accept "
+            "signed after it; the challenger can challenge again with a longer accept window"
+        )
+
+
 def _where(task: asyncio.Task[Any]) -> str:
     """The awaits a task is suspended in, innermost last (file:line function), to say where something hung."""
     chain: list[str] = []
@@ -344,12 +355,14 @@ class BattleService:
                 raise NodeError("this open challenge is taken already")
         elif machine.spec.opponent != self.node.public_key:
             raise NodeError("only the challenged DJ can accept")
+        _check_accept_in_time(machine.spec)
         # an open challenge's taker streams only once DJ A's bind names it (``_my_side``)
         state.my_set = my_set
         accept = BattleAccept(
             battle=battle_id, seed_commit=self._new_seed_commitment(), gate_signature=gate_signature
         )
         await self.node.join_topic(battle_topic(battle_id))
+        _check_accept_in_time(machine.spec)  # signed now, by publish
         await self.node.publish(accept)
 
     async def _bind(self, state: BattleState, take: SignedEnvelope) -> None:
