@@ -52,6 +52,7 @@ LOOPBACK = "/ip4/127.0.0.1/tcp/0"
 GENRE = "house"
 BPM = 125.0
 BARS_PER_TRACK = 6
+MESH_RETRY_S = 10.0  # how often nodes still without a battles-topic peer look for peers again
 
 
 @dataclass
@@ -182,6 +183,29 @@ async def _wait(predicate: Any, timeout_s: float, what: str) -> None:
         await asyncio.sleep(0.2)
 
 
+async def _wait_for_mesh(everyone: list[Participant]) -> None:
+    """Until every node has a peer on the battles topic, asking the lonely ones to look for peers again.
+
+    A node whose first lookup failed (the rendezvous point, in this same process, timed out under load)
+    would look again only at its next repair round, a minute later; with 30 nodes starting one after the
+    other on a loaded machine some always had. The wait grows with the nodes (3 s each, at least 60 s).
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + max(60.0, 3.0 * len(everyone))
+    retry_at = loop.time() + MESH_RETRY_S
+    while lonely := [p for p in everyone if not p.node.host.mesh_peers(BATTLES_TOPIC)]:
+        if loop.time() > deadline:
+            raise NodeError(
+                f"demo: timed out waiting for the battles topic mesh ({len(lonely)} of {len(everyone)} nodes "
+                f"without a peer on it: {', '.join(p.name for p in lonely[:5])})"
+            )
+        if loop.time() >= retry_at:
+            # a failed lookup is logged by the node; the next one may do better
+            await asyncio.gather(*(p.node.catch_up([BATTLES_TOPIC]) for p in lonely), return_exceptions=True)
+            retry_at = loop.time() + MESH_RETRY_S
+        await asyncio.sleep(0.2)
+
+
 def _verdict_rows(result: Result, viewers: list[Participant], battles: BattleService) -> list[dict[str, Any]]:
     liars = {p.node.peer_id for p in viewers if p.liar is not None}
     rows = []
@@ -287,9 +311,7 @@ async def run_demo(
             )
             say(f"overlay on {web.url}/overlay, JSON API on {web.url}/api (served by {watcher.name})")
         say(f"{len(everyone)} nodes up; waiting for the battles topic mesh")
-        await _wait(
-            lambda: all(p.node.host.mesh_peers(BATTLES_TOPIC) for p in everyone), 60, "the battles topic mesh"
-        )
+        await _wait_for_mesh(everyone)
         start_in_s, accept_s = schedule_for(len(everyone))
         timing: dict[str, Any] = {
             "rules": rules,
