@@ -102,10 +102,14 @@ async def held_segments(
 ) -> list[CborValue] | None:
     """A ``segments`` answer: the whole segments with an index in ``start``..``start + limit - 1`` that our
     set holds, else that our recording of the stream holds (a listener's, holes skipped), ascending;
-    None if we hold neither."""
+    None if we hold neither. A listener never serves a priced stream's recording: only its DJ does, who
+    checks who paid (docs/PROTOCOL.md, *Relays*)."""
     if stored is not None:
         return [segment.record() for segment in stored.segments[start : start + limit]]
     if recording is None:
+        return None
+    info = recording.announce.message
+    if not isinstance(info, StreamAnnounce) or info.price is not None:
         return None
     spans = recording.spans(start, limit)
     return await asyncio.to_thread(read_records, recording.path, spans) if spans else []

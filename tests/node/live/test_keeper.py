@@ -19,9 +19,11 @@ from djmesh.node.live.recording import SetRecording
 from djmesh.node.live.session import Request
 from djmesh.node.live.sets import SetLibrary, SetSegment
 from djmesh.protocol.cbor import CborValue
-from djmesh.protocol.envelope import SignedEnvelope
+from djmesh.protocol.envelope import SignedEnvelope, sign
 from djmesh.protocol.errors import MalformedMessageError
-from tests.helpers.signed_sets import signed_set, with_lost_frame
+from djmesh.protocol.listen import StreamPrice
+from djmesh.protocol.stream import SegmentSigner, StreamAnnounce
+from tests.helpers.signed_sets import DJ_KEY, FRAMES_PER_SEGMENT, signed_set, with_lost_frame
 
 
 def recording_of(path: Path, announce: SignedEnvelope, segments: list[SetSegment]) -> SetRecording:
@@ -42,6 +44,26 @@ async def test_a_recording_serves_the_whole_segments_it_holds_with_its_holes_ski
     assert await sharing.held_segments(None, recording, 3, 2) == []
     assert await sharing.held_segments(None, None, 0, 6) is None  # neither a set nor a recording: an error
     assert await sharing.held_segments(dj_set, None, 4, 30) == [s[4].record(), s[5].record()]
+
+
+async def test_a_listener_never_serves_its_recording_of_a_priced_stream(tmp_path: Path) -> None:
+    dj_set, _ = signed_set(2)
+    price = StreamPrice(31337, "0x" + "11" * 20, "0x" + "22" * 20, wei_per_s=10**12)
+    priced = sign(
+        StreamAnnounce(title="t", segment_frames=FRAMES_PER_SEGMENT, nonce=b"p", price=price),
+        DJ_KEY,
+        created_at_ms=1_800_000_000_000,
+    )
+    signer = SegmentSigner(DJ_KEY, priced.content_id, FRAMES_PER_SEGMENT)
+    manifest = None
+    for frame in dj_set.segments[0].frames:
+        assert frame is not None
+        manifest = signer.add(frame)
+    assert manifest is not None
+    recording = SetRecording(tmp_path / "p.djset.part", priced)
+    assert recording.add(SetSegment(manifest, dj_set.segments[0].frames))
+    assert recording.spans(0, 1)  # held whole, yet not served: only the DJ serves what others pay for
+    assert await sharing.held_segments(None, recording, 0, 1) is None
 
 
 async def test_the_end_of_a_set_is_filled_from_listeners_and_the_dj_is_not_asked(tmp_path: Path) -> None:
