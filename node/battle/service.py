@@ -363,7 +363,8 @@ class BattleService:
         )
         await self.node.join_topic(battle_topic(battle_id))
         _check_accept_in_time(machine.spec)  # signed now, by publish
-        await self.node.publish(accept)
+        envelope = await self.node.publish(accept)
+        self._spawn(self._repeat_accept(state, envelope))
 
     async def _bind(self, state: BattleState, take: SignedEnvelope) -> None:
         """DJ A: give our open challenge's seat to ``take`` (its first valid taker) with a battle_bind."""
@@ -391,6 +392,20 @@ class BattleService:
         state = self.battles.get(battle_id)
         if state is not None:
             self._spawn(self._repeat_join(envelope, state.machine.spec.join_by))
+
+    async def _repeat_accept(self, state: BattleState, envelope: SignedEnvelope) -> None:
+        """Say our accept again (the same signed bytes) while it can still count: 1.5 s after it, at
+        ``accept_by`` and halfway through the arrival grace. Without the accept every node cancels the
+        battle, and on a loaded network (32 nodes in one process) the one copy reached none of them."""
+        spec = state.machine.spec
+        for at in (_now_ms() + 1500, spec.accept_by, spec.accept_by + ARRIVAL_GRACE_MS // 2):
+            wait_s = (at - _now_ms()) / 1000
+            if wait_s <= 0:
+                continue
+            await asyncio.sleep(wait_s)
+            if state.machine.phase is Phase.CANCELLED:
+                return
+            await self.node.publish_signed(envelope)
 
     async def _repeat_join(self, envelope: SignedEnvelope, join_by: int) -> None:
         """Say our join again before ``join_by``: gossip reaches only the peers already subscribed, and a
