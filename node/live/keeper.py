@@ -131,12 +131,18 @@ class SetKeeper:
         errors: list[str] = []
 
         async def ask(peer: str, missing: list[int]) -> None:
+            added = 0
+
+            def keep(segment: SetSegment) -> None:
+                nonlocal added
+                added += recording.add(segment)
+
             try:
-                await sharing.fetch_segments(self._ask, peer, recording.announce, missing, recording.add)
+                await sharing.fetch_segments(self._ask, peer, recording.announce, missing, keep)
             except (LiveError, ProtocolError) as exc:
-                errors.append(f"{peer[-8:]}: {exc}")
+                errors.append(f"{peer[-8:]}: {exc} (after {added} new)")
             else:
-                errors.append(f"{peer[-8:]}: {len(missing) - len(recording.missing(total))} now held")
+                errors.append(f"{peer[-8:]}: gave {added} new")
 
         running: set[asyncio.Future[None]] = set()
         try:
