@@ -16,6 +16,7 @@ import contextlib
 import functools
 import logging
 import math
+import random
 import time
 import wave
 from collections.abc import AsyncIterator
@@ -38,7 +39,7 @@ from djmesh.node.home import NodeHome
 from djmesh.node.identity import create_identity
 from djmesh.node.live.service import LiveService
 from djmesh.node.node import Node, NodeOptions
-from djmesh.node.p2p import P2PHost
+from djmesh.node.p2p import P2PError, P2PHost
 from djmesh.node.services import NodeServices
 from djmesh.protocol import peer_id_from_public_key
 from djmesh.protocol.battle import BATTLES_TOPIC, Rules
@@ -52,6 +53,7 @@ LOOPBACK = "/ip4/127.0.0.1/tcp/0"
 GENRE = "house"
 BPM = 125.0
 BARS_PER_TRACK = 6
+MESH_RETRY_S = 10.0  # how often a node without a battles-topic peer is introduced to some
 
 
 @dataclass
@@ -83,6 +85,21 @@ class Participant:
 def committee_size_for(viewers: int) -> int:
     """The largest 3f + 1 the viewers can fill."""
     return 3 * ((viewers - 1) // 3) + 1
+
+
+def schedule_for(nodes: int) -> tuple[int, int]:
+    """(start_in_s, accept_s) of the demo's battle for ``nodes`` nodes sharing this one process.
+
+    The accept counts only if DJ B signs it by ``accept_by`` and every node holds it 10 s later
+    (``ARRIVAL_GRACE_MS``), and a committee is drawn only from viewers whose joins both DJs hold by
+    ``join_by``. Every node of the demo gossips on the same cores, so those trips slow down as nodes are
+    added: with 12 nodes on a loaded machine (load 14 on 2 cores) accepts took up to 24 s and the DJs'
+    rosters agreed on 6 of 10 viewers; with 32, no accept arrived in time. Three quarters of a second
+    per node, never less than 6 s (the default demo's 6 nodes); the sets start twice as late, which
+    leaves the joins the same share of the wait.
+    """
+    accept_s = max(6, (3 * nodes + 3) // 4)
+    return 2 * accept_s, accept_s
 
 
 def _home(root: Path, name: str) -> NodeHome:
@@ -167,6 +184,51 @@ async def _wait(predicate: Any, timeout_s: float, what: str) -> None:
         if time.monotonic() > deadline:
             raise NodeError(f"demo: timed out waiting for {what}")
         await asyncio.sleep(0.2)
+
+
+async def _wait_for_mesh(everyone: list[Participant]) -> None:
+    """Until every node has a peer on the battles topic; a lonely node is introduced to a few that have one.
+
+    Every node finds its first peers at the bootstrap's rendezvous point, which runs in this same
+    process: with 30 nodes starting one after the other on a loaded machine, some lookups timed out and
+    those nodes would look again only at their next repair round, a minute later (and found no room in
+    the meshes then). The demo knows every node's address, as a bootstrap list would, so it dials a lonely
+    node to three random nodes already on the topic; GossipSub grafts them at its next heartbeat. The
+    wait grows with the nodes (3 s each, at least 60 s).
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + max(60.0, 3.0 * len(everyone))
+    next_try = dict.fromkeys((p.name for p in everyone), loop.time() + MESH_RETRY_S)  # discovery first
+    introducing: set[asyncio.Task[None]] = set()
+    try:
+        while lonely := [p for p in everyone if not p.node.host.mesh_peers(BATTLES_TOPIC)]:
+            if loop.time() > deadline:
+                raise NodeError(
+                    f"demo: timed out waiting for the battles topic mesh ({len(lonely)} of {len(everyone)} "
+                    f"nodes without a peer on it: {', '.join(p.name for p in lonely[:5])})"
+                )
+            meshed = [p for p in everyone if p not in lonely]
+            for participant in lonely:
+                if meshed and loop.time() >= next_try[participant.name]:
+                    next_try[participant.name] = loop.time() + MESH_RETRY_S
+                    task = asyncio.ensure_future(
+                        _introduce(participant, random.sample(meshed, min(3, len(meshed))))
+                    )
+                    introducing.add(task)
+                    task.add_done_callback(introducing.discard)
+            await asyncio.sleep(0.2)
+    finally:
+        for task in list(introducing):
+            task.cancel()
+
+
+async def _introduce(participant: Participant, to: list[Participant]) -> None:
+    """Dial ``participant`` to ``to``'s nodes (a failed dial is logged: the next round tries others)."""
+    for other in to:
+        try:
+            await participant.node.host.connect(other.node.host.listen_addrs[0])
+        except P2PError as exc:
+            log.info("demo: %s could not dial %s: %s", participant.name, other.name, exc)
 
 
 def _verdict_rows(result: Result, viewers: list[Participant], battles: BattleService) -> list[dict[str, Any]]:
@@ -274,13 +336,12 @@ async def run_demo(
             )
             say(f"overlay on {web.url}/overlay, JSON API on {web.url}/api (served by {watcher.name})")
         say(f"{len(everyone)} nodes up; waiting for the battles topic mesh")
-        await _wait(
-            lambda: all(p.node.host.mesh_peers(BATTLES_TOPIC) for p in everyone), 60, "the battles topic mesh"
-        )
+        await _wait_for_mesh(everyone)
+        start_in_s, accept_s = schedule_for(len(everyone))
         timing: dict[str, Any] = {
             "rules": rules,
-            "start_in_s": 12,
-            "accept_s": 6,
+            "start_in_s": start_in_s,
+            "accept_s": accept_s,
             # a long window costs nothing when every member commits in time (reveals open then), and
             # lets a loaded machine finish judging instead of losing the battle to late commits
             "commit_seconds": 60,

@@ -112,6 +112,17 @@ def _judged_samples(machine: BattleMachine) -> int:
     return int(machine.spec.rules.set_seconds * SAMPLE_RATE)
 
 
+def _check_accept_in_time(spec: BattleAnnounce) -> None:
+    """Refuse to sign an accept after ``accept_by``: every node would ignore it and cancel the battle
+    10 s later, leaving DJ B believing it had accepted (an announcement that reached us late does this)."""
+    late_ms = _now_ms() - spec.accept_by
+    if late_ms > 0:
+        raise NodeError(
+            f"the accept window closed {late_ms / 1000:.1f} s ago (accept_by): every node refuses an accept "
+            "signed after it; the challenger can challenge again with a longer accept window"
+        )
+
+
 def _where(task: asyncio.Task[Any]) -> str:
     """The awaits a task is suspended in, innermost last (file:line function), to say where something hung."""
     chain: list[str] = []
@@ -343,13 +354,16 @@ class BattleService:
                 raise NodeError("this open challenge is taken already")
         elif machine.spec.opponent != self.node.public_key:
             raise NodeError("only the challenged DJ can accept")
+        _check_accept_in_time(machine.spec)
         # an open challenge's taker streams only once DJ A's bind names it (``_my_side``)
         state.my_set = my_set
         accept = BattleAccept(
             battle=battle_id, seed_commit=self._new_seed_commitment(), gate_signature=gate_signature
         )
         await self.node.join_topic(battle_topic(battle_id))
-        await self.node.publish(accept)
+        _check_accept_in_time(machine.spec)  # signed now, by publish
+        envelope = await self.node.publish(accept)
+        self._spawn(self._repeat_accept(state, envelope))
 
     async def _bind(self, state: BattleState, take: SignedEnvelope) -> None:
         """DJ A: give our open challenge's seat to ``take`` (its first valid taker) with a battle_bind."""
@@ -377,6 +391,20 @@ class BattleService:
         state = self.battles.get(battle_id)
         if state is not None:
             self._spawn(self._repeat_join(envelope, state.machine.spec.join_by))
+
+    async def _repeat_accept(self, state: BattleState, envelope: SignedEnvelope) -> None:
+        """Say our accept again (the same signed bytes) while it can still count: 1.5 s after it, at
+        ``accept_by`` and halfway through the arrival grace. Without the accept every node cancels the
+        battle, and on a loaded network (32 nodes in one process) the one copy reached none of them."""
+        spec = state.machine.spec
+        for at in (_now_ms() + 1500, spec.accept_by, spec.accept_by + ARRIVAL_GRACE_MS // 2):
+            wait_s = (at - _now_ms()) / 1000
+            if wait_s <= 0:
+                continue
+            await asyncio.sleep(wait_s)
+            if state.machine.phase is Phase.CANCELLED:
+                return
+            await self.node.publish_signed(envelope)
 
     async def _repeat_join(self, envelope: SignedEnvelope, join_by: int) -> None:
         """Say our join again before ``join_by``: gossip reaches only the peers already subscribed, and a

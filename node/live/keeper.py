@@ -2,8 +2,8 @@
 
 A listener records every segment it verifies from the first one it receives (``SetRecording``).
 Segments it lacks, those before it joined or lost on the way, are fetched from peers while the
-stream still plays (the DJ holds them from the start), so at the end of a set usually only the
-last segments are missing, if any. Sets a judge needs are decoded while they arrive
+stream still plays (other listeners' recordings, and the DJ, who holds them from the start), so at
+the end of a set usually only the last segments are missing, if any. Sets a judge needs are decoded while they arrive
 (``SetDecoding``), so the verdict waits for one second of audio, not for the whole set.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import Callable
 
 from djmesh.node.clock import monotonic
@@ -21,13 +22,15 @@ from djmesh.node.live.set_audio import Mono, SetDecoding, decode_mono
 from djmesh.node.live.sets import SetLibrary, SetSegment, StoredSet
 from djmesh.protocol.envelope import SignedEnvelope
 from djmesh.protocol.errors import ProtocolError
-from djmesh.protocol.stream import StreamEnd
+from djmesh.protocol.stream import StreamAnnounce, StreamEnd
 
 log = logging.getLogger(__name__)
 
 MAX_RECORDINGS = 16  # streams recorded at once; the oldest recording is dropped beyond that
 MAX_DECODINGS = 4  # sets decoded while they arrive (a battle has two)
 FILL_INTERVAL_S = 2.0  # between two attempts to fetch a live stream's missing segments
+FILL_FANOUT = 3  # peers asked at once for a recording's missing segments
+FILL_HEDGE_S = 2.0  # how long a round of them has before the next round is asked as well
 
 
 class SetKeeper:
@@ -38,7 +41,7 @@ class SetKeeper:
     ) -> None:
         self.library = library
         self._ask = ask
-        self._peers_for = peers_for  # the DJ first, then connected peers
+        self._peers_for = peers_for  # the DJ and connected peers
         self._recordings: dict[bytes, SetRecording] = {}
         self._decodings: dict[bytes, SetDecoding] = {}
         self._locks: dict[bytes, asyncio.Lock] = {}
@@ -87,14 +90,19 @@ class SetKeeper:
         self._filled_at[stream] = monotonic()
         self._filling[stream] = asyncio.ensure_future(self._fill_live(stream))
 
+    def recording(self, stream: bytes) -> SetRecording | None:
+        """Our open recording of ``stream`` (its whole segments are served to peers), if any."""
+        recording = self._recordings.get(stream)
+        return None if recording is None or recording.closed else recording
+
     async def _fill_live(self, stream: bytes) -> None:
         """Fetch the segments a live recording lacks below its newest (those before we joined, mostly) from
-        the DJ: while the stream plays only the DJ holds a set file (listeners' recordings are not served)."""
+        the peers that hold them: other listeners' recordings, and the DJ's set."""
         recording = self._recordings.get(stream)
         if recording is None:
             return
         async with self._lock(stream):
-            await self._fill(recording, None, self._peers_for(stream)[:1])
+            await self._fill(recording, None, self._peers_for(stream))
 
     def _lock(self, stream: bytes) -> asyncio.Lock:
         lock = self._locks.get(stream)
@@ -103,24 +111,58 @@ class SetKeeper:
         return lock
 
     async def _fill(self, recording: SetRecording, total: int | None, peers: list[str]) -> None:
+        """Ask ``peers`` for what ``recording`` lacks, ``FILL_FANOUT`` at a time, each for all of it.
+
+        A round that has not filled the recording within ``FILL_HEDGE_S`` (a peer slow or holding nothing)
+        is joined by the next one. The DJ is not in the first round: every listener of a battle lacks the last segments at the
+        end of a set, and the DJ, one node serving them all at once, answered in seconds or not at all
+        on a loaded machine, while other listeners' recordings hold most of them
+        (``SetRecording.spans``). Asking a few peers at once means a peer that is slow or holds
+        nothing costs no more than the fastest one; a segment that arrives twice is kept once."""
+        dj = recording.announce.author_peer_id
+        info = recording.announce.message
+        priced = isinstance(info, StreamAnnounce) and info.price is not None  # served by its DJ only
+        others = [] if priced else [p for p in peers if p != dj]
+        random.shuffle(others)  # spread the load: every listener asks a different few first
+        later = ([dj] if dj in peers else []) + others[FILL_FANOUT:]
+        rounds = [others[:FILL_FANOUT]] + [
+            later[i : i + FILL_FANOUT] for i in range(0, len(later), FILL_FANOUT)
+        ]
         errors: list[str] = []
-        for peer in peers:
-            missing = recording.missing(total)
-            if not missing or recording.closed:
-                return
+
+        async def ask(peer: str, missing: list[int]) -> None:
+            added = 0
+
+            def keep(segment: SetSegment) -> None:
+                nonlocal added
+                added += recording.add(segment)
+
             try:
-                await sharing.fetch_segments(self._ask, peer, recording.announce, missing, recording.add)
+                await sharing.fetch_segments(self._ask, peer, recording.announce, missing, keep)
             except (LiveError, ProtocolError) as exc:
-                errors.append(f"{peer[-8:]}: {exc}")
+                errors.append(f"{peer[-8:]}: {exc} (after {added} new)")
             else:
-                errors.append(f"{peer[-8:]}: gave {len(missing) - len(recording.missing(total))}")
+                errors.append(f"{peer[-8:]}: gave {added} new")
+
+        running: set[asyncio.Future[None]] = set()
+        try:
+            for batch in rounds:
+                missing = recording.missing(total)
+                if not missing or recording.closed:
+                    return
+                running |= {asyncio.ensure_future(ask(peer, missing)) for peer in batch}
+                await _until_filled(recording, total, running, FILL_HEDGE_S)
+            await _until_filled(recording, total, running, None)
+        finally:
+            for task in running:
+                task.cancel()  # what they were asked for is here, or they had their time
         if peers and (missing := recording.missing(total)):
             log.info(
                 "set %s: %d segment(s) still missing (from %d) after asking %d peer(s): %s",
                 recording.stream.hex()[:8],
                 len(missing),
                 missing[0],
-                len(peers),
+                len(errors),
                 "; ".join(errors),
             )
 
@@ -181,3 +223,18 @@ class SetKeeper:
         self._decodings.clear()
         for task in self._filling.values():
             task.cancel()
+
+
+async def _until_filled(
+    recording: SetRecording, total: int | None, running: set[asyncio.Future[None]], timeout_s: float | None
+) -> None:
+    """Wait until ``recording`` lacks nothing below ``total``, every request in ``running`` is answered,
+    or ``timeout_s`` has passed; answered requests leave ``running``."""
+    loop = asyncio.get_running_loop()  # asyncio.wait's clock
+    deadline = None if timeout_s is None else loop.time() + timeout_s
+    while running and recording.missing(total) and not recording.closed:
+        left = None if deadline is None else deadline - loop.time()
+        if left is not None and left <= 0:
+            return
+        done, _ = await asyncio.wait(running, timeout=left, return_when=asyncio.FIRST_COMPLETED)
+        running -= done

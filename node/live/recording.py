@@ -5,12 +5,14 @@ segment it verified, in arrival order, in ``<id>.djset.part`` beside the set fil
 (``missing``) is fetched from peers into the same recording; ``assemble`` then walks the chain
 back from the head the DJ signed in ``stream_end``, so the set written is exactly the DJ's, the
 same bytes on every honest node whatever each one received live. A set with a hole is never
-assembled.
+assembled. Until then the whole segments it holds are served to peers that lack them (``spans``,
+``read_records``), so the end of a set is not fetched from the DJ alone.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +26,7 @@ from djmesh.node.live.sets import (
     record_bytes,
     records,
 )
+from djmesh.protocol.cbor import CborValue
 from djmesh.protocol.envelope import SignedEnvelope
 from djmesh.protocol.errors import DecodeError, MalformedMessageError, ProtocolError
 from djmesh.protocol.stream import StreamEnd
@@ -51,11 +54,14 @@ class SetRecording:
         self.stream = announce.content_id
         self.on_whole = on_whole  # told of each whole segment once (e.g. to decode it while live)
         self._whole: dict[int, bytes] = {}  # index -> digest of a whole copy held
+        self._spans: dict[int, tuple[int, int]] = {}  # index -> (offset, length) of that copy's record
         self._digests: set[bytes] = set()
         self.highest: int | None = None
         self._file: BinaryIO | None = path.open("wb")
-        self._file.write(record_bytes({"announce": announce.wire}))
+        head = record_bytes({"announce": announce.wire})
+        self._file.write(head)
         self._file.flush()
+        self._size = len(head)
 
     @property
     def closed(self) -> bool:
@@ -67,12 +73,16 @@ class SetRecording:
         whole = all(frame is not None for frame in segment.frames)
         if self._file is None or manifest.stream != self.stream or manifest.digest in self._digests:
             return False
-        self._file.write(record_bytes(segment.record()))
+        data = record_bytes(segment.record())
+        self._file.write(data)
         self._file.flush()
+        offset, self._size = self._size, self._size + len(data)
         self.highest = manifest.index if self.highest is None else max(self.highest, manifest.index)
         if whole:
             self._digests.add(manifest.digest)
-            self._whole.setdefault(manifest.index, manifest.digest)
+            if manifest.index not in self._whole:
+                self._whole[manifest.index] = manifest.digest
+                self._spans[manifest.index] = (offset, len(data))
             if self.on_whole is not None:
                 self.on_whole(segment)
         return True
@@ -81,6 +91,11 @@ class SetRecording:
         """Indices below ``total`` (default: up to the highest one held) with no whole copy here."""
         upto = total if total is not None else (self.highest if self.highest is not None else -1)
         return [index for index in range(upto) if index not in self._whole]
+
+    def spans(self, start: int, limit: int) -> list[tuple[int, int]]:
+        """Where the whole segments held at indices ``start``.. ``start + limit - 1`` are in the part file
+        (ascending, holes skipped): what ``read_records`` serves a peer that lacks them."""
+        return [self._spans[i] for i in range(start, start + limit) if i in self._spans]
 
     def close(self) -> None:
         if self._file is not None:
@@ -91,6 +106,22 @@ class SetRecording:
         self.close()
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
+
+
+def read_records(path: Path, spans: list[tuple[int, int]]) -> list[CborValue]:
+    """The segment records at ``spans`` of a recording (from ``SetRecording.spans``; blocking: run it in a
+    thread); none if the recording is gone meanwhile. They were verified when recorded; the fetcher
+    verifies them again."""
+    out: list[CborValue] = []
+    try:
+        with path.open("rb") as handle:
+            for offset, length in spans:
+                handle.seek(offset)
+                out.extend(records(io.BytesIO(handle.read(length))))
+    except (OSError, DecodeError) as exc:
+        log.info("recording %s not served: %s", path.name, exc)
+        return []
+    return out
 
 
 def assemble(path: Path, end: SignedEnvelope) -> StoredSet:

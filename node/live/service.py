@@ -565,6 +565,11 @@ class LiveService:
                 candidates.extend(c.to_value() for c in [own, *hub.candidates()][:MAX_CANDIDATES])
             reply["candidates"] = candidates
             return encode_map(reply)
+        if request.op == "segments":
+            held = await self._held_segments(request)
+            if held is None:
+                return encode_map({**reply, "segments": [], "more": False, "error": "no such set here"})
+            return encode_map({**reply, "segments": held, "more": False})
         stored = await self._served_set(request.stream)
         if stored is None:
             return encode_map({**reply, "segments": [], "more": False, "error": "no such set here"})
@@ -578,6 +583,12 @@ class LiveService:
             }
         )
         return encode_map(reply)
+
+    async def _held_segments(self, request: Request) -> list[CborValue] | None:
+        """The whole segments we hold in the request's range, from our set or else our recording."""
+        stored = await self._served_set(request.stream)
+        recording = None if stored is not None else self.keeper.recording(request.stream)
+        return await sharing.held_segments(stored, recording, request.start, request.limit)
 
     async def _served_set(self, stream: bytes) -> StoredSet | None:
         """Our set of ``stream`` for a peer's page, verified once per version of the file (at the end of a

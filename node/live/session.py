@@ -8,6 +8,10 @@ Requests are CBOR maps:
 - ``{"op": "set", "stream": id, "from": index, "limit": n}`` -> ``{"announce": envelope,
   "end": envelope | null, "segments": [{"m": manifest, "f": [frame | null]}], "more": bool}``:
   a stored set, a page at a time; the fetcher verifies every page against the DJ's key.
+- ``{"op": "segments", "stream": id, "from": index, "limit": n}`` -> ``{"announce": envelope,
+  "end": envelope | null, "segments": [...], "more": false}``: the whole segments held (a stored
+  set or a listener's recording, holes and all) with an index in ``from``..``from + limit - 1``,
+  ascending: how a listener fills the gaps of its recording from whichever peers hold them.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ class Request:
 
     def encode(self) -> bytes:
         body: dict[cbor.CborKey, CborValue] = {"op": self.op, "stream": self.stream}
-        if self.op == "set":
+        if self.op in ("set", "segments"):
             body.update({"from": self.start, "limit": self.limit})
         return cbor.encode(body)
 
@@ -44,8 +48,8 @@ class Request:
         if not isinstance(value, dict):
             raise MalformedMessageError("live request must be a map")
         op, stream = value.get("op"), value.get("stream")
-        if op not in ("locate", "set") or not isinstance(stream, bytes) or len(stream) != 32:
-            raise MalformedMessageError("live request needs op locate|set and a 32-byte stream")
+        if op not in ("locate", "set", "segments") or not isinstance(stream, bytes) or len(stream) != 32:
+            raise MalformedMessageError("live request needs op locate|set|segments and a 32-byte stream")
         assert isinstance(op, str)
         start, limit = value.get("from", 0), value.get("limit", SET_PAGE_SEGMENTS)
         if not isinstance(start, int) or not isinstance(limit, int) or start < 0 or not 1 <= limit <= 200:

@@ -15,6 +15,7 @@ import numpy as np
 from djmesh.node.live.codec import PCM, OpusDecoder
 from djmesh.node.live.errors import LiveError
 from djmesh.node.live.recorder import Recorder
+from djmesh.node.live.recording import SetRecording, read_records
 from djmesh.node.live.session import SET_PAGE_SEGMENTS, Request
 from djmesh.node.live.sets import (
     SetLibrary,
@@ -68,29 +69,50 @@ async def fetch_from(ask: Ask, peer: str, stream: bytes) -> StoredSet:
 async def fetch_segments(
     ask: Ask, peer: str, announce: SignedEnvelope, indices: list[int], keep: Callable[[SetSegment], object]
 ) -> None:
-    """Ask ``peer`` for the segments at ``indices``; ``keep`` each one as soon as it verifies on its own
-    (the DJ's signature, the frame hashes). The chain is checked when the set is assembled, so what a
-    lying peer sends can only fail to fit. ``LiveError``/``ProtocolError`` at the first bad answer."""
+    """Ask ``peer`` for the segments at ``indices`` it holds (a stored set or its own recording, holes and
+    all); ``keep`` each one as soon as it verifies on its own (the DJ's signature, the frame hashes). The
+    chain is checked when the set is assembled, so what a lying peer sends can only fail to fit.
+    ``LiveError``/``ProtocolError`` at the first bad answer (or if the peer holds nothing of the stream)."""
     stream = announce.content_id
     for start, stop in _runs(sorted(set(indices))):
-        index = start
-        while index < stop:
-            reply = await ask(peer, Request("set", stream, index, min(stop - index, SET_PAGE_SEGMENTS)))
+        for index in range(start, stop, SET_PAGE_SEGMENTS):
+            limit = min(stop - index, SET_PAGE_SEGMENTS)
+            reply = await ask(peer, Request("segments", stream, index, limit))
             if reply is None:
                 raise LiveError("no answer")
             if reply.get("error"):
                 raise LiveError(str(reply.get("error")))
             records = reply.get("segments")
             if not isinstance(records, list):
-                raise LiveError("malformed set page")
-            if not records:
-                break  # the peer does not hold these (yet)
-            for record in records[: stop - index]:
+                raise MalformedMessageError("malformed segments page")
+            last = index - 1
+            for record in records[:limit]:
                 segment = check_record(announce, record)
-                if segment.manifest.index != index:
-                    raise MalformedMessageError(f"asked for segment {index}, got {segment.manifest.index}")
+                at = segment.manifest.index
+                if not last < at < index + limit:
+                    raise MalformedMessageError(
+                        f"asked for segments {index}..{index + limit - 1} in order, got {at} after {last}"
+                    )
                 keep(segment)
-                index += 1
+                last = at
+
+
+async def held_segments(
+    stored: StoredSet | None, recording: SetRecording | None, start: int, limit: int
+) -> list[CborValue] | None:
+    """A ``segments`` answer: the whole segments with an index in ``start``..``start + limit - 1`` that our
+    set holds, else that our recording of the stream holds (a listener's, holes skipped), ascending;
+    None if we hold neither. A listener never serves a priced stream's recording: only its DJ does, who
+    checks who paid (docs/PROTOCOL.md, *Relays*)."""
+    if stored is not None:
+        return [segment.record() for segment in stored.segments[start : start + limit]]
+    if recording is None:
+        return None
+    info = recording.announce.message
+    if not isinstance(info, StreamAnnounce) or info.price is not None:
+        return None
+    spans = recording.spans(start, limit)
+    return await asyncio.to_thread(read_records, recording.path, spans) if spans else []
 
 
 def _runs(indices: list[int]) -> list[tuple[int, int]]:
