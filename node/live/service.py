@@ -59,6 +59,7 @@ from djmesh.protocol.cbor import CborKey, CborValue
 from djmesh.protocol.envelope import SignedEnvelope
 from djmesh.protocol.errors import ProtocolError
 from djmesh.protocol.listen import StreamPrice, sign_ticket
+from djmesh.protocol.ratelimit import KeyedTokenBuckets, RateLimit
 from djmesh.protocol.relay import MAX_CANDIDATES, MAX_HOPS, Candidate, Join, Probe, Redirect
 from djmesh.protocol.stream import (
     STREAMS_TOPIC,
@@ -83,6 +84,10 @@ MAX_KNOWN_STREAMS = 1024
 #: finished broadcasts of our own kept for `streams()` and for serving their sets' metadata
 MAX_FINISHED_BROADCASTS = 32
 TEMPO_MIN_INTERVAL_MS = 1000  # declarations of an unchanged transport are paced (gossip rate limits)
+# Pages of a set or a recording ("set", "segments": up to ~0.5 MB each) a peer may ask of us: an asking costs
+# a few bytes, an answer up to half a megabyte, so each peer has a budget. A 30-minute set is 60 pages.
+PAGE_BUDGET = RateLimit(burst=60.0, per_second=5.0)
+PAGE_PEERS_TRACKED = 1024
 
 
 _SERVICES: weakref.WeakKeyDictionary[Node, LiveService] = weakref.WeakKeyDictionary()
@@ -171,6 +176,7 @@ class LiveService:
         self.keeper = SetKeeper(self.sets, self._ask, self._peers_for)
         self._assembling: set[asyncio.Task[None]] = set()
         self._served: dict[bytes, tuple[tuple[int, int], StoredSet]] = {}
+        self._pages = KeyedTokenBuckets(PAGE_BUDGET, tracked=PAGE_PEERS_TRACKED)
         self._broadcasts: dict[bytes, Broadcast] = {}
         self._subscriptions: dict[bytes, Subscription] = {}
         self._subscribing: dict[bytes, asyncio.Future[Subscription]] = {}
@@ -565,6 +571,9 @@ class LiveService:
                 candidates.extend(c.to_value() for c in [own, *hub.candidates()][:MAX_CANDIDATES])
             reply["candidates"] = candidates
             return encode_map(reply)
+        if not self._pages.allow(peer, now_ms()):
+            log.info("live request from %s refused: over its page budget", peer)
+            return encode_map({**reply, "segments": [], "more": False, "error": "busy: too many pages asked"})
         if request.op == "segments":
             held = await self._held_segments(request)
             if held is None:

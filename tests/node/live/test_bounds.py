@@ -8,6 +8,8 @@ import nacl.signing
 import pytest
 
 from djmesh.node.live import service as live_service
+from djmesh.node.live.session import Request
+from djmesh.protocol import cbor
 from djmesh.protocol.envelope import sign
 from djmesh.protocol.stream import StreamAnnounce, StreamEnd
 from tests.helpers.network import bootstrap_server, wait_until
@@ -47,3 +49,26 @@ async def test_known_streams_are_bounded_and_ours_is_kept(
         assert known - {ours} == set(flood[-4:])
         broadcast = live._broadcasts[bytes.fromhex(ours)]
         await wait_until(broadcast.done.is_set, what="our short stream to end")
+
+
+async def test_a_peer_asking_for_pages_past_its_budget_is_refused_and_others_still_served(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An asking costs a few bytes and an answer up to half a megabyte: each peer has a page budget."""
+    monkeypatch.setattr(live_service, "PAGE_BUDGET", live_service.RateLimit(burst=5.0, per_second=0.001))
+    async with bootstrap_server() as boot, live_nodes(tmp_path, boot, ["dj"]) as nodes:
+        (_, live) = nodes[0]
+        write_wav(tmp_path / "ours.wav", 2.0, bpm=120.0)
+        ours = bytes.fromhex(await live.start_stream(str(tmp_path / "ours.wav"), title="ours"))
+        await wait_until(live._broadcasts[ours].done.is_set, what="our short stream to end")
+
+        async def ask(peer: str, op: str) -> dict[str, object]:
+            reply = cbor.decode(await live._serve(Request(op, ours).encode(), peer))
+            assert isinstance(reply, dict)
+            return reply
+
+        greedy = [await ask("greedy", "set" if i % 2 else "segments") for i in range(8)]
+        assert all("error" not in r and r["segments"] for r in greedy[:5]), greedy[:5]
+        assert all(str(r.get("error", "")).startswith("busy") for r in greedy[5:])
+        assert (await ask("greedy", "locate")).get("candidates") is not None  # locating costs no page
+        assert "error" not in await ask("another", "set")
