@@ -401,7 +401,7 @@ class BattleService:
             wait_s = (at - _now_ms()) / 1000
             if wait_s <= 0:
                 continue
-            await asyncio.sleep(wait_s)
+            await sleep(wait_s)
             if state.machine.phase is Phase.CANCELLED:
                 return
             await self.node.publish_signed(envelope)

@@ -230,10 +230,9 @@ async def _until_filled(
 ) -> None:
     """Wait until ``recording`` lacks nothing below ``total``, every request in ``running`` is answered,
     or ``timeout_s`` has passed; answered requests leave ``running``."""
-    loop = asyncio.get_running_loop()  # asyncio.wait's clock
-    deadline = None if timeout_s is None else loop.time() + timeout_s
+    deadline = None if timeout_s is None else monotonic() + timeout_s
     while running and recording.missing(total) and not recording.closed:
-        left = None if deadline is None else deadline - loop.time()
+        left = None if deadline is None else deadline - monotonic()
         if left is not None and left <= 0:
             return
         done, _ = await asyncio.wait(running, timeout=left, return_when=asyncio.FIRST_COMPLETED)
