@@ -200,10 +200,10 @@ def late_and_quantized(bpm: float, count: int, late_ms: float, seed: int, *, t0:
 
 
 @given(
-    # Late by up to 5 ms plus a JACK cycle is up to 0.58 of a period at 140 bpm: within the 0.65 a tick
-    # may be late (a ClockSender at load 9 on 2 cores was late by 2 to 10 ms on average).
+    # Late by up to 8 ms plus a JACK cycle is up to 0.74 of a period at 140 bpm (a ClockSender at load 9
+    # on 2 cores was late by 2 to 10 ms on average): a late tick is told from a lost one by the next.
     bpm=st.floats(min_value=60, max_value=140),
-    late_ms=st.floats(min_value=0, max_value=5),
+    late_ms=st.floats(min_value=0, max_value=8),
     seed=st.integers(min_value=0, max_value=2**32),
 )
 def test_late_ticks_in_jack_cycles_are_not_counted_as_lost(bpm: float, late_ms: float, seed: int) -> None:
