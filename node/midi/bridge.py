@@ -92,7 +92,7 @@ class BridgeReport:
 async def run_bridge(
     mapping: Mapping,
     call: Call,
-    open_input: Callable[[Callable[[Any], None]], Any],
+    open_input: Callable[[Callable[[Any, float], None]], Any],
     *,
     seconds: float | None,
     emit: Callable[[dict[str, Any]], None],

@@ -7,17 +7,28 @@ batches events, the OS schedules late, a busy sender skips a tick. So the tempo 
 of a least-squares line through the last ``window`` ticks (time against tick number), with a
 second pass that ignores outliers. A gap of about k periods counts as k ticks, so a dropped
 tick does not bend the line; if the missing ticks then arrive in a burst (a sender or a
-receiver that was late and catches up), they fill the places already counted.
+receiver that was late and catches up), or the next tick comes early for the place counted
+from the tick before the gap (one tick late, then on time again), they fill the places already
+counted. The period that judges a gap is measured over a beat of ticks, not from the last
+interval: arrivals snapped to JACK cycles (5.3 ms, a quarter of a period at 125 bpm) made single
+intervals count late ticks as lost, which bent the period, which counted more (150 bpm read for
+125 on a busy machine).
 """
 
 from __future__ import annotations
 
+import itertools
+import math
 import statistics
 from collections import deque
 from dataclasses import dataclass
 
 TICKS_PER_BEAT = 24
 CLOCK, START, CONTINUE, STOP, SONG_POSITION = 0xF8, 0xFA, 0xFB, 0xFC, 0xF2
+_LATE_SLACK = 0.55  # periods a tick may be late before the gap counts a lost tick (the next tick can undo it)
+_LATE_SLACK_FIRST_BEAT = 0.85  # the same while the period comes from less than a beat of ticks
+_AFTER_GAP_TICKS = 4  # a late tick and the next are this close: later ones are judged on their own
+_HINT_SPAN = TICKS_PER_BEAT  # ticks over which the period that judges a gap is measured
 
 
 @dataclass(frozen=True)
@@ -58,9 +69,9 @@ class ClockTracker:
         self._points: deque[tuple[int, float]] = deque(maxlen=window)
         self._index = 0
         self._last_t: float | None = None
-        self._intervals: deque[float] = deque(maxlen=9)
         self._credit = 0  # ticks counted for recent gaps that may still arrive late
         self._credit_until = 0
+        self._before_gap: tuple[int, float] | None = None  # (index, time) of the tick before the last gap
         self._position: int | None = None  # ticks since Start of the last clock received
         self._next: int | None = None  # the position the next clock will have
         self._fresh = True  # no clock counted since Start/Continue/Song Position
@@ -88,23 +99,29 @@ class ClockTracker:
         if self._last_t is not None:
             dt = t - self._last_t
             period = self._period_hint()
+            ahead = dt / period if period else None  # 1.0 for the next tick on time
             if dt > self.timeout_s:
                 self._points.clear()  # the clock stopped for a while: measure afresh
-                self._intervals.clear()
                 self._credit = 0
-            elif period is not None and dt < period / 2 and self._credit > 0:
-                # A burst right after a gap: the gap was late ticks, not lost ones, and the
-                # ticks counted for it arrive now. They take the place already counted.
+            elif (
+                period
+                and self._credit > 0
+                and ((ahead is not None and ahead < 0.5) or self._early(t, period))
+            ):
+                # Within half a period of the last one, or early for its place counted from the tick
+                # before the gap: the gap was late ticks, not lost ones, and the ticks counted for it
+                # arrive now. They take the place already counted.
                 step, self._credit = 0, self._credit - 1
             elif dt > 0:
-                if period is not None:
-                    step = max(1, round(dt / period))
+                if ahead is not None:  # a tick is lost only when the gap is clearly longer than a late one
+                    slack = _LATE_SLACK if len(self._points) > _HINT_SPAN else _LATE_SLACK_FIRST_BEAT
+                    step = max(1, math.floor(ahead + 1 - slack))
                 if step > 1:
+                    self._before_gap = (self._index, self._last_t)
                     self._credit = min(self._credit + step - 1, TICKS_PER_BEAT)
                     self._credit_until = self._index + step + TICKS_PER_BEAT
                 elif self._index >= self._credit_until:
                     self._credit = 0  # a beat without a burst: those ticks were lost
-                self._intervals.append(dt / step)
         self._index += step
         self._last_t = t
         if step == 0 and self._points:
@@ -142,12 +159,35 @@ class ClockTracker:
 
     # -- output -------------------------------------------------------------------------------
 
+    def _early(self, t: float, period: float) -> bool:
+        """Whether ``t`` comes over half a period before the next place, counted from the last gap."""
+        if self._before_gap is None:
+            return False
+        index, at = self._before_gap
+        if self._index - index > _AFTER_GAP_TICKS:
+            return False  # farther back, a small error in the period adds up to half a tick
+        return (t - at) / period < self._index - index + 0.5
+
     def _period_hint(self) -> float | None:
-        if self._fit is None and len(self._points) >= self.min_ticks:
-            self._fit = self._estimate()
-        if self._fit is not None:
-            return self._fit[0]
-        return statistics.median(self._intervals) if len(self._intervals) >= 3 else None
+        """The tick period that judges the next gap: the median over spans of a beat of recent ticks.
+
+        Over a beat, arrivals snapped to JACK cycles or late by a busy machine err by a cycle in 24
+        periods, and one gap counted wrong errs by one tick in 24; the median drops the spans that
+        hold a stall. (One interval alone errs by a whole cycle, a fifth of a period: counting gaps
+        by it turned late ticks into lost ones and bent the tempo further with each.)
+        """
+        points = self._points
+        if len(points) < 4:
+            return None
+        if len(points) <= _HINT_SPAN:  # less than a beat: the median interval, which lost ticks do not bend
+            return statistics.median(
+                b[1] - a[1] for a, b in zip(points, itertools.islice(points, 1, None), strict=False)
+            )
+        span = _HINT_SPAN
+        return statistics.median(
+            (points[i + span][1] - points[i][1]) / (points[i + span][0] - points[i][0])
+            for i in range(len(points) - span)
+        )
 
     def _estimate(self) -> tuple[float, float] | None:
         points = list(self._points)

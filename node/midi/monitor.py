@@ -1,6 +1,6 @@
 """What arrives on the ``djmesh`` input: clock (tempo, transport, phase), notes and CCs.
 
-``on_message`` runs on the MIDI backend's thread; it stamps each message on arrival and hands
+``on_message`` runs on the MIDI input's thread; it takes each message with its arrival time and hands
 notes and CCs on through ``on_event`` (for example into an asyncio queue).
 """
 
@@ -48,8 +48,9 @@ class MidiMonitor:
         self.ccs: dict[tuple[int, int], int] = {}
         self.transport: Counter[str] = Counter()
 
-    def on_message(self, message: Any) -> None:
-        now = self._clock()
+    def on_message(self, message: Any, at: float | None = None) -> None:
+        """One message; ``at`` is when it arrived on this monitor's clock (default: now)."""
+        now = self._clock() if at is None else at
         kind = message.type
         event: ControlEvent | None = None
         with self._lock:

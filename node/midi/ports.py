@@ -12,10 +12,12 @@ import contextlib
 import logging
 import os
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from djmesh.node.midi.errors import MidiError
+from djmesh.node.midi.polled_input import InputCallback, PolledInput
 
 log = logging.getLogger(__name__)
 
@@ -100,13 +102,25 @@ def list_ports() -> dict[str, Any]:
     return {"backend": name, "inputs": list(inputs), "outputs": list(outputs)}
 
 
-def open_virtual_input(callback: Callable[[Any], None]) -> Any:
-    """The virtual ``djmesh`` input (other software sends to it); ``callback(message)`` runs on its thread."""
+def open_virtual_input(callback: InputCallback) -> Any:
+    """The virtual ``djmesh`` input (other software sends to it); ``callback(message, at)`` runs on its thread.
+
+    ``at`` is the arrival time on ``time.perf_counter`` as the MIDI layer stamped it. With RtMidi
+    (ALSA, JACK) the port is polled, never called back from native code (see ``polled_input``).
+    """
     backend = load_backend()
-    return _guarded(
-        backend_name(),
-        lambda: backend.open_input(PORT_NAME, virtual=True, client_name=PORT_NAME, callback=callback),
-    )
+    if getattr(backend.module, "__name__", "") != "mido.backends.rtmidi":
+        return _guarded(
+            backend_name(),
+            lambda: backend.open_input(
+                PORT_NAME,
+                virtual=True,
+                client_name=PORT_NAME,
+                callback=lambda message: callback(message, time.perf_counter()),
+            ),
+        )
+    api = getattr(backend, "api", None)
+    return _guarded(backend_name(), lambda: PolledInput.open_virtual(PORT_NAME, PORT_NAME, api, callback))
 
 
 def open_virtual_output() -> Any:
