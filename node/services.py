@@ -85,6 +85,7 @@ def open_ledger(home: NodeHome, passphrase: bytes | None) -> NodeLedger:
             "table of config.toml"
         )
     from djmesh.ledger.evm import EvmChain, TxSender, keystore_path, load_account
+
     keystore = keystore_path(home.root)
     if not keystore.exists():
         raise NoLedgerError(f"no wallet: create one with `djmesh wallet address` (it goes to {keystore})")
