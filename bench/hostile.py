@@ -55,6 +55,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import nacl.signing
 
 from bench.loop_stalls import StallSampler
+from bench.roles import read_line, spawn, tell
 from bench.sync_stall import hostile_payload, signed
 from djmesh.node.battle.service import BattleService
 from djmesh.node.live import LiveService
@@ -310,28 +311,10 @@ def cpu_plan() -> tuple[set[int], set[int]] | None:
     return {cpus[0]}, set(cpus[1:])
 
 
-def _on(cpus: set[int] | None) -> Callable[[], None] | None:
-    return None if cpus is None else lambda: os.sched_setaffinity(0, cpus)
-
-
 def _spawn(stack: contextlib.ExitStack, *args: str, cpus: set[int] | None = None) -> subprocess.Popen[str]:
-    child = subprocess.Popen(
-        [sys.executable, __file__, *args],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        preexec_fn=_on(cpus),
-    )
+    child = spawn(__file__, *args, cpus=cpus)
     stack.callback(child.kill)
     return child
-
-
-async def _line(child: subprocess.Popen[str]) -> Any:
-    assert child.stdout is not None
-    line = await asyncio.to_thread(child.stdout.readline)
-    if not line:
-        raise RuntimeError(f"{child.args[2:4]} stopped early (its log is above)")
-    return json.loads(line)
 
 
 async def scenario(name: str, seconds: float, root: Path, stall_ms: float | None = None) -> dict[str, Any]:
@@ -363,7 +346,7 @@ async def _scenario(
         cpus=plan[0] if plan is not None else None,
     )
     assert child.stdin is not None
-    honest = await _line(child)
+    honest = await read_line(child)
     dj = _spawn(
         children,
         "--role",
@@ -376,7 +359,7 @@ async def _scenario(
         json.dumps(honest),
     )
     assert dj.stdin is not None
-    stream_id = (await _line(dj))["stream"]
+    stream_id = (await read_line(dj))["stream"]
     listeners = []
     for index in (2, 3):
         node = await stack.enter_async_context(make_node(root, f"listener{index}", boot))
@@ -404,7 +387,7 @@ async def _scenario(
         stream_id,
         *lie,
     )
-    relay = tuple((await _line(relay_child))["address"])
+    relay = tuple((await read_line(relay_child))["address"])
     hostile = None
     if name == "hostile":
         hostile = _spawn(
@@ -416,10 +399,9 @@ async def _scenario(
             "--seconds",
             str(seconds + 5),
         )
-        await _line(hostile)
+        await read_line(hostile)
     order = {"stream": stream_id, "seconds": seconds, "relay": relay}
-    child.stdin.write(json.dumps(order) + "\n")
-    child.stdin.flush()
+    tell(child, order)
     others = [asyncio.ensure_future(listen_below(live, stream_id, seconds, relay)) for live in listeners]
     room = asyncio.ensure_future(_room_for_all(dj, relay_child))
 
@@ -427,13 +409,13 @@ async def _scenario(
         return await _every(HONEST_RATE, seconds, lambda i: author.post(f"honest {i}"))
 
     sent = sum(await asyncio.gather(*(honest_posts(a) for a in authors)))
-    report = await _line(child)
+    report = await read_line(child)
     heard = [report, *await asyncio.gather(*others, return_exceptions=True)]
     room.cancel()
     child.stdin.close()
     child.wait(timeout=30)
     dj.stdin.close()
-    hostile_sent = await _line(hostile) if hostile is not None else {}
+    hostile_sent = await read_line(hostile) if hostile is not None else {}
     return {
         "scenario": name,
         "honest_sent": sent,
@@ -447,10 +429,8 @@ async def _room_for_all(dj: subprocess.Popen[str], relay: subprocess.Popen[str])
     """Once the three listeners joined below the relay (it says so, or gives up after 10 s), the DJ has
     room for them."""
     with contextlib.suppress(RuntimeError):
-        await _line(relay)
-    assert dj.stdin is not None
-    dj.stdin.write("room\n")
-    dj.stdin.flush()
+        await read_line(relay)
+    tell(dj, "room")
 
 
 async def dj_node(root: Path, boot: list[str], honest: dict[str, Any]) -> None:

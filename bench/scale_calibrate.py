@@ -39,6 +39,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.roles import read_line, spawn, tell
 from djmesh.node.clock import VirtualClock, monotonic, run_virtual
 from djmesh.node.live import LiveService
 from djmesh.node.live.errors import LiveError
@@ -105,26 +106,6 @@ async def real(
     return row
 
 
-def _spawn(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, __file__, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
-
-
-async def _line(child: subprocess.Popen[str]) -> Any:
-    assert child.stdout is not None
-    line = await asyncio.to_thread(child.stdout.readline)
-    if not line:
-        raise RuntimeError(f"{child.args[2:6]} stopped early (its log is above)")
-    return json.loads(line)
-
-
-def _tell(child: subprocess.Popen[str], value: Any) -> None:
-    assert child.stdin is not None
-    child.stdin.write(json.dumps(value) + "\n")
-    child.stdin.flush()
-
-
 async def real_processes(
     listeners: int, seconds: float, max_children: int, join_over_s: float, seed: int
 ) -> dict[str, Any]:
@@ -136,11 +117,12 @@ async def real_processes(
         with tempfile.TemporaryDirectory() as tmp:
             async with bootstrap_server() as boot:
                 common = ["--root", tmp, "--boot", json.dumps(boot), "--max-children", str(max_children)]
-                dj = _spawn("--role", "dj", "--index", "0", *common)
+                dj = spawn(__file__, "--role", "dj", "--index", "0", *common)
                 children.append(dj)
-                started = await _line(dj)
+                started = await read_line(dj)
                 rest = [
-                    _spawn(
+                    spawn(
+                        __file__,
                         "--role",
                         "listener",
                         "--index",
@@ -155,13 +137,13 @@ async def real_processes(
                 ]
                 children.extend(rest)
                 for child in rest:
-                    await _line(child)  # connected, and the announcement reached it
+                    await read_line(child)  # connected, and the announcement reached it
                 begin = time.time() + 1.0
                 end = begin + join_over_s + seconds
                 for child in rest:
-                    _tell(child, {"at": begin + rng.uniform(0, join_over_s), "end": end})
-                results = [await _line(child) for child in rest]
-                _tell(dj, {"stop": True})
+                    tell(child, {"at": begin + rng.uniform(0, join_over_s), "end": end})
+                results = [await read_line(child) for child in rest]
+                tell(dj, {"stop": True})
                 await asyncio.to_thread(dj.wait, 30)
     finally:
         for child in children:
