@@ -22,7 +22,7 @@ from djmesh.node.live.listen_seller import ListenSeller
 from djmesh.node.live.subscription import Subscription
 from djmesh.node.node import Node
 from djmesh.protocol.listen import ListenVoucher
-from tests.helpers.network import bootstrap_server, wait_until
+from tests.helpers.network import PATIENCE, bootstrap_server, wait_until
 from tests.node.live.mesh import live_nodes
 
 pytestmark = pytest.mark.timeout(120)
@@ -127,6 +127,14 @@ async def test_a_listener_pays_while_listening_and_the_dj_closes_with_the_latest
         assert payer.vouchers_sent >= 4
 
 
+async def frames_settled(sub: Subscription, quiet_s: float = 0.5) -> None:
+    """Until ``sub`` has received no frame for ``quiet_s`` (what was in flight has landed)."""
+    count = -1
+    while sub.received_frames != count:
+        count = sub.received_frames
+        await asyncio.sleep(quiet_s)
+
+
 async def test_a_listener_that_stops_paying_is_cut_off_while_a_paying_one_keeps_listening(
     tmp_path: Path, evm: Chain
 ) -> None:
@@ -141,13 +149,15 @@ async def test_a_listener_that_stops_paying_is_cut_off_while_a_paying_one_keeps_
         stopped = time.monotonic()
         await wait_until(lambda: seller.cut_off >= 1, timeout=INTERVAL_S + GRACE_S + 4, what="ben cut off")
         cut_after = time.monotonic() - stopped
-        assert cut_after <= INTERVAL_S + GRACE_S + 1.5, cut_after
+        # the seller's promise is interval + grace; what a busy machine adds to it scales with the patience
+        assert cut_after <= INTERVAL_S + GRACE_S + 1.5 * PATIENCE, cut_after
 
-        await asyncio.sleep(0.5)  # frames already in flight
+        await frames_settled(ben_sub)  # frames already in flight when he was cut off
         ben_frames, ann_frames = ben_sub.received_frames, ann_sub.received_frames
-        await asyncio.sleep(3)
+        await wait_until(
+            lambda: ann_sub.received_frames >= ann_frames + 120, what="ann, who pays, to keep listening"
+        )
         assert ben_sub.received_frames == ben_frames, "ben rejoined without paying"
-        assert ann_sub.received_frames >= ann_frames + 120, "ann, who pays, must keep listening"
         assert not ann_sub.hub.children, "a listener must not relay a paid stream"
         hub = dj.hub_for(bytes.fromhex(stream_id))
         assert hub is not None and len(hub.children) == 1
