@@ -114,18 +114,19 @@ class SetKeeper:
         """Ask ``peers`` for what ``recording`` lacks, ``FILL_FANOUT`` at a time, each for all of it.
 
         A round that has not filled the recording within ``FILL_HEDGE_S`` (a peer slow or holding nothing)
-        is joined by the next one. The DJ is not in the first round: every listener of a battle lacks the last segments at the
-        end of a set, and the DJ, one node serving them all at once, answered in seconds or not at all
-        on a loaded machine, while other listeners' recordings hold most of them
-        (``SetRecording.spans``). Asking a few peers at once means a peer that is slow or holds
-        nothing costs no more than the fastest one; a segment that arrives twice is kept once."""
+        is joined by the next one. The DJ is in the first round beside a few listeners: at the end of a
+        set every listener lacks the same last segments, which only the DJ is sure to hold (with listeners
+        only in the first round, 10-viewer battles took 10.7-21.5 s to a result, against 4.6-10.8 s asking
+        the DJ alone), while the listeners' recordings hold what came before. Asking a few peers at once
+        means a peer that is slow or holds nothing costs no more than the fastest one; a segment that
+        arrives twice is kept once."""
         dj = recording.announce.author_peer_id
         info = recording.announce.message
         priced = isinstance(info, StreamAnnounce) and info.price is not None  # served by its DJ only
         others = [] if priced else [p for p in peers if p != dj]
         random.shuffle(others)  # spread the load: every listener asks a different few first
-        later = ([dj] if dj in peers else []) + others[FILL_FANOUT:]
-        rounds = [others[:FILL_FANOUT]] + [
+        later = others[FILL_FANOUT:]
+        rounds = [([dj] if dj in peers else []) + others[:FILL_FANOUT]] + [
             later[i : i + FILL_FANOUT] for i in range(0, len(later), FILL_FANOUT)
         ]
         errors: list[str] = []

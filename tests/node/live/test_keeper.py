@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from djmesh.node.live import keeper as keeper_module
 from djmesh.node.live import sharing
 from djmesh.node.live.keeper import FILL_HEDGE_S, SetKeeper
 from djmesh.node.live.recording import SetRecording
@@ -66,7 +67,7 @@ async def test_a_listener_never_serves_its_recording_of_a_priced_stream(tmp_path
     assert await sharing.held_segments(None, recording, 0, 1) is None
 
 
-async def test_the_end_of_a_set_is_filled_from_listeners_and_the_dj_is_not_asked(tmp_path: Path) -> None:
+async def test_the_end_of_a_set_is_filled_from_listeners_while_the_dj_does_not_answer(tmp_path: Path) -> None:
     dj_set, end = signed_set(6)
     s = dj_set.segments
     dj = dj_set.announce.author_peer_id
@@ -96,8 +97,7 @@ async def test_the_end_of_a_set_is_filled_from_listeners_and_the_dj_is_not_asked
     stored = await asyncio.wait_for(keeper.complete(end, [dj, *holders]), 10)
     assert stored is not None and stored.complete
     assert [x.record() for x in stored.segments] == [x.record() for x in s]
-    assert dj not in asked
-    assert sorted(asked) == ["listener-1", "listener-2"]
+    assert sorted(asked) == sorted([dj, "listener-1", "listener-2"])  # one round: the DJ and listeners
 
 
 @pytest.mark.parametrize(
@@ -124,24 +124,28 @@ async def test_a_peer_serving_segments_outside_the_range_or_order_asked_is_refus
     assert all(4 <= k.manifest.index <= 5 for k in kept)
 
 
-async def test_a_peer_that_never_answers_holds_the_fill_up_only_until_the_next_round(tmp_path: Path) -> None:
+async def test_peers_that_never_answer_hold_the_fill_up_only_until_the_next_round(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     dj_set, end = signed_set(6)
     s = dj_set.segments
     dj = dj_set.announce.author_peer_id
     hung = asyncio.Event()  # never set
     asked: list[str] = []
+    monkeypatch.setattr(keeper_module.random, "shuffle", lambda _peers: None)  # the rounds in list order
+    peers = [dj, "hung-1", "hung-2", "hung-3", "holder"]
 
     async def ask(peer: str, request: Request) -> dict[str, CborValue] | None:
         asked.append(peer)
-        if peer == "hung-listener":
+        if peer != "holder":  # the DJ and the first listeners hang
             await hung.wait()
-        held = await sharing.held_segments(dj_set if peer == dj else None, None, request.start, request.limit)
+        held = await sharing.held_segments(dj_set, None, request.start, request.limit)
         return {"announce": dj_set.announce.wire, "end": end.wire, "segments": held, "more": False}
 
-    keeper = SetKeeper(SetLibrary(tmp_path / "sets"), ask, lambda _stream: [dj, "hung-listener"])
+    keeper = SetKeeper(SetLibrary(tmp_path / "sets"), ask, lambda _stream: peers)
     mine = keeper.record(dj_set.announce)
     for segment in s[:4]:
         mine.add(segment)
-    stored = await asyncio.wait_for(keeper.complete(end, [dj, "hung-listener"]), 10 * FILL_HEDGE_S)
+    stored = await asyncio.wait_for(keeper.complete(end, peers), 10 * FILL_HEDGE_S)
     assert stored is not None and stored.complete
-    assert asked == ["hung-listener", dj]  # the DJ second, once the hung peer's round had its time
+    assert asked == peers  # the holder in the second round, once the hung first round had its time
