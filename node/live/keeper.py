@@ -22,7 +22,7 @@ from djmesh.node.live.set_audio import Mono, SetDecoding, decode_mono
 from djmesh.node.live.sets import SetLibrary, SetSegment, StoredSet
 from djmesh.protocol.envelope import SignedEnvelope
 from djmesh.protocol.errors import ProtocolError
-from djmesh.protocol.stream import StreamAnnounce, StreamEnd
+from djmesh.protocol.stream import StreamEnd
 
 log = logging.getLogger(__name__)
 
@@ -121,9 +121,7 @@ class SetKeeper:
         means a peer that is slow or holds nothing costs no more than the fastest one; a segment that
         arrives twice is kept once."""
         dj = recording.announce.author_peer_id
-        info = recording.announce.message
-        priced = isinstance(info, StreamAnnounce) and info.price is not None  # served by its DJ only
-        others = [] if priced else [p for p in peers if p != dj]
+        others = [] if recording.served_by_dj_only else [p for p in peers if p != dj]
         random.shuffle(others)  # spread the load: every listener asks a different few first
         later = others[FILL_FANOUT:]
         rounds = [([dj] if dj in peers else []) + others[:FILL_FANOUT]] + [

@@ -29,7 +29,7 @@ from djmesh.node.live.sets import (
 from djmesh.protocol.cbor import CborValue
 from djmesh.protocol.envelope import SignedEnvelope
 from djmesh.protocol.errors import DecodeError, MalformedMessageError, ProtocolError
-from djmesh.protocol.stream import StreamEnd
+from djmesh.protocol.stream import StreamAnnounce, StreamEnd
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,13 @@ class SetRecording:
         self._file.write(head)
         self._file.flush()
         self._size = len(head)
+
+    @property
+    def served_by_dj_only(self) -> bool:
+        """A priced stream (or anything but a plain stream announcement) is served by its DJ only, who
+        checks who paid: a listener neither serves its recording nor fills it from other listeners."""
+        info = self.announce.message
+        return not isinstance(info, StreamAnnounce) or info.price is not None
 
     @property
     def closed(self) -> bool:

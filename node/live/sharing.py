@@ -106,10 +106,7 @@ async def held_segments(
     checks who paid (docs/PROTOCOL.md, *Relays*)."""
     if stored is not None:
         return [segment.record() for segment in stored.segments[start : start + limit]]
-    if recording is None:
-        return None
-    info = recording.announce.message
-    if not isinstance(info, StreamAnnounce) or info.price is not None:
+    if recording is None or recording.served_by_dj_only:
         return None
     spans = recording.spans(start, limit)
     return await asyncio.to_thread(read_records, recording.path, spans) if spans else []
