@@ -347,17 +347,8 @@ async def _scenario(
     )
     assert child.stdin is not None
     honest = await read_line(child)
-    dj = _spawn(
-        children,
-        "--role",
-        "dj",
-        "--root",
-        str(root),
-        "--boot",
-        json.dumps(boot),
-        "--honest",
-        json.dumps(honest),
-    )
+    beside_honest = ["--root", str(root), "--boot", json.dumps(boot), "--honest", json.dumps(honest)]
+    dj = _spawn(children, "--role", "dj", *beside_honest)
     assert dj.stdin is not None
     stream_id = (await read_line(dj))["stream"]
     listeners = []
@@ -373,20 +364,7 @@ async def _scenario(
         lambda: all(a.host.mesh_peers(author_topic(a.public_key)) for a in authors), what="meshes"
     )
     lie = ["--lie", "forges"] if name == "hostile" else []
-    relay_child = _spawn(
-        children,
-        "--role",
-        "relay",
-        "--root",
-        str(root),
-        "--boot",
-        json.dumps(boot),
-        "--honest",
-        json.dumps(honest),
-        "--stream",
-        stream_id,
-        *lie,
-    )
+    relay_child = _spawn(children, "--role", "relay", *beside_honest, "--stream", stream_id, *lie)
     relay = tuple((await read_line(relay_child))["address"])
     hostile = None
     if name == "hostile":
