@@ -69,9 +69,8 @@ class ListenSession:
         self.last_seq: int | None = None
         self._recorded_upto: int | None = None
         self.ended = asyncio.Event()
-        self.progress = (
-            asyncio.Event()
-        )  # a segment was recorded or the source ended: wakes whoever waits on either
+        # a segment was recorded or the source ended: wakes whoever waits on either
+        self.progress = asyncio.Event()
 
     def on_playout(self, item: Playout, now_us: int) -> None:
         pcm = self._playout_decoder.decode(item.payload)
