@@ -16,7 +16,6 @@ import contextlib
 import functools
 import logging
 import math
-import random
 import time
 import wave
 from collections.abc import AsyncIterator
@@ -39,7 +38,7 @@ from djmesh.node.home import NodeHome
 from djmesh.node.identity import create_identity
 from djmesh.node.live.service import LiveService
 from djmesh.node.node import Node, NodeOptions
-from djmesh.node.p2p import P2PError, P2PHost
+from djmesh.node.p2p import P2PHost
 from djmesh.node.services import NodeServices
 from djmesh.protocol import peer_id_from_public_key
 from djmesh.protocol.battle import BATTLES_TOPIC, Rules
@@ -53,7 +52,6 @@ LOOPBACK = "/ip4/127.0.0.1/tcp/0"
 GENRE = "house"
 BPM = 125.0
 BARS_PER_TRACK = 6
-MESH_RETRY_S = 10.0  # how often a node without a battles-topic peer is introduced to some
 
 
 @dataclass
@@ -187,48 +185,22 @@ async def _wait(predicate: Any, timeout_s: float, what: str) -> None:
 
 
 async def _wait_for_mesh(everyone: list[Participant]) -> None:
-    """Until every node has a peer on the battles topic; a lonely node is introduced to a few that have one.
+    """Until every node has a peer on the battles topic.
 
-    Every node finds its first peers at the bootstrap's rendezvous point, which runs in this same
-    process: with 30 nodes starting one after the other on a loaded machine, some lookups timed out and
-    those nodes would look again only at their next repair round, a minute later (and found no room in
-    the meshes then). The demo knows every node's address, as a bootstrap list would, so it dials a lonely
-    node to three random nodes already on the topic; GossipSub grafts them at its next heartbeat. The
+    Every node finds its first peers at the bootstrap's rendezvous point, which runs in this same process;
+    with 30 nodes starting one after the other on a loaded machine some lookups time out, and each node
+    then looks its lonely topics up again within seconds (node/topic_repair.py), as any node would. The
     wait grows with the nodes (3 s each, at least 60 s).
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + max(60.0, 3.0 * len(everyone))
-    next_try = dict.fromkeys((p.name for p in everyone), loop.time() + MESH_RETRY_S)  # discovery first
-    introducing: set[asyncio.Task[None]] = set()
-    try:
-        while lonely := [p for p in everyone if not p.node.host.mesh_peers(BATTLES_TOPIC)]:
-            if loop.time() > deadline:
-                raise NodeError(
-                    f"demo: timed out waiting for the battles topic mesh ({len(lonely)} of {len(everyone)} "
-                    f"nodes without a peer on it: {', '.join(p.name for p in lonely[:5])})"
-                )
-            meshed = [p for p in everyone if p not in lonely]
-            for participant in lonely:
-                if meshed and loop.time() >= next_try[participant.name]:
-                    next_try[participant.name] = loop.time() + MESH_RETRY_S
-                    task = asyncio.ensure_future(
-                        _introduce(participant, random.sample(meshed, min(3, len(meshed))))
-                    )
-                    introducing.add(task)
-                    task.add_done_callback(introducing.discard)
-            await asyncio.sleep(0.2)
-    finally:
-        for task in list(introducing):
-            task.cancel()
-
-
-async def _introduce(participant: Participant, to: list[Participant]) -> None:
-    """Dial ``participant`` to ``to``'s nodes (a failed dial is logged: the next round tries others)."""
-    for other in to:
-        try:
-            await participant.node.host.connect(other.node.host.listen_addrs[0])
-        except P2PError as exc:
-            log.info("demo: %s could not dial %s: %s", participant.name, other.name, exc)
+    while lonely := [p for p in everyone if not p.node.host.mesh_peers(BATTLES_TOPIC)]:
+        if loop.time() > deadline:
+            raise NodeError(
+                f"demo: timed out waiting for the battles topic mesh ({len(lonely)} of {len(everyone)} "
+                f"nodes without a peer on it: {', '.join(p.name for p in lonely[:5])})"
+            )
+        await asyncio.sleep(0.2)
 
 
 def _verdict_rows(result: Result, viewers: list[Participant], battles: BattleService) -> list[dict[str, Any]]:

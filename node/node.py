@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
+from djmesh.node.clock import monotonic, sleep, wait_set
 from djmesh.node.clock import now_ms as _now_ms
-from djmesh.node.clock import sleep
 from djmesh.node.config import NodeConfig
 from djmesh.node.errors import NodeError
 from djmesh.node.events import MessageDropped, MessageStored, NodeEvent, Notification, SyncFinished
@@ -34,6 +34,7 @@ from djmesh.node.records import VerifiedResults, leaderboard_json, record_json
 from djmesh.node.social import SocialService
 from djmesh.node.store import Store, StoreFullError
 from djmesh.node.tasks import BackgroundTasks
+from djmesh.node.topic_repair import FIRST_RETRY_S, RepairSchedule
 from djmesh.node.views import FeedItem, SocialView
 from djmesh.protocol import public_key_from_peer_id, sign
 from djmesh.protocol.bounded import BoundedSet
@@ -92,8 +93,7 @@ def content_problem(envelope: SignedEnvelope, results: VerifiedResults | None = 
     return None
 
 
-REPAIR_EVERY_S = 60.0  # how often topics with an empty mesh are looked up and synced again
-MAX_REPAIRS_PER_ROUND = 8
+MAX_REPAIRS_PER_ROUND = 8  # topics looked up again at once; rounds are FIRST_RETRY_S apart at least
 
 
 @dataclass
@@ -134,6 +134,8 @@ class Node:
         self._refused = BoundedSet[bytes](10_000)  # content IDs refused for what they claim
         self._subscribers: set[asyncio.Queue[NodeEvent]] = set()
         self._topics: set[str] = set()
+        self._repairs = RepairSchedule()
+        self._repairs_changed = asyncio.Event()
         self._tasks = BackgroundTasks("node")
         self._store: Store | None = None
         self._store_full_logged_ms = -(10**12)
@@ -304,20 +306,32 @@ class Node:
     async def _leave(self, topic: str) -> None:
         if topic in self._topics:
             self._topics.discard(topic)
+            self._repairs.forget(topic)
             await self.host.unsubscribe(topic)
 
     async def _repair_forever(self) -> None:
-        """Find a topic's peers again when its mesh is empty (a partition healed, peers restarted) and sync
-        what passed meanwhile: gossip never resends what went by while this node was cut off."""
-        cursor = 0
+        """Find a topic's peers again while its mesh is empty (a lookup that failed, a partition healed,
+        peers restarted) and sync what passed meanwhile: gossip never resends what went by while this
+        node was cut off. When is ``RepairSchedule``'s: soon after a lonely lookup, rarely once meshed."""
         while True:
-            await sleep(REPAIR_EVERY_S)
-            lonely = [topic for topic in sorted(self._topics) if not self.host.mesh_peers(topic)]
+            deadline = self._repairs.next_deadline()
+            self._repairs_changed.clear()
+            await wait_set(
+                self._repairs_changed, None if deadline is None else max(0.0, deadline - monotonic())
+            )
+            now = monotonic()
+            lonely: list[str] = []
+            for topic in self._repairs.due(now):
+                if topic not in self._topics:
+                    self._repairs.forget(topic)
+                elif self.host.mesh_peers(topic):
+                    self._repairs.has_peers(topic, now)
+                else:
+                    lonely.append(topic)
             if lonely:
-                cursor %= len(lonely)
-                batch = (lonely[cursor:] + lonely[:cursor])[:MAX_REPAIRS_PER_ROUND]
-                cursor += len(batch)
-                await self._discover_and_sync(batch)
+                await self._discover_and_sync(lonely[:MAX_REPAIRS_PER_ROUND])
+                if len(lonely) > MAX_REPAIRS_PER_ROUND:
+                    await sleep(FIRST_RETRY_S)  # the rest are still due: a pause between rounds
 
     async def catch_up(self, topics: Sequence[str]) -> None:
         """Find ``topics``' peers and sync what this node missed on them, now (not in the background)."""
@@ -330,6 +344,8 @@ class Node:
                 await self.host.discover(topic)
             except P2PError as exc:
                 log.info("discovery for %s failed: %s", topic, exc)
+            self._repairs.looked_up(topic, monotonic())
+        self._repairs_changed.set()
         await self.sync(topics)
 
     # -- ingest --------------------------------------------------------------------------------
