@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from djmesh.node.clock import wait_set
 from djmesh.node.live.transport import ControlMessage, Link, LinkHandler
 from djmesh.protocol.errors import ProtocolError
 from djmesh.protocol.stream import ControlReader, encode_control
@@ -92,6 +93,11 @@ class QuicLink(QuicConnectionProtocol):
         self._on_link = on_link
         self._closed_reason: str | None = None
         self.owns_socket = False  # client links have a UDP socket of their own to close
+        # the handshake completed or the link closed; ``connect`` waits on this instead of aioquic's
+        # ``wait_connected``, whose shielded waiter, left behind by a timed-out dial, is failed later with an
+        # exception nobody retrieves (an "ERROR asyncio: Future exception was never retrieved" per dial)
+        self._settled = asyncio.Event()
+        self._handshake_done = False
 
     @property
     def closed(self) -> bool:
@@ -119,6 +125,7 @@ class QuicLink(QuicConnectionProtocol):
         if self._closed_reason is not None:
             return
         self._closed_reason = reason
+        self._settled.set()
         if self.owns_socket and self._transport is not None:
             transport = self._transport
             self._loop.call_later(0.2, transport.close)  # after CONNECTION_CLOSE went out
@@ -151,6 +158,8 @@ class QuicLink(QuicConnectionProtocol):
                 if self.handler is not None and self._closed_reason is None:
                     self.handler.on_control(self, message)
         elif isinstance(event, HandshakeCompleted):
+            self._handshake_done = True
+            self._settled.set()
             if self._transport is not None:
                 peer = self._transport.get_extra_info("peername")
                 if peer:
@@ -204,7 +213,11 @@ class QuicTransport:
         link.remote = address
         try:
             link.connect(address)
-            await asyncio.wait_for(link.wait_connected(), timeout_s)
+            await wait_set(link._settled, timeout_s)
+            if not link._handshake_done:
+                if link.closed:
+                    raise ConnectionError(f"QUIC handshake with {address} failed: {link._closed_reason}")
+                raise TimeoutError(f"no QUIC handshake with {address} within {timeout_s} s")
         except BaseException:
             link.close("connect failed")
             transport.close()
