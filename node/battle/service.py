@@ -210,6 +210,7 @@ class BattleService:
         self._auto_joins = KeyedTokenBuckets(AUTO_JOIN_BUDGET, tracked=1)
         self._tasks = BackgroundTasks("battles")
         self._wake = asyncio.Event()  # something changed that a tick should see before the next deadline
+        self._battle_added = asyncio.Event()  # set, then replaced, whenever a battle is added
         self.listeners: list[Callable[[bytes, object], None]] = []
         #: further narrowing of a DJ's roster by other services (battle ID, members) -> members kept,
         #: e.g. the escrow keeps only viewers who posted the seat bond
@@ -422,7 +423,7 @@ class BattleService:
         while state is None:
             if monotonic() > deadline:
                 return None
-            await sleep(0.1)
+            await wait_set(self._battle_added, deadline - monotonic())
             state = self.battles.get(battle_id)
         await wait_set(state.done, deadline - monotonic())
         return state.result
@@ -456,6 +457,8 @@ class BattleService:
             state.my_set = self._pending_sets.pop(envelope.content_id, None)
             self.battles[envelope.content_id] = state
             self._wake.set()
+            self._battle_added.set()
+            self._battle_added = asyncio.Event()
             self._replay(envelope.content_id)
             if not mine and self.auto_join and _now_ms() < message.join_by:
                 if self._auto_joins.allow("auto_join", _now_ms()):

@@ -154,6 +154,7 @@ class ListenSeller:
         self._queue: asyncio.Queue[SignedEnvelope] = asyncio.Queue(1024)
         self._settle_lock = asyncio.Lock()
         self._settling: dict[bytes, asyncio.Future[list[ListenerPayment]]] = {}
+        self._settling_started = asyncio.Event()  # set, then replaced, whenever a stream starts settling
         self._tasks: list[asyncio.Task[None]] = []
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -205,7 +206,7 @@ class ListenSeller:
         """The payments settled when ``stream_id`` ended (waits for the stream to end)."""
         stream = bytes.fromhex(stream_id)
         while stream not in self._settling:
-            await sleep(0.1)
+            await self._settling_started.wait()
         return await asyncio.shield(self._settling[stream])
 
     def _price(self, stream: bytes) -> StreamPrice | None:
@@ -400,6 +401,8 @@ class ListenSeller:
                 cid for cid, st in self._channels.items() if stream in st.streams and not st.streams & live
             ]
             settling = self._settling[stream] = asyncio.ensure_future(self.settle(channel_ids=channel_ids))
+            self._settling_started.set()
+            self._settling_started = asyncio.Event()
         return settling
 
     async def settle(
