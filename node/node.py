@@ -329,7 +329,7 @@ class Node:
                 else:
                     lonely.append(topic)
             if lonely:
-                await self._discover_and_sync(lonely[:MAX_REPAIRS_PER_ROUND])
+                await self._discover_and_sync(lonely[:MAX_REPAIRS_PER_ROUND], sync_found_only=True)
                 if len(lonely) > MAX_REPAIRS_PER_ROUND:
                     await sleep(FIRST_RETRY_S)  # the rest are still due: a pause between rounds
 
@@ -337,16 +337,22 @@ class Node:
         """Find ``topics``' peers and sync what this node missed on them, now (not in the background)."""
         await self._discover_and_sync(topics)
 
-    async def _discover_and_sync(self, topics: Sequence[str]) -> None:
+    async def _discover_and_sync(self, topics: Sequence[str], *, sync_found_only: bool = False) -> None:
+        """Advertise and look up ``topics``, then sync them (``sync_found_only``: only those whose lookup
+        reached someone; a repair retry that found nobody has nobody new to sync from)."""
+        found: list[str] = []
         for topic in topics:
             try:
                 await self.host.advertise(topic)
-                await self.host.discover(topic)
+                if await self.host.discover(topic):
+                    found.append(topic)
             except P2PError as exc:
                 log.info("discovery for %s failed: %s", topic, exc)
             self._repairs.looked_up(topic, monotonic())
         self._repairs_changed.set()
-        await self.sync(topics)
+        to_sync = found if sync_found_only else list(topics)
+        if to_sync:
+            await self.sync(to_sync)
 
     # -- ingest --------------------------------------------------------------------------------
 

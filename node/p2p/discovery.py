@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections import OrderedDict
 from typing import Any
 
 import trio
@@ -45,11 +46,29 @@ MAX_NAMESPACE_BYTES = 200
 # every rendezvous point is asked on each advertise and discover, so more would only cost time).
 EXAMINED_PEERS = 4096
 MAX_RENDEZVOUS_POINTS = 32
+# Advertising a namespace and asking the DHT for its providers cost tens of libp2p streams each
+# (py-libp2p's provide queries the closest peers, then sends ADD_PROVIDER to each), and their records
+# live for hours: a lookup repeated within this long (a node retrying a topic that has no peers yet)
+# only asks the rendezvous points again, one message each. One entry per namespace this node used.
+FULL_LOOKUP_EVERY_S = 55.0
+MAX_TRACKED_NAMESPACES = 4096
 
 
 def provider_key(namespace: str) -> str:
     """The DHT key of ``namespace``: a sha2-256 multihash in hex (what ``KadDHT.provide`` accepts)."""
     return "1220" + hashlib.sha256(b"djmesh/ns/" + namespace.encode("utf-8")).hexdigest()
+
+
+def _recent(done_at: OrderedDict[str, float], namespace: str) -> bool:
+    at = done_at.get(namespace)
+    return at is not None and trio.current_time() - at < FULL_LOOKUP_EVERY_S
+
+
+def _mark(done_at: OrderedDict[str, float], namespace: str) -> None:
+    done_at.pop(namespace, None)
+    done_at[namespace] = trio.current_time()
+    while len(done_at) > MAX_TRACKED_NAMESPACES:
+        done_at.popitem(last=False)
 
 
 def _check_namespace(namespace: str) -> None:
@@ -70,6 +89,8 @@ class Discovery:
         self._rendezvous: dict[ID, RendezvousDiscovery] = {}
         self._examined: BoundedSet[ID] = BoundedSet(EXAMINED_PEERS)
         self._registered: set[str] = set()
+        self._advertised_at: OrderedDict[str, float] = OrderedDict()
+        self._dht_asked_at: OrderedDict[str, float] = OrderedDict()
         self._stop = trio.Event()
 
     async def start(self) -> None:
@@ -146,6 +167,8 @@ class Discovery:
     async def advertise(self, namespace: str) -> None:
         _check_namespace(namespace)
         await self._examine_new_peers()
+        if _recent(self._advertised_at, namespace):
+            return
         done = 0
         errors: list[str] = []
         for pid, rendezvous in list(self._rendezvous.items()):
@@ -168,6 +191,7 @@ class Discovery:
             errors.append("DHT provide: timed out")
         if not done:
             raise P2PError(f"could not advertise {namespace!r}: {'; '.join(errors) or 'no bootstrap peer'}")
+        _mark(self._advertised_at, namespace)
 
     async def discover(self, namespace: str, limit: int) -> list[str]:
         _check_namespace(namespace)
@@ -182,7 +206,8 @@ class Discovery:
                         found.setdefault(info.peer_id, info)
                 except Exception:
                     log.debug("rendezvous discover failed", exc_info=True)
-        if len(found) < limit:
+        if len(found) < limit and not _recent(self._dht_asked_at, namespace):
+            _mark(self._dht_asked_at, namespace)
             with trio.move_on_after(STEP_TIMEOUT_S):
                 for info in await self._remote_providers(provider_key(namespace)):
                     found.setdefault(info.peer_id, info)

@@ -20,14 +20,14 @@ def test_a_lonely_topic_backs_off_from_seconds_to_the_repair_round() -> None:
     assert waits == [2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0, 60.0]
 
 
-def test_a_topic_that_found_peers_is_checked_rarely_and_starts_over_when_it_loses_them() -> None:
-    schedule = RepairSchedule(first_retry_s=2.0, every_s=60.0)
+def test_a_topic_that_found_peers_is_watched_and_starts_over_when_it_loses_them() -> None:
+    schedule = RepairSchedule(first_retry_s=2.0, every_s=60.0, check_s=5.0)
     for now in (0.0, 2.0, 6.0):
         schedule.looked_up("t", now)
     schedule.has_peers("t", 14.0)
-    assert schedule.next_deadline() == 74.0
-    schedule.looked_up("t", 74.0)  # the mesh emptied meanwhile: soon again
-    assert schedule.next_deadline() == 76.0
+    assert schedule.next_deadline() == 19.0
+    schedule.looked_up("t", 19.0)  # the mesh emptied meanwhile: soon again, not after a doubled wait
+    assert schedule.next_deadline() == 21.0
 
 
 def test_topics_come_due_longest_overdue_first_and_a_forgotten_one_never() -> None:
