@@ -18,6 +18,9 @@ gap the attack caused. The parent process runs:
   - *battle spam*: battle announcements from Sybil DJs, 20/s;
   - *sync abuse*: history-sync requests for everything the honest node has, 20/s from each hostile host.
 
+  With ``--sybils`` an attacker whose send stalls for 1 s (the honest node graylisted it and stopped reading
+  it) goes on from a fresh libp2p key and connection; the output counts the identities each attack used.
+
 The tree of the live stream is the same in both runs: the DJ has room for one child, taken by a relay that
 joins first (in a process of its own), so the three listeners (the honest node among them) join below it;
 once they are in, the DJ gets room for more. In the ``hostile`` run that relay then turns into a *lying
@@ -32,6 +35,7 @@ any listener, and what the honest node dropped, by reason.
 
     .venv/bin/python bench/hostile.py               # 30 s per scenario
     .venv/bin/python bench/hostile.py --seconds 20 --json
+    .venv/bin/python bench/hostile.py --seconds 20 --json --sybils
 """
 
 from __future__ import annotations
@@ -56,7 +60,7 @@ import nacl.signing
 
 from bench.loop_stalls import StallSampler
 from bench.roles import read_line, spawn, tell
-from bench.sync_stall import hostile_payload, signed
+from bench.sync_stall import PreEncodedEnvelopes, hostile_payload
 from djmesh.node.battle.service import BattleService
 from djmesh.node.live import LiveService
 from djmesh.node.live.errors import LiveError
@@ -217,42 +221,99 @@ async def _every(
     return sent
 
 
-async def hostile_mix(
-    stack: contextlib.AsyncExitStack, honest: dict[str, Any], seconds: float
-) -> dict[str, asyncio.Future[int]]:
-    hosts: dict[str, P2PHost] = {}
-    for attack in HOSTILE:
-        host = await stack.enter_async_context(
-            P2PHost(seed=bytes(hostile_key(attack)), listen=[LOOPBACK], gossip=UNPACED)
-        )
-        hosts[attack] = host
-        for topic in (BATTLES_TOPIC, author_topic(bytes(hostile_key(attack).verify_key))):
+SYBIL_STALL_S = 1.0  # a send that takes this long: the honest node has stopped reading this identity
+
+
+class Identities:
+    """One attack's libp2p identity, and with ``sybils`` the next ones: when a send stalls (the honest node
+    graylisted this peer and stopped reading it), the attack goes on from a fresh key and connection, as a
+    Sybil would. The messages keep their signing keys; only the transport identity changes."""
+
+    def __init__(self, attack: str, honest: dict[str, Any], sybils: bool) -> None:
+        self.attack = attack
+        self.used = 0
+        self._honest = honest
+        self._sybils = sybils
+        self._host: P2PHost | None = None
+        self._rotating: asyncio.Task[None] | None = None
+        self._hosts: list[P2PHost] = []
+
+    async def start(self) -> None:
+        self._host = await self._fresh(bytes(hostile_key(self.attack)))
+
+    @property
+    def host(self) -> P2PHost:
+        assert self._host is not None
+        return self._host
+
+    async def _fresh(self, seed: bytes) -> P2PHost:
+        host = P2PHost(seed=seed, listen=[LOOPBACK], gossip=UNPACED)
+        await host.__aenter__()
+        self._hosts.append(host)
+        for topic in (BATTLES_TOPIC, author_topic(bytes(hostile_key(self.attack).verify_key))):
             await host.subscribe(topic, validator=lambda d, o: True, on_message=lambda d, o: None)
-        await host.connect(honest["addrs"][0])
+        await host.connect(self._honest["addrs"][0])
+        self.used += 1
+        return host
+
+    async def send(self, call: Callable[[P2PHost], Awaitable[object]]) -> None:
+        host = self.host
+        try:
+            await asyncio.wait_for(call(host), SYBIL_STALL_S if self._sybils else 5)
+        except TimeoutError:
+            if self._sybils and host is self._host and self._rotating is None:
+                self._rotating = asyncio.ensure_future(self._rotate())
+            raise
+
+    async def _rotate(self) -> None:
+        try:
+            self._host = await self._fresh(os.urandom(32))
+        except Exception as exc:  # the honest node refused the connection: try again on the next stall
+            print(f"hostile: a fresh {self.attack} identity could not connect: {exc}", file=sys.stderr)
+        finally:
+            self._rotating = None
+
+    async def close(self) -> None:
+        if self._rotating is not None:
+            self._rotating.cancel()
+        for host in self._hosts:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(host.__aexit__(None, None, None), 5)
+
+
+async def hostile_mix(
+    stack: contextlib.AsyncExitStack, honest: dict[str, Any], seconds: float, sybils: bool = False
+) -> tuple[dict[str, asyncio.Future[int]], dict[str, Identities]]:
+    ids: dict[str, Identities] = {}
+    for attack in HOSTILE:
+        ids[attack] = Identities(attack, honest, sybils)
+        stack.push_async_callback(ids[attack].close)
+        await ids[attack].start()
     nested_key = hostile_key("nested")
-    nested_payload = hostile_payload(nested_key, now_ms())  # as many nested trees as 64 KiB holds
+    nested_envelopes = PreEncodedEnvelopes(
+        nested_key, hostile_payload(nested_key, now_ms())
+    )  # 64 KiB of trees
     flipped = with_winner(judged_result(Battle(committee_size=4)), "b")
     victims = [bytes(key_of(name).verify_key) for name in AUTHORS]
     sync_request = SyncRequest((*(author_topic(v) for v in victims), BATTLES_TOPIC), since_ms=0).encode()
     flood_key, bundle_key = hostile_key("flood"), hostile_key("bundles")
 
     async def flood(i: int) -> None:
-        await hosts["flood"].publish(
-            author_topic(bytes(flood_key.verify_key)),
-            sign(Post(f"flood {i}"), flood_key, created_at_ms=now_ms()).wire,
-        )
+        wire = sign(Post(f"flood {i}"), flood_key, created_at_ms=now_ms()).wire
+        await ids["flood"].send(lambda h: h.publish(author_topic(bytes(flood_key.verify_key)), wire))
 
     async def nested(i: int) -> None:
-        await hosts["nested"].publish(BATTLES_TOPIC, signed(nested_key, nested_payload, now_ms() - i))
+        wire = nested_envelopes.wire(now_ms() - i)
+        await ids["nested"].send(lambda h: h.publish(BATTLES_TOPIC, wire))
 
     async def forged(i: int) -> None:
         victim = victims[i % len(victims)]
-        await hosts["forged"].publish(author_topic(victim), _forged(victim, hostile_key("forged"), now_ms()))
+        wire = _forged(victim, hostile_key("forged"), now_ms())
+        await ids["forged"].send(lambda h: h.publish(author_topic(victim), wire))
 
     async def bundles(i: int) -> None:
-        await hosts["bundles"].publish(
-            BATTLES_TOPIC, sign(flipped, bundle_key, created_at_ms=now_ms() - i).wire
-        )
+        wire = sign(flipped, bundle_key, created_at_ms=now_ms() - i).wire
+        await ids["bundles"].send(lambda h: h.publish(BATTLES_TOPIC, wire))
 
     async def spam(i: int) -> None:
         sybil = nacl.signing.SigningKey(i.to_bytes(4, "big").ljust(32, b"\1"))
@@ -267,13 +328,14 @@ async def hostile_mix(
             reveal_seconds=30,
             seed_commit=seed_commitment(bytes(32)),
         )
-        await hosts["spam"].publish(BATTLES_TOPIC, sign(announce, hostile_key("spam"), created_at_ms=at).wire)
+        wire = sign(announce, hostile_key("spam"), created_at_ms=at).wire
+        await ids["spam"].send(lambda h: h.publish(BATTLES_TOPIC, wire))
 
     async def sync_abuse(i: int) -> None:
         await asyncio.gather(
             *(
-                h.request(honest["peer_id"], SYNC_PROTOCOL_ID, sync_request, timeout_s=5)
-                for h in hosts.values()
+                one.send(lambda h: h.request(honest["peer_id"], SYNC_PROTOCOL_ID, sync_request, timeout_s=5))
+                for one in ids.values()
             ),
             return_exceptions=True,
         )
@@ -288,16 +350,18 @@ async def hostile_mix(
             (20, spam),
             (20, sync_abuse),
         )
-    }
+    }, ids
 
 
-async def hostile_peers(honest: dict[str, Any], seconds: float) -> None:
+async def hostile_peers(honest: dict[str, Any], seconds: float, sybils: bool) -> None:
     """The hostile mix in a process of its own, so it neither slows nor is slowed by the honest senders."""
     async with contextlib.AsyncExitStack() as stack:
-        attacks = await hostile_mix(stack, honest, seconds)
+        attacks, ids = await hostile_mix(stack, honest, seconds, sybils)
         print(json.dumps({"started": True}), flush=True)
         await asyncio.gather(*attacks.values(), return_exceptions=True)
-        print(json.dumps({attack: task.result() for attack, task in attacks.items()}), flush=True)
+        sent: dict[str, Any] = {attack: task.result() for attack, task in attacks.items()}
+        sent["identities"] = {attack: one.used for attack, one in ids.items()}
+        print(json.dumps(sent), flush=True)
 
 
 # -- one scenario ------------------------------------------------------------------------------------
@@ -317,10 +381,12 @@ def _spawn(stack: contextlib.ExitStack, *args: str, cpus: set[int] | None = None
     return child
 
 
-async def scenario(name: str, seconds: float, root: Path, stall_ms: float | None = None) -> dict[str, Any]:
+async def scenario(
+    name: str, seconds: float, root: Path, stall_ms: float | None = None, sybils: bool = False
+) -> dict[str, Any]:
     with contextlib.ExitStack() as children:
         async with bootstrap_server() as boot, contextlib.AsyncExitStack() as stack:
-            return await _scenario(name, seconds, root, boot, children, stack, stall_ms)
+            return await _scenario(name, seconds, root, boot, children, stack, stall_ms, sybils)
 
 
 async def _scenario(
@@ -331,6 +397,7 @@ async def _scenario(
     children: contextlib.ExitStack,
     stack: contextlib.AsyncExitStack,
     stall_ms: float | None,
+    sybils: bool,
 ) -> dict[str, Any]:
     profile = ["--sample-stalls", str(stall_ms)] if stall_ms is not None else []
     plan = cpu_plan()  # the others inherit the bench's own CPUs (``run``)
@@ -376,6 +443,7 @@ async def _scenario(
             json.dumps(honest),
             "--seconds",
             str(seconds + 5),
+            *(["--sybils"] if sybils else []),
         )
         await read_line(hostile)
     order = {"stream": stream_id, "seconds": seconds, "relay": relay}
@@ -443,17 +511,17 @@ async def relay_node(
         await asyncio.to_thread(sys.stdin.read)  # until the bench is done with it
 
 
-async def run(seconds: float, as_json: bool, stall_ms: float | None = None) -> None:
+async def run(seconds: float, as_json: bool, stall_ms: float | None = None, sybils: bool = False) -> None:
     plan = cpu_plan()
     if plan is not None:  # the bench's own process (authors, two listeners) shares the DJ's CPUs
         os.sched_setaffinity(0, plan[1])
     rows = []
     for name in ("quiet", "hostile"):
         with tempfile.TemporaryDirectory() as root:
-            rows.append(await scenario(name, seconds, Path(root), stall_ms))
+            rows.append(await scenario(name, seconds, Path(root), stall_ms, sybils))
     if as_json:
         cores = {"honest": sorted(plan[0]), "others": sorted(plan[1])} if plan is not None else None
-        print(json.dumps({"seconds": seconds, "cpus": cores, "rows": rows}, indent=2))
+        print(json.dumps({"seconds": seconds, "sybils": sybils, "cpus": cores, "rows": rows}, indent=2))
         return
     where = (
         f"alone on CPU {min(plan[0])}, the rest on CPUs {sorted(plan[1])}"
@@ -502,6 +570,11 @@ def main() -> None:
         default="bench",
         help=argparse.SUPPRESS,
     )
+    parser.add_argument(
+        "--sybils",
+        action="store_true",
+        help="an attacker the honest node stops reading goes on under a fresh libp2p key (Sybils)",
+    )
     parser.add_argument("--stream", help=argparse.SUPPRESS)
     parser.add_argument("--lie", help=argparse.SUPPRESS)
     parser.add_argument("--root", help=argparse.SUPPRESS)
@@ -517,9 +590,9 @@ def main() -> None:
     elif args.role == "dj":
         asyncio.run(dj_node(Path(args.root), json.loads(args.boot), json.loads(args.honest)))
     elif args.role == "hostile":
-        asyncio.run(hostile_peers(json.loads(args.honest), args.seconds))
+        asyncio.run(hostile_peers(json.loads(args.honest), args.seconds, args.sybils))
     else:
-        asyncio.run(run(args.seconds, args.json, args.sample_stalls))
+        asyncio.run(run(args.seconds, args.json, args.sample_stalls, args.sybils))
 
 
 if __name__ == "__main__":
