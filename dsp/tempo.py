@@ -39,11 +39,10 @@ _HALVES = 0.4
 _SLOW_BEAT_SHARE = 0.6
 
 
-# Weight of the onsets' repetition at a third and two thirds of a candidate beat against it: a beat
-# two thirds (or four thirds) of the true one sees the true beats there (techno and trance with
-# sixteenth bass and arpeggios sound its dotted-eighth half beat, which the duple bonus alone rewards).
-# Counted only above _TRIPLE_FLOOR: at the true beat it stays at or under 0.11 on lmms and hydrogen
-# tracks (drum & bass ghost notes), at a two-thirds beat it is 0.19-0.67.
+# The onsets' repetition at two thirds of a candidate beat counts against it: a beat 3/2 of the true
+# one sees the true beat there (techno and trance with sixteenth bass and arpeggios also sound its
+# dotted-eighth half beat, which the duple bonus alone rewards). Counted above _TRIPLE_FLOOR: at the
+# true beat it stays at or under 0.10 on lmms and hydrogen tracks, at a 3/2 beat it is 0.34-0.77.
 _TRIPLE_WEIGHT = 1.0
 _TRIPLE_FLOOR = 0.15
 
