@@ -37,6 +37,12 @@ _HALVES = 0.4
 # ...and only when the slow beat's autocorrelation is under this share of two beats' (drum & bass on
 # lmms and hydrogen: at most 0.56; hip hop there 0.46-1.35, the test suite's 16th-hat hip hop 0.77-0.95)
 _SLOW_BEAT_SHARE = 0.6
+# The hats do not vote for the slow octave when they come half a fast beat after the kicks (the kick
+# band's correlation with the hat band that much later above this): they are the fast tempo's
+# off-beats between four-on-the-floor kicks (trance and house at 140-142), not the slow tempo's
+# eighths, which fall on its kicks and snares. Hip hop on lmms and hydrogen: at most 0.11; trance
+# and house at 140-142 there: 0.34-0.65.
+_OFFBEAT_HATS = 0.25
 
 
 # The onsets' repetition at two thirds of a candidate beat counts against it: a beat 3/2 of the true
@@ -108,12 +114,17 @@ def _zone_prior(bpm: float) -> float:
 
 
 def estimate_tempo(
-    env: F32, frame_rate: float, bpm_range: tuple[float, float] | None = None, hats: F32 | None = None
+    env: F32,
+    frame_rate: float,
+    bpm_range: tuple[float, float] | None = None,
+    hats: F32 | None = None,
+    kicks: F32 | None = None,
 ) -> TempoEstimate:
     """Global tempo of an onset envelope, reported inside ``bpm_range`` (default 70-185).
 
     ``hats`` (the high-band onset envelope over the same frames) lets the hats' subdivision
-    choose between two octaves that both fit the range.
+    choose between two octaves that both fit the range; ``kicks`` (the low band) tells hats
+    between the kicks from hats on them.
     """
     lo, hi = bpm_range or DEFAULT_BPM_RANGE
     if not (0 < lo < hi):
@@ -157,7 +168,7 @@ def estimate_tempo(
             continue
         break
     if hats is not None:
-        bpm = _octave_by_hats(hats, frame_rate, acf, sal, grid, bpm, lo, hi)
+        bpm = _octave_by_hats(hats, frame_rate, acf, sal, grid, bpm, lo, hi, kicks)
     conf = float(np.clip(_local_max(sal, grid, bpm), 0.0, 1.0))
     return TempoEstimate(_sharpen(acf, bpm, frame_rate), conf)
 
@@ -191,8 +202,32 @@ def _slow_beat_is_weak(acf: F64, frame_rate: float, slow_bpm: float) -> bool:
     return one < _SLOW_BEAT_SHARE * two
 
 
+def hats_after_kicks(kicks: F32, hats: F32, frame_rate: float, lag: float) -> float:
+    """Correlation of the kick band with the hat band ``lag`` frames later (-1..1, peak over +-1 frame)."""
+    k = envelope_for_tempo(kicks, frame_rate)
+    h = envelope_for_tempo(hats, frame_rate)
+    k -= k.mean()
+    h -= h.mean()
+    norm = math.sqrt(float(np.dot(k, k)) * float(np.dot(h, h)))
+    if norm <= 0.0:
+        return 0.0
+    at = np.arange(h.size, dtype=np.float64)
+    best = max(
+        float(np.dot(k, np.interp(at + lag + off, at, h, right=0.0))) for off in (-1.0, -0.5, 0.0, 0.5, 1.0)
+    )
+    return best / norm
+
+
 def _octave_by_hats(
-    hats: F32, frame_rate: float, acf: F64, sal: F64, grid: F64, bpm: float, lo: float, hi: float
+    hats: F32,
+    frame_rate: float,
+    acf: F64,
+    sal: F64,
+    grid: F64,
+    bpm: float,
+    lo: float,
+    hi: float,
+    kicks: F32 | None = None,
 ) -> float:
     """The octave the hats vote for when ``bpm`` and its double (or half) both lie in [lo, hi]."""
     if bpm * 2.0 <= hi:
@@ -207,6 +242,11 @@ def _octave_by_hats(
     if quarter > _QUARTERS and slow == bpm and _slow_beat_is_weak(acf, frame_rate, slow):
         return _refine(sal, grid, 2.0 * bpm)
     if quarter < _NO_QUARTERS and half > _HALVES and slow != bpm:
+        if (
+            kicks is not None
+            and hats_after_kicks(kicks, hats, frame_rate, 30.0 * frame_rate / bpm) > _OFFBEAT_HATS
+        ):
+            return bpm
         return _refine(sal, grid, slow)
     return bpm
 
