@@ -8,7 +8,8 @@ which is how DJs count (drum & bass at 174, not 87) — with a mild preference f
 the 100-180 BPM zone where dance music lives. When both octaves of a slow reading
 fit the range (70-92 and 140-185 by default), the hats settle it: hats that split
 the slow beat in four are the eighths of the fast one (drum & bass, dubstep), hats
-that split it only in two are the slow beat's own eighths (hip hop).
+that split it only in two are the slow beat's own eighths (hip hop), unless they
+fall between the kicks (off-beat hats over four on the floor at 140 and up).
 """
 
 from __future__ import annotations
@@ -142,7 +143,8 @@ def estimate_tempo(
         return TempoEstimate(0.0, 0.0)
     idx = np.flatnonzero(in_range)
     # Family choice favours periods that split in two (8th notes), which rules out 3:2 confusions
-    # when every 8th note is sounded; the plain comb then decides the octave.
+    # when every 8th note is sounded, and counts against periods whose two thirds repeat (the true
+    # beat, when dense sixteenths sound every split); the plain comb then decides the octave.
     half_lag = 30.0 * frame_rate / grid[idx]
     duple = (
         sal[idx]
@@ -204,16 +206,18 @@ def _slow_beat_is_weak(acf: F64, frame_rate: float, slow_bpm: float) -> bool:
 
 def hats_after_kicks(kicks: F32, hats: F32, frame_rate: float, lag: float) -> float:
     """Correlation of the kick band with the hat band ``lag`` frames later (-1..1, peak over +-1 frame)."""
-    k = envelope_for_tempo(kicks, frame_rate)
-    h = envelope_for_tempo(hats, frame_rate)
+    n = min(kicks.size, hats.size)
+    k = envelope_for_tempo(kicks[:n], frame_rate)
+    h = envelope_for_tempo(hats[:n], frame_rate)
     k -= k.mean()
     h -= h.mean()
-    norm = math.sqrt(float(np.dot(k, k)) * float(np.dot(h, h)))
+    # np.sum of products, not np.dot: no BLAS, the same sums on every machine
+    norm = math.sqrt(float(np.sum(k * k)) * float(np.sum(h * h)))
     if norm <= 0.0:
         return 0.0
     at = np.arange(h.size, dtype=np.float64)
     best = max(
-        float(np.dot(k, np.interp(at + lag + off, at, h, right=0.0))) for off in (-1.0, -0.5, 0.0, 0.5, 1.0)
+        float(np.sum(k * np.interp(at + lag + off, at, h, right=0.0))) for off in (-1.0, -0.5, 0.0, 0.5, 1.0)
     )
     return best / norm
 
