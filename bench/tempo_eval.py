@@ -47,7 +47,7 @@ def main() -> None:
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args()
     shipped = tempo._octave_by_hats
-    off = lambda hats, frame_rate, acf, sal, grid, bpm, lo, hi: bpm  # noqa: E731
+    off = lambda hats, frame_rate, acf, sal, grid, bpm, lo, hi, kicks=None: bpm  # noqa: E731
     counts: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
     t0 = time.time()
     for source in args.sources.split(","):

@@ -118,7 +118,11 @@ def _grid_for(
     feats: Features, start: int, end: int, bpm_range: tuple[float, float] | None
 ) -> tuple[BeatGrid, float]:
     est = estimate_tempo(
-        feats.broad[start:end] + feats.low[start:end], feats.onset_rate, bpm_range, hats=feats.high[start:end]
+        feats.broad[start:end] + feats.low[start:end],
+        feats.onset_rate,
+        bpm_range,
+        hats=feats.high[start:end],
+        kicks=feats.low[start:end],
     )
     grid = fit_grid(feats.broad, feats.low, est.bpm, feats.onset_rate, start, end)
     looped = _loop_bpm(_bpm(grid, feats.onset_rate), feats.duration)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from djmesh.dsp import analyze_pcm
-from tests.helpers.audio import chord_progression, drum_pattern
+from tests.helpers.audio import chord_progression, drum_pattern, groove
 from tests.helpers.metrics import f_measure
 
 CASES = [
@@ -48,6 +48,22 @@ def test_bpm_range_selects_octave() -> None:
     x, _ = drum_pattern(174.0, 20.0, style="dnb")
     assert analyze_pcm(x, 44100, bpm_range=(60.0, 100.0))["bpm"] == pytest.approx(87.0, abs=0.05)
     assert analyze_pcm(x, 44100)["bpm"] == pytest.approx(174.0, abs=0.05)
+
+
+@pytest.mark.parametrize(
+    ("style", "bpm"),
+    [
+        ("arpeggio", 128.0),  # was read at 85.3 (two thirds): the arpeggio's dotted eighths
+        ("arpeggio", 132.0),  # was read at 87.9
+        ("offbeat_open", 142.0),  # was read at 71 (half): off-beat hats alone look like slow eighths
+        ("offbeat_open", 150.0),  # was read at 75
+        ("boombap", 89.0),  # hip hop must stay at 89, not 178
+        ("boombap", 84.0),
+    ],
+)
+def test_no_range_tempo_escapes_the_two_thirds_and_half_traps(style: str, bpm: float) -> None:
+    r = analyze_pcm(groove(bpm, 30.0, style), 44100)
+    assert r["bpm"] == pytest.approx(bpm, rel=0.01)
 
 
 def test_tempo_is_independent_of_start_offset_and_rate() -> None:

@@ -84,6 +84,63 @@ def drum_pattern(
     return (0.5 * out / peak).astype(np.float32), beats[beats < duration]
 
 
+def _soft_kick(sr: int) -> F32:
+    """The kick with a 4 ms fade-in: no click above 4 kHz, as most sampled kicks."""
+    kick = _kick(sr)
+    fade = int(0.004 * sr)
+    kick[:fade] *= (0.5 - 0.5 * np.cos(np.pi * np.arange(fade) / fade)).astype(np.float32)
+    return kick
+
+
+def _square(freq: float, n: int, sr: int, decay: float) -> F32:
+    t = np.arange(n) / sr
+    return (np.sign(np.sin(2 * np.pi * freq * t)) * np.exp(-t * decay)).astype(np.float32)
+
+
+def groove(bpm: float, duration: float, style: str, *, sr: int = SR) -> F32:
+    """Grooves that trap a tempo tracker into a wrong reading.
+
+    ``arpeggio``: four on the floor, clap on 2 and 4, open hat off the beat and a three-note
+    arpeggio on every sixteenth (restarting each bar), whose dotted-eighth cycle invites a reading at
+    two thirds of the tempo. ``offbeat_open``: a soft-attack kick on every beat and an open hat only
+    off the beat, which to the hats alone is the eighths of half the tempo. ``boombap``: hip hop,
+    kick on 1 and the "and" of 3, snare on 2 and 4, eighth hats, which is read at half tempo
+    (the fast octave is the hats' eighths).
+    """
+    step = 60.0 / bpm / 4.0
+    steps = np.arange(0.0, duration, step)
+    index = np.arange(steps.size)
+    out = np.zeros(int(duration * sr), np.float32)
+    snare = _noise_hit(sr, 0.2, 25.0, 1, highpass=False)
+    open_hat = _noise_hit(sr, 0.2, 15.0, 3, highpass=True)
+    if style == "arpeggio":
+        _place(out, _kick(sr), steps[index % 4 == 0], 0.8, sr)
+        _place(out, snare, steps[index % 8 == 4], 0.5, sr)
+        _place(out, open_hat, steps[index % 4 == 2], 0.4, sr)
+        notes = (220.0, 261.6, 329.6)
+        for k in range(steps.size):
+            cycle = (k % 16) % 3
+            _place(
+                out,
+                _square(notes[cycle], int(step * sr), sr, 30.0),
+                [steps[k]],
+                1.2 if cycle == 0 else 0.48,
+                sr,
+            )
+    elif style == "offbeat_open":
+        _place(out, _soft_kick(sr), steps[index % 4 == 0], 0.8, sr)
+        _place(out, open_hat, steps[index % 4 == 2], 0.5, sr)
+    elif style == "boombap":
+        bar = index % 16
+        _place(out, _soft_kick(sr), steps[(bar == 0) | (bar == 10)], 0.8, sr)
+        _place(out, snare, steps[(bar == 4) | (bar == 12)], 0.6, sr)
+        _place(out, _noise_hit(sr, 0.05, 80.0, 2, highpass=True), steps[index % 2 == 0], 0.3, sr)
+    else:
+        raise ValueError(style)
+    peak = float(np.max(np.abs(out))) or 1.0
+    return (0.5 * out / peak).astype(np.float32)
+
+
 def chord_progression(
     tonic_midi: int, minor: bool, duration: float, *, sr: int = SR, bass: bool = True
 ) -> F32:
