@@ -36,6 +36,7 @@ any listener, and what the honest node dropped, by reason.
     .venv/bin/python bench/hostile.py               # 30 s per scenario
     .venv/bin/python bench/hostile.py --seconds 20 --json
     .venv/bin/python bench/hostile.py --seconds 20 --json --sybils
+    .venv/bin/python bench/hostile.py --seconds 20 --json --sybils --verified-playout
 """
 
 from __future__ import annotations
@@ -107,10 +108,13 @@ def now_ms() -> int:
 # -- the honest node (child process) -----------------------------------------------------------------
 
 
-async def honest_node(root: Path, boot: list[str], stall_ms: float | None = None) -> None:
+async def honest_node(
+    root: Path, boot: list[str], stall_ms: float | None = None, verified_playout: bool = False
+) -> None:
     sampler = StallSampler(stall_ms) if stall_ms is not None else None
     node = make_node(root, "honest", boot)
-    async with node, LiveService(node) as live, BattleService(node, live, auto_join=True):
+    live_service = LiveService(node, verified_playout=verified_playout)
+    async with node, live_service as live, BattleService(node, live, auto_join=True):
         for name in AUTHORS:
             await node.follow(peer_id_from_public_key(bytes(key_of(name).verify_key)))
         await node.follow(peer_id_from_public_key(bytes(hostile_key("flood").verify_key)))
@@ -382,11 +386,18 @@ def _spawn(stack: contextlib.ExitStack, *args: str, cpus: set[int] | None = None
 
 
 async def scenario(
-    name: str, seconds: float, root: Path, stall_ms: float | None = None, sybils: bool = False
+    name: str,
+    seconds: float,
+    root: Path,
+    stall_ms: float | None = None,
+    sybils: bool = False,
+    verified_playout: bool = False,
 ) -> dict[str, Any]:
     with contextlib.ExitStack() as children:
         async with bootstrap_server() as boot, contextlib.AsyncExitStack() as stack:
-            return await _scenario(name, seconds, root, boot, children, stack, stall_ms, sybils)
+            return await _scenario(
+                name, seconds, root, boot, children, stack, stall_ms, sybils, verified_playout
+            )
 
 
 async def _scenario(
@@ -398,8 +409,10 @@ async def _scenario(
     stack: contextlib.AsyncExitStack,
     stall_ms: float | None,
     sybils: bool,
+    verified_playout: bool,
 ) -> dict[str, Any]:
     profile = ["--sample-stalls", str(stall_ms)] if stall_ms is not None else []
+    profile += ["--verified-playout"] if verified_playout else []
     plan = cpu_plan()  # the others inherit the bench's own CPUs (``run``)
     child = _spawn(
         children,
@@ -421,7 +434,9 @@ async def _scenario(
     listeners = []
     for index in (2, 3):
         node = await stack.enter_async_context(make_node(root, f"listener{index}", boot))
-        listeners.append(await stack.enter_async_context(LiveService(node)))
+        listeners.append(
+            await stack.enter_async_context(LiveService(node, verified_playout=verified_playout))
+        )
     authors = []
     for author in AUTHORS:
         authors.append(await stack.enter_async_context(make_node(root, author, boot)))
@@ -511,17 +526,24 @@ async def relay_node(
         await asyncio.to_thread(sys.stdin.read)  # until the bench is done with it
 
 
-async def run(seconds: float, as_json: bool, stall_ms: float | None = None, sybils: bool = False) -> None:
+async def run(
+    seconds: float,
+    as_json: bool,
+    stall_ms: float | None = None,
+    sybils: bool = False,
+    verified_playout: bool = False,
+) -> None:
     plan = cpu_plan()
     if plan is not None:  # the bench's own process (authors, two listeners) shares the DJ's CPUs
         os.sched_setaffinity(0, plan[1])
     rows = []
     for name in ("quiet", "hostile"):
         with tempfile.TemporaryDirectory() as root:
-            rows.append(await scenario(name, seconds, Path(root), stall_ms, sybils))
+            rows.append(await scenario(name, seconds, Path(root), stall_ms, sybils, verified_playout))
     if as_json:
         cores = {"honest": sorted(plan[0]), "others": sorted(plan[1])} if plan is not None else None
-        print(json.dumps({"seconds": seconds, "sybils": sybils, "cpus": cores, "rows": rows}, indent=2))
+        options = {"sybils": sybils, "verified_playout": verified_playout}
+        print(json.dumps({"seconds": seconds, **options, "cpus": cores, "rows": rows}, indent=2))
         return
     where = (
         f"alone on CPU {min(plan[0])}, the rest on CPUs {sorted(plan[1])}"
@@ -575,6 +597,11 @@ def main() -> None:
         action="store_true",
         help="an attacker the honest node stops reading goes on under a fresh libp2p key (Sybils)",
     )
+    parser.add_argument(
+        "--verified-playout",
+        action="store_true",
+        help="the three listeners play only frames whose segment verified (as `listen --verified-playout`)",
+    )
     parser.add_argument("--stream", help=argparse.SUPPRESS)
     parser.add_argument("--lie", help=argparse.SUPPRESS)
     parser.add_argument("--root", help=argparse.SUPPRESS)
@@ -582,7 +609,9 @@ def main() -> None:
     parser.add_argument("--honest", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.role == "honest":
-        asyncio.run(honest_node(Path(args.root), json.loads(args.boot), args.sample_stalls))
+        asyncio.run(
+            honest_node(Path(args.root), json.loads(args.boot), args.sample_stalls, args.verified_playout)
+        )
     elif args.role == "relay":
         asyncio.run(
             relay_node(Path(args.root), json.loads(args.boot), json.loads(args.honest), args.stream, args.lie)
@@ -592,7 +621,7 @@ def main() -> None:
     elif args.role == "hostile":
         asyncio.run(hostile_peers(json.loads(args.honest), args.seconds, args.sybils))
     else:
-        asyncio.run(run(args.seconds, args.json, args.sample_stalls, args.sybils))
+        asyncio.run(run(args.seconds, args.json, args.sample_stalls, args.sybils, args.verified_playout))
 
 
 if __name__ == "__main__":
