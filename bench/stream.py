@@ -3,7 +3,9 @@
 Rows:
   1 hop        DJ -> listener. Latency is capture (the DJ stamps each frame when its pacer releases it)
                to playout (the listener's jitter buffer hands it to the null sink), median and p95,
-               both on the machine's wall clock (one machine, so no clock offset).
+               both on the machine's wall clock (one machine, so no clock offset). "nodes_cpu_share": the
+               CPU the row's nodes (and the bootstrap) used while the listener listened, per second of it
+               (0.1 = a tenth of a core; what N real nodes on one machine will need).
   3 hops       DJ -> relay -> relay -> listener (every upload budget is 1, so the tree is a chain).
   1 hop webrtc the 1-hop row over WebRTC data channels (aiortc) instead of QUIC.
   relay CPU    one relay with K children (thin QUIC clients in the same process): thread CPU inside the
@@ -28,6 +30,7 @@ import json
 import logging
 import os
 import random
+import resource
 import sys
 import tempfile
 import time
@@ -93,12 +96,16 @@ async def chain(
         for live in rest[:-1]:  # each relay listens too, so it stays subscribed
             relays.append(asyncio.ensure_future(live.listen(stream_id, seconds=seconds + 15)))
             await wait_until(lambda live=live: bytes.fromhex(stream_id) in live._subscriptions, what="relay")
+        before, started = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
         stats = await rest[-1].listen(stream_id, seconds=seconds)
+        after, wall = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter() - started
         for task in relays:
             task.cancel()
         await asyncio.gather(*relays, return_exceptions=True)
         await dj.stop_stream(stream_id)
-        return _summary(stats)
+        cpu_s = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+        # every node of the row and the bootstrap, while the listener listened (ffmpeg, a child, is not in it)
+        return {**_summary(stats), "nodes_cpu_share": round(cpu_s / wall, 3)}
 
 
 class _Thin:
