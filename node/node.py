@@ -344,6 +344,9 @@ class Node:
         for topic in topics:
             try:
                 await self.host.advertise(topic)
+            except P2PError as exc:  # others may still be found (and find us once a retry advertises)
+                log.info("advertising %s failed: %s", topic, exc)
+            try:
                 if await self.host.discover(topic):
                     found.append(topic)
             except P2PError as exc:

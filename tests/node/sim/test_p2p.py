@@ -11,6 +11,7 @@ import nacl.signing
 
 from djmesh.node.clock import now_ms, run_virtual
 from djmesh.node.node import Node, NodeOptions
+from djmesh.node.p2p.errors import P2PError
 from djmesh.node.sim.network import LinkProfile, SimNetwork
 from djmesh.node.sim.p2p import CONNECTION_TIMEOUT_S, SimP2PHost, SimP2PNetwork
 from djmesh.protocol import Post, sign
@@ -153,5 +154,27 @@ def test_a_node_whose_lookup_failed_finds_the_topics_peers_again_within_seconds(
             assert bob.host.mesh_peers(topic) == [alice.peer_id]
             took = asyncio.get_running_loop().time() - healed
             assert took < 20, took  # the repair round alone would have waited a minute
+
+    run_virtual(main())
+
+
+def test_a_node_that_cannot_advertise_still_finds_the_topics_peers(tmp_path: Path) -> None:
+    """Advertising failed (its rendezvous point timed out): the lookup of who else is there goes ahead."""
+
+    async def main() -> None:
+        async with contextlib.AsyncExitStack() as stack:
+            _sim, _hub, alice, bob = await hub_alice_and_bob(stack, tmp_path, seed=4)
+
+            async def refused(namespace: str) -> None:
+                raise P2PError(f"could not advertise {namespace!r}: rendezvous timed out")
+
+            bob.host.advertise = refused  # type: ignore[method-assign]
+            await alice.post("hello from alice")
+            await bob.follow(alice.peer_id)
+            await until(
+                lambda: "hello from alice" in [i.text for i in bob.feed()],
+                virtual_s=10,
+                what="alice's post at bob, whose advertising fails",
+            )
 
     run_virtual(main())
