@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable
 
 from djmesh.node.clock import Alarm, monotonic, now_us, sleep, wait_set
 from djmesh.node.live.hub import StreamHub
-from djmesh.node.live.probe import Probe, close_all, probe_all
+from djmesh.node.live.probe import PROBE_TIMEOUT_S, REPARENT_PROBE_TIMEOUT_S, Probe, close_all, probe_all
 from djmesh.node.live.recording import SetRecording
 from djmesh.node.live.sets import SetSegment, decode_end
 from djmesh.node.live.taps import Tap
@@ -44,6 +44,7 @@ from djmesh.protocol.relay import (
     MAX_NACK,
     Accept,
     Address,
+    Candidate,
     Disown,
     End,
     Frames,
@@ -74,6 +75,7 @@ VERIFIED_SLACK_S = RECOVERY_WAIT_S + 0.2  # verified playout: beyond a segment, 
 PING_INTERVAL_S = 0.25
 WATCH_S = 0.1  # the watchdog looks at least this often (sweeping children that stopped pinging)
 JOIN_ROUNDS = 6
+REPARENT_FANOUT = 2  # a re-parenting orphan joins its first this-many candidates with the probe
 JOIN_DEADLINE_S = 20.0  # a first join keeps trying (locating again, backing off) this long
 JOIN_BACKOFF_S = (0.2, 2.0)  # first and longest pause between a first join's attempts
 GIVE_UP_S = 30.0
@@ -237,7 +239,15 @@ class Subscription:
 
     # -- attaching -----------------------------------------------------------------------------
 
-    async def _attach(self, candidates: list[Address], *, from_seq: int | None) -> bool:
+    async def _attach(
+        self, candidates: list[Address], *, from_seq: int | None, reparent: bool = False
+    ) -> bool:
+        """Probe the candidates (following redirects) and join the best with room; True once attached.
+
+        An orphan (``reparent``) is in a hurry: it asks each round's first ``REPARENT_FANOUT`` candidates
+        to take it with the probe (the first to accept wins, the others are hung up on), and waits
+        ``REPARENT_PROBE_TIMEOUT_S`` at most for a candidate to answer (its parent's death may be theirs).
+        """
         now = monotonic()
         self._avoid = {a: until for a, until in self._avoid.items() if until > now}
         tried: set[Address] = set(self._avoid)
@@ -248,36 +258,45 @@ class Subscription:
                 return False
             tried.update(queue[:4])
             probes = await probe_all(
-                self._transport, queue, self.stream, tuple(self._marks[-MAX_MARKS:]), self._gone
+                self._transport,
+                queue,
+                self.stream,
+                tuple(self._marks[-MAX_MARKS:]),
+                self._gone,
+                join=lambda: self._join_message(from_seq),
+                join_first=REPARENT_FANOUT if reparent else 0,
+                timeout_s=REPARENT_PROBE_TIMEOUT_S if reparent else PROBE_TIMEOUT_S,
             )
             queue = queue[4:]
+            found: list[Candidate] = []  # where the probed and joined send us, the best one's first
             try:
                 for probe in probes:
                     if not probe.live:
                         continue
+                    if isinstance(probe.answer, Accept):  # took us with the probe
+                        self._adopt(probe, probe.answer)
+                        close_all(probes, keep=probe.link)
+                        return True
+                    if isinstance(probe.answer, Redirect):
+                        found += probe.answer.candidates
+                        continue
                     if probe.free <= 0 and probe.redirects:  # full: where it would send us, without a join
-                        queue = probe.redirects + queue
+                        found += probe.redirects
                         continue
                     outcome = await self._join(probe, from_seq)
                     if isinstance(outcome, bool):
                         close_all(probes, keep=probe.link)
                         return True
-                    queue = outcome + queue
+                    found += outcome
             finally:
                 close_all([p for p in probes if p.link is not self.parent])
+            # those that claim room first (one level down, not back up where the full ones are)
+            queue = [c.address for c in sorted(found, key=lambda c: c.free <= 0)] + queue
         return False
 
-    async def _join(self, probe: Probe, from_seq: int | None) -> bool | list[Address]:
+    async def _join(self, probe: Probe, from_seq: int | None) -> bool | list[Candidate]:
         """True once accepted, else where the candidate redirected us."""
-        send(
-            probe.link,
-            Join(
-                self.stream,
-                listen=self._own_address,
-                from_seq=from_seq,
-                ticket=self._join_ticket() if self._join_ticket is not None else None,
-            ),
-        )
+        send(probe.link, self._join_message(from_seq))
         while True:
             reply = await probe.pending.next(5.0)
             if reply is None:
@@ -286,10 +305,18 @@ class Subscription:
                 log.info(
                     "stream %s: %s redirected us: %s", self.stream.hex()[:8], probe.address, reply.reason
                 )
-                return [c.address for c in reply.candidates]
+                return list(reply.candidates)
             if isinstance(reply, Accept):
                 self._adopt(probe, reply)
                 return True
+
+    def _join_message(self, from_seq: int | None) -> Join:
+        return Join(
+            self.stream,
+            listen=self._own_address,
+            from_seq=from_seq,
+            ticket=self._join_ticket() if self._join_ticket is not None else None,
+        )
 
     def _adopt(self, probe: Probe, accept: Accept) -> None:
         old = self.parent
@@ -348,7 +375,7 @@ class Subscription:
             while self.live and monotonic() - started < GIVE_UP_S:
                 if self._end_known():
                     return
-                if await self._attach(candidates, from_seq=self.verifier.verified_upto):
+                if await self._attach(candidates, from_seq=self.verifier.verified_upto, reparent=True):
                     return
                 try:
                     candidates = await (locating if locating is not None else self._locate(self.stream))
