@@ -175,7 +175,7 @@ async def probe_all(
                 probes.append(result)
                 if result.accepted:
                     deadline = monotonic()  # taken: no reason to wait for the others
-                elif deadline is None:
+                elif deadline is None and result.live:  # one not live has nothing for us
                     deadline = monotonic() + max(GRACE_S, 2 * result.rtt_ms / 1000)
     for task in pending:
         task.cancel()
