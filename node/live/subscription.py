@@ -71,6 +71,7 @@ log = logging.getLogger(__name__)
 
 SILENCE_S = 0.6  # nothing at all (frames, pongs) for this long: the parent is dead
 STARVED_S = 3.0  # the parent answers but no frames come: its own upstream is gone
+STALLED_S = 0.3  # no frames for this long: newcomers are turned away until they come again (15 frames)
 RECOVERY_WAIT_S = 0.4  # how long a signed segment waits for lost frames fetched again
 VERIFIED_SLACK_S = RECOVERY_WAIT_S + 0.2  # verified playout: beyond a segment, what its manifest may take
 PING_INTERVAL_S = 0.25
@@ -392,7 +393,7 @@ class Subscription:
         that answer: it kept a listener on a loaded machine without audio for 12 s.
         """
         self._attaching = True
-        self.hub.orphaned = True  # probes hear we are not live, joins are turned away, until we attach
+        self.hub.stalled = True  # probes hear we are not live, joins are turned away, until we attach
         locating: asyncio.Future[list[Address]] | None = None
         try:
             dead = self.parent_address
@@ -439,7 +440,7 @@ class Subscription:
                     tap.on_end(self.error)
         finally:
             self._attaching = False
-            self.hub.orphaned = False
+            self.hub.stalled = False
             if locating is not None:  # attached to an ancestor before the network answered
                 locating.cancel()
                 locating.add_done_callback(lambda task: task.cancelled() or task.exception())
@@ -467,6 +468,8 @@ class Subscription:
             now = monotonic()
             self.hub.sweep(now)
             self._apply_ready()
+            # our parent's parent may be gone: an orphan looking for a parent must not land in our subtree now
+            self.hub.stalled = now - self._last_frame_at > STALLED_S
             parent = self.parent
             if parent is not None and not parent.closed and now >= next_ping:
                 send(parent, Ping(max(0, now_us()), self.hub.free))

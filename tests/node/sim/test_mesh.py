@@ -63,10 +63,11 @@ def test_the_tree_forms_delivers_and_heals_after_relays_crash_under_loss() -> No
         victims = mesh.rng.sample(mesh.relays(), 2)
         below = mesh.below(victims)
         assert below
+        gone = {v.address for v in victims}
+        orphans = [n for n in below if n.subscription is not None and n.subscription.parent_address in gone]
         for node in below:
             node.meter.mark()
         await mesh.crash(victims)
-        gone = {v.address for v in victims}
         survivors = [n for n in listeners if not n.crashed]
 
         def moved_and_hearing() -> bool:
@@ -77,7 +78,9 @@ def test_the_tree_forms_delivers_and_heals_after_relays_crash_under_loss() -> No
         await asyncio.sleep(0.5)
         gaps = [node.meter.gap_s(now_us()) for node in below]
         assert max(gaps) < 3.0, gaps
-        assert min(gaps) > 0.6  # they did go silent: the crash was noticed from silence, not told
+        # the crash was noticed from silence, not told (further down, the catch-up a re-parented relay
+        # passes on may fill part of the silence)
+        assert min(n.meter.gap_s(now_us()) for n in orphans) > SILENCE_S
         assert_tree(mesh)
         await mesh.close()
 
