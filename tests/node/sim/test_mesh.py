@@ -10,7 +10,7 @@ import asyncio
 
 from djmesh.node.clock import VirtualClock, now_us, run_virtual
 from djmesh.node.live.probe import PROBE_TIMEOUT_S
-from djmesh.node.live.subscription import SILENCE_S
+from djmesh.node.live.subscription import SILENCE_S, STALLED_S
 from djmesh.node.sim.mesh import LiveMesh, MeshNode
 from djmesh.node.sim.network import LinkProfile, SimNetwork
 from tests.helpers.sim import virtual_wait_until
@@ -275,6 +275,43 @@ def test_an_orphan_whose_grandparent_died_too_does_not_wait_out_its_connect_time
             what="the orphan hears again, below the DJ's other child",
         )
         assert orphan.meter.gap_s(now_us()) < SILENCE_S + PROBE_TIMEOUT_S
+        await mesh.close()
+
+    run_virtual(main(), VirtualClock())
+
+
+def test_relays_below_an_orphan_take_no_newcomer_until_audio_reaches_them_again() -> None:
+    """DJ -> relay -> orphan-to-be -> its child: the relay crashes. The orphan (re-parenting) and its child (no
+    frames for 0.3 s) answer probes not live meanwhile, so no other orphan lands where it would hear nothing."""
+    network = SimNetwork(4, LinkProfile(latency_s=(0.03, 0.03)))
+    mesh = LiveMesh(network, seed=4, max_children=1)
+
+    async def main() -> None:
+        await mesh.start_stream()
+        chain = mesh.add_listeners(3)
+        for node in chain:  # one child each: a chain
+            await mesh.join_all([node], over_s=0.0)
+        relay, orphan, child = chain
+        assert child.subscription is not None and child.subscription.path[:2] == [
+            orphan.address,
+            relay.address,
+        ]
+        assert orphan.subscription is not None
+        await virtual_wait_until(lambda: hearing(chain), timeout_s=5, what="the chain hears")
+        assert child.subscription.hub.probe_reply().live
+        assert mesh.dj.hub is not None
+        mesh.dj.hub.max_children = 2  # room for the orphan once it looks
+
+        await mesh.crash([relay])
+        await asyncio.sleep(STALLED_S + 0.15)  # the watchdog looks at least every 0.1 s
+        assert not child.subscription.hub.probe_reply().live  # no frames: turns newcomers away
+        await virtual_wait_until(
+            lambda: orphan.subscription.parent_address == mesh.dj.address and hearing([orphan, child]),
+            timeout_s=5,
+            what="the orphan re-parents and both hear again",
+        )
+        await asyncio.sleep(0.2)
+        assert orphan.subscription.hub.probe_reply().live and child.subscription.hub.probe_reply().live
         await mesh.close()
 
     run_virtual(main(), VirtualClock())
