@@ -78,9 +78,8 @@ PING_INTERVAL_S = 0.25
 WATCH_S = 0.1  # the watchdog looks at least this often (sweeping children that stopped pinging)
 JOIN_ROUNDS = 6
 REPARENT_FANOUT = 2  # a re-parenting orphan joins its first this-many candidates with the probe
-REPARENT_LOCATE_S = (
-    1.0  # an orphan waits this long for the network's answer before trying its ancestors again
-)
+# an orphan waits this long for the network's answer before trying its ancestors again
+REPARENT_LOCATE_S = 1.0
 JOIN_DEADLINE_S = 20.0  # a first join keeps trying (locating again, backing off) this long
 JOIN_BACKOFF_S = (0.2, 2.0)  # first and longest pause between a first join's attempts
 GIVE_UP_S = 30.0
