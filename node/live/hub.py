@@ -107,6 +107,8 @@ class StreamHub:
         # A priced stream's root admits only whom the gate lets in, and never redirects to relays.
         self.gate: JoinGate | None = None
         self.ended: bytes | None = None  # the StreamEnd envelope once the DJ stopped
+        # no audio reaches us (our parent is gone, or its own is): nothing to give a newcomer meanwhile
+        self.stalled = False
         self.forwarded = 0
         self.marked = 0  # children marked by joiners that left them
         self._rng = rng or random.Random()
@@ -182,7 +184,10 @@ class StreamHub:
             self.sweep(timeout_s=STALE_CHILD_S)
         free = self.free
         return ProbeOk(
-            min(self.hops, MAX_HOPS), free, self.ended is None, () if free else tuple(self.candidates())
+            min(self.hops, MAX_HOPS),
+            free,
+            self.ended is None and not self.stalled,
+            () if free else tuple(self.candidates()),
         )
 
     def candidates(self) -> list[Candidate]:
@@ -226,6 +231,9 @@ class StreamHub:
         listen = message.listen
         if listen is not None and (listen == self.own_address or listen in self.path):
             self._redirect(link, "loop")
+            return False
+        if self.stalled:  # a newcomer would hear nothing until audio reaches us again
+            self._redirect(link, "stalled")
             return False
         if self.gate is not None and (refused := self.gate.admit(self.stream, link, message)) is not None:
             self._redirect(link, refused)

@@ -24,13 +24,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import itertools
 import logging
 import random
 from collections.abc import Awaitable, Callable
 
 from djmesh.node.clock import Alarm, monotonic, now_us, sleep, wait_set
 from djmesh.node.live.hub import StreamHub
-from djmesh.node.live.probe import Probe, close_all, probe_all
+from djmesh.node.live.probe import PROBE_TIMEOUT_S, REPARENT_PROBE_TIMEOUT_S, Probe, close_all, probe_all
 from djmesh.node.live.recording import SetRecording
 from djmesh.node.live.sets import SetSegment, decode_end
 from djmesh.node.live.taps import Tap
@@ -44,6 +45,7 @@ from djmesh.protocol.relay import (
     MAX_NACK,
     Accept,
     Address,
+    Candidate,
     Disown,
     End,
     Frames,
@@ -69,11 +71,15 @@ log = logging.getLogger(__name__)
 
 SILENCE_S = 0.6  # nothing at all (frames, pongs) for this long: the parent is dead
 STARVED_S = 3.0  # the parent answers but no frames come: its own upstream is gone
+STALLED_S = 0.3  # no frames for this long: newcomers are turned away until they come again (15 frames)
 RECOVERY_WAIT_S = 0.4  # how long a signed segment waits for lost frames fetched again
 VERIFIED_SLACK_S = RECOVERY_WAIT_S + 0.2  # verified playout: beyond a segment, what its manifest may take
 PING_INTERVAL_S = 0.25
 WATCH_S = 0.1  # the watchdog looks at least this often (sweeping children that stopped pinging)
 JOIN_ROUNDS = 6
+REPARENT_FANOUT = 2  # a re-parenting orphan joins its first this-many candidates with the probe
+# an orphan waits this long for the network's answer before trying its ancestors again
+REPARENT_LOCATE_S = 1.0
 JOIN_DEADLINE_S = 20.0  # a first join keeps trying (locating again, backing off) this long
 JOIN_BACKOFF_S = (0.2, 2.0)  # first and longest pause between a first join's attempts
 GIVE_UP_S = 30.0
@@ -237,47 +243,92 @@ class Subscription:
 
     # -- attaching -----------------------------------------------------------------------------
 
-    async def _attach(self, candidates: list[Address], *, from_seq: int | None) -> bool:
+    async def _attach(
+        self,
+        candidates: list[Address],
+        *,
+        from_seq: int | None,
+        reparent: bool = False,
+        located: asyncio.Future[list[Address]] | None = None,
+    ) -> bool:
+        """Probe the candidates (following redirects) and join the best with room; True once attached.
+
+        An orphan (``reparent``) is in a hurry: it asks each round's first ``REPARENT_FANOUT`` candidates
+        to take it with the probe (the first to accept wins, the others are hung up on), and waits
+        ``REPARENT_PROBE_TIMEOUT_S`` at most for a candidate to answer (its parent's death may be theirs).
+        ``located``: the network's answer to where the stream is, asked meanwhile; once it is in, its nodes
+        (shuffled) take turns with the candidates that claim no room, so an orphan whose ancestors are dead
+        or full need not walk down the full tree a level per round from the top.
+        """
         now = monotonic()
         self._avoid = {a: until for a, until in self._avoid.items() if until > now}
         tried: set[Address] = set(self._avoid)
         queue = [a for a in candidates if a != self._own_address]
+        room: set[Address] = set()  # candidates some node said have room
         for _ in range(JOIN_ROUNDS):
+            if located is not None and located.done():
+                queue = self._with_located(queue, room, located)
+                located = None
             queue = [a for a in dict.fromkeys(queue) if a not in tried]
             if not queue:
                 return False
             tried.update(queue[:4])
             probes = await probe_all(
-                self._transport, queue, self.stream, tuple(self._marks[-MAX_MARKS:]), self._gone
+                self._transport,
+                queue,
+                self.stream,
+                tuple(self._marks[-MAX_MARKS:]),
+                self._gone,
+                join=lambda: self._join_message(from_seq),
+                join_first=REPARENT_FANOUT if reparent else 0,
+                timeout_s=REPARENT_PROBE_TIMEOUT_S if reparent else PROBE_TIMEOUT_S,
             )
             queue = queue[4:]
+            found: list[Candidate] = []  # where the probed and joined send us, the best one's first
             try:
                 for probe in probes:
                     if not probe.live:
                         continue
+                    if isinstance(probe.answer, Accept):  # took us with the probe
+                        self._adopt(probe, probe.answer)
+                        close_all(probes, keep=probe.link)
+                        return True
+                    if isinstance(probe.answer, Redirect):
+                        found += probe.answer.candidates
+                        continue
                     if probe.free <= 0 and probe.redirects:  # full: where it would send us, without a join
-                        queue = probe.redirects + queue
+                        found += probe.redirects
                         continue
                     outcome = await self._join(probe, from_seq)
                     if isinstance(outcome, bool):
                         close_all(probes, keep=probe.link)
                         return True
-                    queue = outcome + queue
+                    found += outcome
             finally:
                 close_all([p for p in probes if p.link is not self.parent])
+            # those that claim room first (one level down, not back up where the full ones are)
+            room.update(c.address for c in found if c.free > 0)
+            queue = [c.address for c in sorted(found, key=lambda c: c.free <= 0)] + queue
         return False
 
-    async def _join(self, probe: Probe, from_seq: int | None) -> bool | list[Address]:
+    def _with_located(
+        self, queue: list[Address], room: set[Address], located: asyncio.Future[list[Address]]
+    ) -> list[Address]:
+        """``queue`` with the located nodes after those that claim room, taking turns with the rest."""
+        try:
+            found = [a for a in located.result() if a != self._own_address]
+        except Exception as exc:
+            log.info("locating stream %s failed: %s", self.stream.hex()[:8], exc)
+            return queue
+        self._rng.shuffle(found)
+        roomy = [a for a in queue if a in room]
+        rest = [a for a in queue if a not in room]
+        mixed = [a for pair in itertools.zip_longest(found, rest) for a in pair if a is not None]
+        return roomy + mixed
+
+    async def _join(self, probe: Probe, from_seq: int | None) -> bool | list[Candidate]:
         """True once accepted, else where the candidate redirected us."""
-        send(
-            probe.link,
-            Join(
-                self.stream,
-                listen=self._own_address,
-                from_seq=from_seq,
-                ticket=self._join_ticket() if self._join_ticket is not None else None,
-            ),
-        )
+        send(probe.link, self._join_message(from_seq))
         while True:
             reply = await probe.pending.next(5.0)
             if reply is None:
@@ -286,10 +337,18 @@ class Subscription:
                 log.info(
                     "stream %s: %s redirected us: %s", self.stream.hex()[:8], probe.address, reply.reason
                 )
-                return [c.address for c in reply.candidates]
+                return list(reply.candidates)
             if isinstance(reply, Accept):
                 self._adopt(probe, reply)
                 return True
+
+    def _join_message(self, from_seq: int | None) -> Join:
+        return Join(
+            self.stream,
+            listen=self._own_address,
+            from_seq=from_seq,
+            ticket=self._join_ticket() if self._join_ticket is not None else None,
+        )
 
     def _adopt(self, probe: Probe, accept: Accept) -> None:
         old = self.parent
@@ -325,13 +384,15 @@ class Subscription:
         """The parent went silent, closed or failed us: try ancestors, then ask the network again.
 
         A parent left for bad delivery (``bad``) or silence (``mark``) is marked in our probes: its
-        ancestors, probed first, list it last for newcomers. After bad delivery the path it told us may
-        be a lie too, so the network is asked where the stream is at once, and what it says is tried if
-        the ancestors do not take us. Ancestors alone first: waiting for that answer kept a listener on a
-        loaded machine without audio for 12 s, and probing both at once often sent it to a faster sibling
-        still below the liar.
+        ancestors, probed first, list it last for newcomers. The network is asked where the stream is at
+        once. After bad delivery the path it told us may be a lie too, and what the network says is tried
+        if the ancestors do not take us: ancestors alone first, since probing both at once often sent it
+        to a faster sibling still below the liar. After silence, what the network says joins the rounds
+        as soon as it is in (the grandparent may be dead or full, the tree above full). Never waiting for
+        that answer: it kept a listener on a loaded machine without audio for 12 s.
         """
         self._attaching = True
+        self.hub.stalled = True  # probes hear we are not live, joins are turned away, until we attach
         locating: asyncio.Future[list[Address]] | None = None
         try:
             dead = self.parent_address
@@ -343,19 +404,32 @@ class Subscription:
                 self._marks = [*self._marks, dead][-MAX_MARKS:]
             self._discard_unverified = bad
             candidates = [a for a in self.path if a != dead]
-            locating = asyncio.ensure_future(self._locate(self.stream)) if bad else None
+            locating = asyncio.ensure_future(self._locate(self.stream))
             started = monotonic()
             while self.live and monotonic() - started < GIVE_UP_S:
                 if self._end_known():
                     return
-                if await self._attach(candidates, from_seq=self.verifier.verified_upto):
+                if await self._attach(
+                    candidates,
+                    from_seq=self.verifier.verified_upto,
+                    reparent=True,
+                    located=None if bad else locating,  # after bad delivery: the ancestors alone first
+                ):
                     return
-                try:
-                    candidates = await (locating if locating is not None else self._locate(self.stream))
-                except Exception as exc:
-                    log.info("locating stream %s failed: %s", self.stream.hex()[:8], exc)
-                    candidates = []
-                locating = None
+                if locating is None:
+                    locating = asyncio.ensure_future(self._locate(self.stream))
+                # A peer that is down holds the answer up for its request's whole timeout: meanwhile
+                # the ancestors again (one re-parenting turned us away; it may have a parent by now).
+                await asyncio.wait({locating}, timeout=REPARENT_LOCATE_S)
+                if not locating.done():
+                    candidates = [a for a in self.path if a != dead]
+                else:
+                    try:
+                        candidates = locating.result()
+                    except Exception as exc:
+                        log.info("locating stream %s failed: %s", self.stream.hex()[:8], exc)
+                        candidates = []
+                    locating = None
                 await sleep(0.5 if not candidates else 0.2)
             if self.live:
                 self.error = "lost the stream: no peer serves it any more"
@@ -365,6 +439,7 @@ class Subscription:
                     tap.on_end(self.error)
         finally:
             self._attaching = False
+            self.hub.stalled = False
             if locating is not None:  # attached to an ancestor before the network answered
                 locating.cancel()
                 locating.add_done_callback(lambda task: task.cancelled() or task.exception())
@@ -392,6 +467,8 @@ class Subscription:
             now = monotonic()
             self.hub.sweep(now)
             self._apply_ready()
+            # our parent's parent may be gone: an orphan looking for a parent must not land in our subtree now
+            self.hub.stalled = now - self._last_frame_at > STALLED_S
             parent = self.parent
             if parent is not None and not parent.closed and now >= next_ping:
                 send(parent, Ping(max(0, now_us()), self.hub.free))

@@ -158,3 +158,19 @@ def test_a_child_named_gone_is_freed_only_if_it_is_silent_to_us_too() -> None:
         assert root.probe_reply(gone=quiet.remote).free == 1 and quiet.closed  # silent to us as well
 
     run_virtual(main(), VirtualClock())
+
+
+def test_a_stalled_hub_says_it_is_not_live_and_takes_no_one_until_audio_comes_again() -> None:
+    async def main() -> None:
+        relay = hub(max_children=2)
+        relay.stalled = True  # no frames reach it: its parent (or its parent's parent) is gone
+        assert relay.probe_reply().live is False
+        turned_away = join(relay, "10.0.0.2")
+        (redirect,) = turned_away.received
+        assert isinstance(redirect, Redirect) and redirect.reason == "stalled" and not redirect.candidates
+        assert not relay.children
+        relay.stalled = False
+        assert relay.probe_reply().live is True
+        assert isinstance(join(relay, "10.0.0.3").received[0], Accept)
+
+    run_virtual(main(), VirtualClock())
