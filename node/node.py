@@ -273,8 +273,13 @@ class Node:
 
     # -- topics --------------------------------------------------------------------------------
 
+    @functools.cached_property
+    def _own_topics(self) -> frozenset[str]:
+        """This node's author and inbox topics: others find it there, it need not find anyone."""
+        return frozenset({author_topic(self.public_key), inbox_topic(self.public_key)})
+
     def _wanted_topics(self) -> list[str]:
-        topics = {author_topic(self.public_key), inbox_topic(self.public_key)}
+        topics = set(self._own_topics)
         topics |= self.social.wanted_topics()
         topics |= set(self.store.subscriptions())
         return sorted(topics)
@@ -351,7 +356,7 @@ class Node:
                     found.append(topic)
             except P2PError as exc:
                 log.info("discovery for %s failed: %s", topic, exc)
-            self._repairs.looked_up(topic, monotonic())
+            self._repairs.looked_up(topic, monotonic(), retry_soon=topic not in self._own_topics)
         self._repairs_changed.set()
         to_sync = found if sync_found_only else list(topics)
         if to_sync:

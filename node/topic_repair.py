@@ -35,10 +35,15 @@ class RepairSchedule:
         self._check = check_s
         self._entries: dict[str, _Entry] = {}
 
-    def looked_up(self, topic: str, now_s: float) -> None:
-        """A lookup for ``topic`` just ended: check it again after its backoff, which then doubles."""
+    def looked_up(self, topic: str, now_s: float, *, retry_soon: bool = True) -> None:
+        """A lookup for ``topic`` just ended: check it again after its backoff, which then doubles.
+
+        ``retry_soon=False`` for a topic that is usually alone and needs nobody found (the node's own
+        author and inbox topics: followers and senders look it up): checked at the repair round only."""
         entry = self._entries.get(topic)
         backoff = self._first if entry is None else entry.backoff_s
+        if not retry_soon:
+            backoff = self._every
         self._entries[topic] = _Entry(now_s + backoff, min(backoff * 2, self._every))
 
     def has_peers(self, topic: str, now_s: float) -> None:

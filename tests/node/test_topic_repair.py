@@ -38,3 +38,9 @@ def test_topics_come_due_longest_overdue_first_and_a_forgotten_one_never() -> No
     schedule.forget("gone")
     assert schedule.due(10.0) == ["late", "later"]
     assert schedule.next_deadline() == 2.0
+
+
+def test_a_topic_that_needs_nobody_found_waits_for_the_repair_round() -> None:
+    schedule = RepairSchedule(first_retry_s=2.0, every_s=60.0)
+    schedule.looked_up("own", 0.0, retry_soon=False)
+    assert schedule.next_deadline() == 60.0
