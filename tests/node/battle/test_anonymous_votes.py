@@ -53,7 +53,7 @@ from djmesh.protocol.votes import (
     VoteSubmitted,
     decode_reply,
 )
-from tests.helpers.network import make_node
+from tests.helpers.network import PATIENCE, make_node
 from tests.helpers.zk import require_zk_toolchain
 
 pytestmark = pytest.mark.timeout(180)
@@ -106,7 +106,17 @@ async def peer(
         if key is None:
             yield Peer(node, None)
             return
-        async with AnonymousVotes(node, gate.chain, gate.sender(key), gate.address, rate_limit=rate) as votes:
+        # a relayer on a busy machine (py-evm, proofs, every node in this process) answers later than the
+        # product's 10 s / 25 s defaults assume: the deadlines scale with the tests' patience
+        async with AnonymousVotes(
+            node,
+            gate.chain,
+            gate.sender(key),
+            gate.address,
+            rate_limit=rate,
+            info_timeout_s=10.0 * PATIENCE,
+            vote_timeout_s=25.0 * PATIENCE,
+        ) as votes:
             yield Peer(node, votes)
 
 
