@@ -9,19 +9,9 @@ from typing import Any
 
 import pytest
 
+from djmesh.node.live.probe import PendingLink
 from djmesh.node.live.quic import QuicTransport
-from djmesh.node.live.transport import ControlMessage, Link
-
-
-class _Quiet:
-    def on_datagram(self, link: Link, data: bytes) -> None:
-        pass
-
-    def on_control(self, link: Link, message: ControlMessage) -> None:
-        pass
-
-    def on_closed(self, link: Link, reason: str) -> None:
-        pass
+from djmesh.node.live.transport import Link
 
 
 def _silent_udp_port() -> tuple[socket.socket, int]:
@@ -39,13 +29,13 @@ def test_a_dial_completes_and_one_to_a_silent_peer_times_out_without_leaving_err
         transport = QuicTransport()
         accepted: list[Link] = []
         listener = await transport.listen("127.0.0.1", accepted.append)
-        link = await transport.connect(listener.address, _Quiet(), timeout_s=5.0)
+        link = await transport.connect(listener.address, PendingLink(), timeout_s=5.0)
         assert not link.closed
         link.close("done")
         sock, port = _silent_udp_port()
         try:
             with pytest.raises(TimeoutError):
-                await transport.connect(("127.0.0.1", port), _Quiet(), timeout_s=0.3)
+                await transport.connect(("127.0.0.1", port), PendingLink(), timeout_s=0.3)
             await asyncio.sleep(4)  # aioquic ends the closed dial after its draining period (3 PTO)
         finally:
             sock.close()
