@@ -1,6 +1,7 @@
 """Seconds from the end of the sets to the result every node agrees on, in `djmesh demo`.
 
     .venv/bin/python bench/battle_result.py [--viewers 10 30] [--runs 1] [--no-ledger] [--keep] [--json]
+    .venv/bin/python bench/battle_result.py --processes [--viewers 10] [--runs 1] [--keep] [--json]
 
 Runs the user's command, `djmesh --home <tmp> demo --viewers N --json` (two DJs and N viewers on
 loopback in one process, the committee the largest 3f+1 of them), and reads
@@ -15,12 +16,17 @@ each step, `BattleService.timeline`), printed per run as the median (and max) ov
 all nodes: live copy ended, set whole here, decoded, judged, commit published, all commits held
 (reveals open), reveal published, all reveals held (tally), result held. `--json` prints every
 run's summary (with the steps of every node) instead of the table, and the load average with it.
+
+`--processes`: every node its own `djmesh node` process, the battle driven through the CLI and read
+through each node's control API (`bench/battle_processes.py`; no ledger): each member judges alone, as on
+its own machine, and no interpreter lock is shared, though the machine's cores still are.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import statistics
 import subprocess
@@ -62,6 +68,7 @@ def commit_times_s(home: Path, battle_id: str) -> tuple[float, float] | None:
 
 #: the steps a node passes after the sets, in order, with who passes them (``BattleService.timeline``)
 STEPS = (
+    ("judge_warm", "members"),
     ("live_end_a", "members"),
     ("live_end_b", "members"),
     ("whole_a", "members"),
@@ -99,7 +106,7 @@ def load_average() -> str:
     return "?"
 
 
-def run_once(viewers: int, *, ledger: bool, keep: bool) -> dict[str, Any] | None:
+def run_once(viewers: int, *, ledger: bool, keep: bool, processes: bool = False) -> dict[str, Any] | None:
     """One demo's summary, or None when it agreed on no result (its last error line is printed)."""
     with contextlib.ExitStack() as stack:
         if keep:
@@ -111,6 +118,14 @@ def run_once(viewers: int, *, ledger: bool, keep: bool) -> dict[str, Any] | None
             )
         else:
             home = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="djmesh-bench-result-")))
+        if processes:
+            from battle_processes import run_processes
+
+            started = time.monotonic()
+            found = run_processes(viewers, home)
+            if found is not None:
+                found.update(wall_s=time.monotonic() - started, load_average=load_average(), commits_s=None)
+            return found
         command = [str(DJMESH), "--home", str(home), "demo", "--viewers", str(viewers), "--json"]
         if not ledger:
             command.append("--no-ledger")
@@ -134,17 +149,22 @@ def main() -> None:
     parser.add_argument("--no-ledger", action="store_true", help="pass --no-ledger to the demo")
     parser.add_argument("--keep", action="store_true", help="keep each run's demo home (logs) in /tmp")
     parser.add_argument("--json", action="store_true", help="print every run's summary as JSON lines")
+    parser.add_argument(
+        "--processes", action="store_true", help="every node its own `djmesh node` process (no ledger)"
+    )
     args = parser.parse_args()
+    run = functools.partial(run_once, ledger=not args.no_ledger, keep=args.keep, processes=args.processes)
     if args.json:
         for viewers in args.viewers:
             for _ in range(args.runs):
-                summary = run_once(viewers, ledger=not args.no_ledger, keep=args.keep)
+                summary = run(viewers)
                 print(json.dumps({"viewers": viewers, "summary": summary}), flush=True)
         return
-    print(f"djmesh demo{' --no-ledger' if args.no_ledger else ''}, {args.runs} run(s) per size")
+    what = "separate `djmesh node` processes" if args.processes else "djmesh demo"
+    print(f"{what}{' --no-ledger' if args.no_ledger else ''}, {args.runs} run(s) per size")
     print("viewers committee agreed  commit window  first/last commit  sets end -> result (median; runs)")
     for viewers in args.viewers:
-        attempts = [run_once(viewers, ledger=not args.no_ledger, keep=args.keep) for _ in range(args.runs)]
+        attempts = [run(viewers) for _ in range(args.runs)]
         runs = [r for r in attempts if r is not None]
         if not runs:
             print(f"{viewers:>7}  no result in {args.runs} run(s)")

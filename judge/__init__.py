@@ -7,6 +7,7 @@ judge do not pay for dsp and onnxruntime):
 - ``score_set(analysis, rules, cues=..., crowd=...) -> Scores``: one set.
 - ``judge_sets(a, b, rules, cues_a=..., cues_b=..., votes=(n_a, n_b)) -> Verdict``:
   ``verdict.as_json()`` for people, ``verdict.centi_scores()`` for a ``battle_verdict``.
+- ``warm_up()``: a throwaway verdict, so the first one that counts is not the slow first one.
 - ``MODEL_SHA256``: the hash battle rules must name (``bytes.fromhex`` it for ``Rules.model``).
 """
 
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["MODEL_SHA256", "JudgeRules", "Scores", "Verdict", "analyse", "judge_sets", "score_set"]
+__all__ = ["MODEL_SHA256", "JudgeRules", "Scores", "Verdict", "analyse", "judge_sets", "score_set", "warm_up"]
 
 _WHERE = {
     "analyse": "djmesh.judge.analysis",
@@ -24,6 +25,7 @@ _WHERE = {
     "Verdict": "djmesh.judge.scoring",
     "judge_sets": "djmesh.judge.scoring",
     "score_set": "djmesh.judge.scoring",
+    "warm_up": "djmesh.judge.scoring",
 }
 
 

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
+import threading
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import astuple
@@ -29,6 +32,8 @@ Judge = Callable[
     [np.ndarray, np.ndarray, int, Rules, Sequence[float], Sequence[float], tuple[int, int]],
     Awaitable["Verdict"],
 ]
+
+log = logging.getLogger(__name__)
 
 SHARED_VERDICTS = 8  # distinct inputs a shared judge remembers (a battle has one)
 
@@ -53,6 +58,29 @@ async def judge_in_thread(
         cues_b=list(cues_b),
         votes=votes,
     )
+
+
+_warm_lock = threading.Lock()
+_warmed = False
+
+
+def _warm_once() -> None:
+    global _warmed
+    with _warm_lock:
+        if not _warmed:
+            from djmesh.judge import warm_up
+
+            started = time.perf_counter()
+            warm_up()
+            _warmed = True
+            log.info("judge warmed up in %.2f s", time.perf_counter() - started)
+
+
+async def warm_up_judge() -> None:
+    """Makes this process's first verdict cheap (``djmesh.judge.warm_up``), once per process, in a worker
+    thread: a member calls it while the sets play, so the verdict after them is not the slow first."""
+    if not _warmed:
+        await asyncio.to_thread(_warm_once)
 
 
 def input_key(

@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from djmesh.node.battle.judging import Judge, judge_in_thread
+from djmesh.node.battle.judging import Judge, judge_in_thread, warm_up_judge
 from djmesh.node.battle.secrets import BattleSecrets
 from djmesh.node.clock import monotonic, sleep, wait_set
 from djmesh.node.clock import now_ms as _now_ms
@@ -707,10 +707,21 @@ class BattleService:
         Silently: which stream to hear is the user's choice, not the judge's. A node that misses the
         stream (or part of it) fetches what it lacks from peers.
         """
+        state = self.battles.get(machine.battle_id)
+        if state is not None and self.node.public_key in machine.committee():
+            self._spawn(self._warm_judge(state))
         try:
             await self.live.keep_set(stream_id, max_samples=_judged_samples(machine))
         except Exception as exc:
             log.info("set %s: not received live (%s); it will be fetched", stream_id[:12], exc)
+
+    async def _warm_judge(self, state: BattleState) -> None:
+        try:
+            await warm_up_judge()
+        except Exception:  # the verdict that counts will load the judge itself, and say what fails
+            log.exception("warming the judge up failed")
+        else:
+            state.mark("judge_warm")
 
     async def set_audio(
         self, stream_id: str, *, max_samples: int | None = None, marks: dict[str, int] | None = None

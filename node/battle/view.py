@@ -107,6 +107,8 @@ def battle_json(service: BattleService, state: BattleState) -> dict[str, Any]:
             "offences": [offence.as_json() for offence in result.offences],
         },
         "findings": state.findings,
+        # seconds after the sets' end at which this node passed each step: where a result's seconds went
+        "timeline": {step: round(at, 3) for step, at in service.timeline(machine.battle_id).items()},
         "role": my_role(service, state),
         "can_accept": machine.phase is Phase.ANNOUNCED and can_take(service, state),
     }

@@ -80,5 +80,12 @@ def test_the_result_stands_before_the_commit_deadline(tmp_path: Path) -> None:
         for finding in findings["a"] + findings["b"]:
             assert set(finding) == {"at_s", "criterion", "text"}
             assert 0 <= finding["at_s"] <= rules.set_seconds and finding["text"], finding
+        # each member tells when, after the sets' end, it judged, committed and held the result, in order
+        for view in views:
+            steps = view["timeline"]
+            assert 0 <= steps["judged"] <= steps["committed"] <= steps["result"], steps
+            # the judge was loaded while the sets played, so the verdict after them is not a cold start
+            assert steps["judge_warm"] < 0, steps
+            assert steps["result"] * 1000 < spec.commit_by - spec.sets_end, steps
 
     run_virtual(main())
