@@ -131,21 +131,92 @@ def extract(blocks: Iterable[PcmBlock], sample_rate: int, channels: int) -> Feat
     return fx.finish()
 
 
-def pcm_blocks(samples: F32, sample_rate: int, block: int = 65536) -> Iterable[PcmBlock]:
+PCM_BLOCK = 65536  # samples per block of in-memory PCM: a feature pass's result depends on this cut
+
+
+def _resampler() -> av.AudioResampler:
+    return av.AudioResampler(format="flt", layout="mono", rate=ANALYSIS_RATE)
+
+
+def _block(resampler: av.AudioResampler, native: F32, sample_rate: int) -> PcmBlock:
+    """One (channels, n) float32 slice as a decoded file's block: resampled to mono at ANALYSIS_RATE."""
+    frame = av.AudioFrame.from_ndarray(
+        native, format="fltp", layout="mono" if native.shape[0] == 1 else "stereo"
+    )
+    frame.sample_rate = sample_rate
+    mono = [f.to_ndarray().reshape(-1) for f in resampler.resample(frame)]
+    return PcmBlock(native, np.concatenate(mono) if mono else np.zeros(0, np.float32))
+
+
+def _tail(resampler: av.AudioResampler, channels: int) -> PcmBlock | None:
+    """What the resampler still holds at the end of the input."""
+    tail = [f.to_ndarray().reshape(-1) for f in resampler.resample(None)]
+    return PcmBlock(np.zeros((channels, 0), np.float32), np.concatenate(tail)) if tail else None
+
+
+def pcm_blocks(samples: F32, sample_rate: int, block: int = PCM_BLOCK) -> Iterable[PcmBlock]:
     """Blocks from an in-memory (n,) or (n, channels) float array, resampled like a decoded file."""
     arr = np.asarray(samples, dtype=np.float32)
     if arr.ndim == 1:
         arr = arr[:, None]
     if arr.shape[1] > 2:
         arr = np.stack([arr[:, 0::2].mean(axis=1), arr[:, 1::2].mean(axis=1)], axis=1).astype(np.float32)
-    layout = "mono" if arr.shape[1] == 1 else "stereo"
-    resampler = av.AudioResampler(format="flt", layout="mono", rate=ANALYSIS_RATE)
+    resampler = _resampler()
     for i in range(0, arr.shape[0], block):
-        native = np.ascontiguousarray(arr[i : i + block].T)
-        frame = av.AudioFrame.from_ndarray(native, format="fltp", layout=layout)
-        frame.sample_rate = sample_rate
-        mono = [f.to_ndarray().reshape(-1) for f in resampler.resample(frame)]
-        yield PcmBlock(native, np.concatenate(mono) if mono else np.zeros(0, np.float32))
-    tail = [f.to_ndarray().reshape(-1) for f in resampler.resample(None)]
-    if tail:
-        yield PcmBlock(np.zeros((arr.shape[1], 0), np.float32), np.concatenate(tail))
+        yield _block(resampler, np.ascontiguousarray(arr[i : i + block].T), sample_rate)
+    tail = _tail(resampler, arr.shape[1])
+    if tail is not None:
+        yield tail
+
+
+class PcmFeed:
+    """``extract(pcm_blocks(samples, rate), rate, 1)`` of mono PCM that arrives in pieces, in order: each
+    whole block goes through the resampler and the extractor as soon as it is here, so at the end only
+    the last block is left to do, and the features are the same, bit for bit (the same blocks through
+    the same steps). ``limit``: the input will be cut there; no block past it is pushed early."""
+
+    def __init__(self, sample_rate: int, limit: int | None = None) -> None:
+        self.sample_rate = sample_rate
+        self.limit = limit
+        self._resampler = _resampler()
+        self._extractor = FeatureExtractor(sample_rate, 1)
+        self._held: list[F32] = []
+        self._held_n = 0
+        self.pushed = 0  # samples gone through as whole blocks
+
+    def feed(self, mono: F32) -> None:
+        if mono.size == 0:
+            return
+        self._held.append(np.asarray(mono, dtype=np.float32).reshape(-1))
+        self._held_n += mono.size
+        while self._held_n >= PCM_BLOCK and (self.limit is None or self.pushed + PCM_BLOCK <= self.limit):
+            held = np.concatenate(self._held)
+            self._push(held[:PCM_BLOCK])
+            self._held, self._held_n = [held[PCM_BLOCK:]], held.size - PCM_BLOCK
+
+    def _push(self, samples: F32) -> None:
+        self._extractor.push(
+            _block(self._resampler, np.ascontiguousarray(samples[None, :]), self.sample_rate)
+        )
+        self.pushed += samples.size
+
+    @property
+    def fed(self) -> int:
+        return self.pushed + self._held_n
+
+    def finish(self, n_samples: int) -> Features:
+        """The features of the first ``n_samples`` fed (the whole input, as cut), once."""
+        if not self.pushed <= n_samples <= self.fed:
+            raise ValueError(
+                f"{n_samples} samples asked of a feed that pushed {self.pushed}, holds {self.fed}"
+            )
+        rest = (
+            np.concatenate(self._held)[: n_samples - self.pushed] if self._held else np.zeros(0, np.float32)
+        )
+        self._held, self._held_n = [], 0
+        if rest.size:
+            self._push(rest)
+        tail = _tail(self._resampler, 1)
+        if tail is not None:
+            self._extractor.push(tail)
+        return self._extractor.finish()

@@ -30,7 +30,8 @@ FADE_SHARE = 0.4
 
 #: PCM in memory: (samples, sample rate)
 Pcm = tuple[npt.NDArray[np.floating[Any]], int]
-Source = str | Path | Pcm
+#: a file, PCM, or the finished feature pass of PCM (``dsp.features.PcmFeed``: run while a set arrived)
+Source = str | Path | Pcm | Features
 
 
 class JudgeInputError(Exception):
@@ -50,6 +51,10 @@ def levels_db(feats: Features) -> list[float]:
 
 
 def _features(source: Source) -> Features:
+    if isinstance(source, Features):
+        if source.n_samples == 0:
+            raise AnalysisError("no usable audio samples")
+        return source
     if isinstance(source, tuple):
         samples, rate = source
         arr = np.asarray(samples, dtype=np.float32)
@@ -143,7 +148,7 @@ def analyse(
     With ``cues`` (declared track starts, s) and fewer tracks found in the audio than
     declared, tracks and transitions come from the cues (``segmented_by: "tracklist"``).
     """
-    name = "<pcm>" if isinstance(source, tuple) else str(source)
+    name = "<pcm>" if isinstance(source, tuple | Features) else str(source)
     try:
         feats = _features(source)
         result: dict[str, Any] = dict(analyze_features(feats, bpm_range=bpm_range))

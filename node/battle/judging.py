@@ -16,22 +16,38 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import astuple
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from djmesh.protocol.battle import Rules
 
 if TYPE_CHECKING:
+    from djmesh.dsp.features import Features
     from djmesh.judge.scoring import Verdict
 
-#: (audio a, audio b, sample rate, rules, cues a, cues b, crowd votes a/b) -> the judge's verdict
-Judge = Callable[
-    [np.ndarray, np.ndarray, int, Rules, Sequence[float], Sequence[float], tuple[int, int]],
-    Awaitable["Verdict"],
-]
+#: each side's feature pass when it was run while the set arrived (the bytes of a pass over its audio)
+SideFeatures = tuple["Features | None", "Features | None"]
+
+
+class Judge(Protocol):
+    """(audio a, audio b, sample rate, rules, cues a, cues b, crowd votes a/b) -> the judge's verdict."""
+
+    async def __call__(
+        self,
+        audio_a: np.ndarray,
+        audio_b: np.ndarray,
+        rate: int,
+        rules: Rules,
+        cues_a: Sequence[float],
+        cues_b: Sequence[float],
+        votes: tuple[int, int] = (0, 0),
+        *,
+        features: SideFeatures = (None, None),
+    ) -> Verdict: ...
+
 
 log = logging.getLogger(__name__)
 
@@ -46,13 +62,16 @@ async def judge_in_thread(
     cues_a: Sequence[float],
     cues_b: Sequence[float],
     votes: tuple[int, int] = (0, 0),
+    *,
+    features: SideFeatures = (None, None),
 ) -> Verdict:
+    """``features``: a side's feature pass stands in for its audio (the same bytes, less work now)."""
     from djmesh.judge import judge_sets
 
     return await asyncio.to_thread(
         judge_sets,
-        (audio_a, rate),
-        (audio_b, rate),
+        features[0] or (audio_a, rate),
+        features[1] or (audio_b, rate),
         rules,
         cues_a=list(cues_a),
         cues_b=list(cues_b),
@@ -121,12 +140,17 @@ class SharedJudge:
         cues_a: Sequence[float],
         cues_b: Sequence[float],
         votes: tuple[int, int] = (0, 0),
+        *,
+        features: SideFeatures = (None, None),
     ) -> Verdict:
+        # the features are a function of the audio: the key need not (and must not) depend on them
         key = await asyncio.to_thread(input_key, audio_a, audio_b, rate, rules, cues_a, cues_b, votes)
         task = self._verdicts.get(key)
         if task is None:
             # a task of its own: a caller cancelled (its attempt timed out) does not cancel the others'
-            task = asyncio.ensure_future(self._judge(audio_a, audio_b, rate, rules, cues_a, cues_b, votes))
+            task = asyncio.ensure_future(
+                self._judge(audio_a, audio_b, rate, rules, cues_a, cues_b, votes, features=features)
+            )
             task.add_done_callback(lambda done: self._forget_failed(key, done))
             self._verdicts[key] = task
             while len(self._verdicts) > self._capacity:

@@ -25,8 +25,6 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-import numpy as np
-
 from djmesh.node.battle.judging import Judge, judge_in_thread, warm_up_judge
 from djmesh.node.battle.secrets import BattleSecrets
 from djmesh.node.clock import monotonic, sleep, wait_set
@@ -35,6 +33,7 @@ from djmesh.node.errors import NodeError
 from djmesh.node.events import MessageStored
 from djmesh.node.live.errors import LiveError
 from djmesh.node.live.service import LiveService
+from djmesh.node.live.set_audio import SetAudio
 from djmesh.node.node import Node
 from djmesh.node.tasks import BackgroundTasks
 from djmesh.protocol import peer_id_from_public_key, public_key_from_peer_id, sign
@@ -708,10 +707,12 @@ class BattleService:
         stream (or part of it) fetches what it lacks from peers.
         """
         state = self.battles.get(machine.battle_id)
-        if state is not None and self.node.public_key in machine.committee():
+        member = self.node.public_key in machine.committee()
+        if state is not None and member:
             self._spawn(self._warm_judge(state))
         try:
-            await self.live.keep_set(stream_id, max_samples=_judged_samples(machine))
+            # a member runs the judge's feature pass as the set arrives: after it, only the last second
+            await self.live.keep_set(stream_id, max_samples=_judged_samples(machine), features=member)
         except Exception as exc:
             log.info("set %s: not received live (%s); it will be fetched", stream_id[:12], exc)
 
@@ -725,21 +726,21 @@ class BattleService:
 
     async def set_audio(
         self, stream_id: str, *, max_samples: int | None = None, marks: dict[str, int] | None = None
-    ) -> np.ndarray:
+    ) -> SetAudio:
         """The decoded mono audio of a DJ's whole signed set (never one with a hole: every member must
         judge the same bytes) up to ``max_samples``, with what our live copy lacks fetched from peers.
-        ``marks``: see ``LiveService.set_mono``."""
+        ``marks``: see ``LiveService.set_audio``."""
         try:
-            audio = await self.live.set_mono(stream_id, max_samples=max_samples, marks=marks)
+            audio = await self.live.set_audio(stream_id, max_samples=max_samples, marks=marks)
         except LiveError as exc:
             raise NodeError(str(exc)) from exc
-        if audio.size == 0:
+        if audio.mono.size == 0:
             raise NodeError(f"the set of stream {stream_id[:12]} is empty")
         return audio
 
     async def _set_audio_in_time(
         self, machine: BattleMachine, stream_id: str, marks: dict[str, int] | None = None
-    ) -> np.ndarray:
+    ) -> SetAudio:
         """``set_audio``, asked again while it fails (links still forming, the set still arriving) and a
         commit could still be on time: while one member has no verdict, every member waits for the
         commit deadline before revealing. An attempt that hangs (a peer that never answers) is given
@@ -797,7 +798,16 @@ class BattleService:
             for step, at in steps.items():
                 state.mark(f"{step}_{side}", at)
         votes = await crowd if crowd is not None else (0, 0)
-        verdict = await self.judge(audio[0], audio[1], SAMPLE_RATE, rules, cues[0], cues[1], votes)
+        verdict = await self.judge(
+            audio[0].mono,
+            audio[1].mono,
+            SAMPLE_RATE,
+            rules,
+            cues[0],
+            cues[1],
+            votes,
+            features=(audio[0].features, audio[1].features),
+        )
         state.mark("judged")
         scores = verdict.centi_scores()
         state.findings = {"a": findings_json(verdict.a), "b": findings_json(verdict.b)}

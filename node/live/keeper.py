@@ -18,7 +18,7 @@ from djmesh.node.clock import monotonic
 from djmesh.node.live import sharing
 from djmesh.node.live.errors import LiveError
 from djmesh.node.live.recording import SetRecording, try_assemble
-from djmesh.node.live.set_audio import Mono, SetDecoding, decode_mono
+from djmesh.node.live.set_audio import SetAudio, SetDecoding, decode_mono
 from djmesh.node.live.sets import SetLibrary, SetSegment, StoredSet
 from djmesh.protocol.envelope import SignedEnvelope
 from djmesh.protocol.errors import ProtocolError
@@ -65,15 +65,17 @@ class SetKeeper:
         self._recordings[stream] = recording
         return recording
 
-    def decode_while_live(self, announce: SignedEnvelope, max_samples: int | None = None) -> None:
-        """Decode this stream's set as it arrives (for a judge), up to ``max_samples``; segments recorded
-        before now are not offered."""
+    def decode_while_live(
+        self, announce: SignedEnvelope, max_samples: int | None = None, *, features: bool = False
+    ) -> None:
+        """Decode this stream's set as it arrives (for a judge), up to ``max_samples``, with the judge's
+        feature pass if ``features``; segments recorded before now are not offered."""
         stream = announce.content_id
         if stream in self._decodings:
             return
         while len(self._decodings) >= MAX_DECODINGS:
             self._decodings.pop(next(iter(self._decodings))).close()
-        self._decodings[stream] = SetDecoding(announce, max_samples)
+        self._decodings[stream] = SetDecoding(announce, max_samples, features=features)
 
     def _on_whole(self, stream: bytes, segment: SetSegment) -> None:
         decoding = self._decodings.get(stream)
@@ -189,12 +191,12 @@ class SetKeeper:
             )
             return stored
 
-    async def mono(self, stored: StoredSet, max_samples: int | None = None) -> Mono:
-        """The whole set's audio (up to ``max_samples``): from the decoding done while it arrived, else
-        decoded now in a thread."""
+    async def audio(self, stored: StoredSet, max_samples: int | None = None) -> SetAudio:
+        """The whole set's audio (up to ``max_samples``): from the decoding done while it arrived (with its
+        feature pass, if it ran one), else decoded now in a thread."""
         decoding = self._decodings.get(stored.stream)
         if decoding is not None and decoding.max_samples == max_samples:
-            audio = await decoding.audio(stored.head)
+            audio = await decoding.result(stored.head)
             if audio is not None:
                 return audio
             log.info(
@@ -202,7 +204,7 @@ class SetKeeper:
                 stored.stream.hex()[:8],
                 decoding.failed or "chain elsewhere",
             )
-        return await asyncio.to_thread(decode_mono, stored, max_samples)
+        return SetAudio(await asyncio.to_thread(decode_mono, stored, max_samples))
 
     def _forget(self, stream: bytes) -> None:
         recording = self._recordings.pop(stream, None)

@@ -42,7 +42,7 @@ from djmesh.node.live.session import (
     encode_map,
     parse_candidates,
 )
-from djmesh.node.live.set_audio import Mono
+from djmesh.node.live.set_audio import SetAudio
 from djmesh.node.live.sets import (
     SetLibrary,
     SetSegment,
@@ -890,20 +890,22 @@ class LiveService:
         stored = self.stored_set(stream_id) or await self.fetch_set(stream_id)
         return await sharing.export_set(stored, path)
 
-    async def keep_set(self, stream_id: str, *, max_samples: int | None = None) -> None:
+    async def keep_set(
+        self, stream_id: str, *, max_samples: int | None = None, features: bool = False
+    ) -> None:
         """Receive a stream and keep its whole signed set, decoded as it arrives up to ``max_samples``
-        (what a judge needs: a battle's set length)."""
+        (what a judge needs: a battle's set length), with the judge's feature pass if ``features``."""
         stream = _stream_bytes(stream_id)
         announce = await self._announcement(stream)
         if not self.sets.has(stream):
-            self.keeper.decode_while_live(announce, max_samples)
+            self.keeper.decode_while_live(announce, max_samples, features=features)
         await self.subscribe(stream)
 
-    async def set_mono(
+    async def set_audio(
         self, stream_id: str, *, max_samples: int | None = None, marks: dict[str, int] | None = None
-    ) -> Mono:
+    ) -> SetAudio:
         """The audio of a finished stream's whole signed set, mono float32 at 48 kHz, up to ``max_samples``:
-        the same samples on every honest node. ``LiveError`` while the set is not whole here (never a set
+        the same samples on every honest node (with their feature pass if ``keep_set`` asked for it). ``LiveError`` while the set is not whole here (never a set
         with a hole). ``marks`` gets the wall ms at which our live copy ended (``live_end``), the set was
         whole here (``whole``) and decoded (``decoded``): where a judge's seconds go."""
         stream = _stream_bytes(stream_id)
@@ -918,7 +920,7 @@ class LiveService:
                 f"{stored.missing_frames} frames missing, {'ended' if stored.end else 'no end yet'})"
             )
         _mark(marks, "whole")
-        audio = await self.keeper.mono(stored, max_samples)
+        audio = await self.keeper.audio(stored, max_samples)
         _mark(marks, "decoded")
         return audio
 

@@ -6,6 +6,10 @@ they are verified or fetched, in any order, and decodes them one after the other
 in a worker thread, so at the end of the set only its last second is left to decode. Both feed
 one Opus decoder every frame from the first, so they give the same samples, bit for bit.
 
+A decoding asked for ``features`` also runs the judge's feature pass on the samples as they are decoded
+(``dsp.features.PcmFeed``: the same bytes as the pass over the whole set), so the judge after the set
+does only the last block of it and the analysis that reads the features.
+
 Both stop at ``max_samples`` when given (a battle's set length): a DJ who streams on past the set
 costs a judge neither the decoding nor the memory, and every judge scores the same first samples.
 """
@@ -14,12 +18,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from djmesh.node.live.codec import OpusDecoder
+from djmesh.dsp.features import Features, PcmFeed
+from djmesh.node.live.codec import SAMPLE_RATE, OpusDecoder
 from djmesh.node.live.sets import SetSegment, StoredSet
 from djmesh.protocol.envelope import SignedEnvelope
 from djmesh.protocol.stream import StreamAnnounce
@@ -28,6 +34,15 @@ log = logging.getLogger(__name__)
 
 Mono = npt.NDArray[np.float32]
 MAX_WAITING_SEGMENTS = 600  # ten minutes of 1 s segments held for an earlier one; then decode at the end
+
+
+@dataclass(frozen=True)
+class SetAudio:
+    """A set as a judge takes it: mono samples at 48 kHz, and their feature pass when it was done while
+    the set arrived (the same bytes as ``dsp.features.extract`` of ``mono``), else None."""
+
+    mono: Mono
+    features: Features | None = None
 
 
 def _mono(pcm: npt.NDArray[Any]) -> Mono:
@@ -67,7 +82,9 @@ def decode_mono(stored: StoredSet, max_samples: int | None = None) -> Mono:
 class SetDecoding:
     """Decodes a set while it arrives: whole segments in, chain order enforced, one worker thread at a time."""
 
-    def __init__(self, announce: SignedEnvelope, max_samples: int | None = None) -> None:
+    def __init__(
+        self, announce: SignedEnvelope, max_samples: int | None = None, *, features: bool = False
+    ) -> None:
         self.stream = announce.content_id
         self.max_samples = max_samples
         self._decoder = _decoder_for(announce)
@@ -80,6 +97,9 @@ class SetDecoding:
         self.decoded_head = self.stream  # the digest of the last segment decoded
         self.failed: str | None = None
         self._progress = asyncio.Event()
+        self._feed = PcmFeed(SAMPLE_RATE, max_samples) if features else None
+        self._features: Features | None = None
+        self._finishing = asyncio.Lock()
         self._task = asyncio.ensure_future(self._work())
 
     def offer(self, segment: SetSegment) -> None:
@@ -113,7 +133,7 @@ class SetDecoding:
         try:
             while self.failed is None:
                 segment = await self._queue.get()
-                chunk = await asyncio.to_thread(_decode_segment, self._decoder, segment)
+                chunk = await asyncio.to_thread(self._decode, segment)
                 if self.failed is not None:
                     return
                 self._chunks.append(chunk)
@@ -127,6 +147,12 @@ class SetDecoding:
             raise
         except Exception as exc:  # never leave ``audio`` waiting on a worker that is gone
             self._fail(f"decoding failed: {exc!r}")
+
+    def _decode(self, segment: SetSegment) -> Mono:
+        chunk = _decode_segment(self._decoder, segment)
+        if self._feed is not None:
+            self._feed.feed(chunk)
+        return chunk
 
     @property
     def full(self) -> bool:
@@ -145,6 +171,18 @@ class SetDecoding:
         if self.failed is not None:
             return None
         return _joined(self._chunks, self.max_samples)
+
+    async def result(self, head: bytes) -> SetAudio | None:
+        """``audio(head)`` with its feature pass (when this decoding was asked for it); None as ``audio``."""
+        mono = await self.audio(head)
+        if mono is None or self._feed is None:
+            return None if mono is None else SetAudio(mono)
+        async with self._finishing:
+            if self._features is None:
+                self._features = await asyncio.to_thread(self._feed.finish, mono.size)
+        if self._features.n_samples != mono.size:  # never: every caller asks for the same head
+            return SetAudio(mono)
+        return SetAudio(mono, self._features)
 
     def close(self) -> None:
         self._task.cancel()

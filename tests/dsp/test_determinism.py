@@ -8,8 +8,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
+from djmesh.dsp.features import PcmFeed, extract, pcm_blocks
 from tests.helpers.audio import chord_progression, crossfade_mix, drum_pattern, write_wav
+from tests.helpers.features import assert_same_features
 
 SCRIPT = """
 import json, sys
@@ -50,3 +53,29 @@ def test_json_bytes_identical_across_processes_and_thread_counts(tmp_path: Path)
     for t, out in outputs.items():
         assert out == first, f"JSON differs with {t} threads"
     assert _run(paths, "1") == first  # and across repeated runs
+
+
+@pytest.mark.parametrize(
+    ("seconds", "limit", "piece"),
+    [
+        (7.3, None, 48_000),  # one-second segments, the last block partial
+        (65_536 * 3 / 48_000, None, 960 * 50),  # whole blocks only: no partial last block
+        (6.25, 200_000, 7_777),  # cut by the rules' set length inside a block
+        (6.25, 65_536 * 2, 48_000),  # cut exactly at a block's end
+        (0.1, None, 960),  # shorter than one block
+    ],
+)
+def test_features_of_pcm_fed_in_pieces_are_the_bytes_of_the_whole_pass(
+    seconds: float, limit: int | None, piece: int
+) -> None:
+    """A member runs the feature pass while the set arrives; it must read what a pass over the whole set
+    reads, or its verdict would differ from a member that judged the stored set."""
+    drums, _ = drum_pattern(126.0, seconds + 1, style="house", start=0.05, sr=48_000)
+    audio = (drums + chord_progression(57, True, seconds + 1, sr=48_000))[: int(seconds * 48_000)]
+    audio = audio.astype(np.float32)
+    cut = audio if limit is None else audio[:limit]
+    feed = PcmFeed(48_000, limit)
+    for start in range(0, audio.size, piece):
+        feed.feed(audio[start : start + piece])
+        assert limit is None or feed.pushed <= limit  # nothing past the cut went through early
+    assert_same_features(feed.finish(cut.size), extract(pcm_blocks(cut, 48_000), 48_000, 1))

@@ -9,8 +9,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from djmesh.node.battle.judging import SharedJudge, input_key
+from djmesh.dsp.features import PcmFeed
+from djmesh.node.battle.judging import SharedJudge, SideFeatures, input_key, judge_in_thread
 from djmesh.protocol.battle import Rules
+from tests.helpers.audio import chord_progression, drum_pattern
 
 RULES = Rules.for_genre("house", tracks=2, set_seconds=4)
 
@@ -32,6 +34,8 @@ class CountingJudge:
         ca: Sequence[float],
         cb: Sequence[float],
         votes: tuple[int, int] = (0, 0),
+        *,
+        features: SideFeatures = (None, None),
     ) -> Any:
         self.runs += 1
         run = self.runs
@@ -95,3 +99,24 @@ def test_the_key_covers_sample_type_and_length() -> None:
     assert key != input_key(b, a, 48_000, RULES, [], [])
     assert key != input_key(a, b, 44_100, RULES, [], [])
     assert key != input_key(a, b, 48_000, Rules.for_genre("techno", tracks=2, set_seconds=4), [], [])
+
+
+async def test_a_feature_pass_run_while_the_sets_arrived_gives_the_verdict_of_their_audio() -> None:
+    """A member that ran the feature pass as the sets arrived commits what one that judged the stored
+    sets commits: the same scores and the same findings."""
+    sets = []
+    for bpm in (124.0, 127.0):
+        drums, _ = drum_pattern(bpm, 30.0, style="house", start=0.05, sr=48_000)
+        sets.append((drums + chord_progression(57, True, 30.0, sr=48_000)).astype(np.float32))
+    features = []
+    for audio in sets:
+        feed = PcmFeed(48_000)
+        for start in range(0, audio.size, 48_000):  # one-second segments, as decoded
+            feed.feed(audio[start : start + 48_000])
+        features.append(feed.finish(audio.size))
+    rules = Rules.for_genre("house", tracks=2, set_seconds=30)
+    cues = ([0.0, 14.0], [0.0, 15.0])
+    whole = await judge_in_thread(sets[0], sets[1], 48_000, rules, *cues)
+    fed = await judge_in_thread(sets[0], sets[1], 48_000, rules, *cues, features=(features[0], features[1]))
+    assert fed.centi_scores() == whole.centi_scores()
+    assert fed.as_json() == whole.as_json()

@@ -12,6 +12,7 @@ import nacl.signing
 import numpy as np
 import pytest
 
+from djmesh.dsp.features import extract, pcm_blocks
 from djmesh.node.live import sharing
 from djmesh.node.live.recording import IncompleteSetError, SetRecording, assemble
 from djmesh.node.live.session import Request
@@ -20,6 +21,7 @@ from djmesh.node.live.sets import SetSegment
 from djmesh.protocol.cbor import CborValue
 from djmesh.protocol.errors import BadSignatureError
 from djmesh.protocol.stream import SegmentSigner
+from tests.helpers.features import assert_same_features
 from tests.helpers.signed_sets import FRAMES_PER_SEGMENT, signed_set, with_lost_frame
 
 
@@ -27,7 +29,7 @@ async def test_a_late_listener_fills_its_gaps_and_gets_the_djs_exact_set_and_aud
     dj_set, end = signed_set(6)
     whole = decode_mono(dj_set)
     segments = dj_set.segments
-    decoding = SetDecoding(dj_set.announce)
+    decoding = SetDecoding(dj_set.announce, features=True)
     recording = SetRecording(tmp_path / "s.djset.part", dj_set.announce, on_whole=decoding.offer)
 
     # joined at segment 3, lost a frame of segment 4 on the way
@@ -51,6 +53,10 @@ async def test_a_late_listener_fills_its_gaps_and_gets_the_djs_exact_set_and_aud
     assert audio.shape == whole.shape == (6 * FRAMES_PER_SEGMENT * 960,)
     assert np.array_equal(audio, whole)
     assert np.abs(whole).max() > 0.1
+    # and the judge's feature pass, run on the samples as they were decoded, is that of the whole set
+    result = await decoding.result(assembled.head)
+    assert result is not None and result.features is not None and np.array_equal(result.mono, whole)
+    assert_same_features(result.features, extract(pcm_blocks(whole, 48_000), 48_000, 1))
     decoding.close()
 
 
@@ -58,12 +64,15 @@ async def test_a_judge_reads_only_the_rules_set_length_whatever_the_dj_streams()
     dj_set, _ = signed_set(6)
     whole = decode_mono(dj_set)
     limit = int(2.5 * FRAMES_PER_SEGMENT * 960)  # the rules' set length: two and a half segments
-    decoding = SetDecoding(dj_set.announce, max_samples=limit)
+    decoding = SetDecoding(dj_set.announce, max_samples=limit, features=True)
     for segment in dj_set.segments:
         decoding.offer(segment)
     # the capped decoding answers before the DJ's last segment is decoded, with the same first samples
     audio = await decoding.audio(dj_set.head)
     assert audio is not None and np.array_equal(audio, whole[:limit])
+    cut = await decoding.result(dj_set.head)  # with the feature pass of exactly those samples
+    assert cut is not None and cut.features is not None and np.array_equal(cut.mono, whole[:limit])
+    assert_same_features(cut.features, extract(pcm_blocks(whole[:limit], 48_000), 48_000, 1))
     assert decoding.decoded_head == dj_set.segments[2].manifest.digest  # segments 3-5 never decoded
     assert np.array_equal(decode_mono(dj_set, max_samples=limit), whole[:limit])
     decoding.close()

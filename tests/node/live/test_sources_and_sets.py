@@ -10,10 +10,12 @@ import av
 import numpy as np
 import pytest
 
+from djmesh.dsp.features import extract, pcm_blocks
 from djmesh.node.live import LiveError, SourceError, sharing
 from djmesh.node.live.set_audio import decode_mono
 from djmesh.node.live.sets import read_set
 from djmesh.protocol.errors import ProtocolError
+from tests.helpers.features import assert_same_features
 from tests.helpers.network import bootstrap_server, wait_until
 from tests.node.live.mesh import dominant_hz, live_nodes, read_audio
 
@@ -167,9 +169,13 @@ async def test_a_late_listener_keeps_the_whole_set_from_its_recording_and_the_ga
             raise AssertionError("the whole set was fetched: the recording should have been enough")
 
         monkeypatch.setattr(sharing, "fetch_from", no_whole_sets)
-        await judge.keep_set(stream_id)
+        await judge.keep_set(stream_id, features=True)
         await wait_until(broadcast.done.is_set, what="the DJ's set to end")
-        audio = await judge.set_mono(stream_id)  # as a judge at the end of the sets
+        got = await judge.set_audio(stream_id)  # as a judge at the end of the sets
+        audio = got.mono
+        # the feature pass run while the set arrived reads what a pass over the whole set reads
+        assert got.features is not None
+        assert_same_features(got.features, extract(pcm_blocks(audio, 48_000), 48_000, 1))
         own = dj.stored_set(stream_id)
         stored = judge.stored_set(stream_id)
         assert own is not None and own.complete and stored is not None and stored.complete
