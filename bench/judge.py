@@ -6,7 +6,8 @@ Builds six-track sets from lmms-common loops (clean and train-wreck, 44.1 kHz st
 WAV, ~5 min each), then, pinned to one core, times ``judge_sets`` on the files (decode,
 dsp analysis, level curve, features, ONNX model) per set, and the model alone. Then a
 10-member committee (f = 3): sealing, committing and revealing verdicts, the tally, the
-result bundle and its offline verification.
+result bundle and its offline verification. In between, a member's verdict after the sets: the
+whole pass over two sets' PCM next to the one whose feature passes ran while the sets arrived.
 """
 
 from __future__ import annotations
@@ -73,6 +74,45 @@ def bench_judge(tmp: Path) -> None:
     print(f"features -> scores (onnxruntime) per set: {(time.perf_counter() - t0) / n * 1e6:.0f} us")
 
 
+def bench_after_the_sets() -> None:
+    """A member's verdict after the sets: the judge's whole pass over two sets' PCM (what a node that got
+    the sets only at the end does), next to the same verdict from the feature passes run while the sets
+    arrived (``PcmFeed``: only the last block, the analysis and the model are left after the sets)."""
+    from djmesh.dsp.features import PcmFeed
+    from djmesh.judge.scoring import judge_sets
+    from djmesh.judge.synth import build_set, clean, train_wreck
+
+    rate = 48_000
+    sets = [build_set(spec, rate=rate).samples.astype(np.float32) for spec in (clean(0), train_wreck(0))]
+    seconds = sum(s.size for s in sets) / rate / 2
+    judge_sets((sets[0], rate), (sets[1], rate))  # warm
+    t0, c0 = time.perf_counter(), time.process_time()
+    whole = judge_sets((sets[0], rate), (sets[1], rate))
+    whole_wall, whole_cpu = time.perf_counter() - t0, time.process_time() - c0
+    feeds, fed_cpu = [], 0.0
+    for audio in sets:
+        feed = PcmFeed(rate)
+        c0 = time.process_time()
+        for start in range(
+            0, audio.size - rate, rate
+        ):  # one-second segments as they arrive, all but the last
+            feed.feed(audio[start : start + rate])
+        fed_cpu += time.process_time() - c0
+        feeds.append((feed, audio))
+    t0, c0 = time.perf_counter(), time.process_time()
+    for feed, audio in feeds:
+        feed.feed(audio[feed.fed :])  # the last second, after the sets
+    fed = judge_sets(*(feed.finish(audio.size) for feed, audio in feeds))
+    fed_wall, fed_cpu_after = time.perf_counter() - t0, time.process_time() - c0
+    same = fed.centi_scores() == whole.centi_scores()
+    print(
+        f"after the sets, two {seconds:.0f} s sets (48 kHz mono): whole pass {whole_wall * 1000:.0f} ms wall "
+        f"({whole_cpu * 1000:.0f} ms CPU); fed while arriving {fed_wall * 1000:.0f} ms wall "
+        f"({fed_cpu_after * 1000:.0f} ms CPU), the feeds cost {fed_cpu / seconds / 2 * 1000:.1f} ms CPU per "
+        f"second of set while they played; same verdict: {same}"
+    )
+
+
 def bench_consensus() -> None:
     from djmesh.protocol.battle import VERDICT_KEYS
     from djmesh.protocol.consensus import build_result, verify_result
@@ -103,6 +143,7 @@ def main() -> None:
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     with tempfile.TemporaryDirectory(prefix="djmesh-judge-bench-") as tmp:
         bench_judge(Path(tmp))
+    bench_after_the_sets()
     bench_consensus()
 
 
