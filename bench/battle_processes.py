@@ -71,6 +71,9 @@ class Cluster:
 
     def start(self, name: str, *args: str) -> str:
         """Starts a long-running `djmesh` command; its first line of output (an address)."""
+        return self.first_line(self.spawn(name, *args), name)
+
+    def spawn(self, name: str, *args: str) -> subprocess.Popen[str]:
         log = (self.root / f"{name}.log").open("w")
         proc = subprocess.Popen(
             [str(DJMESH), "--home", str(self.home(name)), *args],
@@ -79,11 +82,14 @@ class Cluster:
             text=True,
         )
         self.procs.append(proc)
+        return proc
+
+    def first_line(self, proc: subprocess.Popen[str], name: str) -> str:
         assert proc.stdout is not None
-        ready, _, _ = select.select([proc.stdout], [], [], 120)
+        ready, _, _ = select.select([proc.stdout], [], [], 300)
         first = proc.stdout.readline().strip() if ready else ""
         if not first:
-            raise RuntimeError(f"`djmesh {' '.join(args)}` did not start: see {self.root / f'{name}.log'}")
+            raise RuntimeError(f"{name} did not start: see {self.root / f'{name}.log'}")
         return first
 
     def stop(self) -> None:
@@ -116,11 +122,17 @@ class Cluster:
 def cluster(root: Path, viewers: int) -> Iterator[Cluster]:
     nodes = Cluster(root, viewers)
     try:
-        for name in nodes.names:
-            nodes.cli(name, "init", "--name", name)
+        inits = [
+            subprocess.Popen([str(DJMESH), "--home", str(nodes.home(n)), "init", "--name", n, "--json"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            for n in nodes.names
+        ]  # fmt: skip
+        if any(init.wait() != 0 for init in inits):
+            raise RuntimeError("`djmesh init` failed")
         boot = nodes.start("bootstrap", "bootstrap", "--listen", LOOPBACK)
-        for name in nodes.names:
-            nodes.start(name, "node", "--listen", LOOPBACK, "--bootstrap", boot)
+        started = [nodes.spawn(n, "node", "--listen", LOOPBACK, "--bootstrap", boot) for n in nodes.names]
+        for name, proc in zip(nodes.names, started, strict=True):
+            nodes.first_line(proc, name)
         yield nodes
     finally:
         nodes.stop()
@@ -151,8 +163,15 @@ async def _battle(
 
     await nodes.wait("the challenge to reach every node", 30, known_everywhere)
     nodes.cli("dj-b", "battle", "accept", battle_id, "--set", str(set_b))
-    for name in every[2:]:
-        nodes.cli(name, "battle", "join", battle_id)
+    joins = [
+        subprocess.Popen([str(DJMESH), "--home", str(nodes.home(n)), "battle", "join", battle_id, "--json"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        for n in every[2:]
+    ]  # fmt: skip
+    for name, join in zip(every[2:], joins, strict=True):
+        _, err = join.communicate(timeout=120)
+        if join.returncode != 0:
+            raise RuntimeError(f"{name}: battle join: {err.strip()[-300:]}")
     state = await nodes.call("dj-a", "battle_state", battle_id=battle_id)
     sets_end_in_s = max(w[1] for w in state["windows"].values()) / 1000 - time.time()
     print(f"  battle {battle_id[:16]}: sets end in {sets_end_in_s:.0f} s", file=sys.stderr, flush=True)
