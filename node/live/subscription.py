@@ -144,6 +144,7 @@ class Subscription:
             max_children=max_children,
             segment_frames=message.segment_frames,
             rng=random.Random(seed[::-1]),
+            stalled=self.is_stalled,
         )
         # this many frames from a parent and no segment verified: it withholds or forges the signatures.
         # Counted in frames, not seconds, so a stalled event loop (a busy machine) never trips it.
@@ -231,6 +232,23 @@ class Subscription:
     @property
     def live(self) -> bool:
         return self.ended is None and not self._closed
+
+    def is_stalled(self, now: float | None = None) -> bool:
+        """Whether a newcomer would hear nothing from us now (our hub then answers probes not live, turns joins away).
+
+        The one rule, asked by the hub when a probe or join comes, so no writer can undo another's: we are
+        leaving our parent or finding one (from the moment we distrust it, though it may still send frames,
+        to the moment one accepts us), or no new frame came for ``STALLED_S`` (our parent's parent may be gone).
+        """
+        now = monotonic() if now is None else now
+        parent = self.parent
+        return (
+            self._attaching
+            or self._distrust is not None
+            or parent is None
+            or parent.closed
+            or now - self._last_frame_at > STALLED_S
+        )
 
     def play_verified_only(self) -> None:
         """From now on play only verified frames (what is buffered unverified is dropped; no way back)."""
@@ -391,8 +409,7 @@ class Subscription:
         as soon as it is in (the grandparent may be dead or full, the tree above full). Never waiting for
         that answer: it kept a listener on a loaded machine without audio for 12 s.
         """
-        self._attaching = True
-        self.hub.stalled = True  # probes hear we are not live, joins are turned away, until we attach
+        self._attaching = True  # probes hear we are not live, joins are turned away (is_stalled)
         locating: asyncio.Future[list[Address]] | None = None
         try:
             dead = self.parent_address
@@ -439,7 +456,6 @@ class Subscription:
                     tap.on_end(self.error)
         finally:
             self._attaching = False
-            self.hub.stalled = False
             if locating is not None:  # attached to an ancestor before the network answered
                 locating.cancel()
                 locating.add_done_callback(lambda task: task.cancelled() or task.exception())
@@ -467,8 +483,6 @@ class Subscription:
             now = monotonic()
             self.hub.sweep(now)
             self._apply_ready()
-            # our parent's parent may be gone: an orphan looking for a parent must not land in our subtree now
-            self.hub.stalled = now - self._last_frame_at > STALLED_S
             parent = self.parent
             if parent is not None and not parent.closed and now >= next_ping:
                 send(parent, Ping(max(0, now_us()), self.hub.free))
