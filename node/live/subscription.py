@@ -654,6 +654,8 @@ class Subscription:
                 "stream %s: segment dropped (%s): %s", self.stream.hex()[:8], checked.reason, checked.detail
             )
             return
+        if self._forgery_exposed(checked):
+            return
         self._deferred.append((checked, monotonic() + RECOVERY_WAIT_S))
         missing = self.verifier.missing(checked)
         if missing and self.parent is not None:
@@ -671,7 +673,28 @@ class Subscription:
             self._apply(manifest)
         self._finish_end()
 
+    def _forgery_exposed(self, manifest: SegmentManifest) -> bool:
+        """The parent's frames do not match this signed segment: leave it before the segment is settled (True).
+
+        Checked as the signature arrives, not after the wait for lost frames, and the segment is not settled
+        with holes where the forgeries were: the next parent's catch-up starts at the last verified frame, so
+        the genuine frames come again, and with verified playout (a segment and more behind) play in time.
+        """
+        if manifest.first_seq < self._disowned_upto or self._distrust is not None:
+            return self._distrust is not None  # frames the parent disowned: late copies, no blame
+        tampered = self.verifier.tampered(manifest)
+        if not tampered:
+            return False
+        detail = f"{tampered} frame(s) of segment {manifest.index} do not match"
+        self._judge_parent(Dropped("tampered", detail), self.verifier.verified_upto)
+        if self._distrust is None:  # not now (we are re-parenting already): settled as it is
+            return False
+        self.verifier.counts["tampered"] = self.verifier.counts.get("tampered", 0) + tampered
+        return True
+
     def _apply(self, manifest: SegmentManifest) -> None:
+        if self._forgery_exposed(manifest):
+            return
         before = {reason: self.verifier.counts.get(reason, 0) for reason in BAD_DATA}
         unsettled = min(self.verifier.verified_upto, manifest.first_seq)
         event = self.verifier.accept(manifest)
@@ -727,6 +750,11 @@ class Subscription:
         log.warning("stream %s: parent %s: %s; leaving it", self.stream.hex()[:8], self.parent_address, why)
         from_seq = self.verifier.verified_upto if unsettled is None else unsettled
         self._disown(from_seq, None if void else from_seq)
+        if void:
+            # nothing it sent since the last verified frame is to be verified: the next parent's catch-up
+            # (from there) brings the genuine frames and their signatures again, each waiting afresh
+            self.verifier.discard_pending(self.verifier.verified_upto)
+            self._deferred.clear()
 
     def _disown(self, from_seq: int, upto: int | None = None) -> None:
         """Tell our children the frames from ``from_seq`` we passed on are void (up to the newest heard)."""
