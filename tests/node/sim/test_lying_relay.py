@@ -14,7 +14,7 @@ import asyncio
 
 import pytest
 
-from djmesh.node.clock import VirtualClock, monotonic, run_virtual
+from djmesh.node.clock import VirtualClock, monotonic, now_us, run_virtual
 from djmesh.node.live.sets import SetSegment
 from djmesh.node.live.subscription import RECOVERY_WAIT_S, SILENCE_S, STARVED_S
 from djmesh.node.sim.mesh import LiveMesh, MeshNode, Meter
@@ -298,6 +298,57 @@ def test_a_relay_leaving_a_liar_takes_no_newcomer_until_it_has_a_new_parent() ->
         assert relay_hub.probe_reply().live
         await asyncio.sleep(1.0)
         assert relay_hub.probe_reply().live
+        await mesh.close()
+
+    run_virtual(main(), VirtualClock())
+
+
+@pytest.mark.parametrize("seed", [1, 3, 4, 5])
+@pytest.mark.parametrize("below_honest_relay", [False, True])
+def test_a_listener_with_verified_playout_leaves_a_liar_without_a_gap(
+    seed: int, below_honest_relay: bool
+) -> None:
+    """DJ -> liar -> (honest relay ->) listener, playing verified frames only (a segment and 0.6 s behind).
+
+    The listener (or the relay above it) sees the forgery as the segment's signature arrives, leaves the liar at
+    once without settling that segment, and its new parent's catch-up (from the last verified frame) brings the
+    genuine frames, which verify and play before the buffered audio runs out. It used to settle the segment with
+    holes where the forgeries were, wait 0.4 s for them first, and drop its buffered schedule on re-parenting:
+    0.4-1 s of silence (bench/hostile.py: 364 ms-1.1 s).
+    """
+    network = SimNetwork(seed, LinkProfile(latency_s=(0.020, 0.080), jitter_s=0.002))
+    mesh = LiveMesh(network, seed=seed, max_children=1)  # everyone serves one child: a chain
+
+    async def main() -> None:
+        await mesh.start_stream()
+        nodes = mesh.add_listeners(3 if below_honest_relay else 2)
+        liar, listener = nodes[0], nodes[-1]
+        listener.verified_playout = True
+        listener.meter = meter = ForgeMeter(mesh)
+        for node in nodes:
+            await mesh.join_all([node], over_s=0.0)
+        sub = listener.subscription
+        assert sub is not None and sub.hops == len(nodes) and sub.path[-2] == liar.address
+        dj_hub = mesh.dj.hub
+        assert dj_hub is not None
+        dj_hub.max_children = 4  # room at the top for whoever leaves the liar
+        await asyncio.sleep(2.0 + 0.3 * seed)  # the lie starts at a different point of a segment each run
+        await virtual_wait_until(lambda: meter.hearing(now_us()), timeout_s=5, what="the listener hears")
+        meter.mark()
+        concealed = meter.concealed
+        turn_liar(liar, "forges")
+        leaver = nodes[1].subscription if below_honest_relay else sub
+        assert leaver is not None
+        await virtual_wait_until(
+            lambda: leaver.parent_address == mesh.dj.address, timeout_s=5, what="the liar was left"
+        )
+        assert leaver.left_bad and leaver.left_bad[0][0] == liar.address, leaver.left_bad
+        await asyncio.sleep(4.0)
+        assert meter.forged.played == 0 and meter.forged.recorded == 0
+        # no silence: frames 20 ms apart throughout, none concealed
+        assert meter.gap_s(now_us()) < 0.05, meter.gap_s(now_us())
+        assert meter.concealed == concealed
+        assert sub.left_bad == [] if below_honest_relay else sub.parent_address == mesh.dj.address
         await mesh.close()
 
     run_virtual(main(), VirtualClock())
