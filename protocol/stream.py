@@ -481,6 +481,19 @@ class StreamVerifier:
             if not any(c.hash == manifest.hash_of(seq) for c in self._pending.get(seq, ()))
         ]
 
+    def tampered(self, manifest: SegmentManifest) -> int:
+        """Frames held for the manifest's segment that it does not sign: what ``accept`` would count as tampered.
+
+        Asked before ``accept``, so a caller can refuse a parent's forgery without settling the segment, and
+        fetch its genuine frames elsewhere.
+        """
+        return sum(
+            1
+            for seq in range(max(manifest.first_seq, self.verified_upto), manifest.end_seq)
+            for candidate in self._pending.get(seq, ())
+            if candidate.hash != manifest.hash_of(seq)
+        )
+
     def accept(self, manifest: SegmentManifest) -> VerifierEvent:
         """Apply a manifest whose signature is already verified."""
         if manifest.stream != self.stream:
@@ -594,6 +607,7 @@ class JitterBuffer:
     _next_seq: int | None = None
     _last_ts: int = 0
     _target_us: int = 0
+    _base_hint: int | None = None  # the fastest transit before a reset, until the new path's is measured
 
     def push(self, seq: int, ts_us: int, payload: bytes, now_us: int, *, measure: bool = True) -> bool:
         """Add an arrived frame; False if it is late (already played or concealed) or a duplicate.
@@ -601,7 +615,7 @@ class JitterBuffer:
         ``measure=False`` for frames fetched again after a loss: their transit says nothing about
         the path's jitter and must not inflate the delay.
         """
-        if measure or not self._sorted:
+        if measure or (not self._sorted and self._base_hint is None):
             self.observe(ts_us, now_us)
         if self._next_seq is None or seq - self._next_seq > self.max_gap_frames:
             if self._next_seq is not None:
@@ -643,7 +657,8 @@ class JitterBuffer:
         return self._target_us
 
     def _due(self, ts_us: int) -> int:
-        return ts_us + (self._sorted[0] if self._sorted else 0) + self._target_us
+        base = self._sorted[0] if self._sorted else self._base_hint or 0
+        return ts_us + base + self._target_us
 
     def next_due_us(self) -> int | None:
         """When ``pop`` will next have something (None: nothing buffered)."""
@@ -673,10 +688,15 @@ class JitterBuffer:
         return out
 
     def reset(self) -> None:
-        """Forget the timing (after changing parent: a new path has a new transit time)."""
+        """Forget the transits measured (after changing parent: a new path has a new transit time).
+
+        Playout keeps its schedule until the new path's first frame is measured, and its delay decays from
+        where it was: what is buffered (a verified segment and more) must not all fall due at once.
+        """
+        if self._sorted:
+            self._base_hint = self._sorted[0]
         self._transits.clear()
         self._sorted.clear()
-        self._target_us = 0
 
 
 # -- control stream messages ------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import random
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from djmesh.node.clock import monotonic
@@ -96,6 +97,7 @@ class StreamHub:
         hops: int = 0,
         path: list[Address] | None = None,
         rng: random.Random | None = None,
+        stalled: Callable[[], bool] | None = None,
     ) -> None:
         self.stream = stream
         self.announce = announce
@@ -107,8 +109,8 @@ class StreamHub:
         # A priced stream's root admits only whom the gate lets in, and never redirects to relays.
         self.gate: JoinGate | None = None
         self.ended: bytes | None = None  # the StreamEnd envelope once the DJ stopped
-        # no audio reaches us (our parent is gone, or its own is): nothing to give a newcomer meanwhile
-        self.stalled = False
+        # asked, never stored: the subscription feeding us owns the rule (Subscription.is_stalled)
+        self._stalled = stalled
         self.forwarded = 0
         self.marked = 0  # children marked by joiners that left them
         self._rng = rng or random.Random()
@@ -116,6 +118,11 @@ class StreamHub:
         self._order: deque[int] = deque()
         self._frames: dict[int, bytes] = {}
         self._manifests: deque[tuple[int, int, bytes]] = deque(maxlen=4)  # (first_seq, end_seq, wire)
+
+    @property
+    def stalled(self) -> bool:
+        """No audio reaches us (we are finding a parent, or ours lost its own): nothing to give a newcomer now."""
+        return self._stalled is not None and self._stalled()
 
     @property
     def free(self) -> int:

@@ -144,6 +144,7 @@ class Subscription:
             max_children=max_children,
             segment_frames=message.segment_frames,
             rng=random.Random(seed[::-1]),
+            stalled=self.is_stalled,
         )
         # this many frames from a parent and no segment verified: it withholds or forges the signatures.
         # Counted in frames, not seconds, so a stalled event loop (a busy machine) never trips it.
@@ -231,6 +232,23 @@ class Subscription:
     @property
     def live(self) -> bool:
         return self.ended is None and not self._closed
+
+    def is_stalled(self, now: float | None = None) -> bool:
+        """Whether a newcomer would hear nothing from us now (our hub then answers probes not live, turns joins away).
+
+        The one rule, asked by the hub when a probe or join comes, so no writer can undo another's: we are
+        leaving our parent or finding one (from the moment we distrust it, though it may still send frames,
+        to the moment one accepts us), or no new frame came for ``STALLED_S`` (our parent's parent may be gone).
+        """
+        now = monotonic() if now is None else now
+        parent = self.parent
+        return (
+            self._attaching
+            or self._distrust is not None
+            or parent is None
+            or parent.closed
+            or now - self._last_frame_at > STALLED_S
+        )
 
     def play_verified_only(self) -> None:
         """From now on play only verified frames (what is buffered unverified is dropped; no way back)."""
@@ -391,8 +409,7 @@ class Subscription:
         as soon as it is in (the grandparent may be dead or full, the tree above full). Never waiting for
         that answer: it kept a listener on a loaded machine without audio for 12 s.
         """
-        self._attaching = True
-        self.hub.stalled = True  # probes hear we are not live, joins are turned away, until we attach
+        self._attaching = True  # probes hear we are not live, joins are turned away (is_stalled)
         locating: asyncio.Future[list[Address]] | None = None
         try:
             dead = self.parent_address
@@ -439,7 +456,6 @@ class Subscription:
                     tap.on_end(self.error)
         finally:
             self._attaching = False
-            self.hub.stalled = False
             if locating is not None:  # attached to an ancestor before the network answered
                 locating.cancel()
                 locating.add_done_callback(lambda task: task.cancelled() or task.exception())
@@ -467,8 +483,6 @@ class Subscription:
             now = monotonic()
             self.hub.sweep(now)
             self._apply_ready()
-            # our parent's parent may be gone: an orphan looking for a parent must not land in our subtree now
-            self.hub.stalled = now - self._last_frame_at > STALLED_S
             parent = self.parent
             if parent is not None and not parent.closed and now >= next_ping:
                 send(parent, Ping(max(0, now_us()), self.hub.free))
@@ -640,6 +654,8 @@ class Subscription:
                 "stream %s: segment dropped (%s): %s", self.stream.hex()[:8], checked.reason, checked.detail
             )
             return
+        if self._forgery_exposed(checked):
+            return
         self._deferred.append((checked, monotonic() + RECOVERY_WAIT_S))
         missing = self.verifier.missing(checked)
         if missing and self.parent is not None:
@@ -657,7 +673,28 @@ class Subscription:
             self._apply(manifest)
         self._finish_end()
 
+    def _forgery_exposed(self, manifest: SegmentManifest) -> bool:
+        """The parent's frames do not match this signed segment: leave it before the segment is settled (True).
+
+        Checked as the signature arrives, not after the wait for lost frames, and the segment is not settled
+        with holes where the forgeries were: the next parent's catch-up starts at the last verified frame, so
+        the genuine frames come again, and with verified playout (a segment and more behind) play in time.
+        """
+        if manifest.first_seq < self._disowned_upto or self._distrust is not None:
+            return self._distrust is not None  # frames the parent disowned: late copies, no blame
+        tampered = self.verifier.tampered(manifest)
+        if not tampered:
+            return False
+        detail = f"{tampered} frame(s) of segment {manifest.index} do not match"
+        self._judge_parent(Dropped("tampered", detail), self.verifier.verified_upto)
+        if self._distrust is None:  # not now (we are re-parenting already): settled as it is
+            return False
+        self.verifier.counts["tampered"] = self.verifier.counts.get("tampered", 0) + tampered
+        return True
+
     def _apply(self, manifest: SegmentManifest) -> None:
+        if self._forgery_exposed(manifest):
+            return
         before = {reason: self.verifier.counts.get(reason, 0) for reason in BAD_DATA}
         unsettled = min(self.verifier.verified_upto, manifest.first_seq)
         event = self.verifier.accept(manifest)
@@ -713,6 +750,11 @@ class Subscription:
         log.warning("stream %s: parent %s: %s; leaving it", self.stream.hex()[:8], self.parent_address, why)
         from_seq = self.verifier.verified_upto if unsettled is None else unsettled
         self._disown(from_seq, None if void else from_seq)
+        if void:
+            # nothing it sent since the last verified frame is to be verified: the next parent's catch-up
+            # (from there) brings the genuine frames and their signatures again, each waiting afresh
+            self.verifier.discard_pending(self.verifier.verified_upto)
+            self._deferred.clear()
 
     def _disown(self, from_seq: int, upto: int | None = None) -> None:
         """Tell our children the frames from ``from_seq`` we passed on are void (up to the newest heard)."""

@@ -109,6 +109,24 @@ def test_tampered_only_frame_is_lost_not_played(signing_key: nacl.signing.Signin
     assert verifier.counts == {"tampered": 1} and verifier.lost_frames == 1
 
 
+def test_tampering_is_seen_before_the_segment_is_settled(signing_key: nacl.signing.SigningKey) -> None:
+    """A listener can refuse a forgery without losing the segment: its genuine frames verify when they come."""
+    all_frames, manifests = signed(signing_key, 1)
+    verifier = StreamVerifier(signing_key.verify_key.encode(), STREAM, segment_frames=5)
+    for frame in all_frames:
+        verifier.add_frame(frame if frame.seq < 3 else Frame(frame.seq, frame.ts_us, b"evil"))
+    checked = verifier.check(manifests[0])
+    assert not isinstance(checked, Dropped)
+    assert verifier.tampered(checked) == 2
+    assert verifier.verified_upto == 0 and verifier.counts == {}  # nothing settled, nothing counted
+    verifier.discard_pending()
+    for frame in all_frames:  # from another parent
+        verifier.add_frame(frame)
+    assert verifier.tampered(checked) == 0
+    event = verifier.accept(checked)
+    assert isinstance(event, VerifiedSegment) and list(event.frames) == all_frames
+
+
 def test_disowned_frames_are_forgotten_and_the_rest_kept(signing_key: nacl.signing.SigningKey) -> None:
     """A parent disowns frames 2..3 (its own parent forged them): they go, the good ones before them stay."""
     all_frames, manifests = signed(signing_key, 1)
@@ -231,3 +249,22 @@ def test_jitter_buffer_conceals_losses_and_reorders() -> None:
     assert [i.seq for i in items] == [0, 1, 2, 3, 4]
     assert items[3].payload is None and jitter.stats.concealed == 1
     assert not jitter.push(1, 20_000, b"late", 10_000_000) and jitter.stats.late == 1
+
+
+def test_jitter_buffer_keeps_its_schedule_across_a_reset() -> None:
+    """Re-parenting resets the transits; what is buffered (verified playout holds over a second) plays on time,
+    and a frame fetched again (late by nature) does not set the new path's transit."""
+    hold_us = 1_600_000
+    jitter = JitterBuffer(min_delay_us=hold_us, max_delay_us=hold_us + 400_000, max_gap_frames=200)
+    for seq in range(50):  # a verified segment, arrived 30 ms after capture
+        jitter.observe(seq * 20_000, seq * 20_000 + 30_000)
+        jitter.push(seq, seq * 20_000, b"x", 1_000_000, measure=False)
+    due = jitter.next_due_us()
+    assert due == 30_000 + hold_us
+    jitter.reset()
+    assert jitter.next_due_us() == due
+    assert jitter.pop(due + 1000) and len(jitter.pop(due + 500_000)) == 25  # 20 ms apart, not all at once
+    following = jitter.next_due_us()
+    assert following == 26 * 20_000 + 30_000 + hold_us
+    jitter.push(50, 50 * 20_000, b"x", 2_900_000, measure=False)  # the new parent's catch-up
+    assert jitter.next_due_us() == following

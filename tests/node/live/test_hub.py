@@ -4,6 +4,7 @@ marks that only demote, malformed messages dropped, dead children's slots freed 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from djmesh.node.clock import VirtualClock, monotonic, run_virtual
 from djmesh.node.live.hub import GONE_CHILD_S, STALE_CHILD_S, StreamHub
@@ -49,9 +50,14 @@ class WireLink:
         self.closed_because = reason
 
 
-def hub(max_children: int = 2) -> StreamHub:
+def hub(max_children: int = 2, stalled: Callable[[], bool] | None = None) -> StreamHub:
     return StreamHub(
-        STREAM, b"announce", own_address=("10.0.0.1", 4433), max_children=max_children, segment_frames=50
+        STREAM,
+        b"announce",
+        own_address=("10.0.0.1", 4433),
+        max_children=max_children,
+        segment_frames=50,
+        stalled=stalled,
     )
 
 
@@ -162,14 +168,14 @@ def test_a_child_named_gone_is_freed_only_if_it_is_silent_to_us_too() -> None:
 
 def test_a_stalled_hub_says_it_is_not_live_and_takes_no_one_until_audio_comes_again() -> None:
     async def main() -> None:
-        relay = hub(max_children=2)
-        relay.stalled = True  # no frames reach it: its parent (or its parent's parent) is gone
+        no_audio = True  # no frames reach it: its parent (or its parent's parent) is gone
+        relay = hub(max_children=2, stalled=lambda: no_audio)  # asked, as a subscription's is_stalled
         assert relay.probe_reply().live is False
         turned_away = join(relay, "10.0.0.2")
         (redirect,) = turned_away.received
         assert isinstance(redirect, Redirect) and redirect.reason == "stalled" and not redirect.candidates
         assert not relay.children
-        relay.stalled = False
+        no_audio = False
         assert relay.probe_reply().live is True
         assert isinstance(join(relay, "10.0.0.3").received[0], Accept)
 

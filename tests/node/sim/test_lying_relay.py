@@ -14,15 +14,16 @@ import asyncio
 
 import pytest
 
-from djmesh.node.clock import VirtualClock, monotonic, run_virtual
+from djmesh.node.clock import VirtualClock, monotonic, now_us, run_virtual
 from djmesh.node.live.sets import SetSegment
 from djmesh.node.live.subscription import RECOVERY_WAIT_S, SILENCE_S, STARVED_S
 from djmesh.node.sim.mesh import LiveMesh, MeshNode, Meter
 from djmesh.node.sim.network import LinkProfile, SimNetwork
-from djmesh.protocol.relay import MAX_DISOWNS, MAX_FREE_CLAIM
+from djmesh.protocol.relay import MAX_DISOWNS, MAX_FREE_CLAIM, Join, Redirect, RelayMessage
 from djmesh.protocol.stream import Playout
 from tests.helpers.lying_relay import ForgedAudio, make_liar
 from tests.helpers.sim import virtual_wait_until
+from tests.node.live.test_hub import WireLink
 from tests.node.sim.test_mesh import assert_tree, hearing
 
 
@@ -239,6 +240,115 @@ def test_a_listener_below_an_honest_relay_below_a_liar_blames_the_liar_not_the_r
         assert meter.record_lost <= segments_lost * announce_segment_frames, meter.record_lost
         assert meter.forged.recorded == 0
         assert hearing([listener])
+        await mesh.close()
+
+    run_virtual(main(), VirtualClock())
+
+
+def test_a_relay_leaving_a_liar_takes_no_newcomer_until_it_has_a_new_parent() -> None:
+    """DJ -> liar -> relay -> listener: from the moment the relay distrusts the liar until another parent takes it,
+    a probe hears it is not live and a join is turned away, though the liar keeps sending it frames.
+
+    The hub's flag had two writers (the re-parenting and the watchdog's frame clock) and was clear between the
+    relay's verdict and the watchdog's start of the re-parenting: a newcomer was taken in by a relay leaving its
+    parent. Now the hub asks the subscription's one rule (``Subscription.is_stalled``).
+    """
+    network = SimNetwork(5, LinkProfile(latency_s=(0.020, 0.080), jitter_s=0.002))
+    mesh = LiveMesh(network, seed=5, max_children=1)  # everyone serves one child: a chain
+
+    async def main() -> None:
+        await mesh.start_stream()
+        liar, relay, listener = mesh.add_listeners(3)
+        for node in (liar, relay, listener):
+            await mesh.join_all([node], over_s=0.0)
+        relay_sub = relay.subscription
+        assert relay_sub is not None and relay_sub.hops == 2 and relay_sub.parent_address == liar.address
+        await asyncio.sleep(1.0)
+        dj_hub = mesh.dj.hub
+        assert dj_hub is not None
+        dj_hub.max_children = 4  # room at the top for the relay
+        assert relay_sub.hub.probe_reply().live
+        turn_liar(liar, "forges")
+
+        relay_hub = relay_sub.hub
+        relay_hub.max_children = 4  # room for a newcomer: only the stall may turn it away
+        at_verdict: list[tuple[bool, RelayMessage]] = []
+        disown = relay_hub.disown
+
+        def verdict(from_seq: int, upto: int) -> None:  # the relay's first word once it distrusts its parent
+            disown(from_seq, upto)
+            if not at_verdict:
+                newcomer = WireLink("10.9.9.9")
+                relay_hub.join(newcomer, Join(relay_hub.stream, listen=newcomer.remote))
+                at_verdict.append((relay_hub.probe_reply().live, newcomer.received[0]))
+
+        relay_hub.disown = verdict  # type: ignore[method-assign]
+        answers: list[bool] = []  # probes answered while the relay re-parents
+        while relay_sub.parent_address == liar.address:
+            if at_verdict:
+                answers.append(relay_hub.probe_reply().live)
+            await asyncio.sleep(0.01)
+            assert monotonic() < 20, "the relay never left the liar"
+        assert at_verdict, "the relay left the liar without a verdict"
+        (live, reply) = at_verdict[0]
+        assert live is False and isinstance(reply, Redirect) and reply.reason == "stalled", at_verdict
+        assert answers and not any(answers), answers
+        assert relay_sub.left_bad and relay_sub.left_bad[0][0] == liar.address
+        # attached again: live for newcomers at once (its new parent's catch-up is on the way)
+        assert relay_hub.probe_reply().live
+        await asyncio.sleep(1.0)
+        assert relay_hub.probe_reply().live
+        await mesh.close()
+
+    run_virtual(main(), VirtualClock())
+
+
+@pytest.mark.parametrize("seed", [1, 3, 4, 5])
+@pytest.mark.parametrize("below_honest_relay", [False, True])
+def test_a_listener_with_verified_playout_leaves_a_liar_without_a_gap(
+    seed: int, below_honest_relay: bool
+) -> None:
+    """DJ -> liar -> (honest relay ->) listener, playing verified frames only (a segment and 0.6 s behind).
+
+    The listener (or the relay above it) sees the forgery as the segment's signature arrives, leaves the liar at
+    once without settling that segment, and its new parent's catch-up (from the last verified frame) brings the
+    genuine frames, which verify and play before the buffered audio runs out. It used to settle the segment with
+    holes where the forgeries were, wait 0.4 s for them first, and drop its buffered schedule on re-parenting:
+    0.4-1 s of silence (bench/hostile.py: 364 ms-1.1 s).
+    """
+    network = SimNetwork(seed, LinkProfile(latency_s=(0.020, 0.080), jitter_s=0.002))
+    mesh = LiveMesh(network, seed=seed, max_children=1)  # everyone serves one child: a chain
+
+    async def main() -> None:
+        await mesh.start_stream()
+        nodes = mesh.add_listeners(3 if below_honest_relay else 2)
+        liar, listener = nodes[0], nodes[-1]
+        listener.verified_playout = True
+        listener.meter = meter = ForgeMeter(mesh)
+        for node in nodes:
+            await mesh.join_all([node], over_s=0.0)
+        sub = listener.subscription
+        assert sub is not None and sub.hops == len(nodes) and sub.path[-2] == liar.address
+        dj_hub = mesh.dj.hub
+        assert dj_hub is not None
+        dj_hub.max_children = 4  # room at the top for whoever leaves the liar
+        await asyncio.sleep(2.0 + 0.3 * seed)  # the lie starts at a different point of a segment each run
+        await virtual_wait_until(lambda: meter.hearing(now_us()), timeout_s=5, what="the listener hears")
+        meter.mark()
+        concealed = meter.concealed
+        turn_liar(liar, "forges")
+        leaver = nodes[1].subscription if below_honest_relay else sub
+        assert leaver is not None
+        await virtual_wait_until(
+            lambda: leaver.parent_address == mesh.dj.address, timeout_s=5, what="the liar was left"
+        )
+        assert leaver.left_bad and leaver.left_bad[0][0] == liar.address, leaver.left_bad
+        await asyncio.sleep(4.0)
+        assert meter.forged.played == 0 and meter.forged.recorded == 0
+        # no silence: frames 20 ms apart throughout, none concealed
+        assert meter.gap_s(now_us()) < 0.05, meter.gap_s(now_us())
+        assert meter.concealed == concealed
+        assert sub.left_bad == [] if below_honest_relay else sub.parent_address == mesh.dj.address
         await mesh.close()
 
     run_virtual(main(), VirtualClock())
