@@ -14,7 +14,6 @@ import asyncio
 import hashlib
 import logging
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import astuple
@@ -89,10 +88,9 @@ def _warm_once() -> None:
         if not _warmed:
             from djmesh.judge import warm_up
 
-            started = time.perf_counter()
             warm_up()
             _warmed = True
-            log.info("judge warmed up in %.2f s", time.perf_counter() - started)
+            log.info("judge warmed up")
 
 
 async def warm_up_judge() -> None:
