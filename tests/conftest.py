@@ -10,6 +10,7 @@ import pytest
 from hypothesis import settings
 
 from tests.helpers.cli import CliRunner
+from tests.helpers.network import PATIENCE
 
 # Shared CI machines have noisy timings: judge properties by their outcome, not their speed.
 settings.register_profile("djmesh", deadline=None, print_blob=True)
@@ -62,5 +63,25 @@ def expected_seconds(nodeid: str) -> int:
     return max((seconds for prefix, seconds in LONG_TESTS.items() if nodeid.startswith(prefix)), default=0)
 
 
+def scale_timeout(item: pytest.Item) -> None:
+    """A ``timeout`` marker gives seconds on a quiet machine, like `wait_until`: it ends a stuck test, so it
+    scales with PATIENCE, and a test that is merely slow on a loaded machine is not killed halfway.
+
+    Unmarked tests keep the ini file's ``timeout`` (each takes seconds; it only ends a hang).
+    """
+    marker = item.get_closest_marker("timeout")
+    if marker is None:
+        return
+    kwargs = dict(marker.kwargs)
+    args = list(marker.args)
+    if "timeout" in kwargs:
+        kwargs["timeout"] = kwargs["timeout"] * PATIENCE
+    elif args:
+        args[0] = args[0] * PATIENCE
+    item.add_marker(pytest.mark.timeout(*args, **kwargs), append=False)  # the closest marker from now on
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        scale_timeout(item)
     items.sort(key=lambda item: -expected_seconds(item.nodeid))  # stable: the rest keep their order

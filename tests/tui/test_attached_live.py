@@ -25,7 +25,7 @@ from tests.helpers.sets import write_wav
 from tests.tui.test_app import screen_text
 from tests.tui.test_playback import RecordingSink
 
-pytestmark = pytest.mark.timeout(600)  # the waits below scale with DJMESH_TEST_PATIENCE
+pytestmark = pytest.mark.timeout(200)  # quiet-machine seconds (x PATIENCE, tests/conftest.py), as the waits below
 SIZE = (140, 40)
 
 

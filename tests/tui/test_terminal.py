@@ -15,7 +15,7 @@ import pytest
 from tests.helpers.network import PATIENCE
 
 pytestmark = [
-    pytest.mark.timeout(int(450 * PATIENCE)),
+    pytest.mark.timeout(450),
     pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed (apt-get install tmux)"),
 ]
 
