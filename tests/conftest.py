@@ -35,27 +35,31 @@ def djmesh(tmp_path: Path) -> CliRunner:
     return CliRunner(env=env, cwd=tmp_path)
 
 
-# Tests that take tens of seconds (mostly waiting on battle windows), with their seconds on a quiet CI machine.
+# Tests that take tens of seconds (mostly waiting on battle windows), with their seconds in a full run.
 # They start first, so the two xdist workers share them instead of one ending the run alone on a late one; the
-# order changes the wall time only (every test is independent). Update from the `--durations` table.
+# order changes the wall time only (every test is independent). Update from the `--durations` table (these:
+# 2026-12-05, load ~5 on 2 cores).
 LONG_TESTS: dict[str, int] = {
     "tests/node/test_user_battle.py::": 160,
     "tests/node/test_demo.py::test_demo_battle_with_a_liar": 91,
     "tests/node/battle/test_live_stdin.py::": 75,
-    "tests/node/battle/test_escrow.py::": 45,
-    "tests/tui/test_terminal.py::test_demo_battle_shows_live_in_a_real_terminal": 36,
-    "tests/tui/test_commands_live.py::": 30,
-    "tests/tui/test_battles_live.py::": 28,
-    "tests/node/live/test_cli.py::": 27,
+    "tests/tui/test_terminal.py::test_demo_battle_shows_live_in_a_real_terminal": 63,
+    "tests/node/battle/test_escrow.py::": 50,
+    "tests/node/live/test_cli.py::": 49,
+    "tests/tui/test_attached_live.py::": 41,
+    "tests/dsp/test_determinism.py::": 31,
+    "tests/node/http/test_overlay.py::": 23,
+    "tests/node/sim/test_battles.py::test_viewers_keep_joining": 22,
+    "tests/node/live/test_stdin.py::": 21,
+    "tests/node/sim/test_ledger.py::": 20,
     "tests/ledger/zk/test_listen_gate.py::": 20,
-    "tests/node/live/test_stdin.py::": 17,
-    "tests/tui/test_attached_live.py::": 17,
-    "tests/node/battle/test_anonymous_votes.py::": 17,
+    "tests/judge/test_judge.py::test_bit_identical_across_processes_and_thread_counts": 19,
     "tests/node/http/test_guard.py::": 17,
-    "tests/judge/test_judge.py::test_bit_identical_across_processes_and_thread_counts": 17,
-    "tests/node/live/test_mesh.py::test_dj_to_three_listeners_one_behind_a_relay_that_dies": 14,
-    "tests/judge/test_findings.py::test_cli_scores_one_set_alone": 14,
-    "tests/dsp/test_determinism.py::": 14,
+    "tests/node/battle/test_anonymous_votes.py::": 17,
+    "tests/judge/test_findings.py::test_cli_scores_one_set_alone": 17,
+    "tests/tui/test_commands_live.py::": 14,
+    "tests/node/live/test_mesh.py::": 14,
+    "tests/bootstrap/test_cli.py::": 14,
 }
 
 
