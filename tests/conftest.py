@@ -10,6 +10,7 @@ import pytest
 from hypothesis import settings
 
 from tests.helpers.cli import CliRunner
+from tests.helpers.network import PATIENCE
 
 # Shared CI machines have noisy timings: judge properties by their outcome, not their speed.
 settings.register_profile("djmesh", deadline=None, print_blob=True)
@@ -34,27 +35,31 @@ def djmesh(tmp_path: Path) -> CliRunner:
     return CliRunner(env=env, cwd=tmp_path)
 
 
-# Tests that take tens of seconds (mostly waiting on battle windows), with their seconds on a quiet CI machine.
+# Tests that take tens of seconds (mostly waiting on battle windows), with their seconds in a full run.
 # They start first, so the two xdist workers share them instead of one ending the run alone on a late one; the
-# order changes the wall time only (every test is independent). Update from the `--durations` table.
+# order changes the wall time only (every test is independent). Update from the `--durations` table (these:
+# 2026-12-05, load ~5 on 2 cores).
 LONG_TESTS: dict[str, int] = {
     "tests/node/test_user_battle.py::": 160,
     "tests/node/test_demo.py::test_demo_battle_with_a_liar": 91,
     "tests/node/battle/test_live_stdin.py::": 75,
-    "tests/node/battle/test_escrow.py::": 45,
-    "tests/tui/test_terminal.py::test_demo_battle_shows_live_in_a_real_terminal": 36,
-    "tests/tui/test_commands_live.py::": 30,
-    "tests/tui/test_battles_live.py::": 28,
-    "tests/node/live/test_cli.py::": 27,
+    "tests/tui/test_terminal.py::test_demo_battle_shows_live_in_a_real_terminal": 63,
+    "tests/node/battle/test_escrow.py::": 50,
+    "tests/node/live/test_cli.py::": 49,
+    "tests/tui/test_attached_live.py::": 41,
+    "tests/dsp/test_determinism.py::": 31,
+    "tests/node/http/test_overlay.py::": 23,
+    "tests/node/sim/test_battles.py::test_viewers_keep_joining": 22,
+    "tests/node/live/test_stdin.py::": 21,
+    "tests/node/sim/test_ledger.py::": 20,
     "tests/ledger/zk/test_listen_gate.py::": 20,
-    "tests/node/live/test_stdin.py::": 17,
-    "tests/tui/test_attached_live.py::": 17,
-    "tests/node/battle/test_anonymous_votes.py::": 17,
+    "tests/judge/test_judge.py::test_bit_identical_across_processes_and_thread_counts": 19,
     "tests/node/http/test_guard.py::": 17,
-    "tests/judge/test_judge.py::test_bit_identical_across_processes_and_thread_counts": 17,
-    "tests/node/live/test_mesh.py::test_dj_to_three_listeners_one_behind_a_relay_that_dies": 14,
-    "tests/judge/test_findings.py::test_cli_scores_one_set_alone": 14,
-    "tests/dsp/test_determinism.py::": 14,
+    "tests/node/battle/test_anonymous_votes.py::": 17,
+    "tests/judge/test_findings.py::test_cli_scores_one_set_alone": 17,
+    "tests/tui/test_commands_live.py::": 14,
+    "tests/node/live/test_mesh.py::": 14,
+    "tests/bootstrap/test_cli.py::": 14,
 }
 
 
@@ -62,5 +67,25 @@ def expected_seconds(nodeid: str) -> int:
     return max((seconds for prefix, seconds in LONG_TESTS.items() if nodeid.startswith(prefix)), default=0)
 
 
+def scale_timeout(item: pytest.Item) -> None:
+    """A ``timeout`` marker gives seconds on a quiet machine, like `wait_until`: it ends a stuck test, so it
+    scales with PATIENCE, and a test that is merely slow on a loaded machine is not killed halfway.
+
+    Unmarked tests keep the ini file's ``timeout`` (each takes seconds; it only ends a hang).
+    """
+    marker = item.get_closest_marker("timeout")
+    if marker is None:
+        return
+    kwargs = dict(marker.kwargs)
+    args = list(marker.args)
+    if "timeout" in kwargs:
+        kwargs["timeout"] = kwargs["timeout"] * PATIENCE
+    elif args:
+        args[0] = args[0] * PATIENCE
+    item.add_marker(pytest.mark.timeout(*args, **kwargs), append=False)  # the closest marker from now on
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        scale_timeout(item)
     items.sort(key=lambda item: -expected_seconds(item.nodeid))  # stable: the rest keep their order

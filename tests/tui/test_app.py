@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from pytest import MonkeyPatch
+from textual import events
 from textual.command import CommandPalette
+from textual.pilot import Pilot
 from textual.widgets import DataTable, Input
 
 from djmesh.tui.app import DjmeshApp
@@ -35,6 +38,17 @@ def app_with(backend: FixedBackend) -> DjmeshApp:
 def screen_text(app: DjmeshApp) -> str:
     """Everything the screen shows, as plain text (what a user would read)."""
     return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+
+
+async def paste(pilot: Pilot[Any], text: str) -> None:
+    """``text`` pasted into the focused field, as a terminal's bracketed paste hands it to the app.
+
+    A user pastes peer IDs and paths rather than typing them. So do the tests on real nodes: typed one key
+    at a time (a repaint each), a peer ID and a path took tens of seconds on a loaded machine, longer than a
+    challenge's accept window.
+    """
+    pilot.app.post_message(events.Paste(text))
+    await pilot.pause()
 
 
 async def test_keys_visit_every_screen_and_q_quits_cleanly() -> None:

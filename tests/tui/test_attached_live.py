@@ -25,7 +25,8 @@ from tests.helpers.sets import write_wav
 from tests.tui.test_app import screen_text
 from tests.tui.test_playback import RecordingSink
 
-pytestmark = pytest.mark.timeout(600)  # the waits below scale with DJMESH_TEST_PATIENCE
+# quiet-machine seconds, scaled by PATIENCE (tests/conftest.py) as the waits below are
+pytestmark = pytest.mark.timeout(200)
 SIZE = (140, 40)
 
 

@@ -17,9 +17,9 @@ from djmesh.tui.app import DjmeshApp
 from djmesh.tui.control_backend import ControlBackend
 from djmesh.tui.node_backend import NodeBackend
 from djmesh.tui.screens.battles import BattlesScreen
-from tests.helpers.network import LOOPBACK, bootstrap_server, make_home, make_node, wait_until
+from tests.helpers.network import LOOPBACK, PATIENCE, bootstrap_server, make_home, make_node, wait_until
 from tests.helpers.sets import write_set
-from tests.tui.test_app import screen_text
+from tests.tui.test_app import paste, screen_text
 
 pytestmark = pytest.mark.timeout(120)
 SIZE = (140, 40)
@@ -42,12 +42,20 @@ async def test_in_process_app_challenges_a_real_peer_who_accepts(tmp_path: Path)
             await wait_until(
                 lambda: b.peer_id in node.host.mesh_peers(BATTLES_TOPIC), what="the battles mesh"
             )
-            await pilot.press("a", "c", *b.peer_id, "tab", *str(tmp_path / "missing.toml"), "enter")
+            await pilot.press("a", "c")
+            await paste(pilot, b.peer_id)
+            await pilot.press("tab")
+            await paste(pilot, str(tmp_path / "missing.toml"))
+            await pilot.press("enter")
             await wait_until(
                 lambda: any("Challenge not sent" in n.message for n in app._notifications), what="the refusal"
             )
             assert not b_battles.battles
-            await pilot.press("c", *b.peer_id, "tab", *set_file, "tab", *"tui battle", "enter")
+            await pilot.press("c")
+            await paste(pilot, b.peer_id)
+            await pilot.press("tab")
+            await paste(pilot, set_file)
+            await pilot.press("tab", *"tui battle", "enter")
             await wait_until(lambda: len(b_battles.battles) == 1, what="the challenge to reach DJ B")
             battle_id = next(iter(b_battles.battles))
             assert b_battles.battles[battle_id].machine.spec.title == "tui battle"
@@ -82,14 +90,16 @@ async def test_attached_app_lists_a_challenge_to_the_daemon_and_accepts_it(tmp_p
                 d.peer_id,
                 load_set(set_file).dj_set,
                 rules=d_rules(),
-                start_in_s=60,
+                start_in_s=60 * PATIENCE,  # the accept window is half of it; the sets need not start
                 title="challenge to the daemon",
             )
             await pilot.press("a")
             await wait_until(
                 lambda: "challenge to you: y accepts" in screen_text(app), what="the challenge on screen"
             )
-            await pilot.press("y", *set_file, "enter")
+            await pilot.press("y")
+            await paste(pilot, set_file)
+            await pilot.press("enter")
             await wait_until(
                 lambda: a_battles.battles[battle_id].machine.phase is Phase.ACCEPTED,
                 what=lambda: f"DJ A to see the acceptance; notes: {[n.message for n in app._notifications]}",

@@ -21,7 +21,7 @@ from djmesh.tui.node_backend import NodeBackend
 from djmesh.tui.screens.forms import FormDialog
 from tests.helpers.network import LOOPBACK, bootstrap_server, make_home, wait_until
 from tests.helpers.sets import write_set, write_wav
-from tests.tui.test_app import screen_text
+from tests.tui.test_app import paste, screen_text
 
 pytestmark = pytest.mark.timeout(120)
 SIZE = (160, 44)
@@ -55,14 +55,18 @@ async def test_commands_on_the_apps_own_node_without_a_chain(tmp_path: Path) -> 
                     lambda: bea.node.peer_id in node.host.mesh_peers(BATTLES_TOPIC), what="the battles mesh"
                 )
                 # A prize without a chain: refused in one line, nothing sent.
-                await pilot.press("a", "c", *"DJ Bea", "tab", *set_file, *(["tab"] * 7), *"0.5", "enter")
+                await pilot.press("a", "c", *"DJ Bea", "tab")
+                await paste(pilot, set_file)
+                await pilot.press(*(["tab"] * 7), *"0.5", "enter")
                 await wait_until(
                     lambda: said(app, "Challenge not sent: a prize needs a chain"), what="the refusal"
                 )
                 assert "[ledger]" in next(m for m in notes(app) if "a prize needs a chain" in m)
                 assert not bea.battles.battles
                 # By profile name, without a prize: the challenge reaches DJ Bea.
-                await pilot.press("c", *"DJ Bea", "tab", *set_file, "tab", *"by name", "enter")
+                await pilot.press("c", *"DJ Bea", "tab")
+                await paste(pilot, set_file)
+                await pilot.press("tab", *"by name", "enter")
                 await wait_until(lambda: len(bea.battles.battles) == 1, what="the challenge to reach DJ Bea")
                 [state] = bea.battles.battles.values()
                 assert state.machine.spec.title == "by name"
@@ -94,7 +98,9 @@ async def test_commands_on_the_apps_own_node_without_a_chain(tmp_path: Path) -> 
                 await wait_until(
                     lambda: said(app, "No tip sent: a tip needs a chain"), what="the tip's refusal"
                 )
-                await pilot.press("o", *"lavfi:sine=frequency=440", "tab", "tab", *"1000", "enter")
+                await pilot.press("o")
+                await paste(pilot, "lavfi:sine=frequency=440")
+                await pilot.press("tab", "tab", *"1000", "enter")
                 await wait_until(
                     lambda: said(app, "Not live: a priced stream needs a chain"), what="no price"
                 )

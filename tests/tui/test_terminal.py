@@ -15,7 +15,7 @@ import pytest
 from tests.helpers.network import PATIENCE
 
 pytestmark = [
-    pytest.mark.timeout(int(450 * PATIENCE)),
+    pytest.mark.timeout(450),
     pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed (apt-get install tmux)"),
 ]
 
@@ -36,15 +36,16 @@ def tmux(*args: str) -> str:
     return subprocess.run(["tmux", *args], check=True, capture_output=True, text=True).stdout
 
 
-def wait_for_screen(session: str, pattern: str, timeout: float) -> str:
+def wait_for_screen(session: str, *patterns: str, timeout: float) -> str:
+    """The first screen on which every pattern appears at once."""
     deadline = time.monotonic() + timeout
     screen = ""
     while time.monotonic() < deadline:
         screen = tmux("capture-pane", "-p", "-t", session)
-        if re.search(pattern, screen):
+        if all(re.search(pattern, screen) for pattern in patterns):
             return screen
         time.sleep(0.5)
-    raise AssertionError(f"{pattern!r} never appeared; the screen was:\n{screen}")
+    raise AssertionError(f"{patterns!r} never appeared together; the screen was:\n{screen}")
 
 
 def demo_hosts(home: Path) -> list[int]:
@@ -74,14 +75,15 @@ def test_demo_battle_shows_live_in_a_real_terminal(tmp_path: Path) -> None:
     tmux("resize-window", "-t", session, "-x", "130", "-y", "45")
     tmux("send-keys", "-t", session, command, "Enter")
     try:
-        screen = wait_for_screen(session, r"Battle: djmesh demo battle", 180 * PATIENCE)
+        screen = wait_for_screen(session, r"Battle: djmesh demo battle", timeout=180 * PATIENCE)
         for word in ("BPM", "Key", "Chat", "Peers", "Committee consensus"):
             assert word in screen
-        # the DJs' streams arrive and are analysed live: a level in dB and a BPM figure
-        screen = wait_for_screen(session, r"BPM\s+1[0-9]{2}\.[0-9]", 120 * PATIENCE)
-        assert re.search(r"-[0-9]+\.[0-9]dB", screen), screen
+        # The DJs' streams arrive and are analysed live: a BPM figure and a level in dB, on one screen. Not
+        # necessarily the same DJ's: one stream may arrive seconds before the other on a loaded machine, and
+        # DJ B's clipped train-wreck may read 0.0dB.
+        wait_for_screen(session, r"BPM\s+1[0-9]{2}\.[0-9]", r"-[0-9]+\.[0-9]dB", timeout=120 * PATIENCE)
         tmux("send-keys", "-t", session, "q")
-        screen = wait_for_screen(session, r"EXIT=\d+", 30 * PATIENCE)
+        screen = wait_for_screen(session, r"EXIT=\d+", timeout=30 * PATIENCE)
         assert "EXIT=0" in screen
         assert "Traceback" not in screen
         # The demo network ran in a child process; it stops on its own once the app has gone.

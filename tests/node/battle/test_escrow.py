@@ -30,11 +30,11 @@ from djmesh.node.p2p import Verdict
 from djmesh.protocol import sign
 from djmesh.protocol.battle import BATTLES_TOPIC, BattleAttestation, Rules
 from djmesh.protocol.consensus import Result
-from tests.helpers.network import PATIENCE, bootstrap_server, make_node, peer_stacks, wait_until
+from tests.helpers.network import bootstrap_server, make_node, peer_stacks, wait_until
 from tests.helpers.sets import write_wav
 
-# a whole battle on loopback: the budget scales with the machine's patience, like every wait inside
-pytestmark = pytest.mark.timeout(int(80 * PATIENCE))
+# a whole battle on loopback, in quiet-machine seconds: tests/conftest.py scales it by PATIENCE, like every wait inside
+pytestmark = pytest.mark.timeout(80)
 
 ETH = 10**18
 STAKES = {"dj-a": ETH, "dj-b": ETH, "fan": ETH // 2}
@@ -231,7 +231,7 @@ def dropped_reasons(peer: Peer, battle_id: bytes) -> list[str]:
 
 
 # a battle, a payout, then the deadline and every honest bond released
-@pytest.mark.timeout(int(160 * PATIENCE))
+@pytest.mark.timeout(160)
 async def test_bonded_members_pay_the_winner_over_gossip_and_an_equivocating_member_loses_its_bond(
     tmp_path: Path,
 ) -> None:

@@ -19,7 +19,7 @@ from tests.helpers.network import PATIENCE
 from tests.helpers.sets import write_set
 from tests.helpers.stdin_tone import SOURCE, feed_tone
 
-pytestmark = pytest.mark.timeout(int(240 * PATIENCE))
+pytestmark = pytest.mark.timeout(240)
 
 
 def _eventually(check: object, seconds: float, what: str) -> None:

@@ -16,7 +16,7 @@ import pytest
 from tests.helpers.cli import CliRunner, as_foreground_job
 from tests.helpers.network import PATIENCE
 
-pytestmark = pytest.mark.timeout(int(40 * PATIENCE))
+pytestmark = pytest.mark.timeout(40)
 
 
 def fetch_json(url: str) -> Any:
