@@ -19,16 +19,18 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
-from djmesh.dsp.features import Features, PcmFeed
 from djmesh.node.live.codec import SAMPLE_RATE, OpusDecoder
 from djmesh.node.live.sets import SetSegment, StoredSet
 from djmesh.protocol.envelope import SignedEnvelope
 from djmesh.protocol.stream import StreamAnnounce
+
+if TYPE_CHECKING:  # the feature pass loads scipy: only a member that judges pays for it
+    from djmesh.dsp.features import Features, PcmFeed
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +99,11 @@ class SetDecoding:
         self.decoded_head = self.stream  # the digest of the last segment decoded
         self.failed: str | None = None
         self._progress = asyncio.Event()
-        self._feed = PcmFeed(SAMPLE_RATE, max_samples) if features else None
+        self._feed: PcmFeed | None = None
+        if features:
+            from djmesh.dsp.features import PcmFeed
+
+            self._feed = PcmFeed(SAMPLE_RATE, max_samples)
         self._features: Features | None = None
         self._finishing = asyncio.Lock()
         self._task = asyncio.ensure_future(self._work())
