@@ -173,12 +173,15 @@ async def test_wallet_screen_reads_a_real_chain_in_process_and_attached(
             f"#{channel}",
             "you pay",
             payee,
+            str(solana.pubkey()),  # the Solana part is read apart from the EVM one: wait for both
         )
         assert balance in text and "1.5 ETH" in text and str(solana.pubkey()) in text
         row = next(line for line in text.splitlines() if f"#{channel}" in line)
         assert "you pay" in row and payee in row and "open" in row
 
         async with attached(daemon_home) as backend:  # the payee's side, through the control API
-            text = await wallet_screen_text(backend, payee, f"#{channel}", "pays you", address)
+            text = await wallet_screen_text(
+                backend, payee, f"#{channel}", "pays you", address, "(no Solana wallet)"
+            )
         row = next(line for line in text.splitlines() if f"#{channel}" in line)
         assert "pays you" in row and address in row and "(no Solana wallet)" in text
