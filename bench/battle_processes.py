@@ -161,7 +161,7 @@ async def _battle(
         states = await asyncio.gather(*(nodes.call(n, "battle_state", battle_id=battle_id) for n in every))
         return all(states)
 
-    await nodes.wait("the challenge to reach every node", 30, known_everywhere)
+    await nodes.wait("the challenge to reach every node", 120, known_everywhere)
     nodes.cli("dj-b", "battle", "accept", battle_id, "--set", str(set_b))
     joins = [
         subprocess.Popen([str(DJMESH), "--home", str(nodes.home(n)), "battle", "join", battle_id, "--json"],
