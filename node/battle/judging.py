@@ -69,8 +69,8 @@ async def judge_in_thread(
 
     return await asyncio.to_thread(
         judge_sets,
-        features[0] or (audio_a, rate),
-        features[1] or (audio_b, rate),
+        features[0] if features[0] is not None else (audio_a, rate),
+        features[1] if features[1] is not None else (audio_b, rate),
         rules,
         cues_a=list(cues_a),
         cues_b=list(cues_b),
