@@ -157,11 +157,23 @@ async def _battle(
     )  # fmt: skip
     battle_id = str(made["battle_id"])
 
-    async def known_everywhere() -> bool:
-        states = await asyncio.gather(*(nodes.call(n, "battle_state", battle_id=battle_id) for n in every))
-        return all(states)
+    async def holds_it(name: str) -> bool:
+        with contextlib.suppress(Exception):
+            return bool(await nodes.call(name, "battle_state", battle_id=battle_id))
+        return False
 
-    await nodes.wait("the challenge to reach every node", 120, known_everywhere)
+    async def known_everywhere() -> bool:
+        return all(await asyncio.gather(*(holds_it(n) for n in every)))
+
+    try:
+        await nodes.wait("the challenge to reach every node", 120, known_everywhere)
+    except RuntimeError:
+        held = await asyncio.gather(*(holds_it(n) for n in every))
+        lacking = [n for n, has in zip(every, held, strict=True) if not has]
+        peers = await asyncio.gather(*(nodes.call(n, "status") for n in lacking), return_exceptions=True)
+        for name, status in zip(lacking, peers, strict=True):
+            print(f"  {name} lacks the challenge: status {status}", file=sys.stderr, flush=True)
+        raise
     nodes.cli("dj-b", "battle", "accept", battle_id, "--set", str(set_b))
     joins = [
         subprocess.Popen([str(DJMESH), "--home", str(nodes.home(n)), "battle", "join", battle_id, "--json"],

@@ -108,6 +108,21 @@ def figures(meter: Meter | None) -> dict[str, Any]:
     }
 
 
+class _Analysis:
+    """One stream's analyser, made from its first chunk and kept while the stream comes and goes."""
+
+    def __init__(self) -> None:
+        self._analyzer: LiveAnalyzer | None = None
+
+    def feed(self, chunk: Any) -> list[Any]:
+        from djmesh.dsp.live import LiveAnalyzer  # scipy: not at node start
+
+        channels = chunk.shape[1] if chunk.ndim == 2 else 1
+        if self._analyzer is None or self._analyzer.channels != channels:
+            self._analyzer = LiveAnalyzer(SAMPLE_RATE, channels)
+        return self._analyzer.feed(chunk)
+
+
 class MeterBank:
     """One ``Meter`` per watched stream; ``watch`` is idempotent, ``close`` stops them all.
 
@@ -150,10 +165,11 @@ class MeterBank:
     async def _run(self, stream_id: str, label: str, meter: Meter) -> None:
         """Analyse the stream until it ends; the user hears of the first loss only."""
         told = False
+        analysis = _Analysis()  # kept across reconnections: a hiccup must not restart the tempo's history
         while True:
             why: str | None = None
             try:
-                await self._analyse(stream_id, meter)
+                await self._analyse(stream_id, meter, analysis)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a lost stream is news for the user, not a crash
@@ -177,17 +193,10 @@ class MeterBank:
             if self._is_live is None:
                 await sleep(self.retry_s)
 
-    async def _analyse(self, stream_id: str, meter: Meter) -> None:
-        from djmesh.dsp.live import LiveAnalyzer
-
-        analyzer: LiveAnalyzer | None = None
+    async def _analyse(self, stream_id: str, meter: Meter, analysis: _Analysis) -> None:
         async for chunk in self._pcm(stream_id):
-            if analyzer is None:
-                channels = chunk.shape[1] if chunk.ndim == 2 else 1
-                analyzer = LiveAnalyzer(SAMPLE_RATE, channels)
-                meter.error = None
-            meter.streaming = True
-            meter.apply(await asyncio.to_thread(analyzer.feed, chunk))
+            meter.streaming, meter.error = True, None
+            meter.apply(await asyncio.to_thread(analysis.feed, chunk))
 
     async def close(self) -> None:
         for task in self._tasks.values():

@@ -111,3 +111,29 @@ async def test_a_stream_cut_off_while_its_dj_is_live_is_listened_to_again() -> N
     assert listened == 2  # an ended stream is not listened to again ...
     assert alerts == [("warning", "Lost the stream of DJ A: the stream stopped reaching us")]  # ... nor lost
     await bank.close()
+
+
+async def test_a_stream_that_comes_and_goes_in_short_stretches_still_shows_its_tempo() -> None:
+    """A loaded relay or a late voucher cuts the audio every few seconds; each stretch is shorter than
+    the tempo's 4 s of history, so an analysis started over at each one would never show a BPM."""
+    audio = click_track(12.0, 120.0)
+    stretch = int(2.5 * SAMPLE_RATE)
+    live = {"ab" * 16: True}
+    listened = 0
+
+    async def pcm(stream_id: str) -> AsyncIterator[np.ndarray]:
+        nonlocal listened
+        start = listened * stretch
+        listened += 1
+        if start + stretch >= audio.shape[0]:
+            live[stream_id] = False
+        for at in range(start, min(start + stretch, audio.shape[0]), 960):
+            yield audio[at : at + 960]
+        raise ConnectionError("cut off")
+
+    bank = MeterBank(pcm, lambda severity, text: None, is_live=live.get, retry_s=0.05)
+    meter = bank.watch("ab" * 16, "DJ A")
+    await wait_until(lambda: not live["ab" * 16] and not meter.streaming, timeout=60, what="the stream's end")
+    assert listened >= 3
+    assert meter.bpm is not None and abs(meter.bpm - 120.0) < 2.0
+    await bank.close()
