@@ -48,6 +48,9 @@ DEFAULT_GRACE_S = 3.0
 ENFORCE_EVERY_S = 0.25
 CLOSE_CHECK_EVERY_S = 10.0
 TERMS_REFRESH_S = 1.0  # after a top-up the listener's vouchers exceed the deposit we knew: read it again
+# Before closing channels, the vouchers already received are taken (a closed channel cashes only what the
+# book holds); a flood of queued vouchers must not hold the close up longer than this.
+DRAIN_BEFORE_CLOSE_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -309,6 +312,15 @@ class ListenSeller:
                 await self.take(envelope)
             except Exception:  # one bad voucher must never stop the DJ from taking the next
                 log.exception("listen: handling a voucher failed")
+            finally:
+                self._queue.task_done()
+
+    async def _drain_vouchers(self) -> None:
+        """Wait until every voucher received so far is taken (bounded: see ``DRAIN_BEFORE_CLOSE_S``)."""
+        try:
+            await asyncio.wait_for(self._queue.join(), DRAIN_BEFORE_CLOSE_S)
+        except TimeoutError:
+            log.warning("listen: closing with %d vouchers not yet checked", self._queue.qsize())
 
     def _refuse(self, envelope: SignedEnvelope, reason: str) -> None:
         self.refused[reason] = self.refused.get(reason, 0) + 1
@@ -396,20 +408,25 @@ class ListenSeller:
         settling = self._settling.get(stream)
         if settling is None:
             self._ended.add(stream)
-            live = {s for s in self._streams if s not in self._ended}
-            channel_ids = [
-                cid for cid, st in self._channels.items() if stream in st.streams and not st.streams & live
-            ]
-            settling = self._settling[stream] = asyncio.ensure_future(self.settle(channel_ids=channel_ids))
+            settling = self._settling[stream] = asyncio.ensure_future(self._close_paid_by(stream))
             self._settling_started.set()
             self._settling_started = asyncio.Event()
         return settling
+
+    async def _close_paid_by(self, stream: bytes) -> list[ListenerPayment]:
+        await self._drain_vouchers()  # a channel may be known only from a voucher still in the queue
+        live = {s for s in self._streams if s not in self._ended}
+        channel_ids = [
+            cid for cid, st in self._channels.items() if stream in st.streams and not st.streams & live
+        ]
+        return await self.settle(channel_ids=channel_ids)
 
     async def settle(
         self, *, channel_ids: list[int] | None = None, close: bool = True
     ) -> list[ListenerPayment]:
         """Cash the latest voucher of each channel (default: all) on chain; ``close=False`` claims instead."""
         rows: list[ListenerPayment] = []
+        await self._drain_vouchers()
         async with self._settle_lock:
             for channel_id in list(self._channels) if channel_ids is None else channel_ids:
                 state = self._channels.get(channel_id)

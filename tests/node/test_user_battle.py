@@ -3,8 +3,8 @@ only, as the README tells a user to. A battle with a prize and a sponsor, votes 
 payout, a listen reward claim, a tip and a priced stream; each read back from the chain. DJ A plays a set
 file, DJ B plays live (`--live`).
 
-Two viewers by default (a committee of one), as the CI machine has two cores for every process here;
-``DJMESH_E2E_VIEWERS=4`` runs four (a committee of four). Every wait is on a condition with a deadline
+Four viewers by default (a committee of four); ``DJMESH_E2E_VIEWERS=2`` runs two (a committee of one).
+Every wait is on a condition with a deadline
 scaled by DJMESH_TEST_PATIENCE.
 """
 
