@@ -10,6 +10,7 @@ import pytest
 
 from tests.helpers.cli import CliRunner
 from tests.helpers.daemon import node_process
+from tests.helpers.network import PATIENCE
 from tests.node.live.mesh import dominant_hz, read_audio
 
 pytestmark = pytest.mark.timeout(180)
@@ -36,7 +37,8 @@ def test_live_start_listen_stop_through_the_cli(djmesh: CliRunner, tmp_path: Pat
         assert listened.returncode == 0, listened.stderr
         stats = listened.json()
         assert {"latency_ms", "lost_frames", "hops", "bitrate"} <= set(stats)
-        assert stats["hops"] == 1 and stats["latency_ms"] < 150 and stats["bitrate"] > 100_000
+        # the low-latency playout: 150 ms on a quiet machine, far from verified playout's second and more
+        assert stats["hops"] == 1 and stats["latency_ms"] < 150 * PATIENCE and stats["bitrate"] > 100_000
         assert abs(dominant_hz(read_audio(tmp_path / "fan.wav")[4800:]) - 440) < 3
         verified = djmesh(
             "--home", str(fan), "listen", stream_id, "--seconds", "3", "--verified-playout", "--json"

@@ -74,7 +74,9 @@ async def test_dj_to_three_listeners_one_behind_a_relay_that_dies(tmp_path: Path
             # live, not replayed from a buffer; how low it is on a quiet machine is bench/scale.py's figure
             assert result.latency_ms is not None and result.latency_ms < 1000, (name, result)
             assert result.bitrate > 100_000 and result.hops in (1, 2), (name, result)
-            assert not result.dropped, (name, result.dropped)
+            # nothing forged or lost; cat's new parents (two are asked at once) may resend what it already had
+            harmless = {"replayed"} if name == "cat" else set()
+            assert not set(result.dropped) - harmless, (name, result.dropped)
             assert_sine(tmp_path / f"{name}.wav", 5)
         cat_stats = stats[2]
         assert cat_stats.reparents >= 1 and cat_stats.max_gap_ms < 2000, cat_stats

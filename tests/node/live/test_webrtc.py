@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from djmesh.node.live import LiveService
-from tests.helpers.network import bootstrap_server, make_node, wait_until
+from tests.helpers.network import PATIENCE, bootstrap_server, make_node, wait_until
 from tests.node.live.mesh import dominant_hz, read_audio
 
 pytest.importorskip("aiortc")
@@ -30,6 +30,6 @@ async def test_a_listener_over_webrtc(tmp_path: Path) -> None:
         stream_id = await dj.start_stream("lavfi:sine=frequency=440")
         stats = await fan.listen(stream_id, record=str(tmp_path / "fan.wav"), seconds=3)
         assert stats.hops == 1 and stats.played_frames > 100 and not stats.dropped, stats
-        assert stats.latency_ms is not None and stats.latency_ms < 150
+        assert stats.latency_ms is not None and stats.latency_ms < 150 * PATIENCE  # 150 ms on a quiet machine
         assert abs(dominant_hz(read_audio(tmp_path / "fan.wav")[4800:]) - 440) < 3
         await dj.stop_stream(stream_id)
