@@ -1,7 +1,7 @@
 """How well the judge finds one mistake, per sample source, per defect and severity, per tempo.
 
     .venv/bin/python bench/judge_eval.py [--tempos 85,126,174] [--sources lmms,sonic-pi,hydrogen]
-        [--seeds 3] [--dump pairs.json]
+        [--seeds 8] [--dump pairs.json]
 
 For every source (``bench/judge_material.py``) and tempo: a clean six-track set, and the same set
 with one mistake at its third blend (``Defects(only_transition=3)``), one defect at a time at graded

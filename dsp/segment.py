@@ -292,21 +292,28 @@ def segment_features(feats: Features, start: int, end: int) -> Segmentation:
     power = block_power(feats, t0, t1)
     edge = int(MIN_TRACK_S / 2 / BLOCK_S)  # a track before the first boundary and after the last
 
-    def keep(b: int) -> bool:
-        return (
-            edge <= b <= x.shape[0] - edge
-            and new_content(power, b, WINDOW_S) >= MIN_NEW_CONTENT
-            and comes_back(power, b, WINDOW_S, int(MAX_BREAKDOWN_S / BLOCK_S)) >= MIN_RETURN_DIFFERENCE
-        )
+    kept: dict[int, bool] = {}  # both peak pickings below ask about the same blocks
 
-    transitions = _measured(power, _pick_peaks(nov, int(MIN_TRACK_S / BLOCK_S), keep), x.shape[0], t0)
+    def keep(b: int) -> bool:
+        if b not in kept:
+            kept[b] = (
+                edge <= b <= x.shape[0] - edge
+                and new_content(power, b, WINDOW_S) >= MIN_NEW_CONTENT
+                and comes_back(power, b, WINDOW_S, int(MAX_BREAKDOWN_S / BLOCK_S)) >= MIN_RETURN_DIFFERENCE
+            )
+        return kept[b]
+
+    peaks = _pick_peaks(nov, int(MIN_TRACK_S / BLOCK_S), keep)
+    transitions = _measured(power, peaks, x.shape[0], t0)
     # closer peaks count only when they measure as more blends whose centres are all MIN_TRACK_S apart:
     # a fade's own start and end also peak, and then their blends overlap or one is dropped
-    close = _measured(power, _pick_peaks(nov, int(CLOSE_PEAK_S / BLOCK_S), keep), x.shape[0], t0)
-    if len(close) > len(transitions) and all(
-        b.centre - a.centre >= MIN_TRACK_S for a, b in itertools.pairwise(close)
-    ):
-        transitions = close
+    close_peaks = _pick_peaks(nov, int(CLOSE_PEAK_S / BLOCK_S), keep)
+    if close_peaks != peaks:
+        close = _measured(power, close_peaks, x.shape[0], t0)
+        if len(close) > len(transitions) and all(
+            b.centre - a.centre >= MIN_TRACK_S for a, b in itertools.pairwise(close)
+        ):
+            transitions = close
     if not transitions:
         return single
     edges = [t0, *(tr.centre for tr in transitions), t1]
