@@ -1,6 +1,7 @@
 """How well the judge finds one mistake, per sample source, per defect and severity, per tempo.
 
     .venv/bin/python bench/judge_eval.py [--tempos 85,126,174] [--sources lmms,sonic-pi,hydrogen]
+        [--seeds 8] [--dump pairs.json]
 
 For every source (``bench/judge_material.py``) and tempo: a clean six-track set, and the same set
 with one mistake at its third blend (``Defects(only_transition=3)``), one defect at a time at graded
@@ -12,6 +13,9 @@ Reported per cell, over the tempos:
 * found: a finding of the defect's criterion within 4 s of the start of the blend that has it;
 * pairs: the clean set beats the flawed one in both orders (``judge_sets(clean, flawed)`` and
   ``judge_sets(flawed, clean)``);
+* with ``--seeds N`` (N > 1), N - 1 more sets per source and tempo (other tracks, other draws) are
+  judged at the **mildest** severity of each defect only, so the cells the issue's 95 % goal is about
+  count 3N pairs per source instead of 3 (the graded severities stay one set per tempo);
 * and per source: blends found within 4 s of their centre, and technical findings on clean sets
   (false alarms).
 
@@ -22,6 +26,7 @@ rows are material it never saw. Nothing is tuned here.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from collections import defaultdict
@@ -71,6 +76,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tempos", default="85,126,174")
     parser.add_argument("--sources", default=",".join(SOURCES))
+    parser.add_argument(
+        "--seeds", type=int, default=1, help="sets per source and tempo at the mildest severities"
+    )
+    parser.add_argument("--dump", help="write every pair's features and totals to this JSON file")
     args = parser.parse_args()
     tempos = [float(t) for t in args.tempos.split(",")]
     sources = args.sources.split(",")
@@ -80,39 +89,73 @@ def main() -> None:
     blends: dict[str, list[bool]] = defaultdict(list)
     alarms: dict[str, list[str]] = defaultdict(list)
     t0 = time.time()
+    dump: list[dict[str, Any]] = []
     for source in sources:
-        for i, bpm in enumerate(tempos):
-            base = SetSpec(bpm=bpm, bars_per_track=_bars(bpm), first_track=i, seed=i)
-            clean, clean_an = _analysed(base, source)
-            fade_s = 8 * 4 * 60.0 / bpm
-            centres = [c + fade_s / 2 for c in clean.cues[1:]]
-            got = [float(t["centre"]) for t in clean_an["transitions"]]
-            blends[source] += [any(abs(g - c) <= NEAR_S for g in got) for c in centres]
-            rules = _rules(bpm)
-            clean_findings = score_set(clean_an, rules).findings
-            alarms[source] += [
-                f"{bpm:g} BPM {f.criterion}: {f.text}" for f in clean_findings if f.criterion in TECHNICAL
-            ]
-            for defect, (criterion, field, severities, _) in DEFECTS.items():
-                for sev in severities:
-                    spec = SetSpec(
-                        bpm=bpm,
-                        bars_per_track=_bars(bpm),
-                        first_track=i,
-                        seed=i,
-                        defects=Defects(**{field: type(getattr(Defects(), field))(sev)}, only_transition=AT),
-                    )
-                    flawed, an = _analysed(spec, source)
-                    at = flawed.cues[AT]
-                    mine = [f for f in score_set(an, rules).findings if f.criterion == criterion]
-                    key = (source, defect, sev)
-                    found[key].append(any(abs(f.at_s - at) <= NEAR_S for f in mine))
-                    first, second = judge_sets(clean_an, an, rules), judge_sets(an, clean_an, rules)
-                    pairs[key].append(first.winner == "a" and second.winner == "b")
-                    if defect == "tempo":
-                        applied[key].append(abs(flawed.bpms[AT] / bpm - 1.0) * 100.0)
-            print(f"{source} {bpm:g} BPM done ({time.time() - t0:.0f} s)", file=sys.stderr)
+        for k in range(max(1, args.seeds)):
+            for i, bpm in enumerate(tempos):
+                n = i + k * len(tempos)  # seed 0 is the set of the earlier rounds
+                _one_set(source, bpm, n, k == 0, found, pairs, applied, blends, alarms, dump)
+                print(f"{source} {bpm:g} BPM set {k} done ({time.time() - t0:.0f} s)", file=sys.stderr)
+    if args.dump:
+        Path(args.dump).write_text(json.dumps(dump, indent=1, sort_keys=True))
     _report(sources, tempos, found, pairs, applied, blends, alarms)
+
+
+def _one_set(
+    source: str,
+    bpm: float,
+    n: int,
+    graded: bool,
+    found: dict[tuple[str, str, float], list[bool]],
+    pairs: dict[tuple[str, str, float], list[bool]],
+    applied: dict[tuple[str, str, float], list[float]],
+    blends: dict[str, list[bool]],
+    alarms: dict[str, list[str]],
+    dump: list[dict[str, Any]],
+) -> None:
+    """Judge one clean set against its flawed copies (every severity, or only the mildest ones)."""
+    base = SetSpec(bpm=bpm, bars_per_track=_bars(bpm), first_track=n, seed=n)
+    clean, clean_an = _analysed(base, source)
+    fade_s = 8 * 4 * 60.0 / bpm
+    centres = [c + fade_s / 2 for c in clean.cues[1:]]
+    got = [float(t["centre"]) for t in clean_an["transitions"]]
+    blends[source] += [any(abs(g - c) <= NEAR_S for g in got) for c in centres]
+    rules = _rules(bpm)
+    clean_findings = score_set(clean_an, rules).findings
+    alarms[source] += [
+        f"{bpm:g} BPM set {n} {f.criterion}: {f.text}" for f in clean_findings if f.criterion in TECHNICAL
+    ]
+    for defect, (criterion, field, severities, _) in DEFECTS.items():
+        for sev in severities if graded else severities[:1]:
+            spec = SetSpec(
+                bpm=bpm,
+                bars_per_track=_bars(bpm),
+                first_track=n,
+                seed=n,
+                defects=Defects(**{field: type(getattr(Defects(), field))(sev)}, only_transition=AT),
+            )
+            flawed, an = _analysed(spec, source)
+            at = flawed.cues[AT]
+            mine = [f for f in score_set(an, rules).findings if f.criterion == criterion]
+            key = (source, defect, sev)
+            found[key].append(any(abs(f.at_s - at) <= NEAR_S for f in mine))
+            first, second = judge_sets(clean_an, an, rules), judge_sets(an, clean_an, rules)
+            pairs[key].append(first.winner == "a" and second.winner == "b")
+            if defect == "tempo":
+                applied[key].append(abs(flawed.bpms[AT] / bpm - 1.0) * 100.0)
+            dump.append(
+                {
+                    "source": source,
+                    "bpm": bpm,
+                    "set": n,
+                    "defect": defect,
+                    "severity": sev,
+                    "found": found[key][-1],
+                    "won": pairs[key][-1],
+                    "clean": {"features": first.features["a"], "scores": first.a.values},
+                    "flawed": {"features": first.features["b"], "scores": first.b.values},
+                }
+            )
 
 
 def _frac(values: list[bool]) -> str:
@@ -130,7 +173,7 @@ def _report(
 ) -> None:
     tempo_list = ", ".join(f"{t:g}" for t in tempos)
     print(f"Found at the blend (finding of the right criterion within {NEAR_S:g} s) / clean set wins both")
-    print(f"orders; over tempos {tempo_list} BPM, one set each.\n")
+    print(f"orders; over tempos {tempo_list} BPM (cells count every set judged at that severity).\n")
     print("| defect | severity | " + " | ".join(f"{s} found | {s} pairs" for s in sources) + " |")
     print("|---|---|" + "---|---|" * len(sources))
     for defect, (_, _, severities, fmt) in DEFECTS.items():
@@ -146,7 +189,7 @@ def _report(
     print("\n| source | blends found within 4 s of their centre | technical findings on clean sets |")
     print("|---|---|---|")
     for s in sources:
-        print(f"| {s} | {_frac(blends[s])} | {len(alarms[s])} |")
+        print(f"| {s} | {_frac(blends[s])} | {len(alarms[s])} on {len(blends[s]) // 5} sets |")
     for s in sources:
         for line in alarms[s]:
             print(f"  false alarm, {s}: {line}", file=sys.stderr)

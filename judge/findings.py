@@ -21,6 +21,7 @@ from typing import Any
 from djmesh.judge.features import (
     _KEY_CAMELOT,
     CUE_TOLERANCE_S,
+    DIP_SPAN_S,
     RulesLike,
     _bar_error,
     _f,
@@ -28,6 +29,7 @@ from djmesh.judge.features import (
     _median,
     camelot_distance,
     genre_misfit,
+    level_spans,
     read_set,
 )
 
@@ -44,9 +46,6 @@ BUMP_DB = 3.0
 #: level dip during a blend: a linear crossfade of two tracks dips 3-5 dB by itself, which is a
 #: choice of fader curve, not a mistake
 DIP_DB = 6.0
-#: seconds a dip is averaged over: a sparse beat (hip hop at 85 BPM) has single quiet seconds 3-6 dB
-#: under its neighbours inside any blend, a dip a listener hears lasts longer
-DIP_SPAN_S = 3
 #: level step between consecutive tracks (dB; tracks of one clean set differ by up to 2 dB)
 JUMP_DB = 2.5
 #: fall in level from one track to the next before the last one (dB)
@@ -134,7 +133,7 @@ def find(
         during = _levels_between(levels, start, end)
         if before and after and during:
             base = (_median(before) + _median(after)) / 2
-            high, low = max(during) - base, base - min(_spans(during, DIP_SPAN_S))
+            high, low = max(during) - base, base - min(level_spans(during, DIP_SPAN_S))
             if high >= BUMP_DB:
                 add(start, "transitions", f"{when}: the level rises {high:.1f} dB during the blend")
             if low >= DIP_DB:
@@ -175,13 +174,6 @@ def find(
     if misfit:
         add(0.0, "rules", misfit)
     return tuple(sorted(out, key=lambda f: (f.at_s, f.criterion, f.text)))
-
-
-def _spans(levels: Sequence[float], span: int) -> list[float]:
-    """Level (dB) over every run of ``span`` consecutive seconds (power mean); the whole if shorter."""
-    power = [10.0 ** (v / 10.0) for v in levels]
-    n = min(span, len(power))
-    return [10.0 * math.log10(max(1e-9, math.fsum(power[i : i + n]) / n)) for i in range(len(power) - n + 1)]
 
 
 def _track_levels(

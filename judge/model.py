@@ -18,7 +18,7 @@ from djmesh.judge.features import FEATURES
 from djmesh.protocol.battle import CRITERIA
 
 MODEL_PATH = Path(__file__).resolve().parent / "models" / "judge.onnx"
-MODEL_SHA256 = "2a4841d2101e668eea73ad80200d103dc8f9c057a91f223fb9c2613b9477a336"
+MODEL_SHA256 = "c85a400c14d7cd5e4d97e44ceca35a44f1e6e8313822d2c7872fe42fb048b91c"
 
 #: model outputs, in order: the 9 criteria a verdict carries (0..10), then 3 aggregates
 AGGREGATES: tuple[str, ...] = ("technical", "musical", "judged")
