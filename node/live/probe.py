@@ -144,10 +144,13 @@ async def probe_all(
     """Probe up to 4 candidates at once; best first (one that took us, then those with room).
 
     Once one answers, the others get a short grace period: a dead candidate must not hold up
-    a re-parenting listener for the whole connect timeout. With ``join``, the first ``join_first``
-    candidates are asked to take us with the probe, and the first to accept ends the wait.
+    a re-parenting listener for the whole connect timeout. Until one with room answers, those a full
+    one redirects to are waited for beyond it (each within ``timeout_s``): their answer is on its way and
+    is where the next round would go, and a candidate probed is not probed again in the same attach.
+    With ``join``, the first ``join_first`` candidates are asked to take us with the probe, and the first
+    to accept ends the wait.
     """
-    tasks = [
+    tasks = {
         asyncio.ensure_future(
             probe(
                 transport,
@@ -158,25 +161,41 @@ async def probe_all(
                 join() if join is not None and i < join_first else None,
                 timeout_s,
             )
-        )
+        ): a
         for i, a in enumerate(addresses[:4])
-    ]
+    }
     probes: list[Probe] = []
     pending: set[asyncio.Future[Probe | None]] = set(tasks)
     deadline: float | None = None
+    redirected: set[Address] = set()  # where the full ones answered so far send us
+    room = False  # one with room (or that took us) answered
     while pending:
         timeout = None if deadline is None else max(0.0, deadline - monotonic())
         done, pending = await asyncio.wait(pending, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         if not done:
-            break
+            if room:
+                break
+            awaited = {task for task in pending if tasks[task] in redirected}
+            if not awaited:
+                break
+            for task in pending - awaited:
+                task.cancel()
+                task.add_done_callback(_close_late)
+            pending, deadline = awaited, None
+            continue
         for task in done:
             result = None if task.cancelled() or task.exception() else task.result()
             if result is not None:
                 probes.append(result)
                 if result.accepted:
-                    deadline = monotonic()  # taken: no reason to wait for the others
-                elif deadline is None and result.live:  # one not live has nothing for us
-                    deadline = monotonic() + max(GRACE_S, 2 * result.rtt_ms / 1000)
+                    room, deadline = True, monotonic()  # taken: no reason to wait for the others
+                elif result.live:  # one not live has nothing for us
+                    if result.free > 0:
+                        room = True
+                    else:
+                        redirected.update(c.address for c in result.redirects)
+                    if deadline is None:
+                        deadline = monotonic() + max(GRACE_S, 2 * result.rtt_ms / 1000)
     for task in pending:
         task.cancel()
         task.add_done_callback(_close_late)

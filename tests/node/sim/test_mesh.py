@@ -318,3 +318,32 @@ def test_relays_below_an_orphan_take_no_newcomer_until_audio_reaches_them_again(
         await mesh.close()
 
     run_virtual(main(), VirtualClock())
+
+
+def test_a_relay_with_room_answering_after_a_full_one_is_still_joined() -> None:
+    """The DJ (full, 20 ms away) answers the newcomer's probe first and names its child, the relay (80 ms away),
+    whose own answer is still on its way. The relay has room: the newcomer must take it in that round. A full
+    answer used to start the short grace for the others, so the relay's answer was dropped and, already probed,
+    it was never tried again: every attempt failed the same way until the 20 s join deadline."""
+    network = SimNetwork(6, LinkProfile(latency_s=(0.05, 0.05)))
+    mesh = LiveMesh(network, seed=6, max_children=1)
+
+    async def main() -> None:
+        await mesh.start_stream()
+        relay, newcomer = mesh.add_listeners(2)
+        newcomer.peers = [relay]  # locate names the DJ and the relay
+        dj, near, far = mesh.dj.host, 0.02, 0.08
+        network._paths[tuple(sorted((newcomer.host, dj)))] = near  # type: ignore[assignment]
+        network._paths[tuple(sorted((newcomer.host, relay.host)))] = far  # type: ignore[assignment]
+        await mesh.join_all([relay], over_s=0.0)
+        started = asyncio.get_running_loop().time()
+        await mesh.join_all([newcomer], over_s=0.0)
+        took_s = asyncio.get_running_loop().time() - started
+        sub = newcomer.subscription
+        assert newcomer.join_error is None, newcomer.join_error
+        assert sub is not None and sub.path == [relay.address, mesh.dj.address]
+        # one round trip each: locate, the connects, the probes (in parallel), the join; no second round
+        assert took_s < 4 * (2 * far) + 0.05, took_s
+        await mesh.close()
+
+    run_virtual(main(), VirtualClock())
