@@ -177,6 +177,8 @@ class Subscription:
         self.received_bytes = 0
         self.first_frame_at: float | None = None
         self._last_frame_at = self._last_heard_at = monotonic()
+        # the first disown from the current parent: its starved clock restarts there, once (see _on_disown)
+        self._disown_grace_from = 0.0
         # every segment verified here, from the first (a late joiner's too); the service fills the gaps
         self._recording = recording
         self.done = asyncio.Event()  # ended, lost or closed: nothing more will be recorded
@@ -380,6 +382,7 @@ class Subscription:
         self._distrust = None
         self.strikes = 0
         self._parent_disowns = 0
+        self._disown_grace_from = 0.0
         self._marks.clear()  # told the new parent
         self._adopted_seq = self._heard_upto
         if old is not None and old is not probe.link:
@@ -468,7 +471,7 @@ class Subscription:
         due = min(
             next_ping,
             self._last_heard_at + SILENCE_S + 0.002,
-            self._last_frame_at + STARVED_S + 0.002,
+            self._starved_from + STARVED_S + 0.002,
             now + WATCH_S,
         )
         if self._deferred:
@@ -488,7 +491,7 @@ class Subscription:
                 send(parent, Ping(max(0, now_us()), self.hub.free))
                 next_ping = now + PING_INTERVAL_S
             dead = parent is None or parent.closed or now - self._last_heard_at > SILENCE_S
-            starved = now - self._last_frame_at > STARVED_S
+            starved = now - self._starved_from > STARVED_S
             if self._distrust is None and self._unverified_frames > self.max_unverified:
                 self._distrust_parent(f"no segment verified in {self._unverified_frames} frames")
             if (
@@ -609,8 +612,11 @@ class Subscription:
         upto = min(message.upto, self._heard_upto + self.info.segment_frames)
         self.disowned += 1
         self._unverified_frames = 0
-        # it is finding a new parent: give it the time a starved child would
-        self._last_frame_at = monotonic()
+        if self._parent_disowns == 1:
+            # it is finding a new parent: give it the time a starved child would, once. The frame clock
+            # itself is not touched: no audio comes (is_stalled), and a liar disowning again and again
+            # must not buy ``STARVED_S`` of its child's silence each time.
+            self._disown_grace_from = monotonic()
         self.strikes = 0
         self._adopted_seq = max(self._adopted_seq, upto)  # what it lacked until now is not its doing
         self._disowned_upto = max(self._disowned_upto, upto)
@@ -762,6 +768,11 @@ class Subscription:
             upto = self._heard_upto
         if self.hub.children:
             self.hub.disown(from_seq, max(from_seq, upto))
+
+    @property
+    def _starved_from(self) -> float:
+        """Since when the parent counts as sending no audio: its last new frame, or its first disown after it."""
+        return max(self._last_frame_at, self._disown_grace_from)
 
     @property
     def _heard_upto(self) -> int:

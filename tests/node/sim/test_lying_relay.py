@@ -19,7 +19,7 @@ from djmesh.node.live.sets import SetSegment
 from djmesh.node.live.subscription import RECOVERY_WAIT_S, SILENCE_S, STARVED_S
 from djmesh.node.sim.mesh import LiveMesh, MeshNode, Meter
 from djmesh.node.sim.network import LinkProfile, SimNetwork
-from djmesh.protocol.relay import MAX_DISOWNS, MAX_FREE_CLAIM, Join, Redirect, RelayMessage
+from djmesh.protocol.relay import MAX_DISOWNS, MAX_FREE_CLAIM, Disown, Join, Redirect, RelayMessage
 from djmesh.protocol.stream import Playout
 from tests.helpers.lying_relay import ForgedAudio, make_liar
 from tests.helpers.sim import virtual_wait_until
@@ -349,6 +349,57 @@ def test_a_listener_with_verified_playout_leaves_a_liar_without_a_gap(
         assert meter.gap_s(now_us()) < 0.05, meter.gap_s(now_us())
         assert meter.concealed == concealed
         assert sub.left_bad == [] if below_honest_relay else sub.parent_address == mesh.dj.address
+        await mesh.close()
+
+    run_virtual(main(), VirtualClock())
+
+
+def test_a_parent_that_disowns_while_it_starves_its_child_is_left_on_time() -> None:
+    """DJ -> liar -> listener: the liar stops sending audio and signatures, keeps answering pings (not silent), and
+    sends its child an empty ``Disown`` (as an honest relay leaving a parent that withheld frames) every 2.5 s.
+
+    A disown used to restart the child's frame clock, so each one believed (``MAX_DISOWNS``) bought the liar
+    ``STARVED_S`` more of its child's silence (8.5 s here), and the child claimed to be live to newcomers though
+    no audio came. The frame clock counts frames only (the child answers probes not live from ``STALLED_S``
+    after the last one), and only a parent's first disown restarts its starved clock.
+    """
+    network = SimNetwork(5, LinkProfile(latency_s=(0.03, 0.03)))
+    mesh = LiveMesh(network, seed=5, max_children=1)  # a chain
+
+    async def main() -> None:
+        await mesh.start_stream()
+        liar, listener = mesh.add_listeners(2)
+        for node in (liar, listener):
+            await mesh.join_all([node], over_s=0.0)
+        sub, liar_sub = listener.subscription, liar.subscription
+        assert sub is not None and liar_sub is not None and sub.parent_address == liar.address
+        dj_hub = mesh.dj.hub
+        assert dj_hub is not None
+        dj_hub.max_children = 4  # room at the top for the listener
+        await asyncio.sleep(1.5)
+        hub = liar_sub.hub
+        hub.forward_frame = lambda seq, datagram: None  # type: ignore[method-assign]
+        hub.forward_manifest = lambda first, end, wire: None  # type: ignore[method-assign]
+        stopped = monotonic()
+        stalled_after_disown: list[bool] = []
+
+        async def disowning() -> None:
+            for _ in range(MAX_DISOWNS):
+                await asyncio.sleep(2.5)
+                seq = liar_sub.verifier.verified_upto
+                hub._broadcast(Disown(seq, seq))
+                await asyncio.sleep(0.1)  # delivered
+                stalled_after_disown.append(sub.is_stalled())
+
+        task = asyncio.ensure_future(disowning())
+        left = await virtual_wait_until(
+            lambda: sub.parent_address != liar.address, timeout_s=12, what="the listener left the liar"
+        )
+        task.cancel()
+        assert sub.disowned >= 1
+        assert stalled_after_disown and all(stalled_after_disown), stalled_after_disown
+        assert monotonic() - stopped < 2.5 + STARVED_S + 0.3, (left, sub.left_bad)
+        assert sub.left_bad and sub.left_bad[0] == (liar.address, "starved"), sub.left_bad
         await mesh.close()
 
     run_virtual(main(), VirtualClock())
