@@ -31,7 +31,15 @@ from collections.abc import Awaitable, Callable
 
 from djmesh.node.clock import Alarm, monotonic, now_us, sleep, wait_set
 from djmesh.node.live.hub import StreamHub
-from djmesh.node.live.probe import PROBE_TIMEOUT_S, REPARENT_PROBE_TIMEOUT_S, Probe, close_all, probe_all
+from djmesh.node.live.probe import (
+    PROBE_TIMEOUT_S,
+    REPARENT_PROBE_TIMEOUT_S,
+    PendingLink,
+    Probe,
+    close_all,
+    probe,
+    probe_all,
+)
 from djmesh.node.live.recording import SetRecording
 from djmesh.node.live.sets import SetSegment, decode_end
 from djmesh.node.live.taps import Tap
@@ -55,8 +63,10 @@ from djmesh.protocol.relay import (
     Nack,
     PathUpdate,
     Ping,
+    ProbeOk,
     Redirect,
 )
+from djmesh.protocol.relay import Probe as ProbeMessage
 from djmesh.protocol.stream import (
     Dropped,
     JitterBuffer,
@@ -88,6 +98,8 @@ BAD_AVOID_S = 120.0  # a parent that sent forged or tampered data, or withheld f
 MAX_AVOIDED = 64
 WITHHOLD_STRIKES = 2  # segments in a row missing over a quarter of their frames after recovery
 BAD_DATA = ("forged", "tampered", "malformed")  # what no honest relay passes on
+STANDBY_REFRESH_S = 2.0  # the standby link is probed this often (an answer shows it alive; QUIC idles out at 10 s)
+STANDBY_RETRY_S = (5.0, 60.0)  # first and longest pause after a standby link could not be opened or went quiet
 
 Locate = Callable[[bytes], Awaitable[list[Address]]]
 
@@ -188,6 +200,11 @@ class Subscription:
         self._closed = False
         self._attaching = False
         self._avoid: dict[Address, float] = {}  # parents that went silent, until when to avoid them
+        # a link held open to the grandparent, probed now and then: a re-parenting saves the connect's round trip
+        self._standby: Probe | None = None
+        self._standby_task: asyncio.Future[None] | None = None
+        self._standby_due = 0.0  # when to probe the standby again, or try to open one
+        self._standby_pause = STANDBY_RETRY_S[0]
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -220,6 +237,9 @@ class Subscription:
         self._playout.cancel()
         for task in self._tasks:
             task.cancel()
+        self._drop_standby("leaving")
+        if self._standby_task is not None:
+            self._standby_task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
@@ -293,6 +313,8 @@ class Subscription:
             if not queue:
                 return False
             tried.update(queue[:4])
+            standby = self._take_standby(queue[:4]) if reparent else {}
+            abandoned: set[Address] = set()
             probes = await probe_all(
                 self._transport,
                 queue,
@@ -302,7 +324,10 @@ class Subscription:
                 join=lambda: self._join_message(from_seq),
                 join_first=REPARENT_FANOUT if reparent else 0,
                 timeout_s=REPARENT_PROBE_TIMEOUT_S if reparent else PROBE_TIMEOUT_S,
+                standby=standby,
+                abandoned=abandoned,
             )
+            tried -= abandoned  # cut off by the grace, not refused: a redirect may lead back to one
             queue = queue[4:]
             found: list[Candidate] = []  # where the probed and joined send us, the best one's first
             try:
@@ -330,6 +355,71 @@ class Subscription:
             room.update(c.address for c in found if c.free > 0)
             queue = [c.address for c in sorted(found, key=lambda c: c.free <= 0)] + queue
         return False
+
+    # -- the standby link ----------------------------------------------------------------------
+
+    def _tend_standby(self, now: float) -> None:
+        """Keep a link open to the grandparent (probed every ``STANDBY_REFRESH_S``), so that leaving the parent
+        costs one round trip (the probe with its join) instead of two (the connect first).
+
+        One link per subscription. The grandparent is whom the parent names (``path``): a lying parent can
+        make its children dial an address of its choice, at most once per ``STANDBY_RETRY_S`` (backing off
+        to a minute) while it answers nothing. Left alone while re-parenting: it is about to be used.
+        """
+        if self._attaching or self._distrust is not None or not self.live:
+            return
+        target = self.path[1] if len(self.path) >= 2 else None
+        standby = self._standby
+        if standby is not None and (standby.address != target or standby.link.closed):
+            self._drop_standby("not the grandparent any more")
+            standby = None
+        if target is None or now < self._standby_due or target in self._avoid:
+            return
+        if standby is None:
+            if self._standby_task is None or self._standby_task.done():
+                self._standby_due = now + self._standby_pause
+                self._standby_pause = min(2 * self._standby_pause, STANDBY_RETRY_S[1])
+                self._standby_task = asyncio.ensure_future(self._open_standby(target))
+            return
+        answers = [m for m in standby.pending.drain() if isinstance(m, ProbeOk)]
+        if not answers:  # the last probe got no answer in STANDBY_REFRESH_S: dead or hostile
+            self._drop_standby("no probe answer")
+            self._standby_due = now + self._standby_pause
+            return
+        standby.free, standby.live = answers[-1].free, answers[-1].live
+        send(standby.link, ProbeMessage(self.stream))
+        self._standby_due = now + STANDBY_REFRESH_S
+
+    async def _open_standby(self, target: Address) -> None:
+        found = await probe(self._transport, target, self.stream, timeout_s=REPARENT_PROBE_TIMEOUT_S)
+        if found is None:
+            return
+        if (
+            self._closed
+            or self._standby is not None
+            or self._attaching
+            or self._distrust is not None
+            or self.path[1:2] != [target]
+        ):
+            found.link.close("standby not needed")
+            return
+        self._standby = found
+        self._standby_pause = STANDBY_RETRY_S[0]
+        self._standby_due = monotonic() + STANDBY_REFRESH_S
+        send(found.link, ProbeMessage(self.stream))  # answered by the next refresh
+
+    def _take_standby(self, addresses: list[Address]) -> dict[Address, tuple[Link, PendingLink]]:
+        """The standby link for the probes of a re-parenting round, if it goes to one of ``addresses``."""
+        standby = self._standby
+        if standby is None or standby.link.closed or standby.address not in addresses:
+            return {}
+        self._standby = None  # the round's probes own it now (closed unless it becomes the parent)
+        return {standby.address: (standby.link, standby.pending)}
+
+    def _drop_standby(self, reason: str) -> None:
+        standby, self._standby = self._standby, None
+        if standby is not None:
+            standby.link.close(reason)
 
     def _with_located(
         self, queue: list[Address], room: set[Address], located: asyncio.Future[list[Address]]
@@ -486,6 +576,7 @@ class Subscription:
             now = monotonic()
             self.hub.sweep(now)
             self._apply_ready()
+            self._tend_standby(now)
             parent = self.parent
             if parent is not None and not parent.closed and now >= next_ping:
                 send(parent, Ping(max(0, now_us()), self.hub.free))

@@ -403,3 +403,42 @@ def test_a_parent_that_disowns_while_it_starves_its_child_is_left_on_time() -> N
         await mesh.close()
 
     run_virtual(main(), VirtualClock())
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_listener_playing_unverified_frames_leaves_a_forger_within_a_round_trip(seed: int) -> None:
+    """DJ -> liar -> listener, playing frames as they arrive: the silence when it leaves the forging liar is about
+    one round trip to the DJ (its probe with its join, on the link it holds open to its grandparent, then the
+    catch-up), and the move opens no new connection. It used to be two: the connect first (bench/liar_gap.py
+    --unverified, 40 runs: 226/317 ms p50/p95, now 117/163 ms).
+    """
+    one_way_s = 0.05
+    network = SimNetwork(seed, LinkProfile(latency_s=(one_way_s, one_way_s)))
+    mesh = LiveMesh(network, seed=seed, max_children=1)  # a chain
+
+    async def main() -> None:
+        await mesh.start_stream()
+        liar, listener = mesh.add_listeners(2)
+        listener.meter = meter = ForgeMeter(mesh)
+        for node in (liar, listener):
+            await mesh.join_all([node], over_s=0.0)
+        sub = listener.subscription
+        dj_hub = mesh.dj.hub
+        assert sub is not None and sub.path == [liar.address, mesh.dj.address] and dj_hub is not None
+        dj_hub.max_children = 4  # room at the top for the listener
+        await asyncio.sleep(2.0 + 0.3 * seed)  # the lie starts at a different point of a segment each run
+        meter.mark()
+        connects = network.stats.connects
+        turn_liar(liar, "forges")
+        await virtual_wait_until(
+            lambda: sub.parent_address == mesh.dj.address, timeout_s=5, what="the listener left the liar"
+        )
+        assert network.stats.connects == connects  # the standby link to the DJ was the way out
+        await asyncio.sleep(1.0)
+        assert meter.forged.played > 0  # the bounded risk of unverified playout (PROTOCOL.md)
+        assert meter.forged.recorded == 0
+        assert meter.gap_s(now_us()) < 2 * one_way_s + 0.045, meter.gap_s(now_us())
+        assert hearing([listener])
+        await mesh.close()
+
+    run_virtual(main(), VirtualClock())
