@@ -98,8 +98,10 @@ BAD_AVOID_S = 120.0  # a parent that sent forged or tampered data, or withheld f
 MAX_AVOIDED = 64
 WITHHOLD_STRIKES = 2  # segments in a row missing over a quarter of their frames after recovery
 BAD_DATA = ("forged", "tampered", "malformed")  # what no honest relay passes on
-STANDBY_REFRESH_S = 2.0  # the standby link is probed this often (an answer shows it alive; QUIC idles out at 10 s)
-STANDBY_RETRY_S = (5.0, 60.0)  # first and longest pause after a standby link could not be opened or went quiet
+# the standby link is probed this often (an answer shows it alive; QUIC idles out at 10 s)
+STANDBY_REFRESH_S = 2.0
+# first and longest pause after a standby link could not be opened or went quiet
+STANDBY_RETRY_S = (5.0, 60.0)
 
 Locate = Callable[[bytes], Awaitable[list[Address]]]
 
