@@ -714,6 +714,7 @@ class Subscription:
         self._adopted_seq = max(self._adopted_seq, upto)  # what it lacked until now is not its doing
         self._disowned_upto = max(self._disowned_upto, upto)
         self.verifier.discard_pending(from_seq, upto)
+        self._unplay(from_seq, upto)
         log.info(
             "stream %s: parent %s disowned frames %d..%d (its parent lied)",
             self.stream.hex()[:8],
@@ -854,6 +855,13 @@ class Subscription:
             # (from there) brings the genuine frames and their signatures again, each waiting afresh
             self.verifier.discard_pending(self.verifier.verified_upto)
             self._deferred.clear()
+            self._unplay(from_seq)
+
+    def _unplay(self, from_seq: int, upto: int | None = None) -> None:
+        """Frames from a parent that lied, still waiting to be played unverified: not played (the next parent's
+        catch-up brings the genuine ones for those places). With verified playout nothing unverified is buffered."""
+        if not self.verified_playout and (dropped := self.jitter.discard(from_seq, upto)):
+            log.info("stream %s: %d buffered frame(s) not played", self.stream.hex()[:8], dropped)
 
     def _disown(self, from_seq: int, upto: int | None = None) -> None:
         """Tell our children the frames from ``from_seq`` we passed on are void (up to the newest heard)."""

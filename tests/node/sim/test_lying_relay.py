@@ -21,7 +21,7 @@ from djmesh.node.sim.mesh import LiveMesh, MeshNode, Meter
 from djmesh.node.sim.network import LinkProfile, SimNetwork
 from djmesh.protocol.relay import MAX_DISOWNS, MAX_FREE_CLAIM, Disown, Join, Redirect, RelayMessage
 from djmesh.protocol.stream import Playout
-from tests.helpers.lying_relay import ForgedAudio, make_liar
+from tests.helpers.lying_relay import ForgedAudio, is_forged, make_liar
 from tests.helpers.sim import virtual_wait_until
 from tests.node.live.test_hub import WireLink
 from tests.node.sim.test_mesh import assert_tree, hearing
@@ -438,6 +438,50 @@ def test_a_listener_playing_unverified_frames_leaves_a_forger_within_a_round_tri
         assert meter.forged.played > 0  # the bounded risk of unverified playout (PROTOCOL.md)
         assert meter.forged.recorded == 0
         assert meter.gap_s(now_us()) < 2 * one_way_s + 0.045, meter.gap_s(now_us())
+        assert hearing([listener])
+        await mesh.close()
+
+    run_virtual(main(), VirtualClock())
+
+
+def test_forged_frames_still_buffered_when_the_lie_is_exposed_are_not_played() -> None:
+    """DJ -> liar -> listener on a jittery path (a playout buffer some 100 ms deep), playing frames as they arrive.
+
+    Once the signature exposes the forgery, what the liar sent and is still buffered for playout is dropped, and
+    the genuine frames the new parent's catch-up brings take those places. They used to play anyway (forged
+    audio heard after the lie was known), and the genuine copies were refused as duplicates.
+    """
+    network = SimNetwork(3, LinkProfile(latency_s=(0.03, 0.03), jitter_s=0.05))
+    mesh = LiveMesh(network, seed=3, max_children=1)  # a chain
+
+    async def main() -> None:
+        await mesh.start_stream()
+        liar, listener = mesh.add_listeners(2)
+        listener.meter = meter = ForgeMeter(mesh)
+        for node in (liar, listener):
+            await mesh.join_all([node], over_s=0.0)
+        sub = listener.subscription
+        dj_hub = mesh.dj.hub
+        assert sub is not None and sub.parent_address == liar.address and dj_hub is not None
+        dj_hub.max_children = 4  # room at the top for the listener
+        await asyncio.sleep(2.5)
+        assert sub.jitter.delay_us > 60_000, sub.jitter.delay_us  # frames wait in the buffer
+        after_exposure: list[int] = []
+        on_playout = meter.on_playout
+
+        def playing(item: Playout, now: int) -> None:
+            if sub._distrust is not None or sub.parent_address != liar.address:
+                after_exposure.append(int(is_forged(item.payload)))
+            on_playout(item, now)
+
+        meter.on_playout = playing  # type: ignore[method-assign]
+        turn_liar(liar, "forges")
+        await virtual_wait_until(
+            lambda: sub.parent_address == mesh.dj.address, timeout_s=5, what="the listener left the liar"
+        )
+        await asyncio.sleep(1.0)
+        assert meter.forged.played > 0  # before the exposure: the bounded risk of unverified playout
+        assert after_exposure and sum(after_exposure) == 0, after_exposure[:20]
         assert hearing([listener])
         await mesh.close()
 
