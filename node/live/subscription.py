@@ -636,7 +636,8 @@ class Subscription:
             return
         now = monotonic()
         self._last_heard_at = now
-        if self._highest_seq is None or frame.seq > self._highest_seq:
+        new = self._highest_seq is None or frame.seq > self._highest_seq
+        if new:
             # only new frames show the parent delivers, or count towards its lack of signatures: frames
             # filling gaps come in bursts (a new grandparent's catch-up) ahead of their manifests
             self._last_frame_at = now
@@ -653,9 +654,12 @@ class Subscription:
         dropped = self.verifier.add_frame(frame)
         if dropped is not None:
             log.info("stream %s: frame dropped: %s", self.stream.hex()[:8], dropped.detail)
+        # only new frames measure the path's jitter: one filling a gap (a catch-up our parent's new parent
+        # sent, which it forwards as datagrams) is late by nature, and raised the delay to its 400 ms cap
         if self.verified_playout:
-            self.jitter.observe(frame.ts_us, now_us())
-        elif self.jitter.push(frame.seq, frame.ts_us, frame.payload, now_us()):
+            if new:
+                self.jitter.observe(frame.ts_us, now_us())
+        elif self.jitter.push(frame.seq, frame.ts_us, frame.payload, now_us(), measure=new):
             self._schedule_playout()
 
     def _nack_gap(self, link: Link, seq: int) -> None:
