@@ -167,7 +167,7 @@ async def probe_all(
     to accept ends the wait. ``standby``: links already open to some of them (used instead of a connect).
     """
     standby = standby or {}
-    tasks = {
+    tasks: dict[asyncio.Future[Probe | None], Address] = {
         asyncio.ensure_future(
             probe(
                 transport,
