@@ -63,10 +63,8 @@ from djmesh.protocol.relay import (
     Nack,
     PathUpdate,
     Ping,
-    ProbeOk,
     Redirect,
 )
-from djmesh.protocol.relay import Probe as ProbeMessage
 from djmesh.protocol.stream import (
     Dropped,
     JitterBuffer,
@@ -98,9 +96,9 @@ BAD_AVOID_S = 120.0  # a parent that sent forged or tampered data, or withheld f
 MAX_AVOIDED = 64
 WITHHOLD_STRIKES = 2  # segments in a row missing over a quarter of their frames after recovery
 BAD_DATA = ("forged", "tampered", "malformed")  # what no honest relay passes on
-# the standby link is probed this often (an answer shows it alive; QUIC idles out at 10 s)
+# a keepalive goes over the standby link this often (QUIC idles out at 10 s)
 STANDBY_REFRESH_S = 2.0
-# first and longest pause after a standby link could not be opened or went quiet
+# first and longest pause after a standby link could not be opened or closed
 STANDBY_RETRY_S = (5.0, 60.0)
 
 Locate = Callable[[bytes], Awaitable[list[Address]]]
@@ -176,6 +174,7 @@ class Subscription:
         self.disowned = 0  # Disown messages believed: frames a parent passed on from its own bad parent
         self._parent_disowns = 0  # ... from the current parent (a bounded number is believed)
         self._disowned_upto = 0  # frames below this a parent disowned: no blame for them not matching
+        self._refill_below = 0  # frames below this, heard before the parent's last disown, refill its places
         self.strikes = 0  # segments in a row the parent withheld frames of
         self.left_bad: list[tuple[Address | None, str]] = []  # parents left for bad delivery, and why
         self._distrust: str | None = None  # why the current parent is to be left (set by the checks)
@@ -361,8 +360,14 @@ class Subscription:
     # -- the standby link ----------------------------------------------------------------------
 
     def _tend_standby(self, now: float) -> None:
-        """Keep a link open to the grandparent (probed every ``STANDBY_REFRESH_S``), so that leaving the parent
-        costs one round trip (the probe with its join) instead of two (the connect first).
+        """Keep a link open to the grandparent (a keepalive every ``STANDBY_REFRESH_S``), so that leaving the
+        parent costs one round trip (the probe with its join) instead of two (the connect first).
+
+        The keepalive is a ``Ping``, which a node ignores on a link that is not its child's: a probe would make
+        a full grandparent drop children whose pings were late (``STALE_CHILD_S``), every 2 s per grandchild,
+        and under 20 % loss that orphaned whole subtrees (bench/chaos.py). A dead grandparent's link closes at
+        QUIC's idle timeout; until then a re-parenting probe over it waits ``REPARENT_PROBE_TIMEOUT_S`` at most,
+        alongside the others, as a fresh connect to it would.
 
         One link per subscription. The grandparent is whom the parent names (``path``): a lying parent can
         make its children dial an address of its choice, at most once per ``STANDBY_RETRY_S`` (backing off
@@ -383,13 +388,8 @@ class Subscription:
                 self._standby_pause = min(2 * self._standby_pause, STANDBY_RETRY_S[1])
                 self._standby_task = asyncio.ensure_future(self._open_standby(target))
             return
-        answers = [m for m in standby.pending.drain() if isinstance(m, ProbeOk)]
-        if not answers:  # the last probe got no answer in STANDBY_REFRESH_S: dead or hostile
-            self._drop_standby("no probe answer")
-            self._standby_due = now + self._standby_pause
-            return
-        standby.free, standby.live = answers[-1].free, answers[-1].live
-        send(standby.link, ProbeMessage(self.stream))
+        standby.pending.drain()  # nothing it says matters before it is used
+        send(standby.link, Ping(max(0, now_us()), 0))
         self._standby_due = now + STANDBY_REFRESH_S
 
     async def _open_standby(self, target: Address) -> None:
@@ -408,7 +408,6 @@ class Subscription:
         self._standby = found
         self._standby_pause = STANDBY_RETRY_S[0]
         self._standby_due = monotonic() + STANDBY_REFRESH_S
-        send(found.link, ProbeMessage(self.stream))  # answered by the next refresh
 
     def _take_standby(self, addresses: list[Address]) -> dict[Address, tuple[Link, PendingLink]]:
         """The standby link for the probes of a re-parenting round, if it goes to one of ``addresses``."""
@@ -654,12 +653,14 @@ class Subscription:
         dropped = self.verifier.add_frame(frame)
         if dropped is not None:
             log.info("stream %s: frame dropped: %s", self.stream.hex()[:8], dropped.detail)
-        # only new frames measure the path's jitter: one filling a gap (a catch-up our parent's new parent
-        # sent, which it forwards as datagrams) is late by nature, and raised the delay to its 400 ms cap
+        # frames below what we had heard when the parent disowned are the catch-up of its new parent, which it
+        # forwards as datagrams: late by nature, they raised the playout delay to its 400 ms cap. Other late
+        # frames (lost ones the parent fetched again) do count: without them, more are concealed under loss.
+        measure = frame.seq >= self._refill_below
         if self.verified_playout:
-            if new:
+            if measure:
                 self.jitter.observe(frame.ts_us, now_us())
-        elif self.jitter.push(frame.seq, frame.ts_us, frame.payload, now_us(), measure=new):
+        elif self.jitter.push(frame.seq, frame.ts_us, frame.payload, now_us(), measure=measure):
             self._schedule_playout()
 
     def _nack_gap(self, link: Link, seq: int) -> None:
@@ -717,6 +718,7 @@ class Subscription:
         self.strikes = 0
         self._adopted_seq = max(self._adopted_seq, upto)  # what it lacked until now is not its doing
         self._disowned_upto = max(self._disowned_upto, upto)
+        self._refill_below = max(self._refill_below, self._heard_upto)
         self.verifier.discard_pending(from_seq, upto)
         self._unplay(from_seq, upto)
         log.info(
