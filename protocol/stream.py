@@ -687,6 +687,14 @@ class JitterBuffer:
             self._next_seq = seq + 1
         return out
 
+    def discard(self, from_seq: int, upto: int | None = None) -> int:
+        """Drop the buffered frames from ``from_seq`` (to ``upto``, exclusive): their sender lied. Their places
+        stay open, so genuine copies that come in time still play (else they are concealed); the count dropped."""
+        doomed = [s for s in self._buffer if s >= from_seq and (upto is None or s < upto)]
+        for seq in doomed:
+            del self._buffer[seq]
+        return len(doomed)
+
     def reset(self) -> None:
         """Forget the transits measured (after changing parent: a new path has a new transit time).
 

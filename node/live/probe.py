@@ -27,22 +27,29 @@ HOP_PENALTY_MS = 10.0
 GRACE_S = 0.15
 
 
+MAX_PENDING = 64  # messages queued on a link nobody reads yet (a standby's): beyond, dropped
+
+
 class PendingLink:
-    """Queues what a link says until its owner takes over (probe, join, redirect); malformed messages are dropped."""
+    """Queues what a link says until its owner takes over (probe, join, redirect); malformed messages are dropped.
+
+    Bounded: a standby link (see ``Subscription``) is held for minutes, and its peer may send anything.
+    """
 
     def __init__(self) -> None:
-        self.messages: asyncio.Queue[RelayMessage | None] = asyncio.Queue()
+        self.messages: asyncio.Queue[RelayMessage | None] = asyncio.Queue(MAX_PENDING + 1)
 
     def on_datagram(self, link: Link, data: bytes) -> None:
         pass
 
     def on_control(self, link: Link, value: ControlMessage) -> None:
         message = read(link, value)
-        if message is not None:
+        if message is not None and self.messages.qsize() < MAX_PENDING:
             self.messages.put_nowait(message)
 
     def on_closed(self, link: Link, reason: str) -> None:
-        self.messages.put_nowait(None)
+        with contextlib.suppress(asyncio.QueueFull):
+            self.messages.put_nowait(None)
 
     async def next(self, timeout_s: float) -> RelayMessage | None:
         try:
@@ -92,14 +99,22 @@ async def probe(
     gone: Address | None = None,
     join: Join | None = None,
     timeout_s: float = PROBE_TIMEOUT_S,
+    standby: tuple[Link, PendingLink] | None = None,
 ) -> Probe | None:
-    """Dial ``address`` and ask for its depth and room; with ``join``, ask to be taken too (both in one flight)."""
-    pending = PendingLink()
-    try:
-        link = await transport.connect(address, pending, timeout_s=timeout_s)
-    except (OSError, TimeoutError, ConnectionError) as exc:
-        log.info("probe %s: cannot connect (%s)", address, exc)
-        return None
+    """Dial ``address`` and ask for its depth and room; with ``join``, ask to be taken too (both in one flight).
+
+    ``standby``: a link to ``address`` already open (and its queue): no connect, what it said before is dropped.
+    """
+    if standby is not None and not standby[0].closed:
+        link, pending = standby
+        pending.drain()
+    else:
+        pending = PendingLink()
+        try:
+            link = await transport.connect(address, pending, timeout_s=timeout_s)
+        except (OSError, TimeoutError, ConnectionError) as exc:
+            log.info("probe %s: cannot connect (%s)", address, exc)
+            return None
     start = monotonic()
     send(link, ProbeMessage(stream, marks, gone))
     if join is not None:
@@ -140,14 +155,19 @@ async def probe_all(
     join: Callable[[], Join] | None = None,
     join_first: int = 0,
     timeout_s: float = PROBE_TIMEOUT_S,
+    standby: dict[Address, tuple[Link, PendingLink]] | None = None,
+    abandoned: set[Address] | None = None,
 ) -> list[Probe]:
     """Probe up to 4 candidates at once; best first (one that took us, then those with room).
 
     Once one answers, the others get a short grace period: a dead candidate must not hold up
-    a re-parenting listener for the whole connect timeout. With ``join``, the first ``join_first``
-    candidates are asked to take us with the probe, and the first to accept ends the wait.
+    a re-parenting listener for the whole connect timeout. Those cut off are added to ``abandoned``:
+    not answering in time says nothing against them (a full one may redirect us to one on its way).
+    With ``join``, the first ``join_first`` candidates are asked to take us with the probe, and the first
+    to accept ends the wait. ``standby``: links already open to some of them (used instead of a connect).
     """
-    tasks = [
+    standby = standby or {}
+    tasks: dict[asyncio.Future[Probe | None], Address] = {
         asyncio.ensure_future(
             probe(
                 transport,
@@ -157,10 +177,11 @@ async def probe_all(
                 gone,
                 join() if join is not None and i < join_first else None,
                 timeout_s,
+                standby.get(a),
             )
-        )
+        ): a
         for i, a in enumerate(addresses[:4])
-    ]
+    }
     probes: list[Probe] = []
     pending: set[asyncio.Future[Probe | None]] = set(tasks)
     deadline: float | None = None
@@ -178,6 +199,8 @@ async def probe_all(
                 elif deadline is None and result.live:  # one not live has nothing for us
                     deadline = monotonic() + max(GRACE_S, 2 * result.rtt_ms / 1000)
     for task in pending:
+        if abandoned is not None:
+            abandoned.add(tasks[task])
         task.cancel()
         task.add_done_callback(_close_late)
     return sorted(probes, key=lambda p: p.score)

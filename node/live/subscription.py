@@ -31,7 +31,15 @@ from collections.abc import Awaitable, Callable
 
 from djmesh.node.clock import Alarm, monotonic, now_us, sleep, wait_set
 from djmesh.node.live.hub import StreamHub
-from djmesh.node.live.probe import PROBE_TIMEOUT_S, REPARENT_PROBE_TIMEOUT_S, Probe, close_all, probe_all
+from djmesh.node.live.probe import (
+    PROBE_TIMEOUT_S,
+    REPARENT_PROBE_TIMEOUT_S,
+    PendingLink,
+    Probe,
+    close_all,
+    probe,
+    probe_all,
+)
 from djmesh.node.live.recording import SetRecording
 from djmesh.node.live.sets import SetSegment, decode_end
 from djmesh.node.live.taps import Tap
@@ -88,6 +96,10 @@ BAD_AVOID_S = 120.0  # a parent that sent forged or tampered data, or withheld f
 MAX_AVOIDED = 64
 WITHHOLD_STRIKES = 2  # segments in a row missing over a quarter of their frames after recovery
 BAD_DATA = ("forged", "tampered", "malformed")  # what no honest relay passes on
+# a keepalive goes over the standby link this often (QUIC idles out at 10 s)
+STANDBY_REFRESH_S = 2.0
+# first and longest pause after a standby link could not be opened or closed
+STANDBY_RETRY_S = (5.0, 60.0)
 
 Locate = Callable[[bytes], Awaitable[list[Address]]]
 
@@ -162,6 +174,7 @@ class Subscription:
         self.disowned = 0  # Disown messages believed: frames a parent passed on from its own bad parent
         self._parent_disowns = 0  # ... from the current parent (a bounded number is believed)
         self._disowned_upto = 0  # frames below this a parent disowned: no blame for them not matching
+        self._refill_below = 0  # frames below this, heard before the parent's last disown, refill its places
         self.strikes = 0  # segments in a row the parent withheld frames of
         self.left_bad: list[tuple[Address | None, str]] = []  # parents left for bad delivery, and why
         self._distrust: str | None = None  # why the current parent is to be left (set by the checks)
@@ -177,6 +190,8 @@ class Subscription:
         self.received_bytes = 0
         self.first_frame_at: float | None = None
         self._last_frame_at = self._last_heard_at = monotonic()
+        # the first disown from the current parent: its starved clock restarts there, once (see _on_disown)
+        self._disown_grace_from = 0.0
         # every segment verified here, from the first (a late joiner's too); the service fills the gaps
         self._recording = recording
         self.done = asyncio.Event()  # ended, lost or closed: nothing more will be recorded
@@ -186,6 +201,11 @@ class Subscription:
         self._closed = False
         self._attaching = False
         self._avoid: dict[Address, float] = {}  # parents that went silent, until when to avoid them
+        # a link held open to the grandparent, probed now and then: a re-parenting saves the connect's round trip
+        self._standby: Probe | None = None
+        self._standby_task: asyncio.Future[None] | None = None
+        self._standby_due = 0.0  # when to probe the standby again, or try to open one
+        self._standby_pause = STANDBY_RETRY_S[0]
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -218,6 +238,9 @@ class Subscription:
         self._playout.cancel()
         for task in self._tasks:
             task.cancel()
+        self._drop_standby("leaving")
+        if self._standby_task is not None:
+            self._standby_task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
@@ -291,6 +314,8 @@ class Subscription:
             if not queue:
                 return False
             tried.update(queue[:4])
+            standby = self._take_standby(queue[:4]) if reparent else {}
+            abandoned: set[Address] = set()
             probes = await probe_all(
                 self._transport,
                 queue,
@@ -300,7 +325,10 @@ class Subscription:
                 join=lambda: self._join_message(from_seq),
                 join_first=REPARENT_FANOUT if reparent else 0,
                 timeout_s=REPARENT_PROBE_TIMEOUT_S if reparent else PROBE_TIMEOUT_S,
+                standby=standby,
+                abandoned=abandoned,
             )
+            tried -= abandoned  # cut off by the grace, not refused: a redirect may lead back to one
             queue = queue[4:]
             found: list[Candidate] = []  # where the probed and joined send us, the best one's first
             try:
@@ -328,6 +356,71 @@ class Subscription:
             room.update(c.address for c in found if c.free > 0)
             queue = [c.address for c in sorted(found, key=lambda c: c.free <= 0)] + queue
         return False
+
+    # -- the standby link ----------------------------------------------------------------------
+
+    def _tend_standby(self, now: float) -> None:
+        """Keep a link open to the grandparent (a keepalive every ``STANDBY_REFRESH_S``), so that leaving the
+        parent costs one round trip (the probe with its join) instead of two (the connect first).
+
+        The keepalive is a ``Ping``, which a node ignores on a link that is not its child's: a probe would make
+        a full grandparent drop children whose pings were late (``STALE_CHILD_S``), every 2 s per grandchild,
+        and under 20 % loss that orphaned whole subtrees (bench/chaos.py). A dead grandparent's link closes at
+        QUIC's idle timeout; until then a re-parenting probe over it waits ``REPARENT_PROBE_TIMEOUT_S`` at most,
+        alongside the others, as a fresh connect to it would.
+
+        One link per subscription. The grandparent is whom the parent names (``path``): a lying parent can
+        make its children dial an address of its choice, at most once per ``STANDBY_RETRY_S`` (backing off
+        to a minute) while it answers nothing. Left alone while re-parenting: it is about to be used.
+        """
+        if self._attaching or self._distrust is not None or not self.live:
+            return
+        target = self.path[1] if len(self.path) >= 2 else None
+        standby = self._standby
+        if standby is not None and (standby.address != target or standby.link.closed):
+            self._drop_standby("not the grandparent any more")
+            standby = None
+        if target is None or now < self._standby_due or target in self._avoid:
+            return
+        if standby is None:
+            if self._standby_task is None or self._standby_task.done():
+                self._standby_due = now + self._standby_pause
+                self._standby_pause = min(2 * self._standby_pause, STANDBY_RETRY_S[1])
+                self._standby_task = asyncio.ensure_future(self._open_standby(target))
+            return
+        standby.pending.drain()  # nothing it says matters before it is used
+        send(standby.link, Ping(max(0, now_us()), 0))
+        self._standby_due = now + STANDBY_REFRESH_S
+
+    async def _open_standby(self, target: Address) -> None:
+        found = await probe(self._transport, target, self.stream, timeout_s=REPARENT_PROBE_TIMEOUT_S)
+        if found is None:
+            return
+        if (
+            self._closed
+            or self._standby is not None
+            or self._attaching
+            or self._distrust is not None
+            or self.path[1:2] != [target]
+        ):
+            found.link.close("standby not needed")
+            return
+        self._standby = found
+        self._standby_pause = STANDBY_RETRY_S[0]
+        self._standby_due = monotonic() + STANDBY_REFRESH_S
+
+    def _take_standby(self, addresses: list[Address]) -> dict[Address, tuple[Link, PendingLink]]:
+        """The standby link for the probes of a re-parenting round, if it goes to one of ``addresses``."""
+        standby = self._standby
+        if standby is None or standby.link.closed or standby.address not in addresses:
+            return {}
+        self._standby = None  # the round's probes own it now (closed unless it becomes the parent)
+        return {standby.address: (standby.link, standby.pending)}
+
+    def _drop_standby(self, reason: str) -> None:
+        standby, self._standby = self._standby, None
+        if standby is not None:
+            standby.link.close(reason)
 
     def _with_located(
         self, queue: list[Address], room: set[Address], located: asyncio.Future[list[Address]]
@@ -380,6 +473,7 @@ class Subscription:
         self._distrust = None
         self.strikes = 0
         self._parent_disowns = 0
+        self._disown_grace_from = 0.0
         self._marks.clear()  # told the new parent
         self._adopted_seq = self._heard_upto
         if old is not None and old is not probe.link:
@@ -468,7 +562,7 @@ class Subscription:
         due = min(
             next_ping,
             self._last_heard_at + SILENCE_S + 0.002,
-            self._last_frame_at + STARVED_S + 0.002,
+            self._starved_from + STARVED_S + 0.002,
             now + WATCH_S,
         )
         if self._deferred:
@@ -483,12 +577,13 @@ class Subscription:
             now = monotonic()
             self.hub.sweep(now)
             self._apply_ready()
+            self._tend_standby(now)
             parent = self.parent
             if parent is not None and not parent.closed and now >= next_ping:
                 send(parent, Ping(max(0, now_us()), self.hub.free))
                 next_ping = now + PING_INTERVAL_S
             dead = parent is None or parent.closed or now - self._last_heard_at > SILENCE_S
-            starved = now - self._last_frame_at > STARVED_S
+            starved = now - self._starved_from > STARVED_S
             if self._distrust is None and self._unverified_frames > self.max_unverified:
                 self._distrust_parent(f"no segment verified in {self._unverified_frames} frames")
             if (
@@ -540,7 +635,8 @@ class Subscription:
             return
         now = monotonic()
         self._last_heard_at = now
-        if self._highest_seq is None or frame.seq > self._highest_seq:
+        new = self._highest_seq is None or frame.seq > self._highest_seq
+        if new:
             # only new frames show the parent delivers, or count towards its lack of signatures: frames
             # filling gaps come in bursts (a new grandparent's catch-up) ahead of their manifests
             self._last_frame_at = now
@@ -557,9 +653,14 @@ class Subscription:
         dropped = self.verifier.add_frame(frame)
         if dropped is not None:
             log.info("stream %s: frame dropped: %s", self.stream.hex()[:8], dropped.detail)
+        # frames below what we had heard when the parent disowned are the catch-up of its new parent, which it
+        # forwards as datagrams: late by nature, they raised the playout delay to its 400 ms cap. Other late
+        # frames (lost ones the parent fetched again) do count: without them, more are concealed under loss.
+        measure = frame.seq >= self._refill_below
         if self.verified_playout:
-            self.jitter.observe(frame.ts_us, now_us())
-        elif self.jitter.push(frame.seq, frame.ts_us, frame.payload, now_us()):
+            if measure:
+                self.jitter.observe(frame.ts_us, now_us())
+        elif self.jitter.push(frame.seq, frame.ts_us, frame.payload, now_us(), measure=measure):
             self._schedule_playout()
 
     def _nack_gap(self, link: Link, seq: int) -> None:
@@ -609,12 +710,17 @@ class Subscription:
         upto = min(message.upto, self._heard_upto + self.info.segment_frames)
         self.disowned += 1
         self._unverified_frames = 0
-        # it is finding a new parent: give it the time a starved child would
-        self._last_frame_at = monotonic()
+        if self._parent_disowns == 1:
+            # it is finding a new parent: give it the time a starved child would, once. The frame clock
+            # itself is not touched: no audio comes (is_stalled), and a liar disowning again and again
+            # must not buy ``STARVED_S`` of its child's silence each time.
+            self._disown_grace_from = monotonic()
         self.strikes = 0
         self._adopted_seq = max(self._adopted_seq, upto)  # what it lacked until now is not its doing
         self._disowned_upto = max(self._disowned_upto, upto)
+        self._refill_below = max(self._refill_below, self._heard_upto)
         self.verifier.discard_pending(from_seq, upto)
+        self._unplay(from_seq, upto)
         log.info(
             "stream %s: parent %s disowned frames %d..%d (its parent lied)",
             self.stream.hex()[:8],
@@ -755,6 +861,13 @@ class Subscription:
             # (from there) brings the genuine frames and their signatures again, each waiting afresh
             self.verifier.discard_pending(self.verifier.verified_upto)
             self._deferred.clear()
+            self._unplay(from_seq)
+
+    def _unplay(self, from_seq: int, upto: int | None = None) -> None:
+        """Frames from a parent that lied, still waiting to be played unverified: not played (the next parent's
+        catch-up brings the genuine ones for those places). With verified playout nothing unverified is buffered."""
+        if not self.verified_playout and (dropped := self.jitter.discard(from_seq, upto)):
+            log.info("stream %s: %d buffered frame(s) not played", self.stream.hex()[:8], dropped)
 
     def _disown(self, from_seq: int, upto: int | None = None) -> None:
         """Tell our children the frames from ``from_seq`` we passed on are void (up to the newest heard)."""
@@ -762,6 +875,11 @@ class Subscription:
             upto = self._heard_upto
         if self.hub.children:
             self.hub.disown(from_seq, max(from_seq, upto))
+
+    @property
+    def _starved_from(self) -> float:
+        """Since when the parent counts as sending no audio: its last new frame, or its first disown after it."""
+        return max(self._last_frame_at, self._disown_grace_from)
 
     @property
     def _heard_upto(self) -> int:

@@ -268,3 +268,22 @@ def test_jitter_buffer_keeps_its_schedule_across_a_reset() -> None:
     assert following == 26 * 20_000 + 30_000 + hold_us
     jitter.push(50, 50 * 20_000, b"x", 2_900_000, measure=False)  # the new parent's catch-up
     assert jitter.next_due_us() == following
+
+
+def test_jitter_buffer_discards_a_liars_frames_and_takes_genuine_copies_in_their_places() -> None:
+    """Frames buffered from a parent exposed as a liar are dropped; copies from the next parent fill their places
+    if they come before they are due, else those places are concealed."""
+    jitter = JitterBuffer(min_delay_us=100_000)
+    for seq in range(6):
+        jitter.push(seq, seq * 20_000, b"forged", seq * 20_000 + 1000)
+    assert [i.seq for i in jitter.pop(101_000)] == [0]
+    assert jitter.discard(2, 5) == 3
+    assert jitter.push(3, 60_000, b"genuine", 120_000)  # no longer a duplicate
+    played = jitter.pop(1_000_000)
+    assert [(i.seq, i.payload) for i in played] == [
+        (1, b"forged"),  # not in the range: played as it was
+        (2, None),
+        (3, b"genuine"),
+        (4, None),
+        (5, b"forged"),
+    ]

@@ -19,9 +19,9 @@ from djmesh.node.live.sets import SetSegment
 from djmesh.node.live.subscription import RECOVERY_WAIT_S, SILENCE_S, STARVED_S
 from djmesh.node.sim.mesh import LiveMesh, MeshNode, Meter
 from djmesh.node.sim.network import LinkProfile, SimNetwork
-from djmesh.protocol.relay import MAX_DISOWNS, MAX_FREE_CLAIM, Join, Redirect, RelayMessage
+from djmesh.protocol.relay import MAX_DISOWNS, MAX_FREE_CLAIM, Disown, Join, Redirect, RelayMessage
 from djmesh.protocol.stream import Playout
-from tests.helpers.lying_relay import ForgedAudio, make_liar
+from tests.helpers.lying_relay import ForgedAudio, is_forged, make_liar
 from tests.helpers.sim import virtual_wait_until
 from tests.node.live.test_hub import WireLink
 from tests.node.sim.test_mesh import assert_tree, hearing
@@ -349,6 +349,179 @@ def test_a_listener_with_verified_playout_leaves_a_liar_without_a_gap(
         assert meter.gap_s(now_us()) < 0.05, meter.gap_s(now_us())
         assert meter.concealed == concealed
         assert sub.left_bad == [] if below_honest_relay else sub.parent_address == mesh.dj.address
+        await mesh.close()
+
+    run_virtual(main(), VirtualClock())
+
+
+def test_a_parent_that_disowns_while_it_starves_its_child_is_left_on_time() -> None:
+    """DJ -> liar -> listener: the liar stops sending audio and signatures, keeps answering pings (not silent), and
+    sends its child an empty ``Disown`` (as an honest relay leaving a parent that withheld frames) every 2.5 s.
+
+    A disown used to restart the child's frame clock, so each one believed (``MAX_DISOWNS``) bought the liar
+    ``STARVED_S`` more of its child's silence (8.5 s here), and the child claimed to be live to newcomers though
+    no audio came. The frame clock counts frames only (the child answers probes not live from ``STALLED_S``
+    after the last one), and only a parent's first disown restarts its starved clock.
+    """
+    network = SimNetwork(5, LinkProfile(latency_s=(0.03, 0.03)))
+    mesh = LiveMesh(network, seed=5, max_children=1)  # a chain
+
+    async def main() -> None:
+        await mesh.start_stream()
+        liar, listener = mesh.add_listeners(2)
+        for node in (liar, listener):
+            await mesh.join_all([node], over_s=0.0)
+        sub, liar_sub = listener.subscription, liar.subscription
+        assert sub is not None and liar_sub is not None and sub.parent_address == liar.address
+        dj_hub = mesh.dj.hub
+        assert dj_hub is not None
+        dj_hub.max_children = 4  # room at the top for the listener
+        await asyncio.sleep(1.5)
+        hub = liar_sub.hub
+        hub.forward_frame = lambda seq, datagram: None  # type: ignore[method-assign]
+        hub.forward_manifest = lambda first, end, wire: None  # type: ignore[method-assign]
+        stopped = monotonic()
+        stalled_after_disown: list[bool] = []
+
+        async def disowning() -> None:
+            for _ in range(MAX_DISOWNS):
+                await asyncio.sleep(2.5)
+                seq = liar_sub.verifier.verified_upto
+                hub._broadcast(Disown(seq, seq))
+                await asyncio.sleep(0.1)  # delivered
+                stalled_after_disown.append(sub.is_stalled())
+
+        task = asyncio.ensure_future(disowning())
+        left = await virtual_wait_until(
+            lambda: sub.parent_address != liar.address, timeout_s=12, what="the listener left the liar"
+        )
+        task.cancel()
+        assert sub.disowned >= 1
+        assert stalled_after_disown and all(stalled_after_disown), stalled_after_disown
+        assert monotonic() - stopped < 2.5 + STARVED_S + 0.3, (left, sub.left_bad)
+        assert sub.left_bad and sub.left_bad[0] == (liar.address, "starved"), sub.left_bad
+        await mesh.close()
+
+    run_virtual(main(), VirtualClock())
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_listener_playing_unverified_frames_leaves_a_forger_within_a_round_trip(seed: int) -> None:
+    """DJ -> liar -> listener, playing frames as they arrive: the silence when it leaves the forging liar is about
+    one round trip to the DJ (its probe with its join, on the link it holds open to its grandparent, then the
+    catch-up), and the move opens no new connection. It used to be two: the connect first (bench/liar_gap.py
+    --unverified, 40 runs: 226/317 ms p50/p95, now 117/163 ms).
+    """
+    one_way_s = 0.05
+    network = SimNetwork(seed, LinkProfile(latency_s=(one_way_s, one_way_s)))
+    mesh = LiveMesh(network, seed=seed, max_children=1)  # a chain
+
+    async def main() -> None:
+        await mesh.start_stream()
+        liar, listener = mesh.add_listeners(2)
+        listener.meter = meter = ForgeMeter(mesh)
+        for node in (liar, listener):
+            await mesh.join_all([node], over_s=0.0)
+        sub = listener.subscription
+        dj_hub = mesh.dj.hub
+        assert sub is not None and sub.path == [liar.address, mesh.dj.address] and dj_hub is not None
+        dj_hub.max_children = 4  # room at the top for the listener
+        await asyncio.sleep(2.0 + 0.3 * seed)  # the lie starts at a different point of a segment each run
+        meter.mark()
+        connects = network.stats.connects
+        turn_liar(liar, "forges")
+        await virtual_wait_until(
+            lambda: sub.parent_address == mesh.dj.address, timeout_s=5, what="the listener left the liar"
+        )
+        assert network.stats.connects == connects  # the standby link to the DJ was the way out
+        await asyncio.sleep(1.0)
+        assert meter.forged.played > 0  # the bounded risk of unverified playout (PROTOCOL.md)
+        assert meter.forged.recorded == 0
+        assert meter.gap_s(now_us()) < 2 * one_way_s + 0.045, meter.gap_s(now_us())
+        assert hearing([listener])
+        await mesh.close()
+
+    run_virtual(main(), VirtualClock())
+
+
+def test_forged_frames_still_buffered_when_the_lie_is_exposed_are_not_played() -> None:
+    """DJ -> liar -> listener on a jittery path (a playout buffer some 100 ms deep), playing frames as they arrive.
+
+    Once the signature exposes the forgery, what the liar sent and is still buffered for playout is dropped, and
+    the genuine frames the new parent's catch-up brings take those places. They used to play anyway (forged
+    audio heard after the lie was known), and the genuine copies were refused as duplicates.
+    """
+    network = SimNetwork(3, LinkProfile(latency_s=(0.03, 0.03), jitter_s=0.05))
+    mesh = LiveMesh(network, seed=3, max_children=1)  # a chain
+
+    async def main() -> None:
+        await mesh.start_stream()
+        liar, listener = mesh.add_listeners(2)
+        listener.meter = meter = ForgeMeter(mesh)
+        for node in (liar, listener):
+            await mesh.join_all([node], over_s=0.0)
+        sub = listener.subscription
+        dj_hub = mesh.dj.hub
+        assert sub is not None and sub.parent_address == liar.address and dj_hub is not None
+        dj_hub.max_children = 4  # room at the top for the listener
+        await asyncio.sleep(2.5)
+        assert sub.jitter.delay_us > 60_000, sub.jitter.delay_us  # frames wait in the buffer
+        after_exposure: list[int] = []
+        on_playout = meter.on_playout
+
+        def playing(item: Playout, now: int) -> None:
+            if sub._distrust is not None or sub.parent_address != liar.address:
+                after_exposure.append(int(is_forged(item.payload)))
+            on_playout(item, now)
+
+        meter.on_playout = playing  # type: ignore[method-assign]
+        turn_liar(liar, "forges")
+        await virtual_wait_until(
+            lambda: sub.parent_address == mesh.dj.address, timeout_s=5, what="the listener left the liar"
+        )
+        await asyncio.sleep(1.0)
+        assert meter.forged.played > 0  # before the exposure: the bounded risk of unverified playout
+        assert after_exposure and sum(after_exposure) == 0, after_exposure[:20]
+        assert hearing([listener])
+        await mesh.close()
+
+    run_virtual(main(), VirtualClock())
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_below_an_honest_relay_leaving_a_forger_the_playout_delay_stays_low(seed: int) -> None:
+    """DJ -> liar -> honest relay -> listener, the listener playing frames as they arrive: the relay leaves the
+    forging liar, and its new parent's catch-up reaches the listener as datagrams filling the disowned places.
+    Late by nature, they no longer count as the path's jitter: the playout delay had jumped to its 400 ms cap, a
+    silence of some 0.3 s on top of the move (bench/liar_gap.py --chain --unverified: 351/470 ms p50/p95, now
+    120/170 ms). The silence is the relay's round trip to the DJ and its link to the listener, and a frame.
+    """
+    one_way_s = 0.05
+    network = SimNetwork(seed, LinkProfile(latency_s=(one_way_s, one_way_s)))
+    mesh = LiveMesh(network, seed=seed, max_children=1)  # a chain
+
+    async def main() -> None:
+        await mesh.start_stream()
+        liar, relay, listener = mesh.add_listeners(3)
+        for node in (liar, relay, listener):
+            await mesh.join_all([node], over_s=0.0)
+        sub, relay_sub = listener.subscription, relay.subscription
+        dj_hub = mesh.dj.hub
+        assert sub is not None and relay_sub is not None and dj_hub is not None
+        assert sub.path == [relay.address, liar.address, mesh.dj.address]
+        dj_hub.max_children = 4  # room at the top for the relay
+        await asyncio.sleep(2.0 + 0.3 * seed)
+        listener.meter.mark()
+        turn_liar(liar, "forges")
+        await virtual_wait_until(
+            lambda: relay_sub.parent_address == mesh.dj.address, timeout_s=5, what="the relay left the liar"
+        )
+        await asyncio.sleep(2.0)
+        assert sub.parent_address == relay.address and sub.left_bad == []
+        # a hop shorter: the old path's transits, still in the window, keep the schedule where it was
+        assert sub.jitter.delay_us <= one_way_s * 1e6 + 5_000, sub.jitter.delay_us
+        assert listener.meter.gap_s(now_us()) < 3 * one_way_s + 0.045, listener.meter.gap_s(now_us())
+        assert hearing([listener])
         await mesh.close()
 
     run_virtual(main(), VirtualClock())

@@ -318,3 +318,91 @@ def test_relays_below_an_orphan_take_no_newcomer_until_audio_reaches_them_again(
         await mesh.close()
 
     run_virtual(main(), VirtualClock())
+
+
+def test_a_relay_with_room_answering_after_a_full_one_is_still_joined() -> None:
+    """The DJ (full, 20 ms away) answers the newcomer's probe first and names its child, the relay (80 ms away),
+    whose own answer is still on its way; the DJ's answer starts the short grace for the others, and the relay's
+    is cut off. The relay has room: the newcomer must take it in the next round, where the redirect leads. Once
+    probed, it counted as tried and was never probed again: every attempt failed the same way until the 20 s join
+    deadline."""
+    network = SimNetwork(6, LinkProfile(latency_s=(0.05, 0.05)))
+    mesh = LiveMesh(network, seed=6, max_children=1)
+
+    async def main() -> None:
+        await mesh.start_stream()
+        relay, newcomer = mesh.add_listeners(2)
+        newcomer.peers = [relay]  # locate names the DJ and the relay
+        dj, near, far = mesh.dj.host, 0.02, 0.08
+        network._paths[tuple(sorted((newcomer.host, dj)))] = near  # type: ignore[assignment]
+        network._paths[tuple(sorted((newcomer.host, relay.host)))] = far  # type: ignore[assignment]
+        await mesh.join_all([relay], over_s=0.0)
+        started = asyncio.get_running_loop().time()
+        await mesh.join_all([newcomer], over_s=0.0)
+        took_s = asyncio.get_running_loop().time() - started
+        sub = newcomer.subscription
+        assert newcomer.join_error is None, newcomer.join_error
+        assert sub is not None and sub.path == [relay.address, mesh.dj.address]
+        # a round trip each: locate, the first round (cut short), the relay's connect, probe and join
+        assert took_s < 6 * (2 * far) + 0.05, took_s
+        await mesh.close()
+
+    run_virtual(main(), VirtualClock())
+
+
+def test_a_standby_link_costs_its_grandparent_no_probes() -> None:
+    """A listener below a relay holds a link open to the DJ, its grandparent, and keeps it with pings: the DJ answers
+    no probe meanwhile. A probe makes a full node drop children whose pings are 0.8 s late (to free a slot for the
+    prober); a probe every 2 s from each grandchild did that to children merely delayed by loss, and at 20 % loss
+    orphaned whole subtrees (bench/chaos.py, seed 1: a gap of 1.26 s, a listener still silent)."""
+    network = SimNetwork(2, LinkProfile(latency_s=(0.03, 0.03)))
+    mesh = LiveMesh(network, seed=2, max_children=1)  # a chain
+
+    async def main() -> None:
+        await mesh.start_stream()
+        relay, listener = mesh.add_listeners(2)
+        for node in (relay, listener):
+            await mesh.join_all([node], over_s=0.0)
+        sub, dj_hub = listener.subscription, mesh.dj.hub
+        assert sub is not None and dj_hub is not None and sub.path == [relay.address, mesh.dj.address]
+        await asyncio.sleep(1.0)  # the standby link is open
+        connects = network.stats.connects
+        answered: list[float] = []
+        probe_reply = dj_hub.probe_reply
+
+        def counting(gone: object = None) -> object:
+            answered.append(asyncio.get_running_loop().time())
+            return probe_reply(gone)  # type: ignore[arg-type]
+
+        dj_hub.probe_reply = counting  # type: ignore[method-assign,assignment]
+        await asyncio.sleep(8.0)  # four keepalives
+        assert answered == []
+        assert network.stats.connects == connects  # nor did it open the link again
+        await mesh.close()
+
+    run_virtual(main(), VirtualClock())
+
+
+def test_under_loss_frames_fetched_again_upstream_still_shape_the_playout_delay() -> None:
+    """10 % loss, DJ -> relays -> listeners: a relay passes on, as datagrams, the frames it fetched again, late by
+    nature, and its children's playout delay must make room for them. Counting only frames newer than the newest
+    heard (as for a relay's catch-up after a disown) left them too late: 18 % of frames concealed here (12 % when
+    they count), 25 % in bench/chaos.py's 10 % loss scenario instead of 7-9 %."""
+    network = SimNetwork(4, LinkProfile(latency_s=(0.025, 0.1), jitter_s=0.002, loss=0.1))
+    mesh = LiveMesh(network, seed=4, max_children=2)
+
+    async def main() -> None:
+        await mesh.start_stream()
+        listeners = mesh.add_listeners(6)
+        await mesh.join_all(listeners, over_s=0.5)
+        await asyncio.sleep(2.0)
+        deep = [n for n in listeners if n.subscription is not None and n.subscription.hops >= 2]
+        assert deep, "nobody below a relay: the test would prove nothing"
+        before = {n.host: (n.meter.played, n.meter.concealed) for n in deep}
+        await asyncio.sleep(8.0)
+        played = sum(n.meter.played - before[n.host][0] for n in deep)
+        concealed = sum(n.meter.concealed - before[n.host][1] for n in deep)
+        assert concealed / (played + concealed) < 0.15, (concealed, played)
+        await mesh.close()
+
+    run_virtual(main(), VirtualClock())
