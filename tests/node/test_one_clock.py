@@ -41,9 +41,9 @@ ALLOWED = {
     (
         "p2p/trio_bridge.py",
         "__init__",
-    ): "CPU budget of a trio tick (perf_counter) in the libp2p thread bridge",
-    ("p2p/trio_bridge.py", "tick"): "CPU budget of a trio tick (perf_counter) in the libp2p thread bridge",
-    ("p2p/trio_bridge.py", "yield_if_over_budget"): "CPU budget of a trio tick (perf_counter)",
+    ): "CPU budget of a trio tick (thread_time) in the libp2p thread bridge",
+    ("p2p/trio_bridge.py", "tick"): "CPU budget of a trio tick (thread_time) in the libp2p thread bridge",
+    ("p2p/trio_bridge.py", "yield_if_over_budget"): "CPU budget of a trio tick (thread_time)",
     ("p2p/host.py", "_probe_latency"): "round trip of a real libp2p ping over real sockets (perf_counter)",
     ("midi/monitor.py", "beat_wall_us"): "a real MIDI device's beat, placed on the machine's wall clock",
     ("midi/ports.py", "open_virtual_input"): "a real MIDI message's arrival, on the clock RtMidi stamps with",
