@@ -16,7 +16,7 @@ import pytest
 
 from djmesh.node.clock import VirtualClock, monotonic, now_us, run_virtual
 from djmesh.node.live.sets import SetSegment
-from djmesh.node.live.subscription import RECOVERY_WAIT_S, SILENCE_S, STARVED_S
+from djmesh.node.live.subscription import RECOVERY_WAIT_S, SILENCE_S, STARVED_S, Subscription
 from djmesh.node.sim.mesh import LiveMesh, MeshNode, Meter
 from djmesh.node.sim.network import LinkProfile, SimNetwork
 from djmesh.protocol.relay import MAX_DISOWNS, MAX_FREE_CLAIM, Disown, Join, Redirect, RelayMessage
@@ -405,6 +405,20 @@ def test_a_parent_that_disowns_while_it_starves_its_child_is_left_on_time() -> N
     run_virtual(main(), VirtualClock())
 
 
+async def _listener_below_a_liar(mesh: LiveMesh) -> tuple[MeshNode, MeshNode, ForgeMeter, Subscription]:
+    """DJ -> liar -> listener (a chain of one child each), then room at the DJ for the listener to move up."""
+    await mesh.start_stream()
+    liar, listener = mesh.add_listeners(2)
+    listener.meter = meter = ForgeMeter(mesh)
+    for node in (liar, listener):
+        await mesh.join_all([node], over_s=0.0)
+    sub = listener.subscription
+    dj_hub = mesh.dj.hub
+    assert sub is not None and sub.path == [liar.address, mesh.dj.address] and dj_hub is not None
+    dj_hub.max_children = 4
+    return liar, listener, meter, sub
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_a_listener_playing_unverified_frames_leaves_a_forger_within_a_round_trip(seed: int) -> None:
     """DJ -> liar -> listener, playing frames as they arrive: the silence when it leaves the forging liar is about
@@ -417,15 +431,7 @@ def test_a_listener_playing_unverified_frames_leaves_a_forger_within_a_round_tri
     mesh = LiveMesh(network, seed=seed, max_children=1)  # a chain
 
     async def main() -> None:
-        await mesh.start_stream()
-        liar, listener = mesh.add_listeners(2)
-        listener.meter = meter = ForgeMeter(mesh)
-        for node in (liar, listener):
-            await mesh.join_all([node], over_s=0.0)
-        sub = listener.subscription
-        dj_hub = mesh.dj.hub
-        assert sub is not None and sub.path == [liar.address, mesh.dj.address] and dj_hub is not None
-        dj_hub.max_children = 4  # room at the top for the listener
+        liar, listener, meter, sub = await _listener_below_a_liar(mesh)
         await asyncio.sleep(2.0 + 0.3 * seed)  # the lie starts at a different point of a segment each run
         meter.mark()
         connects = network.stats.connects
@@ -455,15 +461,7 @@ def test_forged_frames_still_buffered_when_the_lie_is_exposed_are_not_played() -
     mesh = LiveMesh(network, seed=3, max_children=1)  # a chain
 
     async def main() -> None:
-        await mesh.start_stream()
-        liar, listener = mesh.add_listeners(2)
-        listener.meter = meter = ForgeMeter(mesh)
-        for node in (liar, listener):
-            await mesh.join_all([node], over_s=0.0)
-        sub = listener.subscription
-        dj_hub = mesh.dj.hub
-        assert sub is not None and sub.parent_address == liar.address and dj_hub is not None
-        dj_hub.max_children = 4  # room at the top for the listener
+        liar, listener, meter, sub = await _listener_below_a_liar(mesh)
         await asyncio.sleep(2.5)
         assert sub.jitter.delay_us > 60_000, sub.jitter.delay_us  # frames wait in the buffer
         after_exposure: list[int] = []
