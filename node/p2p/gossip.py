@@ -8,24 +8,20 @@ when it thinks the network is unhealthy. Everything here is set explicitly inste
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from libp2p.abc import IHost, INetStream
+from libp2p.abc import IHost
 from libp2p.exceptions import ValidationError
 from libp2p.peer.id import ID
 from libp2p.pubsub.gossipsub import PROTOCOL_ID, PROTOCOL_ID_V11, GossipSub
 from libp2p.pubsub.pb import rpc_pb2
 from libp2p.pubsub.pubsub import Pubsub
-from libp2p.pubsub.rpc_queue import RpcQueue
 from libp2p.pubsub.score import PeerScorer, ScoreParams, TopicScoreParams
 
 from djmesh.node.p2p import sender_records
 from djmesh.node.p2p.trio_bridge import yield_if_over_budget
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -179,27 +175,6 @@ class PolicyPubsub(Pubsub):
             if scorer is not None and scorer.ignoring == msg_forwarder:
                 self.validation_cache.cache.pop(self._msg_id_constructor(msg), None)
             raise
-
-    async def handle_sending_messages(self, peer_id: ID, stream: INetStream, queue: RpcQueue) -> None:
-        """py-libp2p's sending loop, except that a failed write ends the peer's stream for good.
-
-        Its loop returns quietly when a write fails (the stream was closed or reset, e.g. with a duplicate
-        connection) and leaves the peer registered with a queue nobody drains: the router keeps it in its
-        meshes and every later message to it is lost. With 30 nodes on loopback, 5-12 of them never got a
-        battle announcement that way. Here the peer is then handled as dead, which opens a new stream while
-        it is still connected.
-        """
-        try:
-            while (rpc := await queue.pop()) is not None:
-                if not await self.write_msg(stream, rpc):
-                    log.debug("pubsub stream to %s failed: opening another", peer_id)
-                    break
-            else:
-                return  # the queue was closed: the peer is gone
-        except Exception:
-            log.debug("pubsub sending loop for %s failed", peer_id, exc_info=True)
-        if self.peer_queues.get(peer_id) is queue:  # not if a new stream has replaced this one
-            self._handle_dead_peer(peer_id)
 
     async def push_msg(self, msg_forwarder: ID, msg: rpc_pb2.Message) -> None:
         # one task per message received: a burst would run in one guest tick, holding the node's event loop
