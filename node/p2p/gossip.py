@@ -9,8 +9,10 @@ when it thinks the network is unhealthy. Everything here is set explicitly inste
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from libp2p.abc import IHost
 from libp2p.exceptions import ValidationError
@@ -22,6 +24,8 @@ from libp2p.pubsub.score import PeerScorer, ScoreParams, TopicScoreParams
 
 from djmesh.node.p2p import sender_records
 from djmesh.node.p2p.trio_bridge import yield_if_over_budget
+
+MAX_KEPT_SUBSCRIPTIONS = 256  # peers whose broken pubsub stream is being replaced (connected peers only)
 
 
 @dataclass(frozen=True)
@@ -162,6 +166,33 @@ class PolicyPubsub(Pubsub):
     """
 
     early_drop: Callable[[bytes], bool] | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # subscriptions of peers whose stream broke while they stayed connected, until a new stream is open
+        self._kept_subscriptions: OrderedDict[ID, list[str]] = OrderedDict()
+
+    def _handle_dead_peer(self, peer_id: ID) -> None:
+        """py-libp2p forgets a peer's subscriptions when our stream to it breaks, then opens a new one if the
+        peer is still connected; but the peer sends its subscriptions on its own stream to us, which is fine,
+        so it never sends them again, and nothing more reached it (its topics' meshes had lost it). They are
+        kept here and given back when the new stream is open."""
+        topics = [topic for topic, peers in self.peer_topics.items() if peer_id in peers]
+        super()._handle_dead_peer(peer_id)
+        if topics and self._peer_is_connected(peer_id):
+            kept = self._kept_subscriptions
+            kept[peer_id] = topics
+            while len(kept) > MAX_KEPT_SUBSCRIPTIONS:
+                kept.popitem(last=False)
+        else:
+            self._kept_subscriptions.pop(peer_id, None)  # gone: it says what it wants when it comes back
+
+    async def _handle_new_peer(self, peer_id: ID) -> None:
+        await super()._handle_new_peer(peer_id)
+        topics = self._kept_subscriptions.pop(peer_id, None)
+        if topics and peer_id in self.peers:
+            for topic in topics:
+                self.handle_subscription(peer_id, rpc_pb2.RPC.SubOpts(subscribe=True, topicid=topic))
 
     def _policy_scorer(self) -> PolicyScorer | None:
         scorer = getattr(self.router, "scorer", None)

@@ -242,3 +242,29 @@ def test_wildcard_listen_addresses_are_made_dialable() -> None:
             assert await other.connect(addrs[-1]) == host.peer_id
 
     run(main())
+
+
+def test_gossip_to_a_peer_goes_on_after_our_pubsub_stream_to_it_breaks() -> None:
+    """py-libp2p opens a new stream to a peer still connected but forgets the peer's subscriptions, which the
+    peer never sends again (its own stream to us is fine): nothing more reached it."""
+
+    async def main() -> None:
+        async with P2PHost(seed=seed(1)) as a, P2PHost(seed=seed(2)) as b:
+            await b.connect(a.listen_addrs[0])
+            got: list[bytes] = []
+            await a.subscribe(TOPIC, lambda d, p: True, lambda d, p: None)
+            await b.subscribe(TOPIC, lambda d, p: True, lambda d, p: got.append(d))
+            await wait_for(lambda: a.mesh_peers(TOPIC) == [b.peer_id])
+            await a.publish(TOPIC, b"before")
+            await wait_for(lambda: got == [b"before"])
+
+            assert a._bridge is not None and a._pubsub is not None
+            pubsub = a._pubsub
+            (peer,) = [p for p in pubsub.peers if p.to_base58() == b.peer_id]
+            await a._bridge.run(pubsub.peers[peer].reset)  # our stream to b breaks; the connection stays
+
+            await wait_for(lambda: a.mesh_peers(TOPIC) == [b.peer_id])  # back in the mesh
+            await a.publish(TOPIC, b"after")
+            await wait_for(lambda: b"after" in got)
+
+    run(main())
