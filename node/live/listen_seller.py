@@ -419,14 +419,18 @@ class ListenSeller:
         channel_ids = [
             cid for cid, st in self._channels.items() if stream in st.streams and not st.streams & live
         ]
-        return await self.settle(channel_ids=channel_ids)
+        return await self._cash_latest(channel_ids, close=True)
 
     async def settle(
         self, *, channel_ids: list[int] | None = None, close: bool = True
     ) -> list[ListenerPayment]:
         """Cash the latest voucher of each channel (default: all) on chain; ``close=False`` claims instead."""
-        rows: list[ListenerPayment] = []
         await self._drain_vouchers()
+        return await self._cash_latest(channel_ids, close=close)
+
+    async def _cash_latest(self, channel_ids: list[int] | None, *, close: bool) -> list[ListenerPayment]:
+        """``settle`` once the vouchers received are taken."""
+        rows: list[ListenerPayment] = []
         async with self._settle_lock:
             for channel_id in list(self._channels) if channel_ids is None else channel_ids:
                 state = self._channels.get(channel_id)
