@@ -38,12 +38,6 @@ NOT_SERVICES = {
 ALLOWED = {
     ("node.py", "_sync_from"): "CPU time spent hogging the loop (perf_counter), not a time of day",
     ("live/webrtc.py", "connect"): "a real aiortc connection over real sockets; its timeout raises",
-    (
-        "p2p/trio_bridge.py",
-        "__init__",
-    ): "CPU budget of a trio tick (thread_time) in the libp2p thread bridge",
-    ("p2p/trio_bridge.py", "tick"): "CPU budget of a trio tick (thread_time) in the libp2p thread bridge",
-    ("p2p/trio_bridge.py", "yield_if_over_budget"): "CPU budget of a trio tick (thread_time)",
     ("p2p/host.py", "_probe_latency"): "round trip of a real libp2p ping over real sockets (perf_counter)",
     ("midi/monitor.py", "beat_wall_us"): "a real MIDI device's beat, placed on the machine's wall clock",
     ("midi/ports.py", "open_virtual_input"): "a real MIDI message's arrival, on the clock RtMidi stamps with",
