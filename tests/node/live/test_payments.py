@@ -180,9 +180,8 @@ async def test_a_listener_that_stops_paying_is_cut_off_while_a_paying_one_keeps_
         assert ben_sub.received_frames == ben_frames, "ben rejoined without paying"
         assert not ann_sub.hub.children, "a listener must not relay a paid stream"
         hub = dj.hub_for(bytes.fromhex(stream_id))
-        assert (
-            hub is not None and len(hub.children) == 1
-        )  # ann (a loaded machine may have cut her off once too)
+        # ann (a loaded machine may have cut her off once too)
+        assert hub is not None and len(hub.children) == 1
 
         rows = {row.listener_address: row for row in await seller.stop_stream(stream_id)}
         assert set(rows) == {evm.address(2), evm.address(3)}

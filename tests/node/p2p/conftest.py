@@ -7,7 +7,10 @@ import gc
 import socket
 import warnings
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from djmesh.node.p2p import P2PHost
 
 # Generous: CI machines are shared and slow; a healthy run takes a fraction of this.
 TEST_TIMEOUT_S = 60.0
@@ -58,3 +61,13 @@ async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 20.0
 
 def seed(n: int) -> bytes:
     return bytes([n]) * 32
+
+
+async def sender_and_receiver(sender: P2PHost, receiver: P2PHost, topic: str) -> list[bytes]:
+    """``receiver`` dials ``sender``, both join ``topic`` and mesh; what ``receiver`` is delivered, as it comes."""
+    await receiver.connect(sender.listen_addrs[0])
+    got: list[bytes] = []
+    await sender.subscribe(topic, lambda d, p: True, lambda d, p: None)
+    await receiver.subscribe(topic, lambda d, p: True, lambda d, p: got.append(d))
+    await wait_for(lambda: sender.mesh_peers(topic) == [receiver.peer_id])
+    return got

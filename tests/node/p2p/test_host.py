@@ -10,7 +10,7 @@ import trio
 
 from djmesh.node.identity import Identity
 from djmesh.node.p2p import GossipConfig, P2PError, P2PHost, trio_bridge
-from tests.node.p2p.conftest import run, seed, wait_for
+from tests.node.p2p.conftest import run, seed, sender_and_receiver, wait_for
 
 TOPIC = "djmesh/test/chat"
 
@@ -96,11 +96,7 @@ def test_publishing_is_paced_not_dropped() -> None:
 
     async def main() -> None:
         async with P2PHost(seed=seed(1), gossip=config) as a, P2PHost(seed=seed(2), gossip=config) as b:
-            await b.connect(a.listen_addrs[0])
-            got: list[bytes] = []
-            await a.subscribe(TOPIC, lambda d, p: True, lambda d, p: None)
-            await b.subscribe(TOPIC, lambda d, p: True, lambda d, p: got.append(d))
-            await wait_for(lambda: a.mesh_peers(TOPIC) == [b.peer_id])
+            got = await sender_and_receiver(a, b, TOPIC)
             loop = asyncio.get_running_loop()
             start = loop.time()
             for i in range(60):  # twice the library's 32-RPC outbound queue, in one go
@@ -250,11 +246,7 @@ def test_gossip_to_a_peer_goes_on_after_our_pubsub_stream_to_it_breaks() -> None
 
     async def main() -> None:
         async with P2PHost(seed=seed(1)) as a, P2PHost(seed=seed(2)) as b:
-            await b.connect(a.listen_addrs[0])
-            got: list[bytes] = []
-            await a.subscribe(TOPIC, lambda d, p: True, lambda d, p: None)
-            await b.subscribe(TOPIC, lambda d, p: True, lambda d, p: got.append(d))
-            await wait_for(lambda: a.mesh_peers(TOPIC) == [b.peer_id])
+            got = await sender_and_receiver(a, b, TOPIC)
             await a.publish(TOPIC, b"before")
             await wait_for(lambda: got == [b"before"])
 

@@ -13,7 +13,7 @@ from libp2p.pubsub.pb import rpc_pb2
 
 from djmesh.node.p2p import P2PHost
 from djmesh.node.p2p.sender_records import consume_sender_record
-from tests.node.p2p.conftest import run, seed, wait_for
+from tests.node.p2p.conftest import run, seed, sender_and_receiver, wait_for
 
 TOPIC = "djmesh/test/records"
 
@@ -36,11 +36,7 @@ def test_a_busy_sender_s_record_is_checked_once_not_per_message(monkeypatch: pyt
 
     async def main() -> None:
         async with P2PHost(seed=seed(1)) as alice, P2PHost(seed=seed(2)) as bob:
-            await alice.connect(bob.listen_addrs[0])
-            got: list[bytes] = []
-            await alice.subscribe(TOPIC, lambda d, p: True, lambda d, p: None)
-            await bob.subscribe(TOPIC, lambda d, p: True, lambda d, p: got.append(d))
-            await wait_for(lambda: alice.mesh_peers(TOPIC) == [bob.peer_id])
+            got = await sender_and_receiver(alice, bob, TOPIC)
             await asyncio.sleep(0.2)
             before = checks[0]
             sent = 60

@@ -22,7 +22,7 @@ from djmesh.node.sim.network import LinkProfile, SimNetwork
 from djmesh.protocol.relay import MAX_DISOWNS, MAX_FREE_CLAIM, Disown, Join, Redirect, RelayMessage
 from djmesh.protocol.stream import Playout
 from tests.helpers.lying_relay import ForgedAudio, is_forged, make_liar
-from tests.helpers.sim import virtual_wait_until
+from tests.helpers.sim import relay_chain, virtual_wait_until
 from tests.node.live.test_hub import WireLink
 from tests.node.sim.test_mesh import assert_tree, hearing
 
@@ -367,12 +367,9 @@ def test_a_parent_that_disowns_while_it_starves_its_child_is_left_on_time() -> N
     mesh = LiveMesh(network, seed=5, max_children=1)  # a chain
 
     async def main() -> None:
-        await mesh.start_stream()
-        liar, listener = mesh.add_listeners(2)
-        for node in (liar, listener):
-            await mesh.join_all([node], over_s=0.0)
-        sub, liar_sub = listener.subscription, liar.subscription
-        assert sub is not None and liar_sub is not None and sub.parent_address == liar.address
+        liar, _listener, sub = await relay_chain(mesh)
+        liar_sub = liar.subscription
+        assert liar_sub is not None and sub.parent_address == liar.address
         dj_hub = mesh.dj.hub
         assert dj_hub is not None
         dj_hub.max_children = 4  # room at the top for the listener
@@ -407,14 +404,10 @@ def test_a_parent_that_disowns_while_it_starves_its_child_is_left_on_time() -> N
 
 async def _listener_below_a_liar(mesh: LiveMesh) -> tuple[MeshNode, MeshNode, ForgeMeter, Subscription]:
     """DJ -> liar -> listener (a chain of one child each), then room at the DJ for the listener to move up."""
-    await mesh.start_stream()
-    liar, listener = mesh.add_listeners(2)
-    listener.meter = meter = ForgeMeter(mesh)
-    for node in (liar, listener):
-        await mesh.join_all([node], over_s=0.0)
-    sub = listener.subscription
+    meter = ForgeMeter(mesh)
+    liar, listener, sub = await relay_chain(mesh, meter)
     dj_hub = mesh.dj.hub
-    assert sub is not None and sub.path == [liar.address, mesh.dj.address] and dj_hub is not None
+    assert dj_hub is not None
     dj_hub.max_children = 4
     return liar, listener, meter, sub
 

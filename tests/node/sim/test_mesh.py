@@ -13,7 +13,7 @@ from djmesh.node.live.probe import PROBE_TIMEOUT_S
 from djmesh.node.live.subscription import SILENCE_S, STALLED_S
 from djmesh.node.sim.mesh import LiveMesh, MeshNode
 from djmesh.node.sim.network import LinkProfile, SimNetwork
-from tests.helpers.sim import virtual_wait_until
+from tests.helpers.sim import relay_chain, virtual_wait_until
 
 
 def assert_tree(mesh: LiveMesh) -> None:
@@ -359,12 +359,9 @@ def test_a_standby_link_costs_its_grandparent_no_probes() -> None:
     mesh = LiveMesh(network, seed=2, max_children=1)  # a chain
 
     async def main() -> None:
-        await mesh.start_stream()
-        relay, listener = mesh.add_listeners(2)
-        for node in (relay, listener):
-            await mesh.join_all([node], over_s=0.0)
-        sub, dj_hub = listener.subscription, mesh.dj.hub
-        assert sub is not None and dj_hub is not None and sub.path == [relay.address, mesh.dj.address]
+        _relay, _listener, _sub = await relay_chain(mesh)
+        dj_hub = mesh.dj.hub
+        assert dj_hub is not None
         await asyncio.sleep(1.0)  # the standby link is open
         connects = network.stats.connects
         answered: list[float] = []
