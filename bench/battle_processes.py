@@ -170,9 +170,15 @@ async def _battle(
     except RuntimeError:
         held = await asyncio.gather(*(holds_it(n) for n in every))
         lacking = [n for n, has in zip(every, held, strict=True) if not has]
-        peers = await asyncio.gather(*(nodes.call(n, "status") for n in lacking), return_exceptions=True)
-        for name, status in zip(lacking, peers, strict=True):
-            print(f"  {name} lacks the challenge: status {status}", file=sys.stderr, flush=True)
+        statuses = await asyncio.gather(*(nodes.call(n, "status") for n in every), return_exceptions=True)
+        by_name = dict(zip(every, statuses, strict=True))
+        for name in lacking:
+            print(f"  {name} lacks the challenge: status {by_name[name]}", file=sys.stderr, flush=True)
+        dump = nodes.root / "status.json"
+        dump.write_text(
+            json.dumps({n: s if isinstance(s, dict) else repr(s) for n, s in by_name.items()}, indent=1)
+        )
+        print(f"  every node's status: {dump}", file=sys.stderr, flush=True)
         raise
     nodes.cli("dj-b", "battle", "accept", battle_id, "--set", str(set_b))
     joins = [

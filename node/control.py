@@ -49,6 +49,7 @@ async def _id(node: Node, params: dict[str, Any]) -> Any:
         "public_key": node.public_key.hex(),
         "name": node.config.name,
         "listen_addrs": node.listen_addrs,
+        "gossip": node.host.gossip_state(),
     }
 
 
@@ -212,6 +213,7 @@ async def _status(node: Node, params: dict[str, Any]) -> Any:
         "messages": node.store.count(),
         "dropped": node.dropped,
         "listen_addrs": node.listen_addrs,
+        "gossip": node.host.gossip_state(),
     }
 
 

@@ -11,6 +11,7 @@ import asyncio
 import functools
 import hashlib
 import logging
+import random
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Coroutine, Sequence
@@ -50,11 +51,13 @@ from djmesh.protocol.sync import (
     MAX_SYNC_LIMIT,
     MAX_SYNC_REQUEST_BYTES,
     MAX_SYNC_RESPONSE_BYTES,
+    MAX_SYNC_TOPICS,
     SYNC_PROTOCOL_ID,
     SyncBudget,
     SyncLimiter,
     SyncRequest,
     SyncResponse,
+    have_prefix,
 )
 from djmesh.protocol.topics import author_topic, belongs_on, inbox_topic, topics_for
 
@@ -74,6 +77,14 @@ SYNC_MAX_PAGES = 20
 # A sync page holds up to 500 envelopes of up to 64 KiB; verifying it in one go would stall the event
 # loop (and libp2p with it). It is verified in slices of at most this long, yielding in between.
 SYNC_SLICE_S = 0.005
+# Reconciliation (anti-entropy): gossip reaches only the nodes meshed when a message passes, and resends
+# nothing once it leaves the message cache (seconds). A node that was not meshed then (it had just
+# started, its connections had dropped, a publisher had no mesh yet) would never get it while its topic
+# still has peers, since only a lonely topic is looked up and synced again. So every RECONCILE_EVERY_S,
+# give or take a quarter, a node asks one random mesh peer for what it lacks on the topics they share,
+# over the window gossip could still carry, saying what it holds (``SyncRequest.have``).
+RECONCILE_EVERY_S = 30.0
+RECONCILE_WINDOW_MS = GOSSIP_MAX_AGE_MS
 EVENT_QUEUE_SIZE = 1024
 
 
@@ -134,6 +145,7 @@ class Node:
         self._refused = BoundedSet[bytes](10_000)  # content IDs refused for what they claim
         self._subscribers: set[asyncio.Queue[NodeEvent]] = set()
         self._topics: set[str] = set()
+        self._unsynced: set[str] = set()  # joined topics no history sync has reached a peer for yet
         self._repairs = RepairSchedule()
         self._repairs_changed = asyncio.Event()
         self._tasks = BackgroundTasks("node")
@@ -197,6 +209,7 @@ class Node:
             await self._join(topic)
         self._spawn(self._discover_and_sync(sorted(self._topics)))
         self._spawn(self._repair_forever())
+        self._spawn(self._reconcile_forever())
         log.info("node %s listening on %s", self.peer_id, ", ".join(self.listen_addrs))
 
     async def stop(self) -> None:
@@ -302,6 +315,7 @@ class Node:
         if topic in self._topics:
             return
         self._topics.add(topic)
+        self._unsynced.add(topic)
         await self.host.subscribe(
             topic,
             validator=functools.partial(self._validate, topic),
@@ -311,6 +325,7 @@ class Node:
     async def _leave(self, topic: str) -> None:
         if topic in self._topics:
             self._topics.discard(topic)
+            self._unsynced.discard(topic)
             self._repairs.forget(topic)
             await self.host.unsubscribe(topic)
 
@@ -326,17 +341,47 @@ class Node:
             )
             now = monotonic()
             lonely: list[str] = []
+            owed: dict[str, list[str]] = {}  # meshed topics never synced (the first sync found nobody)
             for topic in self._repairs.due(now):
                 if topic not in self._topics:
                     self._repairs.forget(topic)
-                elif self.host.mesh_peers(topic):
+                elif mesh := self.host.mesh_peers(topic):
                     self._repairs.has_peers(topic, now)
+                    if topic in self._unsynced:
+                        owed[topic] = mesh
                 else:
                     lonely.append(topic)
+            if owed:
+                await self.sync(sorted(owed), first=sorted({p for mesh in owed.values() for p in mesh}))
             if lonely:
                 await self._discover_and_sync(lonely[:MAX_REPAIRS_PER_ROUND], sync_found_only=True)
                 if len(lonely) > MAX_REPAIRS_PER_ROUND:
                     await sleep(FIRST_RETRY_S)  # the rest are still due: a pause between rounds
+
+    async def _reconcile_forever(self) -> None:
+        """See RECONCILE_EVERY_S. The pauses are drawn from a generator seeded with the peer ID, so a
+        simulated run repeats."""
+        rng = random.Random(self.peer_id)
+        while True:
+            await sleep(RECONCILE_EVERY_S * rng.uniform(0.75, 1.25))
+            meshes = {topic: self.host.mesh_peers(topic) for topic in sorted(self._topics)}
+            peers = sorted({peer for mesh in meshes.values() for peer in mesh})
+            if not peers:
+                continue
+            peer = rng.choice(peers)
+            shared = [topic for topic, mesh in meshes.items() if peer in mesh][:MAX_SYNC_TOPICS]
+            await self.reconcile(peer, shared)
+
+    async def reconcile(self, peer: str, topics: list[str]) -> int:
+        """Fetch from ``peer`` what this node lacks of the last RECONCILE_WINDOW_MS on ``topics``; how many
+        messages were new. Holding more than a request can name narrows the window to the newest held."""
+        since = _now_ms() - RECONCILE_WINDOW_MS
+        held = self.store.held_on(topics, since_ms=since, limit=SyncRequest.have_room(topics))
+        if len(held) == SyncRequest.have_room(topics):
+            since = held[-1][0]
+        return await self._sync_from(
+            peer, topics, since_ms=since, have=frozenset(have_prefix(c) for _, c in held)
+        )
 
     async def catch_up(self, topics: Sequence[str]) -> None:
         """Find ``topics``' peers and sync what this node missed on them, now (not in the background)."""
@@ -487,8 +532,12 @@ class Node:
             log.info("bad sync request from %s: %s", peer, exc)
             return SyncResponse((), more=False).encode()
         budget = self._sync_budget.available(_now_ms())
-        envelopes = self.store.by_topics(request.topics, since_ms=request.since_ms, limit=request.limit + 1)
-        answer = SyncResponse.fit([e.wire for e in envelopes], request.limit, max_bytes=budget).encode()
+        have = request.have
+        envelopes = self.store.by_topics(
+            request.topics, since_ms=request.since_ms, limit=request.limit + 1 + len(have)
+        )
+        lacking = [e.wire for e in envelopes if not have or have_prefix(e.content_id) not in have]
+        answer = SyncResponse.fit(lacking, request.limit, max_bytes=budget).encode()
         self._sync_budget.spend(len(answer))
         return answer
 
@@ -505,15 +554,25 @@ class Node:
                 stored += await self._sync_from(peer, topics[start : start + 64])
         return stored
 
-    async def _sync_from(self, peer: str, topics: list[str]) -> int:
-        known = [self.store.latest_on(topic) for topic in topics]
-        since = max(0, min((k for k in known if k is not None), default=0) - SYNC_OVERLAP_MS)
-        if any(k is None for k in known):
-            since = 0
+    async def _sync_from(
+        self,
+        peer: str,
+        topics: list[str],
+        *,
+        since_ms: int | None = None,
+        have: frozenset[bytes] = frozenset(),
+    ) -> int:
+        if since_ms is not None:
+            since = since_ms
+        else:
+            known = [self.store.latest_on(topic) for topic in topics]
+            since = max(0, min((k for k in known if k is not None), default=0) - SYNC_OVERLAP_MS)
+            if any(k is None for k in known):
+                since = 0
         received = stored = 0
         blocked = self._blocked
         for _ in range(SYNC_MAX_PAGES):
-            request = SyncRequest(tuple(topics), since_ms=since, limit=MAX_SYNC_LIMIT)
+            request = SyncRequest(tuple(topics), since_ms=since, limit=MAX_SYNC_LIMIT, have=have)
             try:
                 raw = await self.host.request(
                     peer, SYNC_PROTOCOL_ID, request.encode(), max_response_bytes=MAX_SYNC_RESPONSE_BYTES
@@ -522,6 +581,7 @@ class Node:
             except (P2PError, ProtocolError) as exc:
                 log.info("sync from %s failed: %s", peer, exc)
                 break
+            self._unsynced.difference_update(topics)
             batch, newest = [], since
             slice_started = time.perf_counter()
             for wire in response.messages:

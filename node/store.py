@@ -335,6 +335,18 @@ class Store:
         ).fetchall()
         return [stored.envelope for stored in map(self._load, rows) if stored is not None]
 
+    def held_on(self, topics: Sequence[str], *, since_ms: int, limit: int) -> list[tuple[int, bytes]]:
+        """(created_at, content ID) of the newest ``limit`` messages on ``topics`` since ``since_ms``, newest
+        first: what a reconciliation tells a peer this node already holds."""
+        if not topics:
+            return []
+        rows = self._db.execute(
+            f"SELECT DISTINCT created_at, content_id FROM message_topics WHERE topic IN ({','.join('?' * len(topics))})"
+            " AND created_at >= ? ORDER BY created_at DESC, content_id LIMIT ?",
+            (*topics, since_ms, limit),
+        ).fetchall()
+        return [(int(created), bytes(content_id)) for created, content_id in rows]
+
     def latest_on(self, topic: str) -> int | None:
         row = self._db.execute(
             "SELECT max(created_at) FROM message_topics WHERE topic = ?", (topic,)

@@ -1,7 +1,9 @@
 """History sync: the request/response messages a node uses to fetch what it missed.
 
 Gossip carries only what is live; a node that was away asks peers for the messages of
-some topics since a time. Both sides are bounded: a request names at most
+some topics since a time. A request may also say which of those messages it already holds
+(``have``: the first ``HAVE_PREFIX_BYTES`` of their content IDs), so that the periodic
+reconciliation between mesh peers returns only what the asker lacks. Both sides are bounded: a request names at most
 ``MAX_SYNC_TOPICS`` topics and ``MAX_SYNC_LIMIT`` messages; a response holds at most that
 many envelopes and ``MAX_SYNC_RESPONSE_BYTES``. Every returned envelope is validated by the
 receiver exactly as if it had been gossiped. ``SyncLimiter`` bounds how often one peer may
@@ -24,6 +26,12 @@ MAX_SYNC_LIMIT = 500
 MAX_SYNC_REQUEST_BYTES = 16 * 1024
 MAX_SYNC_RESPONSE_BYTES = 4 * 1024 * 1024
 _MAX_TOPIC_CHARS = 200
+HAVE_PREFIX_BYTES = 8  # a collision hides one message from one asker until the next window; 2^-64 odds
+MAX_SYNC_HAVE = 1500  # with a few topics, fits MAX_SYNC_REQUEST_BYTES (9 bytes each in CBOR)
+
+
+def have_prefix(content_id: bytes) -> bytes:
+    return content_id[:HAVE_PREFIX_BYTES]
 
 
 @dataclass(frozen=True)
@@ -31,18 +39,41 @@ class SyncRequest:
     topics: tuple[str, ...]
     since_ms: int
     limit: int = MAX_SYNC_LIMIT
+    have: frozenset[bytes] = frozenset()
 
     def encode(self) -> bytes:
-        return cbor.encode({"topics": list(self.topics), "since": self.since_ms, "limit": self.limit})
+        fields: dict[str | int, cbor.CborValue] = {
+            "topics": list(self.topics),
+            "since": self.since_ms,
+            "limit": self.limit,
+        }
+        if self.have:
+            fields["have"] = [prefix for prefix in sorted(self.have)]
+        return cbor.encode(fields)
+
+    @staticmethod
+    def have_room(topics: list[str]) -> int:
+        """How many ``have`` prefixes a request for ``topics`` can carry within MAX_SYNC_REQUEST_BYTES."""
+        topic_bytes = sum(len(t.encode("utf-8")) + 3 for t in topics)
+        return max(
+            0, min(MAX_SYNC_HAVE, (MAX_SYNC_REQUEST_BYTES - topic_bytes - 64) // (HAVE_PREFIX_BYTES + 1))
+        )
 
     @classmethod
     def decode(cls, data: bytes) -> SyncRequest:
         if len(data) > MAX_SYNC_REQUEST_BYTES:
             raise MessageTooLargeError("sync request too large")
         value = cbor.decode(data)
-        if not isinstance(value, dict) or set(value) != {"topics", "since", "limit"}:
-            raise MalformedMessageError("sync request must have exactly topics, since, limit")
+        if not isinstance(value, dict) or set(value) - {"have"} != {"topics", "since", "limit"}:
+            raise MalformedMessageError(
+                "sync request must have exactly topics, since, limit (and maybe have)"
+            )
         topics, since, limit = value["topics"], value["since"], value["limit"]
+        have = value.get("have", [])
+        if not isinstance(have, list) or len(have) > MAX_SYNC_HAVE:
+            raise MalformedMessageError(f"sync have must be a list of at most {MAX_SYNC_HAVE} prefixes")
+        if not all(isinstance(h, bytes) and len(h) == HAVE_PREFIX_BYTES for h in have):
+            raise MalformedMessageError(f"sync have holds {HAVE_PREFIX_BYTES}-byte content ID prefixes")
         if not isinstance(topics, list) or not 1 <= len(topics) <= MAX_SYNC_TOPICS:
             raise MalformedMessageError(f"sync request needs 1..{MAX_SYNC_TOPICS} topics")
         if not all(isinstance(t, str) and 0 < len(t) <= _MAX_TOPIC_CHARS for t in topics):
@@ -51,7 +82,12 @@ class SyncRequest:
             raise MalformedMessageError("sync since must be a non-negative integer")
         if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_SYNC_LIMIT:
             raise MalformedMessageError(f"sync limit must be 1..{MAX_SYNC_LIMIT}")
-        return cls(tuple(t for t in topics if isinstance(t, str)), since, limit)
+        return cls(
+            tuple(t for t in topics if isinstance(t, str)),
+            since,
+            limit,
+            frozenset(h for h in have if isinstance(h, bytes)),
+        )
 
 
 @dataclass(frozen=True)

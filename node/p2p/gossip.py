@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from libp2p.abc import IHost
+from libp2p.abc import IHost, INetStream
 from libp2p.exceptions import ValidationError
 from libp2p.peer.id import ID
 from libp2p.pubsub.gossipsub import PROTOCOL_ID, PROTOCOL_ID_V11, GossipSub
@@ -156,6 +156,18 @@ class PolicyScorer(PeerScorer):
         super().on_invalid_message(peer, topic)
 
 
+@dataclass
+class GossipCounters:
+    """Messages through pubsub since start; ``received`` counts every copy from every forwarder."""
+
+    received: int = 0
+    dropped_early: int = 0
+    refused: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {"received": self.received, "dropped_early": self.dropped_early, "refused": self.refused}
+
+
 class PolicyPubsub(Pubsub):
     """Pubsub whose ignored messages cost nobody a penalty and are not remembered as invalid (the
     next forwarder of the same message is judged afresh, not penalised from the cache).
@@ -171,6 +183,41 @@ class PolicyPubsub(Pubsub):
         super().__init__(*args, **kwargs)
         # subscriptions of peers whose stream broke while they stayed connected, until a new stream is open
         self._kept_subscriptions: OrderedDict[ID, list[str]] = OrderedDict()
+        self.counters = GossipCounters()
+        self._reading_from: dict[ID, int] = {}  # peers with a stream to us being read, and how many
+
+    async def stream_handler(self, stream: INetStream) -> None:
+        peer_id = stream.muxed_conn.peer_id
+        self._reading_from[peer_id] = self._reading_from.get(peer_id, 0) + 1
+        try:
+            await super().stream_handler(stream)
+        finally:
+            left = self._reading_from.pop(peer_id, 1) - 1
+            if left:
+                self._reading_from[peer_id] = left
+
+    def state(self) -> dict[str, Any]:
+        """What this node's pubsub knows, for `status`: when a node receives nothing, which link is missing
+        (no stream from peers, none to them, peers unaware of our topics, empty meshes)."""
+        router = self.router
+        mesh = getattr(router, "mesh", {})
+        fanout = getattr(router, "fanout", {})
+        queued = [len(q) for q in self.peer_queues.values()]
+        return {
+            "streams_to_peers": len(self.peers),
+            "streams_from_peers": len(self._reading_from),
+            "queued_rpcs": sum(queued),
+            "fullest_queue": max(queued, default=0),
+            "topics": {
+                topic: {
+                    "subscribers": len(self.peer_topics.get(topic, ())),
+                    "mesh": len(mesh.get(topic, ())),
+                    "fanout": len(fanout.get(topic, ())),
+                }
+                for topic in sorted(self.topic_ids)
+            },
+            **self.counters.as_dict(),
+        }
 
     def _handle_dead_peer(self, peer_id: ID) -> None:
         """py-libp2p forgets a peer's subscriptions when our stream to it breaks, then opens a new one if the
@@ -202,6 +249,7 @@ class PolicyPubsub(Pubsub):
         try:
             await super().validate_msg(msg_forwarder, msg)
         except ValidationError:
+            self.counters.refused += 1
             scorer = self._policy_scorer()
             if scorer is not None and scorer.ignoring == msg_forwarder:
                 self.validation_cache.cache.pop(self._msg_id_constructor(msg), None)
@@ -209,9 +257,11 @@ class PolicyPubsub(Pubsub):
 
     async def push_msg(self, msg_forwarder: ID, msg: rpc_pb2.Message) -> None:
         # one task per message received: a burst would run in one guest tick, holding the node's event loop
+        self.counters.received += 1
         await yield_if_over_budget()
         early_drop = self.early_drop
         if early_drop is not None and msg_forwarder != self.my_id and early_drop(msg.from_id):
+            self.counters.dropped_early += 1
             return
         try:
             await super().push_msg(msg_forwarder, msg)

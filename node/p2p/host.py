@@ -33,7 +33,14 @@ from djmesh.node.p2p import reqresp
 from djmesh.node.p2p.addresses import check_port_free
 from djmesh.node.p2p.discovery import Discovery
 from djmesh.node.p2p.errors import P2PError
-from djmesh.node.p2p.gossip import GossipConfig, PolicyScorer, build_pubsub, build_router, score_of
+from djmesh.node.p2p.gossip import (
+    GossipConfig,
+    PolicyPubsub,
+    PolicyScorer,
+    build_pubsub,
+    build_router,
+    score_of,
+)
 from djmesh.node.p2p.libp2p_host import build_host, key_pair_from_seed
 from djmesh.node.p2p.pacing import TokenBucket
 from djmesh.node.p2p.topics import OnMessage, TopicState, Validator, origin_of
@@ -314,6 +321,13 @@ class P2PHost:
             score = score_of(router, pid, topics) if router is not None else None
             out.append(PeerInfo(str(pid.to_base58()), addrs, self._latency_ms.get(pid), score))
         return out
+
+    def gossip_state(self) -> dict[str, Any]:
+        """Pubsub's streams, topics and counters (``PolicyPubsub.state``); empty when not running."""
+        pubsub = self._pubsub
+        if not isinstance(pubsub, PolicyPubsub) or self._state != "running":
+            return {}
+        return pubsub.state()
 
     def mesh_peers(self, topic: str) -> list[str]:
         if self._router is None or self._state != "running":

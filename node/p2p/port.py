@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Protocol
+from typing import Any, Protocol
 
 from djmesh.node.p2p.host import PeerInfo
 from djmesh.node.p2p.topics import OnMessage, Validator
@@ -32,6 +32,8 @@ class Host(Protocol):
     def peers(self) -> list[PeerInfo]: ...
 
     def mesh_peers(self, topic: str) -> list[str]: ...
+
+    def gossip_state(self) -> dict[str, Any]: ...
 
     async def subscribe(self, topic: str, validator: Validator, on_message: OnMessage) -> None: ...
 

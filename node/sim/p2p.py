@@ -36,6 +36,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from types import TracebackType
+from typing import Any
 
 from djmesh.node.p2p.errors import P2PError
 from djmesh.node.p2p.host import PeerInfo
@@ -257,6 +258,9 @@ class SimP2PHost:
     def mesh_peers(self, topic: str) -> list[str]:
         state = self._topics.get(topic)
         return sorted(state.mesh) if state is not None else []
+
+    def gossip_state(self) -> dict[str, Any]:
+        return {"topics": {topic: {"mesh": len(t.mesh)} for topic, t in sorted(self._topics.items())}}
 
     # -- gossip ---------------------------------------------------------------------------------
 

@@ -260,3 +260,23 @@ def test_gossip_to_a_peer_goes_on_after_our_pubsub_stream_to_it_breaks() -> None
             await wait_for(lambda: b"after" in got)
 
     run(main())
+
+
+def test_gossip_state_shows_the_streams_topics_and_messages_of_a_node() -> None:
+    """`status`'s ``gossip`` block: what a user reads when a node receives nothing, to see which link lacks."""
+
+    async def main() -> None:
+        async with P2PHost(seed=seed(1)) as a, P2PHost(seed=seed(2)) as b:
+            alone = b.gossip_state()
+            assert alone["streams_to_peers"] == alone["streams_from_peers"] == alone["received"] == 0
+            got = await sender_and_receiver(a, b, TOPIC)
+            await wait_for(lambda: b.gossip_state()["topics"][TOPIC]["subscribers"] == 1)
+            await a.publish(TOPIC, b"hello")
+            await wait_for(lambda: got == [b"hello"])
+            state = b.gossip_state()
+            assert state["streams_to_peers"] == state["streams_from_peers"] == 1
+            assert state["topics"][TOPIC] == {"subscribers": 1, "mesh": 1, "fanout": 0}
+            assert state["received"] >= 1
+            assert state["refused"] == state["dropped_early"] == 0
+
+    run(main())

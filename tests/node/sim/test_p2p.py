@@ -178,3 +178,39 @@ def test_a_node_that_cannot_advertise_still_finds_the_topics_peers(tmp_path: Pat
             )
 
     run_virtual(main())
+
+
+def test_a_message_that_gossip_never_delivered_reaches_meshed_nodes_by_anti_entropy(tmp_path: Path) -> None:
+    """Bob and carol follow alice and stay meshed with each other, so their topic never looks lonely
+    and no repair runs; alice posts while cut off from everyone. After healing, gossip never resends it
+    (it left the message cache long ago): the periodic reconciliation with a mesh peer brings it."""
+
+    async def main() -> None:
+        async with contextlib.AsyncExitStack() as stack:
+            sim = SimNetwork(seed=5)
+            net = SimP2PNetwork(sim, seed=5)
+            (hub,) = nodes_on(tmp_path, net, ["hub"])
+            await stack.enter_async_context(hub)
+            alice, bob, carol = nodes_on(tmp_path, net, ["alice", "bob", "carol"], first=hub.peer_id)
+            for node in (alice, bob, carol):
+                await stack.enter_async_context(node)
+            topic = author_topic(alice.public_key)
+            for node in (bob, carol):
+                await node.follow(alice.peer_id)
+            await until(lambda: bob.host.mesh_peers(topic) and carol.host.mesh_peers(topic), virtual_s=30,
+                        what="a mesh on alice's topic")  # fmt: skip
+            sim.partition([alice.peer_id], [bob.peer_id, carol.peer_id, hub.peer_id])
+            await alice.post("said while nobody could hear me")
+            await asyncio.sleep(CONNECTION_TIMEOUT_S + 5)  # the connections close, losing the post
+            assert alice.peer_id not in {p.peer_id for p in bob.peers()}
+            assert bob.host.mesh_peers(topic) == [carol.peer_id]  # not lonely: no repair looks it up
+            sim.heal()
+            await until(
+                lambda: all(
+                    "said while nobody could hear me" in [i.text for i in n.feed()] for n in (bob, carol)
+                ),
+                virtual_s=180,
+                what="alice's post at bob and carol",
+            )
+
+    run_virtual(main())
