@@ -11,6 +11,7 @@ import asyncio
 import functools
 import hashlib
 import logging
+import math
 import random
 import time
 from collections import OrderedDict
@@ -36,6 +37,7 @@ from djmesh.node.social import SocialService
 from djmesh.node.store import Store, StoreFullError
 from djmesh.node.tasks import BackgroundTasks
 from djmesh.node.topic_repair import FIRST_RETRY_S, RepairSchedule
+from djmesh.node.unheard import Unheard
 from djmesh.node.views import FeedItem, SocialView
 from djmesh.protocol import public_key_from_peer_id, sign
 from djmesh.protocol.bounded import BoundedSet
@@ -84,6 +86,7 @@ SYNC_SLICE_S = 0.005
 # give or take a quarter, a node asks one random mesh peer for what it lacks on the topics they share,
 # over the window gossip could still carry, saying what it holds (``SyncRequest.have``).
 RECONCILE_EVERY_S = 30.0
+UNHEARD_CHECK_S = 1.0  # how soon an own message published into a thin mesh goes out again once it fills
 RECONCILE_WINDOW_MS = GOSSIP_MAX_AGE_MS
 EVENT_QUEUE_SIZE = 1024
 
@@ -146,6 +149,7 @@ class Node:
         self._subscribers: set[asyncio.Queue[NodeEvent]] = set()
         self._topics: set[str] = set()
         self._unsynced: set[str] = set()  # joined topics no history sync has reached a peer for yet
+        self._unheard = Unheard(keep_ms=GOSSIP_MAX_AGE_MS)
         self._repairs = RepairSchedule()
         self._repairs_changed = asyncio.Event()
         self._tasks = BackgroundTasks("node")
@@ -335,6 +339,8 @@ class Node:
         node was cut off. When is ``RepairSchedule``'s: soon after a lonely lookup, rarely once meshed."""
         while True:
             deadline = self._repairs.next_deadline()
+            if self._unheard.topics():
+                deadline = min(math.inf if deadline is None else deadline, monotonic() + UNHEARD_CHECK_S)
             self._repairs_changed.clear()
             await wait_set(
                 self._repairs_changed, None if deadline is None else max(0.0, deadline - monotonic())
@@ -351,6 +357,9 @@ class Node:
                         owed[topic] = mesh
                 else:
                     lonely.append(topic)
+            for topic in sorted(self._unheard.topics()):
+                for wire in self._unheard.ready(topic, len(self.host.mesh_peers(topic)), _now_ms()):
+                    await self._gossip(topic, wire)
             if owed:
                 await self.sync(sorted(owed), first=sorted({p for mesh in owed.values() for p in mesh}))
             if lonely:
@@ -625,10 +634,16 @@ class Node:
         self._inbox.mark_seen(envelope.content_id)
         self._store_new([envelope], via="local")
         for topic in topics_for(envelope):
-            try:
-                await self.host.publish(topic, envelope.wire)
-            except P2PError as exc:
-                log.warning("publishing on %s failed: %s", topic, exc)
+            if topic in self._topics and Unheard.thin(mesh := len(self.host.mesh_peers(topic))):
+                self._unheard.add(topic, envelope.content_id, envelope.wire, mesh_size=mesh, now_ms=_now_ms())
+                self._repairs_changed.set()
+            await self._gossip(topic, envelope.wire)
+
+    async def _gossip(self, topic: str, wire: bytes) -> None:
+        try:
+            await self.host.publish(topic, wire)
+        except P2PError as exc:
+            log.warning("publishing on %s failed: %s", topic, exc)
 
     # -- social: thin delegates to ``self.social`` (node.social.SocialService), kept for embedders ----
 

@@ -214,3 +214,44 @@ def test_a_message_that_gossip_never_delivered_reaches_meshed_nodes_by_anti_entr
             )
 
     run_virtual(main())
+
+
+def test_a_post_made_before_the_author_had_a_mesh_goes_out_again_once_it_has_one(tmp_path: Path) -> None:
+    """A DJ who challenges right after starting has no mesh yet: gossip took the message nowhere. The
+    author publishes it once more as soon as its topic's mesh fills, seconds later, not at the next
+    reconciliation (30 s)."""
+
+    async def main() -> None:
+        async with contextlib.AsyncExitStack() as stack:
+            sim = SimNetwork(seed=6)
+            net = SimP2PNetwork(sim, seed=6)
+            (hub,) = nodes_on(tmp_path, net, ["hub"])
+            await stack.enter_async_context(hub)
+            alice, bob, carol = nodes_on(tmp_path, net, ["alice", "bob", "carol"], first=hub.peer_id)
+            for node in (alice, bob, carol):
+                await stack.enter_async_context(node)
+            sim.partition([alice.peer_id], [bob.peer_id, carol.peer_id, hub.peer_id])
+            topic = author_topic(alice.public_key)
+            await alice.post("said before anyone could hear me")
+            assert not alice.host.mesh_peers(topic)
+            for node in (bob, carol):
+                await node.follow(alice.peer_id)  # their lookups cannot reach alice yet
+            await until(
+                lambda: bob.host.mesh_peers(topic) == [carol.peer_id], virtual_s=30, what="bob-carol mesh"
+            )
+            await asyncio.sleep(CONNECTION_TIMEOUT_S + 5)  # their dials to alice time out
+            assert "said before anyone could hear me" not in [i.text for i in bob.feed()]
+            sim.heal()
+            await until(lambda: len(alice.host.mesh_peers(topic)) >= 1, virtual_s=120, what="alice's mesh")
+            meshed = asyncio.get_running_loop().time()
+            await until(
+                lambda: all(
+                    "said before anyone could hear me" in [i.text for i in n.feed()] for n in (bob, carol)
+                ),
+                virtual_s=60,
+                what="alice's early post at bob and carol",
+            )
+            took = asyncio.get_running_loop().time() - meshed
+            assert took < 5, took
+
+    run_virtual(main())
