@@ -254,7 +254,20 @@ def cmd_flag(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    return _emit(args, _call(args, "status"), lambda r: "\n".join(f"{k}: {v}" for k, v in r.items()))
+    return _emit(args, _call(args, "status"), _status_text)
+
+
+def _status_text(status: dict[str, Any]) -> str:
+    lines = [f"{k}: {v}" for k, v in status.items() if k != "gossip"]
+    gossip = status.get("gossip") or {}
+    if "streams_to_peers" in gossip:
+        lines.append(
+            f"gossip: streams to {gossip['streams_to_peers']} peers, from {gossip['streams_from_peers']};"
+            f" received {gossip['received']}, refused {gossip['refused']}, dropped early {gossip['dropped_early']}"
+        )
+    for topic, state in (gossip.get("topics") or {}).items():
+        lines.append(f"  {topic}: " + ", ".join(f"{k} {v}" for k, v in state.items()))
+    return "\n".join(lines)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

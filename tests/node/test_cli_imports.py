@@ -91,6 +91,13 @@ def test_commands_through_a_running_node_load_nothing_heavy(djmesh: CliRunner, t
         assert [item["text"] for item in json.loads(fed.stdout.splitlines()[0])] == ["hello"]
         assert heavy_in(modules) == []
 
+        # status, as a person reads it: the gossip block says which link is missing when nothing arrives
+        status, modules = run_and_report(djmesh, "--home", home, "status")
+        assert status.returncode == 0, status.stderr
+        assert "gossip: streams to 0 peers, from 0; received" in status.stdout
+        assert "/djmesh/1/battles: subscribers 0, mesh 0, fanout 0" in status.stdout
+        assert heavy_in(modules) == []
+
         # a plugin's command that talks to the node (`live list`) also stays light
         listed, modules = run_and_report(djmesh, "--home", home, "live", "list", "--json")
         assert listed.returncode == 0, listed.stderr
