@@ -49,7 +49,7 @@ async def _id(node: Node, params: dict[str, Any]) -> Any:
         "public_key": node.public_key.hex(),
         "name": node.config.name,
         "listen_addrs": node.listen_addrs,
-        "gossip": node.host.gossip_state(),
+        "gossip": node.host.gossip_state(peers=req.boolean(params, "gossip_peers", False)),
     }
 
 
@@ -213,7 +213,7 @@ async def _status(node: Node, params: dict[str, Any]) -> Any:
         "messages": node.store.count(),
         "dropped": node.dropped,
         "listen_addrs": node.listen_addrs,
-        "gossip": node.host.gossip_state(),
+        "gossip": node.host.gossip_state(peers=req.boolean(params, "gossip_peers", False)),
     }
 
 

@@ -196,13 +196,26 @@ class PolicyPubsub(Pubsub):
             if left:
                 self._reading_from[peer_id] = left
 
-    def state(self) -> dict[str, Any]:
+    def state(self, *, peers: bool = False) -> dict[str, Any]:
         """What this node's pubsub knows, for `status`: when a node receives nothing, which link is missing
         (no stream from peers, none to them, peers unaware of our topics, empty meshes)."""
         router = self.router
         mesh = getattr(router, "mesh", {})
         fanout = getattr(router, "fanout", {})
         queued = [len(q) for q in self.peer_queues.values()]
+        if peers:  # which peers, not only how many (a large answer: for diagnosis)
+            return {
+                "streams_to_peers": sorted(str(p) for p in self.peers),
+                "streams_from_peers": sorted(str(p) for p in self._reading_from),
+                "topics": {
+                    topic: {
+                        "subscribers": sorted(str(p) for p in self.peer_topics.get(topic, ())),
+                        "mesh": sorted(str(p) for p in mesh.get(topic, ())),
+                    }
+                    for topic in sorted(self.topic_ids)
+                },
+                **self.counters.as_dict(),
+            }
         return {
             "streams_to_peers": len(self.peers),
             "streams_from_peers": len(self._reading_from),

@@ -322,12 +322,12 @@ class P2PHost:
             out.append(PeerInfo(str(pid.to_base58()), addrs, self._latency_ms.get(pid), score))
         return out
 
-    def gossip_state(self) -> dict[str, Any]:
+    def gossip_state(self, *, peers: bool = False) -> dict[str, Any]:
         """Pubsub's streams, topics and counters (``PolicyPubsub.state``); empty when not running."""
         pubsub = self._pubsub
         if not isinstance(pubsub, PolicyPubsub) or self._state != "running":
             return {}
-        return pubsub.state()
+        return pubsub.state(peers=peers)
 
     def mesh_peers(self, topic: str) -> list[str]:
         if self._router is None or self._state != "running":

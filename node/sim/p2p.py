@@ -259,7 +259,7 @@ class SimP2PHost:
         state = self._topics.get(topic)
         return sorted(state.mesh) if state is not None else []
 
-    def gossip_state(self) -> dict[str, Any]:
+    def gossip_state(self, *, peers: bool = False) -> dict[str, Any]:
         return {"topics": {topic: {"mesh": len(t.mesh)} for topic, t in sorted(self._topics.items())}}
 
     # -- gossip ---------------------------------------------------------------------------------
