@@ -1,7 +1,7 @@
 """How well the judge finds one mistake, per sample source, per defect and severity, per tempo.
 
     .venv/bin/python bench/judge_eval.py [--tempos 85,126,174] [--sources lmms,sonic-pi,hydrogen]
-        [--seeds 8] [--dump pairs.json]
+        [--seeds 8] [--dump pairs.json] [--trim-onsets]
 
 For every source (``bench/judge_material.py``) and tempo: a clean six-track set, and the same set
 with one mistake at its third blend (``Defects(only_transition=3)``), one defect at a time at graded
@@ -18,6 +18,9 @@ Reported per cell, over the tempos:
   count 3N pairs per source instead of 3 (the graded severities stay one set per tempo);
 * and per source: blends found within 4 s of their centre, and technical findings on clean sets
   (false alarms).
+
+``--trim-onsets`` starts every one-shot of the sequenced sources at its attack rather than at its file's
+start (``bench/judge_material.py``), so that a clean set is lined up on what is heard.
 
 The judge's model and finding thresholds were made on lmms loops only: the sonic-pi and hydrogen
 rows are material it never saw. Nothing is tuned here.
@@ -36,6 +39,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import judge_material
 from judge_material import SOURCES
 
 from djmesh.judge.analysis import analyse
@@ -80,7 +84,13 @@ def main() -> None:
         "--seeds", type=int, default=1, help="sets per source and tempo at the mildest severities"
     )
     parser.add_argument("--dump", help="write every pair's features and totals to this JSON file")
+    parser.add_argument(
+        "--trim-onsets",
+        action="store_true",
+        help="sequenced sources: one-shots start at their attack, not at their file's start",
+    )
     args = parser.parse_args()
+    judge_material.TRIM_ONSETS = args.trim_onsets
     tempos = [float(t) for t in args.tempos.split(",")]
     sources = args.sources.split(",")
     found: dict[tuple[str, str, float], list[bool]] = defaultdict(list)

@@ -85,6 +85,8 @@ def autocorrelation(x: F64, max_lag: int) -> F64:
     # unbiased: divide by overlap length so long lags are not penalised on short inputs
     overlap = np.maximum(n - np.arange(max_lag + 1), 1)
     acf = acf / overlap
+    # no overlap past the input: what the FFT holds there is the wrap of short lags, not a correlation
+    acf[n:] = 0.0
     return acf / acf[0] if acf[0] > 0 else np.zeros(max_lag + 1)
 
 
@@ -144,11 +146,13 @@ def estimate_tempo(
     idx = np.flatnonzero(in_range)
     # Family choice favours periods that split in two (8th notes), which rules out 3:2 confusions
     # when every 8th note is sounded, and counts against periods whose two thirds repeat (the true
-    # beat, when dense sixteenths sound every split); the plain comb then decides the octave.
+    # beat, when dense sixteenths sound every split); the plain comb then decides the octave. The
+    # split counts no more than the period's own salience: a riff that repeats at some half period
+    # (lmms briff01 at 126: 0.38 at half of 120's beat, whose comb is 0.07) is no beat.
     half_lag = 30.0 * frame_rate / grid[idx]
     duple = (
         sal[idx]
-        + 0.5 * np.maximum(_interp(acf, half_lag), 0.0)
+        + 0.5 * np.clip(_interp(acf, half_lag), 0.0, np.maximum(sal[idx], 0.0))
         - _TRIPLE_WEIGHT * _triple_share(acf, half_lag)
     )
     best = int(idx[np.argmax(duple)])

@@ -98,3 +98,25 @@ def test_downbeats_follow_chord_changes(style: str) -> None:
     r = analyze_pcm(drums + chords, 44100)
     ref = np.arange(0.25, 24.0, bar)
     assert f_measure(np.asarray(r["downbeats"]), ref) >= 0.9
+
+
+@pytest.mark.parametrize("seconds", [9.0, 10.24, 11.0])
+def test_tempo_of_a_short_span_ignores_lags_longer_than_it(seconds: float) -> None:
+    # A track's core between two blends can be ~10 s: 16 beats at 85 BPM (11.3 s) is longer than the
+    # span, and the autocorrelation there (wrapped FFT, divided by an overlap of one frame) read
+    # a hip hop core at 83.6 BPM (hydrogen set 21 in bench/judge_eval.py).
+    from djmesh.dsp.features import extract, pcm_blocks
+    from djmesh.dsp.tempo import estimate_tempo
+
+    x = groove(85.0, seconds, "boombap")
+    f = extract(pcm_blocks(x, 44100), 44100, 1)
+    est = estimate_tempo(f.broad + f.low, f.onset_rate, (60.0, 137.5), hats=f.high, kicks=f.low)
+    assert est.bpm == pytest.approx(85.0, rel=0.003)
+
+
+def test_autocorrelation_is_zero_past_the_input() -> None:
+    from djmesh.dsp.tempo import autocorrelation
+
+    x = np.random.default_rng(1).random(1024)
+    acf = autocorrelation(x, 1600)
+    assert np.all(acf[1024:] == 0.0)
