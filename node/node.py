@@ -27,6 +27,7 @@ from djmesh.node.errors import NodeError
 from djmesh.node.events import MessageDropped, MessageStored, NodeEvent, Notification, SyncFinished
 from djmesh.node.home import NodeHome
 from djmesh.node.identity import Identity, load_identity
+from djmesh.node.mesh_newcomers import MeshNewcomers
 from djmesh.node.names import PeerNames
 from djmesh.node.notices import Notice, Notices
 from djmesh.node.p2p import P2PError, P2PHost, PeerInfo, Verdict
@@ -150,6 +151,7 @@ class Node:
         self._topics: set[str] = set()
         self._unsynced: set[str] = set()  # joined topics no history sync has reached a peer for yet
         self._unheard = Unheard(keep_ms=GOSSIP_MAX_AGE_MS)
+        self._newcomers = MeshNewcomers()
         self._repairs = RepairSchedule()
         self._repairs_changed = asyncio.Event()
         self._tasks = BackgroundTasks("node")
@@ -330,6 +332,7 @@ class Node:
         if topic in self._topics:
             self._topics.discard(topic)
             self._unsynced.discard(topic)
+            self._newcomers.forget(topic)
             self._repairs.forget(topic)
             await self.host.unsubscribe(topic)
 
@@ -348,6 +351,7 @@ class Node:
             now = monotonic()
             lonely: list[str] = []
             owed: dict[str, list[str]] = {}  # meshed topics never synced (the first sync found nobody)
+            newcomers: dict[str, list[str]] = {}  # peer -> topics whose mesh it joined since the last look
             for topic in self._repairs.due(now):
                 if topic not in self._topics:
                     self._repairs.forget(topic)
@@ -355,6 +359,8 @@ class Node:
                     self._repairs.has_peers(topic, now)
                     if topic in self._unsynced:
                         owed[topic] = mesh
+                    for peer in self._newcomers.look(topic, mesh):
+                        newcomers.setdefault(peer, []).append(topic)
                 else:
                     lonely.append(topic)
             for topic in sorted(self._unheard.topics()):
@@ -362,6 +368,9 @@ class Node:
                     await self._gossip(topic, wire)
             if owed:
                 await self.sync(sorted(owed), first=sorted({p for mesh in owed.values() for p in mesh}))
+            for peer, topics in sorted(newcomers.items()):
+                if self._newcomers.due(peer, _now_ms()):
+                    await self.reconcile(peer, topics[:MAX_SYNC_TOPICS])
             if lonely:
                 await self._discover_and_sync(lonely[:MAX_REPAIRS_PER_ROUND], sync_found_only=True)
                 if len(lonely) > MAX_REPAIRS_PER_ROUND:
