@@ -26,6 +26,7 @@ from typing import Any
 LOOPBACK = "/ip4/127.0.0.1/tcp/0"
 DJMESH = Path(sys.executable).with_name("djmesh")
 GENRE = "house"
+BATTLES_TOPIC = "/djmesh/1/battles"
 
 
 def write_set_files(folder: Path) -> tuple[Path, Path, float]:
@@ -144,11 +145,14 @@ async def _battle(
     """Runs one battle; every node's ``battle_state`` once all hold a result (or the wait ran out)."""
     every = nodes.names
 
-    async def all_have_peers() -> bool:
-        counts = await asyncio.gather(*(nodes.call(n, "peers") for n in every))
-        return all(len(c) >= 1 for c in counts)
+    async def all_meshed() -> bool:
+        """Every node has a mesh peer on the battles topic (as a user waits to see peers before challenging)."""
+        states = await asyncio.gather(*(nodes.call(n, "status") for n in every))
+        return all(s["gossip"]["topics"].get(BATTLES_TOPIC, {}).get("mesh", 0) >= 1 for s in states)
 
-    await nodes.wait("every node to have a peer", 120, all_have_peers)
+    started = time.monotonic()
+    await nodes.wait("every node to have a mesh peer on the battles topic", 300, all_meshed)
+    print(f"  every node meshed {time.monotonic() - started:.0f} s after they all started", file=sys.stderr)
     dj_b = (await nodes.call("dj-b", "id"))["peer_id"]
     start_in = 40
     made = nodes.cli(
@@ -165,8 +169,10 @@ async def _battle(
     async def known_everywhere() -> bool:
         return all(await asyncio.gather(*(holds_it(n) for n in every)))
 
+    challenged = time.monotonic()
     try:
         await nodes.wait("the challenge to reach every node", 120, known_everywhere)
+        print(f"  the challenge reached every node in {time.monotonic() - challenged:.1f} s", file=sys.stderr)
     except RuntimeError:
         held = await asyncio.gather(*(holds_it(n) for n in every))
         lacking = [n for n, has in zip(every, held, strict=True) if not has]

@@ -368,9 +368,13 @@ class Node:
                     await self._gossip(topic, wire)
             if owed:
                 await self.sync(sorted(owed), first=sorted({p for mesh in owed.values() for p in mesh}))
-            for peer, topics in sorted(newcomers.items()):
-                if self._newcomers.due(peer, _now_ms()):
-                    await self.reconcile(peer, topics[:MAX_SYNC_TOPICS])
+            due = [
+                (p, t[:MAX_SYNC_TOPICS])
+                for p, t in sorted(newcomers.items())
+                if self._newcomers.due(p, _now_ms())
+            ]
+            if due:  # in the background: a slow peer must not hold up the repairs
+                self._spawn(self._reconcile_each(due))
             if lonely:
                 await self._discover_and_sync(lonely[:MAX_REPAIRS_PER_ROUND], sync_found_only=True)
                 if len(lonely) > MAX_REPAIRS_PER_ROUND:
@@ -388,7 +392,14 @@ class Node:
                 continue
             peer = rng.choice(peers)
             shared = [topic for topic, mesh in meshes.items() if peer in mesh][:MAX_SYNC_TOPICS]
-            await self.reconcile(peer, shared)
+            try:
+                await self.reconcile(peer, shared)
+            except Exception:  # one bad round (a full disk, a store error) must not end reconciliation
+                log.exception("reconciliation with %s failed", peer)
+
+    async def _reconcile_each(self, peers_topics: list[tuple[str, list[str]]]) -> None:
+        for peer, topics in peers_topics:
+            await self.reconcile(peer, topics)
 
     async def reconcile(self, peer: str, topics: list[str]) -> int:
         """Fetch from ``peer`` what this node lacks of the last RECONCILE_WINDOW_MS on ``topics``; how many
