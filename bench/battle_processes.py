@@ -154,7 +154,7 @@ async def _battle(
     await nodes.wait("every node to have a mesh peer on the battles topic", 300, all_meshed)
     print(f"  every node meshed {time.monotonic() - started:.0f} s after they all started", file=sys.stderr)
     dj_b = (await nodes.call("dj-b", "id"))["peer_id"]
-    start_in = 40
+    start_in = 40 + 2 * (len(every) - 2)  # 32 processes on 2 cores: the CLI alone takes seconds per command
     made = nodes.cli(
         "dj-a", "battle", "challenge", dj_b, "--genre", GENRE, "--tracks", "6", "--set-seconds",
         str(set_seconds), "--start-in", str(start_in), "--set", str(set_a), "--committee-size", str(committee),
