@@ -263,7 +263,8 @@ def _status_text(status: dict[str, Any]) -> str:
     if "streams_to_peers" in gossip:
         lines.append(
             f"gossip: streams to {gossip['streams_to_peers']} peers, from {gossip['streams_from_peers']};"
-            f" received {gossip['received']}, refused {gossip['refused']}, dropped early {gossip['dropped_early']}"
+            f" received {gossip['received']}, refused {gossip['refused']}, dropped early {gossip['dropped_early']},"
+            f" unsent {gossip.get('unsent', 0)}"
         )
     for topic, state in (gossip.get("topics") or {}).items():
         lines.append(f"  {topic}: " + ", ".join(f"{k} {v}" for k, v in state.items()))

@@ -163,9 +163,27 @@ class GossipCounters:
     received: int = 0
     dropped_early: int = 0
     refused: int = 0
+    unsent: int = 0  # messages the router dropped on their way out: the peer's queue (32 RPCs) was full
 
     def as_dict(self) -> dict[str, int]:
-        return {"received": self.received, "dropped_early": self.dropped_early, "refused": self.refused}
+        return {
+            "received": self.received,
+            "dropped_early": self.dropped_early,
+            "refused": self.refused,
+            "unsent": self.unsent,
+        }
+
+
+class CountingGossipSub(GossipSub):
+    """GossipSub that counts the messages it drops because a peer's outbound queue is full (py-libp2p only
+    logs them at DEBUG; on a loaded machine they are why a message reaches some nodes minutes late)."""
+
+    counters: GossipCounters | None = None
+
+    def _handle_dropped_rpc(self, peer_id: ID, rpc: rpc_pb2.RPC, reason: str) -> None:
+        if self.counters is not None:
+            self.counters.unsent += len(rpc.publish)
+        super()._handle_dropped_rpc(peer_id, rpc, reason)
 
 
 class PolicyPubsub(Pubsub):
@@ -291,7 +309,7 @@ def build_router(config: GossipConfig) -> GossipSub:
     message whatever its size (go-libp2p: only above 1 KiB), which doubled the frames -- and the CPU
     -- per delivery of our ~300-byte messages (measured in bench/gossip.py).
     """
-    router = GossipSub(
+    router = CountingGossipSub(
         protocols=[PROTOCOL_ID_V11, PROTOCOL_ID],
         degree=config.degree,
         degree_low=config.degree_low,
@@ -328,6 +346,8 @@ def build_pubsub(
     sender_records.install()
     pubsub = PolicyPubsub(host, router, strict_signing=True, seen_ttl=config.seen_ttl_s)
     pubsub.early_drop = early_drop
+    if isinstance(router, CountingGossipSub):
+        router.counters = pubsub.counters
     return pubsub
 
 

@@ -7,9 +7,12 @@ import asyncio
 import nacl.signing
 import pytest
 import trio
+from libp2p.peer.id import ID
+from libp2p.pubsub.pb import rpc_pb2
 
 from djmesh.node.identity import Identity
 from djmesh.node.p2p import GossipConfig, P2PError, P2PHost, trio_bridge
+from djmesh.node.p2p.gossip import GossipCounters, build_router
 from tests.node.p2p.conftest import run, seed, sender_and_receiver, wait_for
 
 TOPIC = "djmesh/test/chat"
@@ -277,6 +280,15 @@ def test_gossip_state_shows_the_streams_topics_and_messages_of_a_node() -> None:
             assert state["streams_to_peers"] == state["streams_from_peers"] == 1
             assert state["topics"][TOPIC] == {"subscribers": 1, "mesh": 1, "fanout": 0}
             assert state["received"] >= 1
-            assert state["refused"] == state["dropped_early"] == 0
+            assert state["refused"] == state["dropped_early"] == state["unsent"] == 0
 
     run(main())
+
+
+def test_messages_the_router_drops_on_their_way_out_are_counted() -> None:
+    """A full outbound queue drops messages (py-libp2p logs it at DEBUG only): `status` says how many."""
+    router = build_router(GossipConfig())
+    router.counters = counters = GossipCounters()  # type: ignore[attr-defined]
+    rpc = rpc_pb2.RPC(publish=[rpc_pb2.Message(data=b"a"), rpc_pb2.Message(data=b"b")])
+    router._handle_dropped_rpc(ID(b"\x00\x01x"), rpc, "queue_full")
+    assert counters.as_dict()["unsent"] == 2
