@@ -213,6 +213,13 @@ async def _battle(
     except RuntimeError as exc:
         print(f"  {exc}", file=sys.stderr, flush=True)
     states = await asyncio.gather(*(nodes.call(n, "battle_show", battle_id=battle_id) for n in every))
+    gossip = [s["gossip"] for s in await asyncio.gather(*(nodes.call(n, "status") for n in every))]
+    unsent = sorted(g.get("unsent", 0) for g in gossip)
+    print(
+        f"  gossip: messages dropped on their way out (full queues) per node: median {unsent[len(unsent) // 2]},"
+        f" max {unsent[-1]}, total {sum(unsent)}; received in all {sum(g['received'] for g in gossip)}",
+        file=sys.stderr,
+    )
     return {"battle_id": battle_id, "states": dict(zip(every, states, strict=True))}
 
 
