@@ -184,7 +184,7 @@ def _remember_pairings() -> None:
     refuses raises every time)."""
     import eth.precompiles  # noqa: F401  (loads the submodule the precompile table calls into)
 
-    module = sys.modules["eth.precompiles.ecpairing"]
+    module: Any = sys.modules["eth.precompiles.ecpairing"]
     if getattr(module._ecpairing, "djmesh_remembered", False):
         return
     check = functools.lru_cache(maxsize=PAIRINGS_REMEMBERED)(module._ecpairing)
