@@ -48,6 +48,14 @@ class SetAudio:
 
 
 def _mono(pcm: npt.NDArray[Any]) -> Mono:
+    if pcm.ndim == 2 and pcm.shape[1] == 2 and pcm.dtype == np.float32:
+        # the same float32 bits as ``mean(axis=1)``, ((0 + a) + b) / 2 (its sum starts at +0, so two -0
+        # give +0), 20x faster: numpy reduces a two-wide axis one row at a time, which took a tenth of a
+        # simulated battle's CPU
+        total: Mono = pcm[:, 0] + pcm[:, 1]
+        total += np.float32(0)
+        total /= np.float32(2)
+        return total
     return pcm.mean(axis=1).astype(np.float32) if pcm.ndim == 2 else pcm.astype(np.float32)
 
 

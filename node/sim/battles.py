@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from djmesh.node.battle.judging import SharedJudge
 from djmesh.node.battle.service import BattleService, DjSet
 from djmesh.node.clock import SkewedClock, current, now_ms, set_node_clock
 from djmesh.node.home import NodeHome
@@ -78,6 +79,10 @@ class SimBattle:
         self.net = SimP2PNetwork(self.sim, seed=seed)
         self.peers: dict[str, _Peer] = {}
         self.down: set[str] = set()  # crashed and not restarted
+        # members holding the same audio share one judge computation, as in `djmesh demo`: the judge is a pure
+        # function, and running it once per member on the same cores only costs CPU (a member whose audio
+        # differs still gets its own)
+        self.judge = SharedJudge()
         self._hub: Node | None = None
         self._stack = contextlib.AsyncExitStack()
 
@@ -113,7 +118,9 @@ class SimBattle:
         live = await stack.enter_async_context(
             LiveService(node, transport=self.sim.transport(node.peer_id), host=node.peer_id)
         )
-        battles = await stack.enter_async_context(BattleService(node, live, auto_join=name in self.viewers))
+        battles = await stack.enter_async_context(
+            BattleService(node, live, auto_join=name in self.viewers, judge=self.judge)
+        )
         peer = self.peers[name] = _Peer(name, node, battles, stack)
         self.down.discard(name)
         return peer

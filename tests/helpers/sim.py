@@ -9,13 +9,16 @@ from djmesh.node.live.subscription import Subscription
 from djmesh.node.sim.mesh import LiveMesh, MeshNode, Meter
 
 
-async def virtual_wait_until(predicate: Callable[[], bool], *, timeout_s: float, what: str) -> float:
+async def virtual_wait_until(
+    predicate: Callable[[], bool], *, timeout_s: float, what: str | Callable[[], str]
+) -> float:
     """Wait for ``predicate`` on the loop's (virtual) clock; the virtual seconds it took."""
     loop = asyncio.get_running_loop()
     start = loop.time()
     while not predicate():
         if loop.time() - start > timeout_s:
-            raise AssertionError(f"not within {timeout_s} s of virtual time: {what}")
+            described = what() if callable(what) else what
+            raise AssertionError(f"not within {timeout_s} s of virtual time: {described}")
         await asyncio.sleep(0.05)
     return loop.time() - start
 

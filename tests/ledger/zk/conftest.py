@@ -1,4 +1,5 @@
-"""One in-process EVM (eth-tester / py-evm) per test module with the Poseidon hasher and ListenGate deployed."""
+"""One in-process EVM (eth-tester / py-evm, set up as the node's devnet sets it up) per test module with the
+Poseidon hasher and ListenGate deployed."""
 
 from __future__ import annotations
 
@@ -8,12 +9,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from eth_tester import EthereumTester
 from eth_tester.exceptions import TransactionFailed
 from web3 import EthereumTesterProvider, Web3
 from web3.contract import Contract
 from web3.exceptions import ContractLogicError
 from web3.types import TxReceipt
 
+from djmesh.ledger.evm.chain import pyevm_backend
 from djmesh.ledger.evm.eip712 import Signature
 from djmesh.ledger.zk.gate import Deployment, deploy, gate_domain, sign_gate_battle
 from djmesh.ledger.zk.identity import Identity
@@ -111,5 +114,5 @@ class Chain:
 
 @pytest.fixture(scope="module")
 def chain() -> Iterator[Chain]:
-    w3 = Web3(EthereumTesterProvider())
+    w3 = Web3(EthereumTesterProvider(EthereumTester(pyevm_backend())))
     yield Chain(w3, deploy(w3, str(w3.eth.accounts[0])))

@@ -1,8 +1,13 @@
-"""The prize escrow between real nodes: a short real battle on loopback, BattleEscrow on py-evm.
+"""The prize escrow between real nodes: a short battle, BattleEscrow on py-evm.
 
 Two DJs, four viewers (the committee: 3f+1 = 4, quorum 3) and a fan who sponsors the prize and
-forges attestations. Everything crosses the real mesh: wallet bindings, the announcement with its
-escrow terms, joins, sets, verdicts, result bundles and attestations; every figure is read from the chain.
+forges attestations. Everything crosses the mesh: wallet bindings, the announcement with its escrow
+terms, joins, sets, verdicts, result bundles and attestations; every figure is read from the chain.
+
+The payout with seat bonds runs on the real mesh (libp2p on loopback); the battle without a quorum runs
+the same nodes and services on the in-memory network (node/sim/) and virtual time (a quarter of the CPU).
+A payout reorganised away and then answered late is a ledger scenario on that network
+(tests/node/sim/test_ledger.py).
 """
 
 from __future__ import annotations
@@ -10,28 +15,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
-import requests
 from eth_account import Account
 
 from djmesh.ledger.evm import EvmChain, TxSender, deploy_contracts
 from djmesh.ledger.evm.escrow import Escrow, sign_result
-from djmesh.node.battle.escrow import ENTRY_POLL_S, BattleEscrowService
+from djmesh.node.battle.escrow import BattleEscrowService
 from djmesh.node.battle.service import BattleService, DjSet
+from djmesh.node.clock import now_ms, run_virtual
 from djmesh.node.live.service import LiveService
 from djmesh.node.node import Node
 from djmesh.node.p2p import Verdict
+from djmesh.node.sim.battles import SimBattle, _Peer
 from djmesh.protocol import sign
 from djmesh.protocol.battle import BATTLES_TOPIC, BattleAttestation, Rules
 from djmesh.protocol.consensus import Result
 from tests.helpers.network import bootstrap_server, make_node, peer_stacks, wait_until
 from tests.helpers.sets import write_wav
+from tests.helpers.sim import virtual_wait_until
 
 # a whole battle on loopback, in quiet-machine seconds: tests/conftest.py scales it by PATIENCE, like every wait inside
 pytestmark = pytest.mark.timeout(80)
@@ -67,12 +72,22 @@ class Network:
     chain: EvmChain
     escrow_address: str
     peers: dict[str, Peer]
+    virtual: bool = False  # the in-memory network on virtual time (else libp2p on loopback, real time)
 
     def __getitem__(self, name: str) -> Peer:
         return self.peers[name]
 
     def reader(self) -> Escrow:
         return Escrow(self.chain, self.escrow_address)
+
+    async def wait(
+        self, predicate: Callable[[], bool], *, timeout: float = 30.0, what: str | Callable[[], str]
+    ) -> None:
+        """``wait_until`` on loopback; on virtual time the deadline is exact (no patience needed)."""
+        if not self.virtual:
+            await wait_until(predicate, timeout=timeout, what=what)
+            return
+        await virtual_wait_until(predicate, timeout_s=timeout, what=what)
 
 
 @contextlib.asynccontextmanager
@@ -114,8 +129,47 @@ async def escrow_network(
         yield Network(chain, contracts.escrow, peers)
 
 
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
+class EscrowSim(SimBattle):
+    """The same seven nodes and services on the in-memory network: the fan boots like a DJ (a node that
+    joins no committee); every node gets a ``BattleEscrowService`` on ``chain``."""
+
+    def __init__(self, root: Path, chain: EvmChain, escrow_address: str, silent: tuple[str, ...]) -> None:
+        super().__init__(root, 1, djs=("dj-a", "dj-b", "fan"), viewers=VIEWERS)
+        self.chain, self.escrow_address, self.silent = chain, escrow_address, silent
+        self.escrows: dict[str, BattleEscrowService] = {}
+
+    async def _boot(self, name: str) -> _Peer:
+        peer = await super()._boot(name)
+        key = evm_key(self.chain, name)
+        service = BattleEscrowService(
+            peer.node,
+            peer.battles,
+            self.chain,
+            TxSender(self.chain, Account.from_key(key)),
+            self.escrow_address,
+            attest=name not in self.silent,
+            settle_s=2.0,
+        )
+        self.escrows[name] = await peer.stack.enter_async_context(service)
+        return peer
+
+
+@contextlib.asynccontextmanager
+async def sim_escrow_network(tmp_path: Path, *, silent: tuple[str, ...] = ()) -> AsyncIterator[Network]:
+    """``escrow_network`` on the in-memory network (run it on a ``VirtualTimeLoop``)."""
+    chain = EvmChain.in_process()
+    contracts = deploy_contracts(TxSender(chain, Account.from_key(chain.dev_keys[0])))
+    sim = EscrowSim(tmp_path / "nodes", chain, contracts.escrow, silent)
+    try:
+        await sim.start()
+        await sim.settle()
+        peers = {
+            name: Peer(name, p.node, p.battles, sim.escrows[name], evm_key(chain, name))
+            for name, p in sim.peers.items()
+        }
+        yield Network(chain, contracts.escrow, peers, virtual=True)
+    finally:
+        await sim.close()
 
 
 async def run_battle(net: Network, tmp_path: Path, *, seat_bond_wei: int = 0) -> tuple[bytes, Result]:
@@ -148,9 +202,7 @@ async def run_battle(net: Network, tmp_path: Path, *, seat_bond_wei: int = 0) ->
         title="prize battle",
     )
     for peer in (b, fan):
-        await wait_until(
-            lambda p=peer: battle_id in p.escrow.states, what=f"the escrow battle at {peer.name}"
-        )
+        await net.wait(lambda p=peer: battle_id in p.escrow.states, what=f"the escrow battle at {peer.name}")
     await b.escrow.accept(battle_id, set_b, stake_wei=STAKES["dj-b"])
     await fan.escrow.sponsor(battle_id, STAKES["fan"])
     entry = net.reader().battle(battle_id)
@@ -197,7 +249,7 @@ async def forge_attestations(net: Network, battle_id: bytes, result: Result) -> 
     # true result: a node that finds a statement of its own (from before a restart, say) signs no other,
     # so a lie that came first would be the member's only statement, not an equivocation.
     liar = net["viewer-2"]
-    await wait_until(lambda: own_attestation(liar, battle_id), what="viewer-2's own attestation")
+    await net.wait(lambda: own_attestation(liar, battle_id), what="viewer-2's own attestation")
     await liar.node.publish(attestation(liar.evm_key, loser))
     return bundle_hash
 
@@ -315,64 +367,12 @@ async def test_bonded_members_pay_the_winner_over_gossip_and_an_equivocating_mem
         )
 
 
-async def test_a_payout_reorganised_away_and_one_whose_answer_was_lost_still_pay_exactly_once(
-    tmp_path: Path,
-) -> None:
-    """The winner's first payout is mined, then a reorganisation drops it (an eth-tester snapshot reverted
-    under it); its second is mined but the RPC answer times out. The chain ends with one payout, and
-    nobody refunds after the deadline."""
-    async with escrow_network(tmp_path) as net:
-        battle_id, result = await run_battle(net, tmp_path)
-        winner, _ = winner_and_loser(net, result)
-        assert net.chain.tester is not None
-        tester, escrow = net.chain.tester, winner.escrow.escrow
-        real_payout = escrow.payout
-        calls: list[str] = []
-
-        def faulty_payout(*args: Any) -> Any:
-            calls.append("reorganised" if not calls else "answer lost" if len(calls) == 1 else "ok")
-            if calls[-1] == "reorganised":
-                snapshot = tester.take_snapshot()
-                receipt = real_payout(*args)  # mined, confirmed, reported to the node...
-                tester.revert_to_snapshot(snapshot)  # ...then the block holding it is gone
-                return receipt
-            if calls[-1] == "answer lost":
-                real_payout(*args)
-                raise requests.Timeout("read timed out")
-            return real_payout(*args)
-
-        escrow.payout = faulty_payout  # type: ignore[method-assign]
-        await wait_until(lambda: len(calls) >= 2, what=lambda: f"a second payout: {calls}")
-        reader = net.reader()
-        await wait_until(
-            lambda: (reader.battle(battle_id) or _unsettled()).settled, what="the payout back on chain"
-        )
-        paid = reader.contract.events.Paid.get_logs(argument_filters={"battle_id": battle_id}, from_block=0)
-        assert [p["args"]["winner"] for p in paid] == [winner.address]
-        assert net.chain.balance(net.escrow_address) == 0
-        await wait_until(
-            lambda: winner.escrow.status(battle_id)["payout_tx"] is not None or len(calls) >= 3,
-            what="the payout seen",
-        )
-        # after the deadline the stakers' nodes find the entry settled: no refund
-        entry = reader.battle(battle_id)
-        assert entry is not None
-        net.chain.advance_time(entry.deadline - net.chain.timestamp() + 1)
-        await asyncio.sleep(3 * ENTRY_POLL_S)  # time for a refund that must not come
-        refunds = reader.contract.events.Refunded.get_logs(
-            argument_filters={"battle_id": battle_id}, from_block=0
-        )
-        assert refunds == [] and len(reader.contract.events.Paid.get_logs(from_block=0)) == 1
+def test_without_2f_plus_1_valid_attestations_nobody_is_paid_and_stakes_come_back(tmp_path: Path) -> None:
+    run_virtual(_without_a_quorum(tmp_path))
 
 
-def _unsettled() -> Any:
-    return type("Unsettled", (), {"settled": False})()
-
-
-async def test_without_2f_plus_1_valid_attestations_nobody_is_paid_and_stakes_come_back(
-    tmp_path: Path,
-) -> None:
-    async with escrow_network(tmp_path, silent=("viewer-3", "viewer-4")) as net:
+async def _without_a_quorum(tmp_path: Path) -> None:
+    async with sim_escrow_network(tmp_path, silent=("viewer-3", "viewer-4")) as net:
         # the DJs' nodes never get an attestation by gossip: they count what they fetch again from peers
         for dj in ("dj-a", "dj-b"):
             lose_gossiped_attestations(net[dj].node)
@@ -385,19 +385,22 @@ async def test_without_2f_plus_1_valid_attestations_nobody_is_paid_and_stakes_co
             groups = winner.escrow.states[battle_id].valid
             return len({signer for group in groups.values() for signer in group})
 
-        await wait_until(
+        await net.wait(  # a fetch again waits 2, 4, 8... s: gossip first
             lambda: valid() == 2 and len(dropped_reasons(winner, battle_id)) == 3,
+            timeout=90,
             what=lambda: f"2 valid, 3 dropped: {winner.escrow.status(battle_id)}",
         )
         entry = net.reader().battle(battle_id)
         assert entry is not None and entry.committee_size == 4  # the committee was agreed; the quorum is 3
-        await asyncio.sleep(3)  # time for a payout that must not come
+        await asyncio.sleep(
+            10
+        )  # time for a payout that must not come (virtual seconds: ten polls of the chain)
         assert valid() == 2 and await winner.escrow.payout_summary(battle_id) is None
         assert net.chain.balance(net.escrow_address) == sum(STAKES.values())
 
         before = {name: net.chain.balance(net[name].address) for name in STAKES}
         net.chain.advance_time(entry.deadline - net.chain.timestamp() + 1)
-        await wait_until(lambda: net.chain.balance(net.escrow_address) == 0, what="every stake refunded")
+        await net.wait(lambda: net.chain.balance(net.escrow_address) == 0, what="every stake refunded")
         refunds = net.reader().contract.events.Refunded.get_logs(
             argument_filters={"battle_id": battle_id}, from_block=0
         )

@@ -78,6 +78,30 @@ async def test_a_judge_reads_only_the_rules_set_length_whatever_the_dj_streams()
     decoding.close()
 
 
+def test_the_mono_mix_is_the_mean_of_the_channels_bit_for_bit() -> None:
+    """Every member must judge the same samples: the stereo fast path gives ``mean(axis=1)``'s float32 bits,
+    at the extremes too (the smallest and largest floats, signed zeros, infinities)."""
+    from djmesh.node.live.set_audio import _mono
+
+    rng = np.random.default_rng(7)
+    stereo = (rng.standard_normal((48_000, 2)) * 0.5).astype(np.float32)
+    tiny, huge = np.finfo(np.float32).smallest_subnormal, np.finfo(np.float32).max
+    stereo[:8] = [
+        [tiny, tiny],
+        [tiny, 0],
+        [huge, huge],
+        [-0.0, 0.0],
+        [-0.0, -0.0],
+        [np.inf, 1],
+        [1, 2**-24],
+        [-1, 1],
+    ]
+    with np.errstate(over="ignore"):
+        expected = stereo.mean(axis=1).astype(np.float32)
+        assert _mono(stereo).view(np.uint32).tolist() == expected.view(np.uint32).tolist()
+    assert np.array_equal(_mono(stereo[:, :1]), stereo[:, 0])  # mono stays as it is
+
+
 async def test_a_segment_off_the_signed_chain_is_never_assembled(tmp_path: Path) -> None:
     dj_set, end = signed_set(4)
     # the DJ signed other audio as segment 2 of the same stream (equivocation), and another stream

@@ -92,7 +92,7 @@ def test_viewers_keep_joining_battle_after_battle_beyond_the_auto_join_budget(
     from djmesh.node.sim.battles import SimBattle, play_battle
     from djmesh.protocol.ratelimit import RateLimit
 
-    burst = 2  # the budget's shape, scaled down so the test plays few battles
+    burst = 1  # the budget's shape, scaled down so the test plays few battles (two more than the burst)
     monkeypatch.setattr(battle_service, "AUTO_JOIN_BUDGET", RateLimit(burst=burst, per_second=burst / 3600))
     sets = (
         DjSet(str(write_wav(tmp_path / "a.wav", 8.0, bpm=125.0)), ("A1", "A2"), (0, 4000)),
