@@ -27,7 +27,7 @@ FEATURES: tuple[str, ...] = (
     "clipped_permille",  # clipped samples per thousand
     "over_peak_db",  # true peak above 0 dBTP
     "camelot_distance",  # mean Camelot wheel distance between consecutive tracks (0..6)
-    "energy_drop_db",  # largest fall in track level before the last track (dB)
+    "energy_drop_db",  # largest fall in track level before the last track, less ENERGY_DEAD_ZONE_DB (dB)
     "repetition",  # 1 - distinct keys / tracks
     "track_count_error",  # |tracks found - tracks required|
     "out_of_range",  # fraction of tracks outside the genre's BPM range
@@ -39,6 +39,11 @@ CUE_TOLERANCE_S = 8.0
 #: where the beats fall against the one-second level windows (two renderings of the same 85 BPM set,
 #: one with tracks 20 ms later, read 8.2 and 8.6 dB); a dip a listener hears lasts longer
 DIP_SPAN_S = 3
+#: dB of a track-to-track level fall that count as no drop (``energy_drop_db`` is the fall less this). Two
+#: renderings of the same tracks read a set's largest fall 0.05-0.25 dB apart, and sets with no drop built
+#: in read 0.05-0.9 dB (lmms, judge_eval), so an energy score from the raw fall moved a verdict by noise;
+#: twice the spread between renderings is ignored, and a fall above it still counts from there on (no step)
+ENERGY_DEAD_ZONE_DB = 0.5
 #: a set whose probability for its battle's genre is under this does not fit the battle
 GENRE_FIT = 0.2
 _CAPS = (1.0, 20.0, 30.0, 0.5, 1.0, 24.0, 24.0, 24.0, 10.0, 12.0, 6.0, 24.0, 1.0, 6.0, 1.0, 1.0)
@@ -289,7 +294,7 @@ def set_features(
         clipped,
         max(0.0, _f(analysis.get("true_peak_dbtp"))),
         _mean([float(d) for d in distances]) if distances else 3.0,
-        max(drops, default=0.0) if len(energy) > 2 else 0.0,
+        max(0.0, max(drops, default=0.0) - ENERGY_DEAD_ZONE_DB) if len(energy) > 2 else 0.0,
         1.0 - len({k for k in keys if k}) / len(keys) if keys else 1.0,
         float(abs(n_found - rules.tracks)),
         len(outside) / n_found if n_found else 1.0,

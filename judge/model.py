@@ -18,7 +18,7 @@ from djmesh.judge.features import FEATURES
 from djmesh.protocol.battle import CRITERIA
 
 MODEL_PATH = Path(__file__).resolve().parent / "models" / "judge.onnx"
-MODEL_SHA256 = "c85a400c14d7cd5e4d97e44ceca35a44f1e6e8313822d2c7872fe42fb048b91c"
+MODEL_SHA256 = "9c1bfa6e61f0aeea681c1d673e25cadd13b367125ded33c141dc582ff3ac2452"
 
 #: model outputs, in order: the 9 criteria a verdict carries (0..10), then 3 aggregates
 AGGREGATES: tuple[str, ...] = ("technical", "musical", "judged")
