@@ -14,17 +14,25 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import libp2p.pubsub.pubsub as pubsub_module
 from libp2p.abc import IHost, INetStream
 from libp2p.exceptions import ValidationError
 from libp2p.peer.id import ID
 from libp2p.pubsub.gossipsub import PROTOCOL_ID, PROTOCOL_ID_V11, GossipSub
 from libp2p.pubsub.pb import rpc_pb2
 from libp2p.pubsub.pubsub import Pubsub
+from libp2p.pubsub.rpc_queue import RpcQueue
 from libp2p.pubsub.score import PeerScorer, ScoreParams, TopicScoreParams
 
 from djmesh.node.p2p import sender_records
 from djmesh.node.p2p.trio_bridge import yield_if_over_budget
 
+# py-libp2p's per-peer outbound queue holds 32 RPCs and drops the rest. With 30 nodes in separate processes on
+# two cores, a burst of 30 battle joins overflowed it at every node (up to 46 messages dropped by one node,
+# fullest queue 31), and the dropped copies came back only by reconciliation, 15-60 s later: three viewers
+# cancelled the battle. 128 RPCs ride out such a burst; a queue holds only what this node sends to that peer
+# (at most its mesh and gossip traffic), each RPC at most one message of at most 64 KiB.
+OUTBOUND_QUEUE_RPCS = 128
 MAX_KEPT_SUBSCRIPTIONS = 256  # peers whose broken pubsub stream is being replaced (connected peers only)
 
 
@@ -172,6 +180,11 @@ class GossipCounters:
             "refused": self.refused,
             "unsent": self.unsent,
         }
+
+
+class DeeperRpcQueue(RpcQueue):
+    def __init__(self, max_size: int = OUTBOUND_QUEUE_RPCS, max_message_size: int = 1024 * 1024) -> None:
+        super().__init__(max_size, max_message_size)
 
 
 class CountingGossipSub(GossipSub):
@@ -344,6 +357,7 @@ def build_pubsub(
     Each RPC's sender record is checked once per sender and record (``sender_records``), not every time.
     """
     sender_records.install()
+    pubsub_module.RpcQueue = DeeperRpcQueue  # type: ignore[attr-defined]  # the queue each new peer gets
     pubsub = PolicyPubsub(host, router, strict_signing=True, seen_ttl=config.seen_ttl_s)
     pubsub.early_drop = early_drop
     if isinstance(router, CountingGossipSub):

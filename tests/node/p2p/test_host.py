@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import libp2p.pubsub.pubsub as pubsub_module
 import nacl.signing
 import pytest
 import trio
@@ -12,7 +13,7 @@ from libp2p.pubsub.pb import rpc_pb2
 
 from djmesh.node.identity import Identity
 from djmesh.node.p2p import GossipConfig, P2PError, P2PHost, trio_bridge
-from djmesh.node.p2p.gossip import GossipCounters, build_router
+from djmesh.node.p2p.gossip import OUTBOUND_QUEUE_RPCS, DeeperRpcQueue, GossipCounters, build_router
 from tests.node.p2p.conftest import run, seed, sender_and_receiver, wait_for
 
 TOPIC = "djmesh/test/chat"
@@ -292,3 +293,17 @@ def test_messages_the_router_drops_on_their_way_out_are_counted() -> None:
     rpc = rpc_pb2.RPC(publish=[rpc_pb2.Message(data=b"a"), rpc_pb2.Message(data=b"b")])
     router._handle_dropped_rpc(ID(b"\x00\x01x"), rpc, "queue_full")
     assert counters.as_dict()["unsent"] == 2
+
+
+def test_each_peer_gets_an_outbound_queue_deep_enough_for_a_burst_of_joins() -> None:
+    """py-libp2p's queue (32 RPCs) overflowed at every node in a 30-viewer battle's burst of joins."""
+
+    async def main() -> None:
+        async with P2PHost(seed=seed(1)) as a, P2PHost(seed=seed(2)) as b:
+            await sender_and_receiver(a, b, TOPIC)
+            assert pubsub_module.RpcQueue is DeeperRpcQueue
+        queue = DeeperRpcQueue()
+        assert all(queue.push(rpc_pb2.RPC()) for _ in range(OUTBOUND_QUEUE_RPCS))
+        assert not queue.push(rpc_pb2.RPC())  # still bounded
+
+    run(main())
