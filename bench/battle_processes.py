@@ -223,13 +223,13 @@ async def _battle(
     return {"battle_id": battle_id, "states": dict(zip(every, states, strict=True))}
 
 
-def run_processes(viewers: int, root: Path) -> dict[str, Any] | None:
+def run_processes(viewers: int, root: Path, committee: int | None = None) -> dict[str, Any] | None:
     """A summary shaped like `djmesh demo --json`'s (``timing.sets_end_to_agreed_result_s``, ``timing.steps``,
     ``result``), or None when the nodes did not all agree on a result (why is printed)."""
     from djmesh.node.demo import committee_size_for
 
     set_a, set_b, length_s = write_set_files(root / "sets")
-    committee = committee_size_for(viewers)
+    committee = committee or committee_size_for(viewers)
     with cluster(root, viewers) as nodes:
         ran = asyncio.run(_battle(nodes, committee, set_a, set_b, int(length_s) + 3))
     states: dict[str, dict[str, Any]] = ran["states"]

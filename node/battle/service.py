@@ -77,6 +77,7 @@ from djmesh.protocol.battle import (
 )
 from djmesh.protocol.committee import roster_kept, seed_commitment
 from djmesh.protocol.consensus import (
+    QuorumError,
     Result,
     SealedVerdict,
     best_result,
@@ -594,9 +595,14 @@ class BattleService:
             self.node.public_key in machine.committee() or self._my_side(state) is not None
         ):
             state.mark("tally")
-            bundle = build_result(action.messages)
-            await self.node.publish(bundle)
-            state.mark("bundle_published")
+            try:
+                bundle = build_result(action.messages)
+            except QuorumError as exc:  # too few members revealed a valid verdict: no result, not a failure
+                log.info("battle %s: no result at the reveal deadline: %s", machine.battle_id.hex()[:12], exc)
+                state.mark("no_quorum")
+            else:
+                await self.node.publish(bundle)
+                state.mark("bundle_published")
         elif isinstance(action, BindTaker):
             await self._bind(state, action.accept)
         elif isinstance(action, Finished):

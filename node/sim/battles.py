@@ -284,6 +284,15 @@ async def member_disk_full(sim: SimBattle, spec: BattleAnnounce) -> int:
     return 1
 
 
+async def most_members_crash_before_judging(sim: SimBattle, spec: BattleAnnounce) -> int:
+    """All members but one crash as the sets end, before any commits: too few verdicts for any result."""
+    await at(spec.sets_end)
+    members = sim.member_names()
+    for victim in members[1:]:
+        await sim.crash(victim)
+    return len(members[1:])
+
+
 @dataclass(frozen=True)
 class SkewedClocks:
     """Nodes whose wall clocks are off from the moment they boot (``SimBattle(clock_offsets_s=...)``).
@@ -311,6 +320,7 @@ BATTLE_SCENARIOS: list[tuple[str, Fault]] = [
     ("battle: a member crashes after committing, restarts", member_restarts_after_commit),
     ("battle: DJ B crashes mid-set", dj_crashes_mid_set),
     ("battle: a member's disk is full", member_disk_full),
+    ("battle: all members but one crash before judging", most_members_crash_before_judging),
     (
         "battle: a third of the clocks off by up to 2 s",
         SkewedClocks({"dj-b": 2.0, "viewer-1": -2.0, "viewer-2": 1.5}),
@@ -362,6 +372,12 @@ async def play_battle(
         "result": "none" if not decided else ("forfeit" if decided[0].forfeit else decided[0].winner),
         "nodes_with_result": len(decided),
         "nodes_running": len(held),
+        # nodes that reached the reveal deadline without a quorum of verdicts, and said so (no result, no error)
+        "no_quorum": sum(
+            1
+            for p in sim.peers.values()
+            if (state := p.battles.battles.get(sim.battle_id)) is not None and "no_quorum" in state.marks
+        ),
         "result_after_sets_s": round((agreed_at - spec.sets_end) / 1000, 2) if agreed_at else None,
         "offences": sorted({o.kind for r in decided for o in r.offences}),
         "distinct_results": [
