@@ -38,17 +38,24 @@ def nodes_on(root: Path, net: SimP2PNetwork, names: list[str], first: str | None
     ]
 
 
-async def hub_alice_and_bob(
-    stack: contextlib.AsyncExitStack, root: Path, seed: int
-) -> tuple[SimNetwork, Node, Node, Node]:
-    """A bootstrap node and two nodes that know it, running on one simulated network."""
+async def hub_and(
+    stack: contextlib.AsyncExitStack, root: Path, seed: int, names: list[str]
+) -> tuple[SimNetwork, Node, list[Node]]:
+    """A bootstrap node and nodes that know it, running on one simulated network."""
     sim = SimNetwork(seed=seed)
     net = SimP2PNetwork(sim, seed=seed)
     (hub,) = nodes_on(root, net, ["hub"])
     await stack.enter_async_context(hub)
-    alice, bob = nodes_on(root, net, ["alice", "bob"], first=hub.peer_id)
-    for node in (alice, bob):
+    nodes = nodes_on(root, net, names, first=hub.peer_id)
+    for node in nodes:
         await stack.enter_async_context(node)
+    return sim, hub, nodes
+
+
+async def hub_alice_and_bob(
+    stack: contextlib.AsyncExitStack, root: Path, seed: int
+) -> tuple[SimNetwork, Node, Node, Node]:
+    sim, hub, (alice, bob) = await hub_and(stack, root, seed, ["alice", "bob"])
     return sim, hub, alice, bob
 
 
@@ -187,13 +194,7 @@ def test_a_message_that_gossip_never_delivered_reaches_meshed_nodes_by_anti_entr
 
     async def main() -> None:
         async with contextlib.AsyncExitStack() as stack:
-            sim = SimNetwork(seed=5)
-            net = SimP2PNetwork(sim, seed=5)
-            (hub,) = nodes_on(tmp_path, net, ["hub"])
-            await stack.enter_async_context(hub)
-            alice, bob, carol = nodes_on(tmp_path, net, ["alice", "bob", "carol"], first=hub.peer_id)
-            for node in (alice, bob, carol):
-                await stack.enter_async_context(node)
+            sim, hub, (alice, bob, carol) = await hub_and(stack, tmp_path, 5, ["alice", "bob", "carol"])
             topic = author_topic(alice.public_key)
             for node in (bob, carol):
                 await node.follow(alice.peer_id)
@@ -223,13 +224,7 @@ def test_a_post_made_before_the_author_had_a_mesh_goes_out_again_once_it_has_one
 
     async def main() -> None:
         async with contextlib.AsyncExitStack() as stack:
-            sim = SimNetwork(seed=6)
-            net = SimP2PNetwork(sim, seed=6)
-            (hub,) = nodes_on(tmp_path, net, ["hub"])
-            await stack.enter_async_context(hub)
-            alice, bob, carol = nodes_on(tmp_path, net, ["alice", "bob", "carol"], first=hub.peer_id)
-            for node in (alice, bob, carol):
-                await stack.enter_async_context(node)
+            sim, hub, (alice, bob, carol) = await hub_and(stack, tmp_path, 6, ["alice", "bob", "carol"])
             sim.partition([alice.peer_id], [bob.peer_id, carol.peer_id, hub.peer_id])
             topic = author_topic(alice.public_key)
             await alice.post("said before anyone could hear me")
