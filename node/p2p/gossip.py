@@ -31,7 +31,7 @@ from djmesh.node.p2p.trio_bridge import yield_if_over_budget
 # two cores, a burst of 30 battle joins overflowed it at every node (up to 46 messages dropped by one node,
 # fullest queue 31), and the dropped copies came back only by reconciliation, 15-60 s later: three viewers
 # cancelled the battle. 128 RPCs ride out such a burst; a queue holds only what this node sends to that peer
-# (at most its mesh and gossip traffic), each RPC at most one message of at most 64 KiB.
+# (at most its mesh and gossip traffic), each RPC at most 1 MiB (py-libp2p's limit; our messages are <= 64 KiB).
 OUTBOUND_QUEUE_RPCS = 128
 MAX_KEPT_SUBSCRIPTIONS = 256  # peers whose broken pubsub stream is being replaced (connected peers only)
 
