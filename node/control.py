@@ -49,7 +49,6 @@ async def _id(node: Node, params: dict[str, Any]) -> Any:
         "public_key": node.public_key.hex(),
         "name": node.config.name,
         "listen_addrs": node.listen_addrs,
-        "gossip": node.host.gossip_state(peers=req.boolean(params, "gossip_peers", False)),
     }
 
 
