@@ -405,8 +405,9 @@ class Node:
         """Fetch from ``peer`` what this node lacks of the last RECONCILE_WINDOW_MS on ``topics``; how many
         messages were new. Holding more than a request can name narrows the window to the newest held."""
         since = _now_ms() - RECONCILE_WINDOW_MS
-        held = self.store.held_on(topics, since_ms=since, limit=SyncRequest.have_room(topics))
-        if len(held) == SyncRequest.have_room(topics):
+        room = SyncRequest.have_room(topics)
+        held = self.store.held_on(topics, since_ms=since, limit=room)
+        if len(held) == room:
             since = held[-1][0]
         return await self._sync_from(
             peer, topics, since_ms=since, have=frozenset(have_prefix(c) for _, c in held)

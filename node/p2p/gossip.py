@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import libp2p.pubsub.pubsub as pubsub_module
@@ -21,7 +21,7 @@ from libp2p.peer.id import ID
 from libp2p.pubsub.gossipsub import PROTOCOL_ID, PROTOCOL_ID_V11, GossipSub
 from libp2p.pubsub.pb import rpc_pb2
 from libp2p.pubsub.pubsub import Pubsub
-from libp2p.pubsub.rpc_queue import RpcQueue
+from libp2p.pubsub.rpc_queue import DefaultMaxMessageSize, RpcQueue
 from libp2p.pubsub.score import PeerScorer, ScoreParams, TopicScoreParams
 
 from djmesh.node.p2p import sender_records
@@ -174,16 +174,13 @@ class GossipCounters:
     unsent: int = 0  # messages the router dropped on their way out: the peer's queue (32 RPCs) was full
 
     def as_dict(self) -> dict[str, int]:
-        return {
-            "received": self.received,
-            "dropped_early": self.dropped_early,
-            "refused": self.refused,
-            "unsent": self.unsent,
-        }
+        return asdict(self)
 
 
 class DeeperRpcQueue(RpcQueue):
-    def __init__(self, max_size: int = OUTBOUND_QUEUE_RPCS, max_message_size: int = 1024 * 1024) -> None:
+    def __init__(
+        self, max_size: int = OUTBOUND_QUEUE_RPCS, max_message_size: int = DefaultMaxMessageSize
+    ) -> None:
         super().__init__(max_size, max_message_size)
 
 
@@ -230,33 +227,24 @@ class PolicyPubsub(Pubsub):
     def state(self, *, peers: bool = False) -> dict[str, Any]:
         """What this node's pubsub knows, for `status`: when a node receives nothing, which link is missing
         (no stream from peers, none to them, peers unaware of our topics, empty meshes)."""
-        router = self.router
-        mesh = getattr(router, "mesh", {})
-        fanout = getattr(router, "fanout", {})
+        mesh = getattr(self.router, "mesh", {})
+        fanout = getattr(self.router, "fanout", {})
         queued = [len(q) for q in self.peer_queues.values()]
-        if peers:  # which peers, not only how many (a large answer: for diagnosis)
-            return {
-                "streams_to_peers": sorted(str(p) for p in self.peers),
-                "streams_from_peers": sorted(str(p) for p in self._reading_from),
-                "topics": {
-                    topic: {
-                        "subscribers": sorted(str(p) for p in self.peer_topics.get(topic, ())),
-                        "mesh": sorted(str(p) for p in mesh.get(topic, ())),
-                    }
-                    for topic in sorted(self.topic_ids)
-                },
-                **self.counters.as_dict(),
-            }
+
+        def which(ids: Any) -> int | list[str]:
+            """How many, or with ``peers`` which (a large answer: for diagnosis)."""
+            return sorted(str(p) for p in ids) if peers else len(ids)
+
         return {
-            "streams_to_peers": len(self.peers),
-            "streams_from_peers": len(self._reading_from),
+            "streams_to_peers": which(self.peers),
+            "streams_from_peers": which(self._reading_from),
             "queued_rpcs": sum(queued),
             "fullest_queue": max(queued, default=0),
             "topics": {
                 topic: {
-                    "subscribers": len(self.peer_topics.get(topic, ())),
-                    "mesh": len(mesh.get(topic, ())),
-                    "fanout": len(fanout.get(topic, ())),
+                    "subscribers": which(self.peer_topics.get(topic, ())),
+                    "mesh": which(mesh.get(topic, ())),
+                    "fanout": which(fanout.get(topic, ())),
                 }
                 for topic in sorted(self.topic_ids)
             },
