@@ -23,10 +23,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from djmesh.protocol.battle import BATTLES_TOPIC
+
 LOOPBACK = "/ip4/127.0.0.1/tcp/0"
 DJMESH = Path(sys.executable).with_name("djmesh")
 GENRE = "house"
-BATTLES_TOPIC = "/djmesh/1/battles"
 
 
 def write_set_files(folder: Path) -> tuple[Path, Path, float]:
