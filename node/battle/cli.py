@@ -50,6 +50,13 @@ def register_battle(commands: Any) -> None:
         "--crowd-weight", type=float, default=0.0, metavar="W", help="share 0..1 of the crowd's votes"
     )
     sub.add_argument("--committee-size", type=int, metavar="N", help="judges (3f+1; default 4)")
+    sub.add_argument(
+        "--commit-seconds",
+        type=int,
+        metavar="S",
+        help="the judges' time to commit after the sets (default 30)",
+    )
+    sub.add_argument("--reveal-seconds", type=int, metavar="S", help="then their time to reveal (default 30)")
     sub.add_argument("--json", action="store_true")
     sub.set_defaults(handler=_challenge)
 
@@ -189,8 +196,9 @@ def _challenge(args: argparse.Namespace) -> int:
     }
     if args.prize is not None:
         params["prize_wei"] = _wei(args.prize, "--prize")
-    if args.committee_size is not None:
-        params["committee_size"] = args.committee_size
+    for flag in ("committee_size", "commit_seconds", "reveal_seconds"):
+        if getattr(args, flag) is not None:
+            params[flag] = getattr(args, flag)
     if _live_from_stdin(params):
         return _with_stdin_deck(args, "battle_challenge", params, lambda result: str(result["battle_id"]))
     result = _call(args, "battle_challenge", **params)

@@ -49,8 +49,9 @@ from djmesh.protocol.relay import (
 log = logging.getLogger(__name__)
 
 CHILD_TIMEOUT_S = 2.0
-# A full hub asked for room drops children this silent first: their own children, orphaned when one
-# dies, come to us (their grandparent) within about a second, and must not find its slot still taken.
+# A full hub asked for room drops children this much more silent than a sibling first: their own children,
+# orphaned when one dies, come to us (their grandparent) within about a second, and must not find its slot
+# still taken.
 STALE_CHILD_S = 0.8
 GONE_CHILD_S = 0.5  # a child a prober says is gone, silent to us for this long (two missed pings): freed
 RESEND_PER_S = 100.0  # frames a child may have resent per second (2 s of audio lost every second)
@@ -188,7 +189,7 @@ class StreamHub:
                     self.children.pop(key, None)
                     child.link.close("gone silent")
         if len(self.children) >= self.max_children:
-            self.sweep(timeout_s=STALE_CHILD_S)
+            self._free_silent()
         free = self.free
         return ProbeOk(
             min(self.hops, MAX_HOPS),
@@ -247,7 +248,7 @@ class StreamHub:
             log.info("stream %s: join refused: %s", self.stream.hex()[:8], refused)
             return False
         if id(link) not in self.children and len(self.children) >= self.max_children:
-            self.sweep(timeout_s=STALE_CHILD_S)
+            self._free_silent()
         if id(link) not in self.children and len(self.children) >= self.max_children:
             self._redirect(link, "full", self.candidates())
             return False
@@ -325,6 +326,16 @@ class StreamHub:
         now = monotonic() if now is None else now
         for key, child in list(self.children.items()):
             if now - child.last_seen > timeout_s:
+                self.children.pop(key, None)
+                child.link.close("keepalive timeout")
+
+    def _free_silent(self) -> None:
+        """Free the slots of children silent for STALE_CHILD_S while a sibling was heard. A pause of this
+        node's own loop (a busy machine) silences every child alike: that frees none before CHILD_TIMEOUT_S."""
+        now = monotonic()
+        heard = max(child.last_seen for child in self.children.values()) if len(self.children) > 1 else now
+        for key, child in list(self.children.items()):
+            if heard - child.last_seen > STALE_CHILD_S or now - child.last_seen > CHILD_TIMEOUT_S:
                 self.children.pop(key, None)
                 child.link.close("keepalive timeout")
 

@@ -16,6 +16,8 @@ from typing import Any
 import aiohttp
 import pytest
 
+from tests.helpers.network import PATIENCE
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 needs_chromium = pytest.mark.skipif(
     not Path(CHROMIUM).exists(), reason="needs headless Chromium (Debian package `chromium`)"
@@ -58,7 +60,8 @@ class Page:
                 return result.get("result", {}).get("value")
 
     async def wait_for(self, expression: str, *, timeout: float = 20.0, what: str = "") -> Any:
-        deadline = time.monotonic() + timeout
+        """``expression``'s first truthy value; fails after ``timeout`` quiet-machine seconds x PATIENCE."""
+        deadline = time.monotonic() + timeout * PATIENCE
         error = ""
         while time.monotonic() < deadline:
             try:

@@ -136,6 +136,36 @@ def test_a_full_hub_asked_for_room_frees_the_slot_of_a_child_gone_silent() -> No
     run_virtual(main(), VirtualClock())
 
 
+def test_a_full_hub_frees_a_silent_child_whose_sibling_was_heard() -> None:
+    async def main() -> None:
+        root = hub(max_children=2)
+        dead, alive = join(root, "10.0.0.2"), join(root, "10.0.0.3")
+        for _ in range(8):
+            await asyncio.sleep(STALE_CHILD_S / 4)
+            root.on_control(alive, Ping(1, 0).to_value())
+        reply = root.probe_reply()
+        assert reply.free == 1 and dead.closed and not alive.closed
+
+    run_virtual(main(), VirtualClock())
+
+
+def test_a_pause_of_the_hubs_own_loop_frees_no_child_that_was_silent_like_its_siblings() -> None:
+    """On a busy machine the hub's loop may stall for a second: every child is then 'silent' alike, and a
+    joiner handled before their queued pings must not take a healthy child's slot."""
+
+    async def main() -> None:
+        root = hub(max_children=2)
+        first, second = join(root, "10.0.0.2"), join(root, "10.0.0.3")
+        await asyncio.sleep(STALE_CHILD_S * 1.5)  # the pause: nobody heard, the joiner's request first
+        joiner = WireLink("10.0.0.4")
+        assert not root.join(joiner, Join(STREAM, listen=joiner.remote))
+        assert not first.closed and not second.closed
+        await asyncio.sleep(2.5)  # silent past CHILD_TIMEOUT_S: they are gone indeed
+        assert root.probe_reply().free == 2 and first.closed and second.closed
+
+    run_virtual(main(), VirtualClock())
+
+
 def test_unknown_and_malformed_control_messages_are_dropped() -> None:
     async def main() -> None:
         root = hub()
