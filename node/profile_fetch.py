@@ -3,8 +3,10 @@
 ``PeerNames`` reports a peer it has no name for (``want``); a moment later the wanted peers
 are asked for in one request to a few connected peers, the wanted peers themselves first.
 What comes back is checked like gossip (signature, clock, kind, author asked for, not blocked)
-and stored, which renames the peer everywhere. A peer is asked for at most once every
-``RETRY_S``, so one without a profile costs nothing after the first ask.
+and stored, which renames the peer everywhere. A peer still without a name is asked for again
+after ``FIRST_RETRY_S``, then twice as long each time up to ``RETRY_S``: a node that has just
+started may not reach the peer yet, or the peer may set its profile a moment later, and a peer
+without a profile costs a few asks and then one every ``RETRY_S``.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 BATCH_DELAY_S = 0.5  # wanted peers gathered this long go in one request
+FIRST_RETRY_S = 5.0
 RETRY_S = 300.0
 ASK_PEERS = 3
 REMEMBERED = 4096
@@ -47,19 +50,20 @@ def _now_ms() -> int:
 class ProfileFetcher:
     def __init__(self, node: Node) -> None:
         self.node = node
-        self._asked: OrderedDict[str, float] = OrderedDict()  # peer ID -> when (monotonic)
+        # peer ID -> (when asked, monotonic; how long before asking again)
+        self._asked: OrderedDict[str, tuple[float, float]] = OrderedDict()
         self._pending: dict[str, None] = {}  # an ordered set
         self._flushing = False
 
     def want(self, peer_id: str) -> None:
-        """Called for a peer shown without a name: cheap, and at most once per ``RETRY_S``."""
+        """Called for a peer shown without a name: cheap, and asks again only as the back-off allows."""
         now = monotonic()
         asked = self._asked.get(peer_id)
-        if (asked is not None and now - asked < RETRY_S) or peer_id == self.node.peer_id:
+        if (asked is not None and now - asked[0] < asked[1]) or peer_id == self.node.peer_id:
             return
         if len(self._pending) >= REMEMBERED:  # names asked for faster than peers answer: later
             return
-        self._asked[peer_id] = now
+        self._asked[peer_id] = (now, FIRST_RETRY_S if asked is None else min(RETRY_S, 2 * asked[1]))
         self._asked.move_to_end(peer_id)
         while len(self._asked) > REMEMBERED:
             self._asked.popitem(last=False)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
 import pytest
 
 from djmesh.node.names import short_id
+from djmesh.node.profile_fetch import BATCH_DELAY_S, FIRST_RETRY_S
 from djmesh.protocol.envelope import sign
 from djmesh.protocol.messages import Post, Profile
 from djmesh.protocol.peer_id import peer_id_from_public_key
@@ -31,6 +33,25 @@ async def test_a_peer_shown_without_a_profile_is_asked_for_it(tmp_path: Path) ->
         await wait_until(lambda: bob.names.name(ada.peer_id) == "DJ Ada", what="Ada's name at Bob")
         assert bob.profile(ada.peer_id) is not None
         assert bob.store.count(kind="post") == 0  # ...only the profile was fetched, not her posts
+
+
+async def test_a_peer_without_a_profile_when_first_asked_is_asked_again_soon(tmp_path: Path) -> None:
+    """Nodes started together: Bob shows Ada before she has set her name; he learns it seconds after she
+    does (asked again after FIRST_RETRY_S, doubling), not RETRY_S later."""
+    async with (
+        bootstrap_server() as boot,
+        make_node(tmp_path, "ada", boot) as ada,
+        make_node(tmp_path, "bob", boot) as bob,
+    ):
+        await bob.connect(ada.listen_addrs[0])
+        assert bob.names.name(ada.peer_id) == short_id(ada.peer_id)  # asked for: she has no profile yet
+        await asyncio.sleep(BATCH_DELAY_S)
+        await wait_until(lambda: not bob.profiles._flushing, what="the first ask answered")
+        assert bob.profile(ada.peer_id) is None
+        await ada.set_profile(Profile(name="DJ Ada"))
+        await wait_until(
+            lambda: bob.names.name(ada.peer_id) == "DJ Ada", timeout=FIRST_RETRY_S * 4, what="her name"
+        )
 
 
 async def test_a_profile_answer_holding_anything_else_is_dropped(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -50,26 +51,35 @@ def _eventually(check: Callable[[], Any], timeout: float, what: str, every: floa
 
 
 @contextlib.contextmanager
-def _background(djmesh: CliRunner, *args: str, log: Path) -> Iterator[str]:
-    """A long-running `djmesh` command; yields its first line of output (an address)."""
-    with log.open("w") as err:
-        proc = subprocess.Popen(
-            [*djmesh.executable(), *args], stdout=subprocess.PIPE, stderr=err, text=True, env=djmesh.env,
-            cwd=djmesh.cwd,
-        )  # fmt: skip
+def _background(djmesh: CliRunner, *commands: tuple[list[str], Path]) -> Iterator[list[str]]:
+    """Long-running `djmesh` commands (arguments, log file), started together; yields each one's first line
+    of output (an address)."""
+    procs = []
     try:
-        assert proc.stdout is not None
-        ready, _, _ = select.select([proc.stdout], [], [], 120 * PATIENCE)
-        first = proc.stdout.readline().strip() if ready else ""
-        assert first, f"`djmesh {' '.join(args)}` did not start: {log.read_text()[-2000:]}"
-        yield first
+        for args, log in commands:
+            with log.open("w") as err:
+                procs.append(subprocess.Popen(
+                    [*djmesh.executable(), *args], stdout=subprocess.PIPE, stderr=err, text=True, env=djmesh.env,
+                    cwd=djmesh.cwd,
+                ))  # fmt: skip
+        firsts = []
+        deadline = time.monotonic() + 120 * PATIENCE
+        for proc, (args, log) in zip(procs, commands, strict=True):
+            assert proc.stdout is not None
+            ready, _, _ = select.select([proc.stdout], [], [], max(0.0, deadline - time.monotonic()))
+            first = proc.stdout.readline().strip() if ready else ""
+            assert first, f"`djmesh {' '.join(args)}` did not start: {log.read_text()[-2000:]}"
+            firsts.append(first)
+        yield firsts
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 def _ok(result: CliResult) -> Any:
@@ -85,10 +95,13 @@ def test_a_prize_battle_votes_reward_tip_and_priced_stream_between_processes(
     cli = CliRunner(env=env, cwd=djmesh.cwd)
     names = ["dj-a", "dj-b", *(f"viewer-{i + 1}" for i in range(VIEWERS))]
     homes = {name: str(tmp_path / name) for name in names}
-    addresses = {}
-    for name in names:
+
+    def init(name: str) -> str:
         _ok(cli("--home", homes[name], "init", "--name", name, "--json"))
-        addresses[name] = _ok(cli("--home", homes[name], "wallet", "address", "--json"))["address"]
+        return str(_ok(cli("--home", homes[name], "wallet", "address", "--json"))["address"])
+
+    with ThreadPoolExecutor(len(names)) as pool:  # six users setting up at once, as six machines would
+        addresses = dict(zip(names, pool.map(init, names), strict=True))
     funds = [arg for name in names for arg in ("--fund", addresses[name])]
     sets = tmp_path / "sets"
     set_a = write_set(sets, "a", seconds=12.0)
@@ -105,15 +118,16 @@ def test_a_prize_battle_votes_reward_tip_and_priced_stream_between_processes(
         for name in names:
             config = Path(homes[name]) / "config.toml"
             config.write_text(config.read_text() + ledger)
-        boot = stack.enter_context(
-            _background(cli, "--home", str(tmp_path / "boot"), "bootstrap", "--listen", LOOPBACK,
-                        log=tmp_path / "boot.log")
+        [boot] = stack.enter_context(
+            _background(cli, (["--home", str(tmp_path / "boot"), "bootstrap", "--listen", LOOPBACK],
+                              tmp_path / "boot.log"))
         )  # fmt: skip
-        for name in names:
-            stack.enter_context(
-                _background(cli, "--home", homes[name], "node", "--listen", LOOPBACK, "--bootstrap", boot,
-                            log=tmp_path / f"{name}.log")
-            )  # fmt: skip
+        stack.enter_context(
+            _background(cli, *(
+                (["--home", homes[name], "node", "--listen", LOOPBACK, "--bootstrap", boot], tmp_path / f"{name}.log")
+                for name in names
+            ))
+        )  # fmt: skip
 
         def run(name: str, *args: str) -> CliResult:
             return cli("--home", homes[name], *args, timeout=300 * PATIENCE)
@@ -131,12 +145,14 @@ def test_a_prize_battle_votes_reward_tip_and_priced_stream_between_processes(
         assert _ok(run("dj-a", "battle", "list", "--json")) == []
 
         # The challenge, by DJ B's profile name, once DJ A's node has her profile.
-        start_in = str(int(45 + 10 * PATIENCE))  # the accept, the sponsorship and the votes come first
+        # The accept, the joins, the sponsorship and the votes come first (19 s of it at load 20 on 2 cores).
+        start_in = str(int(30 + 5 * PATIENCE))
 
         def challenge() -> str | None:
             made = run("dj-a", "battle", "challenge", "DJ Bea", "--genre", "house", "--tracks", "3",
                        "--set-seconds", "14", "--start-in", start_in, "--set", str(set_a), "--prize", "1",
-                       "--committee-size", str(committee), "--crowd-weight", "0.2", "--json")  # fmt: skip
+                       "--committee-size", str(committee), "--crowd-weight", "0.2",
+                       "--commit-seconds", "40", "--reveal-seconds", "20", "--json")  # fmt: skip
             if made.returncode != 0:
                 assert "no known peer is called" in made.stderr, made.stderr
                 return None
@@ -178,6 +194,8 @@ def test_a_prize_battle_votes_reward_tip_and_priced_stream_between_processes(
             return shown if shown.get("payout") else None
 
         shown = _eventually(paid, 240, "the result and the payout", every=2.0)  # the sets play first
+        sets_end = max(end for _, end in shown["windows"].values())
+        assert (shown["commit_by"] - sets_end, shown["reveal_by"] - shown["commit_by"]) == (40_000, 20_000)
         result = shown["result"]
         assert result["winner"] in ("a", "b") and set(result["scores"]) == {"a", "b"}
         # the crowd criterion is the votes' share (all for a), at the battle's crowd weight

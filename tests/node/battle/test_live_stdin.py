@@ -41,7 +41,8 @@ def test_a_battle_set_played_live_from_the_commands_stdin(djmesh: CliRunner, tmp
         _eventually(
             lambda: len(djmesh("--home", str(dj_a), "peers", "--json").json()) >= 2, 60, "dj-a's peers"
         )
-        start_in = int(20 + 10 * PATIENCE)
+        # the window before the sets holds one accept (B's node must have the challenge first) and a join
+        start_in = int(12 + 4 * PATIENCE)
         proc = subprocess.Popen(
             [
                 *djmesh.executable(), "--home", str(dj_a), "battle", "challenge", b_id, "--genre", "house",
@@ -59,6 +60,11 @@ def test_a_battle_set_played_live_from_the_commands_stdin(djmesh: CliRunner, tmp
             assert first_line, proc.stderr.read().decode()
             battle_id = json.loads(first_line)["battle_id"]
             set_b = write_set(tmp_path / "sets", "b", seconds=14.0)
+            _eventually(
+                lambda: djmesh("--home", str(dj_b), "battle", "show", battle_id, "--json").returncode == 0,
+                20,
+                "the challenge at DJ B",
+            )
             accepted = djmesh(
                 "--home", str(dj_b), "battle", "accept", battle_id, "--set", str(set_b), "--json"
             )
