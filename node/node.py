@@ -150,6 +150,7 @@ class Node:
         self._subscribers: set[asyncio.Queue[NodeEvent]] = set()
         self._topics: set[str] = set()
         self._unsynced: set[str] = set()  # joined topics no history sync has reached a peer for yet
+        self._owed_syncing: set[str] = set()  # of those, the ones a sync from their mesh is under way for
         self._unheard = Unheard(keep_ms=GOSSIP_MAX_AGE_MS)
         self._newcomers = MeshNewcomers()
         self._repairs = RepairSchedule()
@@ -366,8 +367,11 @@ class Node:
             for topic in sorted(self._unheard.topics()):
                 for wire in self._unheard.ready(topic, len(self.host.mesh_peers(topic)), _now_ms()):
                     await self._gossip(topic, wire)
-            if owed:
-                await self.sync(sorted(owed), first=sorted({p for mesh in owed.values() for p in mesh}))
+            if owed := {t: mesh for t, mesh in owed.items() if t not in self._owed_syncing}:
+                self._owed_syncing.update(owed)  # in the background: a slow peer must not hold up the repairs
+                self._spawn(
+                    self._sync_owed(sorted(owed), sorted({p for mesh in owed.values() for p in mesh}))
+                )
             due = [
                 (p, t[:MAX_SYNC_TOPICS])
                 for p, t in sorted(newcomers.items())
@@ -396,6 +400,12 @@ class Node:
                 await self.reconcile(peer, shared)
             except Exception:  # one bad round (a full disk, a store error) must not end reconciliation
                 log.exception("reconciliation with %s failed", peer)
+
+    async def _sync_owed(self, topics: list[str], first: list[str]) -> None:
+        try:
+            await self.sync(topics, first=first)
+        finally:
+            self._owed_syncing.difference_update(topics)
 
     async def _reconcile_each(self, peers_topics: list[tuple[str, list[str]]]) -> None:
         for peer, topics in peers_topics:
