@@ -53,7 +53,7 @@ async def tip_sol(services: NodeServices, peer_text: str, amount: int) -> dict[s
     from djmesh.protocol.messages import SOLANA_WALLET
 
     solana = services.need_solana("a SOL tip")
-    peer = resolve_peer(services, peer_text)
+    peer = await resolve_peer(services, peer_text)
     if peer == services.node.peer_id:
         raise NodeError("you cannot tip yourself")
     profile = services.node.profile(peer)
@@ -92,7 +92,7 @@ def money_methods(services: NodeServices) -> dict[str, Handler]:
         if amount <= 0:
             raise ControlError("a tip must be more than 0")
         ledger = services.need_ledger("a tip")
-        peer = resolve_peer(services, req.text(params, "peer"))
+        peer = await resolve_peer(services, req.text(params, "peer"))
         if services.escrow is None:
             raise NodeError(
                 "a tip needs the peers' wallet bindings (the BattleEscrow service): add it to [ledger]"

@@ -40,14 +40,21 @@ OPEN_PRIZE_REFUSAL = (
 )
 
 
-def resolve_peer(services: NodeServices, text: str) -> str:
-    """A peer ID, given one or a profile name that exactly one known peer claims."""
+async def resolve_peer(services: NodeServices, text: str) -> str:
+    """A peer ID, given one or a profile name that exactly one known peer claims. A name nobody known
+    claims may be a connected peer's whose profile this node never fetched (a node that just started):
+    those peers are asked for their profiles once before the name is refused."""
     try:
         public_key_from_peer_id(text)
         return text
     except ProtocolError:
         pass
-    matches = services.node.names.find(text)
+    names = services.node.names
+    matches = names.find(text)
+    if not matches:
+        unnamed = [info.peer_id for info in services.node.peers() if not names.claimed(info.peer_id)]
+        if unnamed and await services.node.profiles.fetch(unnamed):
+            matches = names.find(text)
     if not matches:
         raise NodeError(f"no known peer is called {text!r}: give its peer ID (see `djmesh peers`)")
     if len(matches) > 1:
@@ -118,7 +125,7 @@ class BattleCommands:
         if peer is None and prize_wei > 0:
             raise NodeError(OPEN_PRIZE_REFUSAL)
         check_set_fits(loaded, rules)  # the user's own mistake first: it needs no peer to be known
-        opponent = resolve_peer(self.services, peer) if peer is not None else None
+        opponent = await resolve_peer(self.services, peer) if peer is not None else None
         if opponent == self.services.node.peer_id:
             raise NodeError("you cannot challenge yourself")
         timing: dict[str, Any] = {

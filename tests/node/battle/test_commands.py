@@ -18,26 +18,42 @@ from djmesh.protocol.battle import Rules
 from djmesh.protocol.envelope import sign
 from djmesh.protocol.messages import Profile
 from djmesh.protocol.peer_id import peer_id_from_public_key
+from tests.helpers.network import bootstrap_server, make_node
 from tests.protocol.battle_helpers import key
 
 
 def _services(store: Store) -> Any:
-    """What ``resolve_peer`` reads of a node's services: its peer names."""
-    return SimpleNamespace(node=SimpleNamespace(names=PeerNames(store)))
+    """What ``resolve_peer`` reads of a node's services: its peer names (no peer connected)."""
+    return SimpleNamespace(node=SimpleNamespace(names=PeerNames(store), peers=list))
 
 
-def test_a_peer_is_found_by_a_name_only_one_peer_claims(tmp_path: Path) -> None:
+async def test_a_peer_is_found_by_a_name_only_one_peer_claims(tmp_path: Path) -> None:
     with Store(tmp_path / "s.db") as store:
         for n, name in ((1, "DJ Ada"), (2, "dj ada"), (3, "DJ Bea")):
             store.add(sign(Profile(name=name), key(n), created_at_ms=1_700_000_000_000))
         services = _services(store)
         bea = peer_id_from_public_key(bytes(key(3).verify_key))
-        assert resolve_peer(services, "dj bea") == bea
-        assert resolve_peer(services, bea) == bea  # a peer ID is taken as it is
+        assert await resolve_peer(services, "dj bea") == bea
+        assert await resolve_peer(services, bea) == bea  # a peer ID is taken as it is
         with pytest.raises(NodeError, match=r"2 peers are called 'DJ Ada'.*give the peer ID"):
-            resolve_peer(services, "DJ Ada")
+            await resolve_peer(services, "DJ Ada")
         with pytest.raises(NodeError, match="no known peer is called 'Cee'"):
-            resolve_peer(services, "Cee")
+            await resolve_peer(services, "Cee")
+
+
+async def test_a_connected_peer_whose_profile_was_never_fetched_is_found_by_its_name(tmp_path: Path) -> None:
+    async with (
+        bootstrap_server() as boot,
+        make_node(tmp_path, "ada", boot) as ada,
+        make_node(tmp_path, "bea", boot) as bea,
+    ):
+        await bea.set_profile(Profile(name="DJ Bea"))
+        await ada.connect(bea.listen_addrs[0])
+        assert ada.names.find("DJ Bea") == []  # never shown, never fetched
+        services = SimpleNamespace(node=ada)
+        assert await resolve_peer(services, "dj bea") == bea.peer_id  # asked once, then found
+        with pytest.raises(NodeError, match="no known peer is called 'Cee'"):
+            await resolve_peer(services, "Cee")
 
 
 def test_a_set_must_fit_the_rules_tracks_and_length() -> None:
