@@ -9,6 +9,7 @@ still play used to come last, after their playout time (0.2-0.8 s of silence in 
 from __future__ import annotations
 
 import asyncio
+import itertools
 from pathlib import Path
 
 import pytest
@@ -52,7 +53,7 @@ class PlayedFrames:
     def longest_silence(self) -> int:
         """The most frames in a row not played (concealed, or skipped)."""
         heard = [seq for seq, genuine, forged in self.items if genuine or forged]
-        return max((b - a - 1 for a, b in zip(heard, heard[1:], strict=False)), default=0)
+        return max((b - a - 1 for a, b in itertools.pairwise(heard)), default=0)
 
 
 async def test_a_listener_leaving_a_lying_parent_moves_over_its_standby_link_without_a_pause(
