@@ -289,10 +289,11 @@ class StreamHub:
         """Frames since ``from_seq`` (default: the start of the unsigned segment), then their manifests.
 
         The newest ``LIVE_EDGE_FRAMES`` go first, in a message of their own: a re-parented child playing
-        unverified frames can still play only those (the older ones fill its record, which waits for them), and
-        in order behind up to three segments (48 KB at 128 kbit/s, several round trips of a fresh QUIC link's
-        congestion window) they came after their playout time: 0.2-0.8 s of silence on loopback in
-        bench/hostile.py, where the simulation, which delivers a message at once, heard one round trip.
+        unverified frames can still play only those (the older ones fill its record, which waits for them).
+        In order, behind up to three segments (48 KB at 128 kbit/s: several round trips of a fresh QUIC link's
+        congestion window), they came after their playout time: 10-36 frames unplayed, 0.25-1.1 s of silence,
+        on real nodes on loopback (bench/hostile.py), where the simulation, which delivers a message at once,
+        heard one round trip.
         """
         if from_seq is None:
             from_seq = self._manifests[-1][1] if self._manifests else 0

@@ -25,7 +25,9 @@ def test_frames_a_new_parent_sends_before_the_link_is_taken_over_are_kept() -> N
     for seq in range(3 * MAX_PENDING_DATAGRAMS):
         pending.on_datagram(link, seq.to_bytes(2, "big"))
     kept = pending.take_datagrams()
-    assert kept == [seq.to_bytes(2, "big") for seq in range(2 * MAX_PENDING_DATAGRAMS, 3 * MAX_PENDING_DATAGRAMS)]
+    assert kept == [
+        seq.to_bytes(2, "big") for seq in range(2 * MAX_PENDING_DATAGRAMS, 3 * MAX_PENDING_DATAGRAMS)
+    ]
     assert pending.take_datagrams() == []
     pending.on_datagram(link, b"stale")
     pending.drain()
