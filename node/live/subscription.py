@@ -893,8 +893,8 @@ class Subscription:
         """The first frame a new parent's catch-up is to bring: the first not verified here, or, before any
         segment verified, the start of the first segment heard. Not 0 then: that asked for all three segments a
         hub keeps (150 frames), ahead of what the listener could still play (see ``StreamHub._catch_up``). A lying
-        first parent (frames with made-up numbers) can only make it later: the record then starts later, as a late
-        joiner's does."""
+        first parent (frames with made-up numbers) can make it later (the record then starts later, as a late
+        joiner's does) or 0 (three segments, as before)."""
         upto = self.verifier.verified_upto
         if upto == 0 and self._first_seq is not None:
             return self._first_seq - self._first_seq % self.info.segment_frames
