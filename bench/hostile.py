@@ -4,11 +4,13 @@ The honest node runs alone in a child process (real ``Node``, ``LiveService`` an
 loopback), so its event loop carries only its own work; a ticker task there sleeps 1 ms in a loop and each
 tick's lateness is the loop's lag (what libp2p, gossip and playout wait). On a machine with two or more CPUs
 it also has CPU 0 to itself and everything else runs on the others: in the world the attackers are machines
-of their own, and what their sending costs them is not the honest node's cost. The DJ, too, is a process of its own, so a stalled bench process cannot pass for a
-gap the attack caused. The parent process runs:
+of their own, and what their sending costs them is not the honest node's cost. The DJ and the two other
+listeners, too, are processes of their own, so a stalled bench process cannot pass for a gap the attack (or the
+move off the liar) caused. The parent process runs:
 
 - honest traffic: five authors the honest node follows, posting 4 messages/s each (20 msg/s in all), and a
-  DJ (in a process of its own) streaming a live sine to the honest node and two other listeners;
+  DJ (in a process of its own) streaming a live sine to the honest node and two other listeners (one process
+  each);
 - hostile peers (``hostile`` scenario only), each a bare libp2p host with its own key, all connected to the
   honest node:
   - a *flood*: a followed author posting 200 messages/s (the inbox allows 20 at once, then 5/s);
@@ -31,7 +33,10 @@ Its listeners must leave it (for the DJ) and keep none of its audio; what they h
 Printed side by side: the ``quiet`` run (honest traffic only) and the ``hostile`` run: event-loop lag
 p50/p99/max on the honest node, honest messages delivered, the honest node's lost frames and longest gap, how
 many listeners left the lying relay, the forged frames they played (and kept: must be 0), the worst gap of
-any listener, and what the honest node dropped, by reason.
+any listener, and what the honest node dropped, by reason. Per listener (``--json``): ``max_gap_ms``, the
+longest pause between two frames played (a stalled process counts too); ``unplayed_run``, the most frames in a
+row not played (concealed or skipped: a hole in the audio itself); ``move_gap_ms``, the pause from the last
+forged frame played to the first genuine one (leaving the liar).
 
     .venv/bin/python bench/hostile.py               # 30 s per scenario
     .venv/bin/python bench/hostile.py --seconds 20 --json
@@ -75,9 +80,10 @@ from djmesh.protocol.battle import BATTLES_TOPIC, BattleAnnounce, Rules
 from djmesh.protocol.committee import seed_commitment
 from djmesh.protocol.envelope import SIGNING_CONTEXT
 from djmesh.protocol.peer_id import peer_id_from_public_key
+from djmesh.protocol.stream import Playout
 from djmesh.protocol.sync import SYNC_PROTOCOL_ID, SyncRequest
 from djmesh.protocol.topics import author_topic
-from tests.helpers.lying_relay import ForgedAudio, make_liar
+from tests.helpers.lying_relay import ForgedAudio, is_forged, make_liar
 from tests.helpers.network import LOOPBACK, bootstrap_server, make_node, wait_until
 from tests.protocol.battle_helpers import MODEL, Battle, judged_result, with_winner
 
@@ -167,17 +173,54 @@ async def honest_node(
         )
 
 
+class MoveGap:
+    """A listener's tap: the most frames in a row it did not play (concealed or skipped: a gap in the audio
+    itself), and the longest pause from a forged frame played to the next genuine one (leaving the liar).
+
+    ``max_gap_ms`` (the longest pause between any two frames played) also counts the moments the listener's
+    process, or one upstream, did not run (in the quiet run too); these two say what the move itself cost."""
+
+    def __init__(self) -> None:
+        self.unplayed_run = 0
+        self.move_gap_ms: float | None = None
+        self._last_seq: int | None = None
+        self._forged_at: float | None = None
+
+    def on_playout(self, item: Playout, now_us: int) -> None:
+        if item.payload is None:
+            return
+        if self._last_seq is not None:
+            self.unplayed_run = max(self.unplayed_run, item.seq - self._last_seq - 1)
+        self._last_seq = item.seq
+        now = time.perf_counter()
+        if is_forged(item.payload):
+            self._forged_at = now
+        elif self._forged_at is not None:
+            gap_ms = (now - self._forged_at) * 1000
+            self.move_gap_ms = max(self.move_gap_ms or 0.0, gap_ms)
+            self._forged_at = None
+
+    def on_segment(self, segment: object) -> None:
+        pass
+
+    def on_end(self, error: str | None) -> None:
+        pass
+
+
 async def listen_below(live: LiveService, stream_id: str, seconds: float, relay: Address) -> dict[str, Any]:
     """Listen to the stream; the audio figures and what became of the relay the listener joined below."""
     source = await live.subscribe(stream_id)
     assert isinstance(source, Subscription)
-    forged = ForgedAudio()
+    forged, move = ForgedAudio(), MoveGap()
     source.taps.add(forged)
+    source.taps.add(move)
     stats = await live.listen(stream_id, seconds=seconds)
     return {
         "lost_frames": stats.lost_frames,
         "played_frames": stats.played_frames,
         "max_gap_ms": round(stats.max_gap_ms, 1),
+        "unplayed_run": move.unplayed_run,
+        "move_gap_ms": None if move.move_gap_ms is None else round(move.move_gap_ms, 1),
         "below_relay": source.parent_address == relay or any(a == relay for a, _ in source.left_bad),
         "left_relay": [reason for address, reason in source.left_bad if address == relay][:1],
         "forged_played": forged.played,
@@ -434,16 +477,17 @@ async def _scenario(
     dj = _spawn(children, "--role", "dj", *beside_honest)
     assert dj.stdin is not None
     stream_id = (await read_line(dj))["stream"]
-    listeners = []
-    for index in (2, 3):
-        node = await stack.enter_async_context(make_node(root, f"listener{index}", boot))
-        listeners.append(
-            await stack.enter_async_context(LiveService(node, verified_playout=verified_playout))
-        )
+    playout = ["--verified-playout"] if verified_playout else []
+    listeners = [
+        _spawn(children, "--role", "listener", "--index", str(index), *beside_honest, *playout)
+        for index in (2, 3)
+    ]
+    for listener in listeners:
+        await read_line(listener)  # connected to the honest node
     authors = []
     for author in AUTHORS:
         authors.append(await stack.enter_async_context(make_node(root, author, boot)))
-    for node in [*(live.node for live in listeners), *authors]:
+    for node in authors:
         await node.connect(honest["addrs"][0])
     await wait_until(
         lambda: all(a.host.mesh_peers(author_topic(a.public_key)) for a in authors), what="meshes"
@@ -466,7 +510,9 @@ async def _scenario(
         await read_line(hostile)
     order = {"stream": stream_id, "seconds": seconds, "relay": relay}
     tell(child, order)
-    others = [asyncio.ensure_future(listen_below(live, stream_id, seconds, relay)) for live in listeners]
+    for listener in listeners:
+        tell(listener, order)
+    others = [asyncio.ensure_future(read_line(listener)) for listener in listeners]
     room = asyncio.ensure_future(_room_for_all(dj, relay_child))
 
     async def honest_posts(author: Any) -> int:
@@ -476,8 +522,10 @@ async def _scenario(
     report = await read_line(child)
     heard = [report, *await asyncio.gather(*others, return_exceptions=True)]
     room.cancel()
-    child.stdin.close()
-    child.wait(timeout=30)
+    for one in (child, *listeners):
+        assert one.stdin is not None
+        one.stdin.close()
+        one.wait(timeout=30)
     dj.stdin.close()
     hostile_sent = await read_line(hostile) if hostile is not None else {}
     return {
@@ -507,6 +555,24 @@ async def dj_node(root: Path, boot: list[str], honest: dict[str, Any]) -> None:
         if await asyncio.to_thread(sys.stdin.readline):
             for broadcast in dj._broadcasts.values():
                 broadcast.hub.max_children = DEFAULT_MAX_CHILDREN
+        await asyncio.to_thread(sys.stdin.read)  # until the bench is done with it
+
+
+async def listener_node(
+    root: Path, boot: list[str], honest: dict[str, Any], index: int, verified_playout: bool
+) -> None:
+    """One of the two other listeners, in a process of its own: a stall of the bench's process (five authors
+    posting) must not pass for a gap the move off the liar caused, nor one listener's for the other's."""
+    node = make_node(root, f"listener{index}", boot)
+    async with node, LiveService(node, verified_playout=verified_playout) as live:
+        await node.connect(honest["addrs"][0])
+        print(json.dumps({"ready": True}), flush=True)
+        order = json.loads(await asyncio.to_thread(sys.stdin.readline))
+        try:
+            heard = await listen_below(live, order["stream"], order["seconds"], tuple(order["relay"]))
+        except LiveError as exc:
+            heard = {"audio_error": str(exc)}
+        print(json.dumps(heard), flush=True)
         await asyncio.to_thread(sys.stdin.read)  # until the bench is done with it
 
 
@@ -591,7 +657,7 @@ def main() -> None:
     )
     parser.add_argument(
         "--role",
-        choices=["bench", "dj", "honest", "hostile", "relay"],
+        choices=["bench", "dj", "honest", "hostile", "listener", "relay"],
         default="bench",
         help=argparse.SUPPRESS,
     )
@@ -606,6 +672,7 @@ def main() -> None:
         help="the three listeners play only frames whose segment verified (as `listen --verified-playout`)",
     )
     parser.add_argument("--stream", help=argparse.SUPPRESS)
+    parser.add_argument("--index", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--lie", help=argparse.SUPPRESS)
     parser.add_argument("--root", help=argparse.SUPPRESS)
     parser.add_argument("--boot", help=argparse.SUPPRESS)
@@ -618,6 +685,16 @@ def main() -> None:
     elif args.role == "relay":
         asyncio.run(
             relay_node(Path(args.root), json.loads(args.boot), json.loads(args.honest), args.stream, args.lie)
+        )
+    elif args.role == "listener":
+        asyncio.run(
+            listener_node(
+                Path(args.root),
+                json.loads(args.boot),
+                json.loads(args.honest),
+                args.index,
+                args.verified_playout,
+            )
         )
     elif args.role == "dj":
         asyncio.run(dj_node(Path(args.root), json.loads(args.boot), json.loads(args.honest)))

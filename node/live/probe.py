@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -28,19 +29,24 @@ GRACE_S = 0.15
 
 
 MAX_PENDING = 64  # messages queued on a link nobody reads yet (a standby's): beyond, dropped
+# frames a node that just took us sent before the subscription took the link over (the newest are kept)
+MAX_PENDING_DATAGRAMS = 16
 
 
 class PendingLink:
     """Queues what a link says until its owner takes over (probe, join, redirect); malformed messages are dropped.
 
     Bounded: a standby link (see ``Subscription``) is held for minutes, and its peer may send anything.
+    Frames are kept too: a parent forwards them from the moment it accepts us, and on a busy event loop the
+    subscription took the link over some 50 ms later (bench/hostile.py): dropped, they were missing from playout.
     """
 
     def __init__(self) -> None:
         self.messages: asyncio.Queue[RelayMessage | None] = asyncio.Queue(MAX_PENDING + 1)
+        self.datagrams: deque[bytes] = deque(maxlen=MAX_PENDING_DATAGRAMS)
 
     def on_datagram(self, link: Link, data: bytes) -> None:
-        pass
+        self.datagrams.append(data)
 
     def on_control(self, link: Link, value: ControlMessage) -> None:
         message = read(link, value)
@@ -57,7 +63,14 @@ class PendingLink:
         except TimeoutError:
             return None
 
+    def take_datagrams(self) -> list[bytes]:
+        out = list(self.datagrams)
+        self.datagrams.clear()
+        return out
+
     def drain(self) -> list[RelayMessage]:
+        """The messages queued (the frames queued are dropped: take them first if they are wanted)."""
+        self.datagrams.clear()
         out = []
         while not self.messages.empty():
             message = self.messages.get_nowait()

@@ -189,6 +189,7 @@ class Subscription:
         self.received_frames = 0
         self.received_bytes = 0
         self.first_frame_at: float | None = None
+        self._first_seq: int | None = None  # the first frame heard (see _resume_from)
         self._last_frame_at = self._last_heard_at = monotonic()
         # the first disown from the current parent: its starved clock restarts there, once (see _on_disown)
         self._disown_grace_from = 0.0
@@ -484,8 +485,11 @@ class Subscription:
         self._last_frame_at = self._last_heard_at = monotonic()
         self._unverified_frames = 0
         probe.link.handler = self
+        datagrams = probe.pending.take_datagrams()  # forwarded since it accepted us
         for message in probe.pending.drain():
             self._on_message(probe.link, message)
+        for data in datagrams:
+            self.on_datagram(probe.link, data)
         log.info("stream %s: parent %s, %d hop(s)", self.stream.hex()[:8], probe.address, self.hops)
 
     def _set_path(self, hops: int, path: list[Address]) -> None:
@@ -522,7 +526,7 @@ class Subscription:
                     return
                 if await self._attach(
                     candidates,
-                    from_seq=self.verifier.verified_upto,
+                    from_seq=self._resume_from(),
                     reparent=True,
                     located=None if bad else locating,  # after bad delivery: the ancestors alone first
                 ):
@@ -643,6 +647,8 @@ class Subscription:
             self._unverified_frames += 1
         if self.first_frame_at is None:
             self.first_frame_at = now
+        if self._first_seq is None:
+            self._first_seq = frame.seq
         self.received_frames += 1
         self.received_bytes += len(frame.payload)
         if self._unverified_frames > self.max_unverified:  # caught before passing on one frame too many
@@ -739,6 +745,8 @@ class Subscription:
             frame = decode_frame(data)
         except ProtocolError:
             return
+        if self._first_seq is None:
+            self._first_seq = frame.seq
         if frame.seq >= self.verifier.verified_upto:
             self.recovered += 1
             self.verifier.add_frame(frame)
@@ -880,6 +888,17 @@ class Subscription:
     def _starved_from(self) -> float:
         """Since when the parent counts as sending no audio: its last new frame, or its first disown after it."""
         return max(self._last_frame_at, self._disown_grace_from)
+
+    def _resume_from(self) -> int:
+        """The first frame a new parent's catch-up is to bring: the first not verified here, or, before any
+        segment verified, the start of the first segment heard. Not 0 then: that asked for all three segments a
+        hub keeps (150 frames), ahead of what the listener could still play (see ``StreamHub._catch_up``). A lying
+        first parent (frames with made-up numbers) can make it later (the record then starts later, as a late
+        joiner's does) or 0 (three segments, as before)."""
+        upto = self.verifier.verified_upto
+        if upto == 0 and self._first_seq is not None:
+            return self._first_seq - self._first_seq % self.info.segment_frames
+        return upto
 
     @property
     def _heard_upto(self) -> int:

@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import Callable
 
 from djmesh.node.clock import VirtualClock, monotonic, run_virtual
-from djmesh.node.live.hub import GONE_CHILD_S, STALE_CHILD_S, StreamHub
+from djmesh.node.live.hub import GONE_CHILD_S, LIVE_EDGE_FRAMES, STALE_CHILD_S, StreamHub
 from djmesh.node.live.transport import ControlMessage, LinkHandler
 from djmesh.protocol.relay import (
     MAX_FREE_CLAIM,
@@ -77,7 +77,9 @@ def test_a_192_kbit_catch_up_reaches_a_late_joiner_in_batches_under_the_limit() 
         assert isinstance(link.received[0], Accept)
         batches = [m for m in link.received if isinstance(m, Frames)]
         assert len(batches) == 4
-        assert [f for b in batches for f in b.data] == frames
+        # the newest first, in a message of their own: all a child playing unverified frames can still play
+        assert list(batches[0].data) == frames[-LIVE_EDGE_FRAMES:]
+        assert [f for b in batches[1:] for f in b.data] == frames[:-LIVE_EDGE_FRAMES]
 
     run_virtual(main(), VirtualClock())
 
