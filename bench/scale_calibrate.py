@@ -4,17 +4,21 @@ Real: a DJ and 19 listeners, each a real ``Node`` with its ``LiveService`` (libp
 QUIC on loopback for the mesh, the DJ's real capture of a sine and Opus at 128 kbit/s, Opus decode, a
 null sink), each node in a process of its own as on its own machine (``--one-process``: all of them on one
 event loop, which measures that loop's queue more than the mesh); every node relays to at most
---max-children, so the tree is 2-3 deep.
+--max-children, so the tree is 2-3 deep. The processes start, connect and hear the announcement, then the
+bench waits until they idle (start-up's DHT and gossip work done) before the first arrival, and reports
+each process's CPU (``/proc/<pid>/stat``) for start-up and for the listening window.
 Simulated: node/sim/mesh.py's ``LiveMesh`` with the same listener count and upload budget, on links of
-0.05-0.1 ms one way (loopback-like) and virtual time. In both, the listeners arrive at random times
+0.05-0.1 ms one way (loopback-like) and virtual time, with the per-packet handling time of a real node
+measured on 8 real nodes (``REAL_HOP_S``, ``REAL_SOURCE_S``). In both, the listeners arrive at random times
 within --join-over seconds and listen until the same end.
 
 Per run: the median over listeners of each listener's median capture -> playout latency, the largest
 of their 95th percentiles, the deepest listener's hops, and the join time (subscribing, locate
 included, to the first audible frame) at the median and the 95th percentile. The margins the simulation
 must meet (stated before the runs, BENCHMARKS.md): latency within 5 ms or 50 % (whichever is larger:
-the sim leaves out Opus decode, the loop's scheduling and CPU contention between 20 nodes on one
-machine), the same depth +-1, joins within 0.5 s.
+the sim leaves out CPU contention between 20 nodes on one machine and the jitter buffer's reaction to it),
+the same depth +-1, joins within 0.5 s. Also per depth: capture -> arrival (transit) at the end of the run,
+and (real) the latency split into capture -> due and due -> played, to tell the mesh from a starved CPU.
 
     .venv/bin/python bench/scale_calibrate.py --json
 """
