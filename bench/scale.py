@@ -17,7 +17,9 @@ Per listener count, one run:
      --recover seconds is its recovery time.
 
 Links: a fixed one-way delay per host pair, uniform in 20-80 ms (so round trips of 40-160 ms),
-plus --jitter; no loss unless --loss. Rows:
+plus --jitter; no loss unless --loss. Each node's own handling of a packet it sends (0.1-0.9 ms) and the DJ's
+capture -> send (0.5-2.5 ms) as measured on real processes (node/sim/mesh.py ``REAL_HOP_S``, ``REAL_SOURCE_S``).
+Rows:
   {"listeners", "p95_latency_ms", "max_depth", "join_p95_s", "recovery_p95_s", ...}
 join_p95_s: from starting to subscribe to the first audible frame. Extra fields: p50 latency,
 how many joined / failed, relays, failed relays, listeners affected, still silent at the end,
