@@ -197,6 +197,9 @@ class LiveMesh:
         # the DJ's capture -> send (Opus encoding, signing, its loop), uniform between the two, frames kept in order
         self.source_s = source_s
         self.rng = random.Random(seed ^ 0x5EED)
+        self._source_rng = random.Random(
+            seed ^ 0x50C
+        )  # its own: the rest of a run draws as without the model
         self.max_children = max_children
         self.payload_bytes = payload_bytes
         self.dj = MeshNode(self, "10.0.0.1", max_children=max_children)
@@ -242,7 +245,7 @@ class LiveMesh:
             manifest = signer.add(frame)
             low, high = self.source_s
             if high > 0:  # stamped at capture, sent once encoded
-                sent_at = max(sent_at, loop.time() + self.rng.uniform(low, high))
+                sent_at = max(sent_at, loop.time() + self._source_rng.uniform(low, high))
                 loop.call_at(sent_at, self._send, hub, frame, manifest)
             else:
                 self._send(hub, frame, manifest)
