@@ -17,7 +17,9 @@ Per listener count, one run:
      --recover seconds is its recovery time.
 
 Links: a fixed one-way delay per host pair, uniform in 20-80 ms (so round trips of 40-160 ms),
-plus --jitter; no loss unless --loss. Rows:
+plus --jitter; no loss unless --loss. Each node's own handling of a packet it sends (0.1-0.9 ms) and the DJ's
+capture -> send (0.5-2.5 ms) as measured on real processes (node/sim/mesh.py ``REAL_HOP_S``, ``REAL_SOURCE_S``).
+Rows:
   {"listeners", "p95_latency_ms", "max_depth", "join_p95_s", "recovery_p95_s", ...}
 join_p95_s: from starting to subscribe to the first audible frame. Extra fields: p50 latency,
 how many joined / failed, relays, failed relays, listeners affected, still silent at the end,
@@ -41,7 +43,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from djmesh.node.clock import VirtualClock, now_us, run_virtual
-from djmesh.node.sim.mesh import LATENCY_BINS_MS, LiveMesh, ScaleRun, histogram_percentile, run_scale
+from djmesh.node.sim.mesh import (
+    LATENCY_BINS_MS,
+    REAL_HOP_S,
+    REAL_SOURCE_S,
+    LiveMesh,
+    ScaleRun,
+    histogram_percentile,
+    run_scale,
+)
 from djmesh.node.sim.network import LinkProfile, SimNetwork
 
 GOALS = {"p95_latency_ms": {1000: 250, 10000: 350}, "recovery_p95_s": 2.0}
@@ -56,8 +66,11 @@ def one(listeners: int, args: argparse.Namespace) -> dict[str, float | int]:
         measure_s=args.measure,
         recover_s=args.recover,
         max_children=args.max_children,
+        source_s=REAL_SOURCE_S,
     )
-    profile = LinkProfile(latency_s=(0.020, 0.080), jitter_s=args.jitter / 1000, loss=args.loss)
+    profile = LinkProfile(
+        latency_s=(0.020, 0.080), jitter_s=args.jitter / 1000, loss=args.loss, hop_s=REAL_HOP_S
+    )
     clock = VirtualClock()
     started = time.perf_counter()
     row = run_virtual(run_scale(run, SimNetwork(args.seed, profile)), clock)
@@ -72,7 +85,8 @@ async def calibrate() -> dict[str, float | int]:
     As there, the DJ's budget is 1 while the listener joins (so it goes via the relay) and 2 after;
     then the relay dies. Compare with BENCHMARKS.md's real figures (1 hop p50 4.4 ms, gap 641 ms).
     """
-    mesh = LiveMesh(SimNetwork(1, LinkProfile(latency_s=(0.00005, 0.0001))), seed=1, max_children=4)
+    network = SimNetwork(1, LinkProfile(latency_s=(0.00005, 0.0001), hop_s=REAL_HOP_S))
+    mesh = LiveMesh(network, seed=1, max_children=4, source_s=REAL_SOURCE_S)
     await mesh.start_stream()
     assert mesh.dj.hub is not None
     relay, listener = mesh.add_listeners(2)

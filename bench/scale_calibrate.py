@@ -4,17 +4,21 @@ Real: a DJ and 19 listeners, each a real ``Node`` with its ``LiveService`` (libp
 QUIC on loopback for the mesh, the DJ's real capture of a sine and Opus at 128 kbit/s, Opus decode, a
 null sink), each node in a process of its own as on its own machine (``--one-process``: all of them on one
 event loop, which measures that loop's queue more than the mesh); every node relays to at most
---max-children, so the tree is 2-3 deep.
+--max-children, so the tree is 2-3 deep. The processes start, connect and hear the announcement, then the
+bench waits until they idle (start-up's DHT and gossip work done) before the first arrival, and reports
+each process's CPU (``/proc/<pid>/stat``) for start-up and for the listening window.
 Simulated: node/sim/mesh.py's ``LiveMesh`` with the same listener count and upload budget, on links of
-0.05-0.1 ms one way (loopback-like) and virtual time. In both, the listeners arrive at random times
+0.05-0.1 ms one way (loopback-like) and virtual time, with the per-packet handling time of a real node
+measured on 8 real nodes (``REAL_HOP_S``, ``REAL_SOURCE_S``). In both, the listeners arrive at random times
 within --join-over seconds and listen until the same end.
 
 Per run: the median over listeners of each listener's median capture -> playout latency, the largest
 of their 95th percentiles, the deepest listener's hops, and the join time (subscribing, locate
 included, to the first audible frame) at the median and the 95th percentile. The margins the simulation
 must meet (stated before the runs, BENCHMARKS.md): latency within 5 ms or 50 % (whichever is larger:
-the sim leaves out Opus decode, the loop's scheduling and CPU contention between 20 nodes on one
-machine), the same depth +-1, joins within 0.5 s.
+the sim leaves out CPU contention between 20 nodes on one machine and the jitter buffer's reaction to it),
+the same depth +-1, joins within 0.5 s. Also per depth: capture -> arrival (transit) at the end of the run,
+and (real) the latency split into capture -> due and due -> played, to tell the mesh from a starved CPU.
 
     .venv/bin/python bench/scale_calibrate.py --json
 """
@@ -43,12 +47,15 @@ from bench.roles import read_line, spawn, tell
 from djmesh.node.clock import VirtualClock, monotonic, run_virtual
 from djmesh.node.live import LiveService
 from djmesh.node.live.errors import LiveError
-from djmesh.node.sim.mesh import LiveMesh, MeshNode, percentile
+from djmesh.node.live.sets import SetSegment
+from djmesh.node.sim.mesh import REAL_HOP_S, REAL_SOURCE_S, LiveMesh, MeshNode, percentile
 from djmesh.node.sim.network import LinkProfile, SimNetwork
+from djmesh.protocol.stream import JitterBuffer, Playout
 from tests.helpers.network import bootstrap_server, make_node, wait_until
 
 SOURCE = "lavfi:sine=frequency=440"
 LOOPBACK_S = (0.00005, 0.0001)
+IDLE_CORES_PER_NODE = 0.03  # start-up is over when the nodes use less than this on average (the DJ streams)
 MARGINS = {"latency_ms": (5.0, 0.5), "max_depth": 1, "join_s": 0.5}
 
 
@@ -138,11 +145,18 @@ async def real_processes(
                 children.extend(rest)
                 for child in rest:
                     await read_line(child)  # connected, and the announcement reached it
+                pids = [child.pid for child in children]
+                ready = _cpu_s(pids)
+                idle_s, settled = await _settle(pids)  # start-up is over: every node idles (the DJ streams)
                 begin = time.time() + 1.0
                 end = begin + join_over_s + seconds
                 for child in rest:
                     tell(child, {"at": begin + rng.uniform(0, join_over_s), "end": end})
+                await asyncio.sleep(max(0.0, begin - time.time()))
+                listening = _cpu_s(pids)
                 results = [await read_line(child) for child in rest]
+                done = _cpu_s(pids)
+                listened_s = time.time() - begin
                 tell(dj, {"stop": True})
                 await asyncio.to_thread(dj.wait, 30)
     finally:
@@ -158,13 +172,121 @@ async def real_processes(
         [r["join_s"] for r in played if r["join_s"] is not None],
     )
     row["join_failed"] = sum(1 for r in results if "failed" in r)
+    row["by_depth"] = _by_depth([(r["hops"], r["transit_ms"], r["latency_ms"]) for r in played])
+    # the real latency, split: capture -> due (transit and the jitter buffer's delay) and due -> played (loop lag)
+    row["scheduled_ms_thirds"] = [
+        statistics.median(r["scheduled_ms"][i] for r in played if r["scheduled_ms"]) for i in range(3)
+    ]
+    row["late_ms_median"] = statistics.median(r["late_ms"] for r in played) if played else None
     row["cpu_s"] = round(_children_cpu_s() - cpu_start, 1)
+    # where the CPU went: start-up (spawn to ready), idling before the arrivals, and the listening window
+    listen_cpu = [b - a for a, b in zip(listening, done, strict=True)]
+    row["cpu"] = {
+        "startup_s": round(sum(ready), 1),
+        "idle_cores": round(settled, 2),
+        "settle_s": round(idle_s, 1),
+        "listening_wall_s": round(listened_s, 1),
+        "listening_cpu_s": round(sum(listen_cpu), 1),
+        "listening_cores": round(sum(listen_cpu) / listened_s, 2),
+        "dj_cores": round(listen_cpu[0] / listened_s, 3),
+        "listener_cores_median": round(statistics.median(listen_cpu[1:]) / listened_s, 3),
+        "listener_cores_max": round(max(listen_cpu[1:]) / listened_s, 3),
+    }
     return row
+
+
+def _transit_ms(jitter: JitterBuffer) -> tuple[float, float, float] | None:
+    """Capture -> arrival over the jitter buffer's window (its last 200 frames): least, median, 95th percentile."""
+    transits = jitter._sorted  # bench introspection: the buffer keeps them sorted
+    if not transits:
+        return None
+    return (
+        round(transits[0] / 1000, 2),
+        round(percentile(transits, 0.5) / 1000, 2),
+        round(percentile(transits, 0.95) / 1000, 2),
+    )
+
+
+def _by_depth(
+    listeners: list[tuple[int, tuple[float, float, float] | None, float]],
+) -> dict[int, dict[str, float]]:
+    """Per depth, over its listeners: the medians of their least, median and p95 transit, and of their latency."""
+    found: dict[int, dict[str, float]] = {}
+    for depth in sorted({hops for hops, _, _ in listeners}):
+        rows = [(t, latency) for hops, t, latency in listeners if hops == depth and t is not None]
+        if not rows:
+            continue
+        found[depth] = {
+            "listeners": len(rows),
+            "transit_min_ms": round(statistics.median(t[0] for t, _ in rows), 2),
+            "transit_p50_ms": round(statistics.median(t[1] for t, _ in rows), 2),
+            "transit_p95_ms": round(statistics.median(t[2] for t, _ in rows), 2),
+            "latency_ms": round(statistics.median(latency for _, latency in rows), 2),
+        }
+    return found
+
+
+def _cpu_s(pids: list[int]) -> list[float]:
+    """Each process's user + system CPU seconds so far (/proc/<pid>/stat; 0 for one that is gone)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    found = []
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            found.append(0.0)
+            continue
+        found.append((int(fields[11]) + int(fields[12])) / tick)  # utime, stime (fields 14, 15)
+    return found
+
+
+async def _settle(pids: list[int], *, window_s: float = 1.0, limit_s: float = 60.0) -> tuple[float, float]:
+    """Wait until the nodes idle (start-up done: a second under ``IDLE_CORES_PER_NODE`` each, on average);
+    how long it took and the cores they used in the last second."""
+    started = time.monotonic()
+    before = sum(_cpu_s(pids))
+    while True:
+        await asyncio.sleep(window_s)
+        now = sum(_cpu_s(pids))
+        cores = (now - before) / window_s
+        before = now
+        print(f"settling: the nodes use {cores:.2f} cores", file=sys.stderr)
+        if cores <= IDLE_CORES_PER_NODE * len(pids) or time.monotonic() - started > limit_s:
+            return time.monotonic() - started, cores
 
 
 def _children_cpu_s() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
+
+
+class Lateness:
+    """A tap splitting each played frame's latency: capture -> due (the buffer's schedule) and due -> played."""
+
+    def __init__(self) -> None:
+        self.scheduled: list[float] = []
+        self.late: list[float] = []
+
+    def on_playout(self, item: Playout, now_us: int) -> None:
+        if item.payload is not None:
+            self.scheduled.append((item.due_us - item.ts_us) / 1000)
+            self.late.append((now_us - item.due_us) / 1000)
+
+    def on_segment(self, segment: SetSegment) -> None:
+        pass
+
+    def on_end(self, error: str | None) -> None:
+        pass
+
+    def scheduled_ms(self) -> list[float] | None:
+        """Medians of capture -> due over the first, second and last third of the frames played."""
+        n = len(self.scheduled)
+        if n < 3:
+            return None
+        return [round(statistics.median(self.scheduled[i * n // 3 : (i + 1) * n // 3]), 2) for i in range(3)]
+
+    def late_ms(self) -> float | None:
+        return round(statistics.median(self.late), 2) if self.late else None
 
 
 async def dj_process(root: Path, boot: list[str], max_children: int) -> None:
@@ -187,14 +309,26 @@ async def listener_process(
         print(json.dumps({"ready": True}), flush=True)
         order = json.loads(await asyncio.to_thread(sys.stdin.readline))
         await asyncio.sleep(max(0.0, order["at"] - time.time()))
+        if profile_dir := os.environ.get("DJMESH_PROFILE"):  # where a listener's CPU goes, while it listens
+            import cProfile
+
+            profile = cProfile.Profile()
+            profile.enable()
         started = time.monotonic()
         try:
-            await live.subscribe(stream_id)
+            source = await live.subscribe(stream_id)
         except LiveError as exc:
             print(json.dumps({"failed": str(exc)}), flush=True)
             return
         subscribed_s = time.monotonic() - started
+        lateness = Lateness()
+        source.taps.add(lateness)
         stats = await live.listen(stream_id, seconds=max(1.0, order["end"] - time.time()))
+        if profile_dir:
+            profile.disable()
+            profile.dump_stats(f"{profile_dir}/n{index}.prof")
+        subscription = live._subscriptions.get(stream)
+        transit = _transit_ms(subscription.jitter) if subscription is not None else None
         join_s = None if stats.first_audio_ms is None else subscribed_s + stats.first_audio_ms / 1000
         print(
             json.dumps(
@@ -203,6 +337,9 @@ async def listener_process(
                     "latency_p95_ms": stats.latency_p95_ms,
                     "hops": stats.hops,
                     "join_s": join_s,
+                    "transit_ms": transit,
+                    "scheduled_ms": lateness.scheduled_ms(),
+                    "late_ms": lateness.late_ms(),
                 }
             ),
             flush=True,
@@ -212,7 +349,8 @@ async def listener_process(
 async def simulated(
     listeners: int, seconds: float, max_children: int, join_over_s: float, seed: int
 ) -> dict[str, Any]:
-    mesh = LiveMesh(SimNetwork(seed, LinkProfile(latency_s=LOOPBACK_S)), seed=seed, max_children=max_children)
+    network = SimNetwork(seed, LinkProfile(latency_s=LOOPBACK_S, hop_s=REAL_HOP_S))
+    mesh = LiveMesh(network, seed=seed, max_children=max_children, source_s=REAL_SOURCE_S)
     await mesh.start_stream()
     nodes = mesh.add_listeners(listeners)
     latencies: dict[str, list[float]] = {n.host: [] for n in nodes}
@@ -244,6 +382,13 @@ async def simulated(
         ],
     )
     row["join_failed"] = sum(1 for n in nodes if n.join_error is not None)
+    row["by_depth"] = _by_depth(
+        [
+            (n.subscription.hops, _transit_ms(n.subscription.jitter), statistics.median(latencies[n.host]))
+            for n in heard
+            if n.subscription is not None
+        ]
+    )
     await mesh.close()
     return row
 
@@ -293,11 +438,10 @@ def main() -> None:
         asyncio.run(dj_process(Path(args.root), json.loads(args.boot), args.max_children))
         return
     if args.role == "listener":
-        asyncio.run(
-            listener_process(
-                Path(args.root), json.loads(args.boot), args.max_children, args.index, args.dj, args.stream
-            )
+        listen = listener_process(
+            Path(args.root), json.loads(args.boot), args.max_children, args.index, args.dj, args.stream
         )
+        asyncio.run(listen)
         return
     shape = (args.listeners, args.seconds, args.max_children, args.join_over, args.seed)
     started = time.perf_counter()

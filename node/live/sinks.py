@@ -25,6 +25,10 @@ class NullSink:
     def play(self, pcm: PCM) -> None:
         self.samples += pcm.shape[0]
 
+    def skip(self, samples: int) -> None:
+        """What ``play`` does with audio nobody hears, without the PCM: a headless listener need not decode."""
+        self.samples += samples
+
     def close(self) -> None:
         pass
 

@@ -32,7 +32,7 @@ from djmesh.node.live.subscription import Subscription
 from djmesh.node.live.transport import Link
 from djmesh.node.sim.network import LISTEN_PORT, SimListener, SimNetwork
 from djmesh.protocol.envelope import SignedEnvelope, sign
-from djmesh.protocol.stream import Frame, Playout, SegmentSigner, StreamAnnounce
+from djmesh.protocol.stream import Frame, Playout, SegmentManifest, SegmentSigner, StreamAnnounce
 
 if TYPE_CHECKING:
     from djmesh.node.live.service import LiveService
@@ -42,6 +42,12 @@ log = logging.getLogger(__name__)
 ASK_TIMEOUT_S = 10.0  # LiveService._ask: a libp2p request to a peer that does not answer
 LATENCY_BINS_MS = 10_000
 OPUS_128K_BYTES = 320  # one 20 ms frame at 128 kbit/s
+# What a real node's code costs a frame on its way, measured on real processes (bench/scale_calibrate.py, 8 nodes
+# 3 deep on loopback, BENCHMARKS.md): a relay hop adds 0.1-0.7 ms to the median capture -> arrival time (the
+# links ~0.05 ms), the DJ's own hop (capture, Opus, signing, its send path) ~1.5 ms, 0.6 ms at least, ~3 ms at p95.
+# Uniform ranges for ``LinkProfile.hop_s`` (every packet a node sends) and ``LiveMesh``'s ``source_s``.
+REAL_HOP_S = (0.0001, 0.0009)
+REAL_SOURCE_S = (0.0005, 0.0025)
 
 
 class Meter:
@@ -185,9 +191,15 @@ class LiveMesh:
         seed: int,
         max_children: int = DEFAULT_MAX_CHILDREN,
         payload_bytes: int = OPUS_128K_BYTES,
+        source_s: tuple[float, float] = (0.0, 0.0),
     ) -> None:
         self.network = network
+        # the DJ's capture -> send (Opus encoding, signing, its loop), uniform between the two, frames kept in order
+        self.source_s = source_s
         self.rng = random.Random(seed ^ 0x5EED)
+        self._source_rng = random.Random(
+            seed ^ 0x50C
+        )  # its own: the rest of a run draws as without the model
         self.max_children = max_children
         self.payload_bytes = payload_bytes
         self.dj = MeshNode(self, "10.0.0.1", max_children=max_children)
@@ -222,17 +234,28 @@ class LiveMesh:
         frame_s = message.frame_ms / 1000
         start = monotonic()
         seq = 0
+        loop = asyncio.get_running_loop()
+        sent_at = 0.0
         while True:
             delay = start + seq * frame_s - monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
             payload = (seq.to_bytes(4, "big") * (self.payload_bytes // 4 + 1))[: self.payload_bytes]
             frame = Frame(seq, now_us(), payload)
-            hub.forward_frame(seq, frame.encode())
             manifest = signer.add(frame)
-            if manifest is not None:
-                hub.forward_manifest(manifest.first_seq, manifest.end_seq, manifest.wire)
+            low, high = self.source_s
+            if high > 0:  # stamped at capture, sent once encoded
+                sent_at = max(sent_at, loop.time() + self._source_rng.uniform(low, high))
+                loop.call_at(sent_at, self._send, hub, frame, manifest)
+            else:
+                self._send(hub, frame, manifest)
             seq += 1
+
+    @staticmethod
+    def _send(hub: StreamHub, frame: Frame, manifest: SegmentManifest | None) -> None:
+        hub.forward_frame(frame.seq, frame.encode())
+        if manifest is not None:
+            hub.forward_manifest(manifest.first_seq, manifest.end_seq, manifest.wire)
 
     async def _sweep(self, hub: StreamHub) -> None:
         while True:  # as LiveService._housekeeping for its broadcasts
@@ -369,10 +392,11 @@ class ScaleRun:
     fail_share: float = 0.10
     recover_s: float = 5.0
     max_children: int = DEFAULT_MAX_CHILDREN
+    source_s: tuple[float, float] = (0.0, 0.0)  # the DJ's capture -> send (``LiveMesh``)
 
 
 async def run_scale(run: ScaleRun, network: SimNetwork) -> dict[str, float | int]:
-    mesh = LiveMesh(network, seed=run.seed, max_children=run.max_children)
+    mesh = LiveMesh(network, seed=run.seed, max_children=run.max_children, source_s=run.source_s)
     await mesh.start_stream()
     nodes = mesh.add_listeners(run.listeners)
     await mesh.join_all(nodes, over_s=run.join_over_s)

@@ -61,11 +61,14 @@ class LinkProfile:
     reorder_s: float = 0.015
     uplink_bps: float | None = None
     queue_s: float = 0.25
+    # a node's own handling of each packet it sends or forwards (QUIC, the Python receive and forward path, the
+    # event loop's scheduling), uniform between the two; the sim's code runs in zero time, a real node's does not
+    hop_s: tuple[float, float] = (0.0, 0.0)
 
     def __post_init__(self) -> None:
-        low, high = self.latency_s
-        if not 0 <= low <= high:
-            raise ValueError("latency_s must be (low, high) with 0 <= low <= high")
+        for name, (low, high) in (("latency_s", self.latency_s), ("hop_s", self.hop_s)):
+            if not 0 <= low <= high:
+                raise ValueError(f"{name} must be (low, high) with 0 <= low <= high")
         if not 0 <= self.loss < 1 or not 0 <= self.reorder <= 1:
             raise ValueError("loss must be in [0, 1) and reorder in [0, 1]")
         if self.jitter_s < 0 or self.reorder_s < 0 or self.queue_s < 0:
@@ -347,7 +350,10 @@ class SimNetwork:
         return self.profile.loss > 0 and self._rng.random() < self.profile.loss
 
     def _jitter(self) -> float:
-        return self._rng.random() * self.profile.jitter_s if self.profile.jitter_s > 0 else 0.0
+        """The packet's delay beyond the path's: jitter, and the sender's handling (``hop_s``)."""
+        jitter = self._rng.random() * self.profile.jitter_s if self.profile.jitter_s > 0 else 0.0
+        low, high = self.profile.hop_s
+        return jitter + (self._rng.uniform(low, high) if high > 0 else 0.0)
 
     def _depart(self, host: _Host, size: int, now: float, *, droppable: bool) -> float | None:
         """When a packet of ``size`` bytes leaves ``host``'s uplink (None: the queue is full, dropped)."""

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from djmesh.node.live.probe import PendingLink
-from djmesh.node.live.quic import QuicTransport
+from djmesh.node.live.quic import QuicLink, QuicTransport
 from djmesh.node.live.transport import Link
 
 
@@ -46,3 +46,55 @@ def test_a_dial_completes_and_one_to_a_silent_peer_times_out_without_leaving_err
 
     errors = asyncio.run(main())
     assert errors == [], [e.get("message") for e in errors]
+
+
+class _Counting:
+    """A link handler that counts the datagrams and control messages it gets."""
+
+    def __init__(self) -> None:
+        self.datagrams = 0
+        self.control: list[object] = []
+
+    def on_datagram(self, link: Link, data: bytes) -> None:
+        self.datagrams += 1
+
+    def on_control(self, link: Link, message: object) -> None:
+        self.control.append(message)
+
+    def on_closed(self, link: Link, reason: str) -> None:
+        pass
+
+
+def test_a_listener_acknowledges_about_every_other_frame_and_control_still_arrives() -> None:
+    """At 50 frames/s one ACK packet covers two frames (``ACK_DELAY_S``), not one ACK per frame."""
+
+    async def main() -> tuple[int, int, list[object]]:
+        transport = QuicTransport()
+        received = _Counting()
+        accepted: list[QuicLink] = []
+
+        def on_link(link: Link) -> None:
+            assert isinstance(link, QuicLink)
+            link.handler = received
+            accepted.append(link)
+
+        listener = await transport.listen("127.0.0.1", on_link)
+        link = await transport.connect(listener.address, _Counting(), timeout_s=5.0)
+        try:
+            await asyncio.sleep(0.3)
+            (server,) = accepted
+            before = server._quic._packet_number  # packets the listening side has sent: its ACKs, here
+            for seq in range(100):
+                link.send_datagram(seq.to_bytes(4, "big"))
+                await asyncio.sleep(0.02)
+            link.send_control({"op": "ping", "n": 1})
+            await asyncio.sleep(0.2)
+            return received.datagrams, server._quic._packet_number - before, received.control
+        finally:
+            link.close("done")
+            listener.close()
+
+    frames, acks, control = asyncio.run(main())
+    assert frames == 100
+    assert 35 <= acks <= 70, acks  # ~50; with aioquic's own 1 ms delay it was 100
+    assert control == [{"op": "ping", "n": 1}]

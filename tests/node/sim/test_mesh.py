@@ -11,7 +11,7 @@ import asyncio
 from djmesh.node.clock import VirtualClock, now_us, run_virtual
 from djmesh.node.live.probe import PROBE_TIMEOUT_S
 from djmesh.node.live.subscription import SILENCE_S, STALLED_S
-from djmesh.node.sim.mesh import LiveMesh, MeshNode
+from djmesh.node.sim.mesh import REAL_HOP_S, REAL_SOURCE_S, LiveMesh, MeshNode
 from djmesh.node.sim.network import LinkProfile, SimNetwork
 from tests.helpers.sim import relay_chain, virtual_wait_until
 
@@ -403,3 +403,28 @@ def test_under_loss_frames_fetched_again_upstream_still_shape_the_playout_delay(
         await mesh.close()
 
     run_virtual(main(), VirtualClock())
+
+
+def test_real_nodes_handling_time_adds_to_latency_per_hop_and_nothing_is_concealed() -> None:
+    """The measured per-packet cost of a node's code (``REAL_HOP_S``) and the DJ's capture -> send
+    (``REAL_SOURCE_S``): deeper listeners play later, frames still come in order and all play."""
+    network = SimNetwork(3, LinkProfile(latency_s=(0.00005, 0.0001), hop_s=REAL_HOP_S))
+    mesh = LiveMesh(network, seed=3, max_children=2, source_s=REAL_SOURCE_S)
+    transits: dict[int, list[float]] = {}
+
+    async def main() -> None:
+        await mesh.start_stream()
+        listeners = mesh.add_listeners(7)
+        await mesh.join_all(listeners, over_s=1.0)
+        await asyncio.sleep(4.0)
+        for node in listeners:
+            sub = node.subscription
+            assert sub is not None and node.meter.concealed == 0 and node.meter.played > 150
+            transits.setdefault(sub.hops, []).append(sub.jitter._sorted[len(sub.jitter._sorted) // 2])
+        await mesh.close()
+
+    run_virtual(main(), VirtualClock())
+    medians = {hops: sorted(found)[len(found) // 2] / 1000 for hops, found in transits.items()}
+    assert sorted(medians) == [1, 2, 3]
+    assert 0.6 <= medians[1] <= 2.6  # the DJ's hop: ~1.5 ms and its link, as measured
+    assert medians[1] < medians[2] < medians[3] <= medians[1] + 2 * 1.0

@@ -79,6 +79,31 @@ def test_datagrams_take_the_paths_delay_and_a_connect_one_round_trip() -> None:
     assert delays == pytest.approx([one_way] * 10)
 
 
+def test_a_senders_handling_time_adds_to_each_packet_and_control_stays_in_order() -> None:
+    """``hop_s``: the time a real node's code takes with each packet it sends, drawn per packet."""
+    network = SimNetwork(7, LinkProfile(latency_s=(0.001, 0.001), hop_s=(0.0001, 0.0009)))
+
+    async def main() -> tuple[list[float], list[float], list[ControlMessage]]:
+        loop = asyncio.get_running_loop()
+        client, _, server = await pair(network)
+        sent = loop.time()
+        for i in range(200):
+            client.send_datagram(bytes([i]))
+            client.send_control({"op": "ping", "n": i})
+        await asyncio.sleep(1)
+        return (
+            [t - sent for t, _ in server.datagrams],
+            [t - sent for t, _ in server.control],
+            [m for _, m in server.control],
+        )
+
+    datagrams, control, messages = simulate(main)
+    assert len(datagrams) == 200 and all(0.0011 <= d <= 0.0019 for d in datagrams)
+    assert max(datagrams) - min(datagrams) > 0.0006  # spread over the range, not a constant
+    assert [m["n"] for m in messages] == list(range(200))  # delayed, but a stream keeps its order
+    assert control == sorted(control) and all(0.0011 <= d <= 0.0019 for d in control[:1])
+
+
 def test_loss_jitter_and_reordering_hit_datagrams_but_control_arrives_whole_and_in_order() -> None:
     network = SimNetwork(3, LinkProfile(loss=0.2, jitter_s=0.03, reorder=0.1))
 
