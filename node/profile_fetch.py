@@ -11,6 +11,7 @@ without a profile costs a few asks and then one every ``RETRY_S``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import OrderedDict
 from typing import TYPE_CHECKING
@@ -104,6 +105,18 @@ class ProfileFetcher:
                 break
             stored += await self._ask(peer, missing)
         return stored
+
+    async def refresh(self, peer_ids: list[str]) -> int:
+        """Ask each of ``peer_ids`` (connected; at most ``MAX_PROFILE_AUTHORS``) for its own newest profile, all
+        at once; how many were new. A peer this node does not follow may have renamed itself since its profile
+        was fetched: its profile updates are gossiped only to its followers."""
+        asks = []
+        for peer in peer_ids[:MAX_PROFILE_AUTHORS]:
+            try:
+                asks.append(self._ask(peer, (public_key_from_peer_id(peer),)))
+            except ProtocolError:
+                continue
+        return sum(await asyncio.gather(*asks))
 
     async def _ask(self, peer: str, authors: tuple[bytes, ...]) -> int:
         try:

@@ -42,8 +42,9 @@ OPEN_PRIZE_REFUSAL = (
 
 async def resolve_peer(services: NodeServices, text: str) -> str:
     """A peer ID, given one or a profile name that exactly one known peer claims. A name nobody known
-    claims may be a connected peer's whose profile this node never fetched (a node that just started):
-    those peers are asked for their profiles once before the name is refused."""
+    claims may be a connected peer's that this node has not heard: its profile never fetched (a node that
+    just started), or fetched before it took that name (a peer's profile updates reach its followers only).
+    The connected peers are asked for their own profiles once before the name is refused."""
     try:
         public_key_from_peer_id(text)
         return text
@@ -52,8 +53,8 @@ async def resolve_peer(services: NodeServices, text: str) -> str:
     names = services.node.names
     matches = names.find(text)
     if not matches:
-        unnamed = [info.peer_id for info in services.node.peers() if not names.claimed(info.peer_id)]
-        if unnamed and await services.node.profiles.fetch(unnamed):
+        connected = [info.peer_id for info in services.node.peers()]
+        if connected and await services.node.profiles.refresh(connected):
             matches = names.find(text)
     if not matches:
         raise NodeError(f"no known peer is called {text!r}: give its peer ID (see `djmesh peers`)")

@@ -41,7 +41,7 @@ async def test_a_peer_is_found_by_a_name_only_one_peer_claims(tmp_path: Path) ->
             await resolve_peer(services, "Cee")
 
 
-async def test_a_connected_peer_whose_profile_was_never_fetched_is_found_by_its_name(tmp_path: Path) -> None:
+async def test_a_connected_peer_is_found_by_a_name_this_node_never_heard(tmp_path: Path) -> None:
     async with (
         bootstrap_server() as boot,
         make_node(tmp_path, "ada", boot) as ada,
@@ -52,6 +52,10 @@ async def test_a_connected_peer_whose_profile_was_never_fetched_is_found_by_its_
         assert ada.names.find("DJ Bea") == []  # never shown, never fetched
         services = SimpleNamespace(node=ada)
         assert await resolve_peer(services, "dj bea") == bea.peer_id  # asked once, then found
+        # she renames herself: Ada does not follow her, so only asking again tells her
+        await bea.set_profile(Profile(name="Bea the Bold"))
+        assert ada.names.claimed(bea.peer_id) == "DJ Bea"
+        assert await resolve_peer(services, "bea the bold") == bea.peer_id
         with pytest.raises(NodeError, match="no known peer is called 'Cee'"):
             await resolve_peer(services, "Cee")
 
