@@ -91,15 +91,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: -expected_seconds(item.nodeid))  # stable: the rest keep their order
 
 
-WORKERS_PER_CORE = 3
+WORKERS_PER_CORE = 2
 MAX_WORKERS = 16  # beyond, the suite's longest tests decide the time, not the workers
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
-    """``-n auto``: three workers per core. Most of a test's time is waiting (battle windows, node processes
-    starting, chains, real time audio): 831 s of CPU in 2,188 s of test time in one run, so more workers than
-    cores fill the waits (BENCHMARKS.md, "Test suite time"). PYTEST_XDIST_AUTO_NUM_WORKERS still decides."""
+    """``-n auto``: two workers per core. Most of a test's time is waiting (battle windows, node processes
+    starting, chains, real time audio): 831 s of CPU in 2,188 s of test time in one run, so a second worker per
+    core fills the waits (three were no faster) (BENCHMARKS.md, "Test suite time"). PYTEST_XDIST_AUTO_NUM_WORKERS still decides."""
     if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
         return None
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)

@@ -62,6 +62,7 @@ async def test_lies_are_dropped_before_forwarding_and_score_the_liar_down(tmp_pa
         await wait_until(
             lambda: len(bob.host.mesh_peers(alice_topic)) >= 2, what="bob's mesh for alice's topic"
         )
+        await wait_until(lambda: bob.peer_id in mallory.mesh_peers(alice_topic), what="bob in mallory's mesh")
         first = await alice.post("honest 1")
         await wait_until(lambda: "honest 1" in [i.text for i in carol.feed()], what="honest post at carol")
 
@@ -123,7 +124,7 @@ async def test_a_flooding_author_is_rate_limited_while_others_get_through(tmp_pa
         await bob.follow(flooder.peer_id)
         await flooder.connect(bob.listen_addrs[0])
         await wait_until(
-            lambda: bool(bob.host.mesh_peers(flood_topic)), what="bob's mesh for the flood topic"
+            lambda: bob.peer_id in flooder.mesh_peers(flood_topic), what="bob in the flooder's mesh"
         )
         await wait_until(
             lambda: bool(bob.host.mesh_peers(author_topic(alice.public_key))), what="bob's mesh for alice"
@@ -168,7 +169,8 @@ async def test_an_honest_forwarder_of_a_chatty_author_keeps_its_score(tmp_path: 
         await carol.connect(bob.listen_addrs[0])
         await chatty.connect(bob.listen_addrs[0])  # chatty reaches carol only through bob
         await wait_until(lambda: bool(carol.host.mesh_peers(topic)), what="carol's mesh for chatty's topic")
-        await wait_until(lambda: bool(bob.host.mesh_peers(topic)), what="bob's mesh for chatty's topic")
+        # chatty is a bare host (no resend, no sync): what it publishes before bob is in its mesh is lost
+        await wait_until(lambda: bob.peer_id in chatty.mesh_peers(topic), what="bob in chatty's mesh")
         now = int(time.time() * 1000)
         for i in range(40):
             await chatty.publish(topic, sign(Post(f"chat {i}"), chatty_key, created_at_ms=now + i).wire)
@@ -198,6 +200,9 @@ async def test_an_invalid_result_bundle_is_neither_stored_nor_forwarded(tmp_path
         await carol.connect(bob.listen_addrs[0])
         await mallory.connect(bob.listen_addrs[0])  # mallory reaches carol only through bob
         await wait_until(lambda: len(bob.host.mesh_peers(BATTLES_TOPIC)) >= 2, what="bob's battles mesh")
+        await wait_until(
+            lambda: bob.peer_id in mallory.mesh_peers(BATTLES_TOPIC), what="bob in mallory's mesh"
+        )
         now = int(time.time() * 1000)
         await mallory.publish(BATTLES_TOPIC, sign(flipped, mallory_key, created_at_ms=now).wire)
         await wait_until(
