@@ -68,9 +68,12 @@ async def test_hearing_a_real_stream_plays_it_at_the_chosen_volume(tmp_path: Pat
             stream_id = await dj_live.start_stream(str(wav))
             await backend.hear(stream_id, "DJ A")
             assert backend.hearing == "DJ A"
-            await wait_until(lambda: bool(played and len(played[0].chunks) > 20), what="audio at the sink")
+            # the first chunks may be concealment (a busy machine's late frames): wait for the audio itself
+            await wait_until(
+                lambda: bool(played and any(float(np.abs(c).max()) > 0.3 for c in played[0].chunks)),
+                what="loud audio at the sink",
+            )
             loud = max(float(np.abs(c).max()) for c in played[0].chunks)
-            assert loud > 0.3
             backend.volume.toggle_mute()
             muted_from = len(played[0].chunks)
             await wait_until(lambda: len(played[0].chunks) > muted_from + 10, what="more audio")

@@ -9,7 +9,7 @@ import pytest
 from djmesh.node.live.errors import LiveError
 from djmesh.protocol.envelope import decode_envelope, sign
 from djmesh.protocol.errors import InvalidPayloadError
-from djmesh.protocol.stream import StreamCue, StreamTempo
+from djmesh.protocol.stream import STREAMS_TOPIC, StreamCue, StreamTempo
 from tests.helpers.network import bootstrap_server, wait_until
 from tests.node.live.mesh import live_nodes
 
@@ -34,6 +34,15 @@ async def test_a_listener_sees_the_declared_tempo_and_cues(tmp_path: Path) -> No
         with pytest.raises(LiveError, match="not streaming"):
             await dj_live.declare_tempo(125.0, stream_id="ab" * 32)
         assert await dj_live.declare_tempo(125.0) == []  # nothing live: nothing to declare into
+        # what travels is under test here, not a start-up race (a message sent before the mesh formed:
+        # recovered by resend and reconciliation, tests/node/sim/test_p2p.py)
+        await wait_until(
+            lambda: (
+                fan.peer_id in dj.host.mesh_peers(STREAMS_TOPIC)
+                and dj.peer_id in fan.host.mesh_peers(STREAMS_TOPIC)
+            ),
+            what="the streams mesh between the DJ and the fan",
+        )
         stream_id = await dj_live.start_stream("lavfi:sine=frequency=440", title="warm-up")
         sent = await dj_live.declare_tempo(124.96, running=True, beat_us=1_700_000_000_000_000)
         assert sent == [stream_id]
