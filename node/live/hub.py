@@ -349,11 +349,9 @@ class StreamHub:
         """Free the slots of children silent for STALE_CHILD_S while a sibling was heard. A pause of this
         node's own loop (a busy machine) silences every child alike: that frees none before CHILD_TIMEOUT_S."""
         now = monotonic()
-        heard = max(child.last_seen for child in self.children.values()) if len(self.children) > 1 else now
-        for key, child in list(self.children.items()):
-            if heard - child.last_seen > STALE_CHILD_S or now - child.last_seen > CHILD_TIMEOUT_S:
-                self.children.pop(key, None)
-                child.link.close("keepalive timeout")
+        self.sweep(now)
+        heard = max((child.last_seen for child in self.children.values()), default=now)
+        self.sweep(heard if len(self.children) > 1 else now, timeout_s=STALE_CHILD_S)
 
     # -- LinkHandler for child links -------------------------------------------------------------
 
