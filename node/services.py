@@ -121,7 +121,6 @@ async def ledger_from_config(home: NodeHome, passphrase: bytes | None) -> tuple[
 async def solana_from_config(home: NodeHome, passphrase: bytes | None) -> tuple[SolanaLedger | None, str]:
     """The Solana cluster config.toml's ``[solana]`` names, paying from the home's Solana wallet (made on
     first use, sealed with ``passphrase``); or None and why (logged)."""
-    from djmesh.ledger.solana import RpcBackend, SolanaLedger, open_wallet, wallet_path
     from djmesh.ledger.solana.config import SolanaConfig
     from djmesh.ledger.solana.errors import SolanaError
 
@@ -129,6 +128,9 @@ async def solana_from_config(home: NodeHome, passphrase: bytes | None) -> tuple[
         config = await asyncio.to_thread(SolanaConfig.load, home.config_file)
         if not config.rpc_url:
             return None, NO_SOLANA
+        # solders and solana-py cost 0.25 s to import: only a node with a cluster pays it
+        from djmesh.ledger.solana import RpcBackend, SolanaLedger, open_wallet, wallet_path
+
         keypair = await asyncio.to_thread(open_wallet, wallet_path(home.root), passphrase=passphrase)
     except SolanaError as exc:
         log.info("solana off: %s", exc)

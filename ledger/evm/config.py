@@ -30,8 +30,6 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from eth_utils.address import is_hex_address, to_checksum_address
-
 from djmesh.ledger.evm.errors import LedgerError
 
 #: ``contracts`` table names (as `djmesh devnet --json` prints them) -> LedgerConfig fields
@@ -95,6 +93,9 @@ class LedgerConfig:
             elif not isinstance(value, str):
                 raise LedgerConfigError(f"{source}: ledger.{key} must be a string")
             if key in ("escrow", "listen_channel", "listen_gate") and value:
+                # eth_utils costs 0.14 s to import: only a node that names a contract pays it
+                from eth_utils.address import is_hex_address, to_checksum_address
+
                 if not is_hex_address(value):
                     raise LedgerConfigError(f"{source}: ledger.{key} is not an EVM address: {value!r}")
                 value = to_checksum_address(value)

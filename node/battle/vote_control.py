@@ -10,14 +10,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from djmesh.ledger.errors import LedgerError
 from djmesh.node import control_params as req
-from djmesh.node.battle.anonymous_votes import AnonymousVotes, NotRegisteredError, nullifier_hex
 from djmesh.node.control_params import Handler
 from djmesh.node.errors import ControlError
 from djmesh.node.node import Node
+
+if TYPE_CHECKING:
+    from djmesh.node.battle.anonymous_votes import AnonymousVotes
 
 
 def _choice(params: dict[str, Any]) -> str:
@@ -50,6 +52,8 @@ def _max_price(params: dict[str, Any]) -> int | None:
 
 def vote_methods(votes: AnonymousVotes) -> dict[str, Handler]:
     """The anonymous-vote methods, bound to the daemon's ``AnonymousVotes``."""
+    # web3 and the prover cost about a second to import: a node without votes never pays it
+    from djmesh.node.battle.anonymous_votes import NotRegisteredError, nullifier_hex
 
     async def _listen_register(node: Node, params: dict[str, Any]) -> Any:
         try:
