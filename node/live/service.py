@@ -78,6 +78,9 @@ VERIFY_GRACE_S = 2.5  # after playout stops, how long a listener waits for the l
 SERVED_SETS_CACHED = 4  # verified sets kept in memory for peers' page requests
 LIVE_END_WAIT_S = 3.0  # how long a set's audio waits for our own live copy to end before asking peers
 MAX_CUES_PER_STREAM = 512
+MAX_HELD_METADATA = (
+    MAX_CUES_PER_STREAM  # tempos or cues read back from the store when an announcement comes late
+)
 #: streams this node remembers (announcement, end, tempo, cues); past it the ones it neither plays, relays nor
 #: broadcasts are forgotten, ended ones first, then the oldest (a flood of announcements costs a bounded table)
 MAX_KNOWN_STREAMS = 1024
@@ -267,6 +270,8 @@ class LiveService:
             if envelope.content_id not in self._announces:
                 self._announces[envelope.content_id] = envelope
                 self._forget_streams_over_bound()
+                if self._tasks:  # (at start every stored tempo and cue is read after the announcements)
+                    self._learn_held_metadata(envelope)
         elif isinstance(message, StreamEnd):
             announce = self._announces.get(message.stream)
             if announce is None or announce.author == envelope.author:
@@ -296,6 +301,21 @@ class LiveService:
         finished = [stream for stream, broadcast in self._broadcasts.items() if broadcast.done.is_set()]
         for stream in finished[: max(0, len(finished) - MAX_FINISHED_BROADCASTS)]:
             del self._broadcasts[stream]
+
+    def _learn_held_metadata(self, announce: SignedEnvelope) -> None:
+        """The tempo and cues this node stored before the stream's announcement.
+
+        Gossip does not keep order (py-libp2p handles each message in its own task, a busy node defers some,
+        and a sync serves messages of the same millisecond in content-ID order), and a tempo learned before
+        its announcement was ignored for good: a listener never saw it, though it held it."""
+        for kind in (StreamTempo.KIND, StreamCue.KIND):
+            held = self.node.store.query(
+                author=announce.author, kind=kind, since_ms=announce.created_at_ms, limit=MAX_HELD_METADATA
+            )
+            for stored in reversed(held):
+                message = stored.envelope.message
+                if isinstance(message, StreamTempo | StreamCue) and message.stream == announce.content_id:
+                    self._learn_metadata(stored.envelope, message)
 
     def _learn_metadata(self, envelope: SignedEnvelope, message: StreamTempo | StreamCue) -> None:
         """Tempo and cues count only from the DJ who announced the stream."""

@@ -9,7 +9,7 @@ import pytest
 from djmesh.node.live.errors import LiveError
 from djmesh.protocol.envelope import decode_envelope, sign
 from djmesh.protocol.errors import InvalidPayloadError
-from djmesh.protocol.stream import STREAMS_TOPIC, StreamCue, StreamTempo
+from djmesh.protocol.stream import STREAMS_TOPIC, StreamAnnounce, StreamCue, StreamTempo
 from tests.helpers.network import bootstrap_server, wait_until
 from tests.node.live.mesh import live_nodes
 
@@ -70,3 +70,30 @@ async def test_a_listener_sees_the_declared_tempo_and_cues(tmp_path: Path) -> No
         )
         assert dj_live.declared_tempo(stream_id).bpm == 124.96  # type: ignore[union-attr]
         await dj_live.stop_stream(stream_id)
+
+
+async def test_a_tempo_and_cue_stored_before_their_announcement_count_once_it_comes(
+    tmp_path: Path, signing_key: object, other_key: object
+) -> None:
+    """Gossip does not keep order: a fan that got the tempo first ignored it for good (a start-up flake)."""
+    async with bootstrap_server() as boot, live_nodes(tmp_path, boot, ["fan"]) as nodes:
+        (fan, fan_live) = nodes[0]
+        now = 1_700_000_000_000
+        announce = sign(StreamAnnounce(title="late", nonce=b"late0001"), signing_key, created_at_ms=now)  # type: ignore[arg-type]
+        stream = announce.content_id
+        tempo = sign(StreamTempo(stream, millibpm=126_000, running=True), signing_key, created_at_ms=now)  # type: ignore[arg-type]
+        cue = sign(StreamCue(stream, at_us=5, title="Intro"), signing_key, created_at_ms=now + 1)  # type: ignore[arg-type]
+        forged = sign(StreamTempo(stream, millibpm=90_000, running=True), other_key, created_at_ms=now + 2)  # type: ignore[arg-type]
+        other_stream = sign(
+            StreamCue(bytes(32), at_us=1, title="elsewhere"), signing_key, created_at_ms=now + 3
+        )  # type: ignore[arg-type]
+        for early in (tempo, cue, forged, other_stream):  # as MessageStored delivers stored gossip
+            fan.store.add(early)
+            fan_live._learn(early)
+        assert fan_live.declared_tempo(stream) is None  # no announcement yet: nothing to attach them to
+
+        fan.store.add(announce)
+        fan_live._learn(announce)
+        declared = fan_live.declared_tempo(stream)
+        assert declared is not None and declared.bpm == 126.0  # the DJ's, not the forger's
+        assert [c.title for c in fan_live.cues(stream)] == ["Intro"]
