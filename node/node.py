@@ -217,6 +217,7 @@ class Node:
         self._spawn(self._discover_and_sync(sorted(self._topics)))
         self._spawn(self._repair_forever())
         self._spawn(self._reconcile_forever())
+        self._spawn(self.profiles.refresh_forever())
         log.info("node %s listening on %s", self.peer_id, ", ".join(self.listen_addrs))
 
     async def stop(self) -> None:
@@ -267,6 +268,11 @@ class Node:
 
     def peers(self) -> list[PeerInfo]:
         return self.host.peers()
+
+    @property
+    def topics(self) -> frozenset[str]:
+        """The gossip topics this node has joined."""
+        return frozenset(self._topics)
 
     async def connect(self, multiaddr: str) -> str:
         try:

@@ -7,12 +7,18 @@ and stored, which renames the peer everywhere. A peer still without a name is as
 after ``FIRST_RETRY_S``, then twice as long each time up to ``RETRY_S``: a node that has just
 started may not reach the peer yet, or the peer may set its profile a moment later, and a peer
 without a profile costs a few asks and then one every ``RETRY_S``.
+
+A name once known would stay as it was: a peer's profile updates are gossiped only to its followers. So every
+``REFRESH_S`` (give or take a quarter) the node asks the connected peers it holds a profile of but does not
+follow for their own newest one, ``MAX_PROFILE_AUTHORS`` per round, taking turns: a peer that renamed itself is
+shown by its new name within minutes (one request of a few bytes per peer per round).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections import OrderedDict
 from typing import TYPE_CHECKING
 
@@ -31,6 +37,7 @@ from djmesh.protocol.profiles import (
     ProfileRequest,
     ProfileResponse,
 )
+from djmesh.protocol.topics import author_topic
 
 if TYPE_CHECKING:
     from djmesh.node.node import Node
@@ -41,6 +48,7 @@ BATCH_DELAY_S = 0.5  # wanted peers gathered this long go in one request
 FIRST_RETRY_S = 5.0
 RETRY_S = 300.0
 ASK_PEERS = 3
+REFRESH_S = 300.0  # how often connected peers this node does not follow are asked for their newest profile
 REMEMBERED = 4096
 
 
@@ -117,6 +125,38 @@ class ProfileFetcher:
             except ProtocolError:
                 continue
         return sum(await asyncio.gather(*asks))
+
+    async def refresh_forever(self) -> None:
+        """See REFRESH_S. The pauses are drawn from a generator seeded with the peer ID, so a simulated run repeats."""
+        rng = random.Random(self.node.peer_id)
+        turn = 0
+        while True:
+            await sleep(REFRESH_S * rng.uniform(0.75, 1.25))
+            stale = self.stale_names()
+            if not stale:
+                continue
+            turn %= len(stale)
+            batch = (stale[turn:] + stale[:turn])[:MAX_PROFILE_AUTHORS]
+            turn += len(batch)
+            try:
+                renamed = await self.refresh(batch)
+            except NodeError as exc:  # the node is stopping
+                log.info("profile refresh stopped: %s", exc)
+                return
+            if renamed:
+                log.info("profile refresh: %d of %d peers had a newer profile", renamed, len(batch))
+
+    def stale_names(self) -> list[str]:
+        """Connected peers whose profile this node holds but whose updates it does not get (not followed)."""
+        node, out = self.node, []
+        for info in node.peers():
+            try:
+                key = public_key_from_peer_id(info.peer_id)
+            except ProtocolError:
+                continue
+            if author_topic(key) not in node.topics and node.store.query(author=key, kind="profile", limit=1):
+                out.append(info.peer_id)
+        return sorted(out)
 
     async def _ask(self, peer: str, authors: tuple[bytes, ...]) -> int:
         try:

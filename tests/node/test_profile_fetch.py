@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from djmesh.node import profile_fetch
 from djmesh.node.names import short_id
 from djmesh.node.profile_fetch import BATCH_DELAY_S, FIRST_RETRY_S
 from djmesh.protocol.envelope import sign
@@ -52,6 +53,32 @@ async def test_a_peer_without_a_profile_when_first_asked_is_asked_again_soon(tmp
         await wait_until(
             lambda: bob.names.name(ada.peer_id) == "DJ Ada", timeout=FIRST_RETRY_S * 4, what="her name"
         )
+
+
+async def test_a_peer_not_followed_that_renames_itself_is_shown_by_its_new_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Profile updates are gossiped to followers only: Bob showed Ada's first name for ever."""
+    monkeypatch.setattr(profile_fetch, "REFRESH_S", 1.0)
+    async with (
+        bootstrap_server() as boot,
+        make_node(tmp_path, "ada", boot) as ada,
+        make_node(tmp_path, "bob", boot) as bob,
+        make_node(tmp_path, "cy", boot) as cy,
+    ):
+        await ada.set_profile(Profile(name="DJ Ada"))
+        await cy.set_profile(Profile(name="DJ Cy"))
+        await bob.follow(cy.peer_id)
+        await bob.connect(ada.listen_addrs[0])
+        await bob.connect(cy.listen_addrs[0])
+        bob.names.name(ada.peer_id)
+        await wait_until(lambda: bob.names.name(ada.peer_id) == "DJ Ada", what="Ada's first name at Bob")
+        # Cy is followed (her updates come by gossip), Ada is not: only Ada is asked again
+        await wait_until(
+            lambda: bob.profiles.stale_names() == [ada.peer_id], what="Ada, and only her, to refresh"
+        )
+        await ada.set_profile(Profile(name="DJ Ada Two"))
+        await wait_until(lambda: bob.names.name(ada.peer_id) == "DJ Ada Two", what="Ada's new name at Bob")
 
 
 async def test_a_profile_answer_holding_anything_else_is_dropped(tmp_path: Path) -> None:
