@@ -3,7 +3,9 @@
 Each row starts a fresh process N times and reports the median and the fastest wall time, and the
 median CPU time (user + system; steadier than wall time on a busy machine). The commands run
 against a throw-away home with an identity; the control-client commands (`feed --json`, `status`)
-run against a real node started for the purpose, so they include the round trip to it.
+run against a real node started for the purpose, so they include the round trip to it. The last row is
+`djmesh node` itself (no chain configured): from the start to its control API being up, and the CPU the
+process used by then (every test and every user start pays it).
 
     .venv/bin/python bench/cli_startup.py             # 15 runs per row
     .venv/bin/python bench/cli_startup.py --runs 30 --json
@@ -73,6 +75,39 @@ def _wait_for_control(home: Path, node: subprocess.Popen[bytes], deadline_s: flo
         time.sleep(0.1)
 
 
+def measure_node_start(djmesh: list[str], env: dict[str, str], home: Path, runs: int) -> dict[str, Any]:
+    """`djmesh node` from its start to the control API up: wall time, and the node's CPU by then."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    walls, cpus = [], []
+    for i in range(runs + 1):  # the first is a warm-up
+        (home / "control.json").unlink(missing_ok=True)
+        start = time.perf_counter()
+        node = subprocess.Popen(
+            [*djmesh, "node", "--listen", "/ip4/127.0.0.1/tcp/0"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            _wait_for_control(home, node)
+            wall = time.perf_counter() - start
+            fields = Path(f"/proc/{node.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            cpu = (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+        finally:
+            node.terminate()
+            node.wait(timeout=60)
+        if i:
+            walls.append(wall)
+            cpus.append(cpu)
+    return {
+        "row": "djmesh node (start to control API up, no chain)",
+        "runs": runs,
+        "median_s": round(statistics.median(walls), 4),
+        "min_s": round(min(walls), 4),
+        "cpu_median_s": round(statistics.median(cpus), 4),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15)
@@ -109,6 +144,7 @@ def main() -> None:
         finally:
             node.terminate()
             node.wait(timeout=60)
+        rows.append(measure_node_start(djmesh, env, home, max(3, options.runs // 3)))
 
     if options.json:
         print(json.dumps({"goal_s": GOAL_S, "load": os.getloadavg()[0], "rows": rows}, indent=2))
