@@ -270,12 +270,16 @@ class LiveService:
             if envelope.content_id not in self._announces:
                 self._announces[envelope.content_id] = envelope
                 self._forget_streams_over_bound()
-                if self._tasks:  # (at start every stored tempo and cue is read after the announcements)
+                if self._tasks:  # (at start every stored end, tempo and cue is read after the announcements)
                     self._learn_held_metadata(envelope)
         elif isinstance(message, StreamEnd):
+            # Only the stream's DJ ends it. An end before its announcement waits in the store: taken as it
+            # came, anyone who saw the announcement could end the stream, at every node it had not reached
+            # yet, with an end of their own signed and sent at once (listeners were then refused).
             announce = self._announces.get(message.stream)
-            if announce is None or announce.author == envelope.author:
-                self._ends.setdefault(message.stream, envelope)
+            if announce is None or announce.author != envelope.author:
+                return
+            self._ends.setdefault(message.stream, envelope)
         elif isinstance(message, StreamTempo | StreamCue):
             self._learn_metadata(envelope, message)
             return
@@ -303,19 +307,22 @@ class LiveService:
             del self._broadcasts[stream]
 
     def _learn_held_metadata(self, announce: SignedEnvelope) -> None:
-        """The tempo and cues this node stored before the stream's announcement.
+        """The end, tempo and cues this node stored before the stream's announcement.
 
         Gossip does not keep order (py-libp2p handles each message in its own task, a busy node defers some,
         and a sync serves messages of the same millisecond in content-ID order), and a tempo learned before
         its announcement was ignored for good: a listener never saw it, though it held it."""
-        for kind in (StreamTempo.KIND, StreamCue.KIND):
+        for kind in (StreamEnd.KIND, StreamTempo.KIND, StreamCue.KIND):
             held = self.node.store.query(
                 author=announce.author, kind=kind, since_ms=announce.created_at_ms, limit=MAX_HELD_METADATA
             )
             for stored in reversed(held):
                 message = stored.envelope.message
-                if isinstance(message, StreamTempo | StreamCue) and message.stream == announce.content_id:
-                    self._learn_metadata(stored.envelope, message)
+                if (
+                    isinstance(message, StreamEnd | StreamTempo | StreamCue)
+                    and message.stream == announce.content_id
+                ):
+                    self._learn(stored.envelope)
 
     def _learn_metadata(self, envelope: SignedEnvelope, message: StreamTempo | StreamCue) -> None:
         """Tempo and cues count only from the DJ who announced the stream."""
