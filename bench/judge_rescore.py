@@ -1,7 +1,7 @@
 """Re-judge the pairs of a ``judge_eval.py --dump`` under changed features, in seconds instead of minutes.
 
     .venv/bin/python bench/judge_rescore.py pairs.json [--dead-zone energy_drop_db=1] [--hard-zone F=V]
-        [--zero bar_error] [--flips]
+        [--zero bar_error] [--flips] [--old-ties]
 
 The dump holds every clean and flawed set's 16 features. A change to a feature that is a function of
 that feature alone (a dead zone, a threshold, dropping it) is applied to the dump's rows *and* to the
@@ -13,6 +13,9 @@ scores the same rows with the shipped model, so it reproduces ``judge_eval``'s p
 * ``--dead-zone F=V``: F becomes max(0, F - V) (continuous: noise above V still moves it);
 * ``--hard-zone F=V``: F under V counts as 0;
 * ``--zero F``: F is always 0 (its criterion is constant: a bound, not a proposal).
+
+``--old-ties`` judges both columns with the tie rule before issue 16's eighth round (equal totals went to the
+higher technical, then rules, then "a"), to measure what ``winner_of``'s finer tie-break changes.
 
 Only the mildest severities (the cells with more than three pairs) are reported. ``--flips`` lists each
 pair whose outcome changed, with the totals either way: a flip where both sides' criteria moved alike
@@ -43,6 +46,15 @@ from djmesh.judge.scoring import _crowd_weight, pick_winner
 from djmesh.protocol.battle import CRITERIA
 
 Transform = Callable[[list[float]], list[float]]
+Picker = Callable[[dict[str, float], dict[str, float]], str]
+
+
+def old_ties(a: dict[str, float], b: dict[str, float]) -> str:
+    """The winner as picked before the eighth round: total, then technical, then rules, then "a"."""
+    for key in ("total", "technical", "rules"):
+        if a[key] != b[key]:
+            return "a" if a[key] > b[key] else "b"
+    return "a"
 
 
 def _transform(dead: list[str], hard: list[str], zero: list[str]) -> Transform:
@@ -79,7 +91,7 @@ def refit(transform: Transform) -> JudgeModel:
 
 
 def judge(
-    dump: list[dict[str, Any]], model: JudgeModel, transform: Transform
+    dump: list[dict[str, Any]], model: JudgeModel, transform: Transform, pick: Picker = pick_winner
 ) -> list[tuple[bool, float, float]]:
     """Per pair: the clean set wins both orders, and the two totals."""
     rows = []
@@ -96,7 +108,7 @@ def judge(
             values["total"] = round((1.0 - w) * s[AGGREGATES[2]] + w * 5.0, 2)
             sides.append(values)
         a, b = sides
-        out.append((pick_winner(a, b) == "a" and pick_winner(b, a) == "b", a["total"], b["total"]))
+        out.append((pick(a, b) == "a" and pick(b, a) == "b", a["total"], b["total"]))
     return out
 
 
@@ -116,12 +128,16 @@ def main() -> None:
     parser.add_argument("--hard-zone", action="append", default=[], metavar="FEATURE=V")
     parser.add_argument("--zero", action="append", default=[], metavar="FEATURE")
     parser.add_argument("--flips", action="store_true", help="list the pairs whose outcome changed")
+    parser.add_argument(
+        "--old-ties", action="store_true", help="break equal totals as before the eighth round"
+    )
     args = parser.parse_args()
     dump = json.loads(Path(args.dump).read_text(encoding="utf-8"))
     same: Transform = list
-    shipped = judge(dump, JudgeModel(), same)
+    pick: Picker = old_ties if args.old_ties else pick_winner
+    shipped = judge(dump, JudgeModel(), same, pick)
     transform = _transform(args.dead_zone, args.hard_zone, args.zero)
-    changed = judge(dump, refit(transform), transform)
+    changed = judge(dump, refit(transform), transform, pick)
     before, after = _cells(dump, shipped), _cells(dump, changed)
     print("| source | defect | shipped | changed |\n|---|---|---|---|")
     for key in before:

@@ -17,7 +17,7 @@ from djmesh.judge.analysis import Source, analyse
 from djmesh.judge.features import JudgeRules, RulesLike, set_features
 from djmesh.judge.findings import Finding, find
 from djmesh.judge.model import AGGREGATES, JudgeModel, shared_model
-from djmesh.protocol.battle import CRITERIA
+from djmesh.protocol.battle import CRITERIA, MAX_SCORE, VERDICT_KEYS, winner_of
 
 #: every key of a set's scores, in a stable order (what verdicts carry)
 SCORE_KEYS: tuple[str, ...] = (*CRITERIA, "technical", "musical", "crowd", "total")
@@ -93,11 +93,13 @@ def score_set(
 
 
 def pick_winner(a: Mapping[str, float], b: Mapping[str, float]) -> str:
-    """Higher total wins; ties go to higher technical, then rules, then "a" (announced first)."""
-    for key in ("total", "technical", "rules"):
-        if a[key] != b[key]:
-            return "a" if a[key] > b[key] else "b"
-    return "a"
+    """The winner as the committee will check it: ``protocol.battle.winner_of`` on the centi-points a
+    verdict carries (higher total; ties by the finer judged score, technical, rules, then "a")."""
+    return winner_of({"a": _centi(a), "b": _centi(b)})
+
+
+def _centi(values: Mapping[str, float]) -> dict[str, int]:
+    return {key: max(0, min(MAX_SCORE, round(v * 100))) for key, v in values.items() if key in VERDICT_KEYS}
 
 
 WARM_RATE = 48_000

@@ -16,7 +16,7 @@ style of h11 and aioquic.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, ClassVar, Self
@@ -638,12 +638,35 @@ def scores_payload(scores: dict[str, dict[str, int]]) -> dict[CborKey, CborValue
     return out
 
 
-def winner_of(scores: dict[str, dict[str, int]]) -> str:
-    """Higher total wins; ties go to higher technical, then rules, then DJ A (as in the judge)."""
+#: each criterion's weight in the judged score, in tenths (the judge model's ``judged`` aggregate: 0.1 per
+#: technical and musical criterion, 0.2 for rules); only ever used to break a tie of the totals
+TIE_WEIGHTS: dict[str, int] = {**dict.fromkeys(CRITERIA, 1), "rules": 2}
+
+
+def fine_judged(row: Mapping[str, int]) -> int:
+    """The judged score in milli-points from the centi-point criteria: ten times finer than ``total``.
+
+    Two totals equal at 0.01 are mostly a mistake that moved its criterion by less than that
+    rounding; the criteria, each rounded on its own, still show it. Integer arithmetic on what a
+    verdict carries, so every node that checks a winner gets the same number.
+    """
+    return sum(w * row[key] for key, w in TIE_WEIGHTS.items())
+
+
+def winner_of(scores: Mapping[str, Mapping[str, int]]) -> str:
+    """Higher total wins; ties go to the higher ``fine_judged``, then technical, then rules, then DJ A.
+
+    The judge picks its winner with this same function (``judge.scoring.pick_winner``).
+    """
     a, b = scores["a"], scores["b"]
-    for key in ("total", "technical", "rules"):
-        if a[key] != b[key]:
-            return "a" if a[key] > b[key] else "b"
+    for ka, kb in (
+        (a["total"], b["total"]),
+        (fine_judged(a), fine_judged(b)),
+        (a["technical"], b["technical"]),
+        (a["rules"], b["rules"]),
+    ):
+        if ka != kb:
+            return "a" if ka > kb else "b"
     return "a"
 
 

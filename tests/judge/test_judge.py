@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 
 from djmesh.judge.analysis import analyse
-from djmesh.judge.build_model import build_from_table
+from djmesh.judge.build_model import AGGREGATE_WEIGHTS, build_from_table
 from djmesh.judge.features import FEATURES, JudgeRules, set_features
 from djmesh.judge.model import MODEL_PATH, MODEL_SHA256, JudgeModel
-from djmesh.judge.scoring import SCORE_KEYS, judge_sets
+from djmesh.judge.scoring import SCORE_KEYS, judge_sets, pick_winner
 from djmesh.judge.synth import BuiltSet
-from djmesh.protocol.battle import VERDICT_KEYS
+from djmesh.protocol.battle import TIE_WEIGHTS, VERDICT_KEYS, fine_judged, winner_of
 from tests.helpers.cli import CliRunner
 
 Sets = tuple[BuiltSet, BuiltSet]
@@ -60,6 +60,20 @@ def test_declared_tracklist_is_checked(analyses: tuple[dict[str, object], ...], 
 
 def test_judge_scores_are_what_verdicts_carry() -> None:
     assert SCORE_KEYS == VERDICT_KEYS
+
+
+def test_equal_totals_are_broken_by_the_judged_score_the_model_weighs() -> None:
+    # the protocol's tie-break reads the criteria with the model's own weights for the judged score
+    assert {c: w / 10 for c, w in TIE_WEIGHTS.items()} == pytest.approx(AGGREGATE_WEIGHTS["judged"])
+    rng = random.Random(16)
+    for _ in range(200):
+        a = {k: rng.randrange(780, 800) / 100 for k in VERDICT_KEYS}
+        b = {k: rng.randrange(780, 800) / 100 for k in VERDICT_KEYS}
+        b["total"] = a["total"]
+        centi = {side: {k: round(v * 100) for k, v in row.items()} for side, row in (("a", a), ("b", b))}
+        assert pick_winner(a, b) == winner_of(centi)  # the judge names the winner the committee checks
+        if fine_judged(centi["a"]) != fine_judged(centi["b"]):
+            assert {pick_winner(a, b), pick_winner(b, a)} == {"a", "b"}  # the same set, in either order
 
 
 def test_model_is_pinned_and_rebuilds_to_the_same_bytes() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import nacl.signing
 import pytest
 
-from djmesh.protocol.battle import BattleJoin, BattleResult, Verdict, VerdictReveal
+from djmesh.protocol.battle import BattleJoin, BattleResult, Verdict, VerdictReveal, fine_judged, winner_of
 from djmesh.protocol.consensus import (
     InvalidResultError,
     QuorumError,
@@ -361,6 +361,41 @@ def test_verdicts_must_name_the_winner_their_scores_give() -> None:
     b = Battle()
     with pytest.raises(ProtocolError):
         sign(Verdict(battle=b.id, model=MODEL, scores=scores(100, 900), winner="a"), key(5), created_at_ms=1)
+
+
+def _tied(beatmatch_b: int) -> dict[str, dict[str, int]]:
+    """Equal totals and technicals; B's beatmatch differs by less than the totals' rounding shows."""
+    s = scores(820, 820)
+    s["b"]["beatmatch"] = beatmatch_b
+    return s
+
+
+def test_equal_totals_go_to_the_finer_judged_score_in_either_order() -> None:
+    # B's beatmatch 0.07 lower moves its judged score by 0.007: the totals still agree at 0.01
+    tie = _tied(693)
+    assert fine_judged(tie["a"]) - fine_judged(tie["b"]) == 7
+    swapped = {"a": tie["b"], "b": tie["a"]}
+    assert (winner_of(tie), winner_of(swapped)) == ("a", "b")  # the same set wins, announced first or not
+    assert winner_of(_tied(707)) == "b"
+    assert winner_of(_tied(700)) == "a"  # equal everywhere: DJ A, as before
+    # rules count twice, as in the judged score: -2 rules outweighs +3 beatmatch
+    s = _tied(703)
+    s["b"]["rules"] = 698
+    assert winner_of(s) == "a"
+
+
+def test_a_verdict_that_breaks_a_tie_the_other_way_is_refused() -> None:
+    b = Battle()
+    with pytest.raises(ProtocolError):
+        sign(Verdict(battle=b.id, model=MODEL, scores=_tied(693), winner="b"), key(5), created_at_ms=1)
+
+
+def test_the_tally_breaks_a_tie_of_the_median_totals_by_the_median_criteria() -> None:
+    b = Battle(committee_size=4)
+    envelopes = b.base() + b.honest_round(_tied(707))
+    t = tally(envelopes)
+    assert t.winner == "b" and t.scores["a"]["total"] == t.scores["b"]["total"]
+    assert not t.offences
 
 
 def test_cli_verify(djmesh: CliRunner, tmp_path: Path) -> None:

@@ -175,7 +175,7 @@ def test_records_add_up_whatever_order_the_results_arrive_in(
     for peer_n in {n for (pair, _, _) in battles for n in pair}:
         peer = bytes(key(peer_n).verify_key)
         mine = [(pair, ta, tb) for pair, ta, tb in battles if peer_n in pair]
-        # the winner follows the totals (ties: DJ A, as winner_of breaks them with equal technicals)
+        # the winner follows the totals (ties: DJ A, as winner_of breaks them with equal criteria and technicals)
         won = sum(1 for (a, _), ta, tb in mine if (ta >= tb) == (a == peer_n))
         totals = [ta if a == peer_n else tb for (a, _), ta, tb in mine]
         record = record_of(peer, tables)
