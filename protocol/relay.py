@@ -16,7 +16,7 @@ from typing import ClassVar, Self
 
 from djmesh.protocol.cbor import CborKey, CborValue
 from djmesh.protocol.errors import MalformedMessageError
-from djmesh.protocol.stream import MAX_CONTROL_BYTES, MAX_MANIFEST_BYTES, MAX_OPUS_PACKET
+from djmesh.protocol.stream import MAX_CONTROL_BYTES, MAX_FRAME_DATAGRAM, MAX_MANIFEST_BYTES
 
 Address = tuple[str, int]  # (host, port); port 0 for transports without ports (WebRTC: rtc:<peer id>)
 MAX_HOST_CHARS = 255
@@ -27,8 +27,7 @@ MAX_NACK = 64
 MAX_REASON_CHARS = 120
 MAX_MARKS = 4
 MAX_DISOWNS = 2  # Disown messages a child believes from one parent; one more and it leaves that parent
-MAX_FRAME_DATAGRAM = 13 + MAX_OPUS_PACKET  # stream._FRAME_HEADER + the largest Opus packet
-MAX_BATCH_FRAMES = 48  # 48 x (1,288 + 3) bytes + the map: under 62 KiB whatever the bitrate
+MAX_BATCH_FRAMES = 48  # 48 x (1,156 + 3) bytes + the map: under 55 KiB whatever the bitrate
 MAX_ANNOUNCE_BYTES = 8 * 1024
 MAX_END_BYTES = 4 * 1024
 MAX_UINT63 = 2**63 - 1

@@ -40,11 +40,18 @@ from djmesh.protocol.topics import author_topic
 STREAMS_TOPIC = "/djmesh/1/streams"
 SEGMENT_CONTEXT = b"djmesh/segment/v1\x00"
 FRAME_HASH_BYTES = 16
-MAX_OPUS_PACKET = 1275  # RFC 6716: the largest Opus packet
 MAX_SEGMENT_FRAMES = 250
 MAX_MANIFEST_BYTES = 512 + MAX_SEGMENT_FRAMES * FRAME_HASH_BYTES
 FRAME_TYPE = 0x01
 _FRAME_HEADER = struct.Struct(">BIQ")  # type, seq, capture time (us since the Unix epoch, DJ clock)
+MAX_OPUS_PACKET = 1276  # RFC 6716: a TOC byte and one 1,275-byte frame, the most a 10 or 20 ms packet holds
+# A frame datagram travels in one QUIC DATAGRAM frame in a packet of at most 1,200 bytes (RFC 9000 section 14: what
+# every path carries; aioquic sends no bigger): 1,200 - 1 (flags) - 20 (the longest connection ID) - 4 (the longest
+# packet number) - 16 (AEAD tag) - 3 (frame type and length). A bigger one aioquic keeps queued for ever, ahead of
+# every later datagram on the link, so none is made, forwarded or accepted.
+MAX_FRAME_DATAGRAM = 1156
+MAX_LIVE_OPUS_PACKET = MAX_FRAME_DATAGRAM - _FRAME_HEADER.size  # 1,143 bytes
+MAX_BITRATE = 510_000  # Opus's own ceiling (what an announcement may say)
 _HASH_INPUT = struct.Struct(">IQ")
 
 
@@ -112,7 +119,7 @@ class StreamAnnounce(Message):
             codec=schema.choice(payload, "codec", cls.CODECS),
             sample_rate=sample_rate,
             channels=schema.integer(payload, "channels", minimum=1, maximum=2),
-            bitrate=schema.integer(payload, "bitrate", minimum=6_000, maximum=510_000),
+            bitrate=schema.integer(payload, "bitrate", minimum=6_000, maximum=MAX_BITRATE),
             frame_ms=frame_ms,
             segment_frames=schema.integer(payload, "segment_frames", minimum=1, maximum=MAX_SEGMENT_FRAMES),
             nonce=schema.blob(payload, "nonce", max_bytes=16),
@@ -257,13 +264,43 @@ class Frame:
         return frame_hash(self.seq, self.ts_us, self.payload)
 
 
+MAX_STORED_FRAME = _FRAME_HEADER.size + MAX_OPUS_PACKET
+
+
+def opus_packet_bytes(bitrate: int, frame_ms: int, *, vbr: bool) -> int:
+    """The biggest Opus packet libopus makes at ``bitrate``: exactly the bitrate's share at a constant bitrate,
+    at most twice that plus 2 bytes with VBR (measured with PyAV's libopus on noise, bursts, clicks and chirps:
+    1,122 bytes at 224 kbit/s, 1,162 at 232 kbit/s; its ceiling is ``MAX_OPUS_PACKET``)."""
+    share = -(-bitrate * frame_ms // 8000)
+    return min(MAX_OPUS_PACKET, 2 * share + 2 if vbr else share)
+
+
+def max_live_bitrate(frame_ms: int) -> int:
+    """The highest bitrate (a multiple of 1,000 bit/s) whose constant-bitrate packets fit a frame datagram."""
+    fits = MAX_LIVE_OPUS_PACKET * 8000 // frame_ms // 1000 * 1000
+    return min(MAX_BITRATE, fits)
+
+
+MAX_LIVE_BITRATE = max_live_bitrate(20)  # 457,000 bit/s: what a live source takes at its 20 ms default
+
+
+def live_vbr_fits(bitrate: int, frame_ms: int) -> bool:
+    """Whether VBR's biggest packet at ``bitrate`` fits a frame datagram (above that, 228 kbit/s at 20 ms, a
+    source encodes at a constant bitrate, which at these rates sounds the same)."""
+    return opus_packet_bytes(bitrate, frame_ms, vbr=True) <= MAX_LIVE_OPUS_PACKET
+
+
 def frame_hash(seq: int, ts_us: int, payload: bytes) -> bytes:
     return hashlib.sha256(_HASH_INPUT.pack(seq, ts_us) + payload).digest()[:FRAME_HASH_BYTES]
 
 
-def decode_frame(data: bytes) -> Frame:
-    """One frame datagram, or ``DecodeError``."""
-    if len(data) < _FRAME_HEADER.size or len(data) > _FRAME_HEADER.size + MAX_OPUS_PACKET:
+def decode_frame(data: bytes, *, max_bytes: int = MAX_FRAME_DATAGRAM) -> Frame:
+    """One frame datagram, or ``DecodeError``.
+
+    ``max_bytes`` is what a link carries; a stored set may hold bigger frames (up to ``MAX_OPUS_PACKET``: made
+    before the live bound), so it passes ``MAX_STORED_FRAME``.
+    """
+    if len(data) < _FRAME_HEADER.size or len(data) > max_bytes:
         raise DecodeError(f"frame datagram of {len(data)} bytes")
     kind, seq, ts_us = _FRAME_HEADER.unpack_from(data)
     if kind != FRAME_TYPE:

@@ -20,6 +20,7 @@ import av
 
 from djmesh.node.live.codec import SAMPLE_RATE, OpusEncoder, layout_name
 from djmesh.node.live.errors import SourceError
+from djmesh.protocol.stream import MAX_LIVE_OPUS_PACKET
 
 log = logging.getLogger(__name__)
 OPEN_TIMEOUT_S = 15.0
@@ -94,7 +95,7 @@ def encoded_frames(
             for resampled in resampler.resample(frame):
                 fifo.write(resampled)
             while fifo.samples >= encoder.frame_samples:
-                yield from encoder.encode(fifo.read(encoder.frame_samples))
+                yield from _fitting(encoder.encode(fifo.read(encoder.frame_samples)))
     except (av.error.FFmpegError, OSError, ValueError) as exc:
         if decoded == 0:
             raise SourceError(f"source is not decodable audio: {exc}") from exc
@@ -103,7 +104,19 @@ def encoded_frames(
         container.close()
     if decoded == 0:
         raise SourceError("source has no decodable audio")
-    yield from encoder.flush()
+    yield from _fitting(encoder.flush())
+
+
+def _fitting(packets: list[bytes]) -> list[bytes]:
+    """``packets`` without any too big for a frame datagram (the encoder's settings make none: a libopus that
+    did would otherwise stall every link it went down)."""
+    fitting = [packet for packet in packets if len(packet) <= MAX_LIVE_OPUS_PACKET]
+    if len(fitting) < len(packets):
+        big = max(len(packet) for packet in packets)
+        log.warning(
+            "dropped an Opus packet of %d bytes: over the %d a frame carries", big, MAX_LIVE_OPUS_PACKET
+        )
+    return fitting
 
 
 def primed_packets(

@@ -23,7 +23,12 @@ def register(commands: Any) -> None:
     )
     sub.add_argument("source", metavar="SOURCE")
     sub.add_argument("--title")
-    sub.add_argument("--bitrate", type=int, default=128_000, help="Opus bit/s (default 128000)")
+    sub.add_argument(
+        "--bitrate",
+        type=int,
+        default=128_000,
+        help="Opus bit/s (default 128000, at most 457000; above 228000 at a constant bitrate)",
+    )
     sub.add_argument(
         "--price",
         type=int,

@@ -12,6 +12,8 @@ import av
 import numpy as np
 import numpy.typing as npt
 
+from djmesh.protocol.stream import live_vbr_fits
+
 SAMPLE_RATE = 48_000
 PCM = npt.NDArray[np.float32]
 
@@ -21,17 +23,22 @@ def layout_name(channels: int) -> str:
 
 
 class OpusEncoder:
-    """Encodes s16 ``av.AudioFrame``s of exactly one frame each (960 samples at 20 ms)."""
+    """Encodes s16 ``av.AudioFrame``s of exactly one frame each (960 samples at 20 ms).
+
+    Every packet fits a frame datagram (``MAX_LIVE_OPUS_PACKET``) up to ``max_live_bitrate``: VBR where its
+    peaks fit, a constant bitrate above that (VBR at 320 kbit/s made 1,276-byte packets, which no link carries).
+    """
 
     def __init__(self, *, bitrate: int = 128_000, channels: int = 2, frame_ms: int = 20) -> None:
         self.frame_samples = SAMPLE_RATE * frame_ms // 1000
+        self.vbr = live_vbr_fits(bitrate, frame_ms)
         self._pts = 0
         context: Any = av.CodecContext.create("libopus", "w")
         context.sample_rate = SAMPLE_RATE
         context.layout = layout_name(channels)
         context.format = "s16"
         context.bit_rate = bitrate
-        context.options = {"frame_duration": str(frame_ms)}
+        context.options = {"frame_duration": str(frame_ms), "vbr": "on" if self.vbr else "off"}
         context.open()
         self._context = context
 

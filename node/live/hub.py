@@ -45,6 +45,7 @@ from djmesh.protocol.relay import (
     RelayMessage,
     frame_batches,
 )
+from djmesh.protocol.stream import MAX_FRAME_DATAGRAM
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +136,11 @@ class StreamHub:
     # -- media ---------------------------------------------------------------------------------
 
     def forward_frame(self, seq: int, datagram: bytes) -> None:
+        if len(datagram) > MAX_FRAME_DATAGRAM:  # no link carries it, and a catch-up could not batch it
+            log.warning(
+                "stream %s: frame %d of %d bytes not forwarded", self.stream.hex()[:8], seq, len(datagram)
+            )
+            return
         if seq in self._frames:
             return  # already forwarded (a recovered frame we had after all)
         self._frames[seq] = datagram

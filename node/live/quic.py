@@ -35,13 +35,13 @@ from cryptography.x509.oid import NameOID
 from djmesh.node.clock import wait_set
 from djmesh.node.live.transport import ControlMessage, Link, LinkHandler
 from djmesh.protocol.errors import ProtocolError
-from djmesh.protocol.stream import ControlReader, encode_control
+from djmesh.protocol.stream import MAX_FRAME_DATAGRAM, ControlReader, encode_control
 
 log = logging.getLogger(__name__)
 
 ALPN = "djmesh-live/1"
 IDLE_TIMEOUT_S = 10.0
-MAX_DATAGRAM_FRAME = 1500
+MAX_DATAGRAM_FRAME = 1500  # what we accept; we send at most MAX_FRAME_DATAGRAM (aioquic's 1,200-byte packets)
 # aioquic acknowledges an ack-eliciting packet 1 ms after it came (its ``_ack_delay``, not configurable): with a
 # frame every 20 ms that is an ACK packet per frame, built, encrypted, sent, and processed by the parent. Waiting
 # longer than a frame interval lets one ACK cover two frames (RFC 9000 section 13.2.2: every second packet): 25 ms,
@@ -113,6 +113,10 @@ class QuicLink(QuicConnectionProtocol):
         return self._closed_reason is not None
 
     def send_datagram(self, data: bytes) -> None:
+        if len(data) > MAX_FRAME_DATAGRAM:
+            # aioquic would queue it for ever (its packets are 1,200 bytes), stalling every later datagram
+            log.warning("live link %s: datagram of %d bytes not sent", self.remote, len(data))
+            return
         if self._closed_reason is None:
             self._quic.send_datagram_frame(data)
             self.transmit()

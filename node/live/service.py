@@ -62,12 +62,14 @@ from djmesh.protocol.listen import StreamPrice, sign_ticket
 from djmesh.protocol.ratelimit import KeyedTokenBuckets, RateLimit
 from djmesh.protocol.relay import MAX_CANDIDATES, MAX_HOPS, Candidate, Join, Probe, Redirect
 from djmesh.protocol.stream import (
+    MAX_FRAME_DATAGRAM,
     STREAMS_TOPIC,
     SegmentSigner,
     StreamAnnounce,
     StreamCue,
     StreamEnd,
     StreamTempo,
+    max_live_bitrate,
 )
 
 log = logging.getLogger(__name__)
@@ -108,6 +110,16 @@ async def ensure_live(node: Node) -> LiveService:
         service = LiveService(node)
         await service.start()
     return service
+
+
+def check_bitrate(bitrate: int, frame_ms: int = 20) -> None:
+    """``LiveError`` unless every Opus packet at ``bitrate`` fits a frame datagram (so before going live)."""
+    top = max_live_bitrate(frame_ms)
+    if not 6_000 <= bitrate <= top:
+        raise LiveError(
+            f"bitrate must be 6000..{top} bit/s: a {frame_ms} ms Opus packet must fit one "
+            f"{MAX_FRAME_DATAGRAM}-byte frame datagram"
+        )
 
 
 @dataclass(frozen=True)
@@ -404,8 +416,7 @@ class LiveService:
             raise LiveError("a priced stream needs a gate that checks who paid")
         if frame_ms not in (10, 20):
             raise LiveError("frame_ms must be 10 or 20")
-        if not 6_000 <= bitrate <= 510_000:
-            raise LiveError("bitrate must be 6000..510000 bit/s")
+        check_bitrate(bitrate, frame_ms)
         stop = threading.Event()
         packets = await asyncio.to_thread(
             primed_packets, source, bitrate=bitrate, channels=channels, frame_ms=frame_ms, stop=stop

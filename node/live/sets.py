@@ -21,6 +21,7 @@ from djmesh.protocol.cbor import CborValue
 from djmesh.protocol.envelope import SignedEnvelope, decode_envelope
 from djmesh.protocol.errors import DecodeError, MalformedMessageError, ProtocolError
 from djmesh.protocol.stream import (
+    MAX_STORED_FRAME,
     Frame,
     SegmentManifest,
     StreamAnnounce,
@@ -94,7 +95,7 @@ def check_record(announce: SignedEnvelope, record: CborValue) -> SetSegment:
             continue
         if not isinstance(value, bytes):
             raise MalformedMessageError("set frame must be bytes or null")
-        frame = decode_frame(value)
+        frame = decode_frame(value, max_bytes=MAX_STORED_FRAME)  # sets kept before the live bound too
         seq = manifest.first_seq + offset
         if frame.seq != seq or frame.hash != manifest.hash_of(seq):
             raise MalformedMessageError(f"set frame {seq} does not match its signed hash")

@@ -633,9 +633,12 @@ class Subscription:
             return  # nothing more from a parent caught sending bad data
         try:
             frame = decode_frame(data)
-        except ProtocolError as exc:
-            self.verifier.counts["malformed"] = self.verifier.counts.get("malformed", 0) + 1
-            log.debug("bad frame datagram: %s", exc)
+        except ProtocolError as exc:  # e.g. over MAX_FRAME_DATAGRAM: no link could pass it on
+            bad = self.verifier.counts["malformed"] = self.verifier.counts.get("malformed", 0) + 1
+            if bad & (bad - 1) == 0:  # the 1st, 2nd, 4th, 8th ...: a flood costs a few lines
+                log.info(
+                    "stream %s: dropped a bad frame datagram (%d so far): %s", self.stream.hex()[:8], bad, exc
+                )
             return
         now = monotonic()
         self._last_heard_at = now
