@@ -31,7 +31,20 @@ from djmesh.protocol.relay import (
     decode_relay,
     frame_batches,
 )
-from djmesh.protocol.stream import MAX_CONTROL_BYTES, ControlReader, Frame, encode_control
+from djmesh.protocol.stream import (
+    MAX_BITRATE,
+    MAX_CONTROL_BYTES,
+    MAX_FRAME_DATAGRAM,
+    MAX_LIVE_BITRATE,
+    MAX_LIVE_OPUS_PACKET,
+    ControlReader,
+    Frame,
+    decode_frame,
+    encode_control,
+    live_vbr_fits,
+    max_live_bitrate,
+    opus_packet_bytes,
+)
 from tests.helpers.fuzz import fuzz_settings
 
 STREAM = bytes(range(32))
@@ -87,6 +100,33 @@ def test_a_192_kbit_catch_up_is_split_under_the_control_limit() -> None:
     assert frame_batches([]) == []
     with pytest.raises(MalformedMessageError):
         Frames(tuple(frames[: MAX_BATCH_FRAMES + 1]))
+
+
+@pytest.mark.parametrize("frame_ms", [10, 20])
+def test_no_frame_a_source_may_make_is_refused_by_a_catch_up(frame_ms: int) -> None:
+    """At any bitrate a source takes, its biggest packet (VBR or the constant bitrate it falls back to) makes a
+    frame datagram that decodes and that ``frame_batches`` batches under the control limit (at 320 kbit/s VBR
+    it made 1,276-byte packets: ``Frames`` raised inside the hub's join, breaking catch-up and resends)."""
+    top = max_live_bitrate(frame_ms)
+    assert top == (MAX_LIVE_BITRATE if frame_ms == 20 else MAX_BITRATE)
+    assert MAX_LIVE_BITRATE == 457_000
+    for bitrate in range(6_000, top + 1, 1_000):
+        packet = opus_packet_bytes(bitrate, frame_ms, vbr=live_vbr_fits(bitrate, frame_ms))
+        assert packet <= MAX_LIVE_OPUS_PACKET, bitrate
+    assert opus_packet_bytes(top + 1_000, 20, vbr=False) > MAX_LIVE_OPUS_PACKET  # so the top is refused
+    assert live_vbr_fits(228_000, 20) and not live_vbr_fits(229_000, 20)
+
+    biggest = Frame(2**32 - 1, 2**63 - 1, bytes(MAX_LIVE_OPUS_PACKET)).encode()
+    assert len(biggest) == MAX_FRAME_DATAGRAM and decode_frame(biggest).seq == 2**32 - 1
+    frames = [biggest] * (3 * 250 + 1)  # more than a hub keeps at the longest segments
+    batches = frame_batches(frames)
+    assert [f for b in batches for f in b.data] == frames
+    for batch in batches:
+        assert len(encode_control(batch.to_value())) - 4 <= Frames.MAX_BYTES <= MAX_CONTROL_BYTES
+    with pytest.raises(ProtocolError, match="frame datagram of 1157 bytes"):
+        decode_frame(biggest + b"x")
+    with pytest.raises(MalformedMessageError, match="frame"):
+        frame_batches([biggest + b"x"])
 
 
 @pytest.mark.parametrize(

@@ -59,6 +59,16 @@ def test_live_start_listen_stop_through_the_cli(djmesh: CliRunner, tmp_path: Pat
         assert bad.returncode == 1 and "cannot open" in bad.stderr and "Traceback" not in bad.stderr
         unknown = djmesh("--home", str(fan), "listen", "00" * 32, "--seconds", "1")
         assert unknown.returncode == 1 and "unknown stream" in unknown.stderr
+        # Opus's own ceiling, 510 kbit/s, makes packets no link carries: refused before going live, in one line
+        loud = djmesh("--home", str(dj), "live", "start", "lavfi:sine", "--bitrate", "510000")
+        assert loud.returncode == 1 and len(loud.stderr.strip().splitlines()) == 1, loud.stderr
+        assert (
+            "bitrate must be 6000..457000 bit/s: a 20 ms Opus packet must fit one 1156-byte frame"
+            in loud.stderr
+        )
+        assert [s["stream_id"] for s in djmesh("--home", str(dj), "live", "list", "--json").json()] == [
+            stream_id
+        ]
 
 
 def test_live_package_imports_without_textual() -> None:

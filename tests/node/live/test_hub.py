@@ -4,7 +4,10 @@ marks that only demote, malformed messages dropped, dead children's slots freed 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
+
+import pytest
 
 from djmesh.node.clock import VirtualClock, monotonic, run_virtual
 from djmesh.node.live.hub import GONE_CHILD_S, LIVE_EDGE_FRAMES, STALE_CHILD_S, StreamHub
@@ -21,7 +24,7 @@ from djmesh.protocol.relay import (
     RelayMessage,
     decode_relay,
 )
-from djmesh.protocol.stream import ControlReader, Frame, encode_control
+from djmesh.protocol.stream import MAX_LIVE_OPUS_PACKET, ControlReader, Frame, encode_control
 
 STREAM = bytes(range(32))
 
@@ -82,6 +85,28 @@ def test_a_192_kbit_catch_up_reaches_a_late_joiner_in_batches_under_the_limit() 
         assert [f for b in batches[1:] for f in b.data] == frames[:-LIVE_EDGE_FRAMES]
 
     run_virtual(main(), VirtualClock())
+
+
+def test_a_frame_too_big_for_a_link_is_not_kept_or_forwarded_and_the_catch_up_still_goes(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A 1,276-byte Opus packet (VBR at 320 kbit/s, or a bad parent's) once made the join raise; now it is dropped."""
+
+    async def main() -> None:
+        root = hub()
+        child = join(root, "10.0.0.2")
+        sent: list[bytes] = []
+        child.send_datagram = sent.append  # type: ignore[method-assign]
+        biggest = Frame(1, 20_000, bytes(MAX_LIVE_OPUS_PACKET)).encode()
+        root.forward_frame(0, Frame(0, 0, bytes(1276)).encode())
+        root.forward_frame(1, biggest)
+        assert sent == [biggest]
+        late = join(root, "10.0.0.3", from_seq=0)
+        assert [f for m in late.received if isinstance(m, Frames) for f in m.data] == [biggest]
+
+    with caplog.at_level(logging.WARNING, logger="djmesh.node.live.hub"):
+        run_virtual(main(), VirtualClock())
+    assert "frame 0 of 1289 bytes not forwarded" in caplog.text
 
 
 def test_claims_are_capped_and_spent_by_redirects_whatever_is_claimed_again() -> None:
