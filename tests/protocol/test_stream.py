@@ -251,6 +251,34 @@ def test_jitter_buffer_conceals_losses_and_reorders() -> None:
     assert not jitter.push(1, 20_000, b"late", 10_000_000) and jitter.stats.late == 1
 
 
+def test_a_catch_up_pushed_at_once_is_played_not_skipped_at_its_26th_frame() -> None:
+    """A move of 0.5-0.9 s: the new parent's newest 20 frames come in one message, ahead of any pop, the first
+    fewer than 25 frames past the next to play. Measured from the next to play, the 26th frame past it passed for
+    a jump, and the frames buffered before it went: 26 skipped at once (bench/hostile.py, three runs)."""
+    jitter = JitterBuffer()
+    for seq in range(10):
+        jitter.push(seq, seq * 20_000, b"old parent", seq * 20_000 + 1000)
+    assert len(jitter.pop(10 * 20_000)) == 10  # then the move: nothing for 40 frames
+    live_edge = 9 + 40
+    for seq in range(live_edge - 19, live_edge + 1):  # the catch-up's newest frames, in one batch
+        jitter.push(seq, seq * 20_000, b"catch-up", live_edge * 20_000, measure=False)
+    for seq in range(10, live_edge - 19):  # then the older ones, in the next message of the same turn
+        jitter.push(seq, seq * 20_000, b"catch-up", live_edge * 20_000, measure=False)
+    played = jitter.pop(live_edge * 20_000 + 100_000)
+    assert [item.seq for item in played] == list(range(10, live_edge + 1))
+    assert all(item.payload == b"catch-up" for item in played)
+    assert jitter.stats.skipped == 0 and jitter.stats.concealed == 0
+
+    # a real jump still skips: more than 25 missing in a row, or a frame far ahead whatever is buffered
+    jitter.push(live_edge + 30, 0, b"x", live_edge * 20_000)
+    assert jitter.stats.skipped == 29
+    far = live_edge + 30 + jitter.max_ahead_frames + 1
+    for seq in range(live_edge + 31, far):
+        jitter.push(seq, 0, b"x", live_edge * 20_000)
+    jitter.push(far, 0, b"x", live_edge * 20_000)
+    assert jitter.stats.skipped == 29 + far - (live_edge + 30) and len(jitter._buffer) == 1
+
+
 def test_jitter_buffer_keeps_its_schedule_across_a_reset() -> None:
     """Re-parenting resets the transits; what is buffered (verified playout holds over a second) plays on time,
     and a frame fetched again (late by nature) does not set the new path's transit."""
