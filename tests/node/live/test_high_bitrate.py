@@ -44,24 +44,22 @@ async def test_a_late_listener_at_the_highest_bitrate_gets_its_catch_up_and_the_
         (_, dj), (_, fan) = nodes
         with pytest.raises(LiveError, match=r"^bitrate must be 6000\.\.457000 bit/s: a 20 ms Opus packet"):
             await dj.start_stream(NOISE, bitrate=MAX_LIVE_BITRATE + 1_000)
-        stream_id = await dj.start_stream(NOISE, title="loud", bitrate=MAX_LIVE_BITRATE)
+        # 5 s segments: whatever the machine's pace, the catch-up is every frame so far, in several batches
+        stream_id = await dj.start_stream(NOISE, title="loud", bitrate=MAX_LIVE_BITRATE, segment_frames=250)
         broadcast = dj._broadcasts[bytes.fromhex(stream_id)]
         hub = broadcast.hub
-        # late: a whole segment signed and most of the next one sent, all of which the hub keeps for a catch-up
-        await wait_until(lambda: broadcast.frames_sent >= 90, what="the DJ 1.8 s into the stream")
+        await wait_until(lambda: broadcast.frames_sent >= 100, what="the DJ 2 s into the stream")
         sizes = [len(datagram) for datagram in hub._frames.values()]
         assert max(sizes) == MAX_LIVE_OPUS_PACKET + 13, "at the top bitrate every packet is as big as fits"
 
-        stats = await fan.listen(stream_id, seconds=3)
-        assert stats.played_frames > 100, stats
+        stats = await fan.listen(stream_id, seconds=5)
+        assert stats.played_frames > 150, stats
         assert stats.bitrate > 400_000, stats
         assert not stats.dropped, stats.dropped
         sub = subscription(fan, stream_id)
-        assert sub.recovered >= 30, (
-            "the catch-up (the frames since the last signature) came in frames messages"
-        )
-        assert sub.verifier.verified_upto >= 150, (
-            "segments verified, the first one from the catch-up's frames"
+        assert sub.recovered >= 100, "the catch-up came, in frames messages of up to 48 of the biggest frames"
+        await wait_until(
+            lambda: sub.verifier.verified_upto >= 250, what="the first segment, caught up, verified"
         )
         await dj.stop_stream(stream_id)
 
