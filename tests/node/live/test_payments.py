@@ -97,8 +97,12 @@ async def test_a_listener_pays_while_listening_and_the_dj_closes_with_the_latest
         with pytest.raises(LiveError, match="no wallet to pay"):
             await ann.subscribe(stream_id)
         ann.payer = payer
-        stats = await ann.listen(stream_id, seconds=4)
-        assert stats.played_frames > 150 and stats.hops == 1
+        await ann.subscribe(stream_id)
+        # four seconds heard, however long a loaded machine takes to deliver them (a 4 s listen played 118
+        # frames of 200 with the other core busy)
+        listened = subscription(ann, stream_id)
+        await wait_until(lambda: listened.received_frames >= 200, what="four seconds of the stream heard")
+        assert listened.hops == 1
         assert ann.price(stream_id) is not None and ann.price(stream_id).wei_per_s == PRICE  # type: ignore[union-attr]
         await wait_until(lambda: seller.accepted >= 4, timeout=10, what="four vouchers at the DJ")
         heard = subscription(ann, stream_id).received_frames * 0.02
