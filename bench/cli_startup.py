@@ -75,6 +75,15 @@ def _wait_for_control(home: Path, node: subprocess.Popen[bytes], deadline_s: flo
         time.sleep(0.1)
 
 
+def _start_node(djmesh: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [*djmesh, "node", "--listen", "/ip4/127.0.0.1/tcp/0"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 def measure_node_start(djmesh: list[str], env: dict[str, str], home: Path, runs: int) -> dict[str, Any]:
     """`djmesh node` from its start to the control API up: wall time, and the node's CPU by then."""
     ticks = os.sysconf("SC_CLK_TCK")
@@ -82,12 +91,7 @@ def measure_node_start(djmesh: list[str], env: dict[str, str], home: Path, runs:
     for i in range(runs + 1):  # the first is a warm-up
         (home / "control.json").unlink(missing_ok=True)
         start = time.perf_counter()
-        node = subprocess.Popen(
-            [*djmesh, "node", "--listen", "/ip4/127.0.0.1/tcp/0"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        node = _start_node(djmesh, env)
         try:
             _wait_for_control(home, node)
             wall = time.perf_counter() - start
@@ -129,12 +133,7 @@ def main() -> None:
         rows.append(measure("djmesh id", [*djmesh, "id"], env, options.runs))
         rows.append(measure("djmesh version", [*djmesh, "version"], env, options.runs))
 
-        node = subprocess.Popen(
-            [*djmesh, "node", "--listen", "/ip4/127.0.0.1/tcp/0"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        node = _start_node(djmesh, env)
         try:
             _wait_for_control(home, node)
             rows.append(

@@ -11,6 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from djmesh.node.live import LiveService
+from djmesh.node.live.subscription import Subscription
 from djmesh.node.node import Node
 from tests.helpers.network import make_node, peer_stacks, wait_until
 
@@ -59,3 +60,10 @@ def sine_purity(pcm: npt.NDArray[np.float32], hz: float, rate: int = 48_000) -> 
     power = np.abs(np.fft.rfft(mono * np.hanning(mono.size))) ** 2
     freqs = np.fft.rfftfreq(mono.size, 1 / rate)
     return float(power[np.abs(freqs - hz) < 20].sum() / power.sum())
+
+
+def subscription(live: LiveService, stream_id: str) -> Subscription:
+    """``live``'s subscription to ``stream_id`` (it must have one)."""
+    sub = live._subscriptions.get(bytes.fromhex(stream_id))
+    assert sub is not None, "not subscribed"
+    return sub

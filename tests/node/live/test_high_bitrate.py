@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from djmesh.node.live import LiveService
 from djmesh.node.live.errors import LiveError
 from djmesh.node.live.quic import QuicLink
 from djmesh.node.live.subscription import Subscription
@@ -25,16 +24,10 @@ from djmesh.protocol.stream import (
     Frame,
 )
 from tests.helpers.network import bootstrap_server, wait_until
-from tests.node.live.mesh import live_nodes
+from tests.node.live.mesh import live_nodes, subscription
 
 pytestmark = pytest.mark.timeout(180)
 NOISE = "lavfi:anoisesrc=amplitude=0.5"
-
-
-def subscription(live: LiveService, stream_id: str) -> Subscription:
-    sub = live._subscriptions.get(bytes.fromhex(stream_id))
-    assert sub is not None, "not subscribed"
-    return sub
 
 
 async def test_a_late_listener_at_the_highest_bitrate_gets_its_catch_up_and_the_frames_after_it(

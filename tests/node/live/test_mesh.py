@@ -10,21 +10,14 @@ import nacl.signing
 import pytest
 
 from djmesh.node.live import ListenStats, LiveService
-from djmesh.node.live.subscription import Subscription
 from djmesh.node.live.transport import send
 from djmesh.protocol.relay import Manifest
 from djmesh.protocol.stream import Frame, SegmentSigner, decode_frame
 from tests.helpers.network import bootstrap_server, wait_until
-from tests.node.live.mesh import dominant_hz, live_nodes, read_audio, sine_purity
+from tests.node.live.mesh import dominant_hz, live_nodes, read_audio, sine_purity, subscription
 
 pytestmark = pytest.mark.timeout(180)
 SINE = "lavfi:sine=frequency=440"
-
-
-def subscription(live: LiveService, stream_id: str) -> Subscription:
-    sub = live._subscriptions.get(bytes.fromhex(stream_id))
-    assert sub is not None, "not subscribed"
-    return sub
 
 
 def played(live: LiveService, stream_id: str) -> int:

@@ -19,11 +19,10 @@ from djmesh.ledger.evm.vouchers import sign_voucher
 from djmesh.node.live import LiveError, LiveService
 from djmesh.node.live.listen_payer import ListenPayer
 from djmesh.node.live.listen_seller import ListenSeller
-from djmesh.node.live.subscription import Subscription
 from djmesh.node.node import Node
 from djmesh.protocol.listen import ListenVoucher
 from tests.helpers.network import PATIENCE, bootstrap_server, wait_until
-from tests.node.live.mesh import live_nodes
+from tests.node.live.mesh import live_nodes, subscription
 
 pytestmark = pytest.mark.timeout(120)
 SINE = "lavfi:sine=frequency=440"
@@ -77,12 +76,6 @@ async def paid_mesh(
             await stack.enter_async_context(payer)
             payers.append((node, live, payer))
         yield (dj_node, dj_live, seller), payers
-
-
-def subscription(live: LiveService, stream_id: str) -> Subscription:
-    sub = live._subscriptions.get(bytes.fromhex(stream_id))
-    assert sub is not None, "not subscribed"
-    return sub
 
 
 async def test_a_listener_pays_while_listening_and_the_dj_closes_with_the_latest_voucher(
