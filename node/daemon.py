@@ -42,6 +42,7 @@ async def run_daemon(
     if services.ledger is None:
         print(f"no ledger ({services.no_ledger_reason}); these need one: {CHAIN_COMMANDS}", file=sys.stderr)
     async with services:
+        await services.node.social.publish_configured_name()
         for address in services.node.listen_addrs:
             print(address, flush=True)
         if services.web is not None:

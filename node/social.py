@@ -20,6 +20,7 @@ from djmesh.node.views import FeedItem, SocialView
 from djmesh.protocol import sign
 from djmesh.protocol.crew import CrewCryptoError, new_crew_key, open_crew_key, seal_crew_key, seal_crew_post
 from djmesh.protocol.envelope import SignedEnvelope
+from djmesh.protocol.errors import ProtocolError
 from djmesh.protocol.messages import (
     Chat,
     CrewCreate,
@@ -105,6 +106,19 @@ class SocialService:
 
     async def set_profile(self, profile: Profile) -> SignedEnvelope:
         return await self.node.publish(profile)
+
+    async def publish_configured_name(self) -> SignedEnvelope | None:
+        """A node named at `djmesh init --name` and without a profile of its own yet publishes one with that
+        name: peers showed it by its ID until `profile set`. None when there is nothing to publish."""
+        node = self.node
+        name = node.config.name
+        if not name or node.store.query(author=node.public_key, kind="profile", limit=1):
+            return None
+        try:
+            return await self.set_profile(Profile(name=name))
+        except (ProtocolError, NodeError) as exc:
+            log.warning("no profile published from config.toml's name %r: %s", name, exc)
+            return None
 
     async def update_profile(self, *, name: str = "", bio: str | None = None) -> SignedEnvelope:
         """Change the name (when given) and the bio (when not None), keeping the avatar and links."""

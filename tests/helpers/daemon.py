@@ -12,9 +12,10 @@ from tests.helpers.cli import CliRunner
 
 
 @contextmanager
-def node_process(djmesh: CliRunner, home: Path, *extra: str) -> Iterator[str]:
-    """A new identity at ``home`` and a running `djmesh node`; yields its first multiaddr."""
-    assert djmesh("--home", str(home), "init").returncode == 0
+def node_process(djmesh: CliRunner, home: Path, *extra: str, name: str = "") -> Iterator[str]:
+    """A new identity at ``home`` (``init --name`` when ``name``) and a running `djmesh node`; yields its
+    first multiaddr."""
+    assert djmesh("--home", str(home), "init", *(("--name", name) if name else ())).returncode == 0
     proc = subprocess.Popen(
         [*djmesh.executable(), "--home", str(home), "node", "--listen", "/ip4/127.0.0.1/tcp/0", *extra],
         stdout=subprocess.PIPE,

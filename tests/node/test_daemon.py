@@ -7,12 +7,15 @@ import signal
 import socket
 import stat
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.helpers.cli import CliRunner
+from tests.helpers.daemon import node_process
+from tests.helpers.network import PATIENCE
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -106,3 +109,23 @@ def test_commands_say_when_no_node_is_running(djmesh: CliRunner, tmp_path: Path)
         result = djmesh("--home", home, *args)
         assert result.returncode == 1
         assert "no node is running" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_name_given_at_init_is_how_other_nodes_show_the_node(djmesh: CliRunner, tmp_path: Path) -> None:
+    """The README's `init --name "DJ Ada"`: another node showed her by her ID until she ran `profile set`."""
+    ada, bob = tmp_path / "ada", tmp_path / "bob"
+    with (
+        node_process(djmesh, ada, name="DJ Ada") as ada_addr,
+        node_process(djmesh, bob, "--bootstrap", ada_addr),
+    ):
+        shown = djmesh("--home", str(ada), "profile", "show", "--json")
+        assert shown.returncode == 0 and json.loads(shown.stdout)["name"] == "DJ Ada", shown.stdout
+        ada_id = ada_addr.rsplit("/p2p/", 1)[1]
+        deadline = time.monotonic() + 30 * PATIENCE
+        while True:  # Bob does not follow Ada: her profile comes by lookup
+            peers = djmesh("--home", str(bob), "peers", "--json")
+            names = {p["peer_id"]: p.get("name") for p in json.loads(peers.stdout or "[]")}
+            if names.get(ada_id) == "DJ Ada":
+                break
+            assert time.monotonic() < deadline, f"Bob never showed Ada by her name: {names}"
+            time.sleep(0.5)
