@@ -17,7 +17,7 @@ from djmesh.judge.analysis import Source, analyse
 from djmesh.judge.features import JudgeRules, RulesLike, set_features
 from djmesh.judge.findings import Finding, find
 from djmesh.judge.model import AGGREGATES, JudgeModel, shared_model
-from djmesh.protocol.battle import CRITERIA, MAX_SCORE, VERDICT_KEYS, winner_of
+from djmesh.protocol.battle import CRITERIA, VERDICT_KEYS, centi_points, winner_of
 
 #: every key of a set's scores, in a stable order (what verdicts carry)
 SCORE_KEYS: tuple[str, ...] = (*CRITERIA, "technical", "musical", "crowd", "total")
@@ -99,7 +99,7 @@ def pick_winner(a: Mapping[str, float], b: Mapping[str, float]) -> str:
 
 
 def _centi(values: Mapping[str, float]) -> dict[str, int]:
-    return {key: max(0, min(MAX_SCORE, round(v * 100))) for key, v in values.items() if key in VERDICT_KEYS}
+    return {key: centi_points(v) for key, v in values.items() if key in VERDICT_KEYS}
 
 
 WARM_RATE = 48_000

@@ -55,6 +55,13 @@ CRITERIA: tuple[str, ...] = (
 #: what every verdict scores, per side, in centi-points (0..1000): judge criteria and aggregates
 VERDICT_KEYS: tuple[str, ...] = (*CRITERIA, "technical", "musical", "crowd", "total")
 MAX_SCORE = 1000
+
+
+def centi_points(value: float) -> int:
+    """A judge's 0..10 score as the integer centi-points a verdict carries (clamped to 0..MAX_SCORE)."""
+    return max(0, min(MAX_SCORE, round(value * 100)))
+
+
 #: how long after a deadline a message signed before it may still arrive (gossip delay)
 ARRIVAL_GRACE_MS = 10_000
 #: rosters and seeds travel one after the other (a seed waits for both rosters): twice the grace

@@ -51,6 +51,7 @@ from djmesh.protocol.battle import (
     VerdictReveal,
     battle_djs,
     bound_accept,
+    centi_points,
     scores_payload,
     winner_of,
 )
@@ -142,10 +143,7 @@ def seal_verdict(
 
 def scores_from_judge(values: dict[str, dict[str, float]]) -> dict[str, dict[str, int]]:
     """The judge's 0..10 floats as the centi-point integers a verdict carries."""
-    return {
-        side: {key: max(0, min(1000, round(values[side][key] * 100))) for key in VERDICT_KEYS}
-        for side in SIDES
-    }
+    return {side: {key: centi_points(values[side][key]) for key in VERDICT_KEYS} for side in SIDES}
 
 
 # ---- when reveals open ---------------------------------------------------------------------------
