@@ -27,6 +27,7 @@ from djmesh.node.control_params import Handler
 from djmesh.node.errors import ControlError, NodeError
 from djmesh.node.live.control import LIVE_METHODS, refuse_node_stdin
 from djmesh.node.node import Node
+from djmesh.protocol.stream import MAX_BITRATE, MIN_BITRATE
 
 if TYPE_CHECKING:
     from djmesh.node.services import NodeServices
@@ -126,7 +127,7 @@ def money_methods(services: NodeServices) -> dict[str, Handler]:
             raise NodeError("a priced stream needs the ListenChannel contract: add it to [ledger] contracts")
         source = req.text(params, "source")
         refuse_node_stdin(source)
-        bitrate = req.number(params, "bitrate", 128_000, 6_000, 510_000)
+        bitrate = req.number(params, "bitrate", 128_000, MIN_BITRATE, MAX_BITRATE)
         stream_id = await services.seller.start_stream(
             source, wei_per_s=price, title=req.optional_text(params, "title"), bitrate=int(bitrate or 0)
         )

@@ -51,7 +51,8 @@ MAX_OPUS_PACKET = 1276  # RFC 6716: a TOC byte and one 1,275-byte frame, the mos
 # every later datagram on the link, so none is made, forwarded or accepted.
 MAX_FRAME_DATAGRAM = 1156
 MAX_LIVE_OPUS_PACKET = MAX_FRAME_DATAGRAM - _FRAME_HEADER.size  # 1,143 bytes
-MAX_BITRATE = 510_000  # Opus's own ceiling (what an announcement may say)
+MIN_BITRATE = 6_000  # Opus's own floor and ceiling (what an announcement may say)
+MAX_BITRATE = 510_000
 _HASH_INPUT = struct.Struct(">IQ")
 
 
@@ -119,7 +120,7 @@ class StreamAnnounce(Message):
             codec=schema.choice(payload, "codec", cls.CODECS),
             sample_rate=sample_rate,
             channels=schema.integer(payload, "channels", minimum=1, maximum=2),
-            bitrate=schema.integer(payload, "bitrate", minimum=6_000, maximum=MAX_BITRATE),
+            bitrate=schema.integer(payload, "bitrate", minimum=MIN_BITRATE, maximum=MAX_BITRATE),
             frame_ms=frame_ms,
             segment_frames=schema.integer(payload, "segment_frames", minimum=1, maximum=MAX_SEGMENT_FRAMES),
             nonce=schema.blob(payload, "nonce", max_bytes=16),

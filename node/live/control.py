@@ -13,6 +13,7 @@ from djmesh.node.errors import ControlError
 from djmesh.node.live.feed import FEED_METHODS
 from djmesh.node.live.service import ensure_live
 from djmesh.node.node import Node
+from djmesh.protocol.stream import MAX_BITRATE, MIN_BITRATE
 
 
 def refuse_node_stdin(source: str) -> None:
@@ -32,7 +33,7 @@ async def _live_start(node: Node, params: dict[str, Any]) -> Any:
     source = req.text(params, "source")
     assert source is not None
     refuse_node_stdin(source)
-    bitrate = req.number(params, "bitrate", 128_000, 6_000, 510_000)
+    bitrate = req.number(params, "bitrate", 128_000, MIN_BITRATE, MAX_BITRATE)
     stream_id = await live.start_stream(
         source, title=req.optional_text(params, "title"), bitrate=int(bitrate or 0)
     )

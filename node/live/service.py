@@ -63,6 +63,7 @@ from djmesh.protocol.ratelimit import KeyedTokenBuckets, RateLimit
 from djmesh.protocol.relay import MAX_CANDIDATES, MAX_HOPS, Candidate, Join, Probe, Redirect
 from djmesh.protocol.stream import (
     MAX_FRAME_DATAGRAM,
+    MIN_BITRATE,
     STREAMS_TOPIC,
     SegmentSigner,
     StreamAnnounce,
@@ -115,9 +116,9 @@ async def ensure_live(node: Node) -> LiveService:
 def check_bitrate(bitrate: int, frame_ms: int = 20) -> None:
     """``LiveError`` unless every Opus packet at ``bitrate`` fits a frame datagram (so before going live)."""
     top = max_live_bitrate(frame_ms)
-    if not 6_000 <= bitrate <= top:
+    if not MIN_BITRATE <= bitrate <= top:
         raise LiveError(
-            f"bitrate must be 6000..{top} bit/s: a {frame_ms} ms Opus packet must fit one "
+            f"bitrate must be {MIN_BITRATE}..{top} bit/s: a {frame_ms} ms Opus packet must fit one "
             f"{MAX_FRAME_DATAGRAM}-byte frame datagram"
         )
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from djmesh.node.midi.errors import MappingError
-from djmesh.protocol.stream import MAX_LIVE_BITRATE
+from djmesh.protocol.stream import MAX_LIVE_BITRATE, MIN_BITRATE
 
 # action -> (required parameters, optional parameters)
 ACTIONS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
@@ -196,7 +196,7 @@ def _binding(entry: dict[str, Any], index: int, lines: _Lines, fail: Any) -> Bin
     for key, value in params.items():
         line = lines.bind(index, key)
         if key == "bitrate":
-            _integer(params, key, 6_000, MAX_LIVE_BITRATE, line, fail)
+            _integer(params, key, MIN_BITRATE, MAX_LIVE_BITRATE, line, fail)
         elif not isinstance(value, str) or not value.strip():
             raise fail(line, f"{key} must be a non-empty string")
     target = params.get("target")
