@@ -81,9 +81,8 @@ VERIFY_GRACE_S = 2.5  # after playout stops, how long a listener waits for the l
 SERVED_SETS_CACHED = 4  # verified sets kept in memory for peers' page requests
 LIVE_END_WAIT_S = 3.0  # how long a set's audio waits for our own live copy to end before asking peers
 MAX_CUES_PER_STREAM = 512
-MAX_HELD_METADATA = (
-    MAX_CUES_PER_STREAM  # tempos or cues read back from the store when an announcement comes late
-)
+#: of each kind (end, tempo, cue), what is read back from the store when a stream's announcement comes late
+MAX_HELD_METADATA = MAX_CUES_PER_STREAM
 #: streams this node remembers (announcement, end, tempo, cues); past it the ones it neither plays, relays nor
 #: broadcasts are forgotten, ended ones first, then the oldest (a flood of announcements costs a bounded table)
 MAX_KNOWN_STREAMS = 1024
