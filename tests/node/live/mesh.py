@@ -67,3 +67,9 @@ def subscription(live: LiveService, stream_id: str) -> Subscription:
     sub = live._subscriptions.get(bytes.fromhex(stream_id))
     assert sub is not None, "not subscribed"
     return sub
+
+
+def played(live: LiveService, stream_id: str) -> int:
+    """Frames ``live`` has played of ``stream_id`` (0 before it subscribed)."""
+    sub = live._subscriptions.get(bytes.fromhex(stream_id))
+    return sub.jitter.stats.played if sub is not None else 0

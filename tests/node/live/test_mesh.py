@@ -9,20 +9,15 @@ from typing import Any
 import nacl.signing
 import pytest
 
-from djmesh.node.live import ListenStats, LiveService
+from djmesh.node.live import ListenStats
 from djmesh.node.live.transport import send
 from djmesh.protocol.relay import Manifest
 from djmesh.protocol.stream import Frame, SegmentSigner, decode_frame
 from tests.helpers.network import bootstrap_server, wait_until
-from tests.node.live.mesh import dominant_hz, live_nodes, read_audio, sine_purity, subscription
+from tests.node.live.mesh import dominant_hz, live_nodes, played, read_audio, sine_purity, subscription
 
 pytestmark = pytest.mark.timeout(180)
 SINE = "lavfi:sine=frequency=440"
-
-
-def played(live: LiveService, stream_id: str) -> int:
-    sub = live._subscriptions.get(bytes.fromhex(stream_id))
-    return sub.jitter.stats.played if sub is not None else 0
 
 
 def assert_sine(path: Path, seconds: float) -> None:
