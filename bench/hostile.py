@@ -33,8 +33,11 @@ Its listeners must leave it (for the DJ) and keep none of its audio; what they h
 Printed side by side: the ``quiet`` run (honest traffic only) and the ``hostile`` run: event-loop lag
 p50/p99/max on the honest node, honest messages delivered, the honest node's lost frames and longest gap, how
 many listeners left the lying relay, the forged frames they played (and kept: must be 0), the worst gap of
-any listener, and what the honest node dropped, by reason. Per listener (``--json``): ``max_gap_ms``, the
-longest pause between two frames played (a stalled process counts too); ``unplayed_run``, the most frames in a
+any listener, the silence a sound device would have played (``audio gap``: the sum over listeners; the
+queue of ``DEVICE_LEAD_S`` ahead of the device rides over shorter pauses), and what the honest node dropped, by
+reason. Per listener (``--json``): ``max_gap_ms``, the longest pause between two frames played (a stalled
+process counts too); ``audio_gap_ms`` and ``underruns``, the silence a device fed by that playout would have
+played between audio, and how many times (node/live/device_queue.py); ``unplayed_run``, the most frames in a
 row not played (concealed or skipped: a hole in the audio itself); ``move_gap_ms``, the pause from the last
 forged frame played to the first genuine one (leaving the liar).
 
@@ -219,6 +222,8 @@ async def listen_below(live: LiveService, stream_id: str, seconds: float, relay:
         "lost_frames": stats.lost_frames,
         "played_frames": stats.played_frames,
         "max_gap_ms": round(stats.max_gap_ms, 1),
+        "audio_gap_ms": stats.audio_gap_ms,
+        "underruns": stats.underruns,
         "unplayed_run": move.unplayed_run,
         "move_gap_ms": None if move.move_gap_ms is None else round(move.move_gap_ms, 1),
         "below_relay": source.parent_address == relay or any(a == relay for a, _ in source.left_bad),
@@ -622,7 +627,7 @@ async def run(
     print(f"{seconds:.0f} s per scenario; honest node in its own process, {where}")
     print(
         f"{'scenario':<9} {'lag p50':>8} {'lag p99':>8} {'lag max':>8} {'delivered':>12} {'lost fr':>8}"
-        f" {'max gap':>8} {'left relay':>10} {'forged heard/kept':>17} {'worst gap':>9}  dropped"
+        f" {'max gap':>8} {'left relay':>10} {'forged heard/kept':>17} {'worst gap':>9} {'audio gap':>9}  dropped"
     )
     for row in rows:
         delivered = f"{row['delivered']}/{row['honest_sent']}"
@@ -631,10 +636,11 @@ async def run(
         left = f"{sum(1 for h in below if h['left_relay'])}/{len(below)}"
         forged = f"{sum(h['forged_played'] for h in heard)}/{sum(h['forged_recorded'] for h in heard)}"
         worst = max((h["max_gap_ms"] for h in heard), default="-")
+        silence = round(sum(h["audio_gap_ms"] for h in heard), 1)
         print(
             f"{row['scenario']:<9} {row['lag_p50_ms']:>8} {row['lag_p99_ms']:>8} {row['lag_max_ms']:>8}"
             f" {delivered:>12} {row.get('lost_frames', '-'):>8} {row.get('max_gap_ms', '-'):>8}"
-            f" {left:>10} {forged:>17} {worst:>9}  {row['dropped']}"
+            f" {left:>10} {forged:>17} {worst:>9} {silence:>9}  {row['dropped']}"
         )
         for index, listener in enumerate(row["listeners"]):
             if "audio_error" in listener:

@@ -5,7 +5,9 @@ of node/sim/network.py (one-way delays of 20-80 ms per host pair) and virtual ti
 ``Subscription``, ``StreamHub`` and verifier. Once the listener hears the DJ, the relay starts forging every
 frame it forwards (tests/helpers/lying_relay.py) at a different point of a segment in each run; the listener
 (or, with ``--chain``, the relay above it) leaves it for the DJ. Per run: the longest silence between two
-audible frames from the moment the lie starts (20 ms is none), and frames concealed meanwhile. A seed repeats
+audible frames from the moment the lie starts (20 ms is none), frames concealed meanwhile, and the silence a
+sound device fed by that playout plays (``device_gap_ms``: its queue of ``DEVICE_LEAD_S`` ahead rides over shorter
+pauses; node/live/device_queue.py; the device starts 2 s or more before the lie). A seed repeats
 a run exactly, so a change is measured against the same runs; ``bench/hostile.py`` measures the same move
 on real nodes, where the machine's load decides much of the gap.
 
@@ -25,6 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from djmesh.node.clock import VirtualClock, now_us, run_virtual
+from djmesh.node.live.sinks import NullSink
 from djmesh.node.sim.mesh import LiveMesh, percentile
 from djmesh.node.sim.network import LinkProfile, SimNetwork
 from tests.helpers.lying_relay import make_liar
@@ -50,6 +53,7 @@ def one_run(seed: int, *, chain: bool, verified: bool) -> dict[str, float | int 
             return
         assert liar.subscription is not None
         dj_hub.max_children = 4  # room at the top for whoever leaves the liar
+        device = listener.meter.device = NullSink()  # what a sound device plays, from here on
         await asyncio.sleep(2.0 + (seed % 50) * 0.02)  # the lie starts at a different point of a segment
         meter = listener.meter
         meter.mark()
@@ -60,6 +64,7 @@ def one_run(seed: int, *, chain: bool, verified: bool) -> dict[str, float | int 
         row["left"] = int(leaver is not None and leaver.parent_address != liar.address)
         row["gap_ms"] = round(meter.gap_s(now_us()) * 1000, 1)
         row["concealed"] = meter.concealed - concealed
+        row["device_gap_ms"] = round(device.device_queue.gap_ms, 1)
         await mesh.close()
 
     run_virtual(main(), VirtualClock())
@@ -90,6 +95,8 @@ def main() -> None:
         "gap_max_ms": max(gaps, default=float("nan")),
         "over_50_ms": sum(1 for g in gaps if g > 50),
         "concealed_frames": sum(int(r["concealed"]) for r in done),
+        "device_gap_max_ms": max((float(r["device_gap_ms"]) for r in done), default=float("nan")),
+        "device_gaps": sum(1 for r in done if float(r["device_gap_ms"]) > 0),
     }
     print(json.dumps({"summary": summary, **({"rows": rows} if args.json else {})}))
 

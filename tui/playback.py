@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from djmesh.node.live.codec import PCM
+from djmesh.node.live.device_queue import DeviceQueue
 from djmesh.node.live.sinks import NullSink, Sink, default_sink
 
 VOLUME_STEP = 0.1
@@ -63,6 +64,10 @@ class VolumeSink:
     def device(self) -> bool:
         """True when a sound device plays the audio (False: the null sink)."""
         return self.inner is not None and not isinstance(self.inner, NullSink)
+
+    @property
+    def device_queue(self) -> DeviceQueue | None:
+        return None if self.inner is None else self.inner.device_queue
 
     def play(self, pcm: PCM) -> None:
         if self.closed:

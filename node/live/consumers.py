@@ -37,7 +37,11 @@ class ListenStats:
     bitrate: float = 0.0
     reparents: int = 0
     recovered_frames: int = 0  # datagrams lost on the way and fetched again (NACK) for the record
-    max_gap_ms: float = 0.0
+    max_gap_ms: float = 0.0  # the longest pause between two frames handed to the sink
+    # silence the sound device played between audio (a dry queue: ``DeviceQueue``), and how many times; a
+    # headless node reports what a device would have played
+    audio_gap_ms: float = 0.0
+    underruns: int = 0
     first_audio_ms: float | None = None
     jitter_delay_ms: float = 0.0
     verified_playout: bool = False  # only frames whose segment verified were played
@@ -134,6 +138,9 @@ class ListenSession:
         stats.jitter_delay_ms = jitter_delay_us / 1000.0
         stats.reparents = reparents
         stats.recovered_frames = recovered
+        if (queue := self._sink.device_queue) is not None:
+            stats.audio_gap_ms = round(queue.gap_ms, 1)
+            stats.underruns = queue.underruns
         if self._recorder is not None:
             self._recorder.close()
             stats.recorded_seconds = round(self._recorder.seconds, 3)

@@ -31,6 +31,7 @@ from djmesh.node.control_params import Handler
 from djmesh.node.errors import ControlError
 from djmesh.node.live.codec import PCM, SAMPLE_RATE
 from djmesh.node.live.consumers import ListenStats
+from djmesh.node.live.device_queue import DeviceQueue
 from djmesh.node.live.meters import MeterBank, figures
 from djmesh.node.live.service import LiveService, _stream_bytes, ensure_live
 from djmesh.node.node import Node
@@ -85,6 +86,8 @@ async def _meter_items(
 
 class _QueueSink:
     """A sink that hands played-out chunks to the control connection (dropping the oldest when behind)."""
+
+    device_queue: DeviceQueue | None = None  # the remote app plays it: its gaps are not known here
 
     def __init__(self) -> None:
         self.queue: asyncio.Queue[PCM] = asyncio.Queue()

@@ -25,9 +25,11 @@ from typing import TYPE_CHECKING, cast
 import nacl.signing
 
 from djmesh.node.clock import monotonic, now_ms, now_us
+from djmesh.node.live.codec import SAMPLE_RATE
 from djmesh.node.live.hub import Address, StreamHub
 from djmesh.node.live.service import DEFAULT_MAX_CHILDREN, LOCATE_PEERS, _Acceptor
 from djmesh.node.live.sets import SetSegment
+from djmesh.node.live.sinks import NullSink
 from djmesh.node.live.subscription import Subscription
 from djmesh.node.live.transport import Link
 from djmesh.node.sim.network import LISTEN_PORT, SimListener, SimNetwork
@@ -42,6 +44,7 @@ log = logging.getLogger(__name__)
 ASK_TIMEOUT_S = 10.0  # LiveService._ask: a libp2p request to a peer that does not answer
 LATENCY_BINS_MS = 10_000
 OPUS_128K_BYTES = 320  # one 20 ms frame at 128 kbit/s
+FRAME_SAMPLES = SAMPLE_RATE // 50  # the stream's 20 ms frames, as a device plays them
 # What a real node's code costs a frame on its way, measured on real processes (bench/scale_calibrate.py, 8 nodes
 # 3 deep on loopback, BENCHMARKS.md): a relay hop adds 0.1-0.7 ms to the median capture -> arrival time (the
 # links ~0.05 ms), the DJ's own hop (capture, Opus, signing, its send path) ~1.5 ms, 0.6 ms at least, ~3 ms at p95.
@@ -63,8 +66,13 @@ class Meter:
         self.segments = 0
         self.record_frames = 0
         self.record_lost = 0
+        self.device: NullSink | None = (
+            None  # set: a sound device's queue is fed too (its gaps: what is heard)
+        )
 
     def on_playout(self, item: Playout, now_us: int) -> None:
+        if self.device is not None:
+            self.device.skip(FRAME_SAMPLES)  # concealed frames too: the decoder fills them in
         if item.payload is None:
             self.concealed += 1
             return

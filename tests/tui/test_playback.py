@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from djmesh.node.live.device_queue import DeviceQueue
 from djmesh.node.live.service import LiveService
 from djmesh.node.node import NodeOptions
 from djmesh.tui.node_backend import NodeBackend
@@ -17,6 +18,8 @@ from tests.helpers.sets import write_wav
 
 class RecordingSink:
     """Stands in for the sound card (the one boundary that does not exist here): keeps what it is given."""
+
+    device_queue: DeviceQueue | None = None
 
     def __init__(self, channels: int) -> None:
         self.channels = channels

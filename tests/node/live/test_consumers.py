@@ -5,8 +5,10 @@ from __future__ import annotations
 import av
 import numpy as np
 
+from djmesh.node.clock import VirtualClock, monotonic, now_us, run_virtual, sleep
 from djmesh.node.live.codec import PCM, SAMPLE_RATE, OpusEncoder
-from djmesh.node.live.consumers import ListenSession
+from djmesh.node.live.consumers import ListenSession, ListenStats
+from djmesh.node.live.device_queue import DEVICE_LEAD_S, DeviceQueue
 from djmesh.node.live.sinks import NullSink
 from djmesh.protocol.stream import Playout
 
@@ -26,6 +28,8 @@ def opus_frames(count: int) -> list[bytes]:
 
 
 class Capture:
+    device_queue: DeviceQueue | None = None
+
     def __init__(self) -> None:
         self.chunks: list[PCM] = []
 
@@ -63,3 +67,22 @@ def test_a_null_sink_counts_the_audio_it_drops_with_the_same_stats() -> None:
     stats = session.finish(hops=1, dropped={}, jitter_delay_us=4_000, reparents=0)
     assert (stats.played_frames, stats.lost_frames, stats.latency_ms) == (9, 1, 5.0)
     assert stats.first_audio_ms is not None and stats.bitrate > 0
+
+
+def test_a_listen_reports_the_silence_a_sound_device_played() -> None:
+    """``audio_gap_ms``: a playout that stalls longer than the device's lead is heard, a shorter one is not."""
+
+    async def listen(stall_s: float) -> ListenStats:
+        session = ListenSession("s", sink=NullSink(), recorder=None, channels=2, frame_ms=20)
+        start = monotonic()
+        for seq, payload in enumerate(opus_frames(100)):
+            if seq == 50:
+                await sleep(stall_s)  # the loop is held; the frames due meanwhile then play at once
+            await sleep(max(0.0, start + seq * 0.02 - monotonic()))
+            session.on_playout(Playout(seq, seq * 20_000, payload, seq * 20_000), now_us())
+        return session.finish(hops=1, dropped={}, jitter_delay_us=4_000, reparents=0)
+
+    short = run_virtual(listen(DEVICE_LEAD_S / 2), VirtualClock())
+    assert (short.audio_gap_ms, short.underruns) == (0.0, 0)
+    stalled = run_virtual(listen(DEVICE_LEAD_S + 0.3), VirtualClock())
+    assert stalled.underruns == 1 and 250.0 <= stalled.audio_gap_ms <= 300.0, stalled
