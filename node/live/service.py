@@ -50,7 +50,7 @@ from djmesh.node.live.sets import (
     decode_announce,
     decode_end,
 )
-from djmesh.node.live.sinks import Sink, default_sink
+from djmesh.node.live.sinks import Sink, open_default_sink
 from djmesh.node.live.subscription import Subscription
 from djmesh.node.live.transport import ControlMessage, Link, Transport, read, send
 from djmesh.node.node import Node
@@ -814,9 +814,11 @@ class LiveService:
         source = await self.subscribe(stream, verified_playout=verified_playout)
         info = source.info
         recorder = Recorder(record, channels=info.channels, bitrate=info.bitrate) if record else None
+        if sink is None:
+            sink = await open_default_sink(info.channels)
         session = ListenSession(
             stream.hex(),
-            sink=sink or default_sink(info.channels),
+            sink=sink,
             recorder=recorder,
             channels=info.channels,
             frame_ms=info.frame_ms,

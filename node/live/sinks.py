@@ -6,6 +6,7 @@ sink drains it by the clock, as a device would, so a headless listener reports t
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from typing import Any, Protocol
@@ -103,3 +104,16 @@ def default_sink(channels: int, *, device: bool = True) -> Sink:
         except Exception as exc:  # no module, no PortAudio, no device: all mean "headless"
             log.debug("no sound device (%s); using the null sink", exc)
     return NullSink()
+
+
+async def open_default_sink(channels: int) -> Sink:
+    """``default_sink`` off the event loop: loading PortAudio and looking for a device held the loop for
+    about 0.1 s (bench/hostile.py --sample-stalls). A caller cancelled meanwhile closes the sink it did not get."""
+    opening = asyncio.ensure_future(asyncio.to_thread(default_sink, channels))
+    try:
+        return await asyncio.shield(opening)
+    except asyncio.CancelledError:
+        opening.add_done_callback(
+            lambda done: None if done.cancelled() or done.exception() else done.result().close()
+        )
+        raise

@@ -3,7 +3,9 @@ a listener hears when it cannot."""
 
 from __future__ import annotations
 
+import asyncio
 import sys
+import threading
 import types
 from collections.abc import Callable
 
@@ -13,7 +15,7 @@ import pytest
 from djmesh.node.clock import VirtualClock, monotonic, run_virtual, sleep
 from djmesh.node.live.codec import SAMPLE_RATE
 from djmesh.node.live.device_queue import DEVICE_LEAD_S, DeviceQueue
-from djmesh.node.live.sinks import DeviceSink, NullSink
+from djmesh.node.live.sinks import DeviceSink, NullSink, open_default_sink
 
 FRAME = SAMPLE_RATE // 50  # 20 ms
 MS = SAMPLE_RATE // 1000
@@ -97,8 +99,14 @@ def test_a_headless_listener_reports_the_gap_a_device_would_play() -> None:
 class FakeOutputStream:
     """Stands in for PortAudio's stream (no sound card here): the test plays the device's callback."""
 
+    opening = threading.Event()  # set: a stream is being opened; the test holds it in PortAudio until ``go``
+    go = threading.Event()
+    closed = 0
+
     def __init__(self, *, callback: Callable[..., None], channels: int, **_: object) -> None:
         self.callback, self.channels, self.started = callback, channels, False
+        FakeOutputStream.opening.set()
+        FakeOutputStream.go.wait(10)
 
     def start(self) -> None:
         self.started = True
@@ -107,11 +115,12 @@ class FakeOutputStream:
         pass
 
     def close(self) -> None:
-        pass
+        FakeOutputStream.closed += 1
 
 
 def test_a_sound_device_plays_from_the_queue_on_its_own_callback(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "sounddevice", types.SimpleNamespace(OutputStream=FakeOutputStream))
+    FakeOutputStream.go.set()
     sink = DeviceSink(channels=2)
     stream = sink._stream
     assert isinstance(stream, FakeOutputStream) and stream.started
@@ -125,3 +134,26 @@ def test_a_sound_device_plays_from_the_queue_on_its_own_callback(monkeypatch: py
         stream.callback(out, FRAME, None, None)
     sink.play(np.full((FRAME, 2), 99, np.float32))
     assert sink.device_queue.underruns == 1 and sink.device_queue.gap_ms == 20.0
+
+
+def test_a_listen_cancelled_while_the_device_opens_closes_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The device is opened off the event loop; a caller gone meanwhile must not leave it playing."""
+    monkeypatch.setitem(sys.modules, "sounddevice", types.SimpleNamespace(OutputStream=FakeOutputStream))
+    FakeOutputStream.opening.clear()
+    FakeOutputStream.go.clear()
+    closed = FakeOutputStream.closed
+
+    async def main() -> None:
+        opening = asyncio.ensure_future(open_default_sink(2))
+        await asyncio.to_thread(FakeOutputStream.opening.wait, 10)
+        opening.cancel()  # the loop runs on while PortAudio is busy; the caller gives up
+        with pytest.raises(asyncio.CancelledError):
+            await opening
+        FakeOutputStream.go.set()
+        for _ in range(1000):  # up to 10 s for the worker thread to finish
+            if FakeOutputStream.closed > closed:
+                return
+            await asyncio.sleep(0.01)
+
+    asyncio.run(main())
+    assert FakeOutputStream.closed == closed + 1
