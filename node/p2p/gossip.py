@@ -8,6 +8,8 @@ when it thinks the network is unhealthy. Everything here is set explicitly inste
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
 from collections import OrderedDict
 from collections.abc import Callable
@@ -26,6 +28,8 @@ from libp2p.pubsub.score import PeerScorer, ScoreParams, TopicScoreParams
 
 from djmesh.node.p2p import sender_records
 from djmesh.node.p2p.trio_bridge import yield_if_over_budget
+
+log = logging.getLogger(__name__)
 
 # py-libp2p's per-peer outbound queue holds 32 RPCs and drops the rest. With 30 nodes in separate processes on
 # two cores, a burst of 30 battle joins overflowed it at every node (up to 46 messages dropped by one node,
@@ -172,6 +176,7 @@ class GossipCounters:
     dropped_early: int = 0
     refused: int = 0
     unsent: int = 0  # messages the router dropped on their way out: the peer's queue (32 RPCs) was full
+    malformed_streams: int = 0  # pubsub streams reset because what a peer sent could not be read
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -219,6 +224,14 @@ class PolicyPubsub(Pubsub):
         self._reading_from[peer_id] = self._reading_from.get(peer_id, 0) + 1
         try:
             await super().stream_handler(stream)
+        except Exception as exc:
+            # py-libp2p catches only its own read errors: protobuf's DecodeError for one malformed RPC went
+            # up through the connection's nursery and stopped the whole host (tests/node/test_hostile_peers.py)
+            self.counters.malformed_streams += 1
+            log.info("peer %s: pubsub stream reset: %s", peer_id, f"{type(exc).__name__}: {exc}"[:200])
+            with contextlib.suppress(Exception):
+                await stream.reset()
+            self._handle_dead_peer(peer_id)
         finally:
             left = self._reading_from.pop(peer_id, 1) - 1
             if left:

@@ -7,22 +7,27 @@ replaces those tables, so nothing but Noise is offered or accepted.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 from collections.abc import Sequence
 
 import multiaddr  # type: ignore[import-untyped]
 from libp2p import new_host
-from libp2p.abc import IHost
+from libp2p.abc import IHost, INetStream
 from libp2p.crypto.ed25519 import create_new_key_pair
 from libp2p.crypto.keys import KeyPair
 from libp2p.crypto.x25519 import create_new_key_pair as create_new_x25519_key_pair
 from libp2p.custom_types import TProtocol
+from libp2p.network.swarm import Swarm
 from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
 from libp2p.security.noise.transport import Transport as NoiseTransport
 from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
 from libp2p.stream_muxer.yamux.yamux import Yamux
 
 from djmesh.node.p2p.addresses import expand_wildcards
+
+log = logging.getLogger(__name__)
 
 SECURITY_PROTOCOLS = (str(NOISE_PROTOCOL_ID),)
 
@@ -45,7 +50,7 @@ def build_host(
 ) -> IHost:
     """A TCP host that speaks Noise + Yamux and nothing else."""
     noise = NoiseTransport(key_pair, noise_privkey=create_new_x25519_key_pair().private_key)
-    return new_host(
+    host = new_host(
         key_pair=key_pair,
         sec_opt={TProtocol(NOISE_PROTOCOL_ID): noise},
         muxer_opt={TProtocol(YAMUX_PROTOCOL_ID): Yamux},
@@ -54,6 +59,32 @@ def build_host(
         # Advertised (identify, rendezvous, DHT) addresses: wildcards replaced by interface addresses.
         addrs_factory=_dialable,
     )
+    _guard_stream_handlers(host)
+    return host
+
+
+def _guard_stream_handlers(host: IHost) -> None:
+    """An error in any protocol's handler resets that stream and is logged; it never reaches the connection.
+
+    py-libp2p runs every inbound stream's handler in the connection's nursery, so an exception a handler
+    does not catch (protobuf's DecodeError for one malformed pubsub RPC did) stopped the whole host: any
+    peer could take a node off the network with a few bytes (tests/node/test_hostile_peers.py).
+    """
+    network = host.get_network()
+    if not isinstance(network, Swarm):
+        raise TypeError(f"py-libp2p's network is a {type(network).__name__}, not the Swarm this guard wraps")
+    handle = network.common_stream_handler
+
+    async def guarded(stream: INetStream) -> None:
+        try:
+            await handle(stream)
+        except Exception as exc:
+            protocol = stream.get_protocol()
+            log.info("inbound %s stream reset: %s", protocol, f"{type(exc).__name__}: {exc}"[:200])
+            with contextlib.suppress(Exception):
+                await stream.reset()
+
+    network.set_stream_handler(guarded)
 
 
 def _dialable(candidates: list[multiaddr.Multiaddr]) -> list[multiaddr.Multiaddr]:
