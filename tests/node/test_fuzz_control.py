@@ -7,14 +7,13 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from djmesh.node.control import METHODS, ControlServer
 from djmesh.node.http.listener import ListenerError, offer_sdp
+from tests.helpers.fuzz import draw
 from tests.helpers.fuzz import examples as fuzz_examples
 from tests.helpers.network import make_node
 
@@ -50,18 +49,6 @@ lines = (
     | st.binary(max_size=120)
     | st.integers(4000, 6000).map(lambda digits: b'{"token": ' + b"7" * digits + b"}")  # past int() limits
 )
-
-
-def draw(strategy: st.SearchStrategy[Any], count: int) -> list[Any]:
-    drawn: list[Any] = []
-
-    @settings(max_examples=count, database=None, deadline=None, suppress_health_check=list(HealthCheck))
-    @given(strategy)
-    def collect(value: Any) -> None:
-        drawn.append(value)
-
-    collect()
-    return drawn
 
 
 async def test_any_control_request_gets_one_answer_and_no_internal_error(tmp_path: Path) -> None:
