@@ -166,6 +166,7 @@ def _listen(args: argparse.Namespace) -> int:
     print(
         f"listened {result['seconds']:.1f} s: latency {latency}, {result['lost_frames']} lost, "
         f"{result['hops']} hop(s), {result['bitrate'] / 1000:.0f} kbit/s"
+        + (f", {result['audio_gap_ms']:.0f} ms of gaps heard" if result.get("audio_gap_ms") else "")
         + (f", recorded {result['recorded_seconds']:.1f} s to {result['record']}" if result["record"] else "")
     )
     if result.get("error"):
