@@ -266,6 +266,7 @@ def analyze_features(feats: Features, *, bpm_range: tuple[float, float] | None =
             change = chroma_change(frames, feats.chroma, fr, feats.texture_rate)
             bar_scores.append(downbeat_scores(frames, feats.low, feats.broad, change))
     offsets = set_phase.settle_bars(grids, blends, bar_scores)
+    bars_apart = set_phase.bar_offsets(grids, blends, bar_scores)
     for ((p_start, p_end), _, _), grid, off in zip(pieces, grids, offsets, strict=True):
         frames = grid.beat_frames()
         times = [max(0.0, f / fr) for f in frames]
@@ -290,6 +291,7 @@ def analyze_features(feats: Features, *, bpm_range: tuple[float, float] | None =
                 "end": _r(tr.end, 3),
                 "centre": _r(tr.centre, 3),
                 "beat_offset_ms": _r(_beat_offset_ms(grids[i], grids[i + 1], tr.centre, fr), 1),
+                **({} if bars_apart[i] is None else {"bar_off": _r(bars_apart[i], 3)}),
                 "key_out": key_out,
                 "key_in": key_in,
             }
