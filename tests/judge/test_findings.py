@@ -10,9 +10,11 @@ from typing import Any
 import pytest
 
 from djmesh.judge.analysis import analyse
+from djmesh.judge.features import set_features
 from djmesh.judge.findings import Finding, clock, find
 from djmesh.judge.scoring import SCORE_KEYS, judge_sets, score_set
 from djmesh.judge.synth import BuiltSet, Defects, SetSpec, build_set
+from djmesh.protocol.battle import Rules
 from tests.helpers.cli import CliRunner
 
 Sets = tuple[BuiltSet, BuiltSet]
@@ -155,3 +157,54 @@ def test_a_dip_is_a_sustained_fall_not_one_quiet_second() -> None:
     held = [-15.0] * 8 + [-22.0] * 4 + [-15.0] * 8
     dips = [f for f in find(_blend_with_levels(held), _rules()) if "dips" in f.text]
     assert len(dips) == 1 and dips[0].at_s == 40.0 and dips[0].criterion == "transitions"
+
+
+def _two_tracks_a_beat_off(bar_off: float | None) -> dict[str, Any]:
+    """Two 125 BPM tracks blended at 40-60 s whose dsp downbeats sit 1.25 beats apart at the blend,
+    and whose transition carries ``bar_off`` (the dsp's bar lines weighed over the set) if not None."""
+    bar = 240.0 / 125.0
+    analysis = _blend_with_levels([-12.0] * 20)
+    analysis["downbeats"] = [k * bar for k in range(26)] + [50.6 + k * bar for k in range(20)]
+    if bar_off is not None:
+        analysis["transitions"][0]["bar_off"] = bar_off
+    return analysis
+
+
+def _phrasing(analysis: dict[str, Any], cues: list[float] | None = None) -> list[Finding]:
+    return [f for f in find(analysis, _rules(), cues) if f.criterion == "phrasing"]
+
+
+def test_phrasing_without_a_tracklist_reads_the_weighed_bar_lines() -> None:
+    # the downbeats alone read the blend 1.2 beats off the bar line (the best reading of the set)
+    assert len(_phrasing(_two_tracks_a_beat_off(None))) == 1
+    # weighed over every reading of the set's bar lines it is mostly in line: no finding, less penalty
+    weak = _two_tracks_a_beat_off(0.1)
+    assert _phrasing(weak) == []
+    assert set_features(weak, _rules()).as_dict()["bar_error"] == 0.1
+    # where the readings agree it is a beat off, it is found, at the blend
+    strong = _phrasing(_two_tracks_a_beat_off(0.24))
+    assert [f.at_s for f in strong] == [40.0] and "about 1 beat off the bar line" in strong[0].text
+    # a declared tracklist decides instead: tracks cued a whole number of bars apart are on the bar
+    assert _phrasing(_two_tracks_a_beat_off(0.24), cues=[0.0, 12 * 240.0 / 125.0]) == []
+
+
+@pytest.mark.parametrize("shift", [0, 1])
+def test_no_tracklist_clean_set_gets_no_bar_finding_and_a_real_one_beat_mistake_is_found(shift: int) -> None:
+    """lmms hip hop set 3 of ``bench/judge_eval.py``: its clean rendering used to read a false break at
+    1:30 (the best chain of bar lines, one end pair of tracks misreading their downbeat alike), and its
+    1-beat mistake at the third blend was not found; the set is judged from its audio alone."""
+    from djmesh.judge.synth import LMMS
+
+    if not (LMMS / "beats").is_dir():
+        pytest.skip("lmms-common loops not installed")
+    defects = Defects(bar_shift_beats=shift, only_transition=3) if shift else Defects()
+    built = build_set(SetSpec(bpm=85.0, bars_per_track=24, first_track=3, seed=3, defects=defects))
+    rules = Rules.for_genre("hiphop")
+    analysis = analyse(
+        (built.samples, built.sample_rate), bpm_range=(rules.bpm_min * 0.75, rules.bpm_max * 1.25)
+    )
+    phrasing = [f for f in score_set(analysis, rules).findings if f.criterion == "phrasing"]
+    if shift:
+        assert any(abs(f.at_s - built.cues[3]) <= NEAR_S for f in phrasing), phrasing
+    else:
+        assert phrasing == []
