@@ -285,13 +285,14 @@ def analyze_features(feats: Features, *, bpm_range: tuple[float, float] | None =
         if tr is None:
             continue
         key_out, key_in = blend_keys(feats, tr.start, tr.end, pieces[i][0][0], pieces[i + 1][0][1])
+        apart = bars_apart[i]
         transitions.append(
             {
                 "start": _r(tr.start, 3),
                 "end": _r(tr.end, 3),
                 "centre": _r(tr.centre, 3),
                 "beat_offset_ms": _r(_beat_offset_ms(grids[i], grids[i + 1], tr.centre, fr), 1),
-                **({} if bars_apart[i] is None else {"bar_off": _r(bars_apart[i], 3)}),
+                **({} if apart is None else {"bar_off": _r(apart, 3)}),
                 "key_out": key_out,
                 "key_in": key_in,
             }
