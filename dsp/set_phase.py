@@ -55,7 +55,7 @@ BAR_WEIGHT = 0.2
 BAR_BREAK = 1.0
 #: ``bar_offsets`` weighs every reading of a set's bar lines by exp(-cost / BAR_TEMPERATURE): at 0 it is
 #: the best chain alone, large values count every reading alike. Chosen on lmms sets only (judge_eval
-#: pairs and the off-the-bar findings on clean sets; sonic-pi and hydrogen held out).
+#: pairs at the mildest severities, 0.3 and 0.5 tried; sonic-pi and hydrogen held out).
 BAR_TEMPERATURE = 0.5
 
 

@@ -157,7 +157,7 @@ def _bar_error(
     if i + 1 < len(cues):
         phase = ((cues[i + 1] - cues[i]) / bar) % 1.0
         return min(phase, 1.0 - phase)
-    weighed = weighed_bar_off(tr)
+    weighed = _weighed_bar_off(tr)
     if weighed is not None:
         return weighed
     centre = _f(inc.get("start"))
@@ -169,7 +169,7 @@ def _bar_error(
     return min(phase, 1.0 - phase)
 
 
-def weighed_bar_off(tr: Mapping[str, Any] | None) -> float | None:
+def _weighed_bar_off(tr: Mapping[str, Any] | None) -> float | None:
     """A transition's ``bar_off`` (bars, 0..0.5), None when it has none."""
     if tr is None or "bar_off" not in tr:
         return None
