@@ -266,6 +266,7 @@ def analyze_features(feats: Features, *, bpm_range: tuple[float, float] | None =
             change = chroma_change(frames, feats.chroma, fr, feats.texture_rate)
             bar_scores.append(downbeat_scores(frames, feats.low, feats.broad, change))
     offsets = set_phase.settle_bars(grids, blends, bar_scores)
+    bars_apart = set_phase.bar_offsets(grids, blends, bar_scores)
     for ((p_start, p_end), _, _), grid, off in zip(pieces, grids, offsets, strict=True):
         frames = grid.beat_frames()
         times = [max(0.0, f / fr) for f in frames]
@@ -284,12 +285,14 @@ def analyze_features(feats: Features, *, bpm_range: tuple[float, float] | None =
         if tr is None:
             continue
         key_out, key_in = blend_keys(feats, tr.start, tr.end, pieces[i][0][0], pieces[i + 1][0][1])
+        apart = bars_apart[i]
         transitions.append(
             {
                 "start": _r(tr.start, 3),
                 "end": _r(tr.end, 3),
                 "centre": _r(tr.centre, 3),
                 "beat_offset_ms": _r(_beat_offset_ms(grids[i], grids[i + 1], tr.centre, fr), 1),
+                **({} if apart is None else {"bar_off": _r(apart, 3)}),
                 "key_out": key_out,
                 "key_in": key_in,
             }

@@ -135,13 +135,20 @@ def _levels_between(levels: Sequence[float], start: float, end: float) -> list[f
 
 
 def _bar_error(
-    downbeats: Sequence[float], out: Mapping[str, Any], inc: Mapping[str, Any], cues: Sequence[float], i: int
+    downbeats: Sequence[float],
+    out: Mapping[str, Any],
+    inc: Mapping[str, Any],
+    cues: Sequence[float],
+    i: int,
+    tr: Mapping[str, Any] | None = None,
 ) -> float:
     """How far the incoming track's bar lines sit from the outgoing track's, in bars (0..0.5).
 
     With a declared tracklist, tracks start on their first bar line (the "one"), so the
     incoming cue is measured against the outgoing track's bars counted from its own cue.
-    Without one, the dsp downbeats are compared, which are weak on four-to-the-floor loops.
+    Without one, the blend's ``bar_off`` (the dsp's reading weighed over every reading of the
+    set's bar lines, ``dsp.set_phase.bar_offsets``), else the dsp downbeats are compared, which
+    are weak on four-to-the-floor loops.
     """
     bpm = _f(out.get("bpm"))
     if bpm <= 0:
@@ -150,6 +157,9 @@ def _bar_error(
     if i + 1 < len(cues):
         phase = ((cues[i + 1] - cues[i]) / bar) % 1.0
         return min(phase, 1.0 - phase)
+    weighed = _weighed_bar_off(tr)
+    if weighed is not None:
+        return weighed
     centre = _f(inc.get("start"))
     out_db = [t for t in downbeats if _f(out.get("start")) <= t < centre]
     in_db = [t for t in downbeats if centre <= t < _f(inc.get("end"))]
@@ -157,6 +167,14 @@ def _bar_error(
         return 0.5
     phase = ((in_db[0] - out_db[-1]) / bar) % 1.0
     return min(phase, 1.0 - phase)
+
+
+def _weighed_bar_off(tr: Mapping[str, Any] | None) -> float | None:
+    """A transition's ``bar_off`` (bars, 0..0.5), None when it has none."""
+    if tr is None or "bar_off" not in tr:
+        return None
+    value = _f(tr.get("bar_off"), -1.0)
+    return min(0.5, value) if value >= 0.0 else None
 
 
 def _tracklist_mismatch(
@@ -236,7 +254,7 @@ def set_features(
         tr = transitions[i] if i < len(transitions) else {}
         phase.append(min(1.0, abs(_f(tr.get("beat_offset_ms"), half_beat_ms)) / half_beat_ms))
         jumps.append(abs(math.log(b_in / b_out)) * 100.0 if b_in > 0 and b_out > 0 else 20.0)
-        bars.append(_bar_error(downbeats, out, inc, sorted(cues or []), i))
+        bars.append(_bar_error(downbeats, out, inc, sorted(cues or []), i, tr))
         start, end = _f(tr.get("start")), _f(tr.get("end"))
         beats = (end - start) * (b_out / 60.0) if b_out > 0 else 0.0
         shortness.append(max(0.0, 1.0 - beats / 16.0))

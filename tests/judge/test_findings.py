@@ -10,9 +10,11 @@ from typing import Any
 import pytest
 
 from djmesh.judge.analysis import analyse
+from djmesh.judge.features import set_features
 from djmesh.judge.findings import Finding, clock, find
 from djmesh.judge.scoring import SCORE_KEYS, judge_sets, score_set
 from djmesh.judge.synth import BuiltSet, Defects, SetSpec, build_set
+from djmesh.protocol.battle import Rules
 from tests.helpers.cli import CliRunner
 
 Sets = tuple[BuiltSet, BuiltSet]
@@ -155,3 +157,56 @@ def test_a_dip_is_a_sustained_fall_not_one_quiet_second() -> None:
     held = [-15.0] * 8 + [-22.0] * 4 + [-15.0] * 8
     dips = [f for f in find(_blend_with_levels(held), _rules()) if "dips" in f.text]
     assert len(dips) == 1 and dips[0].at_s == 40.0 and dips[0].criterion == "transitions"
+
+
+def _two_tracks_a_beat_off(bar_off: float | None) -> dict[str, Any]:
+    """Two 125 BPM tracks blended at 40-60 s whose dsp downbeats sit 1.4 beats apart at the blend,
+    and whose transition carries ``bar_off`` (the dsp's bar lines weighed over the set) if not None."""
+    bar = 240.0 / 125.0
+    analysis = _blend_with_levels([-12.0] * 20)
+    analysis["downbeats"] = [k * bar for k in range(26)] + [50.6 + k * bar for k in range(20)]
+    if bar_off is not None:
+        analysis["transitions"][0]["bar_off"] = bar_off
+    return analysis
+
+
+def _phrasing(analysis: dict[str, Any], cues: list[float] | None = None) -> list[Finding]:
+    return [f for f in find(analysis, _rules(), cues) if f.criterion == "phrasing"]
+
+
+def test_without_a_tracklist_the_score_reads_bar_off_and_the_findings_the_downbeats() -> None:
+    # the listed downbeats (the set's best reading of its bar lines) put the blend 1.4 beats off the bar
+    assert len(_phrasing(_two_tracks_a_beat_off(None))) == 1
+    assert set_features(_two_tracks_a_beat_off(None), _rules()).as_dict()["bar_error"] == 0.354
+    # weighed over every reading of the set's bar lines (``bar_off``) it is mostly in line: the model
+    # scores that; the finding still names the blend the downbeats show
+    weak = _two_tracks_a_beat_off(0.1)
+    assert set_features(weak, _rules()).as_dict()["bar_error"] == 0.1
+    assert len(_phrasing(weak)) == 1
+    # a declared tracklist decides both: tracks cued a whole number of bars apart are on the bar
+    cues = [0.0, 12 * 240.0 / 125.0]
+    assert set_features(_two_tracks_a_beat_off(0.24), _rules(), cues).as_dict()["bar_error"] == 0.0
+    assert _phrasing(_two_tracks_a_beat_off(0.24), cues=cues) == []
+
+
+def test_no_tracklist_clean_set_with_a_false_bar_break_outscores_its_one_beat_mistake() -> None:
+    """lmms hip hop set 3 of ``bench/judge_eval.py``, judged from its audio alone: the best reading of
+    its clean rendering's bar lines puts a false break at 1:30 (a pair of tracks misreading their
+    downbeats alike), and the copy with a real 1-beat mistake at its third blend reads none, so
+    phrasing from the best reading scored the flawed set higher (bar_error 0.067 against 0.006) and
+    the clean set lost the pair. Weighed over every reading, the mistake is the larger one."""
+    from djmesh.judge.synth import LMMS
+
+    if not (LMMS / "beats").is_dir():
+        pytest.skip("lmms-common loops not installed")
+    rules = Rules.for_genre("hiphop")
+    bpm_range = (rules.bpm_min * 0.75, rules.bpm_max * 1.25)
+    read = []
+    for defects in (Defects(), Defects(bar_shift_beats=1, only_transition=3)):
+        built = build_set(SetSpec(bpm=85.0, bars_per_track=24, first_track=3, seed=3, defects=defects))
+        analysis = analyse((built.samples, built.sample_rate), bpm_range=bpm_range)
+        read.append((set_features(analysis, rules).as_dict()["bar_error"], analysis))
+    (clean_bar, clean), (flawed_bar, flawed) = read
+    assert clean_bar < flawed_bar
+    assert judge_sets(clean, flawed, rules).winner == "a"
+    assert judge_sets(flawed, clean, rules).winner == "b"
