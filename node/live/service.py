@@ -797,6 +797,13 @@ class LiveService:
         key = self.node.identity.signing_key
         return lambda: sign_ticket(key, stream, now_us() // 1000).to_value()
 
+    async def _open_sink_for(self, stream: bytes) -> Sink:
+        """The default sink for ``stream``, opened before subscribing: it takes a trip to a thread, and what a
+        new subscription plays meanwhile (its catch-up falls due at once) would be heard by nobody."""
+        own = self._broadcasts.get(stream)
+        message = own.info if own is not None else (await self._announcement(stream)).message
+        return await open_default_sink(message.channels if isinstance(message, StreamAnnounce) else 2)
+
     async def listen(
         self,
         stream_id: str,
@@ -811,11 +818,17 @@ class LiveService:
         ``verified_playout``: play only verified frames (`djmesh listen --verified-playout`), whatever
         the service's default."""
         stream = _stream_bytes(stream_id)
-        source = await self.subscribe(stream, verified_playout=verified_playout)
+        opened = sink is None
+        if sink is None:
+            sink = await self._open_sink_for(stream)
+        try:
+            source = await self.subscribe(stream, verified_playout=verified_playout)
+        except BaseException:
+            if opened:
+                sink.close()
+            raise
         info = source.info
         recorder = Recorder(record, channels=info.channels, bitrate=info.bitrate) if record else None
-        if sink is None:
-            sink = await open_default_sink(info.channels)
         session = ListenSession(
             stream.hex(),
             sink=sink,
