@@ -19,8 +19,8 @@ from djmesh.judge.findings import Finding, find
 from djmesh.judge.model import AGGREGATES, JudgeModel, shared_model
 from djmesh.protocol.battle import CRITERIA, VERDICT_KEYS, centi_points, winner_of
 
-#: every key of a set's scores, in a stable order (what verdicts carry)
-SCORE_KEYS: tuple[str, ...] = (*CRITERIA, "technical", "musical", "crowd", "total")
+#: every key of a set's scores, in a stable order: what verdicts carry
+SCORE_KEYS: tuple[str, ...] = VERDICT_KEYS
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,7 @@ def pick_winner(a: Mapping[str, float], b: Mapping[str, float]) -> str:
 
 
 def _centi(values: Mapping[str, float]) -> dict[str, int]:
-    return {key: centi_points(v) for key, v in values.items() if key in VERDICT_KEYS}
+    return {key: centi_points(v) for key, v in values.items() if key in SCORE_KEYS}
 
 
 WARM_RATE = 48_000

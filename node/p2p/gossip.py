@@ -8,8 +8,6 @@ when it thinks the network is unhealthy. Everything here is set explicitly inste
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import math
 from collections import OrderedDict
 from collections.abc import Callable
@@ -28,8 +26,6 @@ from libp2p.pubsub.score import PeerScorer, ScoreParams, TopicScoreParams
 
 from djmesh.node.p2p import sender_records
 from djmesh.node.p2p.trio_bridge import yield_if_over_budget
-
-log = logging.getLogger(__name__)
 
 # py-libp2p's per-peer outbound queue holds 32 RPCs and drops the rest. With 30 nodes in separate processes on
 # two cores, a burst of 30 battle joins overflowed it at every node (up to 46 messages dropped by one node,
@@ -224,14 +220,13 @@ class PolicyPubsub(Pubsub):
         self._reading_from[peer_id] = self._reading_from.get(peer_id, 0) + 1
         try:
             await super().stream_handler(stream)
-        except Exception as exc:
-            # py-libp2p catches only its own read errors: protobuf's DecodeError for one malformed RPC went
-            # up through the connection's nursery and stopped the whole host (tests/node/test_hostile_peers.py)
+        except Exception:
+            # py-libp2p catches only its own read errors (protobuf's DecodeError for one malformed RPC got
+            # through): the peer's stream is dead as after those; the host's guard resets and logs it
+            # (libp2p_host._guard_stream_handlers)
             self.counters.malformed_streams += 1
-            log.info("peer %s: pubsub stream reset: %s", peer_id, f"{type(exc).__name__}: {exc}"[:200])
-            with contextlib.suppress(Exception):
-                await stream.reset()
             self._handle_dead_peer(peer_id)
+            raise
         finally:
             left = self._reading_from.pop(peer_id, 1) - 1
             if left:

@@ -79,8 +79,12 @@ def _guard_stream_handlers(host: IHost) -> None:
         try:
             await handle(stream)
         except Exception as exc:
-            protocol = stream.get_protocol()
-            log.info("inbound %s stream reset: %s", protocol, f"{type(exc).__name__}: {exc}"[:200])
+            log.info(
+                "inbound %s stream from %s reset: %s",
+                stream.get_protocol(),
+                stream.muxed_conn.peer_id,
+                f"{type(exc).__name__}: {exc}"[:200],
+            )
             with contextlib.suppress(Exception):
                 await stream.reset()
 

@@ -66,9 +66,8 @@ class Meter:
         self.segments = 0
         self.record_frames = 0
         self.record_lost = 0
-        self.device: NullSink | None = (
-            None  # set: a sound device's queue is fed too (its gaps: what is heard)
-        )
+        # when set, a sound device's queue is fed too (its gaps: what a listener hears)
+        self.device: NullSink | None = None
 
     def on_playout(self, item: Playout, now_us: int) -> None:
         if self.device is not None:
