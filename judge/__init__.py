@@ -8,19 +8,31 @@ judge do not pay for dsp and onnxruntime):
 - ``judge_sets(a, b, rules, cues_a=..., cues_b=..., votes=(n_a, n_b)) -> Verdict``:
   ``verdict.as_json()`` for people, ``verdict.centi_scores()`` for a ``battle_verdict``.
 - ``warm_up()``: a throwaway verdict, so the first one that counts is not the slow first one.
-- ``MODEL_SHA256``: the hash battle rules must name (``bytes.fromhex`` it for ``Rules.model``).
+- ``JUDGE_PIN``: what battle rules must name (``Rules.model``): the model's hash and the digest of what this
+  release's analysis reads, together (``djmesh.judge.pin``); ``MODEL_SHA256``: the model file's alone.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["MODEL_SHA256", "JudgeRules", "Scores", "Verdict", "analyse", "judge_sets", "score_set", "warm_up"]
+__all__ = [
+    "JUDGE_PIN",
+    "MODEL_SHA256",
+    "JudgeRules",
+    "Scores",
+    "Verdict",
+    "analyse",
+    "judge_sets",
+    "score_set",
+    "warm_up",
+]
 
 _WHERE = {
     "analyse": "djmesh.judge.analysis",
     "JudgeRules": "djmesh.judge.features",
-    "MODEL_SHA256": "djmesh.judge.model",
+    "JUDGE_PIN": "djmesh.judge.pin",
+    "MODEL_SHA256": "djmesh.judge.pin",
     "Scores": "djmesh.judge.scoring",
     "Verdict": "djmesh.judge.scoring",
     "judge_sets": "djmesh.judge.scoring",

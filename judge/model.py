@@ -1,7 +1,8 @@
 """The shipped scoring model: an ONNX file pinned by SHA-256, run in onnxruntime.
 
-Battle rules name the model by this hash, so every committee member must run exactly
-these bytes; a file that does not match is refused rather than silently used.
+Battle rules name the model by this hash (inside the judge's pin, ``djmesh.judge.pin``), so every
+committee member must run exactly these bytes; a file that does not match is refused rather than
+silently used.
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ import numpy as np
 
 from djmesh.dsp.onnx_model import single_threaded_session
 from djmesh.judge.features import FEATURES
+from djmesh.judge.pin import MODEL_SHA256
 from djmesh.protocol.battle import CRITERIA
 
 MODEL_PATH = Path(__file__).resolve().parent / "models" / "judge.onnx"
-MODEL_SHA256 = "9c1bfa6e61f0aeea681c1d673e25cadd13b367125ded33c141dc582ff3ac2452"
 
 #: model outputs, in order: the 9 criteria a verdict carries (0..10), then 3 aggregates
 AGGREGATES: tuple[str, ...] = ("technical", "musical", "judged")

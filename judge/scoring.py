@@ -17,6 +17,7 @@ from djmesh.judge.analysis import Source, analyse
 from djmesh.judge.features import JudgeRules, RulesLike, set_features
 from djmesh.judge.findings import Finding, find
 from djmesh.judge.model import AGGREGATES, JudgeModel, shared_model
+from djmesh.judge.pin import JUDGE_SHA256
 from djmesh.protocol.battle import CRITERIA, VERDICT_KEYS, centi_points, winner_of
 
 #: every key of a set's scores, in a stable order: what verdicts carry
@@ -39,7 +40,7 @@ class Verdict:
     winner: str  # "a" or "b"
     a: Scores
     b: Scores
-    model: str
+    model: str  # the judge's pin (``djmesh.judge.pin``), as battle rules name it
     features: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def centi_scores(self) -> dict[str, dict[str, int]]:
@@ -136,4 +137,4 @@ def judge_sets(
         side: set_features(an, rules, cues).as_dict()
         for side, an, cues in (("a", analyses[0], cues_a), ("b", analyses[1], cues_b))
     }
-    return Verdict(pick_winner(a.values, b.values), a, b, model.sha256, feats)
+    return Verdict(pick_winner(a.values, b.values), a, b, JUDGE_SHA256, feats)

@@ -250,7 +250,7 @@ async def run_demo(
         if progress is not None:
             progress(text)
 
-    from djmesh.judge import MODEL_SHA256
+    from djmesh.judge import JUDGE_PIN
 
     say("building two six-track sets from the lmms loops")
     set_a, set_b, length_s = await asyncio.to_thread(build_sets, root / "sets")
@@ -258,7 +258,7 @@ async def run_demo(
         GENRE,
         tracks=6,
         set_seconds=int(math.ceil(length_s)) + 2,
-        model=bytes.fromhex(MODEL_SHA256),
+        model=JUDGE_PIN,
         committee_size=size,
         mode="simultaneous",
     )

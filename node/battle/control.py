@@ -73,7 +73,7 @@ async def set_or_live(params: dict[str, Any]) -> LoadedSet:
 
 def announce_rules(params: dict[str, Any], loaded: LoadedSet) -> Rules:
     """The rules of a new battle from the request, with defaults a user would expect."""
-    from djmesh.judge import MODEL_SHA256
+    from djmesh.judge import JUDGE_PIN
 
     genre = req.text(params, "genre", "house")
     if genre not in GENRES:
@@ -89,7 +89,7 @@ def announce_rules(params: dict[str, Any], loaded: LoadedSet) -> Rules:
         genre,
         tracks=req.integer(params, "tracks", 6, 1, MAX_TRACKS),
         set_seconds=set_seconds,
-        model=bytes.fromhex(MODEL_SHA256),
+        model=JUDGE_PIN,
         committee_size=req.integer(params, "committee_size", 4, 1, MAX_COMMITTEE),
         mode=mode,
         crowd_weight_permille=_crowd_weight_permille(params),

@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
+from djmesh.judge.pin import JUDGE_PIN
 from djmesh.node.battle.judging import Judge, judge_in_thread, warm_up_judge
 from djmesh.node.battle.secrets import BattleSecrets
 from djmesh.node.clock import monotonic, sleep, wait_set
@@ -386,7 +387,23 @@ class BattleService:
         self.secrets.save_seed(commitment, secret)
         return commitment
 
+    def foreign_judge(self, battle_id: bytes) -> str | None:
+        """Why this node cannot judge the battle, or None: its rules name another judge than this release's.
+
+        A member that judged anyway would sign scores its judge made under a pin it does not run, and
+        honest members reading the audio alike would outvote it or be outvoted for no fault of theirs.
+        """
+        state = self.battles.get(battle_id)
+        if state is None or state.machine.spec.rules.model == JUDGE_PIN:
+            return None
+        return (
+            f"battle {battle_id.hex()[:12]} names judge {state.machine.spec.rules.model.hex()[:12]}; "
+            f"this node runs judge {JUDGE_PIN.hex()[:12]} (another djmesh release), so it cannot judge it"
+        )
+
     async def join(self, battle_id: bytes) -> None:
+        if (why := self.foreign_judge(battle_id)) is not None:
+            raise NodeError(why)
         await self.node.join_topic(battle_topic(battle_id))
         envelope = await self.node.publish(BattleJoin(battle=battle_id))
         state = self.battles.get(battle_id)
@@ -461,7 +478,9 @@ class BattleService:
             self._battle_added = asyncio.Event()
             self._replay(envelope.content_id)
             if not mine and self.auto_join and _now_ms() < message.join_by:
-                if self._auto_joins.allow("auto_join", _now_ms()):
+                if (why := self.foreign_judge(envelope.content_id)) is not None:
+                    log.info("%s: not joined", why)
+                elif self._auto_joins.allow("auto_join", _now_ms()):
                     state.auto_joined = True
                     await self.join(envelope.content_id)
                 else:
@@ -585,9 +604,14 @@ class BattleService:
             absent = BattleAbsent(battle=machine.battle_id, side=action.side)
             await self.node.publish_signed(sign(absent, self.node.identity.signing_key, created_at_ms=at))
         elif isinstance(action, JudgeNow) and self.node.public_key in action.committee:
-            state.mark("judge_start")
-            state.judging = self._spawn(self._judge_and_commit(state))
-            state.judging.add_done_callback(lambda _: self._wake.set())
+            if (why := self.foreign_judge(machine.battle_id)) is not None:
+                # on the committee all the same (joined on an earlier release): a missing reveal is the
+                # honest outcome, a verdict signed under a pin this node does not run is not
+                log.warning("%s: no verdict from this node", why)
+            else:
+                state.mark("judge_start")
+                state.judging = self._spawn(self._judge_and_commit(state))
+                state.judging.add_done_callback(lambda _: self._wake.set())
         elif isinstance(action, RevealNow):
             state.mark("reveals_open")
             await self._reveal(state)

@@ -191,7 +191,7 @@ class SimBattle:
 
 def sim_rules() -> Rules:
     """Short battles (10 s sets, two tracks, a committee of 4) judged by the pinned model."""
-    from djmesh.judge import MODEL_SHA256
+    from djmesh.judge import JUDGE_PIN
 
     return Rules.for_genre(
         "house",
@@ -199,7 +199,7 @@ def sim_rules() -> Rules:
         set_seconds=10,
         committee_size=COMMITTEE,
         mode="simultaneous",
-        model=bytes.fromhex(MODEL_SHA256),
+        model=JUDGE_PIN,
     )
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 
-from djmesh.judge.model import MODEL_SHA256
+from djmesh.judge.pin import JUDGE_PIN, JUDGE_SHA256
 from djmesh.judge.scoring import judge_sets
 from djmesh.judge.synth import BuiltSet, Defects, SetSpec, build_set
 from djmesh.protocol.battle import (
@@ -44,7 +44,7 @@ def _tracklist(battle: bytes, built: BuiltSet) -> Tracklist:
 def test_battle_from_announce_to_leaderboard() -> None:
     dj_a, dj_b = key(1), key(2)
     viewers = [key(200 + i) for i in range(5)]
-    rules = Rules.for_genre("house", model=bytes.fromhex(MODEL_SHA256), set_seconds=120, committee_size=4)
+    rules = Rules.for_genre("house", model=JUDGE_PIN, set_seconds=120, committee_size=4)
     spec = BattleAnnounce(
         opponent=bytes(dj_b.verify_key),
         rules=rules,
@@ -116,7 +116,7 @@ def test_battle_from_announce_to_leaderboard() -> None:
         cues_a=cues[0],
         cues_b=cues[1],
     )
-    assert verdict.winner == "a" and verdict.model == MODEL_SHA256
+    assert verdict.winner == "a" and verdict.model == JUDGE_SHA256
     sealed = {}
     for i, member in enumerate(committee):
         centi = verdict.centi_scores() if member != liar else scores(100, 950)

@@ -17,6 +17,7 @@ from djmesh.judge.analysis import analyse
 from djmesh.judge.build_model import AGGREGATE_WEIGHTS, build_from_table
 from djmesh.judge.features import FEATURES, JudgeRules, set_features
 from djmesh.judge.model import MODEL_PATH, MODEL_SHA256, JudgeModel
+from djmesh.judge.pin import JUDGE_SHA256
 from djmesh.judge.scoring import SCORE_KEYS, judge_sets, pick_winner
 from djmesh.judge.synth import BuiltSet
 from djmesh.protocol.battle import TIE_WEIGHTS, VERDICT_KEYS, fine_judged, winner_of
@@ -135,7 +136,7 @@ def test_cli_judge_json_in_both_orders(djmesh: CliRunner, set_files: tuple[Path,
     assert first.returncode == 0, first.stderr
     result = first.json()
     assert result["winner"] == "a"
-    assert result["model"] == MODEL_SHA256
+    assert result["model"] == JUDGE_SHA256
     assert set(result["scores"]["a"]) == set(SCORE_KEYS)
     assert result["scores"]["a"]["total"] > result["scores"]["b"]["total"]
     second = djmesh("judge", bad, good)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from djmesh.judge.pin import JUDGE_PIN
 from djmesh.node.events import Notification
 from djmesh.node.node import Node
 from djmesh.protocol.battle import BattleAnnounce, Rules
@@ -47,7 +48,7 @@ async def test_a_challenge_and_a_mention_notify_the_peer_they_name(tmp_path: Pat
             challenge = await ada.publish(
                 BattleAnnounce(
                     opponent=bob.public_key,
-                    rules=Rules.for_genre("house"),
+                    rules=Rules.for_genre("house", model=JUDGE_PIN),
                     accept_by=now + 60_000,
                     join_by=now + 90_000,
                     start_at=now + 120_000,

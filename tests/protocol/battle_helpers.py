@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import nacl.signing
 
+from djmesh.judge.pin import JUDGE_PIN
 from djmesh.protocol.battle import (
     VERDICT_KEYS,
     BattleAccept,
@@ -24,7 +25,8 @@ from djmesh.protocol.consensus import SealedVerdict, build_result, seal_verdict
 from djmesh.protocol.envelope import SignedEnvelope, sign
 
 T0 = 1_700_000_000_000
-MODEL = hashlib.sha256(b"model").digest()
+#: the judge this release runs: a node joins and judges only battles whose rules name it
+MODEL = JUDGE_PIN
 
 
 def key(n: int) -> nacl.signing.SigningKey:
@@ -53,9 +55,10 @@ class Battle:
     secret_a: bytes = hashlib.sha256(b"secret a").digest()
     secret_b: bytes = hashlib.sha256(b"secret b").digest()
     open: bool = False  # an open challenge: DJ B took it and DJ A bound DJ B's accept (``self.bind``)
+    model: bytes = MODEL  # the judge the rules name
 
     def __post_init__(self) -> None:
-        rules = Rules.for_genre("house", model=MODEL, committee_size=self.committee_size, mode=self.mode)
+        rules = Rules.for_genre("house", model=self.model, committee_size=self.committee_size, mode=self.mode)
         self.spec = BattleAnnounce(
             opponent=b"" if self.open else bytes(self.dj_b.verify_key),
             rules=rules,

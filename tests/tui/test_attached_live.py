@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from djmesh.judge.pin import JUDGE_PIN
 from djmesh.node.battle.control import battle_methods
 from djmesh.node.battle.service import BattleService, DjSet
 from djmesh.node.control import ControlServer
@@ -43,7 +44,9 @@ async def battle_node(
 async def test_attached_app_shows_the_daemons_meters_and_plays_its_audio(tmp_path: Path) -> None:
     set_a = DjSet(str(write_wav(tmp_path / "a.wav", 40.0, bpm=125.0)), ("A1",), (0,))
     set_b = DjSet(str(write_wav(tmp_path / "b.wav", 40.0, bpm=128.0)), ("B1",), (0,))
-    rules = Rules.for_genre("house", tracks=1, set_seconds=40, committee_size=1, mode="simultaneous")
+    rules = Rules.for_genre(
+        "house", tracks=1, set_seconds=40, committee_size=1, mode="simultaneous", model=JUDGE_PIN
+    )
     async with bootstrap_server() as boot, contextlib.AsyncExitStack() as stack:
         a, a_battles = await stack.enter_async_context(battle_node(stack, tmp_path, "dj-a", boot))
         b, b_battles = await stack.enter_async_context(battle_node(stack, tmp_path, "dj-b", boot))

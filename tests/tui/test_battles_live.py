@@ -115,7 +115,7 @@ async def test_attached_app_lists_a_challenge_to_the_daemon_and_accepts_it(tmp_p
 
 
 def d_rules() -> object:
-    from djmesh.judge import MODEL_SHA256
+    from djmesh.judge import JUDGE_PIN
     from djmesh.protocol.battle import Rules
 
-    return Rules.for_genre("house", set_seconds=14, model=bytes.fromhex(MODEL_SHA256), mode="simultaneous")
+    return Rules.for_genre("house", set_seconds=14, model=JUDGE_PIN, mode="simultaneous")

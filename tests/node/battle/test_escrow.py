@@ -174,7 +174,7 @@ async def sim_escrow_network(tmp_path: Path, *, silent: tuple[str, ...] = ()) ->
 
 async def run_battle(net: Network, tmp_path: Path, *, seat_bond_wei: int = 0) -> tuple[bytes, Result]:
     """DJ A challenges DJ B with a prize; B and a fan stake; the committee judges real audio."""
-    from djmesh.judge import MODEL_SHA256
+    from djmesh.judge import JUDGE_PIN
 
     a, b, fan = net["dj-a"], net["dj-b"], net["fan"]
     set_a = DjSet(str(write_wav(tmp_path / "a.wav", 8.0, bpm=125.0)), ("A1", "A2"), (0, 4000))
@@ -185,7 +185,7 @@ async def run_battle(net: Network, tmp_path: Path, *, seat_bond_wei: int = 0) ->
         set_seconds=10,
         committee_size=4,
         mode="simultaneous",
-        model=bytes.fromhex(MODEL_SHA256),
+        model=JUDGE_PIN,
     )
     battle_id = await a.escrow.announce(
         b.node.peer_id,  # A's node finds B's EVM address from B's wallet binding

@@ -11,6 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from djmesh.judge.pin import JUDGE_PIN
 from djmesh.node.battle.service import BattleService, DjSet
 from djmesh.node.http import HttpError, HttpServer, parse_http_address
 from djmesh.node.http.address import HttpAddressError
@@ -80,7 +81,7 @@ async def test_battles_streams_and_bad_input(tmp_path: Path) -> None:
             assert (await get(session, f"{web.url}/api/battles")) == (200, [])
 
             await wait_until(lambda: all(n.host.mesh_peers(BATTLES_TOPIC) for n in (a, b)), what="mesh")
-            rules = Rules.for_genre("house", tracks=1, set_seconds=20, committee_size=1)
+            rules = Rules.for_genre("house", tracks=1, set_seconds=20, committee_size=1, model=JUDGE_PIN)
             battle_id = await a_battles.announce(
                 b.peer_id, DjSet(str(wav), ("One",), (0,)), rules=rules, start_in_s=60, title="API Clash"
             )

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from djmesh.judge.pin import JUDGE_PIN
 from djmesh.node.battle.service import BattleService, DjSet
 from djmesh.node.http import HttpServer
 from djmesh.node.live.service import LiveService
@@ -35,7 +36,9 @@ async def battle_node(
 async def test_overlay_shows_both_djs_live_bpm_chat_and_reactions_of_a_real_battle(tmp_path: Path) -> None:
     set_a = DjSet(str(write_wav(tmp_path / "a.wav", 24.0, bpm=125.0)), ("A1", "A2"), (0, 10_000))
     set_b = DjSet(str(write_wav(tmp_path / "b.wav", 24.0, bpm=128.0)), ("B1",), (0,))
-    rules = Rules.for_genre("house", tracks=2, set_seconds=24, committee_size=1, mode="simultaneous")
+    rules = Rules.for_genre(
+        "house", tracks=2, set_seconds=24, committee_size=1, mode="simultaneous", model=JUDGE_PIN
+    )
     async with bootstrap_server() as boot, contextlib.AsyncExitStack() as stack:
         a, _, a_battles = await stack.enter_async_context(battle_node(stack, tmp_path, "dj-a", boot))
         b, _, b_battles = await stack.enter_async_context(battle_node(stack, tmp_path, "dj-b", boot))

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from djmesh.judge.pin import JUDGE_PIN
 from djmesh.node.battle import BattleService
 from djmesh.node.battle.service import DjSet
 from djmesh.node.live import LiveService
@@ -122,7 +123,7 @@ async def test_a_real_battle_switches_the_scenes(tmp_path: Path) -> None:
             run_obs_bridge(client, service_snapshots(a_battles), scenes, emit=lines.append, poll_s=0.1)
         )
         try:
-            rules = Rules(set_seconds=10, mode="simultaneous", tracks=1)
+            rules = Rules(set_seconds=10, mode="simultaneous", tracks=1, model=JUDGE_PIN)
             battle_id = await a_battles.announce(
                 b.peer_id,
                 DjSet("lavfi:sine=frequency=440", titles=("one",), cues_ms=(0,)),

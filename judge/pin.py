@@ -1,0 +1,67 @@
+"""The judge's pin: the hash battle rules name, over the model *and* the code that reads audio into its input.
+
+A model hash alone let two releases whose analysis reads the same audio differently (a dsp fix, a new
+feature rule) sign different scores for one battle under one hash: honest members would look like liars
+to each other. The pin therefore also covers ``READING_SHA256``, the digest of what this release's
+analysis, features and scoring give for a fixed reference battle (``reference_reading``). A change that
+moves any of it fails ``tests/judge/test_pin.py`` until the digest is recorded here, and recording it
+moves the pin, so releases that judge differently never share one.
+
+This module imports nothing heavy: a node checks a battle's pin before it pays for dsp or onnxruntime.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+#: SHA-256 of ``judge/models/judge.onnx`` (checked when the model loads)
+MODEL_SHA256 = "9c1bfa6e61f0aeea681c1d673e25cadd13b367125ded33c141dc582ff3ac2452"
+#: SHA-256 of ``reference_reading()`` as this release computes it
+READING_SHA256 = "3dcbcc1e4d80d068ecc69894202ec567b017a6581d8397c33e210a3a46cbef85"
+#: what battle rules name (``Rules.model``) and verdicts carry: the model and the reading together
+JUDGE_SHA256 = hashlib.sha256(
+    b"djmesh judge\0" + bytes.fromhex(MODEL_SHA256) + bytes.fromhex(READING_SHA256)
+).hexdigest()
+JUDGE_PIN = bytes.fromhex(JUDGE_SHA256)
+
+
+def reference_reading() -> dict[str, Any]:
+    """What the judge makes of the reference battles: features, flags, centi-point scores and winner.
+
+    Three pairings cover the judge's paths: a clean set against a train wreck of the same six lmms loops
+    read from audio alone, the same with declared tracklists, and short tracks (under the segmentation's
+    40 s) that are cut by their tracklist as in a short live battle.
+    """
+    from djmesh.judge.analysis import analyse
+    from djmesh.judge.scoring import judge_sets
+    from djmesh.judge.synth import build_set, clean, train_wreck
+    from djmesh.protocol.battle import Rules
+
+    rules = Rules.for_genre("house")
+    out: dict[str, Any] = {}
+    for name, bars, with_cues in (("audio", 32, False), ("tracklist", 32, True), ("short", 12, True)):
+        good, bad = build_set(clean(bars=bars)), build_set(train_wreck(bars=bars))
+        cues = (list(good.cues), list(bad.cues)) if with_cues else (None, None)
+        bpm_range = (rules.bpm_min * 0.75, rules.bpm_max * 1.25)
+        a, b = (
+            analyse((s.samples, s.sample_rate), bpm_range=bpm_range, cues=c)
+            for s, c in zip((good, bad), cues, strict=True)
+        )
+        verdict = judge_sets(a, b, rules, cues_a=cues[0], cues_b=cues[1])
+        out[name] = {
+            "features": verdict.features,
+            "flags": {"a": list(verdict.a.flags), "b": list(verdict.b.flags)},
+            "scores": verdict.centi_scores(),
+            "winner": verdict.winner,
+        }
+    return out
+
+
+def reading_digest(reading: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(reading, sort_keys=True).encode()).hexdigest()
+
+
+if __name__ == "__main__":
+    print(reading_digest(reference_reading()))
