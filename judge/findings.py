@@ -37,6 +37,10 @@ from djmesh.judge.features import (
 PHASE_MS = 20.0
 #: tempo change across a blend (percent of the outgoing tempo)
 TEMPO_JUMP_PCT = 0.5
+#: under that, beats of two tracks whose tempos differ drift apart over the blend (ms from its start to its
+#: end). Twice PHASE_MS: beats drifting from together to this far apart are PHASE_MS apart on average, as
+#: far as a steady offset that gets a beatmatch finding
+DRIFT_MS = 2 * PHASE_MS
 #: incoming bar lines off the outgoing ones by this much of a bar (1/8: half a beat). Without a tracklist
 #: the findings read the downbeats the analysis lists (the set's single best reading of its bar lines),
 #: not a blend's ``bar_off`` the model scores: a threshold on ``bar_off`` chosen on lmms (0.15) found
@@ -114,6 +118,8 @@ def find(
             )
         if b_out > 0 and b_in > 0:
             jump = math.log(b_in / b_out) * 100.0
+            beats = (end - start) * b_out / 60.0
+            drift = beats * abs(60_000.0 / b_out - 60_000.0 / b_in) if beats >= CUT_BEATS else 0.0
             if abs(jump) >= TEMPO_JUMP_PCT:
                 add(
                     start,
@@ -121,7 +127,13 @@ def find(
                     f"{when}: the tempo jumps from {b_out:.1f} to {b_in:.1f} BPM "
                     f"({jump:+.1f} %) across the blend",
                 )
-            beats = (end - start) * b_out / 60.0
+            elif drift >= DRIFT_MS:
+                add(
+                    start,
+                    "tempo",
+                    f"{when}: the beats drift {drift:.0f} ms apart during the blend: the incoming track "
+                    f"runs at {b_in:.2f} BPM against {b_out:.2f} ({jump:+.2f} %)",
+                )
             if beats < CUT_BEATS:
                 add(start, "transitions", f"{clock(start)}: an abrupt cut ({beats:.0f} beats of blend)")
         bar = _bar_error(downbeats, prev, nxt, declared, i)

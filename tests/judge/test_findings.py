@@ -11,7 +11,7 @@ import pytest
 
 from djmesh.judge.analysis import analyse
 from djmesh.judge.features import set_features
-from djmesh.judge.findings import Finding, clock, find
+from djmesh.judge.findings import TEMPO_JUMP_PCT, Finding, clock, find
 from djmesh.judge.scoring import SCORE_KEYS, judge_sets, score_set
 from djmesh.judge.synth import BuiltSet, Defects, SetSpec, build_set
 from djmesh.protocol.battle import Rules
@@ -57,6 +57,21 @@ def test_one_mistake_is_found_where_it_was_made(defects: dict[str, Any], criteri
         f for f in findings if f.criterion in TECHNICAL and all(abs(f.at_s - p) > NEAR_S for p in places)
     ]
     assert blamed == []
+
+
+def test_a_tempo_mismatch_under_a_jump_is_found_as_beats_drifting_apart_over_the_blend() -> None:
+    """The issue's mildest tempo mistake (0.3-0.5 %) is no "tempo jump", but over an 8-bar blend the beats
+    drift 40-120 ms apart: that is what a DJ hears, and where the beatmatch penalty comes from."""
+    flawed = build_set(SetSpec(defects=Defects(tempo_spread=0.005, only_transition=3), seed=5))
+    applied = abs(flawed.bpms[3] / flawed.bpms[2] - 1.0) * 100.0
+    assert 0.2 < applied < TEMPO_JUMP_PCT
+    findings = score_set(analyse((flawed.samples, flawed.sample_rate)), cues=flawed.cues).findings
+    drifts = [f for f in findings if f.criterion == "tempo"]
+    for k in (3, 4):  # where the off-tempo track comes in, and where it goes out
+        here = [f for f in drifts if abs(f.at_s - flawed.cues[k]) <= NEAR_S]
+        assert len(here) == 1 and "the beats drift" in here[0].text, (k, findings)
+        assert f"{flawed.bpms[3]:.1f}" in here[0].text  # the off-tempo track's measured BPM, to 0.01
+    assert len(drifts) == 2
 
 
 def test_clipping_is_found_in_the_track_that_clips() -> None:
