@@ -115,8 +115,9 @@ def _pdta(data: bytes, where: str) -> dict[str, bytes]:
     return _chunks(_top(data, where)["pdta"], f"{where} pdta")
 
 
-def _read_samples(data: bytes, where: str) -> dict[int, Sample]:
-    """The PCM samples by their index in ``shdr`` (ROM samples and the terminal record left out)."""
+def _read_samples(data: bytes, where: str) -> tuple[dict[int, Sample], int]:
+    """The PCM samples by their index in ``shdr`` (ROM samples and the terminal record left out), and how
+    many headers there are (the indices a zone may name)."""
     smpl = _chunks(_top(data, where)["sdta"], f"{where} sdta").get("smpl")
     shdr = _pdta(data, where).get("shdr")
     if smpl is None or shdr is None:
@@ -141,12 +142,12 @@ def _read_samples(data: bytes, where: str) -> dict[int, Sample]:
             loop_start=int(loop_start) - int(start),
             loop_end=int(loop_end) - int(start),
         )
-    return samples
+    return samples, len(records) - 1
 
 
 def read_samples(path: Path | str) -> list[Sample]:
     """Every PCM sample of an SF2 file, in file order."""
-    return list(_read_samples(Path(path).read_bytes(), str(path)).values())
+    return list(_read_samples(Path(path).read_bytes(), str(path))[0].values())
 
 
 @dataclass(frozen=True)
@@ -181,7 +182,7 @@ def _records(chunk: bytes, size: int, fmt: str, name: str, where: str) -> list[t
 def read_instruments(path: Path | str) -> list[Zone]:
     """Every zone with a PCM sample of every instrument in an SF2 file, in file order."""
     data = Path(path).read_bytes()
-    samples_by_index = _read_samples(data, str(path))
+    samples_by_index, headers = _read_samples(data, str(path))
     pdta = _pdta(data, str(path))
     where = str(path)
     for chunk in ("inst", "ibag", "igen"):
@@ -202,8 +203,12 @@ def read_instruments(path: Path | str) -> list[Zone]:
                 if b == first:  # the global zone
                     defaults = zone
                 continue
+            if zone[SAMPLE_ID] >= headers:
+                raise SoundFontError(
+                    f"{where}: instrument {name!r} names sample {zone[SAMPLE_ID]} of {headers}"
+                )
             sample = samples_by_index.get(zone[SAMPLE_ID])
-            if sample is None:  # a ROM sample, or a bad index
+            if sample is None:  # a ROM sample: no PCM here
                 continue
             lo, hi = zone.get(KEY_RANGE, 0x7F00) & 0xFF, zone.get(KEY_RANGE, 0x7F00) >> 8
             root = zone.get(ROOT_KEY, 0xFFFF)

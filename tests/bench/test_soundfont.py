@@ -136,3 +136,13 @@ def test_refuses_a_sample_header_that_points_past_the_pcm(tmp_path: Path) -> Non
     path.write_bytes(whole[: at + 24] + end + whole[at + 28 :])  # dwEnd follows the name and dwStart
     with pytest.raises(sf.SoundFontError, match="spans"):
         sf.read_samples(path)
+
+
+def test_refuses_a_zone_naming_a_sample_that_does_not_exist(tmp_path: Path) -> None:
+    whole = build_sf2(sine(1000, 50), loop=(200, 900))
+    sample_id = struct.pack("<HH", 53, 0)
+    at = whole.index(sample_id)
+    path = tmp_path / "bad.sf2"
+    path.write_bytes(whole[:at] + struct.pack("<HH", 53, 7) + whole[at + 4 :])
+    with pytest.raises(sf.SoundFontError, match="names sample 7 of 1"):
+        sf.read_instruments(path)
