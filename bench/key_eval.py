@@ -1,4 +1,4 @@
-"""Key detection on chord progressions from three independent tonal sources, MIREX weighted score.
+"""Key detection on chord progressions from four independent tonal sources, MIREX weighted score.
 
     .venv/bin/python bench/key_eval.py [--sources lmms,generated,sonic-pi,soundfont] [--tonics 12] [--drums]
 
@@ -109,12 +109,15 @@ def soundfont_voices() -> list[Voice]:
     """The chosen instruments of the soundfont, every sample of each once (2 s notes at their own pitch)."""
     if not SOUNDFONT.exists():
         sys.exit("timgm6mb-soundfont is not installed: apt-get install -y timgm6mb-soundfont")
-    by_instrument: dict[str, dict[str, Voice]] = {name: {} for name in SOUNDFONT_INSTRUMENTS}
+    by_instrument: dict[str, dict[str, tuple[F32, float]]] = {name: {} for name in SOUNDFONT_INSTRUMENTS}
     for zone in read_instruments(SOUNDFONT):
         samples = by_instrument.get(zone.instrument)
         if samples is not None and zone.sample.name not in samples:
-            samples[zone.sample.name] = [(zone.note(2.0, SR), zone.midi)]
-    return [[rec for voice in samples.values() for rec in voice] for samples in by_instrument.values()]
+            samples[zone.sample.name] = (zone.note(2.0, SR), zone.midi)
+    missing = [name for name, samples in by_instrument.items() if not samples]
+    if missing:
+        sys.exit(f"{SOUNDFONT} has no instrument {', '.join(missing)}: another version of the font?")
+    return [list(samples.values()) for samples in by_instrument.values()]
 
 
 def instruments(source: str) -> list[Voice]:
