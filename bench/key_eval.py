@@ -1,6 +1,6 @@
-"""Key detection on chord progressions from three independent tonal sources, MIREX weighted score.
+"""Key detection on chord progressions from four independent tonal sources, MIREX weighted score.
 
-    .venv/bin/python bench/key_eval.py [--sources lmms,generated,sonic-pi] [--tonics 12] [--drums]
+    .venv/bin/python bench/key_eval.py [--sources lmms,generated,sonic-pi,soundfont] [--tonics 12] [--drums]
 
 Progressions (known key by construction) are played with one source's sounds:
 
@@ -8,7 +8,11 @@ Progressions (known key by construction) are played with one source's sounds:
   like a sampler (``bench/dsp_material.py`` NOTES);
 * ``sonic-pi``: the pitched bass and synth one-shots of Debian sonic-pi-samples whose file name gives
   the note (``bass_*_c``, ``bass_dnb_f``, ``glitch_bass_g``), pitched the same way;
-* ``generated``: sine, saw, square and plucked tones made here.
+* ``generated``: sine, saw, square and plucked tones made here;
+* ``soundfont``: eight General MIDI instruments of Debian timgm6mb-soundfont (TimGM6mb.sf2, GPL-2; read by
+  ``bench/soundfont.py``), each note pitched like a sampler from the instrument's sample whose pitch is
+  nearest. The instruments were chosen by timbre before any run (piano, electric piano, church organ,
+  string ensemble, nylon guitar, fingered bass, trumpet, choir) and are not to be swapped for scores.
 
 Six progressions, each chord with its root an octave below: I-IV-V-I, I-vi-IV-V, I-V-vi-IV (major);
 i-VI-VII-i, i-iv-v-i (natural minor), i-iv-V-i (harmonic minor). With ``--drums`` a drum loop
@@ -17,7 +21,7 @@ i-VI-VII-i, i-iv-v-i (natural minor), i-iv-V-i (harmonic minor). With ``--drums`
 Each row of the report compares, in the same run on the same audio, djmesh's key (``analyze``) with the
 plain recipe: a short-time Fourier chroma (every bin's energy to its pitch class) summed over the
 track and correlated with the Krumhansl-Kessler profiles. The key finder was tuned on ``lmms`` and
-``generated``; ``sonic-pi`` is held out.
+``generated``; ``sonic-pi`` and ``soundfont`` are held out.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from dsp_material import NOTES
+from soundfont import read_instruments
 
 from djmesh.dsp import analyze_pcm
 from djmesh.dsp.key import PITCH_NAMES, PROFILES
@@ -54,6 +59,18 @@ SONIC_PI_NOTES = {
     "bass_dnb_f.flac": 41,
     "glitch_bass_g.flac": 43,
 }
+SOUNDFONT = Path("/usr/share/sounds/sf2/TimGM6mb.sf2")
+#: TimGM6mb instruments (their names in the file's inst chunk), chosen for timbre before any run
+SOUNDFONT_INSTRUMENTS = (
+    "Piano 1",
+    "E.Piano 2",
+    "Church Organ1",
+    "Strings CLP5",
+    "Nylon Guitar",
+    "Fingered Bass",
+    "SoloTrumpet",
+    "Choir Aahs0",
+)
 MAJOR_TRIAD, MINOR_TRIAD = (0, 4, 7), (0, 3, 7)
 #: name -> (minor?, chords as (root above the tonic, triad))
 PROGRESSIONS: dict[str, tuple[bool, tuple[tuple[int, tuple[int, int, int]], ...]]] = {
@@ -84,19 +101,41 @@ def _synth(kind: str, midi: float, seconds: float = 2.0) -> F32:
     return (wave * env).astype(np.float32)
 
 
-def instruments(source: str) -> list[tuple[F32, float]]:
-    """(note recording, its MIDI pitch) per instrument of the source."""
+#: an instrument: its note recordings with their MIDI pitch (one for most sources, several for a soundfont)
+Voice = list[tuple[F32, float]]
+
+
+def soundfont_voices() -> list[Voice]:
+    """The chosen instruments of the soundfont, every sample of each once (2 s notes at their own pitch)."""
+    if not SOUNDFONT.exists():
+        sys.exit("timgm6mb-soundfont is not installed: apt-get install -y timgm6mb-soundfont")
+    by_instrument: dict[str, dict[str, tuple[F32, float]]] = {name: {} for name in SOUNDFONT_INSTRUMENTS}
+    for zone in read_instruments(SOUNDFONT):
+        samples = by_instrument.get(zone.instrument)
+        if samples is not None and zone.sample.name not in samples:
+            samples[zone.sample.name] = (zone.note(2.0, SR), zone.midi)
+    missing = [name for name, samples in by_instrument.items() if not samples]
+    if missing:
+        sys.exit(f"{SOUNDFONT} has no instrument {', '.join(missing)}: another version of the font?")
+    return [list(samples.values()) for samples in by_instrument.values()]
+
+
+def instruments(source: str) -> list[Voice]:
+    """The recordings of each instrument of the source, each with its MIDI pitch."""
     if source == "lmms":
-        return [(_load(LMMS / name, SR).astype(np.float32)[: 2 * SR], midi) for name, midi in NOTES.items()]
+        return [[(_load(LMMS / name, SR).astype(np.float32)[: 2 * SR], midi)] for name, midi in NOTES.items()]
     if source == "sonic-pi":
         return [
-            (_load(SONIC_PI / name, SR).astype(np.float32)[: 2 * SR], float(midi))
+            [(_load(SONIC_PI / name, SR).astype(np.float32)[: 2 * SR], float(midi))]
             for name, midi in SONIC_PI_NOTES.items()
         ]
-    return [(_synth(kind, 60.0), 60.0) for kind in ("sine", "saw", "square", "pluck")]
+    if source == "soundfont":
+        return soundfont_voices()
+    return [[(_synth(kind, 60.0), 60.0)] for kind in ("sine", "saw", "square", "pluck")]
 
 
-def progression(note: F32, note_midi: float, tonic: int, name: str, chord_s: float = 1.5) -> F32:
+def progression(voice: Voice, tonic: int, name: str, chord_s: float = 1.5) -> F32:
+    """The progression in ``tonic``; each note pitched like a sampler from the voice's nearest recording."""
     _, chords = PROGRESSIONS[name]
     n = int(chord_s * SR)
     out = np.zeros(n * len(chords) * 2, np.float32)
@@ -105,6 +144,7 @@ def progression(note: F32, note_midi: float, tonic: int, name: str, chord_s: flo
         for i, (root, triad) in enumerate(chords):
             a = (rep * len(chords) + i) * n
             for d in (*(root + x for x in triad), root - 12):
+                note, note_midi = min(voice, key=lambda rec: abs(rec[1] - (base + d)))
                 tone = shift_pitch(note, base + d - note_midi)[:n]
                 out[a : a + tone.size] += tone
     peak = float(np.max(np.abs(out))) or 1.0
@@ -156,11 +196,11 @@ def main() -> None:
     ours: dict[tuple[str, str], list[float]] = defaultdict(list)
     plain: dict[tuple[str, str], list[float]] = defaultdict(list)
     for source in args.sources.split(","):
-        for k, (note, midi) in enumerate(instruments(source)):
+        for k, voice in enumerate(instruments(source)):
             for j in range(args.tonics):
                 tonic = (j * 12 // args.tonics + k) % 12
                 for name, (minor, _) in PROGRESSIONS.items():
-                    x = progression(note, midi, tonic, name)
+                    x = progression(voice, tonic, name)
                     if args.drums:
                         drums, _ = drum_pattern(120.0, x.size / SR, sr=SR, style="house")
                         x = (x + 0.5 * drums[: x.size]).astype(np.float32)
