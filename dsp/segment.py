@@ -11,7 +11,8 @@ power spectrum is explained as ``a * outgoing + b * incoming`` (non-negative
 least squares against the two tracks' own spectra). The incoming amplitude share
 ``g = sqrt(b) / (sqrt(a) + sqrt(b))`` rises across the fade; a line fitted where
 it lies between 0.2 and 0.8 and extended to 0 and 1 gives the start and end, and
-its 0.5 crossing the centre.
+its 0.5 crossing the centre. A blend longer than the 24 s either side of the peak
+(16-32 bars) is measured again from references outside its first extent.
 """
 
 from __future__ import annotations

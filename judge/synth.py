@@ -3,7 +3,8 @@
 The judge has no human-labelled mixes to learn from, so it learns from mixes whose
 defects we put in ourselves: tempo not matched, beats out of phase, transitions off the
 bar, gain jumps, clipping. The same builder makes the test sets, the benchmark sets and
-the sets the demo DJs play. Loops come from Debian's lmms-common (GPL-2+); their tempo
+the sets the demo DJs play. Blends are linear crossfades unless ``Defects.blend`` asks for an EQ
+swap, a cut or an echo-out (``BlendStyle``). Loops come from Debian's lmms-common (GPL-2+); their tempo
 follows from their length and beat count.
 """
 
