@@ -8,7 +8,7 @@ at each tempo, ``--sets`` per tempo with other tracks, for each blend style and 
 linear crossfades only); a blend counts as found when a reported transition's centre is within 4 s of
 the true centre (``BuiltSet.centres``: the middle of a crossfade or an EQ swap, where the lows swap;
 the cut of a cut; where the outgoing stops in an echo-out); every other reported transition is a false
-one. Tracks grow with the blend (at least 16 bars outside their two blends). Breakdowns: single tracks of ``bench/genre_material.py`` (about 2.5 min)
+one. Tracks grow with blends over 8 bars (at least 16 bars outside their two blends). Breakdowns: single tracks of ``bench/genre_material.py`` (about 2.5 min)
 whose drums drop out for 16 bars and come back; any transition reported in them is false. The dsp
 segmentation was tuned on lmms (and, in this round, hydrogen); sonic-pi is held out.
 """
@@ -37,7 +37,9 @@ RATE = 22050
 
 
 def _bars(bpm: float, blend_bars: int = 8) -> int:
-    return max(24 if bpm < 100 else 32 if bpm <= 150 else 48, 2 * blend_bars + 16)
+    """Track length: the earlier rounds' for blends up to 8 bars, at least 16 bars outside longer ones."""
+    bars = 24 if bpm < 100 else 32 if bpm <= 150 else 48
+    return bars if blend_bars <= 8 else max(bars, 2 * blend_bars + 16)
 
 
 def main() -> None:
