@@ -11,10 +11,13 @@ from scipy import signal
 
 from djmesh.judge.synth import (
     ECHO_BARS,
+    F64,
     LMMS,
     BlendStyle,
+    BuiltSet,
     Defects,
     SetSpec,
+    TrackMaker,
     build_set,
     clean,
     train_wreck,
@@ -25,7 +28,7 @@ BPM = 120.0
 BAR = 4 * 60.0 / BPM
 
 
-def _noise_track(index: int, bpm: float, bars: int, rate: int) -> np.ndarray:
+def _noise_track(index: int, bpm: float, bars: int, rate: int) -> F64:
     """Decaying noise bursts on the beat over a low sine: deterministic, and with lows and highs."""
     rng = np.random.default_rng(index)
     n = int(round(bars * 4 * 60.0 / bpm * rate))
@@ -36,17 +39,17 @@ def _noise_track(index: int, bpm: float, bars: int, rate: int) -> np.ndarray:
     )
 
 
-def _only(keep: int):  # type: ignore[no-untyped-def]
+def _only(keep: int) -> TrackMaker:
     """A track maker where every track but ``keep`` is silence: the mix then shows that track's envelope."""
 
-    def make(index: int, bpm: float, bars: int, rate: int) -> np.ndarray:
+    def make(index: int, bpm: float, bars: int, rate: int) -> F64:
         x = _noise_track(index, bpm, bars, rate)
         return x if index == keep else np.zeros_like(x)
 
     return make
 
 
-def _build(style: BlendStyle, keep: int, fade_bars: int = 4):  # type: ignore[no-untyped-def]
+def _build(style: BlendStyle, keep: int, fade_bars: int = 4) -> BuiltSet:
     spec = SetSpec(bpm=BPM, tracks=3, bars_per_track=16, defects=Defects(fade_bars=fade_bars, blend=style))
     return build_set(spec, rate=RATE, make_track=_only(keep))
 
