@@ -3,7 +3,8 @@
 The judge has no human-labelled mixes to learn from, so it learns from mixes whose
 defects we put in ourselves: tempo not matched, beats out of phase, transitions off the
 bar, gain jumps, clipping. The same builder makes the test sets, the benchmark sets and
-the sets the demo DJs play. Loops come from Debian's lmms-common (GPL-2+); their tempo
+the sets the demo DJs play. Blends are linear crossfades unless ``Defects.blend`` asks for an EQ
+swap, a cut or an echo-out (``BlendStyle``). Loops come from Debian's lmms-common (GPL-2+); their tempo
 follows from their length and beat count.
 """
 
@@ -14,10 +15,12 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import av
 import numpy as np
 import numpy.typing as npt
+from scipy import signal
 
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
@@ -47,6 +50,23 @@ BASS_LOOPS: tuple[tuple[str, int], ...] = (
 )
 
 
+#: how one track gives way to the next: ``linear`` crossfade over the blend; ``eq_swap``, the incoming
+#: enters without its lows, at the blend's midpoint the lows swap (the outgoing loses its kick and bass,
+#: the incoming gains them), then the outgoing's highs fade; ``cut``, a hard cut on the bar line at the
+#: blend's midpoint; ``echo_out``, the outgoing stops on that bar line and a beat-synced echo of its last
+#: beat decays over ``ECHO_BARS`` while the incoming starts. Real DJs do all four; the segmentation and
+#: the judge were only ever shown the first (issue 16).
+BlendStyle = Literal["linear", "eq_swap", "cut", "echo_out"]
+BLEND_STYLES: tuple[BlendStyle, ...] = ("linear", "eq_swap", "cut", "echo_out")
+#: where an EQ swap splits lows (kick, bass) from the rest
+SWAP_HZ = 180.0
+#: anti-click ramp of a cut, of a swap's lows and of each echo repeat
+RAMP_S = 0.005
+#: an echo-out's tail: one repeat per beat, each ``ECHO_FEEDBACK`` of the one before, for this many bars
+ECHO_BARS = 2
+ECHO_FEEDBACK = 0.5
+
+
 class MaterialError(Exception):
     """The loops needed to build sets are not installed."""
 
@@ -60,7 +80,10 @@ class Defects:
     bar_shift_beats: int = 0  # transitions start this many beats after a bar line
     gain_jump_db: float = 0.0  # alternate tracks are this much louder / quieter
     clip_db: float = 0.0  # one track is driven this far into hard clipping
-    fade_bars: int = 8  # crossfade length
+    fade_bars: int = 8  # blend length: the incoming starts this many bars before the outgoing ends
+    #: how each blend is mixed (``BlendStyle``). Not a mistake, but it lives beside the blend's length;
+    #: "linear" renders exactly what every earlier set (and the judge's training table) was made of.
+    blend: BlendStyle = "linear"
     #: 0: every transition has the defects above. k >= 1: one isolated mistake instead, at the k-th
     #: transition only (track k, counting from 0, enters late, off the bar or off tempo; from track k
     #: on the set is louder by ``gain_jump_db``). Tests and evaluations know where to look.
@@ -84,6 +107,9 @@ class BuiltSet:
     cues: tuple[float, ...]  # where each track starts (s): what the DJ declares in the tracklist
     bpms: tuple[float, ...]
     spec: SetSpec
+    #: the true centre (s) of each blend: the overlap's midpoint for ``linear`` and ``eq_swap`` (where
+    #: an EQ swap swaps the lows), the cut for ``cut``, where the outgoing stops for ``echo_out``
+    centres: tuple[float, ...] = ()
 
 
 def require_material(root: Path = LMMS) -> None:
@@ -140,6 +166,8 @@ def build_set(
     maker = make_track or functools.partial(_track, root)
 
     d = spec.defects
+    if spec.bars_per_track < 2 * d.fade_bars:
+        raise ValueError(f"{spec.bars_per_track}-bar tracks cannot hold two {d.fade_bars}-bar blends")
     rng = np.random.default_rng(spec.seed)
     only = d.only_transition
     bpms = [spec.bpm]
@@ -162,17 +190,25 @@ def build_set(
         starts.append(start)
     total = int(math.ceil((starts[-1] * rate) + tracks[-1].size))
     out = np.zeros(total, np.float64)
-    for i, (x, start) in enumerate(zip(tracks, starts, strict=True)):
-        env = np.full(x.size, gains[i])
-        fade = int(round(d.fade_bars * 4 * 60.0 / bpms[i] * rate))
-        if i > 0:
-            env[:fade] *= np.linspace(0.0, 1.0, fade)
-        if i < spec.tracks - 1:
-            out_fade = int(round((starts[i] + x.size / rate - starts[i + 1]) * rate))
-            out_fade = max(1, min(out_fade, x.size))
-            env[x.size - out_fade :] *= np.linspace(1.0, 0.0, out_fade)
-        a = int(round(start * rate))
-        out[a : a + x.size] += x * env
+    ends = [start + x.size / rate for x, start in zip(tracks, starts, strict=True)]
+    if d.blend in ("linear", "eq_swap"):
+        centres = [0.5 * (starts[i] + ends[i - 1]) for i in range(1, spec.tracks)]
+    else:  # on the outgoing's bar line nearest the middle of the blend (its start for a 1-bar blend)
+        centres = [starts[i] + (d.fade_bars // 2) * 4 * 60.0 / bpms[i - 1] for i in range(1, spec.tracks)]
+    if d.blend != "linear":
+        _mix_styled(out, tracks, starts, gains, centres, bpms, d.blend, rate)
+    else:  # exactly as before blend styles existed: the judge's training table is made of it
+        for i, (x, start) in enumerate(zip(tracks, starts, strict=True)):
+            env = np.full(x.size, gains[i])
+            fade = int(round(d.fade_bars * 4 * 60.0 / bpms[i] * rate))
+            if i > 0:
+                env[:fade] *= np.linspace(0.0, 1.0, fade)
+            if i < spec.tracks - 1:
+                out_fade = int(round((starts[i] + x.size / rate - starts[i + 1]) * rate))
+                out_fade = max(1, min(out_fade, x.size))
+                env[x.size - out_fade :] *= np.linspace(1.0, 0.0, out_fade)
+            a = int(round(start * rate))
+            out[a : a + x.size] += x * env
     if d.clip_db > 0:
         k = spec.tracks // 2
         a, b = (
@@ -183,7 +219,63 @@ def build_set(
     peak = float(np.max(np.abs(out))) or 1.0
     headroom = 0.7 / peak if d.clip_db <= 0 else 0.7 / max(peak / 10 ** (d.clip_db / 20), 1e-9)
     out = np.clip(out * headroom, -1.0, 1.0)
-    return BuiltSet(out.astype(np.float32), rate, tuple(starts), tuple(bpms), spec)
+    return BuiltSet(out.astype(np.float32), rate, tuple(starts), tuple(bpms), spec, tuple(centres))
+
+
+def _mix_styled(
+    out: F64,
+    tracks: list[F64],
+    starts: list[float],
+    gains: list[float],
+    centres: list[float],
+    bpms: list[float],
+    style: BlendStyle,
+    rate: int,
+) -> None:
+    """Add the tracks into ``out`` with blends of ``style`` (not linear) centred on ``centres``."""
+    ramp = max(1, int(round(RAMP_S * rate)))
+    last = len(tracks) - 1
+    sos = signal.butter(4, SWAP_HZ, "lowpass", fs=rate, output="sos")
+    for i, x in enumerate(tracks):
+        a = int(round(starts[i] * rate))
+        t = np.arange(x.size, dtype=np.float64)
+        # the blend's centre in this track's samples, as incoming (m_in) and as outgoing (m_out)
+        m_in = int(round(centres[i - 1] * rate)) - a if i > 0 else None
+        m_out = int(round(centres[i] * rate)) - a if i < last else None
+        if style == "eq_swap":
+            lows = signal.sosfiltfilt(sos, x)
+            highs = x - lows  # lows + highs is the track, exactly
+            env_lo, env_hi = np.ones(x.size), np.ones(x.size)
+            if m_in is not None:  # highs rise to the midpoint, lows come in just after it
+                env_hi *= np.clip(t / max(m_in, 1), 0.0, 1.0)
+                env_lo *= np.clip((t - m_in) / ramp, 0.0, 1.0)
+            if m_out is not None:  # lows leave just before the midpoint, highs fade from it to the end
+                env_lo *= np.clip((m_out - t) / ramp, 0.0, 1.0)
+                env_hi *= np.clip((x.size - t) / max(x.size - m_out, 1), 0.0, 1.0)
+            y = gains[i] * (lows * env_lo + highs * env_hi)
+        else:  # cut and echo_out: silent before the cut as incoming, from it as outgoing
+            env = np.full(x.size, gains[i])
+            if m_in is not None:
+                env *= np.clip((t - m_in) / ramp, 0.0, 1.0)
+            if m_out is not None:
+                env *= np.clip((m_out - t) / ramp, 0.0, 1.0)
+            y = x * env
+            if style == "echo_out" and m_out is not None:
+                beat = int(round(60.0 / bpms[i] * rate))
+                _echo_tail(out, x[max(0, m_out - beat) : m_out] * gains[i], a + m_out, ramp)
+        out[a : a + x.size] += y
+
+
+def _echo_tail(out: F64, beat: F64, at: int, ramp: int) -> None:
+    """Repeats of ``beat`` (the outgoing's last beat) from sample ``at`` on, each ``ECHO_FEEDBACK`` of the last."""
+    ramp = max(1, min(beat.size // 4, ramp))
+    shaped = beat.copy()
+    shaped[:ramp] *= np.linspace(0.0, 1.0, ramp)
+    shaped[-ramp:] *= np.linspace(1.0, 0.0, ramp)
+    for k in range(1, 4 * ECHO_BARS + 1):
+        p = at + (k - 1) * beat.size
+        n = max(0, min(beat.size, out.size - p))
+        out[p : p + n] += ECHO_FEEDBACK**k * shaped[:n]
 
 
 def clean(first_track: int = 0, bpm: float = 125.0, bars: int = 32) -> SetSpec:
