@@ -19,7 +19,7 @@ from typing import Any
 #: SHA-256 of ``judge/models/judge.onnx`` (checked when the model loads)
 MODEL_SHA256 = "9c1bfa6e61f0aeea681c1d673e25cadd13b367125ded33c141dc582ff3ac2452"
 #: SHA-256 of ``reference_reading()`` as this release computes it
-READING_SHA256 = "3dcbcc1e4d80d068ecc69894202ec567b017a6581d8397c33e210a3a46cbef85"
+READING_SHA256 = "81b7eff2b6032181d8ef371ddf30d30eb0bd87869909424ca9da924034a69a23"
 #: what battle rules name (``Rules.model``) and verdicts carry: the model and the reading together
 JUDGE_SHA256 = hashlib.sha256(
     b"djmesh judge\0" + bytes.fromhex(MODEL_SHA256) + bytes.fromhex(READING_SHA256)
@@ -36,13 +36,18 @@ def reference_reading() -> dict[str, Any]:
     """
     from djmesh.judge.analysis import analyse
     from djmesh.judge.scoring import judge_sets
-    from djmesh.judge.synth import build_set, clean, train_wreck
+    from djmesh.judge.synth import Defects, SetSpec, build_set, clean, train_wreck
     from djmesh.protocol.battle import Rules
 
     rules = Rules.for_genre("house")
+    short = SetSpec(bars_per_track=12, defects=Defects(fade_bars=4))
     out: dict[str, Any] = {}
-    for name, bars, with_cues in (("audio", 32, False), ("tracklist", 32, True), ("short", 12, True)):
-        good, bad = build_set(clean(bars=bars)), build_set(train_wreck(bars=bars))
+    for name, clean_spec, bars, with_cues in (
+        ("audio", clean(), 32, False),
+        ("tracklist", clean(), 32, True),
+        ("short", short, 12, True),
+    ):
+        good, bad = build_set(clean_spec), build_set(train_wreck(bars=bars))
         cues = (list(good.cues), list(bad.cues)) if with_cues else (None, None)
         bpm_range = (rules.bpm_min * 0.75, rules.bpm_max * 1.25)
         a, b = (
