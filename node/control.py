@@ -24,6 +24,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from djmesh.judge.pin import JUDGE_SHA256
 from djmesh.node import control_params as req
 from djmesh.node.control_params import Handler
 from djmesh.node.errors import ControlError, NodeError, NodeNotRunningError
@@ -208,6 +209,7 @@ async def _connect(node: Node, params: dict[str, Any]) -> Any:
 async def _status(node: Node, params: dict[str, Any]) -> Any:
     return {
         "peer_id": node.peer_id,
+        "judge": JUDGE_SHA256,  # the judge pin battles must name for this node to join and judge them
         "peers": len(node.peers()),
         "messages": node.store.count(),
         "dropped": node.dropped,

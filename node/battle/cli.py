@@ -292,6 +292,10 @@ def _show(args: argparse.Namespace) -> int:
         )
     if battle.get("committee"):
         lines.append(f"committee: {len(battle['committee'])} judges")
+    if battle.get("can_judge") is False:
+        lines.append(
+            f"judge {battle['judge'][:12]}: another djmesh release's, so this node does not judge it"
+        )
     if battle.get("payout"):
         payout = battle["payout"]
         lines.append(f"paid {payout['amount_wei']} wei to {payout['to']} (tx {payout['tx']})")

@@ -78,6 +78,9 @@ def battle_json(service: BattleService, state: BattleState) -> dict[str, Any]:
         "mode": rules.mode,
         "committee_size": rules.committee_size,
         "quorum": rules.quorum,
+        "judge": rules.model.hex(),
+        # whether this node runs the judge the rules name; if not it neither joins nor judges (another release)
+        "can_judge": service.foreign_judge(machine.battle_id) is None,
         "phase": machine.phase.value,
         # an open challenge's DJ B is "" (named "open") until DJ A's bind fixes it
         "djs": {side: peer_id_from_public_key(key) if key else "" for side, key in machine.djs.items()},

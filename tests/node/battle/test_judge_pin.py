@@ -11,6 +11,8 @@ import pytest
 
 from djmesh.judge.pin import JUDGE_PIN
 from djmesh.node.battle.service import BattleService
+from djmesh.node.battle.view import battle_json
+from djmesh.node.control import METHODS
 from djmesh.node.errors import NodeError
 from djmesh.node.live.service import LiveService
 from djmesh.protocol.battle import BattleJoin
@@ -46,5 +48,10 @@ async def test_a_battle_naming_another_judge_is_not_joined_and_a_join_says_why(
             with pytest.raises(NodeError, match="another djmesh release"):
                 await battles.join(theirs.id)
             assert battles.foreign_judge(ours.id) is None
+            # what a script or the TUI reads: which judge each battle names, and whether this node can judge it
+            views = {b: battle_json(battles, battles.battles[b]) for b in (ours.id, theirs.id)}
+            assert views[ours.id]["judge"] == JUDGE_PIN.hex() and views[ours.id]["can_judge"] is True
+            assert views[theirs.id]["judge"] == OTHER_RELEASE.hex() and views[theirs.id]["can_judge"] is False
+            assert (await METHODS["status"](node, {}))["judge"] == JUDGE_PIN.hex()
             joined_after = node.store.query(author=node.public_key, kind=BattleJoin.KIND, limit=10)
             assert {j.envelope.message.battle for j in joined_after} == {ours.id}
