@@ -75,6 +75,7 @@ def battle_view(
             side: str(t["stream"]) for side, t in (data.get("tracklists") or {}).items() if t.get("stream")
         },
         findings=_findings(data.get("findings")),
+        other_judge=data.get("can_judge") is False,
     )
 
 

@@ -52,6 +52,8 @@ class BattleView:
     streams: dict[str, str] = field(default_factory=dict)  # side -> the stream ID its DJ declared
     #: side -> the judge's timestamped findings on that set ("2:31-2:47: the beats are 90 ms apart ...")
     findings: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: the battle names another release's judge: this node neither joins nor judges it
+    other_judge: bool = False
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,8 @@ def consensus_text(battle: BattleView) -> Text:
         text.append(f"  ({battle.seconds_left} s left)", style="dim")
     text.append("\nJudges  ", style="bold")
     text.append(f"{battle.joined} joined · committee {battle.committee_size} · quorum {battle.quorum}")
+    if battle.other_judge:
+        text.append("\n        another djmesh release's judge: this node does not judge it", style="yellow")
     text.append("\nCommits ", style="bold")
     text.append(_dots(battle.commits, battle.committee_size) + f" {battle.commits}/{battle.committee_size}")
     text.append("\nReveals ", style="bold")

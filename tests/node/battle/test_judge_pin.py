@@ -16,6 +16,8 @@ from djmesh.node.control import METHODS
 from djmesh.node.errors import NodeError
 from djmesh.node.live.service import LiveService
 from djmesh.protocol.battle import BattleJoin
+from djmesh.tui.battle_json import battle_view
+from djmesh.tui.widgets.consensus import consensus_text
 from tests.helpers.network import bootstrap_server, make_node
 from tests.protocol.battle_helpers import Battle, key
 
@@ -53,5 +55,9 @@ async def test_a_battle_naming_another_judge_is_not_joined_and_a_join_says_why(
             assert views[ours.id]["judge"] == JUDGE_PIN.hex() and views[ours.id]["can_judge"] is True
             assert views[theirs.id]["judge"] == OTHER_RELEASE.hex() and views[theirs.id]["can_judge"] is False
             assert (await METHODS["status"](node, {}))["judge"] == JUDGE_PIN.hex()
+            # and what the TUI draws from the same view
+            shown = {b: consensus_text(battle_view(view, now_ms=now)).plain for b, view in views.items()}
+            assert "this node does not judge it" in shown[theirs.id]
+            assert "this node does not judge it" not in shown[ours.id]
             joined_after = node.store.query(author=node.public_key, kind=BattleJoin.KIND, limit=10)
             assert {j.envelope.message.battle for j in joined_after} == {ours.id}
