@@ -3,7 +3,7 @@
 A model hash alone let two releases whose analysis reads the same audio differently (a dsp fix, a new
 feature rule) sign different scores for one battle under one hash: honest members would look like liars
 to each other. The pin therefore also covers ``READING_SHA256``, the digest of what this release's
-analysis, features and scoring give for a fixed reference battle (``reference_reading``). A change that
+analysis, features and scoring give for fixed reference battles (``reference_reading``). A change that
 moves any of it fails ``tests/judge/test_pin.py`` until the digest is recorded here, and recording it
 moves the pin, so releases that judge differently never share one.
 
