@@ -34,27 +34,30 @@ def reference_reading() -> dict[str, Any]:
     read from audio alone, the same with declared tracklists, and short tracks (under the segmentation's
     40 s) that are cut by their tracklist as in a short live battle.
     """
-    from djmesh.judge.analysis import analyse
     from djmesh.judge.scoring import judge_sets
     from djmesh.judge.synth import Defects, SetSpec, build_set, clean, train_wreck
     from djmesh.protocol.battle import Rules
 
     rules = Rules.for_genre("house")
-    short = SetSpec(bars_per_track=12, defects=Defects(fade_bars=4))
+    full = build_set(clean()), build_set(train_wreck())
+    short = (
+        build_set(SetSpec(bars_per_track=12, defects=Defects(fade_bars=4))),
+        build_set(train_wreck(bars=12)),
+    )
     out: dict[str, Any] = {}
-    for name, clean_spec, bars, with_cues in (
-        ("audio", clean(), 32, False),
-        ("tracklist", clean(), 32, True),
-        ("short", short, 12, True),
+    for name, (good, bad), with_cues in (
+        ("audio", full, False),
+        ("tracklist", full, True),
+        ("short", short, True),
     ):
-        good, bad = build_set(clean_spec), build_set(train_wreck(bars=bars))
-        cues = (list(good.cues), list(bad.cues)) if with_cues else (None, None)
-        bpm_range = (rules.bpm_min * 0.75, rules.bpm_max * 1.25)
-        a, b = (
-            analyse((s.samples, s.sample_rate), bpm_range=bpm_range, cues=c)
-            for s, c in zip((good, bad), cues, strict=True)
+        # from the audio, as a committee member judges: judge_sets analyses each set as a battle's rules read it
+        verdict = judge_sets(
+            (good.samples, good.sample_rate),
+            (bad.samples, bad.sample_rate),
+            rules,
+            cues_a=list(good.cues) if with_cues else None,
+            cues_b=list(bad.cues) if with_cues else None,
         )
-        verdict = judge_sets(a, b, rules, cues_a=cues[0], cues_b=cues[1])
         out[name] = {
             "features": verdict.features,
             "flags": {"a": list(verdict.a.flags), "b": list(verdict.b.flags)},
