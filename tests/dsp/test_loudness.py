@@ -101,3 +101,14 @@ def test_true_peak_at_the_edge_of_a_searched_stretch_is_found(loudest: int, chan
     expected = _oversampled_peak(x)
     assert expected > 0.95  # the loudest burst's inter-sample peak rises above its samples
     assert 10 ** (res.true_peak_dbtp / 20) == pytest.approx(expected, rel=1e-6)
+
+
+def test_a_nan_in_float_input_does_not_hide_the_true_peak_of_its_stretch() -> None:
+    # float files can hold NaN: it is no peak itself, and the stretch's check must still see the burst
+    x = np.zeros((2, 4096), np.float32)
+    x[0, 200], x[0, 201] = 0.9, 0.72
+    clean = _oversampled_peak(x)
+    x[0, 184] = x[1, 215] = np.nan  # before and after the burst, beyond its interpolation windows
+    x[0, 250] = np.nan  # in the burst's stretch, outside its windows
+    res = _measure(x, 48000, chunk=4096)
+    assert 10 ** (res.true_peak_dbtp / 20) == pytest.approx(clean, rel=1e-6)
