@@ -52,6 +52,9 @@ _PEAK_Z = 0.5  # novelty peak must stand this many robust deviations above the m
 #: Not 24 s: an 8-bar fade (16 s at 119 BPM) of the judge's training sets can first measure over 24 s
 LONG_FADE_S = 32.0
 LONG_FADE_STEPS = 3
+CORE_MIN_S = 8.0
+CORE_REACH_S = 60.0
+BALANCE_STEPS = 2
 #: novelty peaks closer than MIN_TRACK_S are also tried this far apart: a blend's novelty peak sits up to
 #: ~6 s from its centre (12 s windows on a fade), so blends of tracks 45 s apart (one-minute tracks, 8-bar
 #: fades) peaked 36-39 s apart and the weaker was dropped (4 of 24 lmms sets found 5 tracks of 6)
@@ -322,6 +325,7 @@ def segment_features(feats: Features, start: int, end: int) -> Segmentation:
             transitions = close
     if not transitions:
         return single
+    transitions = _balanced(power, transitions, t0)
     edges = [t0, *(tr.centre for tr in transitions), t1]
     tracks = list(itertools.pairwise(edges))
     core_edges = [t0, *(v for tr in transitions for v in (tr.start, tr.end)), t1]
@@ -363,6 +367,57 @@ def _widened(power: F64, first: tuple[float, float, float], lo: int, hi: int) ->
             break
         s, e, c = s2, e2, c2
     return s, e, c
+
+
+def _cores(blocks: list[tuple[float, float, float]], n: int) -> list[tuple[int, int]]:
+    """Where each track plays alone (blocks): between its two blends, within the middle third of its span."""
+    out = []
+    for i in range(len(blocks) + 1):
+        lo_c = blocks[i - 1][2] if i > 0 else None
+        hi_c = blocks[i][2] if i < len(blocks) else None
+        a = blocks[i - 1][1] if i > 0 else 0.0
+        b = blocks[i][0] if i < len(blocks) else float(n)
+        if lo_c is not None and hi_c is not None:
+            third = (hi_c - lo_c) / 3.0
+            a, b = max(a, lo_c + third), min(b, hi_c - third)
+            if b - a < CORE_MIN_S:
+                a, b = lo_c + third, hi_c - third
+        elif lo_c is None and hi_c is not None:  # the first track: its last CORE_REACH_S before the blend
+            a = max(a, b - CORE_REACH_S, 0.0)
+        elif lo_c is not None:
+            b = min(b, a + CORE_REACH_S, float(n))
+        out.append((int(math.floor(a)), int(math.ceil(b))))
+    return out
+
+
+def _balanced(power: F64, transitions: list[Transition], t0: float) -> list[Transition]:
+    """Long blends re-centred where the incoming track's share passes one half, between the two tracks' cores.
+
+    A 16-32-bar blend is measured from references that the blend itself may reach into; the
+    tracks' cores (where each plays alone, between its two blends) are clean references. The
+    centre is where the share of the incoming track is below one half for as many seconds of the
+    stretch between the cores as there are before the centre: a count, not a line, so a sharp bass
+    swap in an EQ-swap blend and a share that bends over 90 s both land on their balance point.
+    """
+    n = power.shape[0]
+    blocks = [((tr.start - t0) / BLOCK_S, (tr.end - t0) / BLOCK_S, (tr.centre - t0) / BLOCK_S) for tr in transitions]
+    for _ in range(BALANCE_STEPS):
+        cores = _cores(blocks, n)
+        moved = []
+        for i, (s, e, c) in enumerate(blocks):
+            (l0, l1), (r0, r1) = cores[i], cores[i + 1]
+            if e - s < LONG_FADE_S or l1 - l0 < 2 or r1 - r0 < 2 or not (l1 <= c <= r0):
+                moved.append((s, e, c))
+                continue
+            a0, a1 = l1, r0
+            g = _mix_share(_smooth(power, SMOOTH_BLOCKS)[a0:a1], power[l0:l1].mean(axis=0), power[r0:r1].mean(axis=0))
+            if g.size == 0 or not np.all(np.isfinite(g)):
+                moved.append((s, e, c))
+                continue
+            c2 = a0 + float(np.sum(g < 0.5))
+            moved.append((min(s, c2), max(e, c2), c2))
+        blocks = moved
+    return [Transition(t0 + s * BLOCK_S, t0 + e * BLOCK_S, t0 + c * BLOCK_S) for s, e, c in blocks]
 
 
 def transition_at(feats: Features, start: int, end: int, at_s: float) -> Transition | None:
