@@ -52,8 +52,22 @@ _PEAK_Z = 0.5  # novelty peak must stand this many robust deviations above the m
 #: Not 24 s: an 8-bar fade (16 s at 119 BPM) of the judge's training sets can first measure over 24 s
 LONG_FADE_S = 32.0
 LONG_FADE_STEPS = 3
+#: novelty window (s) for blends longer than the 12 s window sees: about half a 32-bar blend at 100 BPM
+LONG_WINDOW_S = 36
+#: a blend measured at that scale counts only this long or longer (s): 8-bar blends are 16-23 s, so
+#: short blends are left to the 12 s scale
+LONG_BLEND_S = 50.0
+#: ... and only where the 12 s novelty inside it stays below this share of the 36 s one's peak
+#: (lmms and hydrogen 32-bar blends: 0.41-0.84; two 8-bar blends and the track between them: 0.87)
+LONG_FINE_RATIO = 0.8
+#: a track's core (``_cores``) shorter than this (s) falls back to the middle third between its blends
 CORE_MIN_S = 8.0
+#: how far (s) the first and last track's core reaches from its one blend
 CORE_REACH_S = 60.0
+#: a core whose halves differ more than this (``_difference``) holds a missed blend: no re-centring
+#: (lmms and hydrogen 32-bar linear blends found: 0.2 and 0.3 alike, 1.0 (no check) 2-3 fewer)
+MAX_CORE_DIFFERENCE = 0.3
+#: cores and centres are measured again this often (they depend on each other)
 BALANCE_STEPS = 2
 #: novelty peaks closer than MIN_TRACK_S are also tried this far apart: a blend's novelty peak sits up to
 #: ~6 s from its centre (12 s windows on a fade), so blends of tracks 45 s apart (one-minute tracks, 8-bar
@@ -323,6 +337,7 @@ def segment_features(feats: Features, start: int, end: int) -> Segmentation:
             b.centre - a.centre >= MIN_TRACK_S for a, b in itertools.pairwise(close)
         ):
             transitions = close
+    transitions = _with_long_blends(power, x, nov, transitions, t0)
     if not transitions:
         return single
     transitions = _balanced(power, transitions, t0)
@@ -350,6 +365,46 @@ def _measured(power: F64, peaks: list[int], n: int, t0: float) -> list[Transitio
     return out
 
 
+def _with_long_blends(
+    power: F64, x: F64, fine: F64, transitions: list[Transition], t0: float
+) -> list[Transition]:
+    """``transitions`` with the blends a ``LONG_WINDOW_S`` novelty finds in place of those inside them.
+
+    A 60-90 s blend (32 bars at 85-126 BPM) changes the sound so slowly that the 12 s novelty
+    (``fine``) often has no peak of its own, or two at its ends whose fades reach past each other;
+    at a 36 s scale it peaks near its middle, and references 36-108 s either side lie outside it.
+    """
+    w = int(LONG_WINDOW_S / BLOCK_S)
+    n = x.shape[0]
+    edge = int(MIN_TRACK_S / 2 / BLOCK_S)  # each track plays alone for a while before and after
+    nov = novelty(x, w)
+    peaks = _pick_peaks(nov, int(MIN_TRACK_S / BLOCK_S), lambda b: True)
+    bounds = [0, *peaks, n]
+    found: list[tuple[int, Transition]] = []
+    for i, b in enumerate(peaks):
+        lo = (bounds[i] + b) // 2 if i > 0 else 0
+        hi = (b + bounds[i + 2]) // 2 if i + 2 < len(bounds) - 1 else n
+        s, e, c = _extent(power, b, lo, hi, w)
+        if s < max(lo, edge) or e > min(hi, n - edge) or e - s < LONG_BLEND_S / BLOCK_S:
+            continue
+        # two short blends and the track between them also read as one slow change at 36 s, but the
+        # 12 s novelty peaks on each as high as the 36 s one; inside a long blend it stays lower
+        if float(fine[int(s) : int(e) + 1].max()) > LONG_FINE_RATIO * float(nov[b]):
+            continue
+        found.append((b, Transition(t0 + s * BLOCK_S, t0 + e * BLOCK_S, t0 + c * BLOCK_S)))
+    longs: list[Transition] = []
+    for _, lg in sorted(found, key=lambda f: -nov[f[0]]):  # the clearer of two long blends this close
+        inside = [tr.centre for tr in transitions if lg.start <= tr.centre <= lg.end]
+        if inside and inside[-1] - inside[0] >= MIN_TRACK_S:  # blends a track apart: two, not one
+            continue
+        if all(abs(lg.centre - other.centre) >= MIN_TRACK_S for other in longs):
+            longs.append(lg)
+    if not longs:
+        return transitions
+    rest = [tr for tr in transitions if not any(lg.start <= tr.centre <= lg.end for lg in longs)]
+    return sorted([*rest, *longs], key=lambda tr: tr.centre)
+
+
 def _widened(power: F64, first: tuple[float, float, float], lo: int, hi: int) -> tuple[float, float, float]:
     """A long blend measured again from references outside it, centred on its own centre.
 
@@ -369,55 +424,82 @@ def _widened(power: F64, first: tuple[float, float, float], lo: int, hi: int) ->
     return s, e, c
 
 
+def _split_difference(p: F64) -> float:
+    """How far the two halves of a stretch are from the same sound: a track's core plays one track."""
+    h = p.shape[0] // 2
+    return _difference(p[:h].mean(axis=0), p[h:].mean(axis=0))
+
+
 def _cores(blocks: list[tuple[float, float, float]], n: int) -> list[tuple[int, int]]:
-    """Where each track plays alone (blocks): between its two blends, within the middle third of its span."""
+    """Where each track plays alone (blocks): between its two blends, in the middle third of its span.
+
+    The first and last track: at most ``CORE_REACH_S`` beside their one blend.
+    """
     out = []
     for i in range(len(blocks) + 1):
-        lo_c = blocks[i - 1][2] if i > 0 else None
-        hi_c = blocks[i][2] if i < len(blocks) else None
         a = blocks[i - 1][1] if i > 0 else 0.0
         b = blocks[i][0] if i < len(blocks) else float(n)
-        if lo_c is not None and hi_c is not None:
+        if 0 < i < len(blocks):
+            lo_c, hi_c = blocks[i - 1][2], blocks[i][2]
             third = (hi_c - lo_c) / 3.0
             a, b = max(a, lo_c + third), min(b, hi_c - third)
             if b - a < CORE_MIN_S:
                 a, b = lo_c + third, hi_c - third
-        elif lo_c is None and hi_c is not None:  # the first track: its last CORE_REACH_S before the blend
-            a = max(a, b - CORE_REACH_S, 0.0)
-        elif lo_c is not None:
-            b = min(b, a + CORE_REACH_S, float(n))
+        elif i == 0:
+            a = max(a, b - CORE_REACH_S)
+        else:
+            b = min(b, a + CORE_REACH_S)
         out.append((int(math.floor(a)), int(math.ceil(b))))
     return out
 
 
 def _balanced(power: F64, transitions: list[Transition], t0: float) -> list[Transition]:
-    """Long blends re-centred where the incoming track's share passes one half, between the two tracks' cores.
+    """Long blends re-centred where the incoming track's share passes one half, between the tracks' cores.
 
-    A 16-32-bar blend is measured from references that the blend itself may reach into; the
-    tracks' cores (where each plays alone, between its two blends) are clean references. The
-    centre is where the share of the incoming track is below one half for as many seconds of the
-    stretch between the cores as there are before the centre: a count, not a line, so a sharp bass
-    swap in an EQ-swap blend and a share that bends over 90 s both land on their balance point.
+    A 16-32-bar blend (45-90 s at 85 BPM) reaches into the references of its first measures; the
+    cores of its two tracks (where each plays alone, between its blends) are clean ones. Between
+    the cores the share is fitted again, and the centre is the mean of two estimates: the line's
+    0.5 crossing (as ``_extent``) and as many seconds past the first core as the share stays below
+    one half (a count: a sharp bass swap in an EQ-swap blend bends the line, not the count; a share
+    that bends over 90 s in sequenced tracks moves the count more than the line). A core whose two
+    halves differ (a neighbouring blend was missed) or a centre outside the blend's measured extent
+    leaves the blend as it was.
     """
     n = power.shape[0]
-    blocks = [((tr.start - t0) / BLOCK_S, (tr.end - t0) / BLOCK_S, (tr.centre - t0) / BLOCK_S) for tr in transitions]
+    smooth = _smooth(power, SMOOTH_BLOCKS)
+    blocks = [
+        ((tr.start - t0) / BLOCK_S, (tr.end - t0) / BLOCK_S, (tr.centre - t0) / BLOCK_S) for tr in transitions
+    ]
     for _ in range(BALANCE_STEPS):
         cores = _cores(blocks, n)
         moved = []
         for i, (s, e, c) in enumerate(blocks):
             (l0, l1), (r0, r1) = cores[i], cores[i + 1]
-            if e - s < LONG_FADE_S or l1 - l0 < 2 or r1 - r0 < 2 or not (l1 <= c <= r0):
-                moved.append((s, e, c))
-                continue
-            a0, a1 = l1, r0
-            g = _mix_share(_smooth(power, SMOOTH_BLOCKS)[a0:a1], power[l0:l1].mean(axis=0), power[r0:r1].mean(axis=0))
-            if g.size == 0 or not np.all(np.isfinite(g)):
-                moved.append((s, e, c))
-                continue
-            c2 = a0 + float(np.sum(g < 0.5))
-            moved.append((min(s, c2), max(e, c2), c2))
+            c2 = _balance_point(power, smooth, (l0, l1), (r0, r1)) if e - s >= LONG_FADE_S else None
+            moved.append((s, e, c) if c2 is None or not (s <= c2 <= e) else (s, e, c2))
         blocks = moved
     return [Transition(t0 + s * BLOCK_S, t0 + e * BLOCK_S, t0 + c * BLOCK_S) for s, e, c in blocks]
+
+
+def _balance_point(power: F64, smooth: F64, left: tuple[int, int], right: tuple[int, int]) -> float | None:
+    """Block where the incoming share passes one half between two cores, or None if it cannot be told."""
+    (l0, l1), (r0, r1) = left, right
+    if l1 - l0 < 2 or r1 - r0 < 2 or r0 - l1 < 2:
+        return None
+    if max(_split_difference(power[l0:l1]), _split_difference(power[r0:r1])) > MAX_CORE_DIFFERENCE:
+        return None
+    g = _mix_share(smooth[l1:r0], power[l0:l1].mean(axis=0), power[r0:r1].mean(axis=0))
+    if not np.all(np.isfinite(g)):
+        return None
+    count = float(np.sum(g < 0.5))
+    t = np.arange(g.size, dtype=np.float64) + 0.5
+    mid = (g > 0.2) & (g < 0.8)
+    if np.count_nonzero(mid) < 2:
+        return l1 + count
+    slope, icpt = _line(t[mid], g[mid])
+    if slope <= 0:
+        return l1 + count
+    return l1 + 0.5 * (count + (0.5 - icpt) / slope)
 
 
 def transition_at(feats: Features, start: int, end: int, at_s: float) -> Transition | None:
