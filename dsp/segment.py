@@ -69,6 +69,11 @@ CORE_REACH_S = 60.0
 MAX_CORE_DIFFERENCE = 0.3
 #: cores and centres are measured again this often (they depend on each other)
 BALANCE_STEPS = 2
+_USE_MISSED = True
+MISSED_REF_S = 20.0
+MISSED_GAP_S = 10
+MISSED_STEPS = 4
+_MISSED_NEW = 0.1
 #: novelty peaks closer than MIN_TRACK_S are also tried this far apart: a blend's novelty peak sits up to
 #: ~6 s from its centre (12 s windows on a fade), so blends of tracks 45 s apart (one-minute tracks, 8-bar
 #: fades) peaked 36-39 s apart and the weaker was dropped (4 of 24 lmms sets found 5 tracks of 6)
@@ -338,6 +343,8 @@ def segment_features(feats: Features, start: int, end: int) -> Segmentation:
         ):
             transitions = close
     transitions = _with_long_blends(power, x, nov, transitions, t0)
+    if _USE_MISSED:
+        transitions = _with_missed(power, transitions, t0, keep)
     if not transitions:
         return single
     transitions = _balanced(power, transitions, t0)
@@ -422,6 +429,64 @@ def _widened(power: F64, first: tuple[float, float, float], lo: int, hi: int) ->
             break
         s, e, c = s2, e2, c2
     return s, e, c
+
+
+def _with_missed(
+    power: F64, transitions: list[Transition], t0: float, keep: Callable[[int], bool]
+) -> list[Transition]:
+    """``transitions`` with the long blends found between them where a track's stretch holds two tracks."""
+    n = power.shape[0]
+    blocks = [((tr.start - t0) / BLOCK_S, (tr.end - t0) / BLOCK_S, (tr.centre - t0) / BLOCK_S) for tr in transitions]
+    ref = int(MISSED_REF_S / BLOCK_S)
+    for _ in range(MISSED_STEPS):
+        added = None
+        for i in range(len(blocks) + 1):
+            a = int(math.ceil(blocks[i - 1][1])) if i > 0 else 0
+            b = int(math.floor(blocks[i][0])) if i < len(blocks) else n
+            c_lo = blocks[i - 1][2] if i > 0 else 0.0
+            c_hi = blocks[i][2] if i < len(blocks) else float(n)
+            if b - a < 2 * ref + MISSED_GAP_S or c_hi - c_lo < 2 * MIN_TRACK_S:
+                continue
+            left, right = power[a : a + ref], power[b - ref : b]
+            if new_content_of(left.mean(axis=0), right.mean(axis=0)) < _MISSED_NEW:
+                continue
+            g = _mix_share(_smooth(power, SMOOTH_BLOCKS)[a + ref : b - ref], left.mean(axis=0), right.mean(axis=0))
+            if g.size < 2 or not np.all(np.isfinite(g)):
+                continue
+            c = a + ref + _centre_of(g)
+            if c - c_lo < MIN_TRACK_S or c_hi - c < MIN_TRACK_S or not keep(int(round(c))):
+                continue
+            added = (i, (a + ref + _first_above(g, 0.1), a + ref + _first_above(g, 0.9), c))
+            break
+        if added is None:
+            break
+        blocks.insert(added[0], added[1])
+    return [Transition(t0 + s * BLOCK_S, t0 + e * BLOCK_S, t0 + c * BLOCK_S) for s, e, c in blocks]
+
+
+def new_content_of(lm: F64, rm: F64) -> float:
+    scale = 1.0 / np.maximum(0.5 * (lm + rm), 1e-20)
+    lv, rv = lm * scale, rm * scale
+    only_right = float(np.sum(np.maximum(0.0, rv - lv)) / max(float(np.sum(rv)), 1e-20))
+    only_left = float(np.sum(np.maximum(0.0, lv - rv)) / max(float(np.sum(lv)), 1e-20))
+    return min(only_right, only_left)
+
+
+def _first_above(g: F64, v: float) -> float:
+    above = np.flatnonzero(g >= v)
+    return float(above[0]) if above.size else float(g.size)
+
+
+def _centre_of(g: F64) -> float:
+    count = float(np.sum(g < 0.5))
+    t = np.arange(g.size, dtype=np.float64) + 0.5
+    mid = (g > 0.2) & (g < 0.8)
+    if np.count_nonzero(mid) < 2:
+        return count
+    slope, icpt = _line(t[mid], g[mid])
+    if slope <= 0:
+        return count
+    return 0.5 * (count + (0.5 - icpt) / slope)
 
 
 def _split_difference(p: F64) -> float:
