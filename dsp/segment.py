@@ -12,7 +12,11 @@ least squares against the two tracks' own spectra). The incoming amplitude share
 ``g = sqrt(b) / (sqrt(a) + sqrt(b))`` rises across the fade; a line fitted where
 it lies between 0.2 and 0.8 and extended to 0 and 1 gives the start and end, and
 its 0.5 crossing the centre. A blend longer than the 24 s either side of the peak
-(16-32 bars) is measured again from references outside its first extent.
+(16-32 bars) is measured again from references outside its first extent; blends of
+50 s or more are also looked for with a 36 s novelty window (``_with_long_blends``),
+and between the blends found, where a track's span starts and ends with different
+tracks (``_with_missed``). Last, each long blend is re-centred from its two tracks'
+cores, where each plays alone (``_balanced``); an EQ swap at the swap of its lows.
 """
 
 from __future__ import annotations
@@ -64,16 +68,21 @@ LONG_FINE_RATIO = 0.8
 CORE_MIN_S = 8.0
 #: how far (s) the first and last track's core reaches from its one blend
 CORE_REACH_S = 60.0
-#: a core whose halves differ more than this (``_difference``) holds a missed blend: no re-centring
-#: (lmms and hydrogen 32-bar linear blends found: 0.2 and 0.3 alike, 1.0 (no check) 2-3 fewer)
+#: a core whose halves differ more than this (``_difference``) may hold a missed blend: no re-centring
+#: (on lmms and hydrogen, 0.2-0.4 and no check at all find the same blends)
 MAX_CORE_DIFFERENCE = 0.3
-#: cores and centres are measured again this often (they depend on each other)
-BALANCE_STEPS = 2
-_USE_MISSED = True
+#: the low bands (``texture.N_TIMBRE`` log bands from 40 Hz: the first 4 end at 163 Hz) an EQ swap swaps
+LOW_BANDS = 4
+#: a blend whose low-band share passes 0.2-0.8 in less than this fraction of the time the share of all
+#: bands takes is an EQ swap (lmms and hydrogen 16-32-bar blends: linear 0.18-1.36, mostly over 0.68;
+#: EQ swaps 0.06-1.0, mostly under 0.62; 0.6 and 0.7 find the same)
+SWAP_RATIO = 0.63
+#: stretch (s) at each end of a track's span compared when looking for a missed blend (``_with_missed``)
 MISSED_REF_S = 20.0
-MISSED_GAP_S = 10
+#: ... and the share of sound each must lack of the other (``new_content``; 0.1-0.2 alike on lmms and
+#: hydrogen, 0.3 misses 4 more)
+MIN_MISSED_CONTENT = 0.2
 MISSED_STEPS = 4
-_MISSED_NEW = 0.1
 #: novelty peaks closer than MIN_TRACK_S are also tried this far apart: a blend's novelty peak sits up to
 #: ~6 s from its centre (12 s windows on a fade), so blends of tracks 45 s apart (one-minute tracks, 8-bar
 #: fades) peaked 36-39 s apart and the weaker was dropped (4 of 24 lmms sets found 5 tracks of 6)
@@ -169,7 +178,11 @@ def new_content(power: F64, b: int, w: int) -> float:
     right = power[min(power.shape[0] - 1, b + w) : b + 3 * w]
     if left.shape[0] == 0 or right.shape[0] == 0:
         return 0.0
-    lm, rm = left.mean(axis=0), right.mean(axis=0)
+    return _new_content_of(left.mean(axis=0), right.mean(axis=0))
+
+
+def _new_content_of(lm: F64, rm: F64) -> float:
+    """The smaller share of sound either mean spectrum has that the other lacks."""
     scale = 1.0 / np.maximum(0.5 * (lm + rm), 1e-20)
     lv, rv = lm * scale, rm * scale
     only_right = float(np.sum(np.maximum(0.0, rv - lv)) / max(float(np.sum(rv)), 1e-20))
@@ -343,8 +356,7 @@ def segment_features(feats: Features, start: int, end: int) -> Segmentation:
         ):
             transitions = close
     transitions = _with_long_blends(power, x, nov, transitions, t0)
-    if _USE_MISSED:
-        transitions = _with_missed(power, transitions, t0, keep)
+    transitions = _with_missed(power, transitions, t0, keep)
     if not transitions:
         return single
     transitions = _balanced(power, transitions, t0)
@@ -431,13 +443,32 @@ def _widened(power: F64, first: tuple[float, float, float], lo: int, hi: int) ->
     return s, e, c
 
 
+def _blocks(transitions: list[Transition], t0: float) -> list[tuple[float, float, float]]:
+    """(start, end, centre) of each transition in blocks from ``t0``."""
+    return [
+        ((tr.start - t0) / BLOCK_S, (tr.end - t0) / BLOCK_S, (tr.centre - t0) / BLOCK_S) for tr in transitions
+    ]
+
+
+def _transitions(blocks: list[tuple[float, float, float]], t0: float) -> list[Transition]:
+    return [Transition(t0 + s * BLOCK_S, t0 + e * BLOCK_S, t0 + c * BLOCK_S) for s, e, c in blocks]
+
+
 def _with_missed(
     power: F64, transitions: list[Transition], t0: float, keep: Callable[[int], bool]
 ) -> list[Transition]:
-    """``transitions`` with the long blends found between them where a track's stretch holds two tracks."""
+    """``transitions`` and the blends between them that neither novelty found.
+
+    A 60-90 s blend can leave no novelty peak at either scale, and its two tracks then read as
+    one. Between two found blends (or a found blend and the mix's edge), the first and last
+    ``MISSED_REF_S`` that play alone are compared: when each has at least ``MIN_MISSED_CONTENT``
+    of sound the other lacks (``new_content``: a breakdown only removes sound), a blend is fitted
+    between them and kept where it leaves a track on each side and passes the boundary checks.
+    """
     n = power.shape[0]
-    blocks = [((tr.start - t0) / BLOCK_S, (tr.end - t0) / BLOCK_S, (tr.centre - t0) / BLOCK_S) for tr in transitions]
+    blocks = _blocks(transitions, t0)
     ref = int(MISSED_REF_S / BLOCK_S)
+    smooth = _smooth(power, SMOOTH_BLOCKS)
     for _ in range(MISSED_STEPS):
         added = None
         for i in range(len(blocks) + 1):
@@ -445,44 +476,51 @@ def _with_missed(
             b = int(math.floor(blocks[i][0])) if i < len(blocks) else n
             c_lo = blocks[i - 1][2] if i > 0 else 0.0
             c_hi = blocks[i][2] if i < len(blocks) else float(n)
-            if b - a < 2 * ref + MISSED_GAP_S or c_hi - c_lo < 2 * MIN_TRACK_S:
+            if b - a < 3 * ref or c_hi - c_lo < 2 * MIN_TRACK_S:
                 continue
-            left, right = power[a : a + ref], power[b - ref : b]
-            if new_content_of(left.mean(axis=0), right.mean(axis=0)) < _MISSED_NEW:
+            left, right = power[a : a + ref].mean(axis=0), power[b - ref : b].mean(axis=0)
+            if _new_content_of(left, right) < MIN_MISSED_CONTENT:
                 continue
-            g = _mix_share(_smooth(power, SMOOTH_BLOCKS)[a + ref : b - ref], left.mean(axis=0), right.mean(axis=0))
-            if g.size < 2 or not np.all(np.isfinite(g)):
+            g = _mix_share(smooth[a + ref : b - ref], left, right)
+            if not np.all(np.isfinite(g)):
                 continue
             c = a + ref + _centre_of(g)
             if c - c_lo < MIN_TRACK_S or c_hi - c < MIN_TRACK_S or not keep(int(round(c))):
                 continue
-            added = (i, (a + ref + _first_above(g, 0.1), a + ref + _first_above(g, 0.9), c))
+            added = (i, (a + ref + _first_at_least(g, 0.1), a + ref + _first_at_least(g, 0.9), c))
             break
         if added is None:
             break
-        blocks.insert(added[0], added[1])
-    return [Transition(t0 + s * BLOCK_S, t0 + e * BLOCK_S, t0 + c * BLOCK_S) for s, e, c in blocks]
+        blocks.insert(*added)
+    return _transitions(blocks, t0)
 
 
-def new_content_of(lm: F64, rm: F64) -> float:
-    scale = 1.0 / np.maximum(0.5 * (lm + rm), 1e-20)
-    lv, rv = lm * scale, rm * scale
-    only_right = float(np.sum(np.maximum(0.0, rv - lv)) / max(float(np.sum(rv)), 1e-20))
-    only_left = float(np.sum(np.maximum(0.0, lv - rv)) / max(float(np.sum(lv)), 1e-20))
-    return min(only_right, only_left)
-
-
-def _first_above(g: F64, v: float) -> float:
+def _first_at_least(g: F64, v: float) -> float:
     above = np.flatnonzero(g >= v)
     return float(above[0]) if above.size else float(g.size)
 
 
-def _centre_of(g: F64) -> float:
+def _centre_of(g: F64, lows: F64 | None = None) -> float:
+    """Block where the incoming share ``g`` passes one half.
+
+    The mean of two estimates: the 0.5 crossing of a line through the blocks between 0.2 and
+    0.8 (as ``_extent``), and as many blocks as ``g`` stays below one half (a count: the share of
+    sequenced tracks bends over 90 s, which moves a line less than a count, and a bass swap bends
+    a line). An EQ swap, where the share of the low bands (``lows``) passes from 0.2 to 0.8 in far
+    fewer blocks than the share of all bands, has its centre where the lows swap: the count of
+    ``lows`` below one half.
+    """
     count = float(np.sum(g < 0.5))
-    t = np.arange(g.size, dtype=np.float64) + 0.5
     mid = (g > 0.2) & (g < 0.8)
+    if (
+        lows is not None
+        and np.all(np.isfinite(lows))
+        and float(np.mean((lows > 0.2) & (lows < 0.8))) < SWAP_RATIO * float(np.mean(mid))
+    ):
+        return float(np.sum(lows < 0.5))
     if np.count_nonzero(mid) < 2:
         return count
+    t = np.arange(g.size, dtype=np.float64) + 0.5
     slope, icpt = _line(t[mid], g[mid])
     if slope <= 0:
         return count
@@ -490,13 +528,13 @@ def _centre_of(g: F64) -> float:
 
 
 def _split_difference(p: F64) -> float:
-    """How far the two halves of a stretch are from the same sound: a track's core plays one track."""
+    """How far the two halves of a stretch are from the same sound (a core plays one track)."""
     h = p.shape[0] // 2
     return _difference(p[:h].mean(axis=0), p[h:].mean(axis=0))
 
 
 def _cores(blocks: list[tuple[float, float, float]], n: int) -> list[tuple[int, int]]:
-    """Where each track plays alone (blocks): between its two blends, in the middle third of its span.
+    """Where each track plays alone (blocks): between its two blends, within the middle third of its span.
 
     The first and last track: at most ``CORE_REACH_S`` beside their one blend.
     """
@@ -519,31 +557,21 @@ def _cores(blocks: list[tuple[float, float, float]], n: int) -> list[tuple[int, 
 
 
 def _balanced(power: F64, transitions: list[Transition], t0: float) -> list[Transition]:
-    """Long blends re-centred where the incoming track's share passes one half, between the tracks' cores.
+    """Long blends re-centred where the incoming track's share passes one half between the tracks' cores.
 
     A 16-32-bar blend (45-90 s at 85 BPM) reaches into the references of its first measures; the
-    cores of its two tracks (where each plays alone, between its blends) are clean ones. Between
-    the cores the share is fitted again, and the centre is the mean of two estimates: the line's
-    0.5 crossing (as ``_extent``) and as many seconds past the first core as the share stays below
-    one half (a count: a sharp bass swap in an EQ-swap blend bends the line, not the count; a share
-    that bends over 90 s in sequenced tracks moves the count more than the line). A core whose two
-    halves differ (a neighbouring blend was missed) or a centre outside the blend's measured extent
-    leaves the blend as it was.
+    cores of its two tracks (``_cores``: where each plays alone, between its blends) are clean
+    ones. A core whose two halves differ (it may hold a missed blend) or a centre outside the
+    blend's measured extent leaves the blend as it was.
     """
-    n = power.shape[0]
+    blocks = _blocks(transitions, t0)
+    cores = _cores(blocks, power.shape[0])
     smooth = _smooth(power, SMOOTH_BLOCKS)
-    blocks = [
-        ((tr.start - t0) / BLOCK_S, (tr.end - t0) / BLOCK_S, (tr.centre - t0) / BLOCK_S) for tr in transitions
-    ]
-    for _ in range(BALANCE_STEPS):
-        cores = _cores(blocks, n)
-        moved = []
-        for i, (s, e, c) in enumerate(blocks):
-            (l0, l1), (r0, r1) = cores[i], cores[i + 1]
-            c2 = _balance_point(power, smooth, (l0, l1), (r0, r1)) if e - s >= LONG_FADE_S else None
-            moved.append((s, e, c) if c2 is None or not (s <= c2 <= e) else (s, e, c2))
-        blocks = moved
-    return [Transition(t0 + s * BLOCK_S, t0 + e * BLOCK_S, t0 + c * BLOCK_S) for s, e, c in blocks]
+    out = []
+    for i, (s, e, c) in enumerate(blocks):
+        c2 = _balance_point(power, smooth, cores[i], cores[i + 1]) if e - s >= LONG_FADE_S else None
+        out.append((s, e, c) if c2 is None or not (s <= c2 <= e) else (s, e, c2))
+    return _transitions(out, t0)
 
 
 def _balance_point(power: F64, smooth: F64, left: tuple[int, int], right: tuple[int, int]) -> float | None:
@@ -553,18 +581,12 @@ def _balance_point(power: F64, smooth: F64, left: tuple[int, int], right: tuple[
         return None
     if max(_split_difference(power[l0:l1]), _split_difference(power[r0:r1])) > MAX_CORE_DIFFERENCE:
         return None
-    g = _mix_share(smooth[l1:r0], power[l0:l1].mean(axis=0), power[r0:r1].mean(axis=0))
+    lm, rm = power[l0:l1].mean(axis=0), power[r0:r1].mean(axis=0)
+    g = _mix_share(smooth[l1:r0], lm, rm)
     if not np.all(np.isfinite(g)):
         return None
-    count = float(np.sum(g < 0.5))
-    t = np.arange(g.size, dtype=np.float64) + 0.5
-    mid = (g > 0.2) & (g < 0.8)
-    if np.count_nonzero(mid) < 2:
-        return l1 + count
-    slope, icpt = _line(t[mid], g[mid])
-    if slope <= 0:
-        return l1 + count
-    return l1 + 0.5 * (count + (0.5 - icpt) / slope)
+    low = slice(0, LOW_BANDS)
+    return l1 + _centre_of(g, _mix_share(smooth[l1:r0, low], lm[low], rm[low]))
 
 
 def transition_at(feats: Features, start: int, end: int, at_s: float) -> Transition | None:
