@@ -82,6 +82,7 @@ MISSED_REF_S = 20.0
 #: ... and the share of sound each must lack of the other (``new_content``; 0.1-0.2 alike on lmms and
 #: hydrogen, 0.3 misses 4 more)
 MIN_MISSED_CONTENT = 0.2
+#: at most this many missed blends are added to one mix (the bench's 15-min sets of 32-bar blends miss 0-2)
 MISSED_STEPS = 4
 #: novelty peaks closer than MIN_TRACK_S are also tried this far apart: a blend's novelty peak sits up to
 #: ~6 s from its centre (12 s windows on a fade), so blends of tracks 45 s apart (one-minute tracks, 8-bar
