@@ -77,6 +77,12 @@ LOW_BANDS = 4
 #: bands takes is an EQ swap (lmms and hydrogen 16-32-bar blends: linear 0.18-1.36, mostly over 0.68;
 #: EQ swaps 0.06-1.0, mostly under 0.62; 0.6 and 0.7 find the same)
 SWAP_RATIO = 0.63
+#: feature columns whose shares each give a long crossfade's centre (``_balance_point`` takes the median):
+#: all, the bands over the lows (163 Hz-11 kHz), the lows, 163 Hz-1.34 kHz, 1.34-11 kHz, the pitch classes
+#: (``block_power``: 16 timbre bands, then 12 pitch classes). Over a 90 s fade one group's share can sit
+#: 0.05-0.1 off the fader all the way through (two drum kits' overlapping hits do not add as power), which
+#: moves its 0.5 crossing 5-9 s; the groups are off by different amounts, in either direction.
+CENTRE_GROUPS = (slice(0, 28), slice(4, 16), slice(0, 4), slice(4, 10), slice(10, 16), slice(16, 28))
 #: stretch (s) at each end of a track's span compared when looking for a missed blend (``_with_missed``)
 MISSED_REF_S = 20.0
 #: ... and the share of sound each must lack of the other (``new_content``; 0.1-0.2 alike on lmms and
@@ -501,24 +507,16 @@ def _first_at_least(g: F64, v: float) -> float:
     return float(above[0]) if above.size else float(g.size)
 
 
-def _centre_of(g: F64, lows: F64 | None = None) -> float:
+def _centre_of(g: F64) -> float:
     """Block where the incoming share ``g`` passes one half.
 
     The mean of two estimates: the 0.5 crossing of a line through the blocks between 0.2 and
     0.8 (as ``_extent``), and as many blocks as ``g`` stays below one half (a count: the share of
     sequenced tracks bends over 90 s, which moves a line less than a count, and a bass swap bends
-    a line). An EQ swap, where the share of the low bands (``lows``) passes from 0.2 to 0.8 in far
-    fewer blocks than the share of all bands, has its centre where the lows swap: the count of
-    ``lows`` below one half.
+    a line).
     """
     count = float(np.sum(g < 0.5))
     mid = (g > 0.2) & (g < 0.8)
-    if (
-        lows is not None
-        and np.all(np.isfinite(lows))
-        and float(np.mean((lows > 0.2) & (lows < 0.8))) < SWAP_RATIO * float(np.mean(mid))
-    ):
-        return float(np.sum(lows < 0.5))
     if np.count_nonzero(mid) < 2:
         return count
     t = np.arange(g.size, dtype=np.float64) + 0.5
@@ -526,6 +524,14 @@ def _centre_of(g: F64, lows: F64 | None = None) -> float:
     if slope <= 0:
         return count
     return 0.5 * (count + (0.5 - icpt) / slope)
+
+
+def _is_swap(g: F64, lows: F64) -> bool:
+    """An EQ swap: the share of the low bands passes 0.2-0.8 in far fewer blocks than the share of all."""
+    mid = (g > 0.2) & (g < 0.8)
+    return bool(np.all(np.isfinite(lows))) and float(
+        np.mean((lows > 0.2) & (lows < 0.8))
+    ) < SWAP_RATIO * float(np.mean(mid))
 
 
 def _split_difference(p: F64) -> float:
@@ -576,7 +582,12 @@ def _balanced(power: F64, transitions: list[Transition], t0: float) -> list[Tran
 
 
 def _balance_point(power: F64, smooth: F64, left: tuple[int, int], right: tuple[int, int]) -> float | None:
-    """Block where the incoming share passes one half between two cores, or None if it cannot be told."""
+    """Block where the incoming share passes one half between two cores, or None if it cannot be told.
+
+    An EQ swap (``_is_swap``) is centred where its lows swap: the count of blocks whose low-band
+    share is below one half. A crossfade, at the median of the centres each ``CENTRE_GROUPS``
+    share gives: no one group's offset moves it.
+    """
     (l0, l1), (r0, r1) = left, right
     if l1 - l0 < 2 or r1 - r0 < 2 or r0 - l1 < 2:
         return None
@@ -587,7 +598,15 @@ def _balance_point(power: F64, smooth: F64, left: tuple[int, int], right: tuple[
     if not np.all(np.isfinite(g)):
         return None
     low = slice(0, LOW_BANDS)
-    return l1 + _centre_of(g, _mix_share(smooth[l1:r0, low], lm[low], rm[low]))
+    lows = _mix_share(smooth[l1:r0, low], lm[low], rm[low])
+    if _is_swap(g, lows):
+        return l1 + float(np.sum(lows < 0.5))
+    centres = []
+    for cols in CENTRE_GROUPS:
+        share = _mix_share(smooth[l1:r0, cols], lm[cols], rm[cols])
+        if np.all(np.isfinite(share)):
+            centres.append(_centre_of(share))
+    return l1 + float(np.median(centres))  # the first group is all columns: g, which is finite
 
 
 def transition_at(feats: Features, start: int, end: int, at_s: float) -> Transition | None:
