@@ -77,7 +77,7 @@ LOW_BANDS = 4
 #: bands takes is an EQ swap (lmms and hydrogen 16-32-bar blends: linear 0.18-1.36, mostly over 0.68;
 #: EQ swaps 0.06-1.0, mostly under 0.62; 0.6 and 0.7 find the same)
 SWAP_RATIO = 0.63
-#: feature columns whose shares each give a long crossfade's centre (``_balance_point`` takes the median):
+#: feature columns whose shares each give a 50 s or longer crossfade's centre (``_balance_point``: the median):
 #: all, the bands over the lows (163 Hz-11 kHz), the lows, 163 Hz-1.34 kHz, 1.34-11 kHz, the pitch classes
 #: (``block_power``: 16 timbre bands, then 12 pitch classes). Over a 90 s fade one group's share can sit
 #: 0.05-0.1 off the fader all the way through (two drum kits' overlapping hits do not add as power), which
@@ -576,17 +576,20 @@ def _balanced(power: F64, transitions: list[Transition], t0: float) -> list[Tran
     smooth = _smooth(power, SMOOTH_BLOCKS)
     out = []
     for i, (s, e, c) in enumerate(blocks):
-        c2 = _balance_point(power, smooth, cores[i], cores[i + 1]) if e - s >= LONG_FADE_S else None
+        c2 = _balance_point(power, smooth, cores[i], cores[i + 1], e - s) if e - s >= LONG_FADE_S else None
         out.append((s, e, c) if c2 is None or not (s <= c2 <= e) else (s, e, c2))
     return _transitions(out, t0)
 
 
-def _balance_point(power: F64, smooth: F64, left: tuple[int, int], right: tuple[int, int]) -> float | None:
+def _balance_point(
+    power: F64, smooth: F64, left: tuple[int, int], right: tuple[int, int], length: float
+) -> float | None:
     """Block where the incoming share passes one half between two cores, or None if it cannot be told.
 
     An EQ swap (``_is_swap``) is centred where its lows swap: the count of blocks whose low-band
-    share is below one half. A crossfade, at the median of the centres each ``CENTRE_GROUPS``
-    share gives: no one group's offset moves it.
+    share is below one half. A crossfade of ``length`` ``LONG_BLEND_S`` or more, at the median of
+    the centres each ``CENTRE_GROUPS`` share gives: no one group's offset moves it; a shorter one
+    from the share of all columns (the groups' own noise costs more there than their offsets).
     """
     (l0, l1), (r0, r1) = left, right
     if l1 - l0 < 2 or r1 - r0 < 2 or r0 - l1 < 2:
@@ -601,6 +604,8 @@ def _balance_point(power: F64, smooth: F64, left: tuple[int, int], right: tuple[
     lows = _mix_share(smooth[l1:r0, low], lm[low], rm[low])
     if _is_swap(g, lows):
         return l1 + float(np.sum(lows < 0.5))
+    if length < LONG_BLEND_S / BLOCK_S:  # an offset of the share moves a 45 s fade half as far as a 90 s one
+        return l1 + _centre_of(g)
     centres = []
     for cols in CENTRE_GROUPS:
         share = _mix_share(smooth[l1:r0, cols], lm[cols], rm[cols])
