@@ -16,7 +16,8 @@ its 0.5 crossing the centre. A blend longer than the 24 s either side of the pea
 50 s or more are also looked for with a 36 s novelty window (``_with_long_blends``),
 and between the blends found, where a track's span starts and ends with different
 tracks (``_with_missed``). Last, each long blend is re-centred from its two tracks'
-cores, where each plays alone (``_balanced``); an EQ swap at the swap of its lows.
+cores, where each plays alone (``_balanced``); an EQ swap at the swap of its lows, a crossfade of
+50 s or more at the median of the centres six groups of features give.
 """
 
 from __future__ import annotations
@@ -80,8 +81,8 @@ SWAP_RATIO = 0.63
 #: feature columns whose shares each give a 50 s or longer crossfade's centre (``_balance_point``: the median):
 #: all, the bands over the lows (163 Hz-11 kHz), the lows, 163 Hz-1.34 kHz, 1.34-11 kHz, the pitch classes
 #: (``block_power``: 16 timbre bands, then 12 pitch classes). Over a 90 s fade one group's share can sit
-#: 0.05-0.1 off the fader all the way through (two drum kits' overlapping hits do not add as power), which
-#: moves its 0.5 crossing 5-9 s; the groups are off by different amounts, in either direction.
+#: 0.05-0.1 off the fader all the way through (hydrogen kits; a cross term in the fit did not explain it),
+#: which moves its 0.5 crossing 5-9 s; the groups are off by different amounts, in either direction.
 CENTRE_GROUPS = (slice(0, 28), slice(4, 16), slice(0, 4), slice(4, 10), slice(10, 16), slice(16, 28))
 #: stretch (s) at each end of a track's span compared when looking for a missed blend (``_with_missed``)
 MISSED_REF_S = 20.0
