@@ -265,6 +265,18 @@ def analyze_features(feats: Features, *, bpm_range: tuple[float, float] | None =
         else:
             change = chroma_change(frames, feats.chroma, fr, feats.texture_rate)
             bar_scores.append(downbeat_scores(frames, feats.low, feats.broad, change))
+    if len(grids) > 1:  # a set's first sound and the end of its last are its end tracks' bar lines
+        env = feats.broad.astype(np.float64) + feats.low.astype(np.float64)
+        ratio = feats.texture_rate / fr
+        first = set_phase.edge_downbeats(grids[0], env, feats.rms, ratio, True, a_start)
+        if first is not None:
+            bar_scores[0] = np.where(np.arange(4) == first, 0.0, -np.inf)
+            # where the audio stops is known to a level frame (0.2 s), too coarse to tell a grid half a
+            # beat off: the last grid counts as on the beat only in line with the first one, found on it
+            if set_phase.on_one_beat(grids, blends):
+                last = set_phase.edge_downbeats(grids[-1], env, feats.rms, ratio, False, a_end)
+                if last is not None:
+                    bar_scores[-1] = np.where(np.arange(4) == last, 0.0, -np.inf)
     offsets = set_phase.settle_bars(grids, blends, bar_scores)
     bars_apart = set_phase.bar_offsets(grids, blends, bar_scores)
     for ((p_start, p_end), _, _), grid, off in zip(pieces, grids, offsets, strict=True):
