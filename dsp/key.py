@@ -10,6 +10,7 @@ correlations, which holds up on both dance and other material.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -66,24 +67,38 @@ def camelot(tonic: int, minor: bool) -> str:
     return f"{number}{'A' if minor else 'B'}"
 
 
-def _corr(a: F64, b: F64) -> float:
-    a = a - a.mean()
-    b = b - b.mean()
-    den = float(np.sqrt(np.sum(a * a) * np.sum(b * b)))
-    return 0.0 if den == 0 else float(np.sum(a * b) / den)
+@functools.cache
+def _templates(name: str) -> tuple[F64, F64]:
+    """The 24 rotated profiles of ``name`` (major tonics, then minor), each minus its own mean, and
+    each one's sum of squares: the half of every correlation that is the same for every chroma."""
+    rows = []
+    for profile in PROFILES[name]:
+        values = np.asarray(profile, dtype=np.float64)
+        for tonic in range(12):
+            rotated = np.roll(values, tonic)
+            rows.append(rotated - rotated.mean())
+    centred = np.stack(rows)
+    squares = np.array([np.sum(row * row) for row in centred])
+    centred.flags.writeable = False
+    squares.flags.writeable = False
+    return centred, squares
 
 
 def key_scores(chroma: F64, profile: str = "mixed") -> F64:
-    """(24,) correlations: index tonic for major, 12 + tonic for minor."""
+    """(24,) Pearson correlations: index tonic for major, 12 + tonic for minor."""
     names = PROFILE_SETS.get(profile)
     if names is None:
         raise ValueError(f"unknown key profile: {profile}")
+    a = chroma - chroma.mean()
+    aa = np.sum(a * a)
     scores = np.zeros(24)
     for name in names:
-        major, minor = (np.asarray(p, dtype=np.float64) for p in PROFILES[name])
-        for tonic in range(12):
-            scores[tonic] += _corr(chroma, np.roll(major, tonic))
-            scores[12 + tonic] += _corr(chroma, np.roll(minor, tonic))
+        centred, squares = _templates(name)
+        den = np.sqrt(aa * squares)
+        # each row's sum runs over its own 12 products, in the order np.sum of one row takes
+        products = np.sum(a[None, :] * centred, axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scores += np.where(den == 0, 0.0, products / den)
     scores /= len(names)
     if "edm" in names:
         scores[12:] += MINOR_BIAS
@@ -92,6 +107,19 @@ def key_scores(chroma: F64, profile: str = "mixed") -> F64:
 
 #: a key gives way to its relative when the relative's tonic triad is heard in this much more of the frames
 TONIC_MARGIN = 0.1
+
+
+@functools.cache
+def _triads() -> F64:
+    """(24, 12) the major then minor tonic triads on every pitch class, each minus its mean."""
+    major = np.zeros(12)
+    major[[0, 4, 7]] = 1.0
+    minor = np.zeros(12)
+    minor[[0, 3, 7]] = 1.0
+    templates = np.stack([np.roll(major, t) for t in range(12)] + [np.roll(minor, t) for t in range(12)])
+    templates -= templates.mean(axis=1, keepdims=True)
+    templates.flags.writeable = False
+    return templates
 
 
 def tonic_triad_shares(frames: npt.NDArray[np.float32]) -> F64:
@@ -107,12 +135,7 @@ def tonic_triad_shares(frames: npt.NDArray[np.float32]) -> F64:
     if not np.any(ok):
         return out
     f = f[ok] / peak[ok][:, None]
-    major = np.zeros(12)
-    major[[0, 4, 7]] = 1.0
-    minor = np.zeros(12)
-    minor[[0, 3, 7]] = 1.0
-    templates = np.stack([np.roll(major, t) for t in range(12)] + [np.roll(minor, t) for t in range(12)])
-    templates -= templates.mean(axis=1, keepdims=True)
+    templates = _triads()
     centred = f - f.mean(axis=1, keepdims=True)
     # per frame and template, a sum over 12 products in a fixed order (no BLAS)
     fit = np.zeros((f.shape[0], 24))

@@ -73,3 +73,42 @@ def test_analysis_reports_loudness_fields() -> None:
     assert r["loudness_lufs"] == pytest.approx(-23.01, abs=0.02)
     assert r["true_peak_dbtp"] == pytest.approx(-20.0, abs=0.05)
     assert r["clipped_fraction"] == 0.0
+
+
+def _oversampled_peak(x: np.ndarray) -> float:
+    """4x true peak the plain way: every gap of every channel interpolated, and the samples."""
+    from djmesh.dsp.loudness import _oversampling_phases
+
+    reversed_phases = _oversampling_phases()[:, ::-1]
+    taps = reversed_phases.shape[1]
+    windows = np.lib.stride_tricks.sliding_window_view(x.astype(np.float64), taps, axis=1)
+    return max(float(np.abs(windows @ reversed_phases.T).max()), float(np.abs(x).max()))
+
+
+@pytest.mark.parametrize("loudest", range(6))
+@pytest.mark.parametrize("channel", [0, 1])
+def test_true_peak_at_the_edge_of_a_searched_stretch_is_found(loudest: int, channel: int) -> None:
+    # The search first skips 64-sample stretches with no sample near the running peak: a burst on
+    # the last or first sample of a stretch ([6 + 64 k, 70 + 64 k)) must still be the one that counts.
+    x = np.zeros((2, 4096), np.float32)
+    # bursts of two samples, the louder one on a stretch's edge and the softer one across it
+    for i, (edge, across) in enumerate(
+        ((69, 70), (134, 133), (261, 262), (326, 325), (1029, 1030), (4038, 4037))
+    ):
+        level = 0.9 if i == loudest else 0.5 + 0.05 * i
+        x[channel, edge], x[channel, across] = level, 0.8 * level  # the peak lies between the two
+    res = _measure(x, 48000, chunk=4096)
+    expected = _oversampled_peak(x)
+    assert expected > 0.95  # the loudest burst's inter-sample peak rises above its samples
+    assert 10 ** (res.true_peak_dbtp / 20) == pytest.approx(expected, rel=1e-6)
+
+
+def test_a_nan_in_float_input_does_not_hide_the_true_peak_of_its_stretch() -> None:
+    # float files can hold NaN: it is no peak itself, and the stretch's check must still see the burst
+    x = np.zeros((2, 4096), np.float32)
+    x[0, 200], x[0, 201] = 0.9, 0.72
+    clean = _oversampled_peak(x)
+    x[0, 184] = x[1, 215] = np.nan  # before and after the burst, beyond its interpolation windows
+    x[0, 250] = np.nan  # in the burst's stretch, outside its windows
+    res = _measure(x, 48000, chunk=4096)
+    assert 10 ** (res.true_peak_dbtp / 20) == pytest.approx(clean, rel=1e-6)

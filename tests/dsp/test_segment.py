@@ -124,12 +124,15 @@ def test_blends_of_tracks_45_s_apart_are_all_found(lmms_dir: Path, first_track: 
         assert abs(g - (cue + fade / 2)) <= 4.0
 
 
-@pytest.mark.parametrize(("bpm", "blend_bars", "first_track"), [(85.0, 16, 7), (126.0, 32, 0), (85.0, 32, 4)])
+@pytest.mark.parametrize(
+    ("bpm", "blend_bars", "first_track"), [(85.0, 16, 7), (126.0, 32, 0), (85.0, 32, 4), (85.0, 32, 3)]
+)
 def test_long_blends_are_centred_within_4_s(
     lmms_dir: Path, bpm: float, blend_bars: int, first_track: int
 ) -> None:
     # 45-90 s linear blends: the first measure's references (12-36 s either side of the novelty peak) lie
-    # inside the blend, so its centre stayed where the novelty peaked, 5-26 s off; these found 0 of 2
+    # inside the blend, so its centre stayed where the novelty peaked, 5-26 s off; these found 0 of 2.
+    # The last (tracks 3-5) has no novelty peak at either blend: both were missing
     from djmesh.judge.synth import Defects, SetSpec, build_set
 
     spec = SetSpec(
@@ -139,6 +142,26 @@ def test_long_blends_are_centred_within_4_s(
         first_track=first_track,
         seed=first_track,
         defects=Defects(fade_bars=blend_bars),
+    )
+    built = build_set(spec)
+    got = [float(t["centre"]) for t in analyze_pcm(built.samples, built.sample_rate)["transitions"]]  # type: ignore[union-attr]
+    assert len(got) == 2
+    for truth, g in zip(built.centres, got, strict=True):
+        assert abs(g - truth) <= 4.0
+
+
+def test_eq_swap_blends_are_centred_where_the_lows_swap(lmms_dir: Path) -> None:
+    # 90 s EQ swaps (32 bars at 85 BPM): the highs cross over the whole blend, the lows swap at its
+    # middle; a line through the share of all bands put these centres 4.6 and 8.4 s off
+    from djmesh.judge.synth import Defects, SetSpec, build_set
+
+    spec = SetSpec(
+        bpm=85.0,
+        tracks=3,
+        bars_per_track=80,
+        first_track=0,
+        seed=0,
+        defects=Defects(fade_bars=32, blend="eq_swap"),
     )
     built = build_set(spec)
     got = [float(t["centre"]) for t in analyze_pcm(built.samples, built.sample_rate)["transitions"]]  # type: ignore[union-attr]
