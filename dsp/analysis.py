@@ -124,7 +124,7 @@ def _grid_for(
         hats=feats.high[start:end],
         kicks=feats.low[start:end],
     )
-    grid = fit_grid(feats.broad, feats.low, est.bpm, feats.onset_rate, start, end)
+    grid = fit_grid(feats.broad64, feats.low64, est.bpm, feats.onset_rate, start, end)
     looped = _loop_bpm(_bpm(grid, feats.onset_rate), feats.duration)
     if looped:
         # a loop is cut on a bar line: its first sample is the first beat and downbeat
@@ -254,7 +254,8 @@ def analyze_features(feats: Features, *, bpm_range: tuple[float, float] | None =
     middle = set_phase.middle_band(feats.broad, feats.low, feats.high)
     moves = set_phase.settle_half_beats(grids, blends, [set_phase.vote(middle, g) for g in grids])
     grids = [
-        moved_half_beat(feats.broad, feats.low, g) if mv else g for g, mv in zip(grids, moves, strict=True)
+        moved_half_beat(feats.broad64, feats.low64, g) if mv else g
+        for g, mv in zip(grids, moves, strict=True)
     ]
     bar_scores = []
     for grid in grids:

@@ -7,6 +7,7 @@ what keeps a two-hour mix far below the memory budget.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,7 @@ from .texture import FRAME_RATE as TEXTURE_RATE
 from .texture import TextureFrontend
 
 F32 = npt.NDArray[np.float32]
+F64 = npt.NDArray[np.float64]
 
 
 @dataclass
@@ -43,6 +45,16 @@ class Features:
     @property
     def duration(self) -> float:
         return self.n_samples / self.sample_rate if self.sample_rate else 0.0
+
+    @functools.cached_property
+    def broad64(self) -> F64:
+        """``broad`` in float64, made once: every track's beat grid is fitted over the whole mix's."""
+        return self.broad.astype(np.float64)
+
+    @functools.cached_property
+    def low64(self) -> F64:
+        """``low`` in float64, made once (see ``broad64``)."""
+        return self.low.astype(np.float64)
 
     onset_rate: float = ONSET_RATE
     texture_rate: float = TEXTURE_RATE
