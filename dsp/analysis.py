@@ -264,8 +264,8 @@ def analyze_features(feats: Features, *, bpm_range: tuple[float, float] | None =
             fixed = -int(round((frames[0] - grid.phase) / grid.period)) % 4
             bar_scores.append(np.where(np.arange(4) == fixed, 0.0, -np.inf))
         else:
-            change = chroma_change(frames, feats.chroma, fr, feats.texture_rate)
-            bar_scores.append(downbeat_scores(frames, feats.low, feats.broad, change))
+            change = chroma_change(frames, feats.chroma, fr, feats.texture_rate, feats.chroma_sums)
+            bar_scores.append(downbeat_scores(frames, feats.low64, feats.broad64, change))
     if len(grids) > 1:  # a set's first sound and the end of its last are its end tracks' bar lines
         env = feats.broad.astype(np.float64) + feats.low.astype(np.float64)
         ratio = feats.texture_rate / fr

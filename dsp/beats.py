@@ -209,7 +209,9 @@ def _peaks_near(x: F64, beats: F64, period: float) -> tuple[F64, F64, F64]:
     return np.asarray(offs, dtype=np.float64), np.asarray(wts, dtype=np.float64), np.asarray(idx)
 
 
-def downbeat_scores(beat_frames: F64, low: F32, broad: F32, chroma_change: F64 | None = None) -> F64:
+def downbeat_scores(
+    beat_frames: F64, low: Envelope, broad: Envelope, chroma_change: F64 | None = None
+) -> F64:
     """Score of each of the four candidate bar phases (index of the first downbeat among
     ``beat_frames``, 4/4 assumed), standardised; all zero with under 8 beats.
 
@@ -220,8 +222,8 @@ def downbeat_scores(beat_frames: F64, low: F32, broad: F32, chroma_change: F64 |
     """
     if beat_frames.size < 8:
         return np.zeros(4)
-    lowd = low.astype(np.float64)
-    broadd = broad.astype(np.float64)
+    lowd = np.asarray(low, dtype=np.float64)
+    broadd = np.asarray(broad, dtype=np.float64)
     kick = []
     for o in range(4):
         sel = beat_frames[o::4]
@@ -249,13 +251,23 @@ def _standardise(v: F64) -> F64:
     )
 
 
-def chroma_change(beat_frames: F64, chroma: F32, onset_rate: float, texture_rate: float) -> F64:
-    """Per beat: 1 - cosine similarity of the chroma in the beat before and the beat from it."""
+def chroma_sums(chroma: F32) -> F64:
+    """Running sums of ``chroma`` in float64, a zero row first: any stretch's sum is two rows' difference."""
+    return np.cumsum(np.concatenate([np.zeros((1, 12)), chroma.astype(np.float64)]), axis=0)
+
+
+def chroma_change(
+    beat_frames: F64, chroma: F32, onset_rate: float, texture_rate: float, sums: F64 | None = None
+) -> F64:
+    """Per beat: 1 - cosine similarity of the chroma in the beat before and the beat from it.
+
+    ``sums`` (``chroma_sums(chroma)``, e.g. ``Features.chroma_sums``) saves summing the whole mix
+    again for every track."""
     if beat_frames.size < 2 or chroma.shape[0] == 0:
         return np.zeros(beat_frames.size)
     t = beat_frames / onset_rate * texture_rate
     edges = np.clip(np.rint(np.append(t, 2 * t[-1] - t[-2])).astype(np.intp), 0, chroma.shape[0])
-    c = np.cumsum(np.concatenate([np.zeros((1, 12)), chroma.astype(np.float64)]), axis=0)
+    c = chroma_sums(chroma) if sums is None else sums
     per_beat = c[edges[1:]] - c[edges[:-1]]  # chroma summed over each beat
     norm = np.sqrt(np.sum(per_beat * per_beat, axis=1)) + 1e-12
     unit = per_beat / norm[:, None]

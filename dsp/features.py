@@ -16,6 +16,7 @@ import av
 import numpy as np
 import numpy.typing as npt
 
+from . import beats
 from .decode import ANALYSIS_RATE, PcmBlock
 from .loudness import LoudnessMeter, LoudnessResult
 from .onset import FRAME_RATE as ONSET_RATE
@@ -55,6 +56,11 @@ class Features:
     def low64(self) -> F64:
         """``low`` in float64, made once (see ``broad64``)."""
         return self.low.astype(np.float64)
+
+    @functools.cached_property
+    def chroma_sums(self) -> F64:
+        """``beats.chroma_sums`` of ``chroma``, made once: every track's bar cue reads it."""
+        return beats.chroma_sums(self.chroma)
 
     onset_rate: float = ONSET_RATE
     texture_rate: float = TEXTURE_RATE
