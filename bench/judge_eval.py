@@ -1,7 +1,7 @@
 """How well the judge finds one mistake, per sample source, per defect and severity, per tempo.
 
     .venv/bin/python bench/judge_eval.py [--tempos 85,126,174] [--sources lmms,sonic-pi,hydrogen]
-        [--seeds 8] [--dump pairs.json] [--trim-onsets]
+        [--seeds 8] [--first-set 0] [--dump pairs.json] [--trim-onsets]
 
 For every source (``bench/judge_material.py``) and tempo: a clean six-track set, and the same set
 with one mistake at its third blend (``Defects(only_transition=3)``), one defect at a time at graded
@@ -16,6 +16,8 @@ Reported per cell, over the tempos:
 * with ``--seeds N`` (N > 1), N - 1 more sets per source and tempo (other tracks, other draws) are
   judged at the **mildest** severity of each defect only, so the cells the issue's 95 % goal is about
   count 3N pairs per source instead of 3 (the graded severities stay one set per tempo);
+* with ``--first-set K``, the sets start at number K (3K + tempo index): sets no earlier round has judged,
+  for a fresh held-out look after a change was chosen on the first ones;
 * and per source: blends found within 4 s of their centre, and technical findings on clean sets
   (false alarms).
 
@@ -83,6 +85,12 @@ def main() -> None:
     parser.add_argument(
         "--seeds", type=int, default=1, help="sets per source and tempo at the mildest severities"
     )
+    parser.add_argument(
+        "--first-set",
+        type=int,
+        default=0,
+        help="start at this set number: sets the earlier rounds never judged (no graded severities)",
+    )
     parser.add_argument("--dump", help="write every pair's features and totals to this JSON file")
     parser.add_argument(
         "--trim-onsets",
@@ -101,7 +109,7 @@ def main() -> None:
     t0 = time.time()
     dump: list[dict[str, Any]] = []
     for source in sources:
-        for k in range(max(1, args.seeds)):
+        for k in range(args.first_set, args.first_set + max(1, args.seeds)):
             for i, bpm in enumerate(tempos):
                 n = i + k * len(tempos)  # seed 0 is the set of the earlier rounds
                 _one_set(source, bpm, n, k == 0, found, pairs, applied, blends, alarms, dump)

@@ -46,6 +46,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tempos", default="85,126,174")
     parser.add_argument("--sets", type=int, default=2)
+    parser.add_argument(
+        "--first-set", type=int, default=0, help="start at this set number: sets earlier rounds never judged"
+    )
     parser.add_argument("--sources", default=",".join(SOURCES))
     parser.add_argument("--breakdowns", type=int, default=6, help="breakdown tracks per source")
     parser.add_argument("--styles", default="linear", help=f"blend styles, of {','.join(BLEND_STYLES)}")
@@ -63,7 +66,7 @@ def main() -> None:
         for (style, n), (i, bpm) in itertools.product(
             cells, enumerate(float(t) for t in args.tempos.split(","))
         ):
-            for k in range(args.sets):
+            for k in range(args.first_set, args.first_set + args.sets):
                 spec = SetSpec(
                     bpm=bpm,
                     bars_per_track=_bars(bpm, n),

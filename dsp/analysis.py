@@ -124,7 +124,7 @@ def _grid_for(
         hats=feats.high[start:end],
         kicks=feats.low[start:end],
     )
-    grid = fit_grid(feats.broad, feats.low, est.bpm, feats.onset_rate, start, end)
+    grid = fit_grid(feats.broad64, feats.low64, est.bpm, feats.onset_rate, start, end)
     looped = _loop_bpm(_bpm(grid, feats.onset_rate), feats.duration)
     if looped:
         # a loop is cut on a bar line: its first sample is the first beat and downbeat
@@ -254,7 +254,8 @@ def analyze_features(feats: Features, *, bpm_range: tuple[float, float] | None =
     middle = set_phase.middle_band(feats.broad, feats.low, feats.high)
     moves = set_phase.settle_half_beats(grids, blends, [set_phase.vote(middle, g) for g in grids])
     grids = [
-        moved_half_beat(feats.broad, feats.low, g) if mv else g for g, mv in zip(grids, moves, strict=True)
+        moved_half_beat(feats.broad64, feats.low64, g) if mv else g
+        for g, mv in zip(grids, moves, strict=True)
     ]
     bar_scores = []
     for grid in grids:
@@ -263,8 +264,20 @@ def analyze_features(feats: Features, *, bpm_range: tuple[float, float] | None =
             fixed = -int(round((frames[0] - grid.phase) / grid.period)) % 4
             bar_scores.append(np.where(np.arange(4) == fixed, 0.0, -np.inf))
         else:
-            change = chroma_change(frames, feats.chroma, fr, feats.texture_rate)
-            bar_scores.append(downbeat_scores(frames, feats.low, feats.broad, change))
+            change = chroma_change(frames, feats.chroma, fr, feats.texture_rate, feats.chroma_sums)
+            bar_scores.append(downbeat_scores(frames, feats.low64, feats.broad64, change))
+    if len(grids) > 1:  # a set's first sound and the end of its last are its end tracks' bar lines
+        env = feats.broad.astype(np.float64) + feats.low.astype(np.float64)
+        ratio = feats.texture_rate / fr
+        first = set_phase.edge_downbeats(grids[0], env, feats.rms, ratio, True, a_start)
+        if first is not None:
+            bar_scores[0] = np.where(np.arange(4) == first, 0.0, -np.inf)
+            # where the audio stops is known to a level frame (0.2 s), too coarse to tell a grid half a
+            # beat off: the last grid counts as on the beat only in line with the first one, found on it
+            if set_phase.on_one_beat(grids, blends):
+                last = set_phase.edge_downbeats(grids[-1], env, feats.rms, ratio, False, a_end)
+                if last is not None:
+                    bar_scores[-1] = np.where(np.arange(4) == last, 0.0, -np.inf)
     offsets = set_phase.settle_bars(grids, blends, bar_scores)
     bars_apart = set_phase.bar_offsets(grids, blends, bar_scores)
     for ((p_start, p_end), _, _), grid, off in zip(pieces, grids, offsets, strict=True):

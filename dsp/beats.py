@@ -21,6 +21,8 @@ import numpy.typing as npt
 
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
+#: an onset envelope, as the front end makes it or already in float64
+Envelope = F32 | F64
 
 #: Frames by which the flux peak lags a sharp onset (negative: it precedes it); calibrated on
 #: click and drum tracks (512-sample window), where peaks sit 2.5 ms before the true onset.
@@ -89,17 +91,27 @@ def sample_max(env: F64, frames: F64, radius: int = 1) -> float:
 
 
 def fit_grid(
-    broad: F32, low: F32, bpm: float, frame_rate: float, start: int, end: int, *, refine: bool = True
+    broad: Envelope,
+    low: Envelope,
+    bpm: float,
+    frame_rate: float,
+    start: int,
+    end: int,
+    *,
+    refine: bool = True,
 ) -> BeatGrid:
-    """Fit period (unless ``refine`` is False) and phase to frames [start, end) given a tempo."""
+    """Fit period (unless ``refine`` is False) and phase to frames [start, end) given a tempo.
+
+    The envelopes may come in float64 already (``Features.broad64``): a mix fits one grid per track
+    over the whole mix's envelopes, and converting them once per track grew with tracks x length."""
     if bpm <= 0 or end - start < 4:
         return BeatGrid(0.0, 0.0, start, end)
     period = anchor = 60.0 * frame_rate / bpm
-    env = broad.astype(np.float64) + low.astype(np.float64)
+    low_full = np.asarray(low, dtype=np.float64)
+    env = np.asarray(broad, dtype=np.float64) + low_full
     centre = 0.5 * (start + end)
     span = min(_SEED_BEATS / 2.0 * period, 0.5 * (end - start))
     s0, s1 = int(centre - span), int(math.ceil(centre + span))
-    low_full = low.astype(np.float64)
     phase = _best_phase(env + low_full, period, s0, s1)
     # kick on the beat, hats off it: pick whichever half-beat phase the low band prefers
     s_main = sample_max(low_full, BeatGrid(period, phase, s0, s1).beat_frames())
@@ -117,11 +129,11 @@ def fit_grid(
     return BeatGrid(period, (phase - ONSET_LAG_FRAMES) % period, start, end)
 
 
-def moved_half_beat(broad: F32, low: F32, grid: BeatGrid) -> BeatGrid:
+def moved_half_beat(broad: Envelope, low: Envelope, grid: BeatGrid) -> BeatGrid:
     """``grid`` moved half a beat, its phase fitted again to the onset peaks there (the period kept)."""
     if grid.period <= 0:
         return grid
-    env = broad.astype(np.float64) + low.astype(np.float64)
+    env = np.asarray(broad, dtype=np.float64) + np.asarray(low, dtype=np.float64)
     moved = replace(grid, phase=(grid.phase + ONSET_LAG_FRAMES + 0.5 * grid.period) % grid.period)
     beats = moved.beat_frames()
     if beats.size == 0:
@@ -197,7 +209,9 @@ def _peaks_near(x: F64, beats: F64, period: float) -> tuple[F64, F64, F64]:
     return np.asarray(offs, dtype=np.float64), np.asarray(wts, dtype=np.float64), np.asarray(idx)
 
 
-def downbeat_scores(beat_frames: F64, low: F32, broad: F32, chroma_change: F64 | None = None) -> F64:
+def downbeat_scores(
+    beat_frames: F64, low: Envelope, broad: Envelope, chroma_change: F64 | None = None
+) -> F64:
     """Score of each of the four candidate bar phases (index of the first downbeat among
     ``beat_frames``, 4/4 assumed), standardised; all zero with under 8 beats.
 
@@ -208,8 +222,8 @@ def downbeat_scores(beat_frames: F64, low: F32, broad: F32, chroma_change: F64 |
     """
     if beat_frames.size < 8:
         return np.zeros(4)
-    lowd = low.astype(np.float64)
-    broadd = broad.astype(np.float64)
+    lowd = np.asarray(low, dtype=np.float64)
+    broadd = np.asarray(broad, dtype=np.float64)
     kick = []
     for o in range(4):
         sel = beat_frames[o::4]
@@ -237,13 +251,23 @@ def _standardise(v: F64) -> F64:
     )
 
 
-def chroma_change(beat_frames: F64, chroma: F32, onset_rate: float, texture_rate: float) -> F64:
-    """Per beat: 1 - cosine similarity of the chroma in the beat before and the beat from it."""
+def chroma_sums(chroma: F32) -> F64:
+    """Running sums of ``chroma`` in float64, a zero row first: any stretch's sum is two rows' difference."""
+    return np.cumsum(np.concatenate([np.zeros((1, 12)), chroma.astype(np.float64)]), axis=0)
+
+
+def chroma_change(
+    beat_frames: F64, chroma: F32, onset_rate: float, texture_rate: float, sums: F64 | None = None
+) -> F64:
+    """Per beat: 1 - cosine similarity of the chroma in the beat before and the beat from it.
+
+    ``sums`` (``chroma_sums(chroma)``, e.g. ``Features.chroma_sums``) saves summing the whole mix
+    again for every track."""
     if beat_frames.size < 2 or chroma.shape[0] == 0:
         return np.zeros(beat_frames.size)
     t = beat_frames / onset_rate * texture_rate
     edges = np.clip(np.rint(np.append(t, 2 * t[-1] - t[-2])).astype(np.intp), 0, chroma.shape[0])
-    c = np.cumsum(np.concatenate([np.zeros((1, 12)), chroma.astype(np.float64)]), axis=0)
+    c = chroma_sums(chroma) if sums is None else sums
     per_beat = c[edges[1:]] - c[edges[:-1]]  # chroma summed over each beat
     norm = np.sqrt(np.sum(per_beat * per_beat, axis=1)) + 1e-12
     unit = per_beat / norm[:, None]

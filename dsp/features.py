@@ -7,6 +7,7 @@ what keeps a two-hour mix far below the memory budget.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,7 @@ import av
 import numpy as np
 import numpy.typing as npt
 
+from . import beats
 from .decode import ANALYSIS_RATE, PcmBlock
 from .loudness import LoudnessMeter, LoudnessResult
 from .onset import FRAME_RATE as ONSET_RATE
@@ -23,6 +25,7 @@ from .texture import FRAME_RATE as TEXTURE_RATE
 from .texture import TextureFrontend
 
 F32 = npt.NDArray[np.float32]
+F64 = npt.NDArray[np.float64]
 
 
 @dataclass
@@ -43,6 +46,21 @@ class Features:
     @property
     def duration(self) -> float:
         return self.n_samples / self.sample_rate if self.sample_rate else 0.0
+
+    @functools.cached_property
+    def broad64(self) -> F64:
+        """``broad`` in float64, made once: every track's beat grid is fitted over the whole mix's."""
+        return self.broad.astype(np.float64)
+
+    @functools.cached_property
+    def low64(self) -> F64:
+        """``low`` in float64, made once (see ``broad64``)."""
+        return self.low.astype(np.float64)
+
+    @functools.cached_property
+    def chroma_sums(self) -> F64:
+        """``beats.chroma_sums`` of ``chroma``, made once: every track's bar cue reads it."""
+        return beats.chroma_sums(self.chroma)
 
     onset_rate: float = ONSET_RATE
     texture_rate: float = TEXTURE_RATE

@@ -17,7 +17,10 @@ A track's own half-beat vote comes from the bands between the kick and the hats 
 on the beat, 190 Hz-4 kHz), not from the kick band that chose the grid: on lmms and hydrogen sets
 that middle band points to the true beat for 56 of 61 grids on the beat and 11 of 14 grids half
 a beat off, where the kick band, by construction, got all 14 wrong. Its bar-line evidence is the
-downbeat score of ``beats.downbeat_scores``.
+downbeat score of ``beats.downbeat_scores``, except for the set's first and last track where the set's own
+edges fix it (``edge_downbeats``: a set starts on its first bar line and, unless faded out, stops after
+its last bar), so that the chain knows two bar lines for certain and a blend off the phrase between
+them cannot be explained away by the tracks' own (often wrong) downbeat cues.
 """
 
 from __future__ import annotations
@@ -223,6 +226,86 @@ def settle_bars(
     if n < 2 or len(blends) != n - 1:
         return [min(range(4), key=lambda j: (o[j], j)) for o in own]
     return _chain(own, link)
+
+
+#: the set's first sound (or the end of its last) reads as a bar line of its track only where the
+#: track plays at this share of its median level or more over its first (last) bar: a set that
+#: fades in or out, or a last hit that rings out, says nothing about where a bar starts
+EDGE_LEVEL = 0.5
+#: a beat counts as sounded at the end of a set where its onset strength is this share of the piece's
+#: median beat or more (hats between the beats stay under it). The set's first onset counts from
+#: EDGE_ONSET: the onset measure has only the frames from the start of the audio to compare with, so
+#: a first beat at the very start reads weak (lmms sets 0.28-0.41 of the median; sonic-pi hip hop
+#: 0.15-0.21, where at 0.2 one rendering took the first hat after it for the first onset instead)
+EDGE_STRONG = 0.3
+EDGE_ONSET = 0.1
+#: how far from a beat of its grid (in beats) the set's first onset, or the bar line after its
+#: last sounded beat, may sit from where the audio starts (stops), for it to count
+EDGE_TOLERANCE_BEATS = 0.25
+
+
+def edge_downbeats(grid: BeatGrid, env: F64, rms: F32, ratio: float, at_start: bool, edge: int) -> int | None:
+    """The downbeat (index 0..3 into ``grid.beat_frames()``) that the edge of a set fixes, or None.
+
+    A DJ set starts on its first track's first bar line, and a set that is not faded out stops at
+    its last track's last one (tracks are whole bars; a DJ cues a track on its "one"): evidence of
+    a bar line that drum loops alone lack (their own downbeat cue is wrong for about half the lmms
+    pieces, by loop). The set's first onset is its first track's downbeat; the beat after the last
+    track's last sounded beat is a bar line. ``env`` the onset strength (onset frames), ``rms`` the
+    level at ``ratio`` level frames per onset frame, ``edge`` the onset frame where the set's audio
+    starts (``at_start``) or stops (``analysis._active_range``). Only where the track plays at
+    EDGE_LEVEL of its median level or more over that bar, and the first onset (the bar line after
+    the last sounded beat) sits within EDGE_TOLERANCE_BEATS of a beat of the grid and within a beat
+    and a level frame of where the audio starts (stops)."""
+    f = grid.beat_frames()
+    if grid.period <= 0 or grid.loop or f.size < 8:
+        return None
+    strength = np.asarray([sample_max(env, f[k : k + 1]) for k in range(f.size)])
+    median = float(np.median(strength))
+    if median <= 0.0:
+        return None
+    slack = grid.period + 1.0 / ratio
+    if at_start:
+        lo = max(0, int(math.floor(edge - 1.0 / ratio)))
+        hi = min(env.size, int(math.ceil(edge + slack)))
+        onsets = np.flatnonzero(env[lo:hi] >= EDGE_ONSET * median)
+        if onsets.size == 0:
+            return None
+        line = float(lo + int(onsets[0]))
+    else:
+        # a beat within half a beat of the stop is the bar line itself (the stop's own flux)
+        sounded = np.flatnonzero((strength >= EDGE_STRONG * median) & (f <= edge - 0.5 * grid.period))
+        if sounded.size == 0:
+            return None
+        line = float(f[int(sounded[-1])]) + grid.period
+        if abs(line - edge) > slack:
+            return None
+    k = int(round((line - float(f[0])) / grid.period))
+    if abs(float(f[0]) + k * grid.period - line) > EDGE_TOLERANCE_BEATS * grid.period:
+        return None
+    levels = rms.astype(np.float64)
+    span = levels[max(0, int(grid.start * ratio)) : max(0, int(math.ceil(grid.end * ratio)))]
+    bar = (line, line + 4.0 * grid.period) if at_start else (line - 4.0 * grid.period, line)
+    edge_bar = levels[max(0, int(math.floor(bar[0] * ratio))) : max(0, int(math.ceil(bar[1] * ratio)))]
+    if span.size == 0 or edge_bar.size == 0:
+        return None
+    if float(np.mean(edge_bar)) < EDGE_LEVEL * float(np.median(span)):
+        return None
+    return k % 4
+
+
+def on_one_beat(grids: Sequence[BeatGrid], blends: Sequence[tuple[float, float] | None]) -> bool:
+    """Every blend lines its two grids up within a quarter beat (tempi matched): a chain of grids that
+    all sit on the beat, or all off it, together."""
+    if len(blends) != len(grids) - 1:
+        return False
+    for i, blend in enumerate(blends):
+        out, inc = grids[i], grids[i + 1]
+        if blend is None or not _comparable(out, inc, blend):
+            return False
+        if _off_beat(beat_offset(out, inc, 0.5 * (blend[0] + blend[1])), out.period) > 0.5:
+            return False
+    return True
 
 
 def _bars_apart(j: int, frac: float, s: int, t: int) -> float:

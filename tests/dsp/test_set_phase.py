@@ -6,7 +6,14 @@ from __future__ import annotations
 import numpy as np
 
 from djmesh.dsp.beats import BeatGrid
-from djmesh.dsp.set_phase import bar_offsets, beat_offset, settle_bars, settle_half_beats
+from djmesh.dsp.set_phase import (
+    bar_offsets,
+    beat_offset,
+    edge_downbeats,
+    on_one_beat,
+    settle_bars,
+    settle_half_beats,
+)
 
 PERIOD = 50.0  # frames per beat (120 BPM at 100 frames/s)
 SPAN = 2000  # frames per piece
@@ -130,3 +137,53 @@ def test_bar_offsets_count_a_blend_a_fraction_of_a_beat_off() -> None:
     grids, blends = _set([0.0, 10.0, 20.0])
     off = bar_offsets(grids, blends, [_scores(0, 10.0)] * 3)
     assert all(x is not None and abs(x - 0.05) < 0.01 for x in off), off
+
+
+def _edge_audio(first: int, last: int, n: int = 2400) -> tuple[np.ndarray, np.ndarray]:
+    """Onset strength with a hit on every beat from frame ``first`` to ``last`` (inclusive, PERIOD apart)
+    and a steady level at 5 level frames per second (20 onset frames each) while it plays."""
+    env = np.zeros(n)
+    env[np.arange(first, last + 1, int(PERIOD))] = 1.0
+    rms = np.zeros(n // 20, np.float32)
+    rms[first // 20 : (last + int(PERIOD)) // 20] = 0.1
+    return env, rms
+
+
+def test_a_set_starts_on_a_bar_line_and_stops_on_one() -> None:
+    # the first track's grid counts beats from frame 0, and the set's first hit is at frame 150 (after
+    # a second and a half of silence): that hit, the grid's fourth beat (index 3), is a downbeat
+    grid = BeatGrid(PERIOD, 0.0, 0, 2400)
+    env, rms = _edge_audio(150, 2350)
+    assert edge_downbeats(grid, env, rms, 0.05, True, 150) == 3
+    # the last hit is the grid's beat 47 (frame 2350): the bar line after it, where the audio stops,
+    # is beat 48, so downbeats are the beats 0, 4, 8, ...
+    assert edge_downbeats(grid, env, rms, 0.05, False, 2400) == 0
+    env, rms = _edge_audio(150, 2300)  # stops a beat earlier: after beat 46, bar lines on 3, 7, ...
+    assert edge_downbeats(grid, env, rms, 0.05, False, 2350) == 3
+
+
+def test_a_set_that_fades_or_starts_off_the_grid_fixes_no_bar_line() -> None:
+    grid = BeatGrid(PERIOD, 0.0, 0, 2400)
+    env, rms = _edge_audio(0, 2350)
+    faded = rms.copy()
+    faded[:20] = np.linspace(0.0, 0.1, 20)  # a fade-in over the first four seconds
+    assert edge_downbeats(grid, env, faded, 0.05, True, 0) is None
+    faded = rms.copy()
+    faded[-20:] = np.linspace(0.1, 0.0, 20)  # a fade-out
+    assert edge_downbeats(grid, env, faded, 0.05, False, 2400) is None
+    # the first sound is an off-beat hat half a beat before the first beat of the grid
+    env[25] = 0.5
+    assert edge_downbeats(grid, env, rms, 0.05, True, 25) is None
+    # the audio rings on for two beats after the last hit: no bar line is where it stops
+    assert edge_downbeats(grid, env, rms, 0.05, False, 2350 + 150) is None
+
+
+def test_the_last_grid_counts_as_on_the_beat_only_in_line_with_the_first() -> None:
+    # where a set stops is known to a level frame (0.2 s): the last track's bar line is read from it
+    # only when every blend lines the grids up, so a last grid half a beat off is never anchored
+    grids, blends = _set([0.0, 3.0, 0.0])
+    assert on_one_beat(grids, blends)
+    grids, blends = _set([0.0, 0.0, 25.0])
+    assert not on_one_beat(grids, blends)
+    grids, blends = _set([0.0, 0.0, 0.0])
+    assert not on_one_beat(grids, [blends[0], None])

@@ -225,3 +225,27 @@ def test_no_tracklist_clean_set_with_a_false_bar_break_outscores_its_one_beat_mi
     assert clean_bar < flawed_bar
     assert judge_sets(clean, flawed, rules).winner == "a"
     assert judge_sets(flawed, clean, rules).winner == "b"
+
+
+def test_no_tracklist_the_set_edges_fix_the_bar_lines_that_drum_loops_misread() -> None:
+    """lmms drum & bass set 23 of ``bench/judge_eval.py``, from its audio alone. Its middle tracks'
+    own downbeat cues are wrong (a loop's strongest low hit is not on its "one"), so on main the
+    clean set read more phrasing error than its copy with a real 1-beat mistake at the third blend
+    (bar_error 0.096 against 0.086) and lost the pair. The set starts on its first track's first bar
+    line and stops after its last track's last bar: with those two bar lines fixed, the clean set's
+    tracks read in line and the mistake must show somewhere between them."""
+    from djmesh.judge.synth import LMMS
+
+    if not (LMMS / "beats").is_dir():
+        pytest.skip("lmms-common loops not installed")
+    rules = Rules.for_genre("dnb")
+    bpm_range = (rules.bpm_min * 0.75, rules.bpm_max * 1.25)
+    read = []
+    for defects in (Defects(), Defects(bar_shift_beats=1, only_transition=3)):
+        built = build_set(SetSpec(bpm=174.0, bars_per_track=48, first_track=23, seed=23, defects=defects))
+        analysis = analyse((built.samples, built.sample_rate), bpm_range=bpm_range)
+        read.append((set_features(analysis, rules).as_dict()["bar_error"], analysis))
+    (clean_bar, clean), (flawed_bar, flawed) = read
+    assert clean_bar < flawed_bar
+    assert judge_sets(clean, flawed, rules).winner == "a"
+    assert judge_sets(flawed, clean, rules).winner == "b"
