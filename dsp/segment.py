@@ -149,7 +149,7 @@ def novelty(x: F64, w: int) -> F64:
     out = np.zeros(n)
     if n < 2 * w + 1:
         return out
-    c = np.concatenate([np.zeros((1, x.shape[1])), np.cumsum(x, axis=0)])
+    c = _running_sums(x)
     t = np.arange(w, n - w + 1)
     left = (c[t] - c[t - w]) / w
     right = (c[t + w] - c[t]) / w
@@ -207,20 +207,20 @@ def _difference(a: F64, b: F64) -> float:
     return max(only_a, only_b)
 
 
-def comes_back(power: F64, b: int, w: int, reach: int) -> float:
+def comes_back(power: F64, b: int, w: int, reach: int, sums: F64 | None = None) -> float:
     """How closely the sound on one side of ``b`` returns on the other side within ``reach`` blocks.
 
     The smaller of: the sound before ``b`` against any later ``2w``-block stretch starting
     ``w`` to ``reach`` blocks after ``b``, and the sound after ``b`` against any earlier one. A
     breakdown ends with its track coming back (and starts after it played); in a mix the
-    outgoing track does not return. 0 is an exact return.
+    outgoing track does not return. 0 is an exact return. ``sums``: ``_running_sums(power)``, if made.
     """
     n = power.shape[0]
     before = power[max(0, b - 3 * w) : max(1, b - w)]
     after = power[min(n - 1, b + w) : b + 3 * w]
     if before.shape[0] == 0 or after.shape[0] == 0:
         return 1.0
-    c = np.concatenate([np.zeros((1, power.shape[1])), np.cumsum(power, axis=0)])
+    c = _running_sums(power) if sums is None else sums
     span = 2 * w
     best = 1.0
     ref_before, ref_after = before.mean(axis=0), after.mean(axis=0)
@@ -243,9 +243,14 @@ def block_power(feats: Features, start_s: float, end_s: float) -> F64:
     return np.asarray(p.reshape(n, per, -1).mean(axis=1), dtype=np.float64)
 
 
+def _running_sums(x: F64) -> F64:
+    """Sums of the rows of ``x`` so far, a zero row first: a stretch's sum is two rows' difference."""
+    return np.concatenate([np.zeros((1, x.shape[1])), np.cumsum(x, axis=0)])
+
+
 def _smooth(x: F64, n: int) -> F64:
     """Centred running mean over ``n`` blocks (edges use what exists): averages out chord and bar cycles."""
-    c = np.concatenate([np.zeros((1, x.shape[1])), np.cumsum(x, axis=0)])
+    c = _running_sums(x)
     i = np.arange(x.shape[0])
     lo = np.clip(i - n // 2, 0, x.shape[0])
     hi = np.clip(i - n // 2 + n, 0, x.shape[0])
@@ -271,15 +276,20 @@ def _mix_share(power: F64, left: F64, right: F64) -> F64:
     return np.asarray(np.where(tot > 0, sb / np.maximum(tot, 1e-30), 0.5), dtype=np.float64)
 
 
-def _extent(power: F64, b: int, lo: int, hi: int, w: int) -> tuple[float, float, float]:
-    """Transition (start, end, centre) in blocks around boundary ``b``, within [lo, hi)."""
+def _extent(
+    power: F64, b: int, lo: int, hi: int, w: int, smooth: F64 | None = None
+) -> tuple[float, float, float]:
+    """Transition (start, end, centre) in blocks around boundary ``b``, within [lo, hi).
+
+    ``smooth``: ``_smooth(power, SMOOTH_BLOCKS)``, made once by a caller that measures many blends."""
     left = power[max(lo, b - 3 * w) : max(lo + 1, b - w)]
     right = power[min(hi - 1, b + w) : min(hi, b + 3 * w)]
     fallback = (b - 0.5, b + 0.5, float(b))
     if left.shape[0] == 0 or right.shape[0] == 0:
         return fallback
     a0, a1 = max(lo, b - 2 * w), min(hi, b + 2 * w)
-    g = _mix_share(_smooth(power, SMOOTH_BLOCKS)[a0:a1], left.mean(axis=0), right.mean(axis=0))
+    smooth = _smooth(power, SMOOTH_BLOCKS) if smooth is None else smooth
+    g = _mix_share(smooth[a0:a1], left.mean(axis=0), right.mean(axis=0))
     if not np.all(np.isfinite(g)):
         return fallback
     # 3-second running median: one odd second (a fill, a drop) must not bend the line
@@ -342,13 +352,15 @@ def segment_features(feats: Features, start: int, end: int) -> Segmentation:
     edge = int(MIN_TRACK_S / 2 / BLOCK_S)  # a track before the first boundary and after the last
 
     kept: dict[int, bool] = {}  # both peak pickings below ask about the same blocks
+    sums = _running_sums(power)
 
     def keep(b: int) -> bool:
         if b not in kept:
             kept[b] = (
                 edge <= b <= x.shape[0] - edge
                 and new_content(power, b, WINDOW_S) >= MIN_NEW_CONTENT
-                and comes_back(power, b, WINDOW_S, int(MAX_BREAKDOWN_S / BLOCK_S)) >= MIN_RETURN_DIFFERENCE
+                and comes_back(power, b, WINDOW_S, int(MAX_BREAKDOWN_S / BLOCK_S), sums)
+                >= MIN_RETURN_DIFFERENCE
             )
         return kept[b]
 
@@ -381,13 +393,14 @@ def _measured(power: F64, peaks: list[int], n: int, t0: float) -> list[Transitio
     """The blend around each boundary peak; a "fade" longer than the tracks either side is dropped."""
     bounds = [0, *peaks, n]
     out: list[Transition] = []
+    smooth = _smooth(power, SMOOTH_BLOCKS)
     for i, b in enumerate(peaks):
         lo = (bounds[i] + b) // 2 if i > 0 else 0
         hi = (b + bounds[i + 2]) // 2 if i + 2 < len(bounds) - 1 else n
-        s, e, c = _extent(power, b, lo, hi, WINDOW_S)
+        s, e, c = _extent(power, b, lo, hi, WINDOW_S, smooth)
         if s < lo or e > hi:  # no mixture of two tracks
             continue
-        s, e, c = _widened(power, (s, e, c), lo, hi)
+        s, e, c = _widened(power, (s, e, c), lo, hi, smooth)
         out.append(Transition(t0 + s * BLOCK_S, t0 + e * BLOCK_S, t0 + c * BLOCK_S))
     return out
 
@@ -408,10 +421,11 @@ def _with_long_blends(
     peaks = _pick_peaks(nov, int(MIN_TRACK_S / BLOCK_S), lambda b: True)
     bounds = [0, *peaks, n]
     found: list[tuple[int, Transition]] = []
+    smooth = _smooth(power, SMOOTH_BLOCKS)
     for i, b in enumerate(peaks):
         lo = (bounds[i] + b) // 2 if i > 0 else 0
         hi = (b + bounds[i + 2]) // 2 if i + 2 < len(bounds) - 1 else n
-        s, e, c = _extent(power, b, lo, hi, w)
+        s, e, c = _extent(power, b, lo, hi, w, smooth)
         if s < max(lo, edge) or e > min(hi, n - edge) or e - s < LONG_BLEND_S / BLOCK_S:
             continue
         # two short blends and the track between them also read as one slow change at 36 s, but the
@@ -432,7 +446,9 @@ def _with_long_blends(
     return sorted([*rest, *longs], key=lambda tr: tr.centre)
 
 
-def _widened(power: F64, first: tuple[float, float, float], lo: int, hi: int) -> tuple[float, float, float]:
+def _widened(
+    power: F64, first: tuple[float, float, float], lo: int, hi: int, smooth: F64 | None = None
+) -> tuple[float, float, float]:
     """A long blend measured again from references outside it, centred on its own centre.
 
     The first measure compares the 24 s either side of the novelty peak; a blend longer than that
@@ -444,7 +460,7 @@ def _widened(power: F64, first: tuple[float, float, float], lo: int, hi: int) ->
     for _ in range(LONG_FADE_STEPS):
         if e - s < LONG_FADE_S:
             break
-        s2, e2, c2 = _extent(power, int(round(c)), lo, hi, int(math.ceil((e - s) / 2)))
+        s2, e2, c2 = _extent(power, int(round(c)), lo, hi, int(math.ceil((e - s) / 2)), smooth)
         if s2 < lo or e2 > hi or e2 - s2 <= 1.0:  # no fade through the wider view: keep the last
             break
         s, e, c = s2, e2, c2
