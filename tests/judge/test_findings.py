@@ -210,21 +210,7 @@ def test_no_tracklist_clean_set_with_a_false_bar_break_outscores_its_one_beat_mi
     downbeats alike), and the copy with a real 1-beat mistake at its third blend reads none, so
     phrasing from the best reading scored the flawed set higher (bar_error 0.067 against 0.006) and
     the clean set lost the pair. Weighed over every reading, the mistake is the larger one."""
-    from djmesh.judge.synth import LMMS
-
-    if not (LMMS / "beats").is_dir():
-        pytest.skip("lmms-common loops not installed")
-    rules = Rules.for_genre("hiphop")
-    bpm_range = (rules.bpm_min * 0.75, rules.bpm_max * 1.25)
-    read = []
-    for defects in (Defects(), Defects(bar_shift_beats=1, only_transition=3)):
-        built = build_set(SetSpec(bpm=85.0, bars_per_track=24, first_track=3, seed=3, defects=defects))
-        analysis = analyse((built.samples, built.sample_rate), bpm_range=bpm_range)
-        read.append((set_features(analysis, rules).as_dict()["bar_error"], analysis))
-    (clean_bar, clean), (flawed_bar, flawed) = read
-    assert clean_bar < flawed_bar
-    assert judge_sets(clean, flawed, rules).winner == "a"
-    assert judge_sets(flawed, clean, rules).winner == "b"
+    _clean_set_wins_its_one_beat_pair("hiphop", bpm=85.0, bars_per_track=24, n=3)
 
 
 def test_no_tracklist_the_set_edges_fix_the_bar_lines_that_drum_loops_misread() -> None:
@@ -234,15 +220,22 @@ def test_no_tracklist_the_set_edges_fix_the_bar_lines_that_drum_loops_misread() 
     (bar_error 0.096 against 0.086) and lost the pair. The set starts on its first track's first bar
     line and stops after its last track's last bar: with those two bar lines fixed, the clean set's
     tracks read in line and the mistake must show somewhere between them."""
+    _clean_set_wins_its_one_beat_pair("dnb", bpm=174.0, bars_per_track=48, n=23)
+
+
+def _clean_set_wins_its_one_beat_pair(genre: str, *, bpm: float, bars_per_track: int, n: int) -> None:
+    """Set ``n`` of ``bench/judge_eval.py`` (lmms) clean and with a 1-beat mistake at its third blend, read
+    from the audio alone: the flawed copy reads more bar error, and the clean set wins in both orders."""
     from djmesh.judge.synth import LMMS
 
     if not (LMMS / "beats").is_dir():
         pytest.skip("lmms-common loops not installed")
-    rules = Rules.for_genre("dnb")
+    rules = Rules.for_genre(genre)
     bpm_range = (rules.bpm_min * 0.75, rules.bpm_max * 1.25)
     read = []
     for defects in (Defects(), Defects(bar_shift_beats=1, only_transition=3)):
-        built = build_set(SetSpec(bpm=174.0, bars_per_track=48, first_track=23, seed=23, defects=defects))
+        spec = SetSpec(bpm=bpm, bars_per_track=bars_per_track, first_track=n, seed=n, defects=defects)
+        built = build_set(spec)
         analysis = analyse((built.samples, built.sample_rate), bpm_range=bpm_range)
         read.append((set_features(analysis, rules).as_dict()["bar_error"], analysis))
     (clean_bar, clean), (flawed_bar, flawed) = read
