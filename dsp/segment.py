@@ -207,27 +207,26 @@ def _difference(a: F64, b: F64) -> float:
     return max(only_a, only_b)
 
 
-def comes_back(power: F64, b: int, w: int, reach: int, sums: F64 | None = None) -> float:
+def comes_back(power: F64, b: int, w: int, reach: int, sums: F64) -> float:
     """How closely the sound on one side of ``b`` returns on the other side within ``reach`` blocks.
 
     The smaller of: the sound before ``b`` against any later ``2w``-block stretch starting
     ``w`` to ``reach`` blocks after ``b``, and the sound after ``b`` against any earlier one. A
     breakdown ends with its track coming back (and starts after it played); in a mix the
-    outgoing track does not return. 0 is an exact return. ``sums``: ``_running_sums(power)``, if made.
+    outgoing track does not return. 0 is an exact return. ``sums``: ``_running_sums(power)``.
     """
     n = power.shape[0]
     before = power[max(0, b - 3 * w) : max(1, b - w)]
     after = power[min(n - 1, b + w) : b + 3 * w]
     if before.shape[0] == 0 or after.shape[0] == 0:
         return 1.0
-    c = _running_sums(power) if sums is None else sums
     span = 2 * w
     best = 1.0
     ref_before, ref_after = before.mean(axis=0), after.mean(axis=0)
     for s in range(b + 3 * w, min(n - span, b + reach) + 1):  # later stretches, past the "after" side
-        best = min(best, _difference(ref_before, (c[s + span] - c[s]) / span))
+        best = min(best, _difference(ref_before, (sums[s + span] - sums[s]) / span))
     for s in range(max(0, b - reach - span), b - 3 * w - span + 1):  # earlier ones, before "before"
-        best = min(best, _difference(ref_after, (c[s + span] - c[s]) / span))
+        best = min(best, _difference(ref_after, (sums[s + span] - sums[s]) / span))
     return best
 
 
@@ -276,19 +275,16 @@ def _mix_share(power: F64, left: F64, right: F64) -> F64:
     return np.asarray(np.where(tot > 0, sb / np.maximum(tot, 1e-30), 0.5), dtype=np.float64)
 
 
-def _extent(
-    power: F64, b: int, lo: int, hi: int, w: int, smooth: F64 | None = None
-) -> tuple[float, float, float]:
+def _extent(power: F64, smooth: F64, b: int, lo: int, hi: int, w: int) -> tuple[float, float, float]:
     """Transition (start, end, centre) in blocks around boundary ``b``, within [lo, hi).
 
-    ``smooth``: ``_smooth(power, SMOOTH_BLOCKS)``, made once by a caller that measures many blends."""
+    ``smooth``: ``_smooth(power, SMOOTH_BLOCKS)``, made once per mix however many blends are measured."""
     left = power[max(lo, b - 3 * w) : max(lo + 1, b - w)]
     right = power[min(hi - 1, b + w) : min(hi, b + 3 * w)]
     fallback = (b - 0.5, b + 0.5, float(b))
     if left.shape[0] == 0 or right.shape[0] == 0:
         return fallback
     a0, a1 = max(lo, b - 2 * w), min(hi, b + 2 * w)
-    smooth = _smooth(power, SMOOTH_BLOCKS) if smooth is None else smooth
     g = _mix_share(smooth[a0:a1], left.mean(axis=0), right.mean(axis=0))
     if not np.all(np.isfinite(g)):
         return fallback
@@ -353,6 +349,7 @@ def segment_features(feats: Features, start: int, end: int) -> Segmentation:
 
     kept: dict[int, bool] = {}  # both peak pickings below ask about the same blocks
     sums = _running_sums(power)
+    smooth = _smooth(power, SMOOTH_BLOCKS)
 
     def keep(b: int) -> bool:
         if b not in kept:
@@ -365,21 +362,21 @@ def segment_features(feats: Features, start: int, end: int) -> Segmentation:
         return kept[b]
 
     peaks = _pick_peaks(nov, int(MIN_TRACK_S / BLOCK_S), keep)
-    transitions = _measured(power, peaks, x.shape[0], t0)
+    transitions = _measured(power, smooth, peaks, x.shape[0], t0)
     # closer peaks count only when they measure as more blends whose centres are all MIN_TRACK_S apart:
     # a fade's own start and end also peak, and then their blends overlap or one is dropped
     close_peaks = _pick_peaks(nov, int(CLOSE_PEAK_S / BLOCK_S), keep)
     if close_peaks != peaks:
-        close = _measured(power, close_peaks, x.shape[0], t0)
+        close = _measured(power, smooth, close_peaks, x.shape[0], t0)
         if len(close) > len(transitions) and all(
             b.centre - a.centre >= MIN_TRACK_S for a, b in itertools.pairwise(close)
         ):
             transitions = close
-    transitions = _with_long_blends(power, x, nov, transitions, t0)
-    transitions = _with_missed(power, transitions, t0, keep)
+    transitions = _with_long_blends(power, smooth, x, nov, transitions, t0)
+    transitions = _with_missed(power, smooth, transitions, t0, keep)
     if not transitions:
         return single
-    transitions = _balanced(power, transitions, t0)
+    transitions = _balanced(power, smooth, transitions, t0)
     edges = [t0, *(tr.centre for tr in transitions), t1]
     tracks = list(itertools.pairwise(edges))
     core_edges = [t0, *(v for tr in transitions for v in (tr.start, tr.end)), t1]
@@ -389,24 +386,28 @@ def segment_features(feats: Features, start: int, end: int) -> Segmentation:
     return Segmentation(tracks, transitions, cores)
 
 
-def _measured(power: F64, peaks: list[int], n: int, t0: float) -> list[Transition]:
-    """The blend around each boundary peak; a "fade" longer than the tracks either side is dropped."""
+def _spans(peaks: list[int], n: int) -> list[tuple[int, int, int]]:
+    """(peak, lo, hi) for each boundary peak: its blend is looked for halfway to the peaks beside it."""
     bounds = [0, *peaks, n]
+    return [
+        (b, (bounds[i] + b) // 2 if i > 0 else 0, (b + bounds[i + 2]) // 2 if i + 2 < len(bounds) - 1 else n)
+        for i, b in enumerate(peaks)
+    ]
+
+
+def _measured(power: F64, smooth: F64, peaks: list[int], n: int, t0: float) -> list[Transition]:
+    """The blend around each boundary peak; a "fade" longer than the tracks either side is dropped."""
     out: list[Transition] = []
-    smooth = _smooth(power, SMOOTH_BLOCKS)
-    for i, b in enumerate(peaks):
-        lo = (bounds[i] + b) // 2 if i > 0 else 0
-        hi = (b + bounds[i + 2]) // 2 if i + 2 < len(bounds) - 1 else n
-        s, e, c = _extent(power, b, lo, hi, WINDOW_S, smooth)
+    for b, lo, hi in _spans(peaks, n):
+        s, e, c = _extent(power, smooth, b, lo, hi, WINDOW_S)
         if s < lo or e > hi:  # no mixture of two tracks
             continue
-        s, e, c = _widened(power, (s, e, c), lo, hi, smooth)
-        out.append(Transition(t0 + s * BLOCK_S, t0 + e * BLOCK_S, t0 + c * BLOCK_S))
+        out.append(_transition(_widened(power, smooth, (s, e, c), lo, hi), t0))
     return out
 
 
 def _with_long_blends(
-    power: F64, x: F64, fine: F64, transitions: list[Transition], t0: float
+    power: F64, smooth: F64, x: F64, fine: F64, transitions: list[Transition], t0: float
 ) -> list[Transition]:
     """``transitions`` with the blends a ``LONG_WINDOW_S`` novelty finds in place of those inside them.
 
@@ -419,20 +420,16 @@ def _with_long_blends(
     edge = int(MIN_TRACK_S / 2 / BLOCK_S)  # each track plays alone for a while before and after
     nov = novelty(x, w)
     peaks = _pick_peaks(nov, int(MIN_TRACK_S / BLOCK_S), lambda b: True)
-    bounds = [0, *peaks, n]
     found: list[tuple[int, Transition]] = []
-    smooth = _smooth(power, SMOOTH_BLOCKS)
-    for i, b in enumerate(peaks):
-        lo = (bounds[i] + b) // 2 if i > 0 else 0
-        hi = (b + bounds[i + 2]) // 2 if i + 2 < len(bounds) - 1 else n
-        s, e, c = _extent(power, b, lo, hi, w, smooth)
+    for b, lo, hi in _spans(peaks, n):
+        s, e, c = _extent(power, smooth, b, lo, hi, w)
         if s < max(lo, edge) or e > min(hi, n - edge) or e - s < LONG_BLEND_S / BLOCK_S:
             continue
         # two short blends and the track between them also read as one slow change at 36 s, but the
         # 12 s novelty peaks on each as high as the 36 s one; inside a long blend it stays lower
         if float(fine[int(s) : int(e) + 1].max()) > LONG_FINE_RATIO * float(nov[b]):
             continue
-        found.append((b, Transition(t0 + s * BLOCK_S, t0 + e * BLOCK_S, t0 + c * BLOCK_S)))
+        found.append((b, _transition((s, e, c), t0)))
     longs: list[Transition] = []
     for _, lg in sorted(found, key=lambda f: -nov[f[0]]):  # the clearer of two long blends this close
         inside = [tr.centre for tr in transitions if lg.start <= tr.centre <= lg.end]
@@ -447,7 +444,7 @@ def _with_long_blends(
 
 
 def _widened(
-    power: F64, first: tuple[float, float, float], lo: int, hi: int, smooth: F64 | None = None
+    power: F64, smooth: F64, first: tuple[float, float, float], lo: int, hi: int
 ) -> tuple[float, float, float]:
     """A long blend measured again from references outside it, centred on its own centre.
 
@@ -460,7 +457,7 @@ def _widened(
     for _ in range(LONG_FADE_STEPS):
         if e - s < LONG_FADE_S:
             break
-        s2, e2, c2 = _extent(power, int(round(c)), lo, hi, int(math.ceil((e - s) / 2)), smooth)
+        s2, e2, c2 = _extent(power, smooth, int(round(c)), lo, hi, int(math.ceil((e - s) / 2)))
         if s2 < lo or e2 > hi or e2 - s2 <= 1.0:  # no fade through the wider view: keep the last
             break
         s, e, c = s2, e2, c2
@@ -474,12 +471,18 @@ def _blocks(transitions: list[Transition], t0: float) -> list[tuple[float, float
     ]
 
 
+def _transition(block: tuple[float, float, float], t0: float) -> Transition:
+    """The transition at (start, end, centre) in blocks from ``t0``."""
+    s, e, c = block
+    return Transition(t0 + s * BLOCK_S, t0 + e * BLOCK_S, t0 + c * BLOCK_S)
+
+
 def _transitions(blocks: list[tuple[float, float, float]], t0: float) -> list[Transition]:
-    return [Transition(t0 + s * BLOCK_S, t0 + e * BLOCK_S, t0 + c * BLOCK_S) for s, e, c in blocks]
+    return [_transition(block, t0) for block in blocks]
 
 
 def _with_missed(
-    power: F64, transitions: list[Transition], t0: float, keep: Callable[[int], bool]
+    power: F64, smooth: F64, transitions: list[Transition], t0: float, keep: Callable[[int], bool]
 ) -> list[Transition]:
     """``transitions`` and the blends between them that neither novelty found.
 
@@ -492,7 +495,6 @@ def _with_missed(
     n = power.shape[0]
     blocks = _blocks(transitions, t0)
     ref = int(MISSED_REF_S / BLOCK_S)
-    smooth = _smooth(power, SMOOTH_BLOCKS)
     for _ in range(MISSED_STEPS):
         added = None
         for i in range(len(blocks) + 1):
@@ -580,7 +582,7 @@ def _cores(blocks: list[tuple[float, float, float]], n: int) -> list[tuple[int, 
     return out
 
 
-def _balanced(power: F64, transitions: list[Transition], t0: float) -> list[Transition]:
+def _balanced(power: F64, smooth: F64, transitions: list[Transition], t0: float) -> list[Transition]:
     """Long blends re-centred where the incoming track's share passes one half between the tracks' cores.
 
     A 16-32-bar blend (45-90 s at 85 BPM) reaches into the references of its first measures; the
@@ -590,7 +592,6 @@ def _balanced(power: F64, transitions: list[Transition], t0: float) -> list[Tran
     """
     blocks = _blocks(transitions, t0)
     cores = _cores(blocks, power.shape[0])
-    smooth = _smooth(power, SMOOTH_BLOCKS)
     out = []
     for i, (s, e, c) in enumerate(blocks):
         c2 = _balance_point(power, smooth, cores[i], cores[i + 1], e - s) if e - s >= LONG_FADE_S else None
@@ -643,7 +644,7 @@ def transition_at(feats: Features, start: int, end: int, at_s: float) -> Transit
     b = int(round((at_s - t0) / BLOCK_S))
     if power.shape[0] < 2 * WINDOW_S + 1 or not (WINDOW_S <= b < power.shape[0] - WINDOW_S):
         return None
-    s, e, c = _extent(power, b, 0, power.shape[0], WINDOW_S)
+    s, e, c = _extent(power, _smooth(power, SMOOTH_BLOCKS), b, 0, power.shape[0], WINDOW_S)
     if e - s < MIN_FADE_S or not (s <= b <= e):
         return None
-    return Transition(t0 + s * BLOCK_S, t0 + e * BLOCK_S, t0 + c * BLOCK_S)
+    return _transition((s, e, c), t0)
