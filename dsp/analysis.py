@@ -262,22 +262,22 @@ def analyze_features(feats: Features, *, bpm_range: tuple[float, float] | None =
         frames = grid.beat_frames()
         if grid.loop and frames.size:  # beats count from the loop's first sample, a bar line
             fixed = -int(round((frames[0] - grid.phase) / grid.period)) % 4
-            bar_scores.append(np.where(np.arange(4) == fixed, 0.0, -np.inf))
+            bar_scores.append(_known_downbeat(fixed))
         else:
             change = chroma_change(frames, feats.chroma, fr, feats.texture_rate, feats.chroma_sums)
             bar_scores.append(downbeat_scores(frames, feats.low64, feats.broad64, change))
     if len(grids) > 1:  # a set's first sound and the end of its last are its end tracks' bar lines
-        env = feats.broad.astype(np.float64) + feats.low.astype(np.float64)
+        env = feats.broad64 + feats.low64
         ratio = feats.texture_rate / fr
         first = set_phase.edge_downbeats(grids[0], env, feats.rms, ratio, True, a_start)
         if first is not None:
-            bar_scores[0] = np.where(np.arange(4) == first, 0.0, -np.inf)
+            bar_scores[0] = _known_downbeat(first)
             # where the audio stops is known to a level frame (0.2 s), too coarse to tell a grid half a
             # beat off: the last grid counts as on the beat only in line with the first one, found on it
             if set_phase.on_one_beat(grids, blends):
                 last = set_phase.edge_downbeats(grids[-1], env, feats.rms, ratio, False, a_end)
                 if last is not None:
-                    bar_scores[-1] = np.where(np.arange(4) == last, 0.0, -np.inf)
+                    bar_scores[-1] = _known_downbeat(last)
     offsets = set_phase.settle_bars(grids, blends, bar_scores)
     bars_apart = set_phase.bar_offsets(grids, blends, bar_scores)
     for ((p_start, p_end), _, _), grid, off in zip(pieces, grids, offsets, strict=True):
@@ -329,6 +329,12 @@ def analyze_features(feats: Features, *, bpm_range: tuple[float, float] | None =
         "transitions": transitions,
         "genre": genre_probabilities(feats, beat_list, _r(bpm, 2)),
     }
+
+
+def _known_downbeat(index: int) -> npt.NDArray[np.float64]:
+    """Bar-line scores of a grid whose downbeat is known (a loop's first sample, a set's edge): the
+    other three candidates are ruled out."""
+    return np.where(np.arange(4) == index, 0.0, -np.inf)
 
 
 def _beat_offset_ms(out: BeatGrid, inc: BeatGrid, centre_s: float, frame_rate: float) -> float:
