@@ -78,6 +78,10 @@ LOW_BANDS = 4
 #: bands takes is an EQ swap (lmms and hydrogen 16-32-bar blends: linear 0.18-1.36, mostly over 0.68;
 #: EQ swaps 0.06-1.0, mostly under 0.62; 0.6 and 0.7 find the same)
 SWAP_RATIO = 0.63
+#: ... but only where its lows swap within this share of its measured length of the centre the share of
+#: all bands gives (lmms and hydrogen 32-bar EQ swaps: at most 0.11; hydrogen linear crossfades whose
+#: lows change sharply and read as swaps: 0.30-0.47, 12 s early)
+SWAP_SPREAD = 0.2
 #: feature columns whose shares each give a 50 s or longer crossfade's centre (``_balance_point``: the median):
 #: all, the bands over the lows (163 Hz-11 kHz), the lows, 163 Hz-1.34 kHz, 1.34-11 kHz, the pitch classes
 #: (``block_power``: 16 timbre bands, then 12 pitch classes). Over a 90 s fade one group's share can sit
@@ -95,6 +99,14 @@ MISSED_STEPS = 4
 #: ~6 s from its centre (12 s windows on a fade), so blends of tracks 45 s apart (one-minute tracks, 8-bar
 #: fades) peaked 36-39 s apart and the weaker was dropped (4 of 24 lmms sets found 5 tracks of 6)
 CLOSE_PEAK_S = 30.0
+#: two neighbouring transitions are the halves of one long blend (``_merged_halves``) when less than this
+#: share of the sound between their centres is missing from a mix of the tracks beside them (lmms and
+#: hydrogen 32-bar crossfades read as two: 0.04-0.07; two blends with a track between: 0.25 and more) ...
+MERGE_RESIDUAL = 0.1
+#: ... and that mix is not mostly one of the two (a transition inside a track has a track beside it)
+MERGE_SHARE = (0.25, 0.75)
+#: stretch (s) beside the pair taken as its two tracks
+HALF_REF_S = 20.0
 
 
 @dataclass(frozen=True)
@@ -256,20 +268,33 @@ def _smooth(x: F64, n: int) -> F64:
     return np.asarray((c[hi] - c[lo]) / (hi - lo)[:, None], dtype=np.float64)
 
 
-def _mix_share(power: F64, left: F64, right: F64) -> F64:
-    """Incoming amplitude share g per block from a 2-source non-negative least-squares fit."""
-    scale = 1.0 / np.maximum(0.5 * (left + right), 1e-20)  # every band counts, not just the bass
+def _mix_amounts(power: F64, left: F64, right: F64) -> tuple[F64, F64, F64, F64, F64] | None:
+    """Per block, ``a`` and ``b`` of the non-negative least-squares fit ``a * left + b * right``.
+
+    Returns (a, b, left, right, power) scaled band by band (every band counts, not just the bass),
+    or None when the two sides sound alike: no mixture to measure.
+    """
+    scale = 1.0 / np.maximum(0.5 * (left + right), 1e-20)
     lv, rv, xv = left * scale, right * scale, power * scale
     ll, rr, lr = float(np.sum(lv * lv)), float(np.sum(rv * rv)), float(np.sum(lv * rv))
     xl, xr = np.sum(xv * lv, axis=1), np.sum(xv * rv, axis=1)
     det = ll * rr - lr * lr
-    if det <= MIN_SEPARATION * ll * rr:  # the two sides sound alike: no mixture to measure
-        return np.full(power.shape[0], np.nan)
+    if det <= MIN_SEPARATION * ll * rr:
+        return None
     a = (xl * rr - xr * lr) / det
     b = (xr * ll - xl * lr) / det
     a_only = np.maximum(xl / ll, 0.0)
     b_only = np.maximum(xr / rr, 0.0)
     a, b = np.where(b < 0, a_only, np.where(a < 0, 0.0, a)), np.where(a < 0, b_only, np.where(b < 0, 0.0, b))
+    return a, b, lv, rv, xv
+
+
+def _mix_share(power: F64, left: F64, right: F64) -> F64:
+    """Incoming amplitude share g per block from a 2-source non-negative least-squares fit."""
+    fit = _mix_amounts(power, left, right)
+    if fit is None:
+        return np.full(power.shape[0], np.nan)
+    a, b = fit[0], fit[1]
     sa, sb = np.sqrt(np.maximum(a, 0.0)), np.sqrt(np.maximum(b, 0.0))
     tot = sa + sb
     return np.asarray(np.where(tot > 0, sb / np.maximum(tot, 1e-30), 0.5), dtype=np.float64)
@@ -376,6 +401,7 @@ def segment_features(feats: Features, start: int, end: int) -> Segmentation:
     transitions = _with_missed(power, smooth, transitions, t0, keep)
     if not transitions:
         return single
+    transitions = _merged_halves(power, transitions, t0)
     transitions = _balanced(power, smooth, transitions, t0)
     edges = [t0, *(tr.centre for tr in transitions), t1]
     tracks = list(itertools.pairwise(edges))
@@ -521,6 +547,50 @@ def _with_missed(
     return _transitions(blocks, t0)
 
 
+def _mixed_middle(middle: F64, left: F64, right: F64) -> tuple[float, float]:
+    """How ``middle`` (a mean spectrum) reads as a mix of ``left`` and ``right``.
+
+    (the share of its sound that no non-negative mix of the two has, the incoming amplitude share
+    of the best mix); (1, nan) when the two sound alike.
+    """
+    fit = _mix_amounts(middle[None, :], left, right)
+    if fit is None:
+        return 1.0, math.nan
+    a, b, lv, rv, xv = fit
+    rest = xv[0] - float(a[0]) * lv - float(b[0]) * rv
+    sa, sb = math.sqrt(max(float(a[0]), 0.0)), math.sqrt(max(float(b[0]), 0.0))
+    share = sb / (sa + sb) if sa + sb > 0 else math.nan
+    return float(np.sum(np.maximum(rest, 0.0)) / max(float(np.sum(xv[0])), 1e-20)), share
+
+
+def _merged_halves(power: F64, transitions: list[Transition], t0: float) -> list[Transition]:
+    """``transitions`` with two neighbours that are the halves of one long blend made one.
+
+    A 60-90 s crossfade can peak twice at the 12 s scale, near its quarters, and each peak's fade
+    then measures as one half of it. Between two such "transitions" the sound is a mix of the
+    tracks before the first and after the second; between two real blends a track plays that
+    neither has. The merged blend runs from the first one's start to the second one's end.
+    """
+    blocks = _blocks(transitions, t0)
+    n = power.shape[0]
+    ref = int(HALF_REF_S / BLOCK_S)
+    i = 0
+    while i < len(blocks) - 1:
+        (s1, _, c1), (_, e2, c2) = blocks[i], blocks[i + 1]
+        lo = blocks[i - 1][1] if i > 0 else 0.0
+        hi = blocks[i + 2][0] if i + 2 < len(blocks) else float(n)
+        a, b = int(math.ceil(max(lo, s1 - ref))), int(math.floor(min(hi, e2 + ref)))
+        s1i, e2i, c1i, c2i = int(math.floor(s1)), int(math.ceil(e2)), int(math.ceil(c1)), int(math.floor(c2))
+        if s1i - a >= 3 and b - e2i >= 3 and c2i - c1i >= 2:
+            left, right = power[a:s1i].mean(axis=0), power[e2i:b].mean(axis=0)
+            rest, share = _mixed_middle(power[c1i:c2i].mean(axis=0), left, right)
+            if rest < MERGE_RESIDUAL and MERGE_SHARE[0] < share < MERGE_SHARE[1]:
+                blocks[i : i + 2] = [(s1, e2, 0.5 * (s1 + e2))]
+                continue
+        i += 1
+    return _transitions(blocks, t0)
+
+
 def _first_at_least(g: F64, v: float) -> float:
     above = np.flatnonzero(g >= v)
     return float(above[0]) if above.size else float(g.size)
@@ -620,8 +690,9 @@ def _balance_point(
         return None
     low = slice(0, LOW_BANDS)
     lows = _mix_share(smooth[l1:r0, low], lm[low], rm[low])
-    if _is_swap(g, lows):
-        return l1 + float(np.sum(lows < 0.5))
+    swap_at = float(np.sum(lows < 0.5))
+    if _is_swap(g, lows) and abs(swap_at - _centre_of(g)) <= SWAP_SPREAD * length:
+        return l1 + swap_at
     if length < LONG_BLEND_S / BLOCK_S:  # an offset of the share moves a 45 s fade half as far as a 90 s one
         return l1 + _centre_of(g)
     centres = []
