@@ -82,7 +82,7 @@ LOW_BANDS = 4
 SWAP_RATIO = 0.63
 #: ... but only where its lows swap within this share of its measured length of the centre the share of
 #: all bands gives (lmms and hydrogen 32-bar EQ swaps: at most 0.11; hydrogen linear crossfades whose
-#: lows change sharply and read as swaps: 0.30-0.47, 12 s early)
+#: lows change sharply and read as swaps: 0.30-0.47, centred 7-24 s early)
 SWAP_SPREAD = 0.2
 #: feature columns whose shares each give a 50 s or longer crossfade's centre (``_balance_point``: the median):
 #: all, the bands over the lows (163 Hz-11 kHz), the lows, 163 Hz-1.34 kHz, 1.34-11 kHz, the pitch classes
