@@ -170,10 +170,9 @@ def test_eq_swap_blends_are_centred_where_the_lows_swap(lmms_dir: Path) -> None:
         assert abs(g - truth) <= 4.0
 
 
-def test_a_90_s_crossfade_of_two_drum_kits_is_centred_within_4_s() -> None:
-    # two hydrogen kits sequenced to the same hip hop pattern (bench/judge_material.py), crossfaded over
-    # 32 bars at 85 BPM: the share of all bands sat off the fader through the second blend, 7.2 s off;
-    # the median of the centres that six groups of bands and pitch classes give is 3.6 s off
+def assert_hydrogen_crossfades_centred(bpm: float, first_track: int) -> None:
+    """Three hydrogen kits sequenced to one pattern (bench/judge_material.py), 80 bars each, crossfaded
+    over 32 bars: both transitions found, each within 4 s of its blend's centre."""
     import sys
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
@@ -182,38 +181,33 @@ def test_a_90_s_crossfade_of_two_drum_kits_is_centred_within_4_s() -> None:
     from djmesh.judge.synth import Defects, SetSpec, build_set
 
     if not HYDROGEN.is_dir():
-        pytest.skip("hydrogen drum kits not installed (apt-get install hydrogen-drumkits)")
+        pytest.skip("hydrogen drum kits not installed (scripts/setup installs hydrogen-drumkits)")
     spec = SetSpec(
-        bpm=85.0, tracks=3, bars_per_track=80, first_track=1, seed=1, defects=Defects(fade_bars=32)
+        bpm=bpm,
+        tracks=3,
+        bars_per_track=80,
+        first_track=first_track,
+        seed=first_track,
+        defects=Defects(fade_bars=32),
     )
     built = build_set(spec, make_track=hydrogen_track)
     got = [float(t["centre"]) for t in analyze_pcm(built.samples, built.sample_rate)["transitions"]]  # type: ignore[union-attr]
     assert len(got) == 2
     for truth, g in zip(built.centres, got, strict=True):
         assert abs(g - truth) <= 4.0
+
+
+def test_a_90_s_crossfade_of_two_drum_kits_is_centred_within_4_s() -> None:
+    # hip hop at 85 BPM: the share of all bands sat off the fader through the second blend, 7.2 s off;
+    # the median of the centres that six groups of bands and pitch classes give is 3.6 s off
+    assert_hydrogen_crossfades_centred(85.0, first_track=1)
 
 
 def test_a_crossfade_whose_lows_change_sharply_is_centred_on_the_fade() -> None:
-    # hydrogen kits 7 -> 0 crossfaded over 32 bars at 174 BPM (44 s): the share of the low bands passes
-    # 0.2-0.8 quickly enough to read as an EQ swap, and the swap's count put the centre 12.3 s early;
-    # an EQ swap's lows swap near the blend's own centre (within 0.11 of its length), these 0.34 away
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-    from judge_material import HYDROGEN, hydrogen_track
-
-    from djmesh.judge.synth import Defects, SetSpec, build_set
-
-    if not HYDROGEN.is_dir():
-        pytest.skip("hydrogen drum kits not installed (apt-get install hydrogen-drumkits)")
-    spec = SetSpec(
-        bpm=174.0, tracks=3, bars_per_track=80, first_track=23, seed=23, defects=Defects(fade_bars=32)
-    )
-    built = build_set(spec, make_track=hydrogen_track)
-    got = [float(t["centre"]) for t in analyze_pcm(built.samples, built.sample_rate)["transitions"]]  # type: ignore[union-attr]
-    assert len(got) == 2
-    for truth, g in zip(built.centres, got, strict=True):
-        assert abs(g - truth) <= 4.0
+    # kits 7 -> 0 at 174 BPM (44 s): the share of the low bands passes 0.2-0.8 quickly enough to read as
+    # an EQ swap, and the swap's count put the centre 12.3 s early; an EQ swap's lows swap near the
+    # blend's own centre (within 0.11 of its length), these 0.34 away
+    assert_hydrogen_crossfades_centred(174.0, first_track=23)
 
 
 def test_a_90_s_crossfade_read_as_two_halves_is_one_transition(lmms_dir: Path) -> None:
