@@ -84,11 +84,13 @@ SWAP_RATIO = 0.63
 #: all bands gives (lmms and hydrogen 32-bar EQ swaps: at most 0.11; hydrogen linear crossfades whose
 #: lows change sharply and read as swaps: 0.30-0.47, centred 7-24 s early)
 SWAP_SPREAD = 0.2
-#: feature columns whose shares each give a 50 s or longer crossfade's centre (``_balance_point``: the median):
+#: feature columns whose shares each give a re-centred crossfade's centre (``_balance_point``: the median):
 #: all, the bands over the lows (163 Hz-11 kHz), the lows, 163 Hz-1.34 kHz, 1.34-11 kHz, the pitch classes
 #: (``block_power``: 16 timbre bands, then 12 pitch classes). Over a 90 s fade one group's share can sit
 #: 0.05-0.1 off the fader all the way through (hydrogen kits; a cross term in the fit did not explain it),
-#: which moves its 0.5 crossing 5-9 s; the groups are off by different amounts, in either direction.
+#: which moves its 0.5 crossing 5-9 s; the groups are off by different amounts, in either direction. A 45-50 s
+#: blend is moved as much: one hydrogen kit pair's 32-bar crossfades at 126 BPM measure 46 s and the share of
+#: all columns put all 8 of them +5..+6 s late (each then also a false transition), the median +0.7 s.
 CENTRE_GROUPS = (slice(0, 28), slice(4, 16), slice(0, 4), slice(4, 10), slice(10, 16), slice(16, 28))
 #: stretch (s) at each end of a track's span compared when looking for a missed blend (``_with_missed``)
 MISSED_REF_S = 20.0
@@ -686,9 +688,9 @@ def _balance_point(
     """Block where the incoming share passes one half between two cores, or None if it cannot be told.
 
     An EQ swap (``_is_swap``) is centred where its lows swap: the count of blocks whose low-band
-    share is below one half. A crossfade of ``length`` ``LONG_BLEND_S`` or more, at the median of
-    the centres each ``CENTRE_GROUPS`` share gives: no one group's offset moves it; a shorter one
-    from the share of all columns (the groups' own noise costs more there than their offsets).
+    share is below one half. A crossfade at the median of the centres each ``CENTRE_GROUPS`` share
+    gives, whatever its length: no one group's offset moves it (until the ninth round only those
+    measured 50 s or more; shorter ones, the share of all columns, were the late misses).
     """
     (l0, l1), (r0, r1) = left, right
     if l1 - l0 < 2 or r1 - r0 < 2 or r0 - l1 < 2:
@@ -704,8 +706,6 @@ def _balance_point(
     swap_at = float(np.sum(lows < 0.5))
     if _is_swap(g, lows) and abs(swap_at - _centre_of(g)) <= SWAP_SPREAD * length:
         return l1 + swap_at
-    if length < LONG_BLEND_S / BLOCK_S:  # an offset of the share moves a 45 s fade half as far as a 90 s one
-        return l1 + _centre_of(g)
     centres = []
     for cols in CENTRE_GROUPS:
         share = _mix_share(smooth[l1:r0, cols], lm[cols], rm[cols])
