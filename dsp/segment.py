@@ -18,8 +18,8 @@ and between the blends found, where a track's span starts and ends with differen
 tracks (``_with_missed``). Two neighbouring transitions whose middle is a mix of the tracks beside
 them are the halves of one long blend (``_merged_halves``). Last, each long blend is re-centred from
 its two tracks' cores, where each plays alone (``_balanced``); an EQ swap at the swap of its lows (when
-that lies near the blend's centre), a crossfade of 50 s or more at the median of the centres six
-groups of features give.
+that lies near the blend's centre), a crossfade at the median of the centres six groups of features
+give.
 """
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ MERGE_SHARE = (0.25, 0.75)
 #: stretch (s) beside the pair taken as its two tracks
 HALF_REF_S = 20.0
 #: blends measured at least this long (s) are re-centred between their tracks' cores (``_balanced``): a
-#: 16-32-bar blend can first measure 24-31 s, its references inside it (32 s, ``LONG_FADE_S``, until this round;
+#: 16-32-bar blend can first measure 24-31 s, its references inside it (it was ``LONG_FADE_S``, 32 s;
 #: on lmms and hydrogen sets 0-7 of 1-32-bar blends 24 s found 12 more of 1680 with 12 fewer false ones,
 #: 20 s and less cost echo-outs, 28 s found 3 fewer)
 BALANCE_MIN_S = 24.0
@@ -704,14 +704,15 @@ def _balance_point(
     low = slice(0, LOW_BANDS)
     lows = _mix_share(smooth[l1:r0, low], lm[low], rm[low])
     swap_at = float(np.sum(lows < 0.5))
-    if _is_swap(g, lows) and abs(swap_at - _centre_of(g)) <= SWAP_SPREAD * length:
+    centre = _centre_of(g)
+    if _is_swap(g, lows) and abs(swap_at - centre) <= SWAP_SPREAD * length:
         return l1 + swap_at
-    centres = []
-    for cols in CENTRE_GROUPS:
+    centres = [centre]  # the first group is all columns: its share is g, which is finite
+    for cols in CENTRE_GROUPS[1:]:
         share = _mix_share(smooth[l1:r0, cols], lm[cols], rm[cols])
         if np.all(np.isfinite(share)):
             centres.append(_centre_of(share))
-    return l1 + float(np.median(centres))  # the first group is all columns: g, which is finite
+    return l1 + float(np.median(centres))
 
 
 def transition_at(feats: Features, start: int, end: int, at_s: float) -> Transition | None:
