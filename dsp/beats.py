@@ -79,15 +79,20 @@ def _best_phase(weighted: F64, period: float, s0: int, s1: int) -> float:
     return float((s0 + phases[int(np.argmax(vals.sum(axis=1)))]) % period)
 
 
-def sample_max(env: F64, frames: F64, radius: int = 1) -> float:
-    if frames.size == 0:
-        return 0.0
+def beat_peaks(env: F64, frames: F64, radius: int = 1) -> F64:
+    """The envelope's largest value within ``radius`` frames of each of ``frames`` (one per beat)."""
     idx = np.rint(frames).astype(np.intp)
     vals = np.zeros(idx.size)
     for d in range(-radius, radius + 1):
         j = np.clip(idx + d, 0, env.size - 1)
         vals = np.maximum(vals, env[j])
-    return float(vals.mean())
+    return vals
+
+
+def sample_max(env: F64, frames: F64, radius: int = 1) -> float:
+    if frames.size == 0:
+        return 0.0
+    return float(beat_peaks(env, frames, radius).mean())
 
 
 def fit_grid(

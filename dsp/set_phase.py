@@ -31,7 +31,7 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from .beats import BeatGrid, sample_max
+from .beats import BeatGrid, beat_peaks, sample_max
 from .onset import band_counts
 
 F32 = npt.NDArray[np.float32]
@@ -260,7 +260,7 @@ def edge_downbeats(grid: BeatGrid, env: F64, rms: F32, ratio: float, at_start: b
     f = grid.beat_frames()
     if grid.period <= 0 or grid.loop or f.size < 8:
         return None
-    strength = np.asarray([sample_max(env, f[k : k + 1]) for k in range(f.size)])
+    strength = beat_peaks(env, f)
     median = float(np.median(strength))
     if median <= 0.0:
         return None
