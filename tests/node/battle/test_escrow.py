@@ -34,7 +34,7 @@ from djmesh.node.sim.battles import SimBattle, _Peer
 from djmesh.protocol import sign
 from djmesh.protocol.battle import BATTLES_TOPIC, BattleAttestation, Rules
 from djmesh.protocol.consensus import Result
-from tests.helpers.network import bootstrap_server, make_node, peer_stacks, wait_until
+from tests.helpers.network import PATIENCE, bootstrap_server, make_node, peer_stacks, wait_until
 from tests.helpers.sets import write_wav
 from tests.helpers.sim import virtual_wait_until
 
@@ -177,6 +177,7 @@ async def run_battle(net: Network, tmp_path: Path, *, seat_bond_wei: int = 0) ->
     from djmesh.judge import JUDGE_PIN
 
     a, b, fan = net["dj-a"], net["dj-b"], net["fan"]
+    patience = 1.0 if net.virtual else PATIENCE
     set_a = DjSet(str(write_wav(tmp_path / "a.wav", 8.0, bpm=125.0)), ("A1", "A2"), (0, 4000))
     set_b = DjSet(str(write_wav(tmp_path / "b.wav", 8.0, bpm=131.0)), ("B1",), (0,))
     rules = Rules.for_genre(
@@ -193,8 +194,10 @@ async def run_battle(net: Network, tmp_path: Path, *, seat_bond_wei: int = 0) ->
         rules=rules,
         stake_wei=STAKES["dj-a"],
         seat_bond_wei=seat_bond_wei,
-        start_in_s=12,
-        accept_s=6,
+        # the join window is protocol time: on loopback a loaded machine needs it longer for every member to
+        # post its bond and join before both DJs fix their rosters (else the rosters differ: no committee)
+        start_in_s=12 * patience,
+        accept_s=6 * patience,
         # Long windows cost nothing when everyone is on time (reveals open once all have committed),
         # and leave a loaded machine time to fetch and judge the sets.
         commit_seconds=30,
