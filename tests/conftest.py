@@ -63,6 +63,20 @@ LONG_TESTS: dict[str, int] = {
 }
 
 
+# Tests that stream a whole battle in real time between many nodes (DJs encoding, listeners paying per second,
+# judges analysing as the audio comes). They share one xdist worker, one after another: run side by side on a
+# 2-core machine, four of them starve each other's event loops until DJs cut off listeners whose vouchers they
+# could not check in time, and a test of live figures sees none (CI, 2026-12-06). Every other test runs beside them.
+REAL_TIME_BATTLES = (
+    "tests/node/test_user_battle.py::",
+    "tests/node/test_demo.py::test_demo_battle_with_a_liar",
+    "tests/node/battle/test_live_stdin.py::",
+    "tests/tui/test_terminal.py::",
+    "tests/node/battle/test_escrow.py::test_bonded_members",
+    "tests/tui/test_attached_live.py::",
+)
+
+
 def expected_seconds(nodeid: str) -> int:
     return max((seconds for prefix, seconds in LONG_TESTS.items() if nodeid.startswith(prefix)), default=0)
 
@@ -88,6 +102,8 @@ def scale_timeout(item: pytest.Item) -> None:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         scale_timeout(item)
+        if item.nodeid.startswith(REAL_TIME_BATTLES):
+            item.add_marker(pytest.mark.xdist_group("real-time-battles"))  # one lane (``--dist loadgroup``)
     items.sort(key=lambda item: -expected_seconds(item.nodeid))  # stable: the rest keep their order
 
 

@@ -65,6 +65,19 @@ def alive(pid: int) -> bool:
     return "State:\tZ" not in status
 
 
+def listening_log(home: Path) -> str:
+    """What the demo host logged about its listeners (cut off, vouchers, lost streams): why the meters stayed dark."""
+    try:
+        lines = (home / "demo" / "host.log").read_text(errors="replace").splitlines()
+    except OSError as exc:
+        return f"(no demo host log: {exc})"
+    wanted = re.compile(r"listen(_seller|_payer)?:|meters|cut off|overdue|not received live")
+    return (
+        "the demo host's log on listening:\n"
+        + "\n".join(line for line in lines if wanted.search(line))[-6000:]
+    )
+
+
 def test_demo_battle_shows_live_in_a_real_terminal(tmp_path: Path) -> None:
     launcher = tmp_path / "launch.py"
     launcher.write_text(LAUNCHER)
@@ -86,7 +99,11 @@ def test_demo_battle_shows_live_in_a_real_terminal(tmp_path: Path) -> None:
         # necessarily the same DJ's: one stream may arrive seconds before the other on a loaded machine, and
         # DJ B's clipped train-wreck may read 0.0dB.
         live = (r"BPM\s+1[0-9]{2}\.[0-9]", r"-[0-9]+\.[0-9]dB")
-        wait_for_screen(session, *live, timeout=120 * PATIENCE, too_late=r"Result\s+DJ")  # the sets are over
+        try:
+            # A result on screen means the sets are over: no live figures to wait for.
+            wait_for_screen(session, *live, timeout=120 * PATIENCE, too_late=r"Result\s+DJ")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{listening_log(tmp_path / 'home')}") from None
         tmux("send-keys", "-t", session, "q")
         screen = wait_for_screen(session, r"EXIT=\d+", timeout=30 * PATIENCE)
         assert "EXIT=0" in screen
