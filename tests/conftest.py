@@ -99,6 +99,7 @@ def scale_timeout(item: pytest.Item) -> None:
     item.add_marker(pytest.mark.timeout(*args, **kwargs), append=False)  # the closest marker from now on
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own, which reads the ``xdist_group`` markers
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         scale_timeout(item)
