@@ -17,7 +17,8 @@ Reported per cell, over the tempos:
   judged at the **mildest** severity of each defect only, so the cells the issue's 95 % goal is about
   count 3N pairs per source instead of 3 (the graded severities stay one set per tempo);
 * with ``--first-set K``, the sets start at number K (3K + tempo index): sets no earlier round has judged,
-  for a fresh held-out look after a change was chosen on the first ones;
+  for a fresh held-out look after a change was chosen on the first ones (hydrogen's sets 24 and up take
+  other samples of its eight kits, ``judge_material.track_maker``: before 2026-12-06 they repeated sets 0-23);
 * and per source: blends found within 4 s of their centre, and technical findings on clean sets
   (false alarms).
 
@@ -42,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import judge_material
-from judge_material import SOURCES
+from judge_material import SOURCES, track_maker
 
 from djmesh.judge.analysis import analyse
 from djmesh.judge.scoring import judge_sets, score_set
@@ -72,7 +73,7 @@ def _rules(bpm: float) -> Rules:
 
 
 def _analysed(spec: SetSpec, source: str) -> tuple[BuiltSet, dict[str, Any]]:
-    built = build_set(spec, make_track=SOURCES[source])
+    built = build_set(spec, make_track=track_maker(source, spec.first_track))
     rules = _rules(spec.bpm)
     bpm_range = (rules.bpm_min * 0.75, rules.bpm_max * 1.25)  # as judge_sets reads a set
     return built, analyse((built.samples, built.sample_rate), bpm_range=bpm_range)

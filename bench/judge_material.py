@@ -137,16 +137,17 @@ def sonic_pi_track(index: int, bpm: float, bars: int, rate: int) -> F64:
     )
 
 
-def hydrogen_track(index: int, bpm: float, bars: int, rate: int) -> F64:
+def hydrogen_track(index: int, bpm: float, bars: int, rate: int, *, variant: int = 0) -> F64:
+    """``variant`` picks the kit's next kick, snare and hat and other roots (``track_maker``)."""
     kit = HYDROGEN / HYDROGEN_KITS[index % len(HYDROGEN_KITS)]
     files = sorted(p for p in kit.iterdir() if p.suffix.lower() in (".wav", ".flac", ".aiff", ".aif"))
     if not files:
         raise MissingMaterialError(f"{kit} is empty: apt-get install -y hydrogen-drumkits")
-    kick = _pick(files, r"kick|^bd|_bd_|bassdrum", 0)
-    snare = _pick(files, r"snare|^sn|clap", 0)
-    hat = _pick(files, r"(hat|hh).*(cl|closed)|closehihat|^chh|hihatclosed|hat_cl|hh_", 0)
+    kick = _pick(files, r"kick|^bd|_bd_|bassdrum", variant)
+    snare = _pick(files, r"snare|^sn|clap", variant)
+    hat = _pick(files, r"(hat|hh).*(cl|closed)|closehihat|^chh|hihatclosed|hat_cl|hh_", variant)
     k, s, h = (_sample(str(p), rate) for p in (kick, snare, hat))
-    return _sequenced(k, s, h, k, index=index, bpm=bpm, bars=bars, rate=rate)
+    return _sequenced(k, s, h, k, index=index + 3 * variant, bpm=bpm, bars=bars, rate=rate)
 
 
 def lmms_track(index: int, bpm: float, bars: int, rate: int) -> F64:
@@ -154,3 +155,15 @@ def lmms_track(index: int, bpm: float, bars: int, rate: int) -> F64:
 
 
 SOURCES: dict[str, TrackMaker] = {"lmms": lmms_track, "sonic-pi": sonic_pi_track, "hydrogen": hydrogen_track}
+
+
+def track_maker(source: str, set_number: int) -> TrackMaker:
+    """The tracks of ``bench/judge_eval.py``'s set ``set_number`` (its ``first_track``).
+
+    Hydrogen has eight kits and eight roots, so its set n + 8 was set n again (same kits, same samples):
+    each further eight set numbers take the kits' next samples and roots three places on. Set numbers 0-7
+    (the first 24 sets) are as they always were; lmms and sonic-pi do not repeat this way.
+    """
+    if source == "hydrogen":
+        return functools.partial(hydrogen_track, variant=set_number // 8)
+    return SOURCES[source]
