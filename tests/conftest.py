@@ -74,6 +74,7 @@ REAL_TIME_BATTLES = (
     "tests/tui/test_terminal.py::",
     "tests/node/battle/test_escrow.py::test_bonded_members",
     "tests/tui/test_attached_live.py::",
+    "tests/node/http/test_overlay.py::test_overlay_shows_both_djs_live",
 )
 
 
