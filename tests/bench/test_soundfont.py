@@ -16,7 +16,7 @@ from types import ModuleType
 import numpy as np
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "bench"
+from tests.helpers.bench import BENCH
 
 
 def _load_soundfont() -> ModuleType:

@@ -10,6 +10,7 @@ import pytest
 
 from djmesh.dsp import analyze_pcm
 from tests.helpers.audio import chord_progression, crossfade_mix, drum_pattern
+from tests.helpers.bench import judge_material
 
 if TYPE_CHECKING:
     from djmesh.judge.synth import BuiltSet
@@ -177,14 +178,10 @@ def test_eq_swap_blends_are_centred_where_the_lows_swap(lmms_dir: Path) -> None:
 def assert_hydrogen_crossfades_centred(bpm: float, first_track: int) -> None:
     """Three hydrogen kits sequenced to one pattern (bench/judge_material.py), 80 bars each, crossfaded
     over 32 bars: both transitions found, each within 4 s of its blend's centre."""
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-    from judge_material import HYDROGEN, hydrogen_track
-
     from djmesh.judge.synth import Defects, SetSpec, build_set
 
-    if not HYDROGEN.is_dir():
+    material = judge_material()
+    if not material.HYDROGEN.is_dir():
         pytest.skip("hydrogen drum kits not installed (scripts/setup installs hydrogen-drumkits)")
     spec = SetSpec(
         bpm=bpm,
@@ -194,7 +191,7 @@ def assert_hydrogen_crossfades_centred(bpm: float, first_track: int) -> None:
         seed=first_track,
         defects=Defects(fade_bars=32),
     )
-    assert_blends_centred(build_set(spec, make_track=hydrogen_track))
+    assert_blends_centred(build_set(spec, make_track=material.hydrogen_track))
 
 
 def test_a_90_s_crossfade_of_two_drum_kits_is_centred_within_4_s() -> None:
