@@ -38,6 +38,7 @@ from djmesh.protocol.relay import (
     Manifest,
     Nack,
     PathUpdate,
+    Pay,
     Ping,
     Pong,
     ProbeOk,
@@ -74,6 +75,7 @@ class Child:
     resend_at: float = field(default_factory=monotonic)
     marked_until: float = 0.0
     redirects: deque[float] = field(default_factory=deque)  # when we last sent joiners here
+    sent_frames: int = 0  # live frames forwarded to it (not the catch-up nor resends): what a paywall charges
 
     def room(self, now: float) -> int | None:
         """Its claim less the joiners we sent it within ``REDIRECT_WINDOW_S`` (a fresh claim does not reset it)."""
@@ -149,6 +151,7 @@ class StreamHub:
             self._frames.pop(self._order.popleft(), None)
         for child in self.children.values():
             child.link.send_datagram(datagram)
+            child.sent_frames += 1
         self.forwarded += len(self.children)
 
     def forward_manifest(self, first_seq: int, end_seq: int, wire: bytes) -> None:
@@ -373,6 +376,8 @@ class StreamHub:
         elif isinstance(message, Leave):
             self.remove(link)
             link.close("left")
+        elif isinstance(message, Pay) and self.gate is not None:
+            self.gate.take_voucher(self.stream, link, message.voucher)
 
     def on_closed(self, link: Link, reason: str) -> None:
         self.remove(link)

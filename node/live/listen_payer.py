@@ -4,8 +4,9 @@
 subscribing to a priced stream first opens a ListenChannel to the DJ (or reuses this payer's open
 one while it has deposit and time left) and pays one interval ahead; then, every ``interval_s``
 the stream asks for, it signs a cumulative voucher for the seconds of audio actually received
-plus one interval, never more, and sends it to the DJ's inbox topic. It stops when the stream
-stops. After a channel's timeout, `reclaim` takes back what the DJ did not cash.
+plus one interval, never more, and sends it on the link the DJ serves it on (``pay``: one round
+trip), or to the DJ's inbox topic by gossip while it has no link (before joining, re-joining). It
+stops when the stream stops. After a channel's timeout, `reclaim` takes back what the DJ did not cash.
 """
 
 from __future__ import annotations
@@ -23,14 +24,14 @@ from djmesh.ledger.evm.channels import ListenChannels
 from djmesh.ledger.evm.errors import LedgerError
 from djmesh.ledger.evm.sender import TxSender
 from djmesh.ledger.evm.vouchers import VoucherIssuer
-from djmesh.node.clock import sleep
+from djmesh.node.clock import now_ms, sleep
 from djmesh.node.errors import NodeError
 from djmesh.node.live.errors import LiveError
 from djmesh.node.live.listen_binding import sign_binding
 from djmesh.node.live.service import LiveService
 from djmesh.node.live.subscription import Subscription
 from djmesh.node.node import Node
-from djmesh.protocol.envelope import SignedEnvelope
+from djmesh.protocol.envelope import SignedEnvelope, sign
 from djmesh.protocol.listen import ListenVoucher, StreamPrice
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ class _Channel:
     binding: bytes
     expires_at: int
     owed: list[_Payment] = field(default_factory=list)  # every stream this channel paid for
+    latest: bytes | None = None  # the newest voucher envelope signed on it (cumulative: it stands for all)
 
     @property
     def target(self) -> int:
@@ -63,6 +65,7 @@ class _Payment:
     owed: int = 0
     heard_s: float = 0.0
     task: asyncio.Task[None] | None = None
+    subscription: Subscription | None = None  # once joined: vouchers go on its link to the DJ
 
 
 class ListenPayer:
@@ -117,7 +120,7 @@ class ListenPayer:
 
     # -- StreamPayer (called by the LiveService) ------------------------------------------------
 
-    async def before_join(self, announce: SignedEnvelope, price: StreamPrice) -> None:
+    async def before_join(self, announce: SignedEnvelope, price: StreamPrice) -> bytes | None:
         if (
             price.chain_id != self.chain.chain_id
             or to_checksum_address(price.contract) != self.channels.address
@@ -139,10 +142,12 @@ class ListenPayer:
             if payment not in channel.owed:
                 channel.owed.append(payment)
         await self._pay(payment, heard_s=0.0)  # one interval ahead: the DJ admits us paid
+        return self._channel_of(payment).latest
 
     def joined(self, subscription: Subscription) -> None:
         payment = self._payments.get(subscription.stream)
         if payment is not None and payment.task is None:
+            payment.subscription = subscription
             payment.task = asyncio.ensure_future(self._keep_paying(payment, subscription))
 
     # -- paying --------------------------------------------------------------------------------
@@ -154,7 +159,9 @@ class ListenPayer:
             if not subscription.live or subscription.error is not None:
                 break
             try:
-                await self._pay(payment, heard_s=subscription.received_frames * frame_s)
+                # frames lost on the way and fetched again were heard too (the DJ counts each frame it sent)
+                heard = subscription.received_frames + subscription.recovered
+                await self._pay(payment, heard_s=heard * frame_s)
             except (LiveError, LedgerError, NodeError) as exc:
                 log.warning("listen: paying for %s failed: %s", payment.stream.hex()[:8], exc)
         log.info(
@@ -183,7 +190,11 @@ class ListenPayer:
                 signature=voucher.signature.to_bytes(),
                 binding=channel.binding,
             )
-        await self.node.publish(message)
+        envelope = sign(message, self.node.identity.signing_key, created_at_ms=now_ms())
+        channel.latest = envelope.wire
+        subscription = payment.subscription
+        if subscription is None or not subscription.pay(envelope.wire):
+            await self.node.publish_signed(envelope)  # not attached to the DJ now: its inbox, by gossip
         self.vouchers_sent += 1
 
     def _channel_of(self, payment: _Payment) -> _Channel:

@@ -36,21 +36,34 @@ from djmesh.node.live.listen_binding import binding_holds
 from djmesh.node.live.service import LiveService
 from djmesh.node.live.transport import Link
 from djmesh.node.node import Node
-from djmesh.protocol.envelope import SignedEnvelope
+from djmesh.protocol.envelope import SignedEnvelope, decode_envelope
+from djmesh.protocol.errors import ProtocolError
 from djmesh.protocol.listen import ListenVoucher, StreamPrice, TicketError, TicketReplayGuard, verify_ticket
 from djmesh.protocol.peer_id import peer_id_from_public_key
-from djmesh.protocol.relay import Join
-from djmesh.protocol.stream import StreamEnd
+from djmesh.protocol.ratelimit import KeyedTokenBuckets, RateLimit
+from djmesh.protocol.relay import MAX_VOUCHER_BYTES, Join
+from djmesh.protocol.stream import StreamAnnounce, StreamEnd
 
 log = logging.getLogger(__name__)
 
-DEFAULT_GRACE_S = 3.0
+# How far behind its payments a listener may fall (audio sent against paid) before it is cut off: what a voucher
+# may take to arrive. On one link that is a round trip, but a loaded machine held vouchers up 1-6 s (demo, two busy
+# cores). Nobody gets it for free: a listener is admitted only once a voucher from its channel is in.
+DEFAULT_GRACE_S = 6.0
 ENFORCE_EVERY_S = 0.25
 CLOSE_CHECK_EVERY_S = 10.0
 TERMS_REFRESH_S = 1.0  # after a top-up the listener's vouchers exceed the deposit we knew: read it again
 # Before closing channels, the vouchers already received are taken (a closed channel cashes only what the
 # book holds); a flood of queued vouchers must not hold the close up longer than this.
 DRAIN_BEFORE_CLOSE_S = 5.0
+# Vouchers a listener may send on its link: a few at once (a top-up, a rejoin), then one a second (the shortest
+# interval a price allows). More are dropped before any signature is checked.
+LINK_VOUCHERS = RateLimit(burst=4, per_second=1.0)
+# A voucher is refused when its channel expires within ``close_margin_s`` (minutes): a clock a second old will do.
+CHAIN_TIME_TTL_S = 1.0
+# A listener pays for the frames it received, the DJ counts the frames it sent: what a lossy path loses (up to
+# this share) is not held against the listener.
+LOSS_ALLOWANCE = 0.05
 
 
 @dataclass(frozen=True)
@@ -81,31 +94,28 @@ class ListenerPayment:
 
 @dataclass
 class ListenerAccount:
-    """One listener on one stream: seconds served (while connected) against wei credited."""
+    """One listener on one stream: seconds of audio sent to it against wei credited.
+
+    Audio sent, not time connected: the listener pays for the frames it received, and a DJ whose machine falls
+    behind real time sends fewer seconds than pass. Counted by wall clock, every listener of a loaded DJ fell
+    behind by the DJ's own lag, was cut off, and was refused until it paid for audio it never got.
+    """
 
     peer: bytes
     stream: bytes
     credited_wei: int = 0
     served_s: float = 0.0
-    since: float | None = None  # when the current connection began (monotonic)
-
-    def served(self, now: float) -> float:
-        return self.served_s + (now - self.since if self.since is not None else 0.0)
 
     def paid_s(self, price: StreamPrice) -> float:
         return self.credited_wei / price.wei_per_s
 
-    def overdue(self, now: float, price: StreamPrice, grace_s: float) -> bool:
-        return self.served(now) > self.paid_s(price) + grace_s
+    def overdue(self, price: StreamPrice, grace_s: float) -> bool:
+        return self.served_s * (1 - LOSS_ALLOWANCE) > self.paid_s(price) + grace_s
 
-    def connect(self, now: float) -> None:
-        if self.since is None:
-            self.since = now
 
-    def disconnect(self, now: float) -> None:
-        if self.since is not None:
-            self.served_s += now - self.since
-            self.since = None
+def _amount(envelope: SignedEnvelope) -> int:
+    message = envelope.message
+    return message.amount if isinstance(message, ListenVoucher) else 0
 
 
 @dataclass
@@ -121,6 +131,7 @@ class _Child:
     peer: bytes
     stream: bytes
     link: Link
+    counted_frames: int = 0  # of the hub's frames sent on this link, those already added to the account
 
 
 class ListenSeller:
@@ -153,6 +164,9 @@ class ListenSeller:
         self._settled: set[int] = set()
         self._children: dict[int, _Child] = {}
         self._tickets = TicketReplayGuard()
+        self._link_vouchers = KeyedTokenBuckets(LINK_VOUCHERS, tracked=4096)
+        self._frame_seconds: dict[bytes, float] = {}  # our streams only
+        self._chain_clock: tuple[int, float] | None = None  # (chain timestamp, monotonic when read)
         self._payments: list[ListenerPayment] = []
         self._queue: asyncio.Queue[SignedEnvelope] = asyncio.Queue(1024)
         self._settle_lock = asyncio.Lock()
@@ -227,13 +241,45 @@ class ListenSeller:
             return f"{type(exc).__name__}: {exc}"
         if not self._tickets.first_use(ticket):
             return "join ticket already used"
-        now = monotonic()
         account = self._account(ticket.listener, stream)
-        if account.overdue(now, price, self.grace_s):
+        if account.credited_wei == 0:
+            # Not one second free to a new face: identities cost nothing, a channel on chain does. The joiner's
+            # voucher travels ahead of its join on this link; its next try gets in once the voucher is checked.
+            return "payment first: send a voucher"
+        if account.overdue(price, self.grace_s):
             return "payment overdue: send a voucher first"
-        account.connect(now)
         self._children[id(link)] = _Child(ticket.listener, stream, link)
         return None
+
+    def take_voucher(self, stream: bytes, link: Link, wire: bytes) -> None:
+        """A voucher a listener sent on a link to us (``pay``): cheap checks here, the chain's in the queue.
+
+        From a child we serve, or from a listener about to join (its voucher goes ahead of its join). At most a
+        few a second per link, before any signature is checked; then one Ed25519 check; a child's must be
+        signed by the listener the paywall admitted on that link. What the chain says is checked in the queue,
+        as for vouchers that came by gossip (the channel's binding names the only peer it may pay for).
+        """
+        child = self._children.get(id(link))
+        admitted = child if child is not None and child.link is link and child.stream == stream else None
+        who = peer_id_from_public_key(admitted.peer) if admitted is not None else f"{link.remote}"
+        if not self._link_vouchers.allow(id(link), int(monotonic() * 1000)):
+            self._count_refusal(who, "vouchers sent too fast")
+            return
+        try:
+            envelope = decode_envelope(wire, now_ms=now_ms(), max_bytes=MAX_VOUCHER_BYTES)
+        except ProtocolError as exc:
+            self._count_refusal(who, "bad voucher envelope", str(exc))
+            return
+        message = envelope.message
+        if (
+            not isinstance(message, ListenVoucher)
+            or message.dj != self.node.public_key
+            or message.stream != stream
+            or (admitted is not None and envelope.author != admitted.peer)
+        ):
+            self._count_refusal(who, "not a voucher of this listener for this stream")
+            return
+        self._enqueue(envelope)
 
     def _account(self, peer: bytes, stream: bytes) -> ListenerAccount:
         account = self._accounts.get((peer, stream))
@@ -251,39 +297,44 @@ class ListenSeller:
                 await self._close_due()
 
     def enforce_now(self) -> None:
-        """Cut off children whose payments fell behind; account for the ones that left."""
-        now = monotonic()
-        present: set[tuple[bytes, bytes]] = set()
+        """Count the audio sent to each child; cut off those whose payments fell behind."""
         for stream, price in self._streams.items():
             hub = self.live.hub_for(stream)
             if hub is None:
                 continue
+            frame_s = self._frame_s(stream, hub.announce)
             for key, child in list(hub.children.items()):
                 known = self._children.get(key)
                 if known is None or known.link is not child.link:
                     hub.cut(child.link, "not admitted by the paywall")
                     continue
                 account = self._account(known.peer, stream)
-                if account.overdue(now, price, self.grace_s):
+                account.served_s += (child.sent_frames - known.counted_frames) * frame_s
+                known.counted_frames = child.sent_frames
+                if account.overdue(price, self.grace_s):
                     self.cut_off += 1
                     log.info(
                         "listen: cutting off %s on %s: served %.1f s, paid %.1f s",
                         peer_id_from_public_key(known.peer),
                         stream.hex()[:8],
-                        account.served(now),
+                        account.served_s,
                         account.paid_s(price),
                     )
                     hub.cut(child.link, "payment overdue")
-                    continue
-                present.add((known.peer, stream))
         for key, known in list(self._children.items()):
             hub = self.live.hub_for(known.stream)
             served = hub.children.get(key) if hub is not None else None
             if known.link.closed or served is None or served.link is not known.link:
                 del self._children[key]
-        for (peer, stream), account in self._accounts.items():
-            if (peer, stream) not in present:
-                account.disconnect(now)
+
+    def _frame_s(self, stream: bytes, announce: bytes) -> float:
+        """Seconds of audio in one frame of our ``stream`` (read from its announcement once)."""
+        seconds = self._frame_seconds.get(stream)
+        if seconds is None:
+            message = decode_envelope(announce, now_ms=None).message
+            frame_ms = message.frame_ms if isinstance(message, StreamAnnounce) else 20
+            seconds = self._frame_seconds[stream] = frame_ms / 1000
+        return seconds
 
     # -- vouchers ------------------------------------------------------------------------------
 
@@ -294,16 +345,19 @@ class ListenSeller:
             envelope, message = event.envelope, event.envelope.message
             if isinstance(message, ListenVoucher) and message.dj == self.node.public_key:
                 if envelope.author != self.node.public_key:
-                    if self._queue.full():
-                        self._refuse(envelope, "too many vouchers waiting")
-                    else:
-                        self._queue.put_nowait(envelope)
+                    self._enqueue(envelope)
             elif (
                 isinstance(message, StreamEnd)
                 and envelope.author == self.node.public_key
                 and message.stream in self._streams
             ):
                 self._stream_ended(message.stream)
+
+    def _enqueue(self, envelope: SignedEnvelope) -> None:
+        if self._queue.full():
+            self._refuse(envelope, "too many vouchers waiting")
+        else:
+            self._queue.put_nowait(envelope)
 
     async def _take_vouchers(self) -> None:
         while True:
@@ -316,21 +370,50 @@ class ListenSeller:
                 self._queue.task_done()
 
     async def _drain_vouchers(self) -> None:
-        """Wait until every voucher received so far is taken (bounded: see ``DRAIN_BEFORE_CLOSE_S``)."""
+        """Wait until every voucher received so far is taken (bounded: see ``DRAIN_BEFORE_CLOSE_S``).
+
+        Vouchers are cumulative, so the waiting ones are checked highest first: within the bound, what we close
+        with is the newest received, not the oldest still waiting. (Lower ones are refused as stale then; a
+        forged high one is refused and the next highest is taken.)
+        """
+        waiting: list[SignedEnvelope] = []
+        while not self._queue.empty():
+            waiting.append(self._queue.get_nowait())
+            self._queue.task_done()
+        for envelope in sorted(waiting, key=_amount, reverse=True):
+            self._queue.put_nowait(envelope)
         try:
             await asyncio.wait_for(self._queue.join(), DRAIN_BEFORE_CLOSE_S)
         except TimeoutError:
             log.warning("listen: closing with %d vouchers not yet checked", self._queue.qsize())
 
     def _refuse(self, envelope: SignedEnvelope, reason: str) -> None:
-        self.refused[reason] = self.refused.get(reason, 0) + 1
-        log.info("listen: voucher from %s refused: %s", envelope.author_peer_id, reason)
+        self._count_refusal(envelope.author_peer_id, reason)
+
+    def _count_refusal(self, who: str, reason: str, detail: str = "") -> None:
+        """Counted per reason (a fixed set: a peer cannot grow the table); logged 1st, 2nd, 4th, 8th ... time."""
+        count = self.refused[reason] = self.refused.get(reason, 0) + 1
+        if count & (count - 1) == 0:
+            log.info(
+                "listen: voucher from %s refused: %s%s (%d so far)",
+                who,
+                reason,
+                f": {detail}" if detail else "",
+                count,
+            )
 
     async def take(self, envelope: SignedEnvelope) -> int:
         """Check one ``listen_voucher``; returns the wei it credits (0 if refused, with a logged reason)."""
         message = envelope.message
         if not isinstance(message, ListenVoucher) or message.dj != self.node.public_key:
             return 0
+        state = self._channels.get(message.channel)
+        if (
+            state is not None
+            and state.peer == envelope.author
+            and message.amount == self.book.total(message.channel)
+        ):
+            return 0  # the voucher we hold, once more (it came both by gossip and ahead of a join): not a refusal
         reason = await self._check(envelope, message)
         if isinstance(reason, str):
             self._refuse(envelope, reason)
@@ -368,7 +451,7 @@ class ListenSeller:
             return "channel belongs to another listener"
         try:
             voucher = Voucher(message.channel, message.amount, Signature.from_bytes(message.signature))
-            now_s = await asyncio.to_thread(self.chain.timestamp)
+            now_s = await self._chain_time()
             added = await self._accept(state, voucher, now_s)
         except VoucherRefusedError as exc:
             return exc.reason
@@ -378,6 +461,13 @@ class ListenSeller:
         state.streams.add(message.stream)
         self.accepted += 1
         return added
+
+    async def _chain_time(self) -> int:
+        """The chain's clock, read at most once per ``CHAIN_TIME_TTL_S``: one read per voucher backed the queue up."""
+        now = monotonic()
+        if self._chain_clock is None or now - self._chain_clock[1] > CHAIN_TIME_TTL_S:
+            self._chain_clock = (await asyncio.to_thread(self.chain.timestamp), now)
+        return self._chain_clock[0]
 
     async def _accept(self, state: _Channel, voucher: Voucher, now_s: int) -> int:
         try:

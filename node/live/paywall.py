@@ -22,10 +22,14 @@ class JoinGate(Protocol):
     def admit(self, stream: bytes, link: Link, message: Join) -> str | None:
         """None admits the joiner; otherwise the one-line reason it is refused."""
 
+    def take_voucher(self, stream: bytes, link: Link, wire: bytes) -> None:
+        """A ``pay`` on a link (a child's, or a joiner's ahead of its join): a signed voucher envelope to check."""
+
 
 class StreamPayer(Protocol):
-    async def before_join(self, announce: SignedEnvelope, price: StreamPrice) -> None:
-        """Make sure the DJ is paid for the first interval (raise `LiveError` to refuse to pay)."""
+    async def before_join(self, announce: SignedEnvelope, price: StreamPrice) -> bytes | None:
+        """Pay the DJ for the first interval (raise `LiveError` to refuse to pay); returns the voucher envelope
+        to send ahead of the join (a DJ admits nobody who has not paid)."""
 
     def joined(self, subscription: Subscription) -> None:
-        """The node now receives the stream: pay for what arrives until it stops."""
+        """The node now receives the stream: pay for what arrives until it stops (over its parent link)."""

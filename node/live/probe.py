@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from djmesh.node.clock import monotonic
 from djmesh.node.live.transport import ControlMessage, Link, Transport, read, send
-from djmesh.protocol.relay import Accept, Address, Candidate, Join, ProbeOk, Redirect, RelayMessage
+from djmesh.protocol.relay import Accept, Address, Candidate, Join, Pay, ProbeOk, Redirect, RelayMessage
 from djmesh.protocol.relay import Probe as ProbeMessage
 
 log = logging.getLogger(__name__)
@@ -113,10 +113,12 @@ async def probe(
     join: Join | None = None,
     timeout_s: float = PROBE_TIMEOUT_S,
     standby: tuple[Link, PendingLink] | None = None,
+    pay: bytes | None = None,
 ) -> Probe | None:
     """Dial ``address`` and ask for its depth and room; with ``join``, ask to be taken too (both in one flight).
 
     ``standby``: a link to ``address`` already open (and its queue): no connect, what it said before is dropped.
+    ``pay``: a priced stream's latest voucher, sent ahead of the join (a DJ refuses a listener behind on payments).
     """
     if standby is not None and not standby[0].closed:
         link, pending = standby
@@ -131,6 +133,8 @@ async def probe(
     start = monotonic()
     send(link, ProbeMessage(stream, marks, gone))
     if join is not None:
+        if pay is not None:
+            send(link, Pay(pay))
         send(link, join)
     answer: Accept | Redirect | None = None
     try:
@@ -170,6 +174,7 @@ async def probe_all(
     timeout_s: float = PROBE_TIMEOUT_S,
     standby: dict[Address, tuple[Link, PendingLink]] | None = None,
     abandoned: set[Address] | None = None,
+    pay: bytes | None = None,
 ) -> list[Probe]:
     """Probe up to 4 candidates at once; best first (one that took us, then those with room).
 
@@ -191,6 +196,7 @@ async def probe_all(
                 join() if join is not None and i < join_first else None,
                 timeout_s,
                 standby.get(a),
+                pay,
             )
         ): a
         for i, a in enumerate(addresses[:4])

@@ -7,8 +7,10 @@ DJ's segment signatures, not by the transport (a relay is untrusted anyway).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import logging
+import socket
 import ssl
 from collections.abc import Callable
 from typing import Any
@@ -185,6 +187,20 @@ class QuicLink(QuicConnectionProtocol):
         # our control stream is ours alone, so it never sees stream events.
 
 
+# Room for the datagrams that arrive while our event loop is busy. Children ACK the audio (tens of small packets
+# a second each) and ping on one socket; a loop pausing 0.5 s overflowed the default 208 KiB, mostly kernel
+# overhead per small packet: pings and vouchers were lost and their stream waited for a retransmit (1-4 s, time
+# enough for a paywall to cut a paying listener off). The kernel caps this at net.core.rmem_max.
+RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024
+
+
+def _roomy(transport: asyncio.BaseTransport | None) -> None:
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER_BYTES)
+
+
 class QuicListener:
     def __init__(self, server: QuicServer) -> None:
         self._server = server
@@ -206,6 +222,7 @@ class QuicTransport:
             return QuicLink(quic, on_link=on_link)
 
         server = await serve(host, 0, configuration=_configuration(False), create_protocol=create)
+        _roomy(server._transport)
         return QuicListener(server)
 
     async def connect(
@@ -219,6 +236,7 @@ class QuicTransport:
         transport, protocol = await loop.create_datagram_endpoint(
             lambda: QuicLink(connection), local_addr=(local, 0)
         )
+        _roomy(transport)
         link = protocol
         assert isinstance(link, QuicLink)
         link.owns_socket = True

@@ -60,7 +60,7 @@ from djmesh.protocol.envelope import SignedEnvelope
 from djmesh.protocol.errors import ProtocolError
 from djmesh.protocol.listen import StreamPrice, sign_ticket
 from djmesh.protocol.ratelimit import KeyedTokenBuckets, RateLimit
-from djmesh.protocol.relay import MAX_CANDIDATES, MAX_HOPS, Candidate, Join, Probe, Redirect
+from djmesh.protocol.relay import MAX_CANDIDATES, MAX_HOPS, Candidate, Join, Pay, Probe, Redirect
 from djmesh.protocol.stream import (
     MAX_FRAME_DATAGRAM,
     MIN_BITRATE,
@@ -143,14 +143,22 @@ class _Acceptor:
 
     def __init__(self, service: LiveService) -> None:
         self._service = service
+        self._stream: bytes | None = None  # the stream the link probed
 
     def on_datagram(self, link: Link, data: bytes) -> None:
         pass
 
     def on_control(self, link: Link, value: ControlMessage) -> None:
         message = read(link, value)
+        if isinstance(message, Pay) and self._stream is not None:
+            # a listener's voucher ahead of its join: a DJ that cut it off lets it back in once it has this
+            gated = self._service.hub_for(self._stream)
+            if gated is not None and gated.gate is not None:
+                gated.gate.take_voucher(self._stream, link, message.voucher)
+            return
         if not isinstance(message, (Probe, Join)):
             return  # nothing else is meaningful before a link names its stream
+        self._stream = message.stream
         hub = self._service.hub_for(message.stream)
         if hub is None:
             send(link, Redirect("unknown stream"))
@@ -755,12 +763,13 @@ class LiveService:
         if stream in self._ends:
             raise LiveError(f"stream {stream.hex()} has ended; fetch its set instead")
         price = announce.message.price if isinstance(announce.message, StreamAnnounce) else None
+        voucher: bytes | None = None
         if price is not None:
             if self.payer is None:
                 raise LiveError(
                     f"stream {stream.hex()} costs {price.wei_per_s} wei/s and this node has no wallet to pay"
                 )
-            await self.payer.before_join(announce, price)
+            voucher = await self.payer.before_join(announce, price)
         candidates = await self.locate(stream)
         subscription = Subscription(
             announce,
@@ -773,6 +782,7 @@ class LiveService:
             join_ticket=self._ticket_for(stream) if price is not None else None,
             known_end=lambda: self._ends.get(stream),
             verified_playout=verified_playout,
+            voucher=voucher,
         )
         try:
             await subscription.start(candidates)

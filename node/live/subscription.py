@@ -62,6 +62,7 @@ from djmesh.protocol.relay import (
     Manifest,
     Nack,
     PathUpdate,
+    Pay,
     Ping,
     Redirect,
 )
@@ -131,6 +132,7 @@ class Subscription:
         join_ticket: Callable[[], dict[CborKey, CborValue]] | None = None,
         known_end: Callable[[], SignedEnvelope | None] | None = None,
         verified_playout: bool = False,
+        voucher: bytes | None = None,
     ) -> None:
         message = announce.message
         assert isinstance(message, StreamAnnounce)
@@ -141,6 +143,9 @@ class Subscription:
         self._own_address = own_address
         self._locate = locate
         self._join_ticket = join_ticket  # a fresh join ticket for a priced stream
+        # a priced stream is served by its DJ alone (no listener relays it): the DJ is never avoided
+        self._root_only = message.price is not None
+        self._voucher = voucher  # our latest voucher to the DJ (priced streams): sent ahead of every join
         # the DJ's stream_end as the node learnt it by gossip: once the parent is gone, the stream is
         # over rather than worth a new parent (what the recording lacks is fetched from peers)
         self._known_end = known_end
@@ -274,6 +279,18 @@ class Subscription:
             or now - self._last_frame_at > STALLED_S
         )
 
+    def pay(self, voucher: bytes) -> bool:
+        """Send a signed voucher envelope to the DJ on the link it serves us on; False if we have none now.
+
+        Kept either way, and sent ahead of our next join: a listener the DJ cut off while its vouchers were on
+        their way is let back in once the DJ has it, without waiting on gossip."""
+        self._voucher = voucher
+        parent = self.parent
+        if parent is None or parent.closed or self._attaching or self.hops != 1 or not self.live:
+            return False
+        send(parent, Pay(voucher))
+        return True
+
     def play_verified_only(self) -> None:
         """From now on play only verified frames (what is buffered unverified is dropped; no way back)."""
         if self.verified_playout:
@@ -328,6 +345,7 @@ class Subscription:
                 timeout_s=REPARENT_PROBE_TIMEOUT_S if reparent else PROBE_TIMEOUT_S,
                 standby=standby,
                 abandoned=abandoned,
+                pay=self._voucher,
             )
             tried -= abandoned  # cut off by the grace, not refused: a redirect may lead back to one
             queue = queue[4:]
@@ -440,6 +458,8 @@ class Subscription:
 
     async def _join(self, probe: Probe, from_seq: int | None) -> bool | list[Candidate]:
         """True once accepted, else where the candidate redirected us."""
+        if self._voucher is not None:
+            send(probe.link, Pay(self._voucher))
         send(probe.link, self._join_message(from_seq))
         while True:
             reply = await probe.pending.next(5.0)
@@ -511,14 +531,14 @@ class Subscription:
         locating: asyncio.Future[list[Address]] | None = None
         try:
             dead = self.parent_address
-            if dead is not None and avoid_s > 0:
+            if dead is not None and avoid_s > 0 and not self._root_only:
                 if len(self._avoid) >= MAX_AVOIDED:
                     self._avoid.pop(next(iter(self._avoid)))
                 self._avoid[dead] = monotonic() + avoid_s
             if dead is not None and (bad or mark) and dead not in self._marks:
                 self._marks = [*self._marks, dead][-MAX_MARKS:]
             self._discard_unverified = bad
-            candidates = [a for a in self.path if a != dead]
+            candidates = self._ancestors(dead)
             locating = asyncio.ensure_future(self._locate(self.stream))
             started = monotonic()
             while self.live and monotonic() - started < GIVE_UP_S:
@@ -537,7 +557,7 @@ class Subscription:
                 # the ancestors again (one re-parenting turned us away; it may have a parent by now).
                 await asyncio.wait({locating}, timeout=REPARENT_LOCATE_S)
                 if not locating.done():
-                    candidates = [a for a in self.path if a != dead]
+                    candidates = self._ancestors(dead)
                 else:
                     try:
                         candidates = locating.result()
@@ -557,6 +577,12 @@ class Subscription:
             if locating is not None:  # attached to an ancestor before the network answered
                 locating.cancel()
                 locating.add_done_callback(lambda task: task.cancelled() or task.exception())
+
+    def _ancestors(self, dead: Address | None) -> list[Address]:
+        """Where an orphan asks first: its path without the parent it lost, unless that is the only server."""
+        if self._root_only:
+            return list(self.path)  # the DJ: who else would serve a priced stream?
+        return [a for a in self.path if a != dead]
 
     def _watch_delay(self, next_ping: float) -> float:
         """Seconds until the watchdog has something to do: the next ping, the moment the parent would count

@@ -22,6 +22,7 @@ from djmesh.protocol.relay import (
     Manifest,
     Nack,
     PathUpdate,
+    Pay,
     Ping,
     Pong,
     Probe,
@@ -67,6 +68,7 @@ SAMPLES: list[RelayMessage] = [
     Frames((b"f" * 100, b"g" * 20)),
     End(b"e" * 50),
     Disown(100, 150),
+    Pay(b"v" * 450),
 ]
 
 

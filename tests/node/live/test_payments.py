@@ -18,9 +18,13 @@ from djmesh.ledger.evm.channels import ListenChannels
 from djmesh.ledger.evm.vouchers import sign_voucher
 from djmesh.node.live import LiveError, LiveService
 from djmesh.node.live.listen_payer import ListenPayer
-from djmesh.node.live.listen_seller import ListenSeller
+from djmesh.node.live.listen_seller import LINK_VOUCHERS, ListenSeller
+from djmesh.node.live.subscription import AVOID_S
+from djmesh.node.live.transport import send
 from djmesh.node.node import Node
+from djmesh.protocol.envelope import SignedEnvelope
 from djmesh.protocol.listen import ListenVoucher
+from djmesh.protocol.relay import Pay
 from tests.helpers.network import PATIENCE, bootstrap_server, wait_until
 from tests.node.live.mesh import live_nodes, subscription
 
@@ -55,6 +59,25 @@ def evm() -> Chain:
     return Chain(chain, deployed.listen_channel)
 
 
+def received_vouchers(seller: ListenSeller, monkeypatch: pytest.MonkeyPatch) -> list[SignedEnvelope]:
+    """Every voucher envelope the DJ's seller takes from now on, by gossip or on a listener's link."""
+    received: list[SignedEnvelope] = []
+    enqueue = seller._enqueue
+
+    def record(envelope: SignedEnvelope) -> None:
+        received.append(envelope)
+        enqueue(envelope)
+
+    monkeypatch.setattr(seller, "_enqueue", record)
+    return received
+
+
+def amounts(envelopes: list[SignedEnvelope]) -> list[ListenVoucher]:
+    return sorted(
+        (e.message for e in envelopes if isinstance(e.message, ListenVoucher)), key=lambda m: m.amount
+    )
+
+
 @contextlib.asynccontextmanager
 async def paid_mesh(
     tmp_path: Path, evm: Chain, listeners: list[str], **payer_options: int
@@ -79,11 +102,12 @@ async def paid_mesh(
 
 
 async def test_a_listener_pays_while_listening_and_the_dj_closes_with_the_latest_voucher(
-    tmp_path: Path, evm: Chain
+    tmp_path: Path, evm: Chain, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A deposit for 3 s of a 4 s listen: the listener's node must top the channel up on the way.
     async with paid_mesh(tmp_path, evm, ["ann"], deposit_s=3) as ((dj_node, _dj, seller), payers):
         ((ann_node, ann, payer),) = payers
+        received = received_vouchers(seller, monkeypatch)
         dj_before = evm.chain.balance(evm.address(DJ_KEY))
         stream_id = await seller.start_stream(SINE, wei_per_s=PRICE, interval_s=INTERVAL_S, title="paid set")
         ann.payer = None
@@ -100,11 +124,14 @@ async def test_a_listener_pays_while_listening_and_the_dj_closes_with_the_latest
         await wait_until(lambda: seller.accepted >= 4, timeout=10, what="four vouchers at the DJ")
         heard = subscription(ann, stream_id).received_frames * 0.02
         listener_before = evm.chain.balance(evm.address(2))
-        stored = [s.envelope.message for s in dj_node.store.query(kind=ListenVoucher.KIND, limit=100)]
-        channel_id = stored[0].channel if isinstance(stored[0], ListenVoucher) else 0
+        vouchers = amounts(received)
+        channel_id = vouchers[0].channel
         terms = ListenChannels(evm.chain, evm.contract).channel(channel_id)
         assert terms is not None and terms.deposit > 3 * PRICE, "the channel was topped up"
-        newest = max(m.amount for m in stored if isinstance(m, ListenVoucher))
+        newest = vouchers[-1].amount
+        # Once ann was in, her vouchers came on the link the DJ serves her on: gossip carried the first only.
+        gossiped = dj_node.store.query(kind=ListenVoucher.KIND, limit=100)
+        assert len(gossiped) <= 2 < len(vouchers), (len(gossiped), len(vouchers))
 
         rows = await seller.stop_stream(stream_id)
 
@@ -130,8 +157,8 @@ async def test_the_dj_closes_with_vouchers_received_but_not_yet_checked(
 ) -> None:
     """On a loaded machine vouchers wait in the DJ's queue (each check reads the chain): stopping the stream
     must cash the newest one received, not the newest one checked so far."""
-    async with paid_mesh(tmp_path, evm, ["ann"]) as ((dj_node, _dj, seller), payers):
-        ((_, ann, _payer),) = payers
+    async with paid_mesh(tmp_path, evm, ["ann"]) as ((_dj_node, _dj, seller), payers):
+        ((_, ann, payer),) = payers
         take = seller.take
 
         async def slow_take(envelope: object) -> int:
@@ -139,11 +166,18 @@ async def test_the_dj_closes_with_vouchers_received_but_not_yet_checked(
             return await take(envelope)  # type: ignore[arg-type]
 
         monkeypatch.setattr(seller, "take", slow_take)
+        received = received_vouchers(seller, monkeypatch)
         stream_id = await seller.start_stream(SINE, wei_per_s=PRICE, interval_s=INTERVAL_S)
         await ann.listen(stream_id, seconds=5)
-        received = [s.envelope.message for s in dj_node.store.query(kind=ListenVoucher.KIND, limit=100)]
-        assert len(received) > seller.accepted, "the queue did not back up: nothing is tested"
-        newest = max(m.amount for m in received if isinstance(m, ListenVoucher))
+        # the last voucher may be lost with the link ann closed as she left: the ones sent before it were not
+        await wait_until(
+            lambda: len(received) >= payer.vouchers_sent - 1,
+            what=lambda: (
+                f"the vouchers sent at the DJ: {len(received)} of {payer.vouchers_sent}, {seller.refused}"
+            ),
+        )
+        assert len(received) > seller.accepted + 1, "the queue did not back up: nothing is tested"
+        newest = amounts(received)[-1].amount
 
         rows = await seller.stop_stream(stream_id)
 
@@ -186,16 +220,16 @@ async def test_a_listener_that_stops_paying_is_cut_off_while_a_paying_one_keeps_
 
 
 async def test_forged_replayed_and_borrowed_vouchers_are_refused_with_reasons(
-    tmp_path: Path, evm: Chain, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, evm: Chain, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     caplog.set_level(logging.INFO, logger="djmesh.node.live.listen_seller")
-    async with paid_mesh(tmp_path, evm, ["ann", "eve"]) as ((dj_node, _dj, seller), payers):
+    async with paid_mesh(tmp_path, evm, ["ann", "eve"]) as ((_dj_node, _dj, seller), payers):
         (ann_node, ann, _), (eve_node, _eve, _) = payers
+        received = received_vouchers(seller, monkeypatch)
         stream_id = await seller.start_stream(SINE, wei_per_s=PRICE, interval_s=INTERVAL_S)
         await ann.subscribe(stream_id)
         await wait_until(lambda: seller.accepted >= 3, timeout=10, what="ann's vouchers accepted")
-        stored = [s.envelope.message for s in dj_node.store.query(kind=ListenVoucher.KIND, limit=100)]
-        vouchers = sorted((m for m in stored if isinstance(m, ListenVoucher)), key=lambda m: m.amount)
+        vouchers = amounts(received)
         first, genuine = vouchers[0], vouchers[-1]
         channels = ListenChannels(evm.chain, evm.contract)
         forged_sig = sign_voucher(
@@ -254,3 +288,109 @@ async def test_the_listener_reclaims_the_rest_after_the_timeout(tmp_path: Path, 
             rows[0]["tx"]
         )
         assert await payer.reclaim() == []  # once
+
+
+async def test_vouchers_go_on_the_link_the_dj_serves_so_a_listener_without_gossip_keeps_listening(
+    tmp_path: Path, evm: Chain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Gossip to the DJ's inbox took 1-4 s on a loaded machine, more than the grace: paying listeners were cut off.
+    Here ann's node cannot gossip a voucher at all; once she is in, hers go on her link and she is never cut off."""
+    async with paid_mesh(tmp_path, evm, ["ann"]) as ((_dj_node, _dj, seller), payers):
+        ((ann_node, ann, payer),) = payers
+        publish_signed = ann_node.publish_signed
+
+        async def no_vouchers(envelope: SignedEnvelope) -> None:
+            if not isinstance(envelope.message, ListenVoucher):
+                await publish_signed(envelope)
+
+        monkeypatch.setattr(ann_node, "publish_signed", no_vouchers)
+        stream_id = await seller.start_stream(SINE, wei_per_s=PRICE, interval_s=INTERVAL_S)
+        await ann.subscribe(stream_id)
+        listened = subscription(ann, stream_id)
+        # well past the grace and a few intervals: without vouchers she would have been cut off by now
+        frames = int((GRACE_S + 4 * INTERVAL_S) / 0.02)
+        await wait_until(lambda: listened.received_frames >= frames, what="ann hears past the grace")
+        assert seller.cut_off == 0 and listened.reparents == 0
+        assert seller.accepted >= 3 and payer.vouchers_sent >= seller.accepted
+
+
+async def test_vouchers_on_a_link_are_checked_cheaply_and_a_flood_or_a_borrowed_one_is_dropped(
+    tmp_path: Path, evm: Chain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with paid_mesh(tmp_path, evm, ["ann", "eve"]) as ((_dj_node, _dj, seller), payers):
+        (ann_node, ann, _), (_eve_node, eve, _) = payers
+        received = received_vouchers(seller, monkeypatch)
+        stream_id = await seller.start_stream(SINE, wei_per_s=PRICE, interval_s=INTERVAL_S)
+        await asyncio.gather(ann.subscribe(stream_id), eve.subscribe(stream_id))
+        await wait_until(
+            lambda: any(e.author == ann_node.public_key for e in received[1:]), what="a voucher of ann's"
+        )
+        anns = next(e for e in reversed(received) if e.author == ann_node.public_key)
+        eve_link = subscription(eve, stream_id).parent
+        assert eve_link is not None
+        accepted = seller.accepted
+
+        send(eve_link, Pay(anns.wire))  # eve passes ann's voucher off on her own link
+        send(eve_link, Pay(b"\x00" * 300))  # garbage
+        for _ in range(40):  # and floods
+            send(eve_link, Pay(anns.wire))
+        expected = {
+            "not a voucher of this listener for this stream",
+            "bad voucher envelope",
+            "vouchers sent too fast",
+        }
+        await wait_until(lambda: expected <= set(seller.refused), what=lambda: f"refusals {seller.refused}")
+        # a flood is cut at the rate limit: at most the burst reached the signature check
+        assert seller.refused["vouchers sent too fast"] >= 40 - LINK_VOUCHERS.burst - 2
+
+        # Nothing was credited by them, and the DJ goes on serving the honest listener, who pays on.
+        ann_sub = subscription(ann, stream_id)
+        frames = ann_sub.received_frames
+        await wait_until(lambda: seller.accepted > accepted + 1, what="ann keeps paying")
+        await wait_until(lambda: ann_sub.received_frames > frames + 100, what="ann keeps hearing the stream")
+
+
+async def test_a_listener_dropped_by_the_dj_comes_back_to_it_at_once(tmp_path: Path, evm: Chain) -> None:
+    """A priced stream has one server, its DJ: a listener whose link to it broke must not avoid it (for
+    10 s, as it avoids a relay that went silent) while its payments run on."""
+    async with paid_mesh(tmp_path, evm, ["ann"]) as ((_dj_node, dj, seller), payers):
+        ((_, ann, _),) = payers
+        stream_id = await seller.start_stream(SINE, wei_per_s=PRICE, interval_s=INTERVAL_S)
+        await ann.subscribe(stream_id)
+        ann_sub = subscription(ann, stream_id)
+        await wait_until(lambda: ann_sub.received_frames > 50, what="ann hears a second")
+        hub = dj.hub_for(bytes.fromhex(stream_id))
+        assert hub is not None and len(hub.children) == 1
+        dj_address = ann_sub.parent_address
+
+        (child,) = hub.children.values()
+        hub.cut(child.link, "a hiccup")
+        cut_at = time.monotonic()
+
+        await wait_until(lambda: ann_sub.reparents >= 1 and ann_sub.hops == 1, what="ann back on the DJ")
+        # not a guess at speed: avoiding the DJ, she could not be back before AVOID_S (she was back in 0.3 s)
+        assert time.monotonic() - cut_at < AVOID_S
+        assert ann_sub.parent_address == dj_address
+        frames = ann_sub.received_frames
+        await wait_until(lambda: ann_sub.received_frames > frames + 100, what="ann hearing the stream again")
+        assert seller.cut_off == 0
+
+
+async def test_a_joiner_that_never_paid_is_refused_however_many_identities_it_has(
+    tmp_path: Path, evm: Chain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Identities cost nothing: a grace of free audio per new face was free audio for ever. The DJ admits only
+    listeners whose channel paid, so a node that skips the payment gets nothing at all."""
+    async with paid_mesh(tmp_path, evm, ["eve"]) as ((_dj_node, dj, seller), payers):
+        ((_, eve, payer),) = payers
+
+        async def never_pays(announce: SignedEnvelope, price: object) -> bytes | None:
+            return None  # says it paid, and joins
+
+        monkeypatch.setattr(payer, "before_join", never_pays)
+        stream_id = await seller.start_stream(SINE, wei_per_s=PRICE, interval_s=INTERVAL_S)
+        with pytest.raises(LiveError):
+            await eve.subscribe(stream_id)
+        hub = dj.hub_for(bytes.fromhex(stream_id))
+        assert hub is not None and not hub.children
+        assert seller.accepted == 0

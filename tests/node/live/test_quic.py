@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import gc
 import socket
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from djmesh.node.live.probe import PendingLink
-from djmesh.node.live.quic import QuicLink, QuicTransport
+from djmesh.node.live.quic import RECEIVE_BUFFER_BYTES, QuicLink, QuicTransport
 from djmesh.node.live.transport import Link
 
 
@@ -98,3 +99,33 @@ def test_a_listener_acknowledges_about_every_other_frame_and_control_still_arriv
     assert frames == 100
     assert 35 <= acks <= 70, acks  # ~50; with aioquic's own 1 ms delay it was 100
     assert control == [{"op": "ping", "n": 1}]
+
+
+def test_both_ends_keep_room_for_what_arrives_while_the_loop_is_busy() -> None:
+    """Children's ACKs and pings to a DJ whose loop paused overflowed the default buffer (RcvbufErrors on loopback):
+    the pings and vouchers lost held their stream up for a retransmit. Both sockets ask for RECEIVE_BUFFER_BYTES."""
+    ceiling = (
+        int(Path("/proc/sys/net/core/rmem_max").read_text())
+        if Path("/proc/sys/net/core/rmem_max").exists()
+        else 0
+    )
+    wanted = min(RECEIVE_BUFFER_BYTES, ceiling) if ceiling else RECEIVE_BUFFER_BYTES
+
+    async def main() -> tuple[int, int]:
+        transport = QuicTransport()
+        listener = await transport.listen("127.0.0.1", lambda link: None)
+        link = await transport.connect(listener.address, PendingLink(), timeout_s=5.0)
+        try:
+            server = listener._server._transport
+            assert server is not None and link._transport is not None
+            sizes = [
+                t.get_extra_info("socket").getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+                for t in (server, link._transport)
+            ]
+            return sizes[0], sizes[1]
+        finally:
+            link.close("done")
+            listener.close()
+
+    server_size, client_size = asyncio.run(main())
+    assert server_size >= wanted and client_size >= wanted, (server_size, client_size, wanted)
