@@ -1,9 +1,10 @@
 """The DJ's side of pay-per-listen: sell a stream, take vouchers, cut off whoever stops paying, cash in.
 
 ``ListenSeller(node, live, chain, sender, contract)`` goes live with a price
-(`start_stream`), is the stream's `JoinGate` (a joiner must show a join ticket: who it is), reads
-each new channel's terms from the chain once, accepts vouchers through `VoucherBook` and keeps,
-per listener and stream, how many seconds were paid against how many were served. A child whose
+(`start_stream`), is the stream's `JoinGate` (a joiner must show a join ticket: who it is, and
+have paid), reads each new channel's terms from the chain once, accepts vouchers (on the link it
+serves a listener on, ahead of a join, or by gossip) through `VoucherBook` and keeps, per listener
+and stream, how many seconds were paid against how many seconds of audio were sent. A child whose
 payments fall more than ``grace_s`` behind is cut off and cannot rejoin until it pays. When the
 stream stops (or on `settle`) each channel is closed on chain with its latest voucher and the
 payment read back from the receipt.
@@ -241,8 +242,8 @@ class ListenSeller:
             return f"{type(exc).__name__}: {exc}"
         if not self._tickets.first_use(ticket):
             return "join ticket already used"
-        account = self._account(ticket.listener, stream)
-        if account.credited_wei == 0:
+        account = self._accounts.get((ticket.listener, stream))  # made by a credited voucher, not by a join
+        if account is None or account.credited_wei == 0:
             # Not one second free to a new face: identities cost nothing, a channel on chain does. The joiner's
             # voucher travels ahead of its join on this link; its next try gets in once the voucher is checked.
             return "payment first: send a voucher"
@@ -605,12 +606,11 @@ class ListenSeller:
         return [row.to_json() for row in self._payments if row.closed]
 
     def summary(self) -> dict[str, Any]:
-        now = monotonic()
         listeners = [
             {
                 "listener": peer_id_from_public_key(account.peer),
                 "stream": account.stream.hex(),
-                "served_s": round(account.served(now), 2),
+                "served_s": round(account.served_s, 2),
                 "paid_wei": str(account.credited_wei),
             }
             for account in self._accounts.values()

@@ -133,6 +133,8 @@ async def test_a_listener_pays_while_listening_and_the_dj_closes_with_the_latest
         # Once ann was in, her vouchers came on the link the DJ serves her on: gossip carried the first only.
         gossiped = dj_node.store.query(kind=ListenVoucher.KIND, limit=100)
         assert len(gossiped) <= 2 < len(vouchers), (len(gossiped), len(vouchers))
+        (account,) = seller.summary()["listeners"]
+        assert account["listener"] == ann_node.peer_id and account["served_s"] >= 3.0  # audio sent to her
 
         rows = await seller.stop_stream(stream_id)
 
@@ -401,3 +403,4 @@ async def test_a_joiner_that_never_paid_is_refused_however_many_identities_it_ha
         hub = dj.hub_for(bytes.fromhex(stream_id))
         assert hub is not None and not hub.children
         assert seller.accepted == 0
+        assert not seller._accounts, "a join that paid nothing must not grow the DJ's tables"
