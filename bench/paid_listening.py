@@ -1,0 +1,105 @@
+"""Paid listening on a loaded machine: the TUI demo's network (8 nodes and an EVM in one process) with busy cores.
+
+Starts ``python -m djmesh.tui.demo_host ROOT`` (what ``djmesh tui --demo`` runs: two DJs selling their streams,
+four viewers, a watching node), keeps ``--busy`` processes spinning on the other cores meanwhile, stops the host
+after ``--seconds``, and reads its log. Every figure is per run; the reference is the same command on the code before
+a change (the paywall counted seconds connected and took vouchers by gossip only, the figures in BENCHMARKS.md).
+
+- cut_offs: paying listeners the DJs' paywalls cut off ("cutting off ... served X s, paid Y s")
+- reparents: a listener's link to its DJ lost or closed, and the listener looking for a parent again
+- keepalive_closes: links a hub dropped for missed pings
+- refused_joins, and why: "payment first" is a joiner's first try, before its voucher is checked
+- heard_s: per listener and stream, the seconds of audio it paid for when it stopped (min and median)
+- rcvbuf_errors: UDP datagrams the kernel dropped for a full receive buffer during the run (/proc/net/snmp),
+  machine-wide
+
+    .venv/bin/python bench/paid_listening.py --busy 2 --runs 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+CUT = re.compile(r"cutting off \S+ on \w+: served ([\d.]+) s, paid ([\d.]+) s")
+HEARD = re.compile(r"stopped paying for \w+ after ([\d.]+) s heard")
+REFUSED = re.compile(r"join refused: ([^:\n]+)")
+
+
+def rcvbuf_errors() -> int | None:
+    """The kernel's count of UDP datagrams dropped for a full receive buffer (Linux), or None."""
+    try:
+        lines = [
+            line.split()
+            for line in Path("/proc/net/snmp").read_text().splitlines()
+            if line.startswith("Udp:")
+        ]
+    except OSError:
+        return None
+    header, values = lines[0], lines[1]
+    return int(values[header.index("RcvbufErrors")]) if "RcvbufErrors" in header else None
+
+
+def one_run(seconds: float, busy: int) -> dict[str, Any]:
+    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(busy)]
+    before = rcvbuf_errors()
+    try:
+        with tempfile.TemporaryDirectory(prefix="djmesh-paid-") as tmp:
+            root = Path(tmp) / "demo"
+            host = subprocess.Popen(
+                [sys.executable, "-m", "djmesh.tui.demo_host", str(root)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+            )
+            time.sleep(seconds)
+            assert host.stdin is not None
+            host.stdin.close()  # how the app says it quit: the host stops gracefully
+            host.wait(timeout=120)
+            log = (root / "host.log").read_text(errors="replace")
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+    after = rcvbuf_errors()
+    heard = sorted(float(x) for x in HEARD.findall(log))
+    refused: dict[str, int] = {}
+    for reason in REFUSED.findall(log):
+        refused[reason] = refused.get(reason, 0) + 1
+    return {
+        "cut_offs": len(CUT.findall(log)),
+        "reparents": log.count("re-parenting"),
+        "keepalive_closes": len(
+            re.findall(r"Connection close sent \(code 0x0, reason keepalive timeout\)", log)
+        ),
+        "refused_joins": refused,
+        "heard_s": {"n": len(heard), "min": heard[0], "median": statistics.median(heard)} if heard else None,
+        "rcvbuf_errors": after - before if after is not None and before is not None else None,
+        "result_agreed": "result agreed" in log or "viewers vote anonymously" in log,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--seconds", type=float, default=130.0, help="how long the demo network runs (default 130)"
+    )
+    parser.add_argument(
+        "--busy", type=int, default=2, help="processes spinning meanwhile (default 2: both cores)"
+    )
+    parser.add_argument("--runs", type=int, default=1)
+    args = parser.parse_args()
+    for run in range(args.runs):
+        print(json.dumps({"run": run + 1, "busy": args.busy, **one_run(args.seconds, args.busy)}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
