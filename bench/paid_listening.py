@@ -2,8 +2,8 @@
 
 Starts ``python -m djmesh.tui.demo_host ROOT`` (what ``djmesh tui --demo`` runs: two DJs selling their streams,
 four viewers, a watching node), keeps ``--busy`` processes spinning on the other cores meanwhile, stops the host
-after ``--seconds``, and reads its log. Every figure is per run; the reference is the same command on the code before
-a change (the paywall counted seconds connected and took vouchers by gossip only, the figures in BENCHMARKS.md).
+after ``--seconds``, and reads its log. ``--reference PYTHON``: the same runs, taking turns, with another checkout's
+interpreter (its venv with an editable install of it), e.g. the code before a change; each line says which.
 
 - cut_offs: paying listeners the DJs' paywalls cut off ("cutting off ... served X s, paid Y s")
 - reparents: a listener's link to its DJ lost or closed, and the listener looking for a parent again
@@ -14,6 +14,7 @@ a change (the paywall counted seconds connected and took vouchers by gossip only
   machine-wide
 
     .venv/bin/python bench/paid_listening.py --busy 2 --runs 2
+    .venv/bin/python bench/paid_listening.py --busy 2 --runs 2 --reference ../before/.venv/bin/python
 """
 
 from __future__ import annotations
@@ -48,14 +49,14 @@ def rcvbuf_errors() -> int | None:
     return int(values[header.index("RcvbufErrors")]) if "RcvbufErrors" in header else None
 
 
-def one_run(seconds: float, busy: int) -> dict[str, Any]:
+def one_run(python: str, seconds: float, busy: int) -> dict[str, Any]:
     spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(busy)]
     before = rcvbuf_errors()
     try:
         with tempfile.TemporaryDirectory(prefix="djmesh-paid-") as tmp:
             root = Path(tmp) / "demo"
             host = subprocess.Popen(
-                [sys.executable, "-m", "djmesh.tui.demo_host", str(root)],
+                [python, "-m", "djmesh.tui.demo_host", str(root)],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL,
             )
@@ -96,9 +97,15 @@ def main() -> None:
         "--busy", type=int, default=2, help="processes spinning meanwhile (default 2: both cores)"
     )
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument(
+        "--reference", metavar="PYTHON", help="another checkout's interpreter, run in turns with ours"
+    )
     args = parser.parse_args()
+    pythons = {"this": sys.executable, **({"reference": args.reference} if args.reference else {})}
     for run in range(args.runs):
-        print(json.dumps({"run": run + 1, "busy": args.busy, **one_run(args.seconds, args.busy)}), flush=True)
+        for name, python in pythons.items():
+            row = one_run(python, args.seconds, args.busy)
+            print(json.dumps({"code": name, "run": run + 1, "busy": args.busy, **row}), flush=True)
 
 
 if __name__ == "__main__":
