@@ -49,7 +49,7 @@ def rcvbuf_errors() -> int | None:
     return int(values[header.index("RcvbufErrors")]) if "RcvbufErrors" in header else None
 
 
-def one_run(python: str, seconds: float, busy: int) -> dict[str, Any]:
+def one_run(python: str, seconds: float, busy: int, keep: Path | None = None) -> dict[str, Any]:
     spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(busy)]
     before = rcvbuf_errors()
     try:
@@ -65,6 +65,9 @@ def one_run(python: str, seconds: float, busy: int) -> dict[str, Any]:
             host.stdin.close()  # how the app says it quit: the host stops gracefully
             host.wait(timeout=120)
             log = (root / "host.log").read_text(errors="replace")
+            if keep is not None:
+                keep.mkdir(parents=True, exist_ok=True)
+                (keep / f"host-{int(time.time())}.log").write_text(log)
     finally:
         for spinner in spinners:
             spinner.kill()
@@ -100,11 +103,12 @@ def main() -> None:
     parser.add_argument(
         "--reference", metavar="PYTHON", help="another checkout's interpreter, run in turns with ours"
     )
+    parser.add_argument("--keep", type=Path, metavar="DIR", help="keep each run's host.log in DIR")
     args = parser.parse_args()
     pythons = {"this": sys.executable, **({"reference": args.reference} if args.reference else {})}
     for run in range(args.runs):
         for name, python in pythons.items():
-            row = one_run(python, args.seconds, args.busy)
+            row = one_run(python, args.seconds, args.busy, args.keep)
             print(json.dumps({"code": name, "run": run + 1, "busy": args.busy, **row}), flush=True)
 
 
