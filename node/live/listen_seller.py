@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,7 +44,7 @@ from djmesh.protocol.listen import ListenVoucher, StreamPrice, TicketError, Tick
 from djmesh.protocol.peer_id import peer_id_from_public_key
 from djmesh.protocol.ratelimit import KeyedTokenBuckets, RateLimit
 from djmesh.protocol.relay import MAX_VOUCHER_BYTES, Join
-from djmesh.protocol.stream import StreamAnnounce, StreamEnd
+from djmesh.protocol.stream import StreamEnd
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +167,6 @@ class ListenSeller:
         self._children: dict[int, _Child] = {}
         self._tickets = TicketReplayGuard()
         self._link_vouchers = KeyedTokenBuckets(LINK_VOUCHERS, tracked=4096)
-        self._frame_seconds: dict[bytes, float] = {}  # our streams only
         self._chain_clock: tuple[int, float] | None = None  # (chain timestamp, monotonic when read)
         self._payments: list[ListenerPayment] = []
         self._queue: asyncio.Queue[SignedEnvelope] = asyncio.Queue(1024)
@@ -262,7 +262,10 @@ class ListenSeller:
         """
         child = self._children.get(id(link))
         admitted = child if child is not None and child.link is link and child.stream == stream else None
-        who = peer_id_from_public_key(admitted.peer) if admitted is not None else f"{link.remote}"
+
+        def who() -> str:  # named only when logged: a flood is refused without hashing a key per message
+            return peer_id_from_public_key(admitted.peer) if admitted is not None else f"{link.remote}"
+
         if not self._link_vouchers.allow(id(link), int(monotonic() * 1000)):
             self._count_refusal(who, "vouchers sent too fast")
             return
@@ -300,10 +303,9 @@ class ListenSeller:
     def enforce_now(self) -> None:
         """Count the audio sent to each child; cut off those whose payments fell behind."""
         for stream, price in self._streams.items():
-            hub = self.live.hub_for(stream)
-            if hub is None:
+            hub, frame_s = self.live.hub_for(stream), self.live.frame_seconds(stream)
+            if hub is None or frame_s is None:
                 continue
-            frame_s = self._frame_s(stream, hub.announce)
             for key, child in list(hub.children.items()):
                 known = self._children.get(key)
                 if known is None or known.link is not child.link:
@@ -327,15 +329,6 @@ class ListenSeller:
             served = hub.children.get(key) if hub is not None else None
             if known.link.closed or served is None or served.link is not known.link:
                 del self._children[key]
-
-    def _frame_s(self, stream: bytes, announce: bytes) -> float:
-        """Seconds of audio in one frame of our ``stream`` (read from its announcement once)."""
-        seconds = self._frame_seconds.get(stream)
-        if seconds is None:
-            message = decode_envelope(announce, now_ms=None).message
-            frame_ms = message.frame_ms if isinstance(message, StreamAnnounce) else 20
-            seconds = self._frame_seconds[stream] = frame_ms / 1000
-        return seconds
 
     # -- vouchers ------------------------------------------------------------------------------
 
@@ -389,15 +382,15 @@ class ListenSeller:
             log.warning("listen: closing with %d vouchers not yet checked", self._queue.qsize())
 
     def _refuse(self, envelope: SignedEnvelope, reason: str) -> None:
-        self._count_refusal(envelope.author_peer_id, reason)
+        self._count_refusal(lambda: envelope.author_peer_id, reason)
 
-    def _count_refusal(self, who: str, reason: str, detail: str = "") -> None:
+    def _count_refusal(self, who: Callable[[], str], reason: str, detail: str = "") -> None:
         """Counted per reason (a fixed set: a peer cannot grow the table); logged 1st, 2nd, 4th, 8th ... time."""
         count = self.refused[reason] = self.refused.get(reason, 0) + 1
         if count & (count - 1) == 0:
             log.info(
                 "listen: voucher from %s refused: %s%s (%d so far)",
-                who,
+                who(),
                 reason,
                 f": {detail}" if detail else "",
                 count,

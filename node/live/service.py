@@ -508,9 +508,18 @@ class LiveService:
 
     def price(self, stream_id: str | bytes) -> StreamPrice | None:
         """What listening to a stream costs (None: free, or not announced to us)."""
+        announced = self._announced(stream_id)
+        return announced.price if announced is not None else None
+
+    def frame_seconds(self, stream_id: str | bytes) -> float | None:
+        """Seconds of audio in one frame of a stream (None: not announced to us)."""
+        announced = self._announced(stream_id)
+        return announced.frame_ms / 1000 if announced is not None else None
+
+    def _announced(self, stream_id: str | bytes) -> StreamAnnounce | None:
         envelope = self._announces.get(_stream_bytes(stream_id))
         message = envelope.message if envelope is not None else None
-        return message.price if isinstance(message, StreamAnnounce) else None
+        return message if isinstance(message, StreamAnnounce) else None
 
     def _own_live(self, stream_id: str | None) -> list[bytes]:
         if stream_id is not None:
