@@ -12,6 +12,9 @@ interpreter (its venv with an editable install of it), e.g. the code before a ch
 - heard_s: per listener and stream, the seconds of audio it paid for when it stopped (min and median)
 - rcvbuf_errors: UDP datagrams the kernel dropped for a full receive buffer during the run (/proc/net/snmp),
   machine-wide
+- udp_queue_kb: the most bytes waiting unread in any one UDP socket's receive queue (/proc/net/udp, sampled
+  every 0.25 s, machine-wide; the kernel counts about 1 KB per small packet): packets the nodes' loops had not
+  read yet, which QUIC counts as round-trip time
 
     .venv/bin/python bench/paid_listening.py --busy 2 --runs 2
     .venv/bin/python bench/paid_listening.py --busy 2 --runs 2 --reference ../before/.venv/bin/python
@@ -20,12 +23,14 @@ interpreter (its venv with an editable install of it), e.g. the code before a ch
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import re
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -49,9 +54,40 @@ def rcvbuf_errors() -> int | None:
     return int(values[header.index("RcvbufErrors")]) if "RcvbufErrors" in header else None
 
 
+def udp_queue_bytes() -> int:
+    """The longest receive queue (bytes) over this machine's UDP sockets now (Linux), 0 if unknown."""
+    longest = 0
+    with contextlib.suppress(OSError):
+        for path in ("/proc/net/udp", "/proc/net/udp6"):
+            for line in Path(path).read_text().splitlines()[1:]:
+                fields = line.split()
+                longest = max(longest, int(fields[4].split(":")[1], 16))
+    return longest
+
+
+class QueueWatch(threading.Thread):
+    """Samples ``udp_queue_bytes`` every 0.25 s until stopped."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.longest = 0
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop.wait(0.25):
+            self.longest = max(self.longest, udp_queue_bytes())
+
+    def stop(self) -> int:
+        self._stop.set()
+        self.join()
+        return self.longest
+
+
 def one_run(python: str, seconds: float, busy: int, keep: Path | None = None) -> dict[str, Any]:
     spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(busy)]
     before = rcvbuf_errors()
+    watch = QueueWatch()
+    watch.start()
     try:
         with tempfile.TemporaryDirectory(prefix="djmesh-paid-") as tmp:
             root = Path(tmp) / "demo"
@@ -71,6 +107,7 @@ def one_run(python: str, seconds: float, busy: int, keep: Path | None = None) ->
     finally:
         for spinner in spinners:
             spinner.kill()
+        longest_queue = watch.stop()
     after = rcvbuf_errors()
     heard = sorted(float(x) for x in HEARD.findall(log))
     refused: dict[str, int] = {}
@@ -85,6 +122,7 @@ def one_run(python: str, seconds: float, busy: int, keep: Path | None = None) ->
         "refused_joins": refused,
         "heard_s": {"n": len(heard), "min": heard[0], "median": statistics.median(heard)} if heard else None,
         "rcvbuf_errors": after - before if after is not None and before is not None else None,
+        "udp_queue_kb": round(longest_queue / 1024),
         "result_agreed": "result agreed" in log or "viewers vote anonymously" in log,
     }
 

@@ -16,10 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aioquic.asyncio.protocol import QuicConnectionProtocol
-from aioquic.asyncio.server import (
-    QuicServer,
-    serve,
-)
+from aioquic.asyncio.server import QuicServer
 from aioquic.quic.configuration import QuicConfiguration
 from aioquic.quic.connection import QuicConnection
 from aioquic.quic.events import (
@@ -36,6 +33,7 @@ from cryptography.x509.oid import NameOID
 
 from djmesh.node.clock import wait_set
 from djmesh.node.live.transport import ControlMessage, Link, LinkHandler
+from djmesh.node.live.udp import bound_socket, open_endpoint
 from djmesh.protocol.errors import ProtocolError
 from djmesh.protocol.stream import MAX_FRAME_DATAGRAM, ControlReader, encode_control
 
@@ -221,24 +219,18 @@ class QuicTransport:
         def create(quic: QuicConnection, *args: Any, **kwargs: Any) -> QuicLink:
             return QuicLink(quic, on_link=on_link)
 
-        server = await serve(host, 0, configuration=_configuration(False), create_protocol=create)
-        _roomy(server._transport)
+        server = QuicServer(configuration=_configuration(False), create_protocol=create)
+        _roomy(open_endpoint(bound_socket(host), server))
         return QuicListener(server)
 
     async def connect(
         self, address: tuple[str, int], handler: LinkHandler, *, timeout_s: float = 5.0
     ) -> QuicLink:
-        loop = asyncio.get_running_loop()
         config = _configuration(True)
         config.server_name = "djmesh-live"
-        connection = QuicConnection(configuration=config)
-        local = "::" if ":" in address[0] else "0.0.0.0"
-        transport, protocol = await loop.create_datagram_endpoint(
-            lambda: QuicLink(connection), local_addr=(local, 0)
-        )
+        link = QuicLink(QuicConnection(configuration=config))
+        transport = open_endpoint(bound_socket("::" if ":" in address[0] else "0.0.0.0"), link)
         _roomy(transport)
-        link = protocol
-        assert isinstance(link, QuicLink)
         link.owns_socket = True
         link.handler = handler
         link.remote = address
