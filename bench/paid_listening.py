@@ -71,14 +71,14 @@ class QueueWatch(threading.Thread):
     def __init__(self) -> None:
         super().__init__(daemon=True)
         self.longest = 0
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def run(self) -> None:
-        while not self._stop.wait(0.25):
+        while not self._halt.wait(0.25):
             self.longest = max(self.longest, udp_queue_bytes())
 
     def stop(self) -> int:
-        self._stop.set()
+        self._halt.set()
         self.join()
         return self.longest
 
