@@ -192,11 +192,12 @@ class QuicLink(QuicConnectionProtocol):
 RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024
 
 
-def _roomy(transport: asyncio.BaseTransport | None) -> None:
-    sock = transport.get_extra_info("socket") if transport is not None else None
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER_BYTES)
+def _roomy_socket(host: str) -> socket.socket:
+    """A UDP socket bound to ``host`` (any port) that asks for RECEIVE_BUFFER_BYTES of receive buffer."""
+    sock = bound_socket(host)
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER_BYTES)
+    return sock
 
 
 class QuicListener:
@@ -220,7 +221,7 @@ class QuicTransport:
             return QuicLink(quic, on_link=on_link)
 
         server = QuicServer(configuration=_configuration(False), create_protocol=create)
-        _roomy(open_endpoint(bound_socket(host), server))
+        open_endpoint(_roomy_socket(host), server)
         return QuicListener(server)
 
     async def connect(
@@ -229,8 +230,7 @@ class QuicTransport:
         config = _configuration(True)
         config.server_name = "djmesh-live"
         link = QuicLink(QuicConnection(configuration=config))
-        transport = open_endpoint(bound_socket("::" if ":" in address[0] else "0.0.0.0"), link)
-        _roomy(transport)
+        transport = open_endpoint(_roomy_socket("::" if ":" in address[0] else "0.0.0.0"), link)
         link.owns_socket = True
         link.handler = handler
         link.remote = address
