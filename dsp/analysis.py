@@ -186,10 +186,14 @@ def _bpm(grid: BeatGrid, frame_rate: float) -> float:
     return 0.0 if grid.period <= 0 else 60.0 * frame_rate / grid.period
 
 
-def _key_of(feats: Features, start_s: float, end_s: float) -> tuple[str, str, float]:
+def texture_span(feats: Features, start_s: float, end_s: float) -> slice:
+    """The texture frames (chroma, timbre) that [start_s, end_s] is read from: at least one."""
     a = int(start_s * feats.texture_rate)
-    b = max(a + 1, int(math.ceil(end_s * feats.texture_rate)))
-    frames = feats.chroma[a:b]
+    return slice(a, max(a + 1, int(math.ceil(end_s * feats.texture_rate))))
+
+
+def _key_of(feats: Features, start_s: float, end_s: float) -> tuple[str, str, float]:
+    frames = feats.chroma[texture_span(feats, start_s, end_s)]
     k = estimate_key(summarise_chroma(frames), triads=tonic_triad_shares(frames))
     if k is None:
         return "", "", 0.0

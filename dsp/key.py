@@ -181,3 +181,71 @@ def summarise_chroma(frames: npt.NDArray[np.float32]) -> F64:
         return np.zeros(12)
     f = f[ok] / peak[ok]
     return np.asarray(f.sum(axis=0), dtype=np.float64)
+
+
+#: a day of texture frames (5 per second): more than any set, so a larger count is not a track's
+MAX_EVIDENCE_FRAMES = 5 * 86_400
+
+
+@dataclass(frozen=True)
+class KeyEvidence:
+    """What a key is read from, in a form that adds up: two plays of one recording pool theirs and
+    are read as one (``pooled_key``), so the recording gets one key however each play's frames fell."""
+
+    chroma: tuple[float, ...]  # 12 shares (C first) of the summed, frame-normalised chroma
+    triads: tuple[float, ...]  # ``tonic_triad_shares``: major tonics, then minor
+    frames: int  # tonal frames both rest on
+
+    def as_json(self) -> dict[str, object]:
+        return {"chroma": list(self.chroma), "triads": list(self.triads), "frames": self.frames}
+
+    @classmethod
+    def from_json(cls, value: object) -> KeyEvidence | None:
+        """The evidence a track carries, or None when it is missing or malformed (then it pools with nothing)."""
+        if not isinstance(value, dict):
+            return None
+        chroma, triads, frames = value.get("chroma"), value.get("triads"), value.get("frames")
+        if not isinstance(frames, int) or isinstance(frames, bool) or not 0 < frames <= MAX_EVIDENCE_FRAMES:
+            return None
+        rows = []
+        for row, size in ((chroma, 12), (triads, 24)):
+            if not isinstance(row, list) or len(row) != size:
+                return None
+            if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in row):
+                return None
+            values = tuple(float(v) for v in row)
+            if not all(0.0 <= v <= 1.0 for v in values):  # also rejects nan
+                return None
+            rows.append(values)
+        return cls(rows[0], rows[1], frames)
+
+
+def key_evidence(frames: npt.NDArray[np.float32]) -> KeyEvidence | None:
+    """The evidence ``estimate_key`` reads for these chroma frames, shares rounded to 1e-4;
+    None without tonal content."""
+    summed = summarise_chroma(frames)
+    total = float(summed.sum())
+    if total <= 0:
+        return None
+    f = frames.astype(np.float64)
+    peak = f.max(axis=1)
+    tonal = int(np.count_nonzero(peak > 1e-3 * max(float(peak.max()), 1e-12)))
+    return KeyEvidence(
+        tuple(round(float(v) / total, 4) for v in summed),
+        tuple(round(float(v), 4) for v in tonic_triad_shares(frames)),
+        tonal,
+    )
+
+
+def pooled_key(evidence: list[KeyEvidence]) -> KeyEstimate | None:
+    """One key from several plays of one recording: their chroma summed and their triad shares
+    averaged, each by its frames, as if the frames had been one track's."""
+    total = sum(e.frames for e in evidence)
+    if total <= 0:
+        return None
+    chroma = np.zeros(12)
+    triads = np.zeros(24)
+    for e in evidence:
+        chroma += e.frames * np.asarray(e.chroma)
+        triads += e.frames * np.asarray(e.triads)
+    return estimate_key(chroma, triads=triads / total)

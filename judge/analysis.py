@@ -20,10 +20,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from djmesh.dsp.analysis import analyze_features, blend_keys
+from djmesh.dsp.analysis import analyze_features, blend_keys, texture_span
 from djmesh.dsp.decode import Decoder
 from djmesh.dsp.errors import AnalysisError
 from djmesh.dsp.features import Features, extract, pcm_blocks
+from djmesh.dsp.key import key_evidence
 
 #: share of a declared track's span that may still overlap the previous track (its fade-in)
 FADE_SHARE = 0.4
@@ -47,6 +48,20 @@ def levels_db(feats: Features) -> list[float]:
         power = math.fsum(float(v) * float(v) for v in rms[i * per : (i + 1) * per]) / per
         db = 10.0 * math.log10(power) if power > 1e-9 else -90.0
         out.append(round(max(-90.0, db), 1))
+    return out
+
+
+def _recording(feats: Features, start_s: float, end_s: float) -> dict[str, Any]:
+    """What tells one recording from another and what its key is read from (``judge.shared_keys``):
+    the key evidence and the mean level of each timbre band (dB)."""
+    out: dict[str, Any] = {}
+    span = texture_span(feats, start_s, end_s)
+    evidence = key_evidence(feats.chroma[span])
+    if evidence is not None:
+        out["key_evidence"] = evidence.as_json()
+    bands = np.asarray(feats.timbre[span], dtype=np.float64)
+    if bands.size:
+        out["timbre_db"] = [round(float(v), 1) for v in 20.0 * bands.mean(axis=0)]
     return out
 
 
@@ -161,6 +176,8 @@ def analyse(
         raise JudgeInputError(f"{name}: {exc}") from exc
     except (OSError, ValueError, MemoryError) as exc:
         raise JudgeInputError(f"{name}: cannot analyse: {exc}".splitlines()[0]) from exc
+    for track in result["tracks"]:
+        track.update(_recording(feats, float(track["start"]), float(track["end"])))
     result["levels_db"] = levels_db(feats)
     result["clipped_seconds"] = [list(pair) for pair in feats.loudness.clipped_seconds]
     return result

@@ -18,6 +18,7 @@ from djmesh.judge.features import JudgeRules, RulesLike, set_features
 from djmesh.judge.findings import Finding, find
 from djmesh.judge.model import AGGREGATES, JudgeModel, shared_model
 from djmesh.judge.pin import JUDGE_SHA256
+from djmesh.judge.shared_keys import read_together
 from djmesh.protocol.battle import CRITERIA, VERDICT_KEYS, centi_points, winner_of
 
 #: every key of a set's scores, in a stable order: what verdicts carry
@@ -130,6 +131,7 @@ def judge_sets(
         s if isinstance(s, Mapping) else analyse(s, bpm_range=bpm_range, cues=list(c) if c else None)
         for s, c in ((set_a, cues_a), (set_b, cues_b))
     ]
+    analyses = list(read_together(analyses[0], analyses[1]))  # one recording, one key
     model = shared_model()
     a = score_set(analyses[0], rules, cues=cues_a, crowd=crowd_share(votes[0], votes[1]), model=model)
     b = score_set(analyses[1], rules, cues=cues_b, crowd=crowd_share(votes[1], votes[0]), model=model)
