@@ -616,7 +616,6 @@ class Node:
             if any(k is None for k in known):
                 since = 0
         received = stored = 0
-        blocked = self._blocked
         for _ in range(SYNC_MAX_PAGES):
             request = SyncRequest(tuple(topics), since_ms=since, limit=MAX_SYNC_LIMIT, have=have)
             try:
@@ -645,7 +644,8 @@ class Node:
                 newest = max(newest, envelope.created_at_ms)
                 if not any(belongs_on(envelope, topic) for topic in topics):
                     self._drop(peer, None, "WrongTopic: sync returned a message we did not ask for")
-                elif envelope.author in blocked or envelope.content_id in self._refused:
+                elif envelope.author in self._blocked or envelope.content_id in self._refused:
+                    # read now, not when the sync began: a block set while a page was on its way holds
                     continue
                 elif (invalid := self._invalid_content(envelope)) is not None:
                     self._drop(peer, None, f"{invalid} (sync)")

@@ -123,7 +123,13 @@ async def test_mute_hides_and_block_refuses(tmp_path: Path) -> None:
         await wait_until(
             lambda: bob.dropped.get("Blocked", 0) >= 1, what=lambda: f"the block to drop ({bob.dropped})"
         )
-        await wait_until(lambda: bob.store.count(kind="post") == 3, what="alice 2 stored, carol 2 refused")
+        await wait_until(
+            lambda: bob.store.count(kind="post") == 3,
+            what=lambda: (
+                f"alice 2 stored, carol 2 refused (bob stores {bob.store.count(kind='post')} posts; "
+                f"dropped {bob.dropped})"
+            ),
+        )
         bob.set_flag(alice.peer_id, "mute", on=False)
         assert set(feed_texts(bob)) == {"alice 1", "alice 2"}
 
