@@ -19,7 +19,7 @@ from typing import Any
 #: SHA-256 of ``judge/models/judge.onnx`` (checked when the model loads)
 MODEL_SHA256 = "9c1bfa6e61f0aeea681c1d673e25cadd13b367125ded33c141dc582ff3ac2452"
 #: SHA-256 of ``reference_reading()`` as this release computes it
-READING_SHA256 = "db936830e979f6cc03962b6af2196297304ff10957204e2f4e28ba3ea982156e"
+READING_SHA256 = "e5fde9393795c991e8e1acde40236f0bda85c69794fdc90273b38a692ce23f92"
 #: what battle rules name (``Rules.model``) and verdicts carry: the model and the reading together
 JUDGE_SHA256 = hashlib.sha256(
     b"djmesh judge\0" + bytes.fromhex(MODEL_SHA256) + bytes.fromhex(READING_SHA256)
@@ -30,9 +30,11 @@ JUDGE_PIN = bytes.fromhex(JUDGE_SHA256)
 def reference_reading() -> dict[str, Any]:
     """What the judge makes of the reference battles: features, flags, centi-point scores and winner.
 
-    Three pairings cover the judge's paths: a clean set against a train wreck of the same six lmms loops
-    read from audio alone, the same with declared tracklists, and short tracks (under the segmentation's
-    40 s) that are cut by their tracklist as in a short live battle.
+    Four pairings cover the judge's paths: a clean set against a train wreck of the same six lmms loops
+    read from audio alone, the same with declared tracklists, short tracks (under the segmentation's
+    40 s) that are cut by their tracklist as in a short live battle, and a set against its copy with one
+    blend 20 ms late, whose fourth track reads another key in each when read alone
+    (``judge.shared_keys``: the two plays are read as one).
     """
     from djmesh.judge.scoring import judge_sets
     from djmesh.judge.synth import Defects, SetSpec, build_set, clean, train_wreck
@@ -44,11 +46,18 @@ def reference_reading() -> dict[str, Any]:
         build_set(SetSpec(bars_per_track=12, defects=Defects(fade_bars=4))),
         build_set(train_wreck(bars=12)),
     )
+    one_late = (
+        build_set(SetSpec(bpm=126.0, first_track=22, seed=22)),
+        build_set(
+            SetSpec(bpm=126.0, first_track=22, seed=22, defects=Defects(phase_ms=20.0, only_transition=3))
+        ),
+    )
     out: dict[str, Any] = {}
     for name, (good, bad), with_cues in (
         ("audio", full, False),
         ("tracklist", full, True),
         ("short", short, True),
+        ("shared", one_late, False),
     ):
         # from the audio, as a committee member judges: judge_sets analyses each set as a battle's rules read it
         verdict = judge_sets(

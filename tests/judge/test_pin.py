@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from djmesh.dsp import set_phase
-from djmesh.judge import pin
+from djmesh.judge import pin, scoring
 from djmesh.judge.synth import LMMS
 
 pytestmark = pytest.mark.skipif(
@@ -29,4 +29,10 @@ def test_the_reading_of_the_reference_battles_is_the_one_the_pin_records() -> No
 def test_a_change_in_how_bar_lines_are_weighed_moves_the_reading(monkeypatch: pytest.MonkeyPatch) -> None:
     """The change that made this pin necessary: bar_off moved verdicts without a tracklist, model unchanged."""
     monkeypatch.setattr(set_phase, "BAR_TEMPERATURE", set_phase.BAR_TEMPERATURE * 1.5)
+    assert pin.reading_digest(pin.reference_reading()) != pin.READING_SHA256
+
+
+def test_judging_two_plays_of_one_record_apart_moves_the_reading(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A release that reads each set's keys alone (as before ``judge.shared_keys``) names another judge."""
+    monkeypatch.setattr(scoring, "read_together", lambda a, b: (dict(a), dict(b)))
     assert pin.reading_digest(pin.reference_reading()) != pin.READING_SHA256
