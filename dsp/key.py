@@ -122,6 +122,11 @@ def _triads() -> F64:
     return templates
 
 
+def tonal(peaks: F64) -> npt.NDArray[np.bool_]:
+    """Which frames (by their chroma peaks) carry tonal content: within 60 dB of the loudest."""
+    return np.asarray(peaks > 1e-3 * max(float(peaks.max()), 1e-12))
+
+
 def tonic_triad_shares(frames: npt.NDArray[np.float32]) -> F64:
     """(24,) share of tonal frames whose best-matching triad is each key's tonic triad (major
     tonic, then minor tonic). A profile alone cannot tell a key from its relative (C major and
@@ -131,7 +136,7 @@ def tonic_triad_shares(frames: npt.NDArray[np.float32]) -> F64:
         return out
     f = frames.astype(np.float64)
     peak = f.max(axis=1)
-    ok = peak > 1e-3 * max(float(peak.max()), 1e-12)
+    ok = tonal(peak)
     if not np.any(ok):
         return out
     f = f[ok] / peak[ok][:, None]
@@ -176,7 +181,7 @@ def summarise_chroma(frames: npt.NDArray[np.float32]) -> F64:
         return np.zeros(12)
     f = frames.astype(np.float64)
     peak = f.max(axis=1, keepdims=True)
-    ok = peak[:, 0] > 1e-3 * max(float(peak.max()), 1e-12)
+    ok = tonal(peak[:, 0])
     if not np.any(ok):
         return np.zeros(12)
     f = f[ok] / peak[ok]
@@ -227,13 +232,11 @@ def key_evidence(frames: npt.NDArray[np.float32]) -> KeyEvidence | None:
     total = float(summed.sum())
     if total <= 0:
         return None
-    f = frames.astype(np.float64)
-    peak = f.max(axis=1)
-    tonal = int(np.count_nonzero(peak > 1e-3 * max(float(peak.max()), 1e-12)))
+    peaks = frames.astype(np.float64).max(axis=1)
     return KeyEvidence(
         tuple(round(float(v) / total, 4) for v in summed),
         tuple(round(float(v), 4) for v in tonic_triad_shares(frames)),
-        tonal,
+        int(np.count_nonzero(tonal(peaks))),
     )
 
 
