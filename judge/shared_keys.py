@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from djmesh.dsp.key import KeyEvidence, pooled_key
@@ -30,13 +31,26 @@ SAME_TIMBRE_DB = 1.0
 MAX_PAIRED_TRACKS = 64
 
 
-def _shape(track: Mapping[str, Any]) -> tuple[float, ...] | None:
+#: band levels a track's ``timbre_db`` may list (the analysis writes 16): more is not a track's
+MAX_BANDS = 64
+
+
+@dataclass(frozen=True)
+class _Play:
+    """What one play of a track is told apart and pooled by, read once from its analysis."""
+
+    evidence: KeyEvidence
+    shape: tuple[float, ...]
+
+
+def _play(track: Mapping[str, Any]) -> _Play | None:
+    evidence = KeyEvidence.from_json(track.get("key_evidence"))
     value = track.get("timbre_db")
-    if not isinstance(value, list) or not value or len(value) > 64:
+    if evidence is None or not isinstance(value, list) or not value or len(value) > MAX_BANDS:
         return None
     if not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in value):
         return None
-    return tuple(float(v) for v in value)
+    return _Play(evidence, tuple(float(v) for v in value))
 
 
 def _pearson(x: Sequence[float], y: Sequence[float]) -> float:
@@ -54,15 +68,13 @@ def _shapes_apart(x: Sequence[float], y: Sequence[float]) -> float:
     return math.sqrt(math.fsum((a - mx - b + my) ** 2 for a, b in zip(x, y, strict=True)) / len(x))
 
 
-def _likeness(a: Mapping[str, Any], b: Mapping[str, Any]) -> float | None:
+def _likeness(a: _Play | None, b: _Play | None) -> float | None:
     """How alike two plays sound (chroma correlation), or None when they are not one recording."""
-    ea, eb = KeyEvidence.from_json(a.get("key_evidence")), KeyEvidence.from_json(b.get("key_evidence"))
-    sa, sb = _shape(a), _shape(b)
-    if ea is None or eb is None or sa is None or sb is None or len(sa) != len(sb):
+    if a is None or b is None or len(a.shape) != len(b.shape):
         return None
-    if _shapes_apart(sa, sb) > SAME_TIMBRE_DB:
+    if _shapes_apart(a.shape, b.shape) > SAME_TIMBRE_DB:
         return None
-    r = _pearson(ea.chroma, eb.chroma)
+    r = _pearson(a.evidence.chroma, b.evidence.chroma)
     return r if r >= SAME_CHROMA_R else None
 
 
@@ -71,13 +83,17 @@ def same_recordings(
 ) -> list[tuple[int, int]]:
     """Pairs (i, j): track i of one set and track j of the other are one recording. Each track pairs
     at most once, with the track it is most alike, and only if that one is most alike to it too."""
-    if len(tracks_a) > MAX_PAIRED_TRACKS or len(tracks_b) > MAX_PAIRED_TRACKS:
+    return _pairs([_play(t) for t in tracks_a], [_play(t) for t in tracks_b])
+
+
+def _pairs(plays_a: Sequence[_Play | None], plays_b: Sequence[_Play | None]) -> list[tuple[int, int]]:
+    if len(plays_a) > MAX_PAIRED_TRACKS or len(plays_b) > MAX_PAIRED_TRACKS:
         return []
     like = {
         (i, j): r
-        for i, ta in enumerate(tracks_a)
-        for j, tb in enumerate(tracks_b)
-        if (r := _likeness(ta, tb)) is not None
+        for i, pa in enumerate(plays_a)
+        for j, pb in enumerate(plays_b)
+        if (r := _likeness(pa, pb)) is not None
     }
     best_a: dict[int, tuple[float, int]] = {}
     best_b: dict[int, tuple[float, int]] = {}
@@ -93,12 +109,10 @@ def read_together(a: Mapping[str, Any], b: Mapping[str, Any]) -> tuple[dict[str,
     """Both analyses, with every track the two sets share read as one key (copies; inputs untouched)."""
     tracks_a = [dict(t) for t in a.get("tracks") or [] if isinstance(t, Mapping)]
     tracks_b = [dict(t) for t in b.get("tracks") or [] if isinstance(t, Mapping)]
-    for i, j in same_recordings(tracks_a, tracks_b):
-        evidence = [
-            KeyEvidence.from_json(tracks_a[i]["key_evidence"]),
-            KeyEvidence.from_json(tracks_b[j]["key_evidence"]),
-        ]
-        key = pooled_key([e for e in evidence if e is not None])
+    plays_a, plays_b = [_play(t) for t in tracks_a], [_play(t) for t in tracks_b]
+    for i, j in _pairs(plays_a, plays_b):
+        pa, pb = plays_a[i], plays_b[j]
+        key = pooled_key([pa.evidence, pb.evidence]) if pa is not None and pb is not None else None
         if key is not None:
             tracks_a[i]["key"] = tracks_b[j]["key"] = key.name
     return {**a, "tracks": tracks_a}, {**b, "tracks": tracks_b}
