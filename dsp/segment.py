@@ -3,7 +3,8 @@
 Detection: per-second descriptors (timbre bands, chroma, onset density) are
 standardised and compared across a sliding boundary; the distance between the
 mean of the 12 s before and the 12 s after peaks where one track gives way to the
-next. A peak only counts if each side has sound the other lacks: breakdowns and
+next. A peak only counts if each side has sound the other lacks (or clearly lacks
+once a level step is taken out: a track brought in too loud): breakdowns and
 drops inside one track remove or restore parts of it, a new track brings its own;
 and a breakdown ends with its track coming back, while a mixed-out track does not
 return. Extent: a crossfade is a sum, so around each peak every second's band
@@ -39,6 +40,8 @@ if TYPE_CHECKING:
 F64 = npt.NDArray[np.float64]
 
 BLOCK_S = 1.0
+#: the timbre bands at the start of each ``block_power`` row (the 12 pitch classes follow)
+N_TIMBRE_BANDS = 16
 WINDOW_S = 12
 MIN_TRACK_S = 40.0
 MIN_CORE_S = 8.0
@@ -48,6 +51,14 @@ MIN_FADE_S = 2.0
 MIN_SEPARATION = 0.05
 #: share of new sound on both sides of a boundary below which it is a breakdown, not a new track
 MIN_NEW_CONTENT = 0.06
+#: a boundary across which most timbre bands step by this much (dB) or more is also compared with the step
+#: taken out: a track brought in 3 dB too loud over one much like the last can contain it in every band, and
+#: its blend read as a breakdown's end (lmms sets 0-23: such missed blends stepped 4.3-9.3 dB) ...
+LEVEL_STEP_DB = 3.0
+#: ... and then counts with this much new sound on each side (those blends: 0.25-0.29). Inside a 90 s linear
+#: crossfade the mix is 3-5 dB under the track alone on one side and, that step out, the other track's
+#: remaining share reads as new sound: sonic-pi 32-bar blends 0.07-0.14 there, which displaced their centres
+MIN_STEPPED_CONTENT = 0.2
 #: a side of a boundary whose sound returns this closely (see ``comes_back``) is a breakdown's edge:
 #: breakdown edges of lmms and hydrogen tracks measure 0-0.07, true boundaries of their sets 0.25-0.85
 MIN_RETURN_DIFFERENCE = 0.12
@@ -209,6 +220,24 @@ def new_content(power: F64, b: int, w: int) -> float:
     if left.shape[0] == 0 or right.shape[0] == 0:
         return 0.0
     return _new_content_of(left.mean(axis=0), right.mean(axis=0))
+
+
+def new_content_past_step(power: F64, b: int, w: int) -> float:
+    """``new_content`` with the level step across ``b`` taken out; 0 where it steps under LEVEL_STEP_DB.
+
+    The step is the median timbre band's power ratio: a track brought in too loud raises most of its bands.
+    A breakdown's end raises the bands of the parts it restores; comes_back, not this, tells it.
+    """
+    left = power[max(0, b - 3 * w) : max(1, b - w)]
+    right = power[min(power.shape[0] - 1, b + w) : b + 3 * w]
+    if left.shape[0] == 0 or right.shape[0] == 0:
+        return 0.0
+    lm, rm = left.mean(axis=0), right.mean(axis=0)
+    bands = slice(0, N_TIMBRE_BANDS)
+    step = float(np.median(rm[bands] / np.maximum(lm[bands], 1e-20)))
+    if step <= 0.0 or abs(10.0 * math.log10(step)) < LEVEL_STEP_DB:
+        return 0.0
+    return _new_content_of(lm, rm / step)
 
 
 def _new_content_of(lm: F64, rm: F64) -> float:
@@ -390,7 +419,10 @@ def segment_features(feats: Features, start: int, end: int) -> Segmentation:
         if b not in kept:
             kept[b] = (
                 edge <= b <= x.shape[0] - edge
-                and new_content(power, b, WINDOW_S) >= MIN_NEW_CONTENT
+                and (
+                    new_content(power, b, WINDOW_S) >= MIN_NEW_CONTENT
+                    or new_content_past_step(power, b, WINDOW_S) >= MIN_STEPPED_CONTENT
+                )
                 and comes_back(power, b, WINDOW_S, int(MAX_BREAKDOWN_S / BLOCK_S), sums)
                 >= MIN_RETURN_DIFFERENCE
             )

@@ -222,3 +222,47 @@ def test_a_90_s_crossfade_read_as_two_halves_is_one_transition(lmms_dir: Path) -
 
     spec = SetSpec(bpm=85.0, bars_per_track=80, first_track=49, seed=49, defects=Defects(fade_bars=32))
     assert_blends_centred(build_set(spec))
+
+
+@pytest.mark.parametrize(
+    ("bpm", "first_track", "gain_db"), [(85.0, 6, 3.0), (85.0, 18, 3.0), (126.0, 22, 3.0), (85.0, 3, 0.0)]
+)
+def test_a_track_brought_in_louder_than_the_last_is_still_a_new_track(
+    lmms_dir: Path, bpm: float, first_track: int, gain_db: float
+) -> None:
+    # the third blend's incoming track 3 dB too loud (or, set 3, 4.5 dB louder as rendered) contains the
+    # outgoing one's sound in every band: main read its blend as a breakdown's end and found 4-5 tracks of 6
+    from djmesh.judge.synth import Defects, SetSpec, build_set
+
+    bars = 24 if bpm < 100 else 32
+    defects = Defects(gain_jump_db=gain_db, only_transition=3) if gain_db else Defects()
+    spec = SetSpec(bpm=bpm, bars_per_track=bars, first_track=first_track, seed=first_track, defects=defects)
+    assert_blends_centred(build_set(spec))
+
+
+def test_a_level_step_alone_does_not_make_a_boundary() -> None:
+    """The step is taken out only to ask whether each side has sound of its own: the same sound, or a
+    breakdown's remaining parts, at any level is no new track."""
+    from djmesh.dsp.segment import MIN_STEPPED_CONTENT, N_TIMBRE_BANDS, new_content_past_step
+
+    rng = np.random.default_rng(3)
+    width = N_TIMBRE_BANDS + 12
+    track = rng.uniform(0.5, 1.5, width)
+    other = rng.uniform(0.5, 1.5, width)
+    track[[1, 5, 9, 20]] *= 0.05  # sound only the other track has ...
+    other[[3, 7, 12, 17]] *= 0.05  # ... and sound only this one has
+    w = 12
+
+    def past_step(left: np.ndarray, right: np.ndarray) -> float:
+        return new_content_past_step(
+            np.vstack([np.tile(left, (3 * w, 1)), np.tile(right, (3 * w, 1))]), 3 * w, w
+        )
+
+    breakdown = track.copy()
+    breakdown[:6] *= 0.01  # the drums drop out: the lows and low mids go, the rest plays on
+    for db in (-9.0, -6.0, 6.0, 9.0):
+        gain = 10.0 ** (db / 10.0)
+        assert past_step(track, other * gain) >= MIN_STEPPED_CONTENT
+        assert past_step(track, track * gain) < MIN_STEPPED_CONTENT
+        assert past_step(breakdown, track * gain) < MIN_STEPPED_CONTENT
+    assert past_step(track, other * 10.0 ** (1.0 / 10.0)) == 0.0  # under LEVEL_STEP_DB: not asked
