@@ -17,9 +17,9 @@ import json
 from typing import Any
 
 #: SHA-256 of ``judge/models/judge.onnx`` (checked when the model loads)
-MODEL_SHA256 = "9c1bfa6e61f0aeea681c1d673e25cadd13b367125ded33c141dc582ff3ac2452"
+MODEL_SHA256 = "06cc97b9d85d742b2c236390bb1089564d88ea7e08fa0b7cb6d2b4348192807f"
 #: SHA-256 of ``reference_reading()`` as this release computes it
-READING_SHA256 = "e5fde9393795c991e8e1acde40236f0bda85c69794fdc90273b38a692ce23f92"
+READING_SHA256 = "c04d7a4b19f3df52380dbe72454a48b592150d6624010d8c0877bfb73cf190b1"
 #: what battle rules name (``Rules.model``) and verdicts carry: the model and the reading together
 JUDGE_SHA256 = hashlib.sha256(
     b"djmesh judge\0" + bytes.fromhex(MODEL_SHA256) + bytes.fromhex(READING_SHA256)
