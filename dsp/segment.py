@@ -3,8 +3,8 @@
 Detection: per-second descriptors (timbre bands, chroma, onset density) are
 standardised and compared across a sliding boundary; the distance between the
 mean of the 12 s before and the 12 s after peaks where one track gives way to the
-next. A peak only counts if each side has sound the other lacks (or clearly lacks
-once a level step is taken out: a track brought in too loud): breakdowns and
+next. A peak only counts if each side has sound the other lacks (or, asked last,
+clearly lacks once the level step between them is taken out): breakdowns and
 drops inside one track remove or restore parts of it, a new track brings its own;
 and a breakdown ends with its track coming back, while a mixed-out track does not
 return. Extent: a crossfade is a sum, so around each peak every second's band
@@ -51,13 +51,11 @@ MIN_FADE_S = 2.0
 MIN_SEPARATION = 0.05
 #: share of new sound on both sides of a boundary below which it is a breakdown, not a new track
 MIN_NEW_CONTENT = 0.06
-#: a boundary across which most timbre bands step by this much (dB) or more is also compared with the step
-#: taken out: a track brought in 3 dB too loud over one much like the last can contain it in every band, and
-#: its blend read as a breakdown's end (lmms sets 0-23: such missed blends stepped 4.3-9.3 dB) ...
-LEVEL_STEP_DB = 3.0
-#: ... and then counts with this much new sound on each side (those blends: 0.25-0.29). Inside a 90 s linear
-#: crossfade the mix is 3-5 dB under the track alone on one side and, that step out, the other track's
-#: remaining share reads as new sound: sonic-pi 32-bar blends 0.07-0.14 there, which displaced their centres
+#: a boundary with less new sound than that is asked again, last, with the level step between its sides taken
+#: out (``new_content_past_step``): a track brought in 3 dB too loud over one much like the last can contain it in
+#: every band, and its blend read as a breakdown's end (lmms sets 0-23 missed 6 of 48 blends so, stepped 4.3-9.3
+#: dB; with the step out they measure 0.25-0.29). It then counts with this much new sound on each side; inside a
+#: 90 s crossfade the mix steps 3-5 dB under either track alone, and sonic-pi 32-bar blends measure 0.07-0.14 there
 MIN_STEPPED_CONTENT = 0.2
 #: a side of a boundary whose sound returns this closely (see ``comes_back``) is a breakdown's edge:
 #: breakdown edges of lmms and hydrogen tracks measure 0-0.07, true boundaries of their sets 0.25-0.85
@@ -223,10 +221,10 @@ def new_content(power: F64, b: int, w: int) -> float:
 
 
 def new_content_past_step(power: F64, b: int, w: int) -> float:
-    """``new_content`` with the level step across ``b`` taken out; 0 where it steps under LEVEL_STEP_DB.
+    """``new_content`` with the level step across ``b`` (the median timbre band's power ratio) taken out.
 
-    The step is the median timbre band's power ratio: a track brought in too loud raises most of its bands.
-    A breakdown's end raises the bands of the parts it restores; comes_back, not this, tells it.
+    A track brought in too loud raises most of its bands. A breakdown's end raises the bands of the
+    parts it restores and leaves the rest; comes_back, not this, tells it from a new track.
     """
     left = power[max(0, b - 3 * w) : max(1, b - w)]
     right = power[min(power.shape[0] - 1, b + w) : b + 3 * w]
@@ -235,9 +233,7 @@ def new_content_past_step(power: F64, b: int, w: int) -> float:
     lm, rm = left.mean(axis=0), right.mean(axis=0)
     bands = slice(0, N_TIMBRE_BANDS)
     step = float(np.median(rm[bands] / np.maximum(lm[bands], 1e-20)))
-    if step <= 0.0 or abs(10.0 * math.log10(step)) < LEVEL_STEP_DB:
-        return 0.0
-    return _new_content_of(lm, rm / step)
+    return _new_content_of(lm, rm / step) if step > 0.0 else 0.0
 
 
 def _new_content_of(lm: F64, rm: F64) -> float:
@@ -419,14 +415,19 @@ def segment_features(feats: Features, start: int, end: int) -> Segmentation:
         if b not in kept:
             kept[b] = (
                 edge <= b <= x.shape[0] - edge
-                and (
-                    new_content(power, b, WINDOW_S) >= MIN_NEW_CONTENT
-                    or new_content_past_step(power, b, WINDOW_S) >= MIN_STEPPED_CONTENT
-                )
+                and new_content(power, b, WINDOW_S) >= MIN_NEW_CONTENT
                 and comes_back(power, b, WINDOW_S, int(MAX_BREAKDOWN_S / BLOCK_S), sums)
                 >= MIN_RETURN_DIFFERENCE
             )
         return kept[b]
+
+    def keep_stepped(b: int) -> bool:
+        return (
+            edge <= b <= x.shape[0] - edge
+            and not keep(b)
+            and new_content_past_step(power, b, WINDOW_S) >= MIN_STEPPED_CONTENT
+            and comes_back(power, b, WINDOW_S, int(MAX_BREAKDOWN_S / BLOCK_S), sums) >= MIN_RETURN_DIFFERENCE
+        )
 
     peaks = _pick_peaks(nov, int(MIN_TRACK_S / BLOCK_S), keep)
     transitions = _measured(power, smooth, peaks, x.shape[0], t0)
@@ -441,6 +442,7 @@ def segment_features(feats: Features, start: int, end: int) -> Segmentation:
             transitions = close
     transitions = _with_long_blends(power, smooth, x, nov, transitions, t0)
     transitions = _with_missed(power, smooth, transitions, t0, keep)
+    transitions = _with_stepped(power, smooth, nov, transitions, t0, keep_stepped)
     if not transitions:
         return single
     transitions = _merged_halves(power, transitions, t0)
@@ -550,6 +552,32 @@ def _transition(block: tuple[float, float, float], t0: float) -> Transition:
 
 def _transitions(blocks: list[tuple[float, float, float]], t0: float) -> list[Transition]:
     return [_transition(block, t0) for block in blocks]
+
+
+def _with_stepped(
+    power: F64, smooth: F64, nov: F64, transitions: list[Transition], t0: float, keep: Callable[[int], bool]
+) -> list[Transition]:
+    """``transitions`` and the blends at novelty peaks that have new sound only with a level step taken out.
+
+    Asked last, outside every blend found and a track's length from it: inside a 90 s crossfade the mix steps
+    3-5 dB under either track alone, and a peak there that counted beside the blend's own peak left two
+    spans too narrow for either to be measured (both were dropped).
+    """
+    n = power.shape[0]
+    found = _blocks(transitions, t0)
+    gap = MIN_TRACK_S / BLOCK_S
+    for b in _pick_peaks(nov, int(gap), keep):
+        if any(s <= b <= e for s, e, _ in found):
+            continue
+        before = [c for _, _, c in found if c < b]
+        after = [c for _, _, c in found if c > b]
+        lo = int(before[-1] + b) // 2 if before else 0  # halfway to the blends beside it, as ``_spans``
+        hi = int(after[0] + b) // 2 if after else n
+        s, e, c = _extent(power, smooth, b, lo, hi, WINDOW_S)
+        if s < lo or e > hi or e - s <= 1.0 or any(abs(c - other) < gap for _, _, other in found):
+            continue  # as ``_measured`` drops it, or a track's length from a blend found
+        found = sorted([*found, _widened(power, smooth, (s, e, c), lo, hi)], key=lambda f: f[2])
+    return _transitions(found, t0)
 
 
 def _with_missed(
