@@ -559,14 +559,15 @@ def _with_stepped(
 ) -> list[Transition]:
     """``transitions`` and the blends at novelty peaks that have new sound only with a level step taken out.
 
-    Asked last, outside every blend found and a track's length from it: inside a 90 s crossfade the mix steps
-    3-5 dB under either track alone, and a peak there that counted beside the blend's own peak left two
-    spans too narrow for either to be measured (both were dropped).
+    Asked last, and only outside every blend found: inside a 90 s crossfade the mix steps 3-5 dB under either
+    track alone, and a peak there that counted beside the blend's own peak left two spans too narrow for
+    either to be measured (both were dropped). Its blend must fit halfway to theirs and centre CLOSE_PEAK_S
+    from them (tracks 45 s apart: a neighbour not yet re-centred can sit 38 s off).
     """
     n = power.shape[0]
     found = _blocks(transitions, t0)
-    gap = MIN_TRACK_S / BLOCK_S
-    for b in _pick_peaks(nov, int(gap), keep):
+    gap = CLOSE_PEAK_S / BLOCK_S
+    for b in sorted(_pick_peaks(nov, int(gap), keep), key=lambda p: -nov[p]):  # the clearest first
         if any(s <= b <= e for s, e, _ in found):
             continue
         before = [c for _, _, c in found if c < b]
@@ -575,7 +576,7 @@ def _with_stepped(
         hi = int(after[0] + b) // 2 if after else n
         s, e, c = _extent(power, smooth, b, lo, hi, WINDOW_S)
         if s < lo or e > hi or e - s <= 1.0 or any(abs(c - other) < gap for _, _, other in found):
-            continue  # as ``_measured`` drops it, or a track's length from a blend found
+            continue  # as ``_measured`` drops it, or on a blend found
         found = sorted([*found, _widened(power, smooth, (s, e, c), lo, hi)], key=lambda f: f[2])
     return _transitions(found, t0)
 
