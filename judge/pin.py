@@ -17,9 +17,9 @@ import json
 from typing import Any
 
 #: SHA-256 of ``judge/models/judge.onnx`` (checked when the model loads)
-MODEL_SHA256 = "06cc97b9d85d742b2c236390bb1089564d88ea7e08fa0b7cb6d2b4348192807f"
+MODEL_SHA256 = "a71d89c3d926c0f61435bd96944f75291cea63ebdf32cd741917b292f2f39b3d"
 #: SHA-256 of ``reference_reading()`` as this release computes it
-READING_SHA256 = "c04d7a4b19f3df52380dbe72454a48b592150d6624010d8c0877bfb73cf190b1"
+READING_SHA256 = "31fa9ec741251f23ce9e8068c1d1db2d5d2a1d702273d69363dba1f4fe08fd8c"
 #: what battle rules name (``Rules.model``) and verdicts carry: the model and the reading together
 JUDGE_SHA256 = hashlib.sha256(
     b"djmesh judge\0" + bytes.fromhex(MODEL_SHA256) + bytes.fromhex(READING_SHA256)
