@@ -25,6 +25,7 @@ give.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Callable
@@ -213,11 +214,8 @@ def new_content(power: F64, b: int, w: int) -> float:
     breakdown or a drop only removes or restores parts of the same track (one side
     contains the other), so its score is near 0.
     """
-    left = power[max(0, b - 3 * w) : max(1, b - w)]
-    right = power[min(power.shape[0] - 1, b + w) : b + 3 * w]
-    if left.shape[0] == 0 or right.shape[0] == 0:
-        return 0.0
-    return _new_content_of(left.mean(axis=0), right.mean(axis=0))
+    sides = _side_means(power, b, w)
+    return 0.0 if sides is None else _new_content_of(*sides)
 
 
 def new_content_past_step(power: F64, b: int, w: int) -> float:
@@ -226,14 +224,23 @@ def new_content_past_step(power: F64, b: int, w: int) -> float:
     A track brought in too loud raises most of its bands. A breakdown's end raises the bands of the
     parts it restores and leaves the rest; comes_back, not this, tells it from a new track.
     """
-    left = power[max(0, b - 3 * w) : max(1, b - w)]
-    right = power[min(power.shape[0] - 1, b + w) : b + 3 * w]
-    if left.shape[0] == 0 or right.shape[0] == 0:
+    sides = _side_means(power, b, w)
+    if sides is None:
         return 0.0
-    lm, rm = left.mean(axis=0), right.mean(axis=0)
+    lm, rm = sides
     bands = slice(0, N_TIMBRE_BANDS)
     step = float(np.median(rm[bands] / np.maximum(lm[bands], 1e-20)))
     return _new_content_of(lm, rm / step) if step > 0.0 else 0.0
+
+
+def _side_means(power: F64, b: int, w: int) -> tuple[F64, F64] | None:
+    """Mean rows of the ``2w`` blocks ending ``w`` before ``b`` and of those starting ``w`` after it (a
+    blend's own blocks left out), or None where either side has none."""
+    left = power[max(0, b - 3 * w) : max(1, b - w)]
+    right = power[min(power.shape[0] - 1, b + w) : b + 3 * w]
+    if left.shape[0] == 0 or right.shape[0] == 0:
+        return None
+    return left.mean(axis=0), right.mean(axis=0)
 
 
 def _new_content_of(lm: F64, rm: F64) -> float:
@@ -263,13 +270,12 @@ def comes_back(power: F64, b: int, w: int, reach: int, sums: F64) -> float:
     outgoing track does not return. 0 is an exact return. ``sums``: ``_running_sums(power)``.
     """
     n = power.shape[0]
-    before = power[max(0, b - 3 * w) : max(1, b - w)]
-    after = power[min(n - 1, b + w) : b + 3 * w]
-    if before.shape[0] == 0 or after.shape[0] == 0:
+    sides = _side_means(power, b, w)
+    if sides is None:
         return 1.0
     span = 2 * w
     best = 1.0
-    ref_before, ref_after = before.mean(axis=0), after.mean(axis=0)
+    ref_before, ref_after = sides
     for s in range(b + 3 * w, min(n - span, b + reach) + 1):  # later stretches, past the "after" side
         best = min(best, _difference(ref_before, (sums[s + span] - sums[s]) / span))
     for s in range(max(0, b - reach - span), b - 3 * w - span + 1):  # earlier ones, before "before"
@@ -407,26 +413,26 @@ def segment_features(feats: Features, start: int, end: int) -> Segmentation:
     power = block_power(feats, t0, t1)
     edge = int(MIN_TRACK_S / 2 / BLOCK_S)  # a track before the first boundary and after the last
 
-    kept: dict[int, bool] = {}  # both peak pickings below ask about the same blocks
     sums = _running_sums(power)
     smooth = _smooth(power, SMOOTH_BLOCKS)
 
+    # cached: both peak pickings, the missed and the stepped blends ask about the same blocks
+    @functools.cache
+    def gone(b: int) -> bool:  # the sound either side of b does not come back: no breakdown's edge
+        return comes_back(power, b, WINDOW_S, int(MAX_BREAKDOWN_S / BLOCK_S), sums) >= MIN_RETURN_DIFFERENCE
+
+    @functools.cache
     def keep(b: int) -> bool:
-        if b not in kept:
-            kept[b] = (
-                edge <= b <= x.shape[0] - edge
-                and new_content(power, b, WINDOW_S) >= MIN_NEW_CONTENT
-                and comes_back(power, b, WINDOW_S, int(MAX_BREAKDOWN_S / BLOCK_S), sums)
-                >= MIN_RETURN_DIFFERENCE
-            )
-        return kept[b]
+        return (
+            edge <= b <= x.shape[0] - edge and new_content(power, b, WINDOW_S) >= MIN_NEW_CONTENT and gone(b)
+        )
 
     def keep_stepped(b: int) -> bool:
         return (
             edge <= b <= x.shape[0] - edge
             and not keep(b)
             and new_content_past_step(power, b, WINDOW_S) >= MIN_STEPPED_CONTENT
-            and comes_back(power, b, WINDOW_S, int(MAX_BREAKDOWN_S / BLOCK_S), sums) >= MIN_RETURN_DIFFERENCE
+            and gone(b)
         )
 
     peaks = _pick_peaks(nov, int(MIN_TRACK_S / BLOCK_S), keep)
