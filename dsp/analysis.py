@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import set_phase
-from .beats import BeatGrid, chroma_change, downbeat_scores, fit_grid, moved_half_beat
+from .beats import BeatGrid, chroma_change, downbeat_scores, fit_grid, moved_beat
 from .decode import Decoder
 from .errors import AnalysisError
 from .features import Features, extract, pcm_blocks
@@ -253,14 +253,16 @@ def analyze_features(feats: Features, *, bpm_range: tuple[float, float] | None =
         )
         grids.append(grid)
         confidences.append((conf, grid.end - grid.start))
-    # a set settles each grid's half beat, then its bar line, from how its neighbours line up at the blends
+    # a set settles each grid's half (or quarter) beat, then its bar line, from how its neighbours line up at the blends
     blends = [None if tr is None else (tr.start * fr, tr.end * fr) for tr in bounds]
     middle = set_phase.middle_band(feats.broad, feats.low, feats.high)
-    moves = set_phase.settle_half_beats(grids, blends, [set_phase.vote(middle, g) for g in grids])
-    grids = [
-        moved_half_beat(feats.broad64, feats.low64, g) if mv else g
-        for g, mv in zip(grids, moves, strict=True)
-    ]
+    moves = set_phase.settle_beat_phases(
+        grids,
+        blends,
+        [set_phase.vote(middle, g) for g in grids],
+        [set_phase.quarter_votes(feats.broad64, g) for g in grids],
+    )
+    grids = [moved_beat(feats.broad64, feats.low64, g, q) for g, q in zip(grids, moves, strict=True)]
     bar_scores = []
     for grid in grids:
         frames = grid.beat_frames()

@@ -134,12 +134,14 @@ def fit_grid(
     return BeatGrid(period, (phase - ONSET_LAG_FRAMES) % period, start, end)
 
 
-def moved_half_beat(broad: Envelope, low: Envelope, grid: BeatGrid) -> BeatGrid:
-    """``grid`` moved half a beat, its phase fitted again to the onset peaks there (the period kept)."""
-    if grid.period <= 0:
+def moved_beat(broad: Envelope, low: Envelope, grid: BeatGrid, quarters: int) -> BeatGrid:
+    """``grid`` moved ``quarters`` quarter beats later, its phase fitted again to the onset peaks there
+    (the period kept)."""
+    if grid.period <= 0 or quarters % 4 == 0:
         return grid
     env = np.asarray(broad, dtype=np.float64) + np.asarray(low, dtype=np.float64)
-    moved = replace(grid, phase=(grid.phase + ONSET_LAG_FRAMES + 0.5 * grid.period) % grid.period)
+    shift = 0.25 * (quarters % 4) * grid.period
+    moved = replace(grid, phase=(grid.phase + ONSET_LAG_FRAMES + shift) % grid.period)
     beats = moved.beat_frames()
     if beats.size == 0:
         return grid

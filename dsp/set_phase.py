@@ -8,7 +8,10 @@ reads as a mistake at both of that track's blends. A set gives the evidence a si
 a DJ lines each new track up with the one playing, so a track whose two blends both sit off is far
 likelier a wrong reading than two mistakes in a row.
 
-For every track this module picks its half beat, then its bar line, by the fewest blends left
+A grid can also lock a quarter beat off, where a sixteenth-note bass riff fills the kick band (drum &
+bass); the chain then moves it a quarter beat where its other bands peak (``quarter_votes``).
+
+For every track this module picks its half (or quarter) beat, then its bar line, by the fewest blends left
 off (dynamic programming over the chain of tracks) plus a cost for going against the track's own
 evidence, so that one blend off (a real mistake: the tracks after it all agree with each other)
 is never explained away by moving every track after it.
@@ -37,14 +40,35 @@ from .onset import band_counts
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
 
-#: cost, in blends put back in line (1 = one blend's worth), of a grid going against its own
-#: track's half-beat vote, plus VOTE_WEIGHT per unit of the vote's log strength ratio. Under 1, a
-#: track whose vote is weak follows its neighbour even at the set's first or last blend; under 2,
-#: a middle track follows both neighbours. Chosen on lmms and hydrogen sets (sonic-pi held out).
+#: cost of a blend whose grids sit half a beat apart (linear in the distance: a quarter beat costs half
+#: of it). Twice a vote's worst: on sequenced material the middle band's vote was wrong for whole runs
+#: of tracks (sonic-pi sets 0-23 at 126 BPM: two end tracks both voting 0.5-0.6 to move grids that were
+#: right), and at 1 the chain then left a clean blend half a beat off rather than go against two votes.
+#: At 2, the clean sonic-pi blends read half or a quarter beat off fell from 11 to 2 of 80
+#: (126 and 174 BPM); the price is that a mistake near half a beat, followed by three tracks whose votes
+#: are weak (under 0.17 each), is read as their grids' error (one of the eight sonic-pi 150 ms
+#: mistakes at 174 BPM, where three of the others were already lost that way before).
+BLEND_OFF = 2.0
+#: cost of a grid going against its own track's half-beat vote, plus VOTE_WEIGHT per unit of the vote's
+#: log strength ratio (at most 1.5, under BLEND_OFF: an end track follows its one neighbour, a middle
+#: one both). Two tracks at a set's end stay off their neighbour only when both votes hold (against
+#: costs over 2 together); three or more, the tracks after a mistake in the middle, stay unless their
+#: votes are near nothing. Chosen on lmms and hydrogen sets, BLEND_OFF on sonic-pi 0-23 (round 20).
 AGAINST_VOTE = 0.5
 VOTE_WEIGHT = 1.0
 #: a vote's log strength ratio counts up to this much
 _VOTE_CAP = 1.0
+#: cost of a grid moved a quarter beat, less QUARTER_WEIGHT per unit of its ``quarter_votes`` (the log of
+#: how much stronger the onsets are there than on the grid's beats or half a beat away), never under
+#: QUARTER_FLOOR. A grid fitted to a bass line that fills the kick band (sixteenth-note riffs over drum &
+#: bass) can lock a quarter beat off, where every other band peaks (sonic-pi 174 BPM sets 17 and 23:
+#: onsets 1.4-1.6 times stronger a quarter beat later). A middle track whose two blends both sit a
+#: quarter off (BLEND_OFF / 2 each) moves when its own onsets lean that way, an end track only when
+#: they lean hard (a vote over 0.5), and a quarter-beat mistake at one blend is never explained away
+#: (each of the tracks after it costs at least QUARTER_FLOOR, together more than the blend).
+AGAINST_QUARTER = 2.0
+QUARTER_WEIGHT = 2.0
+QUARTER_FLOOR = 0.5
 #: cost of a downbeat other than the track's best, plus BAR_WEIGHT per standard deviation its
 #: score falls short of the best. Downbeats read from drum loops alone are near guesswork (the best
 #: score was the true bar line for about half the tracks of the lmms and hydrogen sets), so the
@@ -99,6 +123,24 @@ def vote(middle: F64, grid: BeatGrid) -> float:
     return max(-_VOTE_CAP, min(_VOTE_CAP, math.log(b / a)))
 
 
+def quarter_votes(broad: F64, grid: BeatGrid) -> tuple[float, float]:
+    """A track's own votes for moving its grid a quarter beat later and earlier: log of the onset
+    strength (all bands) there over the stronger of its beats and the points half a beat away."""
+    if grid.period <= 0 or grid.loop:
+        return (-_VOTE_CAP, -_VOTE_CAP)
+    here = grid.beat_frames()
+    if here.size < 8:
+        return (-_VOTE_CAP, -_VOTE_CAP)
+    strength = [sample_max(broad, here + q * 0.25 * grid.period) for q in range(4)]
+    base = max(strength[0], strength[2])
+    if base <= 0.0:
+        return (-_VOTE_CAP, -_VOTE_CAP)
+    return tuple(  # type: ignore[return-value]
+        max(-_VOTE_CAP, min(_VOTE_CAP, math.log(s / base))) if s > 0.0 else -_VOTE_CAP
+        for s in (strength[1], strength[3])
+    )
+
+
 def beat_offset(out: BeatGrid, inc: BeatGrid, at: float) -> float:
     """Signed frames from the outgoing track's beat nearest ``at`` to the incoming track's nearest beat."""
     if out.period <= 0 or inc.period <= 0:
@@ -138,43 +180,54 @@ def _chain(own: Sequence[Sequence[float]], link: Sequence[Sequence[Sequence[floa
     return out[::-1]
 
 
-def settle_half_beats(
-    grids: Sequence[BeatGrid], blends: Sequence[tuple[float, float] | None], votes: Sequence[float]
-) -> list[bool]:
+def settle_beat_phases(
+    grids: Sequence[BeatGrid],
+    blends: Sequence[tuple[float, float] | None],
+    votes: Sequence[float],
+    quarters: Sequence[tuple[float, float]] | None = None,
+) -> list[int]:
     """``grids`` of consecutive pieces of a set, ``blends[i]`` the frames (start, end) where pieces
-    i and i + 1 overlap (None: no blend to compare at), ``votes`` each piece's ``vote``. Returns, per
-    piece, whether its grid should move half a beat (``beats.moved_half_beat``)."""
+    i and i + 1 overlap (None: no blend to compare at), ``votes`` each piece's ``vote`` and ``quarters``
+    its ``quarter_votes`` (None: grids move by half beats only). Returns, per piece, how many quarter
+    beats (0-3) its grid should move later (``beats.moved_beat``)."""
     n = len(grids)
     if n < 2 or len(blends) != n - 1 or len(votes) != n:
-        return [False] * n
+        return [0] * n
     inf = float("inf")
     linked = [False] * n
     for i, blend in enumerate(blends):
         if _comparable(grids[i], grids[i + 1], blend):
             linked[i] = linked[i + 1] = True
     own = []
-    for g, v, tied in zip(grids, votes, linked, strict=True):
+    for k, (g, v, tied) in enumerate(zip(grids, votes, linked, strict=True)):
         against = AGAINST_VOTE + VOTE_WEIGHT * abs(v)
         if g.period <= 0 or g.loop or not tied:
             # the vote alone never moves a grid: it only weighs in where a blend says how grids line up
-            own.append([0.0, inf])
-        else:
-            own.append([against, 0.0] if v > 0.0 else [0.0, against])
+            own.append([0.0, inf, inf, inf])
+            continue
+        half = [against, 0.0] if v > 0.0 else [0.0, against]
+        if quarters is None or len(quarters) != n:
+            own.append([half[0], inf, half[1], inf])
+            continue
+        later, earlier = (max(QUARTER_FLOOR, AGAINST_QUARTER - QUARTER_WEIGHT * q) for q in quarters[k])
+        own.append([half[0], later, half[1], earlier])
     link = []
     for i, blend in enumerate(blends):
         out, inc = grids[i], grids[i + 1]
         if blend is None or not _comparable(out, inc, blend):
-            link.append([[0.0, 0.0], [0.0, 0.0]])
+            link.append([[0.0] * 4 for _ in range(4)])
             continue
         off = beat_offset(out, inc, 0.5 * (blend[0] + blend[1]))
-        half_in, half_out = 0.5 * inc.period, 0.5 * out.period
         link.append(
             [
-                [_off_beat(off, out.period), _off_beat(off + half_in, out.period)],
-                [_off_beat(off - half_out, out.period), _off_beat(off + half_in - half_out, out.period)],
+                [
+                    BLEND_OFF * _off_beat(off + 0.25 * (t * inc.period - s * out.period), out.period)
+                    for t in range(4)
+                ]
+                for s in range(4)
             ]
         )
-    return [s == 1 for s in _chain(own, link)]
+    return _chain(own, link)
 
 
 def _bar_costs(
