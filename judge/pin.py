@@ -17,9 +17,9 @@ import json
 from typing import Any
 
 #: SHA-256 of ``judge/models/judge.onnx`` (checked when the model loads)
-MODEL_SHA256 = "a71d89c3d926c0f61435bd96944f75291cea63ebdf32cd741917b292f2f39b3d"
+MODEL_SHA256 = "5acc821acb521c453f5ee8f88a25e13810a88f0de105a20fb8f6d5a13f970712"
 #: SHA-256 of ``reference_reading()`` as this release computes it
-READING_SHA256 = "31fa9ec741251f23ce9e8068c1d1db2d5d2a1d702273d69363dba1f4fe08fd8c"
+READING_SHA256 = "5175f7818c1dfbef0436fc3954ade4c253352e226c7097c5649043ee9760b9cc"
 #: what battle rules name (``Rules.model``) and verdicts carry: the model and the reading together
 JUDGE_SHA256 = hashlib.sha256(
     b"djmesh judge\0" + bytes.fromhex(MODEL_SHA256) + bytes.fromhex(READING_SHA256)
