@@ -44,10 +44,10 @@ F64 = npt.NDArray[np.float64]
 #: of it). Twice a vote's worst: on sequenced material the middle band's vote was wrong for whole runs
 #: of tracks (sonic-pi sets 0-23 at 126 BPM: two end tracks both voting 0.5-0.6 to move grids that were
 #: right), and at 1 the chain then left a clean blend half a beat off rather than go against two votes.
-#: At 2, the clean sonic-pi blends read half or a quarter beat off fell from 11 to 2 of 80
-#: (126 and 174 BPM); the price is that a mistake near half a beat, followed by three tracks whose votes
-#: are weak (under 0.17 each), is read as their grids' error (one of the eight sonic-pi 150 ms
-#: mistakes at 174 BPM, where three of the others were already lost that way before).
+#: At 2 (quarter costs scaled alike), the clean sonic-pi blends of sets 0-23 read half or a quarter beat
+#: off fell from 11 to 6 of 80 (126 and 174 BPM); the price is that a mistake near half a beat, followed
+#: by three tracks whose votes are weak (under 0.17 each), is read as their grids' error (one of the four
+#: sonic-pi 150 ms mistakes at 174 BPM of sets 0-11, where the other three were already lost that way).
 BLEND_OFF = 2.0
 #: cost of a grid going against its own track's half-beat vote, plus VOTE_WEIGHT per unit of the vote's
 #: log strength ratio (at most 1.5, under BLEND_OFF: an end track follows its one neighbour, a middle
@@ -135,10 +135,11 @@ def quarter_votes(broad: F64, grid: BeatGrid) -> tuple[float, float]:
     base = max(strength[0], strength[2])
     if base <= 0.0:
         return (-_VOTE_CAP, -_VOTE_CAP)
-    return tuple(  # type: ignore[return-value]
+    later, earlier = (
         max(-_VOTE_CAP, min(_VOTE_CAP, math.log(s / base))) if s > 0.0 else -_VOTE_CAP
         for s in (strength[1], strength[3])
     )
+    return later, earlier
 
 
 def beat_offset(out: BeatGrid, inc: BeatGrid, at: float) -> float:
