@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -30,6 +33,19 @@ def jack(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     jackd = shutil.which("jackd")
     if jackd is None:
         pytest.skip("jackd is not installed (Debian package jackd2; scripts/setup installs it)")
+    # one JACK server at a time on the machine: with servers of pytest-xdist workers running side by side,
+    # one's start or stop broke another's clients ("JACK server not running?" in the middle of a test; 2 of
+    # 1,328 tests in a CI precheck with 4 workers, 1 run in 8 of tests/node/midi with 2)
+    lock = (Path(tempfile.gettempdir()) / "djmesh-test-jackd.lock").open("w")
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    try:
+        yield from _jack_server(jackd, monkeypatch)
+    finally:
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        lock.close()
+
+
+def _jack_server(jackd: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     name = f"djmesh-test-{uuid.uuid4().hex[:8]}"
     settings = {"JACK_DEFAULT_SERVER": name, "MIDO_BACKEND": JACK_BACKEND, "JACK_NO_START_SERVER": "1"}
     env = {**os.environ, **settings}
