@@ -10,7 +10,7 @@ import pytest
 
 from djmesh.dsp import analyze_pcm
 from tests.helpers.audio import chord_progression, crossfade_mix, drum_pattern
-from tests.helpers.bench import judge_material
+from tests.helpers.bench import judge_material, sonic_pi_set
 
 if TYPE_CHECKING:
     from djmesh.judge.synth import BuiltSet
@@ -288,11 +288,4 @@ def test_tracks_that_share_samples_are_still_new_tracks(bpm: float, first_track:
     # sonic-pi sets of bench/judge_eval.py: the sequencer cycles through two closed hats and a few bass
     # notes, so a track's sound partly returns two tracks later; its boundaries read 0.094-0.118 on
     # ``comes_back``, under the old 0.12 that marks a breakdown's edge, and main found 5 and 4 tracks of 6
-    from djmesh.judge.synth import SetSpec, build_set
-
-    material = judge_material()
-    if not material.SONIC_PI.is_dir():
-        pytest.skip("sonic-pi samples not installed (scripts/setup installs sonic-pi-samples)")
-    bars = 24 if bpm < 100 else 48
-    spec = SetSpec(bpm=bpm, bars_per_track=bars, first_track=first_track, seed=first_track)
-    assert_blends_centred(build_set(spec, make_track=material.track_maker("sonic-pi", first_track)))
+    assert_blends_centred(sonic_pi_set(bpm, first_track))

@@ -16,7 +16,7 @@ from djmesh.dsp.set_phase import (
     settle_beat_phases,
 )
 from djmesh.protocol.battle import Rules
-from tests.helpers.bench import judge_material
+from tests.helpers.bench import sonic_pi_set
 
 PERIOD = 50.0  # frames per beat (120 BPM at 100 frames/s)
 SPAN = 2000  # frames per piece
@@ -227,14 +227,8 @@ def test_clean_sequenced_sets_read_every_blend_in_line(bpm: float, set_number: i
     # 174 BPM set a quarter beat off (its grid followed the bass riff) and a blend of each 126 BPM set
     # half a beat off (two or three grids moved by their middle band's votes)
     from djmesh.dsp import analyze_pcm
-    from djmesh.judge.synth import SetSpec, build_set
 
-    material = judge_material()
-    if not material.SONIC_PI.is_dir():
-        pytest.skip("sonic-pi samples not installed (scripts/setup installs sonic-pi-samples)")
-    bars = 32 if bpm <= 150 else 48
-    spec = SetSpec(bpm=bpm, bars_per_track=bars, first_track=set_number, seed=set_number)
-    built = build_set(spec, make_track=material.track_maker("sonic-pi", set_number))
+    built = sonic_pi_set(bpm, set_number)
     genre = "house" if bpm <= 150 else "dnb"
     rules = Rules.for_genre(genre)
     result = analyze_pcm(

@@ -6,6 +6,12 @@ import importlib
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from djmesh.judge.synth import BuiltSet
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 
@@ -15,3 +21,16 @@ def judge_material() -> ModuleType:
     if str(BENCH) not in sys.path:
         sys.path.insert(0, str(BENCH))
     return importlib.import_module("judge_material")
+
+
+def sonic_pi_set(bpm: float, set_number: int) -> BuiltSet:
+    """The clean sonic-pi set ``set_number`` of ``bench/judge_eval.py`` at ``bpm`` (its bars per track); skips
+    where sonic-pi-samples is not installed."""
+    from djmesh.judge.synth import SetSpec, build_set
+
+    material = judge_material()
+    if not material.SONIC_PI.is_dir():
+        pytest.skip("sonic-pi samples not installed (scripts/setup installs sonic-pi-samples)")
+    bars = 24 if bpm < 100 else 32 if bpm <= 150 else 48  # as bench/judge_eval.py: about a minute a track
+    spec = SetSpec(bpm=bpm, bars_per_track=bars, first_track=set_number, seed=set_number)
+    return build_set(spec, make_track=material.track_maker("sonic-pi", set_number))
