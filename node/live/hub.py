@@ -56,6 +56,10 @@ CHILD_TIMEOUT_S = 2.0
 # still taken.
 STALE_CHILD_S = 0.8
 GONE_CHILD_S = 0.5  # a child a prober says is gone, silent to us for this long (two missed pings): freed
+# A child's silence counts only while the hub hears something (a live stream's frames come every 20 ms, each child
+# pings every 0.25 s). A gap this long in everything it hears is a pause of our own loop (a busy machine) or of
+# our feed: the children's pings wait in the queue behind it, so it counts against none of them.
+PAUSE_S = 0.3
 RESEND_PER_S = 100.0  # frames a child may have resent per second (2 s of audio lost every second)
 MARK_S = 30.0  # a child that joiners left for bad delivery is listed last in redirects for this long
 REDIRECT_WINDOW_S = 2.0  # a redirect uses one of the child's claimed slots for this long
@@ -71,6 +75,7 @@ class Child:
     listen: Address | None
     free: int | None = None  # the slots it last claimed (capped); None until its first ping
     last_seen: float = field(default_factory=monotonic)
+    paused_s: float = 0.0  # the hub's ``paused_s`` at ``last_seen``
     resend_tokens: float = RESEND_PER_S
     resend_at: float = field(default_factory=monotonic)
     marked_until: float = 0.0
@@ -125,6 +130,8 @@ class StreamHub:
         self._order: deque[int] = deque()
         self._frames: dict[int, bytes] = {}
         self._manifests: deque[tuple[int, int, bytes]] = deque(maxlen=4)  # (first_seq, end_seq, wire)
+        self._heard_at = monotonic()
+        self.paused_s = 0.0  # the gaps over PAUSE_S in all we heard, summed
 
     @property
     def stalled(self) -> bool:
@@ -138,6 +145,7 @@ class StreamHub:
     # -- media ---------------------------------------------------------------------------------
 
     def forward_frame(self, seq: int, datagram: bytes) -> None:
+        self._hear(monotonic())
         if len(datagram) > MAX_FRAME_DATAGRAM:  # no link carries it, and a catch-up could not batch it
             log.warning(
                 "stream %s: frame %d of %d bytes not forwarded", self.stream.hex()[:8], seq, len(datagram)
@@ -194,14 +202,14 @@ class StreamHub:
 
     def probe_reply(self, gone: Address | None = None) -> ProbeOk:
         """Our depth and room; a full hub first frees slots of children gone silent (``gone``: one a prober lost)."""
+        now = self._hear(monotonic())
         if gone is not None:
-            now = monotonic()
             for key, child in list(self.children.items()):
-                if child.listen == gone and now - child.last_seen > GONE_CHILD_S:
+                if child.listen == gone and self._silence(child, now) > GONE_CHILD_S:
                     self.children.pop(key, None)
                     child.link.close("gone silent")
         if len(self.children) >= self.max_children:
-            self._free_silent()
+            self._free_silent(now)
         free = self.free
         return ProbeOk(
             min(self.hops, MAX_HOPS),
@@ -248,6 +256,7 @@ class StreamHub:
 
     def join(self, link: Link, message: Join) -> bool:
         """Admit ``link`` (accept + catch-up) or redirect it; True if admitted."""
+        now = self._hear(monotonic())
         listen = message.listen
         if listen is not None and (listen == self.own_address or listen in self.path):
             self._redirect(link, "loop")
@@ -260,14 +269,14 @@ class StreamHub:
             log.info("stream %s: join refused: %s", self.stream.hex()[:8], refused)
             return False
         if id(link) not in self.children and len(self.children) >= self.max_children:
-            self._free_silent()
+            self._free_silent(now)
         if id(link) not in self.children and len(self.children) >= self.max_children:
             self._redirect(link, "full", self.candidates())
             return False
         if self.hops + 1 > MAX_HOPS:
             self._redirect(link, "too deep")
             return False
-        self.children[id(link)] = Child(link, listen)
+        self.children[id(link)] = Child(link, listen, last_seen=now, paused_s=self.paused_s)
         send(link, Accept(self.hops + 1, self._child_path(), self.announce))
         self._catch_up(link, message.from_seq)
         if self.ended is not None:
@@ -322,7 +331,7 @@ class StreamHub:
         child = self.children.get(id(link))
         if child is None:
             return
-        child.last_seen = monotonic()
+        child.last_seen, child.paused_s = monotonic(), self.paused_s
         child.free = message.free  # capped by the message's bounds
         send(link, Pong(message.t, min(self.hops, MAX_HOPS), self.free))
 
@@ -354,13 +363,25 @@ class StreamHub:
                 self.children.pop(key, None)
                 child.link.close("keepalive timeout")
 
-    def _free_silent(self) -> None:
-        """Free the slots of children silent for STALE_CHILD_S while a sibling was heard. A pause of this
-        node's own loop (a busy machine) silences every child alike: that frees none before CHILD_TIMEOUT_S."""
-        now = monotonic()
+    def _hear(self, now: float) -> float:
+        """Something reached us at ``now``: a gap before it over ``PAUSE_S`` was a pause (see ``_silence``)."""
+        if now - self._heard_at > PAUSE_S:
+            self.paused_s += now - self._heard_at
+        self._heard_at = max(self._heard_at, now)
+        return now
+
+    def _silence(self, child: Child, now: float) -> float:
+        """How long ``child`` has said nothing while we heard the rest: our pauses since its last ping left out."""
+        return now - child.last_seen - (self.paused_s - child.paused_s)
+
+    def _free_silent(self, now: float) -> None:
+        """Free the slots of children silent for ``STALE_CHILD_S`` (our pauses left out): after a pause of this
+        node's own loop, the first joiner it reads comes before the children's queued pings."""
         self.sweep(now)
-        heard = max((child.last_seen for child in self.children.values()), default=now)
-        self.sweep(heard if len(self.children) > 1 else now, timeout_s=STALE_CHILD_S)
+        for key, child in list(self.children.items()):
+            if self._silence(child, now) > STALE_CHILD_S:
+                self.children.pop(key, None)
+                child.link.close("keepalive timeout")
 
     # -- LinkHandler for child links -------------------------------------------------------------
 
@@ -368,6 +389,7 @@ class StreamHub:
         """Children send nothing but control messages; stray datagrams are ignored."""
 
     def on_control(self, link: Link, value: ControlMessage) -> None:
+        self._hear(monotonic())
         message = read(link, value)
         if isinstance(message, Ping):
             self.keepalive(link, message)

@@ -64,6 +64,14 @@ def hub(max_children: int = 2, stalled: Callable[[], bool] | None = None) -> Str
     )
 
 
+async def live_for(target: StreamHub, seconds: float) -> None:
+    """``seconds`` of a live stream: a frame every 20 ms (what a hub hears while its loop runs)."""
+    first = max(target._frames, default=-1) + 1
+    for seq in range(first, first + round(seconds / 0.02)):
+        await asyncio.sleep(0.02)
+        target.forward_frame(seq, Frame(seq, seq * 20_000, b"opus").encode())
+
+
 def join(target: StreamHub, host: str, from_seq: int | None = None) -> WireLink:
     link = WireLink(host)
     target.join(link, Join(STREAM, listen=(host, 4433), from_seq=from_seq))
@@ -151,11 +159,11 @@ def test_a_full_hub_asked_for_room_frees_the_slot_of_a_child_gone_silent() -> No
     async def main() -> None:
         root = hub(max_children=1)
         dead = join(root, "10.0.0.2")
-        await asyncio.sleep(STALE_CHILD_S / 2)
+        await live_for(root, STALE_CHILD_S / 2)
         probe = WireLink("10.0.0.3")
         reply = root.probe_reply()
         assert reply.free == 0 and not dead.closed
-        await asyncio.sleep(STALE_CHILD_S)
+        await live_for(root, STALE_CHILD_S)
         reply = root.probe_reply()
         assert isinstance(reply, ProbeOk) and reply.free == 1 and dead.closed
         assert root.join(probe, Join(STREAM, listen=probe.remote))
@@ -193,6 +201,30 @@ def test_a_pause_of_the_hubs_own_loop_frees_no_child_that_was_silent_like_its_si
     run_virtual(main(), VirtualClock())
 
 
+def test_a_pause_of_the_hubs_own_loop_frees_no_lone_child_even_if_the_queued_frames_come_first() -> None:
+    """The relay is the DJ's only child (one slot). A loop pause of a second, then the queued frames and a joiner
+    are read before the relay's queued ping: the relay keeps its slot (a CI precheck lost it, and the joiner
+    listened to the DJ directly); silent past the pause, it is freed."""
+
+    async def main() -> None:
+        root = hub(max_children=1)
+        relay = join(root, "10.0.0.2")
+        await live_for(root, 0.2)
+        root.on_control(relay, Ping(1, 4).to_value())
+        await live_for(root, 0.2)
+        await asyncio.sleep(STALE_CHILD_S * 1.5)  # the pause
+        await live_for(root, 0.1)  # the frames queued meanwhile
+        joiner = WireLink("10.0.0.4")
+        assert root.probe_reply().free == 0
+        assert root.probe_reply(gone=relay.remote).free == 0  # a joiner's word does not outweigh the pause
+        assert not root.join(joiner, Join(STREAM, listen=joiner.remote)) and not relay.closed
+        await live_for(root, STALE_CHILD_S)  # the relay has died: silent while the stream went on
+        assert root.probe_reply().free == 1 and relay.closed
+        assert root.join(joiner, Join(STREAM, listen=joiner.remote))
+
+    run_virtual(main(), VirtualClock())
+
+
 def test_unknown_and_malformed_control_messages_are_dropped() -> None:
     async def main() -> None:
         root = hub()
@@ -214,7 +246,7 @@ def test_a_child_named_gone_is_freed_only_if_it_is_silent_to_us_too() -> None:
     async def main() -> None:
         root = hub(max_children=2)
         quiet, alive = join(root, "10.0.0.2"), join(root, "10.0.0.3")
-        await asyncio.sleep(GONE_CHILD_S + 0.1)
+        await live_for(root, GONE_CHILD_S + 0.1)
         root.on_control(alive, Ping(1, 0).to_value())
         assert root.probe_reply(gone=alive.remote).free == 0  # a false claim: it pinged us just now
         assert not alive.closed
