@@ -51,7 +51,7 @@ from djmesh.protocol.stream import MAX_FRAME_DATAGRAM
 log = logging.getLogger(__name__)
 
 CHILD_TIMEOUT_S = 2.0
-# A full hub asked for room drops children this much more silent than a sibling first: their own children,
+# A full hub asked for room drops children silent this long (``_silence``) first: their own children,
 # orphaned when one dies, come to us (their grandparent) within about a second, and must not find its slot
 # still taken.
 STALE_CHILD_S = 0.8
