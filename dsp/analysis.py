@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import set_phase
-from .beats import BeatGrid, chroma_change, downbeat_scores, fit_grid, moved_beat
+from .beats import BeatGrid, bar_profile, chroma_change, downbeat_scores, fit_grid, moved_beat
 from .decode import Decoder
 from .errors import AnalysisError
 from .features import Features, extract, pcm_blocks
@@ -284,8 +284,9 @@ def analyze_features(feats: Features, *, bpm_range: tuple[float, float] | None =
                 last = set_phase.edge_downbeats(grids[-1], env, feats.rms, ratio, False, a_end)
                 if last is not None:
                     bar_scores[-1] = _known_downbeat(last)
-    offsets = set_phase.settle_bars(grids, blends, bar_scores)
-    bars_apart = set_phase.bar_offsets(grids, blends, bar_scores)
+    profiles = [bar_profile(g.beat_frames(), feats.low64, feats.broad64) for g in grids]
+    offsets = set_phase.settle_bars(grids, blends, bar_scores, profiles)
+    bars_apart = set_phase.bar_offsets(grids, blends, bar_scores, profiles)
     for ((p_start, p_end), _, _), grid, off in zip(pieces, grids, offsets, strict=True):
         frames = grid.beat_frames()
         times = [max(0.0, f / fr) for f in frames]

@@ -244,6 +244,36 @@ def downbeat_scores(
     return np.asarray(score, dtype=np.float64)
 
 
+#: a bar_profile samples each beat at this many evenly spaced steps (sixteenth notes)
+PROFILE_STEPS = 4
+
+
+def bar_profile(beat_frames: F64, low: Envelope, broad: Envelope) -> F64 | None:
+    """A track's groove over one bar: kick-band and all-band onset strength at each sixteenth of the four
+    beat phases (``beat_frames`` index mod 4), each band standardised; shape (2, 4, PROFILE_STEPS). None
+    with under 8 beats or a flat band.
+
+    Two neighbours of a set that play the same groove (kick, snare and hats on the same sixteenths) say
+    by how they line up where their bar lines meet (``set_phase.pattern_match``), where neither track's
+    own downbeat is clear."""
+    if beat_frames.size < 8:
+        return None
+    period = float(np.median(np.diff(beat_frames)))
+    bands = []
+    for env in (low, broad):
+        envd = np.asarray(env, dtype=np.float64)
+        steps = [
+            sample_max(envd, beat_frames[o::4] + k * period / PROFILE_STEPS)
+            for o in range(4)
+            for k in range(PROFILE_STEPS)
+        ]
+        band = _standardise(np.asarray(steps))
+        if not np.any(band):
+            return None
+        bands.append(band.reshape(4, PROFILE_STEPS))
+    return np.stack(bands)
+
+
 def downbeat_offset(beat_frames: F64, low: F32, broad: F32, chroma_change: F64 | None = None) -> int:
     """Index (0..3) of the first downbeat among ``beat_frames``, assuming 4/4 (``downbeat_scores``)."""
     if beat_frames.size < 8:

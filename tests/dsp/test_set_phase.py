@@ -12,6 +12,7 @@ from djmesh.dsp.set_phase import (
     beat_offset,
     edge_downbeats,
     on_one_beat,
+    pattern_match,
     settle_bars,
     settle_beat_phases,
 )
@@ -169,6 +170,83 @@ def test_bar_offsets_count_a_blend_a_fraction_of_a_beat_off() -> None:
     grids, blends = _set([0.0, 10.0, 20.0])
     off = bar_offsets(grids, blends, [_scores(0, 10.0)] * 3)
     assert all(x is not None and abs(x - 0.05) < 0.01 for x in off), off
+
+
+def _groove(downbeat: int) -> np.ndarray:
+    """A ``beats.bar_profile`` whose bar starts on beat index ``downbeat``: kick on one and three, snare on
+    two and four, hats between the beats, the loudest hit on four (a snare with a bass note, as sonic-pi
+    126 BPM tracks play)."""
+    low, broad = np.zeros((4, 4)), np.full((4, 4), 0.1)
+    low[:, 0] = (2.0, 0.2, 1.5, 1.8)
+    broad[:, 0] = (1.0, 1.2, 0.8, 2.5)
+    broad[:, 2] = 0.5
+    bands = [np.roll((b - b.mean()) / b.std(), downbeat, axis=0) for b in (low, broad)]
+    return np.stack(bands)
+
+
+def test_two_grooves_match_best_where_their_bar_lines_meet() -> None:
+    for s in range(4):
+        for t in range(4):
+            for j in (0, 5, 14):
+                match = pattern_match(_groove(s), _groove(t), j)
+                assert int(np.argmax(match)) == (j - s + t) % 4, (s, t, j, match)
+
+
+def test_grooves_keep_a_clean_set_in_line_where_the_downbeat_cues_mislead() -> None:
+    # sonic-pi 126 BPM: a bass note on beat four outweighs the one, and the middle tracks' own downbeat
+    # scores point one beat early (beat four) or half a bar off; the set's edges fix the end tracks
+    grids, blends = _set([0.0] * 6)
+    scores = [
+        _scores(0, 10.0),
+        _scores(3, 1.2),
+        _scores(2, 1.0),
+        _scores(3, 1.5),
+        _scores(2, 0.8),
+        _scores(0, 10.0),
+    ]
+    grooves = [_groove(0)] * 6
+    unaided = bar_offsets(grids, blends, scores)
+    assert max(x for x in unaided if x is not None) >= OFF, unaided  # what the cues alone read
+    off = bar_offsets(grids, blends, scores, grooves)
+    assert all(x is not None and x < OFF for x in off), off
+    assert settle_bars(grids, blends, scores, grooves) == [0] * 6
+
+
+def test_grooves_sharpen_a_one_beat_mistake_that_the_cues_only_hint_at() -> None:
+    grids, blends = _set([0.0] * 6)
+    # track 3 entered one beat late (it and every track after it); their own cues lean that way, weakly
+    scores = [_scores(0, 10.0), *[_scores(0, 0.5)] * 2, *[_scores(1, 0.3)] * 2, _scores(1, 10.0)]
+    grooves = [_groove(0)] * 3 + [_groove(1)] * 3
+    unaided = bar_offsets(grids, blends, scores)
+    off = bar_offsets(grids, blends, scores, grooves)
+    assert off[2] is not None and unaided[2] is not None and off[2] > max(unaided[2], 0.2), (unaided, off)
+    assert all(
+        x is not None and y is not None and x < y
+        for k, (x, y) in enumerate(zip(off, unaided, strict=True))
+        if k != 2
+    )
+    assert settle_bars(grids, blends, scores, grooves) == [0, 0, 0, 1, 1, 1]
+
+
+def _drums(kicks: list[tuple[int, int]]) -> np.ndarray:
+    """A groove of kicks on these (beat, sixteenth) steps, with a hat on every sixteenth."""
+    low, broad = np.zeros((4, 4)), np.full((4, 4), 0.8)
+    for beat, step in kicks:
+        low[beat, step] += 1.0
+        broad[beat, step] += 1.0
+    return np.stack([(b - b.mean()) / b.std() for b in (low, broad)])
+
+
+def test_different_grooves_move_no_bar_line() -> None:
+    # a four-on-the-floor loop against a broken beat lines up as well at every beat (as the lmms loops of
+    # a set mostly do): that says nothing, and the set reads as its downbeat cues alone read it
+    grids, blends = _set([0.0] * 5)
+    scores = [_scores(0, 10.0), _scores(1, 0.8), _scores(0), _scores(3, 0.5), _scores(0, 10.0)]
+    four, broken = _drums([(0, 0), (1, 0), (2, 0), (3, 0)]), _drums([(0, 0), (1, 2), (2, 0), (3, 3)])
+    assert len({round(m, 9) for m in pattern_match(four, broken, 0)}) == 1
+    grooves = [four, broken, four, broken, four]
+    assert bar_offsets(grids, blends, scores, grooves) == bar_offsets(grids, blends, scores)
+    assert settle_bars(grids, blends, scores, grooves) == settle_bars(grids, blends, scores)
 
 
 def _edge_audio(first: int, last: int, n: int = 2400) -> tuple[np.ndarray, np.ndarray]:

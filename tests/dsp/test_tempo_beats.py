@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from djmesh.dsp import analyze_pcm
+from djmesh.dsp.beats import bar_profile
 from tests.helpers.audio import chord_progression, drum_pattern, groove
 from tests.helpers.metrics import f_measure
 
@@ -120,3 +121,22 @@ def test_autocorrelation_is_zero_past_the_input() -> None:
     x = np.random.default_rng(1).random(1024)
     acf = autocorrelation(x, 1600)
     assert np.all(acf[1024:] == 0.0)
+
+
+def test_a_bar_profile_puts_each_hit_on_its_beat_and_sixteenth() -> None:
+    period, bars = 48.0, 16
+    frames = np.arange(4 * bars) * period + 10.0
+    low, broad = np.zeros(int(frames[-1] + 2 * period)), np.zeros(int(frames[-1] + 2 * period))
+    for bar in range(bars):
+        one = int(frames[4 * bar])
+        low[one] = 1.0  # the kick on the one
+        broad[one + int(period) + int(period / 2)] = 1.0  # a hat on the "and" of two
+    profile = bar_profile(frames, low.astype(np.float32), broad.astype(np.float32))
+    assert profile is not None and profile.shape == (2, 4, 4)
+    assert np.unravel_index(np.argmax(profile[0]), (4, 4)) == (0, 0)
+    assert np.unravel_index(np.argmax(profile[1]), (4, 4)) == (1, 2)
+    # a grid starting on beat two moves the groove with it
+    moved = bar_profile(frames[1:], low.astype(np.float32), broad.astype(np.float32))
+    assert moved is not None and np.unravel_index(np.argmax(moved[0]), (4, 4)) == (3, 0)
+    assert bar_profile(frames[:7], low, broad) is None  # too short to say
+    assert bar_profile(frames, np.zeros_like(low), broad) is None  # a flat band says nothing
