@@ -261,6 +261,7 @@ def analyze_features(feats: Features, *, bpm_range: tuple[float, float] | None =
         blends,
         [set_phase.vote(middle, g) for g in grids],
         [set_phase.quarter_votes(feats.broad64, g) for g in grids],
+        [bar_profile(g.beat_frames(), feats.low64, feats.broad64) for g in grids],
     )
     grids = [moved_beat(feats.broad64, feats.low64, g, q) for g, q in zip(grids, moves, strict=True)]
     bar_scores = []

@@ -9,7 +9,10 @@ a DJ lines each new track up with the one playing, so a track whose two blends b
 likelier a wrong reading than two mistakes in a row.
 
 A grid can also lock a quarter beat off, where a sixteenth-note bass riff fills the kick band (drum &
-bass); the chain then moves it a quarter beat where its other bands peak (``quarter_votes``).
+bass); the chain then moves it a quarter beat where its other bands peak (``quarter_votes``), or where
+its groove lines up with its neighbours' (``groove_shifts``: two tracks that play the same groove, each
+read on its own grid, show the groove turned by a sixteenth when one grid sits a quarter beat off, and
+not turned at all when the DJ dropped the track a quarter beat late).
 
 For every track this module picks its half (or quarter) beat, then its bar line, by the fewest blends left
 off (dynamic programming over the chain of tracks) plus a cost for going against the track's own
@@ -88,7 +91,10 @@ BAR_BREAK = 1.0
 #: cues mislead as often as not (sonic-pi 126 BPM sets 1-13: a bass note on beat four outweighs the one;
 #: 6 of 20 middle tracks read right). Loops of different grooves line up nearly as well at any beat
 #: (lmms sets: the best meeting leads the next by 0.01-0.24, often at the wrong beat), so a lead under
-#: the slack says nothing; sequenced neighbours lead by 0.2-0.6 at the right beat.
+#: the slack says nothing; sequenced neighbours lead by 0.2-0.6 at the right beat. The same prices a
+#: blend's grids turned against the grooves by a quarter beat (``settle_beat_phases``): sonic-pi 174 BPM
+#: grids on the bass riff read their neighbours' grooves a sixteenth turned, 0.60-0.76 against 0.07-0.18
+#: unturned (sets 14 and 17 of 0-23).
 PATTERN_WEIGHT = 2.0
 PATTERN_SLACK = 0.15
 #: ``bar_offsets`` weighs every reading of a set's bar lines by exp(-cost / BAR_TEMPERATURE): at 0 it is
@@ -197,11 +203,14 @@ def settle_beat_phases(
     blends: Sequence[tuple[float, float] | None],
     votes: Sequence[float],
     quarters: Sequence[tuple[float, float]] | None = None,
+    profiles: Sequence[F64 | None] | None = None,
 ) -> list[int]:
     """``grids`` of consecutive pieces of a set, ``blends[i]`` the frames (start, end) where pieces
     i and i + 1 overlap (None: no blend to compare at), ``votes`` each piece's ``vote`` and ``quarters``
-    its ``quarter_votes`` (None: grids move by half beats only). Returns, per piece, how many quarter
-    beats (0-3) its grid should move later (``beats.moved_beat``)."""
+    its ``quarter_votes`` (None: grids move by half beats only), ``profiles`` each grid's groove
+    (``beats.bar_profile``: two neighbours that play the same groove show by how far it is turned
+    between their grids which of them sits a quarter or half a beat off). Returns, per piece, how many
+    quarter beats (0-3) its grid should move later (``beats.moved_beat``)."""
     n = len(grids)
     if n < 2 or len(blends) != n - 1 or len(votes) != n:
         return [0] * n
@@ -230,10 +239,12 @@ def settle_beat_phases(
             link.append([[0.0] * 4 for _ in range(4)])
             continue
         off = beat_offset(out, inc, 0.5 * (blend[0] + blend[1]))
+        groove = _quarter_grooves(out, inc, blend, profiles[i : i + 2] if profiles is not None else None)
         link.append(
             [
                 [
                     BLEND_OFF * _off_beat(off + 0.25 * (t * inc.period - s * out.period), out.period)
+                    + groove[(t - s) % 4]
                     for t in range(4)
                 ]
                 for s in range(4)
@@ -242,25 +253,67 @@ def settle_beat_phases(
     return _chain(own, link)
 
 
-def pattern_match(out_profile: F64, in_profile: F64, j: int) -> list[float]:
-    """Per ``d`` (0..3), how alike two grooves (``beats.bar_profile``) are when the incoming bar lines sit
-    ``d`` beats after the outgoing ones: the correlation of the outgoing profile with the incoming one
-    moved by ``d`` beats, as played (the outgoing beat ``j`` is the incoming beat 0). Plain Python sums
-    in a fixed order (consensus reads it)."""
-    bands, _, steps = out_profile.shape
-    out = out_profile.tolist()
-    inc = in_profile.tolist()
-    n = bands * 4 * steps
+def _quarter_grooves(
+    out: BeatGrid, inc: BeatGrid, blend: tuple[float, float], pair: Sequence[F64 | None] | None
+) -> list[float]:
+    """Per ``r`` (0..3), the cost of the incoming grid moved ``r`` quarter beats later than the outgoing
+    one: how far the two grooves, turned by that much, fall short of their best (``_groove_costs``)."""
+    met = _meeting(out, inc, blend)
+    if pair is None or met is None:
+        return [0.0] * 4
+    p_out, p_in = pair
+    if p_out is None or p_in is None or p_out.shape != p_in.shape or p_out.shape[2] % 4:
+        return [0.0] * 4
+    steps = p_out.shape[2]
+    shifts = groove_shifts(p_out, p_in, met[0])
+    quarter = steps // 4
+    return _groove_costs([max(shifts[d * steps + r * quarter] for d in range(4)) for r in range(4)])
+
+
+def groove_shifts(out_profile: F64, in_profile: F64, j: int) -> list[float]:
+    """Per ``q`` (0 .. bar's steps - 1), how alike two grooves (``beats.bar_profile``) are with the incoming
+    one moved ``q`` steps (sixteenths) later against the outgoing one, as their grids meet (the outgoing
+    beat ``j`` is the incoming beat 0): their correlation. Plain Python sums in a fixed order (consensus
+    reads it)."""
+    bands, beats, steps = out_profile.shape
+    size = beats * steps
+    out = out_profile.reshape(bands, size).tolist()
+    inc = in_profile.reshape(bands, size).tolist()
+    first = (j % beats) * steps
     return [
         math.fsum(
-            out[b][(j + m) % 4][k] * inc[b][(m + d) % 4][k]
-            for b in range(bands)
-            for m in range(4)
-            for k in range(steps)
+            out[b][(first + m) % size] * inc[b][(m + q) % size] for b in range(bands) for m in range(size)
         )
-        / n
-        for d in range(4)
+        / (bands * size)
+        for q in range(size)
     ]
+
+
+def pattern_match(out_profile: F64, in_profile: F64, j: int) -> list[float]:
+    """Per ``d`` (0..3), how alike two grooves are when the incoming bar lines sit ``d`` beats after the
+    outgoing ones, as played (``groove_shifts`` at whole beats)."""
+    steps = out_profile.shape[2]
+    shifts = groove_shifts(out_profile, in_profile, j)
+    return [shifts[d * steps] for d in range(4)]
+
+
+def _groove_costs(match: Sequence[float]) -> list[float]:
+    """PATTERN_WEIGHT per unit a reading's match falls short of the best by more than PATTERN_SLACK."""
+    best = max(match)
+    return [PATTERN_WEIGHT * max(0.0, best - m - PATTERN_SLACK) for m in match]
+
+
+def _meeting(out: BeatGrid, inc: BeatGrid, blend: tuple[float, float] | None) -> tuple[int, float] | None:
+    """Where a blend lines two grids up: the outgoing beat index of the incoming grid's first beat, and
+    how far from that beat it sits (in beats); None without beats to compare."""
+    f_out, f_in = out.beat_frames(), inc.beat_frames()
+    if blend is None or out.period <= 0 or f_out.size == 0 or f_in.size == 0:
+        return None
+    # the outgoing grid ends and the incoming one starts at the blend: the incoming track's first beat
+    # (its index 0) is the outgoing track's beat j; in line when both sit at the same place in the bar
+    j_out = int(np.argmin(np.abs(f_out - 0.5 * (blend[0] + blend[1]))))
+    beats = (float(f_in[0]) - float(f_out[j_out])) / out.period
+    return j_out + int(round(beats)), beats - round(beats)
 
 
 def _bar_costs(
@@ -285,27 +338,19 @@ def _bar_costs(
     meet: list[tuple[int, float] | None] = []
     for i, blend in enumerate(blends[: max(0, len(grids) - 1)]):
         out, inc = grids[i], grids[i + 1]
-        f_out, f_in = out.beat_frames(), inc.beat_frames()
-        if blend is None or out.period <= 0 or f_out.size == 0 or f_in.size == 0:
+        met = _meeting(out, inc, blend)
+        meet.append(met)
+        if met is None:
             link.append([[0.0] * 4 for _ in range(4)])
-            meet.append(None)
             continue
-        at = 0.5 * (blend[0] + blend[1])
-        # the outgoing grid ends and the incoming one starts at the blend: the incoming track's
-        # first beat (its index 0) is the outgoing track's beat j; in line when both sit at the
-        # same place in the bar
-        j_out = int(np.argmin(np.abs(f_out - at)))
-        beats = (float(f_in[0]) - float(f_out[j_out])) / out.period
-        j = j_out + int(round(beats))
-        meet.append((j, beats - round(beats)))
+        j = met[0]
         if not _comparable(out, inc, blend):
             link.append([[0.0] * 4 for _ in range(4)])
             continue
         groove = [0.0] * 4
         p_out, p_in = (profiles[i], profiles[i + 1]) if profiles is not None else (None, None)
         if p_out is not None and p_in is not None and p_out.shape == p_in.shape:
-            match = pattern_match(p_out, p_in, j)
-            groove = [PATTERN_WEIGHT * max(0.0, max(match) - m - PATTERN_SLACK) for m in match]
+            groove = _groove_costs(pattern_match(p_out, p_in, j))
         link.append(
             [
                 [(0.0 if (j - s + t) % 4 == 0 else BAR_BREAK) + groove[(j - s + t) % 4] for t in range(4)]

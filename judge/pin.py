@@ -17,9 +17,9 @@ import json
 from typing import Any
 
 #: SHA-256 of ``judge/models/judge.onnx`` (checked when the model loads)
-MODEL_SHA256 = "5acc821acb521c453f5ee8f88a25e13810a88f0de105a20fb8f6d5a13f970712"
+MODEL_SHA256 = "95faea64e4916065c1cf7142d17bf49852dfa8a8a18ed83dcda7c9ed94f350b1"
 #: SHA-256 of ``reference_reading()`` as this release computes it
-READING_SHA256 = "9217f852603aaa14b4279538cefb952d03eea65f575d5887277e633de5810773"
+READING_SHA256 = "dfccd0a475ae697a6900630c25d45fce50b2e807629590b2d41737e783dd96c2"
 #: what battle rules name (``Rules.model``) and verdicts carry: the model and the reading together
 JUDGE_SHA256 = hashlib.sha256(
     b"djmesh judge\0" + bytes.fromhex(MODEL_SHA256) + bytes.fromhex(READING_SHA256)

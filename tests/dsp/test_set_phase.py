@@ -237,6 +237,30 @@ def _drums(kicks: list[tuple[int, int]]) -> np.ndarray:
     return np.stack([(b - b.mean()) / b.std() for b in (low, broad)])
 
 
+def _turned(groove: np.ndarray, steps: int) -> np.ndarray:
+    """``groove`` as a grid ``steps`` sixteenths late reads it (each of its bins holds what plays later)."""
+    bands = groove.shape[0]
+    return np.roll(groove.reshape(bands, -1), -steps, axis=1).reshape(groove.shape)
+
+
+def test_a_grid_a_quarter_beat_off_is_found_by_its_groove() -> None:
+    # sonic-pi 174 BPM: track 2's grid sat on the bass riff, a sixteenth late; its own onsets do not say
+    # so (quarter votes 0), and its two blends read a quarter beat out
+    grids, blends = _set([0.0, 0.0, PERIOD / 4, 0.0, 0.0])
+    votes, quarters = [-0.3] * 5, [(0.0, 0.0)] * 5
+    grooves = [_groove(0), _groove(0), _turned(_groove(0), 1), _groove(0), _groove(0)]
+    assert settle_beat_phases(grids, blends, votes, quarters) == [0] * 5
+    assert settle_beat_phases(grids, blends, votes, quarters, grooves) == [0, 0, 3, 0, 0]
+
+
+def test_a_quarter_beat_mistake_is_not_explained_away_by_the_grooves() -> None:
+    # the DJ dropped track 3 a sixteenth late: every grid sits right on its own track, and so do the grooves
+    grids, blends = _set([0.0, 0.0, 0.0, PERIOD / 4, PERIOD / 4, PERIOD / 4])
+    votes, quarters = [-0.3] * 6, [(0.3, 0.3)] * 6
+    grooves = [_groove(0)] * 6
+    assert settle_beat_phases(grids, blends, votes, quarters, grooves) == [0] * 6
+
+
 def test_different_grooves_move_no_bar_line() -> None:
     # a four-on-the-floor loop against a broken beat lines up as well at every beat (as the lmms loops of
     # a set mostly do): that says nothing, and the set reads as its downbeat cues alone read it
