@@ -255,7 +255,7 @@ def bar_profile(beat_frames: F64, low: Envelope, broad: Envelope) -> F64 | None:
 
     Two neighbours of a set that play the same groove (kick, snare and hats on the same sixteenths) say
     by how they line up where their bar lines meet (``set_phase.pattern_match``), where neither track's
-    own downbeat is clear."""
+    own downbeat is clear, and which of their grids sits a quarter beat off (``set_phase.groove_shifts``)."""
     if beat_frames.size < 8:
         return None
     period = float(np.median(np.diff(beat_frames)))

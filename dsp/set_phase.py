@@ -27,8 +27,9 @@ downbeat score of ``beats.downbeat_scores``, except for the set's first and last
 edges fix it (``edge_downbeats``: a set starts on its first bar line and, unless faded out, stops after
 its last bar), so that the chain knows two bar lines for certain and a blend off the phrase between
 them cannot be explained away by the tracks' own (often wrong) downbeat cues. At each blend, the two
-tracks' grooves (``beats.bar_profile``: kick and snare over a bar) say where their bar lines meet as
-played (``pattern_match``), whichever beat each track's own cues take for the one.
+tracks' grooves (``beats.bar_profile``: the kick band and all bands on each sixteenth of a bar) say
+where their bar lines meet as played (``pattern_match``), whichever beat each track's own cues take for
+the one.
 """
 
 from __future__ import annotations
@@ -271,10 +272,10 @@ def _quarter_grooves(
 
 
 def groove_shifts(out_profile: F64, in_profile: F64, j: int) -> list[float]:
-    """Per ``q`` (0 .. bar's steps - 1), how alike two grooves (``beats.bar_profile``) are with the incoming
-    one moved ``q`` steps (sixteenths) later against the outgoing one, as their grids meet (the outgoing
-    beat ``j`` is the incoming beat 0): their correlation. Plain Python sums in a fixed order (consensus
-    reads it)."""
+    """Per ``q`` (0 .. bar's steps - 1), how alike two grooves (``beats.bar_profile``) are when the
+    incoming one is read ``q`` steps (sixteenths) further on than the outgoing one, from where their grids
+    meet (the outgoing beat ``j`` is the incoming beat 0): their correlation. Plain Python sums in a fixed
+    order (consensus reads it)."""
     bands, beats, steps = out_profile.shape
     size = beats * steps
     out = out_profile.reshape(bands, size).tolist()
