@@ -129,6 +129,27 @@ def blend_bump_db(during: Sequence[float], base: float) -> float:
     return max(max(during) - base, base - min(level_spans(during, DIP_SPAN_S)))
 
 
+def track_levels(
+    tracks: Sequence[Mapping[str, Any]], transitions: Sequence[Mapping[str, Any]], levels: Sequence[float]
+) -> list[float | None]:
+    """Each track's median level outside its blends (None: no level there), as the gain and energy
+    features and findings read it.
+
+    The power mean of its seconds moves less between two renderings of a set (a loop's seconds alternate
+    between a louder and a quieter half bar, and a median of 10-30 of them jumps between the two as the
+    fitted blends move a core's ends), but judge_eval's held-out pairs did not gain by it (BENCHMARKS.md,
+    twenty-first round)."""
+    out: list[float | None] = []
+    for k, t in enumerate(tracks):
+        lo = _f(transitions[k - 1].get("end")) if 0 < k <= len(transitions) else _f(t.get("start"))
+        hi = _f(transitions[k].get("start")) if k < len(transitions) else _f(t.get("end"))
+        core = _levels_between(levels, lo, hi) or _levels_between(
+            levels, _f(t.get("start")), _f(t.get("end"))
+        )
+        out.append(_median(core) if core else None)
+    return out
+
+
 def _levels_between(levels: Sequence[float], start: float, end: float) -> list[float]:
     a, b = max(0, int(math.floor(start))), min(len(levels), int(math.ceil(end)))
     return [levels[i] for i in range(a, b)]
@@ -265,15 +286,7 @@ def set_features(
             base = (_median(before) + _median(after)) / 2
             bumps.append(blend_bump_db(during, base))
 
-    energy = []
-    for k, t in enumerate(tracks):
-        lo = _f(transitions[k - 1].get("end")) if 0 < k <= len(transitions) else _f(t.get("start"))
-        hi = _f(transitions[k].get("start")) if k < len(transitions) else _f(t.get("end"))
-        core = _levels_between(levels, lo, hi) or _levels_between(
-            levels, _f(t.get("start")), _f(t.get("end"))
-        )
-        if core:
-            energy.append(_median(core))
+    energy = [v for v in track_levels(tracks, transitions, levels) if v is not None]
     steps = [abs(b - a) for a, b in itertools.pairwise(energy)]
     drops = [a - b for a, b in itertools.pairwise(energy[:-1])]
 

@@ -31,6 +31,7 @@ from djmesh.judge.features import (
     genre_misfit,
     level_spans,
     read_set,
+    track_levels,
 )
 
 #: beats of the two tracks further apart than this during a blend (ms)
@@ -154,7 +155,7 @@ def find(
             if low >= DIP_DB:
                 add(start, "transitions", f"{when}: the level dips {low:.1f} dB during the blend")
 
-    energy = _track_levels(tracks, transitions, levels)
+    energy = track_levels(tracks, transitions, levels)
     keys = [str(t.get("key", "")) for t in tracks]
     for k in range(1, len(tracks)):
         # a boundary's findings sit where the next track comes in: the blend's start
@@ -189,21 +190,6 @@ def find(
     if misfit:
         add(0.0, "rules", misfit)
     return tuple(sorted(out, key=lambda f: (f.at_s, f.criterion, f.text)))
-
-
-def _track_levels(
-    tracks: Sequence[Mapping[str, Any]], transitions: Sequence[Mapping[str, Any]], levels: Sequence[float]
-) -> list[float | None]:
-    """Median level of each track outside its blends (as the gain and energy features measure it)."""
-    out: list[float | None] = []
-    for k, t in enumerate(tracks):
-        lo = _f(transitions[k - 1].get("end")) if 0 < k <= len(transitions) else _f(t.get("start"))
-        hi = _f(transitions[k].get("start")) if k < len(transitions) else _f(t.get("end"))
-        core = _levels_between(levels, lo, hi) or _levels_between(
-            levels, _f(t.get("start")), _f(t.get("end"))
-        )
-        out.append(_median(core) if core else None)
-    return out
 
 
 def _clipping(analysis: Mapping[str, Any], add: Any) -> None:
