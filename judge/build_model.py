@@ -17,7 +17,7 @@ import json
 import math
 import random
 import sys
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -113,8 +113,9 @@ def _random_case(rng: random.Random, index: int) -> dict[str, Any]:
     }
 
 
-def regenerate_table(count: int = 96, seed: int = 6) -> dict[str, Any]:
-    """Build ``count`` sets from the loops, analyse them, record features and labels."""
+def regenerate_table(count: int = 96, seed: int = 6, only: Collection[int] | None = None) -> dict[str, Any]:
+    """Build ``count`` sets from the loops, analyse them, record features and labels. ``only``: the row
+    numbers to build (the others are drawn, so each row is the one the whole table holds, but skipped)."""
     from djmesh.judge.analysis import analyse
     from djmesh.judge.synth import Defects, SetSpec, build_set
 
@@ -122,6 +123,8 @@ def regenerate_table(count: int = 96, seed: int = 6) -> dict[str, Any]:
     rows = []
     for i in range(count):
         case = _random_case(rng, i)
+        if only is not None and i not in only:
+            continue
         d = case["defects"]
         spec = SetSpec(
             bpm=case["bpm"],
