@@ -204,10 +204,7 @@ class StreamHub:
         """Our depth and room; a full hub first frees slots of children gone silent (``gone``: one a prober lost)."""
         now = self._hear(monotonic())
         if gone is not None:
-            for key, child in list(self.children.items()):
-                if child.listen == gone and self._silence(child, now) > GONE_CHILD_S:
-                    self.children.pop(key, None)
-                    child.link.close("gone silent")
+            self._drop(lambda c: c.listen == gone and self._silence(c, now) > GONE_CHILD_S, "gone silent")
         if len(self.children) >= self.max_children:
             self._free_silent(now)
         free = self.free
@@ -355,13 +352,16 @@ class StreamHub:
             log.info("stream %s: child cut off: %s", self.stream.hex()[:8], reason)
         link.close(reason)
 
-    def sweep(self, now: float | None = None, *, timeout_s: float = CHILD_TIMEOUT_S) -> None:
+    def sweep(self, now: float | None = None) -> None:
         """Drop children that stopped sending keepalives (a node that died without closing)."""
         now = monotonic() if now is None else now
+        self._drop(lambda c: now - c.last_seen > CHILD_TIMEOUT_S, "keepalive timeout")
+
+    def _drop(self, silent: Callable[[Child], bool], reason: str) -> None:
         for key, child in list(self.children.items()):
-            if now - child.last_seen > timeout_s:
+            if silent(child):
                 self.children.pop(key, None)
-                child.link.close("keepalive timeout")
+                child.link.close(reason)
 
     def _hear(self, now: float) -> float:
         """Something reached us at ``now``: a gap before it over ``PAUSE_S`` was a pause (see ``_silence``)."""
@@ -378,10 +378,7 @@ class StreamHub:
         """Free the slots of children silent for ``STALE_CHILD_S`` (our pauses left out): after a pause of this
         node's own loop, the first joiner it reads comes before the children's queued pings."""
         self.sweep(now)
-        for key, child in list(self.children.items()):
-            if self._silence(child, now) > STALE_CHILD_S:
-                self.children.pop(key, None)
-                child.link.close("keepalive timeout")
+        self._drop(lambda c: self._silence(c, now) > STALE_CHILD_S, "keepalive timeout")
 
     # -- LinkHandler for child links -------------------------------------------------------------
 
