@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import judge_material
-from judge_eval import _bars, _rules
-from judge_material import SOURCES
+from judge_eval import _rules
+from judge_material import SOURCES, bars_per_track
 
 from djmesh.dsp import analysis, set_phase
 from djmesh.dsp.beats import ONSET_LAG_FRAMES, BeatGrid, _fit_peaks
@@ -65,7 +65,7 @@ def _blends(
     source: str, bpm: float, n: int, phase_ms: float
 ) -> tuple[list[dict[str, float]], tuple[float, ...]]:
     d = Defects(phase_ms=phase_ms, only_transition=3) if phase_ms else Defects()
-    spec = SetSpec(bpm=bpm, bars_per_track=_bars(bpm), first_track=n, seed=n, defects=d)
+    spec = SetSpec(bpm=bpm, bars_per_track=bars_per_track(bpm), first_track=n, seed=n, defects=d)
     built = build_set(spec, make_track=SOURCES[source])
     rules = _rules(bpm)
     feats = extract(pcm_blocks(built.samples, built.sample_rate), built.sample_rate, 1)

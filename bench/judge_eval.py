@@ -43,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import judge_material
-from judge_material import SOURCES, track_maker
+from judge_material import SOURCES, bars_per_track, track_maker
 
 from djmesh.judge.analysis import analyse
 from djmesh.judge.scoring import judge_sets, score_set
@@ -60,11 +60,6 @@ DEFECTS: dict[str, tuple[str, str, tuple[float, ...], str]] = {
     "gain": ("gain", "gain_jump_db", (3.0, 6.0, 9.0), "{:g} dB"),
     "bar": ("phrasing", "bar_shift_beats", (1, 2, 4), "{:g} beats"),
 }
-
-
-def _bars(bpm: float) -> int:
-    """About a minute per track (the dsp segmentation needs tracks of 40 s or more)."""
-    return 24 if bpm < 100 else 32 if bpm <= 150 else 48
 
 
 def _rules(bpm: float) -> Rules:
@@ -133,7 +128,7 @@ def _one_set(
     dump: list[dict[str, Any]],
 ) -> None:
     """Judge one clean set against its flawed copies (every severity, or only the mildest ones)."""
-    base = SetSpec(bpm=bpm, bars_per_track=_bars(bpm), first_track=n, seed=n)
+    base = SetSpec(bpm=bpm, bars_per_track=bars_per_track(bpm), first_track=n, seed=n)
     clean, clean_an = _analysed(base, source)
     fade_s = 8 * 4 * 60.0 / bpm
     centres = [c + fade_s / 2 for c in clean.cues[1:]]
@@ -148,7 +143,7 @@ def _one_set(
         for sev in severities if graded else severities[:1]:
             spec = SetSpec(
                 bpm=bpm,
-                bars_per_track=_bars(bpm),
+                bars_per_track=bars_per_track(bpm),
                 first_track=n,
                 seed=n,
                 defects=Defects(**{field: type(getattr(Defects(), field))(sev)}, only_transition=AT),

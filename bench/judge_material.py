@@ -60,6 +60,11 @@ class MissingMaterialError(Exception):
 TRIM_ONSETS = False
 
 
+def bars_per_track(bpm: float) -> int:
+    """About a minute per track (the dsp segmentation needs tracks of 40 s or more)."""
+    return 24 if bpm < 100 else 32 if bpm <= 150 else 48
+
+
 @functools.lru_cache(maxsize=256)
 def _loaded(path: str, rate: int) -> F64:
     return _load(Path(path), rate)

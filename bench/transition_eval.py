@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 from genre_material import GENRES, genre_track
-from judge_material import SOURCES
+from judge_material import SOURCES, bars_per_track
 
 from djmesh.dsp import analyze_pcm
 from djmesh.judge.synth import BLEND_STYLES, BlendStyle, Defects, SetSpec, build_set
@@ -38,7 +38,7 @@ RATE = 22050
 
 def _bars(bpm: float, blend_bars: int = 8) -> int:
     """Track length: the earlier rounds' for blends up to 8 bars, at least 16 bars outside longer ones."""
-    bars = 24 if bpm < 100 else 32 if bpm <= 150 else 48
+    bars = bars_per_track(bpm)
     return bars if blend_bars <= 8 else max(bars, 2 * blend_bars + 16)
 
 

@@ -31,6 +31,7 @@ def sonic_pi_set(bpm: float, set_number: int) -> BuiltSet:
     material = judge_material()
     if not material.SONIC_PI.is_dir():
         pytest.skip("sonic-pi samples not installed (scripts/setup installs sonic-pi-samples)")
-    bars = 24 if bpm < 100 else 32 if bpm <= 150 else 48  # as bench/judge_eval.py: about a minute a track
-    spec = SetSpec(bpm=bpm, bars_per_track=bars, first_track=set_number, seed=set_number)
+    spec = SetSpec(
+        bpm=bpm, bars_per_track=material.bars_per_track(bpm), first_track=set_number, seed=set_number
+    )
     return build_set(spec, make_track=material.track_maker("sonic-pi", set_number))
