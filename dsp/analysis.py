@@ -256,14 +256,21 @@ def analyze_features(feats: Features, *, bpm_range: tuple[float, float] | None =
     # a set settles each grid's half (or quarter) beat, then its bar line, from how its neighbours line up at the blends
     blends = [None if tr is None else (tr.start * fr, tr.end * fr) for tr in bounds]
     middle = set_phase.middle_band(feats.broad, feats.low, feats.high)
+    profiles = [bar_profile(g.beat_frames(), feats.low64, feats.broad64) for g in grids]
     moves = set_phase.settle_beat_phases(
         grids,
         blends,
         [set_phase.vote(middle, g) for g in grids],
         [set_phase.quarter_votes(feats.broad64, g) for g in grids],
-        [bar_profile(g.beat_frames(), feats.low64, feats.broad64) for g in grids],
+        profiles,
     )
-    grids = [moved_beat(feats.broad64, feats.low64, g, q) for g, q in zip(grids, moves, strict=True)]
+    moved = [moved_beat(feats.broad64, feats.low64, g, q) for g, q in zip(grids, moves, strict=True)]
+    # a moved grid reads its groove again (each bin now holds another sixteenth); most grids stay as they were
+    profiles = [
+        p if m is g else bar_profile(m.beat_frames(), feats.low64, feats.broad64)
+        for g, m, p in zip(grids, moved, profiles, strict=True)
+    ]
+    grids = moved
     bar_scores = []
     for grid in grids:
         frames = grid.beat_frames()
@@ -285,7 +292,6 @@ def analyze_features(feats: Features, *, bpm_range: tuple[float, float] | None =
                 last = set_phase.edge_downbeats(grids[-1], env, feats.rms, ratio, False, a_end)
                 if last is not None:
                     bar_scores[-1] = _known_downbeat(last)
-    profiles = [bar_profile(g.beat_frames(), feats.low64, feats.broad64) for g in grids]
     offsets = set_phase.settle_bars(grids, blends, bar_scores, profiles)
     bars_apart = set_phase.bar_offsets(grids, blends, bar_scores, profiles)
     for ((p_start, p_end), _, _), grid, off in zip(pieces, grids, offsets, strict=True):

@@ -259,11 +259,11 @@ def _quarter_grooves(
 ) -> list[float]:
     """Per ``r`` (0..3), the cost of the incoming grid moved ``r`` quarter beats later than the outgoing
     one: how far the two grooves, turned by that much, fall short of their best (``_groove_costs``)."""
-    met = _meeting(out, inc, blend)
-    if pair is None or met is None:
-        return [0.0] * 4
-    p_out, p_in = pair
+    p_out, p_in = pair if pair is not None else (None, None)
     if p_out is None or p_in is None or p_out.shape != p_in.shape or p_out.shape[2] % 4:
+        return [0.0] * 4
+    met = _meeting(out, inc, blend)
+    if met is None:
         return [0.0] * 4
     steps = p_out.shape[2]
     shifts = groove_shifts(p_out, p_in, met[0])
