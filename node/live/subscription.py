@@ -30,7 +30,7 @@ import random
 from collections.abc import Awaitable, Callable
 
 from djmesh.node.clock import Alarm, monotonic, now_us, sleep, wait_set
-from djmesh.node.live.hub import StreamHub
+from djmesh.node.live.hub import PAUSE_S, StreamHub
 from djmesh.node.live.probe import (
     PROBE_TIMEOUT_S,
     REPARENT_PROBE_TIMEOUT_S,
@@ -602,9 +602,13 @@ class Subscription:
     async def _watchdog(self) -> None:
         next_ping = 0.0
         while self.live:
-            await wait_set(self._alert, self._watch_delay(next_ping))
+            delay = self._watch_delay(next_ping)
+            due = monotonic() + delay
+            await wait_set(self._alert, delay)
             self._alert.clear()
             now = monotonic()
+            if now - due > PAUSE_S:
+                self._pardon_pause(now - due)
             self.hub.sweep(now)
             self._apply_ready()
             self._tend_standby(now)
@@ -912,6 +916,17 @@ class Subscription:
             upto = self._heard_upto
         if self.hub.children:
             self.hub.disown(from_seq, max(from_seq, upto))
+
+    def _pardon_pause(self, pause_s: float) -> None:
+        """Our own loop was held (a GC pause, a busy embedding app, a loaded machine) ``pause_s`` past when the
+        watchdog was due: the parent's datagrams wait unread behind it, so the pause counts against neither
+        its silence nor its starving. Without this, the watchdog ran first on waking and left a parent that
+        had sent all along."""
+        now = monotonic()
+        self._last_heard_at = min(now, self._last_heard_at + pause_s)
+        self._last_frame_at = min(now, self._last_frame_at + pause_s)
+        if self._disown_grace_from:
+            self._disown_grace_from = min(now, self._disown_grace_from + pause_s)
 
     @property
     def _starved_from(self) -> float:

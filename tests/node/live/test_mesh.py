@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import nacl.signing
 import pytest
 
 from djmesh.node.live import ListenStats
+from djmesh.node.live.subscription import Subscription
 from djmesh.node.live.transport import send
 from djmesh.protocol.relay import Manifest
 from djmesh.protocol.stream import Frame, SegmentSigner, decode_frame
@@ -148,4 +150,28 @@ async def test_relay_node_shut_down_mid_stream(tmp_path: Path) -> None:
         assert result.reparents == 1 and result.hops == 1 and result.max_gap_ms < 2000, result
         assert result.played_frames > 200 and not result.dropped
         assert_sine(tmp_path / "fan.wav", 4)
+        await dj.stop_stream(stream_id)
+
+
+async def hears(sub: Subscription, frames: int) -> None:
+    heard = sub.received_frames
+    await wait_until(lambda: sub.received_frames >= heard + frames, what=f"{frames} more frames heard")
+
+
+async def test_a_stall_of_the_listeners_own_loop_is_not_blamed_on_its_parent(tmp_path: Path) -> None:
+    """A GC pause or a busy embedding app holds the loop for a second: on waking, the watchdog ran before the
+    queued datagrams were read and left a parent that had sent all along (CI: a paying listener re-parented)."""
+    async with (
+        bootstrap_server() as boot,
+        live_nodes(tmp_path, boot, ["dj", "ann"]) as nodes,
+    ):
+        (_, dj), (_, ann) = nodes
+        stream_id = await dj.start_stream(SINE)
+        await ann.subscribe(stream_id)
+        ann_sub = subscription(ann, stream_id)
+        for _ in range(3):
+            await hears(ann_sub, 50)
+            time.sleep(1.2)  # the whole process stalls (the DJ's node too: it is in this loop)
+        await hears(ann_sub, 100)
+        assert ann_sub.reparents == 0 and ann_sub.parent_address == dj.address
         await dj.stop_stream(stream_id)
