@@ -209,7 +209,7 @@ async def probe_all(
         done, pending = await asyncio.wait(pending, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         if not done:
             break
-        for task in done:
+        for task in [t for t in tasks if t in done]:  # in the candidates' order, not the set's (ids)
             result = None if task.cancelled() or task.exception() else task.result()
             if result is not None:
                 probes.append(result)
@@ -217,7 +217,7 @@ async def probe_all(
                     deadline = monotonic()  # taken: no reason to wait for the others
                 elif deadline is None and result.live:  # one not live has nothing for us
                     deadline = monotonic() + max(GRACE_S, 2 * result.rtt_ms / 1000)
-    for task in pending:
+    for task in [t for t in tasks if t in pending]:
         if abandoned is not None:
             abandoned.add(tasks[task])
         task.cancel()

@@ -33,3 +33,17 @@ def test_live_scenario(scenario: LiveScenario) -> None:
     if scenario.crash_share:
         assert row["crashed_relays"] >= 1
     assert row["battles"] is None and row["money_lost_wei"] is None  # no battle runs in a live scenario
+
+
+@pytest.mark.parametrize("seed", [1, 4])
+def test_a_scenario_reads_the_same_whatever_ran_before_it(seed: int) -> None:
+    """A seed's figures are how bench/chaos.py compares two branches. Probes that answered in the same tick were
+    taken in a set's order (object ids), so a change that allocated differently (or an earlier scenario in the
+    same process) moved the figures: these two seeds read a 0.5 s longer gap the second time."""
+    cut = next(s for s in LIVE_SCENARIOS if "cut off" in s.name)
+    small = dataclasses.replace(cut, listeners=24, max_children=3)
+    first = run_virtual(run_live_scenario(small, seed=seed), VirtualClock())
+    run_virtual(run_live_scenario(small, seed=seed + 10), VirtualClock())
+    again = run_virtual(run_live_scenario(small, seed=seed), VirtualClock())
+    figures = ("audio_gap_s", "record_lost_pct", "concealed_pct", "p95_latency_ms")
+    assert {k: first[k] for k in figures} == {k: again[k] for k in figures}
