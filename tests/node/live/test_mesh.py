@@ -171,7 +171,7 @@ async def test_a_stall_of_the_listeners_own_loop_is_not_blamed_on_its_parent(tmp
         ann_sub = subscription(ann, stream_id)
         for _ in range(3):
             await hears(ann_sub, 50)
-            time.sleep(1.2)  # the whole process stalls (the DJ's node too: it is in this loop)
+            time.sleep(1.0)  # the whole process stalls (the DJ's node too: it is in this loop)
         await hears(ann_sub, 100)
         assert ann_sub.reparents == 0 and ann_sub.parent_address == dj.address
         await dj.stop_stream(stream_id)
