@@ -240,7 +240,7 @@ def settle_beat_phases(
             link.append([[0.0] * 4 for _ in range(4)])
             continue
         off = beat_offset(out, inc, 0.5 * (blend[0] + blend[1]))
-        groove = _quarter_grooves(out, inc, blend, profiles[i : i + 2] if profiles is not None else None)
+        groove = _quarter_grooves(out, inc, blend, _grooves_at(profiles, i))
         link.append(
             [
                 [
@@ -254,14 +254,24 @@ def settle_beat_phases(
     return _chain(own, link)
 
 
+def _grooves_at(profiles: Sequence[F64 | None] | None, i: int) -> tuple[F64, F64] | None:
+    """The grooves of pieces ``i`` and ``i + 1``, when both were read on the same bins; else None."""
+    if profiles is None:
+        return None
+    p_out, p_in = profiles[i], profiles[i + 1]
+    if p_out is None or p_in is None or p_out.shape != p_in.shape:
+        return None
+    return p_out, p_in
+
+
 def _quarter_grooves(
-    out: BeatGrid, inc: BeatGrid, blend: tuple[float, float], pair: Sequence[F64 | None] | None
+    out: BeatGrid, inc: BeatGrid, blend: tuple[float, float], pair: tuple[F64, F64] | None
 ) -> list[float]:
     """Per ``r`` (0..3), the cost of the incoming grid moved ``r`` quarter beats later than the outgoing
     one: how far the two grooves, turned by that much, fall short of their best (``_groove_costs``)."""
-    p_out, p_in = pair if pair is not None else (None, None)
-    if p_out is None or p_in is None or p_out.shape != p_in.shape or p_out.shape[2] % 4:
+    if pair is None or pair[0].shape[2] % 4:
         return [0.0] * 4
+    p_out, p_in = pair
     met = _meeting(out, inc, blend)
     if met is None:
         return [0.0] * 4
@@ -348,10 +358,8 @@ def _bar_costs(
         if not _comparable(out, inc, blend):
             link.append([[0.0] * 4 for _ in range(4)])
             continue
-        groove = [0.0] * 4
-        p_out, p_in = (profiles[i], profiles[i + 1]) if profiles is not None else (None, None)
-        if p_out is not None and p_in is not None and p_out.shape == p_in.shape:
-            groove = _groove_costs(pattern_match(p_out, p_in, j))
+        pair = _grooves_at(profiles, i)
+        groove = _groove_costs(pattern_match(*pair, j)) if pair is not None else [0.0] * 4
         link.append(
             [
                 [(0.0 if (j - s + t) % 4 == 0 else BAR_BREAK) + groove[(j - s + t) % 4] for t in range(4)]
