@@ -73,3 +73,9 @@ def played(live: LiveService, stream_id: str) -> int:
     """Frames ``live`` has played of ``stream_id`` (0 before it subscribed)."""
     sub = live._subscriptions.get(bytes.fromhex(stream_id))
     return sub.jitter.stats.played if sub is not None else 0
+
+
+async def hears(sub: Subscription, frames: int) -> None:
+    """Wait until ``sub`` has received ``frames`` more frames than it has now."""
+    heard = sub.received_frames
+    await wait_until(lambda: sub.received_frames >= heard + frames, what=f"{frames} more frames heard")

@@ -11,12 +11,11 @@ import nacl.signing
 import pytest
 
 from djmesh.node.live import ListenStats
-from djmesh.node.live.subscription import Subscription
 from djmesh.node.live.transport import send
 from djmesh.protocol.relay import Manifest
 from djmesh.protocol.stream import Frame, SegmentSigner, decode_frame
 from tests.helpers.network import bootstrap_server, wait_until
-from tests.node.live.mesh import dominant_hz, live_nodes, played, read_audio, sine_purity, subscription
+from tests.node.live.mesh import dominant_hz, hears, live_nodes, played, read_audio, sine_purity, subscription
 
 pytestmark = pytest.mark.timeout(180)
 SINE = "lavfi:sine=frequency=440"
@@ -159,11 +158,6 @@ async def test_relay_node_shut_down_mid_stream(tmp_path: Path) -> None:
         assert result.played_frames > 200 and not result.dropped
         assert_sine(tmp_path / "fan.wav", 4)
         await dj.stop_stream(stream_id)
-
-
-async def hears(sub: Subscription, frames: int) -> None:
-    heard = sub.received_frames
-    await wait_until(lambda: sub.received_frames >= heard + frames, what=f"{frames} more frames heard")
 
 
 async def test_a_stall_of_the_listeners_own_loop_is_not_blamed_on_its_parent(tmp_path: Path) -> None:
