@@ -16,7 +16,7 @@ from typing import Any, NamedTuple, Protocol
 from djmesh.dsp.key import PITCH_NAMES, camelot
 
 FEATURES: tuple[str, ...] = (
-    "phase_error",  # mean |beat offset| in transitions, as a fraction of half a beat
+    "phase_error",  # quadratic mean |beat offset| in transitions, as a fraction of half a beat
     "tempo_jump_pct",  # mean tempo change across transitions (percent)
     "tempo_spread_pct",  # spread of track tempi over the set (percent)
     "bar_error",  # incoming bar grid vs outgoing bar grid, fraction of a bar (0..0.5)
@@ -106,6 +106,12 @@ def _f(value: Any, default: float = 0.0) -> float:
 
 def _mean(values: Sequence[float]) -> float:
     return math.fsum(values) / len(values) if values else 0.0
+
+
+def _quadratic_mean(values: Sequence[float]) -> float:
+    """Root mean square: one blend that drifts weighs more than its share of a plain mean (a judge hears the
+    one bad blend, not the average), while a set off at every blend reads as with the mean."""
+    return math.sqrt(math.fsum(v * v for v in values) / len(values)) if values else 0.0
 
 
 def _median(values: Sequence[float]) -> float:
@@ -314,7 +320,7 @@ def set_features(
     if clipped > 0.1:
         flags.append(f"clipping: {clipped:.2f} per mille of samples")
     values = (
-        _mean(phase) if pairs else 1.0,
+        _quadratic_mean(phase) if pairs else 1.0,
         _mean(jumps) if pairs else 0.0,
         spread,
         _mean(bars) if pairs else 0.5,

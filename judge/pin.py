@@ -17,9 +17,9 @@ import json
 from typing import Any
 
 #: SHA-256 of ``judge/models/judge.onnx`` (checked when the model loads)
-MODEL_SHA256 = "95faea64e4916065c1cf7142d17bf49852dfa8a8a18ed83dcda7c9ed94f350b1"
+MODEL_SHA256 = "7ff308c6d7dd2510b319bb2bb214c6c5f6773b3a383500db06fbf37deb6b8e69"
 #: SHA-256 of ``reference_reading()`` as this release computes it
-READING_SHA256 = "dfccd0a475ae697a6900630c25d45fce50b2e807629590b2d41737e783dd96c2"
+READING_SHA256 = "917e2b92e8c8f55cf6c477ac680cee4e61efb06cf287da759ce81eff9a171f89"
 #: what battle rules name (``Rules.model``) and verdicts carry: the model and the reading together
 JUDGE_SHA256 = hashlib.sha256(
     b"djmesh judge\0" + bytes.fromhex(MODEL_SHA256) + bytes.fromhex(READING_SHA256)
