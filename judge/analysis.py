@@ -51,6 +51,16 @@ def levels_db(feats: Features) -> list[float]:
     return out
 
 
+def level_frames_db(feats: Features) -> list[float]:
+    """RMS level per feature frame (0.2 s; dB re full scale, 0.1 dB steps, floor -90): fine enough to read a
+    track's level over whole bars (``judge.features.bars_level_db``)."""
+    out = []
+    for v in np.asarray(feats.rms, dtype=np.float64):
+        power = float(v) * float(v)
+        out.append(round(max(-90.0, 10.0 * math.log10(power)), 1) if power > 1e-9 else -90.0)
+    return out
+
+
 def _recording(feats: Features, start_s: float, end_s: float) -> dict[str, Any]:
     """What tells one recording from another and what its key is read from (``judge.shared_keys``):
     the key evidence and the mean level of each timbre band (dB)."""
@@ -157,7 +167,8 @@ def _by_cues(feats: Features, cues: list[float], bpm_range: tuple[float, float] 
 def analyse(
     source: Source, *, bpm_range: tuple[float, float] | None = None, cues: list[float] | None = None
 ) -> dict[str, Any]:
-    """dsp analysis of a file path or (samples, rate), with ``levels_db`` and ``clipped_seconds``
+    """dsp analysis of a file path or (samples, rate), with ``levels_db``, ``level_frames_db`` (and its
+    ``level_frame_rate``) and ``clipped_seconds``
     (``[second, clipped samples]`` for each second that clipped) added.
 
     With ``cues`` (declared track starts, s) and fewer tracks found in the audio than
@@ -179,5 +190,7 @@ def analyse(
     for track in result["tracks"]:
         track.update(_recording(feats, float(track["start"]), float(track["end"])))
     result["levels_db"] = levels_db(feats)
+    result["level_frames_db"] = level_frames_db(feats)
+    result["level_frame_rate"] = float(feats.texture_rate)
     result["clipped_seconds"] = [list(pair) for pair in feats.loudness.clipped_seconds]
     return result

@@ -39,6 +39,8 @@ CUE_TOLERANCE_S = 8.0
 #: where the beats fall against the one-second level windows (two renderings of the same 85 BPM set,
 #: one with tracks 20 ms later, read 8.2 and 8.6 dB); a dip a listener hears lasts longer
 DIP_SPAN_S = 3
+#: seconds either side of a blend whose level it is heard against
+BASE_SPAN_S = 8.0
 #: dB of a track-to-track level fall that count as no drop (``energy_drop_db`` is the fall less this). Two
 #: renderings of the same tracks read a set's largest fall 0.05-0.25 dB apart, and sets with no drop built
 #: in read 0.05-0.9 dB (lmms, judge_eval), so an energy score from the raw fall moved a verdict by noise;
@@ -136,24 +138,66 @@ def blend_bump_db(during: Sequence[float], base: float) -> float:
 
 
 def track_levels(
-    tracks: Sequence[Mapping[str, Any]], transitions: Sequence[Mapping[str, Any]], levels: Sequence[float]
+    tracks: Sequence[Mapping[str, Any]],
+    transitions: Sequence[Mapping[str, Any]],
+    levels: Sequence[float],
+    frames: LevelFrames | None = None,
 ) -> list[float | None]:
-    """Each track's median level outside its blends (None: no level there), as the gain and energy
-    features and findings read it.
+    """Each track's level outside its blends (None: no level there), as the gain and energy features and
+    findings read it: over the most whole bars of its tempo that fit there (``bars_level_db``), else the
+    median of its seconds.
 
-    The power mean of its seconds moves less between two renderings of a set (a loop's seconds alternate
-    between a louder and a quieter half bar, and a median of 10-30 of them jumps between the two as the
-    fitted blends move a core's ends), but judge_eval's held-out pairs did not gain by it (BENCHMARKS.md,
-    twenty-first round)."""
+    A loop's seconds alternate between a louder and a quieter half bar, so a median of 10-30 of them jumped
+    between the two as the fitted blends moved a core's ends by a second, and two renderings of one set read
+    level steps 0.1-0.5 dB apart (BENCHMARKS.md, issue 16 twenty-first and twenty-third rounds)."""
     out: list[float | None] = []
     for k, t in enumerate(tracks):
         lo = _f(transitions[k - 1].get("end")) if 0 < k <= len(transitions) else _f(t.get("start"))
         hi = _f(transitions[k].get("start")) if k < len(transitions) else _f(t.get("end"))
-        core = _levels_between(levels, lo, hi) or _levels_between(
-            levels, _f(t.get("start")), _f(t.get("end"))
-        )
-        out.append(_median(core) if core else None)
+        bpm = _f(t.get("bpm"))
+        bars = int((hi - lo) * bpm / 240.0) if bpm > 0 else 0
+        centre, bar_s = (lo + hi) / 2, 240.0 / bpm if bpm > 0 else 0.0
+        level = bars_level_db(frames, centre - bars * bar_s / 2, bars, bar_s) if frames and bars else None
+        if level is None:
+            core = _levels_between(levels, lo, hi) or _levels_between(
+                levels, _f(t.get("start")), _f(t.get("end"))
+            )
+            level = _median(core) if core else None
+        out.append(level)
     return out
+
+
+def bars_level_db(frames: LevelFrames, start: float, bars: int, bar_s: float) -> float | None:
+    """Power mean level (dB) of ``bars`` whole bars from ``start``: the same for a loop wherever they start
+    (None: no frames there)."""
+    if frames.rate <= 0.0 or bars < 1 or bar_s <= 0.0:
+        return None
+    a = max(0, int(math.floor(start * frames.rate)))
+    b = min(len(frames.db), int(math.ceil((start + bars * bar_s) * frames.rate)))
+    if b <= a:
+        return None
+    power = math.fsum(10.0 ** (v / 10.0) for v in frames.db[a:b]) / (b - a)
+    return 10.0 * math.log10(max(1e-9, power))
+
+
+def blend_base_db(
+    reading: SetReading, out: Mapping[str, Any], inc: Mapping[str, Any], start: float, end: float
+) -> float | None:
+    """The level a blend is heard against: the outgoing track's whole bars in the 8 s before it and the
+    incoming track's in the 8 s after it, else the medians of those seconds (None: no level either side)."""
+    before = _levels_between(reading.levels, start - BASE_SPAN_S, start)
+    after = _levels_between(reading.levels, end, end + BASE_SPAN_S)
+    if not before or not after:
+        return None
+    b_out, b_in = _f(out.get("bpm")), _f(inc.get("bpm"))
+    if b_out > 0 and b_in > 0:
+        bar_out, bar_in = 240.0 / b_out, 240.0 / b_in
+        n_out, n_in = max(1, int(BASE_SPAN_S / bar_out)), max(1, int(BASE_SPAN_S / bar_in))
+        x = bars_level_db(reading.frames, start - n_out * bar_out, n_out, bar_out)
+        y = bars_level_db(reading.frames, end, n_in, bar_in)
+        if x is not None and y is not None:
+            return (x + y) / 2
+    return (_median(before) + _median(after)) / 2
 
 
 def _levels_between(levels: Sequence[float], start: float, end: float) -> list[float]:
@@ -243,6 +287,13 @@ def _ordered(tracks: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     return sorted((t for t in tracks if isinstance(t, Mapping)), key=lambda t: _f(t.get("start")))
 
 
+class LevelFrames(NamedTuple):
+    """RMS level per feature frame (``judge.analysis.level_frames_db``) and frames per second."""
+
+    db: list[float]
+    rate: float
+
+
 class SetReading(NamedTuple):
     """What the judge reads of one analysed set, in time order: the features and the findings read it alike."""
 
@@ -250,6 +301,7 @@ class SetReading(NamedTuple):
     transitions: list[Mapping[str, Any]]
     levels: list[float]
     downbeats: list[float]
+    frames: LevelFrames
 
 
 def read_set(analysis: Mapping[str, Any]) -> SetReading:
@@ -261,6 +313,12 @@ def read_set(analysis: Mapping[str, Any]) -> SetReading:
         ),
         levels=[_f(v, -90.0) for v in analysis.get("levels_db") or []],
         downbeats=sorted(_f(v) for v in analysis.get("downbeats") or []),
+        frames=LevelFrames(
+            [_f(v, -90.0) for v in analysis.get("level_frames_db") or []]
+            if isinstance(analysis.get("level_frames_db"), list)
+            else [],
+            _f(analysis.get("level_frame_rate")),
+        ),
     )
 
 
@@ -269,7 +327,8 @@ def set_features(
 ) -> SetFeatures:
     """The model input for one set. ``analysis`` is ``djmesh.judge.analysis`` output (dsp + levels_db);
     ``cues`` are the start times the DJ declared in the signed tracklist, if any."""
-    tracks, transitions, levels, downbeats = read_set(analysis)
+    reading = read_set(analysis)
+    tracks, transitions, levels, downbeats = reading[:4]
     bpms = [_f(t.get("bpm")) for t in tracks]
     flags: list[str] = []
 
@@ -285,14 +344,12 @@ def set_features(
         start, end = _f(tr.get("start")), _f(tr.get("end"))
         beats = (end - start) * (b_out / 60.0) if b_out > 0 else 0.0
         shortness.append(max(0.0, 1.0 - beats / 16.0))
-        before = _levels_between(levels, start - 8.0, start)
-        after = _levels_between(levels, end, end + 8.0)
         during = _levels_between(levels, start, end)
-        if before and after and during:
-            base = (_median(before) + _median(after)) / 2
+        base = blend_base_db(reading, out, inc, start, end)
+        if during and base is not None:
             bumps.append(blend_bump_db(during, base))
 
-    energy = [v for v in track_levels(tracks, transitions, levels) if v is not None]
+    energy = [v for v in track_levels(tracks, transitions, levels, reading.frames) if v is not None]
     steps = [abs(b - a) for a, b in itertools.pairwise(energy)]
     drops = [a - b for a, b in itertools.pairwise(energy[:-1])]
 

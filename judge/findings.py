@@ -26,7 +26,7 @@ from djmesh.judge.features import (
     _bar_error,
     _f,
     _levels_between,
-    _median,
+    blend_base_db,
     camelot_distance,
     genre_misfit,
     level_spans,
@@ -94,7 +94,8 @@ def find(
     analysis: Mapping[str, Any], rules: RulesLike, cues: Sequence[float] | None = None
 ) -> tuple[Finding, ...]:
     """All findings for one analysed set (``djmesh.judge.analysis`` output), in time order."""
-    tracks, transitions, levels, downbeats = read_set(analysis)
+    reading = read_set(analysis)
+    tracks, transitions, levels, downbeats = reading[:4]
     declared = sorted(cues or [])
     out: list[Finding] = []
 
@@ -144,18 +145,16 @@ def find(
                 "phrasing",
                 f"{clock(start)}: the incoming track enters {4.0 * bar:.1f} beats off the bar line",
             )
-        before = _levels_between(levels, start - 8.0, start)
-        after = _levels_between(levels, end, end + 8.0)
         during = _levels_between(levels, start, end)
-        if before and after and during:
-            base = (_median(before) + _median(after)) / 2
+        base = blend_base_db(reading, prev, nxt, start, end)
+        if during and base is not None:
             high, low = max(during) - base, base - min(level_spans(during, DIP_SPAN_S))
             if high >= BUMP_DB:
                 add(start, "transitions", f"{when}: the level rises {high:.1f} dB during the blend")
             if low >= DIP_DB:
                 add(start, "transitions", f"{when}: the level dips {low:.1f} dB during the blend")
 
-    energy = track_levels(tracks, transitions, levels)
+    energy = track_levels(tracks, transitions, levels, reading.frames)
     keys = [str(t.get("key", "")) for t in tracks]
     for k in range(1, len(tracks)):
         # a boundary's findings sit where the next track comes in: the blend's start

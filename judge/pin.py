@@ -17,9 +17,9 @@ import json
 from typing import Any
 
 #: SHA-256 of ``judge/models/judge.onnx`` (checked when the model loads)
-MODEL_SHA256 = "7ff308c6d7dd2510b319bb2bb214c6c5f6773b3a383500db06fbf37deb6b8e69"
+MODEL_SHA256 = "6838e8351d7067b3f5f7c85328989fd01e9e13ac7205e8b733df3b7bfcc954d9"
 #: SHA-256 of ``reference_reading()`` as this release computes it
-READING_SHA256 = "917e2b92e8c8f55cf6c477ac680cee4e61efb06cf287da759ce81eff9a171f89"
+READING_SHA256 = "34a4221a2dfbeac4b7c914c6ce0b4da489e6b5c77487e5523ad79ab8f254b1d9"
 #: what battle rules name (``Rules.model``) and verdicts carry: the model and the reading together
 JUDGE_SHA256 = hashlib.sha256(
     b"djmesh judge\0" + bytes.fromhex(MODEL_SHA256) + bytes.fromhex(READING_SHA256)
