@@ -41,6 +41,11 @@ CUE_TOLERANCE_S = 8.0
 DIP_SPAN_S = 3
 #: seconds either side of a blend whose level it is heard against
 BASE_SPAN_S = 8.0
+#: what a level reading accepts, whatever an analysis holds: tempi (BPM) to read bars at, frames per second,
+#: and a track's length (s)
+MIN_BPM, MAX_BPM = 20.0, 400.0
+MAX_FRAME_RATE = 1000.0
+MAX_SPAN_S = 86400.0
 #: dB of a track-to-track level fall that count as no drop (``energy_drop_db`` is the fall less this). Two
 #: renderings of the same tracks read a set's largest fall 0.05-0.25 dB apart, and sets with no drop built
 #: in read 0.05-0.9 dB (lmms, judge_eval), so an energy score from the raw fall moved a verdict by noise;
@@ -106,6 +111,11 @@ def _f(value: Any, default: float = 0.0) -> float:
     return out if math.isfinite(out) else default
 
 
+def _level(value: Any) -> float:
+    """A level in dB as the judge reads it: -90 (silence) to +60, whatever an analysis holds."""
+    return min(60.0, max(-90.0, _f(value, -90.0)))
+
+
 def _mean(values: Sequence[float]) -> float:
     return math.fsum(values) / len(values) if values else 0.0
 
@@ -154,10 +164,10 @@ def track_levels(
     for k, t in enumerate(tracks):
         lo = _f(transitions[k - 1].get("end")) if 0 < k <= len(transitions) else _f(t.get("start"))
         hi = _f(transitions[k].get("start")) if k < len(transitions) else _f(t.get("end"))
-        bpm = _f(t.get("bpm"))
-        bars = int((hi - lo) * bpm / 240.0) if bpm > 0 else 0
-        centre, bar_s = (lo + hi) / 2, 240.0 / bpm if bpm > 0 else 0.0
-        level = bars_level_db(frames, centre - bars * bar_s / 2, bars, bar_s) if frames and bars else None
+        bar_s = _bar_s(t)
+        bars = int((hi - lo) / bar_s) if bar_s > 0 and 0 < hi - lo < MAX_SPAN_S else 0
+        start = (lo + hi) / 2 - bars * bar_s / 2
+        level = bars_level_db(frames, start, bars, bar_s) if frames and bars else None
         if level is None:
             core = _levels_between(levels, lo, hi) or _levels_between(
                 levels, _f(t.get("start")), _f(t.get("end"))
@@ -165,6 +175,12 @@ def track_levels(
             level = _median(core) if core else None
         out.append(level)
     return out
+
+
+def _bar_s(track: Mapping[str, Any]) -> float:
+    """Seconds per 4/4 bar at the track's tempo (0: no usable tempo)."""
+    bpm = _f(track.get("bpm"))
+    return 240.0 / bpm if MIN_BPM <= bpm <= MAX_BPM else 0.0
 
 
 def bars_level_db(frames: LevelFrames, start: float, bars: int, bar_s: float) -> float | None:
@@ -189,9 +205,8 @@ def blend_base_db(
     after = _levels_between(reading.levels, end, end + BASE_SPAN_S)
     if not before or not after:
         return None
-    b_out, b_in = _f(out.get("bpm")), _f(inc.get("bpm"))
-    if b_out > 0 and b_in > 0:
-        bar_out, bar_in = 240.0 / b_out, 240.0 / b_in
+    bar_out, bar_in = _bar_s(out), _bar_s(inc)
+    if bar_out > 0 and bar_in > 0:
         n_out, n_in = max(1, int(BASE_SPAN_S / bar_out)), max(1, int(BASE_SPAN_S / bar_in))
         x = bars_level_db(reading.frames, start - n_out * bar_out, n_out, bar_out)
         y = bars_level_db(reading.frames, end, n_in, bar_in)
@@ -311,13 +326,13 @@ def read_set(analysis: Mapping[str, Any]) -> SetReading:
             (t for t in analysis.get("transitions") or [] if isinstance(t, Mapping)),
             key=lambda t: _f(t.get("centre")),
         ),
-        levels=[_f(v, -90.0) for v in analysis.get("levels_db") or []],
+        levels=[_level(v) for v in analysis.get("levels_db") or []],
         downbeats=sorted(_f(v) for v in analysis.get("downbeats") or []),
         frames=LevelFrames(
-            [_f(v, -90.0) for v in analysis.get("level_frames_db") or []]
-            if isinstance(analysis.get("level_frames_db"), list)
+            [_level(v) for v in frames]
+            if isinstance(frames := analysis.get("level_frames_db"), list)
             else [],
-            _f(analysis.get("level_frame_rate")),
+            rate if 0.0 < (rate := _f(analysis.get("level_frame_rate"))) <= MAX_FRAME_RATE else 0.0,
         ),
     )
 
@@ -339,7 +354,8 @@ def set_features(
         half_beat_ms = 30000.0 / b_out if b_out > 0 else 250.0
         tr = transitions[i] if i < len(transitions) else {}
         phase.append(min(1.0, abs(_f(tr.get("beat_offset_ms"), half_beat_ms)) / half_beat_ms))
-        jumps.append(abs(math.log(b_in / b_out)) * 100.0 if b_in > 0 and b_out > 0 else 20.0)
+        ratio = b_in / b_out if b_in > 0 and b_out > 0 else 0.0  # 0 also when it underflows
+        jumps.append(abs(math.log(ratio)) * 100.0 if ratio > 0 else 20.0)
         bars.append(_bar_error(downbeats, out, inc, sorted(cues or []), i, tr))
         start, end = _f(tr.get("start")), _f(tr.get("end"))
         beats = (end - start) * (b_out / 60.0) if b_out > 0 else 0.0

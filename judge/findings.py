@@ -118,7 +118,9 @@ def find(
                 f"{when}: the beats are {abs(offset):.0f} ms apart during the blend "
                 f"(the incoming track {side})",
             )
-        if b_out > 0 and b_in > 0:
+        if (
+            b_out > 0 and b_in > 0 and b_in / b_out > 0
+        ):  # the ratio of two tempi no analysis makes can underflow
             jump = math.log(b_in / b_out) * 100.0
             beats = (end - start) * b_out / 60.0
             drift = beats * abs(60_000.0 / b_out - 60_000.0 / b_in) if beats >= CUT_BEATS else 0.0

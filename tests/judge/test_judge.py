@@ -176,6 +176,23 @@ def test_garbage_analysis_scores_low_without_crashing() -> None:
         {},
         {"tracks": "x", "transitions": [1, None], "levels_db": ["a"]},
         {"tracks": [{"bpm": "nan"}]},
+        {  # levels and tempi no analysis makes: read as bounded numbers, never an overflow
+            "tracks": [
+                {"start": 0, "end": 1e300, "bpm": 1e308},
+                {"start": 1e300, "end": 2e300, "bpm": 1e-300},
+            ],
+            "transitions": [{"start": 10.0, "end": 1e300}],
+            "levels_db": [1e308] * 30,
+            "level_frames_db": [1e308, "x", None, -1e308] * 40,
+            "level_frame_rate": 1e308,
+        },
+        {
+            "tracks": [{"start": 0, "end": 60, "bpm": 120}, {"start": 50, "end": 120, "bpm": 120}],
+            "transitions": [{"start": 50.0, "end": 60.0}],
+            "levels_db": [-10.0] * 120,
+            "level_frames_db": [1e308] * 600,
+            "level_frame_rate": 5.0,
+        },
     ):
         scores = score_set(junk)
         assert 0.0 <= scores.total <= 10.0
