@@ -58,6 +58,18 @@ class MissingMaterialError(Exception):
 #: sample at 10 % of its peak, less 1 ms) instead of where its file starts: kits' kicks start 0-18 ms
 #: into their files, so a set sequenced on the file starts is not aligned on what is heard.
 TRIM_ONSETS = False
+#: When set (``bench/judge_eval.py --align-attacks``), every one-shot is placed so that its attack (as
+#: ``TRIM_ONSETS`` finds it) falls on its step, the whole file kept: what comes before the attack sounds
+#: just before the step (wrapping to the end of the loop for a bar's first step). A clean set is then lined
+#: up on what is heard, with the samples as recorded.
+ALIGN_ATTACKS = False
+
+
+def _attack(x: F64, rate: int) -> int:
+    """Samples before a one-shot's attack: its first sample at 10 % of its peak, less 1 ms."""
+    peak = float(np.max(np.abs(x))) if x.size else 0.0
+    attack = int(np.argmax(np.abs(x) >= 0.1 * peak)) if peak > 0 else 0
+    return max(0, attack - int(0.001 * rate))
 
 
 def bars_per_track(bpm: float) -> int:
@@ -74,9 +86,7 @@ def _sample(path: str, rate: int) -> F64:
     x = _loaded(path, rate)
     if not TRIM_ONSETS or x.size == 0:
         return x
-    peak = float(np.max(np.abs(x)))
-    attack = int(np.argmax(np.abs(x) >= 0.1 * peak)) if peak > 0 else 0
-    return x[max(0, attack - int(0.001 * rate)) :]
+    return x[_attack(x, rate) :]
 
 
 def _pattern(bpm: float) -> dict[str, tuple[int, ...]]:
@@ -88,7 +98,14 @@ def _pattern(bpm: float) -> dict[str, tuple[int, ...]]:
     return {"kick": (0, 10), "snare": (4, 12), "hat": tuple(range(16))}
 
 
-def _place(bar: F64, hit: F64, at: int, gain: float) -> None:
+def _place(bar: F64, hit: F64, at: int, gain: float, rate: int | None = None) -> None:
+    """Add ``hit`` at sample ``at`` (its attack there when ``ALIGN_ATTACKS`` and ``rate`` are given)."""
+    if ALIGN_ATTACKS and rate is not None:
+        at -= _attack(hit, rate)
+    if at < 0:  # the part before the attack sounds at the end of the loop, just before its first step
+        head = hit[: min(-at, hit.size)]
+        bar[bar.size - head.size :] += gain * head
+        hit, at = hit[head.size :], 0
     n = min(hit.size, bar.size - at)
     if n > 0:
         bar[at : at + n] += gain * hit[:n]
@@ -110,13 +127,13 @@ def _sequenced(
     pattern = _pattern(bpm)
     for name, hit, gain in (("kick", kick, 1.0), ("snare", snare, 0.8), ("hat", hat, 0.35)):
         for s in pattern[name]:
-            _place(drums, hit, int(round(s * step)), gain)
+            _place(drums, hit, int(round(s * step)), gain, rate)
     line = np.zeros(bar_len)
     root = _ROOTS[index % len(_ROOTS)] - 12
     for s, interval in _RIFF:
         note = _pitched(bass, root + interval)[: int(2 * step)]
         fade = np.linspace(1.0, 0.0, note.size) ** 0.5
-        _place(line, note * fade, int(round(s * step)), 1.0)
+        _place(line, note * fade, int(round(s * step)), 1.0, rate)
     n = int(round(bars * 4 * 60.0 / bpm * rate))
     loop = _norm(drums) + 0.7 * _norm(line)
     return _norm(np.resize(loop, n))

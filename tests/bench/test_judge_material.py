@@ -35,3 +35,20 @@ def test_the_first_sets_are_as_they_were() -> None:
         made = material.track_maker("hydrogen", 7)(track, 85.0, 1, RATE)
         np.testing.assert_array_equal(made, material.hydrogen_track(track, 85.0, 1, RATE))
     assert material.track_maker("sonic-pi", 24) is material.SOURCES["sonic-pi"]
+
+
+def _attack_ms(track: np.ndarray) -> float:
+    """Where a rendered bar is first heard: its first sample at 10 % of the bar's peak."""
+    return 1000.0 * int(np.argmax(np.abs(track) >= 0.1 * np.max(np.abs(track)))) / RATE
+
+
+def test_aligned_attacks_put_what_is_heard_on_the_step() -> None:
+    """Kit 4's kick starts 18 ms into its file: placed at its file's start, the bar is first heard 18 ms after
+    its first step; with ``ALIGN_ATTACKS`` it is heard on the step."""
+    assert _attack_ms(material.hydrogen_track(4, 126.0, 1, RATE)) > 15.0
+    material.ALIGN_ATTACKS = True
+    try:
+        aligned = material.hydrogen_track(4, 126.0, 1, RATE)
+    finally:
+        material.ALIGN_ATTACKS = False
+    assert _attack_ms(aligned) <= 1.5
