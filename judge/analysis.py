@@ -45,20 +45,19 @@ def levels_db(feats: Features) -> list[float]:
     rms = np.asarray(feats.rms, dtype=np.float64)
     out = []
     for i in range(rms.size // per):
-        power = math.fsum(float(v) * float(v) for v in rms[i * per : (i + 1) * per]) / per
-        db = 10.0 * math.log10(power) if power > 1e-9 else -90.0
-        out.append(round(max(-90.0, db), 1))
+        out.append(_level_db(math.fsum(float(v) * float(v) for v in rms[i * per : (i + 1) * per]) / per))
     return out
 
 
 def level_frames_db(feats: Features) -> list[float]:
     """RMS level per feature frame (0.2 s; dB re full scale, 0.1 dB steps, floor -90): fine enough to read a
     track's level over whole bars (``judge.features.bars_level_db``)."""
-    out = []
-    for v in np.asarray(feats.rms, dtype=np.float64):
-        power = float(v) * float(v)
-        out.append(round(max(-90.0, 10.0 * math.log10(power)), 1) if power > 1e-9 else -90.0)
-    return out
+    return [_level_db(float(v) * float(v)) for v in np.asarray(feats.rms, dtype=np.float64)]
+
+
+def _level_db(power: float) -> float:
+    """A mean square as the judge's levels carry it: dB re full scale, 0.1 dB steps, floor -90."""
+    return round(max(-90.0, 10.0 * math.log10(power)), 1) if power > 1e-9 else -90.0
 
 
 def _recording(feats: Features, start_s: float, end_s: float) -> dict[str, Any]:

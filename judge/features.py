@@ -126,6 +126,12 @@ def _quadratic_mean(values: Sequence[float]) -> float:
     return math.sqrt(math.fsum(v * v for v in values) / len(values)) if values else 0.0
 
 
+def tempo_ratio(b_out: float, b_in: float) -> float:
+    """The incoming tempo over the outgoing one; 0 when either is unusable, or when the ratio of two tempi no
+    analysis makes underflows (its log would raise)."""
+    return b_in / b_out if b_in > 0 and b_out > 0 else 0.0
+
+
 def _median(values: Sequence[float]) -> float:
     s = sorted(values)
     if not s:
@@ -167,7 +173,7 @@ def track_levels(
         bar_s = _bar_s(t)
         bars = int((hi - lo) / bar_s) if bar_s > 0 and 0 < hi - lo < MAX_SPAN_S else 0
         start = (lo + hi) / 2 - bars * bar_s / 2
-        level = bars_level_db(frames, start, bars, bar_s) if frames and bars else None
+        level = bars_level_db(frames, start, bars, bar_s) if frames is not None and bars else None
         if level is None:
             core = _levels_between(levels, lo, hi) or _levels_between(
                 levels, _f(t.get("start")), _f(t.get("end"))
@@ -354,7 +360,7 @@ def set_features(
         half_beat_ms = 30000.0 / b_out if b_out > 0 else 250.0
         tr = transitions[i] if i < len(transitions) else {}
         phase.append(min(1.0, abs(_f(tr.get("beat_offset_ms"), half_beat_ms)) / half_beat_ms))
-        ratio = b_in / b_out if b_in > 0 and b_out > 0 else 0.0  # 0 also when it underflows
+        ratio = tempo_ratio(b_out, b_in)
         jumps.append(abs(math.log(ratio)) * 100.0 if ratio > 0 else 20.0)
         bars.append(_bar_error(downbeats, out, inc, sorted(cues or []), i, tr))
         start, end = _f(tr.get("start")), _f(tr.get("end"))

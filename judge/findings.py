@@ -31,6 +31,7 @@ from djmesh.judge.features import (
     genre_misfit,
     level_spans,
     read_set,
+    tempo_ratio,
     track_levels,
 )
 
@@ -118,10 +119,9 @@ def find(
                 f"{when}: the beats are {abs(offset):.0f} ms apart during the blend "
                 f"(the incoming track {side})",
             )
-        if (
-            b_out > 0 and b_in > 0 and b_in / b_out > 0
-        ):  # the ratio of two tempi no analysis makes can underflow
-            jump = math.log(b_in / b_out) * 100.0
+        ratio = tempo_ratio(b_out, b_in)
+        if ratio > 0:
+            jump = math.log(ratio) * 100.0
             beats = (end - start) * b_out / 60.0
             drift = beats * abs(60_000.0 / b_out - 60_000.0 / b_in) if beats >= CUT_BEATS else 0.0
             if abs(jump) >= TEMPO_JUMP_PCT:
