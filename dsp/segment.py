@@ -12,11 +12,14 @@ power spectrum is explained as ``a * outgoing + b * incoming`` (non-negative
 least squares against the two tracks' own spectra). The incoming amplitude share
 ``g = sqrt(b) / (sqrt(a) + sqrt(b))`` rises across the fade; a line fitted where
 it lies between 0.2 and 0.8 and extended to 0 and 1 gives the start and end, and
-its 0.5 crossing the centre. A blend longer than the 24 s either side of the peak
-(16-32 bars) is measured again from references outside its first extent; blends of
-50 s or more are also looked for with a 36 s novelty window (``_with_long_blends``),
-and between the blends found, where a track's span starts and ends with different
-tracks (``_with_missed``). Two neighbouring transitions whose middle is a mix of the tracks beside
+its 0.5 crossing the centre (a fade too long for the span between its neighbours is
+measured again with the share rescaled between the levels it reads where each track
+plays alone). A blend longer than the 24 s either side of the peak (16-32 bars) is
+measured again from references outside its first extent; blends of 50 s or more are
+also looked for with a 36 s novelty window (``_with_long_blends``; one whose middle is
+no mix of the sound beside it is two blends with a track between), and between the
+blends found, where a track's span starts and ends with different tracks
+(``_with_missed``). Two neighbouring transitions whose middle is a mix of the tracks beside
 them are the halves of one long blend (``_merged_halves``). Last, each long blend is re-centred from
 its two tracks' cores, where each plays alone (``_balanced``); an EQ swap at the swap of its lows (when
 that lies near the blend's centre), a crossfade at the median of the centres six groups of features
@@ -81,6 +84,12 @@ LONG_BLEND_S = 50.0
 #: ... and only where the 12 s novelty inside it stays below this share of the 36 s one's peak
 #: (lmms and hydrogen 32-bar blends: 0.41-0.84; two 8-bar blends and the track between them: 0.87)
 LONG_FINE_RATIO = 0.8
+#: ... and only where at most this share of the sound at its centre (the middle ``LONG_MIDDLE_S``) is
+#: missing from every mix of the ``HALF_REF_S`` beside it (``_unmixed_middle``). The 16-32-bar blends of
+#: lmms, sonic-pi and hydrogen sets 0-1 of every style measure 0.03-0.17 (hydrogen EQ swaps the most); two
+#: 8-bar hydrogen blends at 85 BPM with a 45 s track between them, read as one 56-94 s blend, 0.28 and 0.33
+LONG_MIDDLE_RESIDUAL = 0.25
+LONG_MIDDLE_S = 10.0
 #: a track's core (``_cores``) shorter than this (s) falls back to the middle third between its blends
 CORE_MIN_S = 8.0
 #: how far (s) the first and last track's core reaches from its one blend
@@ -131,6 +140,10 @@ HALF_REF_S = 20.0
 #: on lmms and hydrogen sets 0-7 of 1-32-bar blends 24 s found 12 more of 1680 with 12 fewer false ones,
 #: 20 s and less cost echo-outs, 28 s found 3 fewer)
 BALANCE_MIN_S = 24.0
+#: peak pickings at most, each without the peaks the last could not measure (``_measured_peaks``)
+MEASURE_STEPS = 3
+#: seconds of a reference track alone, at least, that give its share's level (``_between_plateaus``)
+MIN_PLATEAU = 4
 
 
 @dataclass(frozen=True)
@@ -345,7 +358,9 @@ def _mix_share(power: F64, left: F64, right: F64) -> F64:
     return np.asarray(np.where(tot > 0, sb / np.maximum(tot, 1e-30), 0.5), dtype=np.float64)
 
 
-def _extent(power: F64, smooth: F64, b: int, lo: int, hi: int, w: int) -> tuple[float, float, float]:
+def _extent(
+    power: F64, smooth: F64, b: int, lo: int, hi: int, w: int, *, plateaus: bool = False
+) -> tuple[float, float, float]:
     """Transition (start, end, centre) in blocks around boundary ``b``, within [lo, hi).
 
     ``smooth``: ``_smooth(power, SMOOTH_BLOCKS)``, made once per mix however many blends are measured."""
@@ -361,6 +376,8 @@ def _extent(power: F64, smooth: F64, b: int, lo: int, hi: int, w: int) -> tuple[
     # 3-second running median: one odd second (a fill, a drop) must not bend the line
     padded = np.concatenate([g[:1], g, g[-1:]])
     g = np.median(np.lib.stride_tricks.sliding_window_view(padded, 3), axis=1)
+    if plateaus:
+        g = _between_plateaus(g, b - w - a0, b + w - a0)
     t = np.arange(g.size, dtype=np.float64) + 0.5  # block i covers [i, i+1) s
     # the fade is the run of blocks around b whose share lies strictly between 0.2 and 0.8
     k = min(max(b - a0, 0), g.size - 1)
@@ -393,6 +410,25 @@ def _extent(power: F64, smooth: F64, b: int, lo: int, hi: int, w: int) -> tuple[
         return fallback
     start, end, centre = (0.0 - icpt) / slope, (1.0 - icpt) / slope, (0.5 - icpt) / slope
     return a0 + float(start), a0 + float(end), a0 + float(centre)
+
+
+def _between_plateaus(g: F64, left_end: int, right_start: int) -> F64:
+    """``g`` rescaled so that its level where each reference track plays alone reads 0 and 1.
+
+    A second of one track alone reads as a little of the other when the two share sounds: the fit
+    gives the other a small ``b``, and its square root a share of 0.1-0.25 (hydrogen kits at 85 BPM,
+    whose seconds alternate between half bars). Left so, those seconds lie inside the 0.2-0.8 run
+    and the line through them measured an 8-bar blend 55-68 s long. Each side's level is the
+    median share over its reference seconds in the window; a side with fewer than ``MIN_PLATEAU``
+    keeps 0 or 1.
+    """
+    lo = g[: max(0, left_end)]
+    hi = g[max(0, right_start) :]
+    g_lo = float(np.median(lo)) if lo.size >= MIN_PLATEAU else 0.0
+    g_hi = float(np.median(hi)) if hi.size >= MIN_PLATEAU else 1.0
+    if not (0.0 <= g_lo < 0.5 < g_hi <= 1.0) or (g_lo == 0.0 and g_hi == 1.0):
+        return g
+    return np.asarray((g - g_lo) / (g_hi - g_lo), dtype=np.float64)
 
 
 def _line(x: F64, y: F64) -> tuple[float, float]:
@@ -439,17 +475,20 @@ def segment_features(feats: Features, start: int, end: int) -> Segmentation:
             and gone(b)
         )
 
-    peaks = _pick_peaks(nov, int(MIN_TRACK_S / BLOCK_S), keep)
-    transitions = _measured(power, smooth, peaks, x.shape[0], t0)
-    # closer peaks count only when they measure as more blends whose centres are all MIN_TRACK_S apart:
-    # a fade's own start and end also peak, and then their blends overlap or one is dropped
-    close_peaks = _pick_peaks(nov, int(CLOSE_PEAK_S / BLOCK_S), keep)
-    if close_peaks != peaks:
-        close = _measured(power, smooth, close_peaks, x.shape[0], t0)
-        if len(close) > len(transitions) and all(
-            b.centre - a.centre >= MIN_TRACK_S for a, b in itertools.pairwise(close)
-        ):
-            transitions = close
+    peaks, transitions = _measured_peaks(power, smooth, nov, int(MIN_TRACK_S / BLOCK_S), keep, t0)
+    # closer peaks count only when they measure as more blends, none overlapping the next and all
+    # CLOSE_PEAK_S apart: a fade's own start and end also peak, and then their blends overlap or one is
+    # dropped. Not MIN_TRACK_S: these centres are not yet re-centred (``_balanced``), and tracks 45 s
+    # apart (8-bar blends at 85 BPM) measured 39.7-39.8 s and lost a blend
+    close_peaks, close = _measured_peaks(power, smooth, nov, int(CLOSE_PEAK_S / BLOCK_S), keep, t0)
+    if (
+        close_peaks != peaks
+        and len(close) > len(transitions)
+        and all(
+            b.start >= a.end and b.centre - a.centre >= CLOSE_PEAK_S for a, b in itertools.pairwise(close)
+        )
+    ):
+        transitions = close
     transitions = _with_long_blends(power, smooth, x, nov, transitions, t0)
     transitions = _with_missed(power, smooth, transitions, t0, keep)
     transitions = _with_stepped(power, smooth, nov, transitions, t0, keep_stepped)
@@ -475,18 +514,43 @@ def _spans(peaks: list[int], n: int) -> list[tuple[int, int, int]]:
     ]
 
 
-def _measured(power: F64, smooth: F64, peaks: list[int], n: int, t0: float) -> list[Transition]:
-    """The blend around each boundary peak; a "fade" longer than the tracks either side is dropped."""
+def _measured_peaks(
+    power: F64, smooth: F64, nov: F64, gap: int, keep: Callable[[int], bool], t0: float
+) -> tuple[list[int], list[Transition]]:
+    """Novelty peaks ``gap`` apart and their blends; a peak with no blend to measure is picked again without.
+
+    A track alone can peak as high as a blend (a loop whose 12 s windows read differently by where its
+    bars fall), and that peak then kept the true one beside it, less than ``gap`` away, from being picked.
+    """
+    unmeasured: set[int] = set()
+    for _ in range(MEASURE_STEPS):
+        peaks = _pick_peaks(nov, gap, lambda b: b not in unmeasured and keep(b))
+        found, lost = _measured(power, smooth, peaks, power.shape[0], t0)
+        if not lost:
+            break
+        unmeasured.update(lost)
+    return peaks, found
+
+
+def _measured(
+    power: F64, smooth: F64, peaks: list[int], n: int, t0: float
+) -> tuple[list[Transition], list[int]]:
+    """The blend around each boundary peak, and the peaks that have none (a "fade" longer than the
+    tracks either side is dropped)."""
     out: list[Transition] = []
+    lost: list[int] = []
     for b, lo, hi in _spans(peaks, n):
         s, e, c = _extent(power, smooth, b, lo, hi, WINDOW_S)
+        if s < lo or e > hi:  # a fade too long for its span: measured again between the sides' own levels
+            s, e, c = _extent(power, smooth, b, lo, hi, WINDOW_S, plateaus=True)
         # no mixture of two tracks; or no fade measured at all (``_extent``'s 1-block fallback: the sides sound
         # alike or never mix): on lmms and hydrogen, all 6 such of 1680 blends' reports were false, cuts
         # measure a fade of a few blocks (the 4-block smoothing)
         if s < lo or e > hi or e - s <= 1.0:
+            lost.append(b)
             continue
         out.append(_transition(_widened(power, smooth, (s, e, c), lo, hi), t0))
-    return out
+    return out, lost
 
 
 def _with_long_blends(
@@ -512,6 +576,8 @@ def _with_long_blends(
         # 12 s novelty peaks on each as high as the 36 s one; inside a long blend it stays lower
         if float(fine[int(s) : int(e) + 1].max()) > LONG_FINE_RATIO * float(nov[b]):
             continue
+        if _unmixed_middle(power, s, e, c) > LONG_MIDDLE_RESIDUAL:  # a track plays there: two blends
+            continue
         found.append((b, _transition((s, e, c), t0)))
     longs: list[Transition] = []
     for _, lg in sorted(found, key=lambda f: -nov[f[0]]):  # the clearer of two long blends this close
@@ -524,6 +590,25 @@ def _with_long_blends(
         return transitions
     rest = [tr for tr in transitions if not any(lg.start <= tr.centre <= lg.end for lg in longs)]
     return sorted([*rest, *longs], key=lambda tr: tr.centre)
+
+
+def _unmixed_middle(power: F64, s: float, e: float, c: float) -> float:
+    """The share of the sound at a blend's centre that no mix of the sound beside it explains.
+
+    The middle of one long blend is a mix of the track before it and the track after it; what reads
+    as one slow change at 36 s but is two blends with a track between them has that track at its
+    middle. 0 where there is too little sound beside the blend to tell.
+    """
+    n = power.shape[0]
+    ref = int(HALF_REF_S / BLOCK_S)
+    a, b = max(0, int(s) - ref), min(n, int(e) + ref)
+    si, ei = int(math.floor(s)), int(math.ceil(e))
+    ci = int(round(c))
+    half = int(LONG_MIDDLE_S / BLOCK_S / 2)
+    if si - a < 3 or b - ei < 3 or not (si <= ci - half and ci + half <= ei):
+        return 0.0
+    middle = power[ci - half : ci + half].mean(axis=0)
+    return _mixed_middle(middle, power[a:si].mean(axis=0), power[ei:b].mean(axis=0))[0]
 
 
 def _widened(

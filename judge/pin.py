@@ -17,9 +17,9 @@ import json
 from typing import Any
 
 #: SHA-256 of ``judge/models/judge.onnx`` (checked when the model loads)
-MODEL_SHA256 = "6838e8351d7067b3f5f7c85328989fd01e9e13ac7205e8b733df3b7bfcc954d9"
+MODEL_SHA256 = "760f1110c88b96254b18398f287f1f0ff0e87d7c57d1e62247c47e88410b2cee"
 #: SHA-256 of ``reference_reading()`` as this release computes it
-READING_SHA256 = "34a4221a2dfbeac4b7c914c6ce0b4da489e6b5c77487e5523ad79ab8f254b1d9"
+READING_SHA256 = "15e1a548a8c3adf8d67e8503e7dcb87f2f1460ff0eac2701071f4d1a006a8c91"
 #: what battle rules name (``Rules.model``) and verdicts carry: the model and the reading together
 JUDGE_SHA256 = hashlib.sha256(
     b"djmesh judge\0" + bytes.fromhex(MODEL_SHA256) + bytes.fromhex(READING_SHA256)

@@ -35,3 +35,22 @@ def sonic_pi_set(bpm: float, set_number: int) -> BuiltSet:
         bpm=bpm, bars_per_track=material.bars_per_track(bpm), first_track=set_number, seed=set_number
     )
     return build_set(spec, make_track=material.track_maker("sonic-pi", set_number))
+
+
+def hydrogen_set(bpm: float, set_number: int, *, align_attacks: bool = False) -> BuiltSet:
+    """The clean hydrogen set ``set_number`` of ``bench/judge_eval.py`` at ``bpm``; with ``align_attacks``
+    as its ``--align-attacks`` renders it (each one-shot's attack on its step). Skips where the kits are
+    not installed."""
+    from djmesh.judge.synth import SetSpec, build_set
+
+    material = judge_material()
+    if not material.HYDROGEN.is_dir():
+        pytest.skip("hydrogen drum kits not installed (scripts/setup installs hydrogen-drumkits)")
+    spec = SetSpec(
+        bpm=bpm, bars_per_track=material.bars_per_track(bpm), first_track=set_number, seed=set_number
+    )
+    was, material.ALIGN_ATTACKS = material.ALIGN_ATTACKS, align_attacks
+    try:
+        return build_set(spec, make_track=material.track_maker("hydrogen", set_number))
+    finally:
+        material.ALIGN_ATTACKS = was
