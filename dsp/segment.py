@@ -475,12 +475,16 @@ def segment_features(feats: Features, start: int, end: int) -> Segmentation:
             and gone(b)
         )
 
-    peaks, transitions = _measured_peaks(power, smooth, nov, int(MIN_TRACK_S / BLOCK_S), keep, t0)
+    @functools.cache  # the 40 s and the 30 s pickings are often the same peaks: measured once
+    def measured(peaks: tuple[int, ...]) -> tuple[tuple[Transition, ...], tuple[int, ...]]:
+        return _measured(power, smooth, list(peaks), x.shape[0], t0)
+
+    peaks, transitions = _measured_peaks(nov, int(MIN_TRACK_S / BLOCK_S), keep, measured)
     # closer peaks count only when they measure as more blends, none overlapping the next and all
     # CLOSE_PEAK_S apart: a fade's own start and end also peak, and then their blends overlap or one is
     # dropped. Not MIN_TRACK_S: these centres are not yet re-centred (``_balanced``), and tracks 45 s
     # apart (8-bar blends at 85 BPM) measured 39.7-39.8 s and lost a blend
-    close_peaks, close = _measured_peaks(power, smooth, nov, int(CLOSE_PEAK_S / BLOCK_S), keep, t0)
+    close_peaks, close = _measured_peaks(nov, int(CLOSE_PEAK_S / BLOCK_S), keep, measured)
     if (
         close_peaks != peaks
         and len(close) > len(transitions)
@@ -515,7 +519,10 @@ def _spans(peaks: list[int], n: int) -> list[tuple[int, int, int]]:
 
 
 def _measured_peaks(
-    power: F64, smooth: F64, nov: F64, gap: int, keep: Callable[[int], bool], t0: float
+    nov: F64,
+    gap: int,
+    keep: Callable[[int], bool],
+    measured: Callable[[tuple[int, ...]], tuple[tuple[Transition, ...], tuple[int, ...]]],
 ) -> tuple[list[int], list[Transition]]:
     """Novelty peaks ``gap`` apart and their blends; a peak with no blend to measure is picked again without.
 
@@ -525,16 +532,16 @@ def _measured_peaks(
     unmeasured: set[int] = set()
     for _ in range(MEASURE_STEPS):
         peaks = _pick_peaks(nov, gap, lambda b: b not in unmeasured and keep(b))
-        found, lost = _measured(power, smooth, peaks, power.shape[0], t0)
+        found, lost = measured(tuple(peaks))
         if not lost:
             break
         unmeasured.update(lost)
-    return peaks, found
+    return peaks, list(found)
 
 
 def _measured(
     power: F64, smooth: F64, peaks: list[int], n: int, t0: float
-) -> tuple[list[Transition], list[int]]:
+) -> tuple[tuple[Transition, ...], tuple[int, ...]]:
     """The blend around each boundary peak, and the peaks that have none (a "fade" longer than the
     tracks either side is dropped)."""
     out: list[Transition] = []
@@ -550,7 +557,7 @@ def _measured(
             lost.append(b)
             continue
         out.append(_transition(_widened(power, smooth, (s, e, c), lo, hi), t0))
-    return out, lost
+    return tuple(out), tuple(lost)  # kept by ``segment_features``' cache: not to be changed in place
 
 
 def _with_long_blends(
