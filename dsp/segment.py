@@ -606,16 +606,15 @@ def _unmixed_middle(power: F64, s: float, e: float, c: float) -> float:
     as one slow change at 36 s but is two blends with a track between them has that track at its
     middle. 0 where there is too little sound beside the blend to tell.
     """
-    n = power.shape[0]
     ref = int(HALF_REF_S / BLOCK_S)
-    a, b = max(0, int(s) - ref), min(n, int(e) + ref)
+    a, b = max(0, int(s) - ref), min(power.shape[0], int(e) + ref)
     si, ei = int(math.floor(s)), int(math.ceil(e))
     ci = int(round(c))
     half = int(LONG_MIDDLE_S / BLOCK_S / 2)
-    if si - a < 3 or b - ei < 3 or not (si <= ci - half and ci + half <= ei):
+    if not (si <= ci - half and ci + half <= ei):
         return 0.0
-    middle = power[ci - half : ci + half].mean(axis=0)
-    return _mixed_middle(middle, power[a:si].mean(axis=0), power[ei:b].mean(axis=0))[0]
+    fit = _middle_as_mix(power, (a, si), (ci - half, ci + half), (ei, b))
+    return 0.0 if fit is None else fit[0]
 
 
 def _widened(
@@ -723,13 +722,19 @@ def _with_missed(
     return _transitions(blocks, t0)
 
 
-def _mixed_middle(middle: F64, left: F64, right: F64) -> tuple[float, float]:
-    """How ``middle`` (a mean spectrum) reads as a mix of ``left`` and ``right``.
+def _middle_as_mix(
+    power: F64, before: tuple[int, int], middle: tuple[int, int], after: tuple[int, int]
+) -> tuple[float, float] | None:
+    """How the blocks ``middle`` read as a mix of the blocks ``before`` and ``after`` (each [start, end)).
 
-    (the share of its sound that no non-negative mix of the two has, the incoming amplitude share
-    of the best mix); (1, nan) when the two sound alike.
+    (the share of their mean sound that no non-negative mix of the two sides' has, the incoming
+    amplitude share of the best mix); (1, nan) when the two sides sound alike; None where a side has
+    fewer than 3 blocks or the middle fewer than 2, too few to tell.
     """
-    fit = _mix_amounts(middle[None, :], left, right)
+    if before[1] - before[0] < 3 or after[1] - after[0] < 3 or middle[1] - middle[0] < 2:
+        return None
+    left, right = power[before[0] : before[1]].mean(axis=0), power[after[0] : after[1]].mean(axis=0)
+    fit = _mix_amounts(power[middle[0] : middle[1]].mean(axis=0)[None, :], left, right)
     if fit is None:
         return 1.0, math.nan
     a, b, lv, rv, xv = fit
@@ -757,12 +762,10 @@ def _merged_halves(power: F64, transitions: list[Transition], t0: float) -> list
         hi = blocks[i + 2][0] if i + 2 < len(blocks) else float(n)
         a, b = int(math.ceil(max(lo, s1 - ref))), int(math.floor(min(hi, e2 + ref)))
         s1i, e2i, c1i, c2i = int(math.floor(s1)), int(math.ceil(e2)), int(math.ceil(c1)), int(math.floor(c2))
-        if s1i - a >= 3 and b - e2i >= 3 and c2i - c1i >= 2:
-            left, right = power[a:s1i].mean(axis=0), power[e2i:b].mean(axis=0)
-            rest, share = _mixed_middle(power[c1i:c2i].mean(axis=0), left, right)
-            if rest < MERGE_RESIDUAL and MERGE_SHARE[0] < share < MERGE_SHARE[1]:
-                blocks[i : i + 2] = [(s1, e2, 0.5 * (s1 + e2))]
-                continue
+        fit = _middle_as_mix(power, (a, s1i), (c1i, c2i), (e2i, b))
+        if fit is not None and fit[0] < MERGE_RESIDUAL and MERGE_SHARE[0] < fit[1] < MERGE_SHARE[1]:
+            blocks[i : i + 2] = [(s1, e2, 0.5 * (s1 + e2))]
+            continue
         i += 1
     return _transitions(blocks, t0)
 
