@@ -426,7 +426,7 @@ def _between_plateaus(g: F64, left_end: int, right_start: int) -> F64:
     hi = g[max(0, right_start) :]
     g_lo = float(np.median(lo)) if lo.size >= MIN_PLATEAU else 0.0
     g_hi = float(np.median(hi)) if hi.size >= MIN_PLATEAU else 1.0
-    if not (0.0 <= g_lo < 0.5 < g_hi <= 1.0) or (g_lo == 0.0 and g_hi == 1.0):
+    if not (0.0 <= g_lo < 0.5 < g_hi <= 1.0):
         return g
     return np.asarray((g - g_lo) / (g_hi - g_lo), dtype=np.float64)
 
