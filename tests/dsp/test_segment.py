@@ -10,7 +10,7 @@ import pytest
 
 from djmesh.dsp import analyze_pcm
 from tests.helpers.audio import chord_progression, crossfade_mix, drum_pattern
-from tests.helpers.bench import hydrogen_set, judge_material, sonic_pi_set
+from tests.helpers.bench import bench_set, judge_material
 
 if TYPE_CHECKING:
     from djmesh.judge.synth import BuiltSet
@@ -288,7 +288,7 @@ def test_tracks_that_share_samples_are_still_new_tracks(bpm: float, first_track:
     # sonic-pi sets of bench/judge_eval.py: the sequencer cycles through two closed hats and a few bass
     # notes, so a track's sound partly returns two tracks later; its boundaries read 0.094-0.118 on
     # ``comes_back``, under the old 0.12 that marks a breakdown's edge, and main found 5 and 4 tracks of 6
-    assert_blends_centred(sonic_pi_set(bpm, first_track))
+    assert_blends_centred(bench_set("sonic-pi", bpm, first_track))
 
 
 @pytest.mark.parametrize(
@@ -313,4 +313,4 @@ def test_tracks_that_share_samples_are_still_new_tracks(bpm: float, first_track:
 def test_sparse_kit_beats_at_85_bpm_read_all_their_blends(set_number: int, align_attacks: bool) -> None:
     # hydrogen sets of bench/judge_eval.py (with --align-attacks: each one-shot's attack on its step),
     # whose clean renderings main read as 5 tracks
-    assert_blends_centred(hydrogen_set(85.0, set_number, align_attacks=align_attacks))
+    assert_blends_centred(bench_set("hydrogen", 85.0, set_number, align_attacks=align_attacks))

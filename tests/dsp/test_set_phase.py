@@ -17,7 +17,7 @@ from djmesh.dsp.set_phase import (
     settle_beat_phases,
 )
 from djmesh.protocol.battle import Rules
-from tests.helpers.bench import sonic_pi_set
+from tests.helpers.bench import bench_set
 
 PERIOD = 50.0  # frames per beat (120 BPM at 100 frames/s)
 SPAN = 2000  # frames per piece
@@ -330,7 +330,7 @@ def test_clean_sequenced_sets_read_every_blend_in_line(bpm: float, set_number: i
     # half a beat off (two or three grids moved by their middle band's votes)
     from djmesh.dsp import analyze_pcm
 
-    built = sonic_pi_set(bpm, set_number)
+    built = bench_set("sonic-pi", bpm, set_number)
     genre = "house" if bpm <= 150 else "dnb"
     rules = Rules.for_genre(genre)
     result = analyze_pcm(

@@ -23,34 +23,25 @@ def judge_material() -> ModuleType:
     return importlib.import_module("judge_material")
 
 
-def sonic_pi_set(bpm: float, set_number: int) -> BuiltSet:
-    """The clean sonic-pi set ``set_number`` of ``bench/judge_eval.py`` at ``bpm`` (its bars per track); skips
-    where sonic-pi-samples is not installed."""
+#: each sequenced source's samples folder in ``bench/judge_material.py``, and the package that installs it
+_MATERIAL = {"sonic-pi": ("SONIC_PI", "sonic-pi-samples"), "hydrogen": ("HYDROGEN", "hydrogen-drumkits")}
+
+
+def bench_set(source: str, bpm: float, set_number: int, *, align_attacks: bool = False) -> BuiltSet:
+    """The clean ``source`` set ``set_number`` of ``bench/judge_eval.py`` at ``bpm`` (its bars per track); with
+    ``align_attacks`` as its ``--align-attacks`` renders it (each one-shot's attack on its step). Skips where
+    the source's samples are not installed."""
     from djmesh.judge.synth import SetSpec, build_set
 
     material = judge_material()
-    if not material.SONIC_PI.is_dir():
-        pytest.skip("sonic-pi samples not installed (scripts/setup installs sonic-pi-samples)")
-    spec = SetSpec(
-        bpm=bpm, bars_per_track=material.bars_per_track(bpm), first_track=set_number, seed=set_number
-    )
-    return build_set(spec, make_track=material.track_maker("sonic-pi", set_number))
-
-
-def hydrogen_set(bpm: float, set_number: int, *, align_attacks: bool = False) -> BuiltSet:
-    """The clean hydrogen set ``set_number`` of ``bench/judge_eval.py`` at ``bpm``; with ``align_attacks``
-    as its ``--align-attacks`` renders it (each one-shot's attack on its step). Skips where the kits are
-    not installed."""
-    from djmesh.judge.synth import SetSpec, build_set
-
-    material = judge_material()
-    if not material.HYDROGEN.is_dir():
-        pytest.skip("hydrogen drum kits not installed (scripts/setup installs hydrogen-drumkits)")
+    folder, package = _MATERIAL[source]
+    if not getattr(material, folder).is_dir():
+        pytest.skip(f"{source} samples not installed (scripts/setup installs {package})")
     spec = SetSpec(
         bpm=bpm, bars_per_track=material.bars_per_track(bpm), first_track=set_number, seed=set_number
     )
     was, material.ALIGN_ATTACKS = material.ALIGN_ATTACKS, align_attacks
     try:
-        return build_set(spec, make_track=material.track_maker("hydrogen", set_number))
+        return build_set(spec, make_track=material.track_maker(source, set_number))
     finally:
         material.ALIGN_ATTACKS = was
