@@ -301,7 +301,7 @@ def decode_frame(data: bytes, *, max_bytes: int = MAX_FRAME_DATAGRAM) -> Frame:
     ``max_bytes`` is what a link carries; a stored set may hold bigger frames (up to ``MAX_OPUS_PACKET``: made
     before the live bound), so it passes ``MAX_STORED_FRAME``.
     """
-    if len(data) < _FRAME_HEADER.size or len(data) > max_bytes:
+    if len(data) <= _FRAME_HEADER.size or len(data) > max_bytes:  # no Opus packet is empty
         raise DecodeError(f"frame datagram of {len(data)} bytes")
     kind, seq, ts_us = _FRAME_HEADER.unpack_from(data)
     if kind != FRAME_TYPE:

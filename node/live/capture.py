@@ -109,13 +109,11 @@ def encoded_frames(
 
 def _fitting(packets: list[bytes]) -> list[bytes]:
     """``packets`` without any too big for a frame datagram (the encoder's settings make none: a libopus that
-    did would otherwise stall every link it went down)."""
-    fitting = [packet for packet in packets if len(packet) <= MAX_LIVE_OPUS_PACKET]
+    did would otherwise stall every link it went down), or empty (no listener would take it)."""
+    fitting = [packet for packet in packets if 0 < len(packet) <= MAX_LIVE_OPUS_PACKET]
     if len(fitting) < len(packets):
-        big = max(len(packet) for packet in packets)
-        log.warning(
-            "dropped an Opus packet of %d bytes: over the %d a frame carries", big, MAX_LIVE_OPUS_PACKET
-        )
+        sizes = [len(packet) for packet in packets if not 0 < len(packet) <= MAX_LIVE_OPUS_PACKET]
+        log.warning("dropped Opus packets of %s bytes: a frame carries 1 to %d", sizes, MAX_LIVE_OPUS_PACKET)
     return fitting
 
 

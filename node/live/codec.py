@@ -52,7 +52,11 @@ class OpusEncoder:
 
 
 class OpusDecoder:
-    """Opus packets to float32 PCM; a lost packet becomes one frame of silence."""
+    """Opus packets to float32 PCM; a lost packet becomes one frame of silence.
+
+    An empty packet is taken as lost too: handed to FFmpeg it is the end of the stream, and every packet after it
+    decoded to silence (one header-only datagram from a relay silenced a listener for good).
+    """
 
     def __init__(self, *, channels: int = 2, frame_ms: int = 20) -> None:
         self.channels = channels
@@ -63,7 +67,7 @@ class OpusDecoder:
         self._context = context
 
     def decode(self, payload: bytes | None) -> PCM:
-        if payload is None:
+        if not payload:
             return self.silence()
         try:
             frames = self._context.decode(av.Packet(payload))

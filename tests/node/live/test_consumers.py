@@ -57,6 +57,16 @@ def test_a_sound_device_gets_decoded_audio_and_silence_for_lost_frames() -> None
     assert (stats.played_frames, stats.lost_frames, stats.latency_ms) == (9, 1, 5.0)
 
 
+def test_an_empty_payload_is_heard_as_a_lost_frame_and_the_sound_goes_on() -> None:
+    """FFmpeg takes an empty packet as the end of the stream: decoded, it left every later frame silent."""
+    sink = Capture()
+    session = ListenSession("s", sink=sink, recorder=None, channels=2, frame_ms=20)
+    packets = opus_frames(10)
+    play(session, [*packets[:5], b"", *packets[6:]])
+    assert not sink.chunks[5].any()
+    assert all(np.abs(chunk).max() > 0.05 for chunk in sink.chunks[6:])
+
+
 def test_a_null_sink_counts_the_audio_it_drops_with_the_same_stats() -> None:
     """A headless listener (no sound device) skips Opus decode; its sink and stats read as if it had not."""
     sink = NullSink()

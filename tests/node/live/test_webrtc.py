@@ -31,5 +31,5 @@ async def test_a_listener_over_webrtc(tmp_path: Path) -> None:
         stats = await fan.listen(stream_id, record=str(tmp_path / "fan.wav"), seconds=3)
         assert stats.hops == 1 and stats.played_frames > 100 and not stats.dropped, stats
         assert stats.latency_ms is not None and stats.latency_ms < 150 * PATIENCE  # 150 ms on a quiet machine
-        assert abs(dominant_hz(read_audio(tmp_path / "fan.wav")[4800:]) - 440) < 3
+        assert abs(dominant_hz(read_audio(tmp_path / "fan.wav")[4800:]) - 440) < 3, stats
         await dj.stop_stream(stream_id)
