@@ -19,7 +19,7 @@ from typing import Any
 #: SHA-256 of ``judge/models/judge.onnx`` (checked when the model loads)
 MODEL_SHA256 = "760f1110c88b96254b18398f287f1f0ff0e87d7c57d1e62247c47e88410b2cee"
 #: SHA-256 of ``reference_reading()`` as this release computes it
-READING_SHA256 = "15e1a548a8c3adf8d67e8503e7dcb87f2f1460ff0eac2701071f4d1a006a8c91"
+READING_SHA256 = "81a014210432f754ee78873b9fabf0d0d68578811f8a06941a33800d01a8bf30"
 #: what battle rules name (``Rules.model``) and verdicts carry: the model and the reading together
 JUDGE_SHA256 = hashlib.sha256(
     b"djmesh judge\0" + bytes.fromhex(MODEL_SHA256) + bytes.fromhex(READING_SHA256)
@@ -73,7 +73,51 @@ def reference_reading() -> dict[str, Any]:
             "scores": verdict.centi_scores(),
             "winner": verdict.winner,
         }
+    out["bar_chain"] = bar_chain_probe()
     return out
+
+
+def bar_chain_probe() -> dict[str, list[float | None]]:
+    """Bar offsets (``dsp.set_phase.bar_offsets``) of six fixed grids whose third blend enters a beat late, under
+    grooves alike (a sequenced set's) and unlike (loops'), with near-tied downbeat cues.
+
+    The reference battles are lmms loops, whose neighbours' grooves are unlike: how alike grooves weigh
+    (``set_phase.SAME_GROOVE``) moved a reading of sonic-pi and hydrogen sets and no reference battle.
+    """
+    import numpy as np
+
+    from djmesh.dsp.beats import BeatGrid
+    from djmesh.dsp.set_phase import bar_offsets
+
+    period, span, blend = 50.0, 2000, 800.0
+    grids = [BeatGrid(period, 0.0, k * span, (k + 1) * span) for k in range(6)]
+    blends: list[tuple[float, float] | None] = [
+        ((k + 1) * span - blend / 2, (k + 1) * span + blend / 2) for k in range(5)
+    ]
+    cues = [
+        np.array(row, dtype=np.float64)
+        for row in (
+            [9, 0, 0, 0],
+            [0.6, 0.5, 0, 0],
+            [0.4, 0.5, 0, 0],
+            [0.5, 0.6, 0, 0],
+            [0.3, 0.5, 0, 0],
+            [0, 9, 0, 0],
+        )
+    ]
+    low, broad = np.zeros((4, 4)), np.full((4, 4), 0.1)
+    low[:, 0], low[3, 2] = 1.0, 0.8  # four on the floor, a kick on the "and" of four
+    broad[:, 0], broad[:, 2], broad[1, 3] = (1.4, 1.6, 1.0, 1.8), 0.5, 0.6  # claps on two and four, hats
+    alike = np.stack([(b - b.mean()) / b.std() for b in (low, broad)])
+    unlike = [np.array([(k + 1) * (i + 3) * 29 % 13 for i in range(32)], dtype=np.float64) for k in range(6)]
+    grooves = {
+        "alike": [alike] * 3 + [np.roll(alike, 1, axis=1)] * 3,
+        "unlike": [((u - u.mean()) / u.std()).reshape(2, 4, 4) for u in unlike],
+    }
+    return {
+        name: [None if x is None else round(x, 9) for x in bar_offsets(grids, blends, cues, list(profiles))]
+        for name, profiles in grooves.items()
+    }
 
 
 def reading_digest(reading: dict[str, Any]) -> str:

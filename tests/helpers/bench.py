@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from djmesh.judge.synth import BuiltSet
+    from djmesh.judge.synth import BuiltSet, Defects
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 
@@ -27,18 +27,24 @@ def judge_material() -> ModuleType:
 _MATERIAL = {"sonic-pi": ("SONIC_PI", "sonic-pi-samples"), "hydrogen": ("HYDROGEN", "hydrogen-drumkits")}
 
 
-def bench_set(source: str, bpm: float, set_number: int, *, align_attacks: bool = False) -> BuiltSet:
-    """The clean ``source`` set ``set_number`` of ``bench/judge_eval.py`` at ``bpm`` (its bars per track); with
-    ``align_attacks`` as its ``--align-attacks`` renders it (each one-shot's attack on its step). Skips where
-    the source's samples are not installed."""
-    from djmesh.judge.synth import SetSpec, build_set
+def bench_set(
+    source: str, bpm: float, set_number: int, *, align_attacks: bool = False, defects: Defects | None = None
+) -> BuiltSet:
+    """The clean ``source`` set ``set_number`` of ``bench/judge_eval.py`` at ``bpm`` (its bars per track), or its
+    copy with ``defects``; with ``align_attacks`` as its ``--align-attacks`` renders it (each one-shot's attack
+    on its step). Skips where the source's samples are not installed."""
+    from djmesh.judge.synth import Defects, SetSpec, build_set
 
     material = judge_material()
     folder, package = _MATERIAL[source]
     if not getattr(material, folder).is_dir():
         pytest.skip(f"{source} samples not installed (scripts/setup installs {package})")
     spec = SetSpec(
-        bpm=bpm, bars_per_track=material.bars_per_track(bpm), first_track=set_number, seed=set_number
+        bpm=bpm,
+        bars_per_track=material.bars_per_track(bpm),
+        first_track=set_number,
+        seed=set_number,
+        defects=defects or Defects(),
     )
     was, material.ALIGN_ATTACKS = material.ALIGN_ATTACKS, align_attacks
     try:
