@@ -36,3 +36,10 @@ def test_judging_two_plays_of_one_record_apart_moves_the_reading(monkeypatch: py
     """A release that reads each set's keys alone (as before ``judge.shared_keys``) names another judge."""
     monkeypatch.setattr(scoring, "read_together", lambda a, b: (dict(a), dict(b)))
     assert pin.reading_digest(pin.reference_reading()) != pin.READING_SHA256
+
+
+def test_a_change_in_how_alike_grooves_weigh_moves_the_reading(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reference battles' lmms loops play unlike grooves: the pin covers the alike ones through its bar chain."""
+    monkeypatch.setattr(set_phase, "SAME_GROOVE_WEIGHT", set_phase.PATTERN_WEIGHT)
+    monkeypatch.setattr(set_phase, "SAME_GROOVE_SLACK", set_phase.PATTERN_SLACK)
+    assert pin.reading_digest(pin.reference_reading()) != pin.READING_SHA256
