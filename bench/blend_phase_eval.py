@@ -34,6 +34,7 @@ from judge_material import SOURCES, bars_per_track
 from djmesh.dsp import analysis, set_phase
 from djmesh.dsp.beats import ONSET_LAG_FRAMES, BeatGrid, _fit_peaks
 from djmesh.dsp.features import extract, pcm_blocks
+from djmesh.judge.scoring import read_bpm_range
 from djmesh.judge.synth import Defects, SetSpec, build_set
 
 TEMPOS = (85.0, 126.0, 174.0)
@@ -70,9 +71,7 @@ def _blends(
     rules = _rules(bpm)
     feats = extract(pcm_blocks(built.samples, built.sample_rate), built.sample_rate, 1)
     _seen.clear()
-    result: dict[str, Any] = analysis.analyze_features(
-        feats, bpm_range=(rules.bpm_min * 0.75, rules.bpm_max * 1.25)
-    )
+    result: dict[str, Any] = analysis.analyze_features(feats, bpm_range=read_bpm_range(rules))
     trs, fr = result["transitions"], feats.onset_rate
     low, broad = feats.low.astype(np.float64), feats.broad.astype(np.float64)
     envs = {

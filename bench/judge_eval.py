@@ -49,7 +49,7 @@ import judge_material
 from judge_material import SOURCES, bars_per_track, track_maker
 
 from djmesh.judge.analysis import analyse
-from djmesh.judge.scoring import judge_sets, score_set
+from djmesh.judge.scoring import judge_sets, read_bpm_range, score_set
 from djmesh.judge.synth import BuiltSet, Defects, SetSpec, build_set
 from djmesh.protocol.battle import Rules
 
@@ -72,9 +72,7 @@ def _rules(bpm: float) -> Rules:
 
 def _analysed(spec: SetSpec, source: str) -> tuple[BuiltSet, dict[str, Any]]:
     built = build_set(spec, make_track=track_maker(source, spec.first_track))
-    rules = _rules(spec.bpm)
-    bpm_range = (rules.bpm_min * 0.75, rules.bpm_max * 1.25)  # as judge_sets reads a set
-    return built, analyse((built.samples, built.sample_rate), bpm_range=bpm_range)
+    return built, analyse((built.samples, built.sample_rate), bpm_range=read_bpm_range(_rules(spec.bpm)))
 
 
 def main() -> None:

@@ -115,6 +115,12 @@ def warm_up() -> None:
     judge_sets((noise, WARM_RATE), (noise, WARM_RATE))
 
 
+def read_bpm_range(rules: RulesLike) -> tuple[float, float]:
+    """The tempi (BPM) a battle's sets are read in: its rules' range and a quarter beyond each end, so that a
+    set a little out of range reads at its own tempo (and is judged for it), not at an octave inside."""
+    return float(rules.bpm_min) * 0.75, float(rules.bpm_max) * 1.25
+
+
 def judge_sets(
     set_a: Source | Mapping[str, Any],
     set_b: Source | Mapping[str, Any],
@@ -126,7 +132,7 @@ def judge_sets(
 ) -> Verdict:
     """The verdict between two sets, each a path, (samples, rate) or a finished analysis."""
     rules = rules or JudgeRules()
-    bpm_range = (float(rules.bpm_min) * 0.75, float(rules.bpm_max) * 1.25)
+    bpm_range = read_bpm_range(rules)
     analyses = [
         s if isinstance(s, Mapping) else analyse(s, bpm_range=bpm_range, cues=list(c) if c else None)
         for s, c in ((set_a, cues_a), (set_b, cues_b))

@@ -114,12 +114,12 @@ def _score_one(args: argparse.Namespace, rules: Any) -> int:
     """`djmesh judge SET`: one set's scores and findings, no opponent (practice)."""
     from djmesh.judge.analysis import JudgeInputError, analyse
     from djmesh.judge.model import ModelError
-    from djmesh.judge.scoring import findings_json, score_set
+    from djmesh.judge.scoring import findings_json, read_bpm_range, score_set
 
     if args.cues_b is not None:
         raise NodeError("--cues-b needs a second set")
     cues = _cues(args.cues_a)
-    bpm_range = (float(rules.bpm_min) * 0.75, float(rules.bpm_max) * 1.25)
+    bpm_range = read_bpm_range(rules)
     try:
         scores = score_set(analyse(args.set_a, bpm_range=bpm_range, cues=cues), rules, cues=cues)
     except (JudgeInputError, ModelError) as exc:

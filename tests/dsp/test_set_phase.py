@@ -16,6 +16,7 @@ from djmesh.dsp.set_phase import (
     settle_bars,
     settle_beat_phases,
 )
+from djmesh.judge.scoring import read_bpm_range
 from djmesh.protocol.battle import Rules
 from tests.helpers.bench import bench_set
 
@@ -333,9 +334,7 @@ def test_clean_sequenced_sets_read_every_blend_in_line(bpm: float, set_number: i
     built = bench_set("sonic-pi", bpm, set_number)
     genre = "house" if bpm <= 150 else "dnb"
     rules = Rules.for_genre(genre)
-    result = analyze_pcm(
-        built.samples, built.sample_rate, bpm_range=(rules.bpm_min * 0.75, rules.bpm_max * 1.25)
-    )
+    result = analyze_pcm(built.samples, built.sample_rate, bpm_range=read_bpm_range(rules))
     beat_ms = 60000.0 / bpm
     transitions = result["transitions"]
     assert isinstance(transitions, list)
@@ -352,8 +351,7 @@ def test_alike_grooves_put_a_blend_a_beat_off_the_bar_at_that_blend(source: str,
     from djmesh.dsp import analyze_pcm
     from djmesh.judge.synth import Defects
 
-    rules = Rules.for_genre("house")
-    bpm_range = (rules.bpm_min * 0.75, rules.bpm_max * 1.25)
+    bpm_range = read_bpm_range(Rules.for_genre("house"))
     offsets = []
     for defects in (Defects(), Defects(bar_shift_beats=1, only_transition=3)):
         built = bench_set(source, 126.0, set_number, defects=defects)

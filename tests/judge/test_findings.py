@@ -12,7 +12,7 @@ import pytest
 from djmesh.judge.analysis import analyse
 from djmesh.judge.features import set_features
 from djmesh.judge.findings import TEMPO_JUMP_PCT, Finding, clock, find
-from djmesh.judge.scoring import SCORE_KEYS, judge_sets, score_set
+from djmesh.judge.scoring import SCORE_KEYS, judge_sets, read_bpm_range, score_set
 from djmesh.judge.synth import BuiltSet, Defects, SetSpec, build_set
 from djmesh.protocol.battle import Rules
 from tests.helpers.cli import CliRunner
@@ -231,7 +231,7 @@ def _clean_set_wins_its_one_beat_pair(genre: str, *, bpm: float, bars_per_track:
     if not (LMMS / "beats").is_dir():
         pytest.skip("lmms-common loops not installed")
     rules = Rules.for_genre(genre)
-    bpm_range = (rules.bpm_min * 0.75, rules.bpm_max * 1.25)
+    bpm_range = read_bpm_range(rules)
     read = []
     for defects in (Defects(), Defects(bar_shift_beats=1, only_transition=3)):
         spec = SetSpec(bpm=bpm, bars_per_track=bars_per_track, first_track=n, seed=n, defects=defects)
